@@ -1,0 +1,107 @@
+// Provides BoundedQueue<T>: a fixed-capacity multi-producer multi-consumer queue used between
+// pipeline threads. try_push never blocks and counts what it drops (the capture thread must never
+// wait); push blocks until there is room or the stop token fires (for stages that must not lose
+// accepted work). close() wakes everybody; pop returns false once closed and drained.
+// Thread rules: every method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <vector>
+
+namespace netsentry::core {
+
+template <typename T>
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+
+  // Returns false (and counts a drop) when full or closed.
+  [[nodiscard]] bool try_push(T value) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_ || items_.size() >= capacity_) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+      items_.push_back(std::move(value));
+      pushed_.fetch_add(1, std::memory_order_relaxed);
+    }
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Blocks while full. Returns false when the queue was closed or the token stopped.
+  bool push(T value, std::stop_token stop = {}) {
+    {
+      std::unique_lock lock(mutex_);
+      not_full_.wait(lock, stop, [&] { return closed_ || items_.size() < capacity_; });
+      if (closed_ || items_.size() >= capacity_) return false;
+      items_.push_back(std::move(value));
+      pushed_.fetch_add(1, std::memory_order_relaxed);
+    }
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Blocks until an item is available; returns nullopt once closed and empty (or stopped).
+  std::optional<T> pop(std::stop_token stop = {}) {
+    std::unique_lock lock(mutex_);
+    not_empty_.wait(lock, stop, [&] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return std::nullopt;
+    T value = std::move(items_.front());
+    items_.pop_front();
+    lock.unlock();
+    not_full_.notify_one();
+    return value;
+  }
+
+  // Takes up to max items without waiting.
+  std::size_t drain(std::vector<T>& out, std::size_t max) {
+    std::size_t n = 0;
+    {
+      std::lock_guard lock(mutex_);
+      while (n < max && !items_.empty()) {
+        out.push_back(std::move(items_.front()));
+        items_.pop_front();
+        ++n;
+      }
+    }
+    if (n) not_full_.notify_all();
+    return n;
+  }
+
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return items_.size();
+  }
+  [[nodiscard]] std::size_t capacity() const { return capacity_; }
+  [[nodiscard]] std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t pushed() const { return pushed_.load(std::memory_order_relaxed); }
+
+ private:
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;  // guards items_ and closed_
+  std::condition_variable_any not_empty_;
+  std::condition_variable_any not_full_;
+  std::deque<T> items_;
+  bool closed_ = false;
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> pushed_{0};
+};
+
+}  // namespace netsentry::core
