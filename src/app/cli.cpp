@@ -1,0 +1,171 @@
+#include "app/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "app/commands.h"
+#include "core/error.h"
+#include "core/logging.h"
+
+#ifndef NETSENTRY_VERSION
+#define NETSENTRY_VERSION "0.0.0"
+#endif
+
+namespace netsentry::app {
+namespace {
+
+void add_flow_options(CLI::App& cmd, FlowOptions& o) {
+  cmd.add_flag("--cic", o.cic,
+               "CICFlowMeter's flow rules: a flow ends 120 s after it starts, TCP also on the first "
+               "FIN, one-packet flows are not written (features then match CIC-IDS2017 models)");
+  cmd.add_option("--idle-timeout", o.idle_timeout_s, "End a flow after this many idle seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--active-timeout", o.active_timeout_s, "End a flow this many seconds after it started")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--max-flows", o.max_flows,
+                 "Most live flows kept; past it the longest-idle flow is evicted (memory bound)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 26));
+  cmd.add_option("--first-packets", o.first_packets,
+                 "Packets per flow kept as (size, direction, gap, flags) for sequence models")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+}
+
+void add_watch_options(CLI::App& cmd, WatchOptions& o) {
+  cmd.add_option("-o,--out", o.out_dir, "Output directory for the CSV files and the log")
+      ->capture_default_str();
+  cmd.add_option("--interval", o.interval_s, "Seconds between samples")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 3600.0));
+  cmd.add_option("--duration", o.duration_s, "Stop after this many seconds (0: until Ctrl-C)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--counters-interface", o.interfaces,
+                 "Only these interfaces in the per-interface counters (repeatable; default all)");
+  cmd.add_option("--rotate-mb", o.rotate_mb, "Rotate a CSV file when it passes this many MB")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1e6));
+  cmd.add_option("--rotate-keep", o.rotate_keep, "Rotated files kept per CSV")->capture_default_str();
+  cmd.add_option("--proc", o.proc_root, "Where /proc is (for tests and containers)")
+      ->capture_default_str();
+  cmd.add_flag("--print", o.print, "Also print one line per sample on stdout");
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{
+      "netsentry — network traffic monitor with machine-learning anomaly detection.\n"
+      "Captures packets into flows, records per-second interface counters and open connections,\n"
+      "trains and evaluates detectors, and serves a live dashboard.",
+      "netsentry"};
+  app.set_version_flag("-V,--version", std::string("netsentry ") + NETSENTRY_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  netsentry monitor                      # capture on the default interface, write ./netsentry-data\n"
+      "  netsentry flows trace.pcapng -o flows.csv\n"
+      "  netsentry watch --duration 60 --print\n"
+      "Run `netsentry COMMAND --help` for a command's options.");
+  bool verbose = false;
+  bool quiet = false;
+  app.add_flag("-v,--verbose", verbose, "More log output");
+  app.add_flag("-q,--quiet", quiet, "Only errors on the console");
+
+  FlowsOptions flows;
+  auto* flows_cmd = app.add_subcommand(
+      "flows", "Turn capture files (pcap or pcapng) into bidirectional flow records");
+  flows_cmd->add_option("capture", flows.inputs, "Capture files, read in order")->required();
+  flows_cmd->add_option("-o,--output", flows.output, "Output file ('-' = stdout)")->capture_default_str();
+  flows_cmd->add_option("--format", flows.format, "csv or jsonl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"csv", "jsonl"}));
+  flows_cmd->add_option("-f,--filter", flows.filter, "BPF filter applied while reading");
+  add_flow_options(*flows_cmd, flows.flow);
+  flows_cmd->footer(
+      "Writes one record per flow: times, 5-tuple, the original project's columns (Duration,\n"
+      "PacketCount, ByteCount, SourcePort, DestinationPort, Protocol), the CICFlowMeter features\n"
+      "under CICFlowMeter's names, and the first packets. A summary goes to stderr.\n"
+      "Examples:\n"
+      "  netsentry flows trace.pcap -o flows.csv\n"
+      "  netsentry flows --cic --format jsonl day1.pcapng day2.pcapng -o flows.jsonl\n"
+      "  netsentry flows trace.pcap -f 'tcp port 443' | head");
+
+  WatchOptions watch;
+  auto* watch_cmd = app.add_subcommand(
+      "watch", "Record per-second interface counters and connection changes (no packet capture)");
+  add_watch_options(*watch_cmd, watch);
+  watch_cmd->footer(
+      "Writes network_traffic.csv, network_connections.csv and network_analysis.log into the output\n"
+      "directory, like the original project's psutil monitor. Stops on Ctrl-C / SIGTERM, flushing all.\n"
+      "Examples:\n"
+      "  netsentry watch\n"
+      "  netsentry watch -o /var/log/netsentry --duration 3600\n"
+      "  netsentry watch --print --counters-interface eth0");
+
+  MonitorOptions monitor;
+  auto* monitor_cmd = app.add_subcommand(
+      "monitor", "Capture live traffic into flows and record host counters and connections");
+  add_watch_options(*monitor_cmd, monitor.watch);
+  monitor_cmd->add_option("-i,--interface", monitor.interface,
+                          "Interface to capture on (default: the default route's interface)");
+  monitor_cmd->add_option("-f,--filter", monitor.filter, "BPF capture filter");
+  monitor_cmd->add_option("--snaplen", monitor.snaplen, "Bytes captured per packet")
+      ->capture_default_str()
+      ->check(CLI::Range(64, 262144));
+  monitor_cmd->add_flag("--promisc", monitor.promisc, "Put the interface in promiscuous mode");
+  monitor_cmd->add_flag("--no-capture", monitor.no_capture,
+                        "Counters and connections only (no packet capture)");
+  add_flow_options(*monitor_cmd, monitor.flow);
+  monitor_cmd->footer(
+      "Writes flows.csv, network_traffic.csv, network_connections.csv and network_analysis.log into\n"
+      "the output directory until Ctrl-C / SIGTERM, which flushes everything and exits 0. Without\n"
+      "capture permission it explains how to get it and goes on with counters only.\n"
+      "Examples:\n"
+      "  sudo netsentry monitor\n"
+      "  netsentry monitor -i eth0 -f 'not port 22' -o /tmp/ns\n"
+      "  netsentry monitor --duration 60 --cic");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    core::LogOptions log;
+    log.verbose = verbose;
+    log.quiet = quiet;
+    if (watch_cmd->parsed()) log.file = watch.out_dir / "network_analysis.log";
+    if (monitor_cmd->parsed()) log.file = monitor.watch.out_dir / "network_analysis.log";
+    core::setup_logging(log);
+    int rc = core::kExitOk;
+    if (flows_cmd->parsed()) {
+      flows.quiet = flows.quiet || quiet;
+      rc = run_flows(flows);
+    } else if (watch_cmd->parsed()) {
+      rc = run_watch(watch);
+    } else if (monitor_cmd->parsed()) {
+      rc = run_monitor(monitor);
+    }
+    core::flush_logging();
+    return rc;
+  } catch (const core::Error& e) {
+    std::fprintf(stderr, "netsentry: error: %s\n", e.what());
+    core::flush_logging();
+    return core::kExitFailure;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "netsentry: internal error: %s\n", e.what());
+    core::flush_logging();
+    return core::kExitFailure;
+  }
+}
+
+}  // namespace netsentry::app

@@ -1,0 +1,71 @@
+// Provides capture::PacketSource, the seam between libpcap and the rest: a live interface or a
+// capture file (pcap or pcapng, micro- or nanosecond timestamps) yielding raw packets with
+// nanosecond timestamps, plus capture statistics. Only src/capture/ includes libpcap.
+// Thread rules: next() and stats() from the one capture thread; break_loop() from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/error.h"
+#include "net/packet.h"
+
+namespace netsentry::capture {
+
+struct RawPacket {
+  std::int64_t ts_ns = 0;
+  std::uint32_t wire_len = 0;
+  std::uint32_t cap_len = 0;
+  std::span<const std::uint8_t> bytes;  // valid until the next call to next()
+};
+
+struct CaptureStats {
+  std::uint64_t received = 0;        // packets handed to us
+  std::uint64_t kernel_dropped = 0;  // ps_drop: no room in the kernel buffer
+  std::uint64_t if_dropped = 0;      // ps_ifdrop: dropped by the interface/driver
+  std::uint64_t queue_dropped = 0;   // dropped by us (pipeline queue full); filled by the pipeline
+};
+
+enum class ReadStatus { kPacket, kTimeout, kEnd };
+
+// Thrown when the process may not capture; `monitor` catches it and falls back to counters only.
+class PermissionError : public core::Error {
+ public:
+  using core::Error::Error;
+};
+
+class PacketSource {
+ public:
+  virtual ~PacketSource() = default;
+  [[nodiscard]] virtual net::LinkType link_type() const = 0;
+  // kTimeout only for live sources (no packet within the read timeout). A read error in a file
+  // (truncated or damaged) ends the input; error() then says what happened.
+  virtual ReadStatus next(RawPacket& out) = 0;
+  [[nodiscard]] virtual CaptureStats stats() const = 0;
+  virtual void break_loop() = 0;
+  [[nodiscard]] virtual const std::string& description() const = 0;
+  // Non-empty when the input ended because of an error rather than its end.
+  [[nodiscard]] virtual const std::string& error() const = 0;
+};
+
+struct LiveOptions {
+  std::string interface;  // empty: the interface of the default route
+  std::string filter;     // BPF expression, empty = everything
+  int snaplen = 262144;
+  bool promisc = false;
+  int timeout_ms = 100;
+  int buffer_bytes = 16 << 20;
+};
+
+// Opens a capture file; throws core::Error naming the file and libpcap's reason.
+std::unique_ptr<PacketSource> open_file(const std::string& path, const std::string& filter = "");
+// Opens a live interface; throws PermissionError (with how to fix it) or core::Error.
+std::unique_ptr<PacketSource> open_live(const LiveOptions& options);
+
+// The interface of the IPv4 default route (from /proc/net/route), else the first non-loopback
+// interface that is up, else "lo".
+std::string default_interface(const std::string& proc_root = "/proc");
+
+}  // namespace netsentry::capture

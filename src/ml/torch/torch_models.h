@@ -1,0 +1,79 @@
+// Provides the LibTorch-backed detectors behind plain factories: an LSTM sequence classifier and a
+// dense autoencoder, both as ml::Model, plus the thread setup LibTorch needs. This header does not
+// include torch, so the rest of the project compiles fast; src/ml/torch/ is the only LibTorch user.
+// Thread rules: as ml::Model (fit/load from one thread, score() const and concurrent-safe).
+// set_torch_threads() is process-wide: call it once from main before any model is used.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "data/matrix.h"
+#include "ml/model.h"
+
+namespace netsentry::ml::torch {
+
+// LSTM classifier: the window for row i is the previous (sequence_length - 1) rows of the same group
+// plus row i, left-padded with zero rows; every step also carries a 0/1 "row present" channel so
+// padding is never confused with a genuine all-zero record. Predicts whether the LAST row is an
+// attack; score = sigmoid probability.
+struct LstmOptions {
+  int hidden_size = 64;
+  int layers = 2;
+  float dropout = 0.2f;  // between LSTM layers (ignored with one layer)
+  float learning_rate = 1e-3f;
+  int batch_size = 256;
+  int epochs = 20;  // TrainContext::epochs > 0 overrides
+  int patience = 3;  // early stopping on validation loss; the best weights are kept
+  float lr_factor = 0.5f;  // ReduceLROnPlateau: lr *= factor ...
+  int lr_patience = 1;  // ... after more than this many epochs without improvement
+  int sequence_length = 10;
+  float threshold = 0.5f;
+  // Fraction of training rows held out for early stopping when TrainSet has no validation part.
+  float validation_fraction = 0.1f;
+  int score_batch = 4096;  // windows per forward pass when scoring
+};
+
+// Dense autoencoder, ReLU between layers, linear output, MSE loss. Encoder widths are `hidden`
+// (decoder mirrors it without the bottleneck). With scale_to_input, layer i (0-based) is
+// min(hidden[i], max(4, ceil(2 * width / 2^i))), i.e. 2w, w, w/2 for 3 layers, so a 20-feature
+// input gets 40-20-10-20-40 instead of 128-64-32-64-128 and the bottleneck always compresses.
+struct AutoencoderOptions {
+  std::vector<int> hidden = {128, 64, 32};
+  bool scale_to_input = true;
+  float learning_rate = 1e-3f;
+  int batch_size = 256;
+  int epochs = 50;  // TrainContext::epochs > 0 overrides
+  int patience = 5;  // early stopping on validation reconstruction loss
+  float threshold_percentile = 95.0f;  // of the training rows' reconstruction MSE
+  float validation_fraction = 0.1f;
+  int score_batch = 4096;
+};
+
+// Extra interface of the autoencoder: which features it reconstructs worst (alert evidence).
+class ReconstructionExplainer {
+ public:
+  virtual ~ReconstructionExplainer() = default;
+  // Squared reconstruction error of every feature, one output row per entry of `rows` (indices
+  // into x). Throws core::Error on a wrong column count or an out-of-range row.
+  [[nodiscard]] virtual data::Matrix feature_errors(const data::Matrix& x,
+                                                    std::span<const std::size_t> rows) const = 0;
+
+  [[nodiscard]] std::vector<float> feature_errors(const data::Matrix& x, std::size_t row) const {
+    const std::size_t one[] = {row};
+    return std::move(feature_errors(x, one).values);
+  }
+};
+
+[[nodiscard]] std::unique_ptr<Model> make_lstm(const LstmOptions& options = {});
+// The returned model also implements ReconstructionExplainer (dynamic_cast to reach it).
+[[nodiscard]] std::unique_ptr<Model> make_autoencoder(const AutoencoderOptions& options = {});
+
+// Sets LibTorch's intra-op threads (and OpenBLAS's, which otherwise uses every core) to n. The
+// inter-op pool can only be sized once per process, so later calls change intra-op threads only.
+// Throws core::Error when n < 1.
+void set_torch_threads(int n);
+
+}  // namespace netsentry::ml::torch

@@ -1,0 +1,298 @@
+// Link type mapping, address text conversion and error names for net/packet.h. None of this is on
+// the per-packet path: text conversion is for logs, reports and configuration.
+#include "net/packet.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+
+namespace netsentry::net {
+
+bool link_type_from_dlt(int dlt, LinkType& out) {
+  switch (dlt) {
+    case 0:
+      out = LinkType::kNull;
+      return true;
+    case 1:
+      out = LinkType::kEthernet;
+      return true;
+    // DLT_RAW is 12 on most systems and 14 on OpenBSD; both mean "starts with an IP header".
+    case 12:
+    case 14:
+    case 101:
+      out = LinkType::kRaw;
+      return true;
+    case 108:
+      out = LinkType::kLoop;
+      return true;
+    case 113:
+      out = LinkType::kLinuxSll;
+      return true;
+    case 228:
+      out = LinkType::kIpv4;
+      return true;
+    case 229:
+      out = LinkType::kIpv6;
+      return true;
+    case 276:
+      out = LinkType::kLinuxSll2;
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string_view link_type_name(LinkType type) {
+  switch (type) {
+    case LinkType::kNull:
+      return "null";
+    case LinkType::kEthernet:
+      return "ethernet";
+    case LinkType::kRaw:
+      return "raw";
+    case LinkType::kLoop:
+      return "loop";
+    case LinkType::kLinuxSll:
+      return "linux_sll";
+    case LinkType::kIpv4:
+      return "ipv4";
+    case LinkType::kIpv6:
+      return "ipv6";
+    case LinkType::kLinuxSll2:
+      return "linux_sll2";
+  }
+  return "unknown";
+}
+
+std::string_view decode_error_name(DecodeError error) {
+  switch (error) {
+    case DecodeError::kNone:
+      return "none";
+    case DecodeError::kTruncatedLinkHeader:
+      return "truncated_link_header";
+    case DecodeError::kTruncatedVlan:
+      return "truncated_vlan";
+    case DecodeError::kTooManyVlanTags:
+      return "too_many_vlan_tags";
+    case DecodeError::kTruncatedIpv4:
+      return "truncated_ipv4";
+    case DecodeError::kBadIpv4Version:
+      return "bad_ipv4_version";
+    case DecodeError::kBadIpv4HeaderLength:
+      return "bad_ipv4_header_length";
+    case DecodeError::kBadIpv4TotalLength:
+      return "bad_ipv4_total_length";
+    case DecodeError::kTruncatedIpv6:
+      return "truncated_ipv6";
+    case DecodeError::kBadIpv6Version:
+      return "bad_ipv6_version";
+    case DecodeError::kBadIpv6ExtensionHeader:
+      return "bad_ipv6_extension_header";
+    case DecodeError::kTruncatedTcp:
+      return "truncated_tcp";
+    case DecodeError::kBadTcpHeaderLength:
+      return "bad_tcp_header_length";
+    case DecodeError::kTruncatedUdp:
+      return "truncated_udp";
+    case DecodeError::kBadUdpLength:
+      return "bad_udp_length";
+    case DecodeError::kTruncatedIcmp:
+      return "truncated_icmp";
+    case DecodeError::kTruncatedArp:
+      return "truncated_arp";
+    case DecodeError::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+namespace {
+
+void append_decimal(std::string& out, unsigned value) {
+  char digits[10];
+  std::size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  while (n > 0) out.push_back(digits[--n]);
+}
+
+void append_hex_group(std::string& out, unsigned value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  bool started = false;
+  for (int shift = 12; shift >= 0; shift -= 4) {
+    const unsigned nibble = (value >> shift) & 0xF;
+    if (nibble != 0 || started || shift == 0) {
+      out.push_back(kHex[nibble]);
+      started = true;
+    }
+  }
+}
+
+void append_ipv4(std::string& out, const std::uint8_t* b) {
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) out.push_back('.');
+    append_decimal(out, b[i]);
+  }
+}
+
+std::optional<unsigned> hex_value(char c) {
+  if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
+  if (c >= 'a' && c <= 'f') return static_cast<unsigned>(c - 'a' + 10);
+  if (c >= 'A' && c <= 'F') return static_cast<unsigned>(c - 'A' + 10);
+  return std::nullopt;
+}
+
+// Strict dotted quad: exactly four decimal parts 0-255 and no leading zeros, because "010" is octal
+// to inet_aton and decimal to others; refusing it avoids silently meaning the wrong host.
+bool parse_ipv4(std::string_view text, std::uint8_t* out) {
+  int part = 0;
+  std::size_t i = 0;
+  while (part < 4) {
+    if (i >= text.size() || text[i] < '0' || text[i] > '9') return false;
+    const std::size_t start = i;
+    unsigned value = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      value = value * 10 + static_cast<unsigned>(text[i] - '0');
+      if (value > 255 || i - start >= 3) return false;
+      ++i;
+    }
+    if (i - start > 1 && text[start] == '0') return false;
+    out[part++] = static_cast<std::uint8_t>(value);
+    if (part < 4) {
+      if (i >= text.size() || text[i] != '.') return false;
+      ++i;
+    }
+  }
+  return i == text.size();
+}
+
+// RFC 4291 section 2.2 text forms: hex groups, one optional "::", optional trailing dotted IPv4.
+bool parse_ipv6(std::string_view text, std::uint8_t* out) {
+  std::uint16_t groups[8] = {};
+  int count = 0;
+  int gap = -1;  // index in `groups` where "::" stands
+  std::size_t i = 0;
+  if (text.starts_with("::")) {
+    gap = 0;
+    i = 2;
+    if (i == text.size()) {
+      std::fill(out, out + 16, 0);
+      return true;
+    }
+  } else if (text.starts_with(":")) {
+    return false;
+  }
+  while (i < text.size()) {
+    if (count == 8) return false;
+    // A dotted IPv4 tail takes the last two groups.
+    const std::size_t next_colon = text.find(':', i);
+    const std::string_view token =
+        text.substr(i, next_colon == std::string_view::npos ? std::string_view::npos : next_colon - i);
+    if (next_colon == std::string_view::npos && token.find('.') != std::string_view::npos) {
+      if (count > 6) return false;
+      std::uint8_t v4[4];
+      if (!parse_ipv4(token, v4)) return false;
+      groups[count++] = static_cast<std::uint16_t>(v4[0] << 8 | v4[1]);
+      groups[count++] = static_cast<std::uint16_t>(v4[2] << 8 | v4[3]);
+      i = text.size();
+      break;
+    }
+    if (token.empty() || token.size() > 4) return false;
+    unsigned value = 0;
+    for (char c : token) {
+      const auto nibble = hex_value(c);
+      if (!nibble) return false;
+      value = value << 4 | *nibble;
+    }
+    groups[count++] = static_cast<std::uint16_t>(value);
+    i += token.size();
+    if (i == text.size()) break;
+    // Here text[i] == ':'.
+    ++i;
+    if (i < text.size() && text[i] == ':') {
+      if (gap >= 0) return false;
+      gap = count;
+      ++i;
+    } else if (i == text.size()) {
+      return false;  // trailing single colon
+    }
+  }
+  if (gap < 0) {
+    if (count != 8) return false;
+  } else {
+    if (count > 7) return false;
+    const int tail = count - gap;
+    for (int k = 0; k < tail; ++k) groups[7 - k] = groups[count - 1 - k];
+    for (int k = gap; k < 8 - tail; ++k) groups[k] = 0;
+  }
+  for (int k = 0; k < 8; ++k) {
+    out[2 * k] = static_cast<std::uint8_t>(groups[k] >> 8);
+    out[2 * k + 1] = static_cast<std::uint8_t>(groups[k] & 0xFF);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string IpAddress::to_string() const {
+  std::string out;
+  if (family == 4) {
+    out.reserve(15);
+    append_ipv4(out, bytes.data());
+    return out;
+  }
+  if (family != 6) return out;
+  out.reserve(39);
+  unsigned groups[8];
+  for (int k = 0; k < 8; ++k) groups[k] = static_cast<unsigned>(bytes[2 * k] << 8 | bytes[2 * k + 1]);
+  // IPv4-mapped addresses read better, and are printed by RFC 5952 section 5, in mixed notation.
+  if (groups[0] == 0 && groups[1] == 0 && groups[2] == 0 && groups[3] == 0 && groups[4] == 0 &&
+      groups[5] == 0xFFFF) {
+    out += "::ffff:";
+    append_ipv4(out, bytes.data() + 12);
+    return out;
+  }
+  // RFC 5952 section 4.2: compress the longest run (first on ties) of two or more zero groups.
+  int best_start = -1;
+  int best_len = 1;
+  for (int k = 0; k < 8;) {
+    if (groups[k] != 0) {
+      ++k;
+      continue;
+    }
+    int end = k;
+    while (end < 8 && groups[end] == 0) ++end;
+    if (end - k > best_len) {
+      best_start = k;
+      best_len = end - k;
+    }
+    k = end;
+  }
+  for (int k = 0; k < 8; ++k) {
+    if (k == best_start) {
+      out += "::";
+      k += best_len - 1;
+      continue;
+    }
+    if (k > 0 && k != best_start + best_len) out.push_back(':');
+    append_hex_group(out, groups[k]);
+  }
+  return out;
+}
+
+bool IpAddress::parse(std::string_view text, IpAddress& out) {
+  IpAddress parsed;
+  if (text.find(':') != std::string_view::npos) {
+    if (!parse_ipv6(text, parsed.bytes.data())) return false;
+    parsed.family = 6;
+  } else {
+    if (!parse_ipv4(text, parsed.bytes.data())) return false;
+    parsed.family = 4;
+  }
+  out = parsed;
+  return true;
+}
+
+}  // namespace netsentry::net

@@ -1,0 +1,59 @@
+#include "core/bounded_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace netsentry::core {
+namespace {
+
+TEST(BoundedQueue, TryPushDropsAndCountsWhenFull) {
+  BoundedQueue<int> q(2);
+  EXPECT_TRUE(q.try_push(1));
+  EXPECT_TRUE(q.try_push(2));
+  EXPECT_FALSE(q.try_push(3));
+  EXPECT_EQ(q.dropped(), 1u);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(*q.pop(), 1);
+  EXPECT_TRUE(q.try_push(4));
+  EXPECT_EQ(*q.pop(), 2);
+  EXPECT_EQ(*q.pop(), 4);
+}
+
+TEST(BoundedQueue, PopReturnsNulloptOnceClosedAndDrained) {
+  BoundedQueue<int> q(4);
+  ASSERT_TRUE(q.try_push(7));
+  q.close();
+  EXPECT_FALSE(q.try_push(8));
+  EXPECT_EQ(*q.pop(), 7);
+  EXPECT_FALSE(q.pop().has_value());
+}
+
+TEST(BoundedQueue, BlockingPushWaitsForRoomAndLosesNothing) {
+  BoundedQueue<int> q(3);
+  constexpr int kItems = 10000;
+  std::jthread producer([&] {
+    for (int i = 0; i < kItems; ++i) ASSERT_TRUE(q.push(i));
+    q.close();
+  });
+  long long sum = 0;
+  int count = 0;
+  while (auto v = q.pop()) {
+    sum += *v;
+    ++count;
+  }
+  EXPECT_EQ(count, kItems);
+  EXPECT_EQ(sum, static_cast<long long>(kItems) * (kItems - 1) / 2);
+  EXPECT_EQ(q.dropped(), 0u);
+}
+
+TEST(BoundedQueue, PopWakesUpWhenStopRequested) {
+  BoundedQueue<int> q(1);
+  std::stop_source stop;
+  std::jthread consumer([&] { EXPECT_FALSE(q.pop(stop.get_token()).has_value()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop.request_stop();
+}
+
+}  // namespace
+}  // namespace netsentry::core
