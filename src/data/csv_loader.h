@@ -4,8 +4,13 @@
 // plus the CIC column alias table that maps every spelling to one canonical name.
 // Thread rules: free functions without shared state; safe to call from several threads.
 //
-// Missing-value policy: empty cells, NaN, Infinity and -Infinity in numeric columns are stored as NaN
-// and counted (LoadReport::columns); data::Preprocessor replaces them with the training median.
+// Column kinds: protocol columns (Protocol, protocol_type, proto) are categorical in every dialect,
+// with canonical values ("tcp", "udp", "icmp", other numbers as text); NSL-KDD service/flag and
+// UNSW-NB15 service/state are categorical; kGeneric infers kinds; everything else is numeric.
+// Context columns (timestamp, source host) fill Dataset::timestamp/group and are never features.
+//
+// Missing-value policy: empty cells, NaN, Infinity and -Infinity in numeric columns are stored as
+// NaN and counted (LoadReport::columns); data::Preprocessor replaces them with the training median.
 // A malformed row (wrong number of fields, text in a numeric column, broken quoting) is a
 // core::Error "file:line:column: ..." unless LoadOptions::skip_bad_rows, which skips and counts it.
 #pragma once
@@ -55,7 +60,7 @@ struct LoadOptions {
   // Identifier/context columns excluded from the features. nullopt = the format's default:
   //   original: SourcePort (ephemeral ports are noise).
   //   flows:    start_time,end_time,src_ip,src_port,dst_ip,dst_port,protocol,vlan,end_reason,
-  //             packets, and the CIC identifiers below.
+  //             packets, SourcePort, and the CIC identifiers below.
   //   CIC:      id, Flow ID, Src IP, Src Port, Dst IP, Timestamp, Attempted Category
   //             (Dst Port and Protocol are kept as features).
   //   NSL-KDD:  difficulty.
@@ -79,20 +84,20 @@ struct LoadReport {
   Format format = Format::kAuto;  // the dialect used
   std::vector<std::string> files;
   std::size_t rows = 0;
-  std::size_t bad_rows = 0;              // skipped because skip_bad_rows was set
+  std::size_t bad_rows = 0;                   // skipped because skip_bad_rows was set
   std::vector<std::string> bad_row_examples;  // the first few messages, "file:line:column: ..."
-  std::vector<std::string> renamed;      // "Total Fwd Packets -> Total Fwd Packet", once each
+  std::vector<std::string> renamed;           // "Total Fwd Packets -> Total Fwd Packet", once each
   std::vector<std::string> ignored_duplicates;  // repeated header names (the first one is used)
-  std::vector<ColumnStats> columns;      // only columns with at least one missing/non-finite cell
-  double seconds = 0;                    // wall time of the whole load
+  std::vector<ColumnStats> columns;  // only columns with at least one missing/non-finite cell
+  double seconds = 0;                // wall time of the whole load
 
   // A multi-line human summary.
   [[nodiscard]] std::string summary() const;
 };
 
-// Loads and concatenates the files (each entry a path or a glob with * ? [..]); every file must have
-// the same dialect and the same set of columns (in any order). Throws core::Error on a missing or
-// unreadable file, a glob that matches nothing, mismatched columns, or a malformed row (unless
+// Loads and concatenates the files (each entry a path or a glob with * ? [..]); every file must
+// have the same dialect and the same set of columns (in any order). Throws core::Error on a missing
+// or unreadable file, a glob that matches nothing, mismatched columns, or a malformed row (unless
 // skip_bad_rows).
 [[nodiscard]] Dataset load_csv(std::span<const std::string> paths_or_globs,
                                const LoadOptions& options = {}, LoadReport* report = nullptr);

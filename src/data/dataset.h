@@ -23,9 +23,9 @@ enum class ColumnKind : std::uint8_t { kNumeric, kCategorical };
 struct Column {
   std::string name;
   ColumnKind kind = ColumnKind::kNumeric;
-  std::vector<float> values;         // kNumeric: one per row
-  std::vector<std::int32_t> codes;   // kCategorical: one per row, -1 = empty cell
-  std::vector<std::string> levels;   // kCategorical: distinct texts, in first-seen order
+  std::vector<float> values;        // kNumeric: one per row
+  std::vector<std::int32_t> codes;  // kCategorical: one per row, -1 = empty cell
+  std::vector<std::string> levels;  // kCategorical: distinct texts, in first-seen order
 
   // The cell as text for categorical columns ("" for an empty cell); not for numeric columns.
   [[nodiscard]] std::string_view text(std::size_t row) const {
@@ -34,8 +34,8 @@ struct Column {
   }
 };
 
-// Where a row came from: `file` indexes Dataset::files, `line` is the 1-based physical line on which
-// the record starts.
+// Where a row came from: `file` indexes Dataset::files, `line` is the 1-based physical line on
+// which the record starts.
 struct RowOrigin {
   std::uint32_t file = 0;
   std::uint32_t line = 0;

@@ -25,12 +25,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "data/dataset.h"
 #include "data/matrix.h"
@@ -60,8 +59,8 @@ class Preprocessor final {
   [[nodiscard]] bool fitted() const { return fitted_; }
 
   // One output row per dataset row, in feature_names() order. Columns are matched by name, so the
-  // dataset may order them differently or carry extra ones; a missing input column or a column whose
-  // kind differs from training throws core::Error naming it.
+  // dataset may order them differently or carry extra ones; a missing input column or a column
+  // whose kind differs from training throws core::Error naming it.
   [[nodiscard]] Matrix transform(const Dataset& data) const;
   [[nodiscard]] std::size_t output_size() const { return output_names_.size(); }
   [[nodiscard]] const std::vector<std::string>& feature_names() const { return output_names_; }
@@ -76,8 +75,8 @@ class Preprocessor final {
   // `numeric` follows numeric_inputs() (NaN = missing), `categorical` follows categorical_inputs()
   // (text as it would appear in a CSV, e.g. "TCP" or "6" for a protocol). `out` must have
   // output_size() elements. No allocation; unseen categories go to the "<other>" slot.
-  void transform_record(std::span<const double> numeric, std::span<const std::string_view> categorical,
-                        std::span<float> out) const;
+  void transform_record(std::span<const double> numeric,
+                        std::span<const std::string_view> categorical, std::span<float> out) const;
   // Convenience form that looks inputs up by name through callbacks (slower: two calls per input).
   void transform_record(const std::function<double(std::string_view)>& numeric,
                         const std::function<std::string_view(std::string_view)>& categorical,
@@ -93,7 +92,7 @@ class Preprocessor final {
  private:
   struct NumericFeature {
     std::string name;
-    int input = -1;     // index into numeric_inputs_, or -1 for an engineered feature
+    int input = -1;       // index into numeric_inputs_, or -1 for an engineered feature
     int engineered = -1;  // which engineered formula (0..3) when input == -1
     double median = 0;
     bool log1p = false;
@@ -102,7 +101,8 @@ class Preprocessor final {
   };
   struct CategoricalFeature {
     std::string name;
-    std::vector<std::string> levels;  // kept levels, slot = position; "<other>" slot = levels.size()
+    // Kept levels; a level's slot is its position, the "<other>" slot is levels.size().
+    std::vector<std::string> levels;
   };
 
   [[nodiscard]] std::size_t slot_of(const CategoricalFeature& f, std::string_view text) const;

@@ -72,8 +72,13 @@ template <typename T>
 [[nodiscard]] inline std::string_view canonical_protocol(std::string_view cell,
                                                          std::array<char, 32>& buf) {
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kNumbers = {{
-      {"6", "tcp"}, {"17", "udp"}, {"1", "icmp"}, {"58", "icmpv6"}, {"132", "sctp"},
-      {"47", "gre"}, {"2", "igmp"},
+      {"6", "tcp"},
+      {"17", "udp"},
+      {"1", "icmp"},
+      {"58", "icmpv6"},
+      {"132", "sctp"},
+      {"47", "gre"},
+      {"2", "igmp"},
   }};
   cell = trim(cell);
   for (const auto& [num, name] : kNumbers) {

@@ -1,8 +1,8 @@
 // Provides Connection (a socket plus its owning process) and ConnectionReader, which reads
 // <proc_root>/net/{tcp,tcp6,udp,udp6} and attaches owners through a ProcessResolver: the
 // equivalent of psutil.net_connections(kind="inet"). Tables missing on this kernel (tcp6/udp6 with
-// IPv6 disabled) are skipped; a proc root with none of them is a user mistake and throws core::Error.
-// Thread rules: not thread-safe; one owner thread calls read().
+// IPv6 disabled) are skipped; a proc root with none of them is a user mistake and throws
+// core::Error. Thread rules: not thread-safe; one owner thread calls read().
 #pragma once
 
 #include <chrono>
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "host/process_resolver.h"
 #include "host/proc_sockets.h"
+#include "host/process_resolver.h"
 
 namespace netsentry::host {
 

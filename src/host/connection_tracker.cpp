@@ -1,5 +1,8 @@
 #include "host/connection_tracker.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace netsentry::host {
 namespace {
 

@@ -36,8 +36,8 @@ class ConnectionTracker final {
 
   explicit ConnectionTracker(std::size_t max_tracked = kDefaultMaxTracked);
 
-  // Events since the previous call, in a deterministic order: snapshot/state_changed/opened in the
-  // order of `current`, then closed in the order they were tracked.
+  // Events since the previous call, in a deterministic order: state_changed, then snapshot or
+  // opened, each in the order of `current`; then closed in the order they were tracked.
   [[nodiscard]] std::vector<ConnectionEvent> update(std::span<const Connection> current);
 
   [[nodiscard]] std::size_t tracked() const { return tracked_.size(); }

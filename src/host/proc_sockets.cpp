@@ -112,13 +112,12 @@ std::size_t parse_proc_sockets(std::string_view text, Transport transport,
     SocketEntry entry;
     entry.transport = transport;
     unsigned state = 0;
-    const bool ok = count == std::size(tokens) && tokens[0].back() == ':' &&
-                    parse_endpoint(tokens[1], entry.local) &&
-                    parse_endpoint(tokens[2], entry.remote) &&
-                    entry.local.ip.family == entry.remote.ip.family &&
-                    parse_number(tokens[3], state, 16) && state <= 0xff &&
-                    parse_number(tokens[7], entry.uid, 10) &&
-                    parse_number(tokens[9], entry.inode, 10);
+    const bool ok =
+        count == std::size(tokens) && tokens[0].back() == ':' &&
+        parse_endpoint(tokens[1], entry.local) && parse_endpoint(tokens[2], entry.remote) &&
+        entry.local.ip.family == entry.remote.ip.family && parse_number(tokens[3], state, 16) &&
+        state <= 0xff && parse_number(tokens[7], entry.uid, 10) &&
+        parse_number(tokens[9], entry.inode, 10);
     if (!ok) {
       ++malformed;
       continue;

@@ -53,7 +53,8 @@ void ProcessResolver::update(std::span<const SocketEntry> sockets, TimePoint now
   }
   if (!unknown) return;
   // A clock stepped backwards must not freeze rescans until it catches up.
-  const bool due = !scanned_ || now < last_scan_ || now - last_scan_ >= options_.min_rescan_interval;
+  const bool due =
+      !scanned_ || now < last_scan_ || now - last_scan_ >= options_.min_rescan_interval;
   if (!due) return;
   last_scan_ = now;
   scanned_ = true;

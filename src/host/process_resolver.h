@@ -52,7 +52,7 @@ class ProcessResolver final {
   void scan(std::span<const SocketEntry> sockets);
 
   ProcessResolverOptions options_;
-  std::vector<ProcessInfo> processes_;                           // owners found by the last scan
+  std::vector<ProcessInfo> processes_;                          // owners found by the last scan
   std::unordered_map<std::uint64_t, std::size_t> owner_index_;  // inode -> processes_ index
   // Inodes the last scan looked for and did not find; seeing them again does not trigger a rescan.
   std::unordered_set<std::uint64_t> unresolved_;

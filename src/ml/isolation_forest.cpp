@@ -164,8 +164,8 @@ void IsolationForest::fit(const TrainSet& train, const TrainContext& ctx) {
     std::vector<float> fitted_scores;
     fitted_scores.reserve(rows.size());
     for (const auto r : rows) fitted_scores.push_back(all[r]);
-    threshold_ =
-        static_cast<float>(percentile(std::move(fitted_scores), 100.0 * (1.0 - *options_.contamination)));
+    threshold_ = static_cast<float>(
+        percentile(std::move(fitted_scores), 100.0 * (1.0 - *options_.contamination)));
   } else {
     threshold_ = 0.5f;
   }
@@ -258,8 +258,9 @@ void IsolationForest::load(const std::filesystem::path& dir, const std::string& 
 
   try {
     if (!doc.is_object() || doc.value("format", "") != "netsentry.isolation_forest") {
-      fail_load(path, "not an isolation forest model (field \"format\" is not "
-                      "\"netsentry.isolation_forest\")");
+      fail_load(path,
+                "not an isolation forest model (field \"format\" is not "
+                "\"netsentry.isolation_forest\")");
     }
     const int version = doc.at("version").get<int>();
     if (version != kFormatVersion) {
@@ -268,8 +269,8 @@ void IsolationForest::load(const std::filesystem::path& dir, const std::string& 
     }
     const auto n_features = doc.at("n_features").get<std::size_t>();
     if (n_features != expected_features) {
-      fail_load(path, "model was trained on " + std::to_string(n_features) +
-                          " features but " + std::to_string(expected_features) + " are expected");
+      fail_load(path, "model was trained on " + std::to_string(n_features) + " features but " +
+                          std::to_string(expected_features) + " are expected");
     }
     const auto subsample = doc.at("subsample_size").get<std::size_t>();
     if (subsample < 1) fail_load(path, "subsample_size must be at least 1");
@@ -288,8 +289,9 @@ void IsolationForest::load(const std::filesystem::path& dir, const std::string& 
       const auto left = jtrees[t].at("left").get<std::vector<std::uint32_t>>();
       const auto where = "tree " + std::to_string(t);
       if (feature.empty() || feature.size() != value.size() || feature.size() != left.size()) {
-        fail_load(path, where + ": arrays \"feature\", \"value\", \"left\" differ in length or "
-                                "are empty");
+        fail_load(path, where +
+                            ": arrays \"feature\", \"value\", \"left\" differ in length or "
+                            "are empty");
       }
       std::vector<Node> nodes(feature.size());
       for (std::size_t i = 0; i < nodes.size(); ++i) {

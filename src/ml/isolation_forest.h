@@ -2,8 +2,8 @@
 // random feature, uniform split between the node's min and max, subsample of min(256, n) rows,
 // depth limit ceil(log2(subsample)), score 2^(-E[h(x)] / c(subsample)) in (0, 1], higher = more
 // anomalous. Trees are stored flat (one node array per tree) so scoring is a tight loop.
-// Thread rules: fit/load/set_threshold/set_threads from one thread; score() is const, allocates only
-// its result and may run concurrently; it uses `threads()` worker threads of its own.
+// Thread rules: fit/load/set_threshold/set_threads from one thread; score() is const, allocates
+// only its result and may run concurrently; it uses `threads()` worker threads of its own.
 #pragma once
 
 #include <cstddef>

@@ -1,7 +1,8 @@
 // Provides ml::parallel_for, which splits [0, n) into `threads` contiguous chunks and runs them on
-// std::jthreads (the caller's thread takes the first chunk). Used for batch scoring and tree fitting.
-// Thread rules: `body(begin, end)` runs concurrently on disjoint ranges; it must not throw across
-// threads — an exception in a worker is captured and rethrown to the caller after all chunks join.
+// std::jthreads (the caller's thread takes the first chunk). Used for batch scoring and tree
+// fitting. Thread rules: `body(begin, end)` runs concurrently on disjoint ranges; it must not throw
+// across threads — an exception in a worker is captured and rethrown to the caller after all chunks
+// join.
 #pragma once
 
 #include <algorithm>

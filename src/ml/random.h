@@ -3,9 +3,9 @@
 // Thread rules: one Rng per thread; derive per-task streams with Rng(seed, stream).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cmath>
 #include <random>
 
 namespace netsentry::ml {

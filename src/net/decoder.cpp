@@ -153,7 +153,7 @@ DecodeError decode_ipv4(Bytes b, Packet& out, DecodeStats& stats) {
   out.ip_header_len = static_cast<std::uint16_t>(header_len);
   out.ip_total_len = static_cast<std::uint32_t>(total_len);
 
-  // The IP total length, not the frame, bounds the datagram: Ethernet pads short frames to 60 bytes.
+  // The IP total length, not the frame, bounds the datagram: Ethernet pads short frames.
   const std::size_t end = std::min(b.size(), total_len);
   const Bytes rest = b.subspan(header_len, end - header_len);
   const auto rest_len = static_cast<std::uint32_t>(total_len - header_len);
@@ -189,8 +189,8 @@ DecodeError decode_ipv6(Bytes b, Packet& out, DecodeStats& stats) {
   std::size_t off = kIpv6HeaderLen;
   bool later_fragment = false;
   for (int count = 0;; ++count) {
-    if (next != kIpv6HopByHop && next != kIpv6Routing && next != kIpv6Fragment &&
-        next != kIpv6Ah && next != kIpv6DestOptions) {
+    if (next != kIpv6HopByHop && next != kIpv6Routing && next != kIpv6Fragment && next != kIpv6Ah &&
+        next != kIpv6DestOptions) {
       break;
     }
     if (count == kMaxIpv6ExtensionHeaders || end - off < 2) {
@@ -292,8 +292,7 @@ DecodeError decode_link(LinkType link, Bytes b, Packet& out, DecodeStats& stats)
   switch (link) {
     case LinkType::kEthernet:
       if (b.size() < kEthernetHeaderLen) return DecodeError::kTruncatedLinkHeader;
-      return decode_ether_payload(load16(b.data() + 12), b.subspan(kEthernetHeaderLen), out,
-                                  stats);
+      return decode_ether_payload(load16(b.data() + 12), b.subspan(kEthernetHeaderLen), out, stats);
     case LinkType::kLinuxSll:
       if (b.size() < kSllHeaderLen) return DecodeError::kTruncatedLinkHeader;
       return decode_ether_payload(load16(b.data() + 14), b.subspan(kSllHeaderLen), out, stats);

@@ -11,10 +11,10 @@
 namespace netsentry::net {
 
 // Decodes one captured packet. Resets `out`, then fills it as far as the bytes allow; on an error
-// `out` keeps what was decoded before the failing layer (e.g. addresses when the TCP header is cut).
-// Updates `stats`: packets and wire bytes always; a per-protocol counter once that layer's header
-// is valid (so a packet with a truncated TCP header counts in `ipv4` and in `malformed`); fragments;
-// and malformed by reason. Never reads outside `bytes`, never allocates, never throws.
+// `out` keeps what was decoded before the failing layer (e.g. addresses when the TCP header is
+// cut). Updates `stats`: packets and wire bytes always; a per-protocol counter once that layer's
+// header is valid (so a packet with a truncated TCP header counts in `ipv4` and in `malformed`);
+// fragments; and malformed by reason. Never reads outside `bytes`, never allocates, never throws.
 [[nodiscard]] DecodeError decode(LinkType link, std::span<const std::uint8_t> bytes,
                                  std::uint32_t wire_len, std::int64_t ts_ns, Packet& out,
                                  DecodeStats& stats) noexcept;

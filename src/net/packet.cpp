@@ -188,8 +188,8 @@ bool parse_ipv6(std::string_view text, std::uint8_t* out) {
     if (count == 8) return false;
     // A dotted IPv4 tail takes the last two groups.
     const std::size_t next_colon = text.find(':', i);
-    const std::string_view token =
-        text.substr(i, next_colon == std::string_view::npos ? std::string_view::npos : next_colon - i);
+    const std::string_view token = text.substr(
+        i, next_colon == std::string_view::npos ? std::string_view::npos : next_colon - i);
     if (next_colon == std::string_view::npos && token.find('.') != std::string_view::npos) {
       if (count > 6) return false;
       std::uint8_t v4[4];
@@ -246,7 +246,9 @@ std::string IpAddress::to_string() const {
   if (family != 6) return out;
   out.reserve(39);
   unsigned groups[8];
-  for (int k = 0; k < 8; ++k) groups[k] = static_cast<unsigned>(bytes[2 * k] << 8 | bytes[2 * k + 1]);
+  for (int k = 0; k < 8; ++k) {
+    groups[k] = static_cast<unsigned>(bytes[2 * k] << 8 | bytes[2 * k + 1]);
+  }
   // IPv4-mapped addresses read better, and are printed by RFC 5952 section 5, in mixed notation.
   if (groups[0] == 0 && groups[1] == 0 && groups[2] == 0 && groups[3] == 0 && groups[4] == 0 &&
       groups[5] == 0xFFFF) {

@@ -154,13 +154,12 @@ std::vector<float> Booster::predict(const data::Matrix& x) const {
   }
   // __array_interface__ describing our row-major float32 buffer; XGBoost reads it in place.
   char array[160];
-  std::snprintf(array, sizeof array,
-                R"({"data":[%llu,true],"shape":[%zu,%zu],"typestr":"<f4","version":3})",
-                static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(x.data())),
-                x.rows, x.cols);
+  std::snprintf(
+      array, sizeof array, R"({"data":[%llu,true],"shape":[%zu,%zu],"typestr":"<f4","version":3})",
+      static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(x.data())), x.rows, x.cols);
   static constexpr const char* kConfig =
       R"({"type":0,"training":false,"iteration_begin":0,"iteration_end":0,)"
-      R"("strict_shape":false,"missing":NaN})";
+      R"("strict_shape":false,"cache_id":0,"missing":NaN})";
   const bst_ulong* shape = nullptr;
   bst_ulong dim = 0;
   const float* result = nullptr;

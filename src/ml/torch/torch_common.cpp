@@ -152,10 +152,11 @@ TrainSummary run_training(::torch::nn::Module& module, const LoopSettings& setti
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double eta = stop ? 0.0 : elapsed / epoch * (settings.epochs - epoch);
-      ctx.progress(fmt::format("{} epoch {}/{} loss {:.4f} val_loss {:.4f} lr {:.3g} {:.1f}s (eta "
-                               "{:.0f}s){}",
-                               settings.model_name, epoch, settings.epochs, train_loss, val_loss,
-                               lr, elapsed, eta, stop ? " early stop" : ""));
+      ctx.progress(
+          fmt::format("{} epoch {}/{} loss {:.4f} val_loss {:.4f} lr {:.3g} {:.1f}s (eta "
+                      "{:.0f}s){}",
+                      settings.model_name, epoch, settings.epochs, train_loss, val_loss, lr,
+                      elapsed, eta, stop ? " early stop" : ""));
     }
     if (stop) break;
     if (!improved && ++plateau_epochs > settings.lr_patience && settings.lr_factor < 1.0f) {
@@ -187,8 +188,9 @@ void hold_out(std::size_t n, float fraction, std::uint64_t seed, std::vector<std
 }
 
 ::torch::Tensor gather_rows(const data::Matrix& x, std::span<const std::size_t> rows) {
-  Tensor t = ::torch::empty({static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(x.cols)},
-                            ::torch::kFloat32);
+  Tensor t =
+      ::torch::empty({static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(x.cols)},
+                     ::torch::kFloat32);
   float* dst = t.data_ptr<float>();
   for (std::size_t i = 0; i < rows.size(); ++i) {
     std::memcpy(dst + i * x.cols, x.data() + rows[i] * x.cols, x.cols * sizeof(float));
@@ -199,7 +201,8 @@ void hold_out(std::size_t n, float fraction, std::uint64_t seed, std::vector<std
 float percentile(std::vector<float> values, float pct) {
   if (values.empty()) return 0.0f;
   std::sort(values.begin(), values.end());
-  const double rank = std::clamp(pct, 0.0f, 100.0f) / 100.0 * static_cast<double>(values.size() - 1);
+  const double rank =
+      std::clamp(pct, 0.0f, 100.0f) / 100.0 * static_cast<double>(values.size() - 1);
   const auto lo = static_cast<std::size_t>(std::floor(rank));
   const std::size_t hi = std::min(lo + 1, values.size() - 1);
   const double frac = rank - static_cast<double>(lo);
@@ -220,8 +223,7 @@ void check_train_set(std::string_view model, const TrainSet& train, bool labels_
   }
   auto check_size = [&](std::size_t got, std::size_t rows, const char* what, const char* part) {
     if (got != 0 && got != rows) {
-      throw core::Error(
-          fmt::format("{}: {} {} for {} {} rows", model, got, what, rows, part));
+      throw core::Error(fmt::format("{}: {} {} for {} {} rows", model, got, what, rows, part));
     }
   };
   auto check_labels = [&](std::span<const int> y, const char* part) {
@@ -274,7 +276,8 @@ std::string save_bundle(const std::filesystem::path& dir, std::string_view model
   const std::filesystem::path sidecar = sidecar_path(dir, file);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) throw core::Error(fmt::format("{}: cannot create directory: {}", dir.string(), ec.message()));
+  if (ec)
+    throw core::Error(fmt::format("{}: cannot create directory: {}", dir.string(), ec.message()));
 
   nlohmann::json params = nlohmann::json::array();
   std::vector<Tensor> tensors;
@@ -358,14 +361,15 @@ void load_parameters(const std::filesystem::path& dir, const std::string& file,
     throw core::Error(fmt::format("{}: cannot read LibTorch parameters: {}", where,
                                   first_line(e.what_without_backtrace())));
   } catch (const std::exception& e) {
-    throw core::Error(fmt::format("{}: cannot read LibTorch parameters: {}", where,
-                                  first_line(e.what())));
+    throw core::Error(
+        fmt::format("{}: cannot read LibTorch parameters: {}", where, first_line(e.what())));
   }
   auto params = module.named_parameters();
   if (tensors.size() != params.size()) {
-    throw core::Error(fmt::format("{}: holds {} parameter tensors, the architecture in the sidecar "
-                                  "needs {}",
-                                  where, tensors.size(), params.size()));
+    throw core::Error(
+        fmt::format("{}: holds {} parameter tensors, the architecture in the sidecar "
+                    "needs {}",
+                    where, tensors.size(), params.size()));
   }
   ::torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -384,8 +388,8 @@ int option_int(const nlohmann::json& options, const char* key, const std::filesy
   const auto it = options.find(key);
   if (it == options.end() || !it->is_number_integer() || it->get<long long>() < min_value ||
       it->get<long long>() > std::numeric_limits<int>::max()) {
-    throw core::Error(fmt::format("{}: option \"{}\" must be an integer >= {}", where.string(), key,
-                                  min_value));
+    throw core::Error(
+        fmt::format("{}: option \"{}\" must be an integer >= {}", where.string(), key, min_value));
   }
   return it->get<int>();
 }

@@ -1,8 +1,9 @@
-// Provides what the LibTorch models share: the epoch loop (shuffled mini-batches, Adam, early stopping
-// with best-weight restore, a hand-written ReduceLROnPlateau since LibTorch 1.13's C++ API has none,
-// progress lines), the bundle sidecar (JSON) and parameter file I/O that turns LibTorch failures into
-// core::Error, and small helpers. Internal to src/ml/torch/: it includes <torch/torch.h>.
-// Thread rules: free functions without shared state; run_training() from the fitting thread only.
+// Provides what the LibTorch models share: the epoch loop (shuffled mini-batches, Adam, early
+// stopping with best-weight restore, a hand-written ReduceLROnPlateau since LibTorch 1.13's C++ API
+// has none, progress lines), the bundle sidecar (JSON) and parameter file I/O that turns LibTorch
+// failures into core::Error, and small helpers. Internal to src/ml/torch/: it includes
+// <torch/torch.h>. Thread rules: free functions without shared state; run_training() from the
+// fitting thread only.
 #pragma once
 
 #include <torch/torch.h>
@@ -65,8 +66,8 @@ void hold_out(std::size_t n, float fraction, std::uint64_t seed, std::vector<std
 // Linear-interpolated percentile (0..100) of values (numpy's default method); 0 when empty.
 float percentile(std::vector<float> values, float pct);
 
-// Throws core::Error "<model>: ..." unless train has x with rows, matching y/weights/group sizes and
-// a validation part with the same column count.
+// Throws core::Error "<model>: ..." unless train has x with rows, matching y/weights/group sizes
+// and a validation part with the same column count.
 void check_train_set(std::string_view model, const TrainSet& train, bool labels_required);
 
 // Throws core::Error unless x has `features` columns and group is empty or one entry per row.

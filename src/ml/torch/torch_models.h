@@ -15,9 +15,9 @@
 
 namespace netsentry::ml::torch {
 
-// LSTM classifier: the window for row i is the previous (sequence_length - 1) rows of the same group
-// plus row i, left-padded with zero rows; every step also carries a 0/1 "row present" channel so
-// padding is never confused with a genuine all-zero record. Predicts whether the LAST row is an
+// LSTM classifier: the window for row i is the previous (sequence_length - 1) rows of the same
+// group plus row i, left-padded with zero rows; every step also carries a 0/1 "row present" channel
+// so padding is never confused with a genuine all-zero record. Predicts whether the LAST row is an
 // attack; score = sigmoid probability.
 struct LstmOptions {
   int hidden_size = 64;
@@ -25,10 +25,10 @@ struct LstmOptions {
   float dropout = 0.2f;  // between LSTM layers (ignored with one layer)
   float learning_rate = 1e-3f;
   int batch_size = 256;
-  int epochs = 20;  // TrainContext::epochs > 0 overrides
-  int patience = 3;  // early stopping on validation loss; the best weights are kept
+  int epochs = 20;         // TrainContext::epochs > 0 overrides
+  int patience = 3;        // early stopping on validation loss; the best weights are kept
   float lr_factor = 0.5f;  // ReduceLROnPlateau: lr *= factor ...
-  int lr_patience = 1;  // ... after more than this many epochs without improvement
+  int lr_patience = 1;     // ... after more than this many epochs without improvement
   int sequence_length = 10;
   float threshold = 0.5f;
   // Fraction of training rows held out for early stopping when TrainSet has no validation part.
@@ -45,8 +45,8 @@ struct AutoencoderOptions {
   bool scale_to_input = true;
   float learning_rate = 1e-3f;
   int batch_size = 256;
-  int epochs = 50;  // TrainContext::epochs > 0 overrides
-  int patience = 5;  // early stopping on validation reconstruction loss
+  int epochs = 50;                     // TrainContext::epochs > 0 overrides
+  int patience = 5;                    // early stopping on validation reconstruction loss
   float threshold_percentile = 95.0f;  // of the training rows' reconstruction MSE
   float validation_fraction = 0.1f;
   int score_batch = 4096;

@@ -1,0 +1,83 @@
+// Batched scoring throughput (rows/s) of the LibTorch models at typical sizes: 40 features, LSTM
+// windows of 10 records, default architectures, on 1 and 2 intra-op threads (the argument).
+// Built only with LibTorch (NETSENTRY_TORCH=ON); see tests/ml/torch_models_test.cpp for the guard.
+#include <benchmark/benchmark.h>
+
+#if defined(NETSENTRY_HAVE_TORCH) || defined(USE_DISTRIBUTED)
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "data/matrix.h"
+#include "ml/model.h"
+#include "ml/torch/torch_models.h"
+
+namespace {
+
+namespace ml = netsentry::ml;
+using netsentry::data::Matrix;
+
+constexpr std::size_t kFeatures = 40;
+constexpr std::size_t kRows = 8192;
+constexpr int kHosts = 64;
+
+struct Workload {
+  Matrix x{kRows, kFeatures};
+  std::vector<int> y;
+  std::vector<std::int32_t> group;
+  std::unique_ptr<ml::Model> lstm;
+  std::unique_ptr<ml::Model> autoencoder;
+
+  Workload() : y(kRows), group(kRows) {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> n(0.0f, 1.0f);
+    for (float& v : x.values) v = n(rng);
+    for (std::size_t i = 0; i < kRows; ++i) {
+      y[i] = x.at(i, 0) > 1.0f ? 1 : 0;
+      group[i] = static_cast<std::int32_t>(rng() % kHosts);
+    }
+    ml::torch::set_torch_threads(1);
+    ml::TrainSet train;
+    train.x = &x;
+    train.y = y;
+    train.group = group;
+    // Scoring cost does not depend on how well the weights fit; one epoch gives real weights.
+    ml::TrainContext ctx;
+    ctx.epochs = 1;
+    lstm = ml::torch::make_lstm({});
+    lstm->fit(train, ctx);
+    autoencoder = ml::torch::make_autoencoder({});
+    autoencoder->fit(train, ctx);
+  }
+};
+
+Workload& workload() {
+  static Workload w;
+  return w;
+}
+
+void score(benchmark::State& state, bool use_lstm) {
+  Workload& w = workload();
+  ml::torch::set_torch_threads(static_cast<int>(state.range(0)));
+  const ml::Model& model = use_lstm ? *w.lstm : *w.autoencoder;
+  for (auto _ : state) {
+    auto scores = model.score(w.x, w.group);
+    benchmark::DoNotOptimize(scores.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kRows));
+  ml::torch::set_torch_threads(1);
+}
+
+void BM_LstmScore(benchmark::State& state) { score(state, true); }
+void BM_AutoencoderScore(benchmark::State& state) { score(state, false); }
+
+BENCHMARK(BM_LstmScore)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AutoencoderScore)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+#endif  // NETSENTRY_HAVE_TORCH || USE_DISTRIBUTED
+
+BENCHMARK_MAIN();

@@ -1,0 +1,40 @@
+// Provides FlowFileSink: a flow::FlowSink that writes finished flows to a file (or stdout) as CSV or
+// JSON lines, buffering output and flushing on demand. Used by `flows` and by `monitor`'s writer.
+// Thread rules: one thread at a time (the sink's owner).
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "flow/flow_table.h"
+
+namespace netsentry::app {
+
+enum class FlowFormat { kCsv, kJsonl };
+
+class FlowFileSink final : public flow::FlowSink {
+ public:
+  // path "-" = stdout. Appends to an existing CSV file without repeating the header when `append`.
+  // Throws core::Error when the file cannot be opened.
+  FlowFileSink(const std::string& path, FlowFormat format, bool append = false);
+  ~FlowFileSink() override;
+  FlowFileSink(const FlowFileSink&) = delete;
+  FlowFileSink& operator=(const FlowFileSink&) = delete;
+
+  void on_flow(flow::FlowRecord&& record) override;
+  // Writes buffered records; throws core::Error on a write error (disk full).
+  void flush();
+  [[nodiscard]] std::uint64_t written() const { return written_; }
+
+ private:
+  void write_out();
+
+  std::string path_;
+  FlowFormat format_;
+  std::FILE* file_ = nullptr;
+  bool owns_file_ = false;
+  std::string buffer_;
+  std::uint64_t written_ = 0;
+};
+
+}  // namespace netsentry::app

@@ -1,0 +1,329 @@
+#include "flow/flow_table.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <new>
+#include <numeric>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "core/error.h"
+
+namespace netsentry::flow {
+namespace {
+
+constexpr std::size_t kMaxFlowsLimit = std::size_t{1} << 24;  // 16 Mi flows, ~16 GB
+constexpr std::size_t kMaxFirstPackets = 1'024;
+
+std::uint64_t random_seed() {
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
+}  // namespace
+
+std::uint64_t FlowStats::emitted_total() const {
+  return std::accumulate(emitted.begin(), emitted.end(), std::uint64_t{0});
+}
+
+FlowTable::FlowTable(const FlowConfig& config, FlowSink& sink)
+    : config_(config),
+      sink_(sink),
+      idle_ns_(config.idle_timeout.count()),
+      active_ns_(config.active_timeout.count()),
+      seed_(random_seed()) {
+  if (config.max_flows == 0 || config.max_flows > kMaxFlowsLimit) {
+    throw core::Error("flow table: max_flows must be between 1 and " +
+                      std::to_string(kMaxFlowsLimit) + ", got " + std::to_string(config.max_flows));
+  }
+  if (idle_ns_ <= 0 || active_ns_ <= 0) {
+    throw core::Error("flow table: idle and active timeouts must be positive");
+  }
+  if (config.first_packets > kMaxFirstPackets) {
+    throw core::Error("flow table: first_packets must be at most " +
+                      std::to_string(kMaxFirstPackets) + ", got " +
+                      std::to_string(config.first_packets));
+  }
+  const std::size_t capacity = std::bit_ceil(std::max<std::size_t>(16, config.max_flows * 2));
+  try {
+    index_ = HugePageArray<std::uint64_t>(capacity);  // zero-filled: all empty
+    slots_ = HugePageArray<Slot>(config.max_flows);
+    sequences_ = HugePageArray<PacketSummary>(config.max_flows * config.first_packets);
+    lru_.links = HugePageArray<Link>(config.max_flows);
+    age_.links = HugePageArray<Link>(config.max_flows);
+    // Sized up front so that ending a flow never allocates.
+    free_.reserve(config.max_flows);
+  } catch (const std::bad_alloc&) {
+    throw core::Error("flow table: cannot reserve address space for " +
+                      std::to_string(config.max_flows) + " flows; lower max_flows");
+  }
+  mask_ = capacity - 1;
+}
+
+FlowTable::~FlowTable() = default;
+
+void FlowTable::List::push_back(std::uint32_t id, std::int64_t time_ns) {
+  links[id] = Link{tail, kNil, time_ns};
+  if (tail != kNil) {
+    links[tail].next = id;
+  } else {
+    head = id;
+  }
+  tail = id;
+}
+
+void FlowTable::List::unlink(std::uint32_t id) {
+  Link& link = links[id];
+  if (link.prev != kNil) {
+    links[link.prev].next = link.next;
+  } else {
+    head = link.next;
+  }
+  if (link.next != kNil) {
+    links[link.next].prev = link.prev;
+  } else {
+    tail = link.prev;
+  }
+  link.prev = link.next = kNil;
+}
+
+std::uint32_t FlowTable::find(const net::FlowKey& key, std::uint32_t hash) const {
+  std::uint64_t i = hash & mask_;
+  for (;;) {
+    const std::uint64_t entry = index_[i];
+    if (entry == 0) return kNil;
+    if (static_cast<std::uint32_t>(entry >> 32) == hash) {
+      const auto id = static_cast<std::uint32_t>(entry) - 1;
+      if (slots_[id].key == key) return id;
+    }
+    i = (i + 1) & mask_;
+  }
+}
+
+void FlowTable::index_erase(std::uint32_t id) {
+  std::uint64_t i = slots_[id].hash & mask_;
+  while (static_cast<std::uint32_t>(index_[i]) != id + 1) i = (i + 1) & mask_;
+  // Backward-shift deletion: pull later entries of the probe run into the hole, so lookups never
+  // need tombstones and a churn of short-lived flows cannot degrade the table.
+  std::uint64_t j = i;
+  for (;;) {
+    j = (j + 1) & mask_;
+    const std::uint64_t entry = index_[j];
+    if (entry == 0) break;
+    const std::uint64_t home = static_cast<std::uint32_t>(entry >> 32) & mask_;
+    const bool home_in_hole_to_j = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!home_in_hole_to_j) {
+      index_[i] = entry;
+      i = j;
+    }
+  }
+  index_[i] = 0;
+}
+
+std::uint32_t FlowTable::create(const net::FlowKey& key, std::uint32_t hash, bool src_is_a) {
+  if (stats_.current >= config_.max_flows) {
+    const std::uint32_t victim = lru_.head;
+    if (slots_[victim].acc.packets() > 0) ++stats_.evicted;
+    end(victim, EndReason::kEvicted);
+  }
+  std::uint32_t id;
+  if (!free_.empty()) {
+    id = free_.back();
+    free_.pop_back();
+  } else {
+    id = next_unused_++;
+    new (&slots_[id]) Slot();
+  }
+  Slot& s = slots_[id];
+  s.key = key;
+  s.hash = hash;
+  s.initiator_is_a = src_is_a;
+  s.closing = false;
+  s.acc.reset();
+
+  std::uint64_t i = hash & mask_;
+  while (index_[i] != 0) i = (i + 1) & mask_;
+  index_[i] = (static_cast<std::uint64_t>(hash) << 32) | (id + 1);
+
+  age_.links[id] = Link{kNil, kNil, 0};
+  lru_.push_back(id, now_);
+  ++stats_.current;
+  stats_.peak = std::max(stats_.peak, stats_.current);
+  return id;
+}
+
+bool FlowTable::build_record(std::uint32_t id, EndReason reason, FlowRecord& record) {
+  const Slot& s = slots_[id];
+  if (s.acc.packets() == 0) return false;
+  if (config_.cic_mode && s.acc.packets() == 1) {
+    ++stats_.single_packet_suppressed;
+    return false;
+  }
+  const net::FlowKey& key = s.key;
+  const bool a = s.initiator_is_a;
+  record.src_ip.bytes = a ? key.addr_a : key.addr_b;
+  record.dst_ip.bytes = a ? key.addr_b : key.addr_a;
+  record.src_ip.family = record.dst_ip.family = key.family;
+  record.src_port = a ? key.port_a : key.port_b;
+  record.dst_port = a ? key.port_b : key.port_a;
+  record.ip_proto = key.ip_proto;
+  record.vlan = key.vlan;
+  record.end_reason = reason;
+  s.acc.finish(record, sequence(id));
+  ++stats_.emitted[static_cast<std::size_t>(reason)];
+  return true;
+}
+
+void FlowTable::end(std::uint32_t id, EndReason reason) {
+  FlowRecord record;
+  const bool emit = build_record(id, reason, record);
+  if (age_.contains(id)) age_.unlink(id);
+  lru_.unlink(id);
+  index_erase(id);
+  free_.push_back(id);
+  --stats_.current;
+  // Delivered last, so the table is consistent even if the sink throws.
+  if (emit) sink_.on_flow(std::move(record));
+}
+
+void FlowTable::split(std::uint32_t id) {
+  Slot& s = slots_[id];
+  FlowRecord record;
+  const bool emit = build_record(id, EndReason::kActive, record);
+  age_.unlink(id);
+  s.acc.restart_keeping_connection();
+  s.closing = false;
+  if (emit) sink_.on_flow(std::move(record));
+}
+
+void FlowTable::expire(std::int64_t now) {
+  while (lru_.head != kNil && now - lru_.links[lru_.head].time_ns > idle_ns_) {
+    const std::uint32_t id = lru_.head;
+    end(id, slots_[id].closing ? EndReason::kFin : EndReason::kIdle);
+  }
+  while (age_.head != kNil && now - age_.links[age_.head].time_ns > active_ns_) split(age_.head);
+}
+
+void FlowTable::advance(std::int64_t now_ns) {
+  now_ = std::max(now_, now_ns);
+  expire(now_);
+}
+
+void FlowTable::add(const net::Packet& packet) {
+  ++stats_.packets;
+  if (packet.l3 != net::L3::kIpv4 && packet.l3 != net::L3::kIpv6) {
+    ++stats_.non_ip;
+    return;
+  }
+  Keyed keyed;
+  keyed.key = net::flow_key_of(packet, keyed.src_is_a);
+  keyed.hash = hash_key(keyed.key);
+  add_keyed(packet, keyed);
+}
+
+void FlowTable::add_batch(std::span<const net::Packet> packets) {
+  // Software pipeline: the hash bucket of packet i+8 and the slot of packet i+4 are fetched from
+  // memory while packet i is processed, so a stream over many flows waits on fewer cache misses.
+  // Prefetching only reads; each packet is still looked up afresh when it is processed.
+  constexpr std::size_t kIndexAhead = 8;
+  constexpr std::size_t kSlotAhead = 4;
+  constexpr std::size_t kRing = 16;
+  std::array<Keyed, kRing> ring;
+  const std::size_t n = packets.size();
+  const auto prepare = [&](std::size_t j) {
+    const net::Packet& packet = packets[j];
+    Keyed& keyed = ring[j % kRing];
+    keyed.ip = packet.l3 == net::L3::kIpv4 || packet.l3 == net::L3::kIpv6;
+    if (!keyed.ip) return;
+    keyed.key = net::flow_key_of(packet, keyed.src_is_a);
+    keyed.hash = hash_key(keyed.key);
+    __builtin_prefetch(&index_[keyed.hash & mask_]);
+  };
+  for (std::size_t j = 0; j < std::min(n, kIndexAhead); ++j) prepare(j);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kIndexAhead < n) prepare(i + kIndexAhead);
+    if (i + kSlotAhead < n) {
+      const Keyed& ahead = ring[(i + kSlotAhead) % kRing];
+      const std::uint64_t entry = ahead.ip ? index_[ahead.hash & mask_] : 0;
+      if (entry != 0 && static_cast<std::uint32_t>(entry >> 32) == ahead.hash) {
+        const auto id = static_cast<std::uint32_t>(entry) - 1;
+        const auto* bytes = reinterpret_cast<const char*>(&slots_[id]);
+        for (std::size_t line = 0; line < sizeof(Slot); line += 64) {
+          __builtin_prefetch(bytes + line, 1);
+        }
+        __builtin_prefetch(&lru_.links[id], 1);
+      }
+    }
+    ++stats_.packets;
+    const Keyed& keyed = ring[i % kRing];
+    if (!keyed.ip) {
+      ++stats_.non_ip;
+      continue;
+    }
+    add_keyed(packets[i], keyed);
+  }
+}
+
+std::uint32_t FlowTable::hash_key(const net::FlowKey& key) const {
+  const std::uint64_t h = net::hash_of(key, seed_);
+  return static_cast<std::uint32_t>(h >> 32) ^ static_cast<std::uint32_t>(h);
+}
+
+void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
+  now_ = std::max(now_, packet.ts_ns);
+  expire(now_);
+
+  const net::FlowKey& key = keyed.key;
+  const std::uint32_t hash = keyed.hash;
+  const bool src_is_a = keyed.src_is_a;
+  const bool tcp = packet.ip_proto == 6;
+  const std::uint8_t flags = tcp ? packet.tcp_flags : 0;
+
+  std::uint32_t id = find(key, hash);
+  if (id != kNil && (flags & (net::tcp_flag::kSyn | net::tcp_flag::kAck)) == net::tcp_flag::kSyn) {
+    // A fresh SYN after a FIN is a new connection reusing the 5-tuple.
+    const Slot& old = slots_[id];
+    if (old.closing || old.acc.fin_seen()) {
+      end(id, EndReason::kFin);
+      id = kNil;
+    }
+  }
+  if (id == kNil) id = create(key, hash, src_is_a);
+
+  Slot& s = slots_[id];
+  if (s.acc.packets() == 0) {
+    age_.push_back(id, now_);
+    ++stats_.flows_created;
+  }
+  if (lru_.tail != id) {
+    lru_.unlink(id);
+    lru_.push_back(id, now_);
+  } else {
+    lru_.links[id].time_ns = now_;
+  }
+  s.acc.add(packet, src_is_a == s.initiator_is_a, sequence(id));
+
+  if (!tcp) return;
+  if (flags & net::tcp_flag::kRst) {
+    end(id, EndReason::kRst);
+  } else if (s.closing) {
+    end(id, EndReason::kFin);  // the packet after both FINs, normally the last ACK
+  } else if (flags & net::tcp_flag::kFin) {
+    if (config_.cic_mode) {
+      end(id, EndReason::kFin);
+    } else if (s.acc.both_fin_seen()) {
+      s.closing = true;
+    }
+  }
+}
+
+void FlowTable::flush() {
+  while (lru_.head != kNil) {
+    const std::uint32_t id = lru_.head;
+    end(id, slots_[id].closing ? EndReason::kFin : EndReason::kEndOfInput);
+  }
+}
+
+}  // namespace netsentry::flow

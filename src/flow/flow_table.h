@@ -1,0 +1,185 @@
+// Provides flow::FlowTable, the flow meter: it groups decoded packets into bidirectional flows
+// (canonical 5-tuple + VLAN; the initiator is the first packet's source), ends them on timeouts,
+// TCP teardown, memory pressure or end of input, and hands each finished FlowRecord to a FlowSink.
+// Packet time drives everything (never the wall clock), so replaying a capture gives the same
+// flows.
+//
+// Flow rules:
+//  * idle: a flow with no packet for more than idle_timeout ends (reason idle);
+//  * active: a flow older than active_timeout ends (reason active); the next packet of the same key
+//    starts a new record that keeps the initiator and the connection start (Total TCP Flow Time);
+//  * TCP RST ends the flow with that packet. Default mode: once both sides have sent FIN the flow
+//    is closing, and the next packet (normally the last ACK) is its last one; a SYN arriving on a
+//    closing or half-closed flow ends it and starts a new one. A closing flow with no further
+//    packet ends by the idle timeout, still with reason fin;
+//  * cic_mode (CICFlowMeter rules): active timeout 120 s, the first FIN ends a TCP flow, and
+//    one-packet flows are counted but not emitted;
+//  * memory is bounded: a new flow at max_flows evicts the flow idle the longest (reason evicted).
+// Non-IP packets are counted and ignored. Packets whose timestamp goes backwards are treated as
+// arriving at the latest time seen.
+//
+// Memory: about 1.1 KB per flow with 32 first packets (~290 MB when the default 262,144 flows are
+// all in use). Address space for max_flows is reserved up front; memory is committed as flows
+// appear and never grows past the bound, however many sources a flood spoofs.
+//
+// Thread rules: one thread owns a FlowTable; the sink is called on that thread, inside add(),
+// add_batch(), advance() and flush(). add() costs O(1) with no allocation for packets of existing
+// flows; building a finished flow's record allocates its first-packets vector. The destructor does
+// not flush: call flush() at end of input.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "flow/flow_features.h"
+#include "flow/flow_record.h"
+#include "flow/huge_page_array.h"
+#include "net/flow_key.h"
+#include "net/packet.h"
+
+namespace netsentry::flow {
+
+// Receives finished flows. Called on the FlowTable's thread; keep it cheap (e.g. push to a queue).
+class FlowSink {
+ public:
+  virtual ~FlowSink() = default;
+  virtual void on_flow(FlowRecord&& record) = 0;
+};
+
+struct FlowConfig {
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(120);
+  std::chrono::nanoseconds active_timeout = std::chrono::seconds(3600);
+  std::size_t max_flows = 262'144;  // 1 .. 16,777,216
+  std::size_t first_packets = 32;   // packets summarised per flow for sequence models; <= 1024
+  bool cic_mode = false;
+
+  // CICFlowMeter's rules (see the header comment).
+  [[nodiscard]] static FlowConfig cic() {
+    FlowConfig config;
+    config.active_timeout = std::chrono::seconds(120);
+    config.cic_mode = true;
+    return config;
+  }
+};
+
+struct FlowStats {
+  std::uint64_t packets = 0;  // given to add() / add_batch()
+  std::uint64_t non_ip = 0;   // ignored: not IPv4/IPv6
+  std::uint64_t flows_created = 0;
+  std::array<std::uint64_t, kEndReasonCount> emitted{};  // records sent to the sink, by reason
+  std::uint64_t evicted = 0;                   // flows ended to make room (emitted or suppressed)
+  std::uint64_t single_packet_suppressed = 0;  // cic_mode: one-packet flows not emitted
+  std::size_t current = 0;                     // flows in the table now
+  std::size_t peak = 0;
+
+  [[nodiscard]] std::uint64_t emitted_total() const;
+  [[nodiscard]] std::uint64_t emitted_by(EndReason reason) const {
+    return emitted[static_cast<std::size_t>(reason)];
+  }
+};
+
+class FlowTable final {
+ public:
+  // Throws core::Error when the config is unusable (max_flows or first_packets out of range,
+  // non-positive timeouts) or its address space cannot be reserved.
+  FlowTable(const FlowConfig& config, FlowSink& sink);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  // Accounts one decoded packet. Expires due flows first, using the packet's time.
+  void add(const net::Packet& packet);
+  // Same as add() for each packet in order, but overlaps the memory accesses of nearby packets:
+  // faster when many flows are live. Prefer it when packets arrive in batches.
+  void add_batch(std::span<const net::Packet> packets);
+  // Expires flows that are idle or too old at `now_ns` (packet time); cheap when nothing is due.
+  void advance(std::int64_t now_ns);
+  // Ends every flow (reason end_of_input, or fin for closing TCP flows) and empties the table.
+  void flush();
+
+  [[nodiscard]] const FlowStats& stats() const { return stats_; }
+  [[nodiscard]] std::size_t size() const { return stats_.current; }
+  [[nodiscard]] const FlowConfig& config() const { return config_; }
+
+ private:
+  static constexpr std::uint32_t kNil = 0xFFFFFFFFu;
+
+  struct Slot {
+    net::FlowKey key;
+    std::uint32_t hash = 0;
+    bool initiator_is_a = false;  // the key's endpoint a started the flow
+    bool closing = false;         // both FINs seen
+    FlowAccumulator acc;
+  };
+  // List links live outside the slots, in small dense arrays: moving a flow to the LRU tail on
+  // every packet then touches neighbours' 16-byte links, not their ~700-byte slots.
+  struct Link {
+    std::uint32_t prev;
+    std::uint32_t next;
+    std::int64_t time_ns;  // LRU: table time of the last packet; age: of the record's first packet
+  };
+  struct List {
+    HugePageArray<Link> links;
+    std::uint32_t head = kNil;
+    std::uint32_t tail = kNil;
+
+    void push_back(std::uint32_t id, std::int64_t time_ns);
+    void unlink(std::uint32_t id);
+    [[nodiscard]] bool contains(std::uint32_t id) const {
+      return links[id].prev != kNil || head == id;
+    }
+  };
+
+  // A packet's canonical key and hash, computed once.
+  struct Keyed {
+    net::FlowKey key;
+    std::uint32_t hash = 0;
+    bool src_is_a = false;
+    bool ip = true;
+  };
+  [[nodiscard]] std::uint32_t hash_key(const net::FlowKey& key) const;
+  void add_keyed(const net::Packet& packet, const Keyed& keyed);
+  void expire(std::int64_t now);
+  [[nodiscard]] std::uint32_t find(const net::FlowKey& key, std::uint32_t hash) const;
+  std::uint32_t create(const net::FlowKey& key, std::uint32_t hash, bool src_is_a);
+  // Emits the record held by `id` (unless empty or suppressed) and removes the flow.
+  void end(std::uint32_t id, EndReason reason);
+  // Emits the record held by `id` and keeps the slot, empty, for the same connection.
+  void split(std::uint32_t id);
+  // Fills `record` from slot `id`; false when there is nothing to emit (empty or suppressed).
+  bool build_record(std::uint32_t id, EndReason reason, FlowRecord& record);
+  void index_erase(std::uint32_t id);
+  std::span<PacketSummary> sequence(std::uint32_t id) {
+    if (config_.first_packets == 0) return {};
+    return {&sequences_[std::size_t{id} * config_.first_packets], config_.first_packets};
+  }
+
+  FlowConfig config_;
+  FlowSink& sink_;
+  std::int64_t idle_ns_;
+  std::int64_t active_ns_;
+  std::uint64_t seed_;
+  std::int64_t now_ = INT64_MIN;
+
+  // Open addressing with linear probing and backward-shift deletion: entry = hash << 32 | (id + 1),
+  // 0 = empty. At most half full, so probes stay short even under a flood of new keys.
+  HugePageArray<std::uint64_t> index_;
+  std::uint64_t mask_ = 0;
+
+  // Sized for max_flows up front but committed page by page as ids are first used, so memory
+  // follows the peak number of flows; ids are reused through free_.
+  HugePageArray<Slot> slots_;
+  HugePageArray<PacketSummary> sequences_;  // first_packets per slot
+  std::vector<std::uint32_t> free_;
+  std::uint32_t next_unused_ = 0;
+
+  List lru_;  // by last packet: head = idle the longest
+  List age_;  // by record start: head = oldest; only slots holding packets
+  FlowStats stats_;
+};
+
+}  // namespace netsentry::flow

@@ -1,0 +1,83 @@
+// Provides flow::HugePageArray<T>, a fixed-size, zero-filled array in its own anonymous mapping,
+// aligned to 2 MiB and advised for transparent huge pages. The flow table's arrays are touched at
+// random per packet; with 4 KiB pages almost every access is a TLB miss (costly under
+// virtualisation), with 2 MiB pages few are. Pages are committed on first touch, so a large
+// capacity costs address space, not memory, until used.
+// Thread rules: none; the owner synchronises. T must be trivially destructible: elements are never
+// destroyed, and start as all-zero bytes (callers construct or assign before use).
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace netsentry::flow {
+
+template <typename T>
+class HugePageArray {
+  static_assert(std::is_trivially_destructible_v<T>);
+
+ public:
+  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  static constexpr std::size_t kSmallPage = 4096;
+
+  HugePageArray() = default;
+  explicit HugePageArray(std::size_t count) : count_(count) {
+    if (count == 0) return;
+    // Small arrays keep small pages: a huge page would commit 2 MiB for a few entries.
+    const bool huge = count * sizeof(T) >= kHugePage / 2;
+    const std::size_t unit = huge ? kHugePage : kSmallPage;
+    const std::size_t bytes = (count * sizeof(T) + unit - 1) / unit * unit;
+    mapped_bytes_ = huge ? bytes + kHugePage : bytes;  // slack to align the start to a huge page
+    void* base = ::mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) throw std::bad_alloc();
+    mapped_ = base;
+    const auto start = (reinterpret_cast<std::uintptr_t>(base) + unit - 1) & ~(unit - 1);
+    data_ = reinterpret_cast<T*>(start);
+    // Advice only: without transparent huge pages the array still works with small pages.
+    if (huge) ::madvise(data_, bytes, MADV_HUGEPAGE);
+  }
+  ~HugePageArray() { release(); }
+
+  HugePageArray(HugePageArray&& other) noexcept { swap(other); }
+  HugePageArray& operator=(HugePageArray&& other) noexcept {
+    if (this != &other) {
+      release();
+      swap(other);
+    }
+    return *this;
+  }
+  HugePageArray(const HugePageArray&) = delete;
+  HugePageArray& operator=(const HugePageArray&) = delete;
+
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+  T* data() { return data_; }
+  [[nodiscard]] std::size_t size() const { return count_; }
+
+ private:
+  void swap(HugePageArray& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(count_, other.count_);
+    std::swap(mapped_, other.mapped_);
+    std::swap(mapped_bytes_, other.mapped_bytes_);
+  }
+  void release() noexcept {
+    if (mapped_ != nullptr) ::munmap(mapped_, mapped_bytes_);
+    mapped_ = nullptr;
+    data_ = nullptr;
+    count_ = 0;
+  }
+
+  T* data_ = nullptr;
+  std::size_t count_ = 0;
+  void* mapped_ = nullptr;
+  std::size_t mapped_bytes_ = 0;
+};
+
+}  // namespace netsentry::flow

@@ -1,0 +1,102 @@
+// Provides ml::Ensemble, which turns the scores of any subset of our models (Isolation Forest,
+// Random Forest, LSTM, autoencoder) into one decision, in one of three modes:
+//  - vote: each model votes 1 when its score exceeds its own threshold; the ensemble score is
+//    sum(w_i * vote_i) / sum(w_i) and a row is anomalous when that exceeds 0.5 (the original
+//    project's rule: with equal weights, a strict majority of models);
+//  - soft: each model's score is mapped to a probability by Platt scaling fitted on the validation
+//    split; the ensemble score is the weighted mean probability, threshold tuned for max F1;
+//  - stacked: an L2 logistic regression on the standardized model scores, fitted on the validation
+//    split (Newton's method), threshold tuned for max F1.
+// Thread rules: configure and fit from one thread; score()/predict() are const and may run
+// concurrently.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace netsentry::ml {
+
+enum class EnsembleMode { kVote, kSoft, kStacked };
+
+[[nodiscard]] std::string_view to_string(EnsembleMode mode);
+// "vote" | "soft" | "stacked"; throws core::Error naming the bad value otherwise.
+[[nodiscard]] EnsembleMode ensemble_mode_from_string(std::string_view text);
+
+// Model name -> one score per row (higher = more suspicious); all vectors the same length.
+using ModelScores = std::map<std::string, std::vector<float>, std::less<>>;
+
+struct EnsembleModeResult {
+  EnsembleMode mode = EnsembleMode::kVote;
+  double f1 = 0.0;         // on the validation split
+  float threshold = 0.5f;  // on the ensemble score
+};
+
+class Ensemble {
+ public:
+  // The threshold each model's own predict() uses; the vote mode needs one per model.
+  void set_model_threshold(const std::string& model, float threshold);
+  // Weight of a model's vote / probability (default 1; must be >= 0).
+  void set_weight(const std::string& model, double weight);
+  void set_mode(EnsembleMode mode);
+  [[nodiscard]] EnsembleMode mode() const { return mode_; }
+
+  // Fits soft (calibration + threshold) and stacked (regression + threshold) on validation scores
+  // of the models in `validation` and records the validation F1 of all three modes. Needs both
+  // classes in `y_val` and a model threshold for every model.
+  void fit(const ModelScores& validation, std::span<const int> y_val);
+  // Switches to the mode with the best validation F1 (ties go to the simpler mode) and returns it.
+  EnsembleMode choose_best();
+  [[nodiscard]] const std::vector<EnsembleModeResult>& validation_results() const {
+    return results_;
+  }
+
+  // Continuous ensemble score per row in [0, 1] (see the modes above). `scores` must hold every
+  // model the ensemble uses (extra entries are ignored); throws core::Error naming a missing one.
+  [[nodiscard]] std::vector<float> score(const ModelScores& scores) const;
+  // score > threshold()
+  [[nodiscard]] std::vector<int> predict(const ModelScores& scores) const;
+  // The decision threshold of the current mode on the ensemble score (0.5 for vote).
+  [[nodiscard]] float threshold() const;
+  // The models used, in name order: those fitted on, or (before fit) those with a threshold.
+  [[nodiscard]] std::vector<std::string> models() const;
+  [[nodiscard]] bool fitted() const { return fitted_; }
+
+  [[nodiscard]] nlohmann::json to_json() const;
+  // Reads what to_json() wrote; throws core::Error saying which field is missing or wrong.
+  [[nodiscard]] static Ensemble from_json(const nlohmann::json& j);
+
+  struct Calibration {  // p = 1 / (1 + exp(-(a * score + b)))
+    double a = 1.0;
+    double b = 0.0;
+  };
+  struct StackedTerm {  // contribution coef * (score - mean) / scale
+    double mean = 0.0;
+    double scale = 1.0;
+    double coef = 0.0;
+  };
+
+ private:
+  [[nodiscard]] std::vector<double> score_mode(EnsembleMode mode, const ModelScores& scores,
+                                               std::size_t rows) const;
+  [[nodiscard]] std::size_t check_scores(const ModelScores& scores, EnsembleMode mode) const;
+  [[nodiscard]] double weight(const std::string& model) const;
+
+  EnsembleMode mode_ = EnsembleMode::kVote;
+  bool fitted_ = false;
+  std::vector<std::string> fitted_models_;
+  std::map<std::string, float, std::less<>> model_thresholds_;
+  std::map<std::string, double, std::less<>> weights_;
+  std::map<std::string, Calibration, std::less<>> calibration_;
+  float soft_threshold_ = 0.5f;
+  std::map<std::string, StackedTerm, std::less<>> stacked_;
+  double stacked_intercept_ = 0.0;
+  float stacked_threshold_ = 0.5f;
+  std::vector<EnsembleModeResult> results_;
+};
+
+}  // namespace netsentry::ml

@@ -1,0 +1,235 @@
+#include "ml/ensemble.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "ml/metrics.h"
+#include "ml/random.h"
+
+namespace netsentry::ml {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const core::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// A synthetic split: `good` separates the classes (score = y + noise), `scaled` is the same signal
+// on a 0..1000 scale with its own noise, `useless` is noise unrelated to y.
+struct Split {
+  std::vector<int> y;
+  ModelScores scores;
+};
+
+Split make_split(std::size_t rows, std::uint64_t seed) {
+  Rng rng(seed);
+  Split s;
+  s.y.resize(rows);
+  auto& good = s.scores["good"];
+  auto& scaled = s.scores["scaled"];
+  auto& useless = s.scores["useless"];
+  for (std::size_t i = 0; i < rows; ++i) {
+    s.y[i] = rng.uniform() < 0.3 ? 1 : 0;
+    good.push_back(static_cast<float>(s.y[i] + 0.35 * rng.normal()));
+    scaled.push_back(static_cast<float>(1000.0 * (s.y[i] + 0.5 * rng.normal())));
+    useless.push_back(static_cast<float>(rng.uniform()));
+  }
+  return s;
+}
+
+double f1_of(const std::vector<int>& y, const std::vector<int>& p) {
+  std::vector<float> as_scores(p.begin(), p.end());
+  return evaluate_binary(y, as_scores, 0.5f).f1;
+}
+
+TEST(Ensemble, VoteFlagsWhenWeightedVoteShareExceedsHalf) {
+  Ensemble e;
+  for (const char* m : {"a", "b", "c"}) e.set_model_threshold(m, 0.5f);
+  // Rows: only a votes; a and b vote; all vote; nobody votes.
+  const ModelScores s = {{"a", {0.9f, 0.9f, 0.9f, 0.1f}},
+                         {"b", {0.1f, 0.9f, 0.9f, 0.1f}},
+                         {"c", {0.1f, 0.1f, 0.9f, 0.1f}}};
+  EXPECT_EQ(e.predict(s), (std::vector<int>{0, 1, 1, 0}));
+  const auto score = e.score(s);
+  EXPECT_FLOAT_EQ(score[0], 1.0f / 3.0f);
+  EXPECT_FLOAT_EQ(score[2], 1.0f);
+  // Weight 3 on a: its vote alone is 3/5 > 0.5.
+  e.set_weight("a", 3.0);
+  EXPECT_EQ(e.predict(s), (std::vector<int>{1, 1, 1, 0}));
+  // A score equal to its model's threshold is not a vote.
+  e.set_weight("a", 1.0);
+  EXPECT_EQ(e.predict({{"a", {0.5f}}, {"b", {0.5f}}, {"c", {0.5f}}}), (std::vector<int>{0}));
+}
+
+TEST(Ensemble, VoteWithTwoEqualModelsNeedsBoth) {
+  Ensemble e;
+  e.set_model_threshold("isolation_forest", 0.5f);
+  e.set_model_threshold("random_forest", 0.5f);
+  const ModelScores s = {{"isolation_forest", {0.7f, 0.7f}}, {"random_forest", {0.2f, 0.8f}}};
+  EXPECT_EQ(e.predict(s), (std::vector<int>{0, 1}));
+}
+
+TEST(Ensemble, StackedLearnsToIgnoreAUselessModel) {
+  const auto val = make_split(3000, 1);
+  const auto test = make_split(3000, 2);
+  ModelScores val_pair = {{"good", val.scores.at("good")}, {"useless", val.scores.at("useless")}};
+  ModelScores test_pair = {{"good", test.scores.at("good")},
+                           {"useless", test.scores.at("useless")}};
+  Ensemble e;
+  e.set_model_threshold("good", 0.5f);
+  e.set_model_threshold("useless", 0.5f);
+  e.fit(val_pair, val.y);
+
+  e.set_mode(EnsembleMode::kVote);
+  const double vote_f1 = f1_of(test.y, e.predict(test_pair));
+  e.set_mode(EnsembleMode::kStacked);
+  const double stacked_f1 = f1_of(test.y, e.predict(test_pair));
+  // The good model alone, at its own threshold.
+  Ensemble alone;
+  alone.set_model_threshold("good", 0.5f);
+  const double good_f1 = f1_of(test.y, alone.predict({{"good", test.scores.at("good")}}));
+
+  EXPECT_GT(stacked_f1, vote_f1 + 0.2);
+  EXPECT_GT(stacked_f1, good_f1 - 0.02);
+  const auto j = e.to_json();
+  const double coef_good = j["stacked"]["terms"]["good"]["coef"];
+  const double coef_useless = j["stacked"]["terms"]["useless"]["coef"];
+  EXPECT_GT(std::abs(coef_good), 10.0 * std::abs(coef_useless));
+}
+
+TEST(Ensemble, SoftCalibratesModelsOnDifferentScales) {
+  const auto val = make_split(3000, 3);
+  const auto test = make_split(3000, 4);
+  ModelScores val_pair = {{"good", val.scores.at("good")}, {"scaled", val.scores.at("scaled")}};
+  ModelScores test_pair = {{"good", test.scores.at("good")}, {"scaled", test.scores.at("scaled")}};
+  Ensemble e;
+  e.set_model_threshold("good", 0.5f);
+  e.set_model_threshold("scaled", 500.0f);
+  e.fit(val_pair, val.y);
+  e.set_mode(EnsembleMode::kSoft);
+  const auto s = e.score(test_pair);
+  for (const float v : s) {
+    ASSERT_GE(v, 0.0f);
+    ASSERT_LE(v, 1.0f);
+  }
+  // Averaging probabilities, not raw scores: the 0..1000 model does not drown the other one, and
+  // the combination beats the weaker model alone.
+  EXPECT_GT(roc_auc(test.y, s), roc_auc(test.y, test.scores.at("scaled")));
+  EXPECT_GT(f1_of(test.y, e.predict(test_pair)), 0.9);
+  // Calibrated probabilities track the truth: mean probability close to the attack share.
+  double mean = 0.0;
+  for (const float v : s) mean += v;
+  mean /= static_cast<double>(s.size());
+  const double share =
+      static_cast<double>(std::count(test.y.begin(), test.y.end(), 1)) / test.y.size();
+  EXPECT_NEAR(mean, share, 0.05);
+}
+
+TEST(Ensemble, ChooseBestPicksTheModeWithBestValidationF1) {
+  const auto val = make_split(2000, 5);
+  Ensemble e;
+  for (const auto& [name, s] : val.scores)
+    e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
+  e.fit(val.scores, val.y);
+  ASSERT_EQ(e.validation_results().size(), 3u);
+  const auto& r = e.validation_results();
+  const auto best = std::max_element(r.begin(), r.end(),
+                                     [](const auto& a, const auto& b) { return a.f1 < b.f1; });
+  EXPECT_EQ(e.choose_best(), best->mode);
+  EXPECT_EQ(e.mode(), best->mode);
+  EXPECT_EQ(e.threshold(), best->threshold);
+  // With a useless third voter, vote is not the best here.
+  EXPECT_NE(e.mode(), EnsembleMode::kVote);
+}
+
+TEST(Ensemble, JsonRoundTripGivesIdenticalScoresInEveryMode) {
+  const auto val = make_split(1000, 6);
+  const auto test = make_split(500, 7);
+  Ensemble e;
+  for (const auto& [name, s] : val.scores)
+    e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
+  e.set_weight("good", 2.0);
+  e.fit(val.scores, val.y);
+  for (const auto mode : {EnsembleMode::kVote, EnsembleMode::kSoft, EnsembleMode::kStacked}) {
+    e.set_mode(mode);
+    const auto copy = Ensemble::from_json(nlohmann::json::parse(e.to_json().dump()));
+    EXPECT_EQ(copy.mode(), mode);
+    EXPECT_EQ(copy.score(test.scores), e.score(test.scores)) << to_string(mode);
+    EXPECT_EQ(copy.threshold(), e.threshold());
+    EXPECT_EQ(copy.validation_results().size(), 3u);
+  }
+}
+
+TEST(Ensemble, FromJsonNamesTheBadField) {
+  const auto val = make_split(500, 8);
+  Ensemble e;
+  for (const auto& [name, s] : val.scores) e.set_model_threshold(name, 0.5f);
+  e.fit(val.scores, val.y);
+  auto j = e.to_json();
+  j["stacked"]["terms"].erase("useless");
+  EXPECT_NE(error_of([&] {
+              (void)Ensemble::from_json(j);
+            }).find("field \"stacked.terms.useless\" is missing"),
+            std::string::npos);
+  j = e.to_json();
+  j["mode"] = "median";
+  EXPECT_NE(error_of([&] { (void)Ensemble::from_json(j); }).find("unknown mode \"median\""),
+            std::string::npos);
+  j = e.to_json();
+  j["thresholds"]["good"] = "high";
+  EXPECT_NE(error_of([&] { (void)Ensemble::from_json(j); }).find("field \"thresholds.good\""),
+            std::string::npos);
+}
+
+TEST(Ensemble, WorksWithAnySubsetAndNamesMissingModels) {
+  const auto val = make_split(800, 9);
+  ModelScores two = {{"isolation_forest", val.scores.at("good")},
+                     {"random_forest", val.scores.at("scaled")}};
+  Ensemble e;
+  e.set_model_threshold("isolation_forest", 0.5f);
+  e.set_model_threshold("random_forest", 500.0f);
+  e.fit(two, val.y);
+  EXPECT_EQ(e.models(), (std::vector<std::string>{"isolation_forest", "random_forest"}));
+  e.set_mode(EnsembleMode::kStacked);
+  EXPECT_EQ(e.score(two).size(), 800u);
+  // Extra models are ignored; a missing one is named.
+  two["lstm"] = std::vector<float>(800, 0.0f);
+  EXPECT_EQ(e.score(two).size(), 800u);
+  two.erase("random_forest");
+  EXPECT_NE(error_of([&] { (void)e.score(two); }).find("no scores given for model random_forest"),
+            std::string::npos);
+}
+
+TEST(Ensemble, RejectsUnusableInput) {
+  Ensemble e;
+  e.set_mode(EnsembleMode::kSoft);
+  e.set_model_threshold("a", 0.5f);
+  EXPECT_NE(error_of([&] {
+              (void)e.score({{"a", {0.1f}}});
+            }).find("needs fit()"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              e.fit({{"a", {0.1f, 0.2f}}}, std::vector<int>{0, 0});
+            }).find("both normal and attack"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              e.fit({{"b", {0.1f, 0.2f}}}, std::vector<int>{0, 1});
+            }).find("no threshold set for model b"),
+            std::string::npos);
+  EXPECT_THROW(e.set_weight("a", -1.0), core::Error);
+  EXPECT_THROW((void)ensemble_mode_from_string("max"), core::Error);
+}
+
+}  // namespace
+}  // namespace netsentry::ml

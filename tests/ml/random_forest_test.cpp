@@ -1,0 +1,217 @@
+#include "ml/random_forest.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "ml/metrics.h"
+#include "ml/random.h"
+
+namespace netsentry::ml {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Labelled {
+  data::Matrix x;
+  std::vector<int> y;
+};
+
+// XOR of the signs of two features plus three noise features: no single split separates it.
+Labelled xor_data(std::size_t rows, std::uint64_t seed) {
+  Rng rng(seed);
+  Labelled d{data::Matrix(rows, 5), std::vector<int>(rows)};
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t c = 0; c < 5; ++c) d.x.at(r, c) = static_cast<float>(rng.uniform() * 2 - 1);
+    d.y[r] = (d.x.at(r, 0) > 0) != (d.x.at(r, 1) > 0) ? 1 : 0;
+  }
+  return d;
+}
+
+double accuracy(const std::vector<int>& y, const std::vector<int>& p) {
+  std::size_t ok = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) ok += y[i] == p[i] ? 1 : 0;
+  return static_cast<double>(ok) / static_cast<double>(y.size());
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("ns_rf_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const core::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+RandomForest trained(const Labelled& d, RandomForestOptions options = {}, std::uint64_t seed = 42,
+                     const Labelled* val = nullptr) {
+  RandomForest rf(options);
+  TrainSet set;
+  set.x = &d.x;
+  set.y = d.y;
+  if (val != nullptr) {
+    set.x_val = &val->x;
+    set.y_val = val->y;
+  }
+  TrainContext ctx;
+  ctx.seed = seed;
+  // One thread: OpenMP's spin-waiting makes 2 threads crawl on a shared, loaded test machine.
+  ctx.threads = 1;
+  rf.fit(set, ctx);
+  return rf;
+}
+
+TEST(RandomForest, LearnsXorRule) {
+  const auto train = xor_data(3000, 1);
+  const auto test = xor_data(2000, 2);
+  const auto rf = trained(train);
+  EXPECT_EQ(rf.rounds(), 1);
+  EXPECT_GT(accuracy(test.y, rf.predict(test.x)), 0.95);
+  const auto s = rf.score(test.x);
+  for (const float p : s) {
+    ASSERT_GE(p, 0.0f);
+    ASSERT_LE(p, 1.0f);
+  }
+}
+
+TEST(RandomForest, GradientBoostingLearnsXorAndStopsEarly) {
+  const auto train = xor_data(3000, 3);
+  const auto val = xor_data(1000, 4);
+  const auto test = xor_data(2000, 5);
+  auto options = RandomForestOptions::gradient_boosting();
+  options.trees = 1000;
+  const auto gb = trained(train, options, 42, &val);
+  EXPECT_GT(accuracy(test.y, gb.predict(test.x)), 0.95);
+  // Validation logloss on this clean rule stops improving long before 1000 rounds.
+  EXPECT_LT(gb.rounds(), 1000);
+  EXPECT_GT(gb.rounds(), 5);
+}
+
+TEST(RandomForest, ClassWeightsRaiseMinorityPredictions) {
+  // Overlapping classes, 5 % attacks: unweighted, the forest rarely says "attack".
+  Rng rng(9);
+  Labelled d{data::Matrix(4000, 2), std::vector<int>(4000)};
+  std::vector<float> weights(4000);
+  for (std::size_t r = 0; r < 4000; ++r) {
+    const bool attack = r % 20 == 0;
+    d.y[r] = attack ? 1 : 0;
+    weights[r] = attack ? 19.0f : 1.0f;
+    for (std::size_t c = 0; c < 2; ++c) {
+      d.x.at(r, c) = static_cast<float>(rng.normal() + (attack ? 1.0 : 0.0));
+    }
+  }
+  const auto plain = trained(d);
+  RandomForest weighted;
+  TrainSet set;
+  set.x = &d.x;
+  set.y = d.y;
+  set.weights = weights;
+  weighted.fit(set, {});
+  const auto p0 = plain.predict(d.x);
+  const auto p1 = weighted.predict(d.x);
+  const int n0 = std::accumulate(p0.begin(), p0.end(), 0);
+  const int n1 = std::accumulate(p1.begin(), p1.end(), 0);
+  EXPECT_GT(n1, 3 * std::max(n0, 1));
+  // Recall on attacks rises accordingly.
+  EXPECT_GT(evaluate_binary(d.y, weighted.score(d.x), 0.5f).recall,
+            evaluate_binary(d.y, plain.score(d.x), 0.5f).recall + 0.3);
+}
+
+TEST(RandomForest, SameSeedSameModelDifferentSeedDifferentModel) {
+  const auto train = xor_data(1000, 6);
+  const auto a = trained(train, {}, 7).score(train.x);
+  const auto b = trained(train, {}, 7).score(train.x);
+  const auto c = trained(train, {}, 8).score(train.x);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+}
+
+TEST(RandomForest, SaveLoadGivesIdenticalScoresThresholdAndMode) {
+  const auto train = xor_data(1000, 10);
+  auto gb_options = RandomForestOptions::gradient_boosting();
+  gb_options.trees = 30;
+  for (const auto& options : {RandomForestOptions{}, gb_options}) {
+    auto rf = trained(train, options);
+    rf.set_threshold(0.37f);
+    TempDir dir;
+    const auto file = rf.save(dir.path());
+    EXPECT_EQ(file, "random_forest.json");
+    RandomForest loaded;
+    loaded.load(dir.path(), file, 5);
+    EXPECT_EQ(loaded.score(train.x), rf.score(train.x));
+    EXPECT_EQ(loaded.threshold(), 0.37f);
+    EXPECT_EQ(loaded.options().mode, options.mode);
+    loaded.set_threads(2);
+    EXPECT_EQ(loaded.score(train.x), rf.score(train.x));
+  }
+}
+
+TEST(RandomForest, LoadNamesFeatureCountMismatchAndCorruption) {
+  const auto train = xor_data(500, 11);
+  const auto rf = trained(train);
+  TempDir dir;
+  const auto file = rf.save(dir.path());
+  RandomForest loaded;
+  auto msg = error_of([&] { loaded.load(dir.path(), file, 7); });
+  EXPECT_NE(msg.find("trained on 5 features but 7 are expected"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("random_forest.json"), std::string::npos) << msg;
+
+  std::ofstream(dir.path() / "broken.json") << "{\"learner\": [1, 2";
+  msg = error_of([&] { loaded.load(dir.path(), "broken.json", 5); });
+  EXPECT_NE(msg.find("xgboost: cannot load"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+
+  msg = error_of([&] { loaded.load(dir.path(), "absent.json", 5); });
+  EXPECT_NE(msg.find("model file not found"), std::string::npos) << msg;
+  EXPECT_FALSE(loaded.fitted());
+}
+
+TEST(RandomForest, TreatsNanAsMissingAndRejectsWrongWidth) {
+  const auto train = xor_data(500, 12);
+  const auto rf = trained(train);
+  data::Matrix x(2, 5, 0.5f);
+  x.at(0, 0) = std::nanf("");
+  for (const float p : rf.score(x)) EXPECT_TRUE(std::isfinite(p));
+  const data::Matrix narrow(2, 4);
+  const auto msg = error_of([&] { (void)rf.score(narrow); });
+  EXPECT_NE(msg.find("5 features but the data has 4"), std::string::npos) << msg;
+}
+
+TEST(RandomForest, RejectsMissingLabelsAndMismatchedWeights) {
+  const auto train = xor_data(100, 13);
+  RandomForest rf;
+  TrainSet set;
+  set.x = &train.x;
+  EXPECT_NE(error_of([&] { rf.fit(set, {}); }).find("needs labels"), std::string::npos);
+  set.y = train.y;
+  const std::vector<float> weights(99, 1.0f);
+  set.weights = weights;
+  EXPECT_NE(error_of([&] { rf.fit(set, {}); }).find("99 weights for 100"), std::string::npos);
+  EXPECT_THROW((void)rf.score(train.x), core::Error);
+}
+
+}  // namespace
+}  // namespace netsentry::ml

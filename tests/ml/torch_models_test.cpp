@@ -1,0 +1,442 @@
+// Tests for the LibTorch models (src/ml/torch/torch_models.h) on synthetic data with known
+// structure: a low-rank manifold for the autoencoder, a rule over a host's previous records for the
+// LSTM. Compiled only when the project is built with LibTorch (NETSENTRY_TORCH=ON); torch's
+// exported USE_DISTRIBUTED definition reaches this target only through ns_ml_torch.
+#if defined(NETSENTRY_HAVE_TORCH) || defined(USE_DISTRIBUTED)
+
+#include "ml/torch/torch_models.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "data/matrix.h"
+#include "ml/model.h"
+
+namespace netsentry::ml::torch {
+namespace {
+
+using ::testing::HasSubstr;
+
+// P(score of a random positive > score of a random negative), ties count half.
+double roc_auc(const std::vector<float>& positives, const std::vector<float>& negatives) {
+  double wins = 0;
+  for (float p : positives) {
+    for (float n : negatives) wins += p > n ? 1.0 : (p == n ? 0.5 : 0.0);
+  }
+  return wins / (static_cast<double>(positives.size()) * static_cast<double>(negatives.size()));
+}
+
+std::filesystem::path fresh_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("netsentry_torch_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// 20-D points x = A z + small noise with z 3-D: normal traffic lives on a 3-D linear manifold.
+struct Manifold {
+  static constexpr std::size_t kWidth = 20;
+  static constexpr std::size_t kRank = 3;
+  std::mt19937 rng{7};
+  std::vector<float> a = [this] {
+    std::normal_distribution<float> n(0.0f, 1.0f / std::sqrt(static_cast<float>(kRank)));
+    std::vector<float> m(kWidth * kRank);
+    for (float& v : m) v = n(rng);
+    return m;
+  }();
+
+  data::Matrix on(std::size_t rows) {
+    std::normal_distribution<float> n(0.0f, 1.0f);
+    data::Matrix x(rows, kWidth);
+    for (std::size_t r = 0; r < rows; ++r) {
+      float z[kRank];
+      for (float& v : z) v = n(rng);
+      for (std::size_t c = 0; c < kWidth; ++c) {
+        float s = 0.02f * n(rng);
+        for (std::size_t k = 0; k < kRank; ++k) s += a[c * kRank + k] * z[k];
+        x.at(r, c) = s;
+      }
+    }
+    return x;
+  }
+
+  // Same per-feature scale, but full rank: almost all of it lies off the manifold.
+  data::Matrix off(std::size_t rows) {
+    std::normal_distribution<float> n(0.0f, 1.0f);
+    data::Matrix x(rows, kWidth);
+    for (float& v : x.values) v = n(rng);
+    return x;
+  }
+};
+
+// Records of several hosts interleaved in time. Feature 0 is "high" (1) with p = 0.8; a record is
+// an attack when its host's previous 3 records were all high. The record's own features carry no
+// information about its label, so only a model that reads the host's history can learn it.
+struct HostSequences {
+  data::Matrix x;
+  std::vector<int> y;
+  std::vector<std::int32_t> group;
+};
+
+HostSequences make_host_sequences(std::size_t rows, std::uint32_t seed) {
+  constexpr int kHosts = 6;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> host(0, kHosts - 1);
+  std::bernoulli_distribution high(0.8);
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  HostSequences s{data::Matrix(rows, 4), std::vector<int>(rows), std::vector<std::int32_t>(rows)};
+  std::vector<std::vector<bool>> history(kHosts);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const int h = host(rng);
+    const auto& past = history[h];
+    const bool attack =
+        past.size() >= 3 && past[past.size() - 1] && past[past.size() - 2] && past[past.size() - 3];
+    const bool is_high = high(rng);
+    s.x.at(r, 0) = is_high ? 1.0f : 0.0f;
+    for (std::size_t c = 1; c < 4; ++c) s.x.at(r, c) = noise(rng);
+    s.y[r] = attack ? 1 : 0;
+    s.group[r] = 100 + h;
+    history[h].push_back(is_high);
+  }
+  return s;
+}
+
+data::Matrix random_matrix(std::size_t rows, std::size_t cols, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  data::Matrix x(rows, cols);
+  for (float& v : x.values) v = n(rng);
+  return x;
+}
+
+std::vector<int> alternating_labels(std::size_t rows) {
+  std::vector<int> y(rows);
+  for (std::size_t i = 0; i < rows; ++i) y[i] = (i % 3 == 0) ? 1 : 0;
+  return y;
+}
+
+class TorchModels : public ::testing::Test {
+ protected:
+  void SetUp() override { set_torch_threads(1); }
+};
+
+TEST_F(TorchModels, AutoencoderSeparatesOffManifoldPointsAndSetsThresholdAt95thPercentile) {
+  Manifold m;
+  const data::Matrix train = m.on(2000);
+  const data::Matrix normal = m.on(400);
+  const data::Matrix anomalous = m.off(400);
+
+  AutoencoderOptions o;
+  o.batch_size = 64;
+  o.epochs = 40;
+  auto ae = make_autoencoder(o);
+  EXPECT_EQ(ae->name(), "autoencoder");
+  TrainSet ts;
+  ts.x = &train;
+  ae->fit(ts, TrainContext{});
+
+  const double auc = roc_auc(ae->score(anomalous), ae->score(normal));
+  EXPECT_GT(auc, 0.95);
+
+  const auto train_scores = ae->score(train);
+  const auto above = std::count_if(train_scores.begin(), train_scores.end(),
+                                   [&](float s) { return s > ae->threshold(); });
+  const double fraction = static_cast<double>(above) / static_cast<double>(train.rows);
+  EXPECT_NEAR(fraction, 0.05, 0.02);
+  // The threshold must also flag most off-manifold points, or it is useless as an alarm line.
+  const auto flagged = ae->predict(anomalous);
+  EXPECT_GT(std::count(flagged.begin(), flagged.end(), 1), 300);
+}
+
+TEST_F(TorchModels, AutoencoderTrainsOnNormalRowsOnlyWhenLabelsExist) {
+  Manifold m;
+  // Half the training rows are labelled attacks and lie off the manifold; learning them would
+  // blur the manifold and also make the attacks look normal.
+  data::Matrix train = m.on(1500);
+  const data::Matrix attacks = m.off(1500);
+  std::vector<int> y(3000, 0);
+  train.values.insert(train.values.end(), attacks.values.begin(), attacks.values.end());
+  train.rows = 3000;
+  std::fill(y.begin() + 1500, y.end(), 1);
+
+  AutoencoderOptions o;
+  o.batch_size = 64;
+  o.epochs = 30;
+  auto ae = make_autoencoder(o);
+  TrainSet ts;
+  ts.x = &train;
+  ts.y = y;
+  ae->fit(ts, TrainContext{});
+  EXPECT_GT(roc_auc(ae->score(m.off(300)), ae->score(m.on(300))), 0.95);
+}
+
+TEST_F(TorchModels, AutoencoderFeatureErrorsPointAtThePerturbedFeature) {
+  Manifold m;
+  const data::Matrix train = m.on(1500);
+  AutoencoderOptions o;
+  o.batch_size = 64;
+  o.epochs = 30;
+  auto model = make_autoencoder(o);
+  TrainSet ts;
+  ts.x = &train;
+  model->fit(ts, TrainContext{});
+  const auto* explainer = dynamic_cast<const ReconstructionExplainer*>(model.get());
+  ASSERT_NE(explainer, nullptr);
+
+  data::Matrix x = m.on(3);
+  x.at(1, 7) += 6.0f;
+  const std::vector<float> errors = explainer->feature_errors(x, 1);
+  ASSERT_EQ(errors.size(), Manifold::kWidth);
+  EXPECT_EQ(std::max_element(errors.begin(), errors.end()) - errors.begin(), 7);
+  // Per-feature errors average to the row's score.
+  float mean = 0;
+  for (float e : errors) mean += e / static_cast<float>(errors.size());
+  EXPECT_NEAR(mean, model->score(x)[1], 1e-4f * std::max(1.0f, mean));
+
+  const std::size_t rows[] = {0, 2, 1};
+  const data::Matrix batch = explainer->feature_errors(x, rows);
+  ASSERT_EQ(batch.rows, 3u);
+  EXPECT_FLOAT_EQ(batch.at(2, 7), errors[7]);
+  const std::size_t bad[] = {3};
+  EXPECT_THROW((void)explainer->feature_errors(x, bad), core::Error);
+}
+
+TEST_F(TorchModels, LstmLearnsARuleOverTheHostsPreviousRecords) {
+  const HostSequences train = make_host_sequences(2400, 11);
+  const HostSequences test = make_host_sequences(1000, 12);
+  // The task is not solvable by always guessing one class.
+  const double positive_rate =
+      static_cast<double>(std::count(test.y.begin(), test.y.end(), 1)) / test.y.size();
+  ASSERT_GT(positive_rate, 0.35);
+  ASSERT_LT(positive_rate, 0.65);
+
+  LstmOptions o;
+  o.hidden_size = 32;
+  o.batch_size = 64;
+  o.epochs = 8;
+  o.learning_rate = 3e-3f;
+  auto lstm = make_lstm(o);
+  EXPECT_EQ(lstm->name(), "lstm");
+  TrainSet ts;
+  ts.x = &train.x;
+  ts.y = train.y;
+  ts.group = train.group;
+  std::vector<std::string> lines;
+  TrainContext ctx;
+  ctx.progress = [&](const std::string& line) { lines.push_back(line); };
+  lstm->fit(ts, ctx);
+
+  const auto predicted = lstm->predict(test.x, test.group);
+  std::size_t correct = 0;
+  for (std::size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == test.y[i];
+  EXPECT_GT(static_cast<double>(correct) / predicted.size(), 0.9);
+
+  // Without the groups the hosts' histories mix, and the rule can no longer be read.
+  const auto mixed = lstm->predict(test.x);
+  std::size_t mixed_correct = 0;
+  for (std::size_t i = 0; i < mixed.size(); ++i) mixed_correct += mixed[i] == test.y[i];
+  EXPECT_LT(mixed_correct, correct);
+
+  ASSERT_FALSE(lines.empty());
+  EXPECT_LE(lines.size(), 8u);
+  EXPECT_THAT(lines.front(),
+              ::testing::MatchesRegex("lstm epoch 1/8 loss [0-9.]+ val_loss [0-9.]+ lr 0.003 "
+                                      "[0-9.]+s \\(eta [0-9]+s\\)"));
+}
+
+TEST_F(TorchModels, LstmStopsEarlyWhenValidationLossStopsImproving) {
+  // Random labels: nothing to learn, so the validation loss turns up quickly as it memorises.
+  const data::Matrix x = random_matrix(600, 4, 3);
+  std::vector<int> y(600);
+  std::mt19937 rng(5);
+  for (int& v : y) v = static_cast<int>(rng() % 2);
+  LstmOptions o;
+  o.hidden_size = 64;
+  o.batch_size = 32;
+  o.epochs = 40;
+  o.patience = 3;
+  o.learning_rate = 1e-2f;
+  auto lstm = make_lstm(o);
+  TrainSet ts;
+  ts.x = &x;
+  ts.y = y;
+  std::vector<std::string> lines;
+  TrainContext ctx;
+  ctx.progress = [&](const std::string& line) { lines.push_back(line); };
+  lstm->fit(ts, ctx);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_LT(lines.size(), 40u);
+  EXPECT_THAT(lines.back(), HasSubstr("early stop"));
+  // ReduceLROnPlateau (patience 1) halves the rate after two epochs without improvement, one
+  // epoch before early stopping (patience 3) gives up.
+  const bool reduced = std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("lr 0.005 ") != std::string::npos;
+  });
+  EXPECT_TRUE(reduced);
+}
+
+TEST_F(TorchModels, SameSeedAndOneThreadGiveIdenticalScores) {
+  const data::Matrix x = random_matrix(300, 5, 21);
+  const std::vector<int> y = alternating_labels(300);
+  TrainSet ts;
+  ts.x = &x;
+  ts.y = y;
+  TrainContext ctx;
+  ctx.epochs = 2;
+  ctx.seed = 99;
+
+  LstmOptions lo;
+  lo.hidden_size = 8;
+  auto a = make_lstm(lo);
+  auto b = make_lstm(lo);
+  a->fit(ts, ctx);
+  b->fit(ts, ctx);
+  EXPECT_EQ(a->score(x), b->score(x));
+  auto c = make_lstm(lo);
+  ctx.seed = 100;
+  c->fit(ts, ctx);
+  EXPECT_NE(a->score(x), c->score(x));
+
+  ctx.seed = 99;
+  auto d = make_autoencoder();
+  auto e = make_autoencoder();
+  d->fit(ts, ctx);
+  e->fit(ts, ctx);
+  EXPECT_EQ(d->score(x), e->score(x));
+  EXPECT_EQ(d->threshold(), e->threshold());
+}
+
+TEST_F(TorchModels, SaveAndLoadRoundTripGivesIdenticalScores) {
+  const data::Matrix x = random_matrix(200, 5, 31);
+  const std::vector<int> y = alternating_labels(200);
+  std::vector<std::int32_t> group(200);
+  for (std::size_t i = 0; i < group.size(); ++i) group[i] = static_cast<std::int32_t>(i % 4);
+  TrainSet ts;
+  ts.x = &x;
+  ts.y = y;
+  ts.group = group;
+  TrainContext ctx;
+  ctx.epochs = 2;
+  const auto dir = fresh_dir("roundtrip");
+
+  LstmOptions lo;
+  lo.hidden_size = 12;
+  lo.sequence_length = 4;
+  auto lstm = make_lstm(lo);
+  lstm->fit(ts, ctx);
+  lstm->set_threshold(0.37f);
+  const std::string lstm_file = lstm->save(dir);
+  EXPECT_EQ(lstm_file, "lstm.pt");
+  // A default-constructed model adopts the stored architecture (hidden 12, 4 steps).
+  auto lstm2 = make_lstm();
+  lstm2->load(dir, lstm_file, 5);
+  EXPECT_EQ(lstm2->score(x, group), lstm->score(x, group));
+  EXPECT_EQ(lstm2->threshold(), 0.37f);
+
+  auto ae = make_autoencoder();
+  ae->fit(ts, ctx);
+  const std::string ae_file = ae->save(dir);
+  EXPECT_EQ(ae_file, "autoencoder.pt");
+  // 5 features: 128-64-32 scaled to min(default, max(4, ceil(2w / 2^i))) = 10-5-4.
+  const auto sidecar = nlohmann::json::parse(std::ifstream(dir / "autoencoder.json"));
+  EXPECT_EQ(sidecar["options"]["layer_widths"], nlohmann::json({10, 5, 4}));
+  EXPECT_EQ(sidecar["features"], 5);
+  auto ae2 = make_autoencoder();
+  ae2->load(dir, ae_file, 5);
+  EXPECT_EQ(ae2->score(x), ae->score(x));
+  EXPECT_EQ(ae2->threshold(), ae->threshold());
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(TorchModels, LoadingWithAnotherFeatureCountNamesBothCounts) {
+  const data::Matrix x = random_matrix(100, 5, 41);
+  const std::vector<int> y = alternating_labels(100);
+  TrainSet ts;
+  ts.x = &x;
+  ts.y = y;
+  TrainContext ctx;
+  ctx.epochs = 1;
+  const auto dir = fresh_dir("features");
+  for (auto* factory : {+[] { return make_lstm(); }, +[] { return make_autoencoder(); }}) {
+    auto model = factory();
+    model->fit(ts, ctx);
+    const std::string file = model->save(dir);
+    try {
+      factory()->load(dir, file, 7);
+      ADD_FAILURE() << "loading a 5-feature " << model->name() << " as 7 features succeeded";
+    } catch (const core::Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("trained on 5 features"));
+      EXPECT_THAT(e.what(), HasSubstr("has 7"));
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(TorchModels, LoadingACorruptParameterFileNamesTheFile) {
+  const data::Matrix x = random_matrix(100, 5, 51);
+  const std::vector<int> y = alternating_labels(100);
+  TrainSet ts;
+  ts.x = &x;
+  ts.y = y;
+  TrainContext ctx;
+  ctx.epochs = 1;
+  const auto dir = fresh_dir("corrupt");
+  auto lstm = make_lstm();
+  lstm->fit(ts, ctx);
+  const std::string file = lstm->save(dir);
+  std::ofstream(dir / file, std::ios::trunc) << "not a torch archive";
+  try {
+    make_lstm()->load(dir, file, 5);
+    ADD_FAILURE() << "loading a corrupt parameter file succeeded";
+  } catch (const core::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr((dir / file).string()));
+    EXPECT_THAT(std::string(e.what()), ::testing::Not(HasSubstr("\n")));
+  }
+  std::filesystem::remove_all(dir / "lstm.json");
+  EXPECT_THROW(make_lstm()->load(dir, file, 5), core::Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(TorchModels, ScoringRejectsWrongShapesAndUntrainedModels) {
+  const data::Matrix x = random_matrix(50, 5, 61);
+  const std::vector<int> y = alternating_labels(50);
+  EXPECT_THROW((void)make_lstm()->score(x), core::Error);
+  EXPECT_THROW((void)make_autoencoder()->score(x), core::Error);
+
+  TrainSet ts;
+  ts.x = &x;
+  ts.y = y;
+  TrainContext ctx;
+  ctx.epochs = 1;
+  auto lstm = make_lstm();
+  lstm->fit(ts, ctx);
+  EXPECT_THROW((void)lstm->score(random_matrix(10, 6, 1)), core::Error);
+  const std::vector<std::int32_t> short_group(3, 0);
+  EXPECT_THROW((void)lstm->score(x, short_group), core::Error);
+  EXPECT_TRUE(lstm->score(data::Matrix(0, 5)).empty());
+
+  TrainSet unlabeled;
+  unlabeled.x = &x;
+  EXPECT_THROW(make_lstm()->fit(unlabeled, ctx), core::Error);
+  LstmOptions bad;
+  bad.sequence_length = 0;
+  EXPECT_THROW((void)make_lstm(bad), core::Error);
+  EXPECT_THROW(set_torch_threads(0), core::Error);
+}
+
+}  // namespace
+}  // namespace netsentry::ml::torch
+
+#endif  // NETSENTRY_HAVE_TORCH || USE_DISTRIBUTED
