@@ -387,7 +387,8 @@ std::string histogram(const Histogram& chart) {
   std::vector<std::string> y_labels;
   if (chart.log_y) {
     // Decades from 10^0; the axis starts a little below 1 so that a bin of one is still visible.
-    const double top = std::max(1.0, std::ceil(std::log10(static_cast<double>(std::max<long long>(peak, 1))) + 0.05));
+    const double top = std::max(
+        1.0, std::ceil(std::log10(static_cast<double>(std::max<long long>(peak, 1))) + 0.05));
     f.y.lo = -0.3;
     f.y.hi = top;
     f.y.step = 1;

@@ -51,15 +51,20 @@ class PacketRing {
   }
 
   // The oldest packet, or nullptr when empty. Valid until pop().
-  const Slot* front() noexcept {
+  const Slot* front() noexcept { return peek(0); }
+  // The i-th oldest packet, or nullptr when fewer are queued. Valid until pop() releases it.
+  const Slot* peek(std::size_t i) noexcept {
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
-    if (tail == head_cache_) {
+    if (tail + i >= head_cache_) {
       head_cache_ = head_.load(std::memory_order_acquire);
-      if (tail == head_cache_) return nullptr;
+      if (tail + i >= head_cache_) return nullptr;
     }
-    return &slots_[tail & mask_];
+    return &slots_[(tail + i) & mask_];
   }
-  void pop() noexcept { tail_.store(tail_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  // Releases the n oldest packets to the producer.
+  void pop(std::size_t n = 1) noexcept {
+    tail_.store(tail_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
 
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::size_t size() const noexcept {

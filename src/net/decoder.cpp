@@ -16,6 +16,14 @@ constexpr std::uint16_t kEtherIpv6 = 0x86DD;
 constexpr std::uint16_t kEtherVlan = 0x8100;
 constexpr std::uint16_t kEtherQinQ = 0x88A8;
 constexpr std::uint16_t kEtherQinQLegacy = 0x9100;
+constexpr std::uint16_t kEtherPppoeSession = 0x8864;
+constexpr std::uint16_t kEtherMplsUnicast = 0x8847;
+constexpr std::uint16_t kEtherMplsMulticast = 0x8848;
+constexpr std::uint16_t kPppIpv4 = 0x0021;
+constexpr std::uint16_t kPppIpv6 = 0x0057;
+constexpr std::size_t kPppoeHeaderLen = 8;  // 6-byte PPPoE session header + 2-byte PPP protocol
+constexpr std::size_t kMplsLabelLen = 4;
+constexpr int kMaxMplsLabels = 8;
 constexpr int kMaxVlanTags = 2;
 
 constexpr std::size_t kEthernetHeaderLen = 14;
@@ -141,7 +149,15 @@ DecodeError decode_ipv4(Bytes b, Packet& out, DecodeStats& stats) {
   const std::size_t header_len = static_cast<std::size_t>(p[0] & 0x0F) * 4;
   if (header_len < kIpv4MinHeaderLen) return DecodeError::kBadIpv4HeaderLength;
   if (b.size() < header_len) return DecodeError::kTruncatedIpv4;
-  const std::size_t total_len = load16(p + 2);
+  std::size_t total_len = load16(p + 2);
+  if (total_len == 0) {
+    // Captured on the sending host before TCP segmentation offload: the NIC fills the length in
+    // later. Like Wireshark, take the datagram to be the rest of the frame on the wire.
+    const std::size_t offset = out.cap_len - b.size();
+    total_len = out.wire_len > offset ? out.wire_len - offset : b.size();
+    if (total_len > 0xFFFF) total_len = 0xFFFF;
+    ++stats.tso_length;
+  }
   if (total_len < header_len) return DecodeError::kBadIpv4TotalLength;
 
   out.l3 = L3::kIpv4;
@@ -252,6 +268,37 @@ DecodeError decode_other_l3(Packet& out, DecodeStats& stats) {
 }
 
 // Decodes what follows an EtherType field: optional 802.1Q/QinQ tags, then IPv4, IPv6 or ARP.
+DecodeError decode_by_version(Bytes b, Packet& out, DecodeStats& stats);
+
+// PPPoE session (RFC 2516): 6-byte header, then the PPP protocol number.
+DecodeError decode_pppoe(Bytes b, Packet& out, DecodeStats& stats) {
+  if (b.size() < kPppoeHeaderLen) return DecodeError::kTruncatedPppoe;
+  switch (load16(b.data() + 6)) {
+    case kPppIpv4:
+      return decode_ipv4(b.subspan(kPppoeHeaderLen), out, stats);
+    case kPppIpv6:
+      return decode_ipv6(b.subspan(kPppoeHeaderLen), out, stats);
+    default:
+      return decode_other_l3(out, stats);  // LCP, IPCP, CHAP, ...
+  }
+}
+
+// MPLS: labels until the bottom-of-stack bit, then IP told apart by its version nibble.
+DecodeError decode_mpls(Bytes b, Packet& out, DecodeStats& stats) {
+  std::size_t off = 0;
+  for (int count = 0;; ++count) {
+    if (count == kMaxMplsLabels || b.size() - off < kMplsLabelLen) return DecodeError::kBadMplsStack;
+    const bool bottom = (b[off + 2] & 0x01) != 0;
+    off += kMplsLabelLen;
+    if (bottom) break;
+  }
+  const Bytes rest = b.subspan(off);
+  if (!rest.empty() && ((rest[0] >> 4) == 4 || (rest[0] >> 4) == 6)) {
+    return decode_by_version(rest, out, stats);
+  }
+  return decode_other_l3(out, stats);  // pseudowire / Ethernet over MPLS: not followed
+}
+
 DecodeError decode_ether_payload(std::uint16_t ether_type, Bytes b, Packet& out,
                                  DecodeStats& stats) {
   std::size_t off = 0;
@@ -271,6 +318,11 @@ DecodeError decode_ether_payload(std::uint16_t ether_type, Bytes b, Packet& out,
       return decode_ipv6(rest, out, stats);
     case kEtherArp:
       return decode_arp(rest, out, stats);
+    case kEtherPppoeSession:
+      return decode_pppoe(rest, out, stats);
+    case kEtherMplsUnicast:
+    case kEtherMplsMulticast:
+      return decode_mpls(rest, out, stats);
     default:
       return decode_other_l3(out, stats);
   }

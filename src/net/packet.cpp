@@ -98,6 +98,10 @@ std::string_view decode_error_name(DecodeError error) {
       return "bad_udp_length";
     case DecodeError::kTruncatedIcmp:
       return "truncated_icmp";
+    case DecodeError::kTruncatedPppoe:
+      return "truncated_pppoe";
+    case DecodeError::kBadMplsStack:
+      return "bad_mpls_stack";
     case DecodeError::kTruncatedArp:
       return "truncated_arp";
     case DecodeError::kCount:

@@ -61,6 +61,8 @@ enum class DecodeError : std::uint8_t {
   kBadUdpLength,
   kTruncatedIcmp,
   kTruncatedArp,
+  kTruncatedPppoe,        // PPPoE session header or PPP protocol field cut short
+  kBadMplsStack,          // MPLS label stack cut short or deeper than 8 labels
   kCount
 };
 std::string_view decode_error_name(DecodeError error);
@@ -118,6 +120,7 @@ struct DecodeStats {
   std::uint64_t arp = 0;
   std::uint64_t other_l3 = 0;         // not IP, not ARP (LLDP, STP, ...)
   std::uint64_t fragments = 0;        // IP fragments (first and later)
+  std::uint64_t tso_length = 0;       // IPv4 total length 0 (TSO/GSO capture): wire length used
   std::uint64_t tcp = 0;
   std::uint64_t udp = 0;
   std::uint64_t icmp = 0;

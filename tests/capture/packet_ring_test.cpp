@@ -70,3 +70,21 @@ TEST(PacketRing, TransfersEveryPacketBetweenTwoThreadsInOrder) {
 
 }  // namespace
 }  // namespace netsentry::capture
+
+namespace netsentry::capture {
+namespace {
+
+TEST(PacketRing, PeekSeesQueuedPacketsAndPopReleasesSeveral) {
+  PacketRing ring(8);
+  std::vector<std::uint8_t> bytes(8, 0);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(ring.try_push(make(i, bytes)));
+  ASSERT_NE(ring.peek(4), nullptr);
+  EXPECT_EQ(ring.peek(4)->ts_ns, 4);
+  EXPECT_EQ(ring.peek(5), nullptr);
+  ring.pop(3);
+  EXPECT_EQ(ring.size(), 2u);
+  EXPECT_EQ(ring.front()->ts_ns, 3);
+}
+
+}  // namespace
+}  // namespace netsentry::capture

@@ -71,8 +71,9 @@ class ReconstructionExplainer {
 // The returned model also implements ReconstructionExplainer (dynamic_cast to reach it).
 [[nodiscard]] std::unique_ptr<Model> make_autoencoder(const AutoencoderOptions& options = {});
 
-// Sets LibTorch's intra-op threads (and OpenBLAS's, which otherwise uses every core) to n. The
-// inter-op pool can only be sized once per process, so later calls change intra-op threads only.
+// Sets LibTorch's intra-op threads to n and pins OpenBLAS's own pool to 1 (two pools on the same
+// cores contend badly). The inter-op pool can only be sized once per process, so later calls change
+// intra-op threads only. Threads that already ran torch work keep their OpenMP team size.
 // Throws core::Error when n < 1.
 void set_torch_threads(int n);
 
