@@ -58,6 +58,27 @@ void add_watch_options(CLI::App& cmd, WatchOptions& o) {
   cmd.add_flag("--print", o.print, "Also print one line per sample on stdout");
 }
 
+void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& flag) {
+  cmd.add_option(flag, o.paths, "Labelled CSV files or globs (concatenated)")->required();
+  cmd.add_option("--format", o.format,
+                 "auto, original, flows, cicids2017, nsl-kdd, unsw-nb15 or generic")
+      ->capture_default_str();
+  cmd.add_option("--label-column", o.label_column, "Label column (generic CSVs)");
+  cmd.add_option("--negative", o.negative_value, "Label value of normal rows (generic CSVs)");
+  cmd.add_flag("--skip-bad-rows", o.skip_bad_rows,
+               "Skip and count malformed rows instead of stopping at the first");
+  cmd.add_option("--max-rows", o.max_rows, "Read at most this many rows (0 = all)");
+}
+
+std::string join_args(int argc, char** argv) {
+  std::string out = "netsentry";
+  for (int i = 1; i < argc; ++i) {
+    out += ' ';
+    out += argv[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -73,6 +94,8 @@ int run_cli(int argc, char** argv) {
       "  netsentry monitor                      # capture on the default interface, write ./netsentry-data\n"
       "  netsentry flows trace.pcapng -o flows.csv\n"
       "  netsentry watch --duration 60 --print\n"
+      "  netsentry train --data KDDTrain+.txt --test-data KDDTest+.txt -o models/kdd\n"
+      "  netsentry evaluate -m models/kdd --data KDDTest+.txt --report report/\n"
       "Run `netsentry COMMAND --help` for a command's options.");
   bool verbose = false;
   bool quiet = false;
@@ -133,6 +156,71 @@ int run_cli(int argc, char** argv) {
       "  netsentry monitor -i eth0 -f 'not port 22' -o /tmp/ns\n"
       "  netsentry monitor --duration 60 --cic");
 
+  TrainOptions train;
+  auto* train_cmd = app.add_subcommand(
+      "train", "Train Isolation Forest, Random Forest, LSTM and Autoencoder plus their ensemble");
+  add_data_options(*train_cmd, train.data, "--data");
+  train_cmd->add_option("--test-data", train.test_paths,
+                        "Evaluate on these files instead of a held-out split (e.g. KDDTest+)");
+  train_cmd->add_option("-o,--out", train.out, "Model bundle folder to write")->required();
+  std::string models_csv = "if,rf,lstm,ae";
+  train_cmd->add_option("--models", models_csv, "Models to train: if, rf, lstm, ae (comma list)")
+      ->capture_default_str();
+  train_cmd->add_option("--seed", train.seed, "Random seed (splits, models)")->capture_default_str();
+  train_cmd->add_option("--epochs", train.epochs, "Epochs for LSTM and autoencoder (0 = default)")
+      ->capture_default_str();
+  train_cmd->add_option("--threads", train.threads,
+                        "Threads for LibTorch, XGBoost and the forest (set once, explicitly)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  train_cmd->add_option("--validation", train.validation_fraction, "Validation share")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 0.5));
+  train_cmd->add_option("--test", train.test_fraction, "Held-out test share")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.5));
+  train_cmd->add_option("--ensemble", train.ensemble,
+                        "auto (best on validation), vote (the original rule), soft or stacked")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "vote", "soft", "stacked"}));
+  train_cmd->add_option("--rf-mode", train.rf_mode, "rf (random forest) or gbtree (boosting)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"rf", "gbtree"}));
+  train_cmd->add_option("--ae-percentile", train.ae_percentile,
+                        "Autoencoder threshold: percentile of the training reconstruction MSE")
+      ->capture_default_str()
+      ->check(CLI::Range(50.0, 100.0));
+  train_cmd->add_option("--encoding", train.encoding, "Categorical encoding: onehot or label")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"onehot", "label"}));
+  train_cmd->add_flag("--json", train.json, "Print the test evaluation as JSON");
+  train_cmd->footer(
+      "Prints progress on stderr, then a classification report, confusion matrix, ROC-AUC, PR-AUC\n"
+      "and FPR at 95% recall for each model and the ensemble on the test split.\n"
+      "Examples:\n"
+      "  netsentry train --data KDDTrain+.txt --test-data KDDTest+.txt -o models/kdd\n"
+      "  netsentry train --data 'cic/*.csv' -o models/cic --threads 2 --seed 7\n"
+      "  netsentry train --data flows.csv --models if,ae -o models/baseline\n"
+      "  netsentry train --data my.csv --format generic --label-column y --negative 0 -o m");
+
+  EvaluateOptions evaluate;
+  auto* evaluate_cmd = app.add_subcommand(
+      "evaluate", "Score labelled data with a model bundle and report every model and the ensemble");
+  add_data_options(*evaluate_cmd, evaluate.data, "--data");
+  evaluate_cmd->add_option("-m,--model", evaluate.model, "Model bundle folder")->required();
+  evaluate_cmd->add_option("--threads", evaluate.threads, "Scoring threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  evaluate_cmd->add_flag("--json", evaluate.json,
+                         "One JSON object {\"models\": {name: {accuracy, precision, ...}}}");
+  evaluate_cmd->add_option("--report", evaluate.report_dir,
+                           "Write plots (SVG) and report.html into this folder");
+  evaluate_cmd->footer(
+      "Examples:\n"
+      "  netsentry evaluate -m models/kdd --data KDDTest+.txt\n"
+      "  netsentry evaluate -m models/kdd --data KDDTest+.txt --json | jq .models.ensemble\n"
+      "  netsentry evaluate -m models/cic --data 'cic/*.csv' --report report/");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -154,6 +242,20 @@ int run_cli(int argc, char** argv) {
       rc = run_watch(watch);
     } else if (monitor_cmd->parsed()) {
       rc = run_monitor(monitor);
+    } else if (train_cmd->parsed()) {
+      train.models.clear();
+      std::string item;
+      for (char c : models_csv + ",") {
+        if (c == ',') {
+          if (!item.empty()) train.models.push_back(item);
+          item.clear();
+        } else if (c != ' ') {
+          item += c;
+        }
+      }
+      rc = run_train(train, join_args(argc, argv));
+    } else if (evaluate_cmd->parsed()) {
+      rc = run_evaluate(evaluate, join_args(argc, argv));
     }
     core::flush_logging();
     return rc;

@@ -52,3 +52,44 @@ struct MonitorOptions {
 int run_monitor(const MonitorOptions& options);
 
 }  // namespace netsentry::app
+
+namespace netsentry::app {
+
+// How `train` and `evaluate` read labelled CSV data.
+struct DataOptions {
+  std::vector<std::string> paths;  // files or globs
+  std::string format = "auto";     // auto|original|flows|cicids2017|nsl-kdd|unsw-nb15|generic
+  std::string label_column;
+  std::string negative_value;
+  bool skip_bad_rows = false;
+  std::size_t max_rows = 0;
+};
+
+struct TrainOptions {
+  DataOptions data;
+  std::vector<std::string> test_paths;  // evaluate on these instead of a held-out split
+  std::filesystem::path out;
+  std::vector<std::string> models = {"isolation_forest", "random_forest", "lstm", "autoencoder"};
+  std::uint64_t seed = 42;
+  int epochs = 0;  // 0 = each model's default
+  int threads = 1;
+  double validation_fraction = 0.15;
+  double test_fraction = 0.15;
+  std::string ensemble = "auto";  // auto|vote|soft|stacked
+  std::string rf_mode = "rf";     // rf|gbtree
+  double ae_percentile = 95;
+  std::string encoding = "onehot";  // onehot|label
+  bool json = false;
+};
+int run_train(const TrainOptions& options, const std::string& command_line);
+
+struct EvaluateOptions {
+  DataOptions data;
+  std::filesystem::path model;
+  int threads = 1;
+  bool json = false;
+  std::filesystem::path report_dir;  // empty = no plots
+};
+int run_evaluate(const EvaluateOptions& options, const std::string& command_line);
+
+}  // namespace netsentry::app

@@ -59,8 +59,14 @@ struct LiveOptions {
   int buffer_bytes = 16 << 20;
 };
 
-// Opens a capture file; throws core::Error naming the file and libpcap's reason.
+// Opens a capture file; throws core::Error naming the file and libpcap's reason. A classic pcap
+// file is read in place from a read-only mapping (no copy per packet); pcapng, pipes and "-"
+// (stdin) go through libpcap. Both give the same packets, timestamps and errors.
 std::unique_ptr<PacketSource> open_file(const std::string& path, const std::string& filter = "");
+// As open_file, but always through libpcap's stdio reader: the reference that tests and benchmarks
+// compare the mapped reader with.
+std::unique_ptr<PacketSource> open_file_via_libpcap(const std::string& path,
+                                                    const std::string& filter = "");
 // Opens a live interface; throws PermissionError (with how to fix it) or core::Error.
 std::unique_ptr<PacketSource> open_live(const LiveOptions& options);
 

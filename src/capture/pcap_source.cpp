@@ -1,55 +1,31 @@
-// libpcap-backed PacketSource for files and live interfaces.
+// libpcap-backed PacketSource for files and live interfaces; open_file hands classic pcap files to
+// the mapped reader (mmap_pcap_source.h).
 #include <pcap/pcap.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 
+#include "capture/mmap_pcap_source.h"
 #include "capture/packet_source.h"
+#include "capture/pcap_handle.h"
 #include "fmt/format.h"
 
 namespace netsentry::capture {
 namespace {
 
-class PcapHandle {
- public:
-  explicit PcapHandle(pcap_t* p = nullptr) : p_(p) {}
-  ~PcapHandle() {
-    if (p_) pcap_close(p_);
-  }
-  PcapHandle(const PcapHandle&) = delete;
-  PcapHandle& operator=(const PcapHandle&) = delete;
-  pcap_t* get() const { return p_; }
-  pcap_t* release() { return std::exchange(p_, nullptr); }
-
- private:
-  pcap_t* p_;
-};
+constexpr std::size_t kFileBufferBytes = 1 << 20;
 
 void apply_filter(pcap_t* p, const std::string& filter, const std::string& what) {
   if (filter.empty()) return;
-  bpf_program program{};
-  if (pcap_compile(p, &program, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-    throw core::Error(fmt::format("{}: bad filter \"{}\": {}", what, filter, pcap_geterr(p)));
+  const BpfProgram program = compile_filter(p, filter, what);
+  if (pcap_setfilter(p, const_cast<bpf_program*>(program.get())) != 0) {
+    throw core::Error(fmt::format("{}: cannot set filter: {}", what, pcap_geterr(p)));
   }
-  const int rc = pcap_setfilter(p, &program);
-  pcap_freecode(&program);
-  if (rc != 0) throw core::Error(fmt::format("{}: cannot set filter: {}", what, pcap_geterr(p)));
-}
-
-net::LinkType checked_link_type(pcap_t* p, const std::string& what) {
-  const int dlt = pcap_datalink(p);
-  net::LinkType type{};
-  if (!net::link_type_from_dlt(dlt, type)) {
-    const char* name = pcap_datalink_val_to_name(dlt);
-    throw core::Error(fmt::format(
-        "{}: link type {} ({}) is not supported; netsentry decodes Ethernet, Linux cooked v1/v2, "
-        "raw IP and BSD loopback",
-        what, dlt, name ? name : "unknown"));
-  }
-  return type;
 }
 
 class PcapSource final : public PacketSource {
@@ -108,15 +84,71 @@ class PcapSource final : public PacketSource {
   std::string error_;
 };
 
-}  // namespace
-
-std::unique_ptr<PacketSource> open_file(const std::string& path, const std::string& filter) {
+std::unique_ptr<PacketSource> open_file_impl(const std::string& path, const std::string& filter,
+                                             bool allow_mapping) {
   char err[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  if (!p) throw core::Error(fmt::format("{}: cannot read capture: {}", path, err));
-  auto source = std::make_unique<PcapSource>(p, path, false);  // owns p from here
+  std::FILE* file = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (!file) {
+    throw core::Error(fmt::format("{}: cannot read capture: {}", path, std::strerror(errno)));
+  }
+  std::optional<ClassicPcapLayout> layout;
+  if (allow_mapping && file != stdin) layout = probe_classic_pcap(fileno(file));
+  // When libpcap reads the records: our own FILE with a large buffer, as stdio's default 4 KiB
+  // turns a capture file into hundreds of thousands of read() calls.
+  if (!layout) std::setvbuf(file, nullptr, _IOFBF, kFileBufferBytes);
+  pcap_t* p = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, err);
+  if (!p) {
+    if (file != stdin) std::fclose(file);
+    throw core::Error(fmt::format("{}: cannot read capture: {}", path, err));
+  }
+  PcapHandle handle(p);  // owns file from here
+  if (layout) {
+    // libpcap has parsed and checked the file header (link type, snapshot length); the mapped
+    // reader takes the records from there, with the filter compiled for that link type.
+    const net::LinkType link = checked_link_type(p, path);
+    auto mapped = open_mapped_pcap(fileno(file), *layout, path, link,
+                                   static_cast<std::uint32_t>(pcap_snapshot(p)),
+                                   compile_filter(p, filter, path));
+    if (mapped) return mapped;
+    // Not mappable after all: libpcap reads on from just after the file header.
+  }
+  auto source = std::make_unique<PcapSource>(handle.release(), path, false);  // owns p from here
   apply_filter(p, filter, path);
   return source;
+}
+
+}  // namespace
+
+BpfProgram compile_filter(pcap_t* p, const std::string& filter, const std::string& what) {
+  BpfProgram program;
+  if (filter.empty()) return program;
+  if (pcap_compile(p, program.reset_for_compile(), filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    throw core::Error(fmt::format("{}: bad filter \"{}\": {}", what, filter, pcap_geterr(p)));
+  }
+  program.mark_compiled();
+  return program;
+}
+
+net::LinkType checked_link_type(pcap_t* p, const std::string& what) {
+  const int dlt = pcap_datalink(p);
+  net::LinkType type{};
+  if (!net::link_type_from_dlt(dlt, type)) {
+    const char* name = pcap_datalink_val_to_name(dlt);
+    throw core::Error(fmt::format(
+        "{}: link type {} ({}) is not supported; netsentry decodes Ethernet, Linux cooked v1/v2, "
+        "raw IP and BSD loopback",
+        what, dlt, name ? name : "unknown"));
+  }
+  return type;
+}
+
+std::unique_ptr<PacketSource> open_file(const std::string& path, const std::string& filter) {
+  return open_file_impl(path, filter, /*allow_mapping=*/true);
+}
+
+std::unique_ptr<PacketSource> open_file_via_libpcap(const std::string& path,
+                                                    const std::string& filter) {
+  return open_file_impl(path, filter, /*allow_mapping=*/false);
 }
 
 std::unique_ptr<PacketSource> open_live(const LiveOptions& options) {

@@ -73,9 +73,7 @@ void set_torch_threads(int n) {
     }
   });
   // Debian's torch calls the system OpenBLAS, whose own pthread pool defaults to every core and
-  // fights LibTorch's OpenMP pool: measured on 2 cores with both pools at 2 threads, LSTM scoring
-  // ran 3.6x and autoencoder scoring 60x slower than with OpenBLAS pinned to 1. Parallelism comes
-  // from LibTorch's intra-op threads only.
+  // would compete with LibTorch's OpenMP team on the same cores; only the intra-op team is sized.
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     fn(1);

@@ -74,6 +74,8 @@ class ReconstructionExplainer {
 // Sets LibTorch's intra-op threads to n and pins OpenBLAS's own pool to 1 (two pools on the same
 // cores contend badly). The inter-op pool can only be sized once per process, so later calls change
 // intra-op threads only. Threads that already ran torch work keep their OpenMP team size.
+// Measured on a busy 2-core machine, 2 threads gained nothing and, with libgomp's default
+// spin-waiting, were 4-60x slower; prefer 1, or export OMP_WAIT_POLICY=passive before start.
 // Throws core::Error when n < 1.
 void set_torch_threads(int n);
 

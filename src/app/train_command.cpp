@@ -1,0 +1,230 @@
+// `netsentry train`: the original project's main.py done properly — load labelled data, split it,
+// fit the preprocessing and the four models, fit the ensemble on the validation split, report on
+// the test split (or on --test-data), and save everything as a model bundle.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+
+#include "app/commands.h"
+#include "app/evaluation.h"
+#include "app/learning.h"
+#include "core/error.h"
+#include "data/split.h"
+#include "fmt/format.h"
+#include "ml/bundle.h"
+#include "ml/isolation_forest.h"
+#include "ml/random_forest.h"
+#ifdef NETSENTRY_HAVE_TORCH
+#include "ml/torch/torch_models.h"
+#endif
+
+namespace netsentry::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::unique_ptr<ml::Model> build_model(const std::string& name, const TrainOptions& o) {
+  if (name == "random_forest") {
+    ml::RandomForestOptions rf;
+    if (o.rf_mode == "gbtree") {
+      rf = ml::RandomForestOptions::gradient_boosting();
+    } else if (o.rf_mode != "rf") {
+      throw core::Error(fmt::format("--rf-mode {}: use rf or gbtree", o.rf_mode));
+    }
+    return std::make_unique<ml::RandomForest>(rf);
+  }
+#ifdef NETSENTRY_HAVE_TORCH
+  if (name == "autoencoder") {
+    ml::torch::AutoencoderOptions ae;
+    ae.threshold_percentile = static_cast<float>(o.ae_percentile);
+    return ml::torch::make_autoencoder(ae);
+  }
+#endif
+  return ml::make_model(name);
+}
+
+std::vector<int> take(const std::vector<int>& v, std::span<const std::size_t> idx) {
+  std::vector<int> out(idx.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) out[i] = v[idx[i]];
+  return out;
+}
+
+std::vector<std::int32_t> take_group(const data::Dataset& d, std::span<const std::size_t> idx) {
+  std::vector<std::int32_t> out;
+  if (d.group.empty()) return out;
+  out.resize(idx.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) out[i] = d.group[idx[i]];
+  return out;
+}
+
+std::vector<std::size_t> all_rows(std::size_t n) {
+  std::vector<std::size_t> v(n);
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+}  // namespace
+
+int run_train(const TrainOptions& o, const std::string& command_line) {
+  if (o.threads < 1) throw core::Error("--threads must be at least 1");
+  std::vector<std::string> names;
+  for (const auto& m : o.models) {
+    const std::string name = model_name(m);
+    if (!ml::model_available(name)) (void)ml::make_model(name);  // throws the precise reason
+    names.push_back(name);
+  }
+  if (names.empty()) throw core::Error("--models: choose at least one of if, rf, lstm, ae");
+#ifdef NETSENTRY_HAVE_TORCH
+  ml::torch::set_torch_threads(o.threads);
+#endif
+
+  // Rows in time order, so sequence models see traffic as it happened.
+  data::Dataset loaded = load_data(o.data, "training data");
+  const auto order = loaded.time_order();
+  data::Dataset all = loaded.select_rows(order);
+  loaded = {};
+
+  data::Split split;
+  data::Dataset external_test;
+  const bool have_test_data = !o.test_paths.empty();
+  if (have_test_data) {
+    split = data::stratified_split(all.y, o.validation_fraction, 0.0, o.seed);
+    DataOptions t = o.data;
+    t.paths = o.test_paths;
+    data::Dataset t_loaded = load_data(t, "test data");
+    external_test = t_loaded.select_rows(t_loaded.time_order());
+  } else {
+    split = data::stratified_split(all.y, o.validation_fraction, o.test_fraction, o.seed);
+  }
+  spdlog::info("split (seed {}): {} train, {} validation, {} test", o.seed, split.train.size(),
+               split.validation.size(), have_test_data ? external_test.rows() : split.test.size());
+
+  const data::Dataset train = all.select_rows(split.train);
+  const data::Dataset val = all.select_rows(split.validation);
+  const data::Dataset& test_src = have_test_data ? external_test : all;
+  const std::vector<std::size_t> test_rows =
+      have_test_data ? all_rows(external_test.rows()) : split.test;
+
+  ml::Bundle bundle;
+  data::PreprocessOptions pre;
+  if (o.encoding == "label") {
+    pre.encoding = data::CategoricalEncoding::kLabel;
+  } else if (o.encoding != "onehot") {
+    throw core::Error(fmt::format("--encoding {}: use onehot or label", o.encoding));
+  }
+  bundle.preprocessor = data::Preprocessor(pre);
+  bundle.preprocessor.fit(train);
+  const data::Matrix x_train = bundle.preprocessor.transform(train);
+  const data::Matrix x_val = bundle.preprocessor.transform(val);
+  spdlog::info("features: {} model inputs from {} columns", x_train.cols, train.columns.size());
+
+  const std::vector<float> weights = data::balanced_sample_weights(train.y);
+  const auto g_train = take_group(all, split.train);
+  const auto g_val = take_group(all, split.validation);
+
+  ml::TrainSet set;
+  set.x = &x_train;
+  set.y = train.y;
+  set.weights = weights;
+  set.group = g_train;
+  set.x_val = &x_val;
+  set.y_val = val.y;
+  set.group_val = g_val;
+
+  ml::TrainContext ctx;
+  ctx.threads = o.threads;
+  ctx.seed = o.seed;
+  ctx.epochs = o.epochs;
+
+  nlohmann::json times = nlohmann::json::object();
+  ml::ModelScores val_scores;
+  for (const auto& name : names) {
+    auto model = build_model(name, o);
+    ctx.progress = [name](const std::string& line) {
+      std::fprintf(stderr, "  [%s] %s\n", name.c_str(), line.c_str());
+    };
+    std::fprintf(stderr, "training %s on %zu rows x %zu features...\n", name.c_str(), x_train.rows,
+                 x_train.cols);
+    const auto t0 = Clock::now();
+    model->fit(set, ctx);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    times[name] = seconds;
+    std::fprintf(stderr, "  %s trained in %.1f s (threshold %.4g)\n", name.c_str(), seconds,
+                 model->threshold());
+    ml::set_model_threads(*model, o.threads);
+    auto scores = model->score(x_val, g_val);
+    bundle.metrics[name]["validation"] =
+        ml::to_json(ml::evaluate_binary(val.y, scores, model->threshold()));
+    bundle.metrics[name]["train_seconds"] = seconds;
+    bundle.ensemble.set_model_threshold(name, model->threshold());
+    val_scores.emplace(name, std::move(scores));
+    bundle.models.push_back(std::move(model));
+  }
+  // Keep the canonical model order in the bundle.
+  std::stable_sort(bundle.models.begin(), bundle.models.end(), [](const auto& a, const auto& b) {
+    auto rank = [](std::string_view n) {
+      return std::find(ml::kModelNames.begin(), ml::kModelNames.end(), n) - ml::kModelNames.begin();
+    };
+    return rank(a->name()) < rank(b->name());
+  });
+
+  bundle.ensemble.fit(val_scores, val.y);
+  if (o.ensemble == "auto") {
+    bundle.ensemble.choose_best();
+  } else {
+    bundle.ensemble.set_mode(ml::ensemble_mode_from_string(o.ensemble));
+  }
+  nlohmann::json modes = nlohmann::json::object();
+  for (const auto& r : bundle.ensemble.validation_results()) {
+    modes[std::string(ml::to_string(r.mode))] = {{"f1", r.f1}, {"threshold", r.threshold}};
+  }
+  std::fprintf(stderr, "ensemble: %s (validation F1: %s)\n",
+               std::string(ml::to_string(bundle.ensemble.mode())).c_str(), modes.dump().c_str());
+
+  // Report on the test rows.
+  const data::Dataset test = test_src.select_rows(test_rows);
+  const data::Matrix x_test = bundle.preprocessor.transform(test);
+  const auto g_test = take_group(test_src, test_rows);
+  const auto scores = bundle.score(x_test, g_test);
+  const auto results = evaluate_all(bundle, scores, test.y);
+  for (const auto& r : results) bundle.metrics[r.name]["test"] = ml::to_json(r.result);
+  bundle.metrics["ensemble"]["validation_modes"] = modes;
+
+  bundle.training = {
+      {"files", all.files},
+      {"format", all.format},
+      {"rows", all.rows()},
+      {"class_counts", nlohmann::json::object()},
+      {"hash_fnv1a64", ml::hash_files(all.files)},
+      {"seed", o.seed},
+      {"threads", o.threads},
+      {"split", {{"train", split.train.size()}, {"validation", split.validation.size()},
+                 {"test", test_rows.size()}, {"external_test", have_test_data}}},
+      {"train_seconds", times},
+      {"command", command_line},
+  };
+  const auto counts = all.class_counts();
+  for (std::size_t c = 0; c < all.class_names.size(); ++c) {
+    bundle.training["class_counts"][all.class_names[c]] = counts[c];
+  }
+  bundle.save(o.out);
+
+  if (o.json) {
+    auto j = evaluation_json(results);
+    j["train_seconds"] = times;
+    j["bundle"] = o.out.string();
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("evaluation on %s (%zu rows)\n",
+                have_test_data ? "the test data" : "the held-out test split", test_rows.size());
+    std::fputs(format_evaluation(results, test, all_rows(test.rows())).c_str(), stdout);
+    std::printf("\ntraining time:");
+    for (const auto& [name, s] : times.items()) std::printf(" %s %.1f s;", name.c_str(), s.get<double>());
+    std::printf("\nmodel bundle written to %s\n", o.out.string().c_str());
+  }
+  return 0;
+}
+
+}  // namespace netsentry::app

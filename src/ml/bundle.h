@@ -1,0 +1,60 @@
+// Provides ml::Bundle, a trained detector as one folder: manifest.json (format version, feature
+// names and order, preprocessing, each model's file, threshold and metrics, ensemble settings,
+// training-data summary and hash) plus each model in its library's native format
+// (isolation_forest.json, random_forest.json (XGBoost JSON), lstm.pt / autoencoder.pt + sidecars).
+// Loading validates everything and says precisely what does not match.
+// Thread rules: build/load on one thread; score() is const and may run concurrently.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "data/preprocess.h"
+#include "ml/ensemble.h"
+#include "ml/model.h"
+
+namespace netsentry::ml {
+
+inline constexpr int kBundleFormatVersion = 1;
+inline constexpr std::array<std::string_view, 4> kModelNames = {"isolation_forest", "random_forest",
+                                                                 "lstm", "autoencoder"};
+
+// Which models this build can make (LSTM and autoencoder need LibTorch).
+[[nodiscard]] bool model_available(std::string_view name);
+// A fresh, untrained model by name with its default options; throws core::Error for an unknown
+// name (listing the known ones) or a model this build lacks.
+[[nodiscard]] std::unique_ptr<Model> make_model(std::string_view name);
+// Sets scoring threads on models that have their own pool (forest, XGBoost).
+void set_model_threads(Model& model, int threads);
+
+struct Bundle {
+  data::Preprocessor preprocessor;
+  std::vector<std::unique_ptr<Model>> models;  // in kModelNames order
+  Ensemble ensemble;
+  nlohmann::json training = nlohmann::json::object();  // data summary, hash, seed, times
+  nlohmann::json metrics = nlohmann::json::object();   // name -> {validation: {...}, test: {...}}
+
+  [[nodiscard]] const Model* find(std::string_view name) const;
+  [[nodiscard]] std::vector<std::string> model_names() const;
+  // Every model's scores on preprocessed rows, plus "ensemble".
+  [[nodiscard]] ModelScores score(const data::Matrix& x,
+                                  std::span<const std::int32_t> group = {}) const;
+  // The threshold of a model, or the ensemble's for "ensemble".
+  [[nodiscard]] float threshold(std::string_view name) const;
+
+  // Writes the folder (created if needed); throws core::Error naming the path on failure.
+  void save(const std::filesystem::path& dir) const;
+  // Throws core::Error saying what does not match (missing file, version, feature count, ...).
+  [[nodiscard]] static Bundle load(const std::filesystem::path& dir, int threads = 1);
+};
+
+// FNV-1a 64 of the files' bytes, as 16 hex digits: identifies the training data in the manifest.
+[[nodiscard]] std::string hash_files(const std::vector<std::string>& files);
+
+}  // namespace netsentry::ml
