@@ -8,8 +8,10 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "capture/packet_source.h"
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/signals.h"
 
 #ifndef NETSENTRY_VERSION
 #define NETSENTRY_VERSION "0.0.0"
@@ -70,6 +72,17 @@ void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& flag) {
   cmd.add_option("--max-rows", o.max_rows, "Read at most this many rows (0 = all)");
 }
 
+std::string version_text() {
+  std::string text = std::string("netsentry ") + NETSENTRY_VERSION + "\nbuilt with: " +
+                     capture::library_version() + ", XGBoost random forest";
+#ifdef NETSENTRY_HAVE_TORCH
+  text += ", LibTorch: yes (LSTM, autoencoder)";
+#else
+  text += ", LibTorch: no (LSTM and autoencoder unavailable)";
+#endif
+  return text;
+}
+
 std::string join_args(int argc, char** argv) {
   std::string out = "netsentry";
   for (int i = 1; i < argc; ++i) {
@@ -82,12 +95,13 @@ std::string join_args(int argc, char** argv) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  core::block_stop_signals();
   CLI::App app{
       "netsentry — network traffic monitor with machine-learning anomaly detection.\n"
       "Captures packets into flows, records per-second interface counters and open connections,\n"
       "trains and evaluates detectors, and serves a live dashboard.",
       "netsentry"};
-  app.set_version_flag("-V,--version", std::string("netsentry ") + NETSENTRY_VERSION);
+  app.set_version_flag("-V,--version", version_text());
   app.require_subcommand(1);
   app.footer(
       "Examples:\n"

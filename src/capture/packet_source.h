@@ -70,6 +70,9 @@ std::unique_ptr<PacketSource> open_file_via_libpcap(const std::string& path,
 // Opens a live interface; throws PermissionError (with how to fix it) or core::Error.
 std::unique_ptr<PacketSource> open_live(const LiveOptions& options);
 
+// libpcap's version string, e.g. "libpcap version 1.10.3 (with TPACKET_V3)".
+std::string library_version();
+
 // The interface of the IPv4 default route (from /proc/net/route), else the first non-loopback
 // interface that is up, else "lo".
 std::string default_interface(const std::string& proc_root = "/proc");

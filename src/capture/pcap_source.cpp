@@ -1,5 +1,5 @@
 // libpcap-backed PacketSource for files and live interfaces; open_file hands classic pcap files to
-// the mapped reader (mmap_pcap_source.h).
+// the faster record reader (pcap_file_source.h).
 #include <pcap/pcap.h>
 
 #include <cerrno>
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <utility>
 
-#include "capture/mmap_pcap_source.h"
+#include "capture/pcap_file_source.h"
 #include "capture/packet_source.h"
 #include "capture/pcap_handle.h"
 #include "fmt/format.h"
@@ -85,14 +85,14 @@ class PcapSource final : public PacketSource {
 };
 
 std::unique_ptr<PacketSource> open_file_impl(const std::string& path, const std::string& filter,
-                                             bool allow_mapping) {
+                                             bool fast_reader) {
   char err[PCAP_ERRBUF_SIZE] = {};
   std::FILE* file = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (!file) {
     throw core::Error(fmt::format("{}: cannot read capture: {}", path, std::strerror(errno)));
   }
   std::optional<ClassicPcapLayout> layout;
-  if (allow_mapping && file != stdin) layout = probe_classic_pcap(fileno(file));
+  if (fast_reader && file != stdin) layout = probe_classic_pcap(fileno(file));
   // When libpcap reads the records: our own FILE with a large buffer, as stdio's default 4 KiB
   // turns a capture file into hundreds of thousands of read() calls.
   if (!layout) std::setvbuf(file, nullptr, _IOFBF, kFileBufferBytes);
@@ -103,14 +103,12 @@ std::unique_ptr<PacketSource> open_file_impl(const std::string& path, const std:
   }
   PcapHandle handle(p);  // owns file from here
   if (layout) {
-    // libpcap has parsed and checked the file header (link type, snapshot length); the mapped
-    // reader takes the records from there, with the filter compiled for that link type.
+    // libpcap has parsed and checked the file header (link type, snapshot length); our reader
+    // takes the records from there, with the filter compiled for that link type.
     const net::LinkType link = checked_link_type(p, path);
-    auto mapped = open_mapped_pcap(fileno(file), *layout, path, link,
-                                   static_cast<std::uint32_t>(pcap_snapshot(p)),
-                                   compile_filter(p, filter, path));
-    if (mapped) return mapped;
-    // Not mappable after all: libpcap reads on from just after the file header.
+    return open_pcap_file_source(fileno(file), *layout, path, link,
+                                 static_cast<std::uint32_t>(pcap_snapshot(p)),
+                                 compile_filter(p, filter, path));
   }
   auto source = std::make_unique<PcapSource>(handle.release(), path, false);  // owns p from here
   apply_filter(p, filter, path);
@@ -143,12 +141,12 @@ net::LinkType checked_link_type(pcap_t* p, const std::string& what) {
 }
 
 std::unique_ptr<PacketSource> open_file(const std::string& path, const std::string& filter) {
-  return open_file_impl(path, filter, /*allow_mapping=*/true);
+  return open_file_impl(path, filter, /*fast_reader=*/true);
 }
 
 std::unique_ptr<PacketSource> open_file_via_libpcap(const std::string& path,
                                                     const std::string& filter) {
-  return open_file_impl(path, filter, /*allow_mapping=*/false);
+  return open_file_impl(path, filter, /*fast_reader=*/false);
 }
 
 std::unique_ptr<PacketSource> open_live(const LiveOptions& options) {
@@ -180,6 +178,8 @@ std::unique_ptr<PacketSource> open_live(const LiveOptions& options) {
   apply_filter(p, options.filter, "interface " + iface);
   return source;
 }
+
+std::string library_version() { return pcap_lib_version(); }
 
 std::string default_interface(const std::string& proc_root) {
   std::ifstream route(proc_root + "/net/route");

@@ -1,6 +1,7 @@
 // Provides StopSignals: turns SIGINT/SIGTERM into a std::stop_source request, so every thread
 // stops through its stop_token (never a shared bool). Construct it in main's thread BEFORE starting
 // other threads: it blocks the signals for the process and waits for them on its own thread.
+// A second signal while stopping exits at once (status 128 + signal), without flushing.
 // Thread rules: construct/destroy on the main thread; token() from any thread.
 #pragma once
 
@@ -9,6 +10,11 @@
 #include <thread>
 
 namespace netsentry::core {
+
+// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts later. Call it first
+// thing in main: a thread started before (a logger's flusher, say) would otherwise receive the
+// signal and the default action would kill the process without flushing.
+void block_stop_signals();
 
 class StopSignals {
  public:

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace netsentry::flow {
 namespace {
@@ -86,6 +87,144 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+char* write_2digits(unsigned v, char* p) {
+  std::memcpy(p, kDigitPairs + 2 * v, 2);
+  return p + 2;
+}
+
+// The longest text one write_* call below produces (a double, an IPv6 address, a timestamp).
+constexpr std::size_t kMaxFieldChars = 64;
+
+// 2017-07-06T12:39:06.818901Z: always 27 characters, as int64 nanoseconds only reach the years
+// 1677 to 2262.
+char* write_timestamp_utc(std::int64_t ns, char* p) {
+  const std::int64_t us = floor_div(ns, 1000);
+  const std::int64_t secs = floor_div(us, 1'000'000);
+  const auto micros = static_cast<unsigned>(us - secs * 1'000'000);
+  const std::int64_t days = floor_div(secs, 86'400);
+  const auto sod = static_cast<unsigned>(secs - days * 86'400);
+  std::int64_t year = 0;
+  unsigned month = 0;
+  unsigned day = 0;
+  civil_from_days(days, year, month, day);
+  const auto y = static_cast<unsigned>(year);
+  p = write_2digits(y / 100, p);
+  p = write_2digits(y % 100, p);
+  *p++ = '-';
+  p = write_2digits(month, p);
+  *p++ = '-';
+  p = write_2digits(day, p);
+  *p++ = 'T';
+  p = write_2digits(sod / 3600, p);
+  *p++ = ':';
+  p = write_2digits(sod / 60 % 60, p);
+  *p++ = ':';
+  p = write_2digits(sod % 60, p);
+  *p++ = '.';
+  p = write_2digits(micros / 10'000, p);
+  p = write_2digits(micros / 100 % 100, p);
+  p = write_2digits(micros % 100, p);
+  *p++ = 'Z';
+  return p;
+}
+
+// Shortest round-trip form, 0 for zero and non-finite values (see append_number).
+char* write_number(double value, char* p) {
+  if (!std::isfinite(value) || value == 0) {
+    *p++ = '0';
+    return p;
+  }
+  // Most features are whole numbers (counts, bytes, microseconds), and integer formatting is much
+  // cheaper. to_chars(double) prints whichever of fixed and scientific is shorter (fixed on a
+  // tie), so 100000 is "1e+05": take the integer text only when fixed wins. Below 1e15 every
+  // integer is a double whose shortest form has exactly its significant digits, and the exponent
+  // has two digits.
+  if (std::fabs(value) < 1e15 && value == std::trunc(value)) {
+    const auto n = static_cast<std::int64_t>(value);
+    char* end = std::to_chars(p, p + 24, n).ptr;
+    const auto digits = static_cast<std::size_t>(end - p) - (n < 0 ? 1 : 0);
+    std::size_t trailing_zeros = 0;
+    while (end[-1 - static_cast<std::ptrdiff_t>(trailing_zeros)] == '0') ++trailing_zeros;
+    const std::size_t significant = digits - trailing_zeros;
+    const std::size_t scientific = significant + (significant > 1 ? 1 : 0) + 4;  // d.ddde+XX
+    if (digits <= scientific) return end;
+  }
+  return std::to_chars(p, p + 32, value).ptr;
+}
+
+char* write_octet(unsigned v, char* p) {
+  if (v >= 100) {
+    *p++ = static_cast<char>('0' + v / 100);
+    return write_2digits(v % 100, p);
+  }
+  if (v >= 10) return write_2digits(v, p);
+  *p++ = static_cast<char>('0' + v);
+  return p;
+}
+
+// Dotted IPv4 by hand; IPv6 through inet_ntop for its "::" compression rules. Empty when the
+// address has no family.
+char* write_ip(const net::IpAddress& ip, char* p) {
+  if (ip.family == 4) {
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) *p++ = '.';
+      p = write_octet(ip.bytes[i], p);
+    }
+    return p;
+  }
+  static_assert(INET6_ADDRSTRLEN <= kMaxFieldChars);
+  if (ip.family != 6 || inet_ntop(AF_INET6, ip.bytes.data(), p, INET6_ADDRSTRLEN) == nullptr) {
+    return p;
+  }
+  return p + std::strlen(p);
+}
+
+// Builds a CSV row in a stack buffer and hands it to the string in large pieces: a hundred
+// separate std::string appends per row cost more than the formatting.
+class RowWriter {
+ public:
+  explicit RowWriter(std::string& out) : out_(out) {}
+  ~RowWriter() { flush(); }
+  RowWriter(const RowWriter&) = delete;
+  RowWriter& operator=(const RowWriter&) = delete;
+
+  // Room for kMaxFieldChars more characters; the returned pointer is where to write them.
+  char* reserve() {
+    if (static_cast<std::size_t>(buffer_ + sizeof(buffer_) - p_) < kMaxFieldChars) flush();
+    return p_;
+  }
+  void commit(char* end) { p_ = end; }
+  void put(char c) {
+    char* p = reserve();
+    *p = c;
+    commit(p + 1);
+  }
+  void put(std::string_view text) {
+    if (text.size() >= kMaxFieldChars) {
+      flush();
+      out_ += text;
+      return;
+    }
+    char* p = reserve();
+    std::memcpy(p, text.data(), text.size());
+    commit(p + text.size());
+  }
+  void flush() {
+    out_.append(buffer_, p_);
+    p_ = buffer_;
+  }
+
+ private:
+  std::string& out_;
+  char buffer_[4096];
+  char* p_ = buffer_;
+};
+
 // Calls emit(column index, value) for every column but `packets`, in order; value is a
 // std::string_view for text columns and a double for numeric ones.
 template <typename Emit>
@@ -136,39 +275,18 @@ void append_csv_field(std::string_view field, std::string& out) {
 void append_number(double value, std::string& out) {
   // Features are finite by construction (rates are 0 for zero durations); a non-finite value
   // would make the CSV unreadable by our own loaders and the JSON invalid, so it becomes 0.
-  if (!std::isfinite(value) || value == 0) {
-    out += '0';
-    return;
-  }
-  char buf[32];
-  const auto result = std::to_chars(buf, buf + sizeof(buf), value);
-  out.append(buf, result.ptr);
+  char buf[kMaxFieldChars];
+  out.append(buf, write_number(value, buf));
 }
 
 void append_timestamp_utc(std::int64_t ns, std::string& out) {
-  const std::int64_t us = floor_div(ns, 1000);
-  const std::int64_t secs = floor_div(us, 1'000'000);
-  const std::int64_t micros = us - secs * 1'000'000;
-  const std::int64_t days = floor_div(secs, 86'400);
-  const std::int64_t sod = secs - days * 86'400;
-  std::int64_t year = 0;
-  unsigned month = 0;
-  unsigned day = 0;
-  civil_from_days(days, year, month, day);
-  char buf[48];
-  const int n =
-      std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
-                    static_cast<long long>(year), month, day, static_cast<long long>(sod / 3600),
-                    static_cast<long long>(sod / 60 % 60), static_cast<long long>(sod % 60),
-                    static_cast<long long>(micros));
-  out.append(buf, static_cast<std::size_t>(n));
+  char buf[kMaxFieldChars];
+  out.append(buf, write_timestamp_utc(ns, buf));
 }
 
 void append_ip(const net::IpAddress& ip, std::string& out) {
-  char buf[INET6_ADDRSTRLEN];
-  const int family = ip.family == 6 ? AF_INET6 : ip.family == 4 ? AF_INET : 0;
-  if (family == 0 || inet_ntop(family, ip.bytes.data(), buf, sizeof(buf)) == nullptr) return;
-  out += buf;
+  char buf[kMaxFieldChars];
+  out.append(buf, write_ip(ip, buf));
 }
 
 void append_csv_header(std::string& out) {
@@ -182,31 +300,57 @@ void append_csv_header(std::string& out) {
 }
 
 void append_csv_row(const FlowRecord& record, std::string& out) {
-  struct Emit {
-    std::string& out;
-    void operator()(std::size_t index, std::string_view text) const {
-      if (index > 0) out += ',';
-      append_csv_field(text, out);
-    }
-    void operator()(std::size_t index, double value) const {
-      if (index > 0) out += ',';
-      append_number(value, out);
-    }
+  // The columns of for_each_field, written straight into the row: timestamps, addresses, reason
+  // and protocol names never contain a character that needs quoting.
+  RowWriter row(out);
+  const auto number = [&row](double value) {
+    char* p = row.reserve();
+    p = write_number(value, p);
+    *p++ = ',';
+    row.commit(p);
   };
-  for_each_field(record, Emit{out});
-  out += ',';
+  char* p = row.reserve();
+  p = write_timestamp_utc(record.start_ns, p);
+  *p++ = ',';
+  p = write_timestamp_utc(record.end_ns, p);
+  *p++ = ',';
+  row.commit(p);
+  p = row.reserve();
+  p = write_ip(record.src_ip, p);
+  *p++ = ',';
+  row.commit(p);
+  number(static_cast<double>(record.src_port));
+  p = row.reserve();
+  p = write_ip(record.dst_ip, p);
+  *p++ = ',';
+  row.commit(p);
+  number(static_cast<double>(record.dst_port));
+  number(static_cast<double>(record.ip_proto));
+  number(static_cast<double>(record.vlan));
+  row.put(end_reason_name(record.end_reason));
+  row.put(',');
+  number(record.duration_s);
+  number(static_cast<double>(record.packet_count));
+  number(static_cast<double>(record.byte_count));
+  number(static_cast<double>(record.src_port));
+  number(static_cast<double>(record.dst_port));
+  row.put(record.protocol());
+  row.put(',');
+  for (const double value : record.cic) number(value);
   for (std::size_t i = 0; i < record.first_packets.size(); ++i) {
-    const PacketSummary& p = record.first_packets[i];
-    if (i > 0) out += '|';
-    append_int(p.size, out);
-    out += ':';
-    append_int(static_cast<int>(p.direction), out);
-    out += ':';
-    append_int(p.iat_us, out);
-    out += ':';
-    append_int(static_cast<unsigned>(p.tcp_flags), out);
+    const PacketSummary& s = record.first_packets[i];
+    p = row.reserve();
+    if (i > 0) *p++ = '|';
+    p = std::to_chars(p, p + 10, s.size).ptr;
+    *p++ = ':';
+    p = std::to_chars(p, p + 4, static_cast<int>(s.direction)).ptr;
+    *p++ = ':';
+    p = std::to_chars(p, p + 10, s.iat_us).ptr;
+    *p++ = ':';
+    p = std::to_chars(p, p + 3, static_cast<unsigned>(s.tcp_flags)).ptr;
+    row.commit(p);
   }
-  out += '\n';
+  row.put('\n');
 }
 
 void append_jsonl(const FlowRecord& record, std::string& out) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "data/matrix.h"
@@ -67,6 +68,8 @@ class ReconstructionExplainer {
   }
 };
 
+// Model::save(dir) writes <name>.pt (parameters) and <name>.json (format version, feature count,
+// threshold, options). load() adopts the architecture stored there, whatever this object's options.
 [[nodiscard]] std::unique_ptr<Model> make_lstm(const LstmOptions& options = {});
 // The returned model also implements ReconstructionExplainer (dynamic_cast to reach it).
 [[nodiscard]] std::unique_ptr<Model> make_autoencoder(const AutoencoderOptions& options = {});
