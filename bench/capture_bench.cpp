@@ -2,7 +2,6 @@
 // beside libpcap's stdio reader (open_file_via_libpcap) and pcapng (always libpcap), on the same
 // packets; reports packets and bytes per second of a whole-file pass with the file in page cache.
 #include <benchmark/benchmark.h>
-
 #include <unistd.h>
 
 #include <cstdint>
@@ -20,8 +19,8 @@ namespace fs = std::filesystem;
 using netsentry::capture::PacketSource;
 using netsentry::capture::RawPacket;
 using netsentry::capture::ReadStatus;
-using netsentry::testing::CaptureFormat;
 using netsentry::testing::CapturedFrame;
+using netsentry::testing::CaptureFormat;
 
 // 200,000 Ethernet frames: a third 60-byte control packets, the rest 100..1514 bytes, about
 // 110 MB, the shape of bench/make_capture.py's synthetic mix.
@@ -50,7 +49,7 @@ const std::string& capture_path(CaptureFormat format) {
       fs::remove(ng);
     }
   } cleanup;
-  return format == CaptureFormat::kPcapMicro ? micro
+  return format == CaptureFormat::kPcapMicro  ? micro
          : format == CaptureFormat::kPcapNano ? nano
                                               : ng;
 }
@@ -94,8 +93,9 @@ void BM_ReadPcapNanoRecordReader(benchmark::State& state) {
 BENCHMARK(BM_ReadPcapNanoRecordReader)->Unit(benchmark::kMillisecond);
 
 void BM_ReadPcapFilteredRecordReader(benchmark::State& state) {
-  read_whole_file(state, CaptureFormat::kPcapMicro,
-                  [](const std::string& path) { return netsentry::capture::open_file(path, "len > 100"); });
+  read_whole_file(state, CaptureFormat::kPcapMicro, [](const std::string& path) {
+    return netsentry::capture::open_file(path, "len > 100");
+  });
 }
 BENCHMARK(BM_ReadPcapFilteredRecordReader)->Unit(benchmark::kMillisecond);
 

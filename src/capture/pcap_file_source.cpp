@@ -145,8 +145,7 @@ class PcapFileSource final : public PacketSource {
       pos_ = 0;
     }
     while (end_ < need) {
-      const ssize_t n =
-          ::pread(fd_.get(), buffer_.get() + end_, kBufferBytes - end_, file_offset_);
+      const ssize_t n = ::pread(fd_.get(), buffer_.get() + end_, kBufferBytes - end_, file_offset_);
       if (n > 0) {
         end_ += static_cast<std::size_t>(n);
         file_offset_ += n;

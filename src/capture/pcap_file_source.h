@@ -32,11 +32,8 @@ struct ClassicPcapLayout {
 // Reads the records of the file behind `fd` (duplicated; the caller keeps its own) from byte 24
 // on. `snapshot` is the snapshot length libpcap derived from the header (pcap_snapshot).
 // Throws core::Error when the descriptor cannot be duplicated.
-[[nodiscard]] std::unique_ptr<PacketSource> open_pcap_file_source(int fd,
-                                                                  const ClassicPcapLayout& layout,
-                                                                  std::string path,
-                                                                  net::LinkType link,
-                                                                  std::uint32_t snapshot,
-                                                                  BpfProgram filter);
+[[nodiscard]] std::unique_ptr<PacketSource> open_pcap_file_source(
+    int fd, const ClassicPcapLayout& layout, std::string path, net::LinkType link,
+    std::uint32_t snapshot, BpfProgram filter);
 
 }  // namespace netsentry::capture

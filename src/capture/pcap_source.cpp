@@ -10,8 +10,8 @@
 #include <sstream>
 #include <utility>
 
-#include "capture/pcap_file_source.h"
 #include "capture/packet_source.h"
+#include "capture/pcap_file_source.h"
 #include "capture/pcap_handle.h"
 #include "fmt/format.h"
 
@@ -164,7 +164,8 @@ std::unique_ptr<PacketSource> open_live(const LiveOptions& options) {
   if (rc == PCAP_ERROR_PERM_DENIED || rc == PCAP_ERROR_PROMISC_PERM_DENIED) {
     throw PermissionError(fmt::format(
         "interface {}: no permission to capture packets ({}). Run as root, or grant the binary the "
-        "capture capabilities once: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v netsentry)",
+        "capture capabilities once: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v "
+        "netsentry)",
         iface, pcap_statustostr(rc)));
   }
   if (rc == PCAP_ERROR_NO_SUCH_DEVICE) {

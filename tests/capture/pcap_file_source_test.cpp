@@ -2,7 +2,6 @@
 // (open_file_via_libpcap) yields for the same file: packets, timestamps, lengths, filter results
 // and error messages.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -17,8 +16,8 @@ namespace netsentry::capture {
 namespace {
 
 namespace fs = std::filesystem;
-using netsentry::testing::CaptureFormat;
 using netsentry::testing::CapturedFrame;
+using netsentry::testing::CaptureFormat;
 using netsentry::testing::write_capture;
 
 struct ReadPacket {
@@ -46,8 +45,8 @@ ReadResult read_all(std::unique_ptr<PacketSource> source) {
   r.link = source->link_type();
   RawPacket p;
   while (source->next(p) == ReadStatus::kPacket) {
-    r.packets.push_back({p.ts_ns, p.wire_len, p.cap_len, {p.bytes.begin(), p.bytes.end()},
-                         p.bytes.data()});
+    r.packets.push_back(
+        {p.ts_ns, p.wire_len, p.cap_len, {p.bytes.begin(), p.bytes.end()}, p.bytes.data()});
   }
   r.error = source->error();
   r.received = source->stats().received;
@@ -107,7 +106,8 @@ std::vector<std::uint8_t> slurp(const std::string& path) {
 
 void spit(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 void swap_bytes(std::vector<std::uint8_t>& b, std::size_t at, std::size_t width) {
@@ -154,7 +154,8 @@ class PcapFileSourceTest : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Reads `file` both ways and checks that the results agree; returns the fast reader's.
-  static ReadResult expect_same_as_libpcap(const std::string& file, const std::string& filter = "") {
+  static ReadResult expect_same_as_libpcap(const std::string& file,
+                                           const std::string& filter = "") {
     ReadResult fast = read_all(open_file(file, filter));
     const ReadResult reference = read_all(open_file_via_libpcap(file, filter));
     EXPECT_EQ(fast.link, reference.link);
@@ -283,12 +284,14 @@ TEST_F(PcapFileSourceTest, TruncatedRecordPastTheSnapshotLengthEndsWithLibpcapsE
   write_capture(path("p.pcap"), frames, CaptureFormat::kPcapMicro, 1, /*snaplen=*/100);
   const auto size = fs::file_size(path("p.pcap"));
   fs::resize_file(path("p.pcap"), size - 250);  // 50 of the last record's 300 bytes remain
-  EXPECT_NE(expect_same_as_libpcap(path("p.pcap")).error.find("read 100 captured bytes, only got 50"),
-            std::string::npos);
+  EXPECT_NE(
+      expect_same_as_libpcap(path("p.pcap")).error.find("read 100 captured bytes, only got 50"),
+      std::string::npos);
   write_capture(path("p.pcap"), frames, CaptureFormat::kPcapMicro, 1, /*snaplen=*/100);
   fs::resize_file(path("p.pcap"), size - 10);  // the snapshot is there, the rest is not
-  EXPECT_NE(expect_same_as_libpcap(path("p.pcap")).error.find("read 300 captured bytes, only got 290"),
-            std::string::npos);
+  EXPECT_NE(
+      expect_same_as_libpcap(path("p.pcap")).error.find("read 300 captured bytes, only got 290"),
+      std::string::npos);
 }
 
 TEST_F(PcapFileSourceTest, ImpossibleCaptureLengthEndsWithLibpcapsError) {
@@ -315,7 +318,8 @@ TEST_F(PcapFileSourceTest, EveryAcceptedLinkTypeMatchesLibpcap) {
 }
 
 TEST_F(PcapFileSourceTest, UnsupportedLinkTypeIsRefusedByBothReaders) {
-  write_capture(path("w.pcap"), random_frames(10, 10), CaptureFormat::kPcapNano, /*IEEE802_11=*/105);
+  write_capture(path("w.pcap"), random_frames(10, 10), CaptureFormat::kPcapNano,
+                /*IEEE802_11=*/105);
   EXPECT_THROW(open_file(path("w.pcap")), core::Error);
   EXPECT_THROW(open_file_via_libpcap(path("w.pcap")), core::Error);
 }

@@ -1,8 +1,7 @@
 #include "flow/flow_format.h"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 
 #include <bit>
@@ -10,8 +9,8 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -293,8 +292,8 @@ TEST(FlowFormat, FastNumbersMatchToCharsOnManyValues) {
     append_number(v, out);
     ASSERT_EQ(out, reference::number(v)) << "value bits " << std::bit_cast<std::uint64_t>(v);
   }
-  for (double v : {1e15, 1e15 - 1, 9007199254740992.0, 100000.0, 10000.0, -100000.0, 120000.0,
-                   1e22, 123456789012345.0, -0.5, 5e-324}) {
+  for (double v : {1e15, 1e15 - 1, 9007199254740992.0, 100000.0, 10000.0, -100000.0, 120000.0, 1e22,
+                   123456789012345.0, -0.5, 5e-324}) {
     std::string out;
     append_number(v, out);
     EXPECT_EQ(out, reference::number(v)) << v;
@@ -310,9 +309,9 @@ TEST(FlowFormat, FastTimestampsMatchSnprintfOverTheWholeInt64Range) {
     append_timestamp_utc(ns, out);
     ASSERT_EQ(out, reference::timestamp(ns)) << ns;
   }
-  for (std::int64_t ns : {std::numeric_limits<std::int64_t>::min(),
-                          std::numeric_limits<std::int64_t>::max(), std::int64_t{0},
-                          std::int64_t{-1}, std::int64_t{999}, std::int64_t{-86'400} * kSec}) {
+  for (std::int64_t ns :
+       {std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
+        std::int64_t{0}, std::int64_t{-1}, std::int64_t{999}, std::int64_t{-86'400} * kSec}) {
     std::string out;
     append_timestamp_utc(ns, out);
     EXPECT_EQ(out, reference::timestamp(ns)) << ns;
