@@ -1,8 +1,8 @@
 #include "app/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -21,13 +21,15 @@ namespace netsentry::app {
 namespace {
 
 void add_flow_options(CLI::App& cmd, FlowOptions& o) {
-  cmd.add_flag("--cic", o.cic,
-               "CICFlowMeter's flow rules: a flow ends 120 s after it starts, TCP also on the first "
-               "FIN, one-packet flows are not written (features then match CIC-IDS2017 models)");
+  cmd.add_flag(
+      "--cic", o.cic,
+      "CICFlowMeter's flow rules: a flow ends 120 s after it starts, TCP also on the first "
+      "FIN, one-packet flows are not written (features then match CIC-IDS2017 models)");
   cmd.add_option("--idle-timeout", o.idle_timeout_s, "End a flow after this many idle seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd.add_option("--active-timeout", o.active_timeout_s, "End a flow this many seconds after it started")
+  cmd.add_option("--active-timeout", o.active_timeout_s,
+                 "End a flow this many seconds after it started")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd.add_option("--max-flows", o.max_flows,
@@ -54,7 +56,8 @@ void add_watch_options(CLI::App& cmd, WatchOptions& o) {
   cmd.add_option("--rotate-mb", o.rotate_mb, "Rotate a CSV file when it passes this many MB")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 1e6));
-  cmd.add_option("--rotate-keep", o.rotate_keep, "Rotated files kept per CSV")->capture_default_str();
+  cmd.add_option("--rotate-keep", o.rotate_keep, "Rotated files kept per CSV")
+      ->capture_default_str();
   cmd.add_option("--proc", o.proc_root, "Where /proc is (for tests and containers)")
       ->capture_default_str();
   cmd.add_flag("--print", o.print, "Also print one line per sample on stdout");
@@ -73,8 +76,8 @@ void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& flag) {
 }
 
 std::string version_text() {
-  std::string text = std::string("netsentry ") + NETSENTRY_VERSION + "\nbuilt with: " +
-                     capture::library_version() + ", XGBoost random forest";
+  std::string text = std::string("netsentry ") + NETSENTRY_VERSION +
+                     "\nbuilt with: " + capture::library_version() + ", XGBoost random forest";
 #ifdef NETSENTRY_HAVE_TORCH
   text += ", LibTorch: yes (LSTM, autoencoder)";
 #else
@@ -105,7 +108,8 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Examples:\n"
-      "  netsentry monitor                      # capture on the default interface, write ./netsentry-data\n"
+      "  netsentry monitor                      # capture on the default interface, write "
+      "./netsentry-data\n"
       "  netsentry flows trace.pcapng -o flows.csv\n"
       "  netsentry watch --duration 60 --print\n"
       "  netsentry train --data KDDTrain+.txt --test-data KDDTest+.txt -o models/kdd\n"
@@ -120,7 +124,8 @@ int run_cli(int argc, char** argv) {
   auto* flows_cmd = app.add_subcommand(
       "flows", "Turn capture files (pcap or pcapng) into bidirectional flow records");
   flows_cmd->add_option("capture", flows.inputs, "Capture files, read in order")->required();
-  flows_cmd->add_option("-o,--output", flows.output, "Output file ('-' = stdout)")->capture_default_str();
+  flows_cmd->add_option("-o,--output", flows.output, "Output file ('-' = stdout)")
+      ->capture_default_str();
   flows_cmd->add_option("--format", flows.format, "csv or jsonl")
       ->capture_default_str()
       ->check(CLI::IsMember({"csv", "jsonl"}));
@@ -140,8 +145,10 @@ int run_cli(int argc, char** argv) {
       "watch", "Record per-second interface counters and connection changes (no packet capture)");
   add_watch_options(*watch_cmd, watch);
   watch_cmd->footer(
-      "Writes network_traffic.csv, network_connections.csv and network_analysis.log into the output\n"
-      "directory, like the original project's psutil monitor. Stops on Ctrl-C / SIGTERM, flushing all.\n"
+      "Writes network_traffic.csv, network_connections.csv and network_analysis.log into the "
+      "output\n"
+      "directory, like the original project's psutil monitor. Stops on Ctrl-C / SIGTERM, flushing "
+      "all.\n"
       "Examples:\n"
       "  netsentry watch\n"
       "  netsentry watch -o /var/log/netsentry --duration 3600\n"
@@ -162,7 +169,8 @@ int run_cli(int argc, char** argv) {
                         "Counters and connections only (no packet capture)");
   add_flow_options(*monitor_cmd, monitor.flow);
   monitor_cmd->footer(
-      "Writes flows.csv, network_traffic.csv, network_connections.csv and network_analysis.log into\n"
+      "Writes flows.csv, network_traffic.csv, network_connections.csv and network_analysis.log "
+      "into\n"
       "the output directory until Ctrl-C / SIGTERM, which flushes everything and exits 0. Without\n"
       "capture permission it explains how to get it and goes on with counters only.\n"
       "Examples:\n"
@@ -180,11 +188,13 @@ int run_cli(int argc, char** argv) {
   std::string models_csv = "if,rf,lstm,ae";
   train_cmd->add_option("--models", models_csv, "Models to train: if, rf, lstm, ae (comma list)")
       ->capture_default_str();
-  train_cmd->add_option("--seed", train.seed, "Random seed (splits, models)")->capture_default_str();
+  train_cmd->add_option("--seed", train.seed, "Random seed (splits, models)")
+      ->capture_default_str();
   train_cmd->add_option("--epochs", train.epochs, "Epochs for LSTM and autoencoder (0 = default)")
       ->capture_default_str();
-  train_cmd->add_option("--threads", train.threads,
-                        "Threads for LibTorch, XGBoost and the forest (set once, explicitly)")
+  train_cmd
+      ->add_option("--threads", train.threads,
+                   "Threads for LibTorch, XGBoost and the forest (set once, explicitly)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   train_cmd->add_option("--validation", train.validation_fraction, "Validation share")
@@ -193,15 +203,17 @@ int run_cli(int argc, char** argv) {
   train_cmd->add_option("--test", train.test_fraction, "Held-out test share")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.5));
-  train_cmd->add_option("--ensemble", train.ensemble,
-                        "auto (best on validation), vote (the original rule), soft or stacked")
+  train_cmd
+      ->add_option("--ensemble", train.ensemble,
+                   "auto (best on validation), vote (the original rule), soft or stacked")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "vote", "soft", "stacked"}));
   train_cmd->add_option("--rf-mode", train.rf_mode, "rf (random forest) or gbtree (boosting)")
       ->capture_default_str()
       ->check(CLI::IsMember({"rf", "gbtree"}));
-  train_cmd->add_option("--ae-percentile", train.ae_percentile,
-                        "Autoencoder threshold: percentile of the training reconstruction MSE")
+  train_cmd
+      ->add_option("--ae-percentile", train.ae_percentile,
+                   "Autoencoder threshold: percentile of the training reconstruction MSE")
       ->capture_default_str()
       ->check(CLI::Range(50.0, 100.0));
   train_cmd->add_option("--encoding", train.encoding, "Categorical encoding: onehot or label")
@@ -219,7 +231,8 @@ int run_cli(int argc, char** argv) {
 
   EvaluateOptions evaluate;
   auto* evaluate_cmd = app.add_subcommand(
-      "evaluate", "Score labelled data with a model bundle and report every model and the ensemble");
+      "evaluate",
+      "Score labelled data with a model bundle and report every model and the ensemble");
   add_data_options(*evaluate_cmd, evaluate.data, "--data");
   evaluate_cmd->add_option("-m,--model", evaluate.model, "Model bundle folder")->required();
   evaluate_cmd->add_option("--threads", evaluate.threads, "Scoring threads")

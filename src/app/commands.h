@@ -11,7 +11,7 @@ namespace netsentry::app {
 
 // Flow meter settings shared by `flows` and `monitor`.
 struct FlowOptions {
-  bool cic = false;               // CICFlowMeter's flow rules
+  bool cic = false;  // CICFlowMeter's flow rules
   double idle_timeout_s = 120;
   double active_timeout_s = 3600;
   std::size_t max_flows = 262144;
@@ -24,29 +24,29 @@ struct FlowsOptions {
   std::string format = "csv";       // csv | jsonl
   std::string filter;               // BPF
   FlowOptions flow;
-  bool quiet = false;               // no summary on stderr
+  bool quiet = false;  // no summary on stderr
 };
 int run_flows(const FlowsOptions& options);
 
 struct WatchOptions {
   std::filesystem::path out_dir = "netsentry-data";
   double interval_s = 1.0;
-  double duration_s = 0;            // 0 = until SIGINT/SIGTERM
+  double duration_s = 0;                // 0 = until SIGINT/SIGTERM
   std::vector<std::string> interfaces;  // empty = all
-  double rotate_mb = 100;          // rotate a CSV file past this size
+  double rotate_mb = 100;               // rotate a CSV file past this size
   int rotate_keep = 5;
   std::string proc_root = "/proc";
-  bool print = false;               // one line per sample on stdout
+  bool print = false;  // one line per sample on stdout
 };
 int run_watch(const WatchOptions& options);
 
 struct MonitorOptions {
-  WatchOptions watch;               // host counters + connections (out_dir lives here)
-  std::string interface;            // empty = default route's interface
+  WatchOptions watch;     // host counters + connections (out_dir lives here)
+  std::string interface;  // empty = default route's interface
   std::string filter;
   int snaplen = 262144;
   bool promisc = false;
-  bool no_capture = false;          // counters only
+  bool no_capture = false;  // counters only
   FlowOptions flow;
 };
 int run_monitor(const MonitorOptions& options);

@@ -28,7 +28,8 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
   const auto t0 = std::chrono::steady_clock::now();
   const data::Matrix x = bundle.preprocessor.transform(ds);
   const auto scores = bundle.score(x, ds.group);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("scored {} rows with {} models and the ensemble in {:.2f} s ({:.0f} rows/s)",
                ds.rows(), bundle.models.size(), seconds,
                static_cast<double>(ds.rows()) / std::max(seconds, 1e-9));

@@ -18,7 +18,8 @@ std::vector<ScoredModel> evaluate_all(const ml::Bundle& bundle, const ml::ModelS
     const float threshold = bundle.threshold(name);
     m.result = ml::evaluate_binary(y, m.scores, threshold);
     m.predicted.resize(m.scores.size());
-    for (std::size_t i = 0; i < m.scores.size(); ++i) m.predicted[i] = m.scores[i] > threshold ? 1 : 0;
+    for (std::size_t i = 0; i < m.scores.size(); ++i)
+      m.predicted[i] = m.scores[i] > threshold ? 1 : 0;
     out.push_back(std::move(m));
   };
   for (const auto& name : bundle.model_names()) add(name);

@@ -22,7 +22,8 @@ struct ScoredModel {
   std::vector<int> predicted;
 };
 
-// Evaluates every entry of `scores` (models then "ensemble") against `y` with the bundle's thresholds.
+// Evaluates every entry of `scores` (models then "ensemble") against `y` with the bundle's
+// thresholds.
 [[nodiscard]] std::vector<ScoredModel> evaluate_all(const ml::Bundle& bundle,
                                                     const ml::ModelScores& scores,
                                                     std::span<const int> y);

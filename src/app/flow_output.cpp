@@ -64,8 +64,8 @@ void FlowFileSink::write_out() {
 void FlowFileSink::flush() {
   write_out();
   if (std::fflush(file_) != 0) {
-    throw core::Error(fmt::format("{}: flush failed: {}", path_ == "-" ? "stdout" : path_,
-                                  std::strerror(errno)));
+    throw core::Error(
+        fmt::format("{}: flush failed: {}", path_ == "-" ? "stdout" : path_, std::strerror(errno)));
   }
 }
 

@@ -1,6 +1,6 @@
-// Provides FlowFileSink: a flow::FlowSink that writes finished flows to a file (or stdout) as CSV or
-// JSON lines, buffering output and flushing on demand. Used by `flows` and by `monitor`'s writer.
-// Thread rules: one thread at a time (the sink's owner).
+// Provides FlowFileSink: a flow::FlowSink that writes finished flows to a file (or stdout) as CSV
+// or JSON lines, buffering output and flushing on demand. Used by `flows` and by `monitor`'s
+// writer. Thread rules: one thread at a time (the sink's owner).
 #pragma once
 
 #include <cstdio>

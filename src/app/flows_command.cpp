@@ -36,7 +36,8 @@ constexpr std::size_t kBatch = 64;
 
 int run_flows(const FlowsOptions& options) {
   core::StopSignals signals;
-  FlowFileSink sink(options.output, options.format == "jsonl" ? FlowFormat::kJsonl : FlowFormat::kCsv);
+  FlowFileSink sink(options.output,
+                    options.format == "jsonl" ? FlowFormat::kJsonl : FlowFormat::kCsv);
   flow::FlowTable table(make_flow_config(options.flow), sink);
   net::DecodeStats decode_stats;
   const auto started = std::chrono::steady_clock::now();
@@ -53,7 +54,8 @@ int run_flows(const FlowsOptions& options) {
     std::size_t filled = 0;
     std::uint64_t n = 0;
     while (source->next(raw) == capture::ReadStatus::kPacket) {
-      const auto err = net::decode(link, raw.bytes, raw.wire_len, raw.ts_ns, batch[filled], decode_stats);
+      const auto err =
+          net::decode(link, raw.bytes, raw.wire_len, raw.ts_ns, batch[filled], decode_stats);
       // A packet whose transport header is damaged still belongs to its IP flow (the table skips
       // packets without an IP layer).
       (void)err;

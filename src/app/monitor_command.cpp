@@ -43,9 +43,9 @@ int run_monitor(const MonitorOptions& options) {
     live.promisc = options.promisc;
     try {
       auto source = capture::open_live(live);
-      pipeline = std::make_unique<CapturePipeline>(
-          std::move(source), make_flow_config(options.flow),
-          (options.watch.out_dir / "flows.csv").string());
+      pipeline =
+          std::make_unique<CapturePipeline>(std::move(source), make_flow_config(options.flow),
+                                            (options.watch.out_dir / "flows.csv").string());
     } catch (const capture::PermissionError& e) {
       spdlog::warn("{}", e.what());
       spdlog::warn("monitor: continuing with counters and connections only (no flows)");

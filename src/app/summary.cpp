@@ -4,12 +4,13 @@
 
 namespace netsentry::app {
 
-std::string format_flow_summary(const net::DecodeStats& d, const flow::FlowStats& f, double seconds) {
+std::string format_flow_summary(const net::DecodeStats& d, const flow::FlowStats& f,
+                                double seconds) {
   std::string out;
   const double rate = seconds > 0 ? static_cast<double>(d.packets) / seconds : 0;
   fmt::format_to(std::back_inserter(out),
-                 "packets: {} ({} bytes; ipv4 {}, ipv6 {}, arp {}, other {}, fragments {})\n", d.packets,
-                 d.bytes, d.ipv4, d.ipv6, d.arp, d.other_l3, d.fragments);
+                 "packets: {} ({} bytes; ipv4 {}, ipv6 {}, arp {}, other {}, fragments {})\n",
+                 d.packets, d.bytes, d.ipv4, d.ipv6, d.arp, d.other_l3, d.fragments);
   fmt::format_to(std::back_inserter(out), "flows: {} written", f.emitted_total());
   for (std::size_t r = 0; r < flow::kEndReasonCount; ++r) {
     if (f.emitted[r]) {

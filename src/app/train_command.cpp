@@ -200,8 +200,11 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
       {"hash_fnv1a64", ml::hash_files(all.files)},
       {"seed", o.seed},
       {"threads", o.threads},
-      {"split", {{"train", split.train.size()}, {"validation", split.validation.size()},
-                 {"test", test_rows.size()}, {"external_test", have_test_data}}},
+      {"split",
+       {{"train", split.train.size()},
+        {"validation", split.validation.size()},
+        {"test", test_rows.size()},
+        {"external_test", have_test_data}}},
       {"train_seconds", times},
       {"command", command_line},
   };
@@ -221,7 +224,8 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
                 have_test_data ? "the test data" : "the held-out test split", test_rows.size());
     std::fputs(format_evaluation(results, test, all_rows(test.rows())).c_str(), stdout);
     std::printf("\ntraining time:");
-    for (const auto& [name, s] : times.items()) std::printf(" %s %.1f s;", name.c_str(), s.get<double>());
+    for (const auto& [name, s] : times.items())
+      std::printf(" %s %.1f s;", name.c_str(), s.get<double>());
     std::printf("\nmodel bundle written to %s\n", o.out.string().c_str());
   }
   return 0;

@@ -10,8 +10,8 @@ namespace netsentry::app {
 int run_watch(const WatchOptions& options) {
   core::StopSignals signals;
   HostRecorder recorder(options);
-  spdlog::info("watch: recording counters and connections into {} every {} s", options.out_dir.string(),
-               options.interval_s);
+  spdlog::info("watch: recording counters and connections into {} every {} s",
+               options.out_dir.string(), options.interval_s);
   recorder.run(signals.token());
   spdlog::info("watch: stopped after {} samples and {} connection events; files flushed",
                recorder.samples(), recorder.connection_events());

@@ -44,7 +44,8 @@ class PacketRing {
     s.ts_ns = p.ts_ns;
     s.wire_len = p.wire_len;
     s.cap_len = p.cap_len;
-    s.stored_len = static_cast<std::uint32_t>(p.bytes.size() < kSlotBytes ? p.bytes.size() : kSlotBytes);
+    s.stored_len =
+        static_cast<std::uint32_t>(p.bytes.size() < kSlotBytes ? p.bytes.size() : kSlotBytes);
     std::memcpy(s.data, p.bytes.data(), s.stored_len);
     head_.store(head + 1, std::memory_order_release);
     return true;
@@ -66,7 +67,9 @@ class PacketRing {
     tail_.store(tail_.load(std::memory_order_relaxed) + n, std::memory_order_release);
   }
 
-  [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t dropped() const noexcept {
+    return dropped_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] std::size_t size() const noexcept {
     return static_cast<std::size_t>(head_.load(std::memory_order_acquire) -
                                     tail_.load(std::memory_order_acquire));

@@ -20,7 +20,8 @@ void setup_logging(const LogOptions& options) {
   sinks.push_back(console);
   if (!options.file.empty()) {
     try {
-      if (options.file.has_parent_path()) std::filesystem::create_directories(options.file.parent_path());
+      if (options.file.has_parent_path())
+        std::filesystem::create_directories(options.file.parent_path());
       auto file = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
           options.file.string(), options.max_file_bytes, options.max_files);
       // The original project's format: "%(asctime)s - %(levelname)s - %(message)s".

@@ -1,6 +1,7 @@
 // Provides logging setup: a console sink (stderr, warnings and up unless verbose) and, when asked,
 // the log file network_analysis.log (the original project's log name) in the output directory.
-// Thread rules: call setup_logging once from main before threads start; spdlog is thread-safe after.
+// Thread rules: call setup_logging once from main before threads start; spdlog is thread-safe
+// after.
 #pragma once
 
 #include <filesystem>
@@ -9,9 +10,9 @@
 namespace netsentry::core {
 
 struct LogOptions {
-  bool verbose = false;                // console shows info and debug
-  bool quiet = false;                  // console shows errors only
-  std::filesystem::path file;          // empty: no log file
+  bool verbose = false;        // console shows info and debug
+  bool quiet = false;          // console shows errors only
+  std::filesystem::path file;  // empty: no log file
   std::size_t max_file_bytes = 10 << 20;
   std::size_t max_files = 3;
 };

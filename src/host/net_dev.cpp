@@ -4,21 +4,12 @@
 #include <array>
 #include <charconv>
 
+#include "host/proc_file.h"
+
 namespace netsentry::host {
 namespace {
 
 constexpr std::string_view kBlanks = " \t";
-
-// Splits off the next blank-separated token; returns false when none is left.
-bool next_token(std::string_view& rest, std::string_view& token) {
-  const auto start = rest.find_first_not_of(kBlanks);
-  if (start == std::string_view::npos) return false;
-  rest.remove_prefix(start);
-  const auto end = std::min(rest.find_first_of(kBlanks), rest.size());
-  token = rest.substr(0, end);
-  rest.remove_prefix(end);
-  return true;
-}
 
 bool parse_u64(std::string_view token, std::uint64_t& value) {
   const auto* end = token.data() + token.size();

@@ -6,20 +6,10 @@
 #include <algorithm>
 #include <charconv>
 
+#include "host/proc_file.h"
+
 namespace netsentry::host {
 namespace {
-
-constexpr std::string_view kBlanks = " \t\r";
-
-bool next_token(std::string_view& rest, std::string_view& token) {
-  const auto start = rest.find_first_not_of(kBlanks);
-  if (start == std::string_view::npos) return false;
-  rest.remove_prefix(start);
-  const auto end = std::min(rest.find_first_of(kBlanks), rest.size());
-  token = rest.substr(0, end);
-  rest.remove_prefix(end);
-  return true;
-}
 
 template <typename T>
 bool parse_number(std::string_view token, T& value, int base) {

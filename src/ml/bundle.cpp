@@ -24,7 +24,9 @@ constexpr const char* kManifest = "manifest.json";
 
 json read_json(const fs::path& path) {
   std::ifstream in(path);
-  if (!in) throw core::Error(fmt::format("{}: cannot read (is this a model bundle folder?)", path.string()));
+  if (!in)
+    throw core::Error(
+        fmt::format("{}: cannot read (is this a model bundle folder?)", path.string()));
   try {
     return json::parse(in);
   } catch (const json::exception& e) {
@@ -107,7 +109,8 @@ void Bundle::save(const fs::path& dir) const {
   manifest["format"] = "netsentry-model-bundle";
   manifest["format_version"] = kBundleFormatVersion;
   manifest["created_at"] = fmt::format(
-      "{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
+      "{:%Y-%m-%dT%H:%M:%SZ}",
+      fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
   manifest["feature_names"] = preprocessor.feature_names();
   manifest["inputs"] = {{"numeric", preprocessor.numeric_inputs()},
                         {"categorical", preprocessor.categorical_inputs()}};
@@ -130,23 +133,25 @@ void Bundle::save(const fs::path& dir) const {
 
 Bundle Bundle::load(const fs::path& dir, int threads) {
   if (!fs::is_directory(dir)) {
-    throw core::Error(fmt::format("{}: not a folder (a model bundle is a folder with manifest.json)",
-                                  dir.string()));
+    throw core::Error(fmt::format(
+        "{}: not a folder (a model bundle is a folder with manifest.json)", dir.string()));
   }
   const fs::path manifest_path = dir / kManifest;
   const json manifest = read_json(manifest_path);
   const auto version = field<int>(manifest, "format_version", manifest_path);
   if (version != kBundleFormatVersion) {
-    throw core::Error(fmt::format("{}: format_version {} is not supported (this netsentry reads {})",
-                                  manifest_path.string(), version, kBundleFormatVersion));
+    throw core::Error(
+        fmt::format("{}: format_version {} is not supported (this netsentry reads {})",
+                    manifest_path.string(), version, kBundleFormatVersion));
   }
   Bundle b;
-  b.preprocessor = data::Preprocessor::from_json(field<json>(manifest, "preprocessing", manifest_path));
+  b.preprocessor =
+      data::Preprocessor::from_json(field<json>(manifest, "preprocessing", manifest_path));
   const auto names = field<std::vector<std::string>>(manifest, "feature_names", manifest_path);
   if (names != b.preprocessor.feature_names()) {
-    throw core::Error(fmt::format(
-        "{}: feature_names ({} features) do not match the preprocessing ({} features)",
-        manifest_path.string(), names.size(), b.preprocessor.output_size()));
+    throw core::Error(
+        fmt::format("{}: feature_names ({} features) do not match the preprocessing ({} features)",
+                    manifest_path.string(), names.size(), b.preprocessor.output_size()));
   }
   const json entries = field<json>(manifest, "models", manifest_path);
   if (!entries.is_object() || entries.empty()) {
@@ -179,7 +184,8 @@ Bundle Bundle::load(const fs::path& dir, int threads) {
                                     manifest_path.string(), used));
     }
   }
-  if (manifest.contains("ensemble_metrics")) b.metrics["ensemble"] = manifest.at("ensemble_metrics");
+  if (manifest.contains("ensemble_metrics"))
+    b.metrics["ensemble"] = manifest.at("ensemble_metrics");
   if (manifest.contains("training")) b.training = manifest.at("training");
   return b;
 }

@@ -23,7 +23,7 @@ namespace netsentry::ml {
 
 inline constexpr int kBundleFormatVersion = 1;
 inline constexpr std::array<std::string_view, 4> kModelNames = {"isolation_forest", "random_forest",
-                                                                 "lstm", "autoencoder"};
+                                                                "lstm", "autoencoder"};
 
 // Which models this build can make (LSTM and autoencoder need LibTorch).
 [[nodiscard]] bool model_available(std::string_view name);

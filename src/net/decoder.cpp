@@ -287,7 +287,8 @@ DecodeError decode_pppoe(Bytes b, Packet& out, DecodeStats& stats) {
 DecodeError decode_mpls(Bytes b, Packet& out, DecodeStats& stats) {
   std::size_t off = 0;
   for (int count = 0;; ++count) {
-    if (count == kMaxMplsLabels || b.size() - off < kMplsLabelLen) return DecodeError::kBadMplsStack;
+    if (count == kMaxMplsLabels || b.size() - off < kMplsLabelLen)
+      return DecodeError::kBadMplsStack;
     const bool bottom = (b[off + 2] & 0x01) != 0;
     off += kMplsLabelLen;
     if (bottom) break;

@@ -10,8 +10,8 @@ namespace netsentry::capture {
 namespace {
 
 namespace fs = std::filesystem;
-using netsentry::testing::CaptureFormat;
 using netsentry::testing::CapturedFrame;
+using netsentry::testing::CaptureFormat;
 using netsentry::testing::write_capture;
 
 class PcapSourceTest : public ::testing::Test {

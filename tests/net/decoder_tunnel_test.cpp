@@ -37,7 +37,8 @@ DecodeError run(const Frame& frame, Packet& p, DecodeStats& stats, std::uint32_t
 
 TEST(DecoderTunnels, DecodesIpv4InsidePppoeSession) {
   const Frame ip = ip_tcp();
-  Frame pppoe = {0x11, 0x00, 0x3B, 0x1A, 0x00, static_cast<std::uint8_t>(ip.size() + 2), 0x00, 0x21};
+  Frame pppoe = {0x11, 0x00, 0x3B, 0x1A, 0x00, static_cast<std::uint8_t>(ip.size() + 2),
+                 0x00, 0x21};
   const Frame frame = concat(concat(ethernet_header(0x8864), pppoe), ip);
   Packet p;
   DecodeStats s;
@@ -70,7 +71,8 @@ TEST(DecoderTunnels, DecodesIpUnderTwoMplsLabels) {
   Frame labels = {0x00, 0x06, 0x40, 0x40, 0x00, 0x0C, 0x81, 0x40};
   Packet p;
   DecodeStats s;
-  ASSERT_EQ(run(concat(concat(ethernet_header(0x8847), labels), ip_tcp()), p, s), DecodeError::kNone);
+  ASSERT_EQ(run(concat(concat(ethernet_header(0x8847), labels), ip_tcp()), p, s),
+            DecodeError::kNone);
   EXPECT_EQ(p.l3, L3::kIpv4);
   EXPECT_EQ(p.dst_port, 80);
 }

@@ -1,5 +1,5 @@
-// Test support: writes capture files (classic pcap with micro- or nanosecond timestamps, and pcapng)
-// from packets the test builds, so tests run on a fresh clone without third-party captures.
+// Test support: writes capture files (classic pcap with micro- or nanosecond timestamps, and
+// pcapng) from packets the test builds, so tests run on a fresh clone without third-party captures.
 #pragma once
 
 #include <cstdint>

@@ -270,7 +270,7 @@ void check_score_input(std::string_view model, const data::Matrix& x,
 
 std::string save_bundle(const std::filesystem::path& dir, std::string_view model,
                         ::torch::nn::Module& module, std::size_t features, float threshold,
-                        const nlohmann::json& options) {
+                        const nlohmann::json& options, int format_version) {
   const std::string file = std::string(model) + ".pt";
   const std::filesystem::path pt = dir / file;
   const std::filesystem::path sidecar = sidecar_path(dir, file);
@@ -291,7 +291,7 @@ std::string save_bundle(const std::filesystem::path& dir, std::string_view model
     throw core::Error(fmt::format("{}: cannot write LibTorch parameters: {}", pt.string(),
                                   first_line(e.what_without_backtrace())));
   }
-  const nlohmann::json doc = {{"format_version", kBundleFormatVersion},
+  const nlohmann::json doc = {{"format_version", format_version},
                               {"model", model},
                               {"features", features},
                               {"threshold", threshold},
@@ -306,7 +306,8 @@ std::string save_bundle(const std::filesystem::path& dir, std::string_view model
 }
 
 Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
-                     std::string_view model, std::size_t expected_features) {
+                     std::string_view model, std::size_t expected_features,
+                     int format_version) {
   const std::filesystem::path path = sidecar_path(dir, file);
   const std::string where = path.string();
   std::ifstream in(path);
@@ -319,9 +320,9 @@ Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
   }
   if (!doc.is_object()) throw core::Error(fmt::format("{}: expected a JSON object", where));
   const auto version = doc.value("format_version", nlohmann::json());
-  if (!version.is_number_integer() || version.get<int>() != kBundleFormatVersion) {
-    throw core::Error(fmt::format("{}: format_version is {}, this build reads {}", where,
-                                  version.dump(), kBundleFormatVersion));
+  if (!version.is_number_integer() || version.get<int>() != format_version) {
+    throw core::Error(fmt::format("{}: {} format_version is {}, this build reads {}; retrain the model",
+                                  where, model, version.dump(), format_version));
   }
   const auto name = doc.value("model", nlohmann::json());
   if (!name.is_string() || name.get<std::string>() != model) {

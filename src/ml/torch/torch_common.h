@@ -23,6 +23,8 @@
 
 namespace netsentry::ml::torch {
 
+// Sidecar format version of models that do not set their own (the LSTM has its own, see
+// lstm_model.cpp, because its architecture changed independently of the autoencoder's).
 inline constexpr int kBundleFormatVersion = 1;
 
 struct LoopSettings {
@@ -78,7 +80,8 @@ void check_score_input(std::string_view model, const data::Matrix& x,
 // format version, model name, feature count, threshold, `options`). Returns "<stem>.pt".
 std::string save_bundle(const std::filesystem::path& dir, std::string_view model,
                         ::torch::nn::Module& module, std::size_t features, float threshold,
-                        const nlohmann::json& options);
+                        const nlohmann::json& options,
+                        int format_version = kBundleFormatVersion);
 
 struct Sidecar {
   std::filesystem::path path;  // of the sidecar itself, for error messages
@@ -90,7 +93,8 @@ struct Sidecar {
 // Reads and checks the sidecar of `file` (same stem, .json): format version, model name and
 // feature count must match; the error names the file and both values.
 Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
-                     std::string_view model, std::size_t expected_features);
+                     std::string_view model, std::size_t expected_features,
+                     int format_version = kBundleFormatVersion);
 
 // Loads <dir>/<file> into module's parameters, checking count and shapes; LibTorch failures become
 // core::Error naming the file.

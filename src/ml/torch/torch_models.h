@@ -16,25 +16,32 @@
 
 namespace netsentry::ml::torch {
 
-// LSTM classifier: the window for row i is the previous (sequence_length - 1) rows of the same
-// group plus row i, left-padded with zero rows; every step also carries a 0/1 "row present" channel
-// so padding is never confused with a genuine all-zero record. Predicts whether the LAST row is an
-// attack; score = sigmoid probability.
+// LSTM sequence labeller: each group's rows (in time order) are cut into chunks of
+// `sequence_length` consecutive rows; the LSTM runs over a chunk from a zero state and emits a
+// score for EVERY row, so each row costs one LSTM step. Row i's context is its chunk's rows up to
+// and including i; with `overlap` > 0 a chunk after the first of a group also re-reads the previous
+// `overlap` rows as unscored warm-up, so every row past a group's start sees at least `overlap`
+// earlier rows. Training uses the same chunks (loss at every scored step), so scoring matches it
+// exactly, and chunks are independent: scoring a batch equals scoring its groups separately.
+// Optional linear input projection to `input_projection` dims (0 = none) before the LSTM.
+// score = sigmoid probability that the row is an attack.
 struct LstmOptions {
+  int input_projection = 32;
   int hidden_size = 64;
-  int layers = 2;
+  int layers = 1;
   float dropout = 0.2f;  // between LSTM layers (ignored with one layer)
-  float learning_rate = 1e-3f;
-  int batch_size = 256;
+  float learning_rate = 3e-3f;
+  int batch_size = 32;     // chunks per optimizer step
   int epochs = 20;         // TrainContext::epochs > 0 overrides
   int patience = 3;        // early stopping on validation loss; the best weights are kept
   float lr_factor = 0.5f;  // ReduceLROnPlateau: lr *= factor ...
   int lr_patience = 1;     // ... after more than this many epochs without improvement
-  int sequence_length = 10;
+  int sequence_length = 32;  // scored rows per chunk
+  int overlap = 0;           // warm-up rows re-read from the previous chunk, < sequence_length
   float threshold = 0.5f;
-  // Fraction of training rows held out for early stopping when TrainSet has no validation part.
+  // Fraction of training chunks held out for early stopping when TrainSet has no validation part.
   float validation_fraction = 0.1f;
-  int score_batch = 4096;  // windows per forward pass when scoring
+  int score_batch = 8192;  // rows (summed over chunks) per forward pass when scoring
 };
 
 // Dense autoencoder, ReLU between layers, linear output, MSE loss. Encoder widths are `hidden`
