@@ -1,11 +1,14 @@
-// Batched scoring throughput (rows/s) of the LibTorch models at typical sizes: 40 features, LSTM
-// windows of 10 records, default architectures, on 1 and 2 intra-op threads (the argument).
+// Batched scoring throughput (rows/s) of the LibTorch models at typical sizes: 40 and 90 features
+// (first argument), 64 interleaved hosts, default architectures (the LSTM labels chunks of
+// consecutive rows), on 1 and 2 intra-op threads (second argument). Export OMP_WAIT_POLICY=passive
+// before starting, or 2 threads spin against each other.
 // Built only with LibTorch (NETSENTRY_TORCH=ON); see tests/ml/torch_models_test.cpp for the guard.
 #include <benchmark/benchmark.h>
 
 #if defined(NETSENTRY_HAVE_TORCH) || defined(USE_DISTRIBUTED)
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <random>
 #include <vector>
@@ -19,18 +22,17 @@ namespace {
 namespace ml = netsentry::ml;
 using netsentry::data::Matrix;
 
-constexpr std::size_t kFeatures = 40;
 constexpr std::size_t kRows = 8192;
 constexpr int kHosts = 64;
 
 struct Workload {
-  Matrix x{kRows, kFeatures};
+  Matrix x;
   std::vector<int> y;
   std::vector<std::int32_t> group;
   std::unique_ptr<ml::Model> lstm;
   std::unique_ptr<ml::Model> autoencoder;
 
-  Workload() : y(kRows), group(kRows) {
+  explicit Workload(std::size_t features) : x(kRows, features), y(kRows), group(kRows) {
     std::mt19937 rng(1);
     std::normal_distribution<float> n(0.0f, 1.0f);
     for (float& v : x.values) v = n(rng);
@@ -53,14 +55,16 @@ struct Workload {
   }
 };
 
-Workload& workload() {
-  static Workload w;
-  return w;
+Workload& workload(std::size_t features) {
+  static std::map<std::size_t, std::unique_ptr<Workload>> cache;
+  auto& w = cache[features];
+  if (!w) w = std::make_unique<Workload>(features);
+  return *w;
 }
 
 void score(benchmark::State& state, bool use_lstm) {
-  Workload& w = workload();
-  ml::torch::set_torch_threads(static_cast<int>(state.range(0)));
+  Workload& w = workload(static_cast<std::size_t>(state.range(0)));
+  ml::torch::set_torch_threads(static_cast<int>(state.range(1)));
   const ml::Model& model = use_lstm ? *w.lstm : *w.autoencoder;
   for (auto _ : state) {
     auto scores = model.score(w.x, w.group);
@@ -73,8 +77,16 @@ void score(benchmark::State& state, bool use_lstm) {
 void BM_LstmScore(benchmark::State& state) { score(state, true); }
 void BM_AutoencoderScore(benchmark::State& state) { score(state, false); }
 
-BENCHMARK(BM_LstmScore)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_AutoencoderScore)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LstmScore)
+    ->ArgsProduct({{40, 90}, {1, 2}})
+    ->ArgNames({"features", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_AutoencoderScore)
+    ->ArgsProduct({{40, 90}, {1, 2}})
+    ->ArgNames({"features", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

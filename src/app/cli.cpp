@@ -98,7 +98,7 @@ std::string join_args(int argc, char** argv) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  core::block_stop_signals();
+  core::install_stop_handlers();
   CLI::App app{
       "netsentry — network traffic monitor with machine-learning anomaly detection.\n"
       "Captures packets into flows, records per-second interface counters and open connections,\n"

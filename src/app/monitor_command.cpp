@@ -9,6 +9,7 @@
 #include "app/commands.h"
 #include "app/host_recorder.h"
 #include "app/summary.h"
+#include "core/logging.h"
 #include "core/signals.h"
 
 namespace netsentry::app {
@@ -73,6 +74,7 @@ int run_monitor(const MonitorOptions& options) {
   }
   spdlog::info("monitor: recording counters and connections into {}; Ctrl-C stops",
                options.watch.out_dir.string());
+  core::flush_logging();  // the start-up lines reach the log file now, not at the next flush
   recorder.run(signals.token());  // returns on a signal or after --duration
 
   if (stats_thread.joinable()) {

@@ -3,6 +3,7 @@
 
 #include "app/commands.h"
 #include "app/host_recorder.h"
+#include "core/logging.h"
 #include "core/signals.h"
 
 namespace netsentry::app {

@@ -1,36 +1,53 @@
 #include "core/signals.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 
 namespace netsentry::core {
-
 namespace {
-sigset_t stop_set() {
+
+int g_pipe[2] = {-1, -1};  // written by the handler, read by StopSignals' waiter thread
+
+void on_signal(int sig) {
+  const int saved = errno;
+  const auto byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] const auto n = ::write(g_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  if (g_pipe[0] < 0) {
+    if (::pipe2(g_pipe, O_CLOEXEC) != 0) std::abort();
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+  }
+  // main() may have blocked them across its exec; pending ones are delivered now, to the handler.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);  // used by ~StopSignals to wake the waiter
-  return set;
-}
-}  // namespace
-
-void block_stop_signals() {
-  const sigset_t set = stop_set();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
 StopSignals::StopSignals(std::function<void()> on_stop) : on_stop_(std::move(on_stop)) {
-  const sigset_t set = stop_set();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  waiter_ = std::jthread([this, set] {
+  install_stop_handlers();
+  waiter_ = std::jthread([this] {
     for (;;) {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0) continue;
-      if (sig == SIGUSR1) return;
+      unsigned char sig = 0;
+      const auto n = ::read(g_pipe[0], &sig, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || sig == 0) return;  // 0 is the destructor's wake-up
       // A second Ctrl-C while we drain and flush means "quit now", as users expect.
       if (received_ != 0) std::_Exit(128 + sig);
       received_ = sig;
@@ -41,10 +58,9 @@ StopSignals::StopSignals(std::function<void()> on_stop) : on_stop_(std::move(on_
 }
 
 StopSignals::~StopSignals() {
-  pthread_kill(waiter_.native_handle(), SIGUSR1);
+  const unsigned char wake = 0;
+  [[maybe_unused]] const auto n = ::write(g_pipe[1], &wake, 1);
   waiter_.join();
-  // The signals stay blocked: other threads (the logger's) still have them blocked too, and a
-  // second Ctrl-C during the final flush must not kill the process half-way.
 }
 
 }  // namespace netsentry::core

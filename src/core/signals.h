@@ -1,8 +1,11 @@
 // Provides StopSignals: turns SIGINT/SIGTERM into a std::stop_source request, so every thread
-// stops through its stop_token (never a shared bool). Construct it in main's thread BEFORE starting
-// other threads: it blocks the signals for the process and waits for them on its own thread.
+// stops through its stop_token (never a shared bool). The signal handler only writes the signal
+// number to a pipe (async-signal-safe); a waiter thread reads it and requests the stop. A handler,
+// rather than blocking the signals, is what makes this safe whichever thread the kernel picks,
+// including threads that libraries start before main.
 // A second signal while stopping exits at once (status 128 + signal), without flushing.
-// Thread rules: construct/destroy on the main thread; token() from any thread.
+// Thread rules: install_stop_handlers() first thing in main; construct/destroy StopSignals on the
+// main thread; token() from any thread.
 #pragma once
 
 #include <functional>
@@ -11,14 +14,13 @@
 
 namespace netsentry::core {
 
-// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts later. Call it first
-// thing in main: a thread started before (a logger's flusher, say) would otherwise receive the
-// signal and the default action would kill the process without flushing.
-void block_stop_signals();
+// Installs the SIGINT/SIGTERM handlers (idempotent) and unblocks both signals in the calling
+// thread; a signal that arrives before a StopSignals exists is kept and acted on when it starts.
+void install_stop_handlers();
 
 class StopSignals {
  public:
-  // `on_stop` runs on the signal thread when a signal arrives (e.g. to break a pcap loop).
+  // `on_stop` runs on the waiter thread when a signal arrives (e.g. to break a pcap loop).
   explicit StopSignals(std::function<void()> on_stop = {});
   ~StopSignals();
   StopSignals(const StopSignals&) = delete;

@@ -222,7 +222,8 @@ class WatchCommand(unittest.TestCase):
     def test_sigterm_flushes_every_file_and_exits_0(self):
         proc = subprocess.Popen([BINARY, "watch", "--proc", self.proc, "-o", self.out, "--interval", "0.2"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.7)
+        wait_for_log(self.out, "recording counters")
+        time.sleep(0.5)
         self.set_counters(5000, 9000)  # 4000 B received and 7000 sent since the last sample
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
@@ -234,6 +235,19 @@ class WatchCommand(unittest.TestCase):
         self.assertAlmostEqual(sent, 7000, delta=7000 * 0.5)
         with open(os.path.join(self.out, "network_analysis.log")) as f:
             self.assertIn("stopped", f.read())
+
+
+def wait_for_log(out_dir, text, timeout=30):
+    """Waits until network_analysis.log in out_dir contains text (the program is up)."""
+    path = os.path.join(out_dir, "network_analysis.log")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            with open(path) as f:
+                if text in f.read():
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never said {text!r}")
 
 
 def can_namespace():
@@ -273,8 +287,10 @@ class MonitorCommand(unittest.TestCase):
             "c=socket.create_connection(('127.0.0.1',8081)); a,_=l.accept()\n"
             "c.sendall(b'hello'*100); a.recv(1000); a.sendall(b'y'*2000); c.recv(4000)\n"
             "c.close(); a.close(); time.sleep(0.3)\n")
-        script = (f"ip link set lo up; {BINARY} monitor -i lo -o {self.out} --duration 3 --interval 0.5 "
-                  f"--idle-timeout 1 & pid=$!; sleep 1; python3 -c \"{traffic}\"; wait $pid")
+        script = (f"ip link set lo up; {BINARY} monitor -i lo -o {self.out} --duration 4 --interval 0.5 "
+                  f"--idle-timeout 1 & pid=$!; "
+                  f"for i in $(seq 300); do grep -q 'capturing on' {self.out}/network_analysis.log 2>/dev/null && break; sleep 0.1; done; "
+                  f"python3 -c \"{traffic}\"; wait $pid")
         p = subprocess.run(["unshare", "-n", "bash", "-c", script], capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(os.path.join(self.out, "flows.csv")) as f:

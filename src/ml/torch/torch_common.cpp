@@ -306,8 +306,7 @@ std::string save_bundle(const std::filesystem::path& dir, std::string_view model
 }
 
 Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
-                     std::string_view model, std::size_t expected_features,
-                     int format_version) {
+                     std::string_view model, std::size_t expected_features, int format_version) {
   const std::filesystem::path path = sidecar_path(dir, file);
   const std::string where = path.string();
   std::ifstream in(path);
@@ -321,8 +320,9 @@ Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
   if (!doc.is_object()) throw core::Error(fmt::format("{}: expected a JSON object", where));
   const auto version = doc.value("format_version", nlohmann::json());
   if (!version.is_number_integer() || version.get<int>() != format_version) {
-    throw core::Error(fmt::format("{}: {} format_version is {}, this build reads {}; retrain the model",
-                                  where, model, version.dump(), format_version));
+    throw core::Error(
+        fmt::format("{}: {} format_version is {}, this build reads {}; retrain the model", where,
+                    model, version.dump(), format_version));
   }
   const auto name = doc.value("model", nlohmann::json());
   if (!name.is_string() || name.get<std::string>() != model) {

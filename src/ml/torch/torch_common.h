@@ -80,8 +80,7 @@ void check_score_input(std::string_view model, const data::Matrix& x,
 // format version, model name, feature count, threshold, `options`). Returns "<stem>.pt".
 std::string save_bundle(const std::filesystem::path& dir, std::string_view model,
                         ::torch::nn::Module& module, std::size_t features, float threshold,
-                        const nlohmann::json& options,
-                        int format_version = kBundleFormatVersion);
+                        const nlohmann::json& options, int format_version = kBundleFormatVersion);
 
 struct Sidecar {
   std::filesystem::path path;  // of the sidecar itself, for error messages

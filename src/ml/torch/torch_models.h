@@ -26,18 +26,18 @@ namespace netsentry::ml::torch {
 // Optional linear input projection to `input_projection` dims (0 = none) before the LSTM.
 // score = sigmoid probability that the row is an attack.
 struct LstmOptions {
-  int input_projection = 32;
+  int input_projection = 0;
   int hidden_size = 64;
   int layers = 1;
   float dropout = 0.2f;  // between LSTM layers (ignored with one layer)
   float learning_rate = 3e-3f;
-  int batch_size = 32;     // chunks per optimizer step
-  int epochs = 20;         // TrainContext::epochs > 0 overrides
-  int patience = 3;        // early stopping on validation loss; the best weights are kept
-  float lr_factor = 0.5f;  // ReduceLROnPlateau: lr *= factor ...
-  int lr_patience = 1;     // ... after more than this many epochs without improvement
+  int batch_size = 8;        // chunks per optimizer step
+  int epochs = 20;           // TrainContext::epochs > 0 overrides
+  int patience = 3;          // early stopping on validation loss; the best weights are kept
+  float lr_factor = 0.5f;    // ReduceLROnPlateau: lr *= factor ...
+  int lr_patience = 1;       // ... after more than this many epochs without improvement
   int sequence_length = 32;  // scored rows per chunk
-  int overlap = 0;           // warm-up rows re-read from the previous chunk, < sequence_length
+  int overlap = 4;           // warm-up rows re-read from the previous chunk, < sequence_length
   float threshold = 0.5f;
   // Fraction of training chunks held out for early stopping when TrainSet has no validation part.
   float validation_fraction = 0.1f;

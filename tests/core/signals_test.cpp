@@ -1,0 +1,38 @@
+#include "core/signals.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace netsentry::core {
+namespace {
+
+bool wait_for(const std::stop_token& token) {
+  for (int i = 0; i < 200 && !token.stop_requested(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return token.stop_requested();
+}
+
+TEST(StopSignals, SigtermRequestsStopAndRunsTheCallback) {
+  std::atomic<int> calls{0};
+  StopSignals signals([&] { ++calls; });
+  EXPECT_FALSE(signals.token().stop_requested());
+  ASSERT_EQ(::raise(SIGTERM), 0);
+  EXPECT_TRUE(wait_for(signals.token()));
+  EXPECT_EQ(signals.received(), SIGTERM);
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(StopSignals, SignalFromAnotherThreadIsHandledNotFatal) {
+  StopSignals signals;
+  std::thread([] { ::raise(SIGINT); }).join();
+  EXPECT_TRUE(wait_for(signals.token()));
+  EXPECT_EQ(signals.received(), SIGINT);
+}
+
+}  // namespace
+}  // namespace netsentry::core
