@@ -41,7 +41,6 @@ int run_flows(const FlowsOptions& options) {
   flow::FlowTable table(make_flow_config(options.flow), sink);
   net::DecodeStats decode_stats;
   const auto started = std::chrono::steady_clock::now();
-  int rc = core::kExitOk;
   std::uint64_t capture_errors = 0;
 
   for (const auto& input : options.inputs) {
@@ -54,11 +53,9 @@ int run_flows(const FlowsOptions& options) {
     std::size_t filled = 0;
     std::uint64_t n = 0;
     while (source->next(raw) == capture::ReadStatus::kPacket) {
-      const auto err =
-          net::decode(link, raw.bytes, raw.wire_len, raw.ts_ns, batch[filled], decode_stats);
-      // A packet whose transport header is damaged still belongs to its IP flow (the table skips
-      // packets without an IP layer).
-      (void)err;
+      // The reason a packet is malformed is counted in decode_stats; a packet whose transport
+      // header is damaged still belongs to its IP flow (the table skips packets without IP).
+      (void)net::decode(link, raw.bytes, raw.wire_len, raw.ts_ns, batch[filled], decode_stats);
       if (++filled == kBatch) {
         table.add_batch(batch);
         filled = 0;
@@ -70,7 +67,6 @@ int run_flows(const FlowsOptions& options) {
       // Keep what was read (the flows are still written) and say what went wrong.
       spdlog::warn("{}", source->error());
       ++capture_errors;
-      rc = core::kExitFailure;
     }
   }
   table.flush();
@@ -84,7 +80,7 @@ int run_flows(const FlowsOptions& options) {
     spdlog::warn("{} capture file(s) ended with a read error; flows up to the error were written",
                  capture_errors);
   }
-  return rc;
+  return capture_errors ? core::kExitFailure : core::kExitOk;
 }
 
 }  // namespace netsentry::app
