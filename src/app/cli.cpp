@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/signals.h"
+#include "ml/torch_module.h"
 
 #ifndef NETSENTRY_VERSION
 #define NETSENTRY_VERSION "0.0.0"
@@ -78,11 +79,15 @@ void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& flag) {
 std::string version_text() {
   std::string text = std::string("netsentry ") + NETSENTRY_VERSION +
                      "\nbuilt with: " + capture::library_version() + ", XGBoost random forest";
-#ifdef NETSENTRY_HAVE_TORCH
-  text += ", LibTorch: yes (LSTM, autoencoder)";
-#else
-  text += ", LibTorch: no (LSTM and autoencoder unavailable)";
-#endif
+  if (!ml::torch_module::built()) {
+    text += ", LibTorch: no (LSTM and autoencoder unavailable)";
+  } else if (const std::string module = ml::torch_module::path(); !module.empty()) {
+    text += ", LibTorch: yes (LSTM, autoencoder; loaded on first use from " + module + ")";
+  } else {
+    std::string why;
+    (void)ml::torch_module::available(&why);
+    text += ", LibTorch: module missing (" + why + ")";
+  }
   return text;
 }
 
@@ -205,9 +210,15 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.5));
   train_cmd
       ->add_option("--ensemble", train.ensemble,
-                   "auto (best on validation), vote (the original rule), soft or stacked")
+                   "auto (best F1 on validation), vote (the original rule), soft, stacked, or "
+                   "tail (combined normal-tail evidence; keeps novel attacks visible)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "vote", "soft", "stacked"}));
+      ->check(CLI::IsMember({"auto", "vote", "soft", "stacked", "tail"}));
+  train_cmd
+      ->add_option("--alert-rate", train.tail_alert_rate,
+                   "tail ensemble: share of normal validation rows allowed above its threshold")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0001, 0.5));
   train_cmd->add_option("--rf-mode", train.rf_mode, "rf (random forest) or gbtree (boosting)")
       ->capture_default_str()
       ->check(CLI::IsMember({"rf", "gbtree"}));
@@ -242,11 +253,15 @@ int run_cli(int argc, char** argv) {
                          "One JSON object {\"models\": {name: {accuracy, precision, ...}}}");
   evaluate_cmd->add_option("--report", evaluate.report_dir,
                            "Write plots (SVG) and report.html into this folder");
+  evaluate_cmd->add_option("--scores", evaluate.scores_csv,
+                           "Write every record's label, class, model scores and ensemble score "
+                           "to this CSV file");
   evaluate_cmd->footer(
       "Examples:\n"
       "  netsentry evaluate -m models/kdd --data KDDTest+.txt\n"
       "  netsentry evaluate -m models/kdd --data KDDTest+.txt --json | jq .models.ensemble\n"
-      "  netsentry evaluate -m models/cic --data 'cic/*.csv' --report report/");
+      "  netsentry evaluate -m models/cic --data 'cic/*.csv' --report report/\n"
+      "  netsentry evaluate -m models/kdd --data KDDTest+.txt --scores scores.csv");
 
   try {
     app.parse(argc, argv);

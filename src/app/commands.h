@@ -75,7 +75,8 @@ struct TrainOptions {
   int threads = 1;
   double validation_fraction = 0.15;
   double test_fraction = 0.15;
-  std::string ensemble = "auto";  // auto|vote|soft|stacked
+  std::string ensemble = "auto";  // auto|vote|soft|stacked|tail
+  double tail_alert_rate = 0.05;
   std::string rf_mode = "rf";     // rf|gbtree
   double ae_percentile = 95;
   std::string encoding = "onehot";  // onehot|label
@@ -89,6 +90,7 @@ struct EvaluateOptions {
   int threads = 1;
   bool json = false;
   std::filesystem::path report_dir;  // empty = no plots
+  std::filesystem::path scores_csv;  // empty = none; else one row per record with every score
 };
 int run_evaluate(const EvaluateOptions& options, const std::string& command_line);
 

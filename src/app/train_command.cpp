@@ -3,6 +3,7 @@
 // the test split (or on --test-data), and save everything as a model bundle.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <numeric>
@@ -16,9 +17,7 @@
 #include "ml/bundle.h"
 #include "ml/isolation_forest.h"
 #include "ml/random_forest.h"
-#ifdef NETSENTRY_HAVE_TORCH
-#include "ml/torch/torch_models.h"
-#endif
+#include "ml/torch_module.h"
 
 namespace netsentry::app {
 namespace {
@@ -35,20 +34,12 @@ std::unique_ptr<ml::Model> build_model(const std::string& name, const TrainOptio
     }
     return std::make_unique<ml::RandomForest>(rf);
   }
-#ifdef NETSENTRY_HAVE_TORCH
-  if (name == "autoencoder") {
+  if (name == "autoencoder" && ml::model_available(name)) {
     ml::torch::AutoencoderOptions ae;
     ae.threshold_percentile = static_cast<float>(o.ae_percentile);
-    return ml::torch::make_autoencoder(ae);
+    return ml::torch_module::make_autoencoder(ae);
   }
-#endif
   return ml::make_model(name);
-}
-
-std::vector<int> take(const std::vector<int>& v, std::span<const std::size_t> idx) {
-  std::vector<int> out(idx.size());
-  for (std::size_t i = 0; i < idx.size(); ++i) out[i] = v[idx[i]];
-  return out;
 }
 
 std::vector<std::int32_t> take_group(const data::Dataset& d, std::span<const std::size_t> idx) {
@@ -76,9 +67,10 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
     names.push_back(name);
   }
   if (names.empty()) throw core::Error("--models: choose at least one of if, rf, lstm, ae");
-#ifdef NETSENTRY_HAVE_TORCH
-  ml::torch::set_torch_threads(o.threads);
-#endif
+  if (std::find(names.begin(), names.end(), "lstm") != names.end() ||
+      std::find(names.begin(), names.end(), "autoencoder") != names.end()) {
+    ml::torch_module::set_threads(o.threads);
+  }
 
   // Rows in time order, so sequence models see traffic as it happened.
   data::Dataset loaded = load_data(o.data, "training data");
@@ -170,6 +162,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
     return rank(a->name()) < rank(b->name());
   });
 
+  bundle.ensemble.set_tail_alert_rate(o.tail_alert_rate);
   bundle.ensemble.fit(val_scores, val.y);
   if (o.ensemble == "auto") {
     bundle.ensemble.choose_best();

@@ -10,9 +10,7 @@
 #include "core/error.h"
 #include "ml/isolation_forest.h"
 #include "ml/random_forest.h"
-#ifdef NETSENTRY_HAVE_TORCH
-#include "ml/torch/torch_models.h"
-#endif
+#include "ml/torch_module.h"
 
 namespace netsentry::ml {
 namespace fs = std::filesystem;
@@ -47,24 +45,21 @@ T field(const json& j, const char* key, const fs::path& where) {
 }  // namespace
 
 bool model_available(std::string_view name) {
-#ifdef NETSENTRY_HAVE_TORCH
-  return std::find(kModelNames.begin(), kModelNames.end(), name) != kModelNames.end();
-#else
-  return name == "isolation_forest" || name == "random_forest";
-#endif
+  if (name == "isolation_forest" || name == "random_forest") return true;
+  if (name == "lstm" || name == "autoencoder") return torch_module::available();
+  return false;
 }
 
 std::unique_ptr<Model> make_model(std::string_view name) {
   if (name == "isolation_forest") return std::make_unique<IsolationForest>();
   if (name == "random_forest") return std::make_unique<RandomForest>();
-#ifdef NETSENTRY_HAVE_TORCH
-  if (name == "lstm") return torch::make_lstm();
-  if (name == "autoencoder") return torch::make_autoencoder();
-#else
   if (name == "lstm" || name == "autoencoder") {
-    throw core::Error(fmt::format("model \"{}\" needs LibTorch, and this build has none", name));
+    std::string why;
+    if (!torch_module::available(&why)) {
+      throw core::Error(fmt::format("model \"{}\" needs LibTorch: {}", name, why));
+    }
+    return name == "lstm" ? torch_module::make_lstm() : torch_module::make_autoencoder();
   }
-#endif
   throw core::Error(fmt::format(
       "unknown model \"{}\" (known: isolation_forest, random_forest, lstm, autoencoder)", name));
 }
@@ -72,6 +67,8 @@ std::unique_ptr<Model> make_model(std::string_view name) {
 void set_model_threads(Model& model, int threads) {
   if (auto* f = dynamic_cast<IsolationForest*>(&model)) f->set_threads(threads);
   if (auto* r = dynamic_cast<RandomForest*>(&model)) r->set_threads(threads);
+  // LibTorch's thread count is process-wide; set it when a torch model is in use.
+  if (model.name() == "lstm" || model.name() == "autoencoder") torch_module::set_threads(threads);
 }
 
 const Model* Bundle::find(std::string_view name) const {
@@ -87,10 +84,22 @@ std::vector<std::string> Bundle::model_names() const {
   return out;
 }
 
-ModelScores Bundle::score(const data::Matrix& x, std::span<const std::int32_t> group) const {
+ModelScores Bundle::score(const data::Matrix& x, std::span<const std::int32_t> group,
+                          std::map<std::string, double>* seconds) const {
+  using Clock = std::chrono::steady_clock;
   ModelScores scores;
-  for (const auto& m : models) scores.emplace(std::string(m->name()), m->score(x, group));
+  auto t = Clock::now();
+  const auto lap = [&](const std::string& name) {
+    const auto now = Clock::now();
+    if (seconds) (*seconds)[name] = std::chrono::duration<double>(now - t).count();
+    t = now;
+  };
+  for (const auto& m : models) {
+    scores.emplace(std::string(m->name()), m->score(x, group));
+    lap(std::string(m->name()));
+  }
   scores.emplace("ensemble", ensemble.score(scores));
+  lap("ensemble");
   return scores;
 }
 

@@ -42,9 +42,10 @@ struct Bundle {
 
   [[nodiscard]] const Model* find(std::string_view name) const;
   [[nodiscard]] std::vector<std::string> model_names() const;
-  // Every model's scores on preprocessed rows, plus "ensemble".
-  [[nodiscard]] ModelScores score(const data::Matrix& x,
-                                  std::span<const std::int32_t> group = {}) const;
+  // Every model's scores on preprocessed rows, plus "ensemble". With `seconds`, also the wall
+  // time each model (and the ensemble) took, by name.
+  [[nodiscard]] ModelScores score(const data::Matrix& x, std::span<const std::int32_t> group = {},
+                                  std::map<std::string, double>* seconds = nullptr) const;
   // The threshold of a model, or the ensemble's for "ensemble".
   [[nodiscard]] float threshold(std::string_view name) const;
 

@@ -20,6 +20,36 @@ constexpr double kPlattL2 = 1e-6;
 
 double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
 
+constexpr std::size_t kTailQuantiles = 257;
+
+// `sorted` at probabilities k / (kTailQuantiles - 1), by linear interpolation between order
+// statistics.
+std::vector<float> quantile_table(const std::vector<float>& sorted) {
+  std::vector<float> q(kTailQuantiles);
+  const double last = static_cast<double>(sorted.size() - 1);
+  for (std::size_t k = 0; k < kTailQuantiles; ++k) {
+    const double pos = last * static_cast<double>(k) / static_cast<double>(kTailQuantiles - 1);
+    const auto lo = static_cast<std::size_t>(pos);
+    const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+    const double f = pos - static_cast<double>(lo);
+    q[k] = static_cast<float>(sorted[lo] + f * (sorted[hi] - sorted[lo]));
+  }
+  return q;
+}
+
+// P(normal <= s) read from a quantile table: 0 below its minimum, 1 above its maximum, linear in
+// between (a run of equal quantiles resolves to its upper end, so ties count as normal).
+double tail_position(const std::vector<float>& q, float s) {
+  if (s < q.front()) return 0.0;
+  if (s >= q.back()) return 1.0;
+  const auto it = std::upper_bound(q.begin(), q.end(), s);  // first quantile > s
+  const auto hi = static_cast<std::size_t>(it - q.begin());
+  const std::size_t lo = hi - 1;
+  const double span = static_cast<double>(q[hi]) - q[lo];
+  const double f = span > 0.0 ? (s - q[lo]) / span : 1.0;
+  return (static_cast<double>(lo) + f) / static_cast<double>(q.size() - 1);
+}
+
 // log(1 + e^z) without overflow.
 double softplus(double z) { return std::max(z, 0.0) + std::log1p(std::exp(-std::abs(z))); }
 
@@ -172,6 +202,8 @@ std::string_view to_string(EnsembleMode mode) {
       return "soft";
     case EnsembleMode::kStacked:
       return "stacked";
+    case EnsembleMode::kTail:
+      return "tail";
   }
   return "vote";
 }
@@ -180,8 +212,16 @@ EnsembleMode ensemble_mode_from_string(std::string_view text) {
   if (text == "vote") return EnsembleMode::kVote;
   if (text == "soft") return EnsembleMode::kSoft;
   if (text == "stacked") return EnsembleMode::kStacked;
+  if (text == "tail") return EnsembleMode::kTail;
   throw core::Error("ensemble: unknown mode \"" + std::string(text) +
-                    "\" (expected vote, soft or stacked)");
+                    "\" (expected vote, soft, stacked or tail)");
+}
+
+void Ensemble::set_tail_alert_rate(double rate) {
+  if (!(rate > 0.0 && rate <= 0.5)) {
+    throw core::Error(fmt::format("ensemble: tail alert rate {} is outside (0, 0.5]", rate));
+  }
+  tail_alert_rate_ = rate;
 }
 
 void Ensemble::set_model_threshold(const std::string& model, float threshold) {
@@ -218,6 +258,8 @@ float Ensemble::threshold() const {
       return soft_threshold_;
     case EnsembleMode::kStacked:
       return stacked_threshold_;
+    case EnsembleMode::kTail:
+      return tail_threshold_;
   }
   return kVoteThreshold;
 }
@@ -277,7 +319,22 @@ void Ensemble::fit(const ModelScores& validation, std::span<const int> y_val) {
   const auto lr = fit_logistic(z, k, hard, kStackedL2);
   for (std::size_t j = 0; j < k; ++j) stacked[names[j]].coef = lr.w[j];
 
+  // Tail: quantile tables of each model's scores on the normal validation rows.
+  std::map<std::string, std::vector<float>, std::less<>> tail_quantiles;
+  for (const auto& name : names) {
+    const auto& s = validation.find(name)->second;
+    std::vector<float> normal;
+    normal.reserve(n - positives);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (y_val[i] == 0) normal.push_back(s[i]);
+    }
+    std::sort(normal.begin(), normal.end());
+    tail_quantiles[name] = quantile_table(normal);
+  }
+
   fitted_models_ = names;
+  tail_quantiles_ = std::move(tail_quantiles);
+  tail_epsilon_ = 1.0 / (static_cast<double>(n - positives) + 1.0);
   calibration_ = std::move(calibration);
   stacked_ = std::move(stacked);
   stacked_intercept_ = lr.b;
@@ -294,6 +351,16 @@ void Ensemble::fit(const ModelScores& validation, std::span<const int> y_val) {
   const auto st_choice = best_f1_threshold(y_val, st);
   stacked_threshold_ = st_choice.threshold;
   results_.push_back({EnsembleMode::kStacked, st_choice.f1, stacked_threshold_});
+  const auto tail = score_mode(EnsembleMode::kTail, validation, n);
+  std::vector<double> normal_tail;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (y_val[i] == 0) normal_tail.push_back(tail[i]);
+  }
+  std::sort(normal_tail.begin(), normal_tail.end());
+  const auto cut = static_cast<std::size_t>(
+      std::floor((1.0 - tail_alert_rate_) * static_cast<double>(normal_tail.size() - 1)));
+  tail_threshold_ = static_cast<float>(normal_tail[cut]);
+  results_.push_back({EnsembleMode::kTail, f1_at(y_val, tail, tail_threshold_), tail_threshold_});
 }
 
 EnsembleMode Ensemble::choose_best() {
@@ -346,6 +413,21 @@ std::vector<double> Ensemble::score_mode(EnsembleMode mode, const ModelScores& s
   double total_weight = 0.0;
   for (const auto& name : names) total_weight += weight(name);
   if (!(total_weight > 0.0)) throw core::Error("ensemble: the model weights sum to 0");
+  if (mode == EnsembleMode::kTail) {
+    // Accumulate sum_m w_m * log(1 - u_m + eps), then map to 1 - exp(.) in [0, 1).
+    for (const auto& name : names) {
+      const double w = weight(name) / total_weight;
+      if (w == 0.0) continue;
+      const auto& q = tail_quantiles_.find(name)->second;
+      const auto& s = scores.find(name)->second;
+      for (std::size_t i = 0; i < rows; ++i) {
+        out[i] += w * std::log(1.0 - tail_position(q, s[i]) + tail_epsilon_);
+      }
+    }
+    const double floor = std::log(tail_epsilon_);
+    for (auto& v : out) v = 1.0 - std::exp(std::max(v, floor));
+    return out;
+  }
   for (const auto& name : names) {
     const double w = weight(name) / total_weight;
     if (w == 0.0) continue;
@@ -400,6 +482,12 @@ nlohmann::json Ensemble::to_json() const {
     }
     j["stacked"] = {
         {"terms", terms}, {"intercept", stacked_intercept_}, {"threshold", stacked_threshold_}};
+    nlohmann::json quantiles = nlohmann::json::object();
+    for (const auto& [name, q] : tail_quantiles_) quantiles[name] = q;
+    j["tail"] = {{"quantiles", quantiles},
+                 {"alert_rate", tail_alert_rate_},
+                 {"epsilon", tail_epsilon_},
+                 {"threshold", tail_threshold_}};
   }
   j["validation"] = nlohmann::json::array();
   for (const auto& r : results_) {
@@ -440,7 +528,21 @@ Ensemble Ensemble::from_json(const nlohmann::json& j) {
       const auto& terms = need(st, "terms", "stacked.terms");
       e.stacked_intercept_ = need(st, "intercept", "stacked.intercept").get<double>();
       e.stacked_threshold_ = need(st, "threshold", "stacked.threshold").get<float>();
+      const auto& tail = need(j, "tail", "tail");
+      const auto& quantiles = need(tail, "quantiles", "tail.quantiles");
+      e.tail_alert_rate_ = need(tail, "alert_rate", "tail.alert_rate").get<double>();
+      e.tail_epsilon_ = need(tail, "epsilon", "tail.epsilon").get<double>();
+      e.tail_threshold_ = need(tail, "threshold", "tail.threshold").get<float>();
+      if (!(e.tail_epsilon_ > 0.0 && e.tail_epsilon_ < 1.0)) {
+        bad_field("tail.epsilon", "must be in (0, 1)");
+      }
       for (const auto& name : names) {
+        const auto qpath = "tail.quantiles." + name;
+        auto q = need(quantiles, name, qpath).get<std::vector<float>>();
+        if (q.size() < 2 || !std::is_sorted(q.begin(), q.end())) {
+          bad_field(qpath, "must be at least 2 ascending numbers");
+        }
+        e.tail_quantiles_[name] = std::move(q);
         const auto& c = need(cal, name, "soft.calibration." + name);
         e.calibration_[name] = {need(c, "a", "soft.calibration." + name + ".a").get<double>(),
                                 need(c, "b", "soft.calibration." + name + ".b").get<double>()};

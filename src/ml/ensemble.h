@@ -7,6 +7,15 @@
 //    split; the ensemble score is the weighted mean probability, threshold tuned for max F1;
 //  - stacked: an L2 logistic regression on the standardized model scores, fitted on the validation
 //    split (Newton's method), threshold tuned for max F1.
+//  - tail: each model's score becomes its tail position among the NORMAL validation rows,
+//    u = P(normal score <= s) (a quantile table of 257 points, interpolated); the ensemble score
+//    is 1 - prod_m (1 - u_m + eps)^(w_m / sum w) (Fisher's method for combining p-values, mapped
+//    into [0, 1)), so one model that finds a row far outside normal is enough, and several that
+//    find it moderately unusual add up. The threshold is not tuned on attacks: it is the
+//    (1 - alert_rate) quantile of the normal validation rows' ensemble scores (default 5 %,
+//    the autoencoder's 95th-percentile rule applied to the ensemble). Supervised modes learn the
+//    attacks in the training data and are chosen by validation F1 on those same attacks; tail
+//    keeps the anomaly detectors' say for attacks the training data never showed.
 // Thread rules: configure and fit from one thread; score()/predict() are const and may run
 // concurrently.
 #pragma once
@@ -21,10 +30,10 @@
 
 namespace netsentry::ml {
 
-enum class EnsembleMode { kVote, kSoft, kStacked };
+enum class EnsembleMode { kVote, kSoft, kStacked, kTail };
 
 [[nodiscard]] std::string_view to_string(EnsembleMode mode);
-// "vote" | "soft" | "stacked"; throws core::Error naming the bad value otherwise.
+// "vote" | "soft" | "stacked" | "tail"; throws core::Error naming the bad value otherwise.
 [[nodiscard]] EnsembleMode ensemble_mode_from_string(std::string_view text);
 
 // Model name -> one score per row (higher = more suspicious); all vectors the same length.
@@ -43,10 +52,14 @@ class Ensemble {
   // Weight of a model's vote / probability (default 1; must be >= 0).
   void set_weight(const std::string& model, double weight);
   void set_mode(EnsembleMode mode);
+  // Share of normal validation rows the tail mode's threshold lets through as alerts, in (0, 0.5].
+  // Takes effect at the next fit().
+  void set_tail_alert_rate(double rate);
   [[nodiscard]] EnsembleMode mode() const { return mode_; }
 
-  // Fits soft (calibration + threshold) and stacked (regression + threshold) on validation scores
-  // of the models in `validation` and records the validation F1 of all three modes. Needs both
+  // Fits soft (calibration + threshold), stacked (regression + threshold) and tail (normal
+  // quantile tables + threshold) on validation scores of the models in `validation` and records
+  // the validation F1 of all four modes. Needs both
   // classes in `y_val` and a model threshold for every model.
   void fit(const ModelScores& validation, std::span<const int> y_val);
   // Switches to the mode with the best validation F1 (ties go to the simpler mode) and returns it.
@@ -96,6 +109,11 @@ class Ensemble {
   std::map<std::string, StackedTerm, std::less<>> stacked_;
   double stacked_intercept_ = 0.0;
   float stacked_threshold_ = 0.5f;
+  // tail: per model, the normal validation scores at probabilities k / (size - 1).
+  std::map<std::string, std::vector<float>, std::less<>> tail_quantiles_;
+  double tail_alert_rate_ = 0.05;
+  double tail_epsilon_ = 1e-4;  // 1 / (normal validation rows + 1): u never reaches 1 exactly
+  float tail_threshold_ = 0.5f;
   std::vector<EnsembleModeResult> results_;
 };
 

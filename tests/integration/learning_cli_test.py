@@ -112,6 +112,59 @@ class TrainAndEvaluate(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout)["models"], json.loads(q.stdout)["models"])
 
+    def test_scores_file_has_one_row_per_record_and_every_model(self):
+        out = os.path.join(self.dir, "scores.csv")
+        p = run(["evaluate", "-m", self.bundle, "--data", self.test_csv, "--scores", out])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 1000)
+        expected = {"isolation_forest", "random_forest", "ensemble"} | (
+            {"lstm", "autoencoder"} if "lstm" in self.models else set())
+        self.assertTrue(expected <= set(rows[0]), rows[0].keys())
+        self.assertEqual({r["label"] for r in rows}, {"0", "1"})
+        # Scores are real numbers that separate the planted attacks.
+        attack = [float(r["random_forest"]) for r in rows if r["label"] == "1"]
+        normal = [float(r["random_forest"]) for r in rows if r["label"] == "0"]
+        self.assertGreater(sum(attack) / len(attack), sum(normal) / len(normal))
+
+    def test_tail_ensemble_trains_and_keeps_its_alert_rate(self):
+        out = os.path.join(self.dir, "tail")
+        p = run(["train", "--data", self.train_csv, "-o", out, "--models", "if,rf", "--seed", "7",
+                 "--ensemble", "tail", "--alert-rate", "0.02", "--json"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(out, "manifest.json")) as f:
+            ensemble = json.load(f)["ensemble"]
+        self.assertEqual(ensemble["mode"], "tail")
+        self.assertEqual(ensemble["tail"]["alert_rate"], 0.02)
+        self.assertEqual(len(ensemble["tail"]["quantiles"]["random_forest"]), 257)
+        self.assertGreater(json.loads(p.stdout)["models"]["ensemble"]["roc_auc"], 0.95)
+
+    def test_torch_models_come_from_the_module_and_a_bad_module_is_named(self):
+        if not has_torch():
+            self.skipTest("built without LibTorch")
+        env = dict(os.environ, NETSENTRY_TORCH_MODULE=os.path.join(self.dir, "missing.so"))
+        p = subprocess.run([BINARY, "train", "--data", self.train_csv, "-o",
+                            os.path.join(self.dir, "m"), "--models", "ae"],
+                           capture_output=True, text=True, timeout=300, env=env)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("missing.so", p.stderr)
+        self.assertIn("was not found", p.stderr)
+        # A shared library that is not our module is refused by name.
+        libpcap = [line.split("=> ")[1] for line in subprocess.run(
+            ["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout.splitlines()
+            if line.strip().startswith("libpcap.so")][0]
+        env["NETSENTRY_TORCH_MODULE"] = libpcap.strip()
+        p = subprocess.run([BINARY, "evaluate", "-m", self.bundle, "--data", self.test_csv],
+                           capture_output=True, text=True, timeout=300, env=env)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("is not a netsentry LibTorch module", p.stderr)
+        # Models without torch still work when the module is unusable.
+        p = subprocess.run([BINARY, "train", "--data", self.train_csv, "-o",
+                            os.path.join(self.dir, "m2"), "--models", "if,rf"],
+                           capture_output=True, text=True, timeout=300, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_report_writes_plots_and_one_html_page(self):
         report = os.path.join(self.dir, "report")
         p = run(["evaluate", "-m", self.bundle, "--data", self.test_csv, "--report", report])

@@ -142,7 +142,7 @@ TEST(Ensemble, ChooseBestPicksTheModeWithBestValidationF1) {
   for (const auto& [name, s] : val.scores)
     e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
   e.fit(val.scores, val.y);
-  ASSERT_EQ(e.validation_results().size(), 3u);
+  ASSERT_EQ(e.validation_results().size(), 4u);
   const auto& r = e.validation_results();
   const auto best = std::max_element(r.begin(), r.end(),
                                      [](const auto& a, const auto& b) { return a.f1 < b.f1; });
@@ -161,14 +161,66 @@ TEST(Ensemble, JsonRoundTripGivesIdenticalScoresInEveryMode) {
     e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
   e.set_weight("good", 2.0);
   e.fit(val.scores, val.y);
-  for (const auto mode : {EnsembleMode::kVote, EnsembleMode::kSoft, EnsembleMode::kStacked}) {
+  for (const auto mode : {EnsembleMode::kVote, EnsembleMode::kSoft, EnsembleMode::kStacked,
+                          EnsembleMode::kTail}) {
     e.set_mode(mode);
     const auto copy = Ensemble::from_json(nlohmann::json::parse(e.to_json().dump()));
     EXPECT_EQ(copy.mode(), mode);
     EXPECT_EQ(copy.score(test.scores), e.score(test.scores)) << to_string(mode);
     EXPECT_EQ(copy.threshold(), e.threshold());
-    EXPECT_EQ(copy.validation_results().size(), 3u);
+    EXPECT_EQ(copy.validation_results().size(), 4u);
   }
+}
+
+// Validation holds only "known" attacks that the supervised model scores high. At test time a
+// novel attack scores normal for the supervised model but far outside normal for the anomaly
+// detector: tail flags it, stacked (which learned to trust the supervised model) does not.
+TEST(Ensemble, TailFlagsANovelAttackThatOnlyTheAnomalyDetectorSees) {
+  Rng rng(11);
+  std::vector<int> y;
+  ModelScores val;
+  for (int i = 0; i < 4000; ++i) {
+    const int label = rng.uniform() < 0.4 ? 1 : 0;
+    y.push_back(label);
+    val["supervised"].push_back(static_cast<float>(label + 0.05 * rng.normal()));
+    // The anomaly detector sees known attacks only weakly.
+    val["anomaly"].push_back(static_cast<float>(0.3 * label + rng.normal()));
+  }
+  Ensemble e;
+  e.set_model_threshold("supervised", 0.5f);
+  e.set_model_threshold("anomaly", 1.6f);
+  e.fit(val, y);
+  const ModelScores novel = {{"supervised", {0.0f, 0.0f}}, {"anomaly", {6.0f, 0.0f}}};
+  e.set_mode(EnsembleMode::kTail);
+  EXPECT_EQ(e.predict(novel), (std::vector<int>{1, 0}));
+  e.set_mode(EnsembleMode::kStacked);
+  EXPECT_EQ(e.predict(novel)[0], 0);
+}
+
+TEST(Ensemble, TailThresholdLetsTheAlertRateOfNormalRowsThrough) {
+  for (const double rate : {0.01, 0.05, 0.2}) {
+    const auto val = make_split(5000, 12);
+    const auto test = make_split(20000, 13);
+    Ensemble e;
+    for (const auto& [name, s] : val.scores)
+      e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
+    e.set_tail_alert_rate(rate);
+    e.fit(val.scores, val.y);
+    e.set_mode(EnsembleMode::kTail);
+    const auto p = e.predict(test.scores);
+    std::size_t normal = 0, flagged = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      if (test.y[i] == 0) {
+        ++normal;
+        flagged += static_cast<std::size_t>(p[i]);
+      }
+    }
+    const double observed = static_cast<double>(flagged) / static_cast<double>(normal);
+    EXPECT_NEAR(observed, rate, 0.25 * rate + 0.005) << "alert rate " << rate;
+  }
+  Ensemble e;
+  EXPECT_THROW(e.set_tail_alert_rate(0.0), core::Error);
+  EXPECT_THROW(e.set_tail_alert_rate(0.7), core::Error);
 }
 
 TEST(Ensemble, FromJsonNamesTheBadField) {

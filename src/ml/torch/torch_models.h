@@ -1,6 +1,8 @@
 // Provides the LibTorch-backed detectors behind plain factories: an LSTM sequence classifier and a
 // dense autoencoder, both as ml::Model, plus the thread setup LibTorch needs. This header does not
 // include torch, so the rest of the project compiles fast; src/ml/torch/ is the only LibTorch user.
+// The binary does not link these: it reaches them through ml/torch_module.h, which dlopens
+// libnetsentry_torch.so (these sources) and calls the factories through TorchModuleApi below.
 // Thread rules: as ml::Model (fit/load from one thread, score() const and concurrent-safe).
 // set_torch_threads() is process-wide: call it once from main before any model is used.
 #pragma once
@@ -88,5 +90,23 @@ class ReconstructionExplainer {
 // spin-waiting, were 4-60x slower; prefer 1, or export OMP_WAIT_POLICY=passive before start.
 // Throws core::Error when n < 1.
 void set_torch_threads(int n);
+
+// "2.x.y": the LibTorch version the module was built against.
+[[nodiscard]] const char* torch_version();
+
+// What libnetsentry_torch.so exports, as one table behind one C symbol (kModuleEntryPoint). The
+// loader refuses a module whose api_version, struct size or netsentry version differ from its
+// own, so a stale module beside a newer binary is reported, not called.
+inline constexpr int kModuleApiVersion = 1;
+inline constexpr const char* kModuleEntryPoint = "netsentry_torch_module_v1";
+struct TorchModuleApi {
+  int api_version;
+  std::size_t struct_size;
+  const char* netsentry_version;
+  std::unique_ptr<Model> (*make_lstm)(const LstmOptions&);
+  std::unique_ptr<Model> (*make_autoencoder)(const AutoencoderOptions&);
+  void (*set_threads)(int);
+  const char* (*torch_version)();
+};
 
 }  // namespace netsentry::ml::torch
