@@ -490,4 +490,15 @@ Preprocessor Preprocessor::from_json(const nlohmann::json& j) {
   }
 }
 
+double Preprocessor::typical_value(std::size_t i) const {
+  const NumericFeature& f = numeric_.at(i);
+  return f.log1p ? std::expm1(f.mean) : f.mean;
+}
+
+double Preprocessor::raw_value(std::size_t i, float output) const {
+  const NumericFeature& f = numeric_.at(i);
+  const double v = output * f.scale + f.mean;  // scale 1, mean 0 when scaling is off
+  return f.log1p ? std::expm1(v) : v;
+}
+
 }  // namespace netsentry::data

@@ -1,0 +1,72 @@
+// Provides detect::AlertAggregator, which folds repeats so a flood does not become a million
+// alerts. Policy, per (kind, subject) and per window (default 60 s of packet time, from the first
+// occurrence):
+//  * the first alert is emitted immediately, as is;
+//  * later ones are folded in: count += their count, last_ns and the score/severity maxima are
+//    updated, and the newest reason/evidence kept;
+//  * a repeat with a higher severity than the last emitted one is emitted at once as an update
+//    (escalations must not wait for the window to close);
+//  * when the window closes (advance(), a later alert past the window, eviction or flush()) and
+//    repeats were folded since the last emission, one update is emitted carrying the window's
+//    totals: time_ns of the first occurrence, count of all alerts in the window.
+// An update is a full Alert with the same kind, subject and time_ns as the first emission and a
+// larger count, so sinks may show it as a new row or upsert on (kind, subject, time_ns).
+// The subject is src/dst address, dst port, protocol and interface (not the source port, which
+// changes with every connection). At most max_open subjects are tracked; when full, the oldest
+// window is closed early (and counted).
+// Thread rules: not thread-safe; one owner thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "detect/alert.h"
+
+namespace netsentry::detect {
+
+struct AggregatorOptions {
+  std::int64_t window_ns = 60'000'000'000;
+  std::size_t max_open = 4'096;
+};
+
+struct AggregatorStats {
+  std::uint64_t received = 0;
+  std::uint64_t emitted = 0;
+  std::uint64_t folded = 0;        // alerts absorbed into an open window
+  std::uint64_t closed_early = 0;  // windows closed because max_open was reached
+  std::size_t open = 0;
+};
+
+class AlertAggregator final {
+ public:
+  // Throws core::Error when window_ns or max_open is not positive.
+  explicit AlertAggregator(AggregatorOptions options = {});
+  ~AlertAggregator();
+  AlertAggregator(const AlertAggregator&) = delete;
+  AlertAggregator& operator=(const AlertAggregator&) = delete;
+
+  // Takes one alert (time_ns is its packet time); appends what must go out now.
+  void add(const Alert& alert, std::vector<Alert>& out);
+  // Closes the windows that ended by now_ns, appending their updates.
+  void advance(std::int64_t now_ns, std::vector<Alert>& out);
+  // Closes every window (end of input / shutdown).
+  void flush(std::vector<Alert>& out);
+
+  [[nodiscard]] AggregatorStats stats() const;
+
+ private:
+  struct Open;
+  struct Index;
+  void close(Open& open, std::vector<Alert>& out);
+
+  AggregatorOptions options_;
+  std::list<Open> open_;  // by window start, oldest first
+  std::unique_ptr<Index> index_;
+  AggregatorStats stats_;
+};
+
+}  // namespace netsentry::detect

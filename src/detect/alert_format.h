@@ -1,0 +1,38 @@
+// Provides the text helpers every detector and sink uses to word an alert: human numbers
+// ("2,998", "9.3 MB/s", "0.6 s", "14x"), endpoints ("10.0.0.5:80", "[2001:db8::1]:443") and the
+// JSON form of an Alert (the webhook body, the REST API and the SSE stream).
+// Thread rules: pure functions, callable from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "detect/alert.h"
+#include "net/packet.h"
+
+namespace netsentry::detect {
+
+// 2998 -> "2,998".
+[[nodiscard]] std::string format_count(std::uint64_t value);
+// Decimal (SI) byte rates: 512 -> "512 B/s", 100000 -> "100 kB/s", 9.3e6 -> "9.3 MB/s". Values
+// below 10 of a unit keep one decimal, larger ones none, so the text stays short.
+[[nodiscard]] std::string format_bytes_per_second(double bytes_per_second);
+// Seconds: 0.045 -> "45 ms", 0.6 -> "0.6 s", 42.3 -> "42 s".
+[[nodiscard]] std::string format_duration(double seconds);
+// Ratios: 14.2 -> "14x", 2.54 -> "2.5x".
+[[nodiscard]] std::string format_ratio(double ratio);
+// Numbers that are not counts (rates): 2057.4 -> "2,057", 3.25 -> "3.2".
+[[nodiscard]] std::string format_number(double value);
+// "10.0.0.5:80", "[2001:db8::1]:443"; the bare address when port is 0 and with_port is false.
+[[nodiscard]] std::string format_endpoint(const net::IpAddress& ip, std::uint16_t port,
+                                          bool with_port = true);
+// Packet time (ns since the epoch) as ISO 8601 UTC with milliseconds: "2017-07-06T12:39:06.818Z".
+[[nodiscard]] std::string format_time_iso(std::int64_t time_ns);
+
+// One JSON object: id, time (ISO 8601), time_ns, last_ns, severity ("HIGH"), kind, src_ip,
+// src_port, dst_ip, dst_port (addresses are "" when unknown), protocol, interface, score, votes,
+// voters, count, reason, models [{model, score, threshold, vote}], evidence [{feature, value,
+// expected, deviation}], acknowledged. Non-finite numbers become null.
+[[nodiscard]] std::string alert_to_json(const Alert& alert);
+
+}  // namespace netsentry::detect

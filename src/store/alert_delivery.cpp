@@ -1,0 +1,326 @@
+#include "store/alert_delivery.h"
+
+// Debian's cpp-httplib is a compiled library built with these three options; the header must see
+// the same ones or its classes get a different layout from the library's. Link with -lcpp-httplib.
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#endif
+#ifndef CPPHTTPLIB_ZLIB_SUPPORT
+#define CPPHTTPLIB_ZLIB_SUPPORT
+#endif
+#ifndef CPPHTTPLIB_BROTLI_SUPPORT
+#define CPPHTTPLIB_BROTLI_SUPPORT
+#endif
+#include <fmt/format.h>
+#include <httplib.h>
+#include <syslog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace netsentry::store {
+namespace {
+
+std::string address_text(const net::IpAddress& address) {
+  return address.family == 0 ? std::string() : address.to_string();
+}
+
+// "2026-11-23T23:45:01.123456Z".
+std::string rfc3339_utc(std::int64_t ns) {
+  std::int64_t seconds = ns / 1'000'000'000;
+  std::int64_t rest = ns % 1'000'000'000;
+  if (rest < 0) {
+    rest += 1'000'000'000;
+    --seconds;
+  }
+  const auto whole = static_cast<std::time_t>(seconds);
+  std::tm utc{};
+  ::gmtime_r(&whole, &utc);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", utc.tm_year + 1900,
+                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, rest / 1000);
+}
+
+// "10.0.0.5:22", "[2001:db8::1]:443", "eth0", or "?" when the alert names nothing.
+std::string endpoint_text(const net::IpAddress& address, std::uint16_t port) {
+  if (address.family == 0) return port != 0 ? fmt::format("port {}", port) : std::string("?");
+  const std::string text = address.to_string();
+  if (port == 0) return text;
+  return address.family == 6 ? fmt::format("[{}]:{}", text, port)
+                             : fmt::format("{}:{}", text, port);
+}
+
+bool retryable(int status) { return status == 408 || status == 429 || status >= 500; }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// syslog
+
+int syslog_level(detect::Severity severity) {
+  switch (severity) {
+    case detect::Severity::kLow:
+      return LOG_NOTICE;
+    case detect::Severity::kMedium:
+      return LOG_WARNING;
+    case detect::Severity::kHigh:
+      return LOG_ERR;
+    case detect::Severity::kCritical:
+      return LOG_CRIT;
+  }
+  return LOG_WARNING;
+}
+
+int parse_syslog_facility(std::string_view name) {
+  struct Facility {
+    std::string_view name;
+    int value;
+  };
+  static constexpr Facility kFacilities[] = {
+      {"daemon", LOG_DAEMON}, {"user", LOG_USER},         {"auth", LOG_AUTH},
+      {"security", LOG_AUTH}, {"authpriv", LOG_AUTHPRIV}, {"local0", LOG_LOCAL0},
+      {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},     {"local3", LOG_LOCAL3},
+      {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},     {"local6", LOG_LOCAL6},
+      {"local7", LOG_LOCAL7}};
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const Facility& facility : kFacilities) {
+    if (facility.name == lower) return facility.value;
+  }
+  throw core::Error("syslog facility \"" + std::string(name) +
+                    "\" is unknown; use daemon, user, auth, authpriv or local0..local7");
+}
+
+std::string format_syslog_message(const detect::Alert& alert) {
+  std::string line = fmt::format("{} {} ", detect::severity_name(alert.severity), alert.kind);
+  if (alert.src_ip.family == 0 && alert.dst_ip.family == 0 && !alert.interface.empty()) {
+    line += alert.interface;
+  } else {
+    line += endpoint_text(alert.src_ip, alert.src_port);
+    line += " -> ";
+    line += endpoint_text(alert.dst_ip, alert.dst_port);
+  }
+  if (!alert.protocol.empty()) {
+    line += '/';
+    line += alert.protocol;
+  }
+  fmt::format_to(std::back_inserter(line), " score {:.4f}", alert.score);
+  if (alert.voters > 0)
+    fmt::format_to(std::back_inserter(line), " votes {}/{}", alert.votes, alert.voters);
+  fmt::format_to(std::back_inserter(line), " count {}", alert.count);
+  if (alert.id != 0) fmt::format_to(std::back_inserter(line), " (id {})", alert.id);
+  line += ": ";
+  line += alert.reason;
+  return line;
+}
+
+SyslogSink::SyslogSink(SyslogOptions options)
+    : ident_(std::move(options.ident)), facility_(parse_syslog_facility(options.facility)) {
+  ::openlog(ident_.c_str(), LOG_PID | LOG_NDELAY, facility_);
+}
+
+SyslogSink::~SyslogSink() { ::closelog(); }
+
+void SyslogSink::deliver(const detect::Alert& alert) {
+  const std::string message = format_syslog_message(alert);
+  ::syslog(facility_ | syslog_level(alert.severity), "%s", message.c_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// webhook
+
+std::string alert_webhook_body(const detect::Alert& alert) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const detect::ModelVote& vote : alert.models) {
+    models.push_back({{"model", vote.model},
+                      {"score", vote.score},
+                      {"threshold", vote.threshold},
+                      {"vote", vote.vote}});
+  }
+  nlohmann::json evidence = nlohmann::json::array();
+  for (const detect::Evidence& item : alert.evidence) {
+    evidence.push_back({{"feature", item.feature},
+                        {"value", item.value},
+                        {"expected", item.expected},
+                        {"deviation", item.deviation}});
+  }
+  const std::int64_t last_ns = alert.last_ns != 0 ? alert.last_ns : alert.time_ns;
+  const nlohmann::json body = {{"id", alert.id},
+                               {"time", rfc3339_utc(alert.time_ns)},
+                               {"time_ns", alert.time_ns},
+                               {"last_seen", rfc3339_utc(last_ns)},
+                               {"last_ns", last_ns},
+                               {"severity", detect::severity_name(alert.severity)},
+                               {"kind", alert.kind},
+                               {"src_ip", address_text(alert.src_ip)},
+                               {"src_port", alert.src_port},
+                               {"dst_ip", address_text(alert.dst_ip)},
+                               {"dst_port", alert.dst_port},
+                               {"protocol", alert.protocol},
+                               {"interface", alert.interface},
+                               {"score", alert.score},
+                               {"votes", alert.votes},
+                               {"voters", alert.voters},
+                               {"count", alert.count},
+                               {"reason", alert.reason},
+                               {"models", std::move(models)},
+                               {"evidence", std::move(evidence)},
+                               {"acknowledged", alert.acknowledged}};
+  // Replace, not throw, on invalid UTF-8: a reason may quote bytes seen on the wire.
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+WebhookSink::WebhookSink(WebhookOptions options)
+    : options_(std::move(options)), queue_(options_.queue_capacity) {
+  const std::string& url = options_.url;
+  constexpr std::string_view kScheme = "http://";
+  std::string lower = url.substr(0, std::min<std::size_t>(url.size(), 8));
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.starts_with("https://")) {
+    throw core::Error("webhook URL \"" + url +
+                      "\": https is not supported; use an http:// URL (a local relay can add TLS)");
+  }
+  if (!lower.starts_with(kScheme)) {
+    throw core::Error("webhook URL \"" + url + "\" must start with http://");
+  }
+  const std::string rest = url.substr(kScheme.size());
+  const std::size_t slash = rest.find('/');
+  const std::string authority = rest.substr(0, slash);
+  path_ = slash == std::string::npos ? "/" : rest.substr(slash);
+  std::string port_text;
+  if (authority.starts_with('[')) {  // [IPv6]:port
+    const std::size_t close = authority.find(']');
+    if (close == std::string::npos) throw core::Error("webhook URL \"" + url + "\": bad host");
+    host_ = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') throw core::Error("webhook URL \"" + url + "\": bad host");
+      port_text = authority.substr(close + 2);
+    }
+  } else {
+    const std::size_t colon = authority.rfind(':');
+    host_ = authority.substr(0, colon);
+    if (colon != std::string::npos) port_text = authority.substr(colon + 1);
+  }
+  if (host_.empty()) throw core::Error("webhook URL \"" + url + "\" has no host");
+  if (!port_text.empty() || authority.ends_with(':')) {
+    int port = 0;
+    for (char c : port_text) {
+      if (c < '0' || c > '9' || port > 65535) {
+        port = -1;
+        break;
+      }
+      port = port * 10 + (c - '0');
+    }
+    if (port <= 0 || port > 65535) {
+      throw core::Error("webhook URL \"" + url + "\": port \"" + port_text + "\" is not 1..65535");
+    }
+    port_ = port;
+  }
+  options_.max_attempts = std::max(options_.max_attempts, 1);
+  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+}
+
+WebhookSink::~WebhookSink() {
+  {
+    std::lock_guard lock(mutex_);
+    shutdown_deadline_ = std::chrono::steady_clock::now() + options_.shutdown_grace;
+  }
+  queue_.close();
+  thread_.request_stop();
+  changed_.notify_all();
+  thread_.join();
+}
+
+void WebhookSink::deliver(const detect::Alert& alert) {
+  // A full queue drops (counted by the queue): detection never waits for a receiver.
+  (void)queue_.try_push(alert);
+}
+
+bool WebhookSink::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return finished_ >= queue_.pushed(); });
+}
+
+WebhookStats WebhookSink::stats() const {
+  WebhookStats stats;
+  stats.queued = queue_.pushed();
+  stats.dropped = queue_.dropped();
+  stats.delivered = delivered_.load();
+  stats.failed = failed_.load();
+  stats.retries = retries_.load();
+  return stats;
+}
+
+std::string WebhookSink::last_error() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
+}
+
+void WebhookSink::finish(bool delivered, std::string error) {
+  (delivered ? delivered_ : failed_).fetch_add(1);
+  {
+    std::lock_guard lock(mutex_);
+    ++finished_;
+    if (!delivered) last_error_ = std::move(error);
+  }
+  changed_.notify_all();
+}
+
+void WebhookSink::run(std::stop_token stop) {
+  httplib::Client client(host_, port_);
+  const auto seconds_and_micros = [](std::chrono::milliseconds duration) {
+    return std::pair<time_t, time_t>(duration.count() / 1000, (duration.count() % 1000) * 1000);
+  };
+  const auto [connect_s, connect_us] = seconds_and_micros(options_.connect_timeout);
+  const auto [timeout_s, timeout_us] = seconds_and_micros(options_.timeout);
+  client.set_connection_timeout(connect_s, connect_us);
+  client.set_read_timeout(timeout_s, timeout_us);
+  client.set_write_timeout(timeout_s, timeout_us);
+  client.set_keep_alive(true);
+  httplib::Headers headers;
+  for (const auto& [name, value] : options_.headers) headers.emplace(name, value);
+  const std::string where = options_.url;
+
+  // pop without the stop token: on shutdown the queue is closed and drained within the grace.
+  while (std::optional<detect::Alert> alert = queue_.pop()) {
+    const std::string body = alert_webhook_body(*alert);
+    std::chrono::milliseconds backoff = options_.initial_backoff;
+    bool delivered = false;
+    std::string error;
+    for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      {
+        std::lock_guard lock(mutex_);
+        if (std::chrono::steady_clock::now() >= shutdown_deadline_) {
+          if (error.empty()) error = where + ": not sent before shutdown";
+          break;
+        }
+      }
+      if (attempt > 1) retries_.fetch_add(1);
+      const httplib::Result result = client.Post(path_, headers, body, "application/json");
+      if (result && result->status >= 200 && result->status < 300) {
+        delivered = true;
+        break;
+      }
+      if (result) {
+        error = fmt::format("{}: HTTP {}", where, result->status);
+        if (!retryable(result->status)) break;
+      } else {
+        error = where + ": " + httplib::to_string(result.error());
+      }
+      // While shutting down every alert gets one attempt, without waiting.
+      if (attempt == options_.max_attempts || stop.stop_requested()) break;
+      std::unique_lock lock(mutex_);
+      changed_.wait_for(lock, stop, backoff, [] { return false; });
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+    finish(delivered, std::move(error));
+  }
+}
+
+}  // namespace netsentry::store

@@ -1,0 +1,130 @@
+// Provides alert delivery beyond the files: the AlertSink seam and two sinks.
+//  * SyslogSink writes one line per alert through syslog(3) with a configurable ident and
+//    facility; the severity maps to the syslog level (syslog_level()).
+//  * WebhookSink POSTs each alert as a JSON object to an http:// URL from its own thread. deliver()
+//    only queues (a bounded queue; a full queue drops and counts), so a slow or dead receiver
+//    never stalls detection. Failed posts (connection errors, timeouts, 408, 429, 5xx) are retried
+//    a bounded number of times with exponential backoff; other 4xx answers are final.
+// Thread rules: deliver() may be called from any thread on both sinks. SyslogSink calls
+// openlog(3), which is process-wide: keep one per process. WebhookSink's destructor keeps
+// delivering what is queued (one attempt each) for shutdown_grace, plus at most one request's
+// timeouts, then counts the rest as failed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/bounded_queue.h"
+#include "detect/alert.h"
+
+namespace netsentry::store {
+
+class AlertSink {
+ public:
+  virtual ~AlertSink() = default;
+  virtual void deliver(const detect::Alert& alert) = 0;
+};
+
+// LOW -> LOG_NOTICE, MEDIUM -> LOG_WARNING, HIGH -> LOG_ERR, CRITICAL -> LOG_CRIT.
+[[nodiscard]] int syslog_level(detect::Severity severity);
+// "daemon", "user", "local0".."local7", "auth", "security" ... -> LOG_*; throws core::Error
+// ("syslog facility \"x\" is unknown; use daemon, user or local0..local7") otherwise.
+[[nodiscard]] int parse_syslog_facility(std::string_view name);
+// The line syslog receives: "HIGH port_scan 10.0.0.66 -> 10.0.0.5:22/TCP score 0.9100 votes 3/4
+// count 12 (id 7): Port scan suspected: ...".
+[[nodiscard]] std::string format_syslog_message(const detect::Alert& alert);
+
+struct SyslogOptions {
+  std::string ident = "netsentry";
+  std::string facility = "daemon";
+};
+
+class SyslogSink final : public AlertSink {
+ public:
+  // Throws core::Error on an unknown facility.
+  explicit SyslogSink(SyslogOptions options = {});
+  ~SyslogSink() override;
+  SyslogSink(const SyslogSink&) = delete;
+  SyslogSink& operator=(const SyslogSink&) = delete;
+
+  void deliver(const detect::Alert& alert) override;
+
+ private:
+  std::string ident_;  // openlog keeps the pointer: it must live as long as the sink
+  int facility_;
+};
+
+struct WebhookOptions {
+  std::string url;  // http://host[:port][/path]; https is not supported
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. {"Authorization", "..."}
+  std::size_t queue_capacity = 1024;
+  int max_attempts = 4;                            // the first post and its retries
+  std::chrono::milliseconds initial_backoff{500};  // doubled after each failure
+  std::chrono::milliseconds max_backoff{10000};
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds timeout{5000};  // reading the answer, and writing the request
+  std::chrono::milliseconds shutdown_grace{3000};
+};
+
+struct WebhookStats {
+  std::uint64_t queued = 0;
+  std::uint64_t dropped = 0;    // queue full
+  std::uint64_t delivered = 0;  // answered 2xx
+  std::uint64_t failed = 0;     // gave up (attempts exhausted, final 4xx, or shutdown)
+  std::uint64_t retries = 0;
+};
+
+// The JSON body WebhookSink posts (an object: id, time (RFC 3339 UTC), time_ns, last_ns,
+// severity, kind, src_ip, src_port, dst_ip, dst_port, protocol, interface, score, votes, voters,
+// count, reason, models[], evidence[], acknowledged).
+[[nodiscard]] std::string alert_webhook_body(const detect::Alert& alert);
+
+class WebhookSink final : public AlertSink {
+ public:
+  // Throws core::Error when the URL is not http://host[:port][/path].
+  explicit WebhookSink(WebhookOptions options);
+  ~WebhookSink() override;
+  WebhookSink(const WebhookSink&) = delete;
+  WebhookSink& operator=(const WebhookSink&) = delete;
+
+  void deliver(const detect::Alert& alert) override;
+
+  // Waits until every queued alert was delivered or given up, at most `timeout`; true if so.
+  bool wait_idle(std::chrono::milliseconds timeout);
+  [[nodiscard]] WebhookStats stats() const;
+  // The latest failure ("http://host:8080/hook: HTTP 500"), empty when none.
+  [[nodiscard]] std::string last_error() const;
+
+ private:
+  void run(std::stop_token stop);
+  void finish(bool delivered, std::string error);
+
+  WebhookOptions options_;
+  std::string host_;
+  int port_ = 80;
+  std::string path_;
+  core::BoundedQueue<detect::Alert> queue_;
+  std::atomic<std::uint64_t> delivered_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> retries_{0};
+  mutable std::mutex mutex_;  // guards last_error_, finished_, shutdown_deadline_
+  std::condition_variable_any changed_;
+  std::string last_error_;
+  std::uint64_t finished_ = 0;  // delivered or given up
+  std::chrono::steady_clock::time_point shutdown_deadline_ =
+      std::chrono::steady_clock::time_point::max();
+  std::jthread thread_;  // last: joins before the members it uses go away
+};
+
+}  // namespace netsentry::store

@@ -1,0 +1,966 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <system_error>
+#include <utility>
+
+#include "core/error.h"
+
+namespace netsentry::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string describe(sqlite3* db, const fs::path& path, std::string_view what) {
+  std::string message = path.string();
+  message += ": ";
+  message += what;
+  message += ": ";
+  message += db ? sqlite3_errmsg(db) : "out of memory";
+  // "disk I/O error" alone does not say whether the disk is full or the file too large.
+  const int code = db ? (sqlite3_errcode(db) & 0xff) : SQLITE_NOMEM;
+  if ((code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN) &&
+      sqlite3_system_errno(db) != 0) {
+    message += " (";
+    message += std::strerror(sqlite3_system_errno(db));
+    message += ")";
+  }
+  return message;
+}
+
+[[noreturn]] void fail(sqlite3* db, const fs::path& path, std::string_view what) {
+  throw core::Error(describe(db, path, what));
+}
+
+std::int64_t to_ns(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+}
+
+std::string address_text(const net::IpAddress& address) {
+  return address.family == 0 ? std::string() : address.to_string();
+}
+
+net::IpAddress parse_address(std::string_view text) {
+  net::IpAddress address;
+  if (!text.empty() && !net::IpAddress::parse(text, address)) address = net::IpAddress{};
+  return address;
+}
+
+// A prepared statement; binds and reads by 1-based / 0-based index as SQLite does.
+class Statement {
+ public:
+  Statement() = default;
+  // `what` opens the message of a failure: "cannot write to the store".
+  Statement(sqlite3* db, const fs::path& path, std::string_view sql,
+            const char* what = "SQLite error")
+      : db_(db), path_(&path), what_(what) {
+    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &stmt_, nullptr) != SQLITE_OK) {
+      fail(db, path, "cannot prepare statement");
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(Statement&& other) noexcept
+      : db_(other.db_),
+        path_(other.path_),
+        what_(other.what_),
+        stmt_(std::exchange(other.stmt_, nullptr)) {}
+  Statement& operator=(Statement&& other) noexcept {
+    if (this != &other) {
+      sqlite3_finalize(stmt_);
+      db_ = other.db_;
+      path_ = other.path_;
+      what_ = other.what_;
+      stmt_ = std::exchange(other.stmt_, nullptr);
+    }
+    return *this;
+  }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  void bind(int i, std::int64_t value) { sqlite3_bind_int64(stmt_, i, value); }
+  void bind(int i, double value) { sqlite3_bind_double(stmt_, i, value); }
+  // The text must stay alive until the statement is stepped.
+  void bind(int i, std::string_view text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  }
+
+  // True for a row, false when done; throws core::Error on failure (the statement is reset).
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    // Described before the reset, which may clear the OS error number.
+    std::string message = describe(db_, *path_, what_);
+    sqlite3_reset(stmt_);
+    throw core::Error(message);
+  }
+  // Runs to completion and resets for the next use.
+  void run() {
+    while (step()) {
+    }
+    sqlite3_reset(stmt_);
+  }
+  void reset() { sqlite3_reset(stmt_); }
+
+  [[nodiscard]] std::int64_t integer(int column) const {
+    return sqlite3_column_int64(stmt_, column);
+  }
+  [[nodiscard]] double real(int column) const { return sqlite3_column_double(stmt_, column); }
+  [[nodiscard]] std::string text(int column) const {
+    const auto* data = sqlite3_column_text(stmt_, column);
+    const int size = sqlite3_column_bytes(stmt_, column);
+    return data ? std::string(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size))
+                : std::string();
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  const fs::path* path_ = nullptr;
+  const char* what_ = "SQLite error";
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+void exec(sqlite3* db, const fs::path& path, const char* sql, std::string_view what) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string text =
+        path.string() + ": " + std::string(what) + ": " + (message ? message : sqlite3_errmsg(db));
+    sqlite3_free(message);
+    throw core::Error(text);
+  }
+}
+
+std::int64_t query_integer(sqlite3* db, const fs::path& path, std::string_view sql,
+                           const char* what = "cannot read the store") {
+  Statement statement(db, path, sql, what);
+  return statement.step() ? statement.integer(0) : 0;
+}
+
+sqlite3* open_database(const fs::path& path, int flags, std::chrono::milliseconds busy_timeout) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = path.string() + ": cannot open SQLite store: " +
+                          (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    throw core::Error(message);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
+  return db;
+}
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS traffic(
+  ts_ns INTEGER NOT NULL, interface TEXT NOT NULL, bytes_sent REAL NOT NULL,
+  bytes_recv REAL NOT NULL, packets_sent REAL NOT NULL, packets_recv REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS traffic_ts ON traffic(ts_ns);
+CREATE TABLE IF NOT EXISTS flows(
+  id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
+  src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL,
+  protocol TEXT NOT NULL, ip_proto INTEGER NOT NULL, packets INTEGER NOT NULL,
+  bytes INTEGER NOT NULL, duration_s REAL NOT NULL, score REAL NOT NULL, verdict TEXT NOT NULL,
+  votes INTEGER NOT NULL, voters INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS flows_end ON flows(end_ns);
+CREATE TABLE IF NOT EXISTS alerts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL,
+  severity INTEGER NOT NULL, kind TEXT NOT NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL,
+  dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL, protocol TEXT NOT NULL,
+  interface TEXT NOT NULL, score REAL NOT NULL, votes INTEGER NOT NULL, voters INTEGER NOT NULL,
+  count INTEGER NOT NULL, reason TEXT NOT NULL, models TEXT NOT NULL, evidence TEXT NOT NULL,
+  acknowledged INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS alerts_last ON alerts(last_ns);
+CREATE TABLE IF NOT EXISTS connections(
+  ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT NULL, local_ip TEXT NOT NULL,
+  local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, remote_port INTEGER NOT NULL,
+  status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS connections_ts ON connections(ts_ns);
+)sql";
+
+constexpr std::string_view kAlertColumns =
+    "id, time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, protocol, "
+    "interface, score, votes, voters, count, reason, models, evidence, acknowledged";
+
+std::string models_json(const detect::Alert& alert) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const detect::ModelVote& vote : alert.models) {
+    models.push_back({{"model", vote.model},
+                      {"score", vote.score},
+                      {"threshold", vote.threshold},
+                      {"vote", vote.vote}});
+  }
+  return models.dump();
+}
+
+std::string evidence_json(const detect::Alert& alert) {
+  nlohmann::json evidence = nlohmann::json::array();
+  for (const detect::Evidence& item : alert.evidence) {
+    evidence.push_back({{"feature", item.feature},
+                        {"value", item.value},
+                        {"expected", item.expected},
+                        {"deviation", item.deviation}});
+  }
+  return evidence.dump();
+}
+
+// Stored JSON is ours, but a hand-edited row must not take the reader down: bad JSON reads as none.
+void read_models(const std::string& text, detect::Alert& alert) {
+  const nlohmann::json models = nlohmann::json::parse(text, nullptr, false);
+  if (!models.is_array()) return;
+  for (const nlohmann::json& item : models) {
+    if (!item.is_object()) continue;
+    detect::ModelVote vote;
+    vote.model = item.value("model", std::string());
+    vote.score = item.value("score", 0.0f);
+    vote.threshold = item.value("threshold", 0.0f);
+    vote.vote = item.value("vote", false);
+    alert.models.push_back(std::move(vote));
+  }
+}
+
+void read_evidence(const std::string& text, detect::Alert& alert) {
+  const nlohmann::json evidence = nlohmann::json::parse(text, nullptr, false);
+  if (!evidence.is_array()) return;
+  for (const nlohmann::json& item : evidence) {
+    if (!item.is_object()) continue;
+    detect::Evidence entry;
+    entry.feature = item.value("feature", std::string());
+    entry.value = item.value("value", 0.0);
+    entry.expected = item.value("expected", 0.0);
+    entry.deviation = item.value("deviation", 0.0);
+    alert.evidence.push_back(std::move(entry));
+  }
+}
+
+detect::Alert read_alert(const Statement& row) {
+  detect::Alert alert;
+  alert.id = row.integer(0);
+  alert.time_ns = row.integer(1);
+  alert.last_ns = row.integer(2);
+  alert.severity = static_cast<detect::Severity>(std::clamp<std::int64_t>(row.integer(3), 0, 3));
+  alert.kind = row.text(4);
+  alert.src_ip = parse_address(row.text(5));
+  alert.src_port = static_cast<std::uint16_t>(row.integer(6));
+  alert.dst_ip = parse_address(row.text(7));
+  alert.dst_port = static_cast<std::uint16_t>(row.integer(8));
+  alert.protocol = row.text(9);
+  alert.interface = row.text(10);
+  alert.score = static_cast<float>(row.real(11));
+  alert.votes = static_cast<int>(row.integer(12));
+  alert.voters = static_cast<int>(row.integer(13));
+  alert.count = static_cast<std::uint64_t>(row.integer(14));
+  alert.reason = row.text(15);
+  read_models(row.text(16), alert);
+  read_evidence(row.text(17), alert);
+  alert.acknowledged = row.integer(18) != 0;
+  return alert;
+}
+
+std::size_t rows_of(const auto& item) {
+  using T = std::decay_t<decltype(item)>;
+  if constexpr (std::is_same_v<T, std::vector<FlowRow>>) {
+    return item.size();
+  } else if constexpr (requires { item.events; }) {
+    return item.events.size();
+  } else if constexpr (requires { item.sample; }) {
+    return 1 + item.sample.interfaces.size();
+  } else if constexpr (requires { item.done; }) {
+    return 0;
+  } else {
+    return 1;
+  }
+}
+
+// The tables housekeeping trims, in the order the size cap sacrifices them, with their time column.
+struct TableTime {
+  const char* table;
+  const char* time_column;
+};
+constexpr TableTime kTrimOrder[] = {
+    {"flows", "end_ns"}, {"connections", "ts_ns"}, {"traffic", "ts_ns"}, {"alerts", "last_ns"}};
+
+}  // namespace
+
+FlowRow make_flow_row(const flow::FlowRecord& record, float score, std::string_view verdict,
+                      int votes, int voters) {
+  FlowRow row;
+  row.start_ns = record.start_ns;
+  row.end_ns = record.end_ns;
+  row.src_ip = record.src_ip;
+  row.dst_ip = record.dst_ip;
+  row.src_port = record.src_port;
+  row.dst_port = record.dst_port;
+  row.ip_proto = record.ip_proto;
+  row.packets = record.packet_count;
+  row.bytes = record.byte_count;
+  row.duration_s = record.duration_s;
+  row.score = score;
+  row.verdict = verdict;
+  row.votes = votes;
+  row.voters = voters;
+  return row;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StoreReader
+
+StoreReader::StoreReader(const fs::path& path, std::chrono::milliseconds busy_timeout)
+    : path_(path) {
+  db_ = open_database(path, SQLITE_OPEN_READONLY, busy_timeout);
+  try {
+    const std::int64_t version =
+        query_integer(db_, path_, "PRAGMA user_version", "cannot open the store");
+    if (version != SqliteStore::kSchemaVersion) {
+      throw core::Error(path_.string() + ": not a netsentry store (schema version " +
+                        std::to_string(version) + ", expected " +
+                        std::to_string(SqliteStore::kSchemaVersion) + ")");
+    }
+  } catch (...) {
+    sqlite3_close(db_);
+    throw;
+  }
+}
+
+StoreReader::~StoreReader() { sqlite3_close(db_); }
+
+std::vector<TrafficRow> StoreReader::traffic_since(std::int64_t since_ns,
+                                                   std::string_view interface, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  interface.empty()
+                      ? "SELECT ts_ns, interface, bytes_sent, bytes_recv, packets_sent, "
+                        "packets_recv FROM traffic WHERE ts_ns >= ?1 ORDER BY ts_ns LIMIT ?2"
+                      : "SELECT ts_ns, interface, bytes_sent, bytes_recv, packets_sent, "
+                        "packets_recv FROM traffic WHERE ts_ns >= ?1 AND interface = ?3 "
+                        "ORDER BY ts_ns LIMIT ?2");
+  query.bind(1, since_ns);
+  query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  if (!interface.empty()) query.bind(3, interface);
+  std::vector<TrafficRow> rows;
+  while (query.step()) {
+    rows.push_back({query.integer(0), query.text(1), query.real(2), query.real(3), query.real(4),
+                    query.real(5)});
+  }
+  return rows;
+}
+
+std::vector<detect::Alert> StoreReader::alerts(const AlertQuery& filter) {
+  std::string sql = "SELECT ";
+  sql += kAlertColumns;
+  sql += " FROM alerts WHERE last_ns >= ?1 AND severity >= ?2";
+  if (!filter.kind.empty()) sql += " AND kind = ?3";
+  if (filter.unacknowledged_only) sql += " AND acknowledged = 0";
+  sql += filter.newest_first ? " ORDER BY last_ns DESC, id DESC" : " ORDER BY last_ns, id";
+  sql += " LIMIT ?4";
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_, sql);
+  query.bind(1, filter.since_ns);
+  query.bind(2, static_cast<std::int64_t>(filter.min_severity));
+  if (!filter.kind.empty()) query.bind(3, filter.kind);
+  query.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(filter.limit, INT64_MAX)));
+  std::vector<detect::Alert> result;
+  while (query.step()) result.push_back(read_alert(query));
+  return result;
+}
+
+std::optional<detect::Alert> StoreReader::alert(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  Statement query(
+      db_, path_,
+      std::string("SELECT ") + std::string(kAlertColumns) + " FROM alerts WHERE id = ?1");
+  query.bind(1, id);
+  if (!query.step()) return std::nullopt;
+  return read_alert(query);
+}
+
+std::vector<FlowRow> StoreReader::recent_flows(std::size_t limit, FlowOrder order,
+                                               std::int64_t since_ns) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  std::string("SELECT id, start_ns, end_ns, src_ip, src_port, dst_ip, dst_port, "
+                              "ip_proto, packets, bytes, duration_s, score, verdict, votes, voters "
+                              "FROM flows WHERE end_ns >= ?1 ORDER BY ") +
+                      (order == FlowOrder::kHighestScore ? "score DESC, id DESC" : "id DESC") +
+                      " LIMIT ?2");
+  query.bind(1, since_ns);
+  query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  std::vector<FlowRow> rows;
+  while (query.step()) {
+    FlowRow row;
+    row.id = query.integer(0);
+    row.start_ns = query.integer(1);
+    row.end_ns = query.integer(2);
+    row.src_ip = parse_address(query.text(3));
+    row.src_port = static_cast<std::uint16_t>(query.integer(4));
+    row.dst_ip = parse_address(query.text(5));
+    row.dst_port = static_cast<std::uint16_t>(query.integer(6));
+    row.ip_proto = static_cast<std::uint8_t>(query.integer(7));
+    row.packets = static_cast<std::uint64_t>(query.integer(8));
+    row.bytes = static_cast<std::uint64_t>(query.integer(9));
+    row.duration_s = query.real(10);
+    row.score = static_cast<float>(query.real(11));
+    row.verdict = query.text(12);
+    row.votes = static_cast<int>(query.integer(13));
+    row.voters = static_cast<int>(query.integer(14));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<ConnectionRow> StoreReader::connections_since(std::int64_t since_ns,
+                                                          std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT ts_ns, event, transport, local_ip, local_port, remote_ip, remote_port, "
+                  "status, pid, process FROM connections WHERE ts_ns >= ?1 ORDER BY ts_ns, rowid "
+                  "LIMIT ?2");
+  query.bind(1, since_ns);
+  query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  std::vector<ConnectionRow> rows;
+  while (query.step()) {
+    ConnectionRow row;
+    row.ts_ns = query.integer(0);
+    row.event = query.text(1);
+    row.transport = query.text(2);
+    row.local_ip = query.text(3);
+    row.local_port = static_cast<std::uint16_t>(query.integer(4));
+    row.remote_ip = query.text(5);
+    row.remote_port = static_cast<std::uint16_t>(query.integer(6));
+    row.status = query.text(7);
+    row.pid = static_cast<std::int32_t>(query.integer(8));
+    row.process = query.text(9);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+StoreCounts StoreReader::counts() {
+  std::lock_guard lock(mutex_);
+  StoreCounts counts;
+  // One read transaction, so the numbers describe one state of the file.
+  exec(db_, path_, "BEGIN", "cannot start a read");
+  try {
+    counts.traffic =
+        static_cast<std::uint64_t>(query_integer(db_, path_, "SELECT count(*) FROM traffic"));
+    counts.flows =
+        static_cast<std::uint64_t>(query_integer(db_, path_, "SELECT count(*) FROM flows"));
+    counts.connections =
+        static_cast<std::uint64_t>(query_integer(db_, path_, "SELECT count(*) FROM connections"));
+    Statement severities(db_, path_,
+                         "SELECT severity, count(*), sum(acknowledged = 0) FROM alerts GROUP BY "
+                         "severity");
+    while (severities.step()) {
+      const std::int64_t severity = severities.integer(0);
+      const auto n = static_cast<std::uint64_t>(severities.integer(1));
+      counts.alerts += n;
+      counts.unacknowledged_alerts += static_cast<std::uint64_t>(severities.integer(2));
+      if (severity >= 0 && severity < 4) counts.alerts_by_severity[severity] += n;
+    }
+    const std::int64_t pages = query_integer(db_, path_, "PRAGMA page_count");
+    const std::int64_t free_pages = query_integer(db_, path_, "PRAGMA freelist_count");
+    const std::int64_t page_size = query_integer(db_, path_, "PRAGMA page_size");
+    counts.data_bytes =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, pages - free_pages) * page_size);
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  exec(db_, path_, "COMMIT", "cannot end a read");
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SqliteStore::Writer: the read-write connection. Created on the constructor's thread, then used
+// only by the writer thread.
+
+class SqliteStore::Writer {
+ public:
+  explicit Writer(const SqliteStoreOptions& options) : path_(options.path) {
+    if (path_.has_parent_path()) {
+      std::error_code error;
+      fs::create_directories(path_.parent_path(), error);
+      if (error) {
+        throw core::Error(path_.string() + ": cannot create the directory: " + error.message());
+      }
+    }
+    db_ = open_database(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options.busy_timeout);
+    try {
+      open_schema();
+      prepare();
+    } catch (...) {
+      statements_clear();
+      sqlite3_close(db_);
+      throw;
+    }
+  }
+  ~Writer() {
+    statements_clear();
+    sqlite3_close(db_);
+  }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  [[nodiscard]] std::int64_t max_alert_id() const {
+    const std::int64_t max_row =
+        query_integer(db_, path_, "SELECT coalesce(max(id), 0) FROM alerts");
+    const std::int64_t sequence = query_integer(
+        db_, path_, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'alerts'");
+    return std::max(max_row, sequence);
+  }
+
+  void begin() { begin_.run(); }
+  void commit() { commit_.run(); }
+  void rollback() noexcept { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
+
+  void apply(const TrafficItem& item) {
+    write_traffic(item.ts_ns, item.sample.total, "total");
+    for (const host::InterfaceRates& rates : item.sample.interfaces) {
+      write_traffic(item.ts_ns, rates, rates.name);
+    }
+    note_time(item.ts_ns);
+  }
+
+  void apply(const FlowRow& row) {
+    src_ip_ = address_text(row.src_ip);
+    dst_ip_ = address_text(row.dst_ip);
+    Statement& s = insert_flow_;
+    s.bind(1, row.start_ns);
+    s.bind(2, row.end_ns);
+    s.bind(3, std::string_view(src_ip_));
+    s.bind(4, static_cast<std::int64_t>(row.src_port));
+    s.bind(5, std::string_view(dst_ip_));
+    s.bind(6, static_cast<std::int64_t>(row.dst_port));
+    s.bind(7, flow::protocol_name(row.ip_proto));
+    s.bind(8, static_cast<std::int64_t>(row.ip_proto));
+    s.bind(9, static_cast<std::int64_t>(row.packets));
+    s.bind(10, static_cast<std::int64_t>(row.bytes));
+    s.bind(11, row.duration_s);
+    s.bind(12, static_cast<double>(row.score));
+    s.bind(13, std::string_view(row.verdict));
+    s.bind(14, static_cast<std::int64_t>(row.votes));
+    s.bind(15, static_cast<std::int64_t>(row.voters));
+    s.run();
+    note_time(row.end_ns);
+  }
+
+  void apply(const std::vector<FlowRow>& rows) {
+    for (const FlowRow& row : rows) apply(row);
+  }
+
+  void apply(const ConnectionsItem& item) {
+    for (const host::ConnectionEvent& event : item.events) {
+      const host::SocketEntry& socket = event.connection.socket;
+      src_ip_ = socket.local.empty() ? std::string() : socket.local.ip.to_string();
+      dst_ip_ = socket.remote.empty() ? std::string() : socket.remote.ip.to_string();
+      Statement& s = insert_connection_;
+      s.bind(1, item.ts_ns);
+      s.bind(2, host::event_name(event.kind));
+      s.bind(3, std::string_view(socket.transport == host::Transport::kTcp ? "TCP" : "UDP"));
+      s.bind(4, std::string_view(src_ip_));
+      s.bind(5, static_cast<std::int64_t>(socket.local.port));
+      s.bind(6, std::string_view(dst_ip_));
+      s.bind(7, static_cast<std::int64_t>(socket.remote.port));
+      s.bind(8, host::state_name(socket.state));
+      s.bind(9, static_cast<std::int64_t>(event.connection.pid));
+      s.bind(10, std::string_view(event.connection.process));
+      s.run();
+    }
+    note_time(item.ts_ns);
+  }
+
+  void apply(const AlertItem& item) {
+    const detect::Alert& alert = item.alert;
+    src_ip_ = address_text(alert.src_ip);
+    dst_ip_ = address_text(alert.dst_ip);
+    const std::string models = models_json(alert);
+    const std::string evidence = evidence_json(alert);
+    Statement& s = item.update ? update_alert_ : insert_alert_;
+    s.bind(1, alert.id);
+    s.bind(2, alert.time_ns);
+    s.bind(3, alert.last_ns != 0 ? alert.last_ns : alert.time_ns);
+    s.bind(4, static_cast<std::int64_t>(alert.severity));
+    s.bind(5, std::string_view(alert.kind));
+    s.bind(6, std::string_view(src_ip_));
+    s.bind(7, static_cast<std::int64_t>(alert.src_port));
+    s.bind(8, std::string_view(dst_ip_));
+    s.bind(9, static_cast<std::int64_t>(alert.dst_port));
+    s.bind(10, std::string_view(alert.protocol));
+    s.bind(11, std::string_view(alert.interface));
+    s.bind(12, static_cast<double>(alert.score));
+    s.bind(13, static_cast<std::int64_t>(alert.votes));
+    s.bind(14, static_cast<std::int64_t>(alert.voters));
+    s.bind(15, static_cast<std::int64_t>(alert.count));
+    s.bind(16, std::string_view(alert.reason));
+    s.bind(17, std::string_view(models));
+    s.bind(18, std::string_view(evidence));
+    s.bind(19, static_cast<std::int64_t>(alert.acknowledged ? 1 : 0));
+    s.run();
+    note_time(alert.last_ns != 0 ? alert.last_ns : alert.time_ns);
+  }
+
+  void apply(const AckItem& item) {
+    ack_alert_.bind(1, static_cast<std::int64_t>(item.acknowledged ? 1 : 0));
+    ack_alert_.bind(2, item.id);
+    ack_alert_.run();
+  }
+
+  void apply(const FlushItem&) {}
+
+  // Deletes rows older than `retention` before the newest timestamp written; returns the count.
+  std::uint64_t enforce_retention(std::chrono::nanoseconds retention) {
+    if (retention.count() <= 0 || newest_ns_ == INT64_MIN) return 0;
+    const std::int64_t cutoff = newest_ns_ - retention.count();
+    std::uint64_t deleted = 0;
+    begin();
+    try {
+      for (const TableTime& table : kTrimOrder) {
+        const std::string sql =
+            std::string("DELETE FROM ") + table.table + " WHERE " + table.time_column + " < ?1";
+        Statement statement = write_statement(sql);
+        statement.bind(1, cutoff);
+        statement.run();
+        deleted += static_cast<std::uint64_t>(sqlite3_changes64(db_));
+      }
+      commit();
+    } catch (...) {
+      rollback();
+      throw;
+    }
+    if (deleted) vacuum();
+    return deleted;
+  }
+
+  // Pages in use (the WAL included) times the page size: what the file shrinks to once vacuumed.
+  [[nodiscard]] std::uint64_t data_bytes() const {
+    const std::int64_t pages = query_integer(db_, path_, "PRAGMA page_count");
+    const std::int64_t free_pages = query_integer(db_, path_, "PRAGMA freelist_count");
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, pages - free_pages) * page_size_);
+  }
+
+  // Deletes the oldest rows, flows first, until the data is under 90% of max_bytes (the margin
+  // keeps the cap from trimming on every commit). Returns the number of rows deleted.
+  std::uint64_t enforce_size_cap(std::uint64_t max_bytes) {
+    if (max_bytes == 0) return 0;
+    std::uint64_t used = data_bytes();
+    if (used <= max_bytes) return 0;
+    const auto target = static_cast<std::uint64_t>(static_cast<double>(max_bytes) * 0.9);
+    std::uint64_t deleted = 0;
+    for (const TableTime& table : kTrimOrder) {
+      const std::string span_sql =
+          std::string("SELECT coalesce(max(rowid) - min(rowid) + 1, 0) FROM ") + table.table;
+      const std::string delete_sql = std::string("DELETE FROM ") + table.table +
+                                     " WHERE rowid IN (SELECT rowid FROM " + table.table +
+                                     " ORDER BY rowid LIMIT ?1)";
+      while (used > target) {
+        const std::int64_t span = query_integer(db_, path_, span_sql);
+        if (span <= 0) break;
+        // Delete the share of rows the excess suggests (rows are similar in size), at least a few
+        // hundred so a table of small rows does not take thousands of rounds.
+        const double excess = static_cast<double>(used - target) / static_cast<double>(used);
+        const auto chunk =
+            std::max<std::int64_t>(256, static_cast<std::int64_t>(std::ceil(excess * span * 1.1)));
+        begin();
+        try {
+          Statement statement = write_statement(delete_sql);
+          statement.bind(1, chunk);
+          statement.run();
+          deleted += static_cast<std::uint64_t>(sqlite3_changes64(db_));
+          commit();
+        } catch (...) {
+          rollback();
+          throw;
+        }
+        used = data_bytes();
+      }
+    }
+    if (deleted) vacuum();
+    return deleted;
+  }
+
+ private:
+  void open_schema() {
+    // The first statement reads the header: a file that is not a database fails here.
+    const std::int64_t version =
+        query_integer(db_, path_, "PRAGMA user_version", "cannot open the store");
+    if (version > kSchemaVersion) {
+      throw core::Error(path_.string() + ": the store has schema version " +
+                        std::to_string(version) + ", newer than this netsentry (" +
+                        std::to_string(kSchemaVersion) + ")");
+    }
+    if (version == 0) {
+      // Only takes effect on a file without tables; it lets the size cap shrink the file.
+      exec(db_, path_, "PRAGMA auto_vacuum = INCREMENTAL", "cannot configure the store");
+    }
+    Statement journal(db_, path_, "PRAGMA journal_mode = WAL");
+    if (!journal.step() || journal.text(0) != "wal") {
+      throw core::Error(path_.string() + ": cannot switch the store to WAL mode (journal mode " +
+                        journal.text(0) + ")");
+    }
+    journal.reset();
+    // NORMAL in WAL mode never corrupts the file; a power cut may lose the last commits only.
+    exec(db_, path_,
+         "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 67108864; "
+         "PRAGMA temp_store = MEMORY",
+         "cannot configure the store");
+    if (version < kSchemaVersion) {
+      exec(db_, path_, "BEGIN IMMEDIATE", "cannot create the schema");
+      try {
+        exec(db_, path_, kSchema, "cannot create the schema");
+        exec(db_, path_, "PRAGMA user_version = 1", "cannot create the schema");
+        exec(db_, path_, "COMMIT", "cannot create the schema");
+      } catch (...) {
+        rollback();
+        throw;
+      }
+    }
+    page_size_ = query_integer(db_, path_, "PRAGMA page_size");
+  }
+
+  void prepare() {
+    begin_ = write_statement("BEGIN IMMEDIATE");
+    commit_ = write_statement("COMMIT");
+    insert_traffic_ = write_statement(
+        "INSERT INTO traffic(ts_ns, interface, bytes_sent, bytes_recv, "
+        "packets_sent, packets_recv) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    insert_flow_ = write_statement(
+        "INSERT INTO flows(start_ns, end_ns, src_ip, src_port, dst_ip, "
+        "dst_port, protocol, ip_proto, packets, bytes, duration_s, score, "
+        "verdict, votes, voters) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "?10, ?11, ?12, ?13, ?14, ?15)");
+    insert_connection_ = write_statement(
+        "INSERT INTO connections(ts_ns, event, transport, local_ip, local_port, "
+        "remote_ip, remote_port, status, pid, process) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+        "?7, ?8, ?9, ?10)");
+    insert_alert_ =
+        write_statement(std::string("INSERT INTO alerts(") + std::string(kAlertColumns) +
+                        ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                        "?13, ?14, ?15, ?16, ?17, ?18, ?19)");
+    // An update never clears an acknowledgement: the user has seen the subject already.
+    update_alert_ = write_statement(
+        "UPDATE alerts SET time_ns = ?2, last_ns = ?3, severity = ?4, "
+        "kind = ?5, src_ip = ?6, src_port = ?7, dst_ip = ?8, dst_port = ?9, "
+        "protocol = ?10, interface = ?11, score = ?12, votes = ?13, "
+        "voters = ?14, count = ?15, reason = ?16, models = ?17, "
+        "evidence = ?18, acknowledged = max(acknowledged, ?19) "
+        "WHERE id = ?1");
+    ack_alert_ = write_statement("UPDATE alerts SET acknowledged = ?1 WHERE id = ?2");
+  }
+
+  Statement write_statement(std::string_view sql) {
+    return Statement(db_, path_, sql, "cannot write to the store");
+  }
+
+  void statements_clear() {
+    begin_ = {};
+    commit_ = {};
+    insert_traffic_ = {};
+    insert_flow_ = {};
+    insert_connection_ = {};
+    insert_alert_ = {};
+    update_alert_ = {};
+    ack_alert_ = {};
+  }
+
+  void write_traffic(std::int64_t ts_ns, const host::InterfaceRates& rates, std::string_view name) {
+    Statement& s = insert_traffic_;
+    s.bind(1, ts_ns);
+    s.bind(2, name);
+    s.bind(3, rates.bytes_sent);
+    s.bind(4, rates.bytes_recv);
+    s.bind(5, rates.packets_sent);
+    s.bind(6, rates.packets_recv);
+    s.run();
+  }
+
+  void note_time(std::int64_t ns) { newest_ns_ = std::max(newest_ns_, ns); }
+
+  // Returns the freed pages to the file system (a no-op on files created without auto-vacuum).
+  void vacuum() {
+    Statement statement(db_, path_, "PRAGMA incremental_vacuum");
+    statement.run();
+  }
+
+  fs::path path_;
+  sqlite3* db_ = nullptr;
+  std::int64_t page_size_ = 4096;
+  std::int64_t newest_ns_ = INT64_MIN;
+  std::string src_ip_;
+  std::string dst_ip_;
+  Statement begin_, commit_, insert_traffic_, insert_flow_, insert_connection_, insert_alert_,
+      update_alert_, ack_alert_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// SqliteStore
+
+SqliteStore::SqliteStore(SqliteStoreOptions options)
+    : options_(std::move(options)),
+      writer_(std::make_unique<Writer>(options_)),
+      reader_(std::make_unique<StoreReader>(options_.path, options_.busy_timeout)),
+      queue_(options_.queue_capacity) {
+  options_.alert_reserve = std::min(options_.alert_reserve, queue_.capacity() / 2);
+  options_.batch_max = std::max<std::size_t>(options_.batch_max, 1);
+  next_alert_id_.store(writer_->max_alert_id() + 1);
+  next_retention_check_ = std::chrono::steady_clock::now();
+  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+}
+
+SqliteStore::~SqliteStore() {
+  flush();
+  queue_.close();
+  thread_.request_stop();
+  thread_.join();
+}
+
+bool SqliteStore::push_bulk(Item item) {
+  if (queue_.size() + options_.alert_reserve >= queue_.capacity()) {
+    refused_bulk_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return queue_.try_push(std::move(item));
+}
+
+bool SqliteStore::push_priority(Item item) { return queue_.try_push(std::move(item)); }
+
+bool SqliteStore::add_traffic(const host::TrafficSample& sample) {
+  return push_bulk(TrafficItem{to_ns(sample.timestamp), sample});
+}
+
+bool SqliteStore::add_flow(const FlowRow& flow) { return push_bulk(flow); }
+
+bool SqliteStore::add_flows(std::span<const FlowRow> flows) {
+  if (flows.empty()) return true;
+  return push_bulk(std::vector<FlowRow>(flows.begin(), flows.end()));
+}
+
+bool SqliteStore::add_connections(std::chrono::system_clock::time_point time,
+                                  std::span<const host::ConnectionEvent> events) {
+  if (events.empty()) return true;
+  return push_bulk(ConnectionsItem{
+      to_ns(time), std::vector<host::ConnectionEvent>(events.begin(), events.end())});
+}
+
+std::int64_t SqliteStore::add_alert(const detect::Alert& alert) {
+  const std::int64_t id = next_alert_id_.fetch_add(1);
+  AlertItem item{alert, false};
+  item.alert.id = id;
+  return push_priority(std::move(item)) ? id : 0;
+}
+
+bool SqliteStore::update_alert(const detect::Alert& alert) {
+  if (alert.id <= 0 || alert.id >= next_alert_id_.load()) return false;
+  return push_priority(AlertItem{alert, true});
+}
+
+bool SqliteStore::ack_alert(std::int64_t id, bool acknowledged) {
+  if (id <= 0 || id >= next_alert_id_.load()) return false;
+  return push_priority(AckItem{id, acknowledged});
+}
+
+void SqliteStore::flush() {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  // push (not try_push): a flush must not be lost, and the writer is draining the queue.
+  if (!queue_.push(FlushItem{std::move(done)})) return;
+  finished.wait();
+}
+
+StoreStats SqliteStore::stats() const {
+  StoreStats stats;
+  stats.accepted = queue_.pushed();
+  stats.dropped = queue_.dropped() + refused_bulk_.load(std::memory_order_relaxed);
+  stats.rows_written = counters_.rows_written.load();
+  stats.commits = counters_.commits.load();
+  stats.write_errors = counters_.write_errors.load();
+  stats.rows_lost = counters_.rows_lost.load();
+  stats.retention_deleted = counters_.retention_deleted.load();
+  stats.cap_deleted = counters_.cap_deleted.load();
+  return stats;
+}
+
+std::optional<std::string> SqliteStore::last_error() const {
+  std::lock_guard lock(error_mutex_);
+  return last_error_;
+}
+
+void SqliteStore::record_error(const std::string& message) {
+  std::lock_guard lock(error_mutex_);
+  last_error_ = message;
+}
+
+void SqliteStore::run(std::stop_token stop) {
+  std::vector<Item> batch;
+  for (;;) {
+    // No stop token here: the queue is closed on shutdown and pop drains it before giving up.
+    std::optional<Item> first = queue_.pop();
+    if (!first) break;
+    batch.clear();
+    batch.push_back(std::move(*first));
+    std::size_t rows = std::visit([](const auto& item) { return rows_of(item); }, batch.back());
+    bool flush_requested = std::holds_alternative<FlushItem>(batch.back());
+    const auto deadline = std::chrono::steady_clock::now() + options_.commit_interval;
+    // Gather a batch: one transaction per commit_interval or batch_max rows, at once on flush.
+    while (!flush_requested && rows < options_.batch_max) {
+      const std::size_t before = batch.size();
+      queue_.drain(batch, 256);
+      for (std::size_t i = before; i < batch.size(); ++i) {
+        rows += std::visit([](const auto& item) { return rows_of(item); }, batch[i]);
+        flush_requested = flush_requested || std::holds_alternative<FlushItem>(batch[i]);
+      }
+      if (flush_requested || rows >= options_.batch_max || stop.stop_requested() ||
+          std::chrono::steady_clock::now() >= deadline) {
+        break;
+      }
+      if (batch.size() == before) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    commit(batch, rows);
+    housekeeping();
+    for (Item& item : batch) {
+      if (auto* flush = std::get_if<FlushItem>(&item)) flush->done->set_value();
+    }
+  }
+}
+
+void SqliteStore::commit(std::vector<Item>& batch, std::size_t rows) {
+  if (rows == 0) return;
+  try {
+    writer_->begin();
+    try {
+      for (const Item& item : batch)
+        std::visit([&](const auto& row) { writer_->apply(row); }, item);
+      writer_->commit();
+    } catch (...) {
+      writer_->rollback();
+      throw;
+    }
+    counters_.rows_written.fetch_add(rows);
+    counters_.commits.fetch_add(1);
+  } catch (const std::exception& error) {
+    // The monitor must keep going on a full disk: count, remember, and move on.
+    counters_.write_errors.fetch_add(1);
+    counters_.rows_lost.fetch_add(rows);
+    record_error(error.what());
+  }
+}
+
+void SqliteStore::housekeeping() {
+  try {
+    const auto now = std::chrono::steady_clock::now();
+    if (options_.retention.count() > 0 && now >= next_retention_check_) {
+      next_retention_check_ = now + options_.retention_check_interval;
+      counters_.retention_deleted.fetch_add(writer_->enforce_retention(options_.retention));
+    }
+    counters_.cap_deleted.fetch_add(writer_->enforce_size_cap(options_.max_bytes));
+  } catch (const std::exception& error) {
+    counters_.write_errors.fetch_add(1);
+    record_error(error.what());
+  }
+}
+
+}  // namespace netsentry::store

@@ -1,0 +1,263 @@
+// Provides the SQLite store (the only SQLite user): SqliteStore writes traffic samples, scored
+// flows, alerts and connection events into one database file, and StoreReader queries it.
+//
+// Writing: add_* never block and never throw; they copy the row into a bounded queue (a full queue
+// refuses and counts the drop) and a writer thread commits the rows in batched transactions (every
+// commit_interval or batch_max items, with prepared statements). Alert ids are assigned by the
+// store when add_alert is called, so the caller has the id at once. flush() blocks until every row
+// accepted before the call is committed; the destructor flushes. A failed transaction (disk full,
+// I/O error) loses its rows, is counted and remembered (last_error()), and the store keeps going.
+// Housekeeping on the writer thread: rows older than `retention` are deleted, measured from the
+// newest timestamp written (so replaying an old capture does not delete what it just stored), and
+// when the data exceeds max_bytes the oldest rows are deleted (flows first, then connections,
+// traffic, alerts) and the file is shrunk (incremental auto-vacuum).
+//
+// Reading: StoreReader is a separate read-only connection (WAL lets it read while the writer
+// writes), usable from another process (the dashboard) or through SqliteStore::reader().
+//
+// Thread rules: SqliteStore's add_*, ack_alert, update_alert, flush, stats and last_error may be
+// called from any thread. StoreReader's methods may be called from any thread (one mutex
+// serialises them). Both constructors throw core::Error naming the path and SQLite's message.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "core/bounded_queue.h"
+#include "detect/alert.h"
+#include "flow/flow_record.h"
+#include "host/connection_tracker.h"
+#include "host/monitor.h"
+#include "net/packet.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace netsentry::store {
+
+// One scored flow as stored (the flows table).
+struct FlowRow {
+  std::int64_t id = 0;  // assigned by SQLite; 0 before it is stored
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  net::IpAddress src_ip;
+  net::IpAddress dst_ip;
+  std::uint16_t src_port = 0;
+  std::uint16_t dst_port = 0;
+  std::uint8_t ip_proto = 0;
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+  double duration_s = 0;
+  float score = 0;      // ensemble score
+  std::string verdict;  // "benign", "anomaly", or a classifier label
+  int votes = 0;        // models that voted anomalous
+  int voters = 0;
+};
+
+// The stored columns of `record` with its scoring outcome.
+[[nodiscard]] FlowRow make_flow_row(const flow::FlowRecord& record, float score,
+                                    std::string_view verdict, int votes, int voters);
+
+// One per-second traffic rate of one interface ("total" for the sum).
+struct TrafficRow {
+  std::int64_t ts_ns = 0;
+  std::string interface;
+  double bytes_sent = 0;
+  double bytes_recv = 0;
+  double packets_sent = 0;
+  double packets_recv = 0;
+};
+
+// One connection event (the connections table).
+struct ConnectionRow {
+  std::int64_t ts_ns = 0;
+  std::string event;      // "snapshot", "opened", "state_changed", "closed"
+  std::string transport;  // "TCP", "UDP"
+  std::string local_ip;   // empty for an empty endpoint
+  std::uint16_t local_port = 0;
+  std::string remote_ip;
+  std::uint16_t remote_port = 0;
+  std::string status;  // "ESTABLISHED", ..., "NONE"
+  std::int32_t pid = host::kUnknownPid;
+  std::string process;
+};
+
+enum class FlowOrder : std::uint8_t { kNewest, kHighestScore };
+
+struct AlertQuery {
+  std::int64_t since_ns = 0;  // alerts whose latest repeat (last_ns) is at or after this
+  detect::Severity min_severity = detect::Severity::kLow;
+  std::string kind;  // empty: every kind
+  bool unacknowledged_only = false;
+  std::size_t limit = 1000;
+  bool newest_first = true;
+};
+
+struct StoreCounts {
+  std::uint64_t traffic = 0;
+  std::uint64_t flows = 0;
+  std::uint64_t alerts = 0;
+  std::uint64_t connections = 0;
+  std::uint64_t unacknowledged_alerts = 0;
+  std::uint64_t alerts_by_severity[4] = {};  // indexed by detect::Severity
+  std::uint64_t data_bytes = 0;              // pages in use times the page size
+};
+
+class StoreReader final {
+ public:
+  // Opens an existing store read-only. Throws core::Error naming the path.
+  explicit StoreReader(const std::filesystem::path& path,
+                       std::chrono::milliseconds busy_timeout = std::chrono::milliseconds(5000));
+  ~StoreReader();
+  StoreReader(const StoreReader&) = delete;
+  StoreReader& operator=(const StoreReader&) = delete;
+
+  // Samples with ts_ns >= since_ns, oldest first; empty interface: every interface and "total".
+  [[nodiscard]] std::vector<TrafficRow> traffic_since(std::int64_t since_ns,
+                                                      std::string_view interface = {},
+                                                      std::size_t limit = 100000);
+  [[nodiscard]] std::vector<detect::Alert> alerts(const AlertQuery& query);
+  [[nodiscard]] std::optional<detect::Alert> alert(std::int64_t id);
+  // Flows that ended at or after since_ns.
+  [[nodiscard]] std::vector<FlowRow> recent_flows(std::size_t limit,
+                                                  FlowOrder order = FlowOrder::kNewest,
+                                                  std::int64_t since_ns = 0);
+  [[nodiscard]] std::vector<ConnectionRow> connections_since(std::int64_t since_ns,
+                                                             std::size_t limit = 10000);
+  [[nodiscard]] StoreCounts counts();
+
+  // Every query throws core::Error naming the path when SQLite fails.
+ private:
+  std::filesystem::path path_;
+  std::mutex mutex_;  // guards db_ (one statement at a time on this connection)
+  sqlite3* db_ = nullptr;
+};
+
+struct SqliteStoreOptions {
+  std::filesystem::path path = "netsentry.db";
+  std::size_t queue_capacity = 65536;  // items (an add_flows batch is one item)
+  // Room kept for alerts, acks and flushes: bulk rows are refused once the queue holds
+  // capacity - alert_reserve items, so a flood of flows cannot crowd out its own alerts.
+  std::size_t alert_reserve = 1024;
+  std::size_t batch_max = 8192;  // rows per transaction
+  std::chrono::milliseconds commit_interval{200};
+  std::chrono::nanoseconds retention = std::chrono::hours(24 * 7);  // 0: keep everything
+  std::chrono::milliseconds retention_check_interval{60000};
+  // Size cap on the stored data (pages in use); 0: none. The -wal file comes on top until the next
+  // checkpoint (journal_size_limit keeps it under 64 MB afterwards).
+  std::uint64_t max_bytes = 0;
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+struct StoreStats {
+  std::uint64_t accepted = 0;  // items taken into the queue
+  std::uint64_t dropped = 0;   // items refused (queue full)
+  std::uint64_t rows_written = 0;
+  std::uint64_t commits = 0;
+  std::uint64_t write_errors = 0;  // failed transactions
+  std::uint64_t rows_lost = 0;     // rows of failed transactions
+  std::uint64_t retention_deleted = 0;
+  std::uint64_t cap_deleted = 0;
+};
+
+class SqliteStore final {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens or creates the database and its schema and starts the writer thread. Throws core::Error
+  // (with the path and SQLite's message) when the file cannot be created, is not a database, or
+  // has a newer schema.
+  explicit SqliteStore(SqliteStoreOptions options);
+  ~SqliteStore();  // flushes, then stops the writer
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // Each returns false when the row was dropped (queue full or store shutting down).
+  bool add_traffic(const host::TrafficSample& sample);  // "total" and each interface
+  bool add_flow(const FlowRow& flow);
+  bool add_flows(std::span<const FlowRow> flows);  // one queue item for the whole batch
+  bool add_connections(std::chrono::system_clock::time_point time,
+                       std::span<const host::ConnectionEvent> events);
+  // Stores a new alert (alert.id is ignored) and returns its id; 0 when it was dropped.
+  std::int64_t add_alert(const detect::Alert& alert);
+  // Replaces a stored alert (by alert.id) with a newer aggregate (count, last_ns, severity...).
+  bool update_alert(const detect::Alert& alert);
+  // Returns false for an id the store never assigned, or when the queue is full.
+  bool ack_alert(std::int64_t id, bool acknowledged = true);
+
+  // Blocks until every item accepted before the call is committed (or failed and counted).
+  void flush();
+
+  [[nodiscard]] StoreStats stats() const;
+  // The latest write failure ("<path>: ...: database or disk is full"), if any.
+  [[nodiscard]] std::optional<std::string> last_error() const;
+  [[nodiscard]] const std::filesystem::path& path() const { return options_.path; }
+  // Queries on the store's own read connection.
+  [[nodiscard]] StoreReader& reader() { return *reader_; }
+
+ private:
+  struct TrafficItem {
+    std::int64_t ts_ns;
+    host::TrafficSample sample;
+  };
+  struct ConnectionsItem {
+    std::int64_t ts_ns;
+    std::vector<host::ConnectionEvent> events;
+  };
+  struct AckItem {
+    std::int64_t id;
+    bool acknowledged;
+  };
+  struct AlertItem {
+    detect::Alert alert;
+    bool update;
+  };
+  struct FlushItem {
+    std::shared_ptr<std::promise<void>> done;
+  };
+  using Item = std::variant<TrafficItem, FlowRow, std::vector<FlowRow>, ConnectionsItem, AlertItem,
+                            AckItem, FlushItem>;
+  class Writer;  // the writer connection and its prepared statements (sqlite_store.cpp)
+  struct Counters {
+    std::atomic<std::uint64_t> rows_written{0};
+    std::atomic<std::uint64_t> commits{0};
+    std::atomic<std::uint64_t> write_errors{0};
+    std::atomic<std::uint64_t> rows_lost{0};
+    std::atomic<std::uint64_t> retention_deleted{0};
+    std::atomic<std::uint64_t> cap_deleted{0};
+  };
+
+  bool push_bulk(Item item);
+  bool push_priority(Item item);
+  void run(std::stop_token stop);
+  void commit(std::vector<Item>& batch, std::size_t rows);
+  void housekeeping();
+  void record_error(const std::string& message);
+
+  SqliteStoreOptions options_;
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<StoreReader> reader_;
+  core::BoundedQueue<Item> queue_;
+  std::atomic<std::int64_t> next_alert_id_{1};
+  std::atomic<std::uint64_t> refused_bulk_{0};  // refused for the alert reserve
+  Counters counters_;
+  std::chrono::steady_clock::time_point next_retention_check_{};  // writer thread only
+  mutable std::mutex error_mutex_;                                // guards last_error_
+  std::optional<std::string> last_error_;
+  std::jthread thread_;  // last: stops and joins before the members it uses go away
+};
+
+}  // namespace netsentry::store

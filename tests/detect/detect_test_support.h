@@ -1,0 +1,121 @@
+// Test helpers for tests/detect: flow records filled field by field, shaped like the flows the
+// flow table produces for probes, handshakes and sessions. Thread rules: single-threaded tests.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+
+#include "flow/flow_record.h"
+#include "net/packet.h"
+
+namespace netsentry::detect::testing {
+
+inline constexpr std::int64_t kMs = 1'000'000;
+inline constexpr std::int64_t kSec = 1'000'000'000;
+inline constexpr std::int64_t kT0 = 1'499'344'746'000'000'000;  // 2017-07-06 12:39:06 UTC
+
+inline net::IpAddress ip(const char* text) {
+  net::IpAddress out;
+  net::IpAddress::parse(text, out);
+  return out;
+}
+
+inline net::IpAddress ipv4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+  net::IpAddress out;
+  out.family = 4;
+  out.bytes[0] = a;
+  out.bytes[1] = b;
+  out.bytes[2] = c;
+  out.bytes[3] = d;
+  return out;
+}
+
+struct Pkt {
+  std::int8_t direction;
+  std::uint8_t flags;
+  std::uint32_t size = 0;
+};
+
+// A flow whose first packets (and the matching counters) are `packets`.
+inline flow::FlowRecord flow_of(const net::IpAddress& src, std::uint16_t sport,
+                                const net::IpAddress& dst, std::uint16_t dport, std::uint8_t proto,
+                                std::int64_t start_ns, std::int64_t duration_ns,
+                                std::initializer_list<Pkt> packets) {
+  using flow::CicFeature;
+  flow::FlowRecord r;
+  r.src_ip = src;
+  r.dst_ip = dst;
+  r.src_port = sport;
+  r.dst_port = dport;
+  r.ip_proto = proto;
+  r.start_ns = start_ns;
+  r.end_ns = start_ns + duration_ns;
+  r.duration_s = double(duration_ns) / 1e9;
+  auto& c = r.cic;
+  auto at = [&c](CicFeature f) -> double& { return c[static_cast<std::size_t>(f)]; };
+  at(CicFeature::kIcmpType) = -1;
+  for (const Pkt& p : packets) {
+    r.first_packets.push_back({p.size, 0, p.direction, p.flags});
+    ++r.packet_count;
+    r.byte_count += 54 + p.size;
+    at(p.direction > 0 ? CicFeature::kTotalFwdPacket : CicFeature::kTotalBwdPackets) += 1;
+    at(p.direction > 0 ? CicFeature::kTotalLengthFwd : CicFeature::kTotalLengthBwd) += p.size;
+    if (p.flags & net::tcp_flag::kSyn) at(CicFeature::kSynFlagCount) += 1;
+    if (p.flags & net::tcp_flag::kAck) at(CicFeature::kAckFlagCount) += 1;
+    if (p.flags & net::tcp_flag::kRst) at(CicFeature::kRstFlagCount) += 1;
+  }
+  return r;
+}
+
+inline constexpr std::uint8_t kSyn = net::tcp_flag::kSyn;
+inline constexpr std::uint8_t kAck = net::tcp_flag::kAck;
+inline constexpr std::uint8_t kRst = net::tcp_flag::kRst;
+inline constexpr std::uint8_t kPsh = net::tcp_flag::kPsh;
+inline constexpr std::uint8_t kFin = net::tcp_flag::kFin;
+
+// SYN answered by RST-ACK: a closed port probed by a SYN scan.
+inline flow::FlowRecord syn_probe(const net::IpAddress& src, const net::IpAddress& dst,
+                                  std::uint16_t dport, std::int64_t start_ns) {
+  return flow_of(src, 40000, dst, dport, 6, start_ns, 1 * kMs,
+                 {{+1, kSyn}, {-1, static_cast<std::uint8_t>(kRst | kAck)}});
+}
+
+// SYN, SYN-ACK and nothing more: a half-open connection (a spoofed SYN flood).
+inline flow::FlowRecord half_open(const net::IpAddress& src, std::uint16_t sport,
+                                  const net::IpAddress& dst, std::uint16_t dport,
+                                  std::int64_t start_ns) {
+  return flow_of(src, sport, dst, dport, 6, start_ns, 1 * kMs,
+                 {{+1, kSyn}, {-1, static_cast<std::uint8_t>(kSyn | kAck)}});
+}
+
+// A complete short TCP session with some payload each way (a login attempt, a web request).
+inline flow::FlowRecord session(const net::IpAddress& src, std::uint16_t sport,
+                                const net::IpAddress& dst, std::uint16_t dport,
+                                std::int64_t start_ns, std::uint32_t payload = 300) {
+  const auto sa = static_cast<std::uint8_t>(kSyn | kAck);
+  const auto pa = static_cast<std::uint8_t>(kPsh | kAck);
+  const auto fa = static_cast<std::uint8_t>(kFin | kAck);
+  return flow_of(src, sport, dst, dport, 6, start_ns, 200 * kMs,
+                 {{+1, kSyn},
+                  {-1, sa},
+                  {+1, kAck},
+                  {+1, pa, payload},
+                  {-1, pa, payload},
+                  {+1, fa},
+                  {-1, fa},
+                  {+1, kAck}});
+}
+
+// A one-way UDP flow of `packets` datagrams.
+inline flow::FlowRecord udp_flow(const net::IpAddress& src, std::uint16_t sport,
+                                 const net::IpAddress& dst, std::uint16_t dport,
+                                 std::int64_t start_ns, std::int64_t duration_ns,
+                                 std::uint64_t packets, bool reply = false) {
+  flow::FlowRecord r = flow_of(src, sport, dst, dport, 17, start_ns, duration_ns, {{+1, 0, 100}});
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = double(packets);
+  r.packet_count = packets;
+  if (reply) r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalBwdPackets)] = 1;
+  return r;
+}
+
+}  // namespace netsentry::detect::testing

@@ -1,0 +1,281 @@
+#include "detect/host_detectors.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.h"
+#include "detect/detect_test_support.h"
+
+namespace netsentry::detect {
+namespace {
+
+using namespace testing;  // NOLINT
+
+std::vector<Alert> of_kind(const std::vector<Alert>& alerts, std::string_view k) {
+  std::vector<Alert> out;
+  std::copy_if(alerts.begin(), alerts.end(), std::back_inserter(out),
+               [&](const Alert& a) { return a.kind == k; });
+  return out;
+}
+
+TEST(TcpHandshake, RecognisesCompletedAndHalfOpenConnections) {
+  const auto a = ip("10.0.0.66");
+  const auto b = ip("10.0.0.5");
+  EXPECT_TRUE(tcp_handshake(session(a, 1, b, 22, kT0)).completed);
+  EXPECT_TRUE(tcp_handshake(session(a, 1, b, 22, kT0)).attempt);
+  const TcpHandshake half = tcp_handshake(half_open(a, 1, b, 80, kT0));
+  EXPECT_TRUE(half.attempt);
+  EXPECT_FALSE(half.completed);
+  // Mid-stream flow (capture started late): no attempt.
+  EXPECT_FALSE(tcp_handshake(flow_of(a, 1, b, 80, 6, kT0, kMs, {{+1, kAck, 10}})).attempt);
+}
+
+TEST(TcpHandshake, FallsBackOnFlagCountsWithoutPacketSummaries) {
+  auto full = session(ip("10.0.0.66"), 1, ip("10.0.0.5"), 22, kT0);
+  full.first_packets.clear();
+  EXPECT_TRUE(tcp_handshake(full).completed);
+  auto half = half_open(ip("10.0.0.66"), 1, ip("10.0.0.5"), 80, kT0);
+  half.first_packets.clear();
+  EXPECT_TRUE(tcp_handshake(half).attempt);
+  EXPECT_FALSE(tcp_handshake(half).completed);
+}
+
+TEST(IsProbe, SeparatesProbesFromServedConnections) {
+  const auto a = ip("10.0.0.66");
+  const auto b = ip("10.0.0.5");
+  EXPECT_TRUE(is_probe(syn_probe(a, b, 22, kT0)));
+  EXPECT_TRUE(is_probe(half_open(a, 1, b, 80, kT0)));
+  EXPECT_FALSE(is_probe(session(a, 1, b, 22, kT0)));
+  EXPECT_TRUE(is_probe(udp_flow(a, 1, b, 161, kT0, kMs, 1)));
+  EXPECT_FALSE(is_probe(udp_flow(a, 1, b, 53, kT0, kMs, 1, /*reply=*/true)));
+  auto ping = flow_of(a, 0, b, 0, 1, kT0, kMs, {{+1, 0, 56}});
+  ping.cic[static_cast<std::size_t>(flow::CicFeature::kIcmpType)] = 8;
+  EXPECT_TRUE(is_probe(ping));
+}
+
+TEST(HostDetectors, ReportsPortScanWithCountsAndElapsedTime) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  const auto scanner = ip("10.0.0.66");
+  const auto target = ip("10.0.0.5");
+  // 2,998 ports in 0.6 s.
+  for (int i = 0; i < 2998; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 600 * kMs / 2997;
+    auto probe = syn_probe(scanner, target, static_cast<std::uint16_t>(1 + i), t);
+    probe.end_ns = t;
+    detectors.observe(probe, out);
+  }
+  auto scans = of_kind(out, kind::kPortScan);
+  ASSERT_EQ(scans.size(), 2u);  // HIGH at 100 ports, CRITICAL at 1,000
+  EXPECT_EQ(scans[0].severity, Severity::kHigh);
+  EXPECT_NE(scans[0].reason.find("100 ports"), std::string::npos) << scans[0].reason;
+  EXPECT_EQ(scans[1].severity, Severity::kCritical);
+  EXPECT_EQ(scans[0].src_ip, scanner);
+  EXPECT_EQ(scans[0].dst_ip, target);
+  EXPECT_EQ(scans[0].protocol, "TCP");
+
+  out.clear();
+  detectors.flush(out);
+  scans = of_kind(out, kind::kPortScan);
+  ASSERT_EQ(scans.size(), 1u);
+  EXPECT_EQ(scans[0].reason,
+            "Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s");
+  EXPECT_EQ(scans[0].severity, Severity::kCritical);
+  EXPECT_EQ(scans[0].time_ns, kT0);
+}
+
+TEST(HostDetectors, DoesNotCallServedConnectionsToManyPortsAScan) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // An FTP client's passive data connections: 500 served sessions on distinct server ports.
+  for (int i = 0; i < 500; ++i) {
+    detectors.observe(
+        session(ip("10.0.0.7"), static_cast<std::uint16_t>(30000 + i), ip("10.0.0.21"),
+                static_cast<std::uint16_t>(50000 + i), kT0 + i * 10 * kMs),
+        out);
+  }
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kPortScan).empty());
+}
+
+TEST(HostDetectors, CountsPortsOnlyWithinTheWindow) {
+  HostDetectorOptions options;
+  options.window_ns = 10 * kSec;
+  HostDetectors detectors(options);
+  std::vector<Alert> out;
+  // 60 ports per window, in 5 windows: never 100 within one.
+  for (int w = 0; w < 5; ++w) {
+    for (int i = 0; i < 60; ++i) {
+      detectors.observe(
+          syn_probe(ip("10.0.0.66"), ip("10.0.0.5"), static_cast<std::uint16_t>(1 + w * 60 + i),
+                    kT0 + w * 11 * kSec + i * kMs),
+          out);
+    }
+    detectors.advance(kT0 + w * 11 * kSec + 10 * kSec + 100 * kMs, out);
+  }
+  EXPECT_TRUE(of_kind(out, kind::kPortScan).empty());
+  EXPECT_EQ(detectors.stats().tracked, 0u);
+}
+
+TEST(HostDetectors, ReportsHostScanOnOnePort) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  for (int i = 1; i <= 254; ++i) {
+    detectors.observe(syn_probe(ip("10.0.0.66"), ipv4(10, 0, 1, static_cast<std::uint8_t>(i)), 22,
+                                kT0 + i * 10 * kMs),
+                      out);
+  }
+  detectors.flush(out);
+  const auto scans = of_kind(out, kind::kHostScan);
+  ASSERT_FALSE(scans.empty());
+  EXPECT_EQ(scans.front().src_ip, ip("10.0.0.66"));
+  EXPECT_EQ(scans.front().dst_port, 22);
+  // Past the exact limit the count is a linear-counting estimate: within 2 of 254.
+  const Alert& last = scans.back();
+  EXPECT_NE(last.reason.find("hosts probed on port 22/TCP (SSH) from 10.0.0.66"), std::string::npos)
+      << last.reason;
+  ASSERT_FALSE(last.evidence.empty());
+  EXPECT_NEAR(last.evidence[0].value, 254, 2);
+}
+
+TEST(HostDetectors, NamesTheDestinationOfASpoofedSynFlood) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  const auto victim = ip("10.0.0.5");
+  for (int i = 0; i < 5000; ++i) {
+    const auto spoofed =
+        ipv4(172, 16, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i % 256));
+    detectors.observe(
+        half_open(spoofed, static_cast<std::uint16_t>(1024 + i), victim, 80, kT0 + i * kMs), out);
+  }
+  // Benign completed connections to the same service do not hide it (ratio stays > 0.8).
+  for (int i = 0; i < 100; ++i) {
+    detectors.observe(session(ip("192.168.1.2"), static_cast<std::uint16_t>(2000 + i), victim, 80,
+                              kT0 + i * 10 * kMs),
+                      out);
+  }
+  detectors.flush(out);
+  const auto floods = of_kind(out, kind::kSynFlood);
+  ASSERT_FALSE(floods.empty());
+  const Alert& first = floods.front();
+  EXPECT_EQ(first.severity, Severity::kHigh);
+  EXPECT_EQ(first.dst_ip, victim);
+  EXPECT_EQ(first.dst_port, 80);
+  EXPECT_EQ(first.src_ip.family, 0);  // many sources: no single culprit
+  const Alert& last = floods.back();
+  EXPECT_NE(last.reason.find("SYN flood suspected: 5,000 half-open connections to 10.0.0.5:80 "
+                             "(98% of 5,100 attempts) from many sources"),
+            std::string::npos)
+      << last.reason;
+}
+
+TEST(HostDetectors, IgnoresAServiceThatCompletesItsHandshakes) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  for (int i = 0; i < 5000; ++i) {
+    detectors.observe(
+        session(
+            ipv4(172, 16, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i % 256)),
+            static_cast<std::uint16_t>(1024 + i), ip("10.0.0.5"), 80, kT0 + i * kMs),
+        out);
+  }
+  detectors.flush(out);
+  EXPECT_TRUE(out.empty()) << out.front().reason;
+}
+
+TEST(HostDetectors, ReportsBruteForceOnALoginService) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  for (int i = 0; i < 150; ++i) {
+    detectors.observe(session(ip("10.0.0.66"), static_cast<std::uint16_t>(40000 + i),
+                              ip("10.0.0.5"), 22, kT0 + i * 300 * kMs),
+                      out);
+  }
+  detectors.flush(out);
+  const auto attacks = of_kind(out, kind::kBruteForce);
+  ASSERT_EQ(attacks.size(), 2u);  // at 30 sessions, then the summary of the window
+  EXPECT_EQ(attacks[0].src_ip, ip("10.0.0.66"));
+  EXPECT_EQ(attacks[0].dst_port, 22);
+  // 150 sessions 0.3 s apart: the first 60 s window holds 200, all 150 (~45 s).
+  EXPECT_EQ(
+      attacks[1].reason,
+      "Brute force suspected: 150 short sessions from 10.0.0.66 to 10.0.0.5:22 (SSH) in 45 s");
+}
+
+TEST(HostDetectors, GivesWebPortsTheirOwnHigherBruteForceThreshold) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  for (int i = 0; i < 150; ++i) {
+    detectors.observe(session(ip("10.0.0.7"), static_cast<std::uint16_t>(40000 + i),
+                              ip("93.184.216.34"), 443, kT0 + i * 100 * kMs),
+                      out);
+  }
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kBruteForce).empty());
+}
+
+TEST(HostDetectors, ReportsUdpFloodFromManyFlows) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // 100 flows of 2,000 packets in 2 s: 100,000 packets/s to one host.
+  for (int i = 0; i < 100; ++i) {
+    detectors.observe(udp_flow(ipv4(172, 16, 0, static_cast<std::uint8_t>(i)), 5000, ip("10.0.0.5"),
+                               9999, kT0, 2 * kSec, 2000),
+                      out);
+  }
+  detectors.flush(out);
+  const auto floods = of_kind(out, kind::kUdpFlood);
+  ASSERT_FALSE(floods.empty());
+  EXPECT_EQ(floods.back().dst_ip, ip("10.0.0.5"));
+  EXPECT_EQ(floods.back().severity, Severity::kCritical);
+  EXPECT_NE(
+      floods.back().reason.find("100,000 packets/s to 10.0.0.5 in 100 flows from many sources"),
+      std::string::npos)
+      << floods.back().reason;
+}
+
+TEST(HostDetectors, LeavesOneBusyUdpStreamAlone) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // One video call: a single flow at 50,000 packets/s.
+  detectors.observe(
+      udp_flow(ip("10.0.0.7"), 5000, ip("10.0.0.5"), 3478, kT0, 10 * kSec, 500'000, true), out);
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kUdpFlood).empty());
+}
+
+TEST(HostDetectors, StaysBoundedUnderAMillionSpoofedSources) {
+  HostDetectorOptions options;
+  options.max_tracked = 4096;
+  HostDetectors detectors(options);
+  std::vector<Alert> out;
+  for (std::uint32_t i = 0; i < 1'000'000; ++i) {
+    const auto spoofed = ipv4(static_cast<std::uint8_t>(1 + (i >> 16)),
+                              static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i), 1);
+    detectors.observe(half_open(spoofed, 1024, ip("10.0.0.5"), 80, kT0 + std::int64_t{i} * 50'000),
+                      out);
+  }
+  const HostDetectorStats stats = detectors.stats();
+  EXPECT_LE(stats.tracked, 5 * options.max_tracked);
+  EXPECT_GT(stats.evictions, 0u);
+  EXPECT_EQ(stats.flows, 1'000'000u);
+  const auto floods = of_kind(out, kind::kSynFlood);
+  ASSERT_FALSE(floods.empty());
+  EXPECT_EQ(floods.front().dst_ip, ip("10.0.0.5"));
+  // Escalation only: one HIGH and one CRITICAL per window, not one per flow.
+  EXPECT_LE(out.size(), 10u);
+}
+
+TEST(HostDetectors, RejectsUnusableOptions) {
+  HostDetectorOptions options;
+  options.syn_flood_ratio = 1.5;
+  EXPECT_THROW(HostDetectors{options}, core::Error);
+  options = {};
+  options.window_ns = 0;
+  EXPECT_THROW(HostDetectors{options}, core::Error);
+}
+
+}  // namespace
+}  // namespace netsentry::detect

@@ -1,0 +1,294 @@
+#include "store/alert_delivery.h"
+
+// Debian's cpp-httplib is a compiled library built with these three options; the header must see
+// the same ones or its classes get a different layout from the library's. Link with -lcpp-httplib.
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#endif
+#ifndef CPPHTTPLIB_ZLIB_SUPPORT
+#define CPPHTTPLIB_ZLIB_SUPPORT
+#endif
+#ifndef CPPHTTPLIB_BROTLI_SUPPORT
+#define CPPHTTPLIB_BROTLI_SUPPORT
+#endif
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <syslog.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+
+namespace netsentry::store {
+namespace {
+
+using namespace std::chrono_literals;
+
+detect::Alert scan_alert() {
+  detect::Alert alert;
+  alert.id = 7;
+  alert.time_ns = 1795477501'250000000;  // 2026-11-23T23:45:01.25Z
+  alert.last_ns = 1795477502'000000000;
+  alert.severity = detect::Severity::kHigh;
+  alert.kind = std::string(detect::kind::kPortScan);
+  EXPECT_TRUE(net::IpAddress::parse("10.0.0.66", alert.src_ip));
+  EXPECT_TRUE(net::IpAddress::parse("10.0.0.5", alert.dst_ip));
+  alert.dst_port = 22;
+  alert.protocol = "TCP";
+  alert.score = 0.91f;
+  alert.votes = 3;
+  alert.voters = 4;
+  alert.count = 12;
+  alert.reason = "Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s";
+  alert.models = {{"isolation_forest", 0.8f, 0.6f, true}};
+  alert.evidence = {{"distinct_ports", 2998, 3, 41.5}};
+  return alert;
+}
+
+// An HTTP receiver on 127.0.0.1 and an ephemeral port, answering POST /hook with `handler`.
+class Receiver {
+ public:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  explicit Receiver(Handler handler) : handler_(std::move(handler)) {
+    server_.Post("/hook", [this](const httplib::Request& request, httplib::Response& response) {
+      hits_.fetch_add(1);
+      handler_(request, response);
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~Receiver() {
+    server_.stop();
+    thread_.join();
+  }
+  [[nodiscard]] std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/hook";
+  }
+  [[nodiscard]] int hits() const { return hits_.load(); }
+
+ private:
+  Handler handler_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::atomic<int> hits_{0};
+  std::thread thread_;
+};
+
+WebhookOptions fast_options(std::string url) {
+  WebhookOptions options;
+  options.url = std::move(url);
+  options.initial_backoff = 5ms;
+  options.max_backoff = 20ms;
+  options.connect_timeout = 500ms;
+  options.timeout = 500ms;
+  options.shutdown_grace = 200ms;
+  return options;
+}
+
+WebhookOptions options_for(std::string url) {
+  WebhookOptions options;
+  options.url = std::move(url);
+  return options;
+}
+
+std::string error_of(const auto& make) {
+  try {
+    make();
+  } catch (const core::Error& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+TEST(Syslog, MapsSeveritiesToRisingSyslogLevels) {
+  EXPECT_EQ(syslog_level(detect::Severity::kLow), LOG_NOTICE);
+  EXPECT_EQ(syslog_level(detect::Severity::kMedium), LOG_WARNING);
+  EXPECT_EQ(syslog_level(detect::Severity::kHigh), LOG_ERR);
+  EXPECT_EQ(syslog_level(detect::Severity::kCritical), LOG_CRIT);
+}
+
+TEST(Syslog, ParsesFacilityNamesAndRejectsUnknownOnes) {
+  EXPECT_EQ(parse_syslog_facility("daemon"), LOG_DAEMON);
+  EXPECT_EQ(parse_syslog_facility("LOCAL3"), LOG_LOCAL3);
+  EXPECT_EQ(parse_syslog_facility("user"), LOG_USER);
+  const std::string message = error_of([] { (void)parse_syslog_facility("kernel-ish"); });
+  EXPECT_NE(message.find("\"kernel-ish\""), std::string::npos) << message;
+  EXPECT_NE(error_of([] { SyslogSink sink({.ident = "x", .facility = "nope"}); }), "(no error)");
+}
+
+TEST(Syslog, FormatsOneLineWithSubjectNumbersAndReason) {
+  EXPECT_EQ(format_syslog_message(scan_alert()),
+            "HIGH port_scan 10.0.0.66 -> 10.0.0.5:22/TCP score 0.9100 votes 3/4 count 12 (id 7): "
+            "Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s");
+  detect::Alert volume;
+  volume.severity = detect::Severity::kCritical;
+  volume.kind = "volume";
+  volume.interface = "eth0";
+  volume.score = 9.3f;
+  volume.reason = "Traffic 9.3 MB/s";
+  EXPECT_EQ(format_syslog_message(volume),
+            "CRITICAL volume eth0 score 9.3000 count 1: Traffic 9.3 MB/s");
+}
+
+TEST(Syslog, DeliversWithoutThrowing) {
+  SyslogSink sink({.ident = "netsentry-test", .facility = "user"});
+  EXPECT_NO_THROW(sink.deliver(scan_alert()));
+}
+
+TEST(WebhookBody, IsAJsonObjectWithEveryAlertField) {
+  const nlohmann::json body = nlohmann::json::parse(alert_webhook_body(scan_alert()));
+  EXPECT_EQ(body["id"], 7);
+  EXPECT_EQ(body["time"], "2026-11-23T23:45:01.250000Z");
+  EXPECT_EQ(body["time_ns"], 1795477501'250000000);
+  EXPECT_EQ(body["severity"], "HIGH");
+  EXPECT_EQ(body["kind"], "port_scan");
+  EXPECT_EQ(body["src_ip"], "10.0.0.66");
+  EXPECT_EQ(body["dst_ip"], "10.0.0.5");
+  EXPECT_EQ(body["dst_port"], 22);
+  EXPECT_EQ(body["protocol"], "TCP");
+  EXPECT_EQ(body["count"], 12);
+  EXPECT_EQ(body["votes"], 3);
+  EXPECT_EQ(body["models"][0]["model"], "isolation_forest");
+  EXPECT_EQ(body["models"][0]["vote"], true);
+  EXPECT_EQ(body["evidence"][0]["feature"], "distinct_ports");
+  EXPECT_DOUBLE_EQ(body["evidence"][0]["deviation"].get<double>(), 41.5);
+}
+
+TEST(WebhookSink, RejectsUrlsItCannotPostTo) {
+  EXPECT_NE(error_of([] {
+              WebhookSink sink(options_for("https://example.com/hook"));
+            }).find("https is not supported"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { WebhookSink sink(options_for("ftp://example.com/")); }).find("http://"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { WebhookSink sink(options_for("http://host:99999/x")); }).find("99999"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { WebhookSink sink(options_for("http:///x")); }), "(no error)");
+}
+
+TEST(WebhookSink, PostsTheAlertAsJsonToTheReceiver) {
+  std::mutex mutex;
+  std::vector<std::string> bodies;
+  std::string content_type;
+  std::string token;
+  Receiver receiver([&](const httplib::Request& request, httplib::Response& response) {
+    std::lock_guard lock(mutex);
+    bodies.push_back(request.body);
+    content_type = request.get_header_value("Content-Type");
+    token = request.get_header_value("X-Token");
+    response.status = 204;
+  });
+  WebhookOptions options = fast_options(receiver.url());
+  options.headers = {{"X-Token", "secret"}};
+  WebhookSink sink(options);
+  sink.deliver(scan_alert());
+  detect::Alert second = scan_alert();
+  second.id = 8;
+  sink.deliver(second);
+  ASSERT_TRUE(sink.wait_idle(5s));
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(bodies[0])["id"], 7);
+  EXPECT_EQ(nlohmann::json::parse(bodies[1])["id"], 8);
+  EXPECT_EQ(nlohmann::json::parse(bodies[1])["kind"], "port_scan");
+  EXPECT_EQ(content_type, "application/json");
+  EXPECT_EQ(token, "secret");
+  EXPECT_EQ(sink.stats().delivered, 2u);
+  EXPECT_EQ(sink.stats().failed, 0u);
+  EXPECT_EQ(sink.last_error(), "");
+}
+
+TEST(WebhookSink, RetriesAServerErrorTheBoundedNumberOfTimes) {
+  Receiver receiver(
+      [](const httplib::Request&, httplib::Response& response) { response.status = 500; });
+  WebhookOptions options = fast_options(receiver.url());
+  options.max_attempts = 3;
+  WebhookSink sink(options);
+  sink.deliver(scan_alert());
+  ASSERT_TRUE(sink.wait_idle(5s));
+  EXPECT_EQ(receiver.hits(), 3);
+  EXPECT_EQ(sink.stats().retries, 2u);
+  EXPECT_EQ(sink.stats().failed, 1u);
+  EXPECT_EQ(sink.stats().delivered, 0u);
+  EXPECT_NE(sink.last_error().find("HTTP 500"), std::string::npos) << sink.last_error();
+}
+
+TEST(WebhookSink, SucceedsWhenARetryIsAccepted) {
+  std::atomic<int> calls{0};
+  Receiver receiver([&](const httplib::Request&, httplib::Response& response) {
+    response.status = calls.fetch_add(1) == 0 ? 503 : 200;
+  });
+  WebhookSink sink(fast_options(receiver.url()));
+  sink.deliver(scan_alert());
+  ASSERT_TRUE(sink.wait_idle(5s));
+  EXPECT_EQ(receiver.hits(), 2);
+  EXPECT_EQ(sink.stats().delivered, 1u);
+  EXPECT_EQ(sink.stats().retries, 1u);
+}
+
+TEST(WebhookSink, DoesNotRetryAClientError) {
+  Receiver receiver(
+      [](const httplib::Request&, httplib::Response& response) { response.status = 400; });
+  WebhookSink sink(fast_options(receiver.url()));
+  sink.deliver(scan_alert());
+  ASSERT_TRUE(sink.wait_idle(5s));
+  EXPECT_EQ(receiver.hits(), 1);
+  EXPECT_EQ(sink.stats().failed, 1u);
+}
+
+TEST(WebhookSink, ADeadReceiverIsCountedAsFailedAfterItsAttempts) {
+  // A port that was just free: nothing listens on it.
+  int port = 0;
+  {
+    httplib::Server probe;
+    port = probe.bind_to_any_port("127.0.0.1");
+  }
+  WebhookOptions options = fast_options("http://127.0.0.1:" + std::to_string(port) + "/hook");
+  options.max_attempts = 2;
+  WebhookSink sink(options);
+  sink.deliver(scan_alert());
+  ASSERT_TRUE(sink.wait_idle(5s));
+  EXPECT_EQ(sink.stats().failed, 1u);
+  EXPECT_EQ(sink.stats().retries, 1u);
+  EXPECT_NE(sink.last_error().find(std::to_string(port)), std::string::npos) << sink.last_error();
+}
+
+TEST(WebhookSink, ASlowReceiverNeverBlocksDeliver) {
+  std::mutex mutex;
+  std::condition_variable released_cv;
+  bool released = false;
+  Receiver receiver([&](const httplib::Request&, httplib::Response& response) {
+    std::unique_lock lock(mutex);
+    released_cv.wait_for(lock, 3s, [&] { return released; });
+    response.status = 200;
+  });
+  WebhookOptions options = fast_options(receiver.url());
+  options.queue_capacity = 4;
+  options.max_attempts = 1;
+  options.timeout = 200ms;
+  {
+    WebhookSink sink(options);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 100; ++i) sink.deliver(scan_alert());
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_LT(elapsed, 100ms);
+    EXPECT_GE(sink.stats().dropped, 90u);
+    EXPECT_EQ(sink.stats().queued + sink.stats().dropped, 100u);
+    {
+      std::lock_guard lock(mutex);
+      released = true;
+    }
+    released_cv.notify_all();
+  }
+}
+
+}  // namespace
+}  // namespace netsentry::store

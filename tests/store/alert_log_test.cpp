@@ -1,0 +1,157 @@
+#include "store/alert_log.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace netsentry::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Sets TZ for one test so timestamps are predictable, and restores it.
+class ScopedUtc {
+ public:
+  ScopedUtc() {
+    if (const char* old = ::getenv("TZ")) old_ = old;
+    ::setenv("TZ", "UTC", 1);
+    ::tzset();
+  }
+  ~ScopedUtc() {
+    if (old_.empty()) {
+      ::unsetenv("TZ");
+    } else {
+      ::setenv("TZ", old_.c_str(), 1);
+    }
+    ::tzset();
+  }
+
+ private:
+  std::string old_;
+};
+
+detect::Alert scan_alert() {
+  detect::Alert alert;
+  alert.id = 7;
+  alert.time_ns = 1795477501'250000000;  // 2026-11-23 23:45:01.25 UTC
+  alert.last_ns = 1795477502'000000000;
+  alert.severity = detect::Severity::kHigh;
+  alert.kind = std::string(detect::kind::kPortScan);
+  EXPECT_TRUE(net::IpAddress::parse("10.0.0.66", alert.src_ip));
+  EXPECT_TRUE(net::IpAddress::parse("10.0.0.5", alert.dst_ip));
+  alert.dst_port = 22;
+  alert.protocol = "TCP";
+  alert.score = 0.91f;
+  alert.votes = 3;
+  alert.voters = 4;
+  alert.count = 12;
+  alert.reason = "Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s";
+  alert.models = {{"isolation_forest", 0.8f, 0.6f, true}, {"lstm", 0.1f, 0.5f, false}};
+  alert.evidence = {{"distinct_ports", 2998, 3, 41.5}};
+  return alert;
+}
+
+class AlertLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "netsentry-alertlog-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+};
+
+TEST_F(AlertLogTest, StartsWithTheContractColumnsInOrder) {
+  {
+    AlertLog log({.directory = dir_});
+    log.flush();
+  }
+  const std::vector<std::string> lines = lines_of(read_file(dir_ / "alerts.csv"));
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].starts_with(
+      "timestamp,severity,kind,src_ip,src_port,dst_ip,dst_port,protocol,score,votes,count,reason,"))
+      << lines[0];
+}
+
+TEST_F(AlertLogTest, WritesOneRowPerAlertWithQuotedReasonAndEmptyUnknowns) {
+  ScopedUtc utc;
+  {
+    AlertLog log({.directory = dir_ / "out"});  // created on demand
+    log.write(scan_alert());
+    detect::Alert volume;
+    volume.time_ns = 1795477501'000000000;
+    volume.severity = detect::Severity::kCritical;
+    volume.kind = std::string(detect::kind::kVolume);
+    volume.interface = "eth0";
+    volume.score = 9.3f;
+    volume.reason = "Traffic 9.3 MB/s, 14x the forecast";
+    log.write(volume);
+    log.flush();
+  }
+  const std::vector<std::string> lines = lines_of(read_file(dir_ / "out" / "alerts.csv"));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1],
+            "2026-11-23 23:45:01.250000,HIGH,port_scan,10.0.0.66,,10.0.0.5,22,TCP,0.9100,3,12,"
+            "\"Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s\",7,,"
+            "2026-11-23 23:45:02,4,isolation_forest=0.8000/0.6000 yes; lstm=0.1000/0.5000 no,"
+            "\"distinct_ports=2998 (expected 3, deviation 41.5)\"");
+  EXPECT_EQ(lines[2],
+            "2026-11-23 23:45:01,CRITICAL,volume,,,,,,9.3000,0,1,"
+            "\"Traffic 9.3 MB/s, 14x the forecast\",,eth0,,0,,");
+}
+
+TEST_F(AlertLogTest, AppendsAcrossRestartsWithOneHeader) {
+  for (int run = 0; run < 2; ++run) {
+    AlertLog log({.directory = dir_});
+    log.write(scan_alert());
+    log.flush();
+  }
+  const std::vector<std::string> lines = lines_of(read_file(dir_ / "alerts.csv"));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_TRUE(lines[0].starts_with("timestamp,"));
+  EXPECT_EQ(lines[1], lines[2]);
+}
+
+TEST_F(AlertLogTest, RotatesBySize) {
+  AlertLog log({.directory = dir_, .max_bytes = 600, .keep = 2});
+  for (int i = 0; i < 6; ++i) log.write(scan_alert());
+  log.flush();
+  EXPECT_TRUE(fs::exists(dir_ / "alerts.csv.1"));
+  EXPECT_LE(fs::file_size(dir_ / "alerts.csv"), 600u);
+}
+
+TEST_F(AlertLogTest, RefusesAnExistingFileWithAnotherHeader) {
+  std::ofstream(dir_ / "alerts.csv") << "time,what\n";
+  try {
+    AlertLog log({.directory = dir_});
+    FAIL() << "expected core::Error";
+  } catch (const core::Error& error) {
+    EXPECT_NE(std::string(error.what()).find("alerts.csv"), std::string::npos) << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace netsentry::store

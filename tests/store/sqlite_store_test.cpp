@@ -1,0 +1,504 @@
+#include "store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+
+namespace netsentry::store {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+constexpr std::int64_t kDay = 86400 * kSecond;
+constexpr std::int64_t kT0 = 1'795'477'501 * kSecond;
+
+net::IpAddress ip(const char* text) {
+  net::IpAddress address;
+  EXPECT_TRUE(net::IpAddress::parse(text, address)) << text;
+  return address;
+}
+
+FlowRow flow_at(std::int64_t end_ns, float score = 0.1f, std::uint16_t src_port = 40000) {
+  FlowRow row;
+  row.start_ns = end_ns - kSecond;
+  row.end_ns = end_ns;
+  row.src_ip = ip("10.0.0.66");
+  row.dst_ip = ip("10.0.0.5");
+  row.src_port = src_port;
+  row.dst_port = 443;
+  row.ip_proto = 6;
+  row.packets = 12;
+  row.bytes = 3400;
+  row.duration_s = 1.0;
+  row.score = score;
+  row.verdict = score > 0.5f ? "anomaly" : "benign";
+  row.votes = score > 0.5f ? 3 : 0;
+  row.voters = 4;
+  return row;
+}
+
+detect::Alert alert_at(std::int64_t time_ns, detect::Severity severity,
+                       std::string_view kind = detect::kind::kPortScan) {
+  detect::Alert alert;
+  alert.time_ns = time_ns;
+  alert.last_ns = time_ns + kSecond;
+  alert.severity = severity;
+  alert.kind = std::string(kind);
+  alert.src_ip = ip("2001:db8::66");
+  alert.src_port = 5555;
+  alert.dst_ip = ip("10.0.0.5");
+  alert.dst_port = 22;
+  alert.protocol = "TCP";
+  alert.score = 0.875f;
+  alert.votes = 3;
+  alert.voters = 4;
+  alert.count = 5;
+  alert.reason = "Port scan suspected: 2,998 ports";
+  alert.models = {{"isolation_forest", 0.8f, 0.6f, true}, {"lstm", 0.25f, 0.5f, false}};
+  alert.evidence = {{"distinct_ports", 2998, 3, 41.5}};
+  return alert;
+}
+
+host::TrafficSample sample_at(std::int64_t ns) {
+  host::TrafficSample sample;
+  sample.timestamp = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(ns)));
+  sample.interval_seconds = 1;
+  sample.total = {"total", 1500, 2500, 10, 20, 0, 0, 0, 0};
+  sample.interfaces = {{"eth0", 1000, 2000, 7, 15, 0, 0, 0, 0}, {"lo", 500, 500, 3, 5, 0, 0, 0, 0}};
+  return sample;
+}
+
+// A second connection, as another process would have.
+class RawDb {
+ public:
+  explicit RawDb(const fs::path& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawDb() { sqlite3_close(db_); }
+  std::string text(const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
+    std::string result;
+    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
+      result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    return result;
+  }
+  void exec(const char* sql) {
+    EXPECT_EQ(sqlite3_exec(db_, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "netsentry-sqlite-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  SqliteStoreOptions options() const {
+    SqliteStoreOptions result;
+    result.path = dir_ / "netsentry.db";
+    result.commit_interval = 20ms;
+    return result;
+  }
+
+  fs::path dir_;
+};
+
+std::string error_of(const auto& make) {
+  try {
+    make();
+  } catch (const core::Error& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+TEST_F(SqliteStoreTest, CreatesTheSchemaInWalModeWithAVersion) {
+  { SqliteStore store(options()); }
+  RawDb db(dir_ / "netsentry.db");
+  EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "1");
+  EXPECT_EQ(db.text("PRAGMA auto_vacuum"), "2");  // incremental
+  EXPECT_EQ(db.text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
+                    "type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name)"),
+            "alerts connections flows traffic");
+  EXPECT_EQ(db.text("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                    "('traffic_ts', 'flows_end', 'alerts_last', 'connections_ts')"),
+            "4");
+}
+
+TEST_F(SqliteStoreTest, StoresAndReadsBackFlowsTrafficAndConnections) {
+  SqliteStore store(options());
+  ASSERT_TRUE(store.add_traffic(sample_at(kT0)));
+  std::vector<FlowRow> flows = {flow_at(kT0, 0.2f, 1), flow_at(kT0 + kSecond, 0.9f, 2),
+                                flow_at(kT0 + 2 * kSecond, 0.4f, 3)};
+  ASSERT_TRUE(store.add_flows(flows));
+  ASSERT_TRUE(store.add_flow(flow_at(kT0 + 3 * kSecond, 0.05f, 4)));
+  host::ConnectionEvent opened;
+  opened.kind = host::ConnectionEventKind::kOpened;
+  opened.connection.socket.transport = host::Transport::kTcp;
+  opened.connection.socket.local = {host::IpAddress{}, 22};
+  opened.connection.socket.local.ip.bytes = {127, 0, 0, 1};
+  opened.connection.socket.state = host::SocketState::kListen;
+  opened.connection.pid = 42;
+  opened.connection.process = "sshd";
+  ASSERT_TRUE(store.add_connections(sample_at(kT0).timestamp, std::span(&opened, 1)));
+  store.flush();
+
+  const std::vector<TrafficRow> traffic = store.reader().traffic_since(kT0);
+  ASSERT_EQ(traffic.size(), 3u);
+  const std::vector<TrafficRow> eth0 = store.reader().traffic_since(kT0, "eth0");
+  ASSERT_EQ(eth0.size(), 1u);
+  EXPECT_EQ(eth0[0].ts_ns, kT0);
+  EXPECT_DOUBLE_EQ(eth0[0].bytes_recv, 2000);
+  EXPECT_DOUBLE_EQ(eth0[0].packets_recv, 15);
+  EXPECT_TRUE(store.reader().traffic_since(kT0 + 1).empty());
+
+  const std::vector<FlowRow> newest = store.reader().recent_flows(2);
+  ASSERT_EQ(newest.size(), 2u);
+  EXPECT_EQ(newest[0].src_port, 4);
+  EXPECT_EQ(newest[1].src_port, 3);
+  const std::vector<FlowRow> worst = store.reader().recent_flows(10, FlowOrder::kHighestScore);
+  ASSERT_EQ(worst.size(), 4u);
+  EXPECT_EQ(worst[0].src_port, 2);
+  EXPECT_FLOAT_EQ(worst[0].score, 0.9f);
+  EXPECT_EQ(worst[0].verdict, "anomaly");
+  EXPECT_EQ(worst[0].src_ip, ip("10.0.0.66"));
+  EXPECT_EQ(worst[0].dst_port, 443);
+  EXPECT_EQ(worst[0].ip_proto, 6);
+  EXPECT_EQ(worst[0].bytes, 3400u);
+  EXPECT_EQ(worst[0].votes, 3);
+  EXPECT_EQ(store.reader().recent_flows(10, FlowOrder::kNewest, kT0 + 2 * kSecond).size(), 2u);
+
+  const std::vector<ConnectionRow> connections = store.reader().connections_since(0);
+  ASSERT_EQ(connections.size(), 1u);
+  EXPECT_EQ(connections[0].event, "opened");
+  EXPECT_EQ(connections[0].local_ip, "127.0.0.1");
+  EXPECT_EQ(connections[0].local_port, 22);
+  EXPECT_EQ(connections[0].remote_ip, "");
+  EXPECT_EQ(connections[0].status, "LISTEN");
+  EXPECT_EQ(connections[0].process, "sshd");
+
+  const StoreCounts counts = store.reader().counts();
+  EXPECT_EQ(counts.traffic, 3u);
+  EXPECT_EQ(counts.flows, 4u);
+  EXPECT_EQ(counts.connections, 1u);
+  EXPECT_GT(counts.data_bytes, 0u);
+  EXPECT_EQ(store.stats().rows_written, 3u + 4u + 1u);
+  EXPECT_EQ(store.stats().dropped, 0u);
+}
+
+TEST_F(SqliteStoreTest, AssignsAlertIdsAtOnceAndKeepsCountingAfterRestart) {
+  detect::Alert first = alert_at(kT0, detect::Severity::kHigh);
+  {
+    SqliteStore store(options());
+    EXPECT_EQ(store.add_alert(first), 1);
+    EXPECT_EQ(store.add_alert(alert_at(kT0, detect::Severity::kLow)), 2);
+  }
+  SqliteStore store(options());
+  EXPECT_EQ(store.add_alert(alert_at(kT0, detect::Severity::kLow)), 3);
+  store.flush();
+  const std::optional<detect::Alert> read = store.reader().alert(1);
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->id, 1);
+  EXPECT_EQ(read->time_ns, first.time_ns);
+  EXPECT_EQ(read->last_ns, first.last_ns);
+  EXPECT_EQ(read->severity, detect::Severity::kHigh);
+  EXPECT_EQ(read->kind, "port_scan");
+  EXPECT_EQ(read->src_ip, first.src_ip);
+  EXPECT_EQ(read->src_port, 5555);
+  EXPECT_EQ(read->dst_ip, first.dst_ip);
+  EXPECT_EQ(read->dst_port, 22);
+  EXPECT_EQ(read->protocol, "TCP");
+  EXPECT_FLOAT_EQ(read->score, 0.875f);
+  EXPECT_EQ(read->votes, 3);
+  EXPECT_EQ(read->voters, 4);
+  EXPECT_EQ(read->count, 5u);
+  EXPECT_EQ(read->reason, first.reason);
+  ASSERT_EQ(read->models.size(), 2u);
+  EXPECT_EQ(read->models[1].model, "lstm");
+  EXPECT_FLOAT_EQ(read->models[1].score, 0.25f);
+  EXPECT_FALSE(read->models[1].vote);
+  EXPECT_TRUE(read->models[0].vote);
+  ASSERT_EQ(read->evidence.size(), 1u);
+  EXPECT_EQ(read->evidence[0].feature, "distinct_ports");
+  EXPECT_DOUBLE_EQ(read->evidence[0].deviation, 41.5);
+  EXPECT_FALSE(read->acknowledged);
+  EXPECT_FALSE(store.reader().alert(99).has_value());
+}
+
+TEST_F(SqliteStoreTest, AcknowledgesAndUpdatesAlertsById) {
+  SqliteStore store(options());
+  detect::Alert alert = alert_at(kT0, detect::Severity::kMedium);
+  alert.id = store.add_alert(alert);
+  ASSERT_GT(alert.id, 0);
+  EXPECT_FALSE(store.ack_alert(alert.id + 1)) << "an id the store never assigned";
+  EXPECT_FALSE(store.ack_alert(0));
+  ASSERT_TRUE(store.ack_alert(alert.id));
+  alert.count = 40;
+  alert.last_ns = kT0 + 60 * kSecond;
+  alert.severity = detect::Severity::kCritical;
+  alert.acknowledged = false;
+  ASSERT_TRUE(store.update_alert(alert));
+  store.flush();
+  const std::optional<detect::Alert> read = store.reader().alert(alert.id);
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->count, 40u);
+  EXPECT_EQ(read->last_ns, kT0 + 60 * kSecond);
+  EXPECT_EQ(read->severity, detect::Severity::kCritical);
+  EXPECT_TRUE(read->acknowledged) << "an update of the aggregate keeps the acknowledgement";
+  ASSERT_TRUE(store.ack_alert(alert.id, false));
+  store.flush();
+  EXPECT_FALSE(store.reader().alert(alert.id)->acknowledged);
+}
+
+TEST_F(SqliteStoreTest, QueriesAlertsBySeverityKindTimeAndAcknowledgement) {
+  SqliteStore store(options());
+  const std::int64_t low = store.add_alert(alert_at(kT0, detect::Severity::kLow));
+  const std::int64_t high = store.add_alert(alert_at(kT0 + 10 * kSecond, detect::Severity::kHigh));
+  const std::int64_t flood =
+      store.add_alert(alert_at(kT0 + 20 * kSecond, detect::Severity::kCritical, "syn_flood"));
+  store.ack_alert(high);
+  store.flush();
+
+  auto ids = [&](auto&& adjust) {
+    AlertQuery query;
+    adjust(query);
+    std::vector<std::int64_t> result;
+    for (const detect::Alert& alert : store.reader().alerts(query)) result.push_back(alert.id);
+    return result;
+  };
+  EXPECT_EQ(ids([](AlertQuery&) {}), (std::vector<std::int64_t>{flood, high, low}));
+  EXPECT_EQ(ids([](AlertQuery& q) { q.newest_first = false; }),
+            (std::vector<std::int64_t>{low, high, flood}));
+  EXPECT_EQ(ids([](AlertQuery& q) { q.min_severity = detect::Severity::kHigh; }),
+            (std::vector<std::int64_t>{flood, high}));
+  EXPECT_EQ(ids([](AlertQuery& q) { q.kind = "port_scan"; }),
+            (std::vector<std::int64_t>{high, low}));
+  EXPECT_EQ(ids([](AlertQuery& q) { q.unacknowledged_only = true; }),
+            (std::vector<std::int64_t>{flood, low}));
+  EXPECT_EQ(ids([](AlertQuery& q) { q.since_ns = kT0 + 5 * kSecond; }),
+            (std::vector<std::int64_t>{flood, high}));
+  EXPECT_EQ(ids([](AlertQuery& q) { q.limit = 1; }), (std::vector<std::int64_t>{flood}));
+
+  const StoreCounts counts = store.reader().counts();
+  EXPECT_EQ(counts.alerts, 3u);
+  EXPECT_EQ(counts.unacknowledged_alerts, 2u);
+  EXPECT_EQ(counts.alerts_by_severity[static_cast<int>(detect::Severity::kLow)], 1u);
+  EXPECT_EQ(counts.alerts_by_severity[static_cast<int>(detect::Severity::kMedium)], 0u);
+  EXPECT_EQ(counts.alerts_by_severity[static_cast<int>(detect::Severity::kCritical)], 1u);
+}
+
+TEST_F(SqliteStoreTest, FlushCommitsAtOnceAndTheDestructorFlushes) {
+  SqliteStoreOptions slow = options();
+  slow.commit_interval = 60s;  // nothing would be committed by the timer during this test
+  {
+    SqliteStore store(slow);
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(store.add_flow(flow_at(kT0 + i)));
+    const auto start = std::chrono::steady_clock::now();
+    store.flush();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    EXPECT_EQ(store.reader().counts().flows, 100u);
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(store.add_flow(flow_at(kT0 + 100 + i)));
+    EXPECT_EQ(store.add_alert(alert_at(kT0, detect::Severity::kLow)), 1);
+  }
+  StoreReader reader(dir_ / "netsentry.db");
+  EXPECT_EQ(reader.counts().flows, 150u);
+  EXPECT_EQ(reader.counts().alerts, 1u);
+}
+
+TEST_F(SqliteStoreTest, CommitsWithoutAFlushWithinTheCommitInterval) {
+  SqliteStore store(options());
+  ASSERT_TRUE(store.add_flow(flow_at(kT0)));
+  // Another connection (as the dashboard's) sees the row once the writer has committed it.
+  StoreReader other(dir_ / "netsentry.db");
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (other.counts().flows == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(other.counts().flows, 1u);
+}
+
+TEST_F(SqliteStoreTest, DropsBulkRowsWhenFullButKeepsRoomForAlerts) {
+  SqliteStoreOptions small = options();
+  small.queue_capacity = 16;
+  small.alert_reserve = 4;
+  small.busy_timeout = 10s;
+  SqliteStore store(small);
+  // Another writer holds the lock, so the store's writer waits and its queue fills up.
+  RawDb blocker(dir_ / "netsentry.db");
+  blocker.exec("BEGIN IMMEDIATE");
+  std::size_t accepted = 0;
+  for (int i = 0; i < 100; ++i) accepted += store.add_flow(flow_at(kT0 + i)) ? 1 : 0;
+  EXPECT_LT(accepted, 100u);
+  EXPECT_GE(store.stats().dropped, 100u - accepted);
+  const std::int64_t id = store.add_alert(alert_at(kT0, detect::Severity::kCritical));
+  EXPECT_GT(id, 0) << "the reserve keeps room for alerts";
+  blocker.exec("COMMIT");
+  store.flush();
+  EXPECT_EQ(store.reader().counts().flows, accepted);
+  EXPECT_TRUE(store.reader().alert(id).has_value());
+  EXPECT_EQ(store.stats().write_errors, 0u);
+}
+
+TEST_F(SqliteStoreTest, DeletesRowsOlderThanTheRetention) {
+  SqliteStoreOptions keep_week = options();
+  keep_week.retention = std::chrono::hours(24 * 7);
+  keep_week.retention_check_interval = 0ms;
+  SqliteStore store(keep_week);
+  store.add_traffic(sample_at(kT0));
+  store.add_flow(flow_at(kT0));
+  store.add_alert(alert_at(kT0, detect::Severity::kLow));
+  store.flush();
+  EXPECT_EQ(store.reader().counts().flows, 1u);
+  EXPECT_EQ(store.stats().retention_deleted, 0u);
+
+  // Six days later everything is kept; eight days later the first rows go.
+  store.add_flow(flow_at(kT0 + 6 * kDay));
+  store.flush();
+  EXPECT_EQ(store.reader().counts().flows, 2u);
+  store.add_traffic(sample_at(kT0 + 8 * kDay));
+  store.flush();
+  const StoreCounts counts = store.reader().counts();
+  EXPECT_EQ(counts.flows, 1u);
+  EXPECT_EQ(counts.traffic, 3u);  // only the new sample's three rows
+  EXPECT_EQ(counts.alerts, 0u);
+  EXPECT_EQ(store.stats().retention_deleted, 1u + 3u + 1u);
+  EXPECT_EQ(store.reader().recent_flows(10)[0].end_ns, kT0 + 6 * kDay);
+}
+
+TEST_F(SqliteStoreTest, SizeCapDeletesTheOldestFlowsFirstAndShrinksTheFile) {
+  SqliteStoreOptions capped = options();
+  capped.max_bytes = 1 << 20;
+  capped.retention = std::chrono::nanoseconds(0);
+  std::int64_t last_flow_end = 0;
+  {
+    SqliteStore store(capped);
+    for (int i = 0; i < 5; ++i) store.add_alert(alert_at(kT0 + i, detect::Severity::kLow));
+    std::vector<FlowRow> batch;
+    for (int b = 0; b < 40; ++b) {
+      batch.clear();
+      for (int i = 0; i < 500; ++i) {
+        last_flow_end = kT0 + (b * 500 + i) * kSecond;
+        batch.push_back(flow_at(last_flow_end, 0.1f, static_cast<std::uint16_t>(i)));
+      }
+      ASSERT_TRUE(store.add_flows(batch));
+      store.flush();
+    }
+    const StoreCounts counts = store.reader().counts();
+    EXPECT_LE(counts.data_bytes, capped.max_bytes);
+    EXPECT_GT(store.stats().cap_deleted, 0u);
+    EXPECT_EQ(counts.flows, 20000u - store.stats().cap_deleted);
+    EXPECT_GT(counts.flows, 1000u) << "only the excess is deleted";
+    EXPECT_EQ(counts.alerts, 5u) << "flows go first";
+    const std::vector<FlowRow> newest = store.reader().recent_flows(1);
+    ASSERT_EQ(newest.size(), 1u);
+    EXPECT_EQ(newest[0].end_ns, last_flow_end);
+    EXPECT_TRUE(store.reader().recent_flows(1, FlowOrder::kNewest, 0).size() == 1);
+    EXPECT_TRUE(store.reader().recent_flows(20000, FlowOrder::kNewest, 0).back().end_ns > kT0);
+  }
+  EXPECT_LE(fs::file_size(dir_ / "netsentry.db"), capped.max_bytes);
+}
+
+TEST_F(SqliteStoreTest, UnwritablePathIsAnErrorNamingIt) {
+  std::ofstream(dir_ / "plain-file") << "x";
+  SqliteStoreOptions bad = options();
+  bad.path = dir_ / "plain-file" / "netsentry.db";
+  const std::string message = error_of([&] { SqliteStore store(bad); });
+  EXPECT_NE(message.find(bad.path.string()), std::string::npos) << message;
+}
+
+TEST_F(SqliteStoreTest, CorruptFileIsAnErrorNamingItAndSqlitesReason) {
+  {
+    std::ofstream garbage(dir_ / "netsentry.db");
+    for (int i = 0; i < 200; ++i) garbage << "this is not a database, just text\n";
+  }
+  const std::string message = error_of([&] { SqliteStore store(options()); });
+  EXPECT_NE(message.find((dir_ / "netsentry.db").string()), std::string::npos) << message;
+  EXPECT_NE(message.find("not a database"), std::string::npos) << message;
+}
+
+TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
+  { RawDb(dir_ / "netsentry.db").exec("PRAGMA user_version = 99"); }
+  const std::string message = error_of([&] { SqliteStore store(options()); });
+  EXPECT_NE(message.find("schema version 99"), std::string::npos) << message;
+}
+
+// Lowers the file size limit (the kernel then refuses writes past it, as a full disk does) and
+// restores it, with SIGXFSZ ignored so the refusal is an error and not a signal.
+class ScopedFileSizeLimit {
+ public:
+  explicit ScopedFileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = old_;
+    limit.rlim_cur = bytes;
+    ok_ = ::setrlimit(RLIMIT_FSIZE, &limit) == 0;
+  }
+  ~ScopedFileSizeLimit() { restore(); }
+  void restore() {
+    if (restored_) return;
+    restored_ = true;
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+  [[nodiscard]] bool ok() const { return ok_; }
+
+ private:
+  rlimit old_{};
+  sighandler_t old_handler_ = SIG_DFL;
+  bool ok_ = false;
+  bool restored_ = false;
+};
+
+TEST_F(SqliteStoreTest, AWriteFailureIsCountedAndRememberedAndTheStoreKeepsGoing) {
+  SqliteStore store(options());
+  store.add_flow(flow_at(kT0));
+  store.flush();
+  ASSERT_FALSE(store.last_error().has_value());
+  {
+    ScopedFileSizeLimit limit(512 * 1024);
+    ASSERT_TRUE(limit.ok());
+    std::vector<FlowRow> big(20000, flow_at(kT0 + kSecond));
+    ASSERT_TRUE(store.add_flows(big));
+    store.flush();
+  }
+  const StoreStats failed = store.stats();
+  EXPECT_GE(failed.write_errors, 1u);
+  EXPECT_GE(failed.rows_lost, 20000u);
+  ASSERT_TRUE(store.last_error().has_value());
+  EXPECT_NE(store.last_error()->find((dir_ / "netsentry.db").string()), std::string::npos)
+      << *store.last_error();
+
+  ASSERT_TRUE(store.add_flow(flow_at(kT0 + 2 * kSecond)));
+  store.flush();
+  EXPECT_EQ(store.stats().rows_written, failed.rows_written + 1);
+  EXPECT_EQ(store.reader().counts().flows, 2u);
+}
+
+}  // namespace
+}  // namespace netsentry::store
