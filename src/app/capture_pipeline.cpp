@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "net/decoder.h"
 
@@ -19,6 +21,25 @@ std::int64_t wall_ns() {
       .count();
 }
 
+// Private, loopback, link-local and unique-local sources count as "sent" in the capture series:
+// a capture has no notion of "this host", and these are the addresses a site owns.
+bool is_local_address(const net::IpAddress& ip) {
+  const auto& b = ip.bytes;
+  if (ip.family == 4) {
+    return b[0] == 10 || b[0] == 127 || (b[0] == 172 && (b[1] & 0xF0) == 16) ||
+           (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254) ||
+           (b[0] == 100 && (b[1] & 0xC0) == 64);
+  }
+  if (ip.family == 6) {
+    bool loopback = b[15] == 1;
+    for (int i = 0; i < 15 && loopback; ++i) loopback = b[i] == 0;
+    return loopback || (b[0] & 0xFE) == 0xFC || (b[0] == 0xFE && (b[1] & 0xC0) == 0x80);
+  }
+  return false;
+}
+
+constexpr std::int64_t kSecondNs = 1'000'000'000;
+
 }  // namespace
 
 void CapturePipeline::BatchingSink::on_flow(flow::FlowRecord&& record) {
@@ -26,25 +47,32 @@ void CapturePipeline::BatchingSink::on_flow(flow::FlowRecord&& record) {
   if (batch_.size() >= kBatchSize) flush_batch();
 }
 
-void CapturePipeline::BatchingSink::flush_batch() {
-  if (batch_.empty()) return;
-  // Blocking push: a finished flow is never dropped; if the writer falls behind, the flow thread
-  // waits and the capture ring (which never blocks) absorbs or counts the excess.
-  owner_.batches_.push(std::move(batch_));
-  batch_ = Batch{};
+void CapturePipeline::BatchingSink::flush_batch(std::int64_t now_ns) {
+  if (batch_.empty() && now_ns == 0) return;
+  Batch b;
+  b.flows = std::move(batch_);
+  b.ongoing = ongoing_;
+  b.now_ns = now_ns;
+  if (!ongoing_) b.seconds = std::exchange(owner_.finished_seconds_, {});
+  // Blocking push: a finished flow is never dropped; if the stage falls behind, the flow thread
+  // waits and the capture ring (which never blocks a live capture) absorbs or counts the excess.
+  owner_.batches_.push(std::move(b));
+  batch_ = {};
   batch_.reserve(kBatchSize);
 }
 
 CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
                                  const flow::FlowConfig& config, const std::string& flows_path,
-                                 bool lossless)
+                                 PipelineOptions options, PipelineHooks hooks)
     : source_(std::move(source)),
+      options_(options),
+      hooks_(std::move(hooks)),
       ring_(1 << 16),
-      batching_(*this),
+      batching_(*this, false),
+      ongoing_(*this, true),
       table_(config, batching_),
       batches_(kQueueBatches),
-      writer_(flows_path, FlowFormat::kCsv, /*append=*/true),
-      lossless_(lossless) {}
+      writer_(flows_path, FlowFormat::kCsv, /*append=*/true) {}
 
 CapturePipeline::~CapturePipeline() { stop(); }
 
@@ -57,10 +85,25 @@ void CapturePipeline::start() {
 void CapturePipeline::capture_loop(std::stop_token stop) {
   capture::RawPacket raw;
   std::uint64_t n = 0;
+  std::int64_t first_ts = 0;
+  auto first_wall = std::chrono::steady_clock::now();
   while (!stop.stop_requested()) {
     const auto status = source_->next(raw);
     if (status == capture::ReadStatus::kPacket) {
-      if (lossless_) {
+      if (options_.speed > 0) {
+        // Replay in packet time: packet t is due speed-times faster than it was captured.
+        if (n == 0) {
+          first_ts = raw.ts_ns;
+          first_wall = std::chrono::steady_clock::now();
+        }
+        const auto due = first_wall + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                          static_cast<double>(raw.ts_ns - first_ts) / options_.speed));
+        while (!stop.stop_requested() && std::chrono::steady_clock::now() < due) {
+          std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+              due - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+        }
+      }
+      if (options_.lossless) {
         while (ring_.size() >= ring_.capacity() && !stop.stop_requested()) {
           std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
@@ -80,12 +123,55 @@ void CapturePipeline::capture_loop(std::stop_token stop) {
   input_ended_.store(true, std::memory_order_release);
 }
 
+void CapturePipeline::count_second(const net::Packet& packet) {
+  const std::int64_t sec = packet.ts_ns >= 0 ? packet.ts_ns / kSecondNs : -1;
+  if (sec != second_.second) {
+    if (second_.second != INT64_MIN && sec < second_.second) return;  // out of order: keep the later
+    close_second(finished_seconds_);
+    second_ = SecondCounter{};
+    second_.second = sec;
+  }
+  const bool sent = is_local_address(packet.src);
+  (sent ? second_.bytes_sent : second_.bytes_recv) += packet.wire_len;
+  (sent ? second_.packets_sent : second_.packets_recv) += 1;
+}
+
+void CapturePipeline::close_second(std::vector<host::TrafficSample>& out) {
+  if (second_.second == INT64_MIN) return;
+  host::TrafficSample s;
+  s.timestamp = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(second_.second)));
+  s.interval_seconds = 1.0;
+  s.total.name = "capture";
+  s.total.bytes_sent = second_.bytes_sent;
+  s.total.bytes_recv = second_.bytes_recv;
+  s.total.packets_sent = second_.packets_sent;
+  s.total.packets_recv = second_.packets_recv;
+  s.interfaces.push_back(s.total);
+  // A bounded backlog: the stage takes them with the next batch at least once a second.
+  if (out.size() < 4096) out.push_back(std::move(s));
+  second_.second = INT64_MIN;
+}
+
+void CapturePipeline::tick(std::int64_t now_ns) {
+  // Interim reports of long-lived flows, then the finished flows and the packet-time tick.
+  if (options_.ongoing_after_s > 0 && last_tick_ns_ != 0) {
+    const auto every = static_cast<std::int64_t>(options_.ongoing_after_s * 1e9);
+    ongoing_reported_.fetch_add(table_.report_ongoing(last_tick_ns_, now_ns, every, every, ongoing_),
+                                std::memory_order_relaxed);
+    ongoing_.flush_batch();
+  }
+  last_tick_ns_ = now_ns;
+  batching_.flush_batch(now_ns);
+}
+
 void CapturePipeline::flow_loop(std::stop_token stop) {
   const net::LinkType link = source_->link_type();
   constexpr std::size_t kBatch = 64;
   std::array<net::Packet, kBatch> batch;
   net::DecodeStats decode;
-  auto last_tick = std::chrono::steady_clock::now();
+  auto last_wall_tick = std::chrono::steady_clock::now();
   std::int64_t last_packet_ns = 0;
   for (;;) {
     // Decode up to kBatch packets straight from the ring slots, then hand them to the flow table
@@ -96,10 +182,33 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
       if (!slot) break;
       (void)net::decode(link, {slot->data, slot->stored_len}, slot->wire_len, slot->ts_ns,
                         batch[filled], decode);
-      last_packet_ns = slot->ts_ns;
       ++filled;
     }
     if (filled) {
+      std::size_t i = 0;
+      while (i < filled) {
+        // Packet-time seconds drive the ticks, so a replay closes windows at the same packets.
+        const std::int64_t sec = batch[i].ts_ns / kSecondNs;
+        if (sec > last_tick_second_) {
+          if (last_tick_second_ != INT64_MIN) {
+            if (i > 0) {
+              // The packets of the finished second go to the table before the tick.
+              table_.add_batch(std::span<const net::Packet>(batch.data(), i));
+              std::rotate(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(i),
+                          batch.begin() + static_cast<std::ptrdiff_t>(filled));
+              ring_.pop(i);
+              filled -= i;
+              i = 0;
+            }
+            if (options_.capture_series) close_second(finished_seconds_);
+            tick(sec * kSecondNs);
+          }
+          last_tick_second_ = sec;
+        }
+        if (options_.capture_series) count_second(batch[i]);
+        last_packet_ns = std::max(last_packet_ns, batch[i].ts_ns);
+        ++i;
+      }
       table_.add_batch(std::span<const net::Packet>(batch.data(), filled));
       ring_.pop(filled);
     } else {
@@ -108,18 +217,25 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_tick >= std::chrono::seconds(1)) {
-      last_tick = now;
-      // Live traffic: packet time follows the wall clock, so quiet flows still time out.
-      if (!input_ended() && !filled) table_.advance(std::max(last_packet_ns, wall_ns()));
-      batching_.flush_batch();
+    if (now - last_wall_tick >= std::chrono::seconds(1)) {
+      last_wall_tick = now;
+      // Live traffic: packet time follows the wall clock, so quiet flows still time out and
+      // windows still close when nothing arrives.
+      if (!input_ended() && !filled && options_.speed <= 0 && !options_.lossless) {
+        const std::int64_t t = std::max(last_packet_ns, wall_ns());
+        table_.advance(t);
+        tick(t);
+      } else if (!options_.lossless) {
+        batching_.flush_batch();
+      }
       std::lock_guard lock(stats_mutex_);
       decode_snapshot_ = decode;
       flow_snapshot_ = table_.stats();
     }
   }
   table_.flush();
-  batching_.flush_batch();
+  if (options_.capture_series) close_second(finished_seconds_);
+  batching_.flush_batch(last_packet_ns == 0 ? 1 : last_packet_ns);
   {
     std::lock_guard lock(stats_mutex_);
     decode_snapshot_ = decode;
@@ -131,8 +247,15 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
 void CapturePipeline::writer_loop() {
   auto last_flush = std::chrono::steady_clock::now();
   while (auto batch = batches_.pop()) {
-    for (auto& record : *batch) writer_.on_flow(std::move(record));
-    written_.fetch_add(batch->size(), std::memory_order_relaxed);
+    if (hooks_.traffic) {
+      for (const auto& s : batch->seconds) hooks_.traffic(s);
+    }
+    if (hooks_.flows && !batch->flows.empty()) hooks_.flows(batch->flows, batch->ongoing);
+    if (!batch->ongoing) {
+      for (auto& record : batch->flows) writer_.on_flow(std::move(record));
+      written_.fetch_add(batch->flows.size(), std::memory_order_relaxed);
+    }
+    if (hooks_.advance && batch->now_ns != 0) hooks_.advance(batch->now_ns);
     const auto now = std::chrono::steady_clock::now();
     if (now - last_flush >= std::chrono::seconds(1)) {
       last_flush = now;
@@ -174,6 +297,7 @@ PipelineStats CapturePipeline::stats() const {
   s.queue_depth = batches_.size();
   s.queue_dropped = batches_.dropped();
   s.flows_written = written_.load(std::memory_order_relaxed);
+  s.ongoing_reported = ongoing_reported_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -1,17 +1,23 @@
 // Provides CapturePipeline, the packet side of `monitor`: a capture thread (reads packets, nothing
-// else) → PacketRing (drops counted, never blocks capture) → flow thread (decode, flow table) →
-// bounded batch queue → writer thread (flows.csv). Stopping drains every stage in order, so every
-// packet that entered the ring ends up in a written flow.
+// else; paces a replayed file in packet time) → PacketRing (drops counted, never blocks a live
+// capture) → flow thread (decode, flow table, per-second capture counters, interim reports of
+// long-lived flows) → bounded batch queue → stage thread (the detection hooks, then flows.csv).
+// Stopping drains every stage in order, so every packet that entered the ring ends up in a
+// written flow. Every packet-time second the flow thread hands the stage a tick, so detector
+// windows close in packet time and a replay gives the same results every time.
 // Thread rules: construct, start, stop and stats from the owning (main) thread.
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <span>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "app/commands.h"
+#include "host/monitor.h"
 #include "app/flow_output.h"
 #include "capture/packet_ring.h"
 #include "capture/packet_source.h"
@@ -29,14 +35,37 @@ struct PipelineStats {
   std::size_t queue_depth = 0;
   std::uint64_t queue_dropped = 0;
   std::uint64_t flows_written = 0;
+  std::uint64_t ongoing_reported = 0;
+};
+
+// What the stage thread calls (each may be empty).
+struct PipelineHooks {
+  // A batch of finished flows (ongoing = false) or interim reports of open ones (true), before
+  // the finished ones are written to flows.csv.
+  std::function<void(std::span<const flow::FlowRecord>, bool ongoing)> flows;
+  // Packet time reached now_ns (about once per packet-time second, and at the end).
+  std::function<void(std::int64_t now_ns)> advance;
+  // The capture's own per-second counters (interface "capture"): bytes and packets whose source
+  // is a private/local address count as sent, the rest as received. Only when capture_series.
+  std::function<void(const host::TrafficSample&)> traffic;
+};
+
+struct PipelineOptions {
+  // The capture thread waits for room in the ring instead of dropping (for capture files, which
+  // can be read faster than flows are built; a live interface must never wait).
+  bool lossless = false;
+  // Replay pacing: 0 = as fast as possible, else packet time runs `speed` times the wall clock.
+  double speed = 0;
+  bool capture_series = false;
+  // Interim reports of flows open longer than this, repeated every as long (0 = never).
+  double ongoing_after_s = 60;
 };
 
 class CapturePipeline final {
  public:
-  // `lossless`: the capture thread waits for room in the ring instead of dropping (for capture
-  // files, which can be read faster than flows are built; a live interface must never wait).
   CapturePipeline(std::unique_ptr<capture::PacketSource> source, const flow::FlowConfig& config,
-                  const std::string& flows_path, bool lossless = false);
+                  const std::string& flows_path, PipelineOptions options = {},
+                  PipelineHooks hooks = {});
   ~CapturePipeline();
   CapturePipeline(const CapturePipeline&) = delete;
   CapturePipeline& operator=(const CapturePipeline&) = delete;
@@ -52,30 +81,52 @@ class CapturePipeline final {
   [[nodiscard]] const std::string& description() const { return source_->description(); }
 
  private:
-  using Batch = std::vector<flow::FlowRecord>;
+  struct Batch {
+    std::vector<flow::FlowRecord> flows;
+    bool ongoing = false;
+    std::int64_t now_ns = 0;  // packet time when the batch left the flow thread (0 = unknown)
+    std::vector<host::TrafficSample> seconds;  // finished capture-series seconds
+  };
 
   class BatchingSink final : public flow::FlowSink {
    public:
-    explicit BatchingSink(CapturePipeline& owner) : owner_(owner) {}
+    BatchingSink(CapturePipeline& owner, bool ongoing) : owner_(owner), ongoing_(ongoing) {}
     void on_flow(flow::FlowRecord&& record) override;
-    void flush_batch();
+    void flush_batch(std::int64_t now_ns = 0);
 
    private:
     CapturePipeline& owner_;
-    Batch batch_;
+    bool ongoing_;
+    std::vector<flow::FlowRecord> batch_;
   };
+
+  // Per packet-time second counters of the capture series.
+  struct SecondCounter {
+    std::int64_t second = INT64_MIN;
+    double bytes_sent = 0, bytes_recv = 0, packets_sent = 0, packets_recv = 0;
+  };
+  void count_second(const net::Packet& packet);
+  void close_second(std::vector<host::TrafficSample>& out);
+  void tick(std::int64_t now_ns);
 
   void capture_loop(std::stop_token stop);
   void flow_loop(std::stop_token stop);
   void writer_loop();
 
   std::unique_ptr<capture::PacketSource> source_;
+  PipelineOptions options_;
+  PipelineHooks hooks_;
   capture::PacketRing ring_;
   BatchingSink batching_;
+  BatchingSink ongoing_;
   flow::FlowTable table_;
   core::BoundedQueue<Batch> batches_;
   FlowFileSink writer_;
-  const bool lossless_;
+  // Flow-thread state.
+  SecondCounter second_;
+  std::vector<host::TrafficSample> finished_seconds_;
+  std::int64_t last_tick_second_ = INT64_MIN;
+  std::int64_t last_tick_ns_ = 0;
   std::atomic<bool> input_ended_{false};
 
   mutable std::mutex stats_mutex_;  // guards the snapshots below (written by the flow thread)
@@ -83,6 +134,7 @@ class CapturePipeline final {
   flow::FlowStats flow_snapshot_;
   capture::CaptureStats capture_snapshot_;  // written by the capture thread
   std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> ongoing_reported_{0};
 
   std::jthread writer_thread_;
   std::jthread flow_thread_;

@@ -173,15 +173,58 @@ int run_cli(int argc, char** argv) {
   monitor_cmd->add_flag("--no-capture", monitor.no_capture,
                         "Counters and connections only (no packet capture)");
   add_flow_options(*monitor_cmd, monitor.flow);
+  monitor_cmd->add_option("--pcap", monitor.pcap,
+                          "Replay this capture file through the same pipeline instead of "
+                          "capturing live; exits when it ends");
+  monitor_cmd->add_option("--speed", monitor.speed, "Replay pace: 1 (real time), 10, ... or max")
+      ->capture_default_str();
+  monitor_cmd->add_flag("--stay", monitor.stay,
+                        "After a replay, keep running (and serving) until Ctrl-C / SIGTERM");
+  monitor_cmd->add_option("-m,--model", monitor.model,
+                          "Model bundle that scores flows (default: models/default when present)");
+  monitor_cmd->add_flag("--no-model", monitor.no_model,
+                        "No ML scoring: volume rules and host detectors only");
+  monitor_cmd->add_option("--threads", monitor.threads, "Model scoring threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  monitor_cmd->add_option("--suppress", monitor.suppress,
+                          "Suppression rule, repeatable, e.g. 'src=10.0.0.0/8 kind=port_scan', "
+                          "'dst_port=53', 'min_severity=MEDIUM'");
+  monitor_cmd
+      ->add_option("--volume-limit", monitor.volume_bytes_per_second,
+                   "HIGH alert when sent+received bytes in one second exceed this")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  monitor_cmd
+      ->add_option("--ongoing-after", monitor.ongoing_after_s,
+                   "Score flows still open after this many seconds, and again every as long "
+                   "(0 = only finished flows)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  monitor_cmd->add_option("--webhook", monitor.webhook,
+                          "POST every alert as JSON to this http:// URL (bounded retries)");
+  monitor_cmd->add_flag("--syslog", monitor.syslog, "Send every alert to syslog");
+  monitor_cmd->add_option("--db", monitor.db, "SQLite store (default: <out>/netsentry.db)");
+  monitor_cmd->add_flag("--no-db", monitor.no_db, "Do not write the SQLite store");
+  monitor_cmd->add_option("--retention-days", monitor.retention_days, "SQLite retention")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  monitor_cmd->add_option("--db-max-mb", monitor.db_max_mb, "SQLite size cap (oldest rows go)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   monitor_cmd->footer(
-      "Writes flows.csv, network_traffic.csv, network_connections.csv and network_analysis.log "
-      "into\n"
-      "the output directory until Ctrl-C / SIGTERM, which flushes everything and exits 0. Without\n"
-      "capture permission it explains how to get it and goes on with counters only.\n"
+      "Writes flows.csv, alerts.csv, network_traffic.csv, network_connections.csv,\n"
+      "network_analysis.log and the SQLite store netsentry.db into the output directory until\n"
+      "Ctrl-C / SIGTERM, which flushes everything and exits 0. Without capture permission it\n"
+      "explains how to get it and goes on with counters only. --pcap replays a capture in packet\n"
+      "time (same flows and alerts on every run) and exits when it ends.\n"
       "Examples:\n"
       "  sudo netsentry monitor\n"
-      "  netsentry monitor -i eth0 -f 'not port 22' -o /tmp/ns\n"
-      "  netsentry monitor --duration 60 --cic");
+      "  netsentry monitor -i eth0 -f 'not port 22' -o /tmp/ns -m models/cic\n"
+      "  netsentry monitor --pcap attack.pcap --speed max -o /tmp/replay\n"
+      "  netsentry monitor --pcap day.pcapng --speed 10 --stay\n"
+      "  netsentry monitor --suppress 'src=192.168.1.10 kind=port_scan' --webhook "
+      "http://127.0.0.1:9000/alerts");
 
   TrainOptions train;
   auto* train_cmd = app.add_subcommand(

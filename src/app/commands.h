@@ -48,6 +48,24 @@ struct MonitorOptions {
   bool promisc = false;
   bool no_capture = false;  // counters only
   FlowOptions flow;
+  // Replay instead of live capture.
+  std::string pcap;            // capture file; empty = live
+  std::string speed = "max";   // replay pace: a factor ("1", "10") or "max"
+  bool stay = false;           // keep running (and serving) after the replay
+  // Detection.
+  std::string model;           // bundle folder; empty = the default bundle when present
+  bool no_model = false;       // rules and detectors only
+  int threads = 1;             // model scoring threads
+  std::vector<std::string> suppress;
+  double volume_bytes_per_second = 100000;  // the original's rule
+  double ongoing_after_s = 60;  // score flows still open after this long, and every as long
+  std::string webhook;
+  bool syslog = false;
+  // Storage.
+  std::string db;  // empty = <out>/netsentry.db
+  bool no_db = false;
+  double retention_days = 7;
+  double db_max_mb = 2048;
 };
 int run_monitor(const MonitorOptions& options);
 

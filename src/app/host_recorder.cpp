@@ -41,9 +41,11 @@ std::string human_rate(double bytes_per_s) {
 
 }  // namespace
 
-HostRecorder::HostRecorder(const WatchOptions& options, SampleCallback on_sample)
+HostRecorder::HostRecorder(const WatchOptions& options, SampleCallback on_sample,
+                           ConnectionCallback on_connections)
     : options_(options),
       on_sample_(std::move(on_sample)),
+      on_connections_(std::move(on_connections)),
       monitor_(monitor_options(options)),
       connections_(reader_options(options)),
       log_(log_options(options)) {}
@@ -68,6 +70,7 @@ void HostRecorder::tick(std::chrono::system_clock::time_point now) {
     if (!events.empty()) {
       log_.write(now, events);
       connection_events_ += events.size();
+      if (on_connections_) on_connections_(now, events);
     }
   } catch (const core::Error& e) {
     // Counters are still worth recording when the socket tables are unreadable.

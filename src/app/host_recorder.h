@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <stop_token>
 
 #include "app/commands.h"
@@ -21,7 +22,12 @@ class HostRecorder final {
   // Called on the recorder's thread with each sample (after it is written).
   using SampleCallback = std::function<void(const host::TrafficSample&)>;
 
-  explicit HostRecorder(const WatchOptions& options, SampleCallback on_sample = {});
+  // Called on the recorder's thread with each batch of connection changes (after it is written).
+  using ConnectionCallback = std::function<void(std::chrono::system_clock::time_point,
+                                                std::span<const host::ConnectionEvent>)>;
+
+  explicit HostRecorder(const WatchOptions& options, SampleCallback on_sample = {},
+                        ConnectionCallback on_connections = {});
 
   // Samples until the token stops or `duration_s` passes; flushes both files before returning.
   void run(std::stop_token stop);
@@ -35,6 +41,7 @@ class HostRecorder final {
  private:
   WatchOptions options_;
   SampleCallback on_sample_;
+  ConnectionCallback on_connections_;
   host::Monitor monitor_;
   host::ConnectionReader connections_;
   host::ConnectionTracker tracker_;

@@ -1,16 +1,24 @@
-// `netsentry monitor`: live capture into flows.csv plus the host recorder, until SIGINT/SIGTERM.
+// `netsentry monitor`: live capture (or a replayed capture file) into flows, scored by the model
+// bundle and the detectors into alerts, with the host recorder's counters and connections, until
+// SIGINT/SIGTERM (or the end of the replay).
 #include <spdlog/spdlog.h>
 
+#include <fmt/ranges.h>
+
+#include <charconv>
 #include <filesystem>
 #include <memory>
 #include <thread>
 
 #include "app/capture_pipeline.h"
 #include "app/commands.h"
+#include "app/engine.h"
 #include "app/host_recorder.h"
 #include "app/summary.h"
+#include "core/error.h"
 #include "core/logging.h"
 #include "core/signals.h"
+#include "store/traffic_log.h"
 
 namespace netsentry::app {
 namespace {
@@ -18,15 +26,84 @@ namespace {
 void log_pipeline(const PipelineStats& s) {
   spdlog::info(
       "capture: {} packets, {} kernel drops, {} queue drops; flows: {} live (peak {}), {} written, "
-      "{} evicted; malformed {}",
+      "{} evicted, {} interim reports; malformed {}",
       s.capture.received, s.capture.kernel_dropped, s.capture.queue_dropped, s.flows.current,
-      s.flows.peak, s.flows_written, s.flows.evicted, s.decode.malformed);
+      s.flows.peak, s.flows_written, s.flows.evicted, s.ongoing_reported, s.decode.malformed);
+}
+
+void log_engine(const EngineStats& e) {
+  spdlog::info(
+      "detection: {} flows ({} scored, {} anomalous, {} interim), {} traffic samples; alerts: {} "
+      "raised, {} delivered (LOW {}, MEDIUM {}, HIGH {}, CRITICAL {}), {} suppressed; scoring "
+      "{:.2f} s",
+      e.flows, e.flows_scored, e.anomalous_flows, e.ongoing_flows, e.traffic_samples,
+      e.alerts_raised, e.alerts_emitted, e.alerts_by_severity[0], e.alerts_by_severity[1],
+      e.alerts_by_severity[2], e.alerts_by_severity[3], e.alerts_suppressed, e.scoring_seconds);
+  if (e.have_store) {
+    spdlog::info("store: {} rows written in {} commits, {} items dropped, {} write errors{}",
+                 e.store.rows_written, e.store.commits, e.store.dropped, e.store.write_errors,
+                 e.store_error.empty() ? "" : "; last error: " + e.store_error);
+  }
+}
+
+double parse_speed(const std::string& text) {
+  if (text == "max") return 0;
+  double v = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || !(v > 0)) {
+    throw core::Error("--speed " + text + ": use a positive factor (1, 10) or max");
+  }
+  return v;
+}
+
+// The bundle `monitor` uses without --model: models/default beside the binary's source tree or
+// installed next to it, when present.
+std::filesystem::path default_model() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (const auto& dir : {exe.parent_path() / "models" / "default",
+                          exe.parent_path().parent_path().parent_path() / "models" / "default",
+                          exe.parent_path().parent_path() / "share" / "netsentry" / "models" /
+                              "default"}) {
+    if (std::filesystem::exists(dir / "manifest.json", ec)) return dir;
+  }
+  return {};
+}
+
+EngineOptions engine_options(const MonitorOptions& o) {
+  EngineOptions e;
+  e.out_dir = o.watch.out_dir;
+  e.sqlite = !o.no_db;
+  e.db_path = o.db;
+  if (!o.no_model) e.model_dir = o.model.empty() ? default_model() : std::filesystem::path(o.model);
+  e.threads = o.threads;
+  e.suppress = o.suppress;
+  e.volume_rule.bytes_per_second = o.volume_bytes_per_second;
+  e.webhook_url = o.webhook;
+  e.syslog = o.syslog;
+  e.retention_days = o.retention_days;
+  e.db_max_mb = o.db_max_mb;
+  e.alerts_rotate_mb = o.watch.rotate_mb;
+  return e;
 }
 
 }  // namespace
 
 int run_monitor(const MonitorOptions& options) {
   std::filesystem::create_directories(options.watch.out_dir);
+  const double speed = parse_speed(options.speed);
+  const bool replay = !options.pcap.empty();
+  Engine engine(engine_options(options));
+  if (const auto* b = engine.bundle()) {
+    spdlog::info("monitor: scoring flows with {} models ({}), ensemble {} at threshold {:.3f}",
+                 b->models.size(), fmt::join(b->model_names(), ", "),
+                 ml::to_string(b->ensemble.mode()), b->ensemble.threshold());
+  } else {
+    spdlog::info("monitor: no model bundle{}: detecting with rules and host detectors only",
+                 options.no_model ? " (--no-model)" : " (none given, no default installed)");
+  }
+
   std::unique_ptr<CapturePipeline> pipeline;
   // The signal thread wakes the capture thread so Ctrl-C is handled within one read timeout.
   std::atomic<CapturePipeline*> wake_target{nullptr};
@@ -34,7 +111,33 @@ int run_monitor(const MonitorOptions& options) {
     if (auto* p = wake_target.load()) p->break_capture();
   });
 
-  if (options.no_capture) {
+  // Replays write the capture's own per-second series where the host counters would go.
+  std::unique_ptr<store::TrafficLog> replay_log;  // written by the stage thread only
+  PipelineHooks hooks;
+  hooks.flows = [&engine](std::span<const flow::FlowRecord> flows, bool ongoing) {
+    engine.on_flows(flows, ongoing);
+  };
+  hooks.advance = [&engine](std::int64_t now_ns) { engine.advance(now_ns); };
+  PipelineOptions popts;
+  popts.ongoing_after_s = options.ongoing_after_s;
+  const std::string flows_path = (options.watch.out_dir / "flows.csv").string();
+
+  if (replay) {
+    replay_log = std::make_unique<store::TrafficLog>(store::TrafficLogOptions{
+        options.watch.out_dir,
+        static_cast<std::uint64_t>(options.watch.rotate_mb * 1024 * 1024),
+        static_cast<std::size_t>(std::max(1, options.watch.rotate_keep))});
+    hooks.traffic = [&engine, &replay_log](const host::TrafficSample& s) {
+      replay_log->write(s);
+      engine.on_traffic(s);
+    };
+    popts.lossless = true;
+    popts.speed = speed;
+    popts.capture_series = true;
+    pipeline = std::make_unique<CapturePipeline>(
+        capture::open_file(options.pcap, options.filter), make_flow_config(options.flow),
+        flows_path, popts, std::move(hooks));
+  } else if (options.no_capture) {
     spdlog::info("monitor: packet capture off (--no-capture): recording counters and connections");
   } else {
     capture::LiveOptions live;
@@ -43,10 +146,9 @@ int run_monitor(const MonitorOptions& options) {
     live.snaplen = options.snaplen;
     live.promisc = options.promisc;
     try {
-      auto source = capture::open_live(live);
-      pipeline =
-          std::make_unique<CapturePipeline>(std::move(source), make_flow_config(options.flow),
-                                            (options.watch.out_dir / "flows.csv").string());
+      pipeline = std::make_unique<CapturePipeline>(capture::open_live(live),
+                                                   make_flow_config(options.flow), flows_path,
+                                                   popts, std::move(hooks));
     } catch (const capture::PermissionError& e) {
       spdlog::warn("{}", e.what());
       spdlog::warn("monitor: continuing with counters and connections only (no flows)");
@@ -55,40 +157,74 @@ int run_monitor(const MonitorOptions& options) {
   if (pipeline) {
     pipeline->start();
     wake_target.store(pipeline.get());
-    spdlog::info("monitor: capturing on {}, writing {}", pipeline->description(),
-                 (options.watch.out_dir / "flows.csv").string());
+    spdlog::info("monitor: {} {}, writing {}", replay ? "replaying" : "capturing on",
+                 pipeline->description(), flows_path);
   }
 
-  HostRecorder recorder(options.watch);
   std::jthread stats_thread;
   if (pipeline) {
-    stats_thread = std::jthread([&pipeline](std::stop_token st) {
+    stats_thread = std::jthread([&pipeline, &engine](std::stop_token st) {
       std::mutex m;
       std::condition_variable_any cv;
       while (!st.stop_requested()) {
         std::unique_lock lock(m);
         if (cv.wait_for(lock, st, std::chrono::seconds(10), [] { return false; })) break;
-        if (!st.stop_requested()) log_pipeline(pipeline->stats());
+        if (!st.stop_requested()) {
+          log_pipeline(pipeline->stats());
+          log_engine(engine.stats());
+        }
       }
     });
   }
-  spdlog::info("monitor: recording counters and connections into {}; Ctrl-C stops",
-               options.watch.out_dir.string());
-  core::flush_logging();  // the start-up lines reach the log file now, not at the next flush
-  recorder.run(signals.token());  // returns on a signal or after --duration
 
+  std::uint64_t samples = 0;
+  std::uint64_t connection_events = 0;
+  if (replay) {
+    // Until the file ends (or a signal), then drain; with --stay, on until a signal.
+    while (!signals.token().stop_requested() && !pipeline->input_ended()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    wake_target.store(nullptr);
+    pipeline->stop();
+    engine.finish();
+    replay_log->flush();
+    log_pipeline(pipeline->stats());
+    log_engine(engine.stats());
+    core::flush_logging();
+    if (options.stay && !signals.token().stop_requested()) {
+      spdlog::info("monitor: replay done; staying up until Ctrl-C / SIGTERM (--stay)");
+      core::flush_logging();
+      while (!signals.token().stop_requested()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  } else {
+    HostRecorder recorder(
+        options.watch, [&engine](const host::TrafficSample& s) { engine.on_traffic(s); },
+        [&engine](std::chrono::system_clock::time_point t,
+                  std::span<const host::ConnectionEvent> events) {
+          engine.on_connections(t, events);
+        });
+    spdlog::info("monitor: recording counters and connections into {}; Ctrl-C stops",
+                 options.watch.out_dir.string());
+    core::flush_logging();  // the start-up lines reach the log file now, not at the next flush
+    recorder.run(signals.token());  // returns on a signal or after --duration
+    samples = recorder.samples();
+    connection_events = recorder.connection_events();
+    if (pipeline) {
+      wake_target.store(nullptr);
+      pipeline->stop();
+      log_pipeline(pipeline->stats());
+    }
+    engine.finish();
+    log_engine(engine.stats());
+  }
   if (stats_thread.joinable()) {
     stats_thread.request_stop();
     stats_thread.join();
   }
-  if (pipeline) {
-    wake_target.store(nullptr);
-    pipeline->stop();
-    const auto s = pipeline->stats();
-    log_pipeline(s);
-  }
-  spdlog::info("monitor: stopped; {} samples, {} connection events; every file flushed",
-               recorder.samples(), recorder.connection_events());
+  spdlog::info("monitor: stopped; {} samples, {} connection events; every file flushed", samples,
+               connection_events);
   return 0;
 }
 

@@ -95,6 +95,7 @@ struct SynFloodState : Track {
   std::uint64_t attempts = 0;
   std::uint64_t half_open = 0;
   SourceTracker sources;
+  SourceTracker destinations;  // the network-wide subject only
 };
 
 struct BruteForceState : Track {
@@ -312,11 +313,13 @@ class AlertWriter {
     const double ratio = s.attempts > 0 ? double(s.half_open) / double(s.attempts) : 0.0;
     const double rate = double(s.half_open) / std::max(s.elapsed_seconds(), 1e-3);
     a.score = static_cast<float>(double(s.half_open) / double(o_.syn_flood_half_open));
+    // The network-wide subject (no destination) covers floods sprayed at random destinations.
+    const std::string target = e.key.dst.family == 0 ? std::string("many destinations")
+                                                      : format_endpoint(e.key.dst, e.key.port);
     a.reason = fmt::format(
         "SYN flood suspected: {} half-open connections to {} ({:.0f}% of {} attempts) from {}, "
         "{}/s",
-        format_count(s.half_open), format_endpoint(e.key.dst, e.key.port), ratio * 100,
-        format_count(s.attempts),
+        format_count(s.half_open), target, ratio * 100, format_count(s.attempts),
         s.sources.many ? std::string("many sources") : s.sources.first.to_string(),
         format_number(rate));
     a.evidence.push_back(
@@ -505,6 +508,23 @@ void HostDetectors::observe(const flow::FlowRecord& record, std::vector<Alert>& 
       const int level =
           ratio_ok ? level_for(double(s.half_open), double(o.syn_flood_half_open), cf) : 0;
       emit(s, level, s.half_open, [&](int lvl) { return writer.syn_flood(e, lvl); });
+      if (o.syn_flood_network_rate > 0) {
+        // Network-wide: half-open SYNs sprayed at many destinations from many sources, fast.
+        auto& n = t.syn_flood.touch({{}, {}, 0, kTcp}, now, closers.syn_flood());
+        SynFloodState& ns = n.state;
+        ns.see(record);
+        ns.sources.see(record.src_ip);
+        ns.destinations.see(record.dst_ip);
+        ++ns.attempts;
+        if (!hs.completed) ++ns.half_open;
+        const double rate = double(ns.half_open) / std::max(ns.elapsed_seconds(), 1e-3);
+        const bool spray = ns.sources.many && ns.destinations.many &&
+                           double(ns.half_open) >= o.syn_flood_ratio * double(ns.attempts) &&
+                           rate >= o.syn_flood_network_rate;
+        const int nlevel =
+            spray ? level_for(double(ns.half_open), double(o.syn_flood_half_open), cf) : 0;
+        emit(ns, nlevel, ns.half_open, [&](int lvl) { return writer.syn_flood(n, lvl); });
+      }
     }
   }
   if (record.ip_proto == kTcp && t.port_class[record.dst_port] != 0) {

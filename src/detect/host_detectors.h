@@ -38,8 +38,11 @@ struct HostDetectorOptions {
   // A threshold of 0 disables that detector.
   std::size_t port_scan_ports = 100;
   std::size_t host_scan_hosts = 64;
-  std::size_t syn_flood_half_open = 1'000;
+  std::size_t syn_flood_half_open = 100;
   double syn_flood_ratio = 0.8;  // half-open / attempts
+  // Also network-wide (random destinations): half-open SYNs per second over the window's flows
+  // needed besides the count and ratio above; 0 disables the network-wide subject.
+  double syn_flood_network_rate = 1000;
   std::size_t brute_force_sessions = 30;
   // Login services counted by the brute-force detector, and busier web ports with their own
   // (higher) threshold, since browsers open many short connections legitimately.

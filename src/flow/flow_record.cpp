@@ -50,6 +50,8 @@ std::string_view end_reason_name(EndReason reason) {
       return "evicted";
     case EndReason::kEndOfInput:
       return "end_of_input";
+    case EndReason::kOngoing:
+      return "ongoing";
     case EndReason::kCount:
       break;
   }

@@ -139,6 +139,7 @@ enum class EndReason : std::uint8_t {
   kRst,         // TCP reset
   kEvicted,     // table full; the longest-idle flow made room
   kEndOfInput,  // FlowTable::flush()
+  kOngoing,     // not ended: an interim report of a long-lived flow (FlowTable::report_ongoing)
   kCount
 };
 inline constexpr std::size_t kEndReasonCount = static_cast<std::size_t>(EndReason::kCount);

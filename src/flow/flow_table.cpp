@@ -161,6 +161,13 @@ bool FlowTable::build_record(std::uint32_t id, EndReason reason, FlowRecord& rec
     ++stats_.single_packet_suppressed;
     return false;
   }
+  fill_record(id, reason, record);
+  ++stats_.emitted[static_cast<std::size_t>(reason)];
+  return true;
+}
+
+void FlowTable::fill_record(std::uint32_t id, EndReason reason, FlowRecord& record) {
+  const Slot& s = slots_[id];
   const net::FlowKey& key = s.key;
   const bool a = s.initiator_is_a;
   record.src_ip.bytes = a ? key.addr_a : key.addr_b;
@@ -172,8 +179,27 @@ bool FlowTable::build_record(std::uint32_t id, EndReason reason, FlowRecord& rec
   record.vlan = key.vlan;
   record.end_reason = reason;
   s.acc.finish(record, sequence(id));
-  ++stats_.emitted[static_cast<std::size_t>(reason)];
-  return true;
+}
+
+std::size_t FlowTable::report_ongoing(std::int64_t previous_now_ns, std::int64_t now_ns,
+                                      std::int64_t min_age_ns, std::int64_t interval_ns,
+                                      FlowSink& sink) {
+  if (interval_ns <= 0 || now_ns <= previous_now_ns) return 0;
+  std::size_t reported = 0;
+  // The age list runs oldest first (by first packet), so the walk stops at the first young flow.
+  for (std::uint32_t id = age_.head; id != kNil; id = age_.links[id].next) {
+    const std::int64_t start = age_.links[id].time_ns;
+    const std::int64_t age = now_ns - start;
+    if (age < min_age_ns) break;
+    const std::int64_t before = previous_now_ns - start;
+    if (before >= 0 && before / interval_ns == age / interval_ns) continue;
+    if (slots_[id].acc.packets() == 0) continue;
+    FlowRecord record;
+    fill_record(id, EndReason::kOngoing, record);
+    sink.on_flow(std::move(record));
+    ++reported;
+  }
+  return reported;
 }
 
 void FlowTable::end(std::uint32_t id, EndReason reason) {

@@ -100,6 +100,13 @@ class FlowTable final {
   void advance(std::int64_t now_ns);
   // Ends every flow (reason end_of_input, or fin for closing TCP flows) and empties the table.
   void flush();
+  // Interim reports of long-lived flows, so a slow attack or a long exfiltration can be judged
+  // before it ends: every live flow older than `min_age_ns` at `now_ns` whose age crossed a
+  // multiple of `interval_ns` since `previous_now_ns` is given to `sink` as a record with end
+  // reason kOngoing (features so far); the flow itself goes on unchanged and is not counted as
+  // emitted. Returns the number reported. Cost: the flows older than min_age_ns (oldest first).
+  std::size_t report_ongoing(std::int64_t previous_now_ns, std::int64_t now_ns,
+                             std::int64_t min_age_ns, std::int64_t interval_ns, FlowSink& sink);
 
   [[nodiscard]] const FlowStats& stats() const { return stats_; }
   [[nodiscard]] std::size_t size() const { return stats_.current; }
@@ -152,6 +159,8 @@ class FlowTable final {
   void split(std::uint32_t id);
   // Fills `record` from slot `id`; false when there is nothing to emit (empty or suppressed).
   bool build_record(std::uint32_t id, EndReason reason, FlowRecord& record);
+  // The record part of build_record, without suppression or counting.
+  void fill_record(std::uint32_t id, EndReason reason, FlowRecord& record);
   void index_erase(std::uint32_t id);
   std::span<PacketSummary> sequence(std::uint32_t id) {
     if (config_.first_packets == 0) return {};

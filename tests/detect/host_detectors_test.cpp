@@ -171,6 +171,40 @@ TEST(HostDetectors, NamesTheDestinationOfASpoofedSynFlood) {
       << last.reason;
 }
 
+TEST(HostDetectors, ReportsAFastSynSprayAtRandomDestinationsNetworkWide) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // 200 spoofed SYNs, each to another host and port, within 20 ms (hping3 --rand-source/dest).
+  for (int i = 0; i < 200; ++i) {
+    const auto src = ipv4(51, static_cast<std::uint8_t>(i), 3, 4);
+    const auto dst = ipv4(15, 7, static_cast<std::uint8_t>(i), 9);
+    detectors.observe(half_open(src, static_cast<std::uint16_t>(2000 + i), dst,
+                                static_cast<std::uint16_t>(1000 + i), kT0 + i * 100'000),
+                      out);
+  }
+  detectors.flush(out);
+  const auto floods = of_kind(out, kind::kSynFlood);
+  ASSERT_FALSE(floods.empty());
+  EXPECT_EQ(floods.front().dst_ip.family, 0);
+  EXPECT_NE(floods.back().reason.find("200 half-open connections to many destinations"),
+            std::string::npos)
+      << floods.back().reason;
+}
+
+TEST(HostDetectors, LeavesASlowSpreadOfUnansweredSynsAlone) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // 150 unanswered SYNs to different hosts over 50 s: 3/s, far below the network-wide rate.
+  for (int i = 0; i < 150; ++i) {
+    detectors.observe(half_open(ipv4(51, static_cast<std::uint8_t>(i), 3, 4), 2000,
+                                ipv4(15, 7, static_cast<std::uint8_t>(i), 9), 443,
+                                kT0 + i * 333 * kMs),
+                      out);
+  }
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kSynFlood).empty());
+}
+
 TEST(HostDetectors, IgnoresAServiceThatCompletesItsHandshakes) {
   HostDetectors detectors;
   std::vector<Alert> out;

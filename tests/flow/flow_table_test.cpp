@@ -402,3 +402,41 @@ TEST(FlowTable, ZeroFirstPacketsKeepsNoSequence) {
 
 }  // namespace
 }  // namespace netsentry::flow
+
+namespace netsentry::flow {
+namespace {
+using namespace testing;
+
+TEST(FlowTable, ReportsLongLivedFlowsOncePerIntervalWithoutEndingThem) {
+  CollectingSink sink;
+  CollectingSink interim;
+  FlowTable table(config_with(seconds(120), seconds(3600)), sink);
+  const Endpoint other{ipv4(10, 9, 9, 9), 5353};
+  // One flow sending a packet every 10 s for 200 s, one short flow starting at 150 s.
+  std::int64_t previous = kT0;
+  std::vector<std::size_t> reported;
+  for (int t = 0; t <= 200; t += 10) {
+    const std::int64_t now = kT0 + t * kSec;
+    table.add(udp(now, kClient, kServer, 100));
+    if (t == 150) table.add(udp(now, other, kServer, 10));
+    reported.push_back(table.report_ongoing(previous, now, 60 * kSec, 60 * kSec, interim));
+    previous = now;
+  }
+  // The long flow is reported when its age crosses 60, 120 and 180 s; the short one never.
+  EXPECT_EQ(interim.records.size(), 3u);
+  for (const auto& r : interim.records) {
+    EXPECT_EQ(r.end_reason, EndReason::kOngoing);
+    EXPECT_EQ(r.src_ip, kClient.ip);
+  }
+  EXPECT_EQ(interim.records[0].packet_count, 7u);  // packets at 0..60 s
+  EXPECT_EQ(interim.records[2].packet_count, 19u);
+  EXPECT_TRUE(sink.records.empty());  // nothing ended
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.stats().emitted_total(), 0u);
+  table.flush();
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_EQ(sink.records[0].packet_count + sink.records[1].packet_count, 22u);
+}
+
+}  // namespace
+}  // namespace netsentry::flow

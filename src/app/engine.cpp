@@ -1,0 +1,224 @@
+#include "app/engine.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "detect/alert_format.h"
+
+namespace netsentry::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string subject_key(const detect::Alert& a) {
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}", a.kind, a.src_ip.to_string(), a.dst_ip.to_string(),
+                     a.dst_port, a.protocol, a.interface, a.time_ns);
+}
+
+constexpr std::size_t kMaxRememberedIds = 16384;
+
+}  // namespace
+
+Engine::Engine(const EngineOptions& options)
+    : options_(options),
+      host_detectors_(options.host_detectors),
+      volume_rule_(options.volume_rule),
+      baseline_(options.baseline),
+      aggregator_(options.aggregation),
+      suppression_(options.suppress),
+      alert_log_(store::AlertLogOptions{
+          options.out_dir,
+          static_cast<std::uint64_t>(std::max(0.0, options.alerts_rotate_mb) * 1024 * 1024), 5}) {
+  if (!options_.model_dir.empty()) {
+    bundle_ = std::make_unique<ml::Bundle>(ml::Bundle::load(options_.model_dir, options_.threads));
+    try {
+      scorer_ = std::make_unique<detect::FlowScorer>(*bundle_);
+    } catch (const core::Error& e) {
+      throw core::Error(fmt::format("--model {}: {}", options_.model_dir.string(), e.what()));
+    }
+  }
+  if (options_.sqlite) {
+    db_path_ = options_.db_path.empty() ? options_.out_dir / "netsentry.db" : options_.db_path;
+    store::SqliteStoreOptions so;
+    so.path = db_path_;
+    so.retention = std::chrono::nanoseconds(
+        static_cast<std::int64_t>(std::max(0.0, options_.retention_days) * 86400e9));
+    so.max_bytes = static_cast<std::uint64_t>(std::max(0.0, options_.db_max_mb) * 1024 * 1024);
+    store_ = std::make_unique<store::SqliteStore>(so);
+  }
+  if (options_.syslog) sinks_.push_back(std::make_unique<store::SyslogSink>());
+  if (!options_.webhook_url.empty()) {
+    store::WebhookOptions wo;
+    wo.url = options_.webhook_url;
+    sinks_.push_back(std::make_unique<store::WebhookSink>(wo));
+  }
+}
+
+Engine::~Engine() = default;
+
+void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
+  if (flows.empty()) return;
+  stage_alerts_.clear();
+  // Host detectors judge whole connections; interim reports would count a connection twice.
+  if (!ongoing) {
+    for (const auto& f : flows) host_detectors_.observe(f, stage_alerts_);
+  }
+  std::size_t anomalous = 0;
+  double seconds = 0;
+  if (scorer_) {
+    const auto t0 = Clock::now();
+    try {
+      scorer_->score(flows, verdicts_, stage_alerts_);
+    } catch (const core::Error& e) {
+      // A scoring failure must not stop monitoring; the flows are still stored, unscored.
+      spdlog::error("scoring {} flows failed: {}", flows.size(), e.what());
+      verdicts_.assign(flows.size(), {});
+    }
+    seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (const auto& v : verdicts_) anomalous += v.anomalous ? 1 : 0;
+  } else {
+    verdicts_.assign(flows.size(), {});
+  }
+  if (store_ && !ongoing) {
+    rows_.clear();
+    rows_.reserve(flows.size());
+    for (std::size_t i = 0; i < flows.size(); ++i) {
+      const auto& v = verdicts_[i];
+      rows_.push_back(store::make_flow_row(
+          flows[i], v.score, scorer_ ? (v.anomalous ? "anomaly" : "benign") : "unscored", v.votes,
+          v.voters));
+    }
+    (void)store_->add_flows(rows_);  // a full queue is counted by the store
+  }
+  {
+    std::lock_guard lock(stats_mutex_);
+    (ongoing ? stats_.ongoing_flows : stats_.flows) += flows.size();
+    if (scorer_) stats_.flows_scored += flows.size();
+    stats_.anomalous_flows += anomalous;
+    stats_.scoring_seconds += seconds;
+  }
+  if (!stage_alerts_.empty()) deliver(stage_alerts_);
+}
+
+void Engine::advance(std::int64_t now_ns) {
+  stage_alerts_.clear();
+  host_detectors_.advance(now_ns, stage_alerts_);
+  std::vector<detect::Alert> closed;
+  {
+    std::lock_guard lock(alert_mutex_);
+    aggregator_.advance(now_ns, closed);
+  }
+  for (auto& a : closed) stage_alerts_.push_back(std::move(a));
+  // Window updates come out of the aggregator already folded; deliver them without folding again.
+  if (!stage_alerts_.empty()) deliver(stage_alerts_);
+}
+
+void Engine::on_traffic(const host::TrafficSample& sample) {
+  std::vector<detect::Alert> raised;
+  volume_rule_.observe(sample, raised);
+  if (options_.volume_baseline) baseline_.observe(sample, raised);
+  if (store_) (void)store_->add_traffic(sample);
+  {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.traffic_samples;
+  }
+  if (!raised.empty()) deliver(raised);
+}
+
+void Engine::on_connections(std::chrono::system_clock::time_point time,
+                            std::span<const host::ConnectionEvent> events) {
+  if (store_ && !events.empty()) (void)store_->add_connections(time, events);
+}
+
+void Engine::deliver(std::vector<detect::Alert>& raised) {
+  std::lock_guard lock(alert_mutex_);
+  emitted_.clear();
+  std::uint64_t fresh = 0;
+  for (const auto& a : raised) {
+    // Updates emitted by advance() are recognised by their count > 1 or a known subject key;
+    // new alerts go through the aggregator.
+    if (alert_ids_.contains(subject_key(a))) {
+      emitted_.push_back(a);
+    } else {
+      ++fresh;
+      aggregator_.add(a, emitted_);
+    }
+  }
+  const std::size_t before = emitted_.size();
+  suppression_.filter(emitted_);
+  const std::uint64_t suppressed = before - emitted_.size();
+  std::uint64_t by_severity[4] = {0, 0, 0, 0};
+  for (auto& a : emitted_) {
+    const std::string key = subject_key(a);
+    const auto known = alert_ids_.find(key);
+    const bool update = known != alert_ids_.end();
+    if (store_) {
+      if (update) {
+        a.id = known->second;
+        (void)store_->update_alert(a);
+      } else {
+        a.id = store_->add_alert(a);
+      }
+    }
+    if (!update) {
+      if (alert_ids_.size() >= kMaxRememberedIds) alert_ids_.erase(alert_ids_.begin());
+      alert_ids_.emplace(key, a.id);
+      ++by_severity[static_cast<std::size_t>(a.severity) & 3];
+    }
+    try {
+      alert_log_.write(a);
+    } catch (const core::Error& e) {
+      spdlog::error("{}", e.what());
+    }
+    for (auto& sink : sinks_) sink->deliver(a);
+    if (listener_) listener_(a, update);
+    spdlog::log(a.severity >= detect::Severity::kHigh ? spdlog::level::warn : spdlog::level::info,
+                "alert {} {}{}: {}", detect::severity_name(a.severity), a.kind,
+                a.count > 1 ? fmt::format(" (x{})", a.count) : std::string(), a.reason);
+  }
+  std::lock_guard slock(stats_mutex_);
+  stats_.alerts_raised += fresh;
+  stats_.alerts_emitted += emitted_.size();
+  stats_.alerts_suppressed += suppressed;
+  for (int i = 0; i < 4; ++i) stats_.alerts_by_severity[i] += by_severity[i];
+}
+
+void Engine::finish() {
+  std::vector<detect::Alert> last;
+  host_detectors_.flush(last);
+  std::vector<detect::Alert> closed;
+  {
+    std::lock_guard lock(alert_mutex_);
+    aggregator_.flush(closed);
+  }
+  for (auto& a : closed) last.push_back(std::move(a));
+  if (!last.empty()) deliver(last);
+  {
+    std::lock_guard lock(alert_mutex_);
+    try {
+      alert_log_.flush();
+    } catch (const core::Error& e) {
+      spdlog::error("{}", e.what());
+    }
+  }
+  if (store_) store_->flush();
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s;
+  {
+    std::lock_guard lock(stats_mutex_);
+    s = stats_;
+  }
+  if (store_) {
+    s.have_store = true;
+    s.store = store_->stats();
+    if (auto e = store_->last_error()) s.store_error = *e;
+  }
+  return s;
+}
+
+}  // namespace netsentry::app

@@ -1,0 +1,136 @@
+// Provides app::Engine, the detection side of `monitor`: it takes batches of finished (and
+// long-lived, still open) flows from the capture pipeline's stage thread and per-second traffic
+// samples from the host recorder (or from the capture itself when replaying), runs the ML scorer,
+// the host-level detectors (scans, SYN/UDP floods, brute force) and the volume detectors (the
+// original's bytes/s rule and a robust baseline), folds repeats (AlertAggregator), drops what the
+// suppression rules say, and delivers every alert to alerts.csv, the SQLite store, syslog/webhook
+// and an optional listener (the dashboard's live state). Scored flows, traffic samples and
+// connection events also go to the SQLite store.
+// Thread rules: on_flows()/advance() from one thread (the stage thread); on_traffic() and
+// on_connections() from one other thread (the host recorder); alerts from both are serialised by
+// alert_mutex_. stats() from any thread. finish() once, after both producers stopped.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "detect/aggregator.h"
+#include "detect/alert.h"
+#include "detect/flow_scorer.h"
+#include "detect/host_detectors.h"
+#include "detect/suppression.h"
+#include "detect/volume_detector.h"
+#include "flow/flow_record.h"
+#include "host/connection_tracker.h"
+#include "host/monitor.h"
+#include "ml/bundle.h"
+#include "store/alert_delivery.h"
+#include "store/alert_log.h"
+#include "store/sqlite_store.h"
+
+namespace netsentry::app {
+
+struct EngineOptions {
+  std::filesystem::path out_dir = "netsentry-data";
+  bool sqlite = true;
+  std::filesystem::path db_path;    // empty: <out_dir>/netsentry.db
+  std::filesystem::path model_dir;  // empty: no ML scoring of flows
+  int threads = 1;                  // model scoring threads
+  detect::HostDetectorOptions host_detectors;
+  detect::AggregatorOptions aggregation;
+  std::vector<std::string> suppress;  // suppression rules (see detect/suppression.h)
+  detect::ThresholdRuleOptions volume_rule;
+  bool volume_baseline = true;
+  detect::BaselineOptions baseline;
+  std::string webhook_url;  // empty: none
+  bool syslog = false;
+  double retention_days = 7;
+  double db_max_mb = 2048;
+  double alerts_rotate_mb = 100;
+};
+
+struct EngineStats {
+  std::uint64_t flows = 0;           // finished flows seen
+  std::uint64_t ongoing_flows = 0;   // interim reports of long-lived flows scored
+  std::uint64_t flows_scored = 0;
+  std::uint64_t anomalous_flows = 0;
+  std::uint64_t traffic_samples = 0;
+  std::uint64_t alerts_raised = 0;      // by the detectors, before aggregation
+  std::uint64_t alerts_emitted = 0;     // delivered (first emissions and aggregate updates)
+  std::uint64_t alerts_suppressed = 0;
+  std::uint64_t alerts_by_severity[4] = {0, 0, 0, 0};  // emitted, first emissions only
+  double scoring_seconds = 0;          // wall time in the ML scorer
+  store::StoreStats store;
+  bool have_store = false;
+  std::string store_error;
+};
+
+class Engine final {
+ public:
+  using AlertListener = std::function<void(const detect::Alert&, bool update)>;
+
+  // Opens the outputs (alerts.csv, SQLite) and loads the model bundle when given. Throws
+  // core::Error for an unusable bundle (with what does not match), path or rule.
+  explicit Engine(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void set_alert_listener(AlertListener listener) { listener_ = std::move(listener); }
+
+  // Stage thread: finished flows (`ongoing` = interim reports of flows still open).
+  void on_flows(std::span<const flow::FlowRecord> flows, bool ongoing);
+  // Stage thread: packet time moved to now_ns (closes detector and aggregation windows).
+  void advance(std::int64_t now_ns);
+  // Host thread: one traffic sample (host counters, or the capture's own per-second series).
+  void on_traffic(const host::TrafficSample& sample);
+  void on_connections(std::chrono::system_clock::time_point time,
+                      std::span<const host::ConnectionEvent> events);
+  // Closes every window, delivers the last updates, flushes alerts.csv and the store.
+  void finish();
+
+  [[nodiscard]] EngineStats stats() const;
+  [[nodiscard]] const ml::Bundle* bundle() const { return bundle_.get(); }
+  [[nodiscard]] std::filesystem::path db_path() const { return db_path_; }
+
+ private:
+  void deliver(std::vector<detect::Alert>& raised);
+
+  EngineOptions options_;
+  std::unique_ptr<ml::Bundle> bundle_;
+  std::unique_ptr<detect::FlowScorer> scorer_;
+  detect::HostDetectors host_detectors_;
+  detect::ThresholdRule volume_rule_;
+  detect::RobustBaseline baseline_;
+  std::filesystem::path db_path_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::vector<std::unique_ptr<store::AlertSink>> sinks_;
+  AlertListener listener_;
+
+  // Stage-thread scratch.
+  std::vector<detect::FlowVerdict> verdicts_;
+  std::vector<detect::Alert> stage_alerts_;
+  std::vector<store::FlowRow> rows_;
+
+  std::mutex alert_mutex_;  // guards everything below
+  detect::AlertAggregator aggregator_;
+  detect::SuppressionRules suppression_;
+  store::AlertLog alert_log_;
+  // (kind, subject, first time) -> stored id, so aggregate updates replace their alert's row.
+  std::map<std::string, std::int64_t> alert_ids_;
+  std::vector<detect::Alert> emitted_;
+
+  mutable std::mutex stats_mutex_;  // guards stats_
+  EngineStats stats_;
+};
+
+}  // namespace netsentry::app
