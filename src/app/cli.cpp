@@ -262,6 +262,11 @@ int run_cli(int argc, char** argv) {
                    "tail ensemble: share of normal validation rows allowed above its threshold")
       ->capture_default_str()
       ->check(CLI::Range(0.0001, 0.5));
+  train_cmd->add_option("--exclude", train.exclude_columns,
+                        "Columns to keep out of the model inputs (repeatable)");
+  train_cmd->add_flag("--keep-cic-bulk-subflow", train.keep_cic_bulk_subflow,
+                      "CIC-IDS2017 data: keep the bulk and subflow columns (left out by default: "
+                      "CICFlowMeter's values for them do not follow its definitions)");
   train_cmd->add_option("--rf-mode", train.rf_mode, "rf (random forest) or gbtree (boosting)")
       ->capture_default_str()
       ->check(CLI::IsMember({"rf", "gbtree"}));

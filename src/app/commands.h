@@ -98,6 +98,8 @@ struct TrainOptions {
   std::string rf_mode = "rf";     // rf|gbtree
   double ae_percentile = 95;
   std::string encoding = "onehot";  // onehot|label
+  std::vector<std::string> exclude_columns;  // raw columns kept out of the model inputs
+  bool keep_cic_bulk_subflow = false;
   bool json = false;
 };
 int run_train(const TrainOptions& options, const std::string& command_line);

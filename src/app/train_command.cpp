@@ -106,6 +106,21 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   } else if (o.encoding != "onehot") {
     throw core::Error(fmt::format("--encoding {}: use onehot or label", o.encoding));
   }
+  pre.exclude_columns = o.exclude_columns;
+  if (all.format == "cicids2017" && !o.keep_cic_bulk_subflow) {
+    // CICFlowMeter's published bulk and subflow columns come from code that does not do what its
+    // documentation says (bulk is 0, subflow packets are 0 or 1); our flow meter computes them as
+    // documented, so a model that learned CICFlowMeter's values would call every live flow odd.
+    for (const char* c : {"Fwd Bytes/Bulk Avg", "Fwd Packet/Bulk Avg", "Fwd Bulk Rate Avg",
+                          "Bwd Bytes/Bulk Avg", "Bwd Packet/Bulk Avg", "Bwd Bulk Rate Avg",
+                          "Subflow Fwd Packets", "Subflow Fwd Bytes", "Subflow Bwd Packets",
+                          "Subflow Bwd Bytes"}) {
+      pre.exclude_columns.emplace_back(c);
+    }
+    spdlog::info(
+        "features: CIC-IDS2017 bulk and subflow columns left out (they do not match live flow "
+        "features; --keep-cic-bulk-subflow keeps them)");
+  }
   bundle.preprocessor = data::Preprocessor(pre);
   bundle.preprocessor.fit(train);
   const data::Matrix x_train = bundle.preprocessor.transform(train);

@@ -110,6 +110,23 @@ void Preprocessor::fit(const Dataset& train) {
         options_.exclude_columns.end()) {
       continue;
     }
+    if (col.kind == ColumnKind::kNumeric && options_.drop_constant &&
+        col.name != "Duration" && col.name != "PacketCount" && col.name != "ByteCount") {
+      // A column constant over the training data carries no information; as an input it would
+      // turn any other value at inference (e.g. a feature one flow meter computes and another
+      // leaves at 0) into an extreme z-score. Missing cells would be imputed with the constant.
+      const float* first = nullptr;
+      bool constant = true;
+      for (const float& x : col.values) {
+        if (!std::isfinite(x)) continue;
+        if (!first) first = &x;
+        if (x != *first) {
+          constant = false;
+          break;
+        }
+      }
+      if (constant) continue;
+    }
     if (col.kind == ColumnKind::kNumeric) {
       const int idx = static_cast<int>(numeric_inputs_.size());
       numeric_inputs_.push_back(col.name);

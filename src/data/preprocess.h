@@ -14,6 +14,7 @@
 //  - log1p (Log1p::kHeavyTailed, default) on columns whose training minimum is >= 0 and training
 //    maximum is > 100 (byte/packet counts, durations, rates); values below 0 at inference are
 //    clamped to 0 first. Columns that stay within [0,100] (ratios, flags) are left linear.
+//  - Numeric columns constant over the training rows are not model inputs (drop_constant).
 //  - Standard scaling of every numeric output: (x - mean) / std with the training mean and
 //    population std; a constant column gets std 1.
 //  - Categorical columns: the max_categories-1 most frequent training levels (ties broken by
@@ -45,6 +46,8 @@ struct PreprocessOptions {
   Log1p log1p = Log1p::kHeavyTailed;
   bool scale = true;
   bool engineered_features = true;
+  // Leave out numeric columns that are constant over the training rows (no information).
+  bool drop_constant = true;
   // Raw columns to leave out of the model input (e.g. "Dst Port" for a port-agnostic model).
   std::vector<std::string> exclude_columns;
 };

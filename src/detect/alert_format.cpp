@@ -44,7 +44,8 @@ std::string format_number(double value) {
       magnitude < 10
           ? one_decimal(magnitude)
           : format_count(static_cast<std::uint64_t>(std::llround(std::min(magnitude, 1.8e19))));
-  return negative ? "-" + body : body;
+  // A tiny negative (rounding of a computed 0) must not print as "-0".
+  return negative && body != "0" ? "-" + body : body;
 }
 
 std::string format_bytes_per_second(double bytes_per_second) {

@@ -116,8 +116,11 @@ TEST(RealData, PreprocessorFittedOnKddTrainTransformsKddTest) {
   const Dataset test = load_csv(b);
   Preprocessor p;
   p.fit(train);
-  // 38 numeric + protocol_type (3 + other) + service (31 kept + other) + flag (11 + other).
-  EXPECT_EQ(p.output_size(), 38u + 4 + 32 + 12);
+  // 38 numeric less num_outbound_cmds (always 0 in KDDTrain+) + protocol_type (3 + other) +
+  // service (31 kept + other) + flag (11 + other).
+  EXPECT_EQ(p.output_size(), 37u + 4 + 32 + 12);
+  const auto& names = p.feature_names();
+  EXPECT_EQ(std::find(names.begin(), names.end(), "num_outbound_cmds"), names.end());
   const Matrix m = p.transform(test);
   ASSERT_EQ(m.rows, 22544u);
   EXPECT_TRUE(

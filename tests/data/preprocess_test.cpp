@@ -82,9 +82,23 @@ TEST(Preprocessor, ImputesMissingValuesWithTrainingMedian) {
   EXPECT_FLOAT_EQ(m.at(1, 0), 5.0f);
 }
 
+TEST(Preprocessor, DropsColumnsConstantOverTrainingByDefault) {
+  PreprocessOptions o;
+  o.log1p = Log1p::kOff;
+  Preprocessor p(o);
+  p.fit(with_rows({numeric("x", {1, 2, 3, 4}), numeric("k", {7, 7, 7, 7})}));
+  EXPECT_EQ(p.feature_names(), std::vector<std::string>{"x"});
+  EXPECT_EQ(p.numeric_inputs(), std::vector<std::string>{"x"});
+  const Matrix m = p.transform(with_rows({numeric("x", {2.5}), numeric("k", {9})}));
+  EXPECT_EQ(m.cols, 1u);
+  const auto back = Preprocessor::from_json(p.to_json());
+  EXPECT_EQ(back.transform(with_rows({numeric("x", {2.5})})).values, m.values);
+}
+
 TEST(Preprocessor, StandardScalesAndLeavesConstantColumnsAtScaleOne) {
   PreprocessOptions o;
   o.log1p = Log1p::kOff;
+  o.drop_constant = false;
   Preprocessor p(o);
   const Dataset ds = with_rows({numeric("x", {1, 2, 3, 4}), numeric("k", {7, 7, 7, 7})});
   p.fit(ds);

@@ -42,6 +42,9 @@ TEST(AlertFormat, WritesDurationsAndRatios) {
   EXPECT_EQ(format_ratio(2.54), "2.5x");
   EXPECT_EQ(format_ratio(3.0), "3x");
   EXPECT_EQ(format_number(2057.4), "2,057");
+  EXPECT_EQ(format_number(-0.0), "0");
+  EXPECT_EQ(format_number(-1e-9), "0");
+  EXPECT_EQ(format_number(-2.5), "-2.5");
   EXPECT_EQ(format_number(std::numeric_limits<double>::infinity()), "n/a");
 }
 
