@@ -100,6 +100,20 @@ std::string join_args(int argc, char** argv) {
   return out;
 }
 
+// The documented configuration file: every option of every command with its default, as TOML.
+std::string config_file_text(const CLI::App& app) {
+  std::string text =
+      "# netsentry configuration: every option of `netsentry monitor` with its default.\n"
+      "# netsentry reads ./netsentry.toml when present, or the file given with --config FILE;\n"
+      "# options given on the command line win. Regenerate with: netsentry --write-config\n\n"
+      "[monitor]\n";
+  const CLI::App* monitor = app.get_subcommand("monitor");
+  std::string body = monitor->config_to_str(/*default_also=*/true, /*write_description=*/true);
+  // The subcommand's own description heads CLI11's text; the file header says it already.
+  text += body;
+  return text;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -159,6 +173,13 @@ int run_cli(int argc, char** argv) {
       "  netsentry watch -o /var/log/netsentry --duration 3600\n"
       "  netsentry watch --print --counters-interface eth0");
 
+  app.set_config("--config", "netsentry.toml",
+                 "TOML file of options, one [section] per command (read from the current "
+                 "directory when present; flags given on the command line win)");
+  bool write_config = false;
+  app.add_flag("--write-config", write_config,
+                "Print every monitor option with its default as a TOML file, then exit")
+      ->configurable(false);
   MonitorOptions monitor;
   auto* monitor_cmd = app.add_subcommand(
       "monitor", "Capture live traffic into flows and record host counters and connections");
@@ -201,6 +222,52 @@ int run_cli(int argc, char** argv) {
                    "(0 = only finished flows)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  const auto* detectors = "Detectors";
+  monitor_cmd
+      ->add_option("--detector-window", monitor.detector_window_s,
+                   "Seconds of packet time each scan/flood/brute-force window covers")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--port-scan-ports", monitor.port_scan_ports,
+                   "Port scan: distinct ports probed on one host by one source (0 = off)")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--host-scan-hosts", monitor.host_scan_hosts,
+                   "Host scan: distinct hosts probed on one port by one source (0 = off)")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--syn-flood-half-open", monitor.syn_flood_half_open,
+                   "SYN flood: half-open connections to one service (or sprayed) (0 = off)")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--brute-force-sessions", monitor.brute_force_sessions,
+                   "Brute force: short sessions from one source to a login service (0 = off)")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--udp-flood-pps", monitor.udp_flood_pps,
+                   "UDP flood: packets/s to one destination from many flows (0 = off)")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--aggregate-window", monitor.aggregate_window_s,
+                   "Repeats of one alert within this many seconds become one alert with a count")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--baseline-k", monitor.baseline_k,
+                   "Traffic baseline: alert beyond median + k robust deviations")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--volume-baseline", monitor.volume_baseline,
+                   "Learned traffic baseline (median/MAD) on the per-second series: true/false")
+      ->capture_default_str()
+      ->group(detectors);
   monitor_cmd->add_option("--webhook", monitor.webhook,
                           "POST every alert as JSON to this http:// URL (bounded retries)");
   monitor_cmd->add_flag("--syslog", monitor.syslog, "Send every alert to syslog");
@@ -314,7 +381,20 @@ int run_cli(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (write_config) {
+      // --write-config needs no subcommand: print before the "subcommand required" error.
+      std::fputs(config_file_text(app).c_str(), stdout);
+      return 0;
+    }
     return app.exit(e);
+  }
+  if (write_config) {
+    std::fputs(config_file_text(app).c_str(), stdout);
+    return 0;
+  }
+  // A configuration file writes an empty list as "" (one empty item): drop those.
+  for (auto* list : {&watch.interfaces, &monitor.watch.interfaces, &monitor.suppress}) {
+    std::erase(*list, std::string());
   }
 
   try {

@@ -59,6 +59,16 @@ struct MonitorOptions {
   std::vector<std::string> suppress;
   double volume_bytes_per_second = 100000;  // the original's rule
   double ongoing_after_s = 60;  // score flows still open after this long, and every as long
+  // Host detectors and aggregation (0 disables a detector).
+  double detector_window_s = 60;
+  std::size_t port_scan_ports = 100;
+  std::size_t host_scan_hosts = 64;
+  std::size_t syn_flood_half_open = 100;
+  std::size_t brute_force_sessions = 30;
+  double udp_flood_pps = 10000;
+  double aggregate_window_s = 60;
+  bool volume_baseline = true;
+  double baseline_k = 6;
   std::string webhook;
   bool syslog = false;
   // Storage.

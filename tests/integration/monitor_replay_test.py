@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the live detection engine: `netsentry monitor --pcap` replays captures the
+test generates (benign background plus a SYN port scan, a spoofed SYN flood, a UDP flood, an FTP
+brute force and a traffic burst) and checks the alerts name the right kind and source, the benign
+part stays quiet, alerts.csv / SQLite / the original CSV files hold what they should, two replays
+give the same alerts, the configuration file applies (flags win), SIGTERM flushes a --stay run,
+and the shared attack pcaps (skipped when ../shared/datasets is absent) raise their alerts.
+
+Usage: monitor_replay_test.py NETSENTRY_BINARY   (run by ctest)
+"""
+import csv
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BINARY = None
+DATASETS = os.environ.get("NETSENTRY_DATASETS") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "datasets")
+SYN, RST, PSH, ACK, FIN = 0x02, 0x04, 0x08, 0x10, 0x01
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def ip(text):
+    return [int(x) for x in text.split(".")]
+
+
+def ipv4(src, dst, proto, payload):
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0,
+                       bytes(ip(src)), bytes(ip(dst))) + payload
+
+
+def tcp(src, sport, dst, dport, flags, payload=b""):
+    seg = struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 5 << 4, flags, 29200, 0, 0) + payload
+    return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ipv4(src, dst, 6, seg)
+
+
+def udp(src, sport, dst, dport, payload):
+    seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ipv4(src, dst, 17, seg)
+
+
+def write_pcap(path, frames):
+    frames.sort(key=lambda f: f[0])
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for ts, data in frames:
+            sec = int(ts)
+            f.write(struct.pack("<IIII", sec, round((ts - sec) * 1e6), len(data), len(data)) + data)
+
+
+def web_session(frames, t, client, sport, server="10.0.0.5", size=2000):
+    frames += [(t, tcp(client, sport, server, 80, SYN)),
+               (t + 0.001, tcp(server, 80, client, sport, SYN | ACK)),
+               (t + 0.002, tcp(client, sport, server, 80, ACK)),
+               (t + 0.003, tcp(client, sport, server, 80, PSH | ACK, b"GET / HTTP/1.1\r\n\r\n")),
+               (t + 0.010, tcp(server, 80, client, sport, PSH | ACK, b"x" * min(size, 1400))),
+               (t + 0.020, tcp(client, sport, server, 80, FIN | ACK)),
+               (t + 0.021, tcp(server, 80, client, sport, FIN | ACK)),
+               (t + 0.022, tcp(client, sport, server, 80, ACK))]
+
+
+def benign(frames, seconds=120, rng=None):
+    """Web sessions from a few clients and DNS lookups, a couple per second."""
+    rng = rng or random.Random(1)
+    for i in range(seconds * 2):
+        t = T0 + i * 0.5 + rng.random() * 0.1
+        web_session(frames, t, f"10.0.1.{10 + i % 5}", 30000 + i, size=rng.randint(200, 1400))
+        if i % 3 == 0:
+            frames += [(t + 0.2, udp(f"10.0.1.{10 + i % 5}", 40000 + i, "10.0.0.53", 53, b"q" * 30)),
+                       (t + 0.21, udp("10.0.0.53", 53, f"10.0.1.{10 + i % 5}", 40000 + i, b"r" * 80))]
+
+
+def port_scan(frames, start, attacker="10.0.9.66", victim="10.0.0.5", ports=300):
+    for k, port in enumerate(range(1, ports + 1)):
+        t = start + k * 0.002
+        frames.append((t, tcp(attacker, 45000, victim, port, SYN)))
+        frames.append((t + 0.0005, tcp(victim, port, attacker, 45000, RST | ACK)))
+
+
+def syn_flood(frames, start, victim="10.0.0.5", count=3000):
+    rng = random.Random(7)
+    for k in range(count):
+        src = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        frames.append((start + k * 0.0005, tcp(src, 1024 + rng.randrange(60000), victim, 80, SYN)))
+
+
+def udp_flood(frames, start, attacker="10.0.9.77", victim="10.0.0.6", seconds=3, pps=20000):
+    # Many flows (source ports) to one destination port.
+    for k in range(seconds * pps):
+        frames.append((start + k / pps, udp(attacker, 1024 + k % 5000, victim, 9999, b"z" * 64)))
+
+
+def ftp_brute_force(frames, start, attacker="10.0.9.88", server="10.0.0.21", attempts=60):
+    for k in range(attempts):
+        t = start + k * 0.3
+        sport = 50000 + k
+        frames += [(t, tcp(attacker, sport, server, 21, SYN)),
+                   (t + 0.001, tcp(server, 21, attacker, sport, SYN | ACK)),
+                   (t + 0.002, tcp(attacker, sport, server, 21, ACK)),
+                   (t + 0.010, tcp(server, 21, attacker, sport, PSH | ACK, b"220 FTP ready\r\n")),
+                   (t + 0.020, tcp(attacker, sport, server, 21, PSH | ACK, b"USER admin\r\n")),
+                   (t + 0.030, tcp(server, 21, attacker, sport, PSH | ACK, b"331 Password\r\n")),
+                   (t + 0.040, tcp(attacker, sport, server, 21, PSH | ACK, b"PASS guess%d\r\n" % k)),
+                   (t + 0.050, tcp(server, 21, attacker, sport, PSH | ACK, b"530 Login incorrect\r\n")),
+                   (t + 0.060, tcp(attacker, sport, server, 21, FIN | ACK)),
+                   (t + 0.061, tcp(server, 21, attacker, sport, FIN | ACK))]
+
+
+def run(args, timeout=300, **kw):
+    return subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def read_alerts(out):
+    with open(os.path.join(out, "alerts.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+class Replay(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="ns-replay-")
+        frames = []
+        benign(frames)
+        port_scan(frames, T0 + 20)
+        syn_flood(frames, T0 + 40)
+        udp_flood(frames, T0 + 60)
+        ftp_brute_force(frames, T0 + 80)
+        cls.attacks = os.path.join(cls.dir, "attacks.pcap")
+        write_pcap(cls.attacks, frames)
+        quiet = []
+        benign(quiet, rng=random.Random(2))
+        cls.benign = os.path.join(cls.dir, "benign.pcap")
+        write_pcap(cls.benign, quiet)
+        cls.out = os.path.join(cls.dir, "out")
+        cls.replayed = run(["monitor", "--pcap", cls.attacks, "-o", cls.out, "--no-model", "--volume-limit",
+                       "2000000"])
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_replay_exits_0_and_reports_its_stages(self):
+        self.assertEqual(self.replayed.returncode, 0, self.replayed.stderr)
+        self.assertIn("capture:", self.replayed.stderr)
+        self.assertIn("detection:", self.replayed.stderr)
+        self.assertIn("store:", self.replayed.stderr)
+
+    def test_each_attack_raises_its_kind_naming_the_right_subject(self):
+        alerts = read_alerts(self.out)
+        kinds = {}
+        for a in alerts:
+            kinds.setdefault(a["kind"], []).append(a)
+        self.assertIn("port_scan", kinds, alerts)
+        self.assertTrue(all(a["src_ip"] == "10.0.9.66" for a in kinds["port_scan"]))
+        self.assertIn("300 ports on 10.0.0.5", kinds["port_scan"][-1]["reason"])
+        self.assertIn("syn_flood", kinds)
+        self.assertTrue(any(a["dst_ip"] == "10.0.0.5" and a["dst_port"] == "80"
+                            for a in kinds["syn_flood"]))
+        self.assertIn("udp_flood", kinds)
+        self.assertTrue(any(a["dst_ip"] == "10.0.0.6" for a in kinds["udp_flood"]))
+        self.assertIn("brute_force", kinds)
+        self.assertTrue(all(a["src_ip"] == "10.0.9.88" and a["dst_port"] == "21"
+                            for a in kinds["brute_force"]))
+        for a in alerts:
+            self.assertIn(a["severity"], {"LOW", "MEDIUM", "HIGH", "CRITICAL"})
+            self.assertTrue(a["reason"])
+
+    def test_benign_sources_raise_nothing(self):
+        attackers = {"10.0.9.66", "10.0.9.77", "10.0.9.88", ""}
+        noisy = [a for a in read_alerts(self.out) if a["src_ip"] not in attackers
+                 and a["kind"] not in ("syn_flood", "volume", "volume_forecast")]
+        self.assertEqual(noisy, [])
+
+    def test_a_benign_capture_stays_quiet(self):
+        out = os.path.join(self.dir, "quiet")
+        p = run(["monitor", "--pcap", self.benign, "-o", out, "--no-model"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(read_alerts(out), [])
+
+    def test_sqlite_holds_flows_alerts_and_traffic(self):
+        db = sqlite3.connect(os.path.join(self.out, "netsentry.db"))
+        flows = db.execute("select count(*) from flows").fetchone()[0]
+        alerts = db.execute("select count(*) from alerts").fetchone()[0]
+        traffic = db.execute("select count(*) from traffic").fetchone()[0]
+        with open(os.path.join(self.out, "flows.csv")) as f:
+            csv_flows = sum(1 for _ in f) - 1
+        self.assertEqual(flows, csv_flows)
+        self.assertGreater(alerts, 0)
+        # Aggregate updates replace their alert's row: the store has one row per first alert.
+        self.assertLessEqual(alerts, len(read_alerts(self.out)))
+        self.assertGreater(traffic, 60)  # one per packet-time second (plus interfaces)
+        kinds = {r[0] for r in db.execute("select distinct kind from alerts")}
+        self.assertTrue({"port_scan", "brute_force", "udp_flood"} <= kinds, kinds)
+
+    def test_traffic_csv_has_the_captures_seconds_in_the_seed_columns(self):
+        with open(os.path.join(self.out, "network_traffic.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertGreater(len(rows), 100)
+        self.assertEqual(list(rows[0])[:6], ["timestamp", "bytes_sent", "bytes_recv", "packets_sent",
+                                             "packets_recv", "total_bytes"])
+        peak = max(int(r["total_bytes"]) for r in rows)
+        self.assertGreater(peak, 1_000_000)  # the UDP flood second: 20,000 packets of ~106 bytes
+
+    def test_two_replays_give_the_same_alerts(self):
+        out = os.path.join(self.dir, "again")
+        p = run(["monitor", "--pcap", self.attacks, "-o", out, "--no-model", "--volume-limit",
+                 "2000000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        key = lambda rows: [(a["timestamp"], a["kind"], a["src_ip"], a["dst_ip"], a["dst_port"],
+                             a["count"], a["severity"]) for a in rows]
+        self.assertEqual(key(read_alerts(out)), key(read_alerts(self.out)))
+
+    def test_volume_rule_fires_on_the_flood_second_and_suppression_drops_it(self):
+        out = os.path.join(self.dir, "volume")
+        p = run(["monitor", "--pcap", self.attacks, "-o", out, "--no-model"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        volume = [a for a in read_alerts(out) if a["kind"] == "volume"]
+        self.assertTrue(volume)
+        self.assertIn("exceeds the 100 kB/s limit", volume[0]["reason"])
+        out2 = os.path.join(self.dir, "suppressed")
+        p = run(["monitor", "--pcap", self.attacks, "-o", out2, "--no-model", "--suppress",
+                 "kind=volume", "--suppress", "src=10.0.9.64/26 kind=port_scan"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        kinds = {a["kind"] for a in read_alerts(out2)}
+        self.assertNotIn("volume", kinds)
+        self.assertNotIn("port_scan", kinds)
+        self.assertIn("brute_force", kinds)
+
+    def test_config_file_sets_options_and_command_line_flags_win(self):
+        cfg_dir = os.path.join(self.dir, "cfg")
+        os.makedirs(cfg_dir)
+        text = run(["--write-config"]).stdout
+        self.assertIn("[monitor]", text)
+        self.assertIn("volume-limit=100000", text)
+        with open(os.path.join(cfg_dir, "netsentry.toml"), "w") as f:
+            f.write(text.replace("port-scan-ports=100", "port-scan-ports=0"))
+        p = run(["monitor", "--pcap", self.attacks, "-o", "out", "--no-model"], cwd=cfg_dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("port_scan", {a["kind"] for a in read_alerts(os.path.join(cfg_dir, "out"))})
+        p = run(["monitor", "--pcap", self.attacks, "-o", "out2", "--no-model",
+                 "--port-scan-ports", "100"], cwd=cfg_dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("port_scan", {a["kind"] for a in read_alerts(os.path.join(cfg_dir, "out2"))})
+
+    def test_shipped_config_file_is_the_documented_defaults(self):
+        shipped = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "netsentry.toml")
+        with open(shipped) as f:
+            self.assertEqual(f.read(), run(["--write-config"]).stdout)
+
+    def test_sigterm_during_a_staying_replay_flushes_and_exits_0(self):
+        out = os.path.join(self.dir, "stay")
+        p = subprocess.Popen([BINARY, "monitor", "--pcap", self.attacks, "-o", out, "--no-model",
+                              "--stay"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        log = os.path.join(out, "network_analysis.log")
+        while time.time() < deadline:
+            if os.path.exists(log) and "staying up" in open(log).read():
+                break
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertTrue(read_alerts(out))
+        self.assertIn("every file flushed", err)
+
+    def test_unusable_model_bundle_is_one_clear_error(self):
+        bundle = os.path.join(self.dir, "bundle")
+        os.makedirs(bundle)
+        with open(os.path.join(bundle, "manifest.json"), "w") as f:
+            f.write("{}")
+        p = run(["monitor", "--pcap", self.attacks, "-o", os.path.join(self.dir, "m"), "-m", bundle])
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("manifest.json", p.stderr)
+        self.assertLessEqual(len(p.stderr.strip().splitlines()), 2, p.stderr)
+
+
+class SharedCaptures(unittest.TestCase):
+    """The third-party attack captures in ../shared/datasets/pcaps."""
+
+    def setUp(self):
+        self.pcaps = os.path.join(DATASETS, "pcaps", "chrissanders-packets")
+        if not os.path.isdir(self.pcaps):
+            self.skipTest(f"{self.pcaps} absent")
+        self.dir = tempfile.mkdtemp(prefix="ns-shared-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def replay(self, name):
+        out = os.path.join(self.dir, os.path.basename(name))
+        p = run(["monitor", "--pcap", os.path.join(self.pcaps, name), "-o", out, "--no-model"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return read_alerts(out)
+
+    def test_nmap_syn_scan_is_a_port_scan_from_the_scanner(self):
+        alerts = [a for a in self.replay("synscan.pcapng") if a["kind"] == "port_scan"]
+        self.assertTrue(alerts)
+        self.assertTrue(all(a["src_ip"] == "172.16.0.8" and a["dst_ip"] == "64.13.134.52"
+                            for a in alerts))
+        self.assertIn("1,000 ports", alerts[-1]["reason"])
+
+    def test_spoofed_syn_flood_is_reported(self):
+        alerts = [a for a in self.replay("ppa1e/dosattack.pcap") if a["kind"] == "syn_flood"]
+        self.assertTrue(alerts)
+
+    def test_ftp_password_guessing_is_brute_force_from_the_attacker(self):
+        alerts = [a for a in self.replay("ppa1e/ftp-crack.pcap") if a["kind"] == "brute_force"]
+        self.assertTrue(alerts)
+        self.assertTrue(all(a["src_ip"] == "10.234.125.254" and a["dst_port"] == "21"
+                            for a in alerts))
+
+
+if __name__ == "__main__":
+    BINARY = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
