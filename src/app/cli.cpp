@@ -368,6 +368,11 @@ int run_cli(int argc, char** argv) {
                          "One JSON object {\"models\": {name: {accuracy, precision, ...}}}");
   evaluate_cmd->add_option("--report", evaluate.report_dir,
                            "Write plots (SVG) and report.html into this folder");
+  evaluate_cmd
+      ->add_option("--ensemble", evaluate.ensemble,
+                   "Score with another of the bundle's fitted ensemble modes: vote, soft, "
+                   "stacked or tail (default: the mode chosen at training)")
+      ->check(CLI::IsMember({"vote", "soft", "stacked", "tail"}));
   evaluate_cmd->add_option("--scores", evaluate.scores_csv,
                            "Write every record's label, class, model scores and ensemble score "
                            "to this CSV file");

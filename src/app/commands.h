@@ -121,6 +121,7 @@ struct EvaluateOptions {
   bool json = false;
   std::filesystem::path report_dir;  // empty = no plots
   std::filesystem::path scores_csv;  // empty = none; else one row per record with every score
+  std::string ensemble;              // empty = the bundle's mode; else vote|soft|stacked|tail
 };
 int run_evaluate(const EvaluateOptions& options, const std::string& command_line);
 

@@ -66,44 +66,77 @@ void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
   if (!ongoing) {
     for (const auto& f : flows) host_detectors_.observe(f, stage_alerts_);
   }
-  std::size_t anomalous = 0;
-  double seconds = 0;
-  if (scorer_) {
-    const auto t0 = Clock::now();
-    try {
-      scorer_->score(flows, verdicts_, stage_alerts_);
-    } catch (const core::Error& e) {
-      // A scoring failure must not stop monitoring; the flows are still stored, unscored.
-      spdlog::error("scoring {} flows failed: {}", flows.size(), e.what());
-      verdicts_.assign(flows.size(), {});
-    }
-    seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    for (const auto& v : verdicts_) anomalous += v.anomalous ? 1 : 0;
-  } else {
-    verdicts_.assign(flows.size(), {});
-  }
-  if (store_ && !ongoing) {
-    rows_.clear();
-    rows_.reserve(flows.size());
-    for (std::size_t i = 0; i < flows.size(); ++i) {
-      const auto& v = verdicts_[i];
-      rows_.push_back(store::make_flow_row(
-          flows[i], v.score, scorer_ ? (v.anomalous ? "anomaly" : "benign") : "unscored", v.votes,
-          v.voters));
-    }
-    (void)store_->add_flows(rows_);  // a full queue is counted by the store
-  }
   {
     std::lock_guard lock(stats_mutex_);
     (ongoing ? stats_.ongoing_flows : stats_.flows) += flows.size();
-    if (scorer_) stats_.flows_scored += flows.size();
+  }
+  if (!stage_alerts_.empty()) deliver(stage_alerts_);
+  if (!scorer_) {
+    if (store_ && !ongoing) {
+      rows_.clear();
+      for (const auto& f : flows) rows_.push_back(store::make_flow_row(f, 0, "unscored", 0, 0));
+      (void)store_->add_flows(rows_);  // a full queue is counted by the store
+    }
+    return;
+  }
+  if (pending_.empty()) {
+    pending_first_ns_ = flows.front().end_ns;
+    pending_since_ = Clock::now();
+  }
+  for (const auto& f : flows) {
+    pending_.push_back(f);
+    pending_ongoing_.push_back(ongoing);
+    if (pending_.size() >= options_.score_batch) score_pending();
+  }
+  if (!pending_.empty() &&
+      flows.back().end_ns - pending_first_ns_ >= static_cast<std::int64_t>(options_.score_span_s * 1e9)) {
+    score_pending();
+  }
+}
+
+void Engine::score_pending() {
+  if (pending_.empty()) return;
+  stage_alerts_.clear();
+  const auto t0 = Clock::now();
+  try {
+    scorer_->score(pending_, verdicts_, stage_alerts_);
+  } catch (const core::Error& e) {
+    // A scoring failure must not stop monitoring; the flows are still stored, unscored.
+    spdlog::error("scoring {} flows failed: {}", pending_.size(), e.what());
+    verdicts_.assign(pending_.size(), {});
+    stage_alerts_.clear();
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::size_t anomalous = 0;
+  for (const auto& v : verdicts_) anomalous += v.anomalous ? 1 : 0;
+  if (store_) {
+    rows_.clear();
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      if (pending_ongoing_[i]) continue;  // interim reports are judged, not stored as flows
+      const auto& v = verdicts_[i];
+      rows_.push_back(store::make_flow_row(pending_[i], v.score, v.anomalous ? "anomaly" : "benign",
+                                           v.votes, v.voters));
+    }
+    if (!rows_.empty()) (void)store_->add_flows(rows_);
+  }
+  {
+    std::lock_guard lock(stats_mutex_);
+    stats_.flows_scored += pending_.size();
     stats_.anomalous_flows += anomalous;
     stats_.scoring_seconds += seconds;
   }
+  pending_.clear();
+  pending_ongoing_.clear();
   if (!stage_alerts_.empty()) deliver(stage_alerts_);
 }
 
 void Engine::advance(std::int64_t now_ns) {
+  if (!pending_.empty() &&
+      (now_ns - pending_first_ns_ >= static_cast<std::int64_t>(options_.score_span_s * 1e9) ||
+       (options_.live && std::chrono::duration<double>(Clock::now() - pending_since_).count() >=
+                             options_.score_latency_s))) {
+    score_pending();
+  }
   stage_alerts_.clear();
   host_detectors_.advance(now_ns, stage_alerts_);
   std::vector<detect::Alert> closed;
@@ -187,6 +220,7 @@ void Engine::deliver(std::vector<detect::Alert>& raised) {
 }
 
 void Engine::finish() {
+  if (scorer_) score_pending();
   std::vector<detect::Alert> last;
   host_detectors_.flush(last);
   std::vector<detect::Alert> closed;

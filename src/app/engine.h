@@ -56,6 +56,12 @@ struct EngineOptions {
   double retention_days = 7;
   double db_max_mb = 2048;
   double alerts_rotate_mb = 100;
+  // ML scoring runs on batches: at most this many flows, this much packet time, and (live only)
+  // this much wall time wait for their verdict. Large batches amortise each model's fixed cost.
+  std::size_t score_batch = 4096;
+  double score_span_s = 10;
+  double score_latency_s = 0.5;
+  bool live = true;  // false for replays: batches then depend on packet order only
 };
 
 struct EngineStats {
@@ -104,6 +110,8 @@ class Engine final {
 
  private:
   void deliver(std::vector<detect::Alert>& raised);
+  // Scores the pending flows, stores them with their verdicts, delivers the ML alerts.
+  void score_pending();
 
   EngineOptions options_;
   std::unique_ptr<ml::Bundle> bundle_;
@@ -120,6 +128,10 @@ class Engine final {
   std::vector<detect::FlowVerdict> verdicts_;
   std::vector<detect::Alert> stage_alerts_;
   std::vector<store::FlowRow> rows_;
+  std::vector<flow::FlowRecord> pending_;  // awaiting ML scoring
+  std::vector<bool> pending_ongoing_;
+  std::int64_t pending_first_ns_ = 0;
+  std::chrono::steady_clock::time_point pending_since_;
 
   std::mutex alert_mutex_;  // guards everything below
   detect::AlertAggregator aggregator_;

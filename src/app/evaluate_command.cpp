@@ -48,7 +48,12 @@ void write_scores(const std::filesystem::path& path, const data::Dataset& ds,
 }  // namespace
 
 int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
-  const ml::Bundle bundle = ml::Bundle::load(o.model, o.threads);
+  ml::Bundle bundle = ml::Bundle::load(o.model, o.threads);
+  if (!o.ensemble.empty()) {
+    bundle.ensemble.set_mode(ml::ensemble_mode_from_string(o.ensemble));
+    spdlog::info("ensemble: scoring with mode {} (threshold {:.4f}) instead of the bundle's",
+                 o.ensemble, bundle.ensemble.threshold());
+  }
   data::Dataset loaded = load_data(o.data, "evaluation data");
   const data::Dataset ds = loaded.select_rows(loaded.time_order());
   loaded = {};

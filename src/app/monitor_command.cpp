@@ -98,6 +98,7 @@ EngineOptions engine_options(const MonitorOptions& o) {
   e.retention_days = o.retention_days;
   e.db_max_mb = o.db_max_mb;
   e.alerts_rotate_mb = o.watch.rotate_mb;
+  e.live = o.pcap.empty();
   return e;
 }
 

@@ -225,6 +225,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   if (o.json) {
     auto j = evaluation_json(results);
     j["train_seconds"] = times;
+    j["ensemble_mode"] = std::string(ml::to_string(bundle.ensemble.mode()));
     j["bundle"] = o.out.string();
     std::printf("%s\n", j.dump(2).c_str());
   } else {

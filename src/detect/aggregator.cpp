@@ -4,6 +4,8 @@
 #include <iterator>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace netsentry::detect {
@@ -74,10 +76,45 @@ void AlertAggregator::close(Open& open, std::vector<Alert>& out) {
   open.pending = 0;
 }
 
-void AlertAggregator::add(const Alert& alert, std::vector<Alert>& out) {
+void AlertAggregator::add(const Alert& input, std::vector<Alert>& out) {
   ++stats_.received;
-  SubjectKey key = key_of(alert);
+  SubjectKey key = key_of(input);
+  if (std::find(options_.kinds_without_port.begin(), options_.kinds_without_port.end(),
+                input.kind) != options_.kinds_without_port.end()) {
+    key.dst_port = 0;
+  }
   auto found = index_->map.find(key);
+  Alert overflow;
+  const Alert* use = &input;
+  if (found == index_->map.end() && options_.max_subjects_per_kind > 0) {
+    KindBudget& budget = budgets_[input.kind];
+    if (budget.subjects == 0 || input.time_ns >= budget.window_start + options_.window_ns) {
+      budget.window_start = input.time_ns;
+      budget.subjects = 0;
+    }
+    if (budget.subjects >= options_.max_subjects_per_kind) {
+      // Too many subjects of this kind at once: count the rest in one subject-less alert.
+      ++stats_.overflowed;
+      overflow = input;
+      overflow.src_ip = {};
+      overflow.src_port = 0;
+      overflow.dst_ip = {};
+      overflow.dst_port = 0;
+      overflow.protocol.clear();
+      overflow.interface.clear();
+      overflow.reason = fmt::format(
+          "Alert flood: more than {} {} alerts for different subjects within {} s; the rest are "
+          "counted here (latest: {})",
+          options_.max_subjects_per_kind, input.kind, options_.window_ns / 1'000'000'000,
+          input.reason);
+      use = &overflow;
+      key = key_of(overflow);
+      found = index_->map.find(key);
+    } else {
+      ++budget.subjects;
+    }
+  }
+  const Alert& alert = *use;
   if (found != index_->map.end()) {
     Open& open = *found->second;
     if (alert.time_ns < open.window_start + options_.window_ns) {

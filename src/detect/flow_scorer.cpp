@@ -150,6 +150,20 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
     if (v.anomalous) anomalous.push_back(i);
   }
   if (anomalous.empty()) return;
+  // One full alert (reason, evidence) per host pair and batch: the aggregator folds the others
+  // into it anyway, so they only carry their subject, scores and votes. On an attack-heavy link
+  // this keeps alert building from costing more than the scoring.
+  std::vector<std::size_t> explained;
+  std::vector<std::size_t> brief;
+  {
+    std::unordered_map<std::uint64_t, std::size_t> first_of_pair;
+    for (const auto i : anomalous) {
+      std::uint64_t h = 1469598103934665603ull;
+      for (const auto b : flows[i].src_ip.bytes) h = (h ^ b) * 1099511628211ull;
+      for (const auto b : flows[i].dst_ip.bytes) h = (h ^ b) * 1099511628211ull;
+      (first_of_pair.try_emplace(h, i).second ? explained : brief).push_back(i);
+    }
+  }
   // The autoencoder's per-feature error explains rows it flagged; computed for those rows only.
   data::Matrix ae_errors;
   std::vector<std::size_t> ae_row(flows.size(), SIZE_MAX);
@@ -157,7 +171,7 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
     if (const auto* explainer = dynamic_cast<const ml::torch::ReconstructionExplainer*>(ae)) {
       const auto& s = scores.at("autoencoder");
       std::vector<std::size_t> rows;
-      for (const auto i : anomalous) {
+      for (const auto i : explained) {
         if (s[i] > ae->threshold()) {
           ae_row[i] = rows.size();
           rows.push_back(i);
@@ -166,7 +180,7 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
       if (!rows.empty()) ae_errors = explainer->feature_errors(x, rows);
     }
   }
-  for (const auto i : anomalous) {
+  for (const auto i : explained) {
     std::vector<float> errors;
     if (ae_row[i] != SIZE_MAX) {
       const auto row = ae_errors.row(ae_row[i]);
@@ -174,13 +188,17 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
     }
     alerts.emplace_back();
     build_alert(flows[i], x, i, scores, verdicts[i], errors.empty() ? nullptr : &errors,
-                alerts.back());
+                alerts.back(), true);
+  }
+  for (const auto i : brief) {
+    alerts.emplace_back();
+    build_alert(flows[i], x, i, scores, verdicts[i], nullptr, alerts.back(), false);
   }
 }
 
 void FlowScorer::build_alert(const flow::FlowRecord& r, const data::Matrix& x, std::size_t row,
                              const ml::ModelScores& scores, const FlowVerdict& v,
-                             const std::vector<float>* ae_errors, Alert& a) const {
+                             const std::vector<float>* ae_errors, Alert& a, bool explain) const {
   const auto& pre = bundle_.preprocessor;
   const float threshold = bundle_.ensemble.threshold();
   a.time_ns = r.start_ns;
@@ -210,6 +228,12 @@ void FlowScorer::build_alert(const flow::FlowRecord& r, const data::Matrix& x, s
     a.severity = Severity::kLow;
   }
 
+  if (!explain) {
+    a.reason = fmt::format("Unusual {} flow {} → {}: ensemble score {:.2f}", a.protocol,
+                           format_endpoint(r.src_ip, r.src_port),
+                           format_endpoint(r.dst_ip, r.dst_port), v.score);
+    return;
+  }
   // Evidence: numeric features ranked by the autoencoder's error when it flagged the row, else by
   // |z| against the training data.
   const std::size_t numeric = pre.numeric_output_count();

@@ -46,6 +46,8 @@ class FlowScorer final {
   FlowScorer(const ml::Bundle& bundle, FlowScorerOptions options = {});
 
   // Scores `flows`; fills `verdicts` (one per flow) and appends an Alert for each anomalous one.
+  // Only the first anomalous flow of each host pair in the batch gets the full reason and
+  // evidence; the others (folded by the aggregator into the first) carry a short reason.
   void score(std::span<const flow::FlowRecord> flows, std::vector<FlowVerdict>& verdicts,
              std::vector<Alert>& alerts) const;
 
@@ -72,7 +74,7 @@ class FlowScorer final {
   [[nodiscard]] double numeric_value(const flow::FlowRecord& r, const Binding& b) const;
   void build_alert(const flow::FlowRecord& r, const data::Matrix& x, std::size_t row,
                    const ml::ModelScores& scores, const FlowVerdict& v,
-                   const std::vector<float>* ae_errors, Alert& out) const;
+                   const std::vector<float>* ae_errors, Alert& out, bool explain) const;
 
   const ml::Bundle& bundle_;
   FlowScorerOptions options_;

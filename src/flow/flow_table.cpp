@@ -194,6 +194,8 @@ std::size_t FlowTable::report_ongoing(std::int64_t previous_now_ns, std::int64_t
     const std::int64_t before = previous_now_ns - start;
     if (before >= 0 && before / interval_ns == age / interval_ns) continue;
     if (slots_[id].acc.packets() == 0) continue;
+    // Only flows that moved since the last report: an idle one has nothing new to judge.
+    if (lru_.links[id].time_ns < previous_now_ns) continue;
     FlowRecord record;
     fill_record(id, EndReason::kOngoing, record);
     sink.on_flow(std::move(record));

@@ -102,7 +102,8 @@ class FlowTable final {
   void flush();
   // Interim reports of long-lived flows, so a slow attack or a long exfiltration can be judged
   // before it ends: every live flow older than `min_age_ns` at `now_ns` whose age crossed a
-  // multiple of `interval_ns` since `previous_now_ns` is given to `sink` as a record with end
+  // multiple of `interval_ns` since `previous_now_ns`, and that had a packet since then, is given
+  // to `sink` as a record with end
   // reason kOngoing (features so far); the flow itself goes on unchanged and is not counted as
   // emitted. Returns the number reported. Cost: the flows older than min_age_ns (oldest first).
   std::size_t report_ongoing(std::int64_t previous_now_ns, std::int64_t now_ns,

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <atomic>
+#include <exception>
 #include <fstream>
+#include <thread>
 
 #include "core/error.h"
 #include "ml/isolation_forest.h"
@@ -87,19 +90,41 @@ std::vector<std::string> Bundle::model_names() const {
 ModelScores Bundle::score(const data::Matrix& x, std::span<const std::int32_t> group,
                           std::map<std::string, double>* seconds) const {
   using Clock = std::chrono::steady_clock;
-  ModelScores scores;
-  auto t = Clock::now();
-  const auto lap = [&](const std::string& name) {
-    const auto now = Clock::now();
-    if (seconds) (*seconds)[name] = std::chrono::duration<double>(now - t).count();
-    t = now;
+  std::vector<std::vector<float>> results(models.size());
+  std::vector<double> took(models.size(), 0.0);
+  std::vector<std::exception_ptr> errors(models.size());
+  std::atomic<std::size_t> next{0};
+  // Workers take models in order (the bundle order puts the forests first, the costly ones).
+  const auto work = [&] {
+    for (std::size_t i = next.fetch_add(1); i < models.size(); i = next.fetch_add(1)) {
+      const auto t0 = Clock::now();
+      try {
+        results[i] = models[i]->score(x, group);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+      took[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+    }
   };
-  for (const auto& m : models) {
-    scores.emplace(std::string(m->name()), m->score(x, group));
-    lap(std::string(m->name()));
+  const std::size_t workers =
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(1, score_threads)), models.size());
+  {
+    std::vector<std::jthread> pool;
+    for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+    work();
   }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  ModelScores scores;
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const std::string name(models[i]->name());
+    if (seconds) (*seconds)[name] = took[i];
+    scores.emplace(name, std::move(results[i]));
+  }
+  const auto t0 = Clock::now();
   scores.emplace("ensemble", ensemble.score(scores));
-  lap("ensemble");
+  if (seconds) (*seconds)["ensemble"] = std::chrono::duration<double>(Clock::now() - t0).count();
   return scores;
 }
 
@@ -182,10 +207,15 @@ Bundle Bundle::load(const fs::path& dir, int threads) {
     auto model = make_model(name);
     model->load(dir, file, b.preprocessor.output_size());
     model->set_threshold(field<float>(entry, "threshold", manifest_path));
-    set_model_threads(*model, threads);
+    // Several models score side by side on one thread each (see score_threads).
+    const std::size_t listed = static_cast<std::size_t>(std::count_if(
+        kModelNames.begin(), kModelNames.end(),
+        [&](std::string_view n) { return entries.contains(std::string(n)); }));
+    set_model_threads(*model, listed > 1 ? 1 : threads);
     if (entry.contains("metrics")) b.metrics[std::string(name)] = entry.at("metrics");
     b.models.push_back(std::move(model));
   }
+  b.score_threads = threads;
   b.ensemble = Ensemble::from_json(field<json>(manifest, "ensemble", manifest_path));
   for (const auto& used : b.ensemble.models()) {
     if (!b.find(used)) {

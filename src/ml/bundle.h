@@ -39,6 +39,10 @@ struct Bundle {
   Ensemble ensemble;
   nlohmann::json training = nlohmann::json::object();  // data summary, hash, seed, times
   nlohmann::json metrics = nlohmann::json::object();   // name -> {validation: {...}, test: {...}}
+  // Models scored side by side (each on one thread) by score(); load(dir, threads) sets it. One
+  // model per core beats every model on every core here: LibTorch slows down with 2 threads on
+  // this kind of work and the forests' per-call fan-out is small.
+  int score_threads = 1;
 
   [[nodiscard]] const Model* find(std::string_view name) const;
   [[nodiscard]] std::vector<std::string> model_names() const;
@@ -52,6 +56,8 @@ struct Bundle {
   // Writes the folder (created if needed); throws core::Error naming the path on failure.
   void save(const std::filesystem::path& dir) const;
   // Throws core::Error saying what does not match (missing file, version, feature count, ...).
+  // With threads > 1 and several models, models score concurrently, one thread each; a single
+  // model gets all the threads.
   [[nodiscard]] static Bundle load(const std::filesystem::path& dir, int threads = 1);
 };
 

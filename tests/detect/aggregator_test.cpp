@@ -127,6 +127,42 @@ TEST(AlertAggregator, ClosesTheOldestWindowWhenFull) {
   EXPECT_EQ(aggregator.stats().open, 2u);
 }
 
+TEST(AlertAggregator, FoldsAFloodOfDistinctSubjectsIntoOneAlertPerKind) {
+  AlertAggregator aggregator;  // 50 subjects per kind per window
+  std::vector<Alert> out;
+  // A million spoofed sources within 10 s, each its own subject.
+  for (int i = 0; i < 1'000'000; ++i) {
+    Alert a = scan_alert(kT0 + std::int64_t{i} * 10'000);
+    a.src_ip.bytes[1] = static_cast<std::uint8_t>(i >> 16);
+    a.src_ip.bytes[2] = static_cast<std::uint8_t>(i >> 8);
+    a.src_ip.bytes[3] = static_cast<std::uint8_t>(i);
+    aggregator.add(a, out);
+  }
+  aggregator.flush(out);
+  EXPECT_LE(out.size(), 52u);
+  const auto flood = std::find_if(out.begin(), out.end(),
+                                  [](const Alert& a) { return a.src_ip.family == 0; });
+  ASSERT_NE(flood, out.end());
+  EXPECT_NE(flood->reason.find("Alert flood: more than 50 port_scan alerts"), std::string::npos)
+      << flood->reason;
+  EXPECT_EQ(out.back().count, 1'000'000u - 50);  // the flood alert's final total
+  EXPECT_EQ(aggregator.stats().overflowed, 1'000'000u - 50);
+}
+
+TEST(AlertAggregator, FlowAnomaliesOfOneHostPairShareASubjectAcrossPorts) {
+  AlertAggregator aggregator;
+  std::vector<Alert> out;
+  for (std::uint16_t port = 1; port <= 1000; ++port) {
+    Alert a = scan_alert(kT0 + port);
+    a.kind = std::string(kind::kFlowAnomaly);
+    a.dst_port = port;
+    aggregator.add(a, out);
+  }
+  aggregator.flush(out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].count, 1000u);
+}
+
 TEST(AlertAggregator, RejectsAnEmptyWindow) {
   AggregatorOptions options;
   options.window_ns = 0;

@@ -419,6 +419,8 @@ TEST(FlowTable, ReportsLongLivedFlowsOncePerIntervalWithoutEndingThem) {
     const std::int64_t now = kT0 + t * kSec;
     table.add(udp(now, kClient, kServer, 100));
     if (t == 150) table.add(udp(now, other, kServer, 10));
+    // A flow that stays quiet after its first packet is old but has nothing new to report.
+    if (t == 0) table.add(udp(now, Endpoint{ipv4(10, 8, 8, 8), 123}, kServer, 48));
     reported.push_back(table.report_ongoing(previous, now, 60 * kSec, 60 * kSec, interim));
     previous = now;
   }
@@ -430,12 +432,13 @@ TEST(FlowTable, ReportsLongLivedFlowsOncePerIntervalWithoutEndingThem) {
   }
   EXPECT_EQ(interim.records[0].packet_count, 7u);  // packets at 0..60 s
   EXPECT_EQ(interim.records[2].packet_count, 19u);
-  EXPECT_TRUE(sink.records.empty());  // nothing ended
-  EXPECT_EQ(table.size(), 2u);
-  EXPECT_EQ(table.stats().emitted_total(), 0u);
+  EXPECT_EQ(table.size(), 2u);  // the quiet flow timed out after 120 s
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].end_reason, EndReason::kIdle);
+  EXPECT_EQ(table.stats().emitted_total(), 1u);
   table.flush();
-  ASSERT_EQ(sink.records.size(), 2u);
-  EXPECT_EQ(sink.records[0].packet_count + sink.records[1].packet_count, 22u);
+  ASSERT_EQ(sink.records.size(), 3u);
+  EXPECT_EQ(sink.records[1].packet_count + sink.records[2].packet_count, 22u);
 }
 
 }  // namespace
