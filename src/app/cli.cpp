@@ -205,6 +205,14 @@ int run_cli(int argc, char** argv) {
                           "Model bundle that scores flows (default: models/default when present)");
   monitor_cmd->add_flag("--no-model", monitor.no_model,
                         "No ML scoring: volume rules and host detectors only");
+  monitor_cmd
+      ->add_option("--warmup", monitor.warmup_minutes,
+                   "Without a model bundle: minutes of traffic to learn a baseline from "
+                   "(Isolation Forest + autoencoder), then score with it (0 = never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  monitor_cmd->add_option("--baseline-dir", monitor.baseline_dir,
+                          "Where the learned baseline is saved and reused (default <out>/baseline)");
   monitor_cmd->add_option("--threads", monitor.threads, "Model scoring threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));

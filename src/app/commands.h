@@ -55,6 +55,8 @@ struct MonitorOptions {
   // Detection.
   std::string model;           // bundle folder; empty = the default bundle when present
   bool no_model = false;       // rules and detectors only
+  double warmup_minutes = 10;  // without a bundle: learn a baseline from this much traffic
+  std::string baseline_dir;    // empty = <out>/baseline
   int threads = 1;             // model scoring threads
   std::vector<std::string> suppress;
   double volume_bytes_per_second = 100000;  // the original's rule

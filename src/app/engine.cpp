@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "detect/alert_format.h"
+#include "ml/torch_module.h"
 
 namespace netsentry::app {
 namespace {
@@ -33,11 +34,33 @@ Engine::Engine(const EngineOptions& options)
           options.out_dir,
           static_cast<std::uint64_t>(std::max(0.0, options.alerts_rotate_mb) * 1024 * 1024), 5}) {
   if (!options_.model_dir.empty()) {
-    bundle_ = std::make_unique<ml::Bundle>(ml::Bundle::load(options_.model_dir, options_.threads));
+    auto bundle =
+        std::make_unique<ml::Bundle>(ml::Bundle::load(options_.model_dir, options_.threads));
     try {
-      scorer_ = std::make_unique<detect::FlowScorer>(*bundle_);
+      adopt(std::move(bundle), options_.model_dir.string());
     } catch (const core::Error& e) {
       throw core::Error(fmt::format("--model {}: {}", options_.model_dir.string(), e.what()));
+    }
+  } else if (options_.warmup_s > 0) {
+    const auto dir =
+        options_.baseline_dir.empty() ? options_.out_dir / "baseline" : options_.baseline_dir;
+    std::error_code ec;
+    if (std::filesystem::exists(dir / "manifest.json", ec)) {
+      adopt(std::make_unique<ml::Bundle>(ml::Bundle::load(dir, options_.threads)),
+            dir.string() + " (the baseline learned earlier)");
+    } else {
+      WarmupOptions bo;
+      bo.warmup_s = options_.warmup_s;
+      bo.dir = dir;
+      bo.threads = options_.threads;
+      bo.alert_percentile = options_.baseline_percentile;
+      bo.synchronous = !options_.live;
+      learner_ = std::make_unique<BaselineTrainer>(bo);
+      spdlog::info(
+          "baseline: no model bundle; learning normal traffic from the first {:.0f} s of flows "
+          "(then scoring with an Isolation Forest{} saved in {})",
+          options_.warmup_s, ml::torch_module::built() ? " and an autoencoder" : "",
+          dir.string());
     }
   }
   if (options_.sqlite) {
@@ -59,12 +82,28 @@ Engine::Engine(const EngineOptions& options)
 
 Engine::~Engine() = default;
 
+void Engine::adopt(std::unique_ptr<ml::Bundle> bundle, const std::string& what) {
+  auto scorer = std::make_unique<detect::FlowScorer>(*bundle);
+  scorer_ = std::move(scorer);
+  bundle_ = std::move(bundle);
+  spdlog::info("scoring flows with {} ({} models, ensemble {} at threshold {:.3f})", what,
+               bundle_->models.size(), ml::to_string(bundle_->ensemble.mode()),
+               bundle_->ensemble.threshold());
+}
+
 void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
   if (flows.empty()) return;
   stage_alerts_.clear();
   // Host detectors judge whole connections; interim reports would count a connection twice.
   if (!ongoing) {
     for (const auto& f : flows) host_detectors_.observe(f, stage_alerts_);
+    if (learner_) {
+      for (const auto& f : flows) learner_->observe(f);
+      if (auto ready = learner_->take_ready()) {
+        adopt(std::move(ready), "the baseline learned from live traffic");
+        learner_.reset();
+      }
+    }
   }
   {
     std::lock_guard lock(stats_mutex_);

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "app/baseline_trainer.h"
 #include "detect/aggregator.h"
 #include "detect/alert.h"
 #include "detect/flow_scorer.h"
@@ -62,6 +63,11 @@ struct EngineOptions {
   double score_span_s = 10;
   double score_latency_s = 0.5;
   bool live = true;  // false for replays: batches then depend on packet order only
+  // Without a model bundle: learn an unsupervised baseline from the first minutes of flows
+  // (warmup_s of packet time; 0 = never), saved in baseline_dir and reused on restart.
+  double warmup_s = 600;
+  std::filesystem::path baseline_dir;  // empty: <out_dir>/baseline
+  double baseline_percentile = 99;
 };
 
 struct EngineStats {
@@ -114,8 +120,11 @@ class Engine final {
   void score_pending();
 
   EngineOptions options_;
+  void adopt(std::unique_ptr<ml::Bundle> bundle, const std::string& what);
+
   std::unique_ptr<ml::Bundle> bundle_;
   std::unique_ptr<detect::FlowScorer> scorer_;
+  std::unique_ptr<BaselineTrainer> learner_;  // learning, when there is no bundle yet
   detect::HostDetectors host_detectors_;
   detect::ThresholdRule volume_rule_;
   detect::RobustBaseline baseline_;

@@ -99,6 +99,8 @@ EngineOptions engine_options(const MonitorOptions& o) {
   e.db_max_mb = o.db_max_mb;
   e.alerts_rotate_mb = o.watch.rotate_mb;
   e.live = o.pcap.empty();
+  e.warmup_s = o.no_model ? 0 : o.warmup_minutes * 60;
+  e.baseline_dir = o.baseline_dir;
   return e;
 }
 
@@ -109,13 +111,8 @@ int run_monitor(const MonitorOptions& options) {
   const double speed = parse_speed(options.speed);
   const bool replay = !options.pcap.empty();
   Engine engine(engine_options(options));
-  if (const auto* b = engine.bundle()) {
-    spdlog::info("monitor: scoring flows with {} models ({}), ensemble {} at threshold {:.3f}",
-                 b->models.size(), fmt::join(b->model_names(), ", "),
-                 ml::to_string(b->ensemble.mode()), b->ensemble.threshold());
-  } else {
-    spdlog::info("monitor: no model bundle{}: detecting with rules and host detectors only",
-                 options.no_model ? " (--no-model)" : " (none given, no default installed)");
+  if (options.no_model) {
+    spdlog::info("monitor: no ML scoring (--no-model): volume rules and host detectors only");
   }
 
   std::unique_ptr<CapturePipeline> pipeline;
