@@ -134,6 +134,7 @@ class CapturePipeline final {
   flow::FlowStats flow_snapshot_;
   capture::CaptureStats capture_snapshot_;  // written by the capture thread
   std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> captured_{0};  // packets read (capture thread writes)
   std::atomic<std::uint64_t> ongoing_reported_{0};
 
   std::jthread writer_thread_;

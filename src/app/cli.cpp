@@ -279,6 +279,26 @@ int run_cli(int argc, char** argv) {
   monitor_cmd->add_option("--webhook", monitor.webhook,
                           "POST every alert as JSON to this http:// URL (bounded retries)");
   monitor_cmd->add_flag("--syslog", monitor.syslog, "Send every alert to syslog");
+  const auto* dashboard_group = "Dashboard";
+  monitor_cmd
+      ->add_option("--listen", monitor.listen,
+                   "Serve the live dashboard and API on HOST:PORT (loopback by default)")
+      ->capture_default_str()
+      ->group(dashboard_group);
+  monitor_cmd->add_flag("--no-dashboard", monitor.no_dashboard, "Do not serve the dashboard")
+      ->group(dashboard_group);
+  monitor_cmd
+      ->add_option("--auth-token", monitor.auth_token,
+                   "Token every API/SSE request must carry (required beyond loopback)")
+      ->group(dashboard_group);
+  monitor_cmd
+      ->add_option("--auth-token-file", monitor.auth_token_file,
+                   "Read the token from this file's first line (keeps it out of `ps`)")
+      ->group(dashboard_group);
+  monitor_cmd
+      ->add_option("--web-dir", monitor.web_dir,
+                   "Dashboard assets (default: the web/ folder beside or above the binary)")
+      ->group(dashboard_group);
   monitor_cmd->add_option("--db", monitor.db, "SQLite store (default: <out>/netsentry.db)");
   monitor_cmd->add_flag("--no-db", monitor.no_db, "Do not write the SQLite store");
   monitor_cmd->add_option("--retention-days", monitor.retention_days, "SQLite retention")

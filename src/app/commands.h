@@ -73,6 +73,12 @@ struct MonitorOptions {
   double baseline_k = 6;
   std::string webhook;
   bool syslog = false;
+  // Dashboard.
+  std::string listen = "127.0.0.1:8050";
+  bool no_dashboard = false;
+  std::string auth_token;       // required when listening beyond loopback
+  std::string auth_token_file;  // the token's first line, instead of --auth-token
+  std::string web_dir;          // empty: the web/ folder beside or above the binary
   // Storage.
   std::string db;  // empty = <out>/netsentry.db
   bool no_db = false;

@@ -86,6 +86,8 @@ void Engine::adopt(std::unique_ptr<ml::Bundle> bundle, const std::string& what) 
   auto scorer = std::make_unique<detect::FlowScorer>(*bundle);
   scorer_ = std::move(scorer);
   bundle_ = std::move(bundle);
+  bundle_what_ = what;
+  if (model_listener_) model_listener_(*bundle_, what);
   spdlog::info("scoring flows with {} ({} models, ensemble {} at threshold {:.3f})", what,
                bundle_->models.size(), ml::to_string(bundle_->ensemble.mode()),
                bundle_->ensemble.threshold());
@@ -116,6 +118,7 @@ void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
       for (const auto& f : flows) rows_.push_back(store::make_flow_row(f, 0, "unscored", 0, 0));
       (void)store_->add_flows(rows_);  // a full queue is counted by the store
     }
+    if (flow_listener_ && !ongoing) flow_listener_(flows, {}, 0.0f);
     return;
   }
   if (pending_.empty()) {
@@ -164,6 +167,7 @@ void Engine::score_pending() {
     stats_.anomalous_flows += anomalous;
     stats_.scoring_seconds += seconds;
   }
+  if (flow_listener_) flow_listener_(pending_, verdicts_, scorer_->threshold());
   pending_.clear();
   pending_ongoing_.clear();
   if (!stage_alerts_.empty()) deliver(stage_alerts_);

@@ -89,6 +89,9 @@ struct EngineStats {
 class Engine final {
  public:
   using AlertListener = std::function<void(const detect::Alert&, bool update)>;
+  // Finished flows with their verdicts (empty verdicts: not scored), on the stage thread.
+  using FlowListener = std::function<void(std::span<const flow::FlowRecord>,
+                                          std::span<const detect::FlowVerdict>, float threshold)>;
 
   // Opens the outputs (alerts.csv, SQLite) and loads the model bundle when given. Throws
   // core::Error for an unusable bundle (with what does not match), path or rule.
@@ -98,6 +101,11 @@ class Engine final {
   Engine& operator=(const Engine&) = delete;
 
   void set_alert_listener(AlertListener listener) { listener_ = std::move(listener); }
+  void set_flow_listener(FlowListener listener) { flow_listener_ = std::move(listener); }
+  // Called (stage thread) when a bundle is adopted after start, e.g. the learned baseline.
+  using ModelListener = std::function<void(const ml::Bundle&, const std::string& what)>;
+  void set_model_listener(ModelListener listener) { model_listener_ = std::move(listener); }
+  [[nodiscard]] std::string bundle_description() const { return bundle_what_; }
 
   // Stage thread: finished flows (`ongoing` = interim reports of flows still open).
   void on_flows(std::span<const flow::FlowRecord> flows, bool ongoing);
@@ -132,6 +140,9 @@ class Engine final {
   std::unique_ptr<store::SqliteStore> store_;
   std::vector<std::unique_ptr<store::AlertSink>> sinks_;
   AlertListener listener_;
+  FlowListener flow_listener_;
+  ModelListener model_listener_;
+  std::string bundle_what_;
 
   // Stage-thread scratch.
   std::vector<detect::FlowVerdict> verdicts_;

@@ -7,10 +7,12 @@
 
 #include <charconv>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <thread>
 
 #include "app/capture_pipeline.h"
+#include "app/dashboard_setup.h"
 #include "app/commands.h"
 #include "app/engine.h"
 #include "app/host_recorder.h"
@@ -18,6 +20,8 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/signals.h"
+#include "server/http_server.h"
+#include "server/live_state.h"
 #include "store/traffic_log.h"
 
 namespace netsentry::app {
@@ -115,6 +119,48 @@ int run_monitor(const MonitorOptions& options) {
     spdlog::info("monitor: no ML scoring (--no-model): volume rules and host detectors only");
   }
 
+  // The dashboard's live state, fed from the engine's threads; the server reads it.
+  std::unique_ptr<server::LiveState> live;
+  std::unique_ptr<server::HttpServer> http;
+  // A replay serves the page only with --stay: without it the process ends with the capture.
+  if (!options.no_dashboard && (options.pcap.empty() || options.stay)) {
+    live = std::make_unique<server::LiveState>();
+    http = std::make_unique<server::HttpServer>(
+        *live, server_options(options.listen, options.auth_token, options.auth_token_file,
+                              find_web_dir(options.web_dir)));
+    if (const auto* b = engine.bundle()) live->set_models(models_info(*b, engine.bundle_description()));
+    engine.set_model_listener([&live](const ml::Bundle& b, const std::string& what) {
+      live->set_models(models_info(b, what));
+    });
+    engine.set_alert_listener(
+        [&live](const detect::Alert& a, bool /*update*/) { live->add_alert(a); });
+    engine.set_flow_listener([&live](std::span<const flow::FlowRecord> flows,
+                                     std::span<const detect::FlowVerdict> verdicts,
+                                     float threshold) {
+      // Flows table and top lists; the timeline gets each second's highest ensemble score.
+      std::int64_t second = INT64_MIN;
+      server::ScorePoint peak;
+      for (std::size_t i = 0; i < flows.size(); ++i) {
+        const bool scored = i < verdicts.size();
+        if (flows[i].end_reason == flow::EndReason::kOngoing) continue;
+        live->add_flow(server::flow_row(
+            flows[i], scored ? std::optional<float>(verdicts[i].score) : std::nullopt,
+            scored && verdicts[i].anomalous));
+        if (!scored) continue;
+        const std::int64_t s = flows[i].end_ns / 1'000'000'000;
+        if (s != second) {
+          if (second != INT64_MIN) live->add_score(peak);
+          second = s;
+          peak = {s * 1000, verdicts[i].score, threshold, 0};
+        }
+        peak.score = std::max(peak.score, verdicts[i].score);
+      }
+      if (second != INT64_MIN) live->add_score(peak);
+    });
+    http->start();
+    spdlog::info("monitor: dashboard on {}", http->url());
+  }
+
   std::unique_ptr<CapturePipeline> pipeline;
   // The signal thread wakes the capture thread so Ctrl-C is handled within one read timeout.
   std::atomic<CapturePipeline*> wake_target{nullptr};
@@ -138,9 +184,10 @@ int run_monitor(const MonitorOptions& options) {
         options.watch.out_dir,
         static_cast<std::uint64_t>(options.watch.rotate_mb * 1024 * 1024),
         static_cast<std::size_t>(std::max(1, options.watch.rotate_keep))});
-    hooks.traffic = [&engine, &replay_log](const host::TrafficSample& s) {
+    hooks.traffic = [&engine, &replay_log, &live](const host::TrafficSample& s) {
       replay_log->write(s);
       engine.on_traffic(s);
+      if (live) live->add_traffic_sample(s);
     };
     popts.lossless = true;
     popts.speed = speed;
@@ -173,16 +220,39 @@ int run_monitor(const MonitorOptions& options) {
   }
 
   std::jthread stats_thread;
-  if (pipeline) {
-    stats_thread = std::jthread([&pipeline, &engine](std::stop_token st) {
+  if (pipeline || live) {
+    stats_thread = std::jthread([&pipeline, &engine, &live](std::stop_token st) {
       std::mutex m;
       std::condition_variable_any cv;
-      while (!st.stop_requested()) {
+      std::uint64_t last_packets = 0, last_flows = 0;
+      for (int tick = 1; !st.stop_requested(); ++tick) {
         std::unique_lock lock(m);
-        if (cv.wait_for(lock, st, std::chrono::seconds(10), [] { return false; })) break;
-        if (!st.stop_requested()) {
-          log_pipeline(pipeline->stats());
-          log_engine(engine.stats());
+        if (cv.wait_for(lock, st, std::chrono::seconds(1), [] { return false; })) break;
+        if (st.stop_requested()) break;
+        const PipelineStats ps = pipeline ? pipeline->stats() : PipelineStats{};
+        const EngineStats es = engine.stats();
+        if (live) {
+          server::PipelineStatus status;
+          status.packets_total = ps.capture.received;
+          status.flows_total = es.flows;
+          status.flows_per_second = static_cast<double>(es.flows - last_flows);
+          status.health.packets_per_second = static_cast<double>(ps.capture.received - last_packets);
+          status.health.kernel_drops = ps.capture.kernel_dropped + ps.capture.if_dropped;
+          status.health.queue_drops = ps.capture.queue_dropped;
+          status.health.flow_table_size = ps.flows.current;
+          status.health.decode_errors = ps.decode.malformed;
+          status.queues.push_back({"packet ring", ps.ring_depth, 65536, ps.capture.queue_dropped});
+          status.queues.push_back({"flow batches", ps.queue_depth, 256, ps.queue_dropped});
+          if (es.have_store) {
+            status.queues.push_back({"sqlite writer", 0, 0, es.store.dropped});
+          }
+          live->set_pipeline(status);
+        }
+        last_packets = ps.capture.received;
+        last_flows = es.flows;
+        if (tick % 10 == 0 && pipeline) {
+          log_pipeline(ps);
+          log_engine(es);
         }
       }
     });
@@ -210,11 +280,44 @@ int run_monitor(const MonitorOptions& options) {
       }
     }
   } else {
+    // The connections table: the tracker's changes applied to a bounded map.
+    std::map<std::string, server::ConnectionRow> open_connections;
     HostRecorder recorder(
-        options.watch, [&engine](const host::TrafficSample& s) { engine.on_traffic(s); },
-        [&engine](std::chrono::system_clock::time_point t,
-                  std::span<const host::ConnectionEvent> events) {
+        options.watch,
+        [&engine, &live](const host::TrafficSample& s) {
+          engine.on_traffic(s);
+          if (live) live->add_traffic_sample(s);
+        },
+        [&engine, &live, &open_connections](std::chrono::system_clock::time_point t,
+                                            std::span<const host::ConnectionEvent> events) {
           engine.on_connections(t, events);
+          if (!live) return;
+          for (const auto& e : events) {
+            const auto& c = e.connection;
+            const std::string key = fmt::format(
+                "{}|{}:{}|{}:{}", c.socket.transport == host::Transport::kTcp ? "TCP" : "UDP",
+                c.socket.local.ip.to_string(), c.socket.local.port, c.socket.remote.ip.to_string(),
+                c.socket.remote.port);
+            if (e.kind == host::ConnectionEventKind::kClosed) {
+              open_connections.erase(key);
+              continue;
+            }
+            if (open_connections.size() >= 5000 && !open_connections.contains(key)) continue;
+            server::ConnectionRow row;
+            row.local_ip = c.socket.local.ip.to_string();
+            row.local_port = c.socket.local.port;
+            row.remote_ip = c.socket.remote.empty() ? "" : c.socket.remote.ip.to_string();
+            row.remote_port = c.socket.remote.port;
+            row.status = std::string(host::state_name(c.socket.state));
+            row.type = c.socket.transport == host::Transport::kTcp ? "TCP" : "UDP";
+            row.pid = c.pid > 0 ? c.pid : 0;
+            row.process = c.process;
+            open_connections[key] = std::move(row);
+          }
+          std::vector<server::ConnectionRow> rows;
+          rows.reserve(open_connections.size());
+          for (const auto& [k, r] : open_connections) rows.push_back(r);
+          live->set_connections(std::move(rows));
         });
     spdlog::info("monitor: recording counters and connections into {}; Ctrl-C stops",
                  options.watch.out_dir.string());
@@ -234,6 +337,7 @@ int run_monitor(const MonitorOptions& options) {
     stats_thread.request_stop();
     stats_thread.join();
   }
+  if (http) http->stop();
   spdlog::info("monitor: stopped; {} samples, {} connection events; every file flushed", samples,
                connection_events);
   return 0;

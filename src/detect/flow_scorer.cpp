@@ -16,6 +16,8 @@
 namespace netsentry::detect {
 namespace {
 
+constexpr std::size_t kExplainedPerBatch = 64;
+
 bool is_protocol_name(std::string_view name) {
   return name == "Protocol" || name == "protocol" || name == "ip_proto" || name == "proto" ||
          name == "protocol_type";
@@ -161,7 +163,9 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
       std::uint64_t h = 1469598103934665603ull;
       for (const auto b : flows[i].src_ip.bytes) h = (h ^ b) * 1099511628211ull;
       for (const auto b : flows[i].dst_ip.bytes) h = (h ^ b) * 1099511628211ull;
-      (first_of_pair.try_emplace(h, i).second ? explained : brief).push_back(i);
+      // A spoofed flood makes every pair new: past a few dozen, the rest are brief too.
+      const bool first = first_of_pair.try_emplace(h, i).second;
+      (first && explained.size() < kExplainedPerBatch ? explained : brief).push_back(i);
     }
   }
   // The autoencoder's per-feature error explains rows it flagged; computed for those rows only.

@@ -9,6 +9,7 @@ and the shared attack pcaps (skipped when ../shared/datasets is absent) raise th
 Usage: monitor_replay_test.py NETSENTRY_BINARY   (run by ctest)
 """
 import csv
+import json
 import os
 import random
 import shutil
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 BINARY = None
 DATASETS = os.environ.get("NETSENTRY_DATASETS") or os.path.join(
@@ -258,13 +260,20 @@ class Replay(unittest.TestCase):
     def test_sigterm_during_a_staying_replay_flushes_and_exits_0(self):
         out = os.path.join(self.dir, "stay")
         p = subprocess.Popen([BINARY, "monitor", "--pcap", self.attacks, "-o", out, "--no-model",
-                              "--stay"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              "--stay", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
         log = os.path.join(out, "network_analysis.log")
         while time.time() < deadline:
             if os.path.exists(log) and "staying up" in open(log).read():
                 break
             time.sleep(0.1)
+        # The page is served after the replay, with the replay's alerts.
+        with open(log) as f:
+            url = [l.split("dashboard on ")[1].strip() for l in f if "dashboard on " in l][0]
+        with urllib.request.urlopen(url + "/api/alerts?limit=500", timeout=10) as r:
+            served = json.loads(r.read())["alerts"]
+        self.assertTrue({"port_scan", "brute_force"} <= {a["kind"] for a in served})
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 0, err)

@@ -268,7 +268,7 @@ class MonitorCommand(unittest.TestCase):
             self.skipTest("needs root and setpriv to drop privileges")
         p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                             "--inh-caps=-all", BINARY, "monitor", "-i", "lo", "-o", self.out,
-                            "--duration", "1.5", "--interval", "0.25"],
+                            "--duration", "1.5", "--interval", "0.25", "--listen", "127.0.0.1:0"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("setcap cap_net_raw,cap_net_admin+eip", p.stderr)
@@ -286,13 +286,19 @@ class MonitorCommand(unittest.TestCase):
             "l=socket.socket(); l.bind(('127.0.0.1',8081)); l.listen()\n"
             "c=socket.create_connection(('127.0.0.1',8081)); a,_=l.accept()\n"
             "c.sendall(b'hello'*100); a.recv(1000); a.sendall(b'y'*2000); c.recv(4000)\n"
-            "c.close(); a.close(); time.sleep(0.3)\n")
+            "c.close(); a.close(); time.sleep(1.2)\n"
+            "import urllib.request\n"
+            "print(urllib.request.urlopen('http://127.0.0.1:8050/api/stats', timeout=5).read().decode())\n")
         script = (f"ip link set lo up; {BINARY} monitor -i lo -o {self.out} --duration 4 --interval 0.5 "
                   f"--idle-timeout 1 & pid=$!; "
                   f"for i in $(seq 300); do grep -q 'capturing on' {self.out}/network_analysis.log 2>/dev/null && break; sleep 0.1; done; "
                   f"python3 -c \"{traffic}\"; wait $pid")
         p = subprocess.run(["unshare", "-n", "bash", "-c", script], capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
+        # The live dashboard's API answered while monitoring, with the capture's counters.
+        stats = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertGreater(stats["packets_total"], 20)
+        self.assertIn("health", stats)
         with open(os.path.join(self.out, "flows.csv")) as f:
             rows = list(csv.DictReader(f))
         udp_flows = [r for r in rows if r["Protocol"] == "UDP" and r["dst_port"] == "9999"]

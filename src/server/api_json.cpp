@@ -1,0 +1,175 @@
+#include "server/api_json.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace netsentry::server {
+
+namespace {
+
+using nlohmann::json;
+
+// JSON has no NaN or infinity; a model that produced one shows as null instead of breaking the
+// whole response.
+json number(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
+
+std::string address(const net::IpAddress& ip) { return ip.family == 0 ? "" : ip.to_string(); }
+
+json health_json(const CaptureHealth& health) {
+  return {{"packets_per_second", number(health.packets_per_second)},
+          {"kernel_drops", health.kernel_drops},
+          {"queue_drops", health.queue_drops},
+          {"flow_table_size", health.flow_table_size},
+          {"flow_table_capacity", health.flow_table_capacity},
+          {"decode_errors", health.decode_errors}};
+}
+
+json top_list(const std::vector<TopEntry>& entries) {
+  json out = json::array();
+  for (const TopEntry& e : entries) {
+    out.push_back({{"key", e.key}, {"bytes", e.bytes}, {"packets", e.packets}, {"flows", e.flows}});
+  }
+  return out;
+}
+
+}  // namespace
+
+json alert_json(const detect::Alert& alert) {
+  json models = json::array();
+  for (const detect::ModelVote& m : alert.models) {
+    models.push_back({{"model", m.model},
+                      {"score", number(m.score)},
+                      {"threshold", number(m.threshold)},
+                      {"vote", m.vote}});
+  }
+  json evidence = json::array();
+  for (const detect::Evidence& e : alert.evidence) {
+    evidence.push_back({{"feature", e.feature},
+                        {"value", number(e.value)},
+                        {"expected", number(e.expected)},
+                        {"deviation", number(e.deviation)}});
+  }
+  return {{"id", alert.id},
+          {"time", ns_to_ms(alert.time_ns)},
+          {"last", ns_to_ms(alert.last_ns)},
+          {"severity", detect::severity_name(alert.severity)},
+          {"kind", alert.kind},
+          {"src_ip", address(alert.src_ip)},
+          {"src_port", alert.src_port},
+          {"dst_ip", address(alert.dst_ip)},
+          {"dst_port", alert.dst_port},
+          {"protocol", alert.protocol},
+          {"interface", alert.interface},
+          {"score", number(alert.score)},
+          {"votes", alert.votes},
+          {"voters", alert.voters},
+          {"count", alert.count},
+          {"reason", alert.reason},
+          {"models", std::move(models)},
+          {"evidence", std::move(evidence)},
+          {"acknowledged", alert.acknowledged}};
+}
+
+json stats_json(const Stats& stats) {
+  const PipelineStatus& p = stats.pipeline;
+  json queues = json::array();
+  for (const QueueStatus& q : p.queues) {
+    queues.push_back(
+        {{"name", q.name}, {"depth", q.depth}, {"capacity", q.capacity}, {"dropped", q.dropped}});
+  }
+  json by_severity = json::object();
+  for (int s = 0; s < 4; ++s) {
+    by_severity[std::string(detect::severity_name(static_cast<detect::Severity>(s)))] =
+        stats.alerts_by_severity[s];
+  }
+  return {{"time", stats.time_ms},
+          {"bytes_sent_total", number(stats.bytes_sent_total)},
+          {"bytes_recv_total", number(stats.bytes_recv_total)},
+          {"bytes_sent_per_second", number(stats.bytes_sent_per_second)},
+          {"bytes_recv_per_second", number(stats.bytes_recv_per_second)},
+          {"packets_total", p.packets_total},
+          {"flows_total", p.flows_total},
+          {"flows_per_second", number(p.flows_per_second)},
+          {"health", health_json(p.health)},
+          {"queues", std::move(queues)},
+          {"alerts_total", stats.alerts_total},
+          {"alerts_by_severity", std::move(by_severity)},
+          {"alerts_unacknowledged", stats.alerts_unacknowledged},
+          {"interfaces", stats.interfaces},
+          {"event_seq", stats.event_seq}};
+}
+
+json traffic_json(const TrafficPoint& point) {
+  return {{"time", point.time_ms},
+          {"interface", point.interface},
+          {"bytes_sent", number(point.bytes_sent)},
+          {"bytes_recv", number(point.bytes_recv)},
+          {"packets_sent", number(point.packets_sent)},
+          {"packets_recv", number(point.packets_recv)}};
+}
+
+json flow_json(const FlowRow& flow) {
+  return {{"first", flow.first_ms},
+          {"last", flow.last_ms},
+          {"duration", static_cast<double>(flow.last_ms - flow.first_ms) / 1000.0},
+          {"src_ip", flow.src_ip},
+          {"src_port", flow.src_port},
+          {"dst_ip", flow.dst_ip},
+          {"dst_port", flow.dst_port},
+          {"protocol", flow.protocol},
+          {"packets", flow.packets},
+          {"bytes", flow.bytes},
+          {"score", flow.score ? number(*flow.score) : json(nullptr)},
+          {"anomalous", flow.anomalous}};
+}
+
+json connection_json(const ConnectionRow& c) {
+  return {{"local_ip", c.local_ip},
+          {"local_port", c.local_port},
+          {"remote_ip", c.remote_ip},
+          {"remote_port", c.remote_port},
+          {"status", c.status},
+          {"type", c.type},
+          {"pid", c.pid},
+          {"process", c.process}};
+}
+
+json score_json(const ScorePoint& point) {
+  return {{"time", point.time_ms},
+          {"score", number(point.score)},
+          {"threshold", number(point.threshold)},
+          {"alert_id", point.alert_id}};
+}
+
+json top_json(const TopLists& top) {
+  return {{"talkers", top_list(top.talkers)},
+          {"ports", top_list(top.ports)},
+          {"protocols", top_list(top.protocols)}};
+}
+
+json models_json(const ModelsInfo& info) {
+  json models = json::array();
+  for (const ModelInfo& m : info.models) {
+    // An array, not an object, so the display order chosen by the source survives.
+    json metrics = json::array();
+    for (const auto& [name, value] : m.metrics) {
+      metrics.push_back({{"name", name}, {"value", number(value)}});
+    }
+    models.push_back({{"name", m.name},
+                      {"loaded", m.loaded},
+                      {"threshold", number(m.threshold)},
+                      {"weight", number(m.weight)},
+                      {"metrics", std::move(metrics)},
+                      {"confusion_labels", m.confusion_labels},
+                      {"confusion", m.confusion}});
+  }
+  return {{"bundle_path", info.bundle_path},
+          {"format_version", info.format_version},
+          {"created", info.created},
+          {"feature_count", info.feature_count},
+          {"ensemble_rule", info.ensemble_rule},
+          {"ensemble_threshold", number(info.ensemble_threshold)},
+          {"models", std::move(models)}};
+}
+
+}  // namespace netsentry::server

@@ -1,0 +1,25 @@
+// Provides the JSON shapes of the dashboard API (documented in docs/api.md): one to_json per
+// DashboardSource struct, shared by the HTTP handlers and LiveState's event ring so a REST answer
+// and the matching server-sent event look the same. Pure functions; callable from any thread.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "detect/alert.h"
+#include "server/dashboard_source.h"
+
+namespace netsentry::server {
+
+[[nodiscard]] nlohmann::json alert_json(const detect::Alert& alert);
+[[nodiscard]] nlohmann::json stats_json(const Stats& stats);
+[[nodiscard]] nlohmann::json traffic_json(const TrafficPoint& point);
+[[nodiscard]] nlohmann::json flow_json(const FlowRow& flow);
+[[nodiscard]] nlohmann::json connection_json(const ConnectionRow& connection);
+[[nodiscard]] nlohmann::json score_json(const ScorePoint& point);
+[[nodiscard]] nlohmann::json top_json(const TopLists& top);
+[[nodiscard]] nlohmann::json models_json(const ModelsInfo& models);
+
+// Nanoseconds since the epoch (the pipeline's clock) to the API's milliseconds.
+[[nodiscard]] constexpr std::int64_t ns_to_ms(std::int64_t ns) { return ns / 1'000'000; }
+
+}  // namespace netsentry::server

@@ -1,0 +1,724 @@
+#include "server/http_server.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include "core/error.h"
+#include "server/api_json.h"
+#include "server/http_lib.h"
+
+namespace netsentry::server {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMinTokenLength = 16;
+constexpr std::size_t kMaxQueryValue = 256;
+constexpr std::size_t kMaxQueryParams = 16;
+constexpr std::size_t kMaxTargetLength = 2048;
+constexpr std::int64_t kMaxWindowSeconds = 7 * 24 * 3600;
+
+// The "; charset" suffix also keeps httplib from compressing JSON (it only compresses exact
+// "application/json"): brotli at its default quality costs far more CPU than loopback bytes.
+constexpr const char* kJsonType = "application/json; charset=utf-8";
+
+// Scripts only from this origin, never inline. Styles may be inline because Plotly injects its
+// stylesheet at run time; without it the chart's layers cover the page (the e2e test catches it).
+constexpr const char* kContentSecurityPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "
+    "data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// Compares without an early exit so response time does not reveal how much of a guess matched.
+bool constant_time_equal(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0;
+}
+
+// A bad query value: answered with 400 and the message.
+struct BadRequest {
+  std::string message;
+};
+
+std::int64_t parse_int(const httplib::Request& req, const char* name, std::int64_t fallback,
+                       std::int64_t min, std::int64_t max_clamp) {
+  if (!req.has_param(name)) return fallback;
+  const std::string value = req.get_param_value(name);
+  std::int64_t out = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (ec != std::errc() || end != value.data() + value.size()) {
+    throw BadRequest{"query parameter \"" + std::string(name) + "\": \"" + value +
+                     "\" is not an integer"};
+  }
+  if (out < min) {
+    throw BadRequest{"query parameter \"" + std::string(name) + "\": must be at least " +
+                     std::to_string(min)};
+  }
+  // Large limits are capped rather than refused: asking for "everything" gets the most we give.
+  return std::min(out, max_clamp);
+}
+
+std::optional<std::int64_t> parse_id(const std::string& text) {
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+// since= (ms since the epoch) or window= (seconds before the newest data); window wins.
+std::int64_t since_ms(const httplib::Request& req, DashboardSource& source) {
+  if (req.has_param("window")) {
+    const std::int64_t window = parse_int(req, "window", 300, 1, kMaxWindowSeconds);
+    return source.stats().time_ms - window * 1000;
+  }
+  return parse_int(req, "since", 0, INT64_MIN, INT64_MAX);
+}
+
+void send_json(httplib::Response& res, const json& body) {
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(body.dump(), kJsonType);
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(json{{"error", message}}.dump(), kJsonType);
+}
+
+const char* mime_for(const std::filesystem::path& path) {
+  static const std::map<std::string, const char*> kTypes = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "application/javascript; charset=utf-8"},
+      {".mjs", "application/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".woff2", "font/woff2"},
+  };
+  const auto it = kTypes.find(path.extension().string());
+  return it == kTypes.end() ? nullptr : it->second;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw core::Error(path.string() + ": cannot read dashboard asset");
+  std::ostringstream out;
+  out << in.rdbuf();
+  return std::move(out).str();
+}
+
+// Prometheus text exposition format, version 0.0.4.
+class MetricsWriter {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  }
+  void sample(const char* name, double value, const std::string& labels = {}) {
+    out_ << name;
+    if (!labels.empty()) out_ << '{' << labels << '}';
+    // Shortest round-trip form: counters stay exact (an ostream would print 1.23457e+06).
+    char buffer[32];
+    const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+    out_ << ' ' << std::string_view(buffer, ec == std::errc() ? end : buffer) << '\n';
+  }
+  static std::string label(const char* key, std::string_view value) {
+    std::string escaped;
+    for (const char c : value) {
+      if (c == '\\' || c == '"') escaped += '\\';
+      if (c == '\n') {
+        escaped += "\\n";
+        continue;
+      }
+      escaped += c;
+    }
+    return std::string(key) + "=\"" + escaped + '"';
+  }
+  std::string str() { return std::move(out_).str(); }
+
+ private:
+  std::ostringstream out_;
+};
+
+// httplib's ThreadPool has an unbounded job list; this one makes the accept loop wait while every
+// worker is busy and the queue is full, so a connection flood waits in the kernel's backlog.
+class BoundedTaskQueue final : public httplib::TaskQueue {
+ public:
+  BoundedTaskQueue(std::size_t threads, std::size_t capacity) : capacity_(capacity) {
+    for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  }
+  ~BoundedTaskQueue() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mutex_);
+    space_.wait(lock, [&] { return jobs_.size() < capacity_ || shutting_down_; });
+    // Even during shutdown the job runs: it owns the accepted socket and closes it.
+    jobs_.push_back(std::move(fn));
+    ready_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(mutex_);
+      if (shutting_down_ && workers_.empty()) return;
+      shutting_down_ = true;
+    }
+    ready_.notify_all();
+    space_.notify_all();
+    for (std::thread& t : workers_) {
+      if (t.joinable()) t.join();
+    }
+    workers_.clear();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return !jobs_.empty() || shutting_down_; });
+        if (jobs_.empty()) return;  // shutting down and drained
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+        space_.notify_one();
+      }
+      job();
+    }
+  }
+
+  const std::size_t capacity_;
+  std::mutex mutex_;  // guards jobs_ and shutting_down_
+  std::condition_variable ready_;
+  std::condition_variable space_;
+  std::deque<std::function<void()>> jobs_;
+  bool shutting_down_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  in_addr addr{};
+  const std::string h(host);
+  return inet_pton(AF_INET, h.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
+}
+
+struct Asset {
+  std::shared_ptr<const std::string> body;
+  const char* mime = nullptr;
+};
+
+class HttpServer::Impl {
+ public:
+  Impl(DashboardSource& source, const ServerOptions& options)
+      : source_(source), options_(options) {}
+
+  void load_assets() {
+    if (options_.assets_dir.empty()) return;
+    const std::filesystem::path dir = options_.assets_dir;
+    if (!std::filesystem::is_regular_file(dir / "index.html")) {
+      throw core::Error(dir.string() + ": dashboard assets folder has no index.html");
+    }
+    // Only the files present now, by exact name: a request can never name a path outside them.
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (!entry.is_regular_file()) continue;
+      const char* mime = mime_for(entry.path());
+      if (mime == nullptr) continue;
+      const auto body = std::make_shared<const std::string>(read_file(entry.path()));
+      assets_["/" + entry.path().filename().string()] = Asset{body, mime};
+    }
+    assets_["/"] = assets_.at("/index.html");
+    const std::filesystem::path plotly =
+        options_.plotly_path.empty()
+            ? dir / "node_modules" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
+            : options_.plotly_path;
+    if (!std::filesystem::is_regular_file(plotly)) {
+      throw core::Error(plotly.string() + ": Plotly is missing (run `npm ci` in " + dir.string() +
+                        ")");
+    }
+    assets_["/vendor/plotly.min.js"] =
+        Asset{std::make_shared<const std::string>(read_file(plotly)), mime_for(plotly)};
+  }
+
+  void configure() {
+    const std::size_t threads = options_.worker_threads + options_.max_sse_clients;
+    server_.new_task_queue = [threads] { return new BoundedTaskQueue(threads, threads); };
+    server_.set_payload_max_length(options_.max_body_bytes);
+    // httplib's default adds SO_REUSEPORT, which would let a second netsentry share the port
+    // silently instead of failing with "address in use".
+    server_.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    server_.set_keep_alive_timeout(2);
+    server_.set_read_timeout(5, 0);
+    server_.set_write_timeout(5, 0);
+    server_.set_default_headers({
+        {"Content-Security-Policy", kContentSecurityPolicy},
+        {"X-Content-Type-Options", "nosniff"},
+        {"X-Frame-Options", "DENY"},
+        {"Referrer-Policy", "no-referrer"},
+        {"Cross-Origin-Opener-Policy", "same-origin"},
+    });
+    server_.set_pre_routing_handler(
+        [this](const httplib::Request& req, httplib::Response& res) { return screen(req, res); });
+    // Both overloads accept a lambda; name the one that can leave a handler's own body alone.
+    server_.set_error_handler(httplib::Server::HandlerWithResponse(
+        [this](const httplib::Request&, httplib::Response& res) {
+          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+          const char* what = res.status == 404   ? "not found"
+                             : res.status == 413 ? "request body too large"
+                             : res.status == 414 ? "request URI too long"
+                             : res.status == 405 ? "method not allowed"
+                                                 : "bad request";
+          if (res.status == 413 || res.status == 414) ++rejected_;
+          res.set_content(json{{"error", what}}.dump(), kJsonType);
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+    server_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+          send_error(res, 500, "internal error");
+        });
+
+    get("/api/stats", [this](const httplib::Request&, httplib::Response& res) {
+      send_json(res, stats_json(source_.stats()));
+    });
+    get("/api/traffic", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::int64_t since = since_ms(req, source_);
+      const std::string interface =
+          req.has_param("interface") ? req.get_param_value("interface") : "total";
+      const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 3600, 1, 5000));
+      json points = json::array();
+      for (const TrafficPoint& p : source_.traffic(since, interface, limit)) {
+        points.push_back(traffic_json(p));
+      }
+      send_json(res, {{"interface", interface}, {"points", std::move(points)}});
+    });
+    get("/api/alerts", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::int64_t since = parse_int(req, "since", 0, 0, INT64_MAX);
+      const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 200, 1, 1000));
+      std::optional<detect::Severity> severity;
+      if (req.has_param("severity") && !req.get_param_value("severity").empty()) {
+        severity = detect::parse_severity(req.get_param_value("severity"));
+        if (!severity) {
+          throw BadRequest{"query parameter \"severity\": \"" + req.get_param_value("severity") +
+                           "\" is not one of LOW, MEDIUM, HIGH, CRITICAL"};
+        }
+      }
+      json alerts = json::array();
+      for (const detect::Alert& a : source_.alerts(since, severity, limit)) {
+        alerts.push_back(alert_json(a));
+      }
+      send_json(res, {{"alerts", std::move(alerts)}});
+    });
+    get(R"(/api/alerts/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto id = parse_id(req.matches[1]);
+      if (!id) throw BadRequest{"alert id must be a positive integer"};
+      const auto alert = source_.alert(*id);
+      if (!alert) return send_error(res, 404, "no alert " + std::to_string(*id));
+      send_json(res, alert_json(*alert));
+    });
+    server_.Post(R"(/api/alerts/([^/]+)/ack)",
+                 guarded([this](const httplib::Request& req, httplib::Response& res) {
+                   const auto id = parse_id(req.matches[1]);
+                   if (!id) throw BadRequest{"alert id must be a positive integer"};
+                   if (!source_.acknowledge(*id)) {
+                     return send_error(res, 404, "no alert " + std::to_string(*id));
+                   }
+                   send_json(res, {{"id", *id}, {"acknowledged", true}});
+                 }));
+    get("/api/flows", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 100, 1, 1000));
+      FlowSort sort = FlowSort::kLast;
+      if (req.has_param("sort")) {
+        const auto parsed = parse_flow_sort(req.get_param_value("sort"));
+        if (!parsed) {
+          throw BadRequest{"query parameter \"sort\": \"" + req.get_param_value("sort") +
+                           "\" is not one of last, bytes, packets, score, duration"};
+        }
+        sort = *parsed;
+      }
+      json flows = json::array();
+      for (const FlowRow& f : source_.flows(limit, sort)) flows.push_back(flow_json(f));
+      send_json(res, {{"flows", std::move(flows)}});
+    });
+    get("/api/connections", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 500, 1, 5000));
+      json rows = json::array();
+      for (const ConnectionRow& c : source_.connections(limit)) rows.push_back(connection_json(c));
+      send_json(res, {{"connections", std::move(rows)}});
+    });
+    get("/api/models", [this](const httplib::Request&, httplib::Response& res) {
+      send_json(res, models_json(source_.models()));
+    });
+    get("/api/timeline", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::int64_t since = since_ms(req, source_);
+      const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 3600, 1, 5000));
+      json points = json::array();
+      for (const ScorePoint& p : source_.timeline(since, limit)) points.push_back(score_json(p));
+      send_json(res, {{"points", std::move(points)}});
+    });
+    get("/api/top", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 10, 1, 100));
+      send_json(res, top_json(source_.top(limit)));
+    });
+    get("/api/events",
+        [this](const httplib::Request& req, httplib::Response& res) { stream_events(req, res); });
+    get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    server_.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto it = assets_.find(req.path);
+      if (it == assets_.end()) return send_error(res, 404, "not found");
+      const Asset& asset = it->second;
+      // Assets are fixed for the server's lifetime: revalidation would be a wasted round trip,
+      // but the page itself is always re-fetched so an upgrade shows at once.
+      res.set_header("Cache-Control",
+                     req.path == "/" || req.path == "/index.html" ? "no-cache" : "max-age=3600");
+      res.set_content(*asset.body, asset.mime);
+    });
+  }
+
+  void bind() {
+    const bool ok = options_.port == 0 ? (port_ = server_.bind_to_any_port(options_.host)) > 0
+                                       : server_.bind_to_port(options_.host, options_.port);
+    if (!ok) {
+      throw core::Error("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                        ": " + std::strerror(errno));
+    }
+    if (options_.port != 0) port_ = options_.port;
+  }
+
+  void listen() {
+    server_.listen_after_bind();
+    listen_returned_ = true;
+  }
+
+  void stop() {
+    stop_.request_stop();
+    // httplib's stop() does nothing until the listen loop has begun; a stop right after start
+    // must wait for it or the loop would run forever.
+    while (!server_.is_running() && !listen_returned_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    server_.stop();
+  }
+
+  [[nodiscard]] int port() const { return port_; }
+
+  [[nodiscard]] ServerCounters counters() const {
+    return {requests_.load(), unauthorized_.load(), rejected_.load(), sse_clients_.load(),
+            sse_refused_.load()};
+  }
+
+ private:
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+  // Turns BadRequest into 400 with its message.
+  static httplib::Server::Handler guarded(Handler handler) {
+    return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+      try {
+        handler(req, res);
+      } catch (const BadRequest& bad) {
+        send_error(res, 400, bad.message);
+      }
+    };
+  }
+
+  void get(const char* pattern, Handler handler) {
+    server_.Get(pattern, [this, g = guarded(std::move(handler))](const httplib::Request& req,
+                                                                 httplib::Response& res) {
+      g(req, res);
+      if (res.status == 400) ++rejected_;
+    });
+  }
+
+  // Runs before routing: limits and authentication.
+  httplib::Server::HandlerResponse screen(const httplib::Request& req, httplib::Response& res) {
+    ++requests_;
+    if (req.target.size() > kMaxTargetLength) {
+      ++rejected_;
+      send_error(res, 414, "request URI too long");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.params.size() > kMaxQueryParams) {
+      ++rejected_;
+      send_error(res, 400, "too many query parameters");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    for (const auto& [key, value] : req.params) {
+      if (key.size() > kMaxQueryValue || value.size() > kMaxQueryValue) {
+        ++rejected_;
+        send_error(res, 400,
+                   "query parameter too long (limit " + std::to_string(kMaxQueryValue) + " bytes)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    const bool protected_path = starts_with(req.path, "/api/") || req.path == "/metrics";
+    if (protected_path && !options_.auth_token.empty() && !authorized(req)) {
+      ++unauthorized_;
+      res.set_header("WWW-Authenticate", "Bearer realm=\"netsentry\"");
+      send_error(res, 401, "missing or wrong token (Authorization: Bearer ... or ?token=)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  [[nodiscard]] bool authorized(const httplib::Request& req) const {
+    constexpr std::string_view kBearer = "Bearer ";
+    const std::string header = req.get_header_value("Authorization");
+    if (starts_with(header, kBearer) &&
+        constant_time_equal(std::string_view(header).substr(kBearer.size()), options_.auth_token)) {
+      return true;
+    }
+    return req.has_param("token") &&
+           constant_time_equal(req.get_param_value("token"), options_.auth_token);
+  }
+
+  // The SSE stream. Each call of the content provider writes what is new (at most
+  // max_events_per_write events) or waits for it; the stop token ends every stream on stop().
+  void stream_events(const httplib::Request& req, httplib::Response& res) {
+    std::uint64_t start = source_.events_since(0, 0).last_seq;
+    bool reset = false;
+    const std::string last_id = req.get_header_value("Last-Event-ID");
+    const std::string since = req.has_param("since") ? req.get_param_value("since") : "";
+    // The browser's Last-Event-ID (a reconnect) wins over the ?since= of the original URL.
+    const std::string& resume = !last_id.empty() ? last_id : since;
+    if (!resume.empty()) {
+      std::uint64_t seq = 0;
+      const auto [end, ec] = std::from_chars(resume.data(), resume.data() + resume.size(), seq);
+      if (ec != std::errc() || end != resume.data() + resume.size()) {
+        throw BadRequest{"event id \"" + resume + "\" is not a number"};
+      }
+      start = seq;
+    }
+    if (sse_clients_.fetch_add(1) >= options_.max_sse_clients) {
+      --sse_clients_;
+      ++sse_refused_;
+      res.set_header("Retry-After", "10");
+      return send_error(res, 503, "too many event-stream clients");
+    }
+    struct Stream {
+      std::uint64_t seq;
+      bool reset;
+      bool opened = false;
+      std::chrono::steady_clock::time_point last_write{};
+    };
+    auto stream = std::make_shared<Stream>(Stream{start, reset});
+    // Response is copyable in httplib, so the releaser guards against running twice.
+    auto released = std::make_shared<std::atomic<bool>>(false);
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, stream](std::size_t, httplib::DataSink& sink) {
+          return write_events(*stream, sink);
+        },
+        [this, released](bool) {
+          if (!released->exchange(true)) --sse_clients_;
+        });
+  }
+
+  template <typename Stream>
+  bool write_events(Stream& stream, httplib::DataSink& sink) {
+    const std::stop_token stop = stop_.get_token();
+    if (stop.stop_requested()) {
+      sink.done();
+      return true;
+    }
+    std::string out;
+    if (!stream.opened) {
+      stream.opened = true;
+      out += "retry: 2000\n\n";
+    }
+    EventBatch batch = source_.events_since(stream.seq, options_.max_events_per_write);
+    if (batch.gap) {
+      // Events were missed beyond the ring (or the id is from an earlier run): the page reloads
+      // its state over REST and continues from the newest event.
+      out += "id: " + std::to_string(batch.last_seq) +
+             "\nevent: reset\ndata: {\"seq\":" + std::to_string(batch.last_seq) + "}\n\n";
+      stream.seq = batch.last_seq;
+      batch.events.clear();
+    }
+    for (const Event& e : batch.events) {
+      out += "id: " + std::to_string(e.seq) + "\nevent: " + e.type + "\ndata: " + e.data + "\n\n";
+      stream.seq = e.seq;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (out.empty()) {
+      const auto due = stream.last_write + options_.heartbeat;
+      if (now < due) {
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
+        source_.wait_for_events(stream.seq, std::min(wait, std::chrono::milliseconds(1000)), stop);
+        // A wait ending early on stop or data returns to the write loop, which calls again.
+        return sink.is_writable();
+      }
+      out = ": heartbeat\n\n";
+    }
+    stream.last_write = now;
+    return sink.write(out.data(), out.size());
+  }
+
+  std::string metrics() {
+    const Stats s = source_.stats();
+    const PipelineStatus& p = s.pipeline;
+    MetricsWriter m;
+    m.family("netsentry_traffic_bytes_total", "counter",
+             "Bytes sent and received (all interfaces).");
+    m.sample("netsentry_traffic_bytes_total", s.bytes_sent_total,
+             MetricsWriter::label("direction", "sent"));
+    m.sample("netsentry_traffic_bytes_total", s.bytes_recv_total,
+             MetricsWriter::label("direction", "recv"));
+    m.family("netsentry_traffic_bytes_per_second", "gauge", "Latest bytes per second.");
+    m.sample("netsentry_traffic_bytes_per_second", s.bytes_sent_per_second,
+             MetricsWriter::label("direction", "sent"));
+    m.sample("netsentry_traffic_bytes_per_second", s.bytes_recv_per_second,
+             MetricsWriter::label("direction", "recv"));
+    m.family("netsentry_packets_total", "counter", "Packets captured.");
+    m.sample("netsentry_packets_total", static_cast<double>(p.packets_total));
+    m.family("netsentry_capture_packets_per_second", "gauge", "Capture rate.");
+    m.sample("netsentry_capture_packets_per_second", p.health.packets_per_second);
+    m.family("netsentry_flows_total", "counter", "Flows completed.");
+    m.sample("netsentry_flows_total", static_cast<double>(p.flows_total));
+    m.family("netsentry_flows_per_second", "gauge", "Flows completed per second.");
+    m.sample("netsentry_flows_per_second", p.flows_per_second);
+    m.family("netsentry_flow_table_size", "gauge", "Flows currently tracked.");
+    m.sample("netsentry_flow_table_size", static_cast<double>(p.health.flow_table_size));
+    m.family("netsentry_kernel_drops_total", "counter",
+             "Packets the kernel dropped before capture.");
+    m.sample("netsentry_kernel_drops_total", static_cast<double>(p.health.kernel_drops));
+    m.family("netsentry_queue_drops_total", "counter",
+             "Packets dropped between capture and flows.");
+    m.sample("netsentry_queue_drops_total", static_cast<double>(p.health.queue_drops));
+    m.family("netsentry_decode_errors_total", "counter", "Packets that did not decode cleanly.");
+    m.sample("netsentry_decode_errors_total", static_cast<double>(p.health.decode_errors));
+    m.family("netsentry_alerts_total", "counter", "Alerts raised, by severity.");
+    for (int i = 0; i < 4; ++i) {
+      m.sample("netsentry_alerts_total", static_cast<double>(s.alerts_by_severity[i]),
+               MetricsWriter::label("severity",
+                                    detect::severity_name(static_cast<detect::Severity>(i))));
+    }
+    m.family("netsentry_alerts_unacknowledged", "gauge", "Alerts not yet acknowledged.");
+    m.sample("netsentry_alerts_unacknowledged", static_cast<double>(s.alerts_unacknowledged));
+    m.family("netsentry_queue_depth", "gauge", "Items waiting in a pipeline queue.");
+    for (const QueueStatus& q : p.queues) {
+      m.sample("netsentry_queue_depth", static_cast<double>(q.depth),
+               MetricsWriter::label("queue", q.name));
+    }
+    m.family("netsentry_queue_capacity", "gauge", "Capacity of a pipeline queue.");
+    for (const QueueStatus& q : p.queues) {
+      m.sample("netsentry_queue_capacity", static_cast<double>(q.capacity),
+               MetricsWriter::label("queue", q.name));
+    }
+    m.family("netsentry_queue_dropped_total", "counter", "Items a full pipeline queue refused.");
+    for (const QueueStatus& q : p.queues) {
+      m.sample("netsentry_queue_dropped_total", static_cast<double>(q.dropped),
+               MetricsWriter::label("queue", q.name));
+    }
+    const ServerCounters c = counters();
+    m.family("netsentry_http_requests_total", "counter", "HTTP requests received.");
+    m.sample("netsentry_http_requests_total", static_cast<double>(c.requests));
+    m.family("netsentry_http_unauthorized_total", "counter",
+             "Requests refused for a missing or wrong token.");
+    m.sample("netsentry_http_unauthorized_total", static_cast<double>(c.unauthorized));
+    m.family("netsentry_http_rejected_total", "counter",
+             "Requests refused by the size and query limits.");
+    m.sample("netsentry_http_rejected_total", static_cast<double>(c.rejected));
+    m.family("netsentry_sse_clients", "gauge", "Connected event-stream clients.");
+    m.sample("netsentry_sse_clients", static_cast<double>(c.sse_clients));
+    m.family("netsentry_sse_refused_total", "counter",
+             "Event-stream clients refused (limit reached).");
+    m.sample("netsentry_sse_refused_total", static_cast<double>(c.sse_refused));
+    return m.str();
+  }
+
+  DashboardSource& source_;
+  const ServerOptions& options_;
+  std::map<std::string, Asset, std::less<>> assets_;  // written before start, then read-only
+  httplib::Server server_;
+  std::stop_source stop_;
+  std::atomic<bool> listen_returned_{false};
+  int port_ = 0;
+  std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> unauthorized_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> sse_clients_{0};
+  std::atomic<std::uint64_t> sse_refused_{0};
+};
+
+HttpServer::HttpServer(DashboardSource& source, ServerOptions options)
+    : source_(source), options_(std::move(options)) {
+  const std::string where = "--listen " + options_.host + ":" + std::to_string(options_.port);
+  if (options_.port < 0 || options_.port > 65535) {
+    throw core::Error(where + ": port must be between 0 and 65535");
+  }
+  if (!is_loopback_host(options_.host) && options_.auth_token.empty()) {
+    throw core::Error(where +
+                      ": listening on a non-loopback address needs an auth token "
+                      "(--auth-token or a token file)");
+  }
+  if (!options_.auth_token.empty() && options_.auth_token.size() < kMinTokenLength) {
+    throw core::Error(where + ": the auth token is too short (" +
+                      std::to_string(options_.auth_token.size()) + " characters; at least " +
+                      std::to_string(kMinTokenLength) + " needed)");
+  }
+  if (options_.worker_threads == 0) throw core::Error(where + ": worker_threads must be positive");
+  impl_ = std::make_unique<Impl>(source_, options_);
+  impl_->load_assets();
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  if (started_) throw core::Error(url() + ": the dashboard server was already started");
+  started_ = true;
+  // A client that disconnects mid-write would otherwise kill the process with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  impl_->configure();
+  impl_->bind();
+  port_ = impl_->port();
+  listener_ = std::jthread([this] { impl_->listen(); });
+}
+
+void HttpServer::stop() {
+  if (!listener_.joinable()) return;
+  impl_->stop();
+  listener_.join();
+}
+
+std::string HttpServer::url() const {
+  const bool v6 = options_.host.find(':') != std::string::npos && options_.host.front() != '[';
+  return "http://" + (v6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(port_);
+}
+
+ServerCounters HttpServer::counters() const { return impl_->counters(); }
+
+}  // namespace netsentry::server

@@ -1,0 +1,138 @@
+// Browser end-to-end test of the dashboard: playwright-core drives Debian's chromium headless
+// against a running server (`netsentry monitor ...` or the demo in tests/server/demo_server_test.cpp;
+// tests/e2e/run.sh starts the demo and runs this).
+//
+// Environment:
+//   NETSENTRY_URL         base URL of the dashboard (required), e.g. http://127.0.0.1:8050
+//   NETSENTRY_TOKEN       auth token, when the server has one
+//   NETSENTRY_SCREENSHOT  where to save the full-page screenshot (default /tmp/netsentry-dashboard.png)
+//   NETSENTRY_E2E_MARKUP  "1": an alert whose reason holds <script> must exist and show as text
+//   NETSENTRY_E2E_ALERT_TEXT  open the alert whose row holds this text (default: the first)
+//   CHROMIUM              browser binary (default /usr/bin/chromium)
+// Exit status 0 when every check passes; each failure is printed on one line.
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// playwright-core is installed in web/ (web/package.json), not beside this file.
+const require = createRequire(new URL('../../web/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+const base = process.env.NETSENTRY_URL;
+if (!base) {
+  console.error('NETSENTRY_URL is not set (the dashboard base URL, e.g. http://127.0.0.1:8050)');
+  process.exit(2);
+}
+const token = process.env.NETSENTRY_TOKEN || '';
+const screenshot = process.env.NETSENTRY_SCREENSHOT || '/tmp/netsentry-dashboard.png';
+const expectMarkup = process.env.NETSENTRY_E2E_MARKUP === '1';
+const url = new URL('/', base);
+if (token) url.searchParams.set('token', token);
+
+const failures = [];
+const check = (ok, message) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${message}`);
+  if (!ok) failures.push(message);
+};
+
+const profile = mkdtempSync(join(tmpdir(), 'netsentry-e2e-'));
+let context;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1440, height: 1000 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const page = context.pages()[0] || await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
+  page.on('pageerror', (err) => consoleErrors.push(`page error: ${err.message}`));
+  page.on('requestfailed', (req) => {
+    // An EventSource torn down at the end is not a failure of the page.
+    if (!req.url().includes('/api/events')) consoleErrors.push(`request failed: ${req.url()}`);
+  });
+
+  const response = await page.goto(url.toString(), { waitUntil: 'domcontentloaded' });
+  check(response && response.status() === 200, `page answers 200 (got ${response && response.status()})`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 10000 });
+  // Timings are reported, not asserted: on a loaded CI machine they measure the machine.
+  const interactiveMs = Number(await page.evaluate(() => document.body.dataset.readyMs));
+  console.log(`page interactive ${interactiveMs} ms after navigation start (target < 1000 ms)`);
+
+  await page.waitForFunction(() => document.body.dataset.chartsReady === 'true', null, { timeout: 15000 });
+  const chartsMs = Number(await page.evaluate(() => document.body.dataset.chartsMs));
+  console.log(`charts drawn ${chartsMs} ms after navigation start`);
+
+  // Live updates: the traffic chart must gain points from the event stream within 3 s.
+  const before = Number(await page.getAttribute('#traffic-chart', 'data-added'));
+  let gained = false;
+  try {
+    await page.waitForFunction(
+      (n) => Number(document.getElementById('traffic-chart').dataset.added) > n, before, { timeout: 3000 });
+    gained = true;
+  } catch (_) { /* reported below */ }
+  const after = Number(await page.getAttribute('#traffic-chart', 'data-added'));
+  check(gained, `traffic chart gains points within 3 s (${before} -> ${after})`);
+  check((await page.textContent('#link-state')).trim() === 'live', 'event stream is live');
+
+  // An alert shows up in the panel and its details open.
+  // NETSENTRY_E2E_ALERT_TEXT: wait for the alert whose row holds this text (e.g. "port_scan").
+  const wanted = process.env.NETSENTRY_E2E_ALERT_TEXT || '';
+  const rowSelector = wanted ? `#alert-list .alert-row:has-text("${wanted}")` : '#alert-list .alert-row';
+  let alertShown = false;
+  try {
+    await page.waitForSelector(rowSelector, { timeout: 20000 });
+    alertShown = true;
+  } catch (_) { /* reported below */ }
+  check(alertShown, `an alert${wanted ? ` (${wanted})` : ''} appears in the Traffic Alerts panel`);
+  if (alertShown) {
+    await page.click(rowSelector);
+    await page.waitForSelector('#alert-drawer.open', { timeout: 3000 });
+    const reason = (await page.textContent('#drawer-reason')).trim();
+    check(reason.length > 0, `alert details open with the reason ("${reason.slice(0, 60)}")`);
+    const facts = await page.textContent('#drawer-facts');
+    check(facts.includes('Subject'), 'alert details list the subject');
+    const ack = page.locator('#drawer-ack');
+    if (await ack.isEnabled()) {
+      await ack.click();
+      await page.waitForFunction(() => document.getElementById('drawer-ack').disabled, null, { timeout: 3000 });
+      check(true, 'acknowledge button acknowledges the alert');
+    }
+    await page.click('#drawer-close');
+  }
+
+  // Markup in data is shown as text and never runs.
+  const markup = await page.evaluate(() => {
+    const rows = Array.from(document.querySelectorAll('#alert-list .reason'));
+    const row = rows.find((r) => r.textContent.includes('<script>'));
+    return {
+      found: Boolean(row),
+      scriptsInPanel: document.querySelectorAll('#alert-list script, #alert-drawer script').length,
+      executed: window.__xss !== undefined,
+    };
+  });
+  if (expectMarkup || markup.found) {
+    check(markup.found, 'an alert reason holding <script> is displayed as text');
+    check(markup.scriptsInPanel === 0, 'no <script> element was created from alert data');
+    check(!markup.executed, 'the script in the alert reason did not run');
+  }
+
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(`screenshot saved to ${screenshot}`);
+  check(consoleErrors.length === 0, `no console errors${consoleErrors.length ? `: ${consoleErrors.join(' | ')}` : ''}`);
+} catch (err) {
+  failures.push(err.message);
+  console.log(`FAIL ${err.message}`);
+} finally {
+  if (context) await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+if (failures.length) {
+  console.log(`${failures.length} check(s) failed`);
+  process.exit(1);
+}
+console.log('all checks passed');

@@ -1,0 +1,649 @@
+// netsentry dashboard. Loads the current state over the JSON API, then follows /api/events
+// (server-sent events) for deltas; the browser resends Last-Event-ID on reconnect so nothing is
+// missed, and a "reset" event (too far behind) reloads the state. Every string that came from the
+// network is inserted with textContent, never as HTML, so a field holding <script> shows as text.
+// Plotly is loaded only after the numbers, alerts and tables are on screen: evaluating it blocks
+// the page for about a second, and everything but the two charts is usable without it.
+'use strict';
+
+(() => {
+  const LIVE_WINDOW_S = 300;
+  const MAX_ALERTS = 500;
+  const REFRESH_MS = 5000;
+  const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
+
+  const params = new URLSearchParams(location.search);
+  const token = params.get('token') || '';
+
+  const state = {
+    seq: 0,
+    iface: 'total',
+    rangeS: LIVE_WINDOW_S,
+    alerts: new Map(),        // id -> alert
+    minSeverity: '',
+    drawerId: 0,
+    flows: [],
+    flowSort: { key: 'last', dir: -1 },
+    connections: [],
+    connectionSort: { key: 'process', dir: 1 },
+    source: null,
+    reconnectTimer: 0,
+    chartsReady: false,
+    pendingTraffic: [],
+    pendingScores: [],
+    lastTrafficMs: 0,         // newest point on the traffic chart: events may repeat what a fetch had
+    lastScoreMs: 0,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // Builds an element; `text` always goes through textContent.
+  function el(tag, opts = {}, children = []) {
+    const node = document.createElement(tag);
+    if (opts.cls) node.className = opts.cls;
+    if (opts.text !== undefined && opts.text !== null) node.textContent = String(opts.text);
+    if (opts.title) node.title = String(opts.title);
+    if (opts.attrs) for (const [k, v] of Object.entries(opts.attrs)) node.setAttribute(k, String(v));
+    for (const child of children) if (child) node.appendChild(child);
+    return node;
+  }
+
+  // ---------- formatting ----------
+  function fmtBytes(n) {
+    if (n === null || n === undefined || !isFinite(n)) return '–';
+    const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+    let i = 0;
+    let v = Math.abs(n);
+    while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
+    return `${(n < 0 ? -v : v).toFixed(v >= 100 || i === 0 ? 0 : 1)} ${units[i]}`;
+  }
+  const fmtRate = (n) => `${fmtBytes(n)}/s`;
+  const fmtInt = (n) => (n === null || n === undefined ? '–' : Math.round(n).toLocaleString());
+  function fmtNum(n, digits = 2) {
+    if (n === null || n === undefined || !isFinite(n)) return '–';
+    if (Math.abs(n) >= 1e6) return n.toExponential(2);
+    return Number(n).toLocaleString(undefined, { maximumFractionDigits: digits });
+  }
+  function fmtTime(ms) {
+    if (!ms) return '–';
+    const d = new Date(ms);
+    const today = new Date();
+    const sameDay = d.toDateString() === today.toDateString();
+    return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
+  }
+  function fmtDuration(s) {
+    if (!isFinite(s)) return '–';
+    if (s < 1) return `${Math.round(s * 1000)} ms`;
+    if (s < 120) return `${s.toFixed(1)} s`;
+    return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  }
+  const endpoint = (ip, port) => (ip ? (ip.includes(':') ? `[${ip}]` : ip) + (port ? `:${port}` : '') : '');
+  function subjectOf(a) {
+    if (a.src_ip || a.dst_ip) {
+      const src = endpoint(a.src_ip, a.src_port) || '?';
+      const dst = endpoint(a.dst_ip, a.dst_port);
+      return dst ? `${src} → ${dst}` : src;
+    }
+    return a.interface ? `interface ${a.interface}` : a.kind;
+  }
+  const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+  // ---------- API ----------
+  function apiUrl(path) {
+    if (!token) return path;
+    return path + (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
+  }
+  async function api(path, init = {}) {
+    const headers = Object.assign({ Accept: 'application/json' }, init.headers || {});
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const res = await fetch(path, Object.assign({}, init, { headers, cache: 'no-store' }));
+    if (!res.ok) {
+      let message = `${res.status}`;
+      try { message = (await res.json()).error || message; } catch (_) { /* not JSON */ }
+      throw new Error(`${path}: ${message}`);
+    }
+    return res.json();
+  }
+
+  // ---------- theme ----------
+  function applyTheme(theme) {
+    if (theme) document.documentElement.setAttribute('data-theme', theme);
+    else document.documentElement.removeAttribute('data-theme');
+    if (state.chartsReady) restyleCharts();
+  }
+  function currentTheme() {
+    const forced = document.documentElement.getAttribute('data-theme');
+    if (forced) return forced;
+    return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+  }
+  function initTheme() {
+    let saved = null;
+    try { saved = localStorage.getItem('netsentry-theme'); } catch (_) { /* storage disabled */ }
+    if (saved === 'light' || saved === 'dark') applyTheme(saved);
+    $('theme-toggle').addEventListener('click', () => {
+      const next = currentTheme() === 'dark' ? 'light' : 'dark';
+      try { localStorage.setItem('netsentry-theme', next); } catch (_) { /* storage disabled */ }
+      applyTheme(next);
+    });
+    matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+      if (state.chartsReady) restyleCharts();
+    });
+  }
+
+  // ---------- charts ----------
+  function chartLayout(extra) {
+    const text = cssVar('--text');
+    const grid = cssVar('--grid');
+    return Object.assign({
+      margin: { l: 64, r: 16, t: 8, b: 36 },
+      paper_bgcolor: 'rgba(0,0,0,0)',
+      plot_bgcolor: 'rgba(0,0,0,0)',
+      font: { color: text, size: 12 },
+      xaxis: { type: 'date', gridcolor: grid, linecolor: grid, zeroline: false },
+      legend: { orientation: 'h', x: 0, y: 1.12 },
+      hovermode: 'x unified',
+      showlegend: true,
+    }, extra);
+  }
+  const chartConfig = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
+
+  function trafficTraces(points) {
+    const x = points.map((p) => new Date(p.time));
+    return [
+      { name: 'Sent', x, y: points.map((p) => p.bytes_sent), type: 'scatter', mode: 'lines',
+        line: { color: cssVar('--sent'), width: 2 }, fill: 'tozeroy', hovertemplate: '%{y:.3s}B/s' },
+      { name: 'Received', x: x.slice(), y: points.map((p) => p.bytes_recv), type: 'scatter', mode: 'lines',
+        line: { color: cssVar('--recv'), width: 2 }, fill: 'tozeroy', hovertemplate: '%{y:.3s}B/s' },
+    ];
+  }
+  function trafficLayout() {
+    return chartLayout({ yaxis: { title: { text: 'bytes / s' }, gridcolor: cssVar('--grid'), tickformat: '.2s', rangemode: 'tozero' } });
+  }
+  function scoreTraces(points) {
+    const x = points.map((p) => new Date(p.time));
+    const alerts = points.filter((p) => p.alert_id);
+    return [
+      { name: 'Score', x, y: points.map((p) => p.score), type: 'scatter', mode: 'lines',
+        line: { color: cssVar('--accent'), width: 1.5 } },
+      { name: 'Threshold', x: x.slice(), y: points.map((p) => p.threshold), type: 'scatter', mode: 'lines',
+        line: { color: cssVar('--sev-high'), width: 1.5, dash: 'dash' } },
+      { name: 'Alert', x: alerts.map((p) => new Date(p.time)), y: alerts.map((p) => p.score), type: 'scatter',
+        mode: 'markers', marker: { color: cssVar('--sev-critical'), size: 10, symbol: 'diamond' },
+        text: alerts.map((p) => `alert #${p.alert_id}`), hoverinfo: 'text+y' },
+    ];
+  }
+  function scoreLayout() {
+    return chartLayout({ yaxis: { title: { text: 'score' }, gridcolor: cssVar('--grid'), rangemode: 'tozero' } });
+  }
+  function setPointCount() {
+    const chart = $('traffic-chart');
+    const n = chart.data && chart.data[0] ? chart.data[0].x.length : 0;
+    chart.dataset.points = String(n);
+  }
+
+  async function loadTraffic() {
+    const data = await api(`/api/traffic?window=${state.rangeS}&interface=${encodeURIComponent(state.iface)}&limit=5000`);
+    if (!state.chartsReady) return;
+    state.lastTrafficMs = data.points.length ? data.points[data.points.length - 1].time : 0;
+    await Plotly.react('traffic-chart', trafficTraces(data.points), trafficLayout(), chartConfig);
+    setPointCount();
+  }
+  async function loadTimeline() {
+    const data = await api('/api/timeline?window=3600&limit=3600');
+    state.lastScoreMs = data.points.length ? data.points[data.points.length - 1].time : 0;
+    await Plotly.react('score-chart', scoreTraces(data.points), scoreLayout(), chartConfig);
+  }
+  function maxPoints() { return state.rangeS <= LIVE_WINDOW_S ? LIVE_WINDOW_S : 5000; }
+
+  const MAX_PENDING = 600;
+  function addTrafficPoint(p) {
+    if (p.interface !== state.iface) return;
+    if (!state.chartsReady) {
+      state.pendingTraffic.push(p);
+      if (state.pendingTraffic.length > MAX_PENDING) state.pendingTraffic.shift();
+      return;
+    }
+    if (p.time <= state.lastTrafficMs) return;
+    state.lastTrafficMs = p.time;
+    const t = new Date(p.time);
+    Plotly.extendTraces('traffic-chart', { x: [[t], [t]], y: [[p.bytes_sent], [p.bytes_recv]] }, [0, 1], maxPoints());
+    const chart = $('traffic-chart');
+    chart.dataset.added = String(Number(chart.dataset.added || 0) + 1);  // live points so far
+    setPointCount();
+  }
+  function addScorePoint(p) {
+    if (!state.chartsReady) {
+      state.pendingScores.push(p);
+      if (state.pendingScores.length > MAX_PENDING) state.pendingScores.shift();
+      return;
+    }
+    if (p.time <= state.lastScoreMs) return;
+    state.lastScoreMs = p.time;
+    const t = new Date(p.time);
+    Plotly.extendTraces('score-chart', { x: [[t], [t]], y: [[p.score], [p.threshold]] }, [0, 1], 3600);
+    if (p.alert_id) {
+      Plotly.extendTraces('score-chart', { x: [[t]], y: [[p.score]], text: [[`alert #${p.alert_id}`]] }, [2], 500);
+    }
+  }
+  function restyleCharts() {
+    Plotly.relayout('traffic-chart', trafficLayout());
+    Plotly.restyle('traffic-chart', { 'line.color': [cssVar('--sent'), cssVar('--recv')] }, [0, 1]);
+    Plotly.relayout('score-chart', scoreLayout());
+    Plotly.restyle('score-chart', { 'line.color': [cssVar('--accent'), cssVar('--sev-high')] }, [0, 1]);
+  }
+
+  function initTrafficControls() {
+    $('interface-select').addEventListener('change', (e) => {
+      state.iface = e.target.value;
+      loadTraffic().catch(report);
+    });
+    for (const button of document.querySelectorAll('.segmented button')) {
+      button.addEventListener('click', () => {
+        for (const b of document.querySelectorAll('.segmented button')) b.classList.toggle('active', b === button);
+        state.rangeS = Number(button.dataset.range);
+        loadTraffic().catch(report);
+      });
+    }
+  }
+  function updateInterfaces(names) {
+    const select = $('interface-select');
+    const have = new Set(Array.from(select.options, (o) => o.value));
+    for (const name of names || []) {
+      if (have.has(name)) continue;
+      select.appendChild(el('option', { text: name === 'total' ? 'All interfaces' : name, attrs: { value: name } }));
+    }
+  }
+
+  // ---------- statistics and health ----------
+  function renderStats(s) {
+    $('stat-sent').textContent = fmtBytes(s.bytes_sent_total);
+    $('stat-recv').textContent = fmtBytes(s.bytes_recv_total);
+    $('stat-sent-rate').textContent = fmtRate(s.bytes_sent_per_second);
+    $('stat-recv-rate').textContent = fmtRate(s.bytes_recv_per_second);
+    $('stat-packets').textContent = fmtInt(s.packets_total);
+    $('stat-fps').textContent = fmtNum(s.flows_per_second, 1);
+    $('stat-flows').textContent = `${fmtInt(s.flows_total)} flows`;
+    $('stat-alerts').textContent = fmtInt(s.alerts_unacknowledged);
+    $('stat-alerts-total').textContent = `${fmtInt(s.alerts_total)} total`;
+    const h = s.health || {};
+    $('stat-decode').textContent = fmtInt(h.decode_errors);
+    $('health-pps').textContent = fmtNum(h.packets_per_second, 0);
+    $('health-kernel-drops').textContent = fmtInt(h.kernel_drops);
+    $('health-queue-drops').textContent = fmtInt(h.queue_drops);
+    $('health-kernel').classList.toggle('bad', h.kernel_drops > 0);
+    $('health-queue').classList.toggle('bad', h.queue_drops > 0);
+    $('health-flows').textContent = h.flow_table_capacity
+      ? `${fmtInt(h.flow_table_size)} / ${fmtInt(h.flow_table_capacity)}` : fmtInt(h.flow_table_size);
+    const list = $('queue-list');
+    list.replaceChildren(...(s.queues || []).map((q) => {
+      const fill = q.capacity ? Math.min(100, (100 * q.depth) / q.capacity) : 0;
+      const bar = el('span');
+      bar.style.width = `${fill}%`;
+      const meter = el('div', { cls: fill > 80 ? 'meter hot' : 'meter' }, [bar]);
+      return el('li', {}, [
+        el('span', { text: q.name, cls: 'mono' }), meter,
+        el('span', { text: `${fmtInt(q.depth)}/${fmtInt(q.capacity)}${q.dropped ? ` · ${fmtInt(q.dropped)} dropped` : ''}` }),
+      ]);
+    }));
+    updateInterfaces(s.interfaces);
+  }
+
+  // ---------- alerts ----------
+  const severityRank = (name) => SEVERITIES.indexOf(name);
+  function visibleAlerts() {
+    const min = state.minSeverity ? severityRank(state.minSeverity) : 0;
+    return Array.from(state.alerts.values())
+      .filter((a) => severityRank(a.severity) >= min)
+      .sort((a, b) => b.id - a.id);
+  }
+  function alertRow(a, fresh) {
+    const row = el('button', {
+      cls: `alert-row sev-${a.severity}${a.acknowledged ? ' acked' : ''}${fresh ? ' fresh' : ''}`,
+      attrs: { type: 'button', 'data-id': a.id },
+    }, [
+      el('span', { cls: `badge sev-${a.severity}`, text: a.severity }),
+      el('span', { cls: 'subject', text: `${subjectOf(a)} · ${a.kind}${a.count > 1 ? ` ×${a.count}` : ''}` }),
+      el('span', { cls: 'time', text: (a.acknowledged ? '✓ ' : '') + fmtTime(a.time) }),
+      el('span', { cls: 'reason', text: a.reason, title: a.reason }),
+    ]);
+    row.addEventListener('click', () => openDrawer(a.id));
+    return el('li', {}, [row]);
+  }
+  function renderAlerts(freshId) {
+    const list = visibleAlerts();
+    $('alert-list').replaceChildren(...list.slice(0, 200).map((a) => alertRow(a, a.id === freshId)));
+    $('alert-empty').hidden = list.length > 0;
+    $('alert-count').textContent = list.length ? `(${list.length})` : '';
+  }
+  function storeAlert(a) {
+    state.alerts.set(a.id, a);
+    if (state.alerts.size > MAX_ALERTS) {
+      const oldest = Math.min(...state.alerts.keys());
+      state.alerts.delete(oldest);
+    }
+  }
+  async function loadAlerts() {
+    const sev = state.minSeverity ? `&severity=${state.minSeverity}` : '';
+    const data = await api(`/api/alerts?limit=${MAX_ALERTS}${sev}`);
+    if (!state.minSeverity) state.alerts.clear();
+    for (const a of data.alerts) storeAlert(a);
+    renderAlerts(0);
+  }
+
+  // ---------- drawer ----------
+  function fact(name, value) {
+    return [el('dt', { text: name }), el('dd', { text: value })];
+  }
+  function renderDrawer(a) {
+    $('drawer-severity').className = `badge sev-${a.severity}`;
+    $('drawer-severity').textContent = a.severity;
+    $('drawer-title').textContent = `Alert #${a.id} · ${a.kind}`;
+    $('drawer-reason').textContent = a.reason;
+    const facts = [
+      ...fact('Subject', subjectOf(a)),
+      ...(a.protocol ? fact('Protocol', a.protocol) : []),
+      ...(a.interface ? fact('Interface', a.interface) : []),
+      ...fact('First seen', fmtTime(a.time)),
+      ...fact('Last seen', fmtTime(a.last)),
+      ...fact('Repeats', fmtInt(a.count)),
+      ...fact('Score', fmtNum(a.score, 4)),
+      ...(a.voters ? fact('Votes', `${a.votes} of ${a.voters} models`) : []),
+      ...fact('Status', a.acknowledged ? 'acknowledged' : 'open'),
+    ];
+    $('drawer-facts').replaceChildren(...facts);
+    const models = (a.models || []).map((m) => el('tr', {}, [
+      el('td', { text: m.model }),
+      el('td', { cls: 'num', text: fmtNum(m.score, 4) }),
+      el('td', { cls: 'num', text: fmtNum(m.threshold, 4) }),
+      el('td', { cls: m.vote ? 'vote-yes' : 'vote-no', text: m.vote ? 'anomalous' : 'normal' }),
+    ]));
+    $('drawer-models').querySelector('tbody').replaceChildren(
+      ...(models.length ? models : [el('tr', {}, [el('td', { text: 'rule detector (no models)', attrs: { colspan: 4 } })])]));
+    const evidence = (a.evidence || []).map((e) => el('tr', {}, [
+      el('td', { text: e.feature }),
+      el('td', { cls: 'num', text: fmtNum(e.value) }),
+      el('td', { cls: 'num', text: fmtNum(e.expected) }),
+      el('td', { cls: 'num', text: fmtNum(e.deviation) }),
+    ]));
+    $('drawer-evidence').querySelector('tbody').replaceChildren(
+      ...(evidence.length ? evidence : [el('tr', {}, [el('td', { text: 'none recorded', attrs: { colspan: 4 } })])]));
+    const ack = $('drawer-ack');
+    ack.disabled = a.acknowledged;
+    ack.textContent = a.acknowledged ? 'Acknowledged' : 'Acknowledge';
+  }
+  async function openDrawer(id) {
+    state.drawerId = id;
+    const cached = state.alerts.get(id);
+    if (cached) renderDrawer(cached);
+    $('alert-drawer').classList.add('open');
+    $('alert-drawer').setAttribute('aria-hidden', 'false');
+    $('scrim').hidden = false;
+    $('drawer-close').focus();
+    try {
+      const fresh = await api(`/api/alerts/${id}`);
+      storeAlert(fresh);
+      if (state.drawerId === id) renderDrawer(fresh);
+    } catch (e) { report(e); }
+  }
+  function closeDrawer() {
+    state.drawerId = 0;
+    $('alert-drawer').classList.remove('open');
+    $('alert-drawer').setAttribute('aria-hidden', 'true');
+    $('scrim').hidden = true;
+  }
+  function markAcknowledged(id) {
+    const a = state.alerts.get(id);
+    if (!a) return;
+    a.acknowledged = true;
+    renderAlerts(0);
+    if (state.drawerId === id) renderDrawer(a);
+  }
+  function initAlerts() {
+    $('severity-filter').addEventListener('change', (e) => {
+      state.minSeverity = e.target.value;
+      renderAlerts(0);
+      loadAlerts().catch(report);
+    });
+    $('drawer-close').addEventListener('click', closeDrawer);
+    $('scrim').addEventListener('click', closeDrawer);
+    document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDrawer(); });
+    $('drawer-ack').addEventListener('click', async () => {
+      const id = state.drawerId;
+      if (!id) return;
+      $('drawer-ack').disabled = true;
+      try {
+        await api(`/api/alerts/${id}/ack`, { method: 'POST' });
+        markAcknowledged(id);
+      } catch (e) {
+        $('drawer-ack').disabled = false;
+        report(e);
+      }
+    });
+  }
+
+  // ---------- tables ----------
+  function sortRows(rows, sort, value) {
+    return rows.slice().sort((a, b) => {
+      const x = value(a, sort.key);
+      const y = value(b, sort.key);
+      if (x === y) return 0;
+      if (x === null || x === undefined) return 1;
+      if (y === null || y === undefined) return -1;
+      return (x < y ? -1 : 1) * sort.dir;
+    });
+  }
+  function initSortable(tableId, sort, render) {
+    const heads = document.querySelectorAll(`#${tableId} th[data-key]`);
+    for (const th of heads) {
+      th.addEventListener('click', () => {
+        if (sort.key === th.dataset.key) sort.dir = -sort.dir;
+        else { sort.key = th.dataset.key; sort.dir = th.dataset.type === 'num' ? -1 : 1; }
+        for (const h of heads) h.removeAttribute('aria-sort');
+        th.setAttribute('aria-sort', sort.dir > 0 ? 'ascending' : 'descending');
+        render();
+      });
+    }
+  }
+  const flowValue = (f, key) => ({
+    src: f.src_ip, dst: f.dst_ip, last: f.last, protocol: f.protocol, packets: f.packets, bytes: f.bytes,
+    duration: f.duration, score: f.score,
+  })[key];
+  function renderFlows() {
+    const q = $('flow-search').value.trim().toLowerCase();
+    const match = (f) => !q || [endpoint(f.src_ip, f.src_port), endpoint(f.dst_ip, f.dst_port), f.protocol]
+      .some((s) => String(s).toLowerCase().includes(q));
+    const rows = sortRows(state.flows.filter(match), state.flowSort, flowValue).slice(0, 300);
+    $('flow-table').querySelector('tbody').replaceChildren(...rows.map((f) => el('tr', {}, [
+      el('td', { text: fmtTime(f.last) }),
+      el('td', { cls: 'mono', text: endpoint(f.src_ip, f.src_port) }),
+      el('td', { cls: 'mono', text: endpoint(f.dst_ip, f.dst_port) }),
+      el('td', { text: f.protocol }),
+      el('td', { cls: 'num', text: fmtInt(f.packets) }),
+      el('td', { cls: 'num', text: fmtBytes(f.bytes) }),
+      el('td', { cls: 'num', text: fmtDuration(f.duration) }),
+      el('td', { cls: `num score${f.anomalous ? ' hot' : ''}`, text: f.score === null ? '–' : fmtNum(f.score, 3) }),
+    ])));
+    $('flow-count').textContent = state.flows.length ? `(${rows.length} of ${state.flows.length})` : '';
+  }
+  const connectionValue = (c, key) => ({
+    local: endpoint(c.local_ip, c.local_port), remote: endpoint(c.remote_ip, c.remote_port), status: c.status,
+    process: c.process || '',
+  })[key];
+  function renderConnections() {
+    const q = $('connection-search').value.trim().toLowerCase();
+    const match = (c) => !q || [endpoint(c.local_ip, c.local_port), endpoint(c.remote_ip, c.remote_port), c.status,
+      c.type, c.process, String(c.pid)].some((s) => String(s).toLowerCase().includes(q));
+    const rows = sortRows(state.connections.filter(match), state.connectionSort, connectionValue).slice(0, 300);
+    $('connection-table').querySelector('tbody').replaceChildren(...rows.map((c) => el('tr', {}, [
+      el('td', { cls: 'mono', text: `${endpoint(c.local_ip, c.local_port)} ${c.type}` }),
+      el('td', { cls: 'mono', text: endpoint(c.remote_ip, c.remote_port) || '–' }),
+      el('td', { text: c.status }),
+      el('td', { text: c.process ? `${c.process} (${c.pid})` : c.pid ? String(c.pid) : '–' }),
+    ])));
+    $('connection-count').textContent = state.connections.length ? `(${state.connections.length})` : '';
+  }
+  function renderTop(listId, entries) {
+    const max = Math.max(1, ...entries.map((e) => e.bytes));
+    $(listId).replaceChildren(...entries.map((e) => {
+      const bar = el('span');
+      bar.style.width = `${(100 * e.bytes) / max}%`;
+      return el('li', {}, [
+        el('span', { cls: 'key mono', text: e.key, title: e.key }),
+        el('span', { cls: 'value', text: `${fmtBytes(e.bytes)} · ${fmtInt(e.flows)} flows` }),
+        el('div', { cls: 'meter' }, [bar]),
+      ]);
+    }));
+    if (!entries.length) $(listId).replaceChildren(el('li', { cls: 'value', text: 'no flows yet' }));
+  }
+  async function refreshTables() {
+    const [flows, connections, top] = await Promise.all([
+      api('/api/flows?limit=1000&sort=last'), api('/api/connections?limit=1000'), api('/api/top?limit=8'),
+    ]);
+    state.flows = flows.flows;
+    state.connections = connections.connections;
+    renderFlows();
+    renderConnections();
+    renderTop('top-talkers', top.talkers);
+    renderTop('top-ports', top.ports);
+    renderTop('top-protocols', top.protocols);
+  }
+
+  // ---------- models ----------
+  function confusionTable(labels, matrix) {
+    if (!matrix || !matrix.length) return null;
+    const names = labels && labels.length === matrix.length ? labels : matrix.map((_, i) => String(i));
+    const head = el('tr', {}, [el('th', { text: 'truth \\ predicted' }), ...names.map((n) => el('th', { text: n }))]);
+    const rows = matrix.map((row, i) => el('tr', {}, [
+      el('th', { text: names[i] }),
+      ...row.map((v, j) => el('td', { cls: i === j ? 'diag' : '', text: fmtInt(v) })),
+    ]));
+    return el('table', { cls: 'confusion' }, [el('thead', {}, [head]), el('tbody', {}, rows)]);
+  }
+  function renderModels(info) {
+    $('bundle-info').textContent = info.bundle_path
+      ? `${info.bundle_path}${info.format_version ? ` · format ${info.format_version}` : ''}${info.created ? ` · ${info.created}` : ''}${info.feature_count ? ` · ${info.feature_count} features` : ''}${info.ensemble_rule ? ` · ${info.ensemble_rule}` : ''}`
+      : 'no model bundle loaded: rule detectors only';
+    const cards = (info.models || []).map((m) => {
+      const facts = el('dl', { cls: 'facts' }, [
+        ...fact('Threshold', fmtNum(m.threshold, 4)),
+        ...fact('Weight', fmtNum(m.weight, 2)),
+        ...(m.metrics || []).flatMap((x) => fact(x.name, fmtNum(x.value, 4))),
+      ]);
+      return el('div', { cls: 'model' }, [
+        el('h3', { text: m.name }, [m.loaded ? null : el('span', { cls: 'off', text: ' (not loaded)' })]),
+        facts,
+        confusionTable(m.confusion_labels, m.confusion),
+      ]);
+    });
+    $('models').replaceChildren(...cards);
+    if (!cards.length) $('models').replaceChildren(el('p', { cls: 'empty', text: 'No models in use.' }));
+  }
+
+  // ---------- live events ----------
+  function setLink(stateName, text) {
+    const node = $('link-state');
+    node.dataset.state = stateName;
+    node.textContent = text;
+  }
+  function onEvent(type, handler) {
+    state.source.addEventListener(type, (e) => {
+      if (e.lastEventId) state.seq = Number(e.lastEventId);
+      let data;
+      try { data = JSON.parse(e.data); } catch (_) { return; }
+      handler(data);
+    });
+  }
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    if (state.source) state.source.close();
+    state.source = new EventSource(apiUrl(`/api/events?since=${state.seq}`));
+    state.source.onopen = () => setLink('live', 'live');
+    state.source.onerror = () => {
+      // The browser retries by itself (with Last-Event-ID) unless the server refused the stream.
+      if (state.source.readyState === EventSource.CLOSED) {
+        setLink('down', 'disconnected — retrying');
+        state.reconnectTimer = setTimeout(connect, 3000);
+      } else {
+        setLink('connecting', 'reconnecting…');
+      }
+    };
+    onEvent('traffic', addTrafficPoint);
+    onEvent('score', addScorePoint);
+    onEvent('stats', renderStats);
+    onEvent('alert', (a) => { storeAlert(a); renderAlerts(a.id); });
+    onEvent('ack', (d) => markAcknowledged(d.id));
+    onEvent('reset', () => { loadAll().catch(report); });
+  }
+
+  function report(err) {
+    // Shown in the status pill; the stream or the next refresh recovers by itself.
+    setLink('down', err && err.message ? err.message : String(err));
+  }
+
+  async function loadCharts() {
+    await Promise.all([loadTraffic(), loadTimeline()]);
+  }
+
+  // All requests at once: one round trip instead of two. Anything fetched here that the event
+  // stream repeats (it starts at the stats' seq) is deduplicated by alert id and point time.
+  async function loadAll() {
+    await Promise.all([
+      api('/api/stats').then((stats) => { state.seq = stats.event_seq; renderStats(stats); }),
+      loadAlerts(), refreshTables(), api('/api/models').then(renderModels),
+      state.chartsReady ? loadCharts() : null]);
+  }
+
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = src;
+      script.onload = resolve;
+      script.onerror = () => reject(new Error(`${src}: failed to load`));
+      document.head.appendChild(script);
+    });
+  }
+
+  async function startCharts() {
+    await loadScript('vendor/plotly.min.js');
+    await Promise.all([
+      Plotly.newPlot('traffic-chart', trafficTraces([]), trafficLayout(), chartConfig),
+      Plotly.newPlot('score-chart', scoreTraces([]), scoreLayout(), chartConfig),
+    ]);
+    state.chartsReady = true;
+    await loadCharts();
+    // Points that arrived while Plotly loaded; those the fetch already had are skipped.
+    for (const p of state.pendingTraffic.splice(0)) addTrafficPoint(p);
+    for (const p of state.pendingScores.splice(0)) addScorePoint(p);
+    document.body.dataset.chartsMs = String(Math.round(performance.now()));
+    document.body.dataset.chartsReady = 'true';
+  }
+
+  async function main() {
+    initTheme();
+    initTrafficControls();
+    initAlerts();
+    initSortable('flow-table', state.flowSort, renderFlows);
+    initSortable('connection-table', state.connectionSort, renderConnections);
+    $('flow-search').addEventListener('input', renderFlows);
+    $('connection-search').addEventListener('input', renderConnections);
+
+    try {
+      await loadAll();
+    } catch (e) {
+      report(e);
+    }
+    connect();
+    document.body.dataset.readyMs = String(Math.round(performance.now()));  // since navigation start
+    document.body.dataset.ready = 'true';
+    // Let the browser paint the data before Plotly's evaluation takes the main thread.
+    requestAnimationFrame(() => setTimeout(() => startCharts().catch(report), 0));
+    setInterval(() => {
+      if (document.visibilityState === 'visible') refreshTables().catch(report);
+    }, REFRESH_MS);
+    setInterval(() => {
+      if (document.visibilityState === 'visible') api('/api/models').then(renderModels).catch(report);
+    }, 60000);
+  }
+
+  document.addEventListener('DOMContentLoaded', () => { main().catch(report); });
+})();
