@@ -7,6 +7,7 @@
 #include <chrono>
 #include <utility>
 
+#include "core/error.h"
 #include "net/decoder.h"
 
 namespace netsentry::app {
@@ -258,8 +259,13 @@ void CapturePipeline::writer_loop() {
     }
     if (hooks_.flows && !batch->flows.empty()) hooks_.flows(batch->flows, batch->ongoing);
     if (!batch->ongoing) {
-      for (auto& record : batch->flows) writer_.on_flow(std::move(record));
-      written_.fetch_add(batch->flows.size(), std::memory_order_relaxed);
+      try {
+        for (auto& record : batch->flows) writer_.on_flow(std::move(record));
+        written_.fetch_add(batch->flows.size(), std::memory_order_relaxed);
+      } catch (const core::Error& e) {
+        // Disk full or unwritable: say so (once per failure streak) and keep detecting.
+        if (write_errors_++ == 0) spdlog::error("{} (flows.csv loses records; monitoring goes on)", e.what());
+      }
     }
     if (hooks_.advance && batch->now_ns != 0) hooks_.advance(batch->now_ns);
     const auto now = std::chrono::steady_clock::now();
@@ -267,8 +273,9 @@ void CapturePipeline::writer_loop() {
       last_flush = now;
       try {
         writer_.flush();
+        write_errors_ = 0;
       } catch (const core::Error& e) {
-        spdlog::error("{}", e.what());
+        if (write_errors_++ == 0) spdlog::error("{}", e.what());
       }
     }
   }

@@ -122,6 +122,7 @@ class CapturePipeline final {
   flow::FlowTable table_;
   core::BoundedQueue<Batch> batches_;
   FlowFileSink writer_;
+  std::uint64_t write_errors_ = 0;  // stage thread: consecutive flows.csv write failures
   // Flow-thread state.
   SecondCounter second_;
   std::vector<host::TrafficSample> finished_seconds_;

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/dashboard_command.h"
 #include "capture/packet_source.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -411,6 +412,26 @@ int run_cli(int argc, char** argv) {
       "  netsentry evaluate -m models/cic --data 'cic/*.csv' --report report/\n"
       "  netsentry evaluate -m models/kdd --data KDDTest+.txt --scores scores.csv");
 
+  DashboardOptions dashboard;
+  auto* dashboard_cmd = app.add_subcommand(
+      "dashboard", "Serve the dashboard from the SQLite store a `monitor` writes (another process)");
+  dashboard_cmd->add_option("--db", dashboard.db, "The store (a monitor's <out>/netsentry.db)")
+      ->required();
+  dashboard_cmd->add_option("--listen", dashboard.listen, "HOST:PORT to serve on")
+      ->capture_default_str();
+  dashboard_cmd->add_option("--auth-token", dashboard.auth_token,
+                            "Token every API/SSE request must carry (required beyond loopback)");
+  dashboard_cmd->add_option("--auth-token-file", dashboard.auth_token_file,
+                            "Read the token from this file's first line");
+  dashboard_cmd->add_option("--web-dir", dashboard.web_dir,
+                            "Dashboard assets (default: the web/ folder beside or above the binary)");
+  dashboard_cmd->footer(
+      "Reads the store while the monitor writes it (SQLite WAL) and follows new traffic and alerts.\n"
+      "Examples:\n"
+      "  netsentry dashboard --db netsentry-data/netsentry.db\n"
+      "  netsentry dashboard --db /var/lib/netsentry/netsentry.db --listen 0.0.0.0:8050 "
+      "--auth-token-file /etc/netsentry/token");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -459,6 +480,8 @@ int run_cli(int argc, char** argv) {
       rc = run_train(train, join_args(argc, argv));
     } else if (evaluate_cmd->parsed()) {
       rc = run_evaluate(evaluate, join_args(argc, argv));
+    } else if (dashboard_cmd->parsed()) {
+      rc = run_dashboard(dashboard);
     }
     core::flush_logging();
     return rc;

@@ -29,8 +29,8 @@ std::filesystem::path find_web_dir(const std::string& explicit_dir) {
     }
   }
   throw core::Error(fmt::format(
-      "the dashboard's web assets were not found (looked in {}); pass --web-dir, or "
-      "--no-dashboard to run without the page",
+      "the dashboard's web assets were not found (looked in {}); pass --web-dir (for monitor, "
+      "--no-dashboard runs without the page)",
       tried.empty() ? "nowhere: cannot resolve the executable" : tried));
 }
 

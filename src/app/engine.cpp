@@ -82,6 +82,26 @@ Engine::Engine(const EngineOptions& options)
 
 Engine::~Engine() = default;
 
+void Engine::check_store(std::int64_t now_ns, std::vector<detect::Alert>& out) {
+  // A failing store (disk full, unwritable) is itself an alert; monitoring goes on.
+  if (!store_) return;
+  const auto st = store_->stats();
+  if (st.write_errors <= store_errors_reported_) return;
+  detect::Alert a;
+  a.time_ns = a.last_ns = now_ns;
+  a.severity = detect::Severity::kHigh;
+  a.kind = std::string(detect::kind::kSystem);
+  a.interface = "sqlite";
+  a.count = st.write_errors - store_errors_reported_;
+  a.reason = fmt::format(
+      "The SQLite store {} failed to write ({} failed transactions, {} rows lost so far): {}. "
+      "Monitoring continues.",
+      db_path_.string(), st.write_errors, st.rows_lost,
+      store_->last_error().value_or("unknown error"));
+  store_errors_reported_ = st.write_errors;
+  out.push_back(std::move(a));
+}
+
 void Engine::adopt(std::unique_ptr<ml::Bundle> bundle, const std::string& what) {
   auto scorer = std::make_unique<detect::FlowScorer>(*bundle);
   scorer_ = std::move(scorer);
@@ -174,6 +194,7 @@ void Engine::score_pending() {
 }
 
 void Engine::advance(std::int64_t now_ns) {
+  last_now_ns_ = std::max(last_now_ns_, now_ns);
   if (!pending_.empty() &&
       (now_ns - pending_first_ns_ >= static_cast<std::int64_t>(options_.score_span_s * 1e9) ||
        (options_.live && std::chrono::duration<double>(Clock::now() - pending_since_).count() >=
@@ -182,6 +203,7 @@ void Engine::advance(std::int64_t now_ns) {
   }
   stage_alerts_.clear();
   host_detectors_.advance(now_ns, stage_alerts_);
+  check_store(now_ns, stage_alerts_);
   std::vector<detect::Alert> closed;
   {
     std::lock_guard lock(alert_mutex_);
@@ -273,15 +295,18 @@ void Engine::finish() {
   }
   for (auto& a : closed) last.push_back(std::move(a));
   if (!last.empty()) deliver(last);
-  {
-    std::lock_guard lock(alert_mutex_);
-    try {
-      alert_log_.flush();
-    } catch (const core::Error& e) {
-      spdlog::error("{}", e.what());
-    }
+  if (store_) {
+    store_->flush();
+    last.clear();
+    check_store(last_now_ns_, last);
+    if (!last.empty()) deliver(last);
   }
-  if (store_) store_->flush();
+  std::lock_guard lock(alert_mutex_);
+  try {
+    alert_log_.flush();
+  } catch (const core::Error& e) {
+    spdlog::error("{}", e.what());
+  }
 }
 
 EngineStats Engine::stats() const {

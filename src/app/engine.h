@@ -153,6 +153,10 @@ class Engine final {
   std::int64_t pending_first_ns_ = 0;
   std::chrono::steady_clock::time_point pending_since_;
 
+  void check_store(std::int64_t now_ns, std::vector<detect::Alert>& out);
+  std::uint64_t store_errors_reported_ = 0;  // stage thread: write errors already alerted
+  std::int64_t last_now_ns_ = 0;             // stage thread: the latest packet time seen
+
   std::mutex alert_mutex_;  // guards everything below
   detect::AlertAggregator aggregator_;
   detect::SuppressionRules suppression_;

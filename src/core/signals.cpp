@@ -31,6 +31,9 @@ void install_stop_handlers() {
     action.sa_flags = SA_RESTART;
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
+    // Past a file-size limit, writes must fail with EFBIG (reported, monitoring goes on) instead
+    // of the default SIGXFSZ killing the process with unflushed files.
+    ::signal(SIGXFSZ, SIG_IGN);
   }
   // main() may have blocked them across its exec; pending ones are delivered now, to the handler.
   sigset_t set;

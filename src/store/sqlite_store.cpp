@@ -262,6 +262,68 @@ detect::Alert read_alert(const Statement& row) {
   return alert;
 }
 
+constexpr std::string_view kTrafficColumns =
+    "ts_ns, interface, bytes_sent, bytes_recv, packets_sent, packets_recv, rowid";
+constexpr std::string_view kFlowColumns =
+    "id, start_ns, end_ns, src_ip, src_port, dst_ip, dst_port, ip_proto, packets, bytes, "
+    "duration_s, score, verdict, votes, voters";
+constexpr std::string_view kConnectionColumns =
+    "ts_ns, event, transport, local_ip, local_port, remote_ip, remote_port, status, pid, process, "
+    "rowid";
+
+TrafficRow read_traffic(const Statement& row) {
+  return {row.integer(0), row.text(1), row.real(2), row.real(3), row.real(4), row.real(5),
+          row.integer(6)};
+}
+
+FlowRow read_flow(const Statement& query) {
+  FlowRow row;
+  row.id = query.integer(0);
+  row.start_ns = query.integer(1);
+  row.end_ns = query.integer(2);
+  row.src_ip = parse_address(query.text(3));
+  row.src_port = static_cast<std::uint16_t>(query.integer(4));
+  row.dst_ip = parse_address(query.text(5));
+  row.dst_port = static_cast<std::uint16_t>(query.integer(6));
+  row.ip_proto = static_cast<std::uint8_t>(query.integer(7));
+  row.packets = static_cast<std::uint64_t>(query.integer(8));
+  row.bytes = static_cast<std::uint64_t>(query.integer(9));
+  row.duration_s = query.real(10);
+  row.score = static_cast<float>(query.real(11));
+  row.verdict = query.text(12);
+  row.votes = static_cast<int>(query.integer(13));
+  row.voters = static_cast<int>(query.integer(14));
+  return row;
+}
+
+ConnectionRow read_connection(const Statement& query) {
+  ConnectionRow row;
+  row.ts_ns = query.integer(0);
+  row.event = query.text(1);
+  row.transport = query.text(2);
+  row.local_ip = query.text(3);
+  row.local_port = static_cast<std::uint16_t>(query.integer(4));
+  row.remote_ip = query.text(5);
+  row.remote_port = static_cast<std::uint16_t>(query.integer(6));
+  row.status = query.text(7);
+  row.pid = static_cast<std::int32_t>(query.integer(8));
+  row.process = query.text(9);
+  row.rowid = query.integer(10);
+  return row;
+}
+
+std::int64_t sql_limit(std::size_t limit) {
+  return static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
+}
+
+std::string select_from(std::string_view columns, std::string_view rest) {
+  std::string sql = "SELECT ";
+  sql += columns;
+  sql += ' ';
+  sql += rest;
+  return sql;
+}
+
 std::size_t rows_of(const auto& item) {
   using T = std::decay_t<decltype(item)>;
   if constexpr (std::is_same_v<T, std::vector<FlowRow>>) {
@@ -333,20 +395,16 @@ std::vector<TrafficRow> StoreReader::traffic_since(std::int64_t since_ns,
                                                    std::string_view interface, std::size_t limit) {
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
-                  interface.empty()
-                      ? "SELECT ts_ns, interface, bytes_sent, bytes_recv, packets_sent, "
-                        "packets_recv FROM traffic WHERE ts_ns >= ?1 ORDER BY ts_ns LIMIT ?2"
-                      : "SELECT ts_ns, interface, bytes_sent, bytes_recv, packets_sent, "
-                        "packets_recv FROM traffic WHERE ts_ns >= ?1 AND interface = ?3 "
-                        "ORDER BY ts_ns LIMIT ?2");
+                  select_from(kTrafficColumns,
+                              interface.empty()
+                                  ? "FROM traffic WHERE ts_ns >= ?1 ORDER BY ts_ns LIMIT ?2"
+                                  : "FROM traffic WHERE ts_ns >= ?1 AND interface = ?3 "
+                                    "ORDER BY ts_ns LIMIT ?2"));
   query.bind(1, since_ns);
-  query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  query.bind(2, sql_limit(limit));
   if (!interface.empty()) query.bind(3, interface);
   std::vector<TrafficRow> rows;
-  while (query.step()) {
-    rows.push_back({query.integer(0), query.text(1), query.real(2), query.real(3), query.real(4),
-                    query.real(5)});
-  }
+  while (query.step()) rows.push_back(read_traffic(query));
   return rows;
 }
 
@@ -383,60 +441,29 @@ std::vector<FlowRow> StoreReader::recent_flows(std::size_t limit, FlowOrder orde
                                                std::int64_t since_ns) {
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
-                  std::string("SELECT id, start_ns, end_ns, src_ip, src_port, dst_ip, dst_port, "
-                              "ip_proto, packets, bytes, duration_s, score, verdict, votes, voters "
-                              "FROM flows WHERE end_ns >= ?1 ORDER BY ") +
-                      (order == FlowOrder::kHighestScore ? "score DESC, id DESC" : "id DESC") +
-                      " LIMIT ?2");
+                  select_from(kFlowColumns, std::string("FROM flows WHERE end_ns >= ?1 ORDER BY ") +
+                                                (order == FlowOrder::kHighestScore
+                                                     ? "score DESC, id DESC"
+                                                     : "id DESC") +
+                                                " LIMIT ?2"));
   query.bind(1, since_ns);
-  query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  query.bind(2, sql_limit(limit));
   std::vector<FlowRow> rows;
-  while (query.step()) {
-    FlowRow row;
-    row.id = query.integer(0);
-    row.start_ns = query.integer(1);
-    row.end_ns = query.integer(2);
-    row.src_ip = parse_address(query.text(3));
-    row.src_port = static_cast<std::uint16_t>(query.integer(4));
-    row.dst_ip = parse_address(query.text(5));
-    row.dst_port = static_cast<std::uint16_t>(query.integer(6));
-    row.ip_proto = static_cast<std::uint8_t>(query.integer(7));
-    row.packets = static_cast<std::uint64_t>(query.integer(8));
-    row.bytes = static_cast<std::uint64_t>(query.integer(9));
-    row.duration_s = query.real(10);
-    row.score = static_cast<float>(query.real(11));
-    row.verdict = query.text(12);
-    row.votes = static_cast<int>(query.integer(13));
-    row.voters = static_cast<int>(query.integer(14));
-    rows.push_back(std::move(row));
-  }
+  while (query.step()) rows.push_back(read_flow(query));
   return rows;
 }
 
 std::vector<ConnectionRow> StoreReader::connections_since(std::int64_t since_ns,
                                                           std::size_t limit) {
   std::lock_guard lock(mutex_);
-  Statement query(db_, path_,
-                  "SELECT ts_ns, event, transport, local_ip, local_port, remote_ip, remote_port, "
-                  "status, pid, process FROM connections WHERE ts_ns >= ?1 ORDER BY ts_ns, rowid "
-                  "LIMIT ?2");
+  Statement query(
+      db_, path_,
+      select_from(kConnectionColumns,
+                  "FROM connections WHERE ts_ns >= ?1 ORDER BY ts_ns, rowid LIMIT ?2"));
   query.bind(1, since_ns);
-  query.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  query.bind(2, sql_limit(limit));
   std::vector<ConnectionRow> rows;
-  while (query.step()) {
-    ConnectionRow row;
-    row.ts_ns = query.integer(0);
-    row.event = query.text(1);
-    row.transport = query.text(2);
-    row.local_ip = query.text(3);
-    row.local_port = static_cast<std::uint16_t>(query.integer(4));
-    row.remote_ip = query.text(5);
-    row.remote_port = static_cast<std::uint16_t>(query.integer(6));
-    row.status = query.text(7);
-    row.pid = static_cast<std::int32_t>(query.integer(8));
-    row.process = query.text(9);
-    rows.push_back(std::move(row));
-  }
+  while (query.step()) rows.push_back(read_connection(query));
   return rows;
 }
 
@@ -473,6 +500,218 @@ StoreCounts StoreReader::counts() {
   }
   exec(db_, path_, "COMMIT", "cannot end a read");
   return counts;
+}
+
+StoreHeads StoreReader::heads() {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT (SELECT coalesce(max(rowid), 0) FROM traffic), "
+                  "(SELECT coalesce(max(id), 0) FROM flows), "
+                  "(SELECT coalesce(max(id), 0) FROM alerts), "
+                  "(SELECT coalesce(max(rowid), 0) FROM connections), "
+                  "max(coalesce((SELECT max(ts_ns) FROM traffic), 0), "
+                  "coalesce((SELECT max(end_ns) FROM flows), 0), "
+                  "coalesce((SELECT max(last_ns) FROM alerts), 0))",
+                  "cannot read the store");
+  StoreHeads heads;
+  if (query.step()) {
+    heads.traffic_rowid = query.integer(0);
+    heads.flow_id = query.integer(1);
+    heads.alert_id = query.integer(2);
+    heads.connection_rowid = query.integer(3);
+    heads.newest_ns = query.integer(4);
+  }
+  return heads;
+}
+
+std::vector<TrafficRow> StoreReader::traffic_after(std::int64_t after_rowid, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  select_from(kTrafficColumns, "FROM traffic WHERE rowid > ?1 ORDER BY rowid "
+                                               "LIMIT ?2"));
+  query.bind(1, after_rowid);
+  query.bind(2, sql_limit(limit));
+  std::vector<TrafficRow> rows;
+  while (query.step()) rows.push_back(read_traffic(query));
+  return rows;
+}
+
+std::vector<ConnectionRow> StoreReader::connections_after(std::int64_t after_rowid,
+                                                          std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  select_from(kConnectionColumns,
+                              "FROM connections WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"));
+  query.bind(1, after_rowid);
+  query.bind(2, sql_limit(limit));
+  std::vector<ConnectionRow> rows;
+  while (query.step()) rows.push_back(read_connection(query));
+  return rows;
+}
+
+TrafficTotals StoreReader::traffic_totals(std::string_view interface, std::int64_t up_to_rowid) {
+  std::lock_guard lock(mutex_);
+  Statement query(
+      db_, path_,
+      "SELECT coalesce(sum(bytes_sent * iv), 0), coalesce(sum(bytes_recv * iv), 0), "
+      "coalesce(sum((packets_sent + packets_recv) * iv), 0), coalesce(max(ts_ns), 0) FROM "
+      "(SELECT bytes_sent, bytes_recv, packets_sent, packets_recv, ts_ns, "
+      "coalesce(min(max(ts_ns - lag(ts_ns) OVER (ORDER BY ts_ns, rowid), 0), 60000000000), "
+      "1000000000) / 1e9 AS iv FROM traffic WHERE interface = ?1 AND rowid <= ?2)");
+  query.bind(1, interface);
+  query.bind(2, up_to_rowid);
+  TrafficTotals totals;
+  if (query.step()) {
+    totals.bytes_sent = query.real(0);
+    totals.bytes_recv = query.real(1);
+    totals.packets = query.real(2);
+    totals.last_ts_ns = query.integer(3);
+  }
+  return totals;
+}
+
+TrafficSpan StoreReader::traffic_span(std::string_view interface, std::int64_t since_ns) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT count(*), coalesce(min(ts_ns), 0), coalesce(max(ts_ns), 0) FROM traffic "
+                  "WHERE interface = ?1 AND ts_ns >= ?2");
+  query.bind(1, interface);
+  query.bind(2, since_ns);
+  TrafficSpan span;
+  if (query.step()) {
+    span.rows = static_cast<std::uint64_t>(query.integer(0));
+    span.first_ns = query.integer(1);
+    span.last_ns = query.integer(2);
+  }
+  return span;
+}
+
+std::vector<TrafficRow> StoreReader::traffic_averages(std::string_view interface,
+                                                      std::int64_t since_ns,
+                                                      std::int64_t bucket_ns, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT * FROM (SELECT (ts_ns / ?3) * ?3 AS bucket, interface, avg(bytes_sent), "
+                  "avg(bytes_recv), avg(packets_sent), avg(packets_recv), max(rowid) FROM traffic "
+                  "WHERE interface = ?1 AND ts_ns >= ?2 GROUP BY ts_ns / ?3 ORDER BY bucket DESC "
+                  "LIMIT ?4) ORDER BY bucket");
+  query.bind(1, interface);
+  query.bind(2, since_ns);
+  query.bind(3, std::max<std::int64_t>(bucket_ns, 1));
+  query.bind(4, sql_limit(limit));
+  std::vector<TrafficRow> rows;
+  while (query.step()) rows.push_back(read_traffic(query));
+  return rows;
+}
+
+std::vector<std::string> StoreReader::interfaces_since(std::int64_t since_ns, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT interface FROM traffic WHERE ts_ns >= ?1 GROUP BY interface "
+                  "ORDER BY interface <> 'total', interface LIMIT ?2");
+  query.bind(1, since_ns);
+  query.bind(2, sql_limit(limit));
+  std::vector<std::string> names;
+  while (query.step()) names.push_back(query.text(0));
+  return names;
+}
+
+std::vector<detect::Alert> StoreReader::alerts_after(std::int64_t after_id,
+                                                     detect::Severity min_severity,
+                                                     std::size_t limit, bool newest_first) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  select_from(kAlertColumns,
+                              std::string("FROM alerts WHERE id > ?1 AND severity >= ?2 ORDER BY "
+                                          "id") +
+                                  (newest_first ? " DESC" : "") + " LIMIT ?3"));
+  query.bind(1, after_id);
+  query.bind(2, static_cast<std::int64_t>(min_severity));
+  query.bind(3, sql_limit(limit));
+  std::vector<detect::Alert> alerts;
+  while (query.step()) alerts.push_back(read_alert(query));
+  return alerts;
+}
+
+AlertCounts StoreReader::alert_counts() {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT severity, count(*), sum(acknowledged = 0) FROM alerts GROUP BY severity");
+  AlertCounts counts;
+  while (query.step()) {
+    const std::int64_t severity = query.integer(0);
+    const auto n = static_cast<std::uint64_t>(query.integer(1));
+    counts.total += n;
+    counts.unacknowledged += static_cast<std::uint64_t>(query.integer(2));
+    if (severity >= 0 && severity < 4) counts.by_severity[severity] += n;
+  }
+  return counts;
+}
+
+std::vector<ScoreBucket> StoreReader::max_scores(std::int64_t since_ns, std::int64_t bucket_ns,
+                                                 std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT * FROM (SELECT (end_ns / ?2) * ?2 AS bucket, max(score) FROM flows "
+                  "WHERE end_ns >= ?1 AND voters > 0 GROUP BY end_ns / ?2 ORDER BY bucket DESC "
+                  "LIMIT ?3) ORDER BY bucket");
+  query.bind(1, since_ns);
+  query.bind(2, std::max<std::int64_t>(bucket_ns, 1));
+  query.bind(3, sql_limit(limit));
+  std::vector<ScoreBucket> buckets;
+  while (query.step()) {
+    buckets.push_back({query.integer(0), static_cast<float>(query.real(1))});
+  }
+  return buckets;
+}
+
+std::vector<TopCount> StoreReader::top_flows(TopKey key, std::int64_t since_ns,
+                                             std::size_t limit) {
+  // The same keys as the live dashboard's top tables (server::LiveState::add_flow).
+  const char* group = "src_ip";
+  const char* filter = "src_ip <> ''";
+  if (key == TopKey::kPort) {
+    group = "dst_port || '/' || protocol";
+    filter = "(dst_port <> 0 OR protocol IN ('TCP', 'UDP'))";
+  } else if (key == TopKey::kProtocol) {
+    group = "CASE WHEN protocol = '' THEN 'other' ELSE protocol END";
+    filter = "1";
+  }
+  const std::string sql = std::string("SELECT ") + group +
+                          " AS key, sum(bytes), sum(packets), count(*) FROM flows WHERE end_ns >= "
+                          "?1 AND " +
+                          filter + " GROUP BY key ORDER BY 2 DESC, key LIMIT ?2";
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_, sql);
+  query.bind(1, since_ns);
+  query.bind(2, sql_limit(limit));
+  std::vector<TopCount> top;
+  while (query.step()) {
+    top.push_back({query.text(0), static_cast<std::uint64_t>(query.integer(1)),
+                   static_cast<std::uint64_t>(query.integer(2)),
+                   static_cast<std::uint64_t>(query.integer(3))});
+  }
+  return top;
+}
+
+std::int64_t StoreReader::last_snapshot_rowid() {
+  std::lock_guard lock(mutex_);
+  return query_integer(db_, path_,
+                       "SELECT coalesce(min(rowid), 0) FROM connections WHERE event = 'snapshot' "
+                       "AND ts_ns = (SELECT max(ts_ns) FROM connections WHERE event = 'snapshot')");
+}
+
+bool acknowledge_alert(const fs::path& path, std::int64_t id,
+                       std::chrono::milliseconds busy_timeout) {
+  // No SQLITE_OPEN_CREATE: acknowledging in a store that is not there must not create one.
+  sqlite3* db = open_database(path, SQLITE_OPEN_READWRITE, busy_timeout);
+  const std::unique_ptr<sqlite3, int (*)(sqlite3*)> guard(db, sqlite3_close);
+  Statement update(db, path, "UPDATE alerts SET acknowledged = 1 WHERE id = ?1",
+                   "cannot acknowledge the alert");
+  update.bind(1, id);
+  update.run();
+  const bool found = sqlite3_changes(db) > 0;
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------

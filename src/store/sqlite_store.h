@@ -79,6 +79,7 @@ struct TrafficRow {
   double bytes_recv = 0;
   double packets_sent = 0;
   double packets_recv = 0;
+  std::int64_t rowid = 0;  // SQLite's rowid: grows with every insert, so a poller can resume
 };
 
 // One connection event (the connections table).
@@ -93,6 +94,7 @@ struct ConnectionRow {
   std::string status;  // "ESTABLISHED", ..., "NONE"
   std::int32_t pid = host::kUnknownPid;
   std::string process;
+  std::int64_t rowid = 0;  // SQLite's rowid: grows with every insert, so a poller can resume
 };
 
 enum class FlowOrder : std::uint8_t { kNewest, kHighestScore };
@@ -114,6 +116,51 @@ struct StoreCounts {
   std::uint64_t unacknowledged_alerts = 0;
   std::uint64_t alerts_by_severity[4] = {};  // indexed by detect::Severity
   std::uint64_t data_bytes = 0;              // pages in use times the page size
+};
+
+// The newest row of each table (0 when empty): a poller reads what lies beyond what it has seen.
+struct StoreHeads {
+  std::int64_t traffic_rowid = 0;
+  std::int64_t flow_id = 0;
+  std::int64_t alert_id = 0;
+  std::int64_t connection_rowid = 0;
+  std::int64_t newest_ns = 0;  // newest traffic, flow end or alert time; 0 when empty
+};
+
+// Bytes and packets one interface's rates add up to (rate times the interval each row covers).
+struct TrafficTotals {
+  double bytes_sent = 0;
+  double bytes_recv = 0;
+  double packets = 0;           // sent + received
+  std::int64_t last_ts_ns = 0;  // the newest row summed; 0 when none
+};
+
+struct TrafficSpan {
+  std::uint64_t rows = 0;
+  std::int64_t first_ns = 0;
+  std::int64_t last_ns = 0;
+};
+
+struct AlertCounts {
+  std::uint64_t total = 0;
+  std::uint64_t unacknowledged = 0;
+  std::uint64_t by_severity[4] = {};  // indexed by detect::Severity
+};
+
+// The highest score of the scored flows that ended in one time bucket.
+struct ScoreBucket {
+  std::int64_t start_ns = 0;
+  float max_score = 0;
+};
+
+// What top_flows groups by: the source address, "port/protocol" of the responder, or protocol.
+enum class TopKey : std::uint8_t { kSource, kPort, kProtocol };
+
+struct TopCount {
+  std::string key;
+  std::uint64_t bytes = 0;
+  std::uint64_t packets = 0;
+  std::uint64_t flows = 0;
 };
 
 class StoreReader final {
@@ -139,12 +186,56 @@ class StoreReader final {
                                                              std::size_t limit = 10000);
   [[nodiscard]] StoreCounts counts();
 
+  // --- for the dashboard (server::StoreSource), which polls a store another process writes ---
+  [[nodiscard]] StoreHeads heads();
+  // Rows inserted after the given rowid, oldest insert first, at most limit.
+  [[nodiscard]] std::vector<TrafficRow> traffic_after(std::int64_t after_rowid, std::size_t limit);
+  [[nodiscard]] std::vector<ConnectionRow> connections_after(std::int64_t after_rowid,
+                                                             std::size_t limit);
+  // Sums rate x interval over one interface's rows with rowid <= up_to_rowid. A row covers the gap
+  // since the previous row of the interface (at most 60 s, so a pause in recording adds nothing
+  // made up); the first row covers 1 s, the recorders' default interval.
+  [[nodiscard]] TrafficTotals traffic_totals(std::string_view interface,
+                                             std::int64_t up_to_rowid);
+  [[nodiscard]] TrafficSpan traffic_span(std::string_view interface, std::int64_t since_ns);
+  // One interface's rows at or after since_ns averaged per bucket_ns (ts_ns = the bucket's start),
+  // the newest `limit` buckets, oldest first.
+  [[nodiscard]] std::vector<TrafficRow> traffic_averages(std::string_view interface,
+                                                         std::int64_t since_ns,
+                                                         std::int64_t bucket_ns,
+                                                         std::size_t limit);
+  // Interface names with rows at or after since_ns, "total" first, then by name.
+  [[nodiscard]] std::vector<std::string> interfaces_since(std::int64_t since_ns,
+                                                          std::size_t limit);
+  // Alerts with id > after_id and severity >= min_severity, ordered by id.
+  [[nodiscard]] std::vector<detect::Alert> alerts_after(std::int64_t after_id,
+                                                        detect::Severity min_severity,
+                                                        std::size_t limit, bool newest_first);
+  [[nodiscard]] AlertCounts alert_counts();
+  // The highest score per bucket_ns of the scored flows (voters > 0) that ended at or after
+  // since_ns, the newest `limit` buckets, oldest first.
+  [[nodiscard]] std::vector<ScoreBucket> max_scores(std::int64_t since_ns, std::int64_t bucket_ns,
+                                                    std::size_t limit);
+  // Flows that ended at or after since_ns grouped by `key`, heaviest (bytes) first.
+  [[nodiscard]] std::vector<TopCount> top_flows(TopKey key, std::int64_t since_ns,
+                                                std::size_t limit);
+  // The rowid of the first row of the newest "snapshot" (where the current socket list starts);
+  // 0 when there is none (then every stored event counts).
+  [[nodiscard]] std::int64_t last_snapshot_rowid();
+
   // Every query throws core::Error naming the path when SQLite fails.
  private:
   std::filesystem::path path_;
   std::mutex mutex_;  // guards db_ (one statement at a time on this connection)
   sqlite3* db_ = nullptr;
 };
+
+// Marks an alert acknowledged through a short-lived read-write connection of its own, for a
+// process that does not own the SqliteStore (`netsentry dashboard` beside a running monitor): WAL
+// lets it write between the monitor's commits, waiting up to busy_timeout for the write lock.
+// Returns false for an id the store does not hold; throws core::Error naming the path on failure.
+bool acknowledge_alert(const std::filesystem::path& path, std::int64_t id,
+                       std::chrono::milliseconds busy_timeout = std::chrono::milliseconds(5000));
 
 struct SqliteStoreOptions {
   std::filesystem::path path = "netsentry.db";

@@ -280,6 +280,20 @@ class Replay(unittest.TestCase):
         self.assertTrue(read_alerts(out))
         self.assertIn("every file flushed", err)
 
+    def test_a_full_disk_is_an_alert_and_monitoring_goes_on(self):
+        # A 150 KB file-size limit: flows.csv and the SQLite store hit it (EFBIG, like a full disk).
+        out = os.path.join(self.dir, "full")
+        p = subprocess.run(["bash", "-c", f"ulimit -f 150; exec {BINARY} monitor --pcap {self.attacks} "
+                            f"-o {out} --no-model"], capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("File too large", p.stderr)
+        system = [a for a in read_alerts(out) if a["kind"] == "system"]
+        self.assertTrue(system, p.stderr[-2000:])
+        self.assertIn("SQLite store", system[0]["reason"])
+        self.assertIn("Monitoring continues", system[0]["reason"])
+        # Detection went on past the failure: the later attacks were still reported.
+        self.assertIn("brute_force", {a["kind"] for a in read_alerts(out)})
+
     def test_unusable_model_bundle_is_one_clear_error(self):
         bundle = os.path.join(self.dir, "bundle")
         os.makedirs(bundle)
