@@ -119,6 +119,8 @@ class Engine final {
   void finish();
 
   [[nodiscard]] EngineStats stats() const;
+  // Marks a stored alert acknowledged (from the dashboard). False without a store.
+  bool acknowledge(std::int64_t id) { return store_ && store_->ack_alert(id); }
   [[nodiscard]] const ml::Bundle* bundle() const { return bundle_.get(); }
   [[nodiscard]] std::filesystem::path db_path() const { return db_path_; }
 

@@ -125,6 +125,8 @@ int run_monitor(const MonitorOptions& options) {
   // A replay serves the page only with --stay: without it the process ends with the capture.
   if (!options.no_dashboard && (options.pcap.empty() || options.stay)) {
     live = std::make_unique<server::LiveState>();
+    // Acknowledging on the page persists to the store, so `dashboard --db` shows it too.
+    live->set_ack_listener([&engine](std::int64_t id) { (void)engine.acknowledge(id); });
     http = std::make_unique<server::HttpServer>(
         *live, server_options(options.listen, options.auth_token, options.auth_token_file,
                               find_web_dir(options.web_dir)));

@@ -291,14 +291,18 @@ std::optional<detect::Alert> LiveState::alert(std::int64_t id) const {
 }
 
 bool LiveState::acknowledge(std::int64_t id) {
-  std::lock_guard lock(mutex_);
-  for (auto it = alerts_.rbegin(); it != alerts_.rend(); ++it) {
-    if (it->id != id) continue;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = alerts_.rbegin();
+    for (; it != alerts_.rend() && it->id != id; ++it) {
+    }
+    if (it == alerts_.rend()) return false;
     it->acknowledged = true;
     push_event_locked("ack", nlohmann::json{{"id", id}}.dump());
-    return true;
   }
-  return false;
+  // Outside the lock: the listener may take its own (the store's queue).
+  if (ack_listener_) ack_listener_(id);
+  return true;
 }
 
 std::vector<FlowRow> LiveState::flows(std::size_t limit, FlowSort sort) const {

@@ -8,6 +8,8 @@
 // once-a-second / per-flow / per-alert paths, never per packet.
 #pragma once
 
+#include <functional>
+
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +59,11 @@ class LiveState final : public DashboardSource {
   void set_models(ModelsInfo models);
   // Replaces the pipeline's counters and publishes a "stats" event; call about once a second.
   void set_pipeline(const PipelineStatus& status);
+  // Called (on the acknowledging thread) after an alert was acknowledged, e.g. to persist it.
+  // Set before serving starts.
+  void set_ack_listener(std::function<void(std::int64_t id)> listener) {
+    ack_listener_ = std::move(listener);
+  }
 
   // --- DashboardSource ---
   [[nodiscard]] Stats stats() const override;
@@ -98,6 +105,7 @@ class LiveState final : public DashboardSource {
   [[nodiscard]] Stats stats_locked() const;
 
   const LiveStateOptions options_;
+  std::function<void(std::int64_t)> ack_listener_;  // set before serving; read-only afterwards
 
   mutable std::mutex mutex_;                       // guards every member below
   mutable std::condition_variable_any events_cv_;  // notified when an event is appended

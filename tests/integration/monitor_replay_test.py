@@ -274,10 +274,18 @@ class Replay(unittest.TestCase):
         with urllib.request.urlopen(url + "/api/alerts?limit=500", timeout=10) as r:
             served = json.loads(r.read())["alerts"]
         self.assertTrue({"port_scan", "brute_force"} <= {a["kind"] for a in served})
+        # Acknowledging on the page reaches the SQLite store.
+        ack_id = served[0]["id"]
+        req = urllib.request.Request(f"{url}/api/alerts/{ack_id}/ack", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.status, 200)
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 0, err)
         self.assertTrue(read_alerts(out))
+        db = sqlite3.connect(os.path.join(out, "netsentry.db"))
+        acked = db.execute("select acknowledged from alerts where id = ?", (ack_id,)).fetchone()
+        self.assertEqual(acked, (1,))
         self.assertIn("every file flushed", err)
 
     def test_a_full_disk_is_an_alert_and_monitoring_goes_on(self):

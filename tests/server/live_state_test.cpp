@@ -364,3 +364,23 @@ TEST(LiveState, AnUpdateWithTheSameIdReplacesTheAlert) {
 
 }  // namespace
 }  // namespace netsentry::server
+
+namespace netsentry::server {
+namespace {
+
+TEST(LiveState, AcknowledgingTellsTheListenerOnlyForKeptAlerts) {
+  LiveState state;
+  std::vector<std::int64_t> told;
+  state.set_ack_listener([&told](std::int64_t id) { told.push_back(id); });
+  detect::Alert a;
+  a.id = 11;
+  a.kind = "port_scan";
+  state.add_alert(a);
+  EXPECT_TRUE(state.acknowledge(11));
+  EXPECT_FALSE(state.acknowledge(12));
+  EXPECT_EQ(told, std::vector<std::int64_t>{11});
+  EXPECT_TRUE(state.alert(11)->acknowledged);
+}
+
+}  // namespace
+}  // namespace netsentry::server
