@@ -117,7 +117,9 @@ void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
   if (flows.empty()) return;
   stage_alerts_.clear();
   // Host detectors judge whole connections; interim reports would count a connection twice.
-  if (!ongoing) {
+  if (ongoing) {
+    for (const auto& f : flows) host_detectors_.observe_ongoing(f, stage_alerts_);
+  } else {
     for (const auto& f : flows) host_detectors_.observe(f, stage_alerts_);
     if (learner_) {
       for (const auto& f : flows) learner_->observe(f);

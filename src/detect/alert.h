@@ -31,6 +31,7 @@ inline constexpr std::string_view kHostScan = "host_scan";          // one port 
 inline constexpr std::string_view kSynFlood = "syn_flood";          // half-open connections
 inline constexpr std::string_view kBruteForce = "brute_force";      // many short failed sessions
 inline constexpr std::string_view kUdpFlood = "udp_flood";
+inline constexpr std::string_view kSlowHttp = "slow_http";  // slowloris-style held connections
 inline constexpr std::string_view kSystem = "system";  // the monitor itself (disk full, drops)
 }  // namespace kind
 

@@ -102,6 +102,18 @@ struct BruteForceState : Track {
   std::uint64_t sessions = 0;
 };
 
+// Slow HTTP (slowloris / slow POST): connections that stay open long while sending almost nothing.
+// Distinct connections by source port, kept up to the threshold's critical level.
+struct SlowHttpState : Track {
+  std::vector<std::uint16_t> ports;
+  std::uint64_t connections = 0;
+  void add(std::uint16_t port, std::size_t cap) {
+    if (std::find(ports.begin(), ports.end(), port) != ports.end()) return;
+    ++connections;
+    if (ports.size() < cap) ports.push_back(port);
+  }
+};
+
 struct UdpFloodState : Track {
   std::uint64_t packets = 0;
   std::uint64_t flows = 0;
@@ -245,6 +257,7 @@ struct HostDetectors::Tables {
         syn_flood(o.window_ns, o.max_tracked),
         brute_force(o.window_ns, o.max_tracked),
         udp_flood(o.window_ns, o.max_tracked),
+        slow_http(o.window_ns, o.max_tracked),
         port_class(65'536, 0) {
     budget.limit = o.max_sketches;
     for (const std::uint16_t p : o.brute_force_web_ports) port_class[p] = kPortWeb;
@@ -257,6 +270,7 @@ struct HostDetectors::Tables {
   Table<SynFloodState> syn_flood;
   Table<BruteForceState> brute_force;
   Table<UdpFloodState> udp_flood;
+  Table<SlowHttpState> slow_http;
   std::vector<std::uint8_t> port_class;  // by destination port: 0, kPortLogin, kPortWeb
 };
 
@@ -345,6 +359,24 @@ class AlertWriter {
     return a;
   }
 
+  [[nodiscard]] Alert slow_http(const Table<SlowHttpState>::Entry& e, int level) const {
+    const SlowHttpState& s = e.state;
+    Alert a = base_alert(kind::kSlowHttp, s, level, kTcp);
+    a.src_ip = e.key.src;
+    a.dst_ip = e.key.dst;
+    a.dst_port = e.key.port;
+    a.score = static_cast<float>(double(s.connections) / double(o_.slow_http_connections));
+    a.reason = fmt::format(
+        "Slow HTTP attack suspected (slowloris): {} connections from {} to {} held open for at "
+        "least {} each while sending under {} bytes",
+        format_count(s.connections), e.key.src.to_string(),
+        format_endpoint(e.key.dst, e.key.port), format_duration(o_.slow_http_min_seconds),
+        format_count(o_.slow_http_max_bytes));
+    a.evidence.push_back(
+        {"slow_connections", double(s.connections), double(o_.slow_http_connections), a.score});
+    return a;
+  }
+
   [[nodiscard]] Alert udp_flood(const Table<UdpFloodState>::Entry& e, int level,
                                 double rate) const {
     const UdpFloodState& s = e.state;
@@ -405,6 +437,11 @@ class Closers {
       if (!grew(e.state, e.state.sessions)) return;
       const std::size_t threshold = brute_force_threshold(o_, port_class_[e.key.port]);
       push(writer_.brute_force(e, e.state.level, threshold));
+    };
+  }
+  [[nodiscard]] auto slow_http() const {
+    return [this](const Table<SlowHttpState>::Entry& e) {
+      if (grew(e.state, e.state.connections)) push(writer_.slow_http(e, e.state.level));
     };
   }
   [[nodiscard]] auto udp_flood() const {
@@ -544,6 +581,7 @@ void HostDetectors::observe(const flow::FlowRecord& record, std::vector<Alert>& 
            [&](int level) { return writer.brute_force(e, level, threshold); });
     }
   }
+  observe_slow(record, out);
   if (record.ip_proto == kUdp && o.udp_flood_packets_per_second > 0) {
     auto& e = t.udp_flood.touch({{}, record.dst_ip, 0, kUdp}, now, closers.udp_flood());
     UdpFloodState& s = e.state;
@@ -558,6 +596,38 @@ void HostDetectors::observe(const flow::FlowRecord& record, std::vector<Alert>& 
   }
 }
 
+void HostDetectors::observe_slow(const flow::FlowRecord& record, std::vector<Alert>& out) {
+  const HostDetectorOptions& o = options_;
+  if (record.ip_proto != kTcp || o.slow_http_connections == 0 ||
+      std::find(o.slow_http_ports.begin(), o.slow_http_ports.end(), record.dst_port) ==
+          o.slow_http_ports.end() ||
+      record.duration_s < o.slow_http_min_seconds ||
+      record[CicFeature::kTotalLengthFwd] > static_cast<double>(o.slow_http_max_bytes) ||
+      !tcp_handshake(record).completed) {
+    return;
+  }
+  Tables& t = *tables_;
+  const AlertWriter writer(options_);
+  const Closers closers(writer, o, t.port_class, out, stats_.alerts);
+  const std::int64_t now = std::max(record.end_ns, record.start_ns);
+  auto& e = t.slow_http.touch({record.src_ip, record.dst_ip, record.dst_port, kTcp}, now,
+                              closers.slow_http());
+  SlowHttpState& s = e.state;
+  s.see(record);
+  s.add(record.src_port, static_cast<std::size_t>(o.critical_factor * double(o.slow_http_connections)) + 1);
+  const int level = level_for(double(s.connections), double(o.slow_http_connections), o.critical_factor);
+  if (level > s.level) {
+    out.push_back(writer.slow_http(e, level));
+    ++stats_.alerts;
+    s.level = level;
+    s.reported = s.connections;
+  }
+}
+
+void HostDetectors::observe_ongoing(const flow::FlowRecord& record, std::vector<Alert>& out) {
+  observe_slow(record, out);
+}
+
 void HostDetectors::advance(std::int64_t now_ns, std::vector<Alert>& out) {
   Tables& t = *tables_;
   const AlertWriter writer(options_);
@@ -568,6 +638,7 @@ void HostDetectors::advance(std::int64_t now_ns, std::vector<Alert>& out) {
   t.syn_flood.expire(now_ns, closers.syn_flood());
   t.brute_force.expire(now_ns, closers.brute_force());
   t.udp_flood.expire(now_ns, closers.udp_flood());
+  t.slow_http.expire(now_ns, closers.slow_http());
 }
 
 void HostDetectors::flush(std::vector<Alert>& out) {
@@ -580,15 +651,17 @@ void HostDetectors::flush(std::vector<Alert>& out) {
   t.syn_flood.close_all(closers.syn_flood());
   t.brute_force.close_all(closers.brute_force());
   t.udp_flood.close_all(closers.udp_flood());
+  t.slow_http.close_all(closers.slow_http());
 }
 
 HostDetectorStats HostDetectors::stats() const {
   HostDetectorStats stats = stats_;
   const Tables& t = *tables_;
   stats.evictions = t.port_scan.evictions() + t.host_scan.evictions() + t.syn_flood.evictions() +
-                    t.brute_force.evictions() + t.udp_flood.evictions();
+                    t.brute_force.evictions() + t.udp_flood.evictions() +
+                    t.slow_http.evictions();
   stats.tracked = t.port_scan.size() + t.host_scan.size() + t.syn_flood.size() +
-                  t.brute_force.size() + t.udp_flood.size();
+                  t.brute_force.size() + t.udp_flood.size() + t.slow_http.size();
   stats.sketches_in_use = t.budget.in_use;
   stats.sketches_refused = t.budget.refused;
   return stats;

@@ -55,6 +55,12 @@ struct HostDetectorOptions {
   std::uint64_t brute_force_max_bytes = 20'000;
   double brute_force_max_seconds = 30;
   double udp_flood_packets_per_second = 10'000;
+  // Slow HTTP: connections to a web port open at least this long that sent at most this many
+  // payload bytes, counted per source and server (finished or still open).
+  std::size_t slow_http_connections = 20;
+  double slow_http_min_seconds = 20;
+  std::uint64_t slow_http_max_bytes = 2'000;
+  std::vector<std::uint16_t> slow_http_ports = {80, 443, 8000, 8080, 8443};
   std::size_t udp_flood_min_flows = 20;
 };
 
@@ -91,6 +97,8 @@ class HostDetectors final {
   // Closes the windows that ended by now_ns (packet time), appending their summaries. Call it
   // regularly (e.g. once a packet-time second) so quiet subjects are reported and forgotten.
   void advance(std::int64_t now_ns, std::vector<Alert>& out);
+  // An interim report of a connection still open (only the slow-HTTP detector judges those).
+  void observe_ongoing(const flow::FlowRecord& record, std::vector<Alert>& out);
   // Closes every window (end of input / shutdown).
   void flush(std::vector<Alert>& out);
 
@@ -98,6 +106,7 @@ class HostDetectors final {
   [[nodiscard]] const HostDetectorOptions& options() const { return options_; }
 
  private:
+  void observe_slow(const flow::FlowRecord& record, std::vector<Alert>& out);
   struct Tables;
   HostDetectorOptions options_;
   std::unique_ptr<Tables> tables_;

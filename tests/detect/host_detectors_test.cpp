@@ -313,3 +313,62 @@ TEST(HostDetectors, RejectsUnusableOptions) {
 
 }  // namespace
 }  // namespace netsentry::detect
+
+namespace netsentry::detect {
+namespace {
+
+using namespace testing;
+
+// A connection to a web server held open for `seconds`, sending `bytes` of header in dribbles.
+flow::FlowRecord held_connection(std::uint16_t sport, double seconds, std::uint32_t bytes) {
+  auto r = flow_of(ip("10.0.9.68"), sport, ip("10.0.0.5"), 80, 6, kT0 + sport * kMs,
+                   static_cast<std::int64_t>(seconds * 1e9),
+                   {{+1, kSyn}, {-1, static_cast<std::uint8_t>(kSyn | kAck)}, {+1, kAck},
+                    {+1, static_cast<std::uint8_t>(kPsh | kAck), bytes}});
+  return r;
+}
+
+TEST(HostDetectors, ReportsSlowlorisConnectionsHeldOpenWhileSendingAlmostNothing) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  for (std::uint16_t p = 0; p < 50; ++p) {
+    detectors.observe(held_connection(static_cast<std::uint16_t>(40000 + p), 61, 300), out);
+  }
+  detectors.flush(out);
+  const auto slow = of_kind(out, kind::kSlowHttp);
+  ASSERT_FALSE(slow.empty());
+  EXPECT_EQ(slow.front().src_ip, ip("10.0.9.68"));
+  EXPECT_EQ(slow.front().dst_port, 80);
+  EXPECT_NE(slow.back().reason.find("50 connections from 10.0.9.68 to 10.0.0.5:80"),
+            std::string::npos)
+      << slow.back().reason;
+}
+
+TEST(HostDetectors, OngoingReportsOfTheSameConnectionCountOnce) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // Five connections, each reported ten times while open: five, not fifty.
+  for (int round = 0; round < 10; ++round) {
+    for (std::uint16_t p = 0; p < 5; ++p) {
+      detectors.observe_ongoing(held_connection(static_cast<std::uint16_t>(40000 + p), 30, 200),
+                                out);
+    }
+  }
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kSlowHttp).empty());
+}
+
+TEST(HostDetectors, LeavesLongDownloadsAndShortRequestsAlone) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  for (std::uint16_t p = 0; p < 50; ++p) {
+    // Long but busy (a big upload), and short with little data (ordinary requests).
+    detectors.observe(held_connection(static_cast<std::uint16_t>(40000 + p), 61, 50'000), out);
+    detectors.observe(held_connection(static_cast<std::uint16_t>(41000 + p), 2, 300), out);
+  }
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kSlowHttp).empty());
+}
+
+}  // namespace
+}  // namespace netsentry::detect

@@ -116,6 +116,20 @@ def ftp_brute_force(frames, start, attacker="10.0.9.88", server="10.0.0.21", att
                    (t + 0.061, tcp(server, 21, attacker, sport, FIN | ACK))]
 
 
+def slow_http(frames, start, attacker="10.0.9.99", server="10.0.0.5", connections=40, seconds=70):
+    """Slowloris: connections that send a header line every 10 s and never finish the request."""
+    for k in range(connections):
+        t = start + k * 0.05
+        sport = 52000 + k
+        frames += [(t, tcp(attacker, sport, server, 80, SYN)),
+                   (t + 0.001, tcp(server, 80, attacker, sport, SYN | ACK)),
+                   (t + 0.002, tcp(attacker, sport, server, 80, ACK)),
+                   (t + 0.003, tcp(attacker, sport, server, 80, PSH | ACK, b"GET / HTTP/1.1\r\n"))]
+        for step in range(1, seconds // 10 + 1):
+            frames.append((t + step * 10, tcp(attacker, sport, server, 80, PSH | ACK, b"X-a: b\r\n")))
+        frames.append((t + seconds + 0.5, tcp(server, 80, attacker, sport, FIN | ACK)))
+
+
 def run(args, timeout=300, **kw):
     return subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=timeout, **kw)
 
@@ -135,6 +149,7 @@ class Replay(unittest.TestCase):
         syn_flood(frames, T0 + 40)
         udp_flood(frames, T0 + 60)
         ftp_brute_force(frames, T0 + 80)
+        slow_http(frames, T0 + 30)
         cls.attacks = os.path.join(cls.dir, "attacks.pcap")
         write_pcap(cls.attacks, frames)
         quiet = []
@@ -171,12 +186,15 @@ class Replay(unittest.TestCase):
         self.assertIn("brute_force", kinds)
         self.assertTrue(all(a["src_ip"] == "10.0.9.88" and a["dst_port"] == "21"
                             for a in kinds["brute_force"]))
+        self.assertIn("slow_http", kinds)
+        self.assertTrue(all(a["src_ip"] == "10.0.9.99" and a["dst_port"] == "80"
+                            for a in kinds["slow_http"]))
         for a in alerts:
             self.assertIn(a["severity"], {"LOW", "MEDIUM", "HIGH", "CRITICAL"})
             self.assertTrue(a["reason"])
 
     def test_benign_sources_raise_nothing(self):
-        attackers = {"10.0.9.66", "10.0.9.77", "10.0.9.88", ""}
+        attackers = {"10.0.9.66", "10.0.9.77", "10.0.9.88", "10.0.9.99", ""}
         noisy = [a for a in read_alerts(self.out) if a["src_ip"] not in attackers
                  and a["kind"] not in ("syn_flood", "volume", "volume_forecast")]
         self.assertEqual(noisy, [])
