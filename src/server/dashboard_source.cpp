@@ -20,6 +20,24 @@ std::optional<FlowSort> parse_flow_sort(std::string_view text) {
   return std::nullopt;
 }
 
+EventBatch events_after(const std::deque<Event>& ring, std::uint64_t last_seq,
+                        std::uint64_t after_seq, std::size_t max_events) {
+  EventBatch batch;
+  batch.last_seq = last_seq;
+  if (after_seq > last_seq) {
+    // A seq from a previous run of the server (the browser kept its Last-Event-ID).
+    batch.gap = true;
+    return batch;
+  }
+  const std::uint64_t oldest = ring.empty() ? last_seq + 1 : ring.front().seq;
+  if (after_seq + 1 < oldest) batch.gap = true;
+  const std::uint64_t start = std::max(after_seq + 1, oldest);
+  for (std::uint64_t seq = start; seq <= last_seq && batch.events.size() < max_events; ++seq) {
+    batch.events.push_back(ring[seq - oldest]);
+  }
+  return batch;
+}
+
 bool DashboardSource::wait_for_events(std::uint64_t after_seq, std::chrono::milliseconds timeout,
                                       std::stop_token stop) const {
   // Short sleeps keep shutdown prompt; a store-backed source is polled at most 5 times a second.

@@ -6,6 +6,8 @@
 // browser's Date uses); the pipeline's packet time is converted when the data is pushed.
 #pragma once
 
+#include <deque>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -158,6 +160,12 @@ struct EventBatch {
   bool gap = false;
   std::uint64_t last_seq = 0;  // newest seq in the source (even if `events` was capped)
 };
+
+// The catch-up rule both sources share: the events of `ring` (oldest first, consecutive seqs,
+// the newest being `last_seq`) after `after_seq`, at most `max_events`; `gap` when some were
+// already dropped from the ring, or `after_seq` comes from an earlier run (ahead of last_seq).
+[[nodiscard]] EventBatch events_after(const std::deque<Event>& ring, std::uint64_t last_seq,
+                                      std::uint64_t after_seq, std::size_t max_events);
 
 class DashboardSource {
  public:

@@ -467,21 +467,8 @@ TopLists StoreSource::top(std::size_t limit) const {
 
 EventBatch StoreSource::events_since(std::uint64_t after_seq, std::size_t max_events) const {
   poll_if_due();
-  EventBatch batch;
   std::lock_guard lock(mutex_);
-  batch.last_seq = last_seq_;
-  if (after_seq > last_seq_) {
-    // A seq from a previous run of the server (the browser kept its Last-Event-ID).
-    batch.gap = true;
-    return batch;
-  }
-  const std::uint64_t oldest = events_.empty() ? last_seq_ + 1 : events_.front().seq;
-  if (after_seq + 1 < oldest) batch.gap = true;
-  const std::uint64_t start = std::max(after_seq + 1, oldest);
-  for (std::uint64_t seq = start; seq <= last_seq_ && batch.events.size() < max_events; ++seq) {
-    batch.events.push_back(events_[seq - oldest]);
-  }
-  return batch;
+  return events_after(events_, last_seq_, after_seq, max_events);
 }
 
 }  // namespace netsentry::server
