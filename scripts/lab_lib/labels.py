@@ -64,6 +64,8 @@ def parse_only(text):
     """The --only list: comma-separated attack kinds; empty means all."""
     if not text:
         return set(KINDS)
+    if text.strip() == "none":
+        return set()  # benign traffic only
     kinds = {k.strip() for k in text.split(",") if k.strip()}
     unknown = sorted(kinds - set(KINDS))
     if unknown:

@@ -460,7 +460,7 @@ def count_packets(pcap, episodes):
             "packets_per_episode": per_episode, "packets_outside_lab_net": outside}
 
 
-def run(out_dir, scale, kinds, seed):
+def run(out_dir, scale, kinds, seed, benign_seconds=0.0):
     """Runs the real lab; returns (episodes, summary)."""
     Lab.check_requirements()
     os.makedirs(out_dir, exist_ok=True)
@@ -480,15 +480,20 @@ def run(out_dir, scale, kinds, seed):
                                  "--victim", L.VICTIM,
                                  "--http-from", ",".join(L.BENIGN_CLIENTS[:6] + L.BENIGN_CLIENTS[9:]),
                                  "--dns-from", L.BENIGN_CLIENTS[6], "--interactive-from",
-                                 L.BENIGN_CLIENTS[7], "--max-seconds", str(int(600 * max(1, scale))),
+                                 L.BENIGN_CLIENTS[7], "--max-seconds",
+                                 str(int(600 * max(1, scale) + benign_seconds)),
                                  "--seed", str(seed)])
         lab.schedule()
+        if benign_seconds > 0:
+            lab.log(f"benign traffic only for {benign_seconds:.0f} more s (--benign-seconds)")
+            time.sleep(benign_seconds)
         lab.stop(benign, grace=5.0)
         stats = lab.stop_capture()
     finally:
         signal.signal(signal.SIGTERM, previous)
         lab.close()
     summary = {"mode": "real", "seed": seed, "duration_scale": scale,
+               "benign_seconds": benign_seconds,
                "wall_seconds": round(time.time() - began, 1), "tcpdump": stats,
                "tool_versions": tool_versions(), "phases": lab.phases, "skipped": lab.skipped}
     episodes = sorted(lab.episodes, key=lambda e: (e.start, e.kind))

@@ -150,6 +150,11 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"csv", "jsonl"}));
   flows_cmd->add_option("-f,--filter", flows.filter, "BPF filter applied while reading");
+  flows_cmd
+      ->add_option("--labels", flows.labels,
+                   "The lab's labels.csv: add a last column Label, BENIGN or the episode's kind "
+                   "(for `train --format flows`)")
+      ->check(CLI::ExistingFile);
   add_flow_options(*flows_cmd, flows.flow);
   flows_cmd->footer(
       "Writes one record per flow: times, 5-tuple, the original project's columns (Duration,\n"
@@ -158,7 +163,8 @@ int run_cli(int argc, char** argv) {
       "Examples:\n"
       "  netsentry flows trace.pcap -o flows.csv\n"
       "  netsentry flows --cic --format jsonl day1.pcapng day2.pcapng -o flows.jsonl\n"
-      "  netsentry flows trace.pcap -f 'tcp port 443' | head");
+      "  netsentry flows trace.pcap -f 'tcp port 443' | head\n"
+      "  netsentry flows lab/capture.pcap --labels lab/labels.csv -o lab-flows.csv");
 
   WatchOptions watch;
   auto* watch_cmd = app.add_subcommand(
@@ -375,6 +381,33 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"onehot", "label"}));
   train_cmd->add_flag("--json", train.json, "Print the test evaluation as JSON");
+  // The traffic forecaster trains on a per-second series instead of labelled flows, so --data is
+  // optional when --traffic is given (run_train checks that one of them is).
+  train_cmd->get_option("--data")->required(false);
+  const auto* traffic_group = "Traffic forecaster";
+  train_cmd
+      ->add_option("--traffic", train.traffic,
+                   "Also (or only) train the LSTM traffic forecaster on this series: a "
+                   "network_traffic.csv (bytes_sent + bytes_recv per second) or a NAB csv "
+                   "(timestamp,value); written to <out>/traffic/")
+      ->check(CLI::ExistingFile)
+      ->group(traffic_group);
+  train_cmd
+      ->add_option("--traffic-column", train.traffic_column,
+                   "Read this numeric column of the --traffic file instead")
+      ->group(traffic_group);
+  train_cmd
+      ->add_option("--traffic-window", train.traffic_window,
+                   "Values (seconds) the forecaster reads before each forecast")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 3600))
+      ->group(traffic_group);
+  train_cmd
+      ->add_option("--traffic-alarm-rate", train.traffic_alarm_rate,
+                   "Share of normal validation points allowed above the calibrated band")
+      ->capture_default_str()
+      ->check(CLI::Range(0.00001, 0.05))
+      ->group(traffic_group);
   train_cmd->footer(
       "Prints progress on stderr, then a classification report, confusion matrix, ROC-AUC, PR-AUC\n"
       "and FPR at 95% recall for each model and the ensemble on the test split.\n"
@@ -382,7 +415,8 @@ int run_cli(int argc, char** argv) {
       "  netsentry train --data KDDTrain+.txt --test-data KDDTest+.txt -o models/kdd\n"
       "  netsentry train --data 'cic/*.csv' -o models/cic --threads 2 --seed 7\n"
       "  netsentry train --data flows.csv --models if,ae -o models/baseline\n"
-      "  netsentry train --data my.csv --format generic --label-column y --negative 0 -o m");
+      "  netsentry train --data my.csv --format generic --label-column y --negative 0 -o m\n"
+      "  netsentry train --traffic netsentry-data/network_traffic.csv -o models/default");
 
   EvaluateOptions evaluate;
   auto* evaluate_cmd = app.add_subcommand(
@@ -411,6 +445,134 @@ int run_cli(int argc, char** argv) {
       "  netsentry evaluate -m models/kdd --data KDDTest+.txt --json | jq .models.ensemble\n"
       "  netsentry evaluate -m models/cic --data 'cic/*.csv' --report report/\n"
       "  netsentry evaluate -m models/kdd --data KDDTest+.txt --scores scores.csv");
+  // evaluate --traffic: a labelled series (NAB) through the forecast detector and the baseline.
+  const auto* traffic_eval_group = "Traffic series (--traffic)";
+  evaluate_cmd
+      ->add_option("--traffic", evaluate.traffic,
+                   "Score the forecast detector and the median/MAD baseline on this labelled "
+                   "series (a NAB csv with label_window) instead")
+      ->check(CLI::ExistingFile)
+      ->group(traffic_eval_group);
+  evaluate_cmd
+      ->add_option("--traffic-model", evaluate.traffic_model,
+                   "The forecaster (`train --traffic` output: <bundle>/traffic, or the bundle)")
+      ->group(traffic_eval_group);
+  evaluate_cmd
+      ->add_option("--traffic-column", evaluate.traffic_column,
+                   "Read this numeric column of the --traffic file instead")
+      ->group(traffic_eval_group);
+  evaluate_cmd
+      ->add_option("--traffic-probation", evaluate.traffic_probation,
+                   "Leading share of the series not scored (NAB's probationary period)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9))
+      ->group(traffic_eval_group);
+  // evaluate --pcap: a labelled capture replayed through monitor's engine (app/pcap_evaluation.h)
+  // instead of labelled CSV data, so --data and -m are then optional (run_evaluate checks).
+  evaluate_cmd->get_option("--data")->required(false);
+  evaluate_cmd->get_option("--model")->required(false);
+  const auto* replay_group = "Labelled capture (--pcap)";
+  evaluate_cmd
+      ->add_option("--pcap", evaluate.pcap,
+                   "Replay this capture through monitor's engine (as monitor --pcap --speed max) "
+                   "and judge flows and alerts against --labels")
+      ->check(CLI::ExistingFile)
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--labels", evaluate.labels,
+                   "The capture's episodes: the lab's labels.csv "
+                   "(kind,src,dst,start,end,tool,description)")
+      ->check(CLI::ExistingFile)
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("-o,--out", evaluate.out_dir,
+                   "Keep the replay's flows.csv and alerts.csv and write evaluation.json here")
+      ->group(replay_group);
+  evaluate_cmd->add_flag("--no-model", evaluate.replay.no_model, "No ML scoring: rules only")
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("-f,--filter", evaluate.replay.filter, "BPF filter applied while reading")
+      ->group(replay_group);
+  add_flow_options(*evaluate_cmd, evaluate.replay.flow);
+  for (const char* name :
+       {"--cic", "--idle-timeout", "--active-timeout", "--max-flows", "--first-packets"}) {
+    evaluate_cmd->get_option(name)->group(replay_group);
+  }
+  evaluate_cmd->add_option("--suppress", evaluate.replay.suppress, "Suppression rule, as monitor's")
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--volume-limit", evaluate.replay.volume_bytes_per_second,
+                   "Alert when sent+received bytes in one second exceed this")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--volume-baseline", evaluate.replay.volume_baseline,
+                   "Learned traffic baseline (median/MAD): true/false")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--ongoing-after", evaluate.replay.ongoing_after_s,
+                   "Score flows still open after this many seconds (0 = never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--detector-window", evaluate.replay.detector_window_s,
+                   "Seconds each scan/flood/brute-force window covers")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--aggregate-window", evaluate.replay.aggregate_window_s,
+                   "Repeats within this many seconds fold into one alert")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--port-scan-ports", evaluate.replay.port_scan_ports,
+                   "Port scan: distinct ports on one host from one source (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--host-scan-hosts", evaluate.replay.host_scan_hosts,
+                   "Host scan: distinct hosts on one port from one source (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--syn-flood-half-open", evaluate.replay.syn_flood_half_open,
+                   "SYN flood: half-open connections to one service (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--brute-force-sessions", evaluate.replay.brute_force_sessions,
+                   "Brute force: short sessions to a login service (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--udp-flood-pps", evaluate.replay.udp_flood_pps,
+                   "UDP flood: packets/s to one destination (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd->footer(
+      evaluate_cmd->get_footer() +
+      "\n\n"
+      "--pcap FILE --labels FILE (-m DIR | --no-model): replays the capture through the same\n"
+      "pipeline and engine as `monitor --pcap FILE --speed max` and prints the flow level (every\n"
+      "finished flow's ensemble verdict against its label: a flow belongs to an episode when one\n"
+      "end is the episode's src (address or prefix), the other its dst (any when empty), and it\n"
+      "overlaps [start - 1 s, end + 1 s]), the attack level (per episode: detected, alert kinds,\n"
+      "packet time from its start to the first alert, alerts; an alert counts for an episode when\n"
+      "its src or dst is the episode's src and its time is in [start - 1 s, end + 60 s]; one\n"
+      "without a source counts for a prefix src's episode on its dst), and false alerts (by kind,\n"
+      "per hour of capture). Alerts with no address (volume rules) inside an episode are neither.\n"
+      "Exit 0 whatever was missed; non-zero only on errors. --json keys: capture, labels, model,\n"
+      "packets, start, end, duration_s, flow_level {flows, by_label, scored, unscored,\n"
+      "ensemble {accuracy, precision, recall, f1, roc_auc, ...} or null}, episodes [{kind, src,\n"
+      "dst, start, end, tool, flows, packets, detected, alerts, alert_events, alert_kinds,\n"
+      "time_to_first_alert_s, coinciding_alerts}], attacks {episodes, detected}, alerts\n"
+      "{distinct, events, attributed, coinciding}, false_alerts {total, by_kind, per_hour}.\n"
+      "  scripts/lab --synthetic --out lab && netsentry evaluate --pcap lab/capture.pcap \\\n"
+      "      --labels lab/labels.csv --no-model\n"
+      "  netsentry evaluate --pcap lab/capture.pcap --labels lab/labels.csv -m models/lab --json");
 
   DashboardOptions dashboard;
   auto* dashboard_cmd = app.add_subcommand(

@@ -25,6 +25,7 @@ struct FlowsOptions {
   std::string filter;               // BPF
   FlowOptions flow;
   bool quiet = false;  // no summary on stderr
+  std::string labels;  // the lab's labels.csv: adds a Label column (BENIGN or the episode kind)
 };
 int run_flows(const FlowsOptions& options);
 
@@ -119,6 +120,11 @@ struct TrainOptions {
   std::vector<std::string> exclude_columns;  // raw columns kept out of the model inputs
   bool keep_cic_bulk_subflow = false;
   bool json = false;
+  // --traffic: also (or only) train the traffic forecaster into <out>/traffic/.
+  std::filesystem::path traffic;  // network_traffic.csv or a NAB csv; empty = none
+  std::string traffic_column;     // empty = bytes_sent+bytes_recv, or NAB's value
+  int traffic_window = 60;
+  double traffic_alarm_rate = 0.001;
 };
 int run_train(const TrainOptions& options, const std::string& command_line);
 
@@ -130,6 +136,17 @@ struct EvaluateOptions {
   std::filesystem::path report_dir;  // empty = no plots
   std::filesystem::path scores_csv;  // empty = none; else one row per record with every score
   std::string ensemble;              // empty = the bundle's mode; else vote|soft|stacked|tail
+  // --pcap: replay a labelled capture through monitor's engine instead (app/pcap_evaluation.h).
+  std::string pcap;
+  std::string labels;
+  std::filesystem::path out_dir;  // keeps the replay's flows.csv, alerts.csv, evaluation.json
+  MonitorOptions replay;          // detector and flow settings (model, no_model, thresholds, ...)
+  // --traffic: run the forecast detector and the median/MAD baseline over a stored series and
+  // score both against its label_window column (the NAB evaluation).
+  std::filesystem::path traffic;
+  std::filesystem::path traffic_model;  // a forecaster folder (<bundle>/traffic) or a bundle
+  std::string traffic_column;
+  double traffic_probation = 0.15;  // leading share not scored (NAB's probationary period)
 };
 int run_evaluate(const EvaluateOptions& options, const std::string& command_line);
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 
 #include "core/error.h"
 #include "detect/alert_format.h"
@@ -34,20 +35,13 @@ Engine::Engine(const EngineOptions& options)
           options.out_dir,
           static_cast<std::uint64_t>(std::max(0.0, options.alerts_rotate_mb) * 1024 * 1024), 5}) {
   if (!options_.model_dir.empty()) {
-    auto bundle =
-        std::make_unique<ml::Bundle>(ml::Bundle::load(options_.model_dir, options_.threads));
-    try {
-      adopt(std::move(bundle), options_.model_dir.string());
-    } catch (const core::Error& e) {
-      throw core::Error(fmt::format("--model {}: {}", options_.model_dir.string(), e.what()));
-    }
+    start_loading(options_.model_dir, options_.model_dir.string(), true);
   } else if (options_.warmup_s > 0) {
     const auto dir =
         options_.baseline_dir.empty() ? options_.out_dir / "baseline" : options_.baseline_dir;
     std::error_code ec;
     if (std::filesystem::exists(dir / "manifest.json", ec)) {
-      adopt(std::make_unique<ml::Bundle>(ml::Bundle::load(dir, options_.threads)),
-            dir.string() + " (the baseline learned earlier)");
+      start_loading(dir, dir.string() + " (the baseline learned earlier)", false);
     } else {
       WarmupOptions bo;
       bo.warmup_s = options_.warmup_s;
@@ -80,7 +74,60 @@ Engine::Engine(const EngineOptions& options)
   }
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  // A loader still running holds nothing of ours but its own result; wait so it ends cleanly.
+  if (model_ready_.valid()) model_ready_.wait();
+}
+
+void Engine::start_loading(const std::filesystem::path& dir, const std::string& what,
+                           bool name_option) {
+  loading_what_ = what;
+  const int threads = options_.threads;
+  // Loading a bundle with LibTorch models costs ~1 s (the module's dynamic linking); it runs
+  // beside the capture pipeline instead of before it. Flows wait in pending_ meanwhile.
+  loading_ = std::async(std::launch::async, [dir, threads, name_option] {
+                        try {
+                          Loaded loaded;
+                          loaded.bundle =
+                              std::make_unique<ml::Bundle>(ml::Bundle::load(dir, threads));
+                          loaded.scorer = std::make_unique<detect::FlowScorer>(*loaded.bundle);
+                          return std::make_shared<Loaded>(std::move(loaded));
+                        } catch (const core::Error& e) {
+                          if (!name_option) throw;
+                          throw core::Error(fmt::format("--model {}: {}", dir.string(), e.what()));
+                        }
+                      }).share();
+  model_ready_ = loading_;
+}
+
+void Engine::wait_for_model() {
+  if (!model_ready_.valid()) return;
+  (void)model_ready_.get();  // rethrows the load error
+}
+
+bool Engine::take_loaded(bool wait) {
+  if (!loading_.valid()) return false;
+  if (!wait && loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    return false;
+  }
+  auto future = std::move(loading_);
+  loading_ = {};
+  try {
+    auto loaded = future.get();
+    scorer_ = std::move(loaded->scorer);
+    bundle_ = std::move(loaded->bundle);
+    bundle_what_ = loading_what_;
+    if (model_listener_) model_listener_(*bundle_, bundle_what_);
+    spdlog::info("scoring flows with {} ({} models, ensemble {} at threshold {:.3f})",
+                 bundle_what_, bundle_->models.size(), ml::to_string(bundle_->ensemble.mode()),
+                 bundle_->ensemble.threshold());
+  } catch (const core::Error& e) {
+    // The main thread reports it (wait_for_model) and stops; the flows so far stay unscored.
+    spdlog::debug("model load failed: {}", e.what());
+  }
+  if (!scorer_) score_pending();  // stores what waited, unscored
+  return true;
+}
 
 void Engine::check_store(std::int64_t now_ns, std::vector<detect::Alert>& out) {
   // A failing store (disk full, unwritable) is itself an alert; monitoring goes on.
@@ -115,6 +162,7 @@ void Engine::adopt(std::unique_ptr<ml::Bundle> bundle, const std::string& what) 
 
 void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
   if (flows.empty()) return;
+  if (loading_.valid()) (void)take_loaded(pending_.size() >= kMaxPendingWhileLoading);
   stage_alerts_.clear();
   // Host detectors judge whole connections; interim reports would count a connection twice.
   if (ongoing) {
@@ -134,7 +182,7 @@ void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
     (ongoing ? stats_.ongoing_flows : stats_.flows) += flows.size();
   }
   if (!stage_alerts_.empty()) deliver(stage_alerts_);
-  if (!scorer_) {
+  if (!scorer_ && !loading_.valid()) {
     if (store_ && !ongoing) {
       rows_.clear();
       for (const auto& f : flows) rows_.push_back(store::make_flow_row(f, 0, "unscored", 0, 0));
@@ -146,6 +194,15 @@ void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
   if (pending_.empty()) {
     pending_first_ns_ = flows.front().end_ns;
     pending_since_ = Clock::now();
+  }
+  if (!scorer_) {
+    // The bundle is still loading: keep the flows (bounded: on_flows waits for the load past
+    // kMaxPendingWhileLoading) and score them once it is there.
+    for (const auto& f : flows) {
+      pending_.push_back(f);
+      pending_ongoing_.push_back(ongoing);
+    }
+    return;
   }
   for (const auto& f : flows) {
     pending_.push_back(f);
@@ -160,16 +217,33 @@ void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
 
 void Engine::score_pending() {
   if (pending_.empty()) return;
+  if (scorer_ && pending_.size() > options_.score_batch) {
+    // Flows that waited for the bundle: score them in batches of the usual size.
+    std::vector<flow::FlowRecord> waiting = std::move(pending_);
+    std::vector<bool> waiting_ongoing = std::move(pending_ongoing_);
+    pending_.clear();
+    pending_ongoing_.clear();
+    for (std::size_t i = 0; i < waiting.size(); ++i) {
+      pending_.push_back(std::move(waiting[i]));
+      pending_ongoing_.push_back(waiting_ongoing[i]);
+      if (pending_.size() >= options_.score_batch) score_pending();
+    }
+    if (pending_.empty()) return;
+  }
   stage_alerts_.clear();
   const auto t0 = Clock::now();
-  try {
-    scorer_->score(pending_, verdicts_, stage_alerts_);
-  } catch (const core::Error& e) {
-    // A scoring failure must not stop monitoring; the flows are still stored, unscored.
-    spdlog::error("scoring {} flows failed: {}", pending_.size(), e.what());
-    verdicts_.assign(pending_.size(), {});
-    stage_alerts_.clear();
+  bool scored = false;
+  if (scorer_) {
+    try {
+      scorer_->score(pending_, verdicts_, stage_alerts_);
+      scored = true;
+    } catch (const core::Error& e) {
+      // A scoring failure must not stop monitoring; the flows are still stored, unscored.
+      spdlog::error("scoring {} flows failed: {}", pending_.size(), e.what());
+      stage_alerts_.clear();
+    }
   }
+  if (!scored) verdicts_.assign(pending_.size(), {});
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   std::size_t anomalous = 0;
   for (const auto& v : verdicts_) anomalous += v.anomalous ? 1 : 0;
@@ -178,18 +252,25 @@ void Engine::score_pending() {
     for (std::size_t i = 0; i < pending_.size(); ++i) {
       if (pending_ongoing_[i]) continue;  // interim reports are judged, not stored as flows
       const auto& v = verdicts_[i];
-      rows_.push_back(store::make_flow_row(pending_[i], v.score, v.anomalous ? "anomaly" : "benign",
-                                           v.votes, v.voters));
+      rows_.push_back(store::make_flow_row(
+          pending_[i], v.score, !scored ? "unscored" : v.anomalous ? "anomaly" : "benign", v.votes,
+          v.voters));
     }
     if (!rows_.empty()) (void)store_->add_flows(rows_);
   }
   {
     std::lock_guard lock(stats_mutex_);
-    stats_.flows_scored += pending_.size();
+    if (scored) stats_.flows_scored += pending_.size();
     stats_.anomalous_flows += anomalous;
     stats_.scoring_seconds += seconds;
   }
-  if (flow_listener_) flow_listener_(pending_, verdicts_, scorer_->threshold());
+  if (flow_listener_) {
+    if (scored) {
+      flow_listener_(pending_, verdicts_, scorer_->threshold());
+    } else {
+      flow_listener_(pending_, {}, 0.0f);
+    }
+  }
   pending_.clear();
   pending_ongoing_.clear();
   if (!stage_alerts_.empty()) deliver(stage_alerts_);
@@ -197,7 +278,8 @@ void Engine::score_pending() {
 
 void Engine::advance(std::int64_t now_ns) {
   last_now_ns_ = std::max(last_now_ns_, now_ns);
-  if (!pending_.empty() &&
+  if (loading_.valid()) (void)take_loaded(false);
+  if (scorer_ && !pending_.empty() &&
       (now_ns - pending_first_ns_ >= static_cast<std::int64_t>(options_.score_span_s * 1e9) ||
        (options_.live && std::chrono::duration<double>(Clock::now() - pending_since_).count() >=
                              options_.score_latency_s))) {
@@ -287,7 +369,8 @@ void Engine::deliver(std::vector<detect::Alert>& raised) {
 }
 
 void Engine::finish() {
-  if (scorer_) score_pending();
+  if (loading_.valid()) (void)take_loaded(true);
+  score_pending();
   std::vector<detect::Alert> last;
   host_detectors_.flush(last);
   std::vector<detect::Alert> closed;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -121,7 +122,13 @@ class Engine final {
   [[nodiscard]] EngineStats stats() const;
   // Marks a stored alert acknowledged (from the dashboard). False without a store.
   bool acknowledge(std::int64_t id) { return store_ && store_->ack_alert(id); }
+  // The bundle once adopted by the stage thread (or by finish()); null before and without one.
   [[nodiscard]] const ml::Bundle* bundle() const { return bundle_.get(); }
+  // Blocks until the model bundle given at construction has loaded; rethrows its load error
+  // (core::Error saying what does not match). Returns at once when there is none. Any thread.
+  void wait_for_model();
+  // Adopts the loaded bundle when no stage thread runs (no capture): call after wait_for_model().
+  void adopt_loaded() { (void)take_loaded(true); }
   [[nodiscard]] std::filesystem::path db_path() const { return db_path_; }
 
  private:
@@ -131,6 +138,18 @@ class Engine final {
 
   EngineOptions options_;
   void adopt(std::unique_ptr<ml::Bundle> bundle, const std::string& what);
+  // The bundle loads on its own thread (~1 s with LibTorch models) while the pipeline starts.
+  struct Loaded {
+    std::unique_ptr<ml::Bundle> bundle;
+    std::unique_ptr<detect::FlowScorer> scorer;
+  };
+  void start_loading(const std::filesystem::path& dir, const std::string& what, bool name_option);
+  // Stage thread: adopts the loaded bundle when ready (or waits for it); true when the load ended.
+  bool take_loaded(bool wait);
+  static constexpr std::size_t kMaxPendingWhileLoading = 65536;
+  std::shared_future<std::shared_ptr<Loaded>> loading_;      // stage thread's copy
+  std::shared_future<std::shared_ptr<Loaded>> model_ready_;  // wait_for_model()'s copy
+  std::string loading_what_;
 
   std::unique_ptr<ml::Bundle> bundle_;
   std::unique_ptr<detect::FlowScorer> scorer_;

@@ -14,8 +14,9 @@ namespace {
 constexpr std::size_t kFlushBytes = 1 << 20;
 }
 
-FlowFileSink::FlowFileSink(const std::string& path, FlowFormat format, bool append)
-    : path_(path), format_(format) {
+FlowFileSink::FlowFileSink(const std::string& path, FlowFormat format, bool append,
+                           FlowLabeller labeller)
+    : path_(path), format_(format), labeller_(std::move(labeller)) {
   bool need_header = format == FlowFormat::kCsv;
   if (path == "-") {
     file_ = stdout;
@@ -28,7 +29,11 @@ FlowFileSink::FlowFileSink(const std::string& path, FlowFormat format, bool appe
     owns_file_ = true;
   }
   buffer_.reserve(kFlushBytes + 64 * 1024);
-  if (need_header) flow::append_csv_header(buffer_);
+  if (need_header) {
+    flow::append_csv_header(buffer_);
+    // The header ends with '\n'; the label column goes last so earlier columns keep their place.
+    if (labeller_) buffer_.insert(buffer_.size() - 1, ",Label");
+  }
 }
 
 FlowFileSink::~FlowFileSink() {
@@ -43,8 +48,20 @@ FlowFileSink::~FlowFileSink() {
 void FlowFileSink::on_flow(flow::FlowRecord&& record) {
   if (format_ == FlowFormat::kCsv) {
     flow::append_csv_row(record, buffer_);
+    if (labeller_) {
+      buffer_.pop_back();  // the row's '\n'
+      buffer_ += ',';
+      flow::append_csv_field(labeller_(record), buffer_);
+      buffer_ += '\n';
+    }
   } else {
     flow::append_jsonl(record, buffer_);
+    if (labeller_) {
+      buffer_.resize(buffer_.size() - 2);  // the object's closing "}\n"
+      buffer_ += ",\"Label\":\"";
+      buffer_ += labeller_(record);  // a kind name: nothing to escape (see FlowLabeller)
+      buffer_ += "\"}\n";
+    }
   }
   ++written_;
   if (buffer_.size() >= kFlushBytes) write_out();

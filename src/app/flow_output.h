@@ -1,22 +1,29 @@
 // Provides FlowFileSink: a flow::FlowSink that writes finished flows to a file (or stdout) as CSV
-// or JSON lines, buffering output and flushing on demand. Used by `flows` and by `monitor`'s
-// writer. Thread rules: one thread at a time (the sink's owner).
+// or JSON lines, buffering output and flushing on demand, optionally with a last `Label` column
+// (`flows --labels`). Used by `flows` and by `monitor`'s writer. Thread rules: one thread at a time
+// (the sink's owner).
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "flow/flow_table.h"
 
 namespace netsentry::app {
 
 enum class FlowFormat { kCsv, kJsonl };
+// A record's label text (letters, digits, '_', '-', '.'); the view must outlive the call.
+using FlowLabeller = std::function<std::string_view(const flow::FlowRecord&)>;
 
 class FlowFileSink final : public flow::FlowSink {
  public:
   // path "-" = stdout. Appends to an existing CSV file without repeating the header when `append`.
+  // With a labeller, every record gets a last column "Label" (CSV) / key "Label" (JSON lines).
   // Throws core::Error when the file cannot be opened.
-  FlowFileSink(const std::string& path, FlowFormat format, bool append = false);
+  FlowFileSink(const std::string& path, FlowFormat format, bool append = false,
+               FlowLabeller labeller = {});
   ~FlowFileSink() override;
   FlowFileSink(const FlowFileSink&) = delete;
   FlowFileSink& operator=(const FlowFileSink&) = delete;
@@ -31,6 +38,7 @@ class FlowFileSink final : public flow::FlowSink {
 
   std::string path_;
   FlowFormat format_;
+  FlowLabeller labeller_;
   std::FILE* file_ = nullptr;
   bool owns_file_ = false;
   std::string buffer_;

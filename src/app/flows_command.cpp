@@ -3,8 +3,10 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "app/commands.h"
+#include "app/episode_labels.h"
 #include "app/flow_output.h"
 #include "app/summary.h"
 #include "capture/packet_source.h"
@@ -36,8 +38,27 @@ constexpr std::size_t kBatch = 64;
 
 int run_flows(const FlowsOptions& options) {
   core::StopSignals signals;
+  // --labels: each flow's episode kind (or BENIGN), counted for the summary.
+  std::optional<EpisodeLabels> labels;
+  std::vector<std::uint64_t> labelled;
+  std::uint64_t benign = 0;
+  FlowLabeller labeller;
+  if (!options.labels.empty()) {
+    labels = EpisodeLabels::load(options.labels);
+    labelled.assign(labels->size(), 0);
+    labeller = [&labels, &labelled, &benign](const flow::FlowRecord& f) -> std::string_view {
+      const auto episode = labels->match_flow(f);
+      if (!episode) {
+        ++benign;
+        return kBenignLabel;
+      }
+      ++labelled[*episode];
+      return labels->episodes()[*episode].kind;
+    };
+  }
   FlowFileSink sink(options.output,
-                    options.format == "jsonl" ? FlowFormat::kJsonl : FlowFormat::kCsv);
+                    options.format == "jsonl" ? FlowFormat::kJsonl : FlowFormat::kCsv, false,
+                    std::move(labeller));
   flow::FlowTable table(make_flow_config(options.flow), sink);
   net::DecodeStats decode_stats;
   const auto started = std::chrono::steady_clock::now();
@@ -75,6 +96,14 @@ int run_flows(const FlowsOptions& options) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!options.quiet) {
     std::fputs(format_flow_summary(decode_stats, table.stats(), seconds).c_str(), stderr);
+    if (labels) {
+      std::string text = fmt::format("labels ({}): {} BENIGN", options.labels, benign);
+      for (std::size_t i = 0; i < labelled.size(); ++i) {
+        const Episode& e = labels->episodes()[i];
+        text += fmt::format(", {} {} (from {})", labelled[i], e.kind, e.src_text);
+      }
+      std::fprintf(stderr, "%s\n", text.c_str());
+    }
   }
   if (capture_errors) {
     spdlog::warn("{} capture file(s) ended with a read error; flows up to the error were written",

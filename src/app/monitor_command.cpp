@@ -220,6 +220,18 @@ int run_monitor(const MonitorOptions& options) {
     spdlog::info("monitor: {} {}, writing {}", replay ? "replaying" : "capturing on",
                  pipeline->description(), flows_path);
   }
+  // The model bundle loads beside the starting pipeline; an unusable one stops monitor here.
+  try {
+    engine.wait_for_model();
+  } catch (const core::Error&) {
+    if (pipeline) {
+      wake_target.store(nullptr);
+      pipeline->stop();
+    }
+    if (http) http->stop();
+    throw;
+  }
+  if (!pipeline) engine.adopt_loaded();
 
   std::jthread stats_thread;
   if (pipeline || live) {

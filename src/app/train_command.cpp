@@ -1,6 +1,7 @@
 // `netsentry train`: the original project's main.py done properly — load labelled data, split it,
 // fit the preprocessing and the four models, fit the ensemble on the validation split, report on
-// the test split (or on --test-data), and save everything as a model bundle.
+// the test split (or on --test-data), and save everything as a model bundle. With --traffic it also
+// (or only) trains the LSTM forecaster of the per-second traffic series into <out>/traffic/.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +14,8 @@
 #include "app/learning.h"
 #include "core/error.h"
 #include "data/split.h"
+#include "detect/alert_format.h"
+#include "detect/forecast_detector.h"
 #include "fmt/format.h"
 #include "ml/bundle.h"
 #include "ml/isolation_forest.h"
@@ -56,10 +59,78 @@ std::vector<std::size_t> all_rows(std::size_t n) {
   return v;
 }
 
+// Trains the traffic forecaster on o.traffic, saves it into <out>/traffic/ (beside a flow bundle
+// if there is one: Bundle::load reads only what its manifest names) and prints a short summary;
+// returns it as JSON for --json.
+nlohmann::json train_traffic(const TrainOptions& o) {
+  const detect::TrafficSeries series = detect::load_traffic_series(o.traffic, o.traffic_column);
+  ml::torch::ForecasterOptions options;
+  options.window = o.traffic_window;
+  options.false_alarm_rate = o.traffic_alarm_rate;
+  auto forecaster = ml::torch_module::make_traffic_forecaster(options);
+  ml::TrainContext ctx;
+  ctx.threads = o.threads;
+  ctx.seed = o.seed;
+  ctx.epochs = o.epochs;
+  ctx.progress = [](const std::string& line) {
+    std::fprintf(stderr, "  [traffic] %s\n", line.c_str());
+  };
+  std::fprintf(stderr, "training the traffic forecaster on %zu points of %s (%s)...\n",
+               series.values.size(), series.column.c_str(), o.traffic.string().c_str());
+  const ml::torch::ForecasterSummary s = forecaster->fit(series.values, ctx);
+  const std::filesystem::path dir = o.out / "traffic";
+  forecaster->save(dir);
+
+  const nlohmann::json j = {{"file", o.traffic.string()},
+                            {"format", series.format},
+                            {"column", series.column},
+                            {"points", s.points},
+                            {"window", forecaster->window()},
+                            {"train_windows", s.train_windows},
+                            {"validation_windows", s.validation_windows},
+                            {"epochs_run", s.epochs_run},
+                            {"train_seconds", s.train_seconds},
+                            {"validation_nll", s.validation_nll},
+                            {"validation_mae", s.validation_mae},
+                            {"constant_mae", s.constant_mae},
+                            {"band_quantile", s.band_quantile},
+                            {"false_alarm_rate", s.false_alarm_rate},
+                            {"validation_alarm_rate", s.validation_alarm_rate},
+                            {"model", dir.string()}};
+  if (!o.json) {
+    std::printf("traffic forecaster: %zu points of %s (%s)\n", s.points, series.column.c_str(),
+                series.format.c_str());
+    std::printf("  trained in %.1f s: %d epochs, %zu training / %zu validation windows of %zu\n",
+                s.train_seconds, s.epochs_run, s.train_windows, s.validation_windows,
+                forecaster->window());
+    std::printf("  validation: NLL %.3f, MAE %s (constant forecast: %s)\n", s.validation_nll,
+                detect::format_bytes_per_second(s.validation_mae).c_str(),
+                detect::format_bytes_per_second(s.constant_mae).c_str());
+    std::printf(
+        "  band: forecast + %.2f sigma (target false-alarm rate %.3g %%, %.3g %% of validation "
+        "points above)\n",
+        s.band_quantile, 100 * s.false_alarm_rate, 100 * s.validation_alarm_rate);
+    std::printf("  written to %s\n", dir.string().c_str());
+  }
+  return j;
+}
+
 }  // namespace
 
 int run_train(const TrainOptions& o, const std::string& command_line) {
   if (o.threads < 1) throw core::Error("--threads must be at least 1");
+  if (o.data.paths.empty() && o.traffic.empty()) {
+    throw core::Error("train: give --data FILE (labelled flows) and/or --traffic FILE (a series)");
+  }
+  nlohmann::json traffic;
+  if (!o.traffic.empty()) {
+    ml::torch_module::set_threads(o.threads);
+    traffic = train_traffic(o);
+    if (o.data.paths.empty()) {
+      if (o.json) std::printf("%s\n", nlohmann::json{{"traffic", traffic}}.dump(2).c_str());
+      return 0;
+    }
+  }
   std::vector<std::string> names;
   for (const auto& m : o.models) {
     const std::string name = model_name(m);
@@ -227,6 +298,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
     j["train_seconds"] = times;
     j["ensemble_mode"] = std::string(ml::to_string(bundle.ensemble.mode()));
     j["bundle"] = o.out.string();
+    if (!traffic.is_null()) j["traffic"] = traffic;
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("evaluation on %s (%zu rows)\n",

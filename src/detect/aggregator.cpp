@@ -121,7 +121,8 @@ void AlertAggregator::add(const Alert& input, std::vector<Alert>& out) {
       Alert& merged = open.merged;
       const Severity before = merged.severity;
       merged.count += std::max<std::uint64_t>(1, alert.count);
-      merged.time_ns = std::min(merged.time_ns, alert.time_ns);
+      // time_ns stays the first report's: it is part of the alert's identity downstream (the
+      // engine matches updates to their stored row by it), and flows finish out of start order.
       merged.last_ns = std::max({merged.last_ns, alert.last_ns, alert.time_ns});
       merged.severity = std::max(merged.severity, alert.severity);
       merged.score = std::max(merged.score, alert.score);

@@ -34,6 +34,10 @@ namespace netsentry::ml::torch_module {
     const torch::AutoencoderOptions& options = {}) {
   return api().make_autoencoder(options);
 }
+[[nodiscard]] inline std::unique_ptr<torch::TrafficForecaster> make_traffic_forecaster(
+    const torch::ForecasterOptions& options = {}) {
+  return api().make_traffic_forecaster(options);
+}
 inline void set_threads(int n) { api().set_threads(n); }
 
 }  // namespace netsentry::ml::torch_module

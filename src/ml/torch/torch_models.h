@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <utility>
@@ -83,6 +84,93 @@ class ReconstructionExplainer {
 // The returned model also implements ReconstructionExplainer (dynamic_cast to reach it).
 [[nodiscard]] std::unique_ptr<Model> make_autoencoder(const AutoencoderOptions& options = {});
 
+// Forecaster of one per-second traffic series (bytes/s). Its input is the last `window` values,
+// transformed as x = (log1p(max(0, v)) - mean) / std with the training series' mean and std; an
+// LSTM (one layer) reads them and a linear head gives the next value's predicted location mu and
+// scale sigma = softplus(s) + min_scale, trained with the Gaussian negative log-likelihood (so the
+// model says how sure it is: a noisy hour gets a wide band, a steady one a narrow one).
+// The band is calibrated on a time-ordered validation tail the weights never trained on: the
+// standardized residuals r = (x - mu) / sigma give the quantile q_hi with P(r > q_hi) = the target
+// false-alarm rate (an exponential tail fitted to the top residuals when the tail holds too few
+// points for the rate; never below the Gaussian quantile for the rate, since a few hundred
+// validation points cannot resolve a 0.1 % tail), and upper = expm1((mu + q_hi * sigma) * std +
+// mean) in bytes/s.
+struct ForecasterOptions {
+  int window = 60;  // input values (seconds at one sample a second)
+  int hidden_size = 32;
+  float learning_rate = 5e-3f;
+  int batch_size = 128;  // windows per optimizer step
+  int epochs = 30;       // TrainContext::epochs > 0 overrides
+  int patience = 4;      // early stopping on the validation NLL; the best weights are kept
+  // The last fraction of the windows (in time order) is held out for early stopping and the band.
+  float validation_fraction = 0.2f;
+  // Training windows beyond this are subsampled (evenly spread over the series) so a long series
+  // trains in bounded time.
+  int max_train_windows = 4096;
+  float min_scale = 0.02f;         // floor of sigma, in standardized units
+  double false_alarm_rate = 1e-3;  // share of normal points allowed above the band
+};
+
+// One forecast of the next value.
+struct Forecast {
+  double expected = 0;  // bytes/s: the predicted median, expm1(mu * std + mean)
+  double upper = 0;     // bytes/s: the band's upper edge
+  double location = 0;  // mu, in standardized transformed units
+  double scale = 0;     // sigma, same units
+};
+
+// What fit() measured, also stored in (and read back from) the sidecar.
+struct ForecasterSummary {
+  std::size_t points = 0;  // series length
+  std::size_t train_windows = 0;
+  std::size_t validation_windows = 0;
+  int epochs_run = 0;
+  double train_seconds = 0;
+  double validation_nll = 0;  // mean Gaussian NLL per point (standardized units, with log(2 pi))
+  double validation_mae = 0;  // bytes/s, forecast vs actual
+  double constant_mae = 0;    // bytes/s, the training median as a constant forecast
+  double band_quantile = 0;   // q_hi
+  double validation_alarm_rate = 0;  // share of validation points above the calibrated band
+  double false_alarm_rate = 0;       // the target q_hi was calibrated for
+};
+
+// Thread rules: fit/load/set_false_alarm_rate from one thread while nothing predicts;
+// predict/predict_batch/residual are const and safe to call concurrently. predict() does not use
+// LibTorch operators (a hand-written LSTM step over the trained weights, ~0.1 ms for 60 values),
+// because per-operator overhead would make one forecast cost several times more.
+class TrafficForecaster {
+ public:
+  virtual ~TrafficForecaster() = default;
+
+  // Trains on a series in time order (bytes/s, one value per step). Throws core::Error when the
+  // series is too short (window + 40 points), holds a negative or non-finite value, or training
+  // diverges.
+  virtual ForecasterSummary fit(std::span<const double> series, const TrainContext& ctx) = 0;
+  // Forecast of the value after `last_window` (exactly window() values, oldest first).
+  [[nodiscard]] virtual Forecast predict(std::span<const double> last_window) const = 0;
+  // Forecasts for windows.size() / window() windows laid out one after another.
+  [[nodiscard]] virtual std::vector<Forecast> predict_batch(
+      std::span<const double> windows) const = 0;
+  // (transformed value - location) / scale: how many predicted sigmas `bytes_per_second` is above
+  // the forecast; the band's edge is at band_quantile().
+  [[nodiscard]] virtual double residual(double bytes_per_second,
+                                        const Forecast& forecast) const = 0;
+  [[nodiscard]] virtual std::size_t window() const = 0;
+  [[nodiscard]] virtual double band_quantile() const = 0;
+  // Re-derives q_hi for another rate from the stored validation residuals (no retraining).
+  virtual void set_false_alarm_rate(double rate) = 0;
+  [[nodiscard]] virtual const ForecasterSummary& summary() const = 0;
+  // Writes <dir>/traffic_forecaster.pt and <dir>/traffic_forecaster.json (creates dir).
+  virtual void save(const std::filesystem::path& dir) const = 0;
+  // Reads what save() wrote; the stored architecture wins over this object's options. Throws
+  // core::Error naming the file and the field that is missing or does not match.
+  virtual void load(const std::filesystem::path& dir) = 0;
+};
+
+// Throws core::Error on invalid options.
+[[nodiscard]] std::unique_ptr<TrafficForecaster> make_traffic_forecaster(
+    const ForecasterOptions& options = {});
+
 // Sets LibTorch's intra-op threads to n and pins OpenBLAS's own pool to 1 (two pools on the same
 // cores contend badly). The inter-op pool can only be sized once per process, so later calls change
 // intra-op threads only. Threads that already ran torch work keep their OpenMP team size.
@@ -97,8 +185,8 @@ void set_torch_threads(int n);
 // What libnetsentry_torch.so exports, as one table behind one C symbol (kModuleEntryPoint). The
 // loader refuses a module whose api_version, struct size or netsentry version differ from its
 // own, so a stale module beside a newer binary is reported, not called.
-inline constexpr int kModuleApiVersion = 1;
-inline constexpr const char* kModuleEntryPoint = "netsentry_torch_module_v1";
+inline constexpr int kModuleApiVersion = 2;
+inline constexpr const char* kModuleEntryPoint = "netsentry_torch_module_v2";
 struct TorchModuleApi {
   int api_version;
   std::size_t struct_size;
@@ -107,6 +195,7 @@ struct TorchModuleApi {
   std::unique_ptr<Model> (*make_autoencoder)(const AutoencoderOptions&);
   void (*set_threads)(int);
   const char* (*torch_version)();
+  std::unique_ptr<TrafficForecaster> (*make_traffic_forecaster)(const ForecasterOptions&);
 };
 
 }  // namespace netsentry::ml::torch

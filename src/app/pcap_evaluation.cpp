@@ -1,0 +1,412 @@
+#include "app/pcap_evaluation.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <thread>
+
+#include "app/capture_pipeline.h"
+#include "app/engine.h"
+#include "app/evaluation.h"
+#include "app/summary.h"
+#include "capture/packet_source.h"
+#include "core/error.h"
+#include "flow/flow_format.h"
+#include "ml/metrics.h"
+
+namespace netsentry::app {
+namespace {
+
+std::string alert_key(const detect::Alert& a) {
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}", a.kind, a.src_ip.to_string(), a.dst_ip.to_string(),
+                     a.dst_port, a.protocol, a.interface, a.time_ns);
+}
+
+std::string utc(std::int64_t ns) {
+  std::string out;
+  flow::append_timestamp_utc(ns, out);
+  return out;
+}
+
+std::string kinds_text(const std::map<std::string, std::uint64_t>& kinds) {
+  std::string out;
+  for (const auto& [kind, n] : kinds) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} {}", kind, n);
+  }
+  return out.empty() ? "-" : out;
+}
+
+// The replay's output folder: the user's, or a temporary one removed afterwards.
+class OutputDir final {
+ public:
+  explicit OutputDir(const std::filesystem::path& wanted) {
+    if (!wanted.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(wanted, ec);
+      if (ec) throw core::Error(fmt::format("--out {}: {}", wanted.string(), ec.message()));
+      path_ = wanted;
+      return;
+    }
+    std::string pattern = (std::filesystem::temp_directory_path() / "netsentry-eval-XXXXXX");
+    if (!::mkdtemp(pattern.data())) {
+      throw core::Error("evaluate --pcap: cannot create a temporary folder in " +
+                        std::filesystem::temp_directory_path().string());
+    }
+    path_ = pattern;
+    temporary_ = true;
+  }
+  ~OutputDir() {
+    if (!temporary_) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  OutputDir(const OutputDir&) = delete;
+  OutputDir& operator=(const OutputDir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  bool temporary_ = false;
+};
+
+// monitor's engine settings for a replay (monitor_command.cpp's engine_options with --pcap),
+// minus the store, the delivery sinks and the baseline learning, which a report does not use.
+EngineOptions engine_options(const MonitorOptions& o, const std::filesystem::path& out_dir) {
+  if (o.no_model == !o.model.empty()) {
+    throw core::Error(o.no_model ? "evaluate --pcap: -m/--model and --no-model exclude each other"
+                                 : "evaluate --pcap: give -m/--model DIR, or --no-model to "
+                                   "evaluate the rules and detectors only");
+  }
+  if (!(o.detector_window_s > 0) || !(o.aggregate_window_s > 0)) {
+    throw core::Error("--detector-window and --aggregate-window must be positive");
+  }
+  EngineOptions e;
+  e.out_dir = out_dir;
+  e.sqlite = false;
+  if (!o.no_model) e.model_dir = o.model;
+  e.threads = o.threads;
+  e.suppress = o.suppress;
+  e.volume_rule.bytes_per_second = o.volume_bytes_per_second;
+  const auto ns = [](double seconds) { return static_cast<std::int64_t>(seconds * 1e9); };
+  e.host_detectors.window_ns = ns(o.detector_window_s);
+  e.host_detectors.port_scan_ports = o.port_scan_ports;
+  e.host_detectors.host_scan_hosts = o.host_scan_hosts;
+  e.host_detectors.syn_flood_half_open = o.syn_flood_half_open;
+  e.host_detectors.brute_force_sessions = o.brute_force_sessions;
+  e.host_detectors.udp_flood_packets_per_second = o.udp_flood_pps;
+  e.aggregation.window_ns = ns(o.aggregate_window_s);
+  e.volume_baseline = o.volume_baseline;
+  e.baseline.k = o.baseline_k;
+  e.live = false;
+  e.warmup_s = 0;
+  return e;
+}
+
+}  // namespace
+
+double PcapEvaluation::false_alerts_per_hour() const {
+  const double hours = duration_s() / 3600.0;
+  return hours > 0 ? static_cast<double>(false_alerts) / hours : 0.0;
+}
+
+std::uint64_t PcapEvaluation::detected_episodes() const {
+  return static_cast<std::uint64_t>(std::count_if(
+      outcomes.begin(), outcomes.end(), [](const EpisodeOutcome& o) { return o.detected(); }));
+}
+
+PcapEvaluator::PcapEvaluator(const EpisodeLabels& labels)
+    : labels_(labels), episode_flows_(labels.size(), 0), episode_packets_(labels.size(), 0) {
+  flows_.label_names.emplace_back(kBenignLabel);
+  label_index_.emplace(std::string(kBenignLabel), 0);
+}
+
+void PcapEvaluator::observe_flows(std::span<const flow::FlowRecord> flows) {
+  std::lock_guard lock(mutex_);
+  for (const auto& f : flows) {
+    first_ns_ = std::min(first_ns_, f.start_ns);
+    last_ns_ = std::max(last_ns_, f.end_ns);
+    now_ns_ = std::max(now_ns_, f.end_ns);
+  }
+}
+
+void PcapEvaluator::observe_time(std::int64_t now_ns) {
+  std::lock_guard lock(mutex_);
+  now_ns_ = std::max(now_ns_, now_ns);
+}
+
+void PcapEvaluator::on_flows(std::span<const flow::FlowRecord> flows,
+                             std::span<const detect::FlowVerdict> verdicts, float threshold) {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    const auto& f = flows[i];
+    if (f.end_reason == flow::EndReason::kOngoing) continue;
+    first_ns_ = std::min(first_ns_, f.start_ns);
+    last_ns_ = std::max(last_ns_, f.end_ns);
+    ++flows_.flows;
+    const auto episode = labels_.match_flow(f);
+    const std::string_view label =
+        episode ? std::string_view(labels_.episodes()[*episode].kind) : kBenignLabel;
+    ++flows_.by_label[std::string(label)];
+    if (episode) {
+      ++episode_flows_[*episode];
+      episode_packets_[*episode] += f.packet_count;
+    }
+    if (i >= verdicts.size()) {
+      ++flows_.unscored;
+      continue;
+    }
+    auto [it, added] = label_index_.try_emplace(
+        std::string(label), static_cast<std::int32_t>(flows_.label_names.size()));
+    if (added) flows_.label_names.emplace_back(label);
+    flows_.threshold = threshold;
+    flows_.y.push_back(episode ? 1 : 0);
+    flows_.scores.push_back(verdicts[i].score);
+    flows_.label_code.push_back(it->second);
+  }
+}
+
+void PcapEvaluator::on_alert(const detect::Alert& alert, bool /*update*/) {
+  std::lock_guard lock(mutex_);
+  auto [it, added] = alerts_.try_emplace(alert_key(alert));
+  it->second.alert = alert;
+  // The first emission is when the monitor would have told the user; updates only add repeats.
+  if (added) it->second.raised_ns = std::max(now_ns_, alert.time_ns);
+}
+
+PcapEvaluation PcapEvaluator::result() const {
+  std::lock_guard lock(mutex_);
+  PcapEvaluation r;
+  r.episodes = labels_.episodes();
+  r.outcomes.resize(r.episodes.size());
+  for (std::size_t i = 0; i < r.episodes.size(); ++i) {
+    r.outcomes[i].flows = episode_flows_[i];
+    r.outcomes[i].packets = episode_packets_[i];
+  }
+  if (first_ns_ <= last_ns_) {
+    r.first_ns = first_ns_;
+    r.last_ns = last_ns_;
+  }
+  r.flows = flows_;
+  for (const auto& [key, seen] : alerts_) {
+    const detect::Alert& a = seen.alert;
+    ++r.alerts;
+    r.alert_events += a.count;
+    if (const auto e = labels_.attribute_alert(a)) {
+      EpisodeOutcome& o = r.outcomes[*e];
+      ++o.alerts;
+      o.alert_events += a.count;
+      ++o.alert_kinds[a.kind];
+      if (!o.first_alert_ns || seen.raised_ns < *o.first_alert_ns)
+        o.first_alert_ns = seen.raised_ns;
+      ++r.attributed_alerts;
+      continue;
+    }
+    bool coinciding = false;
+    for (std::size_t i = 0; i < r.episodes.size(); ++i) {
+      if (match_alert(r.episodes[i], a) == AlertMatch::kCoinciding) {
+        ++r.outcomes[i].coinciding_alerts;
+        coinciding = true;
+      }
+    }
+    if (coinciding) {
+      ++r.coinciding_alerts;
+    } else {
+      ++r.false_alerts;
+      ++r.false_alerts_by_kind[a.kind];
+    }
+  }
+  return r;
+}
+
+PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::stop_token stop) {
+  const EpisodeLabels labels = EpisodeLabels::load(options.labels);
+  if (labels.size() == 0) {
+    spdlog::warn("{}: no episodes; every flow is benign and every alert false",
+                 options.labels.string());
+  }
+  const OutputDir out(options.out_dir);
+  Engine engine(engine_options(options.detection, out.path()));
+  // A bundle that does not load is an error of this command, reported before the replay.
+  engine.wait_for_model();
+  PcapEvaluator evaluator(labels);
+  engine.set_alert_listener(
+      [&evaluator](const detect::Alert& a, bool update) { evaluator.on_alert(a, update); });
+  engine.set_flow_listener(
+      [&evaluator](std::span<const flow::FlowRecord> flows,
+                   std::span<const detect::FlowVerdict> verdicts,
+                   float threshold) { evaluator.on_flows(flows, verdicts, threshold); });
+
+  // The hooks of monitor --pcap, with the evaluator told the packet time first.
+  PipelineHooks hooks;
+  hooks.flows = [&engine, &evaluator](std::span<const flow::FlowRecord> flows, bool ongoing) {
+    evaluator.observe_flows(flows);
+    engine.on_flows(flows, ongoing);
+  };
+  hooks.advance = [&engine, &evaluator](std::int64_t now_ns) {
+    evaluator.observe_time(now_ns);
+    engine.advance(now_ns);
+  };
+  hooks.traffic = [&engine](const host::TrafficSample& s) { engine.on_traffic(s); };
+  PipelineOptions popts;
+  popts.lossless = true;
+  popts.speed = 0;
+  popts.capture_series = true;
+  popts.ongoing_after_s = options.detection.ongoing_after_s;
+  CapturePipeline pipeline(capture::open_file(options.pcap.string(), options.detection.filter),
+                           make_flow_config(options.detection.flow),
+                           (out.path() / "flows.csv").string(), popts, std::move(hooks));
+  const auto started = std::chrono::steady_clock::now();
+  pipeline.start();
+  while (!stop.stop_requested() && !pipeline.input_ended()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  pipeline.stop();
+  engine.finish();
+  if (stop.stop_requested()) throw core::Error("evaluate --pcap: interrupted");
+  const PipelineStats stats = pipeline.stats();
+  spdlog::info("evaluate: replayed {} packets into {} flows in {:.2f} s", stats.capture.received,
+               stats.flows_written,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+
+  PcapEvaluation r = evaluator.result();
+  r.capture = options.pcap.string();
+  r.labels = options.labels.string();
+  r.model = engine.bundle() ? engine.bundle_description() : std::string();
+  r.packets = stats.capture.received;
+  return r;
+}
+
+std::string format_pcap_evaluation(const PcapEvaluation& r) {
+  std::string out;
+  auto it = std::back_inserter(out);
+  fmt::format_to(it, "evaluation of {} against {} ({} episodes), {}\n", r.capture, r.labels,
+                 r.episodes.size(),
+                 r.model.empty() ? "rules and detectors only (no model)" : "model " + r.model);
+  fmt::format_to(it, "capture: {} packets, {} flows, {:.1f} s of packet time ({} .. {})\n",
+                 r.packets, r.flows.flows, r.duration_s(), utc(r.first_ns), utc(r.last_ns));
+  fmt::format_to(it, "flows by label: {}\n", kinds_text(r.flows.by_label));
+
+  out += "\n--- flow level: every finished flow's ensemble verdict against its label\n";
+  if (!r.flows.scored()) {
+    out += "not scored: no model (the rules and detectors judge hosts, not single flows)\n";
+  } else {
+    if (r.flows.unscored > 0) {
+      fmt::format_to(it, "({} flows without a verdict are left out)\n", r.flows.unscored);
+    }
+    ScoredModel m;
+    m.name = "ensemble";
+    m.scores = r.flows.scores;
+    m.result = ml::evaluate_binary(r.flows.y, m.scores, r.flows.threshold);
+    m.predicted.resize(m.scores.size());
+    for (std::size_t i = 0; i < m.scores.size(); ++i) {
+      m.predicted[i] = m.scores[i] > r.flows.threshold ? 1 : 0;
+    }
+    data::Dataset labels;
+    labels.y = r.flows.y;
+    labels.class_code = r.flows.label_code;
+    labels.class_names = r.flows.label_names;
+    std::vector<std::size_t> rows(r.flows.y.size());
+    std::iota(rows.begin(), rows.end(), std::size_t{0});
+    out += format_evaluation({m}, labels, rows);
+  }
+
+  fmt::format_to(it, "\n--- attack level: {} of {} episodes detected\n", r.detected_episodes(),
+                 r.episodes.size());
+  fmt::format_to(it, "{:<13} {:<15} {:<11} {:>8} {:>6} {:>7} {:>8} {:<8} {:>11} {:>6}  {}\n",
+                 "kind", "src", "dst", "start_s", "dur_s", "flows", "packets", "detected",
+                 "1st_alert_s", "alerts", "alert kinds");
+  for (std::size_t i = 0; i < r.episodes.size(); ++i) {
+    const Episode& e = r.episodes[i];
+    const EpisodeOutcome& o = r.outcomes[i];
+    const double offset = static_cast<double>(e.start_ns - r.first_ns) / 1e9;
+    const std::string first =
+        o.first_alert_ns
+            ? fmt::format("{:+.1f}", static_cast<double>(*o.first_alert_ns - e.start_ns) / 1e9)
+            : std::string("-");
+    fmt::format_to(
+        it, "{:<13} {:<15} {:<11} {:>8.1f} {:>6.1f} {:>7} {:>8} {:<8} {:>11} {:>6}  {}{}\n", e.kind,
+        e.src_text, e.dst_text.empty() ? "(many)" : e.dst_text, offset, e.end_s - e.start_s,
+        o.flows, o.packets, o.detected() ? "yes" : "NO", first, o.alerts, kinds_text(o.alert_kinds),
+        o.coinciding_alerts
+            ? fmt::format("  (+{} address-less alerts in its window)", o.coinciding_alerts)
+            : std::string());
+  }
+  out +=
+      "(start_s: from the capture's first packet; 1st_alert_s: packet time the first attributed "
+      "alert was raised, from the episode's start)\n";
+
+  fmt::format_to(it,
+                 "\n--- alerts: {} distinct ({} events), {} attributed to episodes, {} "
+                 "address-less inside an episode's window\n",
+                 r.alerts, r.alert_events, r.attributed_alerts, r.coinciding_alerts);
+  fmt::format_to(it, "false alerts: {} ({:.1f} per hour of capture){}{}\n", r.false_alerts,
+                 r.false_alerts_per_hour(), r.false_alerts ? ": " : "",
+                 r.false_alerts ? kinds_text(r.false_alerts_by_kind) : std::string());
+  return out;
+}
+
+nlohmann::json pcap_evaluation_json(const PcapEvaluation& r) {
+  using nlohmann::json;
+  json j;
+  j["capture"] = r.capture;
+  j["labels"] = r.labels;
+  j["model"] = r.model.empty() ? json(nullptr) : json(r.model);
+  j["packets"] = r.packets;
+  j["start"] = utc(r.first_ns);
+  j["end"] = utc(r.last_ns);
+  j["duration_s"] = r.duration_s();
+
+  json flows;
+  flows["flows"] = r.flows.flows;
+  flows["by_label"] = r.flows.by_label;
+  flows["scored"] = r.flows.scored();
+  flows["unscored"] = r.flows.unscored;
+  if (r.flows.scored()) {
+    flows["ensemble"] =
+        ml::to_json(ml::evaluate_binary(r.flows.y, r.flows.scores, r.flows.threshold));
+  } else {
+    flows["ensemble"] = nullptr;
+  }
+  j["flow_level"] = std::move(flows);
+
+  json episodes = json::array();
+  for (std::size_t i = 0; i < r.episodes.size(); ++i) {
+    const Episode& e = r.episodes[i];
+    const EpisodeOutcome& o = r.outcomes[i];
+    json x;
+    x["kind"] = e.kind;
+    x["src"] = e.src_text;
+    x["dst"] = e.dst_text;
+    x["start"] = e.start_s;
+    x["end"] = e.end_s;
+    x["tool"] = e.tool;
+    x["flows"] = o.flows;
+    x["packets"] = o.packets;
+    x["detected"] = o.detected();
+    x["alerts"] = o.alerts;
+    x["alert_events"] = o.alert_events;
+    x["alert_kinds"] = o.alert_kinds;
+    x["time_to_first_alert_s"] =
+        o.first_alert_ns ? json(static_cast<double>(*o.first_alert_ns - e.start_ns) / 1e9)
+                         : json(nullptr);
+    x["coinciding_alerts"] = o.coinciding_alerts;
+    episodes.push_back(std::move(x));
+  }
+  j["episodes"] = std::move(episodes);
+  j["attacks"] = {{"episodes", r.episodes.size()}, {"detected", r.detected_episodes()}};
+  j["alerts"] = {{"distinct", r.alerts},
+                 {"events", r.alert_events},
+                 {"attributed", r.attributed_alerts},
+                 {"coinciding", r.coinciding_alerts}};
+  j["false_alerts"] = {{"total", r.false_alerts},
+                       {"by_kind", r.false_alerts_by_kind},
+                       {"per_hour", r.false_alerts_per_hour()}};
+  return j;
+}
+
+}  // namespace netsentry::app

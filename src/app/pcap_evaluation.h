@@ -1,0 +1,140 @@
+// Provides `evaluate --pcap`: a labelled capture (the lab's capture.pcap + labels.csv) replayed
+// through monitor's own CapturePipeline and Engine (as `monitor --pcap F --speed max`, without
+// the dashboard and the SQLite store), judged at two levels:
+//  * flow level: every finished flow's ensemble verdict against its label (episode_labels.h);
+//  * attack level: per episode, whether an alert was attributed to it, which kinds, when the first
+//    one was raised (packet time) and how many; alerts attributed to no episode are false alerts,
+//    counted by kind and per hour of capture (benign traffic runs throughout a lab capture).
+// PcapEvaluator is the part without I/O (fed flows, verdicts and alerts; unit-tested directly);
+// evaluate_pcap() wires it to a replay; format_pcap_evaluation() / pcap_evaluation_json() print.
+// Thread rules: PcapEvaluator's methods may be called from any thread (guarded by mutex_);
+// evaluate_pcap() from one thread, which it blocks until the replay ends.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+#include "app/episode_labels.h"
+#include "detect/alert.h"
+#include "detect/flow_scorer.h"
+#include "flow/flow_record.h"
+
+namespace netsentry::app {
+
+struct EpisodeOutcome {
+  std::uint64_t flows = 0;         // finished flows labelled with this episode
+  std::uint64_t packets = 0;       // their packets (both directions)
+  std::uint64_t alerts = 0;        // distinct alerts attributed (an aggregated alert counts once)
+  std::uint64_t alert_events = 0;  // their repeat counts summed
+  std::map<std::string, std::uint64_t> alert_kinds;  // kind -> distinct alerts
+  std::optional<std::int64_t> first_alert_ns;        // packet time the first one was raised
+  std::uint64_t coinciding_alerts = 0;               // address-less alerts inside the window
+  [[nodiscard]] bool detected() const { return alerts > 0; }
+};
+
+struct FlowLevelResult {
+  std::uint64_t flows = 0;  // finished flows
+  std::map<std::string, std::uint64_t> by_label;
+  std::uint64_t unscored = 0;  // finished flows without an ensemble verdict
+  float threshold = 0;         // the ensemble's
+  // One entry per scored flow: 1 = attack label; the ensemble score; the label as an index into
+  // label_names (0 = BENIGN, then the episodes' kinds in first-seen order).
+  std::vector<int> y;
+  std::vector<float> scores;
+  std::vector<std::int32_t> label_code;
+  std::vector<std::string> label_names;
+  [[nodiscard]] bool scored() const { return !scores.empty(); }
+};
+
+struct PcapEvaluation {
+  std::string capture;
+  std::string labels;
+  std::string model;  // the bundle's description; empty = rules and detectors only
+  std::vector<Episode> episodes;
+  std::vector<EpisodeOutcome> outcomes;  // one per episode
+  std::uint64_t packets = 0;
+  std::int64_t first_ns = 0;  // the capture's packet-time span, from its flows
+  std::int64_t last_ns = 0;
+  FlowLevelResult flows;
+  std::uint64_t alerts = 0;        // distinct alerts
+  std::uint64_t alert_events = 0;  // repeat counts summed
+  std::uint64_t attributed_alerts = 0;
+  std::uint64_t coinciding_alerts = 0;  // address-less, inside some episode's window
+  std::uint64_t false_alerts = 0;       // attributed to no episode, coinciding with none
+  std::map<std::string, std::uint64_t> false_alerts_by_kind;
+
+  [[nodiscard]] double duration_s() const { return static_cast<double>(last_ns - first_ns) / 1e9; }
+  // False alerts per hour of capture time; 0 for an empty capture.
+  [[nodiscard]] double false_alerts_per_hour() const;
+  [[nodiscard]] std::uint64_t detected_episodes() const;
+};
+
+class PcapEvaluator final {
+ public:
+  explicit PcapEvaluator(const EpisodeLabels& labels);
+
+  // Any batch the pipeline hands the engine (finished or interim): the capture's time span.
+  void observe_flows(std::span<const flow::FlowRecord> flows);
+  // Packet time reached now_ns: alerts delivered from here on were raised at now_ns (or later).
+  void observe_time(std::int64_t now_ns);
+  // The engine's flow listener: finished flows with their verdicts (empty: not scored). Interim
+  // reports (EndReason::kOngoing) are skipped.
+  void on_flows(std::span<const flow::FlowRecord> flows,
+                std::span<const detect::FlowVerdict> verdicts, float threshold);
+  // The engine's alert listener; an update replaces the alert it folds into.
+  void on_alert(const detect::Alert& alert, bool update);
+
+  // Attributes the alerts and fills everything but capture/labels/model/packets.
+  [[nodiscard]] PcapEvaluation result() const;
+
+ private:
+  struct SeenAlert {
+    detect::Alert alert;
+    std::int64_t raised_ns = 0;
+  };
+
+  const EpisodeLabels& labels_;
+  mutable std::mutex mutex_;  // guards everything below
+  std::int64_t now_ns_ = 0;
+  std::int64_t first_ns_ = INT64_MAX;
+  std::int64_t last_ns_ = INT64_MIN;
+  FlowLevelResult flows_;
+  std::vector<std::uint64_t> episode_flows_, episode_packets_;
+  std::map<std::string, std::int32_t> label_index_;
+  std::map<std::string, SeenAlert> alerts_;  // by subject key (kind, addresses, first time)
+};
+
+struct PcapEvaluationOptions {
+  std::filesystem::path pcap;
+  std::filesystem::path labels;
+  // Detection and flow settings as `monitor` takes them: model, no_model, threads, filter, flow,
+  // suppress, volume_bytes_per_second, volume_baseline, baseline_k, ongoing_after_s, the host
+  // detector thresholds and windows. The dashboard, store, host recorder and delivery options are
+  // not used.
+  MonitorOptions detection;
+  // Where the replay writes flows.csv and alerts.csv (and evaluation.json is written by the
+  // command); empty = a temporary folder, removed afterwards.
+  std::filesystem::path out_dir;
+};
+
+// Replays the capture and judges it. Throws core::Error for an unreadable capture, labels file
+// or model bundle, for neither a model nor no_model, and when `stop` is requested before the end.
+[[nodiscard]] PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options,
+                                           std::stop_token stop = {});
+
+// The text report: the run, flows by label, the flow-level classification report (evaluation.h's
+// format), the per-episode table and the false alerts.
+[[nodiscard]] std::string format_pcap_evaluation(const PcapEvaluation& evaluation);
+// One JSON object; the keys are listed in `evaluate --help`.
+[[nodiscard]] nlohmann::json pcap_evaluation_json(const PcapEvaluation& evaluation);
+
+}  // namespace netsentry::app
