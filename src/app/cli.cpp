@@ -212,10 +212,16 @@ int run_cli(int argc, char** argv) {
                           "Model bundle that scores flows (default: models/default when present)");
   monitor_cmd->add_flag("--no-model", monitor.no_model,
                         "No ML scoring: volume rules and host detectors only");
+  // Checked in run_monitor(), not with excludes(): the configuration file sets every key.
+  monitor_cmd->add_flag(
+      "--learn-baseline", monitor.learn_baseline,
+      "Do not use models/default: learn this network's normal traffic from the first --warmup "
+      "minutes (Isolation Forest + autoencoder) and score with that");
   monitor_cmd
       ->add_option("--warmup", monitor.warmup_minutes,
-                   "Without a model bundle: minutes of traffic to learn a baseline from "
-                   "(Isolation Forest + autoencoder), then score with it (0 = never)")
+                   "Without a model bundle (no --model and no models/default, or "
+                   "--learn-baseline): minutes of traffic to learn a baseline from, then score "
+                   "with it; saved and reused on restart (0 = never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   monitor_cmd->add_option("--baseline-dir", monitor.baseline_dir,
@@ -280,8 +286,15 @@ int run_cli(int argc, char** argv) {
       ->group(detectors);
   monitor_cmd
       ->add_option("--volume-baseline", monitor.volume_baseline,
-                   "Learned traffic baseline (median/MAD) on the per-second series: true/false")
+                   "Learned volume detection on the per-second series: the LSTM forecast band when "
+                   "a forecaster is loaded, else (and while history is short) a median/MAD "
+                   "baseline: true/false")
       ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--traffic-model", monitor.traffic_model,
+                   "Traffic forecaster from `train --traffic` (default: the --model bundle's "
+                   "traffic/ folder when it has one)")
       ->group(detectors);
   monitor_cmd->add_option("--webhook", monitor.webhook,
                           "POST every alert as JSON to this http:// URL (bounded retries)");

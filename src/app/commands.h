@@ -56,6 +56,7 @@ struct MonitorOptions {
   // Detection.
   std::string model;           // bundle folder; empty = the default bundle when present
   bool no_model = false;       // rules and detectors only
+  bool learn_baseline = false;  // skip models/default: learn a baseline during --warmup
   double warmup_minutes = 10;  // without a bundle: learn a baseline from this much traffic
   std::string baseline_dir;    // empty = <out>/baseline
   int threads = 1;             // model scoring threads
@@ -71,6 +72,7 @@ struct MonitorOptions {
   double udp_flood_pps = 10000;
   double aggregate_window_s = 60;
   bool volume_baseline = true;
+  std::filesystem::path traffic_model;  // --traffic-model: forecaster (empty: <model>/traffic)
   double baseline_k = 6;
   std::string webhook;
   bool syslog = false;

@@ -28,12 +28,32 @@ Engine::Engine(const EngineOptions& options)
     : options_(options),
       host_detectors_(options.host_detectors),
       volume_rule_(options.volume_rule),
-      baseline_(options.baseline),
+      volume_forecast_(detect::ForecastDetectorOptions{options.baseline}),
       aggregator_(options.aggregation),
       suppression_(options.suppress),
       alert_log_(store::AlertLogOptions{
           options.out_dir,
           static_cast<std::uint64_t>(std::max(0.0, options.alerts_rotate_mb) * 1024 * 1024), 5}) {
+  {
+    std::filesystem::path traffic = options_.traffic_model_dir;
+    std::error_code ec;
+    if (traffic.empty() && !options_.model_dir.empty() &&
+        std::filesystem::exists(options_.model_dir / "traffic", ec)) {
+      traffic = options_.model_dir / "traffic";
+    }
+    if (!traffic.empty() && options_.volume_baseline) {
+      traffic_what_ = traffic.string();
+      traffic_loading_ = std::async(std::launch::async, [traffic] {
+                           try {
+                             return detect::load_traffic_model(traffic);
+                           } catch (const core::Error& e) {
+                             throw core::Error(fmt::format("traffic forecaster {}: {}",
+                                                           traffic.string(), e.what()));
+                           }
+                         }).share();
+      traffic_ready_ = traffic_loading_;
+    }
+  }
   if (!options_.model_dir.empty()) {
     start_loading(options_.model_dir, options_.model_dir.string(), true);
   } else if (options_.warmup_s > 0) {
@@ -77,6 +97,7 @@ Engine::Engine(const EngineOptions& options)
 Engine::~Engine() {
   // A loader still running holds nothing of ours but its own result; wait so it ends cleanly.
   if (model_ready_.valid()) model_ready_.wait();
+  if (traffic_ready_.valid()) traffic_ready_.wait();
 }
 
 void Engine::start_loading(const std::filesystem::path& dir, const std::string& what,
@@ -101,8 +122,9 @@ void Engine::start_loading(const std::filesystem::path& dir, const std::string& 
 }
 
 void Engine::wait_for_model() {
+  if (traffic_ready_.valid()) (void)traffic_ready_.get();  // rethrows the load error
   if (!model_ready_.valid()) return;
-  (void)model_ready_.get();  // rethrows the load error
+  (void)model_ready_.get();
 }
 
 bool Engine::take_loaded(bool wait) {
@@ -301,7 +323,17 @@ void Engine::advance(std::int64_t now_ns) {
 void Engine::on_traffic(const host::TrafficSample& sample) {
   std::vector<detect::Alert> raised;
   volume_rule_.observe(sample, raised);
-  if (options_.volume_baseline) baseline_.observe(sample, raised);
+  if (traffic_loading_.valid() &&
+      traffic_loading_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    try {
+      volume_forecast_.set_model(traffic_loading_.get());
+      spdlog::info("volume: forecasting traffic with {}", traffic_what_);
+    } catch (const core::Error&) {
+      // wait_for_model() reports it on the main thread; the baseline goes on alone.
+    }
+    traffic_loading_ = {};
+  }
+  if (options_.volume_baseline) volume_forecast_.observe(sample, raised);
   if (store_) (void)store_->add_traffic(sample);
   {
     std::lock_guard lock(stats_mutex_);

@@ -28,6 +28,7 @@
 #include "detect/aggregator.h"
 #include "detect/alert.h"
 #include "detect/flow_scorer.h"
+#include "detect/forecast_detector.h"
 #include "detect/host_detectors.h"
 #include "detect/suppression.h"
 #include "detect/volume_detector.h"
@@ -46,6 +47,8 @@ struct EngineOptions {
   bool sqlite = true;
   std::filesystem::path db_path;    // empty: <out_dir>/netsentry.db
   std::filesystem::path model_dir;  // empty: no ML scoring of flows
+  // The traffic forecaster (`train --traffic`); empty: <model_dir>/traffic when present.
+  std::filesystem::path traffic_model_dir;
   int threads = 1;                  // model scoring threads
   detect::HostDetectorOptions host_detectors;
   detect::AggregatorOptions aggregation;
@@ -156,7 +159,12 @@ class Engine final {
   std::unique_ptr<BaselineTrainer> learner_;  // learning, when there is no bundle yet
   detect::HostDetectors host_detectors_;
   detect::ThresholdRule volume_rule_;
-  detect::RobustBaseline baseline_;
+  // The learned volume detector (an LSTM forecast band; the median/MAD baseline before a full
+  // window of history or without a forecaster). Owned by the thread calling on_traffic().
+  detect::ForecastDetector volume_forecast_;
+  std::shared_future<std::shared_ptr<const ml::torch::TrafficForecaster>> traffic_loading_;
+  std::shared_future<std::shared_ptr<const ml::torch::TrafficForecaster>> traffic_ready_;
+  std::string traffic_what_;
   std::filesystem::path db_path_;
   std::unique_ptr<store::SqliteStore> store_;
   std::vector<std::unique_ptr<store::AlertSink>> sinks_;

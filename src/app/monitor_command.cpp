@@ -80,7 +80,17 @@ EngineOptions engine_options(const MonitorOptions& o) {
   e.out_dir = o.watch.out_dir;
   e.sqlite = !o.no_db;
   e.db_path = o.db;
-  if (!o.no_model) e.model_dir = o.model.empty() ? default_model() : std::filesystem::path(o.model);
+  if (o.no_model && o.learn_baseline) {
+    throw core::Error("--no-model and --learn-baseline exclude each other");
+  }
+  if (!o.no_model) {
+    if (!o.model.empty()) {
+      e.model_dir = o.model;
+      if (o.learn_baseline) throw core::Error("--learn-baseline and --model exclude each other");
+    } else if (!o.learn_baseline) {
+      e.model_dir = default_model();
+    }
+  }
   e.threads = o.threads;
   e.suppress = o.suppress;
   e.volume_rule.bytes_per_second = o.volume_bytes_per_second;
@@ -96,6 +106,7 @@ EngineOptions engine_options(const MonitorOptions& o) {
   e.host_detectors.udp_flood_packets_per_second = o.udp_flood_pps;
   e.aggregation.window_ns = ns(o.aggregate_window_s);
   e.volume_baseline = o.volume_baseline;
+  e.traffic_model_dir = o.traffic_model;
   e.baseline.k = o.baseline_k;
   e.webhook_url = o.webhook;
   e.syslog = o.syslog;

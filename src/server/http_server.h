@@ -41,7 +41,10 @@ struct ServerOptions {
   std::size_t max_sse_clients = 64;             // more get 503
   std::chrono::milliseconds heartbeat{10'000};  // SSE comment line when nothing else was sent
   std::size_t max_events_per_write = 256;       // per wake-up of one SSE client
-  std::size_t max_body_bytes = 4096;            // larger request bodies get 413
+  // An SSE client is written at most this often: events that come in a burst (a replay, a
+  // flood of alerts) go out together instead of waking every client for each one.
+  std::chrono::milliseconds min_write_interval{100};
+  std::size_t max_body_bytes = 4096;  // larger request bodies get 413
 };
 
 struct ServerCounters {

@@ -197,12 +197,24 @@ void LiveState::add_top_locked(TopTable& table, const std::string& key, const Fl
 }
 
 void LiveState::add_score(const ScorePoint& point) {
-  std::string data = score_json(point).dump();
   std::lock_guard lock(mutex_);
   if (!timeline_.empty() && point.time_ms < timeline_.back().time_ms) return;
+  if (!timeline_.empty() && point.time_ms == timeline_.back().time_ms) {
+    // Each scored batch reports its seconds' peaks, so one second arrives many times (measured:
+    // 3600 points for 83 seconds, and a "score" event each). The timeline keeps one point per
+    // second, its peak; the page draws a second once, so only a new alert marker is published.
+    ScorePoint& last = timeline_.back();
+    last.score = std::max(last.score, point.score);
+    last.threshold = point.threshold;
+    if (point.alert_id != 0 && last.alert_id == 0) {
+      last.alert_id = point.alert_id;
+      push_event_locked("score", score_json(last).dump());
+    }
+    return;
+  }
   push_bounded(timeline_, point, options_.timeline_points);
   newest_ms_ = std::max(newest_ms_, point.time_ms);
-  push_event_locked("score", std::move(data));
+  push_event_locked("score", score_json(point).dump());
 }
 
 void LiveState::set_connections(std::vector<ConnectionRow> connections) {
