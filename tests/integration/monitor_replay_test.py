@@ -11,6 +11,7 @@ Usage: monitor_replay_test.py NETSENTRY_BINARY   (run by ctest)
 import csv
 import json
 import os
+import re
 import random
 import shutil
 import signal
@@ -204,6 +205,32 @@ class Replay(unittest.TestCase):
         p = run(["monitor", "--pcap", self.benign, "-o", out, "--no-model"])
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(read_alerts(out), [])
+
+    def test_learned_baseline_is_saved_and_reused_on_restart(self):
+        out = os.path.join(self.dir, "learn")
+        # 240 flows in 120 s of packet time: 0.5 min of warm-up is enough to fit a baseline.
+        p = run(["monitor", "--pcap", self.benign, "-o", out, "--learn-baseline", "--warmup", "0.5",
+                 "--no-dashboard"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("learning normal traffic", p.stderr)
+        self.assertIn("the baseline learned from live traffic", p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out, "baseline", "manifest.json")), p.stderr)
+        scored = int(re.search(r"\((\d+) scored", p.stderr).group(1))
+        self.assertGreater(scored, 0, p.stderr)
+        again = run(["monitor", "--pcap", self.benign, "-o", out, "--learn-baseline", "--warmup",
+                     "0.5", "--no-dashboard"])
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertIn("the baseline learned earlier", again.stderr)
+        # Reused from the first flow on: every flow is scored this time.
+        flows, scored = re.search(r"detection: (\d+) flows \((\d+) scored", again.stderr).groups()
+        self.assertEqual(flows, scored, again.stderr)
+
+    def test_learn_baseline_refuses_a_model_or_no_model(self):
+        for extra in (["--no-model"], ["-m", self.dir]):
+            p = run(["monitor", "--pcap", self.benign, "-o", os.path.join(self.dir, "x"),
+                     "--learn-baseline"] + extra)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("--learn-baseline", p.stderr)
 
     def test_sqlite_holds_flows_alerts_and_traffic(self):
         db = sqlite3.connect(os.path.join(self.out, "netsentry.db"))
