@@ -225,6 +225,23 @@ class Replay(unittest.TestCase):
         flows, scored = re.search(r"detection: (\d+) flows \((\d+) scored", again.stderr).groups()
         self.assertEqual(flows, scored, again.stderr)
 
+    def test_without_a_model_option_the_default_model_scores_the_flows(self):
+        default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models",
+                               "default")
+        self.assertTrue(os.path.exists(os.path.join(default, "manifest.json")), default)
+        self.assertTrue(os.path.exists(os.path.join(default, "MODEL_CARD.md")))
+        size = sum(os.path.getsize(os.path.join(default, f)) for f in os.listdir(default))
+        self.assertLess(size, 10 * 1024 * 1024)
+        out = os.path.join(self.dir, "default-model")
+        p = run(["monitor", "--pcap", self.benign, "-o", out, "--no-dashboard"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, r"scoring flows with \S*models/default")
+        flows, scored = re.search(r"detection: (\d+) flows \((\d+) scored", p.stderr).groups()
+        self.assertEqual(flows, scored, p.stderr)
+        self.assertGreater(int(flows), 200)
+        # Ordinary web and DNS sessions: the default model must not call them attacks.
+        self.assertEqual([a for a in read_alerts(out) if a["kind"] == "flow_anomaly"], [])
+
     def test_learn_baseline_refuses_a_model_or_no_model(self):
         for extra in (["--no-model"], ["-m", self.dir]):
             p = run(["monitor", "--pcap", self.benign, "-o", os.path.join(self.dir, "x"),
