@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -40,7 +41,7 @@ class BoundedQueue {
   bool push(T value, std::stop_token stop = {}) {
     {
       std::unique_lock lock(mutex_);
-      not_full_.wait(lock, stop, [&] { return closed_ || items_.size() < capacity_; });
+      wait(not_full_, lock, stop, [&] { return closed_ || items_.size() < capacity_; });
       if (closed_ || items_.size() >= capacity_) return false;
       items_.push_back(std::move(value));
       pushed_.fetch_add(1, std::memory_order_relaxed);
@@ -52,7 +53,7 @@ class BoundedQueue {
   // Blocks until an item is available; returns nullopt once closed and empty (or stopped).
   std::optional<T> pop(std::stop_token stop = {}) {
     std::unique_lock lock(mutex_);
-    not_empty_.wait(lock, stop, [&] { return closed_ || !items_.empty(); });
+    wait(not_empty_, lock, stop, [&] { return closed_ || !items_.empty(); });
     if (items_.empty()) return std::nullopt;
     T value = std::move(items_.front());
     items_.pop_front();
@@ -94,6 +95,17 @@ class BoundedQueue {
   [[nodiscard]] std::uint64_t pushed() const { return pushed_.load(std::memory_order_relaxed); }
 
  private:
+  // Waits in short slices and checks the stop token itself: a stalled pipeline was seen twice
+  // under heavy load (every stage asleep, the queue full), which a lost wake-up would explain;
+  // with slices any missed notification costs at most 20 ms instead of hanging forever.
+  template <class Pred>
+  static void wait(std::condition_variable_any& cv, std::unique_lock<std::mutex>& lock,
+                   const std::stop_token& stop, Pred ready) {
+    while (!ready() && !stop.stop_requested()) {
+      cv.wait_for(lock, std::chrono::milliseconds(20), ready);
+    }
+  }
+
   const std::size_t capacity_;
   mutable std::mutex mutex_;  // guards items_ and closed_
   std::condition_variable_any not_empty_;

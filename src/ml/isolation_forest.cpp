@@ -1,6 +1,7 @@
 #include "ml/isolation_forest.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -175,20 +176,30 @@ void IsolationForest::score_range(const data::Matrix& x, std::size_t begin, std:
                                   float* out) const {
   const double norm = average_path_length(static_cast<double>(subsample_size_)) *
                       static_cast<double>(trees_.size());
-  for (std::size_t r = begin; r < end; ++r) {
-    const float* row = x.values.data() + r * x.cols;
-    double total = 0.0;
+  // Rows in blocks, trees outside: a block walks one tree (a few KB) while it is in L1, instead of
+  // every row streaming the whole forest (hundreds of KB) through the cache. Same sums, same order
+  // per row, so scores are bit-identical to a row-at-a-time walk.
+  constexpr std::size_t kBlock = 64;
+  std::array<double, kBlock> total{};
+  for (std::size_t b = begin; b < end; b += kBlock) {
+    const std::size_t rows = std::min(kBlock, end - b);
+    std::fill(total.begin(), total.begin() + static_cast<std::ptrdiff_t>(rows), 0.0);
     for (const auto& tree : trees_) {
       const Node* nodes = tree.data();
-      std::uint32_t n = 0;
-      while (nodes[n].feature >= 0) {
-        const Node& node = nodes[n];
-        n = node.left + (row[node.feature] <= node.value ? 0u : 1u);
+      for (std::size_t i = 0; i < rows; ++i) {
+        const float* row = x.values.data() + (b + i) * x.cols;
+        std::uint32_t n = 0;
+        while (nodes[n].feature >= 0) {
+          const Node& node = nodes[n];
+          n = node.left + (row[node.feature] <= node.value ? 0u : 1u);
+        }
+        total[i] += nodes[n].value;
       }
-      total += nodes[n].value;
     }
     // A subsample of one point gives c = 0; every path is then 0 and the score is 2^0 = 1.
-    out[r] = norm > 0.0 ? static_cast<float>(std::exp2(-total / norm)) : 1.0f;
+    for (std::size_t i = 0; i < rows; ++i) {
+      out[b + i] = norm > 0.0 ? static_cast<float>(std::exp2(-total[i] / norm)) : 1.0f;
+    }
   }
 }
 
