@@ -169,6 +169,30 @@ TEST(RandomForest, SaveLoadGivesIdenticalScoresThresholdAndMode) {
   }
 }
 
+TEST(RandomForest, CompiledTreesScoreLikeXgboostIncludingMissingValues) {
+  const auto train = xor_data(2000, 21);
+  auto gb_options = RandomForestOptions::gradient_boosting();
+  gb_options.trees = 40;
+  for (const auto& options : {RandomForestOptions{}, gb_options}) {
+    const auto rf = trained(train, options);
+    TempDir dir;
+    const auto file = rf.save(dir.path());
+    RandomForest loaded;
+    loaded.load(dir.path(), file, 5);
+    ASSERT_TRUE(loaded.compiled());
+    data::Matrix x = xor_data(777, 22).x;  // not a multiple of the 64-row block
+    for (std::size_t r = 0; r < x.rows; r += 5) x.at(r, r % 5) = std::nanf("");
+    const auto ours = loaded.score(x);
+    const auto theirs = loaded.score_with_xgboost(x);
+    ASSERT_EQ(ours.size(), theirs.size());
+    float worst = 0;
+    for (std::size_t i = 0; i < ours.size(); ++i) worst = std::max(worst, std::abs(ours[i] - theirs[i]));
+    EXPECT_LT(worst, 1e-6f);
+    // Not a constant: the trees really split.
+    EXPECT_GT(*std::max_element(ours.begin(), ours.end()) - *std::min_element(ours.begin(), ours.end()), 0.5f);
+  }
+}
+
 TEST(RandomForest, LoadNamesFeatureCountMismatchAndCorruption) {
   const auto train = xor_data(500, 11);
   const auto rf = trained(train);
