@@ -275,6 +275,11 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str()
       ->group(detectors);
   monitor_cmd
+      ->add_option("--icmp-flood-pps", monitor.icmp_flood_pps,
+                   "ICMP flood: echo requests/s from one source to one host (0 = off)")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
       ->add_option("--aggregate-window", monitor.aggregate_window_s,
                    "Repeats of one alert within this many seconds become one alert with a count")
       ->capture_default_str()
@@ -563,6 +568,11 @@ int run_cli(int argc, char** argv) {
   evaluate_cmd
       ->add_option("--udp-flood-pps", evaluate.replay.udp_flood_pps,
                    "UDP flood: packets/s to one destination (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--icmp-flood-pps", evaluate.replay.icmp_flood_pps,
+                   "ICMP flood: echo requests/s from one source to one host (0 = off)")
       ->capture_default_str()
       ->group(replay_group);
   evaluate_cmd->footer(

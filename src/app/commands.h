@@ -70,6 +70,7 @@ struct MonitorOptions {
   std::size_t syn_flood_half_open = 100;
   std::size_t brute_force_sessions = 30;
   double udp_flood_pps = 10000;
+  double icmp_flood_pps = 500;
   double aggregate_window_s = 60;
   bool volume_baseline = true;
   std::filesystem::path traffic_model;  // --traffic-model: forecaster (empty: <model>/traffic)
@@ -89,6 +90,11 @@ struct MonitorOptions {
   double db_max_mb = 2048;
 };
 int run_monitor(const MonitorOptions& options);
+
+struct EngineOptions;
+// The detector, scoring and volume settings of `o` into `e` (monitor and evaluate --pcap share
+// them). Throws core::Error for non-positive windows.
+void apply_detector_options(const MonitorOptions& o, EngineOptions& e);
 
 }  // namespace netsentry::app
 

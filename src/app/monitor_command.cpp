@@ -75,6 +75,30 @@ std::filesystem::path default_model() {
   return {};
 }
 
+}  // namespace
+
+void apply_detector_options(const MonitorOptions& o, EngineOptions& e) {
+  e.threads = o.threads;
+  e.suppress = o.suppress;
+  e.volume_rule.bytes_per_second = o.volume_bytes_per_second;
+  const auto ns = [](double seconds) { return static_cast<std::int64_t>(seconds * 1e9); };
+  if (!(o.detector_window_s > 0) || !(o.aggregate_window_s > 0)) {
+    throw core::Error("--detector-window and --aggregate-window must be positive");
+  }
+  e.host_detectors.window_ns = ns(o.detector_window_s);
+  e.host_detectors.port_scan_ports = o.port_scan_ports;
+  e.host_detectors.host_scan_hosts = o.host_scan_hosts;
+  e.host_detectors.syn_flood_half_open = o.syn_flood_half_open;
+  e.host_detectors.brute_force_sessions = o.brute_force_sessions;
+  e.host_detectors.udp_flood_packets_per_second = o.udp_flood_pps;
+  e.host_detectors.icmp_flood_packets_per_second = o.icmp_flood_pps;
+  e.aggregation.window_ns = ns(o.aggregate_window_s);
+  e.volume_baseline = o.volume_baseline;
+  e.baseline.k = o.baseline_k;
+}
+
+namespace {
+
 EngineOptions engine_options(const MonitorOptions& o) {
   EngineOptions e;
   e.out_dir = o.watch.out_dir;
@@ -91,23 +115,8 @@ EngineOptions engine_options(const MonitorOptions& o) {
       e.model_dir = default_model();
     }
   }
-  e.threads = o.threads;
-  e.suppress = o.suppress;
-  e.volume_rule.bytes_per_second = o.volume_bytes_per_second;
-  const auto ns = [](double seconds) { return static_cast<std::int64_t>(seconds * 1e9); };
-  if (!(o.detector_window_s > 0) || !(o.aggregate_window_s > 0)) {
-    throw core::Error("--detector-window and --aggregate-window must be positive");
-  }
-  e.host_detectors.window_ns = ns(o.detector_window_s);
-  e.host_detectors.port_scan_ports = o.port_scan_ports;
-  e.host_detectors.host_scan_hosts = o.host_scan_hosts;
-  e.host_detectors.syn_flood_half_open = o.syn_flood_half_open;
-  e.host_detectors.brute_force_sessions = o.brute_force_sessions;
-  e.host_detectors.udp_flood_packets_per_second = o.udp_flood_pps;
-  e.aggregation.window_ns = ns(o.aggregate_window_s);
-  e.volume_baseline = o.volume_baseline;
+  apply_detector_options(o, e);
   e.traffic_model_dir = o.traffic_model;
-  e.baseline.k = o.baseline_k;
   e.webhook_url = o.webhook;
   e.syslog = o.syslog;
   e.retention_days = o.retention_days;

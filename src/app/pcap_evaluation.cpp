@@ -26,6 +26,24 @@ std::string alert_key(const detect::Alert& a) {
                      a.dst_port, a.protocol, a.interface, a.time_ns);
 }
 
+// When an alert of the episode's source covers part of the episode: the first packet time of
+// the alert's span [time_ns, last_ns] inside the episode's window [start - lead, end + slack].
+// An alert that folds repeats spans them all, so it also covers a later episode of the same
+// source (a second scan 4 s after the first), which its first time alone would miss.
+std::optional<std::int64_t> first_overlap(const Episode& e, const detect::Alert& a) {
+  const auto has = [](const net::IpAddress& ip) { return ip.family != 0; };
+  const bool by_address =
+      (has(a.src_ip) && e.src.contains(a.src_ip)) || (has(a.dst_ip) && e.src.contains(a.dst_ip)) ||
+      (!has(a.src_ip) && has(a.dst_ip) && e.src_is_prefix() && (!e.dst || *e.dst == a.dst_ip));
+  if (!by_address) return std::nullopt;
+  const auto ns = [](double s) { return static_cast<std::int64_t>(s * 1e9); };
+  const std::int64_t from = e.start_ns - ns(kAlertLeadSeconds);
+  const std::int64_t to = e.end_ns + ns(kFlowSlackSeconds);
+  const std::int64_t last = std::max(a.time_ns, a.last_ns);
+  if (last < from || a.time_ns > to) return std::nullopt;
+  return std::max(a.time_ns, e.start_ns);
+}
+
 std::string utc(std::int64_t ns) {
   std::string out;
   flow::append_timestamp_utc(ns, out);
@@ -82,26 +100,11 @@ EngineOptions engine_options(const MonitorOptions& o, const std::filesystem::pat
                                  : "evaluate --pcap: give -m/--model DIR, or --no-model to "
                                    "evaluate the rules and detectors only");
   }
-  if (!(o.detector_window_s > 0) || !(o.aggregate_window_s > 0)) {
-    throw core::Error("--detector-window and --aggregate-window must be positive");
-  }
   EngineOptions e;
   e.out_dir = out_dir;
   e.sqlite = false;
   if (!o.no_model) e.model_dir = o.model;
-  e.threads = o.threads;
-  e.suppress = o.suppress;
-  e.volume_rule.bytes_per_second = o.volume_bytes_per_second;
-  const auto ns = [](double seconds) { return static_cast<std::int64_t>(seconds * 1e9); };
-  e.host_detectors.window_ns = ns(o.detector_window_s);
-  e.host_detectors.port_scan_ports = o.port_scan_ports;
-  e.host_detectors.host_scan_hosts = o.host_scan_hosts;
-  e.host_detectors.syn_flood_half_open = o.syn_flood_half_open;
-  e.host_detectors.brute_force_sessions = o.brute_force_sessions;
-  e.host_detectors.udp_flood_packets_per_second = o.udp_flood_pps;
-  e.aggregation.window_ns = ns(o.aggregate_window_s);
-  e.volume_baseline = o.volume_baseline;
-  e.baseline.k = o.baseline_k;
+  apply_detector_options(o, e);
   e.live = false;
   e.warmup_s = 0;
   return e;
@@ -196,13 +199,24 @@ PcapEvaluation PcapEvaluator::result() const {
     const detect::Alert& a = seen.alert;
     ++r.alerts;
     r.alert_events += a.count;
-    if (const auto e = labels_.attribute_alert(a)) {
-      EpisodeOutcome& o = r.outcomes[*e];
+    const auto attributed = labels_.attribute_alert(a);
+    // Every episode the alert covers counts it: the one it is attributed to (first raised at
+    // raised_ns), and the others of its source that its folded span overlaps.
+    for (std::size_t i = 0; i < r.episodes.size(); ++i) {
+      std::optional<std::int64_t> at;
+      if (attributed && *attributed == i) {
+        at = seen.raised_ns;
+      } else {
+        at = first_overlap(r.episodes[i], a);
+      }
+      if (!at) continue;
+      EpisodeOutcome& o = r.outcomes[i];
       ++o.alerts;
       o.alert_events += a.count;
       ++o.alert_kinds[a.kind];
-      if (!o.first_alert_ns || seen.raised_ns < *o.first_alert_ns)
-        o.first_alert_ns = seen.raised_ns;
+      if (!o.first_alert_ns || *at < *o.first_alert_ns) o.first_alert_ns = *at;
+    }
+    if (attributed) {
       ++r.attributed_alerts;
       continue;
     }
@@ -338,7 +352,8 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
   }
   out +=
       "(start_s: from the capture's first packet; 1st_alert_s: packet time the first attributed "
-      "alert was raised, from the episode's start)\n";
+      "alert was raised, from the episode's start, or where a folded alert's span first covers "
+      "the episode)\n";
 
   fmt::format_to(it,
                  "\n--- alerts: {} distinct ({} events), {} attributed to episodes, {} "

@@ -98,8 +98,30 @@ struct SynFloodState : Track {
   SourceTracker destinations;  // the network-wide subject only
 };
 
+// The size that most replies share, by the majority vote (Boyer-Moore): when one size holds a
+// fraction f > 1/2 of the votes, `lead` is at least (2f - 1) times the votes.
+struct ReplySizeVote {
+  std::uint64_t size = 0;
+  std::uint64_t lead = 0;
+  void add(std::uint64_t reply) {
+    if (lead == 0) {
+      size = reply;
+      lead = 1;
+    } else if (reply == size) {
+      ++lead;
+    } else {
+      --lead;
+    }
+  }
+  // True when at least `ratio` (> 1/2) of `votes` replies had one size.
+  [[nodiscard]] bool holds(double ratio, std::uint64_t votes) const {
+    return votes > 0 && double(lead) >= (2 * ratio - 1) * double(votes);
+  }
+};
+
 struct BruteForceState : Track {
   std::uint64_t sessions = 0;
+  ReplySizeVote replies;
 };
 
 // Slow HTTP (slowloris / slow POST): connections that stay open long while sending almost nothing.
@@ -117,7 +139,16 @@ struct SlowHttpState : Track {
 struct UdpFloodState : Track {
   std::uint64_t packets = 0;
   std::uint64_t flows = 0;
+  std::uint64_t unanswered = 0;  // flows that got no UDP reply
+  std::uint64_t unanswered_packets = 0;
+  // The unanswered flows' own span: answered traffic to the host (DNS) may have opened the window
+  // long before the flood and would dilute its rate.
+  Track unanswered_span;
   SourceTracker sources;
+};
+
+struct IcmpFloodState : Track {
+  std::uint64_t requests = 0;
 };
 
 template <class State>
@@ -257,6 +288,7 @@ struct HostDetectors::Tables {
         syn_flood(o.window_ns, o.max_tracked),
         brute_force(o.window_ns, o.max_tracked),
         udp_flood(o.window_ns, o.max_tracked),
+        icmp_flood(o.window_ns, o.max_tracked),
         slow_http(o.window_ns, o.max_tracked),
         port_class(65'536, 0) {
     budget.limit = o.max_sketches;
@@ -270,11 +302,29 @@ struct HostDetectors::Tables {
   Table<SynFloodState> syn_flood;
   Table<BruteForceState> brute_force;
   Table<UdpFloodState> udp_flood;
+  Table<IcmpFloodState> icmp_flood;
   Table<SlowHttpState> slow_http;
   std::vector<std::uint8_t> port_class;  // by destination port: 0, kPortLogin, kPortWeb
 };
 
 namespace {
+
+// The UDP packet rate that makes a flood: lower when almost no flow was answered.
+// True when the unanswered part is a flood of its own kind: many flows, nearly one per packet
+// (a new source port each time), so one-way streams (few flows) and DNS (answered) stay out.
+bool unanswered_flood(const HostDetectorOptions& o, const UdpFloodState& s) {
+  return o.udp_flood_unanswered_packets_per_second > 0 && s.unanswered >= o.udp_flood_min_flows &&
+         double(s.unanswered) >= o.udp_flood_unanswered_ratio * double(s.unanswered_packets);
+}
+double udp_flood_limit(const HostDetectorOptions& o, const UdpFloodState& s) {
+  return unanswered_flood(o, s) ? o.udp_flood_unanswered_packets_per_second
+                                : o.udp_flood_packets_per_second;
+}
+
+// Echo requests per second, the span floored at 1 s as for UDP.
+double icmp_rate(const IcmpFloodState& s) {
+  return double(s.requests) / std::max(s.elapsed_seconds(), 1.0);
+}
 
 // The alert for a subject's current numbers, used both when a threshold is crossed and for the
 // window's closing summary.
@@ -329,7 +379,7 @@ class AlertWriter {
     a.score = static_cast<float>(double(s.half_open) / double(o_.syn_flood_half_open));
     // The network-wide subject (no destination) covers floods sprayed at random destinations.
     const std::string target = e.key.dst.family == 0 ? std::string("many destinations")
-                                                      : format_endpoint(e.key.dst, e.key.port);
+                                                     : format_endpoint(e.key.dst, e.key.port);
     a.reason = fmt::format(
         "SYN flood suspected: {} half-open connections to {} ({:.0f}% of {} attempts) from {}, "
         "{}/s",
@@ -369,9 +419,8 @@ class AlertWriter {
     a.reason = fmt::format(
         "Slow HTTP attack suspected (slowloris): {} connections from {} to {} held open for at "
         "least {} each while sending under {} bytes",
-        format_count(s.connections), e.key.src.to_string(),
-        format_endpoint(e.key.dst, e.key.port), format_duration(o_.slow_http_min_seconds),
-        format_count(o_.slow_http_max_bytes));
+        format_count(s.connections), e.key.src.to_string(), format_endpoint(e.key.dst, e.key.port),
+        format_duration(o_.slow_http_min_seconds), format_count(o_.slow_http_max_bytes));
     a.evidence.push_back(
         {"slow_connections", double(s.connections), double(o_.slow_http_connections), a.score});
     return a;
@@ -383,14 +432,33 @@ class AlertWriter {
     Alert a = base_alert(kind::kUdpFlood, s, level, kUdp);
     a.dst_ip = e.key.dst;
     if (!s.sources.many) a.src_ip = s.sources.first;
-    a.score = static_cast<float>(rate / o_.udp_flood_packets_per_second);
-    a.reason =
-        fmt::format("UDP flood suspected: {} packets/s to {} in {} flows from {} over {}",
-                    format_number(rate), e.key.dst.to_string(), format_count(s.flows),
-                    s.sources.many ? std::string("many sources") : s.sources.first.to_string(),
-                    format_duration(s.elapsed_seconds()));
-    a.evidence.push_back({"packets_per_second", rate, o_.udp_flood_packets_per_second, a.score});
+    const double limit = udp_flood_limit(o_, s);
+    a.score = static_cast<float>(rate / limit);
+    a.reason = fmt::format(
+        "UDP flood suspected: {} packets/s to {} in {} flows from {} over {} ({} unanswered)",
+        format_number(rate), e.key.dst.to_string(), format_count(s.flows),
+        s.sources.many ? std::string("many sources") : s.sources.first.to_string(),
+        format_duration(s.elapsed_seconds()), format_count(s.unanswered));
+    a.evidence.push_back({"packets_per_second", rate, limit, a.score});
     a.evidence.push_back({"flows", double(s.flows), double(o_.udp_flood_min_flows), 0});
+    a.evidence.push_back({"unanswered_flows", double(s.unanswered), 0, 0});
+    return a;
+  }
+
+  [[nodiscard]] Alert icmp_flood(const Table<IcmpFloodState>::Entry& e, int level,
+                                 double rate) const {
+    const IcmpFloodState& s = e.state;
+    Alert a = base_alert(kind::kIcmpFlood, s, level, e.key.proto);
+    a.src_ip = e.key.src;
+    a.dst_ip = e.key.dst;
+    a.score = static_cast<float>(rate / o_.icmp_flood_packets_per_second);
+    a.reason = fmt::format("ICMP flood suspected: {} echo requests/s from {} to {} ({} over {})",
+                           format_number(rate), e.key.src.to_string(), e.key.dst.to_string(),
+                           format_count(s.requests), format_duration(s.elapsed_seconds()));
+    a.evidence.push_back(
+        {"echo_requests_per_second", rate, o_.icmp_flood_packets_per_second, a.score});
+    a.evidence.push_back(
+        {"echo_requests", double(s.requests), double(o_.icmp_flood_min_packets), 0});
     return a;
   }
 
@@ -401,11 +469,25 @@ class AlertWriter {
 // Packets per second over a window, with the span floored at 1 s so a burst of a few packets in a
 // microsecond is not a "flood".
 double udp_rate(const UdpFloodState& s) {
+  if (s.unanswered > 0 && s.unanswered_packets * 2 >= s.packets) {
+    return double(s.unanswered_packets) / std::max(s.unanswered_span.elapsed_seconds(), 1.0);
+  }
   return double(s.packets) / std::max(s.elapsed_seconds(), 1.0);
 }
 
 std::size_t brute_force_threshold(const HostDetectorOptions& o, std::uint8_t port_class) {
   return port_class == kPortWeb ? o.brute_force_web_sessions : o.brute_force_sessions;
+}
+
+// A web login attack below the web threshold: a fast run of short sessions that mostly got the
+// same reply. Browsers and API clients fetch pages of varied sizes, or reuse connections.
+bool web_burst(const HostDetectorOptions& o, const BruteForceState& s) {
+  if (o.brute_force_web_burst_sessions == 0 || s.sessions < o.brute_force_web_burst_sessions) {
+    return false;
+  }
+  const double rate = double(s.sessions) / std::max(s.elapsed_seconds(), 1.0);
+  return rate >= o.brute_force_web_burst_per_second &&
+         s.replies.holds(o.brute_force_same_reply_ratio, s.sessions);
 }
 
 // The closing callbacks of the tables: a window's summary when an alerted subject's count grew
@@ -451,6 +533,13 @@ class Closers {
       }
     };
   }
+  [[nodiscard]] auto icmp_flood() const {
+    return [this](const Table<IcmpFloodState>::Entry& e) {
+      if (grew(e.state, e.state.requests)) {
+        push(writer_.icmp_flood(e, e.state.level, icmp_rate(e.state)));
+      }
+    };
+  }
 
  private:
   static bool grew(const Track& track, std::uint64_t measure) {
@@ -482,6 +571,19 @@ HostDetectors::HostDetectors(HostDetectorOptions options) : options_(std::move(o
   }
   if (!(options_.udp_flood_packets_per_second >= 0)) {
     bad("udp_flood_packets_per_second must not be negative");
+  }
+  if (!(options_.udp_flood_unanswered_packets_per_second >= 0) ||
+      !(options_.icmp_flood_packets_per_second >= 0)) {
+    bad("flood packet rates must not be negative");
+  }
+  if (!(options_.udp_flood_unanswered_ratio > 0 && options_.udp_flood_unanswered_ratio <= 1)) {
+    bad(fmt::format("udp_flood_unanswered_ratio must be in (0, 1], got {}",
+                    options_.udp_flood_unanswered_ratio));
+  }
+  if (!(options_.brute_force_same_reply_ratio > 0.5 &&
+        options_.brute_force_same_reply_ratio <= 1)) {
+    bad(fmt::format("brute_force_same_reply_ratio must be in (0.5, 1], got {}",
+                    options_.brute_force_same_reply_ratio));
   }
   tables_ = std::make_unique<Tables>(options_);
 }
@@ -537,10 +639,14 @@ void HostDetectors::observe(const flow::FlowRecord& record, std::vector<Alert>& 
       auto& e =
           t.syn_flood.touch({{}, record.dst_ip, record.dst_port, kTcp}, now, closers.syn_flood());
       SynFloodState& s = e.state;
-      s.see(record);
-      s.sources.see(record.src_ip);
       ++s.attempts;
-      if (!hs.completed) ++s.half_open;
+      if (!hs.completed) {
+        // The flood's time span and sources are those of its half-open attempts: clients served
+        // meanwhile neither make the sources "many" nor date the flood back to their visits.
+        s.see(record);
+        s.sources.see(record.src_ip);
+        ++s.half_open;
+      }
       const bool ratio_ok = double(s.half_open) >= o.syn_flood_ratio * double(s.attempts);
       const int level =
           ratio_ok ? level_for(double(s.half_open), double(o.syn_flood_half_open), cf) : 0;
@@ -577,8 +683,10 @@ void HostDetectors::observe(const flow::FlowRecord& record, std::vector<Alert>& 
       BruteForceState& s = e.state;
       s.see(record);
       ++s.sessions;
-      emit(s, level_for(double(s.sessions), double(threshold), cf), s.sessions,
-           [&](int level) { return writer.brute_force(e, level, threshold); });
+      s.replies.add(static_cast<std::uint64_t>(record[CicFeature::kTotalLengthBwd]));
+      int level = level_for(double(s.sessions), double(threshold), cf);
+      if (level == 0 && port_class == kPortWeb && web_burst(o, s)) level = 1;
+      emit(s, level, s.sessions, [&](int lvl) { return writer.brute_force(e, lvl, threshold); });
     }
   }
   observe_slow(record, out);
@@ -588,11 +696,38 @@ void HostDetectors::observe(const flow::FlowRecord& record, std::vector<Alert>& 
     s.see(record);
     s.sources.see(record.src_ip);
     ++s.flows;
-    s.packets += static_cast<std::uint64_t>(std::max(0.0, record[CicFeature::kTotalFwdPacket]));
+    const auto packets =
+        static_cast<std::uint64_t>(std::max(0.0, record[CicFeature::kTotalFwdPacket]));
+    s.packets += packets;
+    if (record[CicFeature::kTotalBwdPackets] <= 0) {
+      ++s.unanswered;
+      s.unanswered_packets += packets;
+      s.unanswered_span.see(record);
+    }
     const double rate = udp_rate(s);
     const int level =
-        s.flows >= o.udp_flood_min_flows ? level_for(rate, o.udp_flood_packets_per_second, cf) : 0;
+        s.flows >= o.udp_flood_min_flows ? level_for(rate, udp_flood_limit(o, s), cf) : 0;
     emit(s, level, s.packets, [&](int lvl) { return writer.udp_flood(e, lvl, rate); });
+  }
+  if ((record.ip_proto == kIcmp || record.ip_proto == kIcmpv6) &&
+      o.icmp_flood_packets_per_second > 0) {
+    // The flow table keys echo requests and their replies apart from ICMP errors, so an echo
+    // flow's initiator is the pinger and its forward packets are the requests.
+    const double type = record[CicFeature::kIcmpType];
+    const bool echo =
+        (record.ip_proto == kIcmp && type == 8) || (record.ip_proto == kIcmpv6 && type == 128);
+    if (echo) {
+      auto& e = t.icmp_flood.touch({record.src_ip, record.dst_ip, 0, record.ip_proto}, now,
+                                   closers.icmp_flood());
+      IcmpFloodState& s = e.state;
+      s.see(record);
+      s.requests += static_cast<std::uint64_t>(std::max(0.0, record[CicFeature::kTotalFwdPacket]));
+      const double rate = icmp_rate(s);
+      const int level = s.requests >= o.icmp_flood_min_packets
+                            ? level_for(rate, o.icmp_flood_packets_per_second, cf)
+                            : 0;
+      emit(s, level, s.requests, [&](int lvl) { return writer.icmp_flood(e, lvl, rate); });
+    }
   }
 }
 
@@ -614,8 +749,10 @@ void HostDetectors::observe_slow(const flow::FlowRecord& record, std::vector<Ale
                               closers.slow_http());
   SlowHttpState& s = e.state;
   s.see(record);
-  s.add(record.src_port, static_cast<std::size_t>(o.critical_factor * double(o.slow_http_connections)) + 1);
-  const int level = level_for(double(s.connections), double(o.slow_http_connections), o.critical_factor);
+  s.add(record.src_port,
+        static_cast<std::size_t>(o.critical_factor * double(o.slow_http_connections)) + 1);
+  const int level =
+      level_for(double(s.connections), double(o.slow_http_connections), o.critical_factor);
   if (level > s.level) {
     out.push_back(writer.slow_http(e, level));
     ++stats_.alerts;
@@ -638,6 +775,7 @@ void HostDetectors::advance(std::int64_t now_ns, std::vector<Alert>& out) {
   t.syn_flood.expire(now_ns, closers.syn_flood());
   t.brute_force.expire(now_ns, closers.brute_force());
   t.udp_flood.expire(now_ns, closers.udp_flood());
+  t.icmp_flood.expire(now_ns, closers.icmp_flood());
   t.slow_http.expire(now_ns, closers.slow_http());
 }
 
@@ -651,6 +789,7 @@ void HostDetectors::flush(std::vector<Alert>& out) {
   t.syn_flood.close_all(closers.syn_flood());
   t.brute_force.close_all(closers.brute_force());
   t.udp_flood.close_all(closers.udp_flood());
+  t.icmp_flood.close_all(closers.icmp_flood());
   t.slow_http.close_all(closers.slow_http());
 }
 
@@ -658,10 +797,11 @@ HostDetectorStats HostDetectors::stats() const {
   HostDetectorStats stats = stats_;
   const Tables& t = *tables_;
   stats.evictions = t.port_scan.evictions() + t.host_scan.evictions() + t.syn_flood.evictions() +
-                    t.brute_force.evictions() + t.udp_flood.evictions() +
+                    t.brute_force.evictions() + t.udp_flood.evictions() + t.icmp_flood.evictions() +
                     t.slow_http.evictions();
   stats.tracked = t.port_scan.size() + t.host_scan.size() + t.syn_flood.size() +
-                  t.brute_force.size() + t.udp_flood.size() + t.slow_http.size();
+                  t.brute_force.size() + t.udp_flood.size() + t.icmp_flood.size() +
+                  t.slow_http.size();
   stats.sketches_in_use = t.budget.in_use;
   stats.sketches_refused = t.budget.refused;
   return stats;

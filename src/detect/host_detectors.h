@@ -4,8 +4,12 @@
 //  * host scan:   distinct hosts probed on one port/protocol by one source;
 //  * SYN flood:   TCP connection attempts to one ip:port that never completed the handshake
 //                 (count and ratio; sources may be spoofed, so the subject is the destination);
-//  * brute force: short sessions from one source to one login service (ssh, ftp, rdp, ...);
-//  * UDP flood:   UDP packets per second from many flows to one host.
+//  * brute force: short sessions from one source to one login service (ssh, ftp, rdp, ...); on a
+//                 web port, either very many, or a fast burst whose replies are mostly one size
+//                 (the same "401 Unauthorized" page again and again);
+//  * UDP flood:   UDP packets per second from many flows to one host, with a lower limit when
+//                 almost every flow went unanswered (random source ports, no service);
+//  * ICMP flood:  echo requests per second from one source to one host.
 // A "probe" is a connection attempt that got no service: a TCP flow whose handshake did not
 // complete, or that completed without payload and was reset; a UDP/ICMP flow without any reply.
 // Counting probes rather than flows keeps busy clients and FTP data channels from looking like
@@ -43,18 +47,35 @@ struct HostDetectorOptions {
   // Also network-wide (random destinations): half-open SYNs per second over the window's flows
   // needed besides the count and ratio above; 0 disables the network-wide subject.
   double syn_flood_network_rate = 1000;
-  std::size_t brute_force_sessions = 30;
+  // Ten short sessions a minute to one login service: hydra keeps a few connections and tries
+  // several passwords on each, so an SSH attack shows as about one session a second.
+  std::size_t brute_force_sessions = 10;
   // Login services counted by the brute-force detector, and busier web ports with their own
   // (higher) threshold, since browsers open many short connections legitimately.
   std::vector<std::uint16_t> brute_force_ports = {21,  22,  23,  25,   110,  143,  389,  445, 465,
                                                   587, 993, 995, 1433, 3306, 3389, 5432, 5900};
   std::vector<std::uint16_t> brute_force_web_ports = {80, 443, 8080, 8443};
   std::size_t brute_force_web_sessions = 300;
+  // A web login attack without 300 sessions: at least this many short sessions at this rate or
+  // faster (per second over the window so far), most of whose replies have the same size.
+  std::size_t brute_force_web_burst_sessions = 40;
+  double brute_force_web_burst_per_second = 15;
+  double brute_force_same_reply_ratio = 0.75;
   // A session is "short" when all three hold.
   std::uint64_t brute_force_max_packets = 40;
   std::uint64_t brute_force_max_bytes = 20'000;
   double brute_force_max_seconds = 30;
   double udp_flood_packets_per_second = 10'000;
+  // The lower limit for the flows that got no UDP reply (DNS and QUIC are answered; a flood to a
+  // closed port is not), measured over their own span, when there are at least
+  // udp_flood_min_flows of them with at least udp_flood_unanswered_ratio flows per packet (a new
+  // source port for most packets: a one-way stream is one flow).
+  double udp_flood_unanswered_packets_per_second = 1'000;
+  double udp_flood_unanswered_ratio = 0.5;
+  // Echo requests per second from one source to one host (ping sends 1/s, ping -f ~100/s), over
+  // at least icmp_flood_min_packets requests.
+  double icmp_flood_packets_per_second = 500;
+  std::uint64_t icmp_flood_min_packets = 1'000;
   // Slow HTTP: connections to a web port open at least this long that sent at most this many
   // payload bytes, counted per source and server (finished or still open).
   std::size_t slow_http_connections = 20;

@@ -48,6 +48,69 @@ void append_endpoint(std::string& out, const IpAddress& address, std::uint16_t p
   out += std::to_string(port);
 }
 
+// The counterpart of an ICMP query or reply type (echo request <-> reply, ...), or -1.
+int icmp_counterpart(std::uint8_t proto, std::uint8_t type) noexcept {
+  if (proto == 1) {
+    switch (type) {
+      case 8:
+        return 0;  // echo request / reply
+      case 0:
+        return 8;
+      case 13:
+        return 14;  // timestamp
+      case 14:
+        return 13;
+      case 15:
+        return 16;  // information
+      case 16:
+        return 15;
+      case 17:
+        return 18;  // address mask
+      case 18:
+        return 17;
+      case 10:
+        return 9;  // router solicitation / advertisement
+      case 9:
+        return 10;
+      default:
+        return -1;
+    }
+  }
+  switch (type) {  // ICMPv6
+    case 128:
+      return 129;  // echo request / reply
+    case 129:
+      return 128;
+    case 133:
+      return 134;  // router solicitation / advertisement
+    case 134:
+      return 133;
+    case 135:
+      return 136;  // neighbor solicitation / advertisement
+    case 136:
+      return 135;
+    default:
+      return -1;
+  }
+}
+
+struct Ports {
+  std::uint16_t src = 0;
+  std::uint16_t dst = 0;
+};
+
+// TCP/UDP ports; for ICMP, Zeek's convention: a query or reply has (its type, its counterpart's
+// type), so a ping and its answers are one flow (8 -> 0), while errors and other messages have
+// (type, code). An echo flood then stays apart from the port-unreachable errors sent to the same
+// host, and the flow's first packet tells what kind of ICMP conversation it is.
+Ports ports_of(const Packet& packet) noexcept {
+  const bool icmp = packet.ip_proto == 1 || packet.ip_proto == 58;
+  if (!icmp || !packet.has_l4) return {packet.src_port, packet.dst_port};
+  const int counterpart = icmp_counterpart(packet.ip_proto, packet.icmp_type);
+  return {packet.icmp_type,
+          static_cast<std::uint16_t>(counterpart >= 0 ? counterpart : packet.icmp_code)};
+}
+
 }  // namespace
 
 FlowKey flow_key_of(const Packet& packet, bool& forward) noexcept {
@@ -55,13 +118,14 @@ FlowKey flow_key_of(const Packet& packet, bool& forward) noexcept {
   key.ip_proto = packet.ip_proto;
   key.vlan = packet.vlan;
   key.family = packet.src.family;
-  forward = compare_endpoints(packet.src, packet.src_port, packet.dst, packet.dst_port) <= 0;
+  const Ports ports = ports_of(packet);
+  forward = compare_endpoints(packet.src, ports.src, packet.dst, ports.dst) <= 0;
   const IpAddress& a = forward ? packet.src : packet.dst;
   const IpAddress& b = forward ? packet.dst : packet.src;
   key.addr_a = a.bytes;
   key.addr_b = b.bytes;
-  key.port_a = forward ? packet.src_port : packet.dst_port;
-  key.port_b = forward ? packet.dst_port : packet.src_port;
+  key.port_a = forward ? ports.src : ports.dst;
+  key.port_b = forward ? ports.dst : ports.src;
   return key;
 }
 
@@ -71,7 +135,7 @@ FlowKey flow_key_of(const Packet& packet) noexcept {
 }
 
 bool is_forward(const FlowKey& key, const Packet& packet) noexcept {
-  return packet.src_port == key.port_a && packet.src.bytes == key.addr_a;
+  return ports_of(packet).src == key.port_a && packet.src.bytes == key.addr_a;
 }
 
 IpAddress FlowKey::address_a() const { return make_address(addr_a, family); }

@@ -15,8 +15,10 @@
 namespace netsentry::net {
 
 // Both directions of a conversation map to the same key: endpoint "a" is the smaller of
-// (address bytes, port) of the two endpoints. ICMP and packets without a decoded L4 header (later
-// fragments, other protocols) have ports 0. The layout has no padding, so keys compare and hash as
+// (address bytes, port) of the two endpoints. ICMP uses Zeek's pseudo-ports: a query or reply
+// (echo, timestamp, ...) has (its type, its counterpart's type), so a ping and its replies share
+// one key (8 <-> 0), and any other ICMP message has (type, code). Packets without a decoded L4
+// header (later fragments, other protocols) have ports 0. The layout has no padding, so keys compare and hash as
 // raw bytes.
 struct FlowKey {
   std::array<std::uint8_t, 16> addr_a{};

@@ -127,6 +127,35 @@ TEST_F(PcapEvaluatorTest, AnUpdateReplacesItsAlertAndKeepsTheFirstRaiseTime) {
   EXPECT_EQ(*r.outcomes[0].first_alert_ns, kT0 + 11 * kSecond);
 }
 
+TEST(PcapEvaluator, AFoldedAlertDetectsEveryEpisodeOfItsSourceThatItsSpanOverlaps) {
+  const EpisodeLabels labels = EpisodeLabels::parse(
+      "kind,src,dst,start,end\n"
+      "port_scan,10.0.0.66,10.0.0.1,1767225610,1767225611\n"
+      "port_scan,10.0.0.66,10.0.0.1,1767225615,1767225616\n"
+      "port_scan,10.0.0.66,10.0.0.1,1767225640,1767225641\n"
+      "port_scan,10.0.0.77,10.0.0.1,1767225615,1767225616\n",
+      "labels.csv");
+  PcapEvaluator evaluator(labels);
+  evaluator.observe_time(kT0 + 11 * kSecond);
+  // The first scan's alert, with the second scan folded in: [10.2 s, 15.6 s], two events.
+  detect::Alert folded = alert("port_scan", "10.0.0.66", "10.0.0.1", 10.2, 2);
+  folded.last_ns = kT0 + 15'600'000'000;
+  evaluator.on_alert(folded, false);
+  const PcapEvaluation r = evaluator.result();
+  ASSERT_EQ(r.outcomes.size(), 4u);
+  EXPECT_TRUE(r.outcomes[0].detected());
+  EXPECT_EQ(*r.outcomes[0].first_alert_ns, kT0 + 11 * kSecond);  // when it was raised
+  EXPECT_TRUE(r.outcomes[1].detected());
+  EXPECT_EQ(r.outcomes[1].alert_kinds.at("port_scan"), 1u);
+  // Covered from the episode's start: time to first alert 0.
+  EXPECT_EQ(*r.outcomes[1].first_alert_ns, labels.episodes()[1].start_ns);
+  EXPECT_FALSE(r.outcomes[2].detected());  // after the span
+  EXPECT_FALSE(r.outcomes[3].detected());  // another source
+  EXPECT_EQ(r.detected_episodes(), 2u);
+  EXPECT_EQ(r.attributed_alerts, 1u);
+  EXPECT_EQ(r.false_alerts, 0u);
+}
+
 TEST_F(PcapEvaluatorTest, FlowLevelReportsTheEnsembleAgainstTheLabels) {
   const std::vector<flow::FlowRecord> flows = {
       flow_between("10.0.0.66", "10.0.0.1", 10.0, 10.1),

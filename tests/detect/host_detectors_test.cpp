@@ -196,10 +196,10 @@ TEST(HostDetectors, LeavesASlowSpreadOfUnansweredSynsAlone) {
   std::vector<Alert> out;
   // 150 unanswered SYNs to different hosts over 50 s: 3/s, far below the network-wide rate.
   for (int i = 0; i < 150; ++i) {
-    detectors.observe(half_open(ipv4(51, static_cast<std::uint8_t>(i), 3, 4), 2000,
-                                ipv4(15, 7, static_cast<std::uint8_t>(i), 9), 443,
-                                kT0 + i * 333 * kMs),
-                      out);
+    detectors.observe(
+        half_open(ipv4(51, static_cast<std::uint8_t>(i), 3, 4), 2000,
+                  ipv4(15, 7, static_cast<std::uint8_t>(i), 9), 443, kT0 + i * 333 * kMs),
+        out);
   }
   detectors.flush(out);
   EXPECT_TRUE(of_kind(out, kind::kSynFlood).empty());
@@ -229,12 +229,14 @@ TEST(HostDetectors, ReportsBruteForceOnALoginService) {
   }
   detectors.flush(out);
   const auto attacks = of_kind(out, kind::kBruteForce);
-  ASSERT_EQ(attacks.size(), 2u);  // at 30 sessions, then the summary of the window
+  ASSERT_EQ(attacks.size(), 3u);  // at 10 sessions, CRITICAL at 100, then the window's summary
   EXPECT_EQ(attacks[0].src_ip, ip("10.0.0.66"));
   EXPECT_EQ(attacks[0].dst_port, 22);
+  EXPECT_EQ(attacks[0].severity, Severity::kHigh);
+  EXPECT_EQ(attacks[1].severity, Severity::kCritical);
   // 150 sessions 0.3 s apart: the first 60 s window holds 200, all 150 (~45 s).
   EXPECT_EQ(
-      attacks[1].reason,
+      attacks[2].reason,
       "Brute force suspected: 150 short sessions from 10.0.0.66 to 10.0.0.5:22 (SSH) in 45 s");
 }
 
@@ -248,6 +250,146 @@ TEST(HostDetectors, GivesWebPortsTheirOwnHigherBruteForceThreshold) {
   }
   detectors.flush(out);
   EXPECT_TRUE(of_kind(out, kind::kBruteForce).empty());
+}
+
+TEST(HostDetectors, ReportsAFewSshSessionsWithSeveralPasswordTriesEach) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // hydra ssh -t 4: 11 connections in 12 s, each trying a few passwords (~35 packets, 6 KB).
+  for (int i = 0; i < 11; ++i) {
+    auto s = session(ip("10.77.0.69"), static_cast<std::uint16_t>(42000 + i), ip("10.77.0.1"), 22,
+                     kT0 + i * 1100 * kMs, 1500);
+    s.packet_count = 35;
+    s.byte_count = 6000;
+    detectors.observe(s, out);
+  }
+  const auto attacks = of_kind(out, kind::kBruteForce);
+  ASSERT_EQ(attacks.size(), 1u);
+  EXPECT_EQ(attacks[0].src_ip, ip("10.77.0.69"));
+  EXPECT_EQ(attacks[0].dst_port, 22);
+}
+
+TEST(HostDetectors, ReportsAFastBurstOfWebLoginsThatGetTheSameReply) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // hydra http-get on basic auth: 80 short connections in 3 s, each answered by the same 401.
+  for (int i = 0; i < 80; ++i) {
+    auto s = session(ip("10.77.0.69"), static_cast<std::uint16_t>(50000 + i), ip("10.77.0.1"), 80,
+                     kT0 + i * 37 * kMs, 133);
+    s.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthBwd)] = 209;
+    detectors.observe(s, out);
+  }
+  const auto attacks = of_kind(out, kind::kBruteForce);
+  ASSERT_EQ(attacks.size(), 1u);
+  EXPECT_EQ(attacks[0].src_ip, ip("10.77.0.69"));
+  EXPECT_EQ(attacks[0].dst_port, 80);
+  EXPECT_NE(attacks[0].reason.find("40 short sessions"), std::string::npos) << attacks[0].reason;
+}
+
+TEST(HostDetectors, LeavesAFastBurstOfVariedWebDownloadsAlone) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // The same burst of connections, but pages of many sizes: a client fetching content.
+  for (int i = 0; i < 80; ++i) {
+    auto s = session(ip("10.77.0.10"), static_cast<std::uint16_t>(50000 + i), ip("10.77.0.1"), 80,
+                     kT0 + i * 37 * kMs, 133);
+    s.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthBwd)] = 300 + 97 * (i % 40);
+    detectors.observe(s, out);
+  }
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kBruteForce).empty()) << out.front().reason;
+}
+
+TEST(HostDetectors, NamesTheSynFlooderAmongServedClients) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // Clients served on port 80 (complete handshakes), then one host floods it with SYNs.
+  for (int i = 0; i < 20; ++i) {
+    detectors.observe(
+        session(ipv4(10, 77, 0, static_cast<std::uint8_t>(10 + i % 8)),
+                static_cast<std::uint16_t>(30000 + i), ip("10.77.0.1"), 80, kT0 + i * kSec),
+        out);
+  }
+  const std::int64_t flood_start = kT0 + 30 * kSec;
+  for (int i = 0; i < 500; ++i) {
+    detectors.observe(half_open(ip("10.77.0.67"), static_cast<std::uint16_t>(1024 + i),
+                                ip("10.77.0.1"), 80, flood_start + i * kMs),
+                      out);
+  }
+  const auto floods = of_kind(out, kind::kSynFlood);
+  ASSERT_FALSE(floods.empty());
+  EXPECT_EQ(floods.front().src_ip, ip("10.77.0.67"));
+  EXPECT_EQ(floods.front().time_ns, flood_start);
+  EXPECT_NE(floods.front().reason.find("from 10.77.0.67"), std::string::npos)
+      << floods.front().reason;
+}
+
+TEST(HostDetectors, ReportsAnUnansweredUdpFloodBelowTheGeneralLimit) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // hping3 --udp -i u100 at a closed port: every packet from a new source port, none answered,
+  // 2,000 packets/s (the general limit is 10,000).
+  for (int i = 0; i < 20'000; ++i) {
+    detectors.observe(udp_flow(ip("10.77.0.67"), static_cast<std::uint16_t>(1024 + i % 60000),
+                               ip("10.77.0.1"), 9999, kT0 + std::int64_t{i} * 500'000, 0, 1),
+                      out);
+  }
+  detectors.flush(out);
+  const auto floods = of_kind(out, kind::kUdpFlood);
+  ASSERT_FALSE(floods.empty());
+  EXPECT_EQ(floods.front().src_ip, ip("10.77.0.67"));
+  EXPECT_EQ(floods.front().dst_ip, ip("10.77.0.1"));
+}
+
+TEST(HostDetectors, LeavesAnsweredUdpAtTheSameRateAlone) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // A busy resolver's clients: 2,000 one-query flows a second, each answered.
+  for (int i = 0; i < 20'000; ++i) {
+    detectors.observe(udp_flow(ipv4(10, 1, static_cast<std::uint8_t>(i % 200), 7),
+                               static_cast<std::uint16_t>(1024 + i % 60000), ip("10.77.0.1"), 53,
+                               kT0 + std::int64_t{i} * 500'000, kMs, 1, /*reply=*/true),
+                      out);
+  }
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kUdpFlood).empty()) << out.front().reason;
+}
+
+flow::FlowRecord echo_flow(std::uint8_t type, std::int64_t start_ns, std::int64_t duration_ns,
+                           std::uint64_t requests) {
+  auto r = flow_of(ip("10.77.0.67"), type, ip("10.77.0.1"), 0, 1, start_ns, duration_ns,
+                   {{+1, 0, 56}, {-1, 0, 56}});
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kIcmpType)] = type;
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = double(requests);
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalBwdPackets)] = double(requests);
+  r.packet_count = 2 * requests;
+  return r;
+}
+
+TEST(HostDetectors, ReportsAnIcmpEchoFlood) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  // hping3 --icmp -i u100: 22,400 echo requests in 8 s, one flow.
+  detectors.observe(echo_flow(8, kT0, 8 * kSec, 22'400), out);
+  const auto floods = of_kind(out, kind::kIcmpFlood);
+  ASSERT_EQ(floods.size(), 1u);
+  EXPECT_EQ(floods[0].src_ip, ip("10.77.0.67"));
+  EXPECT_EQ(floods[0].dst_ip, ip("10.77.0.1"));
+  EXPECT_EQ(floods[0].severity, Severity::kHigh);
+  EXPECT_EQ(floods[0].protocol, "ICMP");
+  EXPECT_NE(floods[0].reason.find("2,800 echo requests/s from 10.77.0.67 to 10.77.0.1"),
+            std::string::npos)
+      << floods[0].reason;
+}
+
+TEST(HostDetectors, LeavesPingsAndIcmpErrorsAlone) {
+  HostDetectors detectors;
+  std::vector<Alert> out;
+  detectors.observe(echo_flow(8, kT0, 60 * kSec, 60), out);      // ping: 1/s
+  detectors.observe(echo_flow(8, kT0, 10 * kSec, 1'000), out);   // ping -f: 100/s
+  detectors.observe(echo_flow(3, kT0, 10 * kSec, 29'000), out);  // port unreachable errors
+  detectors.flush(out);
+  EXPECT_TRUE(of_kind(out, kind::kIcmpFlood).empty()) << out.front().reason;
 }
 
 TEST(HostDetectors, ReportsUdpFloodFromManyFlows) {
@@ -323,7 +465,9 @@ using namespace testing;
 flow::FlowRecord held_connection(std::uint16_t sport, double seconds, std::uint32_t bytes) {
   auto r = flow_of(ip("10.0.9.68"), sport, ip("10.0.0.5"), 80, 6, kT0 + sport * kMs,
                    static_cast<std::int64_t>(seconds * 1e9),
-                   {{+1, kSyn}, {-1, static_cast<std::uint8_t>(kSyn | kAck)}, {+1, kAck},
+                   {{+1, kSyn},
+                    {-1, static_cast<std::uint8_t>(kSyn | kAck)},
+                    {+1, kAck},
                     {+1, static_cast<std::uint8_t>(kPsh | kAck), bytes}});
   return r;
 }

@@ -113,7 +113,9 @@ TEST(SuppressionRules, NamesTheBadTokenInErrors) {
   EXPECT_EQ(error_of("src=10.0.0.0/8 kind=portscan"),
             "suppression rule \"src=10.0.0.0/8 kind=portscan\": bad token \"kind=portscan\": "
             "unknown kind; expected one of flow_anomaly, volume, volume_forecast, port_scan, "
-            "host_scan, syn_flood, brute_force, udp_flood, system");
+            "host_scan, syn_flood, brute_force, udp_flood, icmp_flood, slow_http, system");
+  // Every kind a detector raises can be suppressed.
+  EXPECT_NO_THROW(SuppressionRules({"kind=icmp_flood", "kind=slow_http"}));
   EXPECT_NE(error_of("src=10.0.0.0/40").find("bad token \"src=10.0.0.0/40\""), std::string::npos);
   EXPECT_NE(error_of("dst_port=70000").find("bad token \"dst_port=70000\""), std::string::npos);
   EXPECT_NE(error_of("port=90-80").find("bad token \"port=90-80\""), std::string::npos);

@@ -87,13 +87,31 @@ TEST(FlowKey, SeparatesVlansAndProtocols) {
   EXPECT_EQ(flow_key_of(udp).ip_proto, 17);
 }
 
-TEST(FlowKey, UsesPortZeroForIcmpAndLaterFragments) {
-  const Packet icmp = decoded(PacketBuilder().ethernet().ipv4().icmp({.type = 8}).build());
-  const FlowKey icmp_key = flow_key_of(icmp);
-  EXPECT_EQ(icmp_key.port_a, 0);
+TEST(FlowKey, KeysIcmpByTypePairsAndLaterFragmentsByPortZero) {
+  const auto a = ip4(10, 0, 0, 1);
+  const auto b = ip4(10, 0, 0, 2);
+  const Packet icmp =
+      decoded(PacketBuilder().ethernet().ipv4({.src = a, .dst = b}).icmp({.type = 8}).build());
+  bool forward = false;
+  const FlowKey icmp_key = flow_key_of(icmp, forward);
+  EXPECT_TRUE(forward);
+  EXPECT_EQ(icmp_key.port_a, 8);  // Zeek's pseudo-ports: echo request 8 <-> reply 0
   EXPECT_EQ(icmp_key.port_b, 0);
   EXPECT_EQ(icmp_key.ip_proto, 1);
   EXPECT_EQ(icmp.icmp_type, 8);
+  // The reply shares the request's flow, in the backward direction.
+  const Packet reply =
+      decoded(PacketBuilder().ethernet().ipv4({.src = b, .dst = a}).icmp({.type = 0}).build());
+  EXPECT_EQ(flow_key_of(reply), icmp_key);
+  EXPECT_FALSE(is_forward(icmp_key, reply));
+  EXPECT_TRUE(is_forward(icmp_key, icmp));
+  // A port-unreachable error between the same hosts is another flow (type 3, code 3).
+  const Packet error = decoded(
+      PacketBuilder().ethernet().ipv4({.src = b, .dst = a}).icmp({.type = 3, .code = 3}).build());
+  const FlowKey error_key = flow_key_of(error);
+  EXPECT_NE(error_key, icmp_key);
+  EXPECT_EQ(error_key.port_a, 3);
+  EXPECT_EQ(error_key.port_b, 3);
 
   const Packet later = decoded(PacketBuilder()
                                    .ethernet()
