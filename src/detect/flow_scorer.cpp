@@ -157,15 +157,24 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
   // this keeps alert building from costing more than the scoring.
   std::vector<std::size_t> explained;
   std::vector<std::size_t> brief;
+  // Repeats of an explained pair (same source, destination and protocol) are folded into its
+  // alert as a count right here: the aggregator would fold them anyway, and an attack-heavy link
+  // otherwise builds (and aggregates) one alert object per flow.
+  std::vector<std::size_t> repeat_of(flows.size(), SIZE_MAX);
   {
     std::unordered_map<std::uint64_t, std::size_t> first_of_pair;
     for (const auto i : anomalous) {
       std::uint64_t h = 1469598103934665603ull;
       for (const auto b : flows[i].src_ip.bytes) h = (h ^ b) * 1099511628211ull;
       for (const auto b : flows[i].dst_ip.bytes) h = (h ^ b) * 1099511628211ull;
-      // A spoofed flood makes every pair new: past a few dozen, the rest are brief too.
-      const bool first = first_of_pair.try_emplace(h, i).second;
-      (first && explained.size() < kExplainedPerBatch ? explained : brief).push_back(i);
+      h = (h ^ flows[i].ip_proto) * 1099511628211ull;
+      const auto [it, first] = first_of_pair.try_emplace(h, i);
+      if (first) {
+        // A spoofed flood makes every pair new: past a few dozen, the rest are brief.
+        (explained.size() < kExplainedPerBatch ? explained : brief).push_back(i);
+      } else {
+        repeat_of[i] = it->second;
+      }
     }
   }
   // The autoencoder's per-feature error explains rows it flagged; computed for those rows only.
@@ -184,19 +193,31 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
       if (!rows.empty()) ae_errors = explainer->feature_errors(x, rows);
     }
   }
+  std::vector<std::size_t> alert_of(flows.size(), SIZE_MAX);
   for (const auto i : explained) {
     std::vector<float> errors;
     if (ae_row[i] != SIZE_MAX) {
       const auto row = ae_errors.row(ae_row[i]);
       errors.assign(row.begin(), row.end());
     }
+    alert_of[i] = alerts.size();
     alerts.emplace_back();
     build_alert(flows[i], x, i, scores, verdicts[i], errors.empty() ? nullptr : &errors,
                 alerts.back(), true);
   }
   for (const auto i : brief) {
+    alert_of[i] = alerts.size();
     alerts.emplace_back();
     build_alert(flows[i], x, i, scores, verdicts[i], nullptr, alerts.back(), false);
+  }
+  for (const auto i : anomalous) {
+    if (repeat_of[i] == SIZE_MAX) continue;
+    Alert& a = alerts[alert_of[repeat_of[i]]];
+    ++a.count;
+    a.time_ns = std::min(a.time_ns, flows[i].start_ns);
+    a.last_ns = std::max(a.last_ns, flows[i].end_ns);
+    a.score = std::max(a.score, verdicts[i].score);
+    a.votes = std::max(a.votes, verdicts[i].votes);
   }
 }
 
