@@ -352,9 +352,22 @@
     row.addEventListener('click', () => openDrawer(a.id));
     return el('li', {}, [row]);
   }
+  // Fills a list or table body: the first screenful now, the rest in the next task, so the page
+  // shows every panel before it lays out hundreds of rows nobody sees yet. A newer fill of the
+  // same container cancels the pending rest.
+  const FIRST_ROWS = 40;
+  function fillChunked(container, items, make) {
+    const gen = (container.fillGen = (container.fillGen || 0) + 1);
+    container.replaceChildren(...items.slice(0, FIRST_ROWS).map(make));
+    if (items.length <= FIRST_ROWS) return;
+    setTimeout(() => {
+      if (container.fillGen === gen) container.append(...items.slice(FIRST_ROWS).map(make));
+    }, 0);
+  }
+
   function renderAlerts(freshId) {
     const list = visibleAlerts();
-    $('alert-list').replaceChildren(...list.slice(0, 200).map((a) => alertRow(a, a.id === freshId)));
+    fillChunked($('alert-list'), list.slice(0, 200), (a) => alertRow(a, a.id === freshId));
     $('alert-empty').hidden = list.length > 0;
     $('alert-count').textContent = list.length ? `(${list.length})` : '';
   }
@@ -497,13 +510,13 @@
     const match = (f) => !q || [endpoint(f.src_ip, f.src_port), endpoint(f.dst_ip, f.dst_port), f.protocol]
       .some((s) => String(s).toLowerCase().includes(q));
     const rows = sortRows(state.flows.filter(match), state.flowSort, flowValue).slice(0, 300);
-    $('flow-table').querySelector('tbody').replaceChildren(...rows.map((f) => {
+    fillChunked($('flow-table').querySelector('tbody'), rows, (f) => {
       const tr = flowRow([fmtTime(f.last), endpoint(f.src_ip, f.src_port), endpoint(f.dst_ip, f.dst_port),
         f.protocol, fmtInt(f.packets), fmtBytes(f.bytes), fmtDuration(f.duration),
         f.score === null ? '–' : fmtNum(f.score, 3)]);
       if (f.anomalous) tr.lastChild.classList.add('hot');
       return tr;
-    }));
+    });
     $('flow-count').textContent = state.flows.length ? `(${rows.length} of ${state.flows.length})` : '';
   }
   const connectionValue = (c, key) => ({
@@ -516,12 +529,12 @@
     const match = (c) => !q || [endpoint(c.local_ip, c.local_port), endpoint(c.remote_ip, c.remote_port), c.status,
       c.type, c.process, String(c.pid)].some((s) => String(s).toLowerCase().includes(q));
     const rows = sortRows(state.connections.filter(match), state.connectionSort, connectionValue).slice(0, 300);
-    $('connection-table').querySelector('tbody').replaceChildren(...rows.map((c) => connectionRow([
+    fillChunked($('connection-table').querySelector('tbody'), rows, (c) => connectionRow([
       `${endpoint(c.local_ip, c.local_port)} ${c.type}`,
       endpoint(c.remote_ip, c.remote_port) || '–',
       c.status,
       c.process ? `${c.process} (${c.pid})` : c.pid ? String(c.pid) : '–',
-    ])));
+    ]));
     $('connection-count').textContent = state.connections.length ? `(${state.connections.length})` : '';
   }
   function renderTop(listId, entries) {
