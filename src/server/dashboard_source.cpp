@@ -53,4 +53,25 @@ bool DashboardSource::wait_for_events(std::uint64_t after_seq, std::chrono::mill
   return false;
 }
 
+void sort_flows(std::vector<FlowRow>& rows, std::size_t limit, FlowSort sort) {
+  const auto by = [sort](const FlowRow& a, const FlowRow& b) {
+    switch (sort) {
+      case FlowSort::kBytes:
+        return a.bytes > b.bytes;
+      case FlowSort::kPackets:
+        return a.packets > b.packets;
+      case FlowSort::kScore:
+        return a.score.value_or(-1e30F) > b.score.value_or(-1e30F);
+      case FlowSort::kDuration:
+        return a.last_ms - a.first_ms > b.last_ms - b.first_ms;
+      case FlowSort::kLast:
+        break;
+    }
+    return a.last_ms > b.last_ms;
+  };
+  const std::size_t n = std::min(limit, rows.size());
+  std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n), rows.end(), by);
+  rows.resize(n);
+}
+
 }  // namespace netsentry::server

@@ -167,6 +167,10 @@ struct EventBatch {
 [[nodiscard]] EventBatch events_after(const std::deque<Event>& ring, std::uint64_t last_seq,
                                       std::uint64_t after_seq, std::size_t max_events);
 
+// The /api/flows order both sources share: the first `limit` rows of `rows` by `sort` (largest
+// first; newest last-seen breaks ties and is the kLast order), the rest dropped.
+void sort_flows(std::vector<FlowRow>& rows, std::size_t limit, FlowSort sort);
+
 class DashboardSource {
  public:
   virtual ~DashboardSource() = default;

@@ -52,8 +52,6 @@ void keep_newest(std::vector<T>& points, std::size_t max_points) {
   }
 }
 
-double flow_duration(const FlowRow& f) { return static_cast<double>(f.last_ms - f.first_ms); }
-
 }  // namespace
 
 FlowRow flow_row(const flow::FlowRecord& record, std::optional<float> score, bool anomalous) {
@@ -324,24 +322,7 @@ std::vector<FlowRow> LiveState::flows(std::size_t limit, FlowSort sort) const {
     out.assign(flows_.begin(), flows_.end());
   }
   // Sorting happens outside the lock so a large table does not stall the pipeline.
-  const auto by = [sort](const FlowRow& a, const FlowRow& b) {
-    switch (sort) {
-      case FlowSort::kBytes:
-        return a.bytes > b.bytes;
-      case FlowSort::kPackets:
-        return a.packets > b.packets;
-      case FlowSort::kScore:
-        return a.score.value_or(-1e30F) > b.score.value_or(-1e30F);
-      case FlowSort::kDuration:
-        return flow_duration(a) > flow_duration(b);
-      case FlowSort::kLast:
-        break;
-    }
-    return a.last_ms > b.last_ms;
-  };
-  const std::size_t n = std::min(limit, out.size());
-  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(), by);
-  out.resize(n);
+  sort_flows(out, limit, sort);
   return out;
 }
 

@@ -381,24 +381,7 @@ std::vector<FlowRow> StoreSource::flows(std::size_t limit, FlowSort sort) const 
   out.reserve(rows.size());
   for (const store::FlowRow& row : rows) out.push_back(flow_row(row));
   // The same order as LiveState::flows, over the same kind of window (the newest flows).
-  const auto by = [sort](const FlowRow& a, const FlowRow& b) {
-    switch (sort) {
-      case FlowSort::kBytes:
-        return a.bytes > b.bytes;
-      case FlowSort::kPackets:
-        return a.packets > b.packets;
-      case FlowSort::kScore:
-        return a.score.value_or(-1e30F) > b.score.value_or(-1e30F);
-      case FlowSort::kDuration:
-        return a.last_ms - a.first_ms > b.last_ms - b.first_ms;
-      case FlowSort::kLast:
-        break;
-    }
-    return a.last_ms > b.last_ms;
-  };
-  const std::size_t n = std::min(limit, out.size());
-  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(), by);
-  out.resize(n);
+  sort_flows(out, limit, sort);
   return out;
 }
 
