@@ -316,13 +316,18 @@ class HttpServer::Impl {
       assets_["/" + entry.path().filename().string()] = make_asset(read_file(entry.path()), mime);
     }
     assets_["/"] = assets_.at("/index.html");
-    const std::filesystem::path plotly =
-        options_.plotly_path.empty()
-            ? dir / "node_modules" / "plotly.js-basic-dist-min" / "plotly-basic.min.js"
-            : options_.plotly_path;
+    // The build and the install copy Plotly into <dir>/vendor/; a source checkout's web/ has it
+    // under node_modules/ after `npm ci`.
+    std::filesystem::path plotly = options_.plotly_path;
+    if (plotly.empty()) {
+      plotly = dir / "vendor" / "plotly-basic.min.js";
+      if (!std::filesystem::is_regular_file(plotly)) {
+        plotly = dir / "node_modules" / "plotly.js-basic-dist-min" / "plotly-basic.min.js";
+      }
+    }
     if (!std::filesystem::is_regular_file(plotly)) {
-      throw core::Error(plotly.string() + ": Plotly is missing (run `npm ci` in " + dir.string() +
-                        ")");
+      throw core::Error(plotly.string() + ": Plotly is missing (run `npm ci --omit=dev` in " +
+                        dir.string() + ", or build: the build copies it into vendor/)");
     }
     assets_["/vendor/plotly.min.js"] = make_asset(read_file(plotly), mime_for(plotly));
   }

@@ -33,9 +33,9 @@ struct ServerOptions {
   std::string auth_token;
   // Folder with index.html, app.js, style.css; empty serves the API only.
   std::filesystem::path assets_dir;
-  // Plotly for /vendor/plotly.min.js; empty means
-  // <assets_dir>/node_modules/plotly.js-basic-dist-min/plotly-basic.min.js (the scatter/bar/pie
-  // bundle: a quarter of the full one's size and evaluation time).
+  // Plotly for /vendor/plotly.min.js; empty means <assets_dir>/vendor/plotly-basic.min.js (the
+  // build's and the install's copy), else <assets_dir>/node_modules/plotly.js-basic-dist-min/
+  // plotly-basic.min.js (a source checkout after `npm ci`): the scatter/bar build.
   std::filesystem::path plotly_path;
   std::size_t worker_threads = 8;               // for plain requests
   std::size_t max_sse_clients = 64;             // more get 503
