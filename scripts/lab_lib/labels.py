@@ -4,7 +4,8 @@ import ipaddress
 
 HEADER = ["kind", "src", "dst", "start", "end", "tool", "description"]
 KINDS = ("port_scan", "host_scan", "syn_flood", "udp_flood", "icmp_flood", "slow_http",
-         "brute_force", "exfiltration")
+         "brute_force", "exfiltration", "service_scan", "credential_stuffing", "dns_exfiltration",
+         "https_exfiltration", "c2_beacon", "slow_post", "arp_spoof", "nd_spoof")
 
 # One /24 for the lab: the victim (servers and capture), benign clients, one attacker per role.
 VICTIM = "10.77.0.1"
@@ -14,7 +15,23 @@ FLOODER = "10.77.0.67"
 SLOW_HTTP = "10.77.0.68"
 BRUTE_FORCER = "10.77.0.69"
 EXFILTRATOR = "10.77.0.70"
-ATTACKERS = [SCANNER, FLOODER, SLOW_HTTP, BRUTE_FORCER, EXFILTRATOR]
+STUFFER = "10.77.0.71"  # credential stuffing (SSH, a web login form)
+DNS_EXFILTRATOR = "10.77.0.72"
+HTTPS_EXFILTRATOR = "10.77.0.73"
+BEACONER = "10.77.0.74"  # an infected host beaconing to its command-and-control server
+ARP_SPOOFER = "10.77.0.75"
+ND_SPOOFER = "10.77.0.76"
+ND_SPOOFER6 = "fd77::76"
+ATTACKERS = [SCANNER, FLOODER, SLOW_HTTP, BRUTE_FORCER, EXFILTRATOR, STUFFER, DNS_EXFILTRATOR,
+             HTTPS_EXFILTRATOR, BEACONER, ARP_SPOOFER, ND_SPOOFER]
+# Servers besides the victim (real mode): databases, MQTT, mail, NTP; the resolver (and IPv6
+# router advertisements); the attackers' command-and-control server, behind a WAN link.
+SERVICES = "10.77.0.2"
+RESOLVER = "10.77.0.3"
+C2 = "10.77.0.200"
+C2_ZONE = "cdn-sync.net"
+PREFIX6 = "fd77::"
+VICTIM6, SERVICES6, RESOLVER6, C26 = "fd77::1", "fd77::2", "fd77::3", "fd77::c8"
 # Hosts that a host scan sweeps: routed through the victim, four of them answer.
 SWEEP_NET = "10.77.1.0/24"
 SWEEP_ALIVE = ["10.77.1.%d" % i for i in (1, 2, 3, 4)]

@@ -148,3 +148,40 @@ def ipv4_endpoints(linktype, frame):
     if len(frame) < off + 20 or frame[off] >> 4 != 4:
         return None
     return ip_str(frame[off + 12:off + 16]), ip_str(frame[off + 16:off + 20]), frame[off + 9]
+
+
+ETH_IPV6, ETH_ARP = 0x86DD, 0x0806
+
+
+def mac_str(raw):
+    return ":".join("%02x" % b for b in raw)
+
+
+def frame_info(linktype, frame):
+    """(ethertype, src MAC, src address, dst address, IP protocol or next header, L4 offset) of an
+    Ethernet frame; addresses are None for what is neither IPv4 nor IPv6 (ARP: the sender and
+    target protocol addresses). None for other link types."""
+    if linktype != LINKTYPE_ETHERNET or len(frame) < 14:
+        return None
+    ethertype = struct.unpack_from("!H", frame, 12)[0]
+    off = 14
+    while ethertype == 0x8100 and len(frame) >= off + 4:
+        ethertype = struct.unpack_from("!H", frame, off + 2)[0]
+        off += 4
+    smac = mac_str(frame[6:12])
+    if ethertype == ETH_IPV4 and len(frame) >= off + 20:
+        ihl = (frame[off] & 0x0F) * 4
+        return (ethertype, smac, ip_str(frame[off + 12:off + 16]), ip_str(frame[off + 16:off + 20]),
+                frame[off + 9], off + ihl)
+    if ethertype == ETH_IPV6 and len(frame) >= off + 40:
+        import ipaddress
+        src = str(ipaddress.IPv6Address(bytes(frame[off + 8:off + 24])))
+        dst = str(ipaddress.IPv6Address(bytes(frame[off + 24:off + 40])))
+        nh, l4 = frame[off + 6], off + 40
+        if nh == 0 and len(frame) >= l4 + 8:  # hop-by-hop options (MLD reports carry them)
+            nh, l4 = frame[l4], l4 + 8 * (frame[l4 + 1] + 1)
+        return (ethertype, smac, src, dst, nh, l4)
+    if ethertype == ETH_ARP and len(frame) >= off + 28:
+        return (ethertype, smac, ip_str(frame[off + 14:off + 18]), ip_str(frame[off + 24:off + 28]),
+                None, None)
+    return (ethertype, smac, None, None, None, None)

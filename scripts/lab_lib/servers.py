@@ -1,7 +1,9 @@
-"""Servers for the lab's victim namespace: HTTP (mixed sizes, a basic-auth page), DNS, FTP (every
-login fails), a line echo service for interactive sessions and a sink for exfiltration.
+"""Servers for the lab's victim namespace: HTTP (mixed sizes, a basic-auth page, a login form), DNS,
+FTP (every login fails), a line echo service for interactive sessions and a sink for exfiltration;
+and, with --services dns --zone Z, the authoritative DNS server of an attacker's zone.
 
-  python3 servers.py --bind 10.77.0.1 --ready FILE
+  python3 servers.py --bind 10.77.0.1 --ready FILE [--bind6 ADDR] [--services http,dns,...]
+                     [--zone lab] [--answer ADDR] [--answer6 ADDR]
 
 Runs until SIGTERM/SIGINT; one thread per connection (the lab opens at most a few hundred). Writes
 FILE once every port is bound, so the lab starts traffic only when the servers can answer.
@@ -65,7 +67,16 @@ class HttpHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = min(int(self.headers.get("Content-Length", "0") or 0), MAX_BODY)
-        self.rfile.read(length)
+        body = self.rfile.read(length)
+        if self.path.split("?", 1)[0] == "/login":
+            # A web application's login form: every stuffed or guessed pair is refused with the
+            # same page, as a real site answers.
+            form = dict(p.split("=", 1) for p in body.decode("latin-1").split("&") if "=" in p)
+            if form.get("user") == AUTH_USER and form.get("pass") == AUTH_PASSWORD:
+                return self._send(302, b"", "text/html", [("Location", "/home")])
+            page = (b"<html><body><form method=post action=/login>invalid user name or password"
+                    b"<input name=user><input name=pass type=password></form></body></html>\n")
+            return self._send(200, page, "text/html")
         self._send(200, b"ok\n", "text/plain")
 
 
@@ -133,7 +144,8 @@ class SinkHandler(socketserver.BaseRequestHandler):
 
 
 class DnsHandler(socketserver.BaseRequestHandler):
-    """Answers A queries for *.lab with the victim's address, NXDOMAIN for anything else."""
+    """Answers A (AAAA) queries for names in its zones with its answer address (answer6), an empty
+    answer for other types in its zones, NXDOMAIN for anything else."""
 
     def handle(self):
         data, sock = self.request
@@ -149,11 +161,19 @@ class DnsHandler(socketserver.BaseRequestHandler):
         if end > len(data):
             return
         question = data[12:end]
+        qtype = struct.unpack_from("!H", data, off + 1)[0]
         name = ".".join(labels).lower()
         rd = flags & 0x0100
-        if name == "lab" or name.endswith(".lab"):
-            answer = struct.pack("!HHHIH4s", 0xC00C, 1, 1, 60, 4, socket.inet_aton(self.server.answer))
-            reply = struct.pack("!HHHHHH", qid, 0x8480 | rd, 1, 1, 0, 0) + question + answer
+        if any(name == z or name.endswith("." + z) for z in self.server.zones):
+            answers = b""
+            if qtype == 1:
+                answers = struct.pack("!HHHIH4s", 0xC00C, 1, 1, 60, 4,
+                                      socket.inet_aton(self.server.answer))
+            elif qtype == 28 and self.server.answer6:
+                answers = struct.pack("!HHHIH16s", 0xC00C, 28, 1, 60, 16,
+                                      socket.inet_pton(socket.AF_INET6, self.server.answer6))
+            reply = (struct.pack("!HHHHHH", qid, 0x8480 | rd, 1, 1 if answers else 0, 0, 0)
+                     + question + answers)
         else:
             reply = struct.pack("!HHHHHH", qid, 0x8483 | rd, 1, 0, 0, 0) + question
         sock.sendto(reply, self.client_address)
@@ -163,15 +183,27 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bind", required=True)
     p.add_argument("--ready", required=True)
+    p.add_argument("--services", default="http,ftp,echo,sink,dns")
+    p.add_argument("--zone", action="append", help="a DNS zone served (default: lab)")
+    p.add_argument("--answer", help="the A record of every name in the zones (default: --bind)")
+    p.add_argument("--answer6", help="the AAAA record of every name in the zones")
     args = p.parse_args()
-    servers = [
-        HttpServer((args.bind, HTTP_PORT), HttpHandler),
-        ThreadingTcp((args.bind, FTP_PORT), FtpHandler),
-        ThreadingTcp((args.bind, ECHO_PORT), EchoHandler),
-        ThreadingTcp((args.bind, SINK_PORT), SinkHandler),
-        socketserver.ThreadingUDPServer((args.bind, DNS_PORT), DnsHandler),
-    ]
-    servers[-1].answer = args.bind
+    wanted = set(args.services.split(","))
+    servers = []
+    if "http" in wanted:
+        servers.append(HttpServer((args.bind, HTTP_PORT), HttpHandler))
+    if "ftp" in wanted:
+        servers.append(ThreadingTcp((args.bind, FTP_PORT), FtpHandler))
+    if "echo" in wanted:
+        servers.append(ThreadingTcp((args.bind, ECHO_PORT), EchoHandler))
+    if "sink" in wanted:
+        servers.append(ThreadingTcp((args.bind, SINK_PORT), SinkHandler))
+    if "dns" in wanted:
+        dns = socketserver.ThreadingUDPServer((args.bind, DNS_PORT), DnsHandler)
+        dns.answer = args.answer or args.bind
+        dns.answer6 = args.answer6
+        dns.zones = [z.lower().strip(".") for z in (args.zone or ["lab"])]
+        servers.append(dns)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

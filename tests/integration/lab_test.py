@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Tests of the traffic lab (scripts/lab): the synthetic capture and its labels, read back with
 `netsentry flows`; and, when run as root with network namespaces available, a short real lab run
-whose capture must hold each attack's packets inside its labelled window and nothing else.
+whose capture must hold each attack's packets inside its labelled window and nothing else, whose WAN
+links must show their configured delay and loss, with IPv6, multicast and the real services'
+traffic, and after which no namespace, daemon or relay is left.
 
 Usage: lab_test.py NETSENTRY_BINARY   (run by ctest; exit 77 when every test was skipped)
 """
@@ -9,6 +11,7 @@ import csv
 import datetime
 import hashlib
 import ipaddress
+import json
 import os
 import shutil
 import struct
@@ -23,14 +26,18 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 LAB = os.path.join(ROOT, "scripts", "lab")
 HEADER = ["kind", "src", "dst", "start", "end", "tool", "description"]
 KINDS = {"port_scan", "host_scan", "syn_flood", "udp_flood", "icmp_flood", "slow_http",
-         "brute_force", "exfiltration"}
+         "brute_force", "exfiltration"}  # the synthetic capture's kinds
 BENIGN = {"10.77.0.%d" % i for i in range(10, 20)}
 LAB_NET = ipaddress.ip_network("10.77.0.0/16")
+LAB_NETS6 = [ipaddress.ip_network(n) for n in ("fd77::/64", "fe80::/10", "ff02::/16", "::/128")]
+MULTICAST4 = ipaddress.ip_network("224.0.0.0/4")
 
 
-def read_packets(path):
-    """(linktype, [(ts, src, dst, proto, frame length)]) of a classic Ethernet pcap; written here
-    and not imported from the lab so the lab's writer is checked by an independent reader."""
+def read_packets(path, frames=False):
+    """(linktype, [(ts, src, dst, proto, frame length)]) of a classic Ethernet pcap's IPv4 packets
+    (None addresses for anything else); with frames=True each tuple also holds the ethertype, the
+    source MAC and the raw frame. Written here and not imported from the lab so the lab's writer and
+    its summary are checked by an independent reader."""
     with open(path, "rb") as f:
         data = f.read()
     magic, _, _, _, _, _, linktype = struct.unpack_from("<IHHiIII", data)
@@ -43,10 +50,24 @@ def read_packets(path):
         if len(frame) >= 34 and frame[12:14] == b"\x08\x00":
             src = ".".join(map(str, frame[26:30]))
             dst = ".".join(map(str, frame[30:34]))
-            out.append((sec + usec / 1e6, src, dst, frame[23], orig))
+            row = (sec + usec / 1e6, src, dst, frame[23], orig)
+        elif frames and len(frame) >= 54 and frame[12:14] == b"\x86\xdd":
+            src = str(ipaddress.IPv6Address(frame[22:38]))
+            dst = str(ipaddress.IPv6Address(frame[38:54]))
+            row = (sec + usec / 1e6, src, dst, frame[20], orig)
         else:
-            out.append((sec + usec / 1e6, None, None, None, orig))
+            row = (sec + usec / 1e6, None, None, None, orig)
+        if frames:
+            row += (frame[12:14].hex(), ":".join("%02x" % b for b in frame[6:12]), frame)
+        out.append(row)
     return linktype, out
+
+
+def slaac(mac):
+    """The address a host forms in fd77::/64 from its MAC (modified EUI-64)."""
+    m = [int(x, 16) for x in mac.split(":")]
+    eui = "%02x%02x:%02xff:fe%02x:%02x%02x" % (m[0] ^ 2, m[1], m[2], m[3], m[4], m[5])
+    return str(ipaddress.IPv6Address("fd77::" + eui))
 
 
 def read_labels(path):
@@ -234,12 +255,25 @@ def can_run_real_lab():
 
 
 # What each kind must at least show from its attacker inside its window at --duration-scale 0.3
-# (measured runs show 5-50 times more; the floor catches a phase that silently did nothing).
+# (measured runs show 5-50 times more; the floor catches a phase that silently did nothing). ARP and
+# ND spoofing count frames from the attacker's MAC (an ARP reply has no IP source of its own).
 MIN_PACKETS = {"port_scan": 20, "host_scan": 200, "syn_flood": 2000, "udp_flood": 2000,
-               "icmp_flood": 2000, "slow_http": 50, "brute_force": 20, "exfiltration": 8}
+               "icmp_flood": 2000, "slow_http": 50, "brute_force": 20, "exfiltration": 8,
+               "service_scan": 50, "credential_stuffing": 20, "dns_exfiltration": 5,
+               "https_exfiltration": 10, "c2_beacon": 20, "slow_post": 50, "arp_spoof": 5,
+               "nd_spoof": 4}
 TOOLS = {"port_scan": "nmap", "host_scan": "nmap", "syn_flood": "hping3", "udp_flood": "hping3",
          "icmp_flood": "hping3", "slow_http": "slowhttptest", "brute_force": "hydra",
-         "exfiltration": "python3"}
+         "exfiltration": "python3", "service_scan": "nmap", "credential_stuffing": "hydra",
+         "dns_exfiltration": "dnsmasq", "https_exfiltration": "nginx", "c2_beacon": "nginx",
+         "slow_post": "slowhttptest", "arp_spoof": "arpspoof", "nd_spoof": "scapy"}
+
+
+def tool_installed(tool):
+    if tool == "scapy":
+        return subprocess.run(["/usr/bin/python3", "-c", "import scapy"],
+                              capture_output=True).returncode == 0
+    return bool(shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}"))
 
 
 class RealLab(unittest.TestCase):
@@ -253,13 +287,17 @@ class RealLab(unittest.TestCase):
         p = subprocess.Popen([sys.executable, LAB, "--out", cls.out, "--duration-scale", "0.3",
                               "--seed", "3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
-        cls.log, _ = p.communicate(timeout=500)
+        cls.log, _ = p.communicate(timeout=600)
         cls.lab_pid = p.pid
         if p.returncode != 0:
             raise AssertionError(f"scripts/lab (real) exited {p.returncode}:\n{cls.log}")
         cls.pcap = os.path.join(cls.out, "capture.pcap")
         _, cls.episodes = read_labels(os.path.join(cls.out, "labels.csv"))
         _, cls.packets = read_packets(cls.pcap)
+        _, cls.frames = read_packets(cls.pcap, frames=True)
+        with open(os.path.join(cls.out, "lab.json")) as f:
+            cls.summary = json.load(f)
+        cls.hosts = cls.summary["hosts"]
 
     @classmethod
     def tearDownClass(cls):
@@ -268,15 +306,133 @@ class RealLab(unittest.TestCase):
     def test_every_installed_attack_tool_produced_its_episodes(self):
         kinds = {e["kind"] for e in self.episodes}
         for kind, tool in TOOLS.items():
-            if shutil.which(tool):
+            if tool_installed(tool):
                 self.assertIn(kind, kinds, self.log)
 
     def test_every_episode_has_packets_from_its_source_inside_its_window(self):
+        mac = {h["ipv4"]: h["mac"] for h in self.hosts.values()}
+        mac.update({h["ipv6"]: h["mac"] for h in self.hosts.values() if h["ipv6"]})
         for e in self.episodes:
             with self.subTest(kind=e["kind"], description=e["description"]):
                 start, end = float(e["start"]), float(e["end"])
-                n = sum(1 for p in self.packets if p[1] == e["src"] and start <= p[0] <= end)
+                if e["kind"] in ("arp_spoof", "nd_spoof"):
+                    n = sum(1 for f in self.frames if f[6] == mac[e["src"]] and start <= f[0] <= end)
+                else:
+                    n = sum(1 for f in self.frames if f[1] == e["src"] and start <= f[0] <= end)
                 self.assertGreaterEqual(n, MIN_PACKETS[e["kind"]], e)
+
+    def test_spoofing_episodes_carry_forged_neighbour_answers(self):
+        by_kind = {e["kind"]: e for e in self.episodes}
+        if "arp_spoof" in by_kind:
+            e = by_kind["arp_spoof"]
+            attacker = self.hosts["arp"]["mac"]
+            # ARP replies from the attacker's MAC claiming the victim's or the target's address.
+            forged = [f for f in self.frames if f[5] == "0806" and f[6] == attacker
+                      and f[7][20:22] == b"\x00\x02"
+                      and ".".join(map(str, f[7][28:32])) in (e["dst"], "10.77.0.1")]
+            self.assertGreaterEqual(len(forged), 3)
+        if "nd_spoof" in by_kind:
+            attacker = self.hosts["nd"]["mac"]
+            adverts = [f for f in self.frames if f[5] == "86dd" and f[6] == attacker
+                       and f[3] == 58 and f[7][54] == 136]
+            self.assertGreaterEqual(len(adverts), 3)
+            target = str(ipaddress.IPv6Address(adverts[0][7][62:78]))
+            self.assertEqual(target, "fd77::1")
+
+    def test_wan_links_apply_their_delay_and_loss(self):
+        """Measured from the capture (taken at the servers' switch): the time from a server's
+        SYN-ACK to the client's ACK is the client's link round trip (twice the configured one-way
+        delay), and missing sequence numbers of the clients' monitor pings are upstream losses."""
+        synack, rtts, pings = {}, {}, {}
+        for f in self.frames:
+            frame = f[7]
+            if f[5] == "86dd":
+                l4 = 54
+            elif f[5] == "0800":
+                l4 = 14 + (frame[14] & 0x0F) * 4
+            else:
+                continue
+            if f[3] == 6 and len(frame) >= l4 + 14:
+                sport, dport = struct.unpack_from("!HH", frame, l4)
+                flags = frame[l4 + 13]
+                if flags & 0x12 == 0x12:
+                    synack[(f[2], dport)] = f[0]
+                elif flags & 0x10 and not flags & 0x07 and (f[1], sport) in synack:
+                    rtts.setdefault(f[1], []).append(f[0] - synack.pop((f[1], sport)))
+            elif (f[5] == "0800" and f[3] == 1 and len(frame) >= l4 + 8 and frame[l4] == 8
+                  and f[2] == "10.77.0.1"):
+                pings.setdefault(f[1], set()).add(struct.unpack_from("!H", frame, l4 + 6)[0])
+        checked, expected_lost, lost, sent = 0, 0.0, 0, 0
+        for name, h in self.hosts.items():
+            if h["role"] != "benign":
+                continue
+            link = h.get("link")
+            r = sorted(rtts.get(h["ipv4"], []) + rtts.get(slaac(h["mac"]), []))
+            seqs = pings.get(h["ipv4"], set())
+            self.assertGreater(len(seqs), 20, f"{name}: too few monitor pings")
+            n = max(seqs) - min(seqs) + 1
+            with self.subTest(host=name, link=link):
+                if not link:
+                    self.assertEqual(n, len(seqs), f"{name}: a LAN client lost pings")
+                    if r:
+                        self.assertLess(r[len(r) // 2], 0.005)
+                    continue
+                if len(r) >= 2:
+                    want = 2 * link["delay_ms"] / 1000
+                    tolerance = 0.3 * want + 2 * link["jitter_ms"] / 1000 + 0.004
+                    self.assertLess(abs(r[len(r) // 2] - want), tolerance,
+                                    f"{name}: median handshake RTT {r[len(r) // 2]:.4f} s, "
+                                    f"configured delay {link['delay_ms']} ms each way")
+                    checked += 1
+                expected_lost += n * link["loss"]
+                lost += n - len(seqs)
+                sent += n
+        self.assertGreaterEqual(checked, 4, "too few WAN clients with handshakes to measure")
+        # Binomial: the lost pings of all WAN clients within 3 standard deviations (+2).
+        self.assertLess(abs(lost - expected_lost), 3 * expected_lost ** 0.5 + 2,
+                        f"{lost} of {sent} pings lost upstream, {expected_lost:.1f} expected")
+        self.assertGreater(lost, 0)
+
+    def test_ipv6_slaac_neighbour_discovery_and_multicast_are_in_the_capture(self):
+        v6 = [f for f in self.frames if f[5] == "86dd"]
+        self.assertGreater(len(v6), 100)
+        icmp6 = {f[7][54] for f in v6 if f[3] == 58}
+        for t, what in ((134, "router advertisement"), (135, "neighbour solicitation"),
+                        (136, "neighbour advertisement")):
+            self.assertIn(t, icmp6, what)
+        # SLAAC: every client checks (duplicate address detection: a solicitation from ::) the
+        # global address it forms in fd77::/64 from its MAC; the IPv6-preferring ones use it.
+        sources = {f[1] for f in v6}
+        dad = {str(ipaddress.IPv6Address(f[7][62:78])) for f in v6
+               if f[1] == "::" and f[3] == 58 and f[7][54] == 135}
+        for h in self.hosts.values():
+            if h["role"] == "benign":
+                self.assertIn(slaac(h["mac"]), dad, f"{h['ipv4']}: no SLAAC address")
+                if h["prefer_v6"]:
+                    self.assertIn(slaac(h["mac"]), sources, f"{h['ipv4']}: no IPv6 traffic")
+        groups = {f[2] for f in self.frames if f[2]}
+        for group in ("224.0.0.251", "239.255.255.250", "ff02::fb"):
+            self.assertIn(group, groups, f"no multicast chatter to {group}")
+
+    def test_real_services_carry_benign_traffic(self):
+        clients = set(BENIGN) | {slaac(h["mac"]) for h in self.hosts.values() if h["role"] == "benign"}
+        v6 = {"10.77.0.1": "fd77::1", "10.77.0.2": "fd77::2", "10.77.0.3": "fd77::3"}
+        ports = {}
+        for f in self.frames:
+            if f[1] in clients and f[3] in (6, 17) and f[5] in ("0800", "86dd"):
+                l4 = 54 if f[5] == "86dd" else 14 + (f[7][14] & 0x0F) * 4
+                dport = struct.unpack_from("!H", f[7], l4 + 2)[0]
+                ports[(f[2], dport)] = ports.get((f[2], dport), 0) + 1
+        up = self.summary["services"]
+        wanted = [("nginx", "10.77.0.1", 443), ("dnsmasq", "10.77.0.3", 53),
+                  ("chronyd", "10.77.0.2", 123), ("mosquitto", "10.77.0.2", 1883),
+                  ("smtp", "10.77.0.2", 25), ("postgres", "10.77.0.2", 5432)]
+        for service, addr, port in wanted:
+            with self.subTest(service=service):
+                if service not in up or up[service].get("failed"):
+                    self.skipTest(f"{service} did not run: {up.get(service)}")
+                n = ports.get((addr, port), 0) + ports.get((v6[addr], port), 0)
+                self.assertGreater(n, 0, f"no benign traffic to {service}")
 
     def test_benign_clients_talk_throughout_the_run(self):
         benign = [p for p in self.packets if p[1] in BENIGN]
@@ -286,20 +442,39 @@ class RealLab(unittest.TestCase):
         self.assertFalse({e["src"] for e in self.episodes} & BENIGN)
 
     def test_capture_holds_only_lab_addresses_and_real_sized_packets(self):
-        outside = [p for p in self.packets if p[1] and not (
-            ipaddress.ip_address(p[1]) in LAB_NET and ipaddress.ip_address(p[2]) in LAB_NET)]
+        def inside(addr):
+            a = ipaddress.ip_address(addr)
+            if a.version == 4:
+                return a in LAB_NET or a in MULTICAST4
+            return any(a in n for n in LAB_NETS6)
+
+        outside = [f[:5] for f in self.frames if f[1] and not (inside(f[1]) and inside(f[2]))]
         self.assertEqual(outside, [])
         self.assertLessEqual(max(p[4] for p in self.packets), 1514, "offloads were not turned off")
+        self.assertEqual(self.summary["tcpdump"].get("dropped_by_kernel"), 0)
 
     def test_netsentry_reads_the_capture_into_flows_from_every_attacker(self):
         rows = flows(self.pcap, os.path.join(self.dir, "flows.csv"))
-        sources = {f["src_ip"] for f in rows}
+        sources = {f["src_ip"] for f in rows} | {f["dst_ip"] for f in rows}
         for e in self.episodes:
-            self.assertIn(e["src"], sources, e)
+            if e["kind"] != "arp_spoof":  # ARP frames make no IP flows
+                self.assertIn(e["src"], sources, e)
 
-    def test_no_namespace_or_process_is_left_behind(self):
+    def test_no_namespace_daemon_or_relay_is_left_behind(self):
         names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         self.assertNotIn(f"nslab-{self.lab_pid}-", names)
+        workdir = self.summary["workdir"]
+        self.assertFalse(os.path.exists(workdir))
+        left = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if workdir.encode() in f.read():
+                            left.append(pid)
+                except OSError:
+                    pass
+        self.assertEqual(left, [], "processes of the lab still run")
 
 
 if __name__ == "__main__":
