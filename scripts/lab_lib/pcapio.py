@@ -185,3 +185,42 @@ def frame_info(linktype, frame):
         return (ethertype, smac, ip_str(frame[off + 14:off + 18]), ip_str(frame[off + 24:off + 28]),
                 None, None)
     return (ethertype, smac, None, None, None, None)
+
+
+BROADCAST_MAC = b"\xff" * 6
+
+
+def ether_frame(dst_mac, src_mac, ethertype, payload):
+    return dst_mac + src_mac + struct.pack("!H", ethertype) + payload
+
+
+def ipv4_broadcast(src, dst, proto, payload, ident=0):
+    """An IPv4 packet whose addresses may be 0.0.0.0 or 255.255.255.255 (DHCP)."""
+    return ipv4(src, dst, proto, payload, ident, ttl=64 if dst != "255.255.255.255" else 128)
+
+
+def ip6_bytes(addr):
+    import ipaddress
+    return ipaddress.IPv6Address(addr).packed
+
+
+def multicast_mac6(addr):
+    """The Ethernet address of an IPv6 multicast group: 33:33 + its last 32 bits."""
+    return b"\x33\x33" + ip6_bytes(addr)[-4:]
+
+
+def solicited_node(addr):
+    return "ff02::1:ff%02x:%02x%02x" % tuple(ip6_bytes(addr)[-3:])
+
+
+def icmpv6(src, dst, icmp_type, code, body):
+    """An ICMPv6 message with its checksum over the IPv6 pseudo-header."""
+    msg = struct.pack("!BBH", icmp_type, code, 0) + body
+    pseudo = ip6_bytes(src) + ip6_bytes(dst) + struct.pack("!I3xB", len(msg), 58)
+    csum = checksum(pseudo + msg)
+    return msg[:2] + struct.pack("!H", csum) + msg[4:]
+
+
+def ipv6(src, dst, next_header, payload, hop_limit=255):
+    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), next_header, hop_limit,
+                       ip6_bytes(src), ip6_bytes(dst)) + payload

@@ -1,12 +1,14 @@
 """The synthetic lab capture: a deterministic pcap of benign traffic with injected attacks, written
 from Python without root or tools, plus its labels. Same addresses and label format as the real lab,
 so tests on a fresh clone exercise the same paths as a real run."""
+import ipaddress
 import random
 import struct
 
 from . import labels as L
-from .pcapio import (ACK, FIN, PROTO_ICMP, PROTO_TCP, PROTO_UDP, PSH, RST, SYN, PcapWriter, ether,
-                     icmp, ipv4, tcp, udp)
+from .pcapio import (ACK, BROADCAST_MAC, ETH_IPV4, ETH_IPV6, FIN, PROTO_ICMP, PROTO_TCP,
+                     PROTO_UDP, PSH, RST, SYN, PcapWriter, ether, ether_frame, icmp, icmpv6, ipv4,
+                     ipv6, mac_for, multicast_mac6, solicited_node, tcp, udp)
 
 # 2026-01-01T00:00:00Z: a fixed epoch so every run writes the same bytes.
 EPOCH = 1767225600.0
@@ -26,6 +28,9 @@ class _Capture:
         self._ident += 1
         self.frames.append((t, len(self.frames), ether(src, dst, ipv4(src, dst, proto, l4,
                                                                        self._ident))))
+
+    def add_frame(self, t, frame):
+        self.frames.append((t, len(self.frames), frame))
 
 
 class _Tcp:
@@ -161,6 +166,109 @@ def _bulk(cap, t0):
     t = c.handshake(t0 + 30.0, 0.0004)
     t = c.stream(t + 0.001, True, 8_000_000, 0.0004, 40e6)
     c.close(t + 0.001, 0.0004)
+
+
+def _link_local(ipv4_addr):
+    """A host's IPv6 link-local and SLAAC (fd77::/64) addresses from its MAC (modified EUI-64)."""
+    m = mac_for(ipv4_addr)
+    eui = "%02x%02x:%02xff:fe%02x:%02x%02x" % (m[0] ^ 2, m[1], m[2], m[3], m[4], m[5])
+    return "fe80::" + eui, "fd77::" + eui
+
+
+def _ipv6_nd(cap, t0):
+    """IPv6 on the LAN: the victim's router advertisements (every 60 s), each client's router
+    solicitation and duplicate address detection at start, then neighbour solicitations and
+    advertisements between clients and the victim every 20-90 s."""
+    rng = cap.rng
+    victim_mac = mac_for(L.VICTIM)
+    victim_ll, victim6 = _link_local(L.VICTIM)
+    prefix_info = struct.pack("!BBBBIII16s", 3, 4, 64, 0xC0, 86400, 14400, 0,
+                              bytes.fromhex("fd77" + "00" * 14))
+    t = t0 + 1.0
+    while t < t0 + DURATION:
+        body = struct.pack("!BBHII", 64, 0, 0, 0, 0) + prefix_info + b"\x01\x01" + victim_mac
+        cap.add_frame(t, ether_frame(multicast_mac6("ff02::1"), victim_mac, ETH_IPV6,
+                                     ipv6(victim_ll, "ff02::1", 58,
+                                          icmpv6(victim_ll, "ff02::1", 134, 0, body))))
+        t += 60.0 + rng.uniform(-5, 5)
+    for client in L.BENIGN_CLIENTS:
+        mac = mac_for(client)
+        ll, global6 = _link_local(client)
+        start = t0 + rng.uniform(0.5, 5.0)
+        rs = icmpv6(ll, "ff02::2", 133, 0, b"\x00" * 4 + b"\x01\x01" + mac)
+        cap.add_frame(start, ether_frame(multicast_mac6("ff02::2"), mac, ETH_IPV6,
+                                         ipv6(ll, "ff02::2", 58, rs)))
+        group = solicited_node(global6)
+        dad = icmpv6("::", group, 135, 0, b"\x00" * 4 + ipaddress.IPv6Address(global6).packed)
+        cap.add_frame(start + 1.2, ether_frame(multicast_mac6(group), mac, ETH_IPV6,
+                                               ipv6("::", group, 58, dad)))
+        t = start + rng.uniform(20, 90)
+        while t < t0 + DURATION - 1:
+            target = ipaddress.IPv6Address(victim6).packed
+            ns = icmpv6(global6, solicited_node(victim6), 135, 0,
+                        b"\x00" * 4 + target + b"\x01\x01" + mac)
+            cap.add_frame(t, ether_frame(multicast_mac6(solicited_node(victim6)), mac, ETH_IPV6,
+                                         ipv6(global6, solicited_node(victim6), 58, ns)))
+            na = icmpv6(victim6, global6, 136, 0,
+                        struct.pack("!I", 0x60000000) + target + b"\x02\x01" + victim_mac)
+            cap.add_frame(t + rng.uniform(0.0001, 0.0008),
+                          ether_frame(mac, victim_mac, ETH_IPV6, ipv6(victim6, global6, 58, na)))
+            t += rng.uniform(20, 90)
+
+
+def _dhcp(cap, t0):
+    """One client (10.77.0.19) gets its address by DHCP at start (DISCOVER, OFFER, REQUEST, ACK
+    over broadcast) and renews it every 120 s (REQUEST, ACK over unicast)."""
+    rng = cap.rng
+    client, server = L.BENIGN_CLIENTS[9], L.VICTIM
+    cmac, smac = mac_for(client), mac_for(server)
+
+    def bootp(op, xid, ciaddr, yiaddr, msg_type, extra=b""):
+        options = (b"\x63\x82\x53\x63" + bytes([53, 1, msg_type]) + extra
+                   + bytes([54, 4]) + bytes(int(x) for x in server.split(".")) + b"\xff")
+        return (struct.pack("!BBBBIHH4s4s4s4s16s64s128s", op, 1, 6, 0, xid, 0, 0x8000 if op == 1
+                            else 0, bytes(int(x) for x in ciaddr.split(".")),
+                            bytes(int(x) for x in yiaddr.split(".")), b"\0" * 4, b"\0" * 4,
+                            cmac + b"\0" * 10, b"\0" * 64, b"\0" * 128) + options)
+
+    lease = bytes([51, 4]) + struct.pack("!I", 300) + bytes([1, 4, 255, 255, 255, 0])
+    xid = rng.getrandbits(32)
+    t = t0 + 3.0
+    for msg, op, src, dst, smac_, dmac, ci, yi in (
+            (1, 1, "0.0.0.0", "255.255.255.255", cmac, BROADCAST_MAC, "0.0.0.0", "0.0.0.0"),
+            (2, 2, server, "255.255.255.255", smac, BROADCAST_MAC, "0.0.0.0", client),
+            (3, 1, "0.0.0.0", "255.255.255.255", cmac, BROADCAST_MAC, "0.0.0.0", "0.0.0.0"),
+            (5, 2, server, "255.255.255.255", smac, BROADCAST_MAC, "0.0.0.0", client)):
+        sport, dport = (68, 67) if op == 1 else (67, 68)
+        payload = bootp(op, xid, ci, yi, msg, lease if op == 2 else b"")
+        cap.add_frame(t, ether_frame(dmac, smac_, ETH_IPV4,
+                                     ipv4(src, dst, PROTO_UDP, udp(src, dst, sport, dport, payload))))
+        t += rng.uniform(0.001, 0.02)
+    t = t0 + 120.0
+    while t < t0 + DURATION - 1:
+        xid = rng.getrandbits(32)
+        cap.add(t, client, server, PROTO_UDP, udp(client, server, 68, 67,
+                                                  bootp(1, xid, client, "0.0.0.0", 3)))
+        cap.add(t + rng.uniform(0.0005, 0.003), server, client, PROTO_UDP,
+                udp(server, client, 67, 68, bootp(2, xid, client, client, 5, lease)))
+        t += 120.0 + rng.uniform(-2, 2)
+
+
+def _mdns(cap, t0):
+    """mDNS service queries from the clients to 224.0.0.251 every 5-40 s."""
+    rng = cap.rng
+    group_mac = b"\x01\x00\x5e\x00\x00\xfb"
+    t = t0 + rng.uniform(1, 10)
+    while t < t0 + DURATION - 1:
+        client = rng.choice(L.BENIGN_CLIENTS)
+        name = rng.choice(["_services._dns-sd._udp.local", "_ipp._tcp.local",
+                           "_googlecast._tcp.local"])
+        query = (struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 0) + _dns_name(name)
+                 + struct.pack("!HH", 12, 1))
+        cap.add_frame(t, ether_frame(group_mac, mac_for(client), ETH_IPV4,
+                                     ipv4(client, "224.0.0.251", PROTO_UDP,
+                                          udp(client, "224.0.0.251", 5353, 5353, query), ttl=255)))
+        t += rng.uniform(5, 40)
 
 
 # --- attacks ----------------------------------------------------------------------------------
@@ -318,6 +426,29 @@ def _exfiltration(cap, t):
                      "low-rate exfiltration: 200-600 bytes every second for 120 s to port 4444")
 
 
+def _c2_beacon(cap, t):
+    """An infected host's beaconing to its command-and-control server: a short TLS connection to
+    443 every 30 s +-30 % (ClientHello-sized request, small encrypted reply) for 480 s."""
+    rng = cap.rng
+    start, end = t, t + 480.0
+    last = t
+    while t < end:
+        rtt = rng.uniform(0.04, 0.05)
+        c = _Tcp(cap, L.BEACONER, _ephemeral(rng), L.C2, 443)
+        now = c.handshake(t, rtt)
+        hello = b"\x16\x03\x01" + rng.randbytes(rng.randint(250, 320))
+        now = c.send(now + 0.0005, True, hello, rtt)
+        now = c.send(now + 0.001, False, b"\x16\x03\x03" + rng.randbytes(rng.randint(1200, 1400)),
+                     rtt)
+        now = c.send(now + 0.001, True, b"\x17\x03\x03" + rng.randbytes(rng.randint(90, 160)), rtt)
+        now = c.send(now + 0.02, False, b"\x17\x03\x03" + rng.randbytes(rng.randint(40, 80)), rtt)
+        last = c.close(now + 0.001, rtt)
+        t += 30.0 * (1 + rng.uniform(-0.3, 0.3))
+    return L.Episode("c2_beacon", L.BEACONER, L.C2, start, last, "curl",
+                     "command-and-control beaconing: a short TLS connection every 30 s +-30 % "
+                     "for 480 s")
+
+
 ATTACKS = [  # (kind, offset from the epoch in seconds, generator)
     ("port_scan", 60.0, _port_scan),
     ("host_scan", 100.0, _host_scan),
@@ -327,6 +458,7 @@ ATTACKS = [  # (kind, offset from the epoch in seconds, generator)
     ("slow_http", 300.0, _slow_http),
     ("brute_force", 400.0, _ftp_brute_force),
     ("exfiltration", 450.0, _exfiltration),
+    ("c2_beacon", 90.0, _c2_beacon),
 ]
 
 
@@ -335,7 +467,7 @@ def generate(pcap_path, seed, kinds):
     rng = random.Random(seed)
     cap = _Capture(rng)
     # Each part draws from its own stream so --only does not change the benign traffic.
-    for i, part in enumerate((_http_sessions, _dns, _interactive, _bulk)):
+    for i, part in enumerate((_http_sessions, _dns, _interactive, _bulk, _ipv6_nd, _dhcp, _mdns)):
         cap.rng = random.Random(seed * 1000 + i)
         part(cap, EPOCH)
     episodes = []

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end test of `netsentry evaluate --pcap` and `netsentry flows --labels` on the synthetic
-# lab (scripts/lab --synthetic: ~103k packets, 8 attack episodes over 10 minutes, no root):
+# lab (scripts/lab --synthetic: ~103k packets, 9 attack episodes over 10 minutes, no root):
 #  * rules only (--no-model): the scan, SYN flood, slowloris and brute-force episodes are detected
 #    by alerts of their own kind, the false alerts stay bounded, --json has the documented keys,
 #    --out keeps the replay's files and evaluation.json, the exit status is 0 with missed episodes;
@@ -37,7 +37,7 @@ assert r["model"] is None and r["flow_level"]["ensemble"] is None, "rules only, 
 assert r["packets"] > 100000, r["packets"]
 assert 590 <= r["duration_s"] <= 600, r["duration_s"]
 by_kind = {e["kind"]: e for e in r["episodes"]}
-assert len(r["episodes"]) == 8, len(r["episodes"])
+assert len(r["episodes"]) == 9, len(r["episodes"])
 # The host detectors' kinds: each of these episodes raised an alert of its own kind, promptly.
 for kind in ("port_scan", "host_scan", "syn_flood", "slow_http", "brute_force"):
     e = by_kind[kind]
@@ -73,7 +73,7 @@ done
 echo "== evaluate --pcap text report"
 "$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" --no-model \
   >"$TMP/rules.txt" || fail "text report exited $?"
-grep -q "^--- attack level: [5-8] of 8 episodes detected" "$TMP/rules.txt" ||
+grep -q "^--- attack level: [5-9] of 9 episodes detected" "$TMP/rules.txt" ||
   fail "no attack-level summary: $(cat "$TMP/rules.txt")"
 grep -q "^false alerts: " "$TMP/rules.txt" || fail "no false-alert line"
 grep -q "^brute_force .* yes " "$TMP/rules.txt" || fail "brute force row not detected"
@@ -88,9 +88,9 @@ rows = list(csv.DictReader(open(sys.argv[1], newline="")))
 assert rows and list(rows[0])[-1] == "Label", list(rows[0])[-5:]
 labels = collections.Counter(r["Label"] for r in rows)
 for kind in ("port_scan", "host_scan", "syn_flood", "udp_flood", "icmp_flood", "slow_http",
-             "brute_force", "exfiltration"):
+             "brute_force", "exfiltration", "c2_beacon"):
     assert labels[kind] > 0, f"no {kind} flows: {labels}"
-attackers = {"10.77.0.66", "10.77.0.67", "10.77.0.68", "10.77.0.69", "10.77.0.70"}
+attackers = {"10.77.0.66", "10.77.0.67", "10.77.0.68", "10.77.0.69", "10.77.0.70", "10.77.0.74"}
 benign_clients = {"10.77.0.%d" % i for i in range(10, 20)}
 for r in rows:
     ends = {r["src_ip"], r["dst_ip"]}

@@ -26,7 +26,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 LAB = os.path.join(ROOT, "scripts", "lab")
 HEADER = ["kind", "src", "dst", "start", "end", "tool", "description"]
 KINDS = {"port_scan", "host_scan", "syn_flood", "udp_flood", "icmp_flood", "slow_http",
-         "brute_force", "exfiltration"}  # the synthetic capture's kinds
+         "brute_force", "exfiltration", "c2_beacon"}  # the synthetic capture's kinds
 BENIGN = {"10.77.0.%d" % i for i in range(10, 20)}
 LAB_NET = ipaddress.ip_network("10.77.0.0/16")
 LAB_NETS6 = [ipaddress.ip_network(n) for n in ("fd77::/64", "fe80::/10", "ff02::/16", "::/128")]
@@ -207,6 +207,24 @@ class SyntheticLab(unittest.TestCase):
         self.assertEqual(exfil[0]["dst_port"], "4444")
         self.assertGreaterEqual(float(exfil[0]["Duration"]), 100)
         self.assertLess(int(exfil[0]["Total Length of Fwd Packet"]), 120 * 700)
+
+    def test_c2_beacon_is_short_tls_connections_at_jittered_intervals(self):
+        beacons = sorted(epoch(f["start_time"]) for f in self.flows_of(self.episode("c2_beacon"))
+                         if f["dst_port"] == "443")
+        self.assertGreaterEqual(len(beacons), 12)
+        gaps = [b - a for a, b in zip(beacons, beacons[1:])]
+        self.assertTrue(all(20 <= g <= 40 for g in gaps), gaps)
+        self.assertGreater(max(gaps) - min(gaps), 3, "the intervals are not jittered")
+
+    def test_benign_ipv6_neighbour_discovery_dhcp_and_mdns(self):
+        _, frames = read_packets(self.pcap, frames=True)
+        icmp6 = {f[7][54] for f in frames if f[5] == "86dd" and f[3] == 58}
+        self.assertTrue({133, 134, 135, 136} <= icmp6, icmp6)
+        dhcp = [f for f in frames if f[3] == 17 and f[5] == "0800"
+                and struct.unpack_from("!HH", f[7], 34) in ((68, 67), (67, 68))]
+        self.assertGreaterEqual(len(dhcp), 4)
+        self.assertTrue(any(f[2] == "255.255.255.255" for f in dhcp), "no broadcast DISCOVER")
+        self.assertTrue(any(f[2] == "224.0.0.251" for f in frames), "no mDNS")
 
     def test_lab_json_counts_the_packets_written(self):
         import json
