@@ -1,0 +1,65 @@
+// Cost of keeping packets for alert evidence (capture::PacketRecorder::record, on the flow thread
+// for every packet) and of finding one host's packets in a full ring.
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "capture/packet_recorder.h"
+
+namespace {
+
+using netsentry::capture::PacketRecorder;
+using netsentry::capture::RecordedPacket;
+using netsentry::capture::RecorderOptions;
+using netsentry::capture::RecorderQuery;
+using netsentry::net::IpAddress;
+
+IpAddress v4(std::uint32_t n) {
+  IpAddress ip;
+  ip.family = 4;
+  ip.bytes = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+              static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+  return ip;
+}
+
+// Packets of the size the capture ring carries (at most its 320-byte slots).
+void BM_Record(benchmark::State& state) {
+  RecorderOptions options;
+  options.memory_bytes = std::size_t{128} << 20;
+  PacketRecorder recorder(options);
+  const std::vector<std::uint8_t> bytes(static_cast<std::size_t>(state.range(0)), 0x5A);
+  const IpAddress pair[2] = {v4(0x0A000001), v4(0x0A000002)};
+  std::int64_t t = 0;
+  for (auto _ : state) {
+    recorder.record(++t, 1500, 1, bytes, pair);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_Record)->Arg(64)->Arg(320);
+
+// One alert's extraction: one host among 4,096 in a full 128 MiB ring.
+void BM_QueryFullRing(benchmark::State& state) {
+  RecorderOptions options;
+  options.memory_bytes = std::size_t{128} << 20;
+  PacketRecorder recorder(options);
+  const std::vector<std::uint8_t> bytes(320, 0x5A);
+  for (std::int64_t t = 0; t < 400'000; ++t) {
+    const IpAddress pair[2] = {v4(0x0A000000 + static_cast<std::uint32_t>(t % 4096)),
+                               v4(0x0B000001)};
+    recorder.record(t, 1500, 1, bytes, pair);
+  }
+  RecorderQuery query;
+  query.host = v4(0x0A000007);
+  std::size_t found = 0;
+  for (auto _ : state) {
+    found = recorder.for_each(query, [](const RecordedPacket&) { return true; });
+    benchmark::DoNotOptimize(found);
+  }
+  state.counters["packets_found"] = static_cast<double>(found);
+}
+BENCHMARK(BM_QueryFullRing)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

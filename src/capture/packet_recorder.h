@@ -1,0 +1,105 @@
+// Provides capture::PacketRecorder, a bounded memory ring of the most recent packets (as the
+// capture pipeline carries them: timestamp, lengths, link type and the captured bytes) with the
+// addresses each packet is about, so the packets behind an alert can be written out as a capture
+// file after the fact (see store::EvidenceStore). The ring is a list of fixed-size segments: the
+// oldest segment is dropped when the memory budget or the age limit is reached, so memory never
+// passes the budget whatever the traffic.
+// Thread rules: record() from one thread only (the flow thread); for_each() and stats() from any
+// thread, concurrently with record(): readers see every packet recorded before their call began,
+// and never block the recording thread for longer than it takes to copy a list of segment
+// pointers.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "net/packet.h"
+
+namespace netsentry::capture {
+
+struct RecorderOptions {
+  std::size_t memory_bytes = std::size_t{128} << 20;  // ring budget; 0 = recorder off
+  std::int64_t max_age_ns = 0;  // also drop packets older than this (packet time); 0 = no limit
+  std::size_t segment_bytes = std::size_t{4} << 20;  // unit of allocation and eviction
+};
+
+struct RecorderStats {
+  std::uint64_t packets = 0;          // recorded since start
+  std::uint64_t bytes = 0;            // captured bytes recorded since start
+  std::uint64_t evicted_packets = 0;  // dropped from the ring (budget or age)
+  std::uint64_t too_large = 0;        // not recorded: larger than a segment
+  std::size_t memory_bytes = 0;       // held by the ring now
+  std::int64_t oldest_ns = 0;         // packet time of the oldest packet still held (0: empty)
+  std::int64_t newest_ns = 0;
+  std::uint64_t queries = 0;
+};
+
+// One recorded packet, as for_each() hands it out; `bytes` is valid during the callback only.
+struct RecordedPacket {
+  std::int64_t ts_ns = 0;
+  std::uint32_t wire_len = 0;
+  int link_type = 0;  // the pcap link type (DLT) of `bytes`
+  std::span<const std::uint8_t> bytes;
+};
+
+struct RecorderQuery {
+  net::IpAddress host;                 // packets with this address among theirs
+  std::optional<net::IpAddress> peer;  // and, when given, this one too
+  std::int64_t from_ns = INT64_MIN;    // packet time, inclusive
+  std::int64_t to_ns = INT64_MAX;
+};
+
+class PacketRecorder final {
+ public:
+  // At most this many addresses per packet (the outer pair and the inner pair of a tunnel).
+  static constexpr std::size_t kMaxAddresses = 4;
+
+  // Throws core::Error when segment_bytes is below 64 KiB or above memory_bytes (when on).
+  explicit PacketRecorder(RecorderOptions options = {});
+  ~PacketRecorder();
+  PacketRecorder(const PacketRecorder&) = delete;
+  PacketRecorder& operator=(const PacketRecorder&) = delete;
+
+  [[nodiscard]] bool enabled() const { return options_.memory_bytes > 0; }
+
+  // Recording thread: keeps one packet. `addresses` (at most kMaxAddresses; more are ignored) are
+  // what queries match on. Timestamps should not go backwards (a replay's may: the age limit then
+  // uses the newest time seen). No allocation except when a new segment is needed.
+  void record(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
+              std::span<const std::uint8_t> bytes, std::span<const net::IpAddress> addresses);
+
+  // Any thread: calls `visit` for every held packet matching `query`, oldest first, until it
+  // returns false. Returns the number of packets visited.
+  std::size_t for_each(const RecorderQuery& query,
+                       const std::function<bool(const RecordedPacket&)>& visit) const;
+
+  [[nodiscard]] RecorderStats stats() const;
+
+ private:
+  struct Segment;
+  std::shared_ptr<Segment> new_segment();
+  // Under mutex_: drops the oldest segments while over budget or too old.
+  void evict_locked(std::int64_t now_ns);
+
+  RecorderOptions options_;
+  std::shared_ptr<Segment> current_;    // recording thread's segment (also the list's last)
+  std::int64_t newest_ns_ = INT64_MIN;  // recording thread
+
+  mutable std::mutex mutex_;  // guards segments_, pool_ and the counters below
+  std::vector<std::shared_ptr<Segment>> segments_;  // oldest first; the last is current_
+  std::vector<std::shared_ptr<Segment>> pool_;      // emptied segments kept for reuse (<= 2)
+  std::uint64_t evicted_packets_ = 0;
+  std::uint64_t too_large_ = 0;
+  mutable std::uint64_t queries_ = 0;
+  std::atomic<std::uint64_t> packets_{0};
+  std::atomic<std::uint64_t> bytes_{0};
+};
+
+}  // namespace netsentry::capture

@@ -1,0 +1,295 @@
+// The packet recorder keeps the newest packets within its memory and age budget, finds them by
+// address and time, stays consistent while read during recording, and its packets become capture
+// files that the capture readers give back unchanged.
+#include "capture/packet_recorder.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "capture/capture_file_writer.h"
+#include "capture/packet_source.h"
+#include "core/error.h"
+
+namespace netsentry::capture {
+namespace {
+
+net::IpAddress v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+  net::IpAddress ip;
+  ip.family = 4;
+  ip.bytes = {a, b, c, d};
+  return ip;
+}
+
+net::IpAddress v6_from(const net::IpAddress& ip4) {
+  net::IpAddress ip = ip4;
+  ip.family = 6;  // same leading bytes, other family: must never match the IPv4 address
+  return ip;
+}
+
+// A packet whose bytes encode its timestamp, so a reader can check every byte it sees.
+std::vector<std::uint8_t> frame_for(std::int64_t ts, std::size_t size) {
+  std::vector<std::uint8_t> bytes(size);
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::uint8_t>((ts * 31 + i) & 0xFF);
+  return bytes;
+}
+
+bool frame_matches(const RecordedPacket& p) {
+  for (std::size_t i = 0; i < p.bytes.size(); ++i) {
+    if (p.bytes[i] != static_cast<std::uint8_t>((p.ts_ns * 31 + i) & 0xFF)) return false;
+  }
+  return true;
+}
+
+RecorderOptions small(std::size_t memory, std::int64_t age_ns = 0) {
+  RecorderOptions o;
+  o.memory_bytes = memory;
+  o.segment_bytes = 64 << 10;
+  o.max_age_ns = age_ns;
+  return o;
+}
+
+std::vector<std::int64_t> times(const PacketRecorder& r, const RecorderQuery& q) {
+  std::vector<std::int64_t> out;
+  r.for_each(q, [&](const RecordedPacket& p) {
+    out.push_back(p.ts_ns);
+    return true;
+  });
+  return out;
+}
+
+TEST(PacketRecorder, FindsPacketsByHostPeerAndTimeOldestFirst) {
+  PacketRecorder r(small(1 << 20));
+  const auto a = v4(10, 0, 0, 1), b = v4(10, 0, 0, 2), c = v4(10, 0, 0, 3);
+  for (std::int64_t t = 1; t <= 30; ++t) {
+    const net::IpAddress pair[2] = {t % 3 == 0 ? c : a, b};
+    const auto bytes = frame_for(t, 60 + static_cast<std::size_t>(t));
+    r.record(t, 100, 1, bytes, pair);
+  }
+  RecorderQuery q;
+  q.host = c;
+  EXPECT_EQ(times(r, q), (std::vector<std::int64_t>{3, 6, 9, 12, 15, 18, 21, 24, 27, 30}));
+  q.host = b;
+  q.peer = a;
+  q.from_ns = 10;
+  q.to_ns = 14;
+  EXPECT_EQ(times(r, q), (std::vector<std::int64_t>{10, 11, 13, 14}));
+  q.host = v6_from(a);
+  q.peer.reset();
+  EXPECT_TRUE(times(r, q).empty()) << "an IPv6 address never matches an IPv4 one";
+  // The lengths and bytes come back as recorded.
+  q.host = a;
+  q.from_ns = 4;
+  q.to_ns = 4;
+  std::size_t seen = 0;
+  r.for_each(q, [&](const RecordedPacket& p) {
+    EXPECT_EQ(p.wire_len, 100u);
+    EXPECT_EQ(p.link_type, 1);
+    EXPECT_EQ(p.bytes.size(), 64u);
+    EXPECT_TRUE(frame_matches(p));
+    ++seen;
+    return true;
+  });
+  EXPECT_EQ(seen, 1u);
+  EXPECT_EQ(r.stats().packets, 30u);
+  EXPECT_EQ(r.stats().oldest_ns, 1);
+  EXPECT_EQ(r.stats().newest_ns, 30);
+}
+
+TEST(PacketRecorder, StopsWhenTheVisitorSaysSo) {
+  PacketRecorder r(small(1 << 20));
+  const auto a = v4(1, 1, 1, 1);
+  for (std::int64_t t = 0; t < 10; ++t) r.record(t, 60, 1, frame_for(t, 60), {&a, 1});
+  int calls = 0;
+  RecorderQuery q;
+  q.host = a;
+  EXPECT_EQ(r.for_each(q, [&](const RecordedPacket&) { return ++calls < 3; }), 3u);
+}
+
+TEST(PacketRecorder, MemoryStaysWithinBudgetAndKeepsTheNewest) {
+  const std::size_t budget = 512 << 10;  // eight 64 KiB segments
+  PacketRecorder r(small(budget));
+  const auto a = v4(192, 168, 0, 1);
+  const std::int64_t n = 20'000;  // ~8 MB of 400-byte packets: sixteen times the budget
+  for (std::int64_t t = 0; t < n; ++t) r.record(t, 400, 1, frame_for(t, 400), {&a, 1});
+  const RecorderStats s = r.stats();
+  EXPECT_LE(s.memory_bytes, budget + 2 * (64 << 10));
+  EXPECT_GT(s.evicted_packets, 0u);
+  RecorderQuery q;
+  q.host = a;
+  const auto held = times(r, q);
+  ASSERT_FALSE(held.empty());
+  EXPECT_EQ(held.back(), n - 1) << "the newest packet is always held";
+  EXPECT_EQ(static_cast<std::uint64_t>(held.size()) + s.evicted_packets,
+            static_cast<std::uint64_t>(n));
+  for (std::size_t i = 1; i < held.size(); ++i) ASSERT_EQ(held[i], held[i - 1] + 1);
+  EXPECT_GT(held.size(), 1000u) << "most of the budget holds packets";
+}
+
+TEST(PacketRecorder, DropsPacketsOlderThanTheAgeLimit) {
+  const std::int64_t second = 1'000'000'000;
+  PacketRecorder r(small(64 << 20, 10 * second));
+  const auto a = v4(10, 1, 1, 1);
+  // 200-byte packets, 100 per second for 60 s: ~1.4 MB, far below the memory budget.
+  for (std::int64_t t = 0; t < 60 * second; t += second / 100) {
+    r.record(t, 200, 1, frame_for(t, 200), {&a, 1});
+  }
+  RecorderQuery q;
+  q.host = a;
+  const auto held = times(r, q);
+  ASSERT_FALSE(held.empty());
+  // Whole segments go, so up to one segment (~290 packets, ~3 s) older than the limit remains.
+  EXPECT_GE(held.front(), 60 * second - 10 * second - 4 * second);
+  EXPECT_GT(r.stats().evicted_packets, 0u);
+}
+
+TEST(PacketRecorder, OffRecordsNothingAndRejectsBadSizes) {
+  PacketRecorder off(small(0));
+  const auto a = v4(1, 2, 3, 4);
+  off.record(1, 60, 1, frame_for(1, 60), {&a, 1});
+  EXPECT_FALSE(off.enabled());
+  EXPECT_EQ(off.stats().packets, 0u);
+  RecorderOptions tiny = small(1 << 20);
+  tiny.segment_bytes = 1024;
+  EXPECT_THROW(PacketRecorder{tiny}, core::Error);
+  RecorderOptions inverted = small(32 << 10);
+  EXPECT_THROW(PacketRecorder{inverted}, core::Error);
+}
+
+TEST(PacketRecorder, ReadersSeeWholePacketsWhileRecordingGoesOn) {
+  PacketRecorder r(small(1 << 20));
+  const auto a = v4(10, 9, 9, 9);
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> checked{0}, bad{0};
+  std::thread reader([&] {
+    RecorderQuery q;
+    q.host = a;
+    while (!done.load()) {
+      std::int64_t last = -1;
+      r.for_each(q, [&](const RecordedPacket& p) {
+        if (!frame_matches(p) || p.ts_ns <= last) bad.fetch_add(1);
+        last = p.ts_ns;
+        checked.fetch_add(1);
+        return true;
+      });
+    }
+  });
+  for (std::int64_t t = 0; t < 300'000; ++t) {
+    r.record(t, 128, 1, frame_for(t, 64 + static_cast<std::size_t>(t % 200)), {&a, 1});
+  }
+  done.store(true);
+  reader.join();
+  EXPECT_GT(checked.load(), 0u);
+  EXPECT_EQ(bad.load(), 0u);
+}
+
+class CaptureFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("netsentry-recorder-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& image) {
+    const auto path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << image;
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(CaptureFiles, OneLinkTypeBecomesAClassicPcapThatReadsBackUnchanged) {
+  PacketRecorder r(small(1 << 20));
+  const auto a = v4(10, 0, 0, 1);
+  PacketBatch batch;
+  for (std::int64_t t = 0; t < 50; ++t) {
+    const std::int64_t ts = 1'700'000'000'123'456'789 + t * 1'000'003;
+    r.record(ts, 1500, 1, frame_for(ts, 60 + static_cast<std::size_t>(t)), {&a, 1});
+  }
+  RecorderQuery q;
+  q.host = a;
+  r.for_each(q, [&](const RecordedPacket& p) {
+    batch.add(p);
+    return true;
+  });
+  ASSERT_EQ(batch.size(), 50u);
+  const std::string image = capture_file_image(batch, 320);
+  std::uint32_t magic = 0;
+  std::memcpy(&magic, image.data(), 4);
+  EXPECT_EQ(magic, 0xa1b23c4du);
+  auto source = open_file(write("one.pcap", image));
+  EXPECT_EQ(source->link_type(), net::LinkType::kEthernet);
+  RawPacket raw;
+  std::size_t i = 0;
+  while (source->next(raw) == ReadStatus::kPacket) {
+    const auto& item = batch.items()[i];
+    EXPECT_EQ(raw.ts_ns, item.ts_ns) << i;
+    EXPECT_EQ(raw.wire_len, 1500u);
+    EXPECT_EQ(raw.cap_len, item.cap_len);
+    EXPECT_EQ(0, std::memcmp(raw.bytes.data(), batch.bytes().data() + item.offset, item.cap_len));
+    ++i;
+  }
+  EXPECT_EQ(i, 50u);
+  EXPECT_EQ(source->error(), "");
+}
+
+// Walks pcapng blocks: every block's leading and trailing lengths agree, interfaces come before
+// the packets that name them.
+TEST_F(CaptureFiles, MixedLinkTypesBecomeAPcapngWithOneInterfaceEach) {
+  PacketBatch batch;
+  const std::vector<std::uint8_t> eth(60, 0xAB), raw(41, 0x45);
+  batch.add({1'000, 60, 1, eth});
+  batch.add({2'000, 41, 101, raw});
+  batch.add({3'000, 60, 1, eth});
+  const std::string image = capture_file_image(batch, 320);
+  std::size_t at = 0;
+  std::vector<std::uint32_t> types;
+  std::vector<std::uint16_t> links;
+  std::vector<std::uint32_t> packet_interfaces;
+  while (at < image.size()) {
+    std::uint32_t type = 0, length = 0, trailer = 0;
+    ASSERT_LE(at + 12, image.size());
+    std::memcpy(&type, image.data() + at, 4);
+    std::memcpy(&length, image.data() + at + 4, 4);
+    ASSERT_EQ(length % 4, 0u);
+    ASSERT_LE(at + length, image.size());
+    std::memcpy(&trailer, image.data() + at + length - 4, 4);
+    EXPECT_EQ(trailer, length);
+    types.push_back(type);
+    if (type == 1) {
+      std::uint16_t link = 0;
+      std::memcpy(&link, image.data() + at + 8, 2);
+      links.push_back(link);
+    } else if (type == 6) {
+      std::uint32_t interface = 0, high = 0, low = 0, cap = 0;
+      std::memcpy(&interface, image.data() + at + 8, 4);
+      std::memcpy(&high, image.data() + at + 12, 4);
+      std::memcpy(&low, image.data() + at + 16, 4);
+      std::memcpy(&cap, image.data() + at + 20, 4);
+      EXPECT_LT(interface, links.size());
+      packet_interfaces.push_back(interface);
+      EXPECT_EQ((std::uint64_t{high} << 32) | low, 1000u * packet_interfaces.size());
+      EXPECT_EQ(cap, interface == 0 ? 60u : 41u);
+    }
+    at += length;
+  }
+  EXPECT_EQ(types, (std::vector<std::uint32_t>{0x0A0D0D0A, 1, 1, 6, 6, 6}));
+  EXPECT_EQ(links, (std::vector<std::uint16_t>{1, 101}));
+  EXPECT_EQ(packet_interfaces, (std::vector<std::uint32_t>{0, 1, 0}));
+}
+
+TEST_F(CaptureFiles, AnEmptyBatchIsAnEmptyCapture) {
+  auto source = open_file(write("empty.pcap", capture_file_image(PacketBatch{}, 320)));
+  RawPacket raw;
+  EXPECT_EQ(source->next(raw), ReadStatus::kEnd);
+  EXPECT_EQ(source->error(), "");
+}
+
+}  // namespace
+}  // namespace netsentry::capture
