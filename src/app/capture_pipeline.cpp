@@ -73,7 +73,9 @@ CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
       ongoing_(*this, true),
       table_(config, batching_),
       batches_(kQueueBatches),
-      writer_(flows_path, FlowFormat::kCsv, /*append=*/true) {}
+      writer_(flows_path, FlowFormat::kCsv, /*append=*/true) {
+  writer_.keep_going();  // a full disk is reported (flows_health()), not the end of monitoring
+}
 
 CapturePipeline::~CapturePipeline() { stop(); }
 

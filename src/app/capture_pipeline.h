@@ -78,6 +78,8 @@ class CapturePipeline final {
   // True once a file source reached its end (live sources never end by themselves).
   [[nodiscard]] bool input_ended() const { return input_ended_.load(std::memory_order_acquire); }
   [[nodiscard]] PipelineStats stats() const;
+  // flows.csv's state (any thread): failing while the disk is full.
+  [[nodiscard]] store::WriterHealth flows_health() const { return writer_.health(); }
   [[nodiscard]] const std::string& description() const { return source_->description(); }
 
  private:

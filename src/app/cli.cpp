@@ -3,11 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 #include "app/commands.h"
+#include "app/config_check.h"
 #include "app/dashboard_command.h"
 #include "capture/packet_source.h"
 #include "core/error.h"
@@ -22,6 +25,23 @@
 namespace netsentry::app {
 namespace {
 
+// CLI11's PositiveNumber/NonNegativeNumber print their bound, DBL_MAX, as 309 digits.
+CLI::Validator number_at_least(bool zero_allowed) {
+  return CLI::Validator(
+      [zero_allowed](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value) || !std::isfinite(value) || value < 0 ||
+            (!zero_allowed && value == 0)) {
+          return "value " + input + " is not " +
+                 (zero_allowed ? "a number of 0 or more" : "a number above 0");
+        }
+        return {};
+      },
+      zero_allowed ? "NONNEGATIVE" : "POSITIVE");
+}
+const CLI::Validator kPositiveNumber = number_at_least(false);
+const CLI::Validator kNonNegativeNumber = number_at_least(true);
+
 void add_flow_options(CLI::App& cmd, FlowOptions& o) {
   cmd.add_flag(
       "--cic", o.cic,
@@ -29,11 +49,11 @@ void add_flow_options(CLI::App& cmd, FlowOptions& o) {
       "FIN, one-packet flows are not written (features then match CIC-IDS2017 models)");
   cmd.add_option("--idle-timeout", o.idle_timeout_s, "End a flow after this many idle seconds")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositiveNumber);
   cmd.add_option("--active-timeout", o.active_timeout_s,
                  "End a flow this many seconds after it started")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositiveNumber);
   cmd.add_option("--max-flows", o.max_flows,
                  "Most live flows kept; past it the longest-idle flow is evicted (memory bound)")
       ->capture_default_str()
@@ -52,7 +72,7 @@ void add_watch_options(CLI::App& cmd, WatchOptions& o) {
       ->check(CLI::Range(0.05, 3600.0));
   cmd.add_option("--duration", o.duration_s, "Stop after this many seconds (0: until Ctrl-C)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   cmd.add_option("--counters-interface", o.interfaces,
                  "Only these interfaces in the per-interface counters (repeatable; default all)");
   cmd.add_option("--rotate-mb", o.rotate_mb, "Rotate a CSV file when it passes this many MB")
@@ -223,7 +243,7 @@ int run_cli(int argc, char** argv) {
                    "--learn-baseline): minutes of traffic to learn a baseline from, then score "
                    "with it; saved and reused on restart (0 = never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   monitor_cmd->add_option("--baseline-dir", monitor.baseline_dir,
                           "Where the learned baseline is saved and reused (default <out>/baseline)");
   monitor_cmd->add_option("--threads", monitor.threads, "Model scoring threads")
@@ -236,13 +256,13 @@ int run_cli(int argc, char** argv) {
       ->add_option("--volume-limit", monitor.volume_bytes_per_second,
                    "HIGH alert when sent+received bytes in one second exceed this")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositiveNumber);
   monitor_cmd
       ->add_option("--ongoing-after", monitor.ongoing_after_s,
                    "Score flows still open after this many seconds, and again every as long "
                    "(0 = only finished flows)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   const auto* detectors = "Detectors";
   monitor_cmd
       ->add_option("--detector-window", monitor.detector_window_s,
@@ -313,6 +333,11 @@ int run_cli(int argc, char** argv) {
   monitor_cmd->add_flag("--no-dashboard", monitor.no_dashboard, "Do not serve the dashboard")
       ->group(dashboard_group);
   monitor_cmd
+      ->add_option("--allow-host", monitor.allow_hosts,
+                   "A host name the page may be opened by (repeatable); other names in the Host "
+                   "header are refused (DNS rebinding); addresses and localhost always work")
+      ->group(dashboard_group);
+  monitor_cmd
       ->add_option("--auth-token", monitor.auth_token,
                    "Token every API/SSE request must carry (required beyond loopback)")
       ->group(dashboard_group);
@@ -328,10 +353,10 @@ int run_cli(int argc, char** argv) {
   monitor_cmd->add_flag("--no-db", monitor.no_db, "Do not write the SQLite store");
   monitor_cmd->add_option("--retention-days", monitor.retention_days, "SQLite retention")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   monitor_cmd->add_option("--db-max-mb", monitor.db_max_mb, "SQLite size cap (oldest rows go)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   monitor_cmd->footer(
       "Writes flows.csv, alerts.csv, network_traffic.csv, network_connections.csv,\n"
       "network_analysis.log and the SQLite store netsentry.db into the output directory until\n"
@@ -522,7 +547,7 @@ int run_cli(int argc, char** argv) {
       ->add_option("--volume-limit", evaluate.replay.volume_bytes_per_second,
                    "Alert when sent+received bytes in one second exceed this")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveNumber)
       ->group(replay_group);
   evaluate_cmd
       ->add_option("--volume-baseline", evaluate.replay.volume_baseline,
@@ -533,7 +558,7 @@ int run_cli(int argc, char** argv) {
       ->add_option("--ongoing-after", evaluate.replay.ongoing_after_s,
                    "Score flows still open after this many seconds (0 = never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegativeNumber)
       ->group(replay_group);
   evaluate_cmd
       ->add_option("--detector-window", evaluate.replay.detector_window_s,
@@ -608,6 +633,9 @@ int run_cli(int argc, char** argv) {
                             "Token every API/SSE request must carry (required beyond loopback)");
   dashboard_cmd->add_option("--auth-token-file", dashboard.auth_token_file,
                             "Read the token from this file's first line");
+  dashboard_cmd->add_option("--allow-host", dashboard.allow_hosts,
+                            "A host name the page may be opened by (repeatable); addresses and "
+                            "localhost always work");
   dashboard_cmd->add_option("--web-dir", dashboard.web_dir,
                             "Dashboard assets (default: the web/ folder beside or above the binary)");
   dashboard_cmd->footer(
@@ -617,6 +645,15 @@ int run_cli(int argc, char** argv) {
       "  netsentry dashboard --db /var/lib/netsentry/netsentry.db --listen 0.0.0.0:8050 "
       "--auth-token-file /etc/netsentry/token");
 
+  try {
+    // CLI11 skips what it does not know in a configuration file; a typo must not pass silently.
+    if (const auto config = config_file_of(argc, argv); !config.empty()) {
+      check_config_file(config, app);
+    }
+  } catch (const core::Error& e) {
+    std::fprintf(stderr, "netsentry: error: %s\n", e.what());
+    return core::kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -631,8 +668,15 @@ int run_cli(int argc, char** argv) {
     std::fputs(config_file_text(app).c_str(), stdout);
     return 0;
   }
+  // On the command line only: the shipped netsentry.toml names a listen address too, and a plain
+  // replay must not start serving because of it.
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--listen" || arg.starts_with("--listen=")) monitor.listen_given = true;
+  }
   // A configuration file writes an empty list as "" (one empty item): drop those.
-  for (auto* list : {&watch.interfaces, &monitor.watch.interfaces, &monitor.suppress}) {
+  for (auto* list : {&watch.interfaces, &monitor.watch.interfaces, &monitor.suppress,
+                     &monitor.allow_hosts, &dashboard.allow_hosts}) {
     std::erase(*list, std::string());
   }
 

@@ -79,6 +79,8 @@ struct MonitorOptions {
   bool syslog = false;
   // Dashboard.
   std::string listen = "127.0.0.1:8050";
+  bool listen_given = false;  // --listen was set (a --pcap replay then serves while it runs)
+  std::vector<std::string> allow_hosts;  // Host header names besides addresses and localhost
   bool no_dashboard = false;
   std::string auth_token;       // required when listening beyond loopback
   std::string auth_token_file;  // the token's first line, instead of --auth-token

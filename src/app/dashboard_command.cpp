@@ -28,9 +28,10 @@ int run_dashboard(const DashboardOptions& options) {
                       "<out>/netsentry.db)");
   }
   server::StoreSource source(options.db);  // throws naming the path for a foreign file
-  const server::ServerOptions server_options =
+  server::ServerOptions server_options =
       app::server_options(options.listen, options.auth_token, options.auth_token_file.string(),
                           find_web_dir(options.web_dir.string()));
+  server_options.allowed_hosts = options.allow_hosts;
 
   // A Ctrl-C that came while the store loaded was kept by the handler and stops us at once.
   core::StopSignals signals;

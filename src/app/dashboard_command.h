@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace netsentry::app {
 
@@ -16,6 +17,7 @@ struct DashboardOptions {
   std::string auth_token;
   std::filesystem::path auth_token_file;
   std::filesystem::path web_dir;  // empty: web/ beside or above the binary (find_web_dir)
+  std::vector<std::string> allow_hosts;  // Host header names besides addresses and localhost
 };
 
 // Serves until SIGINT/SIGTERM, then stops cleanly and returns 0. Throws core::Error for a missing

@@ -34,6 +34,7 @@ Engine::Engine(const EngineOptions& options)
       alert_log_(store::AlertLogOptions{
           options.out_dir,
           static_cast<std::uint64_t>(std::max(0.0, options.alerts_rotate_mb) * 1024 * 1024), 5}) {
+  watch_writer("alerts.csv", [this] { return alert_log_.health(); });
   {
     std::filesystem::path traffic = options_.traffic_model_dir;
     std::error_code ec;
@@ -151,7 +152,32 @@ bool Engine::take_loaded(bool wait) {
   return true;
 }
 
+void Engine::watch_writer(std::string name, std::function<store::WriterHealth()> probe) {
+  std::lock_guard lock(writers_mutex_);
+  writers_.push_back({std::move(name), std::move(probe), 0});
+}
+
 void Engine::check_store(std::int64_t now_ns, std::vector<detect::Alert>& out) {
+  {
+    // A CSV file that cannot be written (disk full): one alert per failure streak; the writer
+    // keeps rows in memory, logs, and resumes by itself.
+    std::lock_guard lock(writers_mutex_);
+    for (WatchedWriter& w : writers_) {
+      const store::WriterHealth h = w.probe();
+      if (h.faults <= w.faults_reported || !h.failing) continue;
+      w.faults_reported = h.faults;
+      detect::Alert a;
+      a.time_ns = a.last_ns = now_ns;
+      a.severity = detect::Severity::kHigh;
+      a.kind = std::string(detect::kind::kSystem);
+      a.interface = w.name;
+      a.reason = fmt::format(
+          "{}. Rows wait in memory (bounded; {} dropped so far) and are written when the disk "
+          "has room again. Monitoring continues.",
+          h.error, h.dropped_rows);
+      out.push_back(std::move(a));
+    }
+  }
   // A failing store (disk full, unwritable) is itself an alert; monitoring goes on.
   if (!store_) return;
   const auto st = store_->stats();

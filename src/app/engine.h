@@ -111,6 +111,10 @@ class Engine final {
   void set_model_listener(ModelListener listener) { model_listener_ = std::move(listener); }
   [[nodiscard]] std::string bundle_description() const { return bundle_what_; }
 
+  // A file writer whose failures (disk full) become one "system" alert each time it starts
+  // failing; `probe` is called on the stage thread. Any thread, any time.
+  void watch_writer(std::string name, std::function<store::WriterHealth()> probe);
+
   // Stage thread: finished flows (`ongoing` = interim reports of flows still open).
   void on_flows(std::span<const flow::FlowRecord> flows, bool ongoing);
   // Stage thread: packet time moved to now_ns (closes detector and aggregation windows).
@@ -184,6 +188,13 @@ class Engine final {
 
   void check_store(std::int64_t now_ns, std::vector<detect::Alert>& out);
   std::uint64_t store_errors_reported_ = 0;  // stage thread: write errors already alerted
+  struct WatchedWriter {
+    std::string name;
+    std::function<store::WriterHealth()> probe;
+    std::uint64_t faults_reported = 0;
+  };
+  std::mutex writers_mutex_;  // guards writers_
+  std::vector<WatchedWriter> writers_;
   std::int64_t last_now_ns_ = 0;             // stage thread: the latest packet time seen
 
   std::mutex alert_mutex_;  // guards everything below

@@ -1,13 +1,12 @@
 // `netsentry evaluate`: score labelled data with a model bundle and report each model and the
 // ensemble (text, --json, and --report DIR with plots and an HTML page).
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <fmt/format.h>
-
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
-#include <cstdio>
 #include <numeric>
 
 #include "app/commands.h"
@@ -15,12 +14,13 @@
 #include "app/learning.h"
 #include "app/pcap_evaluation.h"
 #include "app/report.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/signals.h"
 #include "detect/forecast_detector.h"
-#include "store/csv_writer.h"
 #include "ml/bundle.h"
 #include "ml/torch_module.h"
+#include "store/csv_writer.h"
 
 namespace netsentry::app {
 namespace {
@@ -155,10 +155,9 @@ int run_evaluate_pcap(const EvaluateOptions& o) {
   const nlohmann::json j = pcap_evaluation_json(result);
   if (!o.out_dir.empty()) {
     const auto path = o.out_dir / "evaluation.json";
-    std::ofstream out(path, std::ios::trunc);
-    out << j.dump(2) << '\n';
-    out.flush();
-    if (!out) throw core::Error(fmt::format("{}: cannot write", path.string()));
+    // Complete or not at all: never an empty evaluation.json.
+    core::write_file_atomically(
+        path, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   }
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());

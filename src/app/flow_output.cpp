@@ -1,8 +1,12 @@
 #include "app/flow_output.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "core/error.h"
 #include "flow/flow_format.h"
@@ -12,6 +16,7 @@ namespace netsentry::app {
 
 namespace {
 constexpr std::size_t kFlushBytes = 1 << 20;
+constexpr std::size_t kMaxPendingBytes = 8 << 20;  // kept while the disk is full
 }
 
 FlowFileSink::FlowFileSink(const std::string& path, FlowFormat format, bool append,
@@ -27,6 +32,9 @@ FlowFileSink::FlowFileSink(const std::string& path, FlowFormat format, bool appe
     file_ = std::fopen(path.c_str(), append ? "ab" : "wb");
     if (!file_) throw core::Error(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
     owns_file_ = true;
+    // Our buffer is the buffering: fwrite's count is then exactly what reached the file, so a
+    // write that fails part-way can continue from that byte (no row cut in two).
+    std::setvbuf(file_, nullptr, _IONBF, 0);
   }
   buffer_.reserve(kFlushBytes + 64 * 1024);
   if (need_header) {
@@ -46,6 +54,11 @@ FlowFileSink::~FlowFileSink() {
 }
 
 void FlowFileSink::on_flow(flow::FlowRecord&& record) {
+  if (failing_ && buffer_.size() >= kMaxPendingBytes) {
+    std::lock_guard lock(health_mutex_);
+    ++health_.dropped_rows;
+    return;
+  }
   if (format_ == FlowFormat::kCsv) {
     flow::append_csv_row(record, buffer_);
     if (labeller_) {
@@ -64,22 +77,54 @@ void FlowFileSink::on_flow(flow::FlowRecord&& record) {
     }
   }
   ++written_;
-  if (buffer_.size() >= kFlushBytes) write_out();
+  if (buffer_.size() >= kFlushBytes && !failing_) write_out();
+}
+
+store::WriterHealth FlowFileSink::health() const {
+  std::lock_guard lock(health_mutex_);
+  return health_;
 }
 
 void FlowFileSink::write_out() {
   if (buffer_.empty()) return;
   const std::size_t n = std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
   if (n != buffer_.size()) {
-    const std::string reason = std::strerror(errno);
-    buffer_.clear();
-    throw core::Error(fmt::format("{}: write failed: {}", path_ == "-" ? "stdout" : path_, reason));
+    const std::string message =
+        fmt::format("{}: write failed: {}", path_ == "-" ? "stdout" : path_, std::strerror(errno));
+    std::clearerr(file_);
+    if (!keep_going_) {
+      buffer_.clear();
+      throw core::Error(message);
+    }
+    // Whole records only in the file: cut a partial one back (shrinking needs no space).
+    std::size_t keep = n;
+    struct stat info {};
+    if (owns_file_ && n > 0 && ::fstat(::fileno(file_), &info) == 0) {
+      const std::size_t last_newline = std::string_view(buffer_.data(), n).rfind('\n');
+      keep = last_newline == std::string_view::npos ? 0 : last_newline + 1;
+      const off_t before = info.st_size - static_cast<off_t>(n);
+      if (keep != n && ::ftruncate(::fileno(file_), before + static_cast<off_t>(keep)) != 0) {
+        keep = n;
+      }
+    }
+    buffer_.erase(0, keep);
+    std::lock_guard lock(health_mutex_);
+    if (!failing_) ++health_.faults;
+    failing_ = health_.failing = true;
+    health_.error = message;
+    return;
   }
   buffer_.clear();
+  if (failing_) {
+    std::lock_guard lock(health_mutex_);
+    failing_ = health_.failing = false;
+    health_.error.clear();
+  }
 }
 
 void FlowFileSink::flush() {
   write_out();
+  if (failing_) return;
   if (std::fflush(file_) != 0) {
     throw core::Error(
         fmt::format("{}: flush failed: {}", path_ == "-" ? "stdout" : path_, std::strerror(errno)));

@@ -6,10 +6,12 @@
 
 #include <cstdio>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "flow/flow_table.h"
+#include "store/csv_writer.h"
 
 namespace netsentry::app {
 
@@ -29,9 +31,15 @@ class FlowFileSink final : public flow::FlowSink {
   FlowFileSink& operator=(const FlowFileSink&) = delete;
 
   void on_flow(flow::FlowRecord&& record) override;
-  // Writes buffered records; throws core::Error on a write error (disk full).
+  // Writes buffered records; throws core::Error on a write error (disk full), unless
+  // keep_going() was set: then the unwritten bytes wait (whole records, bounded at 8 MiB, later
+  // records dropped and counted) for the next flush, and health() tells.
   void flush();
   [[nodiscard]] std::uint64_t written() const { return written_; }
+  // monitor: a full disk must not stop monitoring.
+  void keep_going() { keep_going_ = true; }
+  // Any thread.
+  [[nodiscard]] store::WriterHealth health() const;
 
  private:
   void write_out();
@@ -43,6 +51,10 @@ class FlowFileSink final : public flow::FlowSink {
   bool owns_file_ = false;
   std::string buffer_;
   std::uint64_t written_ = 0;
+  bool keep_going_ = false;
+  bool failing_ = false;
+  mutable std::mutex health_mutex_;  // guards health_
+  store::WriterHealth health_;
 };
 
 }  // namespace netsentry::app

@@ -36,6 +36,8 @@ class HostRecorder final {
   void flush();
 
   [[nodiscard]] std::uint64_t samples() const { return samples_; }
+  // The CSV files' health is readable from any thread (TrafficLog's *_health()).
+  [[nodiscard]] const store::TrafficLog& log() const { return log_; }
   [[nodiscard]] std::uint64_t connection_events() const { return connection_events_; }
 
  private:

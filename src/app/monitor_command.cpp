@@ -131,7 +131,14 @@ EngineOptions engine_options(const MonitorOptions& o) {
 }  // namespace
 
 int run_monitor(const MonitorOptions& options) {
-  std::filesystem::create_directories(options.watch.out_dir);
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(options.watch.out_dir, ec);
+    if (ec) {
+      throw core::Error(fmt::format("--out {}: cannot create the output folder: {}",
+                                    options.watch.out_dir.string(), ec.message()));
+    }
+  }
   const double speed = parse_speed(options.speed);
   const bool replay = !options.pcap.empty();
   Engine engine(engine_options(options));
@@ -142,14 +149,18 @@ int run_monitor(const MonitorOptions& options) {
   // The dashboard's live state, fed from the engine's threads; the server reads it.
   std::unique_ptr<server::LiveState> live;
   std::unique_ptr<server::HttpServer> http;
-  // A replay serves the page only with --stay: without it the process ends with the capture.
-  if (!options.no_dashboard && (options.pcap.empty() || options.stay)) {
+  // A replay serves the page with --stay (until a signal) or with an explicit --listen (while it
+  // runs: the process ends with the capture); a plain replay serves nothing.
+  const bool serve =
+      !options.no_dashboard && (options.pcap.empty() || options.stay || options.listen_given);
+  if (serve) {
     live = std::make_unique<server::LiveState>();
     // Acknowledging on the page persists to the store, so `dashboard --db` shows it too.
     live->set_ack_listener([&engine](std::int64_t id) { (void)engine.acknowledge(id); });
-    http = std::make_unique<server::HttpServer>(
-        *live, server_options(options.listen, options.auth_token, options.auth_token_file,
-                              find_web_dir(options.web_dir)));
+    server::ServerOptions server = server_options(
+        options.listen, options.auth_token, options.auth_token_file, find_web_dir(options.web_dir));
+    server.allowed_hosts = options.allow_hosts;
+    http = std::make_unique<server::HttpServer>(*live, std::move(server));
     if (const auto* b = engine.bundle()) live->set_models(models_info(*b, engine.bundle_description()));
     engine.set_model_listener([&live](const ml::Bundle& b, const std::string& what) {
       live->set_models(models_info(b, what));
@@ -180,7 +191,8 @@ int run_monitor(const MonitorOptions& options) {
       if (second != INT64_MIN) live->add_score(peak);
     });
     http->start();
-    spdlog::info("monitor: dashboard on {}", http->url());
+    spdlog::info("monitor: dashboard on {}{}", http->url(),
+                 replay && !options.stay ? " until the replay ends (--stay keeps it up)" : "");
   }
 
   std::unique_ptr<CapturePipeline> pipeline;
@@ -235,6 +247,11 @@ int run_monitor(const MonitorOptions& options) {
     }
   }
   if (pipeline) {
+    engine.watch_writer("flows.csv", [p = pipeline.get()] { return p->flows_health(); });
+    if (replay_log) {
+      engine.watch_writer(std::string(store::TrafficLog::kTrafficFile),
+                          [l = replay_log.get()] { return l->traffic_health(); });
+    }
     pipeline->start();
     wake_target.store(pipeline.get());
     spdlog::info("monitor: {} {}, writing {}", replay ? "replaying" : "capturing on",
@@ -255,7 +272,9 @@ int run_monitor(const MonitorOptions& options) {
 
   std::jthread stats_thread;
   if (pipeline || live) {
-    stats_thread = std::jthread([&pipeline, &engine, &live](std::stop_token st) {
+    const std::size_t flow_table_capacity = pipeline ? make_flow_config(options.flow).max_flows : 0;
+    stats_thread = std::jthread([&pipeline, &engine, &live,
+                                 flow_table_capacity](std::stop_token st) {
       std::mutex m;
       std::condition_variable_any cv;
       std::uint64_t last_packets = 0, last_flows = 0;
@@ -274,11 +293,13 @@ int run_monitor(const MonitorOptions& options) {
           status.health.kernel_drops = ps.capture.kernel_dropped + ps.capture.if_dropped;
           status.health.queue_drops = ps.capture.queue_dropped;
           status.health.flow_table_size = ps.flows.current;
+          status.health.flow_table_capacity = flow_table_capacity;
           status.health.decode_errors = ps.decode.malformed;
           status.queues.push_back({"packet ring", ps.ring_depth, 65536, ps.capture.queue_dropped});
           status.queues.push_back({"flow batches", ps.queue_depth, 256, ps.queue_dropped});
           if (es.have_store) {
-            status.queues.push_back({"sqlite writer", 0, 0, es.store.dropped});
+            status.queues.push_back(
+                {"sqlite writer", es.store.queue_depth, es.store.queue_capacity, es.store.dropped});
           }
           live->set_pipeline(status);
         }
@@ -353,6 +374,10 @@ int run_monitor(const MonitorOptions& options) {
           for (const auto& [k, r] : open_connections) rows.push_back(r);
           live->set_connections(std::move(rows));
         });
+    engine.watch_writer(std::string(store::TrafficLog::kTrafficFile),
+                        [&recorder] { return recorder.log().traffic_health(); });
+    engine.watch_writer(std::string(store::TrafficLog::kConnectionsFile),
+                        [&recorder] { return recorder.log().connections_health(); });
     spdlog::info("monitor: recording counters and connections into {}; Ctrl-C stops",
                  options.watch.out_dir.string());
     core::flush_logging();  // the start-up lines reach the log file now, not at the next flush

@@ -14,19 +14,15 @@
 #include <system_error>
 
 #include "app/svg_plot.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace netsentry::app {
 namespace {
 
 void write_file(const std::filesystem::path& path, std::string_view content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (out) out.write(content.data(), static_cast<std::streamsize>(content.size()));
-  if (out) out.close();
-  if (!out) {
-    throw core::Error(
-        fmt::format("cannot write report file {}: {}", path.string(), std::strerror(errno)));
-  }
+  // Each report file is complete or absent (a full disk never leaves half an SVG).
+  core::write_file_atomically(path, content);
 }
 
 std::string utc_now() {

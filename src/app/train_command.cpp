@@ -12,6 +12,7 @@
 #include "app/commands.h"
 #include "app/evaluation.h"
 #include "app/learning.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/split.h"
 #include "detect/alert_format.h"
@@ -79,7 +80,12 @@ nlohmann::json train_traffic(const TrainOptions& o) {
                series.values.size(), series.column.c_str(), o.traffic.string().c_str());
   const ml::torch::ForecasterSummary s = forecaster->fit(series.values, ctx);
   const std::filesystem::path dir = o.out / "traffic";
-  forecaster->save(dir);
+  {
+    // Written beside and swapped in whole: a failure leaves the previous forecaster as it was.
+    core::StagedDirectory staged(dir);
+    forecaster->save(staged.path());
+    staged.commit();
+  }
 
   const nlohmann::json j = {{"file", o.traffic.string()},
                             {"format", series.format},
@@ -291,7 +297,13 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   for (std::size_t c = 0; c < all.class_names.size(); ++c) {
     bundle.training["class_counts"][all.class_names[c]] = counts[c];
   }
-  bundle.save(o.out);
+  {
+    // The bundle is written into a folder beside o.out and swapped in only when every file is
+    // complete: a failing train (disk full, an unwritable value) leaves the previous bundle.
+    core::StagedDirectory staged(o.out);
+    bundle.save(staged.path());
+    staged.commit();
+  }
 
   if (o.json) {
     auto j = evaluation_json(results);

@@ -31,6 +31,10 @@ void install_stop_handlers() {
     action.sa_flags = SA_RESTART;
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
+    // A closed terminal or `kill -HUP` is a clean stop like SIGTERM: the default action ended the
+    // process with exit 129, unflushed files and a truncated CSV row. We keep no log file open
+    // that a rotation would need reopened (CSV rotation is by size, inside the writers).
+    ::sigaction(SIGHUP, &action, nullptr);
     // Past a file-size limit, writes must fail with EFBIG (reported, monitoring goes on) instead
     // of the default SIGXFSZ killing the process with unflushed files.
     ::signal(SIGXFSZ, SIG_IGN);
@@ -40,6 +44,7 @@ void install_stop_handlers() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 

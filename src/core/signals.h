@@ -1,7 +1,7 @@
-// Provides StopSignals: turns SIGINT/SIGTERM into a std::stop_source request, so every thread
-// stops through its stop_token (never a shared bool). The signal handler only writes the signal
-// number to a pipe (async-signal-safe); a waiter thread reads it and requests the stop. A handler,
-// rather than blocking the signals, is what makes this safe whichever thread the kernel picks,
+// Provides StopSignals: turns SIGINT/SIGTERM/SIGHUP into a std::stop_source request, so every
+// thread stops through its stop_token (never a shared bool). The signal handler only writes the
+// signal number to a pipe (async-signal-safe); a waiter thread reads it and requests the stop. A
+// handler, rather than blocking the signals, is what makes this safe whichever thread the kernel picks,
 // including threads that libraries start before main.
 // A second signal while stopping exits at once (status 128 + signal), without flushing.
 // Thread rules: install_stop_handlers() first thing in main; construct/destroy StopSignals on the
@@ -14,7 +14,7 @@
 
 namespace netsentry::core {
 
-// Installs the SIGINT/SIGTERM handlers (idempotent) and unblocks both signals in the calling
+// Installs the SIGINT/SIGTERM/SIGHUP handlers (idempotent) and unblocks both signals in the calling
 // thread; a signal that arrives before a StopSignals exists is kept and acted on when it starts.
 void install_stop_handlers();
 

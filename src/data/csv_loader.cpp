@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "data/text.h"
 
 namespace netsentry::data {
@@ -263,6 +264,9 @@ const std::unordered_map<std::string, std::string_view>& alias_table() {
 // ---------------------------------------------------------------------------------------------
 // Files
 
+// No CSV line of ours is near this; a header of 100,000 named columns is about 2 MiB.
+constexpr std::size_t kMaxLineBytes = std::size_t{16} << 20;
+
 // A whole input file as bytes: mapped read-only for regular files (no copy, no zero-fill), read
 // into memory for pipes and other special files.
 class FileBytes {
@@ -291,6 +295,8 @@ class FileBytes {
       return;
     }
     char buf[1 << 16];
+    std::size_t line = 1;
+    std::size_t line_bytes = 0;  // since the last newline
     for (;;) {
       const ssize_t n = ::read(fd, buf, sizeof buf);
       if (n == 0) break;
@@ -300,7 +306,22 @@ class FileBytes {
         ::close(fd);
         throw Error(path + ": read failed: " + std::strerror(err));
       }
-      copy_.append(buf, static_cast<std::size_t>(n));
+      // A pipe or device without line breaks (/dev/zero) would otherwise be read until memory
+      // runs out.
+      const std::string_view chunk(buf, static_cast<std::size_t>(n));
+      const std::size_t last_newline = chunk.rfind('\n');
+      if (last_newline == std::string_view::npos) {
+        line_bytes += chunk.size();
+      } else {
+        line += static_cast<std::size_t>(std::count(chunk.begin(), chunk.end(), '\n'));
+        line_bytes = chunk.size() - last_newline - 1;
+      }
+      if (line_bytes > kMaxLineBytes) {
+        ::close(fd);
+        throw Error(path + ":" + std::to_string(line) + ": line longer than " +
+                    std::to_string(kMaxLineBytes >> 20) + " MiB; is this a CSV file?");
+      }
+      copy_.append(chunk);
     }
     ::close(fd);
   }
@@ -677,6 +698,9 @@ class Dictionary {
   }
   std::int32_t intern(std::string_view s) {
     if (last_ >= 0 && (*levels_)[static_cast<std::size_t>(last_)] == s) return last_;
+    // Labels and categories end up in a bundle's JSON manifest and in reports: one policy for
+    // bytes that are not UTF-8 (core/utf8.h), applied where the text enters.
+    if (!core::is_valid_utf8(s)) return intern(core::sanitize_utf8(s));
     auto it = map_.find(s);
     if (it == map_.end()) {
       const auto code = static_cast<std::int32_t>(levels_->size());
@@ -700,7 +724,7 @@ class Dictionary {
 std::string quote_cell(std::string_view cell) {
   constexpr std::size_t kMax = 40;
   std::string out = "\"";
-  out.append(cell.substr(0, kMax));
+  out.append(core::printable(cell.substr(0, kMax)));  // never raw control bytes in a message
   if (cell.size() > kMax) out += "...";
   out += '"';
   return out;
@@ -939,13 +963,27 @@ class Loader {
   }
 
   // Maps a file's fields to roles by name; every file must carry the first file's columns.
+  // Linear in the number of columns (a hash of names, not a scan per name).
   std::vector<FieldPlan> plan_fields(const std::vector<std::string>& names,
                                      const std::string& path) {
     std::vector<FieldPlan> plan(names.size());
-    std::unordered_set<std::string> seen;
+    std::unordered_map<std::string_view, std::size_t> first_field;
+    first_field.reserve(names.size());
+    std::unordered_map<std::string_view, int> feature_of;
+    feature_of.reserve(ds_.columns.size());
+    for (std::size_t c = 0; c < ds_.columns.size(); ++c) {
+      feature_of.emplace(ds_.columns[c].name, static_cast<int>(c));
+    }
     for (std::size_t i = 0; i < names.size(); ++i) {
       const std::string& n = names[i];
-      if (!seen.insert(n).second) {
+      const auto [first, fresh] = first_field.emplace(n, i);
+      if (!fresh) {
+        // The 2017 CIC-IDS release repeats "Fwd Header Length" (the same values twice): a known
+        // quirk, tolerated and reported. Anywhere else two columns of one name are ambiguous.
+        if (!(dialect_.format == Format::kCicIds2017 && n == "Fwd Header Length")) {
+          fail(path + ":1:" + std::to_string(i + 1) + ": column \"" + core::printable(n) +
+               "\" repeats column " + std::to_string(first->second + 1) + "; rename one of them");
+        }
         std::string s = path + ": column \"" + n + "\" (field " + std::to_string(i + 1) + ")";
         if (!contains(report_.ignored_duplicates, s)) report_.ignored_duplicates.push_back(s);
         continue;
@@ -956,19 +994,21 @@ class Loader {
       if (n == dialect_.class_column) p.roles[k++] = Role::kClass;
       if (n == dialect_.timestamp) p.roles[k++] = Role::kTimestamp;
       if (k < 3 && n == dialect_.group) p.roles[k++] = Role::kGroup;
-      for (std::size_t c = 0; c < ds_.columns.size(); ++c) {
-        if (ds_.columns[c].name == n) {
-          p.roles[0] = Role::kFeature;
-          p.feature = static_cast<int>(c);
-        }
+      if (const auto it = feature_of.find(n); it != feature_of.end()) {
+        p.roles[0] = Role::kFeature;
+        p.feature = it->second;
       }
     }
+    std::unordered_set<std::string> seen;
+    seen.reserve(first_field.size());
+    for (const auto& [name, field] : first_field) seen.emplace(name);
+    const std::unordered_set<std::string> schema(schema_names_.begin(), schema_names_.end());
     std::vector<std::string> missing, extra;
     for (const auto& n : schema_names_) {
       if (!seen.count(n)) missing.push_back(n);
     }
     for (const auto& n : seen) {
-      if (!contains(schema_names_, n)) extra.push_back(n);
+      if (!schema.count(n)) extra.push_back(n);
     }
     if (!missing.empty() || !extra.empty()) {
       std::sort(extra.begin(), extra.end());
@@ -977,7 +1017,7 @@ class Loader {
         if (v.empty()) return;
         msg += std::string(" ") + what;
         for (std::size_t i = 0; i < v.size() && i < 5; ++i)
-          msg += (i ? ", \"" : " \"") + v[i] + "\"";
+          msg += (i ? ", \"" : " \"") + core::printable(v[i]) + "\"";
         if (v.size() > 5) msg += " and " + std::to_string(v.size() - 5) + " more";
         msg += ";";
       };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "detect/alert.h"
 #include "server/dashboard_source.h"
@@ -18,6 +19,10 @@ namespace netsentry::server {
 [[nodiscard]] nlohmann::json score_json(const ScorePoint& point);
 [[nodiscard]] nlohmann::json top_json(const TopLists& top);
 [[nodiscard]] nlohmann::json models_json(const ModelsInfo& models);
+
+// The one way an API answer or event becomes text: invalid UTF-8 (an interface or process name
+// anyone can choose) is written as U+FFFD instead of throwing (core/utf8.h's policy).
+[[nodiscard]] std::string json_text(const nlohmann::json& value);
 
 // Nanoseconds since the epoch (the pipeline's clock) to the API's milliseconds.
 [[nodiscard]] constexpr std::int64_t ns_to_ms(std::int64_t ns) { return ns / 1'000'000; }

@@ -19,8 +19,10 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/utf8.h"
 #include "server/api_json.h"
 #include "server/http_lib.h"
+#include "server/request_checks.h"
 
 namespace netsentry::server {
 
@@ -50,16 +52,6 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// Compares without an early exit so response time does not reveal how much of a guess matched.
-bool constant_time_equal(std::string_view given, std::string_view expected) {
-  unsigned char diff = given.size() == expected.size() ? 0 : 1;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
-    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
-  }
-  return diff == 0;
-}
-
 // A bad query value: answered with 400 and the message.
 struct BadRequest {
   std::string message;
@@ -83,13 +75,6 @@ std::int64_t parse_int(const httplib::Request& req, const char* name, std::int64
   return std::min(out, max_clamp);
 }
 
-std::optional<std::int64_t> parse_id(const std::string& text) {
-  std::int64_t id = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
-  return id;
-}
-
 // since= (ms since the epoch) or window= (seconds before the newest data); window wins.
 std::int64_t since_ms(const httplib::Request& req, DashboardSource& source) {
   if (req.has_param("window")) {
@@ -101,13 +86,13 @@ std::int64_t since_ms(const httplib::Request& req, DashboardSource& source) {
 
 void send_json(httplib::Response& res, const json& body) {
   res.set_header("Cache-Control", "no-store");
-  res.set_content(body.dump(), kJsonType);
+  res.set_content(json_text(body), kJsonType);
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");
-  res.set_content(json{{"error", message}}.dump(), kJsonType);
+  res.set_content(json_text(json{{"error", message}}), kJsonType);
 }
 
 const char* mime_for(const std::filesystem::path& path) {
@@ -165,60 +150,29 @@ class MetricsWriter {
   std::ostringstream out_;
 };
 
-// httplib's ThreadPool has an unbounded job list; this one makes the accept loop wait while every
-// worker is busy and the queue is full, so a connection flood waits in the kernel's backlog.
-class BoundedTaskQueue final : public httplib::TaskQueue {
+// The listen thread hands every accepted socket straight to the ConnectionGate (through
+// GuardedServer's process_and_close_socket), which never blocks: the gate has its own threads.
+class InlineTaskQueue final : public httplib::TaskQueue {
  public:
-  BoundedTaskQueue(std::size_t threads, std::size_t capacity) : capacity_(capacity) {
-    for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
-  }
-  ~BoundedTaskQueue() override { shutdown(); }
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
 
-  void enqueue(std::function<void()> fn) override {
-    std::unique_lock lock(mutex_);
-    space_.wait(lock, [&] { return jobs_.size() < capacity_ || shutting_down_; });
-    // Even during shutdown the job runs: it owns the accepted socket and closes it.
-    jobs_.push_back(std::move(fn));
-    ready_.notify_one();
-  }
-
-  void shutdown() override {
-    {
-      std::lock_guard lock(mutex_);
-      if (shutting_down_ && workers_.empty()) return;
-      shutting_down_ = true;
-    }
-    ready_.notify_all();
-    space_.notify_all();
-    for (std::thread& t : workers_) {
-      if (t.joinable()) t.join();
-    }
-    workers_.clear();
+// httplib's Server with its per-socket loop replaced: connections go to the gate, which calls
+// serve() for each complete request (process_request is httplib's own request handling).
+class GuardedServer final : public httplib::Server {
+ public:
+  void set_gate(ConnectionGate* gate) { gate_ = gate; }
+  bool serve(httplib::Stream& stream, bool close, bool& closed) {
+    return process_request(stream, close, closed, [](httplib::Request&) {});
   }
 
  private:
-  void work() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock lock(mutex_);
-        ready_.wait(lock, [&] { return !jobs_.empty() || shutting_down_; });
-        if (jobs_.empty()) return;  // shutting down and drained
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-        space_.notify_one();
-      }
-      job();
-    }
+  bool process_and_close_socket(socket_t sock) override {
+    gate_->accept(sock);
+    return true;
   }
-
-  const std::size_t capacity_;
-  std::mutex mutex_;  // guards jobs_ and shutting_down_
-  std::condition_variable ready_;
-  std::condition_variable space_;
-  std::deque<std::function<void()>> jobs_;
-  bool shutting_down_ = false;
-  std::vector<std::thread> workers_;
+  ConnectionGate* gate_ = nullptr;
 };
 
 }  // namespace
@@ -271,30 +225,6 @@ Asset make_asset(std::string body, const char* mime) {
   return Asset{shared, gzip_of(*shared), etag_of(*shared), mime};
 }
 
-// True when the Accept-Encoding header lists gzip without q=0.
-bool accepts_gzip(const httplib::Request& req) {
-  const std::string value = req.get_header_value("Accept-Encoding");
-  std::string_view rest(value);
-  while (!rest.empty()) {
-    const std::size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    const std::size_t semi = item.find(';');
-    std::string_view coding = item.substr(0, semi);
-    while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
-    if (coding != "gzip") continue;
-    if (semi == std::string_view::npos) return true;
-    std::string_view q = item.substr(semi + 1);
-    while (!q.empty() && q.front() == ' ') q.remove_prefix(1);
-    // "q=0", "q=0.0", "q=0.000" refuse it; anything else accepts.
-    if (q.substr(0, 2) != "q=") return true;
-    q.remove_prefix(2);
-    return q.find_first_not_of("0.") != std::string_view::npos;
-  }
-  return false;
-}
-
 }  // namespace
 
 class HttpServer::Impl {
@@ -333,8 +263,20 @@ class HttpServer::Impl {
   }
 
   void configure() {
-    const std::size_t threads = options_.worker_threads + options_.max_sse_clients;
-    server_.new_task_queue = [threads] { return new BoundedTaskQueue(threads, threads); };
+    GateOptions gate;
+    gate.worker_threads = options_.worker_threads + options_.max_sse_clients;
+    gate.idle_timeout = options_.idle_timeout;
+    gate.header_timeout = options_.header_timeout;
+    gate.request_timeout = options_.header_timeout;
+    gate.max_request_bytes = gate.max_header_bytes + options_.max_body_bytes + 8 * 1024;
+    gate.max_waiting_per_ip = options_.max_waiting_per_ip;
+    gate.max_connections_per_ip = options_.max_connections_per_ip;
+    gate_ = std::make_unique<ConnectionGate>(
+        gate, [this](httplib::Stream& stream, bool close, bool& closed) {
+          return server_.serve(stream, close, closed);
+        });
+    server_.set_gate(gate_.get());
+    server_.new_task_queue = [] { return new InlineTaskQueue; };
     server_.set_payload_max_length(options_.max_body_bytes);
     // httplib's default adds SO_REUSEPORT, which would let a second netsentry share the port
     // silently instead of failing with "address in use".
@@ -349,7 +291,9 @@ class HttpServer::Impl {
         {"Content-Security-Policy", kContentSecurityPolicy},
         {"X-Content-Type-Options", "nosniff"},
         {"X-Frame-Options", "DENY"},
-        {"Referrer-Policy", "no-referrer"},
+        // same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on the
+        // page's own POSTs, which the CSRF check could not tell from another site's.
+        {"Referrer-Policy", "same-origin"},
         {"Cross-Origin-Opener-Policy", "same-origin"},
     });
     server_.set_pre_routing_handler(
@@ -364,7 +308,7 @@ class HttpServer::Impl {
                              : res.status == 405 ? "method not allowed"
                                                  : "bad request";
           if (res.status == 413 || res.status == 414) ++rejected_;
-          res.set_content(json{{"error", what}}.dump(), kJsonType);
+          res.set_content(json_text(json{{"error", what}}), kJsonType);
           return httplib::Server::HandlerResponse::Handled;
         }));
     server_.set_exception_handler(
@@ -404,7 +348,7 @@ class HttpServer::Impl {
       send_json(res, {{"alerts", std::move(alerts)}});
     });
     get(R"(/api/alerts/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      const auto id = parse_id(req.matches[1]);
+      const auto id = parse_id(req.matches[1].str());
       if (!id) throw BadRequest{"alert id must be a positive integer"};
       const auto alert = source_.alert(*id);
       if (!alert) return send_error(res, 404, "no alert " + std::to_string(*id));
@@ -412,7 +356,7 @@ class HttpServer::Impl {
     });
     server_.Post(R"(/api/alerts/([^/]+)/ack)",
                  guarded([this](const httplib::Request& req, httplib::Response& res) {
-                   const auto id = parse_id(req.matches[1]);
+                   const auto id = parse_id(req.matches[1].str());
                    if (!id) throw BadRequest{"alert id must be a positive integer"};
                    if (!source_.acknowledge(*id)) {
                      return send_error(res, 404, "no alert " + std::to_string(*id));
@@ -475,7 +419,7 @@ class HttpServer::Impl {
         return;
       }
       std::shared_ptr<const std::string> body = asset.body;
-      if (asset.gzip && accepts_gzip(req)) {
+      if (asset.gzip && accepts_gzip(req.get_header_value("Accept-Encoding"))) {
         body = asset.gzip;
         res.set_header("Content-Encoding", "gzip");
       }
@@ -497,6 +441,7 @@ class HttpServer::Impl {
                         ": " + std::strerror(errno));
     }
     if (options_.port != 0) port_ = options_.port;
+    gate_->start();
   }
 
   void listen() {
@@ -512,13 +457,16 @@ class HttpServer::Impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     server_.stop();
+    if (gate_) gate_->stop();
   }
 
   [[nodiscard]] int port() const { return port_; }
 
   [[nodiscard]] ServerCounters counters() const {
-    return {requests_.load(), unauthorized_.load(), rejected_.load(), sse_clients_.load(),
-            sse_refused_.load()};
+    ServerCounters c{requests_.load(),  unauthorized_.load(), rejected_.load(),
+                     forbidden_.load(), sse_clients_.load(),  sse_refused_.load()};
+    if (gate_) c.connections = gate_->counters();
+    return c;
   }
 
  private:
@@ -564,6 +512,24 @@ class HttpServer::Impl {
         return httplib::Server::HandlerResponse::Handled;
       }
     }
+    for (const auto& [key, value] : req.params) {
+      if (!core::is_valid_utf8(key) || !core::is_valid_utf8(value)) {
+        ++rejected_;
+        send_error(res, 400, "query parameter is not valid UTF-8");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    // DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 is same-origin
+    // with us for its browser, but its requests still say Host: evil.example.
+    if (req.has_header("Host") &&
+        !is_allowed_host(req.get_header_value("Host"), options_.allowed_hosts)) {
+      ++forbidden_;
+      send_error(res, 403,
+                 "Host \"" + core::printable(req.get_header_value("Host")) +
+                     "\" is not this server's address (use the address, localhost, or "
+                     "--allow-host NAME)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     const bool protected_path = starts_with(req.path, "/api/") || req.path == "/metrics";
     if (protected_path && !options_.auth_token.empty() && !authorized(req)) {
       ++unauthorized_;
@@ -571,7 +537,31 @@ class HttpServer::Impl {
       send_error(res, 401, "missing or wrong token (Authorization: Bearer ... or ?token=)");
       return httplib::Server::HandlerResponse::Handled;
     }
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS" &&
+        !same_origin(req)) {
+      ++forbidden_;
+      send_error(res, 403,
+                 "cross-site request refused: a state change needs the page's own Origin (or "
+                 "Referer) or the bearer token in the Authorization header");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  // CSRF: a browser always sends Origin with a POST (and the page's Referrer-Policy keeps it the
+  // real origin); another site's page cannot make it ours. A client with the bearer token in the
+  // Authorization header (a header no cross-site form or simple request can carry) passes too.
+  [[nodiscard]] bool same_origin(const httplib::Request& req) const {
+    const std::string host = req.get_header_value("Host");
+    if (req.has_header("Origin")) return server::same_origin(req.get_header_value("Origin"), host);
+    if (req.has_header("Referer")) {
+      return server::same_origin(req.get_header_value("Referer"), host);
+    }
+    constexpr std::string_view kBearer = "Bearer ";
+    const std::string header = req.get_header_value("Authorization");
+    return !options_.auth_token.empty() && starts_with(header, kBearer) &&
+           constant_time_equal(std::string_view(header).substr(kBearer.size()),
+                               options_.auth_token);
   }
 
   [[nodiscard]] bool authorized(const httplib::Request& req) const {
@@ -746,6 +736,25 @@ class HttpServer::Impl {
     m.family("netsentry_http_rejected_total", "counter",
              "Requests refused by the size and query limits.");
     m.sample("netsentry_http_rejected_total", static_cast<double>(c.rejected));
+    m.family("netsentry_http_forbidden_total", "counter",
+             "Requests refused with 403 (foreign Host header, cross-site state change).");
+    m.sample("netsentry_http_forbidden_total", static_cast<double>(c.forbidden));
+    m.family("netsentry_http_connections_closed_total", "counter",
+             "Connections the server closed: slow or idle (timeout), displaced by a newer one of "
+             "the same address (evicted), over the per-address cap (refused), too large.");
+    m.sample("netsentry_http_connections_closed_total",
+             static_cast<double>(c.connections.timed_out),
+             MetricsWriter::label("reason", "timeout"));
+    m.sample("netsentry_http_connections_closed_total", static_cast<double>(c.connections.evicted),
+             MetricsWriter::label("reason", "evicted"));
+    m.sample("netsentry_http_connections_closed_total", static_cast<double>(c.connections.refused),
+             MetricsWriter::label("reason", "refused"));
+    m.sample("netsentry_http_connections_closed_total",
+             static_cast<double>(c.connections.too_large),
+             MetricsWriter::label("reason", "too_large"));
+    m.family("netsentry_http_connections_waiting", "gauge",
+             "Connections waiting for a complete request (no worker held).");
+    m.sample("netsentry_http_connections_waiting", static_cast<double>(c.connections.waiting));
     m.family("netsentry_sse_clients", "gauge", "Connected event-stream clients.");
     m.sample("netsentry_sse_clients", static_cast<double>(c.sse_clients));
     m.family("netsentry_sse_refused_total", "counter",
@@ -757,13 +766,15 @@ class HttpServer::Impl {
   DashboardSource& source_;
   const ServerOptions& options_;
   std::map<std::string, Asset, std::less<>> assets_;  // written before start, then read-only
-  httplib::Server server_;
+  GuardedServer server_;
+  std::unique_ptr<ConnectionGate> gate_;
   std::stop_source stop_;
   std::atomic<bool> listen_returned_{false};
   int port_ = 0;
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> unauthorized_{0};
   std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> forbidden_{0};
   std::atomic<std::uint64_t> sse_clients_{0};
   std::atomic<std::uint64_t> sse_refused_{0};
 };

@@ -4,8 +4,11 @@
 // other address needs a bearer token checked (in constant time) on every /api and /metrics
 // request; a Content-Security-Policy without inline scripts; request, query and URI limits; only
 // the asset files found at start are served, so no path reaches outside the assets directory.
-// Threads: a fixed pool of worker_threads + max_sse_clients threads; memory is bounded whatever
-// clients do (bounded pool and queue, capped SSE clients and per-write work).
+// Every request's Host header must name this server (DNS rebinding) and state changes need the
+// page's own Origin (CSRF); query values must be UTF-8. Threads: the listen thread, one thread
+// waiting on incomplete requests and a fixed pool of worker_threads + max_sse_clients workers
+// (server/connection_gate.h); memory is bounded whatever clients do (capped waiting connections,
+// request sizes in every transfer encoding, SSE clients and per-write work).
 // Thread rules: start() and stop() from one owner thread; counters() from any thread.
 #pragma once
 
@@ -16,8 +19,11 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "server/connection_gate.h"
 #include "server/dashboard_source.h"
+#include "server/request_checks.h"
 
 namespace httplib {
 class Server;
@@ -44,15 +50,28 @@ struct ServerOptions {
   // An SSE client is written at most this often: events that come in a burst (a replay, a
   // flood of alerts) go out together instead of waking every client for each one.
   std::chrono::milliseconds min_write_interval{100};
-  std::size_t max_body_bytes = 4096;  // larger request bodies get 413
+  std::size_t max_body_bytes = 4096;  // larger request bodies get 413 (chunked: connection closed)
+  // Slow clients (see server/connection_gate.h): a request head must arrive within
+  // header_timeout of its first byte, the next request within idle_timeout; one address keeps at
+  // most max_waiting_per_ip connections waiting (a new one closes its oldest) and
+  // max_connections_per_ip open.
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{5'000};
+  std::size_t max_waiting_per_ip = 16;
+  std::size_t max_connections_per_ip = 256;
+  // Host names (besides IP literals and localhost) that requests may carry in their Host header;
+  // any other name is refused with 403, so a DNS-rebinding page cannot read the API.
+  std::vector<std::string> allowed_hosts;
 };
 
 struct ServerCounters {
   std::uint64_t requests = 0;
   std::uint64_t unauthorized = 0;
   std::uint64_t rejected = 0;  // 400 / 413 / 414 from the limits
+  std::uint64_t forbidden = 0;  // 403: foreign Host header or cross-site state change
   std::uint64_t sse_clients = 0;
   std::uint64_t sse_refused = 0;
+  GateCounters connections;
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

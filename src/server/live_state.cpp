@@ -73,7 +73,7 @@ FlowRow flow_row(const flow::FlowRecord& record, std::optional<float> score, boo
 LiveState::LiveState(LiveStateOptions options) : options_(options) {}
 
 void LiveState::add_traffic(const TrafficPoint& point) {
-  std::string data = traffic_json(point).dump();
+  std::string data = json_text(traffic_json(point));
   std::lock_guard lock(mutex_);
   if (!series_.contains(point.interface) && series_.size() >= options_.max_interfaces) return;
   if (add_traffic_locked(point)) push_event_locked("traffic", std::move(data));
@@ -150,7 +150,7 @@ std::int64_t LiveState::add_alert(detect::Alert alert) {
     if (it->id != id) continue;
     alert.acknowledged = alert.acknowledged || it->acknowledged;
     newest_ms_ = std::max(newest_ms_, ns_to_ms(alert.last_ns > 0 ? alert.last_ns : alert.time_ns));
-    std::string data = alert_json(alert).dump();
+    std::string data = json_text(alert_json(alert));
     *it = std::move(alert);
     push_event_locked("alert", std::move(data));
     return id;
@@ -160,7 +160,7 @@ std::int64_t LiveState::add_alert(detect::Alert alert) {
   if (sev < 4) ++alerts_by_severity_[sev];
   newest_ms_ = std::max(newest_ms_, ns_to_ms(alert.last_ns > 0 ? alert.last_ns : alert.time_ns));
   // Serialized under the lock because the id is assigned here; alerts are rare.
-  std::string data = alert_json(alert).dump();
+  std::string data = json_text(alert_json(alert));
   push_bounded(alerts_, std::move(alert), options_.alerts);
   push_event_locked("alert", std::move(data));
   return id;
@@ -206,13 +206,13 @@ void LiveState::add_score(const ScorePoint& point) {
     last.threshold = point.threshold;
     if (point.alert_id != 0 && last.alert_id == 0) {
       last.alert_id = point.alert_id;
-      push_event_locked("score", score_json(last).dump());
+      push_event_locked("score", json_text(score_json(last)));
     }
     return;
   }
   push_bounded(timeline_, point, options_.timeline_points);
   newest_ms_ = std::max(newest_ms_, point.time_ms);
-  push_event_locked("score", score_json(point).dump());
+  push_event_locked("score", json_text(score_json(point)));
 }
 
 void LiveState::set_connections(std::vector<ConnectionRow> connections) {
@@ -232,7 +232,7 @@ void LiveState::set_pipeline(const PipelineStatus& status) {
   // The event carries the seq it is about to get, so a client can resume from it.
   Stats s = stats_locked();
   s.event_seq = last_seq_ + 1;
-  push_event_locked("stats", stats_json(s).dump());
+  push_event_locked("stats", json_text(stats_json(s)));
 }
 
 void LiveState::push_event_locked(std::string type, std::string data) {
@@ -308,7 +308,7 @@ bool LiveState::acknowledge(std::int64_t id) {
     }
     if (it == alerts_.rend()) return false;
     it->acknowledged = true;
-    push_event_locked("ack", nlohmann::json{{"id", id}}.dump());
+    push_event_locked("ack", json_text(nlohmann::json{{"id", id}}));
   }
   // Outside the lock: the listener may take its own (the store's queue).
   if (ack_listener_) ack_listener_(id);

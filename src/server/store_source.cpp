@@ -241,9 +241,9 @@ void StoreSource::poll_locked_out() {
         std::find(interfaces_.begin(), interfaces_.end(), row.interface) != interfaces_.end();
     if (!known && interfaces_.size() >= options_.max_interfaces) continue;
     if (!known) add_interface_locked(row.interface);
-    push_event_locked("traffic", traffic_json(traffic_point(row, interval)).dump());
+    push_event_locked("traffic", json_text(traffic_json(traffic_point(row, interval))));
   }
-  for (const detect::Alert& a : alerts) push_event_locked("alert", alert_json(a).dump());
+  for (const detect::Alert& a : alerts) push_event_locked("alert", json_text(alert_json(a)));
   for (const auto& [second, score] : seconds) {
     ScorePoint p;
     p.time_ms = second * 1000;
@@ -252,7 +252,7 @@ void StoreSource::poll_locked_out() {
     if (const auto it = alert_by_second.find(second); it != alert_by_second.end()) {
       p.alert_id = it->second;
     }
-    push_event_locked("score", score_json(p).dump());
+    push_event_locked("score", json_text(score_json(p)));
   }
   for (const store::ConnectionRow& row : connection_events) apply_connection_locked(row);
 
@@ -271,7 +271,7 @@ void StoreSource::poll_locked_out() {
     // Like LiveState's once-a-second stats event; it carries the seq it is about to get.
     Stats s = stats_locked();
     s.event_seq = last_seq_ + 1;
-    push_event_locked("stats", stats_json(s).dump());
+    push_event_locked("stats", json_text(stats_json(s)));
   }
 }
 
@@ -370,7 +370,7 @@ bool StoreSource::acknowledge(std::int64_t id) {
   const store::AlertCounts counts = reader_->alert_counts();
   std::lock_guard lock(mutex_);
   alerts_unacknowledged_ = counts.unacknowledged;
-  push_event_locked("ack", nlohmann::json{{"id", id}}.dump());
+  push_event_locked("ack", json_text(nlohmann::json{{"id", id}}));
   return true;
 }
 

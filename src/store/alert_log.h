@@ -36,8 +36,10 @@ class AlertLog final {
   explicit AlertLog(const AlertLogOptions& options);
 
   void write(const detect::Alert& alert);
-  // Throws core::Error on a write failure.
+  // A write failure is kept in health(), not thrown (see CsvWriter).
   void flush();
+  // Any thread.
+  [[nodiscard]] WriterHealth health() const { return writer_.health(); }
 
   [[nodiscard]] const std::filesystem::path& path() const { return writer_.path(); }
 

@@ -1,14 +1,17 @@
 #include "store/csv_writer.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace netsentry::store {
 namespace {
@@ -35,6 +38,12 @@ std::string read_first_line(int fd, std::size_t limit) {
 }  // namespace
 
 void append_csv_field(std::string& line, std::string_view field) {
+  // Process and interface names are any bytes; the file stays UTF-8 (core/utf8.h's policy).
+  if (!core::is_valid_utf8(field)) {
+    const std::string clean = core::sanitize_utf8(field);
+    append_csv_field(line, clean);
+    return;
+  }
   if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
     line.append(field);
     return;
@@ -68,7 +77,9 @@ CsvWriter::CsvWriter(CsvWriter&& other) noexcept
       fd_(std::exchange(other.fd_, -1)),
       file_bytes_(other.file_bytes_),
       header_bytes_(other.header_bytes_),
-      rotations_(other.rotations_) {}
+      rotations_(other.rotations_),
+      failing_(other.failing_),
+      health_(other.health()) {}
 
 CsvWriter::~CsvWriter() {
   try {
@@ -96,7 +107,7 @@ void CsvWriter::open() {
   if (::fstat(fd_, &info) != 0) fail("cannot stat", errno);
   file_bytes_ = static_cast<std::uint64_t>(info.st_size);
   if (file_bytes_ == 0) {
-    buffer_.append(header_line_);
+    buffer_.insert(0, header_line_);  // before rows that waited for the file to open
     flush();
     return;
   }
@@ -117,7 +128,7 @@ void CsvWriter::open() {
                       "\"; move the file away or write to another directory");
   }
   // A row cut short by a crash must not swallow the next one.
-  if (read_last && last != '\n') buffer_.push_back('\n');
+  if (read_last && last != '\n') buffer_.insert(buffer_.begin(), '\n');
 }
 
 void CsvWriter::write_row(std::span<const std::string_view> fields) {
@@ -133,33 +144,92 @@ void CsvWriter::write_row(std::span<const std::string_view> fields) {
   row_.push_back('\n');
 
   const std::uint64_t size = file_bytes_ + buffer_.size();
-  if (options_.max_bytes > 0 && size > header_bytes_ && size + row_.size() > options_.max_bytes) {
+  if (options_.max_bytes > 0 && size > header_bytes_ && size + row_.size() > options_.max_bytes &&
+      fd_ >= 0) {
     rotate();
   }
+  const std::size_t cap = std::max(options_.max_pending_bytes, options_.buffer_bytes);
+  if (buffer_.size() + row_.size() > cap) {
+    flush();  // the disk may have room again
+    if (buffer_.size() + row_.size() > cap) {
+      std::lock_guard lock(health_mutex_);
+      ++health_.dropped_rows;
+      return;
+    }
+  }
   buffer_.append(row_);
-  if (buffer_.size() >= options_.buffer_bytes) flush();
+  // While failing, the owner's periodic flush() retries: not a failing syscall per row.
+  if (buffer_.size() >= options_.buffer_bytes && !failing_) flush();
 }
 
 void CsvWriter::flush() {
+  if (buffer_.empty()) return;  // also a moved-from writer, which has no file
+  if (fd_ < 0) {
+    // Opening failed earlier (after a rotation, or the disk had no room for a new inode).
+    try {
+      open();
+    } catch (const core::Error& e) {
+      set_failing(e.what());
+      return;
+    }
+  }
   std::size_t done = 0;
   while (done < buffer_.size()) {
-    if (fd_ < 0) fail("write failed", EBADF);
     const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       const int error = errno;
-      buffer_.erase(0, done);
-      file_bytes_ += done;
-      fail("write failed", error);
+      // The file keeps whole rows only: a write that stopped mid-row is cut back to the last
+      // line end (shrinking needs no space), and the rest waits in the buffer for the next flush.
+      const std::size_t last_newline = std::string_view(buffer_.data(), done).rfind('\n');
+      const std::size_t keep = last_newline == std::string_view::npos ? 0 : last_newline + 1;
+      if (keep != done && ::ftruncate(fd_, static_cast<off_t>(file_bytes_ + keep)) != 0) {
+        buffer_.erase(0, done);  // cannot cut back: go on from the byte that was written
+        file_bytes_ += done;
+      } else {
+        buffer_.erase(0, keep);
+        file_bytes_ += keep;
+      }
+      set_failing(options_.path.string() + ": write failed: " + std::strerror(error));
+      return;
     }
     done += static_cast<std::size_t>(n);
   }
   file_bytes_ += done;
   buffer_.clear();
+  set_writing();
+}
+
+WriterHealth CsvWriter::health() const {
+  std::lock_guard lock(health_mutex_);
+  return health_;
+}
+
+void CsvWriter::set_failing(std::string message) {
+  failing_ = true;
+  std::lock_guard lock(health_mutex_);
+  if (!health_.failing) {
+    ++health_.faults;
+    spdlog::warn("{} (rows are kept in memory up to {} bytes and written when it works again)",
+                 message, options_.max_pending_bytes);
+  }
+  health_.failing = true;
+  health_.error = std::move(message);
+}
+
+void CsvWriter::set_writing() {
+  failing_ = false;
+  std::lock_guard lock(health_mutex_);
+  if (!health_.failing) return;
+  spdlog::info("{}: writing again ({} rows were dropped while it failed)", options_.path.string(),
+               health_.dropped_rows);
+  health_.failing = false;
+  health_.error.clear();
 }
 
 void CsvWriter::rotate() {
   flush();
+  if (!buffer_.empty()) return;  // cannot write now: rotate once the disk takes rows again
   close_file();
   const std::string base = options_.path.string();
   const auto numbered = [&base](std::size_t n) { return base + "." + std::to_string(n); };
@@ -178,7 +248,13 @@ void CsvWriter::rotate() {
     if (::rename(base.c_str(), numbered(1).c_str()) != 0) fail("cannot rotate", errno);
   }
   ++rotations_;
-  open();
+  try {
+    open();
+  } catch (const core::Error& e) {
+    // No room for the new file: flush() retries opening it, and open() puts the header first.
+    close_file();
+    set_failing(e.what());
+  }
 }
 
 }  // namespace netsentry::store

@@ -4,13 +4,19 @@
 // throws core::Error naming the file when it differs. Rows are buffered (flush() writes them) and
 // the file rotates by size: before a row would take it past max_bytes it becomes name.1, older
 // files shift up to name.<keep>, and a new file starts with the header. Lines end in "\n".
-// Thread rules: not thread-safe; one owner (the writer thread) calls every method.
+// A failing write (disk full, quota, file-size limit, I/O error) never throws: the unwritten rows
+// stay buffered, up to max_pending_bytes (whole rows only, so no row is ever cut), later rows
+// are counted as dropped, each flush() tries again, and writing resumes once the disk has space;
+// health() says so (a warning is logged when a fault starts, a note when it ends).
+// Thread rules: not thread-safe; one owner (the writer thread) calls every method except
+// health(), which any thread may call.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +33,16 @@ struct CsvWriterOptions {
   std::uint64_t max_bytes = 0;  // 0: never rotate
   std::size_t keep = 5;         // rotated files kept (name.1 newest .. name.<keep> oldest)
   std::size_t buffer_bytes = 64 * 1024;
+  // Rows kept in memory while the file cannot be written; past it new rows are dropped.
+  std::size_t max_pending_bytes = 1024 * 1024;
+};
+
+// A writer's state for reports ("system" alerts, /api/stats). Plain data, copied out.
+struct WriterHealth {
+  bool failing = false;            // the last write attempt failed
+  std::string error;               // "<path>: write failed: No space left on device" while failing
+  std::uint64_t faults = 0;        // times writing started failing
+  std::uint64_t dropped_rows = 0;  // rows refused while the pending buffer was full
 };
 
 class CsvWriter final {
@@ -45,8 +61,10 @@ class CsvWriter final {
   void write_row(std::initializer_list<std::string_view> fields) {
     write_row(std::span<const std::string_view>(fields.begin(), fields.size()));
   }
-  // Writes buffered rows to the file. Throws core::Error on a write failure.
+  // Writes buffered rows to the file; on a write failure keeps them and records it (health()).
   void flush();
+  // Any thread.
+  [[nodiscard]] WriterHealth health() const;
 
   [[nodiscard]] const std::filesystem::path& path() const { return options_.path; }
   [[nodiscard]] std::uint64_t rotations() const { return rotations_; }
@@ -56,6 +74,8 @@ class CsvWriter final {
   void rotate();
   void close_file() noexcept;
   [[noreturn]] void fail(std::string_view what, int error) const;
+  void set_failing(std::string message);
+  void set_writing();
 
   CsvWriterOptions options_;
   std::string header_line_;  // encoded, with its newline
@@ -65,6 +85,9 @@ class CsvWriter final {
   std::uint64_t file_bytes_ = 0;    // on disk, not counting buffer_
   std::uint64_t header_bytes_ = 0;  // what a fresh file holds before any row
   std::uint64_t rotations_ = 0;
+  bool failing_ = false;  // the last write failed (owner thread; health_ is the shared copy)
+  mutable std::mutex health_mutex_;  // guards health_
+  WriterHealth health_;
 };
 
 }  // namespace netsentry::store

@@ -195,7 +195,7 @@ std::string models_json(const detect::Alert& alert) {
                       {"threshold", vote.threshold},
                       {"vote", vote.vote}});
   }
-  return models.dump();
+  return models.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string evidence_json(const detect::Alert& alert) {
@@ -206,7 +206,7 @@ std::string evidence_json(const detect::Alert& alert) {
                         {"expected", item.expected},
                         {"deviation", item.deviation}});
   }
-  return evidence.dump();
+  return evidence.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // Stored JSON is ours, but a hand-edited row must not take the reader down: bad JSON reads as none.
@@ -1120,6 +1120,8 @@ StoreStats SqliteStore::stats() const {
   stats.rows_lost = counters_.rows_lost.load();
   stats.retention_deleted = counters_.retention_deleted.load();
   stats.cap_deleted = counters_.cap_deleted.load();
+  stats.queue_depth = queue_.size();
+  stats.queue_capacity = options_.queue_capacity;
   return stats;
 }
 

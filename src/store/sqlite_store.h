@@ -262,6 +262,8 @@ struct StoreStats {
   std::uint64_t rows_lost = 0;     // rows of failed transactions
   std::uint64_t retention_deleted = 0;
   std::uint64_t cap_deleted = 0;
+  std::size_t queue_depth = 0;     // items waiting for the writer thread
+  std::size_t queue_capacity = 0;  // options' queue_capacity
 };
 
 class SqliteStore final {

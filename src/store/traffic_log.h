@@ -47,8 +47,11 @@ class TrafficLog final {
   void write(const host::TrafficSample& sample);
   void write(std::chrono::system_clock::time_point time,
              std::span<const host::ConnectionEvent> events);
-  // Both files; throws core::Error on a write failure.
+  // Both files; a write failure is kept in health(), not thrown (see CsvWriter).
   void flush();
+  // Any thread: the traffic file's and the connections file's state.
+  [[nodiscard]] WriterHealth traffic_health() const { return traffic_.health(); }
+  [[nodiscard]] WriterHealth connections_health() const { return connections_.health(); }
 
  private:
   CsvWriter traffic_;

@@ -34,5 +34,12 @@ TEST(StopSignals, SignalFromAnotherThreadIsHandledNotFatal) {
   EXPECT_EQ(signals.received(), SIGINT);
 }
 
+TEST(StopSignals, SighupIsACleanStopNotAnExit) {
+  StopSignals signals;
+  ASSERT_EQ(::raise(SIGHUP), 0);
+  EXPECT_TRUE(wait_for(signals.token()));
+  EXPECT_EQ(signals.received(), SIGHUP);
+}
+
 }  // namespace
 }  // namespace netsentry::core

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -382,6 +383,71 @@ TEST(ParseFormat, AcceptsCliNames) {
   EXPECT_EQ(parse_format("unsw-nb15"), Format::kUnswNb15);
   EXPECT_EQ(parse_format("bogus"), std::nullopt);
   EXPECT_EQ(to_string(Format::kFlows), "flows");
+}
+
+}  // namespace
+}  // namespace netsentry::data
+
+namespace netsentry::data {
+namespace {
+
+TEST(CsvLoaderLimits, RefusesDuplicateHeaderNamesWithTheirPosition) {
+  TempDir dir;
+  const std::string path = dir.write("dup.csv", "a,b,a,label\n1,2,3,0\n");
+  LoadOptions opt;
+  opt.label_column = "label";
+  EXPECT_EQ(error_of([&] { (void)load_one(path, opt); }),
+            path + ":1:3: column \"a\" repeats column 1; rename one of them");
+}
+
+TEST(CsvLoaderLimits, AHundredThousandColumnHeaderLoadsInLinearTime) {
+  TempDir dir;
+  std::string header;
+  std::string row;
+  for (int i = 0; i < 100'000; ++i) {
+    header += "c" + std::to_string(i) + ",";
+    row += "1,";
+  }
+  const std::string path = dir.write("wide.csv", header + "label\n" + row + "0\n");
+  LoadOptions opt;
+  opt.label_column = "label";
+  const auto t0 = std::chrono::steady_clock::now();
+  const Dataset ds = load_one(path, opt);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(ds.columns.size(), 100'000U);
+  // Quadratic header matching took 44 s here; linear takes well under one. A generous bound
+  // that only a quadratic pass breaks, even on a loaded machine.
+  EXPECT_LT(seconds, 15.0);
+}
+
+TEST(CsvLoaderLimits, AnEndlessLineFromADeviceIsRefused) {
+  EXPECT_EQ(error_of([&] { (void)load_one("/dev/zero"); }),
+            "/dev/zero:1: line longer than 16 MiB; is this a CSV file?");
+}
+
+TEST(CsvLoaderLimits, MessagesEscapeControlBytes) {
+  TempDir dir;
+  const std::string path =
+      dir.write("ctl.csv",
+                "Duration,PacketCount,ByteCount,SourcePort,DestinationPort,Protocol,Label\n"
+                "1,\x1b[31mred,3,4,5,TCP,Normal\n");
+  const std::string e = error_of([&] { (void)load_one(path); });
+  EXPECT_THAT(e, HasSubstr("\\x1b[31mred"));
+  EXPECT_EQ(e.find('\x1b'), std::string::npos) << e;
+}
+
+TEST(CsvLoaderLimits, LabelsThatAreNotUtf8BecomeReplacementCharacters) {
+  TempDir dir;
+  const std::string path =
+      dir.write("labels.csv",
+                "Duration,PacketCount,ByteCount,SourcePort,DestinationPort,Protocol,Label\n"
+                "1,2,3,4,5,TCP,Normal\n1,2,3,4,5,TCP,Att\xff"
+                "ck\n");
+  const Dataset ds = load_one(path);
+  EXPECT_THAT(ds.class_names, ElementsAre("Normal",
+                                          "Att\xEF\xBF\xBD"
+                                          "ck"));
 }
 
 }  // namespace

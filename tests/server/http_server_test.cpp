@@ -130,6 +130,11 @@ class HttpServerTest : public ::testing::Test {
     return json::parse(res->body);
   }
 
+  // The page's own origin, as a browser sends it with the page's POSTs.
+  [[nodiscard]] httplib::Headers origin() const {
+    return {{"Origin", "http://127.0.0.1:" + std::to_string(server_->port())}};
+  }
+
   void feed() {
     for (int i = 0; i < 5; ++i) {
       TrafficPoint p;
@@ -297,11 +302,11 @@ TEST_F(HttpServerTest, AlertByIdAndAcknowledge) {
   get_json("/api/alerts/99", 404);
   get_json("/api/alerts/abc", 400);
   get_json("/api/alerts/99999999999999999999999", 400);
-  const auto ack = client_->Post("/api/alerts/2/ack", "", "application/json");
+  const auto ack = client_->Post("/api/alerts/2/ack", origin(), "", "application/json");
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->status, 200);
   EXPECT_TRUE(get_json("/api/alerts/2")["acknowledged"].get<bool>());
-  const auto missing = client_->Post("/api/alerts/77/ack", "", "application/json");
+  const auto missing = client_->Post("/api/alerts/77/ack", origin(), "", "application/json");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   const auto wrong_method = client_->Get("/api/alerts/2/ack");
@@ -448,7 +453,7 @@ TEST_F(HttpServerTest, ServesAssetsAndPlotlyButNothingOutsideThem) {
         "/vendor/../../outside-secret.txt", "/package.json",
         "/node_modules/plotly.js-basic-dist-min/plotly-basic.min.js", "//etc/passwd", "/app.js/"}) {
     const std::string raw = raw_request(server_->port(), std::string("GET ") + path +
-                                                             " HTTP/1.1\r\nHost: x\r\n"
+                                                             " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                                              "Connection: close\r\n\r\n");
     EXPECT_EQ(status_of(raw), 404) << path << "\n" << raw.substr(0, 200);
     EXPECT_EQ(raw.find("secret"), std::string::npos) << path;
@@ -459,7 +464,7 @@ TEST_F(HttpServerTest, RefusesOversizedBodiesUrisAndQueryValues) {
   feed();
   start();
   const std::string big(10'000, 'x');
-  const auto body = client_->Post("/api/alerts/1/ack", big, "application/json");
+  const auto body = client_->Post("/api/alerts/1/ack", origin(), big, "application/json");
   ASSERT_TRUE(body);
   EXPECT_EQ(body->status, 413);
   EXPECT_FALSE(state_.alert(1)->acknowledged);
@@ -476,12 +481,12 @@ TEST_F(HttpServerTest, RefusesOversizedBodiesUrisAndQueryValues) {
 
   const std::string raw =
       raw_request(server_->port(), "GET /api/stats?x=" + std::string(3000, 'a') +
-                                       " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                                       " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_of(raw), 414);
 
   const std::string huge =
       raw_request(server_->port(), "GET /api/stats?x=" + std::string(20'000, 'a') +
-                                       " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                                       " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_of(huge), 414);
   EXPECT_GE(server_->counters().rejected, 4U);
   // Still serving after all that.
@@ -639,6 +644,261 @@ TEST_F(HttpServerTest, StopEndsOpenEventStreamsPromptly) {
 TEST_F(HttpServerTest, UnknownApiPathIsJson404) {
   start();
   EXPECT_EQ(get_json("/api/nothing", 404)["error"], "not found");
+}
+
+}  // namespace
+}  // namespace netsentry::server
+
+namespace netsentry::server {
+namespace {
+
+TEST(HttpServerHosts, AllowsAddressesLocalhostAndTheAllowList) {
+  EXPECT_EQ(host_of("[::1]:8050"), "::1");
+  EXPECT_EQ(host_of("Sensor.LAN:80"), "sensor.lan");
+  EXPECT_EQ(host_of("localhost."), "localhost");
+  for (const char* ok : {"127.0.0.1:8050", "localhost:8050", "LOCALHOST", "[::1]:8050",
+                         "192.168.1.5:8050", "app.localhost:8050"}) {
+    EXPECT_TRUE(is_allowed_host(ok, {})) << ok;
+  }
+  for (const char* bad : {"evil.example", "evil.example:8050", "127.0.0.1.evil.example", "",
+                          "localhost.evil.example"}) {
+    EXPECT_FALSE(is_allowed_host(bad, {})) << bad;
+  }
+  EXPECT_TRUE(is_allowed_host("sensor.lan:8050", {"Sensor.lan"}));
+}
+
+// DNS rebinding: every route, the event stream and /metrics included, refuses a foreign Host.
+TEST_F(HttpServerTest, RefusesRequestsWithAForeignHostHeader) {
+  feed();
+  start();
+  for (const char* path : {"/api/stats", "/api/flows", "/api/connections", "/api/alerts",
+                           "/metrics", "/api/events", "/"}) {
+    const std::string raw = raw_request(
+        server_->port(), std::string("GET ") + path + " HTTP/1.1\r\nHost: evil.example:" +
+                             std::to_string(server_->port()) + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(status_of(raw), 403) << path << "\n" << raw.substr(0, 300);
+    EXPECT_EQ(raw.find("sshd"), std::string::npos) << path;
+  }
+  for (const std::string host : {"127.0.0.1", "localhost", "[::1]"}) {
+    const std::string raw = raw_request(
+        server_->port(), "GET /api/connections HTTP/1.1\r\nHost: " + host + ":" +
+                             std::to_string(server_->port()) + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(status_of(raw), 200) << host;
+  }
+  EXPECT_GE(server_->counters().forbidden, 7U);
+}
+
+TEST_F(HttpServerTest, AnAllowedHostNameIsAnswered) {
+  ServerOptions options;
+  options.allowed_hosts = {"sensor.lan"};
+  start(options);
+  const std::string raw = raw_request(
+      server_->port(), "GET /api/stats HTTP/1.1\r\nHost: sensor.lan\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(raw), 200);
+}
+
+// CSRF: another site's page can make the browser POST, but not with our Origin.
+TEST_F(HttpServerTest, RefusesCrossSiteAcknowledgements) {
+  feed();
+  start();
+  const std::string self = "http://127.0.0.1:" + std::to_string(server_->port());
+  for (const httplib::Headers& headers :
+       {httplib::Headers{{"Origin", "http://evil.example"}}, httplib::Headers{{"Origin", "null"}},
+        httplib::Headers{{"Origin", "http://127.0.0.1:1"}},
+        httplib::Headers{{"Referer", "http://evil.example/page"}}, httplib::Headers{}}) {
+    const auto res = client_->Post("/api/alerts/1/ack", headers, "", "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 403) << (headers.empty() ? "no origin" : headers.begin()->second);
+  }
+  EXPECT_FALSE(state_.alert(1)->acknowledged);
+  const auto referer =
+      client_->Post("/api/alerts/1/ack", {{"Referer", self + "/"}}, "", "application/json");
+  ASSERT_TRUE(referer);
+  EXPECT_EQ(referer->status, 200);
+  const auto same = client_->Post("/api/alerts/2/ack", {{"Origin", self}}, "", "application/json");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 200);
+  EXPECT_TRUE(state_.alert(2)->acknowledged);
+}
+
+TEST_F(HttpServerTest, TheBearerTokenHeaderIsEnoughForAStateChange) {
+  feed();
+  ServerOptions options;
+  options.auth_token = kToken;
+  start(options);
+  const auto res =
+      client_->Post("/api/alerts/1/ack", {{"Authorization", std::string("Bearer ") + kToken}}, "",
+                    "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  // The token in the query string is not: a cross-site form can carry a URL.
+  const auto query = client_->Post((std::string("/api/alerts/2/ack?token=") + kToken).c_str(), "",
+                                   "application/json");
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->status, 403);
+}
+
+TEST_F(HttpServerTest, InvalidUtf8InAQueryValueIs400) {
+  feed();
+  start();
+  for (const char* target : {"/api/traffic?interface=%FF%FE", "/api/alerts?severity=%C0%AF",
+                             "/api/flows?sort=%ED%A0%80"}) {
+    const std::string raw = raw_request(
+        server_->port(),
+        std::string("GET ") + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(status_of(raw), 400) << target << "\n" << raw.substr(0, 300);
+  }
+}
+
+// Interface and process names are whatever bytes the kernel holds: never a 500, never a throw.
+TEST_F(HttpServerTest, InvalidUtf8InNamesIsReplacedNotAnError) {
+  start();
+  TrafficPoint p;
+  p.time_ms = kT0;
+  p.interface = "\xFF\xFE";
+  EXPECT_NO_THROW(state_.add_traffic(p));
+  state_.set_connections(
+      {{"10.0.0.5", 22, "10.0.0.66", 51000, "ESTABLISHED", "TCP", 812, "ev\xFFil\xFE"}});
+  const json connections = get_json("/api/connections");
+  EXPECT_EQ(connections["connections"][0]["process"], "ev\xEF\xBF\xBDil\xEF\xBF\xBD");
+  const json stats = get_json("/api/stats");
+  EXPECT_TRUE(stats["interfaces"].is_array());
+  const json traffic = get_json("/api/traffic?interface=total");
+  EXPECT_TRUE(traffic.contains("points"));
+  SseReader reader(server_->port(), {}, "/api/events?since=0",
+                   [](const std::string& t) { return contains(t, "\xEF\xBF\xBD\xEF\xBF\xBD"); });
+  EXPECT_TRUE(contains(reader.wait_text(), "\"interface\":\"\xEF\xBF\xBD\xEF\xBF\xBD\""));
+}
+
+}  // namespace
+}  // namespace netsentry::server
+
+namespace netsentry::server {
+namespace {
+
+TEST(RequestChecks, SameOriginComparesHostAndPort) {
+  EXPECT_TRUE(same_origin("http://127.0.0.1:8050", "127.0.0.1:8050"));
+  EXPECT_TRUE(same_origin("http://LOCALHOST:8050/page?x", "localhost:8050"));
+  EXPECT_TRUE(same_origin("http://[::1]:8050", "[::1]:8050"));
+  EXPECT_TRUE(same_origin("http://sensor", "sensor:80"));
+  EXPECT_FALSE(same_origin("http://127.0.0.1:8051", "127.0.0.1:8050"));
+  EXPECT_FALSE(same_origin("http://evil.example", "127.0.0.1:8050"));
+  EXPECT_FALSE(same_origin("null", "127.0.0.1:8050"));
+  EXPECT_FALSE(same_origin("http://127.0.0.1:8050@evil.example", "127.0.0.1:8050"));
+  EXPECT_FALSE(same_origin("file://", "127.0.0.1:8050"));
+  EXPECT_FALSE(same_origin("http://127.0.0.1:8050", ""));
+}
+
+TEST(RequestChecks, ParseIdTakesOnlyPositiveDecimals) {
+  EXPECT_EQ(parse_id("17"), 17);
+  EXPECT_FALSE(parse_id("0"));
+  EXPECT_FALSE(parse_id("-3"));
+  EXPECT_FALSE(parse_id("1x"));
+  EXPECT_FALSE(parse_id(""));
+  EXPECT_FALSE(parse_id("99999999999999999999999"));
+}
+
+}  // namespace
+}  // namespace netsentry::server
+
+namespace netsentry::server {
+namespace {
+
+int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Slowloris: 80 connections sending a byte every 300 ms, with only 4 workers. Before the gate
+// they held every worker (each byte restarted httplib's read timeout) and /api/stats waited.
+TEST_F(HttpServerTest, SlowClientsHoldNoWorkerAndAreClosedAfterTheHeaderTimeout) {
+  feed();
+  ServerOptions options;
+  options.worker_threads = 2;
+  options.max_sse_clients = 2;
+  options.header_timeout = 1500ms;
+  options.max_waiting_per_ip = 200;  // every client is 127.0.0.1 here
+  start(options);
+  std::vector<int> slow;
+  for (int i = 0; i < 80; ++i) {
+    const int fd = connect_loopback(server_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, "G", 1, MSG_NOSIGNAL), 1);
+    slow.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    while (!stop) {
+      for (const int fd : slow) ::send(fd, "E", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::this_thread::sleep_for(300ms);
+    }
+  });
+  std::chrono::steady_clock::duration slowest{};
+  for (int i = 0; i < 10; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto res = client_->Get("/api/stats");
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - t0);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_LT(slowest, 1s);
+  for (int i = 0; i < 40 && server_->counters().connections.timed_out < 80; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(server_->counters().connections.timed_out, 80U);
+  stop = true;
+  trickle.join();
+  for (const int fd : slow) ::close(fd);
+}
+
+TEST_F(HttpServerTest, AnAddressWithTooManyWaitingConnectionsLosesItsOldest) {
+  ServerOptions options;
+  options.max_waiting_per_ip = 8;
+  start(options);
+  std::vector<int> idle;
+  for (int i = 0; i < 20; ++i) idle.push_back(connect_loopback(server_->port()));
+  for (int i = 0; i < 50 && server_->counters().connections.evicted < 12; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GE(server_->counters().connections.evicted, 12U);
+  get_json("/api/stats");  // a new request of the same address still gets in
+  for (const int fd : idle) ::close(fd);
+}
+
+// A chunked body has no Content-Length for httplib to check: 16 MiB must not be read (it once
+// grew the process by the body's size) nor acknowledge anything.
+TEST_F(HttpServerTest, AChunkedBodyPastTheLimitIsCutOff) {
+  feed();
+  start();
+  const int fd = connect_loopback(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string head =
+      "POST /api/alerts/1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: "
+      "http://127.0.0.1:" +
+      std::to_string(server_->port()) + "\r\nTransfer-Encoding: chunked\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
+  std::size_t sent = 0;
+  timeval timeout{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  for (int i = 0; i < 256; ++i) {
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  EXPECT_FALSE(state_.alert(1)->acknowledged);
+  EXPECT_GE(server_->counters().connections.too_large, 1U);
+  get_json("/api/stats");
 }
 
 }  // namespace

@@ -411,10 +411,13 @@ TEST_F(StoreSourceTest, HttpServerServesStoredAlertsAndTrafficAndAcknowledges) {
   ASSERT_EQ(traffic_body["points"].size(), 3u);
   EXPECT_EQ(traffic_body["points"][2]["bytes_sent"], 2900);
 
-  const auto ack = client.Post("/api/alerts/" + std::to_string(alert_id_) + "/ack");
+  // The page's own origin, as a browser sends it (a POST without it is refused: CSRF).
+  const httplib::Headers origin = {{"Origin", "http://127.0.0.1:" + std::to_string(server.port())}};
+  const auto ack =
+      client.Post("/api/alerts/" + std::to_string(alert_id_) + "/ack", origin, "", "text/plain");
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->status, 200);
-  const auto unknown = client.Post("/api/alerts/999/ack");
+  const auto unknown = client.Post("/api/alerts/999/ack", origin, "", "text/plain");
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404);
   const auto stats = client.Get("/api/stats");

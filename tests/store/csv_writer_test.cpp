@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -202,6 +204,84 @@ TEST_F(CsvWriterTest, KeepsWorkingAfterBeingMoved) {
   second.write_row({"3", "4"});
   second.flush();
   EXPECT_EQ(read_file(dir_ / "log.csv"), "a,b\n1,2\n3,4\n");
+}
+
+}  // namespace
+}  // namespace netsentry::store
+
+namespace netsentry::store {
+namespace {
+
+// A file-size limit makes writes fail like a full disk (EFBIG instead of ENOSPC), in this
+// process only; restoring the limit is "space came back".
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() { lift(); }
+  void lift() { ::setrlimit(RLIMIT_FSIZE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
+
+TEST_F(CsvWriterTest, AFullDiskKeepsRowsWholeAndResumesWhenSpaceReturns) {
+  CsvWriterOptions o = options();
+  o.buffer_bytes = 64;
+  o.max_pending_bytes = 4096;
+  CsvWriter writer(o);
+  FileSizeLimit limit(100);  // header + a few rows
+  for (int i = 0; i < 40; ++i) {
+    writer.write_row({std::to_string(i), "row-" + std::to_string(i)});
+  }
+  EXPECT_NO_THROW(writer.flush());
+  const WriterHealth failing = writer.health();
+  EXPECT_TRUE(failing.failing);
+  EXPECT_NE(failing.error.find("log.csv: write failed"), std::string::npos) << failing.error;
+  EXPECT_EQ(failing.faults, 1U);
+  EXPECT_LE(fs::file_size(dir_ / "log.csv"), 100U);
+  EXPECT_EQ(read_file(dir_ / "log.csv").back(), '\n');  // no row cut in two, even now
+
+  limit.lift();
+  writer.flush();
+  EXPECT_FALSE(writer.health().failing);
+  // Every row, in order, none cut: the row that did not fit was written again whole.
+  std::string expected = "a,b\n";
+  for (int i = 0; i < 40; ++i) {
+    expected += std::to_string(i) + ",row-" + std::to_string(i) + "\n";
+  }
+  EXPECT_EQ(read_file(dir_ / "log.csv"), expected);
+}
+
+TEST_F(CsvWriterTest, RowsBeyondThePendingLimitAreCountedAsDropped) {
+  CsvWriterOptions o = options();
+  o.buffer_bytes = 64;
+  o.max_pending_bytes = 256;
+  CsvWriter writer(o);
+  FileSizeLimit limit(4);  // not even the header fits
+  for (int i = 0; i < 100; ++i) writer.write_row({std::to_string(i), "xxxxxxxxxx"});
+  writer.flush();
+  const WriterHealth h = writer.health();
+  EXPECT_TRUE(h.failing);
+  EXPECT_GT(h.dropped_rows, 50U);
+  limit.lift();
+  writer.flush();
+  EXPECT_FALSE(writer.health().failing);
+  const std::string text = read_file(dir_ / "log.csv");
+  // The rows kept are whole lines after a whole header.
+  EXPECT_EQ(text.rfind("a,b\n0,xxxxxxxxxx\n", 0), 0U) << text;
+  EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(CsvField, InvalidUtf8IsReplaced) {
+  std::string line;
+  append_csv_field(line, "proc\xFF\xFE");
+  EXPECT_EQ(line, "proc\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 }  // namespace
