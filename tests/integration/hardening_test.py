@@ -293,8 +293,17 @@ class ListenWithPcap(Base):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp)
         try:
             self.assertTrue(wait_for_server(url, proc), "the replay did not serve its page")
-            status, _ = get(url + "/api/stats")
+            status, body = get(url + "/api/stats")
             self.assertEqual(status, 200)
+            # Capacities are reported, not 0 (low item of issue 12).
+            for _ in range(30):
+                stats = json.loads(get(url + "/api/stats")[1])
+                if stats["queues"]:
+                    break
+                time.sleep(0.2)
+            self.assertGreater(stats["health"]["flow_table_capacity"], 0)
+            queues = {q["name"]: q for q in stats["queues"]}
+            self.assertGreater(queues["sqlite writer"]["capacity"], 0, queues)
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=60)
