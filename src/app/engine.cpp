@@ -157,6 +157,16 @@ void Engine::watch_writer(std::string name, std::function<store::WriterHealth()>
   writers_.push_back({std::move(name), std::move(probe), 0});
 }
 
+std::vector<std::string> Engine::failing_writers() {
+  std::vector<std::string> out;
+  std::lock_guard lock(writers_mutex_);
+  for (const WatchedWriter& w : writers_) {
+    const store::WriterHealth h = w.probe();
+    if (h.failing) out.push_back(h.error);
+  }
+  return out;
+}
+
 void Engine::check_store(std::int64_t now_ns, std::vector<detect::Alert>& out) {
   {
     // A CSV file that cannot be written (disk full): one alert per failure streak; the writer

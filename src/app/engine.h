@@ -114,6 +114,8 @@ class Engine final {
   // A file writer whose failures (disk full) become one "system" alert each time it starts
   // failing; `probe` is called on the stage thread. Any thread, any time.
   void watch_writer(std::string name, std::function<store::WriterHealth()> probe);
+  // "<error>" of each watched writer that is failing now (rows it could not write). Any thread.
+  [[nodiscard]] std::vector<std::string> failing_writers();
 
   // Stage thread: finished flows (`ongoing` = interim reports of flows still open).
   void on_flows(std::span<const flow::FlowRecord> flows, bool ongoing);

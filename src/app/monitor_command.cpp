@@ -315,6 +315,7 @@ int run_monitor(const MonitorOptions& options) {
 
   std::uint64_t samples = 0;
   std::uint64_t connection_events = 0;
+  std::vector<std::string> unflushed;  // files whose last rows the disk did not take
   if (replay) {
     // Until the file ends (or a signal), then drain; with --stay, on until a signal.
     while (!signals.token().stop_requested() && !pipeline->input_ended()) {
@@ -324,6 +325,7 @@ int run_monitor(const MonitorOptions& options) {
     pipeline->stop();
     engine.finish();
     replay_log->flush();
+    unflushed = engine.failing_writers();
     log_pipeline(pipeline->stats());
     log_engine(engine.stats());
     core::flush_logging();
@@ -390,6 +392,7 @@ int run_monitor(const MonitorOptions& options) {
       log_pipeline(pipeline->stats());
     }
     engine.finish();
+    unflushed = engine.failing_writers();  // while the recorder's files still exist
     log_engine(engine.stats());
   }
   if (stats_thread.joinable()) {
@@ -397,8 +400,13 @@ int run_monitor(const MonitorOptions& options) {
     stats_thread.join();
   }
   if (http) http->stop();
-  spdlog::info("monitor: stopped; {} samples, {} connection events; every file flushed", samples,
-               connection_events);
+  if (unflushed.empty()) {
+    spdlog::info("monitor: stopped; {} samples, {} connection events; every file flushed", samples,
+                 connection_events);
+  } else {
+    spdlog::warn("monitor: stopped; {} samples, {} connection events; files flushed, except {}",
+                 samples, connection_events, fmt::join(unflushed, "; "));
+  }
   return 0;
 }
 
