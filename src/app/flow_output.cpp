@@ -1,5 +1,6 @@
 #include "app/flow_output.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,6 +120,8 @@ void FlowFileSink::write_out() {
     std::lock_guard lock(health_mutex_);
     failing_ = health_.failing = false;
     health_.error.clear();
+    spdlog::info("{}: writing again ({} records were dropped while it failed)", path_,
+                 health_.dropped_rows);
   }
 }
 

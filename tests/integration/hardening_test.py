@@ -126,6 +126,37 @@ class FullDisk(Base):
             self.assertTrue(line.rstrip().endswith("\\n"), line)
 
 
+    def test_writing_resumes_when_space_returns(self):
+        if not is_root() or shutil.which("unshare") is None:
+            self.skipTest("needs root and unshare for a private tmpfs")
+        cap = self.path("long.pcap")
+        # 6000 flows over 1000 s of packet time: at --speed 50 flows.csv fills 2 MB within a few
+        # seconds; the folder grows to 64 MB at 9 s; the replay ends at about 20 s.
+        write_pcap(cap, packets=24000, seconds=1000, flows=6000)
+        out = self.path("out")
+        os.mkdir(out)
+        script = (f"mount -t tmpfs -o size=2m netsentry-harden-tmpfs {out} || exit 90; "
+                  f"{BINARY} monitor --pcap {cap} --speed 50 -o {out} --no-model & pid=$!; "
+                  f"sleep 9; mount -o remount,size=64m {out}; wait $pid; rc=$?; "
+                  f"cp {out}/flows.csv {self.tmp}/flows-copy.csv; exit $rc")
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, timeout=600, text=True, errors="replace",
+                           cwd=self.tmp)
+        if r.returncode == 90:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.strip()[:200])
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("No space left on device", r.stderr)
+        self.assertIn("flows.csv: writing again", r.stderr)
+        self.assertNotIn("files flushed, except", r.stderr)
+        with open(self.path("flows-copy.csv"), "rb") as f:
+            lines = f.read().split(b"\n")
+        self.assertEqual(lines[-1], b"")  # ends with a line end
+        fields = lines[0].count(b",")
+        cut = [i for i, line in enumerate(lines[1:-1], 2) if line.count(b",") != fields]
+        self.assertEqual(cut, [], "rows cut or merged")
+        self.assertGreater(len(lines), 3000)  # rows from before and after the disk was full
+
+
 class Signals(Base):
     """9. SIGHUP is a clean stop: exit 0, every file flushed with whole rows."""
 
