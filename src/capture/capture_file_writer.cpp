@@ -18,23 +18,8 @@ void put(std::string& out, T value) {
 void pad32(std::string& out) { out.append((4 - out.size() % 4) % 4, '\0'); }
 
 std::string classic_pcap(const PacketBatch& batch, std::uint32_t snaplen, int link_type) {
-  std::string out;
-  out.reserve(24 + batch.byte_count() + 16 * batch.size());
-  put<std::uint32_t>(out, 0xa1b23c4d);  // nanosecond timestamps
-  put<std::uint16_t>(out, 2);
-  put<std::uint16_t>(out, 4);
-  put<std::int32_t>(out, 0);
-  put<std::uint32_t>(out, 0);
-  put<std::uint32_t>(out, snaplen);
-  put<std::uint32_t>(out, static_cast<std::uint32_t>(link_type));
-  for (const auto& item : batch.items()) {
-    const std::int64_t ts = std::max<std::int64_t>(item.ts_ns, 0);
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(ts / 1'000'000'000));
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(ts % 1'000'000'000));
-    put<std::uint32_t>(out, item.cap_len);
-    put<std::uint32_t>(out, std::max(item.wire_len, item.cap_len));
-    out.append(reinterpret_cast<const char*>(batch.bytes().data() + item.offset), item.cap_len);
-  }
+  std::string out = classic_pcap_header(link_type, snaplen);
+  append_classic_pcap_records(out, batch);
   return out;
 }
 
@@ -86,6 +71,30 @@ std::string pcapng(const PacketBatch& batch, std::uint32_t snaplen) {
 }
 
 }  // namespace
+
+std::string classic_pcap_header(int link_type, std::uint32_t snaplen) {
+  std::string out;
+  put<std::uint32_t>(out, 0xa1b23c4d);  // nanosecond timestamps
+  put<std::uint16_t>(out, 2);
+  put<std::uint16_t>(out, 4);
+  put<std::int32_t>(out, 0);
+  put<std::uint32_t>(out, 0);
+  put<std::uint32_t>(out, snaplen);
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(link_type));
+  return out;
+}
+
+void append_classic_pcap_records(std::string& out, const PacketBatch& batch) {
+  out.reserve(out.size() + batch.byte_count() + 16 * batch.size());
+  for (const auto& item : batch.items()) {
+    const std::int64_t ts = std::max<std::int64_t>(item.ts_ns, 0);
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(ts / 1'000'000'000));
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(ts % 1'000'000'000));
+    put<std::uint32_t>(out, item.cap_len);
+    put<std::uint32_t>(out, std::max(item.wire_len, item.cap_len));
+    out.append(reinterpret_cast<const char*>(batch.bytes().data() + item.offset), item.cap_len);
+  }
+}
 
 void PacketBatch::add(const RecordedPacket& packet) {
   Item item;

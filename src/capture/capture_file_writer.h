@@ -38,6 +38,12 @@ class PacketBatch {
   std::vector<std::uint8_t> bytes_;
 };
 
+// The 24-byte header of a classic pcap file with nanosecond timestamps, and the records of
+// `batch` in that format appended to `out` (every packet is written with its own link type
+// ignored: the caller keeps one link type per file).
+[[nodiscard]] std::string classic_pcap_header(int link_type, std::uint32_t snaplen);
+void append_classic_pcap_records(std::string& out, const PacketBatch& batch);
+
 // The file image of `batch` in the order given. `snaplen` goes into the header(s): the longest
 // packet the capture could have kept.
 [[nodiscard]] std::string capture_file_image(const PacketBatch& batch, std::uint32_t snaplen);

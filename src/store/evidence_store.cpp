@@ -1,0 +1,298 @@
+#include "store/evidence_store.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+
+#include "capture/capture_file_writer.h"
+#include "core/error.h"
+
+namespace netsentry::store {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kPrefix = "alert-";
+constexpr std::string_view kSuffix = ".pcap";
+constexpr std::size_t kHeaderBytes = 24;
+
+// The alert id in "alert-<id>.pcap", or nullopt for any other name.
+std::optional<std::int64_t> id_of(const std::string& name) {
+  if (name.size() <= kPrefix.size() + kSuffix.size() || !name.starts_with(kPrefix) ||
+      !name.ends_with(kSuffix)) {
+    return std::nullopt;
+  }
+  const char* first = name.data() + kPrefix.size();
+  const char* last = name.data() + name.size() - kSuffix.size();
+  std::int64_t id = 0;
+  const auto r = std::from_chars(first, last, id);
+  if (r.ec != std::errc() || r.ptr != last || id <= 0) return std::nullopt;
+  return id;
+}
+
+// Writes all of `data` at the end of `fd`; on failure cuts the file back to `size_before`, so a
+// full disk never leaves a torn record. Returns false (errno kept) on failure.
+bool append_all(int fd, std::string_view data, off_t size_before) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int saved = errno;
+      if (::ftruncate(fd, size_before) != 0) {
+        // Nothing more to do: the next append starts after the torn part, which readers stop at.
+      }
+      errno = saved;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string EvidenceStore::file_name(std::int64_t alert_id) {
+  return std::string(kPrefix) + std::to_string(alert_id) + std::string(kSuffix);
+}
+
+EvidenceStore::EvidenceStore(const capture::PacketRecorder& recorder, EvidenceOptions options)
+    : recorder_(recorder), options_(std::move(options)) {
+  std::error_code ec;
+  fs::create_directories(options_.dir, ec);
+  if (ec || !fs::is_directory(options_.dir)) {
+    throw core::Error(options_.dir.string() + ": cannot create the evidence folder (" +
+                      ec.message() + ")");
+  }
+  // Files of an earlier run count against the budget; they are complete (no appends).
+  for (const auto& entry : fs::directory_iterator(options_.dir, ec)) {
+    const auto id = id_of(entry.path().filename().string());
+    if (!id || !entry.is_regular_file(ec)) continue;
+    FileState state;
+    state.written_to_ns = INT64_MAX;
+    state.bytes = entry.file_size(ec);
+    state.sequence = 0;
+    files_[*id] = state;
+    stats_.bytes += state.bytes;
+  }
+  stats_.files = files_.size();
+  {
+    std::lock_guard lock(mutex_);
+    expire_locked();
+    enforce_budget_locked();
+  }
+  worker_ = std::jthread([this](std::stop_token stop) { run(stop); });
+}
+
+EvidenceStore::~EvidenceStore() {
+  worker_.request_stop();
+  wake_.notify_all();
+  worker_.join();
+}
+
+void EvidenceStore::request(const EvidenceRequest& request) {
+  if (!recorder_.enabled() || request.alert_id <= 0 || request.host.family == 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.requests;
+    auto it = pending_.find(request.alert_id);
+    if (it != pending_.end()) {
+      it->second = request;
+    } else if (pending_.size() >= options_.max_pending) {
+      ++stats_.dropped_requests;
+      return;
+    } else {
+      pending_.emplace(request.alert_id, request);
+    }
+  }
+  wake_.notify_one();
+}
+
+void EvidenceStore::drain() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [&] { return pending_.empty() && !busy_; });
+}
+
+std::optional<fs::path> EvidenceStore::file_for(std::int64_t alert_id) const {
+  std::lock_guard lock(mutex_);
+  if (files_.count(alert_id) == 0) return std::nullopt;
+  return options_.dir / file_name(alert_id);
+}
+
+EvidenceStats EvidenceStore::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void EvidenceStore::run(std::stop_token stop) {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    // Pending requests are written before the worker stops: a stop signal loses no evidence.
+    wake_.wait_for(lock, stop, std::chrono::seconds(60), [&] { return !pending_.empty(); });
+    if (pending_.empty()) {
+      expire_locked();
+      if (stop.stop_requested()) break;
+      continue;
+    }
+    const EvidenceRequest next = pending_.begin()->second;
+    pending_.erase(pending_.begin());
+    busy_ = true;
+    lock.unlock();
+    try {
+      process(next);
+    } catch (const std::exception& e) {
+      spdlog::warn("evidence for alert {}: {}", next.alert_id, e.what());
+    }
+    lock.lock();
+    busy_ = false;
+    if (pending_.empty()) idle_.notify_all();
+  }
+  idle_.notify_all();
+}
+
+void EvidenceStore::process(const EvidenceRequest& request) {
+  FileState state;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = files_.find(request.alert_id); it != files_.end()) state = it->second;
+  }
+  if (state.written_to_ns == INT64_MAX) return;  // an earlier run's file
+  capture::RecorderQuery query;
+  query.host = request.host;
+  query.peer = request.peer;
+  query.from_ns = std::max(request.first_ns - options_.before_ns,
+                           state.written_to_ns == INT64_MIN ? INT64_MIN : state.written_to_ns + 1);
+  // A second of slack: packets of the latest evidence may be stamped just after it.
+  query.to_ns = request.last_ns + 1'000'000'000;
+  if (query.to_ns < query.from_ns) return;
+
+  capture::PacketBatch batch;
+  std::int64_t newest = state.written_to_ns;
+  std::uint64_t truncated = 0, other_link = 0;
+  std::uint64_t room =
+      state.bytes >= options_.max_alert_bytes ? 0 : options_.max_alert_bytes - state.bytes;
+  if (state.bytes == 0) room = room > kHeaderBytes ? room - kHeaderBytes : 0;
+  int link_type = state.link_type;
+  recorder_.for_each(query, [&](const capture::RecordedPacket& packet) {
+    if (link_type < 0) link_type = packet.link_type;
+    if (packet.link_type != link_type) {
+      ++other_link;
+      return true;
+    }
+    const std::uint64_t cost = 16 + packet.bytes.size();
+    if (cost > room) {
+      ++truncated;
+      return true;
+    }
+    room -= cost;
+    batch.add(packet);
+    newest = std::max(newest, packet.ts_ns);
+    return true;
+  });
+
+  std::uint64_t written_bytes = 0;
+  bool created = false;
+  bool failed = false;
+  if (!batch.empty()) {
+    const fs::path path = options_.dir / file_name(request.alert_id);
+    std::string data;
+    if (state.bytes == 0) data = capture::classic_pcap_header(link_type, options_.snaplen);
+    capture::append_classic_pcap_records(data, batch);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+      failed = true;
+    } else {
+      struct stat st {};
+      const off_t before = ::fstat(fd, &st) == 0 ? st.st_size : 0;
+      if (state.bytes == 0 && before != 0) {
+        // A stray file of that name (not ours): start it over.
+        if (::ftruncate(fd, 0) != 0) failed = true;
+      }
+      if (!failed && append_all(fd, data, state.bytes == 0 ? 0 : before)) {
+        written_bytes = data.size();
+        created = state.bytes == 0;
+      } else {
+        failed = true;
+      }
+      ::close(fd);
+    }
+    if (failed && state.bytes == 0) {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
+  }
+
+  std::lock_guard lock(mutex_);
+  stats_.truncated_packets += truncated;
+  stats_.other_link_packets += other_link;
+  if (failed) {
+    ++stats_.write_errors;
+    return;
+  }
+  if (written_bytes == 0) return;
+  FileState& stored = files_[request.alert_id];
+  stored.bytes += written_bytes;
+  stored.written_to_ns = newest;
+  stored.link_type = link_type;
+  stored.sequence = ++sequence_;
+  stats_.bytes += written_bytes;
+  stats_.packets_written += batch.size();
+  if (created) ++stats_.files_written;
+  stats_.files = files_.size();
+  enforce_budget_locked();
+}
+
+void EvidenceStore::enforce_budget_locked() {
+  while (stats_.bytes > options_.max_total_bytes && files_.size() > 1) {
+    // The least recently written file goes first (files of an earlier run before all others).
+    auto victim = std::min_element(files_.begin(), files_.end(), [](const auto& a, const auto& b) {
+      return a.second.sequence < b.second.sequence;
+    });
+    std::error_code ec;
+    fs::remove(options_.dir / file_name(victim->first), ec);
+    stats_.bytes -= std::min(stats_.bytes, victim->second.bytes);
+    files_.erase(victim);
+    ++stats_.files_evicted;
+  }
+  stats_.files = files_.size();
+}
+
+void EvidenceStore::expire_locked() {
+  if (options_.retention_days <= 0) return;
+  const std::int64_t now = now_s();
+  if (now - last_expiry_check_s_ < 3600) return;  // hourly is plenty for a retention in days
+  last_expiry_check_s_ = now;
+  const auto limit = fs::file_time_type::clock::now() -
+                     std::chrono::duration_cast<fs::file_time_type::duration>(
+                         std::chrono::duration<double>(options_.retention_days * 86400.0));
+  for (auto it = files_.begin(); it != files_.end();) {
+    std::error_code ec;
+    const fs::path path = options_.dir / file_name(it->first);
+    const auto written = fs::last_write_time(path, ec);
+    if (!ec && written < limit) {
+      fs::remove(path, ec);
+      stats_.bytes -= std::min(stats_.bytes, it->second.bytes);
+      it = files_.erase(it);
+      ++stats_.files_expired;
+    } else {
+      ++it;
+    }
+  }
+  stats_.files = files_.size();
+}
+
+}  // namespace netsentry::store

@@ -1,0 +1,168 @@
+// An alert's evidence file holds its host's packets from the recorder (and only those), grows
+// while the alert is updated, keeps to its per-alert and folder budgets, and reads back as a
+// capture file.
+#include "store/evidence_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "capture/packet_source.h"
+
+namespace netsentry::store {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::int64_t kSecond = 1'000'000'000;
+
+net::IpAddress v4(std::uint8_t d) {
+  net::IpAddress ip;
+  ip.family = 4;
+  ip.bytes = {10, 0, 0, d};
+  return ip;
+}
+
+class EvidenceStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("netsentry-evidence-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    capture::RecorderOptions r;
+    r.memory_bytes = 4 << 20;
+    r.segment_bytes = 64 << 10;
+    recorder_ = std::make_unique<capture::PacketRecorder>(r);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // One packet a 100 ms from `host` to 10.0.0.100, its bytes naming its time.
+  void traffic(std::uint8_t host, std::int64_t from_s, std::int64_t to_s, std::size_t size = 100) {
+    const net::IpAddress pair[2] = {v4(host), v4(100)};
+    for (std::int64_t t = from_s * kSecond; t < to_s * kSecond; t += kSecond / 10) {
+      std::vector<std::uint8_t> bytes(size, host);
+      std::memcpy(bytes.data(), &t, sizeof t);
+      recorder_->record(t, static_cast<std::uint32_t>(size), 1, bytes, pair);
+    }
+  }
+
+  EvidenceOptions options() const {
+    EvidenceOptions o;
+    o.dir = dir_;
+    o.before_ns = 5 * kSecond;
+    return o;
+  }
+
+  // The packets of a capture file: (time, first byte after the timestamp = host).
+  static std::vector<std::pair<std::int64_t, int>> read(const fs::path& path) {
+    std::vector<std::pair<std::int64_t, int>> out;
+    auto source = capture::open_file(path.string());
+    capture::RawPacket raw;
+    while (source->next(raw) == capture::ReadStatus::kPacket) {
+      std::int64_t t = 0;
+      std::memcpy(&t, raw.bytes.data(), sizeof t);
+      EXPECT_EQ(t, raw.ts_ns);
+      out.emplace_back(raw.ts_ns, raw.bytes[8]);
+    }
+    EXPECT_EQ(source->error(), "");
+    return out;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<capture::PacketRecorder> recorder_;
+};
+
+TEST_F(EvidenceStoreTest, WritesTheHostsPacketsFromBeforeTheAlertAndAppendsWhileEngaged) {
+  EvidenceStore store(*recorder_, options());
+  traffic(1, 0, 30);
+  traffic(2, 0, 30);
+  store.request({7, v4(1), std::nullopt, 20 * kSecond, 25 * kSecond});
+  store.drain();
+  const auto path = store.file_for(7);
+  ASSERT_TRUE(path.has_value());
+  auto packets = read(*path);
+  ASSERT_FALSE(packets.empty());
+  EXPECT_EQ(packets.front().first, 15 * kSecond) << "from before_ns ahead of the first evidence";
+  EXPECT_LE(packets.back().first, 26 * kSecond);
+  for (const auto& [t, host] : packets) EXPECT_EQ(host, 1) << "only the alert's host";
+  const std::size_t first_count = packets.size();
+
+  // The alert is updated later: only newer packets are added, none twice.
+  traffic(1, 30, 40);
+  store.request({7, v4(1), std::nullopt, 20 * kSecond, 38 * kSecond});
+  store.drain();
+  packets = read(*path);
+  EXPECT_GT(packets.size(), first_count);
+  for (std::size_t i = 1; i < packets.size(); ++i) {
+    ASSERT_GT(packets[i].first, packets[i - 1].first) << "no packet twice, in time order";
+  }
+  EXPECT_EQ(store.stats().files_written, 1u);
+  EXPECT_EQ(store.stats().packets_written, packets.size());
+  EXPECT_FALSE(store.file_for(8).has_value());
+}
+
+TEST_F(EvidenceStoreTest, APeerNarrowsTheFileToOneConversation) {
+  EvidenceStore store(*recorder_, options());
+  traffic(1, 0, 10);
+  traffic(2, 0, 10);
+  // Host 10.0.0.100 talks to both; the alert names the conversation with .2.
+  store.request({3, v4(100), v4(2), 1 * kSecond, 9 * kSecond});
+  store.drain();
+  const auto packets = read(*store.file_for(3));
+  ASSERT_FALSE(packets.empty());
+  for (const auto& [t, host] : packets) EXPECT_EQ(host, 2);
+}
+
+TEST_F(EvidenceStoreTest, KeepsToThePerAlertAndFolderBudgets) {
+  EvidenceOptions o = options();
+  o.max_alert_bytes = 10'000;  // ~80 packets of 100 bytes (+16 each, +24 header)
+  o.max_total_bytes = 25'000;  // two full files
+  EvidenceStore store(*recorder_, o);
+  traffic(1, 0, 30);
+  traffic(2, 0, 30);
+  traffic(3, 0, 30);
+  for (std::uint8_t h = 1; h <= 3; ++h) {
+    store.request({h, v4(h), std::nullopt, 10 * kSecond, 29 * kSecond});
+    store.drain();
+  }
+  const EvidenceStats s = store.stats();
+  EXPECT_GT(s.truncated_packets, 0u);
+  EXPECT_LE(s.bytes, 25'000u);
+  EXPECT_EQ(s.files_evicted, 1u);
+  EXPECT_FALSE(store.file_for(1).has_value()) << "the least recently written file went first";
+  ASSERT_TRUE(store.file_for(3).has_value());
+  EXPECT_LE(fs::file_size(*store.file_for(3)), 10'000u);
+  std::uint64_t on_disk = 0;
+  for (const auto& e : fs::directory_iterator(dir_)) on_disk += e.file_size();
+  EXPECT_EQ(on_disk, s.bytes);
+}
+
+TEST_F(EvidenceStoreTest, CountsFilesOfAnEarlierRunAndIgnoresStrangers) {
+  {
+    EvidenceStore store(*recorder_, options());
+    traffic(1, 0, 5);
+    store.request({11, v4(1), std::nullopt, 1 * kSecond, 4 * kSecond});
+  }  // the destructor writes what is pending
+  std::ofstream(dir_ / "notes.txt") << "not evidence";
+  EvidenceStore again(*recorder_, options());
+  EXPECT_EQ(again.stats().files, 1u);
+  EXPECT_TRUE(again.file_for(11).has_value());
+  EXPECT_GT(again.stats().bytes, 24u);
+}
+
+TEST_F(EvidenceStoreTest, DoesNothingWhenTheRecorderIsOff) {
+  capture::RecorderOptions off;
+  off.memory_bytes = 0;
+  capture::PacketRecorder recorder(off);
+  EvidenceStore store(recorder, options());
+  store.request({1, v4(1), std::nullopt, 0, kSecond});
+  store.drain();
+  EXPECT_EQ(store.stats().requests, 0u);
+  EXPECT_FALSE(store.file_for(1).has_value());
+}
+
+}  // namespace
+}  // namespace netsentry::store
