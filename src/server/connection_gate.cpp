@@ -251,7 +251,7 @@ void ConnectionGate::accept(int fd) {
   {
     std::lock_guard lock(mutex_);
     std::size_t& open = per_ip_[c->ip];
-    if (stopping_ || open >= options_.max_connections_per_ip) {
+    if (stopping_ || open >= options_.max_connections_per_ip || open_ >= options_.max_connections) {
       if (open == 0) per_ip_.erase(c->ip);
       ++refused_;
       send_status(fd, "503 Service Unavailable");
@@ -259,6 +259,7 @@ void ConnectionGate::accept(int fd) {
       return;
     }
     ++open;
+    ++open_;
     inbox_.push_back(std::move(c));
   }
   wake();
@@ -269,6 +270,7 @@ void ConnectionGate::close_connection(std::unique_ptr<Connection> c) {
   ::shutdown(c->fd, SHUT_RDWR);
   ::close(c->fd);
   std::lock_guard lock(mutex_);
+  --open_;
   if (const auto it = per_ip_.find(c->ip); it != per_ip_.end() && --it->second == 0) {
     per_ip_.erase(it);
   }

@@ -48,6 +48,9 @@ struct GateOptions {
   std::size_t max_waiting = 512;
   std::size_t max_waiting_per_ip = 16;
   std::size_t max_connections_per_ip = 256;
+  // Every open connection (waiting, ready for a worker, or served): bounds file descriptors and
+  // the ready queue whatever the number of client addresses.
+  std::size_t max_connections = 1024;
   std::size_t max_requests_per_connection = 100;
 };
 
@@ -98,7 +101,7 @@ class ConnectionGate final {
   std::vector<std::unique_ptr<Connection>> inbox_;  // accepted or back from a worker
   std::deque<std::unique_ptr<Connection>> ready_;   // complete heads waiting for a worker
   std::map<std::string, std::size_t> per_ip_;       // open connections by client address
-  std::size_t idle_workers_ = 0;
+  std::size_t open_ = 0;                            // open connections in all
 
   std::thread waiter_;
   std::vector<std::thread> workers_;

@@ -271,6 +271,7 @@ class HttpServer::Impl {
     gate.max_request_bytes = gate.max_header_bytes + options_.max_body_bytes + 8 * 1024;
     gate.max_waiting_per_ip = options_.max_waiting_per_ip;
     gate.max_connections_per_ip = options_.max_connections_per_ip;
+    gate.max_connections = options_.max_connections;
     gate_ = std::make_unique<ConnectionGate>(
         gate, [this](httplib::Stream& stream, bool close, bool& closed) {
           return server_.serve(stream, close, closed);

@@ -59,6 +59,7 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{5'000};
   std::size_t max_waiting_per_ip = 16;
   std::size_t max_connections_per_ip = 256;
+  std::size_t max_connections = 1024;  // all addresses together; more get 503
   // Host names (besides IP literals and localhost) that requests may carry in their Host header;
   // any other name is refused with 403, so a DNS-rebinding page cannot read the API.
   std::vector<std::string> allowed_hosts;

@@ -874,6 +874,26 @@ TEST_F(HttpServerTest, AnAddressWithTooManyWaitingConnectionsLosesItsOldest) {
   for (const int fd : idle) ::close(fd);
 }
 
+TEST_F(HttpServerTest, ConnectionsBeyondTheTotalCapGet503) {
+  ServerOptions options;
+  options.max_connections = 4;
+  start(options);
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(connect_loopback(server_->port()));
+  for (int i = 0; i < 100 && server_->counters().connections.accepted < 4; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const std::string raw = raw_request(
+      server_->port(), "GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(raw), 503) << raw;
+  EXPECT_GE(server_->counters().connections.refused, 1U);
+  for (const int fd : idle) ::close(fd);
+  for (int i = 0; i < 100 && server_->counters().connections.waiting > 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  get_json("/api/stats");  // room again once they are gone
+}
+
 // A chunked body has no Content-Length for httplib to check: 16 MiB must not be read (it once
 // grew the process by the body's size) nor acknowledge anything.
 TEST_F(HttpServerTest, AChunkedBodyPastTheLimitIsCutOff) {
