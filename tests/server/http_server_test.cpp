@@ -850,8 +850,8 @@ TEST_F(HttpServerTest, SlowClientsHoldNoWorkerAndAreClosedAfterTheHeaderTimeout)
     EXPECT_EQ(res->status, 200);
     std::this_thread::sleep_for(100ms);
   }
-  EXPECT_LT(slowest, 1s);
-  for (int i = 0; i < 40 && server_->counters().connections.timed_out < 80; ++i) {
+  EXPECT_LT(slowest, 3s);  // blocked, it was never answered; loaded CI machines stay far below
+  for (int i = 0; i < 100 && server_->counters().connections.timed_out < 80; ++i) {
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_GE(server_->counters().connections.timed_out, 80U);
@@ -866,7 +866,7 @@ TEST_F(HttpServerTest, AnAddressWithTooManyWaitingConnectionsLosesItsOldest) {
   start(options);
   std::vector<int> idle;
   for (int i = 0; i < 20; ++i) idle.push_back(connect_loopback(server_->port()));
-  for (int i = 0; i < 50 && server_->counters().connections.evicted < 12; ++i) {
+  for (int i = 0; i < 250 && server_->counters().connections.evicted < 12; ++i) {
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_GE(server_->counters().connections.evicted, 12U);
@@ -880,7 +880,7 @@ TEST_F(HttpServerTest, ConnectionsBeyondTheTotalCapGet503) {
   start(options);
   std::vector<int> idle;
   for (int i = 0; i < 4; ++i) idle.push_back(connect_loopback(server_->port()));
-  for (int i = 0; i < 100 && server_->counters().connections.accepted < 4; ++i) {
+  for (int i = 0; i < 500 && server_->counters().connections.accepted < 4; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   const std::string raw = raw_request(
@@ -888,7 +888,7 @@ TEST_F(HttpServerTest, ConnectionsBeyondTheTotalCapGet503) {
   EXPECT_EQ(status_of(raw), 503) << raw;
   EXPECT_GE(server_->counters().connections.refused, 1U);
   for (const int fd : idle) ::close(fd);
-  for (int i = 0; i < 100 && server_->counters().connections.waiting > 0; ++i) {
+  for (int i = 0; i < 500 && server_->counters().connections.waiting > 0; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   get_json("/api/stats");  // room again once they are gone
