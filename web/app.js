@@ -14,8 +14,11 @@
 
   const params = new URLSearchParams(location.search);
   const token = params.get('token') || '';
+  const SENSOR_REFRESH_MS = 5000;
 
   const state = {
+    sensor: params.get('sensor') || '',  // a hub's page: one sensor's view ('' = all sensors)
+    sensors: [],
     seq: 0,
     iface: 'total',
     rangeS: LIVE_WINDOW_S,
@@ -124,11 +127,18 @@
   const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
   // ---------- API ----------
+  // A hub serves one sensor's view of every endpoint with ?sensor=NAME.
+  function withSensor(path) {
+    if (!state.sensor || !path.startsWith('/api/') || path.startsWith('/api/sensors')) return path;
+    return path + (path.includes('?') ? '&' : '?') + 'sensor=' + encodeURIComponent(state.sensor);
+  }
   function apiUrl(path) {
+    path = withSensor(path);
     if (!token) return path;
     return path + (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
   }
   async function api(path, init = {}) {
+    path = withSensor(path);
     const headers = Object.assign({ Accept: 'application/json' }, init.headers || {});
     if (token) headers.Authorization = `Bearer ${token}`;
     const res = await fetch(path, Object.assign({}, init, { headers, cache: 'no-store' }));
@@ -345,7 +355,8 @@
       attrs: { type: 'button', 'data-id': a.id },
     }, [
       el('span', { cls: `badge sev-${a.severity}`, text: a.severity }),
-      el('span', { cls: 'subject', text: `${subjectOf(a)} · ${a.kind}${a.count > 1 ? ` ×${a.count}` : ''}` }),
+      el('span', { cls: 'subject', text: `${subjectOf(a)} · ${a.kind}${a.count > 1 ? ` ×${a.count}` : ''}` +
+        (a.sensors && a.sensors.length ? ` · ${a.sensors.join(', ')}` : '') }),
       el('span', { cls: 'time', text: (a.acknowledged ? '✓ ' : '') + fmtTime(a.time) }),
       el('span', { cls: 'reason', text: a.reason, title: a.reason }),
     ]);
@@ -397,6 +408,7 @@
     $('drawer-reason').textContent = a.reason;
     const facts = [
       ...fact('Subject', subjectOf(a)),
+      ...(a.sensors && a.sensors.length ? fact(a.sensors.length > 1 ? 'Sensors' : 'Sensor', a.sensors.join(', ')) : []),
       ...(a.protocol ? fact('Protocol', a.protocol) : []),
       ...(a.interface ? fact('Interface', a.interface) : []),
       ...fact('First seen', fmtTime(a.time)),
@@ -507,7 +519,7 @@
   const flowRow = rowMaker(['', 'mono', 'mono', '', 'num', 'num', 'num', 'num score']);
   function renderFlows() {
     const q = $('flow-search').value.trim().toLowerCase();
-    const match = (f) => !q || [endpoint(f.src_ip, f.src_port), endpoint(f.dst_ip, f.dst_port), f.protocol]
+    const match = (f) => !q || [endpoint(f.src_ip, f.src_port), endpoint(f.dst_ip, f.dst_port), f.protocol, f.sensor || '']
       .some((s) => String(s).toLowerCase().includes(q));
     const rows = sortRows(state.flows.filter(match), state.flowSort, flowValue).slice(0, 300);
     fillChunked($('flow-table').querySelector('tbody'), rows, (f) => {
@@ -600,6 +612,56 @@
     if (!cards.length) $('models').replaceChildren(el('p', { cls: 'empty', text: 'No models in use.' }));
   }
 
+  // ---------- sensors (a hub) ----------
+  const sensorRow = rowMaker(['mono', '', '', 'num', 'num', 'num', 'num', 'num', '']);
+  function renderSensors(list) {
+    state.sensors = list;
+    const hub = list.length > 0;
+    $('sensors-card').hidden = !hub;
+    const select = $('sensor-select');
+    select.hidden = !hub;
+    if (!hub) return;
+    const names = list.map((x) => x.name);
+    const have = Array.from(select.options, (o) => o.value).slice(1);
+    if (names.join('\n') !== have.join('\n')) {
+      select.replaceChildren(el('option', { text: 'All sensors', attrs: { value: '' } }),
+        ...names.map((n) => el('option', { text: n, attrs: { value: n } })));
+    }
+    select.value = state.sensor;
+    $('sensor-count').textContent = `(${list.length})`;
+    $('sensor-table').querySelector('tbody').replaceChildren(...list.map((x) => {
+      const h = x.health || {};
+      const drops = (Number(h.kernel_drops) || 0) + (Number(h.queue_drops) || 0) +
+        (Number(h.publish_dropped) || 0) + (Number(h.spool_dropped) || 0);
+      const tr = sensorRow([x.name, [h.mode, h.input].filter(Boolean).join(' · ') || '–', fmtTime(x.last),
+        fmtNum(h.packets_per_second, 0), fmtInt(drops), fmtInt(h.flows), fmtInt(h.alerts),
+        fmtInt(h.spool_messages), h.connected === undefined ? '–' : h.connected ? 'connected' : 'away']);
+      tr.dataset.sensor = x.name;
+      if (drops > 0) tr.children[4].classList.add('hot');
+      if (x.name === state.sensor) tr.classList.add('selected');
+      return tr;
+    }));
+  }
+  async function loadSensors() {
+    renderSensors((await api('/api/sensors')).sensors || []);
+  }
+  // Another sensor (or all of them): the page starts over with that view's state and stream.
+  function selectSensor(name) {
+    state.sensor = name;
+    const url = new URL(location.href);
+    if (name) url.searchParams.set('sensor', name); else url.searchParams.delete('sensor');
+    history.replaceState(null, '', url);
+    state.seq = 0;
+    state.alerts.clear();
+    state.lastTrafficMs = 0;
+    state.lastScoreMs = 0;
+    state.iface = 'total';
+    const ifaces = $('interface-select');
+    ifaces.replaceChildren(el('option', { text: 'All interfaces', attrs: { value: 'total' } }));
+    renderSensors(state.sensors);
+    loadAll().then(connect).catch(report);
+  }
+
   // ---------- live events ----------
   function setLink(stateName, text) {
     const node = $('link-state');
@@ -649,6 +711,7 @@
   // stream repeats (it starts at the stats' seq) is deduplicated by alert id and point time.
   async function loadAll() {
     await Promise.all([
+      loadSensors(),
       api('/api/stats').then((stats) => { state.seq = stats.event_seq; renderStats(stats); }),
       loadAlerts(), refreshTables(), api('/api/models').then(renderModels),
       state.chartsReady ? loadCharts() : null]);
@@ -688,6 +751,11 @@
     initSortable('connection-table', state.connectionSort, renderConnections);
     $('flow-search').addEventListener('input', renderFlows);
     $('connection-search').addEventListener('input', renderConnections);
+    $('sensor-select').addEventListener('change', (e) => selectSensor(e.target.value));
+    $('sensor-table').addEventListener('click', (e) => {
+      const row = e.target.closest('tr[data-sensor]');
+      if (row) selectSensor(row.dataset.sensor === state.sensor ? '' : row.dataset.sensor);
+    });
 
     try {
       await loadAll();
@@ -703,6 +771,9 @@
     setInterval(() => {
       if (document.visibilityState === 'visible') refreshTables().catch(report);
     }, REFRESH_MS);
+    setInterval(() => {
+      if (document.visibilityState === 'visible' && state.sensors.length) loadSensors().catch(report);
+    }, SENSOR_REFRESH_MS);
     setInterval(() => {
       if (document.visibilityState === 'visible') api('/api/models').then(renderModels).catch(report);
     }, 60000);

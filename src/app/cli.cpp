@@ -357,6 +357,14 @@ int run_cli(int argc, char** argv) {
   monitor_cmd->add_option("--db-max-mb", monitor.db_max_mb, "SQLite size cap (oldest rows go)")
       ->capture_default_str()
       ->check(kNonNegativeNumber);
+  add_publish_options(*monitor_cmd, monitor.publish, true);
+  monitor_cmd
+      ->add_option("--publish-drain", monitor.publish_drain_s,
+                   "At the end, seconds to wait for the broker to take what is still spooled "
+                   "(the rest is sent by the next run)")
+      ->capture_default_str()
+      ->check(kNonNegativeNumber)
+      ->group("Bus (NATS JetStream)");
   monitor_cmd->footer(
       "Writes flows.csv, alerts.csv, network_traffic.csv, network_connections.csv,\n"
       "network_analysis.log and the SQLite store netsentry.db into the output directory until\n"
@@ -645,6 +653,11 @@ int run_cli(int argc, char** argv) {
       "  netsentry dashboard --db /var/lib/netsentry/netsentry.db --listen 0.0.0.0:8050 "
       "--auth-token-file /etc/netsentry/token");
 
+  HubOptions hub;
+  auto* hub_cmd = add_hub_command(app, hub);
+  CollectOptions collect;
+  auto* collect_cmd = add_collect_command(app, collect);
+
   try {
     // CLI11 skips what it does not know in a configuration file; a typo must not pass silently.
     if (const auto config = config_file_of(argc, argv); !config.empty()) {
@@ -686,6 +699,8 @@ int run_cli(int argc, char** argv) {
     log.quiet = quiet;
     if (watch_cmd->parsed()) log.file = watch.out_dir / "network_analysis.log";
     if (monitor_cmd->parsed()) log.file = monitor.watch.out_dir / "network_analysis.log";
+    if (hub_cmd->parsed()) log.file = hub.out_dir / "network_analysis.log";
+    if (collect_cmd->parsed()) log.file = collect.out_dir / "network_analysis.log";
     core::setup_logging(log);
     int rc = core::kExitOk;
     if (flows_cmd->parsed()) {
@@ -711,6 +726,10 @@ int run_cli(int argc, char** argv) {
       rc = run_evaluate(evaluate, join_args(argc, argv));
     } else if (dashboard_cmd->parsed()) {
       rc = run_dashboard(dashboard);
+    } else if (hub_cmd->parsed()) {
+      rc = run_hub(hub);
+    } else if (collect_cmd->parsed()) {
+      rc = run_collect(collect);
     }
     core::flush_logging();
     return rc;

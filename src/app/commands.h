@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "app/bus_setup.h"
+
 namespace netsentry::app {
 
 // Flow meter settings shared by `flows` and `monitor`.
@@ -90,6 +92,9 @@ struct MonitorOptions {
   bool no_db = false;
   double retention_days = 7;
   double db_max_mb = 2048;
+  // Bus (NATS JetStream) and IPFIX export.
+  PublishOptions publish;
+  double publish_drain_s = 30;  // at the end, how long to wait for the broker to take the spool
 };
 int run_monitor(const MonitorOptions& options);
 

@@ -241,10 +241,15 @@ void Engine::on_flows(std::span<const flow::FlowRecord> flows, bool ongoing) {
   }
   if (!stage_alerts_.empty()) deliver(stage_alerts_);
   if (!scorer_ && !loading_.valid()) {
-    if (store_ && !ongoing) {
+    if ((store_ || stored_listener_) && !ongoing) {
       rows_.clear();
-      for (const auto& f : flows) rows_.push_back(store::make_flow_row(f, 0, "unscored", 0, 0));
-      (void)store_->add_flows(rows_);  // a full queue is counted by the store
+      row_records_.clear();
+      for (const auto& f : flows) {
+        rows_.push_back(store::make_flow_row(f, 0, "unscored", 0, 0));
+        row_records_.push_back(&f);
+      }
+      if (store_) (void)store_->add_flows(rows_);  // a full queue is counted by the store
+      if (stored_listener_) stored_listener_(row_records_, rows_);
     }
     if (flow_listener_ && !ongoing) flow_listener_(flows, {}, 0.0f);
     return;
@@ -305,16 +310,19 @@ void Engine::score_pending() {
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   std::size_t anomalous = 0;
   for (const auto& v : verdicts_) anomalous += v.anomalous ? 1 : 0;
-  if (store_) {
+  if (store_ || stored_listener_) {
     rows_.clear();
+    row_records_.clear();
     for (std::size_t i = 0; i < pending_.size(); ++i) {
       if (pending_ongoing_[i]) continue;  // interim reports are judged, not stored as flows
       const auto& v = verdicts_[i];
       rows_.push_back(store::make_flow_row(
           pending_[i], v.score, !scored ? "unscored" : v.anomalous ? "anomaly" : "benign", v.votes,
           v.voters));
+      row_records_.push_back(&pending_[i]);
     }
-    if (!rows_.empty()) (void)store_->add_flows(rows_);
+    if (store_ && !rows_.empty()) (void)store_->add_flows(rows_);
+    if (stored_listener_ && !rows_.empty()) stored_listener_(row_records_, rows_);
   }
   {
     std::lock_guard lock(stats_mutex_);

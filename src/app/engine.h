@@ -106,6 +106,13 @@ class Engine final {
 
   void set_alert_listener(AlertListener listener) { listener_ = std::move(listener); }
   void set_flow_listener(FlowListener listener) { flow_listener_ = std::move(listener); }
+  // Finished flows as stored (stage thread), records[i] with rows[i]: the row carries the store's
+  // id (0 without a store), the score and the verdict. For sinks that name flows (the bus).
+  using StoredFlowListener = std::function<void(std::span<const flow::FlowRecord* const> records,
+                                                std::span<const store::FlowRow> rows)>;
+  void set_stored_flow_listener(StoredFlowListener listener) {
+    stored_listener_ = std::move(listener);
+  }
   // Called (stage thread) when a bundle is adopted after start, e.g. the learned baseline.
   using ModelListener = std::function<void(const ml::Bundle&, const std::string& what)>;
   void set_model_listener(ModelListener listener) { model_listener_ = std::move(listener); }
@@ -176,6 +183,7 @@ class Engine final {
   std::vector<std::unique_ptr<store::AlertSink>> sinks_;
   AlertListener listener_;
   FlowListener flow_listener_;
+  StoredFlowListener stored_listener_;
   ModelListener model_listener_;
   std::string bundle_what_;
 
@@ -183,6 +191,7 @@ class Engine final {
   std::vector<detect::FlowVerdict> verdicts_;
   std::vector<detect::Alert> stage_alerts_;
   std::vector<store::FlowRow> rows_;
+  std::vector<const flow::FlowRecord*> row_records_;  // the record of each rows_ entry
   std::vector<flow::FlowRecord> pending_;  // awaiting ML scoring
   std::vector<bool> pending_ongoing_;
   std::int64_t pending_first_ns_ = 0;

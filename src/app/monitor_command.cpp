@@ -11,11 +11,15 @@
 #include <memory>
 #include <thread>
 
+#include "app/bus_setup.h"
 #include "app/capture_pipeline.h"
 #include "app/dashboard_setup.h"
 #include "app/commands.h"
 #include "app/engine.h"
 #include "app/host_recorder.h"
+#include "app/sensor_outputs.h"
+#include "bus/publisher.h"
+#include "netflow/ipfix_exporter.h"
 #include "app/summary.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -48,6 +52,32 @@ void log_engine(const EngineStats& e) {
                  e.store.rows_written, e.store.commits, e.store.dropped, e.store.write_errors,
                  e.store_error.empty() ? "" : "; last error: " + e.store_error);
   }
+}
+
+// The sensor's health for the bus: capture, detection and queue counters.
+bus::HealthMessage sensor_health(const PipelineStats& ps, const EngineStats& es,
+                                 const Engine& engine, const std::string& mode,
+                                 const std::string& input,
+                                 std::chrono::steady_clock::time_point started, double pps) {
+  bus::HealthMessage h;
+  h.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  h.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  h.mode = mode;
+  h.input = input;
+  h.packets = ps.capture.received;
+  h.packets_per_second = pps;
+  h.kernel_drops = ps.capture.kernel_dropped + ps.capture.if_dropped;
+  h.queue_drops = ps.capture.queue_dropped;
+  h.decode_errors = ps.decode.malformed;
+  h.flows = es.flows;
+  h.alerts = es.alerts_emitted;
+  h.model = engine.bundle() ? engine.bundle_description() : std::string();
+  h.queues.push_back({"packet ring", ps.ring_depth, 65536, ps.capture.queue_dropped});
+  h.queues.push_back({"flow batches", ps.queue_depth, 256, ps.queue_dropped});
+  if (es.have_store) h.queues.push_back({"sqlite writer", 0, 0, es.store.dropped});
+  return h;
 }
 
 double parse_speed(const std::string& text) {
@@ -145,6 +175,16 @@ int run_monitor(const MonitorOptions& options) {
   if (options.no_model) {
     spdlog::info("monitor: no ML scoring (--no-model): volume rules and host detectors only");
   }
+  // NATS JetStream and IPFIX: nothing is lost in a replay (the publisher waits for room).
+  SensorOutputs outputs(make_publisher(options.publish, options.watch.out_dir, replay),
+                        make_ipfix_exporter(options.publish), "capture");
+  if (outputs.active()) {
+    engine.set_stored_flow_listener(
+        [&outputs](std::span<const flow::FlowRecord* const> records,
+                   std::span<const store::FlowRow> rows) { outputs.on_stored_flows(records, rows); });
+    engine.set_alert_listener(
+        [&outputs](const detect::Alert& a, bool update) { outputs.on_alert(a, update); });
+  }
 
   // The dashboard's live state, fed from the engine's threads; the server reads it.
   std::unique_ptr<server::LiveState> live;
@@ -165,8 +205,10 @@ int run_monitor(const MonitorOptions& options) {
     engine.set_model_listener([&live](const ml::Bundle& b, const std::string& what) {
       live->set_models(models_info(b, what));
     });
-    engine.set_alert_listener(
-        [&live](const detect::Alert& a, bool /*update*/) { live->add_alert(a); });
+    engine.set_alert_listener([&live, &outputs](const detect::Alert& a, bool update) {
+      live->add_alert(a);
+      outputs.on_alert(a, update);
+    });
     engine.set_flow_listener([&live](std::span<const flow::FlowRecord> flows,
                                      std::span<const detect::FlowVerdict> verdicts,
                                      float threshold) {
@@ -218,10 +260,11 @@ int run_monitor(const MonitorOptions& options) {
         options.watch.out_dir,
         static_cast<std::uint64_t>(options.watch.rotate_mb * 1024 * 1024),
         static_cast<std::size_t>(std::max(1, options.watch.rotate_keep))});
-    hooks.traffic = [&engine, &replay_log, &live](const host::TrafficSample& s) {
+    hooks.traffic = [&engine, &replay_log, &live, &outputs](const host::TrafficSample& s) {
       replay_log->write(s);
       engine.on_traffic(s);
       if (live) live->add_traffic_sample(s);
+      outputs.on_traffic(s);
     };
     popts.lossless = true;
     popts.speed = speed;
@@ -271,9 +314,12 @@ int run_monitor(const MonitorOptions& options) {
   if (!pipeline) engine.adopt_loaded();
 
   std::jthread stats_thread;
-  if (pipeline || live) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string mode = replay ? "replay" : pipeline ? "capture" : "counters";
+  const std::string input = pipeline ? pipeline->description() : std::string();
+  if (pipeline || live || outputs.active()) {
     const std::size_t flow_table_capacity = pipeline ? make_flow_config(options.flow).max_flows : 0;
-    stats_thread = std::jthread([&pipeline, &engine, &live,
+    stats_thread = std::jthread([&pipeline, &engine, &live, &outputs, started, mode, input,
                                  flow_table_capacity](std::stop_token st) {
       std::mutex m;
       std::condition_variable_any cv;
@@ -302,6 +348,10 @@ int run_monitor(const MonitorOptions& options) {
                 {"sqlite writer", es.store.queue_depth, es.store.queue_capacity, es.store.dropped});
           }
           live->set_pipeline(status);
+        }
+        if (outputs.active() && tick % 5 == 1) {
+          outputs.on_health(sensor_health(ps, es, engine, mode, input, started,
+                                          static_cast<double>(ps.capture.received - last_packets)));
         }
         last_packets = ps.capture.received;
         last_flows = es.flows;
@@ -341,13 +391,16 @@ int run_monitor(const MonitorOptions& options) {
     std::map<std::string, server::ConnectionRow> open_connections;
     HostRecorder recorder(
         options.watch,
-        [&engine, &live](const host::TrafficSample& s) {
+        [&engine, &live, &outputs](const host::TrafficSample& s) {
           engine.on_traffic(s);
           if (live) live->add_traffic_sample(s);
+          outputs.on_traffic(s);
         },
-        [&engine, &live, &open_connections](std::chrono::system_clock::time_point t,
-                                            std::span<const host::ConnectionEvent> events) {
+        [&engine, &live, &outputs, &open_connections](
+            std::chrono::system_clock::time_point t,
+            std::span<const host::ConnectionEvent> events) {
           engine.on_connections(t, events);
+          outputs.on_connections(t, events);
           if (!live) return;
           for (const auto& e : events) {
             const auto& c = e.connection;
@@ -398,6 +451,16 @@ int run_monitor(const MonitorOptions& options) {
   if (stats_thread.joinable()) {
     stats_thread.request_stop();
     stats_thread.join();
+  }
+  if (outputs.active()) {
+    // The final state, so a short replay reports its health too; after what came before it was
+    // delivered, so it says what is left.
+    const auto drain = std::chrono::milliseconds(static_cast<std::int64_t>(options.publish_drain_s * 1000));
+    const bool delivered = outputs.flush(drain);
+    outputs.on_health(sensor_health(pipeline ? pipeline->stats() : PipelineStats{}, engine.stats(),
+                                    engine, mode, input, started, 0));
+    outputs.finish(delivered ? drain : std::chrono::milliseconds(0));
+    spdlog::info("{}", outputs.summary());
   }
   if (http) http->stop();
   if (unflushed.empty()) {

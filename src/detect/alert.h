@@ -73,6 +73,8 @@ struct Alert {
   std::vector<ModelVote> models;
   std::vector<Evidence> evidence;  // most deviating first, at most a handful
   bool acknowledged = false;
+  // The sensors that saw it, on a hub (netsentry hub); empty on a sensor.
+  std::vector<std::string> sensors;
 };
 
 }  // namespace netsentry::detect

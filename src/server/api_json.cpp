@@ -53,7 +53,7 @@ json alert_json(const detect::Alert& alert) {
                         {"expected", number(e.expected)},
                         {"deviation", number(e.deviation)}});
   }
-  return {{"id", alert.id},
+  json out = {{"id", alert.id},
           {"time", ns_to_ms(alert.time_ns)},
           {"last", ns_to_ms(alert.last_ns)},
           {"severity", detect::severity_name(alert.severity)},
@@ -72,6 +72,17 @@ json alert_json(const detect::Alert& alert) {
           {"models", std::move(models)},
           {"evidence", std::move(evidence)},
           {"acknowledged", alert.acknowledged}};
+  if (!alert.sensors.empty()) out["sensors"] = alert.sensors;  // a hub's alert
+  return out;
+}
+
+json sensor_json(const SensorInfo& sensor) {
+  json health = json::parse(sensor.health, nullptr, false);
+  if (!health.is_object()) health = json::object();
+  return {{"name", sensor.name},
+          {"first", sensor.first_ms},
+          {"last", sensor.last_ms},
+          {"health", std::move(health)}};
 }
 
 json stats_json(const Stats& stats) {
@@ -113,7 +124,7 @@ json traffic_json(const TrafficPoint& point) {
 }
 
 json flow_json(const FlowRow& flow) {
-  return {{"first", flow.first_ms},
+  json out = {{"first", flow.first_ms},
           {"last", flow.last_ms},
           {"duration", static_cast<double>(flow.last_ms - flow.first_ms) / 1000.0},
           {"src_ip", flow.src_ip},
@@ -125,6 +136,8 @@ json flow_json(const FlowRow& flow) {
           {"bytes", flow.bytes},
           {"score", flow.score ? number(*flow.score) : json(nullptr)},
           {"anomalous", flow.anomalous}};
+  if (!flow.sensor.empty()) out["sensor"] = flow.sensor;  // a hub's flow
+  return out;
 }
 
 json connection_json(const ConnectionRow& c) {

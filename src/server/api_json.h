@@ -19,6 +19,7 @@ namespace netsentry::server {
 [[nodiscard]] nlohmann::json score_json(const ScorePoint& point);
 [[nodiscard]] nlohmann::json top_json(const TopLists& top);
 [[nodiscard]] nlohmann::json models_json(const ModelsInfo& models);
+[[nodiscard]] nlohmann::json sensor_json(const SensorInfo& sensor);
 
 // The one way an API answer or event becomes text: invalid UTF-8 (an interface or process name
 // anyone can choose) is written as U+FFFD instead of throwing (core/utf8.h's policy).

@@ -86,6 +86,7 @@ struct FlowRow {
   std::uint64_t bytes = 0;
   std::optional<float> score;  // the ensemble score; empty when the flow was not scored
   bool anomalous = false;
+  std::string sensor;  // a hub's flow: the sensor that saw it
 };
 
 enum class FlowSort : std::uint8_t { kLast, kBytes, kPackets, kScore, kDuration };
@@ -133,6 +134,14 @@ struct ModelInfo {
   std::vector<std::pair<std::string, double>> metrics;  // in display order: accuracy, f1, ...
   std::vector<std::string> confusion_labels;            // e.g. {"normal", "anomaly"}
   std::vector<std::vector<std::uint64_t>> confusion;    // rows = truth, columns = prediction
+};
+
+// One sensor a hub hears from (GET /api/sensors).
+struct SensorInfo {
+  std::string name;
+  std::int64_t first_ms = 0;  // wall time its first message was applied
+  std::int64_t last_ms = 0;   // ... and its latest
+  std::string health = "{}";  // its latest health message, a JSON object (docs/bus.md)
 };
 
 struct ModelsInfo {
@@ -203,6 +212,14 @@ class DashboardSource {
   // true when there is something new. This default polls, for sources without a wake-up (SQLite).
   virtual bool wait_for_events(std::uint64_t after_seq, std::chrono::milliseconds timeout,
                                std::stop_token stop) const;
+
+  // A hub's source serves many sensors: their list (empty for one sensor's source), and the view
+  // of one of them (?sensor=NAME on every endpoint), null for a name it does not know.
+  [[nodiscard]] virtual std::vector<SensorInfo> sensors() const { return {}; }
+  [[nodiscard]] virtual DashboardSource* sensor_view(std::string_view name) {
+    (void)name;
+    return nullptr;
+  }
 };
 
 }  // namespace netsentry::server

@@ -57,6 +57,11 @@ struct BadRequest {
   std::string message;
 };
 
+// An unknown ?sensor= (404).
+struct NotFound {
+  std::string message;
+};
+
 std::int64_t parse_int(const httplib::Request& req, const char* name, std::int64_t fallback,
                        std::int64_t min, std::int64_t max_clamp) {
   if (!req.has_param(name)) return fallback;
@@ -317,16 +322,16 @@ class HttpServer::Impl {
           send_error(res, 500, "internal error");
         });
 
-    get("/api/stats", [this](const httplib::Request&, httplib::Response& res) {
-      send_json(res, stats_json(source_.stats()));
+    get("/api/stats", [this](const httplib::Request& req, httplib::Response& res) {
+      send_json(res, stats_json(view(req).stats()));
     });
     get("/api/traffic", [this](const httplib::Request& req, httplib::Response& res) {
-      const std::int64_t since = since_ms(req, source_);
+      const std::int64_t since = since_ms(req, view(req));
       const std::string interface =
           req.has_param("interface") ? req.get_param_value("interface") : "total";
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 3600, 1, 5000));
       json points = json::array();
-      for (const TrafficPoint& p : source_.traffic(since, interface, limit)) {
+      for (const TrafficPoint& p : view(req).traffic(since, interface, limit)) {
         points.push_back(traffic_json(p));
       }
       send_json(res, {{"interface", interface}, {"points", std::move(points)}});
@@ -343,7 +348,7 @@ class HttpServer::Impl {
         }
       }
       json alerts = json::array();
-      for (const detect::Alert& a : source_.alerts(since, severity, limit)) {
+      for (const detect::Alert& a : view(req).alerts(since, severity, limit)) {
         alerts.push_back(alert_json(a));
       }
       send_json(res, {{"alerts", std::move(alerts)}});
@@ -351,7 +356,7 @@ class HttpServer::Impl {
     get(R"(/api/alerts/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       const auto id = parse_id(req.matches[1].str());
       if (!id) throw BadRequest{"alert id must be a positive integer"};
-      const auto alert = source_.alert(*id);
+      const auto alert = view(req).alert(*id);
       if (!alert) return send_error(res, 404, "no alert " + std::to_string(*id));
       send_json(res, alert_json(*alert));
     });
@@ -359,7 +364,7 @@ class HttpServer::Impl {
                  guarded([this](const httplib::Request& req, httplib::Response& res) {
                    const auto id = parse_id(req.matches[1].str());
                    if (!id) throw BadRequest{"alert id must be a positive integer"};
-                   if (!source_.acknowledge(*id)) {
+                   if (!view(req).acknowledge(*id)) {
                      return send_error(res, 404, "no alert " + std::to_string(*id));
                    }
                    send_json(res, {{"id", *id}, {"acknowledged", true}});
@@ -376,28 +381,33 @@ class HttpServer::Impl {
         sort = *parsed;
       }
       json flows = json::array();
-      for (const FlowRow& f : source_.flows(limit, sort)) flows.push_back(flow_json(f));
+      for (const FlowRow& f : view(req).flows(limit, sort)) flows.push_back(flow_json(f));
       send_json(res, {{"flows", std::move(flows)}});
     });
     get("/api/connections", [this](const httplib::Request& req, httplib::Response& res) {
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 500, 1, 5000));
       json rows = json::array();
-      for (const ConnectionRow& c : source_.connections(limit)) rows.push_back(connection_json(c));
+      for (const ConnectionRow& c : view(req).connections(limit)) rows.push_back(connection_json(c));
       send_json(res, {{"connections", std::move(rows)}});
     });
-    get("/api/models", [this](const httplib::Request&, httplib::Response& res) {
-      send_json(res, models_json(source_.models()));
+    get("/api/sensors", [this](const httplib::Request&, httplib::Response& res) {
+      json sensors = json::array();
+      for (const SensorInfo& s : source_.sensors()) sensors.push_back(sensor_json(s));
+      send_json(res, {{"sensors", std::move(sensors)}});
+    });
+    get("/api/models", [this](const httplib::Request& req, httplib::Response& res) {
+      send_json(res, models_json(view(req).models()));
     });
     get("/api/timeline", [this](const httplib::Request& req, httplib::Response& res) {
-      const std::int64_t since = since_ms(req, source_);
+      const std::int64_t since = since_ms(req, view(req));
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 3600, 1, 5000));
       json points = json::array();
-      for (const ScorePoint& p : source_.timeline(since, limit)) points.push_back(score_json(p));
+      for (const ScorePoint& p : view(req).timeline(since, limit)) points.push_back(score_json(p));
       send_json(res, {{"points", std::move(points)}});
     });
     get("/api/top", [this](const httplib::Request& req, httplib::Response& res) {
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 10, 1, 100));
-      send_json(res, top_json(source_.top(limit)));
+      send_json(res, top_json(view(req).top(limit)));
     });
     get("/api/events",
         [this](const httplib::Request& req, httplib::Response& res) { stream_events(req, res); });
@@ -480,6 +490,8 @@ class HttpServer::Impl {
         handler(req, res);
       } catch (const BadRequest& bad) {
         send_error(res, 400, bad.message);
+      } catch (const NotFound& missing) {
+        send_error(res, 404, missing.message);
       }
     };
   }
@@ -490,6 +502,16 @@ class HttpServer::Impl {
       g(req, res);
       if (res.status == 400) ++rejected_;
     });
+  }
+
+  // The source a request reads: one sensor's view for ?sensor=NAME (a hub), else the whole.
+  DashboardSource& view(const httplib::Request& req) {
+    if (!req.has_param("sensor")) return source_;
+    const std::string name = req.get_param_value("sensor");
+    if (name.empty()) return source_;
+    DashboardSource* sensor = source_.sensor_view(name);
+    if (sensor == nullptr) throw NotFound{"no sensor \"" + name + "\""};
+    return *sensor;
   }
 
   // Runs before routing: limits and authentication.
@@ -579,7 +601,8 @@ class HttpServer::Impl {
   // The SSE stream. Each call of the content provider writes what is new (at most
   // max_events_per_write events) or waits for it; the stop token ends every stream on stop().
   void stream_events(const httplib::Request& req, httplib::Response& res) {
-    std::uint64_t start = source_.events_since(0, 0).last_seq;
+    DashboardSource& source = view(req);
+    std::uint64_t start = source.events_since(0, 0).last_seq;
     bool reset = false;
     const std::string last_id = req.get_header_value("Last-Event-ID");
     const std::string since = req.has_param("since") ? req.get_param_value("since") : "";
@@ -600,12 +623,13 @@ class HttpServer::Impl {
       return send_error(res, 503, "too many event-stream clients");
     }
     struct Stream {
+      DashboardSource* source;
       std::uint64_t seq;
       bool reset;
       bool opened = false;
       std::chrono::steady_clock::time_point last_write{};
     };
-    auto stream = std::make_shared<Stream>(Stream{start, reset});
+    auto stream = std::make_shared<Stream>(Stream{&source, start, reset});
     // Response is copyable in httplib, so the releaser guards against running twice.
     auto released = std::make_shared<std::atomic<bool>>(false);
     res.set_header("Cache-Control", "no-store");
@@ -644,7 +668,7 @@ class HttpServer::Impl {
       stream.opened = true;
       out += "retry: 2000\n\n";
     }
-    EventBatch batch = source_.events_since(stream.seq, options_.max_events_per_write);
+    EventBatch batch = stream.source->events_since(stream.seq, options_.max_events_per_write);
     if (batch.gap) {
       // Events were missed beyond the ring (or the id is from an earlier run): the page reloads
       // its state over REST and continues from the newest event.
@@ -662,7 +686,8 @@ class HttpServer::Impl {
       const auto due = stream.last_write + options_.heartbeat;
       if (now < due) {
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
-        source_.wait_for_events(stream.seq, std::min(wait, std::chrono::milliseconds(1000)), stop);
+        stream.source->wait_for_events(stream.seq, std::min(wait, std::chrono::milliseconds(1000)),
+                                       stop);
         // A wait ending early on stop or data returns to the write loop, which calls again.
         return sink.is_writable();
       }

@@ -54,6 +54,7 @@ FlowRow flow_row(const store::FlowRow& row) {
   f.protocol = std::string(flow::protocol_name(row.ip_proto));
   f.packets = row.packets;
   f.bytes = row.bytes;
+  f.sensor = row.sensor;
   // The engine stores flows it did not score with no voters (verdict "unscored").
   if (row.voters > 0) {
     f.score = row.score;
@@ -96,7 +97,7 @@ constexpr float kNoThreshold = std::numeric_limits<float>::quiet_NaN();
 StoreSource::StoreSource(std::filesystem::path path, StoreSourceOptions options)
     : path_(std::move(path)),
       options_(options),
-      reader_(std::make_unique<store::StoreReader>(path_, options_.busy_timeout)) {
+      reader_(std::make_unique<store::StoreReader>(path_, options_.busy_timeout, options_.sensor)) {
   const store::StoreHeads heads = reader_->heads();
   cursor_.traffic = heads.traffic_rowid;
   cursor_.flow = heads.flow_id;
@@ -113,9 +114,12 @@ StoreSource::StoreSource(std::filesystem::path path, StoreSourceOptions options)
   }
   newest_ms_ = ns_to_ms(heads.newest_ns);
   // Interfaces seen in the last day of data: what the page's longest range can show.
-  interfaces_ = reader_->interfaces_since(heads.newest_ns - 24 * 3600 * kNsPerSecond,
-                                          options_.max_interfaces);
-  flows_total_ = static_cast<std::uint64_t>(heads.flow_id);
+  interfaces_ = options_.multi_sensor
+                    ? std::vector<std::string>{std::string(kTotal)}
+                    : reader_->interfaces_since(heads.newest_ns - 24 * 3600 * kNsPerSecond,
+                                                options_.max_interfaces);
+  flows_total_ = options_.sensor.empty() ? static_cast<std::uint64_t>(heads.flow_id)
+                                         : reader_->flow_count_after(0);
   const store::AlertCounts counts = reader_->alert_counts();
   alerts_total_ = counts.total;
   alerts_unacknowledged_ = counts.unacknowledged;
@@ -174,6 +178,7 @@ void StoreSource::poll_locked_out() {
   std::vector<store::ConnectionRow> connection_events;
   store::StoreHeads heads;
   store::AlertCounts counts;
+  std::uint64_t sensor_new_flows = 0;
   try {
     heads = reader_->heads();
     // A head behind the cursor means rows were deleted (the size cap emptied a table): follow it.
@@ -201,6 +206,10 @@ void StoreSource::poll_locked_out() {
       connection_events = reader_->connections_after(cursor_.connection, n);
     }
     if (!alerts.empty()) counts = reader_->alert_counts();
+    // A sensor's rows are among the other sensors' in a hub's store: count them.
+    if (!options_.sensor.empty() && heads.flow_id > cursor_.flow) {
+      sensor_new_flows = reader_->flow_count_after(cursor_.flow);
+    }
   } catch (const std::exception& error) {
     // A store being replaced or damaged under us: keep serving what we have, retry next poll.
     if (last_error_ != error.what()) spdlog::warn("dashboard: {}", error.what());
@@ -210,7 +219,9 @@ void StoreSource::poll_locked_out() {
   last_error_.clear();
   if (!traffic.empty()) cursor_.traffic = traffic.back().rowid;
   if (!alerts.empty()) cursor_.alert = alerts.back().id;
-  const std::int64_t new_flows = heads.flow_id - cursor_.flow;
+  const std::int64_t new_flows = options_.sensor.empty()
+                                     ? heads.flow_id - cursor_.flow
+                                     : static_cast<std::int64_t>(sensor_new_flows);
   cursor_.flow = heads.flow_id;
   if (!connection_events.empty()) cursor_.connection = connection_events.back().rowid;
 
@@ -227,6 +238,10 @@ void StoreSource::poll_locked_out() {
   }
 
   std::lock_guard lock(mutex_);
+  if (options_.multi_sensor) {
+    add_sensor_traffic_locked(traffic);
+    traffic.clear();
+  }
   for (const store::TrafficRow& row : traffic) {
     double interval = 1;
     if (row.interface == kTotal) {
@@ -259,7 +274,11 @@ void StoreSource::poll_locked_out() {
   const double elapsed = std::chrono::duration<double>(now - last_poll_time_).count();
   last_poll_time_ = now;
   flows_per_second_ = elapsed > 0 ? static_cast<double>(new_flows) / elapsed : 0;
-  flows_total_ = std::max(flows_total_, static_cast<std::uint64_t>(heads.flow_id));
+  if (options_.sensor.empty()) {
+    flows_total_ = std::max(flows_total_, static_cast<std::uint64_t>(heads.flow_id));
+  } else {
+    flows_total_ += sensor_new_flows;
+  }
   if (!alerts.empty()) {
     alerts_total_ = counts.total;
     alerts_unacknowledged_ = counts.unacknowledged;
@@ -273,6 +292,39 @@ void StoreSource::poll_locked_out() {
     s.event_seq = last_seq_ + 1;
     push_event_locked("stats", json_text(stats_json(s)));
   }
+}
+
+void StoreSource::add_sensor_traffic_locked(const std::vector<store::TrafficRow>& rows) {
+  std::int64_t newest_s = 0;
+  for (const store::TrafficRow& row : rows) {
+    if (row.interface != kTotal) continue;
+    std::int64_t& last = last_total_by_sensor_[row.sensor];
+    const double interval = covered_seconds(last, row.ts_ns);
+    last = std::max(last, row.ts_ns);
+    bytes_sent_total_ += row.bytes_sent * interval;
+    bytes_recv_total_ += row.bytes_recv * interval;
+    packets_total_ += (row.packets_sent + row.packets_recv) * interval;
+    const std::int64_t second = row.ts_ns / kNsPerSecond;
+    newest_s = std::max(newest_s, second);
+    TrafficPoint& p = unsettled_[second];
+    p.time_ms = second * 1000;
+    p.interface = std::string(kTotal);
+    p.bytes_sent += row.bytes_sent;
+    p.bytes_recv += row.bytes_recv;
+    p.packets_sent += row.packets_sent;
+    p.packets_recv += row.packets_recv;
+  }
+  if (unsettled_.empty()) return;
+  newest_s = std::max(newest_s, unsettled_.rbegin()->first);
+  // A second is sent once every sensor had time to report it; later rows of it only count in
+  // the totals and the REST series.
+  while (!unsettled_.empty() && unsettled_.begin()->first <= newest_s - options_.settle.count()) {
+    TrafficPoint p = unsettled_.begin()->second;
+    unsettled_.erase(unsettled_.begin());
+    latest_total_ = p;
+    push_event_locked("traffic", traffic_json(p).dump());
+  }
+  while (unsettled_.size() > 600) unsettled_.erase(unsettled_.begin());
 }
 
 void StoreSource::apply_connection_locked(const store::ConnectionRow& row) {

@@ -29,6 +29,7 @@
 namespace netsentry::store {
 class StoreReader;
 struct ConnectionRow;
+struct TrafficRow;
 }  // namespace netsentry::store
 
 namespace netsentry::server {
@@ -43,6 +44,12 @@ struct StoreSourceOptions {
   std::size_t max_interfaces = 32;               // "total" included
   // Top talkers, ports and protocols cover flows that ended this long before the newest data.
   std::chrono::hours top_window{24};
+  // A hub's store: only this sensor's rows (empty: every row).
+  std::string sensor;
+  // A hub's store seen whole: traffic is the sum over sensors ("total" only), and live traffic
+  // points are sent once a second is `settle` old (sensors report it at slightly different times).
+  bool multi_sensor = false;
+  std::chrono::seconds settle{2};
 };
 
 class StoreSource final : public DashboardSource {
@@ -88,6 +95,8 @@ class StoreSource final : public DashboardSource {
   // Snapshot rows of a new monitor run replace the socket list; others open, change or close one.
   void apply_connection_locked(const store::ConnectionRow& row);
   void push_event_locked(std::string type, std::string data);
+  // multi_sensor: the sensors' "total" rows summed per second.
+  void add_sensor_traffic_locked(const std::vector<store::TrafficRow>& rows);
   void add_interface_locked(const std::string& name);
   [[nodiscard]] Stats stats_locked() const;
 
@@ -107,6 +116,8 @@ class StoreSource final : public DashboardSource {
   double bytes_recv_total_ = 0;
   double packets_total_ = 0;
   std::int64_t last_total_ns_ = 0;  // newest "total" traffic row summed
+  std::map<std::string, std::int64_t> last_total_by_sensor_;  // multi_sensor: the same, per sensor
+  std::map<std::int64_t, TrafficPoint> unsettled_;  // multi_sensor: second -> summed rates
   TrafficPoint latest_total_;
   std::uint64_t flows_total_ = 0;
   double flows_per_second_ = 0;

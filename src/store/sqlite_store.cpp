@@ -84,10 +84,17 @@ class Statement {
   Statement& operator=(const Statement&) = delete;
 
   void bind(int i, std::int64_t value) { sqlite3_bind_int64(stmt_, i, value); }
+  void bind_null(int i) { sqlite3_bind_null(stmt_, i); }
+  // Binds parameter i when the statement has that many.
+  void bind_if_present(int i, std::string_view text) {
+    if (i <= sqlite3_bind_parameter_count(stmt_)) bind(i, text);
+  }
   void bind(int i, double value) { sqlite3_bind_double(stmt_, i, value); }
   // The text must stay alive until the statement is stepped.
   void bind(int i, std::string_view text) {
-    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+    // An empty view may have no data pointer, which SQLite would store as NULL.
+    sqlite3_bind_text(stmt_, i, text.data() != nullptr ? text.data() : "",
+                      static_cast<int>(text.size()), SQLITE_STATIC);
   }
 
   // True for a row, false when done; throws core::Error on failure (the statement is reset).
@@ -183,9 +190,58 @@ CREATE TABLE IF NOT EXISTS connections(
 CREATE INDEX IF NOT EXISTS connections_ts ON connections(ts_ns);
 )sql";
 
+// Version 2: the rows of many sensors in one store (netsentry hub). A sensor's own rows have an
+// empty `sensor` and no sensor_id. alerts_sensor_id makes a sensor's alert updates find their row;
+// bus_messages remembers which bus messages were applied, so a redelivered one changes nothing.
+constexpr const char* kMigrateTo2 = R"sql(
+ALTER TABLE traffic ADD COLUMN sensor TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN sensor TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN sensor_id INTEGER;
+ALTER TABLE alerts ADD COLUMN sensor TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN sensor_id INTEGER;
+ALTER TABLE alerts ADD COLUMN sensors TEXT NOT NULL DEFAULT '';
+ALTER TABLE connections ADD COLUMN sensor TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_sensor_id ON alerts(sensor, sensor_id)
+  WHERE sensor_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sensors(
+  name TEXT PRIMARY KEY, first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL,
+  health_ns INTEGER NOT NULL DEFAULT 0, health TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS bus_messages(id TEXT PRIMARY KEY, received_ns INTEGER NOT NULL)
+  WITHOUT ROWID;
+)sql";
+
+// A reader's sensor filter: parameter 90 is the reader's sensor, '' for every row. (Numbered far
+// past the queries' own parameters: a named one would take the next free number and could
+// collide with a later ?N.)
+constexpr int kSensorParameter = 90;
+constexpr std::string_view kRowFilter = "(?90 = '' OR sensor = ?90)";
+constexpr std::string_view kAlertFilter =
+    "(?90 = '' OR sensor = ?90 OR instr(',' || sensors || ',', ',' || ?90 || ',') > 0)";
+
 constexpr std::string_view kAlertColumns =
     "id, time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, protocol, "
-    "interface, score, votes, voters, count, reason, models, evidence, acknowledged";
+    "interface, score, votes, voters, count, reason, models, evidence, acknowledged, sensors";
+
+std::string join_sensors(const std::vector<std::string>& sensors) {
+  std::string text;
+  for (const std::string& s : sensors) {
+    if (!text.empty()) text += ',';
+    text += s;
+  }
+  return text;
+}
+
+std::vector<std::string> split_sensors(const std::string& text) {
+  std::vector<std::string> sensors;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) sensors.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return sensors;
+}
 
 std::string models_json(const detect::Alert& alert) {
   nlohmann::json models = nlohmann::json::array();
@@ -259,21 +315,22 @@ detect::Alert read_alert(const Statement& row) {
   read_models(row.text(16), alert);
   read_evidence(row.text(17), alert);
   alert.acknowledged = row.integer(18) != 0;
+  alert.sensors = split_sensors(row.text(19));
   return alert;
 }
 
 constexpr std::string_view kTrafficColumns =
-    "ts_ns, interface, bytes_sent, bytes_recv, packets_sent, packets_recv, rowid";
+    "ts_ns, interface, bytes_sent, bytes_recv, packets_sent, packets_recv, rowid, sensor";
 constexpr std::string_view kFlowColumns =
     "id, start_ns, end_ns, src_ip, src_port, dst_ip, dst_port, ip_proto, packets, bytes, "
-    "duration_s, score, verdict, votes, voters";
+    "duration_s, score, verdict, votes, voters, sensor, coalesce(sensor_id, 0)";
 constexpr std::string_view kConnectionColumns =
     "ts_ns, event, transport, local_ip, local_port, remote_ip, remote_port, status, pid, process, "
-    "rowid";
+    "rowid, sensor";
 
 TrafficRow read_traffic(const Statement& row) {
   return {row.integer(0), row.text(1), row.real(2), row.real(3), row.real(4), row.real(5),
-          row.integer(6)};
+          row.integer(6), row.text(7)};
 }
 
 FlowRow read_flow(const Statement& query) {
@@ -293,6 +350,8 @@ FlowRow read_flow(const Statement& query) {
   row.verdict = query.text(12);
   row.votes = static_cast<int>(query.integer(13));
   row.voters = static_cast<int>(query.integer(14));
+  row.sensor = query.text(15);
+  row.sensor_id = query.integer(16);
   return row;
 }
 
@@ -309,6 +368,7 @@ ConnectionRow read_connection(const Statement& query) {
   row.pid = static_cast<std::int32_t>(query.integer(8));
   row.process = query.text(9);
   row.rowid = query.integer(10);
+  row.sensor = query.text(11);
   return row;
 }
 
@@ -334,6 +394,11 @@ std::size_t rows_of(const auto& item) {
     return 1 + item.sample.interfaces.size();
   } else if constexpr (requires { item.done; }) {
     return 0;
+  } else if constexpr (std::is_same_v<T, SensorMessage>) {
+    if (const auto* flows = std::get_if<std::vector<FlowRow>>(&item.body)) {
+      return std::max<std::size_t>(flows->size(), 1);
+    }
+    return 1;
   } else {
     return 1;
   }
@@ -372,12 +437,20 @@ FlowRow make_flow_row(const flow::FlowRecord& record, float score, std::string_v
 // ---------------------------------------------------------------------------------------------
 // StoreReader
 
-StoreReader::StoreReader(const fs::path& path, std::chrono::milliseconds busy_timeout)
-    : path_(path) {
+StoreReader::StoreReader(const fs::path& path, std::chrono::milliseconds busy_timeout,
+                         std::string sensor)
+    : path_(path), sensor_(std::move(sensor)) {
   db_ = open_database(path, SQLITE_OPEN_READONLY, busy_timeout);
   try {
-    const std::int64_t version =
+    std::int64_t version =
         query_integer(db_, path_, "PRAGMA user_version", "cannot open the store");
+    // Version 0 is also a store another process is creating (or upgrading) right now: its schema
+    // commits within moments, so wait for it up to the busy timeout before calling it foreign.
+    const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
+    while (version == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      version = query_integer(db_, path_, "PRAGMA user_version", "cannot open the store");
+    }
     if (version != SqliteStore::kSchemaVersion) {
       throw core::Error(path_.string() + ": not a netsentry store (schema version " +
                         std::to_string(version) + ", expected " +
@@ -396,10 +469,12 @@ std::vector<TrafficRow> StoreReader::traffic_since(std::int64_t since_ns,
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
                   select_from(kTrafficColumns,
-                              interface.empty()
-                                  ? "FROM traffic WHERE ts_ns >= ?1 ORDER BY ts_ns LIMIT ?2"
-                                  : "FROM traffic WHERE ts_ns >= ?1 AND interface = ?3 "
-                                    "ORDER BY ts_ns LIMIT ?2"));
+                              std::string(interface.empty()
+                                              ? "FROM traffic WHERE ts_ns >= ?1 AND "
+                                              : "FROM traffic WHERE ts_ns >= ?1 AND interface = ?3 "
+                                                "AND ") +
+                                  std::string(kRowFilter) + " ORDER BY ts_ns LIMIT ?2"));
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, sql_limit(limit));
   if (!interface.empty()) query.bind(3, interface);
@@ -411,13 +486,15 @@ std::vector<TrafficRow> StoreReader::traffic_since(std::int64_t since_ns,
 std::vector<detect::Alert> StoreReader::alerts(const AlertQuery& filter) {
   std::string sql = "SELECT ";
   sql += kAlertColumns;
-  sql += " FROM alerts WHERE last_ns >= ?1 AND severity >= ?2";
+  sql += " FROM alerts WHERE last_ns >= ?1 AND severity >= ?2 AND ";
+  sql += kAlertFilter;
   if (!filter.kind.empty()) sql += " AND kind = ?3";
   if (filter.unacknowledged_only) sql += " AND acknowledged = 0";
   sql += filter.newest_first ? " ORDER BY last_ns DESC, id DESC" : " ORDER BY last_ns, id";
   sql += " LIMIT ?4";
   std::lock_guard lock(mutex_);
   Statement query(db_, path_, sql);
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, filter.since_ns);
   query.bind(2, static_cast<std::int64_t>(filter.min_severity));
   if (!filter.kind.empty()) query.bind(3, filter.kind);
@@ -431,7 +508,9 @@ std::optional<detect::Alert> StoreReader::alert(std::int64_t id) {
   std::lock_guard lock(mutex_);
   Statement query(
       db_, path_,
-      std::string("SELECT ") + std::string(kAlertColumns) + " FROM alerts WHERE id = ?1");
+      std::string("SELECT ") + std::string(kAlertColumns) + " FROM alerts WHERE id = ?1 AND " +
+          std::string(kAlertFilter));
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, id);
   if (!query.step()) return std::nullopt;
   return read_alert(query);
@@ -441,11 +520,13 @@ std::vector<FlowRow> StoreReader::recent_flows(std::size_t limit, FlowOrder orde
                                                std::int64_t since_ns) {
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
-                  select_from(kFlowColumns, std::string("FROM flows WHERE end_ns >= ?1 ORDER BY ") +
+                  select_from(kFlowColumns, "FROM flows WHERE end_ns >= ?1 AND " +
+                                                std::string(kRowFilter) + " ORDER BY " +
                                                 (order == FlowOrder::kHighestScore
                                                      ? "score DESC, id DESC"
                                                      : "id DESC") +
                                                 " LIMIT ?2"));
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, sql_limit(limit));
   std::vector<FlowRow> rows;
@@ -459,7 +540,9 @@ std::vector<ConnectionRow> StoreReader::connections_since(std::int64_t since_ns,
   Statement query(
       db_, path_,
       select_from(kConnectionColumns,
-                  "FROM connections WHERE ts_ns >= ?1 ORDER BY ts_ns, rowid LIMIT ?2"));
+                  "FROM connections WHERE ts_ns >= ?1 AND " + std::string(kRowFilter) +
+                      " ORDER BY ts_ns, rowid LIMIT ?2"));
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, sql_limit(limit));
   std::vector<ConnectionRow> rows;
@@ -473,15 +556,20 @@ StoreCounts StoreReader::counts() {
   // One read transaction, so the numbers describe one state of the file.
   exec(db_, path_, "BEGIN", "cannot start a read");
   try {
-    counts.traffic =
-        static_cast<std::uint64_t>(query_integer(db_, path_, "SELECT count(*) FROM traffic"));
-    counts.flows =
-        static_cast<std::uint64_t>(query_integer(db_, path_, "SELECT count(*) FROM flows"));
-    counts.connections =
-        static_cast<std::uint64_t>(query_integer(db_, path_, "SELECT count(*) FROM connections"));
+    const auto count = [&](const char* table) {
+      Statement q(db_, path_,
+                  std::string("SELECT count(*) FROM ") + table + " WHERE " + std::string(kRowFilter),
+                  "cannot read the store");
+      q.bind_if_present(kSensorParameter, sensor_);
+      return q.step() ? static_cast<std::uint64_t>(q.integer(0)) : 0;
+    };
+    counts.traffic = count("traffic");
+    counts.flows = count("flows");
+    counts.connections = count("connections");
     Statement severities(db_, path_,
-                         "SELECT severity, count(*), sum(acknowledged = 0) FROM alerts GROUP BY "
-                         "severity");
+                         "SELECT severity, count(*), sum(acknowledged = 0) FROM alerts WHERE " +
+                             std::string(kAlertFilter) + " GROUP BY severity");
+    severities.bind_if_present(kSensorParameter, sensor_);
     while (severities.step()) {
       const std::int64_t severity = severities.integer(0);
       const auto n = static_cast<std::uint64_t>(severities.integer(1));
@@ -504,15 +592,35 @@ StoreCounts StoreReader::counts() {
 
 StoreHeads StoreReader::heads() {
   std::lock_guard lock(mutex_);
-  Statement query(db_, path_,
-                  "SELECT (SELECT coalesce(max(rowid), 0) FROM traffic), "
-                  "(SELECT coalesce(max(id), 0) FROM flows), "
-                  "(SELECT coalesce(max(id), 0) FROM alerts), "
-                  "(SELECT coalesce(max(rowid), 0) FROM connections), "
-                  "max(coalesce((SELECT max(ts_ns) FROM traffic), 0), "
-                  "coalesce((SELECT max(end_ns) FROM flows), 0), "
-                  "coalesce((SELECT max(last_ns) FROM alerts), 0))",
-                  "cannot read the store");
+  // Without a sensor filter max() reads one end of an index; with one, the newest matching row
+  // is found walking back from the newest row (a sensor heard recently is found at once).
+  const std::string rows(kRowFilter);
+  const std::string alerts(kAlertFilter);
+  Statement query(
+      db_, path_,
+      sensor_.empty()
+          ? std::string("SELECT (SELECT coalesce(max(rowid), 0) FROM traffic), "
+                        "(SELECT coalesce(max(id), 0) FROM flows), "
+                        "(SELECT coalesce(max(id), 0) FROM alerts), "
+                        "(SELECT coalesce(max(rowid), 0) FROM connections), "
+                        "max(coalesce((SELECT max(ts_ns) FROM traffic), 0), "
+                        "coalesce((SELECT max(end_ns) FROM flows), 0), "
+                        "coalesce((SELECT max(last_ns) FROM alerts), 0))")
+          : "SELECT coalesce((SELECT rowid FROM traffic WHERE " + rows +
+                " ORDER BY rowid DESC LIMIT 1), 0), "
+                "coalesce((SELECT id FROM flows WHERE " + rows +
+                " ORDER BY id DESC LIMIT 1), 0), "
+                "coalesce((SELECT id FROM alerts WHERE " + alerts +
+                " ORDER BY id DESC LIMIT 1), 0), "
+                "coalesce((SELECT rowid FROM connections WHERE " + rows +
+                " ORDER BY rowid DESC LIMIT 1), 0), "
+                "max(coalesce((SELECT ts_ns FROM traffic WHERE " + rows +
+                " ORDER BY rowid DESC LIMIT 1), 0), "
+                "coalesce((SELECT end_ns FROM flows WHERE " + rows +
+                " ORDER BY id DESC LIMIT 1), 0), "
+                "coalesce((SELECT max(last_ns) FROM alerts WHERE " + alerts + "), 0))",
+      "cannot read the store");
+  query.bind_if_present(kSensorParameter, sensor_);
   StoreHeads heads;
   if (query.step()) {
     heads.traffic_rowid = query.integer(0);
@@ -527,8 +635,10 @@ StoreHeads StoreReader::heads() {
 std::vector<TrafficRow> StoreReader::traffic_after(std::int64_t after_rowid, std::size_t limit) {
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
-                  select_from(kTrafficColumns, "FROM traffic WHERE rowid > ?1 ORDER BY rowid "
-                                               "LIMIT ?2"));
+                  select_from(kTrafficColumns, "FROM traffic WHERE rowid > ?1 AND " +
+                                                   std::string(kRowFilter) +
+                                                   " ORDER BY rowid LIMIT ?2"));
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, after_rowid);
   query.bind(2, sql_limit(limit));
   std::vector<TrafficRow> rows;
@@ -541,7 +651,9 @@ std::vector<ConnectionRow> StoreReader::connections_after(std::int64_t after_row
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
                   select_from(kConnectionColumns,
-                              "FROM connections WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"));
+                              "FROM connections WHERE rowid > ?1 AND " + std::string(kRowFilter) +
+                                  " ORDER BY rowid LIMIT ?2"));
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, after_rowid);
   query.bind(2, sql_limit(limit));
   std::vector<ConnectionRow> rows;
@@ -556,8 +668,10 @@ TrafficTotals StoreReader::traffic_totals(std::string_view interface, std::int64
       "SELECT coalesce(sum(bytes_sent * iv), 0), coalesce(sum(bytes_recv * iv), 0), "
       "coalesce(sum((packets_sent + packets_recv) * iv), 0), coalesce(max(ts_ns), 0) FROM "
       "(SELECT bytes_sent, bytes_recv, packets_sent, packets_recv, ts_ns, "
-      "coalesce(min(max(ts_ns - lag(ts_ns) OVER (ORDER BY ts_ns, rowid), 0), 60000000000), "
-      "1000000000) / 1e9 AS iv FROM traffic WHERE interface = ?1 AND rowid <= ?2)");
+      "coalesce(min(max(ts_ns - lag(ts_ns) OVER (PARTITION BY sensor ORDER BY ts_ns, rowid), 0), "
+      "60000000000), 1000000000) / 1e9 AS iv FROM traffic WHERE interface = ?1 AND rowid <= ?2 "
+      "AND " + std::string(kRowFilter) + ")");
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, interface);
   query.bind(2, up_to_rowid);
   TrafficTotals totals;
@@ -574,7 +688,8 @@ TrafficSpan StoreReader::traffic_span(std::string_view interface, std::int64_t s
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
                   "SELECT count(*), coalesce(min(ts_ns), 0), coalesce(max(ts_ns), 0) FROM traffic "
-                  "WHERE interface = ?1 AND ts_ns >= ?2");
+                  "WHERE interface = ?1 AND ts_ns >= ?2 AND " + std::string(kRowFilter));
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, interface);
   query.bind(2, since_ns);
   TrafficSpan span;
@@ -590,11 +705,16 @@ std::vector<TrafficRow> StoreReader::traffic_averages(std::string_view interface
                                                       std::int64_t since_ns,
                                                       std::int64_t bucket_ns, std::size_t limit) {
   std::lock_guard lock(mutex_);
+  // The mean rate per sensor, summed over sensors (one sensor: the mean): the sum of the rows
+  // divided by the rows per sensor.
   Statement query(db_, path_,
-                  "SELECT * FROM (SELECT (ts_ns / ?3) * ?3 AS bucket, interface, avg(bytes_sent), "
-                  "avg(bytes_recv), avg(packets_sent), avg(packets_recv), max(rowid) FROM traffic "
-                  "WHERE interface = ?1 AND ts_ns >= ?2 GROUP BY ts_ns / ?3 ORDER BY bucket DESC "
-                  "LIMIT ?4) ORDER BY bucket");
+                  "SELECT bucket, interface, sb / n, rb / n, sp / n, rp / n, r, '' FROM (SELECT "
+                  "(ts_ns / ?3) * ?3 AS bucket, interface, sum(bytes_sent) AS sb, "
+                  "sum(bytes_recv) AS rb, sum(packets_sent) AS sp, sum(packets_recv) AS rp, "
+                  "count(*) * 1.0 / count(DISTINCT sensor) AS n, max(rowid) AS r FROM traffic "
+                  "WHERE interface = ?1 AND ts_ns >= ?2 AND " + std::string(kRowFilter) +
+                      " GROUP BY ts_ns / ?3 ORDER BY bucket DESC LIMIT ?4) ORDER BY bucket");
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, interface);
   query.bind(2, since_ns);
   query.bind(3, std::max<std::int64_t>(bucket_ns, 1));
@@ -607,8 +727,9 @@ std::vector<TrafficRow> StoreReader::traffic_averages(std::string_view interface
 std::vector<std::string> StoreReader::interfaces_since(std::int64_t since_ns, std::size_t limit) {
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
-                  "SELECT interface FROM traffic WHERE ts_ns >= ?1 GROUP BY interface "
-                  "ORDER BY interface <> 'total', interface LIMIT ?2");
+                  "SELECT interface FROM traffic WHERE ts_ns >= ?1 AND " + std::string(kRowFilter) +
+                      " GROUP BY interface ORDER BY interface <> 'total', interface LIMIT ?2");
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, sql_limit(limit));
   std::vector<std::string> names;
@@ -622,9 +743,10 @@ std::vector<detect::Alert> StoreReader::alerts_after(std::int64_t after_id,
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
                   select_from(kAlertColumns,
-                              std::string("FROM alerts WHERE id > ?1 AND severity >= ?2 ORDER BY "
-                                          "id") +
+                              "FROM alerts WHERE id > ?1 AND severity >= ?2 AND " +
+                                  std::string(kAlertFilter) + " ORDER BY id" +
                                   (newest_first ? " DESC" : "") + " LIMIT ?3"));
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, after_id);
   query.bind(2, static_cast<std::int64_t>(min_severity));
   query.bind(3, sql_limit(limit));
@@ -633,10 +755,22 @@ std::vector<detect::Alert> StoreReader::alerts_after(std::int64_t after_id,
   return alerts;
 }
 
+std::uint64_t StoreReader::flow_count_after(std::int64_t after_id) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT count(*) FROM flows WHERE id > ?1 AND " + std::string(kRowFilter),
+                  "cannot read the store");
+  query.bind_if_present(kSensorParameter, sensor_);
+  query.bind(1, after_id);
+  return query.step() ? static_cast<std::uint64_t>(query.integer(0)) : 0;
+}
+
 AlertCounts StoreReader::alert_counts() {
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
-                  "SELECT severity, count(*), sum(acknowledged = 0) FROM alerts GROUP BY severity");
+                  "SELECT severity, count(*), sum(acknowledged = 0) FROM alerts WHERE " +
+                      std::string(kAlertFilter) + " GROUP BY severity");
+  query.bind_if_present(kSensorParameter, sensor_);
   AlertCounts counts;
   while (query.step()) {
     const std::int64_t severity = query.integer(0);
@@ -653,8 +787,9 @@ std::vector<ScoreBucket> StoreReader::max_scores(std::int64_t since_ns, std::int
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
                   "SELECT * FROM (SELECT (end_ns / ?2) * ?2 AS bucket, max(score) FROM flows "
-                  "WHERE end_ns >= ?1 AND voters > 0 GROUP BY end_ns / ?2 ORDER BY bucket DESC "
-                  "LIMIT ?3) ORDER BY bucket");
+                  "WHERE end_ns >= ?1 AND voters > 0 AND " + std::string(kRowFilter) +
+                      " GROUP BY end_ns / ?2 ORDER BY bucket DESC LIMIT ?3) ORDER BY bucket");
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, std::max<std::int64_t>(bucket_ns, 1));
   query.bind(3, sql_limit(limit));
@@ -680,9 +815,11 @@ std::vector<TopCount> StoreReader::top_flows(TopKey key, std::int64_t since_ns,
   const std::string sql = std::string("SELECT ") + group +
                           " AS key, sum(bytes), sum(packets), count(*) FROM flows WHERE end_ns >= "
                           "?1 AND " +
-                          filter + " GROUP BY key ORDER BY 2 DESC, key LIMIT ?2";
+                          filter + " AND " + std::string(kRowFilter) +
+                          " GROUP BY key ORDER BY 2 DESC, key LIMIT ?2";
   std::lock_guard lock(mutex_);
   Statement query(db_, path_, sql);
+  query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, sql_limit(limit));
   std::vector<TopCount> top;
@@ -696,9 +833,38 @@ std::vector<TopCount> StoreReader::top_flows(TopKey key, std::int64_t since_ns,
 
 std::int64_t StoreReader::last_snapshot_rowid() {
   std::lock_guard lock(mutex_);
-  return query_integer(db_, path_,
-                       "SELECT coalesce(min(rowid), 0) FROM connections WHERE event = 'snapshot' "
-                       "AND ts_ns = (SELECT max(ts_ns) FROM connections WHERE event = 'snapshot')");
+  const std::string rows(kRowFilter);
+  Statement query(db_, path_,
+                  "SELECT coalesce(min(rowid), 0) FROM connections WHERE event = 'snapshot' AND " +
+                      rows +
+                      " AND ts_ns = (SELECT max(ts_ns) FROM connections WHERE event = 'snapshot' "
+                      "AND " + rows + ")",
+                  "cannot read the store");
+  query.bind_if_present(kSensorParameter, sensor_);
+  return query.step() ? query.integer(0) : 0;
+}
+
+std::vector<SensorRow> StoreReader::sensors() {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_, "SELECT name, first_ns, last_ns, health FROM sensors ORDER BY name",
+                  "cannot read the store");
+  std::vector<SensorRow> rows;
+  while (query.step()) {
+    rows.push_back({query.text(0), query.integer(1), query.integer(2), query.text(3)});
+  }
+  return rows;
+}
+
+std::vector<std::string> StoreReader::applied_messages(std::span<const std::string> message_ids) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_, "SELECT 1 FROM bus_messages WHERE id = ?1", "cannot read the store");
+  std::vector<std::string> applied;
+  for (const std::string& id : message_ids) {
+    query.bind(1, std::string_view(id));
+    if (query.step()) applied.push_back(id);
+    query.reset();
+  }
+  return applied;
 }
 
 bool acknowledge_alert(const fs::path& path, std::int64_t id,
@@ -745,6 +911,10 @@ class SqliteStore::Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
+  [[nodiscard]] std::int64_t max_flow_id() const {
+    return query_integer(db_, path_, "SELECT coalesce(max(id), 0) FROM flows");
+  }
+
   [[nodiscard]] std::int64_t max_alert_id() const {
     const std::int64_t max_row =
         query_integer(db_, path_, "SELECT coalesce(max(id), 0) FROM alerts");
@@ -757,18 +927,34 @@ class SqliteStore::Writer {
   void commit() { commit_.run(); }
   void rollback() noexcept { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
 
-  void apply(const TrafficItem& item) {
-    write_traffic(item.ts_ns, item.sample.total, "total");
-    for (const host::InterfaceRates& rates : item.sample.interfaces) {
-      write_traffic(item.ts_ns, rates, rates.name);
+  void apply(const TrafficItem& item) { write_sample(item.ts_ns, item.sample, {}); }
+
+  void write_sample(std::int64_t ts_ns, const host::TrafficSample& sample, std::string_view sensor) {
+    write_traffic(ts_ns, sample.total, "total", sensor);
+    for (const host::InterfaceRates& rates : sample.interfaces) {
+      write_traffic(ts_ns, rates, rates.name, sensor);
     }
-    note_time(item.ts_ns);
+    note_time(ts_ns);
   }
 
-  void apply(const FlowRow& row) {
+  void apply(const FlowRow& row) { write_flow(row, {}); }
+
+  // A sensor's own flow keeps the id add_flows gave it; a hub's row gets a new one and remembers
+  // the sensor's as sensor_id.
+  void write_flow(const FlowRow& row, std::string_view sensor) {
     src_ip_ = address_text(row.src_ip);
     dst_ip_ = address_text(row.dst_ip);
-    Statement& s = insert_flow_;
+    Statement& s = sensor.empty() ? insert_flow_ : insert_sensor_flow_;
+    if (sensor.empty()) {
+      if (row.id > 0) {
+        s.bind(16, row.id);
+      } else {
+        s.bind_null(16);
+      }
+    } else {
+      s.bind(16, sensor);
+      s.bind(17, row.id);
+    }
     s.bind(1, row.start_ns);
     s.bind(2, row.end_ns);
     s.bind(3, std::string_view(src_ip_));
@@ -792,6 +978,52 @@ class SqliteStore::Writer {
     for (const FlowRow& row : rows) apply(row);
   }
 
+  void apply(const SensorMessage& m) {
+    insert_message_.bind(1, std::string_view(m.message_id));
+    insert_message_.bind(2, m.received_ns);
+    insert_message_.run();
+    if (sqlite3_changes(db_) == 0) return;  // applied before: a redelivery changes nothing
+    if (m.record_sensor) {
+      upsert_sensor_.bind(1, std::string_view(m.sensor));
+      upsert_sensor_.bind(2, m.received_ns);
+      upsert_sensor_.run();
+    }
+    std::visit(
+        [&](const auto& body) {
+          using T = std::decay_t<decltype(body)>;
+          if constexpr (std::is_same_v<T, std::vector<FlowRow>>) {
+            for (const FlowRow& row : body) write_flow(row, m.sensor);
+          } else if constexpr (std::is_same_v<T, detect::Alert>) {
+            write_alert(body, m.sensor);
+          } else if constexpr (std::is_same_v<T, host::TrafficSample>) {
+            write_sample(to_ns(body.timestamp), body, m.sensor);
+          } else if constexpr (std::is_same_v<T, SensorMessage::Connections>) {
+            for (const ConnectionRow& row : body.rows) {
+              Statement& s = insert_connection_;
+              s.bind(1, row.ts_ns);
+              s.bind(2, std::string_view(row.event));
+              s.bind(3, std::string_view(row.transport));
+              s.bind(4, std::string_view(row.local_ip));
+              s.bind(5, static_cast<std::int64_t>(row.local_port));
+              s.bind(6, std::string_view(row.remote_ip));
+              s.bind(7, static_cast<std::int64_t>(row.remote_port));
+              s.bind(8, std::string_view(row.status));
+              s.bind(9, static_cast<std::int64_t>(row.pid));
+              s.bind(10, std::string_view(row.process));
+              s.bind(11, m.sensor);
+              s.run();
+              note_time(row.ts_ns);
+            }
+          } else {
+            update_health_.bind(1, std::string_view(m.sensor));
+            update_health_.bind(2, body.time_ns);
+            update_health_.bind(3, std::string_view(body.json));
+            update_health_.run();
+          }
+        },
+        m.body);
+  }
+
   void apply(const ConnectionsItem& item) {
     for (const host::ConnectionEvent& event : item.events) {
       const host::SocketEntry& socket = event.connection.socket;
@@ -808,19 +1040,35 @@ class SqliteStore::Writer {
       s.bind(8, host::state_name(socket.state));
       s.bind(9, static_cast<std::int64_t>(event.connection.pid));
       s.bind(10, std::string_view(event.connection.process));
+      s.bind(11, std::string_view());
       s.run();
     }
     note_time(item.ts_ns);
   }
 
-  void apply(const AlertItem& item) {
-    const detect::Alert& alert = item.alert;
+  void apply(const AlertItem& item) { write_alert(item.alert, {}, item.update); }
+
+  // A sensor's own alert (insert, or update by id); on a hub, an upsert keyed by (sensor, the
+  // sensor's id) that keeps the newest state (latest last_ns, then count) and any acknowledgement.
+  void write_alert(const detect::Alert& alert, std::string_view sensor, bool update = false) {
     src_ip_ = address_text(alert.src_ip);
     dst_ip_ = address_text(alert.dst_ip);
     const std::string models = models_json(alert);
     const std::string evidence = evidence_json(alert);
-    Statement& s = item.update ? update_alert_ : insert_alert_;
-    s.bind(1, alert.id);
+    const std::string sensors = join_sensors(alert.sensors);
+    Statement& s = !sensor.empty()                           ? upsert_sensor_alert_
+                   : update                                  ? update_alert_
+                                                             : insert_alert_;
+    if (sensor.empty()) {
+      s.bind(1, alert.id);
+    } else {
+      s.bind(21, sensor);
+      if (alert.id > 0) {
+        s.bind(22, alert.id);
+      } else {
+        s.bind_null(22);
+      }
+    }
     s.bind(2, alert.time_ns);
     s.bind(3, alert.last_ns != 0 ? alert.last_ns : alert.time_ns);
     s.bind(4, static_cast<std::int64_t>(alert.severity));
@@ -839,6 +1087,7 @@ class SqliteStore::Writer {
     s.bind(17, std::string_view(models));
     s.bind(18, std::string_view(evidence));
     s.bind(19, static_cast<std::int64_t>(alert.acknowledged ? 1 : 0));
+    s.bind(20, std::string_view(sensors));
     s.run();
     note_time(alert.last_ns != 0 ? alert.last_ns : alert.time_ns);
   }
@@ -858,6 +1107,10 @@ class SqliteStore::Writer {
     std::uint64_t deleted = 0;
     begin();
     try {
+      // Applied-message ids are kept as long as data: a resend older than that is not expected.
+      Statement messages = write_statement("DELETE FROM bus_messages WHERE received_ns < ?1");
+      messages.bind(1, to_ns(std::chrono::system_clock::now()) - retention.count());
+      messages.run();
       for (const TableTime& table : kTrimOrder) {
         const std::string sql =
             std::string("DELETE FROM ") + table.table + " WHERE " + table.time_column + " < ?1";
@@ -948,10 +1201,12 @@ class SqliteStore::Writer {
          "PRAGMA temp_store = MEMORY",
          "cannot configure the store");
     if (version < kSchemaVersion) {
+      // A new file gets version 1 and then every migration, so old and new stores end up alike.
       exec(db_, path_, "BEGIN IMMEDIATE", "cannot create the schema");
       try {
-        exec(db_, path_, kSchema, "cannot create the schema");
-        exec(db_, path_, "PRAGMA user_version = 1", "cannot create the schema");
+        if (version < 1) exec(db_, path_, kSchema, "cannot create the schema");
+        if (version < 2) exec(db_, path_, kMigrateTo2, "cannot upgrade the store to version 2");
+        exec(db_, path_, "PRAGMA user_version = 2", "cannot create the schema");
         exec(db_, path_, "COMMIT", "cannot create the schema");
       } catch (...) {
         rollback();
@@ -966,29 +1221,52 @@ class SqliteStore::Writer {
     commit_ = write_statement("COMMIT");
     insert_traffic_ = write_statement(
         "INSERT INTO traffic(ts_ns, interface, bytes_sent, bytes_recv, "
-        "packets_sent, packets_recv) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-    insert_flow_ = write_statement(
-        "INSERT INTO flows(start_ns, end_ns, src_ip, src_port, dst_ip, "
-        "dst_port, protocol, ip_proto, packets, bytes, duration_s, score, "
-        "verdict, votes, voters) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-        "?10, ?11, ?12, ?13, ?14, ?15)");
+        "packets_sent, packets_recv, sensor) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    constexpr std::string_view flow_columns =
+        "start_ns, end_ns, src_ip, src_port, dst_ip, dst_port, protocol, ip_proto, packets, bytes, "
+        "duration_s, score, verdict, votes, voters";
+    constexpr std::string_view flow_values =
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15";
+    insert_flow_ = write_statement("INSERT INTO flows(" + std::string(flow_columns) +
+                                   ", id) VALUES(" + std::string(flow_values) + ", ?16)");
+    insert_sensor_flow_ =
+        write_statement("INSERT INTO flows(" + std::string(flow_columns) +
+                        ", sensor, sensor_id) VALUES(" + std::string(flow_values) + ", ?16, ?17)");
     insert_connection_ = write_statement(
         "INSERT INTO connections(ts_ns, event, transport, local_ip, local_port, "
-        "remote_ip, remote_port, status, pid, process) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
-        "?7, ?8, ?9, ?10)");
-    insert_alert_ =
-        write_statement(std::string("INSERT INTO alerts(") + std::string(kAlertColumns) +
-                        ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                        "?13, ?14, ?15, ?16, ?17, ?18, ?19)");
+        "remote_ip, remote_port, status, pid, process, sensor) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+        "?7, ?8, ?9, ?10, ?11)");
+    constexpr std::string_view alert_values =
+        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20";
+    insert_alert_ = write_statement(std::string("INSERT INTO alerts(") +
+                                    std::string(kAlertColumns) + ") VALUES(?1, " +
+                                    std::string(alert_values) + ")");
     // An update never clears an acknowledgement: the user has seen the subject already.
-    update_alert_ = write_statement(
-        "UPDATE alerts SET time_ns = ?2, last_ns = ?3, severity = ?4, "
-        "kind = ?5, src_ip = ?6, src_port = ?7, dst_ip = ?8, dst_port = ?9, "
-        "protocol = ?10, interface = ?11, score = ?12, votes = ?13, "
-        "voters = ?14, count = ?15, reason = ?16, models = ?17, "
-        "evidence = ?18, acknowledged = max(acknowledged, ?19) "
-        "WHERE id = ?1");
+    constexpr std::string_view alert_update =
+        "time_ns = ?2, last_ns = ?3, severity = ?4, kind = ?5, src_ip = ?6, src_port = ?7, "
+        "dst_ip = ?8, dst_port = ?9, protocol = ?10, interface = ?11, score = ?12, votes = ?13, "
+        "voters = ?14, count = ?15, reason = ?16, models = ?17, evidence = ?18, "
+        "acknowledged = max(acknowledged, ?19), sensors = ?20";
+    update_alert_ =
+        write_statement("UPDATE alerts SET " + std::string(alert_update) + " WHERE id = ?1");
+    // A hub's alert of a sensor: the id is the hub's own; an older state arriving late (a resend
+    // after an outage) does not replace a newer one.
+    upsert_sensor_alert_ = write_statement(
+        "INSERT INTO alerts(time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, "
+        "protocol, interface, score, votes, voters, count, reason, models, evidence, acknowledged, "
+        "sensors, sensor, sensor_id) VALUES(" +
+        std::string(alert_values) +
+        ", ?21, ?22) ON CONFLICT(sensor, sensor_id) WHERE sensor_id IS NOT NULL DO UPDATE SET " +
+        std::string(alert_update) +
+        " WHERE (excluded.last_ns, excluded.count) >= (alerts.last_ns, alerts.count)");
     ack_alert_ = write_statement("UPDATE alerts SET acknowledged = ?1 WHERE id = ?2");
+    insert_message_ =
+        write_statement("INSERT OR IGNORE INTO bus_messages(id, received_ns) VALUES(?1, ?2)");
+    upsert_sensor_ = write_statement(
+        "INSERT INTO sensors(name, first_ns, last_ns) VALUES(?1, ?2, ?2) ON CONFLICT(name) DO "
+        "UPDATE SET last_ns = max(last_ns, excluded.last_ns)");
+    update_health_ = write_statement(
+        "UPDATE sensors SET health_ns = ?2, health = ?3 WHERE name = ?1 AND health_ns <= ?2");
   }
 
   Statement write_statement(std::string_view sql) {
@@ -1004,9 +1282,15 @@ class SqliteStore::Writer {
     insert_alert_ = {};
     update_alert_ = {};
     ack_alert_ = {};
+    insert_sensor_flow_ = {};
+    upsert_sensor_alert_ = {};
+    insert_message_ = {};
+    upsert_sensor_ = {};
+    update_health_ = {};
   }
 
-  void write_traffic(std::int64_t ts_ns, const host::InterfaceRates& rates, std::string_view name) {
+  void write_traffic(std::int64_t ts_ns, const host::InterfaceRates& rates, std::string_view name,
+                     std::string_view sensor) {
     Statement& s = insert_traffic_;
     s.bind(1, ts_ns);
     s.bind(2, name);
@@ -1014,6 +1298,7 @@ class SqliteStore::Writer {
     s.bind(4, rates.bytes_recv);
     s.bind(5, rates.packets_sent);
     s.bind(6, rates.packets_recv);
+    s.bind(7, sensor);
     s.run();
   }
 
@@ -1032,7 +1317,8 @@ class SqliteStore::Writer {
   std::string src_ip_;
   std::string dst_ip_;
   Statement begin_, commit_, insert_traffic_, insert_flow_, insert_connection_, insert_alert_,
-      update_alert_, ack_alert_;
+      update_alert_, ack_alert_, insert_sensor_flow_, upsert_sensor_alert_, insert_message_,
+      upsert_sensor_, update_health_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1046,6 +1332,7 @@ SqliteStore::SqliteStore(SqliteStoreOptions options)
   options_.alert_reserve = std::min(options_.alert_reserve, queue_.capacity() / 2);
   options_.batch_max = std::max<std::size_t>(options_.batch_max, 1);
   next_alert_id_.store(writer_->max_alert_id() + 1);
+  next_flow_id_.store(writer_->max_flow_id() + 1);
   next_retention_check_ = std::chrono::steady_clock::now();
   thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
 }
@@ -1071,11 +1358,21 @@ bool SqliteStore::add_traffic(const host::TrafficSample& sample) {
   return push_bulk(TrafficItem{to_ns(sample.timestamp), sample});
 }
 
-bool SqliteStore::add_flow(const FlowRow& flow) { return push_bulk(flow); }
+std::int64_t SqliteStore::add_flow(FlowRow flow) {
+  flow.id = next_flow_id_.fetch_add(1);
+  const std::int64_t id = flow.id;
+  return push_bulk(std::move(flow)) ? id : 0;
+}
 
-bool SqliteStore::add_flows(std::span<const FlowRow> flows) {
+bool SqliteStore::add_flows(std::span<FlowRow> flows) {
   if (flows.empty()) return true;
+  std::int64_t id = next_flow_id_.fetch_add(static_cast<std::int64_t>(flows.size()));
+  for (FlowRow& f : flows) f.id = id++;
   return push_bulk(std::vector<FlowRow>(flows.begin(), flows.end()));
+}
+
+bool SqliteStore::add_sensor_message(SensorMessage message) {
+  return queue_.push(std::move(message));
 }
 
 bool SqliteStore::add_connections(std::chrono::system_clock::time_point time,

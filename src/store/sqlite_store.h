@@ -15,6 +15,12 @@
 // Reading: StoreReader is a separate read-only connection (WAL lets it read while the writer
 // writes), usable from another process (the dashboard) or through SqliteStore::reader().
 //
+// Sensors (schema version 2): `netsentry hub` writes the rows of many sensors into one store with
+// add_sensor_message(); every table then has a `sensor` column (empty for a sensor's own rows),
+// flows and alerts keep the id they have in the sensor's store as `sensor_id`, and each bus
+// message is applied at most once (its id is remembered in bus_messages in the same transaction).
+// A StoreReader made for one sensor sees only that sensor's rows.
+//
 // Thread rules: SqliteStore's add_*, ack_alert, update_alert, flush, stats and last_error may be
 // called from any thread. StoreReader's methods may be called from any thread (one mutex
 // serialises them). Both constructors throw core::Error naming the path and SQLite's message.
@@ -65,6 +71,8 @@ struct FlowRow {
   std::string verdict;  // "benign", "anomaly", or a classifier label
   int votes = 0;        // models that voted anomalous
   int voters = 0;
+  std::string sensor;          // hub only: the sensor it came from (empty on a sensor)
+  std::int64_t sensor_id = 0;  // hub only: its id in the sensor's store
 };
 
 // The stored columns of `record` with its scoring outcome.
@@ -80,6 +88,7 @@ struct TrafficRow {
   double packets_sent = 0;
   double packets_recv = 0;
   std::int64_t rowid = 0;  // SQLite's rowid: grows with every insert, so a poller can resume
+  std::string sensor;      // hub only
 };
 
 // One connection event (the connections table).
@@ -95,6 +104,7 @@ struct ConnectionRow {
   std::int32_t pid = host::kUnknownPid;
   std::string process;
   std::int64_t rowid = 0;  // SQLite's rowid: grows with every insert, so a poller can resume
+  std::string sensor;      // hub only
 };
 
 enum class FlowOrder : std::uint8_t { kNewest, kHighestScore };
@@ -163,11 +173,23 @@ struct TopCount {
   std::uint64_t flows = 0;
 };
 
+// One sensor known to a hub's store: when it was first and last heard of, and its latest health
+// (the bus's Health message as a JSON object).
+struct SensorRow {
+  std::string name;
+  std::int64_t first_ns = 0;  // wall time the hub first applied one of its messages
+  std::int64_t last_ns = 0;   // ... and the latest
+  std::string health = "{}";
+};
+
 class StoreReader final {
  public:
-  // Opens an existing store read-only. Throws core::Error naming the path.
+  // Opens an existing store read-only. Throws core::Error naming the path. A non-empty `sensor`
+  // restricts every query to that sensor's rows (a hub's store); alerts that name the sensor among
+  // their `sensors` (cross-sensor alerts) count as its rows too.
   explicit StoreReader(const std::filesystem::path& path,
-                       std::chrono::milliseconds busy_timeout = std::chrono::milliseconds(5000));
+                       std::chrono::milliseconds busy_timeout = std::chrono::milliseconds(5000),
+                       std::string sensor = {});
   ~StoreReader();
   StoreReader(const StoreReader&) = delete;
   StoreReader& operator=(const StoreReader&) = delete;
@@ -207,6 +229,8 @@ class StoreReader final {
   // Interface names with rows at or after since_ns, "total" first, then by name.
   [[nodiscard]] std::vector<std::string> interfaces_since(std::int64_t since_ns,
                                                           std::size_t limit);
+  // How many flows have an id above after_id (0: every flow).
+  [[nodiscard]] std::uint64_t flow_count_after(std::int64_t after_id);
   // Alerts with id > after_id and severity >= min_severity, ordered by id.
   [[nodiscard]] std::vector<detect::Alert> alerts_after(std::int64_t after_id,
                                                         detect::Severity min_severity,
@@ -223,10 +247,18 @@ class StoreReader final {
   // 0 when there is none (then every stored event counts).
   [[nodiscard]] std::int64_t last_snapshot_rowid();
 
+  // --- a hub's store ---
+  // Every sensor heard of, by name (ignores this reader's sensor filter).
+  [[nodiscard]] std::vector<SensorRow> sensors();
+  // The ids among `message_ids` already applied by add_sensor_message().
+  [[nodiscard]] std::vector<std::string> applied_messages(std::span<const std::string> message_ids);
+  [[nodiscard]] const std::string& sensor() const { return sensor_; }
+
   // Every query throws core::Error naming the path when SQLite fails.
  private:
   std::filesystem::path path_;
-  std::mutex mutex_;  // guards db_ (one statement at a time on this connection)
+  std::string sensor_;  // empty: every row
+  std::mutex mutex_;    // guards db_ (one statement at a time on this connection)
   sqlite3* db_ = nullptr;
 };
 
@@ -253,6 +285,25 @@ struct SqliteStoreOptions {
   std::chrono::milliseconds busy_timeout{5000};
 };
 
+// One bus message of one sensor, as the hub writes it (add_sensor_message): applied at most once
+// per message_id, in one transaction with the id.
+struct SensorMessage {
+  struct Connections {
+    std::vector<ConnectionRow> rows;
+  };
+  struct Health {
+    std::int64_t time_ns = 0;
+    std::string json;  // the Health message as a JSON object
+  };
+  std::string sensor;
+  std::string message_id;
+  std::int64_t received_ns = 0;  // wall time at the hub
+  bool record_sensor = true;     // false for the hub's own alerts: not a sensor of the list
+  // Flows (FlowRow::id = the sensor's id), an alert (new or newer state; Alert::id = the sensor's
+  // id, 0 = none; Alert::sensors names who saw it), a traffic sample, connection events, health.
+  std::variant<std::vector<FlowRow>, detect::Alert, host::TrafficSample, Connections, Health> body;
+};
+
 struct StoreStats {
   std::uint64_t accepted = 0;  // items taken into the queue
   std::uint64_t dropped = 0;   // items refused (queue full)
@@ -268,7 +319,8 @@ struct StoreStats {
 
 class SqliteStore final {
  public:
-  static constexpr int kSchemaVersion = 1;
+  // 1: the first schema; 2: sensor columns, sensors and bus_messages tables (netsentry hub).
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the database and its schema and starts the writer thread. Throws core::Error
   // (with the path and SQLite's message) when the file cannot be created, is not a database, or
@@ -280,8 +332,10 @@ class SqliteStore final {
 
   // Each returns false when the row was dropped (queue full or store shutting down).
   bool add_traffic(const host::TrafficSample& sample);  // "total" and each interface
-  bool add_flow(const FlowRow& flow);
-  bool add_flows(std::span<const FlowRow> flows);  // one queue item for the whole batch
+  // Flows get their id here, so a publisher can name them before they are committed: add_flow
+  // returns it (0 when dropped), add_flows sets FlowRow::id in `flows` (one queue item for all).
+  std::int64_t add_flow(FlowRow flow);
+  bool add_flows(std::span<FlowRow> flows);
   bool add_connections(std::chrono::system_clock::time_point time,
                        std::span<const host::ConnectionEvent> events);
   // Stores a new alert (alert.id is ignored) and returns its id; 0 when it was dropped.
@@ -290,6 +344,9 @@ class SqliteStore final {
   bool update_alert(const detect::Alert& alert);
   // Returns false for an id the store never assigned, or when the queue is full.
   bool ack_alert(std::int64_t id, bool acknowledged = true);
+  // The hub's writes: waits for room (nothing a hub takes from the bus may be dropped). False when
+  // the store is shutting down. Rows of a message id applied before are skipped.
+  bool add_sensor_message(SensorMessage message);
 
   // Blocks until every item accepted before the call is committed (or failed and counted).
   void flush();
@@ -322,7 +379,7 @@ class SqliteStore final {
     std::shared_ptr<std::promise<void>> done;
   };
   using Item = std::variant<TrafficItem, FlowRow, std::vector<FlowRow>, ConnectionsItem, AlertItem,
-                            AckItem, FlushItem>;
+                            AckItem, FlushItem, SensorMessage>;
   class Writer;  // the writer connection and its prepared statements (sqlite_store.cpp)
   struct Counters {
     std::atomic<std::uint64_t> rows_written{0};
@@ -345,6 +402,7 @@ class SqliteStore final {
   std::unique_ptr<StoreReader> reader_;
   core::BoundedQueue<Item> queue_;
   std::atomic<std::int64_t> next_alert_id_{1};
+  std::atomic<std::int64_t> next_flow_id_{1};
   std::atomic<std::uint64_t> refused_bulk_{0};  // refused for the alert reserve
   Counters counters_;
   std::chrono::steady_clock::time_point next_retention_check_{};  // writer thread only

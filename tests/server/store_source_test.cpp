@@ -125,7 +125,7 @@ class StoreSourceTest : public ::testing::Test {
   // Three seconds of traffic, four flows (one unscored), one alert and a socket list that changed.
   void fill() {
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->add_traffic(sample_at(i)));
-    const std::vector<store::FlowRow> flows = {
+    std::vector<store::FlowRow> flows = {
         flow(kT0, "192.168.1.20", 443, 30000, 0.1f),
         flow(kT0 + kSecond, "192.168.1.20", 443, 5000, 0.3f),
         flow(kT0 + kSecond, "10.66.0.10", 22, 800, 0.95f),

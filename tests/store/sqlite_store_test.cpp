@@ -141,11 +141,11 @@ TEST_F(SqliteStoreTest, CreatesTheSchemaInWalModeWithAVersion) {
   { SqliteStore store(options()); }
   RawDb db(dir_ / "netsentry.db");
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "1");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "2");
   EXPECT_EQ(db.text("PRAGMA auto_vacuum"), "2");  // incremental
   EXPECT_EQ(db.text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
                     "type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name)"),
-            "alerts connections flows traffic");
+            "alerts bus_messages connections flows sensors traffic");
   EXPECT_EQ(db.text("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                     "('traffic_ts', 'flows_end', 'alerts_last', 'connections_ts')"),
             "4");
@@ -498,6 +498,171 @@ TEST_F(SqliteStoreTest, AWriteFailureIsCountedAndRememberedAndTheStoreKeepsGoing
   store.flush();
   EXPECT_EQ(store.stats().rows_written, failed.rows_written + 1);
   EXPECT_EQ(store.reader().counts().flows, 2u);
+}
+
+}  // namespace
+}  // namespace netsentry::store
+
+namespace netsentry::store {
+namespace {
+
+// --- schema version 2: a hub's store of many sensors ---
+
+SensorMessage sensor_message(std::string sensor, std::string id, decltype(SensorMessage::body) body) {
+  SensorMessage m;
+  m.sensor = std::move(sensor);
+  m.message_id = std::move(id);
+  // Wall time, as the hub stamps it (applied ids are kept for the retention period).
+  m.received_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  m.body = std::move(body);
+  return m;
+}
+
+TEST_F(SqliteStoreTest, GivesFlowsTheirIdsBeforeTheyAreWritten) {
+  std::vector<FlowRow> flows = {flow_at(kT0), flow_at(kT0 + 1), flow_at(kT0 + 2)};
+  {
+    SqliteStore store(options());
+    ASSERT_TRUE(store.add_flows(flows));
+    EXPECT_EQ(flows[0].id, 1);
+    EXPECT_EQ(flows[2].id, 3);
+    EXPECT_EQ(store.add_flow(flow_at(kT0 + 3)), 4);
+    store.flush();
+    const auto stored = store.reader().recent_flows(10);
+    ASSERT_EQ(stored.size(), 4u);
+    EXPECT_EQ(stored.front().id, 4);  // newest first
+  }
+  SqliteStore reopened(options());  // ids go on after the stored ones
+  EXPECT_EQ(reopened.add_flow(flow_at(kT0 + 4)), 5);
+}
+
+TEST_F(SqliteStoreTest, MigratesAVersionOneStoreKeepingItsRows) {
+  {
+    RawDb db(dir_ / "netsentry.db");
+    db.exec(
+        "CREATE TABLE traffic(ts_ns INTEGER NOT NULL, interface TEXT NOT NULL, bytes_sent REAL NOT "
+        "NULL, bytes_recv REAL NOT NULL, packets_sent REAL NOT NULL, packets_recv REAL NOT NULL);"
+        "CREATE TABLE flows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL, end_ns INTEGER NOT "
+        "NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port "
+        "INTEGER NOT NULL, protocol TEXT NOT NULL, ip_proto INTEGER NOT NULL, packets INTEGER NOT "
+        "NULL, bytes INTEGER NOT NULL, duration_s REAL NOT NULL, score REAL NOT NULL, verdict TEXT "
+        "NOT NULL, votes INTEGER NOT NULL, voters INTEGER NOT NULL);"
+        "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, "
+        "last_ns INTEGER NOT NULL, severity INTEGER NOT NULL, kind TEXT NOT NULL, src_ip TEXT NOT "
+        "NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL, "
+        "protocol TEXT NOT NULL, interface TEXT NOT NULL, score REAL NOT NULL, votes INTEGER NOT "
+        "NULL, voters INTEGER NOT NULL, count INTEGER NOT NULL, reason TEXT NOT NULL, models TEXT "
+        "NOT NULL, evidence TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE connections(ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT "
+        "NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, "
+        "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT NOT "
+        "NULL);"
+        "INSERT INTO flows VALUES(7, 1, 2, '10.0.0.1', 1, '10.0.0.2', 2, 'TCP', 6, 3, 300, 1.0, "
+        "0.5, 'benign', 0, 1);"
+        "INSERT INTO alerts(time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, "
+        "protocol, interface, score, votes, voters, count, reason, models, evidence) VALUES(1, 2, "
+        "2, 'port_scan', '10.0.0.9', 0, '', 0, '', '', 1, 0, 0, 1, 'old', '[]', '[]');"
+        "PRAGMA user_version = 1;");
+  }
+  SqliteStore store(options());
+  RawDb db(dir_ / "netsentry.db");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(db.text("SELECT sensor || '|' || coalesce(sensor_id, 'null') FROM flows WHERE id = 7"),
+            "|null");
+  EXPECT_EQ(db.text("SELECT reason FROM alerts"), "old");
+  EXPECT_EQ(store.add_flow(flow_at(kT0)), 8);
+  EXPECT_EQ(store.add_alert(alert_at(kT0, detect::Severity::kLow)), 2);
+}
+
+TEST_F(SqliteStoreTest, AppliesEachSensorMessageOnce) {
+  SqliteStore store(options());
+  std::vector<FlowRow> flows = {flow_at(kT0), flow_at(kT0 + 1)};
+  flows[0].id = 41;
+  flows[1].id = 42;
+  for (int copy = 0; copy < 3; ++copy) {  // redelivered twice
+    ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-a", "edge-a-1-1", flows)));
+  }
+  flows[0].id = 41;  // the same ids from another sensor are other flows
+  ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-b", "edge-b-1-1", flows)));
+  store.flush();
+  RawDb db(dir_ / "netsentry.db");
+  EXPECT_EQ(db.text("SELECT group_concat(sensor || ':' || sensor_id, ' ') FROM (SELECT * FROM "
+                    "flows ORDER BY sensor, sensor_id)"),
+            "edge-a:41 edge-a:42 edge-b:41 edge-b:42");
+  EXPECT_EQ(db.text("SELECT group_concat(id) FROM bus_messages"), "edge-a-1-1,edge-b-1-1");
+  const std::vector<std::string> ids = {"edge-a-1-1", "edge-a-1-2"};
+  EXPECT_EQ(store.reader().applied_messages(ids), std::vector<std::string>{"edge-a-1-1"});
+  const auto sensors = store.reader().sensors();
+  ASSERT_EQ(sensors.size(), 2u);
+  EXPECT_EQ(sensors[0].name, "edge-a");
+}
+
+TEST_F(SqliteStoreTest, KeepsTheNewestStateOfASensorsAlert) {
+  SqliteStore store(options());
+  detect::Alert a = alert_at(kT0, detect::Severity::kHigh);
+  a.id = 5;  // the sensor's id
+  a.sensors = {"edge-a"};
+  a.count = 2;
+  ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-a", "m1", a)));
+  a.count = 9;
+  a.last_ns += 10 * kSecond;
+  a.severity = detect::Severity::kCritical;
+  ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-a", "m2", a)));
+  detect::Alert older = a;  // an older state resent late
+  older.count = 3;
+  older.last_ns = kT0 + 2 * kSecond;
+  ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-a", "m0", older)));
+  store.flush();
+  const auto alerts = store.reader().alerts(AlertQuery{});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].count, 9u);
+  EXPECT_EQ(alerts[0].severity, detect::Severity::kCritical);
+  EXPECT_EQ(alerts[0].sensors, std::vector<std::string>{"edge-a"});
+  RawDb db(dir_ / "netsentry.db");
+  EXPECT_EQ(db.text("SELECT sensor || ':' || sensor_id FROM alerts"), "edge-a:5");
+}
+
+TEST_F(SqliteStoreTest, AReaderForOneSensorSeesOnlyItsRows) {
+  {
+    SqliteStore store(options());
+    std::vector<FlowRow> a = {flow_at(kT0), flow_at(kT0 + 1)};
+    std::vector<FlowRow> b = {flow_at(kT0 + 2)};
+    ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-a", "a1", a)));
+    ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-b", "b1", b)));
+    ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-a", "a2", sample_at(kT0))));
+    ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-b", "b2", sample_at(kT0))));
+    detect::Alert both = alert_at(kT0, detect::Severity::kHigh, "multi_sensor");
+    both.id = 1;
+    both.sensors = {"edge-a", "edge-b"};
+    SensorMessage hub = sensor_message("hub:h", "h1", both);
+    hub.record_sensor = false;
+    ASSERT_TRUE(store.add_sensor_message(hub));
+    detect::Alert only_b = alert_at(kT0, detect::Severity::kLow);
+    only_b.id = 1;
+    only_b.sensors = {"edge-b"};
+    ASSERT_TRUE(store.add_sensor_message(sensor_message("edge-b", "b3", only_b)));
+  }
+  StoreReader all(dir_ / "netsentry.db");
+  StoreReader a(dir_ / "netsentry.db", std::chrono::milliseconds(5000), "edge-a");
+  EXPECT_EQ(all.counts().flows, 3u);
+  EXPECT_EQ(a.counts().flows, 2u);
+  EXPECT_EQ(a.recent_flows(10).size(), 2u);
+  EXPECT_EQ(a.recent_flows(10)[0].sensor, "edge-a");
+  EXPECT_EQ(a.flow_count_after(0), 2u);
+  EXPECT_EQ(all.alerts(AlertQuery{}).size(), 2u);
+  const auto a_alerts = a.alerts(AlertQuery{});
+  ASSERT_EQ(a_alerts.size(), 1u);  // the cross-sensor alert naming it
+  EXPECT_EQ(a_alerts[0].kind, "multi_sensor");
+  // Traffic of the whole is the sum over sensors; of one sensor, its own.
+  const auto sum = all.traffic_averages("total", 0, kSecond, 10);
+  ASSERT_EQ(sum.size(), 1u);
+  EXPECT_DOUBLE_EQ(sum[0].bytes_sent, 3000);
+  const auto own = a.traffic_averages("total", 0, kSecond, 10);
+  ASSERT_EQ(own.size(), 1u);
+  EXPECT_DOUBLE_EQ(own[0].bytes_sent, 1500);
+  EXPECT_EQ(all.sensors().size(), 2u);  // the hub itself is not a sensor
+  EXPECT_EQ(a.heads().flow_id, 2);
 }
 
 }  // namespace

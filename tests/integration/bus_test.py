@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""Sensors publish to NATS JetStream, a hub serves them all (issue #15), on loopback only. Each test
+starts its own `nats-server -js` on a free port with its own storage folder and stops it.
+
+  * three sensors replay different generated captures into one stream; the hub's store holds
+    exactly the flows, alerts and traffic rows of each sensor's own store (counts and ids), and
+    one cross-sensor alert names the two sensors that saw the same scanner;
+  * the hub is killed (SIGKILL) mid-replay and started again: nothing lost, nothing twice;
+  * nats-server is stopped during a replay and started again: the sensor spools, then sends in
+    order; nothing lost;
+  * a second hub with its own durable consumer reads the same stream completely;
+  * the JSON form of the messages is read by the hub as well.
+
+Usage: bus_test.py NETSENTRY_BINARY   (run by ctest; exit 77 = skipped when nats-server is absent)
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import monitor_replay_test as gen  # noqa: E402  (the capture generators)
+
+BINARY = None
+NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NatsServer:
+    """nats-server -js on a free loopback port with its own storage folder."""
+
+    def __init__(self, folder):
+        self.port = free_port()
+        self.store = os.path.join(folder, "jetstream")
+        self.log = os.path.join(folder, "nats.log")
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self):
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen([NATS, "-js", "-a", "127.0.0.1", "-p", str(self.port),
+                                          "-sd", self.store], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"nats-server did not start on {self.port}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        self.proc = None
+
+
+def capture(path, seed, attacks):
+    """A minute of benign traffic (different clients per seed) plus the given attacks."""
+    frames = []
+    rng = gen.random.Random(seed)
+    gen.benign(frames, seconds=60, rng=rng)
+    for attack in attacks:
+        attack(frames)
+    # Different clients per sensor: shift the benign client addresses by the seed.
+    gen.write_pcap(path, frames)
+
+
+def sensor(binary, pcap, out, url, name, speed="max", extra=(), wait=True):
+    cmd = [binary, "monitor", "--pcap", pcap, "--speed", speed, "--no-model", "-o", out,
+           "--publish", url, "--sensor", name, "--publish-drain", "60"] + list(extra)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if wait:
+        output, _ = proc.communicate(timeout=240)
+        if proc.returncode != 0:
+            raise AssertionError(f"sensor {name} failed ({proc.returncode}):\n{output}")
+        return output
+    return proc
+
+
+def hub(binary, url, out, durable="netsentry-hub", extra=()):
+    return subprocess.Popen([binary, "hub", "--nats", url, "-o", out, "--durable", durable,
+                             "--no-dashboard", "--ack-wait", "2"] + list(extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(proc, sig=signal.SIGTERM):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def rows(db, sql, args=()):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def sensor_state(db):
+    """What a sensor's own store holds: flow ids, alert id -> final state, traffic row count."""
+    return {
+        "flows": sorted(r[0] for r in rows(db, "SELECT id FROM flows")),
+        "alerts": {r[0]: r[1:] for r in rows(
+            db, "SELECT id, kind, count, last_ns, severity FROM alerts")},
+        "traffic": rows(db, "SELECT count(*) FROM traffic")[0][0],
+    }
+
+
+def hub_state(db, name):
+    return {
+        "flows": sorted(r[0] for r in rows(db, "SELECT sensor_id FROM flows WHERE sensor = ?",
+                                           (name,))),
+        "alerts": {r[0]: r[1:] for r in rows(
+            db, "SELECT sensor_id, kind, count, last_ns, severity FROM alerts WHERE sensor = ?",
+            (name,))},
+        "traffic": rows(db, "SELECT count(*) FROM traffic WHERE sensor = ?", (name,))[0][0],
+    }
+
+
+def wait_for(db, expected_flows, timeout=120):
+    """Until the hub's store holds this many flows (or the timeout); returns the count."""
+    deadline = time.time() + timeout
+    n = -1
+    while time.time() < deadline:
+        if os.path.exists(db):
+            try:
+                n = rows(db, "SELECT count(*) FROM flows")[0][0]
+            except sqlite3.OperationalError:
+                n = -1
+            if n >= expected_flows:
+                time.sleep(1.0)  # anything beyond would be a duplicate: let it arrive
+                return rows(db, "SELECT count(*) FROM flows")[0][0]
+        time.sleep(0.2)
+    return n
+
+
+class Bus(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="ns-bus-")
+        cls.captures = {}
+        specs = {
+            "edge-a": (1, [lambda f: gen.port_scan(f, gen.T0 + 20, attacker="10.0.9.66")]),
+            "edge-b": (2, [lambda f: gen.port_scan(f, gen.T0 + 30, attacker="10.0.9.66",
+                                                   victim="10.0.0.7")]),
+            "edge-c": (3, [lambda f: gen.udp_flood(f, gen.T0 + 40, seconds=1, pps=15000)]),
+        }
+        for name, (seed, attacks) in specs.items():
+            path = os.path.join(cls.dir, f"{name}.pcap")
+            capture(path, seed, attacks)
+            cls.captures[name] = path
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="case-", dir=self.dir)
+        self.nats = NatsServer(self.work)
+
+    def tearDown(self):
+        self.nats.stop()
+
+    def out(self, name):
+        return os.path.join(self.work, name)
+
+    def assert_hub_matches(self, hub_db, names):
+        for name in names:
+            mine = sensor_state(os.path.join(self.out(name), "netsentry.db"))
+            theirs = hub_state(hub_db, name)
+            self.assertGreater(len(mine["flows"]), 0, name)
+            self.assertEqual(len(theirs["flows"]), len(set(theirs["flows"])),
+                             f"{name}: a flow stored twice at the hub")
+            self.assertEqual(mine["flows"], theirs["flows"], f"{name}: flow ids differ")
+            self.assertEqual(mine["alerts"], theirs["alerts"], f"{name}: alerts differ")
+            self.assertEqual(mine["traffic"], theirs["traffic"], f"{name}: traffic rows differ")
+
+    def test_three_sensors_one_hub_exact_per_sensor_with_a_cross_sensor_alert(self):
+        hub_out = self.out("hub")
+        h = hub(BINARY, self.nats.url, hub_out)
+        procs = [sensor(BINARY, self.captures[n], self.out(n), self.nats.url, n, wait=False)
+                 for n in self.captures]
+        for p in procs:
+            output, _ = p.communicate(timeout=240)
+            self.assertEqual(p.returncode, 0, output)
+        total = sum(len(sensor_state(os.path.join(self.out(n), "netsentry.db"))["flows"])
+                    for n in self.captures)
+        db = os.path.join(hub_out, "netsentry.db")
+        self.assertEqual(wait_for(db, total), total)
+        time.sleep(1)
+        log = stop(h)
+        self.assert_hub_matches(db, self.captures)
+        # The scanner both edge-a and edge-b saw: one hub alert naming both.
+        cross = rows(db, "SELECT sensors, src_ip, count(*) FROM alerts WHERE kind = 'multi_sensor' "
+                         "GROUP BY sensors, src_ip")
+        self.assertEqual(cross, [("edge-a,edge-b", "10.0.9.66", 1)], log)
+        names = [r[0] for r in rows(db, "SELECT name FROM sensors ORDER BY name")]
+        self.assertEqual(names, ["edge-a", "edge-b", "edge-c"])
+        health = rows(db, "SELECT health FROM sensors WHERE name = 'edge-a'")[0][0]
+        self.assertIn('"mode":"replay"', health.replace(" ", ""))
+
+    def test_hub_killed_mid_replay_loses_and_duplicates_nothing(self):
+        hub_out = self.out("hub")
+        h = hub(BINARY, self.nats.url, hub_out, extra=["--fetch-batch", "16"])
+        # 60 s of packet time at 15x: about 4 s of publishing while the hub is killed.
+        s = sensor(BINARY, self.captures["edge-a"], self.out("edge-a"), self.nats.url, "edge-a",
+                   speed="15", wait=False)
+        time.sleep(2.0)
+        h.send_signal(signal.SIGKILL)
+        h.wait(timeout=20)
+        time.sleep(0.5)
+        h = hub(BINARY, self.nats.url, hub_out, extra=["--fetch-batch", "16"])
+        output, _ = s.communicate(timeout=240)
+        self.assertEqual(s.returncode, 0, output)
+        total = len(sensor_state(os.path.join(self.out("edge-a"), "netsentry.db"))["flows"])
+        db = os.path.join(hub_out, "netsentry.db")
+        # Redelivery of what the killed hub had taken comes after --ack-wait (2 s).
+        self.assertEqual(wait_for(db, total), total)
+        time.sleep(3)
+        log = stop(h)
+        self.assert_hub_matches(db, ["edge-a"])
+        self.assertIn("messages applied", log)
+        print("\n  restarted hub: " + [l for l in log.splitlines() if "messages applied" in l][-1])
+
+    def test_broker_stopped_during_a_replay_spools_and_sends_everything(self):
+        s = sensor(BINARY, self.captures["edge-b"], self.out("edge-b"), self.nats.url, "edge-b",
+                   speed="12", wait=False)
+        time.sleep(1.5)
+        self.nats.stop()
+        time.sleep(3.0)  # the sensor goes on capturing into its spool
+        self.nats.start()
+        output, _ = s.communicate(timeout=240)
+        self.assertEqual(s.returncode, 0, output)
+        self.assertIn("0 left in the spool", output)
+        print("\n  sensor: " + [l for l in output.splitlines() if "bus: sensor" in l][-1])
+        self.assertIn("disconnected from NATS", output)
+        # After the outage the sensor sent what it had spooled meanwhile.
+        backlog = [int(n) for n in re.findall(r"sending (\d+) spooled messages", output)]
+        self.assertGreater(max(backlog, default=0), 0, output)
+        hub_out = self.out("hub")
+        h = hub(BINARY, self.nats.url, hub_out)
+        total = len(sensor_state(os.path.join(self.out("edge-b"), "netsentry.db"))["flows"])
+        db = os.path.join(hub_out, "netsentry.db")
+        self.assertEqual(wait_for(db, total), total)
+        stop(h)
+        self.assert_hub_matches(db, ["edge-b"])
+
+    def test_two_hubs_each_read_the_whole_stream_and_json_is_read_too(self):
+        sensor(BINARY, self.captures["edge-c"], self.out("edge-c"), self.nats.url, "edge-c",
+               extra=["--publish-format", "json"])
+        total = len(sensor_state(os.path.join(self.out("edge-c"), "netsentry.db"))["flows"])
+        hubs = []
+        for name in ("hub-1", "hub-2"):
+            hubs.append((name, hub(BINARY, self.nats.url, self.out(name), durable=name)))
+        for name, h in hubs:
+            db = os.path.join(self.out(name), "netsentry.db")
+            self.assertEqual(wait_for(db, total), total, name)
+        for name, h in hubs:
+            stop(h)
+            self.assert_hub_matches(os.path.join(self.out(name), "netsentry.db"), ["edge-c"])
+
+
+def main():
+    global BINARY
+    if len(sys.argv) < 2:
+        sys.exit("usage: bus_test.py NETSENTRY_BINARY")
+    BINARY = os.path.abspath(sys.argv.pop(1))
+    if not os.access(NATS, os.X_OK):
+        print("bus_test: skipped: nats-server is not installed (scripts/setup installs it)")
+        sys.exit(77)
+    unittest.main(verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
