@@ -65,6 +65,8 @@ class FlowAccumulator {
   void finish(FlowRecord& record, std::span<const PacketSummary> sequence) const;
 
   [[nodiscard]] std::uint64_t packets() const { return fwd_.len.n + bwd_.len.n; }
+  [[nodiscard]] std::uint64_t forward_packets() const { return fwd_.len.n; }
+  [[nodiscard]] std::uint64_t backward_packets() const { return bwd_.len.n; }
   [[nodiscard]] std::int64_t first_ns() const { return first_ns_; }
   [[nodiscard]] std::int64_t last_ns() const { return last_ns_; }
   [[nodiscard]] bool fin_seen() const { return fwd_.fin || bwd_.fin; }

@@ -141,6 +141,10 @@ std::uint32_t FlowTable::create(const net::FlowKey& key, std::uint32_t hash, boo
   s.hash = hash;
   s.initiator_is_a = src_is_a;
   s.closing = false;
+  s.replied = false;
+  s.confirmed = false;
+  s.next_progress_age = config_.progress_after.count();
+  s.next_progress = config_.progress_packets;
   s.acc.reset();
 
   std::uint64_t i = hash & mask_;
@@ -318,7 +322,8 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
       id = kNil;
     }
   }
-  if (id == kNil) id = create(key, hash, src_is_a);
+  const bool created = id == kNil;
+  if (created) id = create(key, hash, src_is_a);
 
   Slot& s = slots_[id];
   if (s.acc.packets() == 0) {
@@ -331,7 +336,10 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
   } else {
     lru_.links[id].time_ns = now_;
   }
-  s.acc.add(packet, src_is_a == s.initiator_is_a, sequence(id));
+  const bool forward = src_is_a == s.initiator_is_a;
+  if (observer_) observe_moment(id, packet, forward, created);
+  s.acc.add(packet, forward, sequence(id));
+  if (observer_ && !(flags & net::tcp_flag::kRst) && !s.closing) observe_progress(id);
 
   if (!tcp) return;
   if (flags & net::tcp_flag::kRst) {
@@ -345,6 +353,65 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
       s.closing = true;
     }
   }
+}
+
+void FlowTable::observe_moment(std::uint32_t id, const net::Packet& packet, bool forward,
+                               bool created) {
+  Slot& s = slots_[id];
+  FlowMoment moment;
+  if (created) {
+    moment = FlowMoment::kStart;
+  } else if (!forward && !s.replied) {
+    s.replied = true;
+    moment = FlowMoment::kReply;
+  } else if (forward && s.replied && !s.confirmed) {
+    s.confirmed = true;
+    moment = FlowMoment::kConfirm;
+  } else {
+    return;
+  }
+  const net::FlowKey& key = s.key;
+  const bool a = s.initiator_is_a;
+  FlowEvent event;
+  event.ts_ns = now_;
+  event.start_ns = created ? now_ : s.acc.first_ns();
+  event.src.bytes = a ? key.addr_a : key.addr_b;
+  event.dst.bytes = a ? key.addr_b : key.addr_a;
+  event.src.family = event.dst.family = key.family;
+  event.src_port = a ? key.port_a : key.port_b;
+  event.dst_port = a ? key.port_b : key.port_a;
+  event.vlan = key.vlan;
+  event.ip_proto = key.ip_proto;
+  event.moment = moment;
+  event.tcp_flags = packet.ip_proto == 6 ? packet.tcp_flags : 0;
+  if (packet.ip_proto == 1 || packet.ip_proto == 58) {
+    event.icmp_type = packet.icmp_type;
+    event.icmp_code = packet.icmp_code;
+  }
+  event.wire_len = packet.wire_len;
+  event.payload_len = packet.payload_len;
+  observer_->on_flow_event(event);
+}
+
+void FlowTable::observe_progress(std::uint32_t id) {
+  Slot& s = slots_[id];
+  // Milestones carry on across an active-timeout split: the same connection is not reported again
+  // at N packets (its record's count restarts, the next milestone does not).
+  const std::uint64_t packets = s.acc.packets();
+  bool report = false;
+  if (s.next_progress != 0 && packets >= s.next_progress) {
+    s.next_progress *= 8;
+    report = true;
+  }
+  const std::int64_t age = now_ - s.acc.first_ns();
+  if (s.next_progress_age > 0 && packets > 1 && age >= s.next_progress_age) {
+    while (s.next_progress_age <= age) s.next_progress_age *= 2;
+    report = true;
+  }
+  if (!report) return;
+  FlowRecord record;
+  fill_record(id, EndReason::kOngoing, record);
+  observer_->on_flow_progress(std::move(record));
 }
 
 void FlowTable::flush() {

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "flow/flow_features.h"
+#include "flow/flow_observer.h"
 #include "flow/flow_record.h"
 #include "flow/huge_page_array.h"
 #include "net/flow_key.h"
@@ -56,6 +57,11 @@ struct FlowConfig {
   std::size_t max_flows = 262'144;  // 1 .. 16,777,216
   std::size_t first_packets = 32;   // packets summarised per flow for sequence models; <= 1024
   bool cic_mode = false;
+  // Progress reports to the observer (flow_observer.h), when one is set: at this many packets and
+  // every 8x as many (0 = none), and at the first packet this long after the start and again
+  // after every doubling of that age (1 s, 2 s, 4 s, ...; 0 = none).
+  std::uint32_t progress_packets = 8;
+  std::chrono::nanoseconds progress_after = std::chrono::seconds(1);
 
   // CICFlowMeter's rules (see the header comment).
   [[nodiscard]] static FlowConfig cic() {
@@ -109,6 +115,10 @@ class FlowTable final {
   std::size_t report_ongoing(std::int64_t previous_now_ns, std::int64_t now_ns,
                              std::int64_t min_age_ns, std::int64_t interval_ns, FlowSink& sink);
 
+  // Tells `observer` (or nobody, with nullptr) about open flows' first moments and progress; it
+  // must outlive the table or be replaced. See flow_observer.h.
+  void set_observer(FlowObserver* observer) { observer_ = observer; }
+
   [[nodiscard]] const FlowStats& stats() const { return stats_; }
   [[nodiscard]] std::size_t size() const { return stats_.current; }
   [[nodiscard]] const FlowConfig& config() const { return config_; }
@@ -121,6 +131,11 @@ class FlowTable final {
     std::uint32_t hash = 0;
     bool initiator_is_a = false;  // the key's endpoint a started the flow
     bool closing = false;         // both FINs seen
+    // Observer bookkeeping, kept across an active-timeout split (the same connection).
+    bool replied = false;          // kReply told
+    bool confirmed = false;        // kConfirm told
+    std::int64_t next_progress_age = 0;  // flow age of the next timed progress report
+    std::uint64_t next_progress = 0;  // packet count of the next progress report
     FlowAccumulator acc;
   };
   // List links live outside the slots, in small dense arrays: moving a flow to the LRU tail on
@@ -151,6 +166,9 @@ class FlowTable final {
   };
   [[nodiscard]] std::uint32_t hash_key(const net::FlowKey& key) const;
   void add_keyed(const net::Packet& packet, const Keyed& keyed);
+  // The observer's part of add_keyed(), before (`created`, moments) and after the packet counts.
+  void observe_moment(std::uint32_t id, const net::Packet& packet, bool forward, bool created);
+  void observe_progress(std::uint32_t id);
   void expire(std::int64_t now);
   [[nodiscard]] std::uint32_t find(const net::FlowKey& key, std::uint32_t hash) const;
   std::uint32_t create(const net::FlowKey& key, std::uint32_t hash, bool src_is_a);
@@ -170,6 +188,7 @@ class FlowTable final {
 
   FlowConfig config_;
   FlowSink& sink_;
+  FlowObserver* observer_ = nullptr;
   std::int64_t idle_ns_;
   std::int64_t active_ns_;
   std::uint64_t seed_;

@@ -1,0 +1,54 @@
+// Provides flow::FlowObserver, an optional listener that FlowTable tells about a flow while it is
+// still open, so detectors can act within seconds instead of waiting for the flow to end:
+//  * moments: the flow's first packet (kStart), the responder's first packet (kReply) and the
+//    initiator's first packet after that reply (kConfirm: for TCP normally the handshake's last
+//    ACK, or a scanner's RST), each as a small FlowEvent;
+//  * progress: a record of the flow so far (end reason kOngoing) once it has
+//    FlowConfig::progress_packets packets and again at every 8x that count (N, 8N, 64N, ...), and
+//    at its first packet progress_after or more after its start, and after each doubling of that
+//    age (T, 2T, 4T, ...): a few reports per flow, however long it lives.
+// A flow split by the active timeout keeps its moments and milestones (it is the same connection).
+// Without an observer the table does no work for any of this (one pointer test per packet).
+// Thread rules: called on the FlowTable's thread, inside add(), add_batch(); keep it cheap (copy
+// into a batch). The FlowEvent is valid only during the call.
+#pragma once
+
+#include <cstdint>
+
+#include "flow/flow_record.h"
+#include "net/packet.h"
+
+namespace netsentry::flow {
+
+enum class FlowMoment : std::uint8_t {
+  kStart,    // the flow's first packet (sent by the initiator)
+  kReply,    // the responder's first packet
+  kConfirm,  // the initiator's first packet after the reply
+};
+
+struct FlowEvent {
+  std::int64_t ts_ns = 0;        // this packet's time
+  std::int64_t start_ns = 0;     // the flow's first packet
+  net::IpAddress src;            // the initiator (as in FlowRecord), whoever sent this packet
+  net::IpAddress dst;
+  std::uint16_t src_port = 0;    // ICMP: the flow key's pseudo-ports (type, counterpart/code)
+  std::uint16_t dst_port = 0;
+  std::uint16_t vlan = 0;
+  std::uint8_t ip_proto = 0;
+  FlowMoment moment = FlowMoment::kStart;
+  std::uint8_t tcp_flags = 0;    // this packet's (0 when not TCP)
+  std::uint8_t icmp_type = 0;    // this packet's (0 when not ICMP)
+  std::uint8_t icmp_code = 0;
+  std::uint32_t wire_len = 0;    // this packet's
+  std::uint32_t payload_len = 0;
+};
+
+class FlowObserver {
+ public:
+  virtual ~FlowObserver() = default;
+  virtual void on_flow_event(const FlowEvent& event) = 0;
+  // A record of an open flow (end_reason kOngoing); the flow itself goes on unchanged.
+  virtual void on_flow_progress(FlowRecord&& record) = 0;
+};
+
+}  // namespace netsentry::flow
