@@ -13,7 +13,6 @@
   const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
   const params = new URLSearchParams(location.search);
-  const token = params.get('token') || '';
   const SENSOR_REFRESH_MS = 5000;
 
   const state = {
@@ -132,22 +131,77 @@
     if (!state.sensor || !path.startsWith('/api/') || path.startsWith('/api/sensors')) return path;
     return path + (path.includes('?') ? '&' : '?') + 'sensor=' + encodeURIComponent(state.sensor);
   }
-  function apiUrl(path) {
-    path = withSensor(path);
-    if (!token) return path;
-    return path + (path.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
-  }
-  async function api(path, init = {}) {
-    path = withSensor(path);
+  // A token-protected server is reached with a session cookie (HttpOnly, SameSite=Strict) that
+  // the login step sets; the token itself is never put in a URL.
+  async function api(path, init = {}, retried = false) {
     const headers = Object.assign({ Accept: 'application/json' }, init.headers || {});
-    if (token) headers.Authorization = `Bearer ${token}`;
-    const res = await fetch(path, Object.assign({}, init, { headers, cache: 'no-store' }));
+    const res = await fetch(withSensor(path), Object.assign({}, init, { headers, cache: 'no-store' }));
+    if (res.status === 401 && !retried && path !== '/api/login') {
+      await askForToken('Your session ended: enter the token again.');  // then retry once
+      return api(path, init, true);
+    }
     if (!res.ok) {
       let message = `${res.status}`;
       try { message = (await res.json()).error || message; } catch (_) { /* not JSON */ }
       throw new Error(`${path}: ${message}`);
     }
     return res.json();
+  }
+
+  // ---------- login ----------
+  let loginWaiters = null;  // resolvers of everyone waiting for the login dialog
+  function askForToken(message) {
+    if (loginWaiters) return new Promise((resolve) => loginWaiters.push(resolve));
+    loginWaiters = [];
+    const dialog = $('login-dialog');
+    $('login-message').textContent = message || '';
+    $('login-token').value = '';
+    if (!dialog.open) dialog.showModal();
+    $('login-token').focus();
+    return new Promise((resolve) => loginWaiters.push(resolve));
+  }
+  async function login(token) {
+    const res = await fetch('/api/login', {
+      method: 'POST', cache: 'no-store',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+    return res.ok;
+  }
+  function initLogin() {
+    $('login-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const ok = await login($('login-token').value).catch(() => false);
+      if (!ok) {
+        $('login-message').textContent = 'That token is not right.';
+        $('login-token').select();
+        return;
+      }
+      $('login-dialog').close();
+      $('logout').hidden = false;
+      const waiters = loginWaiters || [];
+      loginWaiters = null;
+      for (const resolve of waiters) resolve();
+    });
+    $('login-dialog').addEventListener('cancel', (e) => e.preventDefault());  // no data without it
+    $('logout').addEventListener('click', async () => {
+      await fetch('/api/logout', { method: 'POST', cache: 'no-store' }).catch(() => null);
+      location.reload();
+    });
+  }
+  // Before any data: log in when this server needs it. A link of the old form (?token=...) logs in
+  // once and the token leaves the address bar at once.
+  async function ensureSession() {
+    const legacy = params.get('token');
+    if (legacy) {
+      params.delete('token');
+      const rest = params.toString();
+      history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+      await login(legacy).catch(() => false);
+    }
+    const session = await api('/api/session');
+    if (session.auth_required && !session.authenticated) await askForToken('');
+    $('logout').hidden = !session.auth_required;
   }
 
   // ---------- theme ----------
@@ -679,7 +733,7 @@
   function connect() {
     clearTimeout(state.reconnectTimer);
     if (state.source) state.source.close();
-    state.source = new EventSource(apiUrl(`/api/events?since=${state.seq}`));
+    state.source = new EventSource(withSensor(`/api/events?since=${state.seq}`));
     state.source.onopen = () => setLink('live', 'live');
     state.source.onerror = () => {
       // The browser retries by itself (with Last-Event-ID) unless the server refused the stream.
@@ -745,6 +799,8 @@
 
   async function main() {
     initTheme();
+    initLogin();
+    await ensureSession();
     initTrafficControls();
     initAlerts();
     initSortable('flow-table', state.flowSort, renderFlows);

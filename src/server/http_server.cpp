@@ -23,6 +23,7 @@
 #include "server/api_json.h"
 #include "server/http_lib.h"
 #include "server/request_checks.h"
+#include "server/sessions.h"
 
 namespace netsentry::server {
 
@@ -360,6 +361,16 @@ class HttpServer::Impl {
       if (!alert) return send_error(res, 404, "no alert " + std::to_string(*id));
       send_json(res, alert_json(*alert));
     });
+    // Open: whether this server needs the login step, and whether this browser has done it.
+    get("/api/session", [this](const httplib::Request& req, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-store");
+      send_json(res, {{"auth_required", !options_.auth_token.empty()},
+                      {"authenticated", options_.auth_token.empty() || authorized(req)}});
+    });
+    server_.Post("/api/login", guarded([this](const httplib::Request& req,
+                                              httplib::Response& res) { login(req, res); }));
+    server_.Post("/api/logout", guarded([this](const httplib::Request& req,
+                                               httplib::Response& res) { logout(req, res); }));
     server_.Post(R"(/api/alerts/([^/]+)/ack)",
                  guarded([this](const httplib::Request& req, httplib::Response& res) {
                    const auto id = parse_id(req.matches[1].str());
@@ -553,11 +564,18 @@ class HttpServer::Impl {
                      "--allow-host NAME)");
       return httplib::Server::HandlerResponse::Handled;
     }
-    const bool protected_path = starts_with(req.path, "/api/") || req.path == "/metrics";
+    // The login step itself is open (it checks the token it is given); everything else under
+    // /api/ and /metrics needs the bearer header or a session cookie from the login step. A token
+    // is never accepted in the URL, where browser history, logs and Referer would keep it.
+    const bool protected_path =
+        (starts_with(req.path, "/api/") || req.path == "/metrics") && req.path != "/api/login" &&
+        req.path != "/api/session";
     if (protected_path && !options_.auth_token.empty() && !authorized(req)) {
       ++unauthorized_;
       res.set_header("WWW-Authenticate", "Bearer realm=\"netsentry\"");
-      send_error(res, 401, "missing or wrong token (Authorization: Bearer ... or ?token=)");
+      send_error(res, 401,
+                 "missing or wrong credentials (Authorization: Bearer TOKEN, or log in on the "
+                 "page: POST /api/login)");
       return httplib::Server::HandlerResponse::Handled;
     }
     if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS" &&
@@ -594,8 +612,48 @@ class HttpServer::Impl {
         constant_time_equal(std::string_view(header).substr(kBearer.size()), options_.auth_token)) {
       return true;
     }
-    return req.has_param("token") &&
-           constant_time_equal(req.get_param_value("token"), options_.auth_token);
+    return session_of(req).has_value();
+  }
+
+  // The live session a request's cookie names, if any.
+  [[nodiscard]] std::optional<std::string> session_of(const httplib::Request& req) const {
+    for (auto it = req.headers.find("Cookie"); it != req.headers.end() && it->first == "Cookie";
+         ++it) {
+      const auto id = cookie_value(it->second, SessionTable::kCookieName);
+      if (id && sessions_.valid(*id)) return std::string(*id);
+    }
+    return std::nullopt;
+  }
+
+  // POST /api/login: {"token": "..."} (or a form field token=...) -> a session cookie.
+  void login(const httplib::Request& req, httplib::Response& res) {
+    if (options_.auth_token.empty()) {
+      return send_json(res, {{"authenticated", true}, {"auth_required", false}});
+    }
+    std::string given;
+    const std::string type = req.get_header_value("Content-Type");
+    if (starts_with(type, "application/json")) {
+      const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (body.is_object() && body.contains("token") && body["token"].is_string()) {
+        given = body["token"].get<std::string>();
+      }
+    } else if (req.has_param("token")) {  // a form post's body field
+      given = req.get_param_value("token");
+    }
+    if (given.empty()) throw BadRequest{"login needs the token: {\"token\": \"...\"}"};
+    if (!constant_time_equal(given, options_.auth_token)) {
+      ++unauthorized_;
+      ++failed_logins_;
+      return send_error(res, 401, "wrong token");
+    }
+    res.set_header("Set-Cookie", sessions_.cookie(sessions_.create()));
+    send_json(res, {{"authenticated", true}, {"auth_required", true}});
+  }
+
+  void logout(const httplib::Request& req, httplib::Response& res) {
+    if (const auto id = session_of(req)) sessions_.revoke(*id);
+    res.set_header("Set-Cookie", sessions_.cookie(""));
+    send_json(res, {{"authenticated", false}, {"auth_required", !options_.auth_token.empty()}});
   }
 
   // The SSE stream. Each call of the content provider writes what is new (at most
@@ -759,6 +817,11 @@ class HttpServer::Impl {
     m.family("netsentry_http_unauthorized_total", "counter",
              "Requests refused for a missing or wrong token.");
     m.sample("netsentry_http_unauthorized_total", static_cast<double>(c.unauthorized));
+    m.family("netsentry_http_failed_logins_total", "counter",
+             "Login attempts with a wrong token.");
+    m.sample("netsentry_http_failed_logins_total", static_cast<double>(failed_logins_.load()));
+    m.family("netsentry_http_sessions", "gauge", "Browser sessions logged in now.");
+    m.sample("netsentry_http_sessions", static_cast<double>(sessions_.size()));
     m.family("netsentry_http_rejected_total", "counter",
              "Requests refused by the size and query limits.");
     m.sample("netsentry_http_rejected_total", static_cast<double>(c.rejected));
@@ -799,6 +862,8 @@ class HttpServer::Impl {
   int port_ = 0;
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> unauthorized_{0};
+  std::atomic<std::uint64_t> failed_logins_{0};
+  SessionTable sessions_;
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> forbidden_{0};
   std::atomic<std::uint64_t> sse_clients_{0};

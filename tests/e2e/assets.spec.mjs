@@ -32,7 +32,7 @@ const check = (ok, message) => {
 function get(path, headers = {}) {
   return new Promise((resolve, reject) => {
     const url = new URL(path, base);
-    if (token && path.startsWith('/api/')) url.searchParams.set('token', token);
+    if (token && path.startsWith('/api/')) headers = Object.assign({ Authorization: `Bearer ${token}` }, headers);
     const req = request(url, { headers }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -82,7 +82,9 @@ try {
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     const url = new URL('/', base);
-    if (token) url.searchParams.set('token', token);
+    if (token) {
+      await context.setExtraHTTPHeaders({ Authorization: `Bearer ${token}` });
+    }
     await page.goto(url.toString(), { waitUntil: 'domcontentloaded' });
     await page.waitForFunction(() => document.body.dataset.chartsReady === 'true', null, { timeout: 20000 });
     const marks = await page.evaluate(() => ({

@@ -27,8 +27,8 @@ if (!base) {
 const token = process.env.NETSENTRY_TOKEN || '';
 const screenshot = process.env.NETSENTRY_SCREENSHOT || '/tmp/netsentry-dashboard.png';
 const expectMarkup = process.env.NETSENTRY_E2E_MARKUP === '1';
+// The token is never put in a URL: a token-protected page asks for it in its login step.
 const url = new URL('/', base);
-if (token) url.searchParams.set('token', token);
 
 const failures = [];
 const check = (ok, message) => {
@@ -48,15 +48,38 @@ try {
   });
   const page = context.pages()[0] || await context.newPage();
   const consoleErrors = [];
-  page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
+  page.on('console', (msg) => {
+    // The refused wrong token of the login check is expected; Chromium logs its 401 as an error.
+    if (msg.type() === 'error' && !(msg.location().url || '').endsWith('/api/login')) consoleErrors.push(msg.text());
+  });
   page.on('pageerror', (err) => consoleErrors.push(`page error: ${err.message}`));
   page.on('requestfailed', (req) => {
     // An EventSource torn down at the end is not a failure of the page.
     if (!req.url().includes('/api/events')) consoleErrors.push(`request failed: ${req.url()}`);
   });
 
+  const requestUrls = [];
+  page.on('request', (req) => requestUrls.push(req.url()));
+
   const response = await page.goto(url.toString(), { waitUntil: 'domcontentloaded' });
   check(response && response.status() === 200, `page answers 200 (got ${response && response.status()})`);
+  if (token) {
+    // The login step: a wrong token is refused in place, the right one opens the page.
+    await page.waitForSelector('#login-dialog[open]', { timeout: 10000 });
+    check(await page.evaluate(() => document.body.dataset.ready !== 'true'), 'no data before logging in');
+    await page.fill('#login-token', 'not-the-token-0123456789');
+    await page.click('#login-form button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('login-message').textContent !== '', null, { timeout: 5000 });
+    check(await page.isVisible('#login-dialog'), 'a wrong token keeps the login dialog open');
+    await page.fill('#login-token', token);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#login-dialog', { state: 'hidden', timeout: 5000 });
+    const session = (await context.cookies()).find((c) => c.name === 'netsentry_session');
+    check(Boolean(session) && session.httpOnly && session.sameSite === 'Strict',
+      `session cookie is HttpOnly and SameSite=Strict (${JSON.stringify(session && { httpOnly: session.httpOnly, sameSite: session.sameSite })})`);
+    check(Boolean(session) && !session.value.includes(token), 'the session cookie is not the token');
+    check(await page.isVisible('#logout'), 'a logged-in page offers "Log out"');
+  }
   await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 10000 });
   // Timings are reported, not asserted: on a loaded CI machine they measure the machine.
   const interactiveMs = Number(await page.evaluate(() => document.body.dataset.readyMs));
@@ -66,16 +89,15 @@ try {
   const chartsMs = Number(await page.evaluate(() => document.body.dataset.chartsMs));
   console.log(`charts drawn ${chartsMs} ms after navigation start`);
 
-  // Live updates: the traffic chart must gain points from the event stream within 3 s.
+  // Live updates: the traffic chart must gain points from the event stream. Points come every
+  // second; the generous wait is for a loaded machine (a speed check this is not).
   const before = Number(await page.getAttribute('#traffic-chart', 'data-added'));
-  let gained = false;
   try {
     await page.waitForFunction(
-      (n) => Number(document.getElementById('traffic-chart').dataset.added) > n, before, { timeout: 3000 });
-    gained = true;
+      (n) => Number(document.getElementById('traffic-chart').dataset.added) > n, before, { timeout: 15000 });
   } catch (_) { /* reported below */ }
   const after = Number(await page.getAttribute('#traffic-chart', 'data-added'));
-  check(gained, `traffic chart gains points within 3 s (${before} -> ${after})`);
+  check(after > before, `traffic chart gains points from the event stream (${before} -> ${after})`);
   check((await page.textContent('#link-state')).trim() === 'live', 'event stream is live');
 
   // An alert shows up in the panel and its details open.
@@ -120,6 +142,10 @@ try {
     check(!markup.executed, 'the script in the alert reason did not run');
   }
 
+  if (token) {
+    const leaking = requestUrls.filter((u) => u.includes(token) || u.includes('token='));
+    check(leaking.length === 0, `the token is in no request URL (${requestUrls.length} requests${leaking.length ? `; ${leaking[0]}` : ''})`);
+  }
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot saved to ${screenshot}`);
   check(consoleErrors.length === 0, `no console errors${consoleErrors.length ? `: ${consoleErrors.join(' | ')}` : ''}`);

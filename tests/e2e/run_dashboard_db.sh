@@ -1,7 +1,8 @@
 #!/bin/sh
 # Browser test of the two-process usage: `netsentry monitor` replays the lab's synthetic capture at
 # 10x speed into its SQLite store (no page of its own) while `netsentry dashboard --db` serves the
-# page from that store; the browser test checks it as in run_monitor.sh. Then SIGTERM must stop the
+# page from that store, behind an auth token; the browser test logs in and checks it as in
+# run_monitor.sh. Then SIGTERM must stop the
 # dashboard with exit 0.
 # Usage: tests/e2e/run_dashboard_db.sh path/to/netsentry [screenshot.png]
 # Exit 77 (skip) when node, chromium or the npm packages in web/ are missing.
@@ -26,7 +27,10 @@ python3 "$root/scripts/lab" --synthetic --out "$work/lab" >/dev/null || exit 1
 monitor=$!
 i=0
 while [ ! -f "$work/out/netsentry.db" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-"$netsentry" dashboard --db "$work/out/netsentry.db" --listen 127.0.0.1:0 >"$work/dash.log" 2>&1 &
+# A token-protected dashboard: the page's login step (not the URL) carries the token.
+token="e2e-token-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+"$netsentry" dashboard --db "$work/out/netsentry.db" --listen 127.0.0.1:0 --auth-token "$token" \
+  >"$work/dash.log" 2>&1 &
 pid=$!
 url=""
 i=0
@@ -41,7 +45,7 @@ if [ -z "$url" ]; then
   kill "$pid" "$monitor" 2>/dev/null
   exit 1
 fi
-NETSENTRY_URL="$url" NETSENTRY_SCREENSHOT="$shot" NETSENTRY_E2E_ALERT_TEXT="port_scan" \
+NETSENTRY_URL="$url" NETSENTRY_TOKEN="$token" NETSENTRY_SCREENSHOT="$shot" NETSENTRY_E2E_ALERT_TEXT="port_scan" \
   node "$here/dashboard.spec.mjs"
 status=$?
 kill -TERM "$monitor" 2>/dev/null

@@ -409,10 +409,11 @@ TEST_F(HttpServerTest, ATokenIsCheckedOnEveryApiAndMetricsRequest) {
       client_->Get("/api/stats", {{"Authorization", std::string("Bearer ") + kToken}});
   ASSERT_TRUE(bearer);
   EXPECT_EQ(bearer->status, 200);
+  // Never in the URL, where history, logs and Referer headers would keep it.
   const auto query = client_->Get((std::string("/api/stats?token=") + kToken).c_str());
   ASSERT_TRUE(query);
-  EXPECT_EQ(query->status, 200);
-  // The page itself holds no data; it reads the token from its own URL.
+  EXPECT_EQ(query->status, 401);
+  // The page itself holds no data; it asks for the token in its login step.
   const auto page = client_->Get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
@@ -731,11 +732,87 @@ TEST_F(HttpServerTest, TheBearerTokenHeaderIsEnoughForAStateChange) {
                     "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
-  // The token in the query string is not: a cross-site form can carry a URL.
+  // The token in the query string is not accepted at all.
   const auto query = client_->Post((std::string("/api/alerts/2/ack?token=") + kToken).c_str(), "",
                                    "application/json");
   ASSERT_TRUE(query);
-  EXPECT_EQ(query->status, 403);
+  EXPECT_EQ(query->status, 401);
+  EXPECT_FALSE(state_.alert(2)->acknowledged);
+}
+
+// The page's login step: the token once, in a POST body; a session cookie afterwards.
+TEST_F(HttpServerTest, LoginGivesAnHttpOnlySameSiteSessionCookieThatAuthenticates) {
+  feed();
+  ServerOptions options;
+  options.auth_token = kToken;
+  start(options);
+  const std::string body = std::string("{\"token\": \"") + kToken + "\"}";
+  const auto login = client_->Post("/api/login", origin(), body, "application/json");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  const std::string cookie = login->get_header_value("Set-Cookie");
+  EXPECT_NE(cookie.find("netsentry_session="), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("Path=/"), std::string::npos) << cookie;
+  const std::string session = cookie.substr(0, cookie.find(';'));
+  EXPECT_EQ(session.find(kToken), std::string::npos) << "the cookie is not the token";
+
+  const auto stats = client_->Get("/api/stats", {{"Cookie", "theme=dark; " + session}});
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->status, 200);
+  const auto metrics = client_->Get("/metrics", {{"Cookie", session}});
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  // A state change with the cookie still needs the page's own Origin (CSRF).
+  httplib::Headers cross{{"Cookie", session}, {"Origin", "http://evil.example"}};
+  const auto forged = client_->Post("/api/alerts/1/ack", cross, "", "application/json");
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 403);
+  httplib::Headers own = origin();
+  own.emplace("Cookie", session);
+  const auto ack = client_->Post("/api/alerts/1/ack", own, "", "application/json");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->status, 200);
+
+  // Logging out ends the session and clears the cookie.
+  const auto logout = client_->Post("/api/logout", own, "", "application/json");
+  ASSERT_TRUE(logout);
+  EXPECT_EQ(logout->status, 200);
+  EXPECT_NE(logout->get_header_value("Set-Cookie").find("Max-Age=0"), std::string::npos);
+  const auto after = client_->Get("/api/stats", {{"Cookie", session}});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 401);
+}
+
+TEST_F(HttpServerTest, AWrongLoginGetsNoCookieAndIsCounted) {
+  ServerOptions options;
+  options.auth_token = kToken;
+  start(options);
+  const auto wrong = client_->Post("/api/login", origin(),
+                                   "{\"token\": \"wrong-token-0123456789\"}", "application/json");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_FALSE(wrong->has_header("Set-Cookie"));
+  const auto empty = client_->Post("/api/login", origin(), "{}", "application/json");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 400);
+  // A forged cookie is no session.
+  const auto forged = client_->Get(
+      "/api/stats", {{"Cookie", "netsentry_session=" + std::string(64, 'a')}});
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 401);
+  // Another site cannot log the browser in either (the login is a state change).
+  const auto cross = client_->Post("/api/login", {{"Origin", "http://evil.example"}},
+                                   std::string("{\"token\": \"") + kToken + "\"}",
+                                   "application/json");
+  ASSERT_TRUE(cross);
+  EXPECT_EQ(cross->status, 403);
+  const auto metrics =
+      client_->Get("/metrics", {{"Authorization", std::string("Bearer ") + kToken}});
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("netsentry_http_failed_logins_total 1"), std::string::npos)
+      << metrics->body;
 }
 
 TEST_F(HttpServerTest, InvalidUtf8InAQueryValueIs400) {
