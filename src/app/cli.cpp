@@ -658,11 +658,16 @@ int run_cli(int argc, char** argv) {
   CollectOptions collect;
   auto* collect_cmd = add_collect_command(app, collect);
 
+  const std::filesystem::path config = config_file_of(argc, argv);
+  // An error about a value the configuration file set names the file and line.
+  auto located = [&](std::string_view message) {
+    const std::string where =
+        config.empty() ? std::string() : config_error_location(config, argc, argv, message);
+    return where.empty() ? std::string(message) : where + ": " + std::string(message);
+  };
   try {
     // CLI11 skips what it does not know in a configuration file; a typo must not pass silently.
-    if (const auto config = config_file_of(argc, argv); !config.empty()) {
-      check_config_file(config, app);
-    }
+    if (!config.empty()) check_config_file(config, app);
   } catch (const core::Error& e) {
     std::fprintf(stderr, "netsentry: error: %s\n", e.what());
     return core::kExitUsage;
@@ -674,6 +679,10 @@ int run_cli(int argc, char** argv) {
       // --write-config needs no subcommand: print before the "subcommand required" error.
       std::fputs(config_file_text(app).c_str(), stdout);
       return 0;
+    }
+    if (const std::string message = located(e.what()); message != e.what()) {
+      std::fprintf(stderr, "netsentry: error: %s\n", message.c_str());
+      return core::kExitUsage;
     }
     return app.exit(e);
   }
@@ -734,7 +743,7 @@ int run_cli(int argc, char** argv) {
     core::flush_logging();
     return rc;
   } catch (const core::Error& e) {
-    std::fprintf(stderr, "netsentry: error: %s\n", e.what());
+    std::fprintf(stderr, "netsentry: error: %s\n", located(e.what()).c_str());
     core::flush_logging();
     return core::kExitFailure;
   } catch (const std::exception& e) {

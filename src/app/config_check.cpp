@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <string_view>
@@ -46,6 +47,41 @@ std::filesystem::path config_file_of(int argc, char** argv) {
   }
   std::error_code ec;
   if (std::filesystem::is_regular_file("netsentry.toml", ec)) return "netsentry.toml";
+  return {};
+}
+
+std::string config_error_location(const std::filesystem::path& path, int argc, char** argv,
+                                  std::string_view message) {
+  // The first "--name" in the message: CLI11 and our own checks name the option that way.
+  const std::size_t dashes = message.find("--");
+  if (dashes == std::string_view::npos) return {};
+  std::size_t end = dashes + 2;
+  while (end < message.size() &&
+         (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '-')) {
+    ++end;
+  }
+  const std::string_view name = message.substr(dashes + 2, end - dashes - 2);
+  if (name.empty()) return {};
+  const std::string flag = "--" + std::string(name);
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == flag || arg.starts_with(flag + "=")) return {};  // the command line's value
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(path.string());
+  } catch (const std::exception&) {
+    return {};
+  }
+  for (const auto& [section, node] : root) {
+    const toml::table* table = node.as_table();
+    if (table == nullptr) continue;
+    for (const auto& [key, value] : *table) {
+      if (key.str() == name) {
+        return fmt::format("{}:{}", path.string(), key.source().begin.line);
+      }
+    }
+  }
   return {};
 }
 

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace CLI {
 class App;
@@ -16,6 +17,12 @@ namespace netsentry::app {
 // Throws core::Error ("netsentry.toml:7: unknown key \"speeed\" in [monitor]") for the first
 // problem found; returns when the file is usable.
 void check_config_file(const std::filesystem::path& path, const CLI::App& app);
+
+// Where a value from the configuration file caused `message` (an error naming an option as
+// "--NAME", from CLI11's conversion and range checks or from a command's own checks): "FILE:LINE"
+// of key NAME in the file, when the file sets it and the command line does not; else empty.
+[[nodiscard]] std::string config_error_location(const std::filesystem::path& path, int argc,
+                                                char** argv, std::string_view message);
 
 // The configuration file CLI11 will read for these arguments: --config FILE / --config=FILE, else
 // ./netsentry.toml when it exists, else empty.

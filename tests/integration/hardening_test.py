@@ -203,6 +203,23 @@ class ConfigFiles(Base):
     def test_binary_garbage(self):
         self.check(b"\x7fELF\x02\x01\x01\x00\x00\x00", "bad.toml:1: not a TOML text file")
 
+    def test_a_value_of_the_wrong_type_names_file_and_line(self):
+        self.check(b"[monitor]\npromisc = \"maybe\"\n", "bad.toml:2: ")
+        self.check(b"[monitor]\n# interval\n\ninterval = \"abc\"\n", "bad.toml:4: --interval")
+
+    def test_a_value_out_of_range_names_file_and_line(self):
+        self.check(b"[monitor]\nmax-flows = 0\n", "bad.toml:2: --max-flows")
+
+    def test_the_command_line_value_is_not_blamed_on_the_file(self):
+        path = self.path("ok.toml")
+        with open(path, "wb") as f:
+            f.write(b"[monitor]\nmax-flows = 100000\n")
+        r = self.run_ns(["--config", path, "monitor", "--no-capture", "--duration", "1",
+                         "--max-flows", "0", "-o", self.path("out")])
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"--max-flows", r.stderr)
+        self.assertNotIn(b"ok.toml", r.stderr)
+
     def test_the_shipped_file_passes(self):
         shutil.copy(os.path.join(REPO, "netsentry.toml"), self.path("netsentry.toml"))
         r = self.run_ns(["monitor", "--no-capture", "--duration", "1", "-o", self.path("out")])
