@@ -71,7 +71,7 @@ CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
       ring_(1 << 16),
       batching_(*this, false),
       ongoing_(*this, true),
-      table_(config, batching_),
+      meter_(config, options.meter, batching_),
       batches_(kQueueBatches),
       writer_(flows_path, FlowFormat::kCsv, /*append=*/true) {
   writer_.keep_going();  // a full disk is reported (flows_health()), not the end of monitoring
@@ -119,7 +119,10 @@ void CapturePipeline::capture_loop(std::stop_token stop) {
         capture_snapshot_ = source_->stats();
       }
     } else if (status == capture::ReadStatus::kEnd) {
-      if (!source_->error().empty() && !stop.stop_requested()) spdlog::warn("{}", source_->error());
+      if (!source_->error().empty() && !stop.stop_requested()) {
+        spdlog::warn("{}", source_->error());
+        input_error_ = source_->error();
+      }
       break;
     } else {
       // A read timeout on a quiet link: refresh the counters the dashboard shows.
@@ -167,8 +170,9 @@ void CapturePipeline::tick(std::int64_t now_ns) {
   // Interim reports of long-lived flows, then the finished flows and the packet-time tick.
   if (options_.ongoing_after_s > 0 && last_tick_ns_ != 0) {
     const auto every = static_cast<std::int64_t>(options_.ongoing_after_s * 1e9);
-    ongoing_reported_.fetch_add(table_.report_ongoing(last_tick_ns_, now_ns, every, every, ongoing_),
-                                std::memory_order_relaxed);
+    ongoing_reported_.fetch_add(
+        meter_.table().report_ongoing(last_tick_ns_, now_ns, every, every, ongoing_),
+        std::memory_order_relaxed);
     ongoing_.flush_batch();
   }
   last_tick_ns_ = now_ns;
@@ -176,50 +180,37 @@ void CapturePipeline::tick(std::int64_t now_ns) {
 }
 
 void CapturePipeline::flow_loop(std::stop_token stop) {
-  const net::LinkType link = source_->link_type();
   constexpr std::size_t kBatch = 64;
-  std::array<net::Packet, kBatch> batch;
-  net::DecodeStats decode;
   auto last_wall_tick = std::chrono::steady_clock::now();
   std::int64_t last_packet_ns = 0;
   for (;;) {
-    // Decode up to kBatch packets straight from the ring slots, then hand them to the flow table
-    // in one call (it prefetches flow state ahead); the slots are released afterwards.
-    std::size_t filled = 0;
-    while (filled < kBatch) {
-      const auto* slot = ring_.peek(filled);
+    // Meter up to kBatch packets straight from the ring slots (the meter decodes them, holds
+    // fragments and opens tunnels, and gives the flow table its packets in batches); the slots
+    // are released afterwards.
+    std::size_t taken = 0;
+    while (taken < kBatch) {
+      const auto* slot = ring_.peek(taken);
       if (!slot) break;
-      (void)net::decode(link, {slot->data, slot->stored_len}, slot->wire_len, slot->ts_ns,
-                        batch[filled], decode);
-      ++filled;
-    }
-    if (filled) {
-      std::size_t i = 0;
-      while (i < filled) {
-        // Packet-time seconds drive the ticks, so a replay closes windows at the same packets.
-        const std::int64_t sec = batch[i].ts_ns / kSecondNs;
-        if (sec > last_tick_second_) {
-          if (last_tick_second_ != INT64_MIN) {
-            if (i > 0) {
-              // The packets of the finished second go to the table before the tick.
-              table_.add_batch(std::span<const net::Packet>(batch.data(), i));
-              std::rotate(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(i),
-                          batch.begin() + static_cast<std::ptrdiff_t>(filled));
-              ring_.pop(i);
-              filled -= i;
-              i = 0;
-            }
-            if (options_.capture_series) close_second(finished_seconds_);
-            tick(sec * kSecondNs);
-          }
-          last_tick_second_ = sec;
+      // Packet-time seconds drive the ticks, so a replay closes windows at the same packets: the
+      // packets of the finished second reach the table before the tick.
+      const std::int64_t sec = slot->ts_ns / kSecondNs;
+      if (sec > last_tick_second_) {
+        if (last_tick_second_ != INT64_MIN) {
+          meter_.sync();
+          if (options_.capture_series) close_second(finished_seconds_);
+          tick(sec * kSecondNs);
         }
-        if (options_.capture_series) count_second(batch[i]);
-        last_packet_ns = std::max(last_packet_ns, batch[i].ts_ns);
-        ++i;
+        last_tick_second_ = sec;
       }
-      table_.add_batch(std::span<const net::Packet>(batch.data(), filled));
-      ring_.pop(filled);
+      const net::Packet& packet = meter_.add_frame(slot->link, {slot->data, slot->stored_len},
+                                                   slot->wire_len, slot->ts_ns);
+      if (options_.capture_series) count_second(packet);
+      last_packet_ns = std::max(last_packet_ns, slot->ts_ns);
+      ++taken;
+    }
+    if (taken) {
+      meter_.sync();
+      ring_.pop(taken);
     } else {
       // Stop only once the capture thread is done and the ring is empty: nothing accepted is lost.
       if (stop.stop_requested() && input_ended()) break;
@@ -230,27 +221,29 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
       last_wall_tick = now;
       // Live traffic: packet time follows the wall clock, so quiet flows still time out and
       // windows still close when nothing arrives.
-      if (!input_ended() && !filled && options_.speed <= 0 && !options_.lossless) {
+      if (!input_ended() && !taken && options_.speed <= 0 && !options_.lossless) {
         const std::int64_t t = std::max(last_packet_ns, wall_ns());
-        table_.advance(t);
+        meter_.advance(t);
         tick(t);
       } else if (!options_.lossless) {
         batching_.flush_batch();
       }
-      std::lock_guard lock(stats_mutex_);
-      decode_snapshot_ = decode;
-      flow_snapshot_ = table_.stats();
+      snapshot();
     }
   }
-  table_.flush();
+  meter_.flush();
   if (options_.capture_series) close_second(finished_seconds_);
   batching_.flush_batch(last_packet_ns == 0 ? 1 : last_packet_ns);
-  {
-    std::lock_guard lock(stats_mutex_);
-    decode_snapshot_ = decode;
-    flow_snapshot_ = table_.stats();
-  }
+  snapshot();
   batches_.close();
+}
+
+void CapturePipeline::snapshot() {
+  std::lock_guard lock(stats_mutex_);
+  decode_snapshot_ = meter_.decode_stats();
+  flow_snapshot_ = meter_.table().stats();
+  tunnel_snapshot_ = meter_.tunnel_stats();
+  reassembly_snapshot_ = meter_.reassembly_stats();
 }
 
 void CapturePipeline::writer_loop() {
@@ -299,6 +292,10 @@ void CapturePipeline::stop() {
   writer_thread_.join();
 }
 
+std::string CapturePipeline::input_error() const {
+  return input_ended() ? input_error_ : std::string();
+}
+
 PipelineStats CapturePipeline::stats() const {
   PipelineStats s;
   {
@@ -306,6 +303,8 @@ PipelineStats CapturePipeline::stats() const {
     s.capture = capture_snapshot_;
     s.decode = decode_snapshot_;
     s.flows = flow_snapshot_;
+    s.tunnels = tunnel_snapshot_;
+    s.reassembly = reassembly_snapshot_;
   }
   s.capture.received =
       std::max<std::uint64_t>(s.capture.received, captured_.load(std::memory_order_relaxed));

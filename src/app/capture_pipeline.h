@@ -22,6 +22,7 @@
 #include "capture/packet_ring.h"
 #include "capture/packet_source.h"
 #include "core/bounded_queue.h"
+#include "flow/flow_meter.h"
 #include "flow/flow_table.h"
 #include "net/packet.h"
 
@@ -31,6 +32,8 @@ struct PipelineStats {
   capture::CaptureStats capture;
   net::DecodeStats decode;
   flow::FlowStats flows;
+  flow::TunnelStats tunnels;
+  net::ReassemblyStats reassembly;
   std::size_t ring_depth = 0;
   std::size_t queue_depth = 0;
   std::uint64_t queue_dropped = 0;
@@ -59,6 +62,8 @@ struct PipelineOptions {
   bool capture_series = false;
   // Interim reports of flows open longer than this, repeated every as long (0 = never).
   double ongoing_after_s = 60;
+  // Tunnel decapsulation and fragment reassembly (flow::FlowMeter).
+  flow::MeterConfig meter;
 };
 
 class CapturePipeline final {
@@ -81,6 +86,9 @@ class CapturePipeline final {
   // flows.csv's state (any thread): failing while the disk is full.
   [[nodiscard]] store::WriterHealth flows_health() const { return writer_.health(); }
   [[nodiscard]] const std::string& description() const { return source_->description(); }
+  // Why a file source ended early (read error, damaged file), once input_ended(); empty when it
+  // was read to its end.
+  [[nodiscard]] std::string input_error() const;
 
  private:
   struct Batch {
@@ -110,6 +118,7 @@ class CapturePipeline final {
   void count_second(const net::Packet& packet);
   void close_second(std::vector<host::TrafficSample>& out);
   void tick(std::int64_t now_ns);
+  void snapshot();  // flow thread: publishes the meter's counters for stats()
 
   void capture_loop(std::stop_token stop);
   void flow_loop(std::stop_token stop);
@@ -121,7 +130,7 @@ class CapturePipeline final {
   capture::PacketRing ring_;
   BatchingSink batching_;
   BatchingSink ongoing_;
-  flow::FlowTable table_;
+  flow::FlowMeter meter_;
   core::BoundedQueue<Batch> batches_;
   FlowFileSink writer_;
   std::uint64_t write_errors_ = 0;  // stage thread: consecutive flows.csv write failures
@@ -131,10 +140,13 @@ class CapturePipeline final {
   std::int64_t last_tick_second_ = INT64_MIN;
   std::int64_t last_tick_ns_ = 0;
   std::atomic<bool> input_ended_{false};
+  std::string input_error_;  // written by the capture thread before input_ended_
 
   mutable std::mutex stats_mutex_;  // guards the snapshots below (written by the flow thread)
   net::DecodeStats decode_snapshot_;
   flow::FlowStats flow_snapshot_;
+  flow::TunnelStats tunnel_snapshot_;
+  net::ReassemblyStats reassembly_snapshot_;
   capture::CaptureStats capture_snapshot_;  // written by the capture thread
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> captured_{0};  // packets read (capture thread writes)

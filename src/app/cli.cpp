@@ -62,6 +62,16 @@ void add_flow_options(CLI::App& cmd, FlowOptions& o) {
                  "Packets per flow kept as (size, direction, gap, flags) for sequence models")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
+  cmd.add_option("--linger", o.linger_s,
+                 "Seconds a closed TCP connection keeps late ACKs, FINs and RSTs (remnants) "
+                 "before its flow ends")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  cmd.add_flag("--no-tunnels", o.no_tunnels,
+               "Do not decapsulate tunnels (GRE, ERSPAN, VXLAN, Geneve, GTP-U, Teredo, AYIYA, "
+               "IP-in-IP): only the outer flows");
+  cmd.add_flag("--no-reassembly", o.no_reassembly,
+               "Do not reassemble IP fragments (later fragments then make flows without ports)");
 }
 
 void add_watch_options(CLI::App& cmd, WatchOptions& o) {

@@ -18,6 +18,9 @@ struct FlowOptions {
   double active_timeout_s = 3600;
   std::size_t max_flows = 262144;
   int first_packets = 32;
+  double linger_s = 5;        // a closed TCP connection keeps its remnants this long
+  bool no_tunnels = false;    // do not decapsulate tunnels
+  bool no_reassembly = false;  // do not reassemble IP fragments
 };
 
 struct FlowsOptions {

@@ -1,6 +1,5 @@
 // `netsentry flows`: capture files -> flow records, single-threaded (read, decode, flow table,
 // format) so that one core does the whole job without handing packets between threads.
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -12,7 +11,7 @@
 #include "capture/packet_source.h"
 #include "core/error.h"
 #include "core/signals.h"
-#include "flow/flow_table.h"
+#include "flow/flow_meter.h"
 #include "fmt/format.h"
 #include "net/decoder.h"
 #include "spdlog/spdlog.h"
@@ -29,12 +28,16 @@ flow::FlowConfig make_flow_config(const FlowOptions& o) {
   }
   config.max_flows = o.max_flows;
   config.first_packets = static_cast<std::size_t>(o.first_packets);
+  config.linger = std::chrono::nanoseconds(static_cast<std::int64_t>(o.linger_s * 1e9));
   return config;
 }
 
-namespace {
-constexpr std::size_t kBatch = 64;
-}  // namespace
+flow::MeterConfig make_meter_config(const FlowOptions& o) {
+  flow::MeterConfig config;
+  config.decapsulate = !o.no_tunnels;
+  config.reassemble = !o.no_reassembly;
+  return config;
+}
 
 int run_flows(const FlowsOptions& options) {
   core::StopSignals signals;
@@ -59,43 +62,34 @@ int run_flows(const FlowsOptions& options) {
   FlowFileSink sink(options.output,
                     options.format == "jsonl" ? FlowFormat::kJsonl : FlowFormat::kCsv, false,
                     std::move(labeller));
-  flow::FlowTable table(make_flow_config(options.flow), sink);
-  net::DecodeStats decode_stats;
+  flow::FlowMeter meter(make_flow_config(options.flow), make_meter_config(options.flow), sink);
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t capture_errors = 0;
 
   for (const auto& input : options.inputs) {
     if (signals.token().stop_requested()) break;
     auto source = capture::open_file(input, options.filter);
-    const net::LinkType link = source->link_type();
     capture::RawPacket raw;
-    // Packets go to the flow table in batches so it can prefetch flow state for the next ones.
-    std::array<net::Packet, kBatch> batch;
-    std::size_t filled = 0;
     std::uint64_t n = 0;
+    // The meter decodes into a batch that reaches the flow table 64 packets at a time, so the
+    // table can prefetch flow state for the next ones.
     while (source->next(raw) == capture::ReadStatus::kPacket) {
-      // The reason a packet is malformed is counted in decode_stats; a packet whose transport
-      // header is damaged still belongs to its IP flow (the table skips packets without IP).
-      (void)net::decode(link, raw.bytes, raw.wire_len, raw.ts_ns, batch[filled], decode_stats);
-      if (++filled == kBatch) {
-        table.add_batch(batch);
-        filled = 0;
-      }
+      meter.add_frame(raw.link, raw.bytes, raw.wire_len, raw.ts_ns);
       if ((++n & 0xFFFF) == 0 && signals.token().stop_requested()) break;
     }
-    table.add_batch(std::span<const net::Packet>(batch.data(), filled));
+    meter.sync();
     if (!source->error().empty()) {
       // Keep what was read (the flows are still written) and say what went wrong.
       spdlog::warn("{}", source->error());
       ++capture_errors;
     }
   }
-  table.flush();
+  meter.flush();
   sink.flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!options.quiet) {
-    std::fputs(format_flow_summary(decode_stats, table.stats(), seconds).c_str(), stderr);
+    std::fputs(format_flow_summary(meter, seconds).c_str(), stderr);
     if (labels) {
       std::string text = fmt::format("labels ({}): {} BENIGN", options.labels, benign);
       for (std::size_t i = 0; i < labelled.size(); ++i) {

@@ -37,6 +37,10 @@ void log_pipeline(const PipelineStats& s) {
       "{} evicted, {} interim reports; malformed {}",
       s.capture.received, s.capture.kernel_dropped, s.capture.queue_dropped, s.flows.current,
       s.flows.peak, s.flows_written, s.flows.evicted, s.ongoing_reported, s.decode.malformed);
+  spdlog::info("packets: {} in flows + {}; tunnels: {} inner packets; fragments: {} reassembled, "
+               "{} datagrams incomplete",
+               s.decode.packets - s.decode.not_in_flows(), format_not_in_flows(s.decode),
+               s.tunnels.total(), s.reassembly.reassembled_fragments, s.reassembly.incomplete);
 }
 
 void log_engine(const EngineStats& e) {
@@ -253,6 +257,7 @@ int run_monitor(const MonitorOptions& options) {
   hooks.advance = [&engine](std::int64_t now_ns) { engine.advance(now_ns); };
   PipelineOptions popts;
   popts.ongoing_after_s = options.ongoing_after_s;
+  popts.meter = make_meter_config(options.flow);
   const std::string flows_path = (options.watch.out_dir / "flows.csv").string();
 
   if (replay) {
@@ -366,6 +371,7 @@ int run_monitor(const MonitorOptions& options) {
   std::uint64_t samples = 0;
   std::uint64_t connection_events = 0;
   std::vector<std::string> unflushed;  // files whose last rows the disk did not take
+  std::string replay_error;
   if (replay) {
     // Until the file ends (or a signal), then drain; with --stay, on until a signal.
     while (!signals.token().stop_requested() && !pipeline->input_ended()) {
@@ -376,6 +382,8 @@ int run_monitor(const MonitorOptions& options) {
     engine.finish();
     replay_log->flush();
     unflushed = engine.failing_writers();
+    // A capture that could not be read to its end is an error (the flows up to it are kept).
+    replay_error = pipeline->input_error();
     log_pipeline(pipeline->stats());
     log_engine(engine.stats());
     core::flush_logging();
@@ -469,6 +477,11 @@ int run_monitor(const MonitorOptions& options) {
   } else {
     spdlog::warn("monitor: stopped; {} samples, {} connection events; files flushed, except {}",
                  samples, connection_events, fmt::join(unflushed, "; "));
+  }
+  if (!replay_error.empty()) {
+    spdlog::error("monitor: {}", replay_error);
+    core::flush_logging();
+    return core::kExitFailure;
   }
   return 0;
 }

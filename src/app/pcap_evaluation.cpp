@@ -271,6 +271,7 @@ PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::stop_tok
   popts.speed = 0;
   popts.capture_series = true;
   popts.ongoing_after_s = options.detection.ongoing_after_s;
+  popts.meter = make_meter_config(options.detection.flow);
   CapturePipeline pipeline(capture::open_file(options.pcap.string(), options.detection.filter),
                            make_flow_config(options.detection.flow),
                            (out.path() / "flows.csv").string(), popts, std::move(hooks));
@@ -282,6 +283,8 @@ PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::stop_tok
   pipeline.stop();
   engine.finish();
   if (stop.stop_requested()) throw core::Error("evaluate --pcap: interrupted");
+  // A capture that cannot be read to its end gives no trustworthy evaluation.
+  if (const std::string error = pipeline.input_error(); !error.empty()) throw core::Error(error);
   const PipelineStats stats = pipeline.stats();
   spdlog::info("evaluate: replayed {} packets into {} flows in {:.2f} s", stats.capture.received,
                stats.flows_written,

@@ -24,6 +24,7 @@ class PacketRing {
     std::uint32_t wire_len;
     std::uint32_t cap_len;     // captured length as libpcap gave it
     std::uint32_t stored_len;  // bytes kept in data (<= kSlotBytes)
+    net::LinkType link;        // the packet's link type (pcapng interfaces may differ)
     std::uint8_t data[kSlotBytes];
   };
 
@@ -44,6 +45,7 @@ class PacketRing {
     s.ts_ns = p.ts_ns;
     s.wire_len = p.wire_len;
     s.cap_len = p.cap_len;
+    s.link = p.link;
     s.stored_len =
         static_cast<std::uint32_t>(p.bytes.size() < kSlotBytes ? p.bytes.size() : kSlotBytes);
     std::memcpy(s.data, p.bytes.data(), s.stored_len);

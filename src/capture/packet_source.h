@@ -18,6 +18,8 @@ struct RawPacket {
   std::int64_t ts_ns = 0;
   std::uint32_t wire_len = 0;
   std::uint32_t cap_len = 0;
+  // The packet's link type: the source's, or in pcapng the link type of its interface.
+  net::LinkType link = net::LinkType::kEthernet;
   std::span<const std::uint8_t> bytes;  // valid until the next call to next()
 };
 
@@ -39,6 +41,8 @@ class PermissionError : public core::Error {
 class PacketSource {
  public:
   virtual ~PacketSource() = default;
+  // The link type of the source (pcapng: of its first interface); each RawPacket carries its own.
+  // A link type net::decode does not understand is not an error: its packets are counted.
   [[nodiscard]] virtual net::LinkType link_type() const = 0;
   // kTimeout only for live sources (no packet within the read timeout). A read error in a file
   // (truncated or damaged) ends the input; error() then says what happened.
@@ -59,9 +63,11 @@ struct LiveOptions {
   int buffer_bytes = 16 << 20;
 };
 
-// Opens a capture file; throws core::Error naming the file and libpcap's reason. A classic pcap
-// file is read in place from a read-only mapping (no copy per packet); pcapng, pipes and "-"
-// (stdin) go through libpcap. Both give the same packets, timestamps and errors.
+// Opens a capture file; throws core::Error naming the file and the reason. Regular files are read
+// by our own readers: classic pcap (records read in large blocks, no copy per packet; the same
+// packets, timestamps and errors as libpcap) and pcapng (any number of sections and interfaces,
+// each with its own link type, snapshot length and timestamp resolution, which libpcap 1.10
+// refuses). Pipes and "-" (stdin) go through libpcap.
 std::unique_ptr<PacketSource> open_file(const std::string& path, const std::string& filter = "");
 // As open_file, but always through libpcap's stdio reader: the reference that tests and benchmarks
 // compare the mapped reader with.

@@ -109,6 +109,7 @@ class PcapFileSource final : public PacketSource {
       out.ts_ns = timestamp_ns(sec, frac);
       out.wire_len = len;
       out.cap_len = kept;
+      out.link = link_type_;
       out.bytes = {data, kept};
       return ReadStatus::kPacket;
     }

@@ -1,6 +1,6 @@
 // Provides the libpcap helpers shared by the readers in src/capture/ (internal to this folder):
-// RAII owners for a pcap_t and a compiled BPF program, the link-type check and filter compilation,
-// each throwing core::Error with the input's name and libpcap's reason.
+// RAII owners for a pcap_t and a compiled BPF program, the link type and filter compilation
+// (throwing core::Error with the input's name and libpcap's reason).
 // Thread rules: plain owners; use each from one thread.
 #pragma once
 
@@ -60,7 +60,7 @@ class BpfProgram {
 // Compiles `filter` for `p`'s link type; an empty filter gives an empty program.
 [[nodiscard]] BpfProgram compile_filter(pcap_t* p, const std::string& filter,
                                         const std::string& what);
-// The handle's link type, or core::Error naming the unsupported DLT.
-[[nodiscard]] net::LinkType checked_link_type(pcap_t* p, const std::string& what);
+// The handle's link type (any DLT: one net::decode does not understand is counted, not refused).
+[[nodiscard]] net::LinkType link_type_of(pcap_t* p);
 
 }  // namespace netsentry::capture

@@ -13,7 +13,9 @@
 #include "capture/packet_source.h"
 #include "capture/pcap_file_source.h"
 #include "capture/pcap_handle.h"
+#include "capture/pcapng_file_source.h"
 #include "fmt/format.h"
+#include "spdlog/spdlog.h"
 
 namespace netsentry::capture {
 namespace {
@@ -32,7 +34,7 @@ class PcapSource final : public PacketSource {
  public:
   PcapSource(pcap_t* p, std::string description, bool live)
       : handle_(p), description_(std::move(description)), live_(live) {
-    link_type_ = checked_link_type(p, description_);
+    link_type_ = link_type_of(p);
   }
 
   net::LinkType link_type() const override { return link_type_; }
@@ -47,6 +49,7 @@ class PcapSource final : public PacketSource {
       out.ts_ns = static_cast<std::int64_t>(header->ts.tv_sec) * 1'000'000'000 + header->ts.tv_usec;
       out.wire_len = header->len;
       out.cap_len = header->caplen;
+      out.link = link_type_;
       out.bytes = {data, header->caplen};
       return ReadStatus::kPacket;
     }
@@ -92,7 +95,21 @@ std::unique_ptr<PacketSource> open_file_impl(const std::string& path, const std:
     throw core::Error(fmt::format("{}: cannot read capture: {}", path, std::strerror(errno)));
   }
   std::optional<ClassicPcapLayout> layout;
-  if (fast_reader && file != stdin) layout = probe_classic_pcap(fileno(file));
+  if (fast_reader && file != stdin) {
+    layout = probe_classic_pcap(fileno(file));
+    if (!layout && probe_pcapng(fileno(file))) {
+      // Our reader: libpcap 1.10 cannot read interfaces of different link types or snapshot
+      // lengths in one file.
+      try {
+        auto source = open_pcapng_file_source(fileno(file), path, filter);
+        std::fclose(file);
+        return source;
+      } catch (...) {
+        std::fclose(file);
+        throw;
+      }
+    }
+  }
   // When libpcap reads the records: our own FILE with a large buffer, as stdio's default 4 KiB
   // turns a capture file into hundreds of thousands of read() calls.
   if (!layout) std::setvbuf(file, nullptr, _IOFBF, kFileBufferBytes);
@@ -105,7 +122,7 @@ std::unique_ptr<PacketSource> open_file_impl(const std::string& path, const std:
   if (layout) {
     // libpcap has parsed and checked the file header (link type, snapshot length); our reader
     // takes the records from there, with the filter compiled for that link type.
-    const net::LinkType link = checked_link_type(p, path);
+    const net::LinkType link = link_type_of(p);
     return open_pcap_file_source(fileno(file), *layout, path, link,
                                  static_cast<std::uint32_t>(pcap_snapshot(p)),
                                  compile_filter(p, filter, path));
@@ -127,18 +144,7 @@ BpfProgram compile_filter(pcap_t* p, const std::string& filter, const std::strin
   return program;
 }
 
-net::LinkType checked_link_type(pcap_t* p, const std::string& what) {
-  const int dlt = pcap_datalink(p);
-  net::LinkType type{};
-  if (!net::link_type_from_dlt(dlt, type)) {
-    const char* name = pcap_datalink_val_to_name(dlt);
-    throw core::Error(fmt::format(
-        "{}: link type {} ({}) is not supported; netsentry decodes Ethernet, Linux cooked v1/v2, "
-        "raw IP and BSD loopback",
-        what, dlt, name ? name : "unknown"));
-  }
-  return type;
-}
+net::LinkType link_type_of(pcap_t* p) { return net::link_type_of_dlt(pcap_datalink(p)); }
 
 std::unique_ptr<PacketSource> open_file(const std::string& path, const std::string& filter) {
   return open_file_impl(path, filter, /*fast_reader=*/true);
@@ -175,6 +181,13 @@ std::unique_ptr<PacketSource> open_live(const LiveOptions& options) {
     throw core::Error(fmt::format("interface {}: cannot capture: {}", iface, pcap_geterr(p)));
   }
   // Warnings (rc > 0) such as PCAP_WARNING_PROMISC_NOTSUP still capture.
+  if (!net::is_supported(link_type_of(p))) {
+    const char* name = pcap_datalink_val_to_name(pcap_datalink(p));
+    spdlog::warn(
+        "interface {}: link type {} ({}) is not one netsentry decodes: its packets are counted, "
+        "no flow is built",
+        iface, pcap_datalink(p), name ? name : "unknown");
+  }
   auto source = std::make_unique<PcapSource>(guard.release(), "interface " + iface, true);
   apply_filter(p, options.filter, "interface " + iface);
   return source;

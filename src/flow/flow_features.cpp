@@ -102,6 +102,7 @@ void FlowAccumulator::add(const net::Packet& packet, bool forward,
   dir.len.add(static_cast<double>(payload));
   dir.payload_bytes += payload;
   dir.wire_bytes += packet.wire_len;
+  dir.ip_bytes += packet.ip_total_len;
   dir.header_bytes += packet.l4_header_len;
   dir.min_header = std::min<std::uint32_t>(dir.min_header, packet.l4_header_len);
   if (payload > 0) {
@@ -129,6 +130,14 @@ void FlowAccumulator::add(const net::Packet& packet, bool forward,
   }
 }
 
+void FlowAccumulator::swap_directions(std::span<PacketSummary> sequence) {
+  std::swap(fwd_, bwd_);
+  const std::uint64_t n = std::min<std::uint64_t>(packets(), sequence.size());
+  for (std::uint64_t i = 0; i < n; ++i) {
+    sequence[i].direction = static_cast<std::int8_t>(-sequence[i].direction);
+  }
+}
+
 void FlowAccumulator::finish(FlowRecord& record, std::span<const PacketSummary> sequence) const {
   const std::uint64_t n = packets();
   const std::int64_t duration_ns = last_ns_ - first_ns_;
@@ -146,6 +155,8 @@ void FlowAccumulator::finish(FlowRecord& record, std::span<const PacketSummary> 
   record.duration_s = duration_s;
   record.packet_count = n;
   record.byte_count = fwd_.wire_bytes + bwd_.wire_bytes;
+  record.orig_ip_bytes = fwd_.ip_bytes;
+  record.resp_ip_bytes = bwd_.ip_bytes;
 
   auto& f = record.cic;
   auto set = [&f](CicFeature id, double value) { f[static_cast<std::size_t>(id)] = value; };

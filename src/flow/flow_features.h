@@ -61,7 +61,12 @@ class FlowAccumulator {
   // summarised into `sequence`. Timestamps earlier than the previous packet count as simultaneous.
   void add(const net::Packet& packet, bool forward, std::span<PacketSummary> sequence);
 
-  // Fills the time fields, seed columns, CIC features and first packets of `record`.
+  // Swaps the two directions (the flow's initiator turned out to be the other side); the first
+  // packets' directions follow. Rare: a SYN answering a SYN-ACK that was seen first.
+  void swap_directions(std::span<PacketSummary> sequence);
+
+  // Fills the time fields, seed columns, IP byte counts, CIC features and first packets of
+  // `record`.
   void finish(FlowRecord& record, std::span<const PacketSummary> sequence) const;
 
   [[nodiscard]] std::uint64_t packets() const { return fwd_.len.n + bwd_.len.n; }
@@ -78,6 +83,7 @@ class FlowAccumulator {
     RunningStats iat;  // microseconds between packets of this direction
     std::uint64_t payload_bytes = 0;
     std::uint64_t wire_bytes = 0;
+    std::uint64_t ip_bytes = 0;  // IP total lengths (Zeek's orig_ip_bytes / resp_ip_bytes)
     std::uint64_t header_bytes = 0;
     std::int64_t first_ns = 0;
     std::int64_t last_ns = 0;

@@ -13,16 +13,24 @@ namespace netsentry::flow {
 namespace {
 
 constexpr std::size_t kLeadingColumns = 15;  // identity + seed columns
+// Interoperable columns, after `packets` (new columns go at the end of the file).
+constexpr std::array<std::string_view, 6> kTrailingColumns = {
+    "community_id", "orig_ip_bytes", "resp_ip_bytes", "conn_state", "history", "tunnel_parent"};
+constexpr std::size_t kPacketsColumn = kLeadingColumns + kCicFeatureCount;
+constexpr std::size_t kColumnCount = kPacketsColumn + 1 + kTrailingColumns.size();
 
-const std::array<std::string_view, kLeadingColumns + kCicFeatureCount + 1>& columns() {
+const std::array<std::string_view, kColumnCount>& columns() {
   static const auto table = [] {
-    std::array<std::string_view, kLeadingColumns + kCicFeatureCount + 1> names{
+    std::array<std::string_view, kColumnCount> names{
         "start_time",  "end_time",  "src_ip",     "src_port",        "dst_ip",
         "dst_port",    "ip_proto",  "vlan",       "end_reason",      "Duration",
         "PacketCount", "ByteCount", "SourcePort", "DestinationPort", "Protocol"};
     const auto cic = cic_feature_names();
     for (std::size_t i = 0; i < cic.size(); ++i) names[kLeadingColumns + i] = cic[i];
-    names.back() = "packets";
+    names[kPacketsColumn] = "packets";
+    for (std::size_t i = 0; i < kTrailingColumns.size(); ++i) {
+      names[kPacketsColumn + 1 + i] = kTrailingColumns[i];
+    }
     return names;
   }();
   return table;
@@ -350,7 +358,27 @@ void append_csv_row(const FlowRecord& record, std::string& out) {
     p = std::to_chars(p, p + 3, static_cast<unsigned>(s.tcp_flags)).ptr;
     row.commit(p);
   }
-  row.put('\n');
+  // community_id, orig_ip_bytes, resp_ip_bytes, conn_state, history, tunnel_parent: none of them
+  // contains a character that needs quoting (base64 has no comma; history is letters and '^').
+  p = row.reserve();
+  *p++ = ',';
+  p = record.community_id.write(p);
+  *p++ = ',';
+  row.commit(p);
+  p = row.reserve();
+  p = std::to_chars(p, p + 24, record.orig_ip_bytes).ptr;
+  *p++ = ',';
+  p = std::to_chars(p, p + 24, record.resp_ip_bytes).ptr;
+  *p++ = ',';
+  row.commit(p);
+  row.put(conn_state_name(record.conn_state));
+  row.put(',');
+  row.put(record.history.view());
+  p = row.reserve();
+  *p++ = ',';
+  p = record.tunnel_parent.write(p);
+  *p++ = '\n';
+  row.commit(p);
 }
 
 void append_jsonl(const FlowRecord& record, std::string& out) {
@@ -372,7 +400,7 @@ void append_jsonl(const FlowRecord& record, std::string& out) {
   };
   const Emit emit{out};
   for_each_field(record, emit);
-  emit.key(columns().size() - 1);
+  emit.key(kPacketsColumn);
   out += '[';
   for (std::size_t i = 0; i < record.first_packets.size(); ++i) {
     const PacketSummary& p = record.first_packets[i];
@@ -387,7 +415,16 @@ void append_jsonl(const FlowRecord& record, std::string& out) {
     append_int(static_cast<unsigned>(p.tcp_flags), out);
     out += ']';
   }
-  out += "]}\n";
+  out += ']';
+  emit.key(kPacketsColumn + 1);
+  append_json_string(record.community_id.to_string(), out);
+  emit(kPacketsColumn + 2, static_cast<double>(record.orig_ip_bytes));
+  emit(kPacketsColumn + 3, static_cast<double>(record.resp_ip_bytes));
+  emit(kPacketsColumn + 4, conn_state_name(record.conn_state));
+  emit(kPacketsColumn + 5, record.history.view());
+  emit.key(kPacketsColumn + 6);
+  append_json_string(record.tunnel_parent.to_string(), out);
+  out += "}\n";
 }
 
 std::vector<std::pair<std::string_view, double>> cic_named_features(const FlowRecord& record) {

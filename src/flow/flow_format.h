@@ -2,9 +2,11 @@
 // Lines, with one shared column list, plus the CIC features by name for the ML side.
 // Columns: start_time, end_time (ISO 8601 UTC, microseconds), src_ip, src_port, dst_ip, dst_port,
 // ip_proto (number), vlan, end_reason, the seed columns Duration, PacketCount, ByteCount,
-// SourcePort, DestinationPort, Protocol (name), the 81 CICFlowMeter columns in CIC order, and
+// SourcePort, DestinationPort, Protocol (name), the 81 CICFlowMeter columns in CIC order,
 // `packets`: the first packets as "size:dir:iat_us:flags|..." in CSV, [[size,dir,iat_us,flags],...]
-// in JSON. Doubles are printed in their shortest round-trip form (std::to_chars).
+// in JSON, then community_id, orig_ip_bytes, resp_ip_bytes, conn_state, history, tunnel_parent
+// (Zeek's names; every column is defined in docs/flow-columns.md). Doubles are printed in their
+// shortest round-trip form (std::to_chars).
 // Thread rules: free functions, reentrant; each appends to the caller's string.
 #pragma once
 

@@ -30,6 +30,8 @@
 #include <string_view>
 #include <vector>
 
+#include "flow/connection_state.h"
+#include "net/community_id.h"
 #include "net/packet.h"
 
 namespace netsentry::flow {
@@ -162,7 +164,10 @@ struct PacketSummary {
 struct FlowRecord {
   std::int64_t start_ns = 0;  // first packet
   std::int64_t end_ns = 0;    // last packet
-  net::IpAddress src_ip;      // initiator: the source of the first packet
+  // The initiator: the source of the first packet, unless Zeek's rules say otherwise (a first
+  // packet that is a SYN-ACK or mid-connection from a likely server port, a SYN answering a
+  // SYN-ACK seen first; see flow/connection_state.h).
+  net::IpAddress src_ip;
   net::IpAddress dst_ip;
   std::uint16_t src_port = 0;
   std::uint16_t dst_port = 0;
@@ -174,6 +179,14 @@ struct FlowRecord {
   double duration_s = 0;
   std::uint64_t packet_count = 0;
   std::uint64_t byte_count = 0;
+
+  // Interoperable fields (Zeek's conn.log names; see docs/flow-columns.md).
+  net::CommunityId community_id;    // Community ID v1 of the flow's 5-tuple (seed 0)
+  std::uint64_t orig_ip_bytes = 0;  // IP total lengths of the initiator's packets
+  std::uint64_t resp_ip_bytes = 0;  // ... of the responder's packets
+  ConnState conn_state = ConnState::kOTH;
+  History history;
+  net::CommunityId tunnel_parent;  // the outer flow's Community ID for a decapsulated flow
 
   std::array<double, kCicFeatureCount> cic{};
   std::vector<PacketSummary> first_packets;

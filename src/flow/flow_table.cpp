@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "net/community_id.h"
 
 namespace netsentry::flow {
 namespace {
@@ -33,6 +34,7 @@ FlowTable::FlowTable(const FlowConfig& config, FlowSink& sink)
       sink_(sink),
       idle_ns_(config.idle_timeout.count()),
       active_ns_(config.active_timeout.count()),
+      linger_ns_(config.linger.count()),
       seed_(random_seed()) {
   if (config.max_flows == 0 || config.max_flows > kMaxFlowsLimit) {
     throw core::Error("flow table: max_flows must be between 1 and " +
@@ -41,6 +43,7 @@ FlowTable::FlowTable(const FlowConfig& config, FlowSink& sink)
   if (idle_ns_ <= 0 || active_ns_ <= 0) {
     throw core::Error("flow table: idle and active timeouts must be positive");
   }
+  if (linger_ns_ < 0) throw core::Error("flow table: the TCP linger time must not be negative");
   if (config.first_packets > kMaxFirstPackets) {
     throw core::Error("flow table: first_packets must be at most " +
                       std::to_string(kMaxFirstPackets) + ", got " +
@@ -53,6 +56,7 @@ FlowTable::FlowTable(const FlowConfig& config, FlowSink& sink)
     sequences_ = HugePageArray<PacketSummary>(config.max_flows * config.first_packets);
     lru_.links = HugePageArray<Link>(config.max_flows);
     age_.links = HugePageArray<Link>(config.max_flows);
+    linger_.links = HugePageArray<Link>(config.max_flows);
     // Sized up front so that ending a flow never allocates.
     free_.reserve(config.max_flows);
   } catch (const std::bad_alloc&) {
@@ -122,7 +126,8 @@ void FlowTable::index_erase(std::uint32_t id) {
   index_[i] = 0;
 }
 
-std::uint32_t FlowTable::create(const net::FlowKey& key, std::uint32_t hash, bool src_is_a) {
+std::uint32_t FlowTable::create(const net::FlowKey& key, std::uint32_t hash, bool src_is_a,
+                                const net::Packet& first) {
   if (stats_.current >= config_.max_flows) {
     const std::uint32_t victim = lru_.head;
     if (slots_[victim].acc.packets() > 0) ++stats_.evicted;
@@ -139,8 +144,15 @@ std::uint32_t FlowTable::create(const net::FlowKey& key, std::uint32_t hash, boo
   Slot& s = slots_[id];
   s.key = key;
   s.hash = hash;
-  s.initiator_is_a = src_is_a;
-  s.closing = false;
+  // Zeek's initiator rules (CICFlowMeter's mode keeps the first packet's source).
+  const bool flip = !config_.cic_mode && initiator_is_destination(first);
+  s.initiator_is_a = flip ? !src_is_a : src_is_a;
+  if (flip) ++stats_.flipped;
+  s.closed = false;
+  s.conn.start(first.ip_proto, flip);
+  s.parent =
+      first.outer ? net::community_id(*first.outer, config_.community_id_seed) : net::CommunityId{};
+  if (first.outer) ++stats_.tunnelled;
   s.replied = false;
   s.confirmed = false;
   s.next_progress_age = config_.progress_after.count();
@@ -152,6 +164,7 @@ std::uint32_t FlowTable::create(const net::FlowKey& key, std::uint32_t hash, boo
   index_[i] = (static_cast<std::uint64_t>(hash) << 32) | (id + 1);
 
   age_.links[id] = Link{kNil, kNil, 0};
+  linger_.links[id] = Link{kNil, kNil, 0};
   lru_.push_back(id, now_);
   ++stats_.current;
   stats_.peak = std::max(stats_.peak, stats_.current);
@@ -183,6 +196,12 @@ void FlowTable::fill_record(std::uint32_t id, EndReason reason, FlowRecord& reco
   record.vlan = key.vlan;
   record.end_reason = reason;
   s.acc.finish(record, sequence(id));
+  record.community_id =
+      net::community_id(record.src_ip, record.dst_ip, record.ip_proto, record.src_port,
+                        record.dst_port, config_.community_id_seed);
+  record.conn_state = s.conn.state(s.acc.forward_packets(), s.acc.backward_packets());
+  record.history = s.conn.history();
+  record.tunnel_parent = s.parent;
 }
 
 std::size_t FlowTable::report_ongoing(std::int64_t previous_now_ns, std::int64_t now_ns,
@@ -212,6 +231,7 @@ void FlowTable::end(std::uint32_t id, EndReason reason) {
   FlowRecord record;
   const bool emit = build_record(id, reason, record);
   if (age_.contains(id)) age_.unlink(id);
+  if (linger_.contains(id)) linger_.unlink(id);
   lru_.unlink(id);
   index_erase(id);
   free_.push_back(id);
@@ -226,14 +246,22 @@ void FlowTable::split(std::uint32_t id) {
   const bool emit = build_record(id, EndReason::kActive, record);
   age_.unlink(id);
   s.acc.restart_keeping_connection();
-  s.closing = false;
   if (emit) sink_.on_flow(std::move(record));
 }
 
+EndReason FlowTable::close_reason(std::uint32_t id) const {
+  const Slot& s = slots_[id];
+  if (s.closed) return s.conn.reset() ? EndReason::kRst : EndReason::kFin;
+  return EndReason::kEndOfInput;
+}
+
 void FlowTable::expire(std::int64_t now) {
+  while (linger_.head != kNil && now - linger_.links[linger_.head].time_ns > linger_ns_) {
+    end(linger_.head, close_reason(linger_.head));
+  }
   while (lru_.head != kNil && now - lru_.links[lru_.head].time_ns > idle_ns_) {
     const std::uint32_t id = lru_.head;
-    end(id, slots_[id].closing ? EndReason::kFin : EndReason::kIdle);
+    end(id, slots_[id].closed ? close_reason(id) : EndReason::kIdle);
   }
   while (age_.head != kNil && now - age_.links[age_.head].time_ns > active_ns_) split(age_.head);
 }
@@ -315,15 +343,15 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
 
   std::uint32_t id = find(key, hash);
   if (id != kNil && (flags & (net::tcp_flag::kSyn | net::tcp_flag::kAck)) == net::tcp_flag::kSyn) {
-    // A fresh SYN after a FIN is a new connection reusing the 5-tuple.
+    // A fresh SYN after a FIN or RST is a new connection reusing the 5-tuple.
     const Slot& old = slots_[id];
-    if (old.closing || old.acc.fin_seen()) {
-      end(id, EndReason::kFin);
+    if (old.closed || old.acc.fin_seen()) {
+      end(id, old.closed ? close_reason(id) : EndReason::kFin);
       id = kNil;
     }
   }
   const bool created = id == kNil;
-  if (created) id = create(key, hash, src_is_a);
+  if (created) id = create(key, hash, src_is_a, packet);
 
   Slot& s = slots_[id];
   if (s.acc.packets() == 0) {
@@ -337,21 +365,34 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
     lru_.links[id].time_ns = now_;
   }
   const bool forward = src_is_a == s.initiator_is_a;
-  if (observer_) observe_moment(id, packet, forward, created);
+  // A remnant of a closed connection tells the observer nothing new.
+  if (observer_ && !s.closed) observe_moment(id, packet, forward, created);
   s.acc.add(packet, forward, sequence(id));
-  if (observer_ && !(flags & net::tcp_flag::kRst) && !s.closing) observe_progress(id);
+  if (observer_ && !(flags & net::tcp_flag::kRst) && !s.closed) observe_progress(id);
 
-  if (!tcp) return;
-  if (flags & net::tcp_flag::kRst) {
-    end(id, EndReason::kRst);
-  } else if (s.closing) {
-    end(id, EndReason::kFin);  // the packet after both FINs, normally the last ACK
-  } else if (flags & net::tcp_flag::kFin) {
-    if (config_.cic_mode) {
+  if (config_.cic_mode) {
+    if (!tcp) return;
+    if (flags & net::tcp_flag::kRst) {
+      end(id, EndReason::kRst);
+    } else if (flags & net::tcp_flag::kFin) {
       end(id, EndReason::kFin);
-    } else if (s.acc.both_fin_seen()) {
-      s.closing = true;
     }
+    return;
+  }
+  if (s.conn.add(packet, forward)) {
+    // A SYN answering the SYN-ACK seen first: the other side is the initiator after all.
+    s.initiator_is_a = !s.initiator_is_a;
+    s.acc.swap_directions(sequence(id));
+    s.conn.flip();
+    ++stats_.reversed;
+  }
+  if (s.closed) {
+    ++stats_.remnants;  // belongs to the closed connection, which keeps lingering
+    return;
+  }
+  if (tcp && s.conn.closed()) {
+    s.closed = true;
+    linger_.push_back(id, now_);
   }
 }
 
@@ -380,7 +421,7 @@ void FlowTable::observe_moment(std::uint32_t id, const net::Packet& packet, bool
   event.src.family = event.dst.family = key.family;
   event.src_port = a ? key.port_a : key.port_b;
   event.dst_port = a ? key.port_b : key.port_a;
-  event.vlan = key.vlan;
+  event.vlan = key.vlan_id();
   event.ip_proto = key.ip_proto;
   event.moment = moment;
   event.tcp_flags = packet.ip_proto == 6 ? packet.tcp_flags : 0;
@@ -415,10 +456,7 @@ void FlowTable::observe_progress(std::uint32_t id) {
 }
 
 void FlowTable::flush() {
-  while (lru_.head != kNil) {
-    const std::uint32_t id = lru_.head;
-    end(id, slots_[id].closing ? EndReason::kFin : EndReason::kEndOfInput);
-  }
+  while (lru_.head != kNil) end(lru_.head, close_reason(lru_.head));
 }
 
 }  // namespace netsentry::flow

@@ -1,24 +1,31 @@
 // Provides flow::FlowTable, the flow meter: it groups decoded packets into bidirectional flows
-// (canonical 5-tuple + VLAN; the initiator is the first packet's source), ends them on timeouts,
-// TCP teardown, memory pressure or end of input, and hands each finished FlowRecord to a FlowSink.
-// Packet time drives everything (never the wall clock), so replaying a capture gives the same
-// flows.
+// (canonical 5-tuple + VLAN), keeps each TCP connection's state (flow/connection_state.h), ends
+// flows on timeouts, TCP teardown, memory pressure or end of input, and hands each finished
+// FlowRecord to a FlowSink. Packet time drives everything (never the wall clock), so replaying a
+// capture gives the same flows.
 //
 // Flow rules:
+//  * initiator: the first packet's source, unless Zeek's rules say the destination (a first
+//    packet that is a SYN-ACK or mid-connection TCP from a likely server port, UDP from a likely
+//    server port), or a SYN answers a SYN-ACK seen first (the roles swap; history gets '^');
 //  * idle: a flow with no packet for more than idle_timeout ends (reason idle);
 //  * active: a flow older than active_timeout ends (reason active); the next packet of the same key
-//    starts a new record that keeps the initiator and the connection start (Total TCP Flow Time);
-//  * TCP RST ends the flow with that packet. Default mode: once both sides have sent FIN the flow
-//    is closing, and the next packet (normally the last ACK) is its last one; a SYN arriving on a
-//    closing or half-closed flow ends it and starts a new one. A closing flow with no further
-//    packet ends by the idle timeout, still with reason fin;
-//  * cic_mode (CICFlowMeter rules): active timeout 120 s, the first FIN ends a TCP flow, and
-//    one-packet flows are counted but not emitted;
+//    starts a new record that keeps the initiator, the connection state and the connection start
+//    (Total TCP Flow Time);
+//  * TCP close: once the connection is closed (both FINs, a RST, or a FIN with the peer never
+//    heard from) the flow lingers for `linger`: remnants (the last ACK, a retransmitted FIN, a RST
+//    answering a late segment) are counted in it and never start a new flow; then it ends (reason
+//    fin or rst). A SYN without ACK on a closed or half-closed flow ends it and starts a new one;
+//  * cic_mode (CICFlowMeter rules): active timeout 120 s, the first FIN or a RST ends a TCP flow at
+//    once, the first packet's source is the initiator, and one-packet flows are counted but not
+//    emitted;
 //  * memory is bounded: a new flow at max_flows evicts the flow idle the longest (reason evicted).
-// Non-IP packets are counted and ignored. Packets whose timestamp goes backwards are treated as
-// arriving at the latest time seen.
+// A packet decapsulated from a tunnel (Packet::outer) starts a flow whose tunnel_parent is the
+// outer packet's Community ID; the outer packet is a packet of its own flow. Non-IP packets are
+// counted and ignored. Packets whose timestamp goes backwards are treated as arriving at the
+// latest time seen.
 //
-// Memory: about 1.1 KB per flow with 32 first packets (~290 MB when the default 262,144 flows are
+// Memory: about 1.2 KB per flow with 32 first packets (~310 MB when the default 262,144 flows are
 // all in use). Address space for max_flows is reserved up front; memory is committed as flows
 // appear and never grows past the bound, however many sources a flood spoofs.
 //
@@ -35,6 +42,7 @@
 #include <span>
 #include <vector>
 
+#include "flow/connection_state.h"
 #include "flow/flow_features.h"
 #include "flow/flow_observer.h"
 #include "flow/flow_record.h"
@@ -62,6 +70,10 @@ struct FlowConfig {
   // after every doubling of that age (1 s, 2 s, 4 s, ...; 0 = none).
   std::uint32_t progress_packets = 8;
   std::chrono::nanoseconds progress_after = std::chrono::seconds(1);
+  // How long a closed TCP connection keeps its remnants (Zeek's tcp_close_delay and
+  // tcp_reset_delay are 5 s).
+  std::chrono::nanoseconds linger = std::chrono::seconds(5);
+  std::uint16_t community_id_seed = 0;
 
   // CICFlowMeter's rules (see the header comment).
   [[nodiscard]] static FlowConfig cic() {
@@ -79,7 +91,11 @@ struct FlowStats {
   std::array<std::uint64_t, kEndReasonCount> emitted{};  // records sent to the sink, by reason
   std::uint64_t evicted = 0;                   // flows ended to make room (emitted or suppressed)
   std::uint64_t single_packet_suppressed = 0;  // cic_mode: one-packet flows not emitted
-  std::size_t current = 0;                     // flows in the table now
+  std::uint64_t remnants = 0;   // packets counted in a closed, lingering TCP connection
+  std::uint64_t flipped = 0;    // flows whose initiator is their first packet's destination
+  std::uint64_t reversed = 0;   // flows whose roles swapped later (SYN after a SYN-ACK)
+  std::uint64_t tunnelled = 0;  // flows of decapsulated packets (with a tunnel_parent)
+  std::size_t current = 0;      // flows in the table now
   std::size_t peak = 0;
 
   [[nodiscard]] std::uint64_t emitted_total() const;
@@ -104,7 +120,8 @@ class FlowTable final {
   void add_batch(std::span<const net::Packet> packets);
   // Expires flows that are idle or too old at `now_ns` (packet time); cheap when nothing is due.
   void advance(std::int64_t now_ns);
-  // Ends every flow (reason end_of_input, or fin for closing TCP flows) and empties the table.
+  // Ends every flow (reason end_of_input, or fin/rst for closed TCP connections) and empties the
+  // table.
   void flush();
   // Interim reports of long-lived flows, so a slow attack or a long exfiltration can be judged
   // before it ends: every live flow older than `min_age_ns` at `now_ns` whose age crossed a
@@ -129,8 +146,10 @@ class FlowTable final {
   struct Slot {
     net::FlowKey key;
     std::uint32_t hash = 0;
-    bool initiator_is_a = false;  // the key's endpoint a started the flow
-    bool closing = false;         // both FINs seen
+    bool initiator_is_a = false;  // the key's endpoint a is the initiator
+    bool closed = false;          // TCP connection closed: lingering for remnants
+    Connection conn;              // kept across active-timeout splits (same connection)
+    net::CommunityId parent;      // tunnel_parent (valid for a decapsulated flow)
     // Observer bookkeeping, kept across an active-timeout split (the same connection).
     bool replied = false;          // kReply told
     bool confirmed = false;        // kConfirm told
@@ -171,7 +190,9 @@ class FlowTable final {
   void observe_progress(std::uint32_t id);
   void expire(std::int64_t now);
   [[nodiscard]] std::uint32_t find(const net::FlowKey& key, std::uint32_t hash) const;
-  std::uint32_t create(const net::FlowKey& key, std::uint32_t hash, bool src_is_a);
+  std::uint32_t create(const net::FlowKey& key, std::uint32_t hash, bool src_is_a,
+                       const net::Packet& first);
+  [[nodiscard]] EndReason close_reason(std::uint32_t id) const;
   // Emits the record held by `id` (unless empty or suppressed) and removes the flow.
   void end(std::uint32_t id, EndReason reason);
   // Emits the record held by `id` and keeps the slot, empty, for the same connection.
@@ -191,6 +212,7 @@ class FlowTable final {
   FlowObserver* observer_ = nullptr;
   std::int64_t idle_ns_;
   std::int64_t active_ns_;
+  std::int64_t linger_ns_;
   std::uint64_t seed_;
   std::int64_t now_ = INT64_MIN;
 
@@ -206,8 +228,9 @@ class FlowTable final {
   std::vector<std::uint32_t> free_;
   std::uint32_t next_unused_ = 0;
 
-  List lru_;  // by last packet: head = idle the longest
-  List age_;  // by record start: head = oldest; only slots holding packets
+  List lru_;     // by last packet: head = idle the longest
+  List age_;     // by record start: head = oldest; only slots holding packets
+  List linger_;  // closed TCP connections by close time: head = closed the longest
   FlowStats stats_;
 };
 

@@ -1,6 +1,8 @@
-// libFuzzer entry point for net::decode. The first input byte picks the link type, the rest is the
-// captured frame; the bytes are copied into an exactly-sized buffer so the sanitizer sees any read
-// past the capture. Built only by the `fuzz` preset.
+// libFuzzer entry point for net::decode and net::decode_inner. The first input byte picks the link
+// type, the rest is the captured frame; the bytes are copied into an exactly-sized buffer so the
+// sanitizer sees any read past the capture. Every tunnel the frame carries is opened, as the flow
+// meter does, down to the meter's depth limit. Built only by the `fuzz` preset.
+// Seeds: scripts/fuzz-seeds writes one file per frame of the shared tunnel captures.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -12,18 +14,50 @@
 
 namespace {
 
-constexpr netsentry::net::LinkType kLinks[] = {
-    netsentry::net::LinkType::kNull,     netsentry::net::LinkType::kEthernet,
-    netsentry::net::LinkType::kRaw,      netsentry::net::LinkType::kLoop,
-    netsentry::net::LinkType::kLinuxSll, netsentry::net::LinkType::kIpv4,
-    netsentry::net::LinkType::kIpv6,     netsentry::net::LinkType::kLinuxSll2,
+using netsentry::net::LinkType;
+
+// Index = first input byte modulo the count (scripts/fuzz-seeds writes the same indices).
+constexpr LinkType kLinks[] = {
+    LinkType::kNull,
+    LinkType::kEthernet,
+    LinkType::kRaw,
+    LinkType::kLoop,
+    LinkType::kLinuxSll,
+    LinkType::kIpv4,
+    LinkType::kIpv6,
+    LinkType::kLinuxSll2,
+    LinkType::kPpp,
+    LinkType::kPppHdlc,
+    LinkType::kPppEther,
+    LinkType::kCiscoHdlc,
+    LinkType::kIeee80211,
+    LinkType::kRadiotap,
+    LinkType::kPrism,
+    LinkType::kAvs,
+    LinkType::kPpi,
+    LinkType::kNflog,
+    LinkType::kFrameRelay,
+    LinkType::kSlip,
+    LinkType::kFddi,
+    LinkType::kAtmRfc1483,
+    LinkType::kIpnet,
+    LinkType::kPktap,
+    LinkType::kDsaBrcm,
+    LinkType::kDsaBrcmPrepend,
+    LinkType::kDsa,
+    LinkType::kEdsa,
+    static_cast<LinkType>(195),  // unsupported: counted
 };
+
+bool inside(std::span<const std::uint8_t> s, const std::uint8_t* begin, std::size_t len) {
+  return s.empty() || (s.data() >= begin && s.data() + s.size() <= begin + len);
+}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  const netsentry::net::LinkType link = kLinks[data[0] % std::size(kLinks)];
+  const LinkType link = kLinks[data[0] % std::size(kLinks)];
   const std::size_t len = size - 1;
   auto frame = std::make_unique<std::uint8_t[]>(len);
   if (len > 0) std::memcpy(frame.get(), data + 1, len);
@@ -36,10 +70,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Invariants that must hold for any input; abort() makes libFuzzer save the input.
   const bool counted_once =
       stats.packets == 1 && stats.malformed == (error == decltype(error)::kNone ? 0u : 1u);
-  const bool payload_inside = packet.payload.empty() ||
-                              (packet.payload.data() >= frame.get() &&
-                               packet.payload.data() + packet.payload.size() <= frame.get() + len);
+  const bool payload_inside =
+      inside(packet.payload, frame.get(), len) && inside(packet.ip_bytes, frame.get(), len);
   const bool ports_need_l4 = packet.has_l4 || (packet.src_port == 0 && packet.dst_port == 0);
-  if (!counted_once || !payload_inside || !ports_need_l4) std::abort();
+  const bool accounted = stats.not_in_flows() <= 1 &&
+                         (stats.not_in_flows() == 1) != (packet.l3 == netsentry::net::L3::kIpv4 ||
+                                                         packet.l3 == netsentry::net::L3::kIpv6);
+  if (!counted_once || !payload_inside || !ports_need_l4 || !accounted) std::abort();
+
+  // Open nested tunnels as the flow meter does (bounded by its depth limit).
+  netsentry::net::Packet layers[5];
+  layers[0] = packet;
+  netsentry::net::DecodeStats inner_stats;
+  for (int depth = 0; depth < 4 && layers[depth].encap != netsentry::net::Encap::kNone; ++depth) {
+    const auto result = netsentry::net::decode_inner(layers[depth], layers[depth + 1], inner_stats);
+    if (!result.decapsulated) break;
+    const auto& in = layers[depth + 1];
+    if (!inside(in.payload, frame.get(), len) || !inside(in.ip_bytes, frame.get(), len) ||
+        in.tunnel_depth != depth + 1) {
+      std::abort();
+    }
+  }
   return 0;
 }

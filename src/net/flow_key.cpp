@@ -89,6 +89,18 @@ int icmp_counterpart(std::uint8_t proto, std::uint8_t type) noexcept {
       return 136;  // neighbor solicitation / advertisement
     case 136:
       return 135;
+    case 130:
+      return 131;  // multicast listener query / report
+    case 131:
+      return 130;
+    case 139:
+      return 140;  // node information query / reply
+    case 140:
+      return 139;
+    case 144:
+      return 145;  // home agent address discovery request / reply
+    case 145:
+      return 144;
     default:
       return -1;
   }

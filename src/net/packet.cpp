@@ -5,61 +5,260 @@
 #include <algorithm>
 #include <cstddef>
 #include <optional>
+#include <string>
 
 namespace netsentry::net {
 
-bool link_type_from_dlt(int dlt, LinkType& out) {
-  switch (dlt) {
-    case 0:
-      out = LinkType::kNull;
-      return true;
-    case 1:
-      out = LinkType::kEthernet;
-      return true;
-    // DLT_RAW is 12 on most systems and 14 on OpenBSD; both mean "starts with an IP header".
-    case 12:
-    case 14:
-    case 101:
-      out = LinkType::kRaw;
-      return true;
-    case 108:
-      out = LinkType::kLoop;
-      return true;
-    case 113:
-      out = LinkType::kLinuxSll;
-      return true;
-    case 228:
-      out = LinkType::kIpv4;
-      return true;
-    case 229:
-      out = LinkType::kIpv6;
-      return true;
-    case 276:
-      out = LinkType::kLinuxSll2;
-      return true;
-    default:
-      return false;
-  }
+LinkType link_type_of_dlt(int dlt) {
+  // DLT_RAW is 12 on most systems and 14 on OpenBSD; both mean "starts with an IP header".
+  if (dlt == 12 || dlt == 14) return LinkType::kRaw;
+  return static_cast<LinkType>(dlt);
 }
 
-std::string_view link_type_name(LinkType type) {
+bool is_supported(LinkType type) {
+  switch (type) {
+    case LinkType::kNull:
+    case LinkType::kEthernet:
+    case LinkType::kSlip:
+    case LinkType::kPpp:
+    case LinkType::kFddi:
+    case LinkType::kAtmRfc1483:
+    case LinkType::kRaw:
+    case LinkType::kPppHdlc:
+    case LinkType::kPppEther:
+    case LinkType::kCiscoHdlc:
+    case LinkType::kIeee80211:
+    case LinkType::kFrameRelay:
+    case LinkType::kLoop:
+    case LinkType::kLinuxSll:
+    case LinkType::kPrism:
+    case LinkType::kRadiotap:
+    case LinkType::kAvs:
+    case LinkType::kPpi:
+    case LinkType::kIpnet:
+    case LinkType::kIpv4:
+    case LinkType::kIpv6:
+    case LinkType::kNflog:
+    case LinkType::kPktap:
+    case LinkType::kLinuxSll2:
+    case LinkType::kDsaBrcm:
+    case LinkType::kDsaBrcmPrepend:
+    case LinkType::kDsa:
+    case LinkType::kEdsa:
+      return true;
+  }
+  return false;
+}
+
+bool link_type_from_dlt(int dlt, LinkType& out) {
+  out = link_type_of_dlt(dlt);
+  return is_supported(out);
+}
+
+std::string link_type_name(LinkType type) {
   switch (type) {
     case LinkType::kNull:
       return "null";
     case LinkType::kEthernet:
       return "ethernet";
+    case LinkType::kSlip:
+      return "slip";
+    case LinkType::kPpp:
+      return "ppp";
+    case LinkType::kFddi:
+      return "fddi";
+    case LinkType::kAtmRfc1483:
+      return "atm_rfc1483";
     case LinkType::kRaw:
       return "raw";
+    case LinkType::kPppHdlc:
+      return "ppp_hdlc";
+    case LinkType::kPppEther:
+      return "ppp_ether";
+    case LinkType::kCiscoHdlc:
+      return "cisco_hdlc";
+    case LinkType::kIeee80211:
+      return "ieee802_11";
+    case LinkType::kFrameRelay:
+      return "frame_relay";
     case LinkType::kLoop:
       return "loop";
     case LinkType::kLinuxSll:
       return "linux_sll";
+    case LinkType::kPrism:
+      return "ieee802_11_prism";
+    case LinkType::kRadiotap:
+      return "ieee802_11_radiotap";
+    case LinkType::kAvs:
+      return "ieee802_11_avs";
+    case LinkType::kPpi:
+      return "ppi";
+    case LinkType::kIpnet:
+      return "ipnet";
     case LinkType::kIpv4:
       return "ipv4";
     case LinkType::kIpv6:
       return "ipv6";
+    case LinkType::kNflog:
+      return "nflog";
+    case LinkType::kPktap:
+      return "pktap";
     case LinkType::kLinuxSll2:
       return "linux_sll2";
+    case LinkType::kDsaBrcm:
+      return "dsa_tag_brcm";
+    case LinkType::kDsaBrcmPrepend:
+      return "dsa_tag_brcm_prepend";
+    case LinkType::kDsa:
+      return "dsa_tag_dsa";
+    case LinkType::kEdsa:
+      return "dsa_tag_edsa";
+  }
+  // Names of link types we meet in public captures but do not decode.
+  switch (static_cast<int>(type)) {
+    case 6:
+      return "ieee802_5";
+    case 7:
+      return "arcnet";
+    case 11:
+      return "atm_clip";
+    case 106:
+      return "linux_atm_clip";
+    case 117:
+      return "pflog";
+    case 122:
+      return "ip_over_fc";
+    case 129:
+      return "arcnet_linux";
+    case 138:
+      return "apple_ip_over_ieee1394";
+    case 143:
+      return "docsis";
+    case 182:
+      return "mfr";
+    case 195:
+      return "ieee802_15_4_withfcs";
+    case 215:
+      return "ieee802_15_4_nonask_phy";
+    case 230:
+      return "ieee802_15_4_nofcs";
+    case 283:
+      return "ieee802_15_4_tap";
+    case 231:
+      return "dbus";
+    case 242:
+      return "ipoib";
+    case 271:
+      return "vsock";
+    default:
+      break;
+  }
+  if (static_cast<int>(type) >= 147 && static_cast<int>(type) <= 162) {
+    return "user" + std::to_string(static_cast<int>(type) - 147);
+  }
+  return "dlt_" + std::to_string(static_cast<int>(type));
+}
+
+std::string_view not_ip_name(NotIp reason) {
+  switch (reason) {
+    case NotIp::kArp:
+      return "arp";
+    case NotIp::kLldp:
+      return "lldp";
+    case NotIp::kStp:
+      return "stp";
+    case NotIp::kLlcOther:
+      return "llc_other";
+    case NotIp::kSnapOther:
+      return "snap_other";
+    case NotIp::kEapol:
+      return "eapol";
+    case NotIp::kSlowProtocols:
+      return "slow_protocols";
+    case NotIp::kPppoeDiscovery:
+      return "pppoe_discovery";
+    case NotIp::kPppControl:
+      return "ppp_control";
+    case NotIp::kVjCompressed:
+      return "vj_compressed";
+    case NotIp::kIpx:
+      return "ipx";
+    case NotIp::kAppleTalk:
+      return "appletalk";
+    case NotIp::kDecnet:
+      return "decnet";
+    case NotIp::kOsi:
+      return "osi";
+    case NotIp::kLoopback:
+      return "ethernet_loopback";
+    case NotIp::kPtp:
+      return "ptp";
+    case NotIp::kMacsec:
+      return "macsec";
+    case NotIp::kCfm:
+      return "cfm";
+    case NotIp::kMplsNonIp:
+      return "mpls_not_ip";
+    case NotIp::kWifiManagement:
+      return "wifi_management";
+    case NotIp::kWifiControl:
+      return "wifi_control";
+    case NotIp::kWifiNoData:
+      return "wifi_no_data";
+    case NotIp::kWifiProtected:
+      return "wifi_protected";
+    case NotIp::kWifiAggregate:
+      return "wifi_amsdu";
+    case NotIp::kNflogNoPayload:
+      return "nflog_no_payload";
+    case NotIp::kLinkControl:
+      return "link_control";
+    case NotIp::kOtherEtherType:
+      return "other_ethertype";
+    case NotIp::kOtherLinkProtocol:
+      return "other_link_protocol";
+    case NotIp::kUnsupportedLinkType:
+      return "unsupported_link_type";
+    case NotIp::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+std::string_view tunnel_name(Tunnel tunnel) {
+  switch (tunnel) {
+    case Tunnel::kGre:
+      return "gre";
+    case Tunnel::kGrePptp:
+      return "gre_pptp";
+    case Tunnel::kErspan1:
+      return "erspan_1";
+    case Tunnel::kErspan2:
+      return "erspan_2";
+    case Tunnel::kErspan3:
+      return "erspan_3";
+    case Tunnel::kVxlan:
+      return "vxlan";
+    case Tunnel::kGeneve:
+      return "geneve";
+    case Tunnel::kGtpU:
+      return "gtp_u";
+    case Tunnel::kTeredo:
+      return "teredo";
+    case Tunnel::kAyiya:
+      return "ayiya";
+    case Tunnel::kIpInIp:
+      return "ip_in_ip";
+    case Tunnel::k6in4:
+      return "6in4";
+    case Tunnel::k4in6:
+      return "4in6";
+    case Tunnel::kMplsUdp:
+      return "mpls_udp";
+    case Tunnel::kVxlanGpe:
+      return "vxlan_gpe";
+    case Tunnel::kCount:
+      break;
   }
   return "unknown";
 }
@@ -104,6 +303,14 @@ std::string_view decode_error_name(DecodeError error) {
       return "bad_mpls_stack";
     case DecodeError::kTruncatedArp:
       return "truncated_arp";
+    case DecodeError::kBadLinkHeader:
+      return "bad_link_header";
+    case DecodeError::kTruncatedEncapsulation:
+      return "truncated_encapsulation";
+    case DecodeError::kTruncatedSctp:
+      return "truncated_sctp";
+    case DecodeError::kTooManyLayers:
+      return "too_many_layers";
     case DecodeError::kCount:
       break;
   }

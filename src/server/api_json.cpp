@@ -135,7 +135,13 @@ json flow_json(const FlowRow& flow) {
           {"packets", flow.packets},
           {"bytes", flow.bytes},
           {"score", flow.score ? number(*flow.score) : json(nullptr)},
-          {"anomalous", flow.anomalous}};
+          {"anomalous", flow.anomalous},
+          {"community_id", flow.community_id},
+          {"orig_ip_bytes", flow.orig_ip_bytes},
+          {"resp_ip_bytes", flow.resp_ip_bytes},
+          {"conn_state", flow.conn_state},
+          {"history", flow.history},
+          {"tunnel_parent", flow.tunnel_parent}};
   if (!flow.sensor.empty()) out["sensor"] = flow.sensor;  // a hub's flow
   return out;
 }

@@ -87,6 +87,13 @@ struct FlowRow {
   std::optional<float> score;  // the ensemble score; empty when the flow was not scored
   bool anomalous = false;
   std::string sensor;  // a hub's flow: the sensor that saw it
+  // Interoperable fields (docs/flow-columns.md); empty/0 for flows of an older store.
+  std::string community_id;
+  std::uint64_t orig_ip_bytes = 0;
+  std::uint64_t resp_ip_bytes = 0;
+  std::string conn_state;
+  std::string history;
+  std::string tunnel_parent;
 };
 
 enum class FlowSort : std::uint8_t { kLast, kBytes, kPackets, kScore, kDuration };

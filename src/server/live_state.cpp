@@ -67,6 +67,12 @@ FlowRow flow_row(const flow::FlowRecord& record, std::optional<float> score, boo
   row.bytes = record.byte_count;
   row.score = score;
   row.anomalous = anomalous;
+  row.community_id = record.community_id.to_string();
+  row.orig_ip_bytes = record.orig_ip_bytes;
+  row.resp_ip_bytes = record.resp_ip_bytes;
+  row.conn_state = std::string(flow::conn_state_name(record.conn_state));
+  row.history = std::string(record.history.view());
+  row.tunnel_parent = record.tunnel_parent.to_string();
   return row;
 }
 

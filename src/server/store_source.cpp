@@ -60,6 +60,12 @@ FlowRow flow_row(const store::FlowRow& row) {
     f.score = row.score;
     f.anomalous = row.verdict != "benign";
   }
+  f.community_id = row.community_id;
+  f.orig_ip_bytes = row.orig_ip_bytes;
+  f.resp_ip_bytes = row.resp_ip_bytes;
+  f.conn_state = row.conn_state;
+  f.history = row.history;
+  f.tunnel_parent = row.tunnel_parent;
   return f;
 }
 

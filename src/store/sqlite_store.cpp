@@ -210,6 +210,16 @@ CREATE TABLE IF NOT EXISTS bus_messages(id TEXT PRIMARY KEY, received_ns INTEGER
   WITHOUT ROWID;
 )sql";
 
+// Version 3: the interoperable flow fields (docs/flow-columns.md); rows written before are empty.
+constexpr const char* kMigrateTo3 = R"sql(
+ALTER TABLE flows ADD COLUMN community_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN orig_ip_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN resp_ip_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN conn_state TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN history TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN tunnel_parent TEXT NOT NULL DEFAULT '';
+)sql";
+
 // A reader's sensor filter: parameter 90 is the reader's sensor, '' for every row. (Numbered far
 // past the queries' own parameters: a named one would take the next free number and could
 // collide with a later ?N.)
@@ -323,7 +333,8 @@ constexpr std::string_view kTrafficColumns =
     "ts_ns, interface, bytes_sent, bytes_recv, packets_sent, packets_recv, rowid, sensor";
 constexpr std::string_view kFlowColumns =
     "id, start_ns, end_ns, src_ip, src_port, dst_ip, dst_port, ip_proto, packets, bytes, "
-    "duration_s, score, verdict, votes, voters, sensor, coalesce(sensor_id, 0)";
+    "duration_s, score, verdict, votes, voters, sensor, coalesce(sensor_id, 0), community_id, "
+    "orig_ip_bytes, resp_ip_bytes, conn_state, history, tunnel_parent";
 constexpr std::string_view kConnectionColumns =
     "ts_ns, event, transport, local_ip, local_port, remote_ip, remote_port, status, pid, process, "
     "rowid, sensor";
@@ -352,6 +363,12 @@ FlowRow read_flow(const Statement& query) {
   row.voters = static_cast<int>(query.integer(14));
   row.sensor = query.text(15);
   row.sensor_id = query.integer(16);
+  row.community_id = query.text(17);
+  row.orig_ip_bytes = static_cast<std::uint64_t>(query.integer(18));
+  row.resp_ip_bytes = static_cast<std::uint64_t>(query.integer(19));
+  row.conn_state = query.text(20);
+  row.history = query.text(21);
+  row.tunnel_parent = query.text(22);
   return row;
 }
 
@@ -431,6 +448,12 @@ FlowRow make_flow_row(const flow::FlowRecord& record, float score, std::string_v
   row.verdict = verdict;
   row.votes = votes;
   row.voters = voters;
+  row.community_id = record.community_id.to_string();
+  row.orig_ip_bytes = record.orig_ip_bytes;
+  row.resp_ip_bytes = record.resp_ip_bytes;
+  row.conn_state = std::string(flow::conn_state_name(record.conn_state));
+  row.history = std::string(record.history.view());
+  row.tunnel_parent = record.tunnel_parent.to_string();
   return row;
 }
 
@@ -970,6 +993,12 @@ class SqliteStore::Writer {
     s.bind(13, std::string_view(row.verdict));
     s.bind(14, static_cast<std::int64_t>(row.votes));
     s.bind(15, static_cast<std::int64_t>(row.voters));
+    s.bind(18, std::string_view(row.community_id));
+    s.bind(19, static_cast<std::int64_t>(row.orig_ip_bytes));
+    s.bind(20, static_cast<std::int64_t>(row.resp_ip_bytes));
+    s.bind(21, std::string_view(row.conn_state));
+    s.bind(22, std::string_view(row.history));
+    s.bind(23, std::string_view(row.tunnel_parent));
     s.run();
     note_time(row.end_ns);
   }
@@ -1206,7 +1235,9 @@ class SqliteStore::Writer {
       try {
         if (version < 1) exec(db_, path_, kSchema, "cannot create the schema");
         if (version < 2) exec(db_, path_, kMigrateTo2, "cannot upgrade the store to version 2");
-        exec(db_, path_, "PRAGMA user_version = 2", "cannot create the schema");
+        if (version < 3) exec(db_, path_, kMigrateTo3, "cannot upgrade the store to version 3");
+        static_assert(kSchemaVersion == 3);
+        exec(db_, path_, "PRAGMA user_version = 3", "cannot create the schema");
         exec(db_, path_, "COMMIT", "cannot create the schema");
       } catch (...) {
         rollback();
@@ -1224,9 +1255,11 @@ class SqliteStore::Writer {
         "packets_sent, packets_recv, sensor) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     constexpr std::string_view flow_columns =
         "start_ns, end_ns, src_ip, src_port, dst_ip, dst_port, protocol, ip_proto, packets, bytes, "
-        "duration_s, score, verdict, votes, voters";
+        "duration_s, score, verdict, votes, voters, community_id, orig_ip_bytes, resp_ip_bytes, "
+        "conn_state, history, tunnel_parent";
     constexpr std::string_view flow_values =
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15";
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?18, ?19, ?20, ?21, ?22, "
+        "?23";
     insert_flow_ = write_statement("INSERT INTO flows(" + std::string(flow_columns) +
                                    ", id) VALUES(" + std::string(flow_values) + ", ?16)");
     insert_sensor_flow_ =

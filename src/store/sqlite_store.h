@@ -73,6 +73,13 @@ struct FlowRow {
   int voters = 0;
   std::string sensor;          // hub only: the sensor it came from (empty on a sensor)
   std::int64_t sensor_id = 0;  // hub only: its id in the sensor's store
+  // Interoperable fields (schema version 3; docs/flow-columns.md).
+  std::string community_id;  // "1:..." (Community ID v1)
+  std::uint64_t orig_ip_bytes = 0;
+  std::uint64_t resp_ip_bytes = 0;
+  std::string conn_state;     // Zeek's conn_state
+  std::string history;        // Zeek's history
+  std::string tunnel_parent;  // the outer flow's Community ID, or ""
 };
 
 // The stored columns of `record` with its scoring outcome.
@@ -320,7 +327,9 @@ struct StoreStats {
 class SqliteStore final {
  public:
   // 1: the first schema; 2: sensor columns, sensors and bus_messages tables (netsentry hub).
-  static constexpr int kSchemaVersion = 2;
+  // 3: flows gain community_id, orig_ip_bytes, resp_ip_bytes, conn_state, history and
+  // tunnel_parent.
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the database and its schema and starts the writer thread. Throws core::Error
   // (with the path and SQLite's message) when the file cannot be created, is not a database, or

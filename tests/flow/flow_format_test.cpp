@@ -44,16 +44,54 @@ FlowRecord dns_like_flow() {
   return sink.records.at(0);
 }
 
-TEST(FlowFormat, ColumnsStartWithIdentityThenSeedThenCicThenPackets) {
+TEST(FlowFormat, ColumnsStartWithIdentityThenSeedThenCicThenPacketsThenInteroperable) {
   const auto columns = flow_columns();
-  ASSERT_EQ(columns.size(), 15 + kCicFeatureCount + 1);
+  ASSERT_EQ(columns.size(), 15 + kCicFeatureCount + 1 + 6);
   EXPECT_EQ(columns[0], "start_time");
   EXPECT_EQ(columns[8], "end_reason");
   EXPECT_EQ(columns[9], "Duration");
   EXPECT_EQ(columns[14], "Protocol");
   EXPECT_EQ(columns[15], "Flow Duration");
   EXPECT_EQ(columns[15 + kCicFeatureCount - 1], "Total TCP Flow Time");
-  EXPECT_EQ(columns.back(), "packets");
+  EXPECT_EQ(columns[15 + kCicFeatureCount], "packets");
+  // New columns go at the end, so readers by name and trained bundles are unaffected.
+  EXPECT_EQ(columns[15 + kCicFeatureCount + 1], "community_id");
+  EXPECT_EQ(columns[15 + kCicFeatureCount + 2], "orig_ip_bytes");
+  EXPECT_EQ(columns[15 + kCicFeatureCount + 3], "resp_ip_bytes");
+  EXPECT_EQ(columns[15 + kCicFeatureCount + 4], "conn_state");
+  EXPECT_EQ(columns[15 + kCicFeatureCount + 5], "history");
+  EXPECT_EQ(columns.back(), "tunnel_parent");
+}
+
+TEST(FlowFormat, InteroperableColumnsInCsvAndJson) {
+  FlowRecord r = dns_like_flow();
+  r.community_id = net::community_id(kClient.ip, kServer.ip, 17, kClient.port, kServer.port);
+  r.tunnel_parent = net::community_id(kServer.ip, kClient.ip, 47, 0, 0);
+  r.conn_state = ConnState::kSF;
+  r.history = History{};
+  r.history.push('D');
+  r.history.push('d');
+  r.orig_ip_bytes = 63;
+  r.resp_ip_bytes = 79;
+  std::string csv;
+  append_csv_row(r, csv);
+  std::string tail = ",";
+  tail += r.community_id.to_string();
+  tail += ",63,79,SF,Dd,";
+  tail += r.tunnel_parent.to_string();
+  tail += '\n';
+  ASSERT_GE(csv.size(), tail.size());
+  EXPECT_EQ(csv.substr(csv.size() - tail.size()), tail);
+  std::string json;
+  append_jsonl(r, json);
+  EXPECT_NE(json.find("\"community_id\":\"" + r.community_id.to_string() + "\""),
+            std::string::npos);
+  EXPECT_NE(json.find("\"orig_ip_bytes\":63,\"resp_ip_bytes\":79,\"conn_state\":\"SF\","
+                      "\"history\":\"Dd\""),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"tunnel_parent\":\"1:"), std::string::npos);
+  EXPECT_EQ(json.back(), '\n');
 }
 
 TEST(FlowFormat, CsvRowHasOneFieldPerHeaderColumnAndUnquotedValues) {
@@ -242,6 +280,12 @@ std::string csv_row(const FlowRecord& r) {
                std::to_string(p.iat_us) + ':' + std::to_string(p.tcp_flags);
   }
   f.push_back(packets);
+  f.push_back(r.community_id.to_string());
+  f.push_back(std::to_string(r.orig_ip_bytes));
+  f.push_back(std::to_string(r.resp_ip_bytes));
+  f.push_back(std::string(conn_state_name(r.conn_state)));
+  f.push_back(std::string(r.history.view()));
+  f.push_back(r.tunnel_parent.to_string());
   std::string row;
   for (std::size_t i = 0; i < f.size(); ++i) row += (i ? "," : "") + f[i];
   return row + '\n';

@@ -59,9 +59,10 @@ TEST(FlowTable, PacketAfterIdleGapStartsANewFlow) {
   ASSERT_EQ(sink.records.size(), 2u);
   EXPECT_EQ(sink.records[0].packet_count, 2u);
   EXPECT_EQ(sink.records[0].end_reason, EndReason::kIdle);
-  // The new flow's initiator is the server, whose packet started it.
-  EXPECT_EQ(sink.records[1].src_ip, kServer.ip);
-  EXPECT_EQ(sink.records[1].src_port, kServer.port);
+  // The new flow starts with the server's packet from port 443 (a likely server port, as Zeek
+  // decides): the client is its initiator.
+  EXPECT_EQ(sink.records[1].src_ip, kClient.ip);
+  EXPECT_EQ(sink.records[1].dst_port, kServer.port);
   EXPECT_EQ(sink.records[1].end_reason, EndReason::kEndOfInput);
   EXPECT_EQ(table.stats().flows_created, 2u);
 }
@@ -131,7 +132,7 @@ TEST(FlowTable, CicModeEndsTcpOnTheFirstFin) {
   EXPECT_EQ(table.size(), 0u);
 }
 
-TEST(FlowTable, TcpTeardownEndsFlowWithTheLastAck) {
+TEST(FlowTable, TcpTeardownLingersForRemnantsThenEndsAsFin) {
   CollectingSink sink;
   FlowTable table(FlowConfig{}, sink);
   table.add(tcp(kT0, kClient, kServer, tf::kSyn));
@@ -139,15 +140,22 @@ TEST(FlowTable, TcpTeardownEndsFlowWithTheLastAck) {
   table.add(tcp(kT0 + 2 * kMs, kClient, kServer, tf::kAck));
   table.add(tcp(kT0 + 3 * kMs, kClient, kServer, tf::kFin | tf::kAck));
   table.add(tcp(kT0 + 4 * kMs, kServer, kClient, tf::kAck));
-  EXPECT_TRUE(sink.records.empty());  // half-closed: the server may still send
   table.add(tcp(kT0 + 5 * kMs, kServer, kClient, tf::kFin | tf::kAck));
-  EXPECT_TRUE(sink.records.empty());  // waiting for the last ACK
   table.add(tcp(kT0 + 6 * kMs, kClient, kServer, tf::kAck));
+  // Remnants within the linger time: a retransmitted FIN and its ACK.
+  table.add(tcp(kT0 + 2 * kSec, kServer, kClient, tf::kFin | tf::kAck));
+  table.add(tcp(kT0 + 2 * kSec + kMs, kClient, kServer, tf::kAck));
+  EXPECT_TRUE(sink.records.empty());
+  EXPECT_EQ(table.stats().remnants, 3u);
+  table.advance(kT0 + 6 * kMs + 5 * kSec + 1);
   ASSERT_EQ(sink.records.size(), 1u);
-  EXPECT_EQ(sink.records[0].end_reason, EndReason::kFin);
-  EXPECT_EQ(sink.records[0].packet_count, 7u);
-  EXPECT_EQ(sink.records[0][CicFeature::kFinFlagCount], 2);
+  const FlowRecord& r = sink.records[0];
+  EXPECT_EQ(r.end_reason, EndReason::kFin);
+  EXPECT_EQ(r.packet_count, 9u);
+  EXPECT_EQ(r.src_ip, kClient.ip);
+  EXPECT_EQ(r.conn_state, ConnState::kSF);
   EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.stats().flows_created, 1u);
 }
 
 TEST(FlowTable, ClosingFlowWithoutLastAckEndsByIdleTimeoutAsFin) {
@@ -160,15 +168,105 @@ TEST(FlowTable, ClosingFlowWithoutLastAckEndsByIdleTimeoutAsFin) {
   EXPECT_EQ(sink.records[0].end_reason, EndReason::kFin);
 }
 
-TEST(FlowTable, RstEndsTheFlowImmediately) {
+TEST(FlowTable, RstClosesTheFlowAndRemnantsNeverStartANewOne) {
+  CollectingSink sink;
+  FlowTable table(FlowConfig{}, sink);
+  table.add(tcp(kT0, kClient, kServer, tf::kSyn | tf::kAck));  // seen mid-handshake
+  table.add(tcp(kT0 + kMs, kServer, kClient, tf::kRst | tf::kAck));
+  // A late segment and the RST answering it, both after the close: the same connection.
+  table.add(tcp(kT0 + 2 * kSec, kServer, kClient, tf::kAck, 100));
+  table.add(tcp(kT0 + 2 * kSec + kMs, kClient, kServer, tf::kRst));
+  EXPECT_TRUE(sink.records.empty());
+  table.advance(kT0 + kMs + 5 * kSec + 1);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].end_reason, EndReason::kRst);
+  EXPECT_EQ(sink.records[0].packet_count, 4u);
+  EXPECT_EQ(sink.records[0][CicFeature::kBwdRstFlags], 1);
+  EXPECT_EQ(table.stats().flows_created, 1u);
+  EXPECT_EQ(table.stats().remnants, 2u);
+}
+
+TEST(FlowTable, APacketAfterTheLingerStartsANewFlow) {
+  CollectingSink sink;
+  FlowConfig config;
+  config.linger = seconds(1);
+  FlowTable table(config, sink);
+  table.add(tcp(kT0, kClient, kServer, tf::kSyn));
+  table.add(tcp(kT0 + kMs, kServer, kClient, tf::kRst | tf::kAck));
+  table.add(tcp(kT0 + 3 * kSec, kServer, kClient, tf::kAck));
+  table.flush();
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_EQ(sink.records[0].conn_state, ConnState::kREJ);
+  EXPECT_EQ(sink.records[1].packet_count, 1u);
+  EXPECT_EQ(sink.records[1].conn_state, ConnState::kOTH);
+}
+
+TEST(FlowTable, ASynOnAClosedConnectionStartsANewOneAtOnce) {
   CollectingSink sink;
   FlowTable table(FlowConfig{}, sink);
   table.add(tcp(kT0, kClient, kServer, tf::kSyn));
   table.add(tcp(kT0 + kMs, kServer, kClient, tf::kRst | tf::kAck));
+  table.add(tcp(kT0 + 2 * kMs, kClient, kServer, tf::kSyn));
   ASSERT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(sink.records[0].end_reason, EndReason::kRst);
-  EXPECT_EQ(sink.records[0][CicFeature::kBwdRstFlags], 1);
-  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.size(), 1u);
+}
+
+TEST(FlowTable, InitiatorFollowsZeeksRulesWhenTheCaptureStartsMidConnection) {
+  CollectingSink sink;
+  FlowTable table(FlowConfig{}, sink);
+  // The first packet is the server's data from port 443.
+  table.add(tcp(kT0, kServer, kClient, tf::kPsh | tf::kAck, 500, 20, 512));
+  table.add(tcp(kT0 + kMs, kClient, kServer, tf::kAck, 0, 20, 512));
+  // A SYN-ACK seen first, then the SYN it answers (reordered capture).
+  const Endpoint c2{ipv4(192, 168, 10, 6), 40001};
+  const Endpoint s2{ipv4(10, 0, 0, 81), 40002};  // not a likely server port
+  net::Packet synack = tcp(kT0 + 2 * kMs, s2, c2, tf::kSyn | tf::kAck);
+  synack.tcp_seq = 9000;
+  net::Packet syn = tcp(kT0 + 3 * kMs, c2, s2, tf::kSyn);
+  syn.tcp_seq = 100;
+  table.add(synack);
+  table.add(syn);
+  table.flush();
+  ASSERT_EQ(sink.records.size(), 2u);
+  const FlowRecord& mid =
+      sink.records[0].src_port == kClient.port ? sink.records[0] : sink.records[1];
+  const FlowRecord& rev = &mid == &sink.records[0] ? sink.records[1] : sink.records[0];
+  EXPECT_EQ(mid.src_ip, kClient.ip);
+  EXPECT_EQ(mid.dst_port, 443);
+  EXPECT_EQ(mid[CicFeature::kTotalBwdPackets], 1);
+  EXPECT_EQ(mid.history.view(), "^dA");
+  EXPECT_EQ(rev.src_ip, c2.ip);
+  EXPECT_EQ(rev.src_port, c2.port);
+  EXPECT_EQ(rev[CicFeature::kTotalFwdPacket], 1);
+  EXPECT_EQ(rev[CicFeature::kTotalBwdPackets], 1);
+  EXPECT_EQ(table.stats().flipped, 1u);
+  EXPECT_EQ(table.stats().reversed, 1u);
+}
+
+TEST(FlowTable, RecordsCarryCommunityIdIpBytesAndTunnelParent) {
+  CollectingSink sink;
+  FlowTable table(FlowConfig{}, sink);
+  net::Packet outer =
+      udp(kT0, Endpoint{ipv4(10, 9, 0, 1), 49152}, Endpoint{ipv4(10, 9, 0, 2), 4789}, 200);
+  net::Packet inner = tcp(kT0, kClient, kServer, tf::kSyn);
+  inner.outer = &outer;
+  table.add(outer);
+  table.add(inner);
+  table.add(tcp(kT0 + kMs, kServer, kClient, tf::kSyn | tf::kAck, 0, 20));
+  table.flush();
+  ASSERT_EQ(sink.records.size(), 2u);
+  const FlowRecord& o = sink.records[0].ip_proto == 17 ? sink.records[0] : sink.records[1];
+  const FlowRecord& i = &o == &sink.records[0] ? sink.records[1] : sink.records[0];
+  EXPECT_TRUE(o.community_id.valid);
+  EXPECT_FALSE(o.tunnel_parent.valid);
+  EXPECT_EQ(i.tunnel_parent, o.community_id);
+  EXPECT_EQ(i.community_id,
+            net::community_id(kClient.ip, kServer.ip, 6, kClient.port, kServer.port));
+  EXPECT_EQ(i.orig_ip_bytes, 40u);
+  EXPECT_EQ(i.resp_ip_bytes, 40u);
+  EXPECT_EQ(o.orig_ip_bytes, 228u);
+  EXPECT_EQ(table.stats().tunnelled, 1u);
 }
 
 TEST(FlowTable, NewSynAfterFinStartsANewFlow) {
@@ -283,7 +381,9 @@ TEST(FlowTable, FlushEmptiesTheTableAndTheTableIsReusable) {
 TEST(FlowTable, ManyFlowsWithChurnAreAllFoundAgain) {
   // Exercises probing and backward-shift deletion: every flow gets exactly its own packets.
   CollectingSink sink;
-  FlowTable table(config_with(seconds(120), seconds(3600), 5001), sink);
+  FlowConfig config = config_with(seconds(120), seconds(3600), 5001);
+  config.linger = std::chrono::nanoseconds(0);  // a reset flow ends at the next packet
+  FlowTable table(config, sink);
   for (int pass = 0; pass < 3; ++pass) {
     for (std::uint32_t i = 0; i < 5000; ++i) {
       const Endpoint src{

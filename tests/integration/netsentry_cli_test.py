@@ -162,12 +162,13 @@ class FlowsCommand(unittest.TestCase):
         self.assertIn("nope.pcap", p.stderr)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
 
-    def test_unsupported_link_type_is_refused_by_name(self):
+    def test_unsupported_link_type_is_counted_and_named_not_refused(self):
         cap = os.path.join(self.dir, "w.pcap")
-        write_pcap(cap, conversation(), linktype=105)
-        p = run(["flows", cap])
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("not supported", p.stderr)
+        write_pcap(cap, conversation(), linktype=195)  # IEEE 802.15.4: not decoded
+        p = run(["flows", cap, "-o", os.devnull])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("11 unsupported_link_type (ieee802_15_4_withfcs 11)", p.stderr)
+        self.assertIn("accounting: 11 packets = 0 in flows + 11 not in flows", p.stderr)
 
     def test_damaged_shared_captures_are_reported_not_crashed_on(self):
         base = os.path.join(DATASETS, "pcaps", "debian")

@@ -465,7 +465,8 @@ TEST(Decoder, ReportsOuterVlanOfQinQForBothOuterTagTypes) {
   }
 }
 
-TEST(Decoder, RejectsMoreThanTwoVlanTags) {
+TEST(Decoder, FollowsThreeStackedVlanTags) {
+  // Three tags (seen on carrier links) are followed; the bound is kMaxVlanTags.
   const Frame frame = PacketBuilder()
                           .ethernet()
                           .vlan({.id = 1, .tpid = 0x88A8})
@@ -474,7 +475,11 @@ TEST(Decoder, RejectsMoreThanTwoVlanTags) {
                           .ipv4()
                           .tcp()
                           .build();
-  expect_malformed(LinkType::kEthernet, frame, DecodeError::kTooManyVlanTags);
+  const Decoded d = run(LinkType::kEthernet, frame);
+  ASSERT_EQ(d.error, DecodeError::kNone);
+  EXPECT_EQ(d.packet.vlan, 1);
+  EXPECT_EQ(d.packet.vlan_depth, 3);
+  EXPECT_TRUE(d.packet.has_l4);
 }
 
 TEST(Decoder, RejectsVlanTagCutShort) {

@@ -25,23 +25,35 @@ TEST(LinkType, MapsSupportedDltNumbersIncludingRawAliases) {
   }
 }
 
-TEST(LinkType, RejectsUnsupportedDltAndLeavesOutputUntouched) {
-  for (int dlt : {-1, 2, 9, 105, 127, 147, 275, 1000}) {
+TEST(LinkType, UnsupportedDltsKeepTheirNumberAndAreNamed) {
+  for (int dlt : {-1, 2, 147, 195, 275, 1000}) {
     LinkType out = LinkType::kLoop;
     EXPECT_FALSE(link_type_from_dlt(dlt, out)) << dlt;
-    EXPECT_EQ(out, LinkType::kLoop);
+    EXPECT_EQ(static_cast<int>(out), dlt);
+    EXPECT_FALSE(link_type_name(out).empty());
+  }
+  EXPECT_EQ(link_type_name(static_cast<LinkType>(147)), "user0");
+  EXPECT_EQ(link_type_name(static_cast<LinkType>(1000)), "dlt_1000");
+  for (int dlt : {9, 50, 105, 119, 127, 239}) {
+    LinkType out{};
+    EXPECT_TRUE(link_type_from_dlt(dlt, out)) << dlt;
   }
 }
 
 TEST(LinkType, HasADistinctNameForEveryType) {
-  std::set<std::string_view> names;
-  for (LinkType t : {LinkType::kNull, LinkType::kEthernet, LinkType::kRaw, LinkType::kLoop,
-                     LinkType::kLinuxSll, LinkType::kIpv4, LinkType::kIpv6, LinkType::kLinuxSll2}) {
-    const std::string_view name = link_type_name(t);
-    EXPECT_NE(name, "unknown");
+  std::set<std::string> names;
+  const LinkType types[] = {
+      LinkType::kNull,     LinkType::kEthernet,   LinkType::kRaw,       LinkType::kLoop,
+      LinkType::kLinuxSll, LinkType::kIpv4,       LinkType::kIpv6,      LinkType::kLinuxSll2,
+      LinkType::kPpp,      LinkType::kPppHdlc,    LinkType::kIeee80211, LinkType::kRadiotap,
+      LinkType::kNflog,    LinkType::kFrameRelay, LinkType::kCiscoHdlc, LinkType::kPrism};
+  for (LinkType t : types) {
+    const std::string name = link_type_name(t);
+    EXPECT_EQ(name.find("dlt_"), std::string::npos) << name;
+    EXPECT_TRUE(is_supported(t)) << name;
     names.insert(name);
   }
-  EXPECT_EQ(names.size(), 8u);
+  EXPECT_EQ(names.size(), std::size(types));
   EXPECT_EQ(link_type_name(LinkType::kLinuxSll2), "linux_sll2");
 }
 

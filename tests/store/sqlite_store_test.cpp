@@ -47,6 +47,11 @@ FlowRow flow_at(std::int64_t end_ns, float score = 0.1f, std::uint16_t src_port 
   row.verdict = score > 0.5f ? "anomaly" : "benign";
   row.votes = score > 0.5f ? 3 : 0;
   row.voters = 4;
+  row.community_id = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=";
+  row.orig_ip_bytes = 1200;
+  row.resp_ip_bytes = 2000;
+  row.conn_state = "SF";
+  row.history = "ShADadFf";
   return row;
 }
 
@@ -192,6 +197,12 @@ TEST_F(SqliteStoreTest, StoresAndReadsBackFlowsTrafficAndConnections) {
   EXPECT_EQ(worst[0].ip_proto, 6);
   EXPECT_EQ(worst[0].bytes, 3400u);
   EXPECT_EQ(worst[0].votes, 3);
+  EXPECT_EQ(worst[0].community_id, "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+  EXPECT_EQ(worst[0].orig_ip_bytes, 1200u);
+  EXPECT_EQ(worst[0].resp_ip_bytes, 2000u);
+  EXPECT_EQ(worst[0].conn_state, "SF");
+  EXPECT_EQ(worst[0].history, "ShADadFf");
+  EXPECT_EQ(worst[0].tunnel_parent, "");
   EXPECT_EQ(store.reader().recent_flows(10, FlowOrder::kNewest, kT0 + 2 * kSecond).size(), 2u);
 
   const std::vector<ConnectionRow> connections = store.reader().connections_since(0);
@@ -440,6 +451,52 @@ TEST_F(SqliteStoreTest, CorruptFileIsAnErrorNamingItAndSqlitesReason) {
   const std::string message = error_of([&] { SqliteStore store(options()); });
   EXPECT_NE(message.find((dir_ / "netsentry.db").string()), std::string::npos) << message;
   EXPECT_NE(message.find("not a database"), std::string::npos) << message;
+}
+
+TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedAndKeepsItsRows) {
+  {
+    // The schema netsentry 0.1 created (version 1), with one flow in it.
+    RawDb db(dir_ / "netsentry.db");
+    const std::string old_flow = "INSERT INTO flows VALUES(1, " + std::to_string(kT0 - kSecond) +
+                                 ", " + std::to_string(kT0 - kSecond) +
+                                 ", '10.0.0.1', 1000, '10.0.0.2', 80, 'TCP', 6, 3, 180, 0.5, 0.1, "
+                                 "'benign', 0, 2);";
+    db.exec(
+        "CREATE TABLE traffic(ts_ns INTEGER NOT NULL, interface TEXT NOT NULL, bytes_sent REAL "
+        "NOT NULL, bytes_recv REAL NOT NULL, packets_sent REAL NOT NULL, packets_recv REAL NOT "
+        "NULL);"
+        "CREATE TABLE flows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL, end_ns INTEGER NOT "
+        "NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port "
+        "INTEGER NOT NULL, protocol TEXT NOT NULL, ip_proto INTEGER NOT NULL, packets INTEGER NOT "
+        "NULL, bytes INTEGER NOT NULL, duration_s REAL NOT NULL, score REAL NOT NULL, verdict TEXT "
+        "NOT NULL, votes INTEGER NOT NULL, voters INTEGER NOT NULL);"
+        "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, "
+        "last_ns INTEGER NOT NULL, severity INTEGER NOT NULL, kind TEXT NOT NULL, src_ip TEXT NOT "
+        "NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL, "
+        "protocol TEXT NOT NULL, interface TEXT NOT NULL, score REAL NOT NULL, votes INTEGER NOT "
+        "NULL, voters INTEGER NOT NULL, count INTEGER NOT NULL, reason TEXT NOT NULL, models TEXT "
+        "NOT NULL, evidence TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE connections(ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT "
+        "NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, "
+        "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT "
+        "NOT NULL);"
+        "PRAGMA user_version = 1;");
+    db.exec(old_flow.c_str());
+  }
+  // A reader alone cannot upgrade it, and says so.
+  EXPECT_NE(error_of([&] { StoreReader reader(dir_ / "netsentry.db"); }).find("upgrades it"),
+            std::string::npos);
+  SqliteStore store(options());
+  ASSERT_TRUE(store.add_flow(flow_at(kT0)));
+  store.flush();
+  const std::vector<FlowRow> rows = store.reader().recent_flows(10, FlowOrder::kNewest, 0);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].conn_state, "SF");
+  EXPECT_EQ(rows[1].src_port, 1000);  // the old row, with empty new fields
+  EXPECT_EQ(rows[1].community_id, "");
+  EXPECT_EQ(rows[1].orig_ip_bytes, 0u);
+  RawDb db(dir_ / "netsentry.db");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "2");
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
