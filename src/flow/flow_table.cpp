@@ -193,7 +193,7 @@ void FlowTable::fill_record(std::uint32_t id, EndReason reason, FlowRecord& reco
   record.src_port = a ? key.port_a : key.port_b;
   record.dst_port = a ? key.port_b : key.port_a;
   record.ip_proto = key.ip_proto;
-  record.vlan = key.vlan;
+  record.vlan = key.vlan_id();
   record.end_reason = reason;
   s.acc.finish(record, sequence(id));
   record.community_id =
@@ -391,6 +391,16 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
     return;
   }
   if (tcp && s.conn.closed()) {
+    if (s.conn.reset()) {
+      // A connection rejected or aborted before it was established (a closed port's RST, a
+      // scanner's own RST) ends at once: no remnant can follow, and scan probes reach the
+      // detectors without waiting.
+      const ConnState state = s.conn.state(s.acc.forward_packets(), s.acc.backward_packets());
+      if (state == ConnState::kREJ || state == ConnState::kRSTOS0 || state == ConnState::kRSTRH) {
+        end(id, EndReason::kRst);
+        return;
+      }
+    }
     s.closed = true;
     linger_.push_back(id, now_);
   }

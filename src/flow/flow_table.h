@@ -15,7 +15,8 @@
 //  * TCP close: once the connection is closed (both FINs, a RST, or a FIN with the peer never
 //    heard from) the flow lingers for `linger`: remnants (the last ACK, a retransmitted FIN, a RST
 //    answering a late segment) are counted in it and never start a new flow; then it ends (reason
-//    fin or rst). A SYN without ACK on a closed or half-closed flow ends it and starts a new one;
+//    fin or rst). A connection rejected or aborted before it was established (REJ, RSTOS0, RSTRH)
+//    ends at once. A SYN without ACK on a closed or half-closed flow ends it and starts a new one;
 //  * cic_mode (CICFlowMeter rules): active timeout 120 s, the first FIN or a RST ends a TCP flow at
 //    once, the first packet's source is the initiator, and one-packet flows are counted but not
 //    emitted;
@@ -25,7 +26,7 @@
 // counted and ignored. Packets whose timestamp goes backwards are treated as arriving at the
 // latest time seen.
 //
-// Memory: about 1.2 KB per flow with 32 first packets (~310 MB when the default 262,144 flows are
+// Memory: about 1.25 KB per flow with 32 first packets (~330 MB when the default 262,144 flows are
 // all in use). Address space for max_flows is reserved up front; memory is committed as flows
 // appear and never grows past the bound, however many sources a flood spoofs.
 //

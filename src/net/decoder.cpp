@@ -86,6 +86,7 @@ constexpr std::uint8_t kIpv6Routing = 43;
 constexpr std::uint8_t kIpv6Fragment = 44;
 constexpr std::uint8_t kIpv6Ah = 51;
 constexpr std::uint8_t kIpv6DestOptions = 60;
+constexpr std::uint8_t kIpv6NoNextHeader = 59;
 
 // BSD address-family values for IPv6 differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
 constexpr std::uint32_t kAfInet = 2;
@@ -112,6 +113,26 @@ inline void set_address(IpAddress& address, const std::uint8_t* p, std::size_t l
                         std::uint8_t family) {
   std::copy_n(p, len, address.bytes.begin());
   address.family = family;
+}
+
+// The Jumbo Payload option's length from an IPv6 header followed by a hop-by-hop header, or 0.
+std::uint32_t jumbo_length(std::span<const std::uint8_t> b) {
+  if (b.size() < 48) return 0;
+  const std::size_t end = std::min(b.size(), 40 + (static_cast<std::size_t>(b[41]) + 1) * 8);
+  std::size_t off = 42;
+  while (off < end) {
+    const std::uint8_t type = b[off];
+    if (type == 0) {  // Pad1
+      ++off;
+      continue;
+    }
+    if (end - off < 2) return 0;
+    const std::size_t len = b[off + 1];
+    if (end - off < 2 + len) return 0;
+    if (type == 0xC2 && len == 4) return load32(b.data() + off + 2);
+    off += 2 + len;
+  }
+  return 0;
 }
 
 // The tunnel a UDP port announces (either side), else kNone. Checked for every UDP packet, so it
@@ -223,7 +244,10 @@ DecodeError FrameDecoder::l4(Bytes l4, std::uint32_t l4_len) {
     }
     case kProtoUdp: {
       if (l4.size() < kUdpHeaderLen) return DecodeError::kTruncatedUdp;
-      const std::uint32_t udp_len = load16(p + 4);
+      std::uint32_t udp_len = load16(p + 4);
+      // A UDP datagram in a jumbogram or BIG TCP packet has length 0 (RFC 2675): it fills the IP
+      // payload.
+      if (udp_len == 0 && l4_len > 0xFFFF) udp_len = l4_len;
       // The UDP length is what we report as payload, so it must not claim more than the IP
       // datagram carries; only a first fragment legitimately declares more than it holds.
       if (udp_len < kUdpHeaderLen || (!out.fragment && udp_len > l4_len)) {
@@ -299,11 +323,11 @@ DecodeError FrameDecoder::ipv4(Bytes b) {
   if (b.size() < header_len) return DecodeError::kTruncatedIpv4;
   std::size_t total_len = load16(p + 2);
   if (total_len == 0) {
-    // Captured on the sending host before TCP segmentation offload: the NIC fills the length in
-    // later. Like Wireshark, take the datagram to be the rest of the frame on the wire.
+    // Captured on the sending host before TCP segmentation offload (the NIC fills the length in
+    // later), or a BIG TCP packet (Linux: larger than 64 KiB, length 0): like Wireshark, take the
+    // datagram to be the rest of the frame on the wire.
     const std::size_t offset = out.cap_len > b.size() ? out.cap_len - b.size() : 0;
     total_len = out.wire_len > offset ? out.wire_len - offset : b.size();
-    if (total_len > 0xFFFF) total_len = 0xFFFF;
     ++stats_.tso_length;
   }
   if (total_len < header_len) return DecodeError::kBadIpv4TotalLength;
@@ -343,7 +367,20 @@ DecodeError FrameDecoder::ipv6(Bytes b) {
   if (b.size() < kIpv6HeaderLen) return DecodeError::kTruncatedIpv6;
   const std::uint8_t* p = b.data();
   if ((p[0] >> 4) != 6) return DecodeError::kBadIpv6Version;
-  const std::size_t total_len = kIpv6HeaderLen + load16(p + 4);
+  std::size_t total_len = kIpv6HeaderLen + load16(p + 4);
+  if (total_len == kIpv6HeaderLen && p[6] == kIpv6HopByHop) {
+    // A jumbogram (RFC 2675, also Linux BIG TCP): payload length 0 and the real length in the
+    // hop-by-hop Jumbo Payload option.
+    const std::uint32_t jumbo = jumbo_length(b);
+    if (jumbo != 0) total_len = kIpv6HeaderLen + jumbo;
+  }
+  if (total_len == kIpv6HeaderLen && p[6] != kIpv6NoNextHeader && b.size() > kIpv6HeaderLen) {
+    // Payload length 0 with a payload: a BIG TCP packet whose jumbo option was already removed
+    // (as inside a tunnel); like IPv4's total length 0, the rest of the frame is the datagram.
+    const std::size_t offset = out.cap_len > b.size() ? out.cap_len - b.size() : 0;
+    total_len = out.wire_len > offset ? out.wire_len - offset : b.size();
+    ++stats_.tso_length;
+  }
 
   out.l3 = L3::kIpv6;
   ++stats_.ipv6;

@@ -1,6 +1,7 @@
 // Canonical flow keys for net/flow_key.h.
 #include "net/flow_key.h"
 
+#include <algorithm>
 #include <string_view>
 
 namespace netsentry::net {
@@ -128,7 +129,8 @@ Ports ports_of(const Packet& packet) noexcept {
 FlowKey flow_key_of(const Packet& packet, bool& forward) noexcept {
   FlowKey key;
   key.ip_proto = packet.ip_proto;
-  key.vlan = packet.vlan;
+  key.vlan = static_cast<std::uint16_t>((packet.vlan & 0x0FFF) |
+                                        std::min<unsigned>(packet.tunnel_depth, 15) << 12);
   key.family = packet.src.family;
   const Ports ports = ports_of(packet);
   forward = compare_endpoints(packet.src, ports.src, packet.dst, ports.dst) <= 0;
@@ -166,9 +168,13 @@ std::string FlowKey::to_string() const {
   append_endpoint(out, address_a(), port_a);
   out += " <-> ";
   append_endpoint(out, address_b(), port_b);
-  if (vlan != 0) {
+  if (vlan_id() != 0) {
     out += " vlan ";
-    out += std::to_string(vlan);
+    out += std::to_string(vlan_id());
+  }
+  if (tunnel_depth() != 0) {
+    out += " depth ";
+    out += std::to_string(tunnel_depth());
   }
   return out;
 }

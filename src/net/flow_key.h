@@ -18,22 +18,27 @@ namespace netsentry::net {
 // (address bytes, port) of the two endpoints. ICMP uses Zeek's pseudo-ports: a query or reply
 // (echo, timestamp, ...) has (its type, its counterpart's type), so a ping and its replies share
 // one key (8 <-> 0), and any other ICMP message has (type, code). Packets without a decoded L4
-// header (later fragments, other protocols) have ports 0. The layout has no padding, so keys compare and hash as
-// raw bytes.
+// header (later fragments, other protocols) have ports 0. The layout has no padding, so keys
+// compare and hash as raw bytes.
 struct FlowKey {
   std::array<std::uint8_t, 16> addr_a{};
   std::array<std::uint8_t, 16> addr_b{};
   std::uint16_t port_a = 0;
   std::uint16_t port_b = 0;
+  // The outer VLAN id in the low 12 bits; the tunnel depth (0 outermost, capped at 15) in the top
+  // 4, so a connection seen inside a tunnel and the same 5-tuple outside it are separate flows.
   std::uint16_t vlan = 0;
   std::uint8_t ip_proto = 0;
   std::uint8_t family = 0;  // 4 or 6; 0 when the packet carried no addresses
 
   friend bool operator==(const FlowKey&, const FlowKey&) = default;
 
+  [[nodiscard]] std::uint16_t vlan_id() const { return vlan & 0x0FFF; }
+  [[nodiscard]] std::uint8_t tunnel_depth() const { return static_cast<std::uint8_t>(vlan >> 12); }
   [[nodiscard]] IpAddress address_a() const;
   [[nodiscard]] IpAddress address_b() const;
-  // "tcp 10.0.0.1:1234 <-> 10.0.0.2:80 vlan 7" (IPv6 addresses in brackets); for logs and tests.
+  // "tcp 10.0.0.1:1234 <-> 10.0.0.2:80 vlan 7 depth 1" (IPv6 addresses in brackets); for logs and
+  // tests.
   [[nodiscard]] std::string to_string() const;
 };
 static_assert(sizeof(FlowKey) == 40 && std::has_unique_object_representations_v<FlowKey>,

@@ -171,7 +171,9 @@ TEST(FlowTable, ClosingFlowWithoutLastAckEndsByIdleTimeoutAsFin) {
 TEST(FlowTable, RstClosesTheFlowAndRemnantsNeverStartANewOne) {
   CollectingSink sink;
   FlowTable table(FlowConfig{}, sink);
-  table.add(tcp(kT0, kClient, kServer, tf::kSyn | tf::kAck));  // seen mid-handshake
+  table.add(tcp(kT0, kClient, kServer, tf::kSyn));
+  table.add(tcp(kT0 + kMs / 2, kServer, kClient, (tf::kSyn | tf::kAck)));
+  table.add(tcp(kT0 + kMs / 2 + 1, kClient, kServer, tf::kAck, 100));
   table.add(tcp(kT0 + kMs, kServer, kClient, tf::kRst | tf::kAck));
   // A late segment and the RST answering it, both after the close: the same connection.
   table.add(tcp(kT0 + 2 * kSec, kServer, kClient, tf::kAck, 100));
@@ -180,7 +182,8 @@ TEST(FlowTable, RstClosesTheFlowAndRemnantsNeverStartANewOne) {
   table.advance(kT0 + kMs + 5 * kSec + 1);
   ASSERT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(sink.records[0].end_reason, EndReason::kRst);
-  EXPECT_EQ(sink.records[0].packet_count, 4u);
+  EXPECT_EQ(sink.records[0].conn_state, ConnState::kRSTR);
+  EXPECT_EQ(sink.records[0].packet_count, 6u);
   EXPECT_EQ(sink.records[0][CicFeature::kBwdRstFlags], 1);
   EXPECT_EQ(table.stats().flows_created, 1u);
   EXPECT_EQ(table.stats().remnants, 2u);
@@ -192,23 +195,39 @@ TEST(FlowTable, APacketAfterTheLingerStartsANewFlow) {
   config.linger = seconds(1);
   FlowTable table(config, sink);
   table.add(tcp(kT0, kClient, kServer, tf::kSyn));
-  table.add(tcp(kT0 + kMs, kServer, kClient, tf::kRst | tf::kAck));
+  table.add(tcp(kT0 + kMs, kServer, kClient, (tf::kSyn | tf::kAck)));
+  table.add(tcp(kT0 + 2 * kMs, kClient, kServer, tf::kAck));
+  table.add(tcp(kT0 + 3 * kMs, kClient, kServer, tf::kRst));
   table.add(tcp(kT0 + 3 * kSec, kServer, kClient, tf::kAck));
   table.flush();
   ASSERT_EQ(sink.records.size(), 2u);
-  EXPECT_EQ(sink.records[0].conn_state, ConnState::kREJ);
+  EXPECT_EQ(sink.records[0].conn_state, ConnState::kRSTO);
   EXPECT_EQ(sink.records[1].packet_count, 1u);
   EXPECT_EQ(sink.records[1].conn_state, ConnState::kOTH);
+}
+
+TEST(FlowTable, ARejectedAttemptEndsAtOnce) {
+  CollectingSink sink;
+  FlowTable table(FlowConfig{}, sink);
+  table.add(tcp(kT0, kClient, kServer, tf::kSyn));
+  table.add(tcp(kT0 + kMs, kServer, kClient, tf::kRst | tf::kAck));
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].conn_state, ConnState::kREJ);
+  EXPECT_EQ(sink.records[0].end_reason, EndReason::kRst);
+  EXPECT_EQ(table.size(), 0u);
 }
 
 TEST(FlowTable, ASynOnAClosedConnectionStartsANewOneAtOnce) {
   CollectingSink sink;
   FlowTable table(FlowConfig{}, sink);
   table.add(tcp(kT0, kClient, kServer, tf::kSyn));
-  table.add(tcp(kT0 + kMs, kServer, kClient, tf::kRst | tf::kAck));
-  table.add(tcp(kT0 + 2 * kMs, kClient, kServer, tf::kSyn));
+  table.add(tcp(kT0 + kMs, kServer, kClient, (tf::kSyn | tf::kAck)));
+  table.add(tcp(kT0 + 2 * kMs, kClient, kServer, tf::kAck));
+  table.add(tcp(kT0 + 3 * kMs, kServer, kClient, tf::kRst | tf::kAck));
+  table.add(tcp(kT0 + 4 * kMs, kClient, kServer, tf::kSyn));
   ASSERT_EQ(sink.records.size(), 1u);
   EXPECT_EQ(sink.records[0].end_reason, EndReason::kRst);
+  EXPECT_EQ(sink.records[0].conn_state, ConnState::kRSTR);
   EXPECT_EQ(table.size(), 1u);
 }
 

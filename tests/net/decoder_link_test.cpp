@@ -244,3 +244,45 @@ TEST(DecoderLinks, NestedLlcIsBounded) {
 
 }  // namespace
 }  // namespace netsentry::net
+
+namespace netsentry::net {
+namespace {
+
+TEST(DecoderBigPackets, Ipv6JumbogramTakesItsLengthFromTheJumboOption) {
+  // IPv6 with payload length 0, a hop-by-hop header with a Jumbo Payload option (C2, 4 bytes),
+  // then TCP: Linux BIG TCP over 64 KiB.
+  Frame ip = PacketBuilder().ipv6({.payload_length = 0}).build();
+  ip[6] = 0;  // next header: hop-by-hop
+  const std::uint32_t jumbo = 8 + 20 + 70000;
+  const Frame hbh = {6,
+                     0,
+                     0xC2,
+                     4,
+                     static_cast<std::uint8_t>(jumbo >> 24),
+                     static_cast<std::uint8_t>(jumbo >> 16),
+                     static_cast<std::uint8_t>(jumbo >> 8),
+                     static_cast<std::uint8_t>(jumbo)};
+  Frame tcp = PacketBuilder().tcp({.src_port = 1, .dst_port = 2, .flags = 0x10}).build();
+  tcp.resize(20 + 200, 0);  // captured: 200 of the 70,000 payload bytes
+  const Frame frame = cat({ip, hbh, tcp});
+  Packet p;
+  DecodeStats stats;
+  ASSERT_EQ(decode(LinkType::kRaw, frame, 40 + jumbo, 1, p, stats), DecodeError::kNone);
+  EXPECT_EQ(p.ip_total_len, 40u + jumbo);
+  EXPECT_EQ(p.payload_len, 70000u);
+  EXPECT_EQ(p.dst_port, 2);
+}
+
+TEST(DecoderBigPackets, Ipv4BigTcpWithTotalLengthZeroTakesTheWireLength) {
+  Frame frame = PacketBuilder().ipv4({.total_length = 0}).udp({.length = 0}).payload(100).build();
+  Packet p;
+  DecodeStats stats;
+  // On the wire: 20 + 8 + 90,000 bytes (captured: the first 128).
+  ASSERT_EQ(decode(LinkType::kRaw, frame, 20 + 8 + 90000, 1, p, stats), DecodeError::kNone);
+  EXPECT_EQ(p.ip_total_len, 90028u);
+  EXPECT_EQ(p.payload_len, 90000u);  // UDP length 0 in a datagram over 64 KiB: the IP payload
+  EXPECT_EQ(stats.tso_length, 1u);
+}
+
+}  // namespace
+}  // namespace netsentry::net
