@@ -146,7 +146,7 @@ TEST_F(SqliteStoreTest, CreatesTheSchemaInWalModeWithAVersion) {
   { SqliteStore store(options()); }
   RawDb db(dir_ / "netsentry.db");
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "3");
   EXPECT_EQ(db.text("PRAGMA auto_vacuum"), "2");  // incremental
   EXPECT_EQ(db.text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
                     "type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name)"),
@@ -483,8 +483,8 @@ TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedAndKeepsItsRows) {
         "PRAGMA user_version = 1;");
     db.exec(old_flow.c_str());
   }
-  // A reader alone cannot upgrade it, and says so.
-  EXPECT_NE(error_of([&] { StoreReader reader(dir_ / "netsentry.db"); }).find("upgrades it"),
+  // A reader alone cannot upgrade it, and says which version it found.
+  EXPECT_NE(error_of([&] { StoreReader reader(dir_ / "netsentry.db"); }).find("schema version 1"),
             std::string::npos);
   SqliteStore store(options());
   ASSERT_TRUE(store.add_flow(flow_at(kT0)));
@@ -496,7 +496,7 @@ TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedAndKeepsItsRows) {
   EXPECT_EQ(rows[1].community_id, "");
   EXPECT_EQ(rows[1].orig_ip_bytes, 0u);
   RawDb db(dir_ / "netsentry.db");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "3");
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
@@ -624,9 +624,12 @@ TEST_F(SqliteStoreTest, MigratesAVersionOneStoreKeepingItsRows) {
   }
   SqliteStore store(options());
   RawDb db(dir_ / "netsentry.db");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "3");
   EXPECT_EQ(db.text("SELECT sensor || '|' || coalesce(sensor_id, 'null') FROM flows WHERE id = 7"),
             "|null");
+  EXPECT_EQ(db.text("SELECT community_id || '|' || conn_state || '|' || orig_ip_bytes FROM flows "
+                    "WHERE id = 7"),
+            "||0");
   EXPECT_EQ(db.text("SELECT reason FROM alerts"), "old");
   EXPECT_EQ(store.add_flow(flow_at(kT0)), 8);
   EXPECT_EQ(store.add_alert(alert_at(kT0, detect::Severity::kLow)), 2);
