@@ -343,8 +343,11 @@ class Host:
         rng = random.Random(self.c["seed"] + 2)
         addr4 = self.c["addr"]
         ifindex = socket.if_nametoindex("eth0")
-        while self.wait(rng.uniform(5, 90)):
-            what = rng.random()
+        # On joining the link a host announces its name (mDNS) and looks for devices (SSDP), as
+        # desktops and phones do; afterwards the chatter comes at random.
+        joining = [0.5, 0.7]
+        while self.wait(rng.uniform(0.5, 4) if joining else rng.uniform(5, 90)):
+            what = joining.pop(0) if joining else rng.random()
             if what < 0.45:
                 svc = rng.choice(["_services._dns-sd._udp.local", "_ipp._tcp.local",
                                   "_googlecast._tcp.local", "_airplay._tcp.local",
@@ -373,7 +376,7 @@ class Host:
                     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
                     s.bind((addr4, 5353 if port == 5353 else 0))
                     s.sendto(payload, (dst, port))
-                if self.addr6 and rng.random() < 0.6:
+                if self.addr6 and (joining or rng.random() < 0.6):
                     with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
                         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
                         s.sendto(payload, (dst6, port, 0, ifindex))
