@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <map>
 
 namespace netsentry::app {
@@ -52,6 +53,10 @@ std::string format_evaluation(const std::vector<ScoredModel>& models, const data
     fmt::format_to(it, "{:>10} {:>10} {:>10}\n", "attack", e.fn, e.tp);
     fmt::format_to(it, "ROC-AUC {}   PR-AUC {}   FPR at 95% recall {}\n", number(e.roc_auc),
                    number(e.pr_auc), number(e.fpr_at_95_recall));
+    fmt::format_to(it,
+                   "false positives per 10,000 benign rows {}   precision at 1 attack row in "
+                   "10,000 {}\n",
+                   number(e.fp_per_10k, 1), number(e.precision_at_base_rate));
   }
   // Detection per attack class for the ensemble: which kinds of attack it misses.
   if (!models.empty() && !data.class_code.empty()) {
@@ -70,13 +75,15 @@ std::string format_evaluation(const std::vector<ScoredModel>& models, const data
     }
   }
   // One summary table.
-  fmt::format_to(it, "\n{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "model", "accuracy",
-                 "precision", "recall", "f1", "roc_auc", "pr_auc", "fpr@95");
+  fmt::format_to(it, "\n{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}\n", "model",
+                 "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "fpr@95", "FP/10k",
+                 "prec@1e-4");
   for (const auto& m : models) {
     const auto& e = m.result;
-    fmt::format_to(it, "{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", m.name,
+    fmt::format_to(it, "{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}\n", m.name,
                    number(e.accuracy), number(e.precision), number(e.recall), number(e.f1),
-                   number(e.roc_auc), number(e.pr_auc), number(e.fpr_at_95_recall));
+                   number(e.roc_auc), number(e.pr_auc), number(e.fpr_at_95_recall),
+                   number(e.fp_per_10k, 1), number(e.precision_at_base_rate));
   }
   return out;
 }

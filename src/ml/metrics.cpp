@@ -288,7 +288,15 @@ BinaryEvaluation evaluate_binary(std::span<const int> y_true, std::span<const fl
   e.roc_auc = roc_auc(y_true, scores);
   e.pr_auc = average_precision(y_true, scores);
   e.fpr_at_95_recall = fpr_at_recall(y_true, scores, 0.95);
+  const double fpr = ratio(static_cast<double>(e.fp), static_cast<double>(e.fp + e.tn));
+  e.fp_per_10k = 1e4 * fpr;
+  e.precision_at_base_rate = precision_at_base_rate(e.recall, fpr);
   return e;
+}
+
+double precision_at_base_rate(double tpr, double fpr, double base_rate) {
+  const double flagged = tpr * base_rate + fpr * (1.0 - base_rate);
+  return flagged > 0.0 ? tpr * base_rate / flagged : std::nan("");
 }
 
 nlohmann::json to_json(const BinaryEvaluation& e) {
@@ -302,6 +310,9 @@ nlohmann::json to_json(const BinaryEvaluation& e) {
       {"pr_auc", number_or_null(e.pr_auc)},
       {"confusion_matrix", {{e.tn, e.fp}, {e.fn, e.tp}}},
       {"fpr_at_95_recall", number_or_null(e.fpr_at_95_recall)},
+      {"fp_per_10k", e.fp_per_10k},
+      {"precision_at_base_rate", number_or_null(e.precision_at_base_rate)},
+      {"base_rate", kRealisticBaseRate},
       {"support",
        {{"normal", e.tn + e.fp}, {"attack", e.fn + e.tp}, {"total", e.tn + e.fp + e.fn + e.tp}}},
   };

@@ -103,14 +103,25 @@ struct BinaryEvaluation {
   double roc_auc = 0.0;
   double pr_auc = 0.0;
   double fpr_at_95_recall = 0.0;
+  // What an operator sees: false positives per 10,000 benign rows, and the precision the same
+  // detection and false-positive rates would have if only 1 row in 10,000 were an attack
+  // (kRealisticBaseRate; a test set's class balance flatters precision by orders of magnitude).
+  double fp_per_10k = 0.0;
+  double precision_at_base_rate = 0.0;
   std::int64_t tn = 0, fp = 0, fn = 0, tp = 0;
 };
+
+inline constexpr double kRealisticBaseRate = 1e-4;
+// TPR * b / (TPR * b + FPR * (1 - b)); NaN when both rates are 0.
+[[nodiscard]] double precision_at_base_rate(double tpr, double fpr,
+                                            double base_rate = kRealisticBaseRate);
 
 // Predicted = score > threshold.
 [[nodiscard]] BinaryEvaluation evaluate_binary(std::span<const int> y_true,
                                                std::span<const float> scores, float threshold);
 // {threshold, accuracy, precision, recall, f1, roc_auc, pr_auc, confusion_matrix: [[tn, fp],
-// [fn, tp]], fpr_at_95_recall, support: {normal, attack, total}}
+// [fn, tp]], fpr_at_95_recall, fp_per_10k, precision_at_base_rate, base_rate, support: {normal,
+// attack, total}}
 [[nodiscard]] nlohmann::json to_json(const BinaryEvaluation& e);
 
 }  // namespace netsentry::ml

@@ -82,6 +82,24 @@ TEST(Metrics, BinaryEvaluationMatchesScikitLearn) {
   EXPECT_TRUE(one_class.at("roc_auc").is_null());
 }
 
+// What an operator sees: 1 of 4 benign rows flagged is 2,500 per 10,000; at 1 attack in 10,000
+// rows, a detector with recall 0.5 and that false-positive rate is almost always wrong.
+TEST(Metrics, FalsePositivesPer10kAndPrecisionAtARealisticBaseRate) {
+  const std::vector<int> y = {0, 0, 0, 0, 1, 1};
+  const std::vector<float> s = {0.1f, 0.2f, 0.9f, 0.3f, 0.8f, 0.1f};
+  const auto e = evaluate_binary(y, s, 0.5f);
+  EXPECT_DOUBLE_EQ(e.fp_per_10k, 2500.0);
+  EXPECT_NEAR(e.precision_at_base_rate, 0.5e-4 / (0.5e-4 + 0.25 * (1 - 1e-4)), 1e-12);
+  EXPECT_NEAR(precision_at_base_rate(0.9, 0.001), 0.9e-4 / (0.9e-4 + 0.001 * 0.9999), 1e-12);
+  EXPECT_DOUBLE_EQ(precision_at_base_rate(1.0, 0.0), 1.0);
+  EXPECT_TRUE(std::isnan(precision_at_base_rate(0.0, 0.0)));
+  const auto j = to_json(e);
+  EXPECT_DOUBLE_EQ(j.at("fp_per_10k").get<double>(), 2500.0);
+  EXPECT_DOUBLE_EQ(j.at("base_rate").get<double>(), kRealisticBaseRate);
+  // Nothing flagged and nothing detected: precision is undefined, null in JSON.
+  EXPECT_TRUE(to_json(evaluate_binary(y, s, 2.0f)).at("precision_at_base_rate").is_null());
+}
+
 TEST(Metrics, MultiClassConfusionMatrixAndAverages) {
   // sklearn: confusion_matrix(yt, yp) = [[3,0,0],[0,2,1],[1,1,2]];
   // precision_recall_fscore_support: P [.75 .667 .667], R [1 .667 .5], F1 [.857 .667 .571]
