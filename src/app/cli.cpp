@@ -416,15 +416,24 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.5));
   train_cmd
       ->add_option("--ensemble", train.ensemble,
-                   "auto (best F1 on validation), vote (the original rule), soft, stacked, or "
-                   "tail (combined normal-tail evidence; keeps novel attacks visible)")
+                   "auto (mode and weights that best detect attack families held out of "
+                   "training, at the --alert-rate budget; best validation F1 when the data has "
+                   "fewer than two attack classes), vote (the original's weighted majority), "
+                   "soft, stacked, or tail (combined normal-tail evidence)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "vote", "soft", "stacked", "tail"}));
   train_cmd
       ->add_option("--alert-rate", train.tail_alert_rate,
-                   "tail ensemble: share of normal validation rows allowed above its threshold")
+                   "Share of normal validation rows allowed above the ensemble threshold (tail, "
+                   "and the mode auto chooses), and the false-positive budget auto judges at")
       ->capture_default_str()
       ->check(CLI::Range(0.0001, 0.5));
+  train_cmd
+      ->add_option("--fusion-folds", train.fusion_folds,
+                   "auto: folds of attack families held out while choosing the fusion (each "
+                   "trains every model once; 0 = choose by validation F1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10));
   train_cmd->add_option("--exclude", train.exclude_columns,
                         "Columns to keep out of the model inputs (repeatable)");
   train_cmd->add_flag("--keep-cic-bulk-subflow", train.keep_cic_bulk_subflow,
@@ -435,9 +444,18 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"rf", "gbtree"}));
   train_cmd
       ->add_option("--ae-percentile", train.ae_percentile,
-                   "Autoencoder threshold: percentile of the training reconstruction MSE")
+                   "Autoencoder threshold: percentile of the reconstruction MSE of benign rows "
+                   "held out of its training")
       ->capture_default_str()
       ->check(CLI::Range(50.0, 100.0));
+  train_cmd
+      ->add_option("--ae-transform", train.ae_transform,
+                   "Autoencoder inputs: quantile (each feature mapped to a normal score by its "
+                   "distribution on benign rows), standard (scaled by its benign mean and "
+                   "deviation), both (each feature twice, both ways) or none (the preprocessed "
+                   "features as they are)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"quantile", "standard", "both", "none"}));
   train_cmd->add_option("--encoding", train.encoding, "Categorical encoding: onehot or label")
       ->capture_default_str()
       ->check(CLI::IsMember({"onehot", "label"}));
@@ -497,6 +515,10 @@ int run_cli(int argc, char** argv) {
                    "Score with another of the bundle's fitted ensemble modes: vote, soft, "
                    "stacked or tail (default: the mode chosen at training)")
       ->check(CLI::IsMember({"vote", "soft", "stacked", "tail"}));
+  evaluate_cmd->add_flag("--ablation", evaluate.ablation,
+                         "Also score with each model removed from the ensemble and with each "
+                         "model alone (the fusion refitted on the bundle's validation scores, as "
+                         "train fits it)");
   evaluate_cmd->add_option("--scores", evaluate.scores_csv,
                            "Write every record's label, class, model scores and ensemble score "
                            "to this CSV file");
@@ -505,7 +527,8 @@ int run_cli(int argc, char** argv) {
       "  netsentry evaluate -m models/kdd --data KDDTest+.txt\n"
       "  netsentry evaluate -m models/kdd --data KDDTest+.txt --json | jq .models.ensemble\n"
       "  netsentry evaluate -m models/cic --data 'cic/*.csv' --report report/\n"
-      "  netsentry evaluate -m models/kdd --data KDDTest+.txt --scores scores.csv");
+      "  netsentry evaluate -m models/kdd --data KDDTest+.txt --scores scores.csv\n"
+      "  netsentry evaluate -m models/kdd --data KDDTest+.txt --ablation");
   // evaluate --traffic: a labelled series (NAB) through the forecast detector and the baseline.
   const auto* traffic_eval_group = "Traffic series (--traffic)";
   evaluate_cmd

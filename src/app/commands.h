@@ -131,9 +131,14 @@ struct TrainOptions {
   double validation_fraction = 0.15;
   double test_fraction = 0.15;
   std::string ensemble = "auto";  // auto|vote|soft|stacked|tail
+  // auto: folds of attack families held out to choose the fusion (< 2: best validation F1).
+  int fusion_folds = 4;
+  // The share of normal validation rows above the ensemble threshold (tail, and any mode auto
+  // chooses), and the false-positive budget the fusion is chosen at.
   double tail_alert_rate = 0.05;
   std::string rf_mode = "rf";     // rf|gbtree
   double ae_percentile = 95;
+  std::string ae_transform = "quantile";  // quantile|standard|both|none
   std::string encoding = "onehot";  // onehot|label
   std::vector<std::string> exclude_columns;  // raw columns kept out of the model inputs
   bool keep_cic_bulk_subflow = false;
@@ -154,6 +159,7 @@ struct EvaluateOptions {
   std::filesystem::path report_dir;  // empty = no plots
   std::filesystem::path scores_csv;  // empty = none; else one row per record with every score
   std::string ensemble;              // empty = the bundle's mode; else vote|soft|stacked|tail
+  bool ablation = false;             // also each model removed and each alone (the fusion refitted)
   // --pcap: replay a labelled capture through monitor's engine instead (app/pcap_evaluation.h).
   std::string pcap;
   std::string labels;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -167,6 +168,85 @@ int run_evaluate_pcap(const EvaluateOptions& o) {
   return 0;
 }
 
+// evaluate --ablation: the bundle's fusion refitted on its stored validation scores (exactly as
+// train fits it) without each model, and with each model alone, all scored on the data at hand.
+struct AblationRow {
+  std::string variant;
+  std::vector<std::string> models;
+  ml::BinaryEvaluation result;
+};
+
+std::vector<AblationRow> ablation(const ml::Bundle& bundle, const ml::ModelScores& scores,
+                                  std::span<const int> y) {
+  if (bundle.validation_scores.empty()) {
+    throw core::Error(
+        "--ablation: the bundle keeps no validation scores (trained before netsentry stored "
+        "them): retrain it");
+  }
+  const std::vector<std::string> all = bundle.ensemble.models();
+  std::vector<std::pair<std::string, std::vector<std::string>>> variants;
+  variants.emplace_back("all models", all);
+  if (all.size() > 1) {
+    for (const auto& m : all) {
+      std::vector<std::string> rest;
+      for (const auto& n : all) {
+        if (n != m) rest.push_back(n);
+      }
+      variants.emplace_back("without " + m, rest);
+    }
+    for (const auto& m : all) variants.emplace_back(m + " alone", std::vector<std::string>{m});
+  }
+  std::vector<AblationRow> out;
+  for (const auto& [label, members] : variants) {
+    ml::Ensemble e;
+    ml::ModelScores validation, test;
+    double weight = 0;
+    for (const auto& m : members) {
+      e.set_model_threshold(m, bundle.threshold(m));
+      e.set_weight(m, bundle.ensemble.weight_of(m));
+      weight += bundle.ensemble.weight_of(m);
+      validation.emplace(m, bundle.validation_scores.at(m));
+      test.emplace(m, scores.at(m));
+    }
+    // A variant whose members all have weight 0 in the bundle keeps them at weight 1: it asks
+    // what they would add.
+    if (!(weight > 0)) {
+      for (const auto& m : members) e.set_weight(m, 1.0);
+    }
+    e.set_tail_alert_rate(bundle.ensemble.alert_rate());
+    e.fit(validation, bundle.validation_y);
+    e.set_mode(bundle.ensemble.mode());
+    if (bundle.ensemble.threshold_from_alert_rate()) {
+      e.set_threshold_at_alert_rate(validation, bundle.validation_y, bundle.ensemble.alert_rate());
+    }
+    out.push_back({label, members, ml::evaluate_binary(y, e.score(test), e.threshold())});
+  }
+  return out;
+}
+
+std::string format_ablation(const std::vector<AblationRow>& rows, const ml::Bundle& bundle) {
+  std::string out = fmt::format(
+      "\nablation: the {} ensemble refitted on the bundle's validation scores for each set of "
+      "models{}\n",
+      ml::to_string(bundle.ensemble.mode()),
+      bundle.ensemble.threshold_from_alert_rate()
+          ? fmt::format(" (threshold at {:.3g} % of benign validation rows)",
+                        100 * bundle.ensemble.alert_rate())
+          : std::string());
+  out += fmt::format("{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}\n", "models", "accuracy",
+                     "recall", "f1", "roc_auc", "FP/10k", "prec@1e-4");
+  const auto num = [](double v, int d) {
+    return std::isnan(v) ? std::string("n/a") : fmt::format("{:.{}f}", v, d);
+  };
+  for (const auto& r : rows) {
+    const auto& e = r.result;
+    out += fmt::format("{:<28} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}\n", r.variant,
+                       num(e.accuracy, 4), num(e.recall, 4), num(e.f1, 4), num(e.roc_auc, 4),
+                       num(e.fp_per_10k, 1), num(e.precision_at_base_rate, 4));
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
@@ -191,7 +271,7 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
   const double prep_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::map<std::string, double> model_seconds;
-  const auto scores = bundle.score(x, ds.group, &model_seconds);
+  const auto scores = bundle.score({x, ds.group, ds.sequences()}, &model_seconds);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string split = fmt::format("preprocessing {:.3f} s", prep_seconds);
@@ -208,8 +288,19 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
     write_report(o.report_dir, make_report(results, ds, rows, command_line));
     spdlog::info("report written to {}", (o.report_dir / "report.html").string());
   }
+  std::vector<AblationRow> ablated;
+  if (o.ablation) ablated = ablation(bundle, scores, ds.y);
   if (o.json) {
     auto j = evaluation_json(results);
+    if (o.ablation) {
+      j["ablation"] = nlohmann::json::array();
+      for (const auto& r : ablated) {
+        auto row = ml::to_json(r.result);
+        row["variant"] = r.variant;
+        row["models"] = r.models;
+        j["ablation"].push_back(std::move(row));
+      }
+    }
     j["rows"] = ds.rows();
     j["score_seconds"] = seconds;
     j["score_seconds_by_stage"] = model_seconds;
@@ -218,6 +309,7 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
   } else {
     std::printf("evaluation of %s on %zu rows\n", o.model.string().c_str(), ds.rows());
     std::fputs(format_evaluation(results, ds, rows).c_str(), stdout);
+    if (o.ablation) std::fputs(format_ablation(ablated, bundle).c_str(), stdout);
   }
   return 0;
 }

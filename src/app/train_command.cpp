@@ -1,6 +1,7 @@
 // `netsentry train`: the original project's main.py done properly — load labelled data, split it,
-// fit the preprocessing and the four models, fit the ensemble on the validation split, report on
-// the test split (or on --test-data), and save everything as a model bundle. With --traffic it also
+// fit the preprocessing and the four models, choose the fusion by held-out-family validation
+// (ml/fusion_search.h; --ensemble auto), fit the ensemble on the validation split, report on the
+// test split (or on --test-data), and save everything as a model bundle. With --traffic it also
 // (or only) trains the LSTM forecaster of the per-second traffic series into <out>/traffic/.
 #include <spdlog/spdlog.h>
 
@@ -19,6 +20,7 @@
 #include "detect/forecast_detector.h"
 #include "fmt/format.h"
 #include "ml/bundle.h"
+#include "ml/fusion_search.h"
 #include "ml/isolation_forest.h"
 #include "ml/random_forest.h"
 #include "ml/torch_module.h"
@@ -41,6 +43,7 @@ std::unique_ptr<ml::Model> build_model(const std::string& name, const TrainOptio
   if (name == "autoencoder" && ml::model_available(name)) {
     ml::torch::AutoencoderOptions ae;
     ae.threshold_percentile = static_cast<float>(o.ae_percentile);
+    ae.transform = o.ae_transform;
     return ml::torch_module::make_autoencoder(ae);
   }
   return ml::make_model(name);
@@ -58,6 +61,125 @@ std::vector<std::size_t> all_rows(std::size_t n) {
   std::vector<std::size_t> v(n);
   std::iota(v.begin(), v.end(), 0);
   return v;
+}
+
+template <typename T>
+std::vector<T> pick(std::span<const T> v, std::span<const std::size_t> rows) {
+  std::vector<T> out;
+  if (v.empty()) return out;
+  out.reserve(rows.size());
+  for (const std::size_t r : rows) out.push_back(v[r]);
+  return out;
+}
+
+// The given rows' packet sequences, owned (a fold's rows are scattered over the training split).
+struct PacketRows {
+  std::vector<data::PacketStep> steps;
+  std::vector<std::size_t> offset;
+  PacketRows(const data::PacketSequences& all, std::span<const std::size_t> rows) {
+    if (all.empty()) return;
+    offset.reserve(rows.size() + 1);
+    offset.push_back(0);
+    for (const std::size_t r : rows) {
+      const auto p = all.of(r);
+      steps.insert(steps.end(), p.begin(), p.end());
+      offset.push_back(steps.size());
+    }
+  }
+  [[nodiscard]] data::PacketSequences view() const { return {steps, offset}; }
+};
+
+// Held-out-family validation of the fusion (ml/fusion_search.h): every model is trained once per
+// fold without some attack families, and the fusion that detects the left-out families best at
+// the alert-rate budget wins. Returns the search's summary for the manifest (null when the data
+// has too few attack families, or a single model), and sets `chosen`.
+nlohmann::json choose_fusion(const TrainOptions& o, const std::vector<std::string>& names,
+                             const data::Dataset& train, const data::Matrix& x,
+                             std::span<const std::int32_t> group, ml::FusionCandidate& chosen) {
+  if (names.size() < 2 || train.class_code.empty() || o.fusion_folds < 2) return nullptr;
+  const std::vector<ml::FamilyFold> folds =
+      ml::make_family_folds(train.y, train.class_code, o.fusion_folds, o.seed, 20, 40000);
+  if (folds.empty()) return nullptr;
+  const auto t0 = Clock::now();
+  std::fprintf(stderr,
+               "choosing the fusion by held-out-family validation: %zu folds, each trained "
+               "without some attack families\n",
+               folds.size());
+  const data::PacketSequences packets = train.sequences();
+  std::vector<ml::FoldScores> scored;
+  for (std::size_t f = 0; f < folds.size(); ++f) {
+    const ml::FamilyFold& fold = folds[f];
+    const data::Matrix xf = x.select_rows(fold.train);
+    const data::Matrix xc = x.select_rows(fold.calibrate);
+    const data::Matrix xt = x.select_rows(fold.test);
+    const auto yf = pick<int>(train.y, fold.train);
+    const auto yc = pick<int>(train.y, fold.calibrate);
+    const auto gf = pick<std::int32_t>(group, fold.train);
+    const auto gc = pick<std::int32_t>(group, fold.calibrate);
+    const auto gt = pick<std::int32_t>(group, fold.test);
+    const PacketRows pf(packets, fold.train), pc(packets, fold.calibrate), pt(packets, fold.test);
+    const std::vector<float> weights = data::balanced_sample_weights(yf);
+    ml::TrainSet set;
+    set.x = &xf;
+    set.y = yf;
+    set.weights = weights;
+    set.group = gf;
+    set.packets = pf.view();
+    set.x_val = &xc;
+    set.y_val = yc;
+    set.group_val = gc;
+    set.packets_val = pc.view();
+    ml::TrainContext ctx;
+    ctx.threads = o.threads;
+    ctx.seed = o.seed + f + 1;
+    ctx.epochs = o.epochs;
+    ml::FoldScores fs;
+    fs.y_calibrate = yc;
+    fs.y_test = pick<int>(train.y, fold.test);
+    fs.family_test = pick<std::int32_t>(train.class_code, fold.test);
+    std::string held;
+    for (const auto c : fold.held_out) {
+      held += (held.empty() ? "" : ", ") + train.class_names[static_cast<std::size_t>(c)];
+    }
+    const auto tf = Clock::now();
+    for (const auto& name : names) {
+      auto model = build_model(name, o);
+      model->fit(set, ctx);
+      ml::set_model_threads(*model, o.threads);
+      fs.calibrate.emplace(name, model->score({xc, gc, pc.view()}));
+      fs.test.emplace(name, model->score({xt, gt, pt.view()}));
+      fs.thresholds[name] = model->threshold();
+    }
+    std::fprintf(stderr, "  fold %zu/%zu: %zu training rows without {%s}, %.1f s\n", f + 1,
+                 folds.size(), fold.train.size(), held.c_str(),
+                 std::chrono::duration<double>(Clock::now() - tf).count());
+    scored.push_back(std::move(fs));
+  }
+  const auto ranked = ml::search_fusion(scored, names, o.tail_alert_rate);
+  chosen = ranked.front().candidate;
+  std::fprintf(stderr,
+               "fusion at a %.3g %% false-positive budget, mean recall of the left-out families "
+               "(false-positive rate on unseen benign rows):\n",
+               100 * o.tail_alert_rate);
+  for (std::size_t i = 0; i < ranked.size() && i < 5; ++i) {
+    std::fprintf(stderr, "  %s %-60s %.4f (%.4f)\n", i == 0 ? "->" : "  ",
+                 ranked[i].candidate.label().c_str(), ranked[i].mean_recall, ranked[i].fp_rate);
+  }
+  nlohmann::json j = ml::to_json(ranked, o.tail_alert_rate, folds.size(), train.class_names);
+  j["seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+  return j;
+}
+
+// At most `limit` rows of the validation split, class-stratified and in order, for the bundle's
+// stored validation scores.
+std::vector<std::size_t> validation_sample(std::span<const int> y, std::size_t limit,
+                                           std::uint64_t seed) {
+  std::vector<std::size_t> rows = all_rows(y.size());
+  if (rows.size() <= limit) return rows;
+  const data::Split s = data::stratified_split(y, static_cast<double>(limit) / y.size(), 0.0, seed);
+  rows = s.validation;
+  std::sort(rows.begin(), rows.end());
+  return rows;
 }
 
 // Trains the traffic forecaster on o.traffic, saves it into <out>/traffic/ (beside a flow bundle
@@ -188,10 +310,10 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
     // CICFlowMeter's published bulk and subflow columns come from code that does not do what its
     // documentation says (bulk is 0, subflow packets are 0 or 1); our flow meter computes them as
     // documented, so a model that learned CICFlowMeter's values would call every live flow odd.
-    for (const char* c : {"Fwd Bytes/Bulk Avg", "Fwd Packet/Bulk Avg", "Fwd Bulk Rate Avg",
-                          "Bwd Bytes/Bulk Avg", "Bwd Packet/Bulk Avg", "Bwd Bulk Rate Avg",
-                          "Subflow Fwd Packets", "Subflow Fwd Bytes", "Subflow Bwd Packets",
-                          "Subflow Bwd Bytes"}) {
+    for (const char* c :
+         {"Fwd Bytes/Bulk Avg", "Fwd Packet/Bulk Avg", "Fwd Bulk Rate Avg", "Bwd Bytes/Bulk Avg",
+          "Bwd Packet/Bulk Avg", "Bwd Bulk Rate Avg", "Subflow Fwd Packets", "Subflow Fwd Bytes",
+          "Subflow Bwd Packets", "Subflow Bwd Bytes"}) {
       pre.exclude_columns.emplace_back(c);
     }
     spdlog::info(
@@ -213,9 +335,11 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   set.y = train.y;
   set.weights = weights;
   set.group = g_train;
+  set.packets = train.sequences();
   set.x_val = &x_val;
   set.y_val = val.y;
   set.group_val = g_val;
+  set.packets_val = val.sequences();
 
   ml::TrainContext ctx;
   ctx.threads = o.threads;
@@ -238,7 +362,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
     std::fprintf(stderr, "  %s trained in %.1f s (threshold %.4g)\n", name.c_str(), seconds,
                  model->threshold());
     ml::set_model_threads(*model, o.threads);
-    auto scores = model->score(x_val, g_val);
+    auto scores = model->score({x_val, g_val, val.sequences()});
     bundle.metrics[name]["validation"] =
         ml::to_json(ml::evaluate_binary(val.y, scores, model->threshold()));
     bundle.metrics[name]["train_seconds"] = seconds;
@@ -255,24 +379,43 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   });
 
   bundle.ensemble.set_tail_alert_rate(o.tail_alert_rate);
+  nlohmann::json selection;
+  ml::FusionCandidate chosen;
+  if (o.ensemble == "auto") selection = choose_fusion(o, names, train, x_train, g_train, chosen);
+  if (!selection.is_null()) {
+    for (const auto& [name, w] : chosen.weights) bundle.ensemble.set_weight(name, w);
+  }
   bundle.ensemble.fit(val_scores, val.y);
-  if (o.ensemble == "auto") {
+  if (!selection.is_null()) {
+    bundle.ensemble.set_mode(chosen.mode);
+    // The chosen fusion alerts on the same budget it was judged at.
+    bundle.ensemble.set_threshold_at_alert_rate(val_scores, val.y, o.tail_alert_rate);
+  } else if (o.ensemble == "auto") {
+    // Too few attack families to hold any out: the best validation F1 (see --help).
     bundle.ensemble.choose_best();
   } else {
     bundle.ensemble.set_mode(ml::ensemble_mode_from_string(o.ensemble));
+  }
+  {
+    const auto keep = validation_sample(val.y, ml::Bundle::kMaxValidationRows, o.seed);
+    bundle.validation_y = pick<int>(val.y, keep);
+    for (const auto& [name, v] : val_scores) {
+      bundle.validation_scores.emplace(name, pick<float>(v, keep));
+    }
   }
   nlohmann::json modes = nlohmann::json::object();
   for (const auto& r : bundle.ensemble.validation_results()) {
     modes[std::string(ml::to_string(r.mode))] = {{"f1", r.f1}, {"threshold", r.threshold}};
   }
-  std::fprintf(stderr, "ensemble: %s (validation F1: %s)\n",
-               std::string(ml::to_string(bundle.ensemble.mode())).c_str(), modes.dump().c_str());
+  std::fprintf(stderr, "ensemble: %s, threshold %.4g (validation F1 of the modes: %s)\n",
+               std::string(ml::to_string(bundle.ensemble.mode())).c_str(),
+               bundle.ensemble.threshold(), modes.dump().c_str());
 
   // Report on the test rows.
   const data::Dataset test = test_src.select_rows(test_rows);
   const data::Matrix x_test = bundle.preprocessor.transform(test);
   const auto g_test = take_group(test_src, test_rows);
-  const auto scores = bundle.score(x_test, g_test);
+  const auto scores = bundle.score({x_test, g_test, test.sequences()});
   const auto results = evaluate_all(bundle, scores, test.y);
   for (const auto& r : results) bundle.metrics[r.name]["test"] = ml::to_json(r.result);
   bundle.metrics["ensemble"]["validation_modes"] = modes;
@@ -293,6 +436,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
       {"train_seconds", times},
       {"command", command_line},
   };
+  if (!selection.is_null()) bundle.training["ensemble_selection"] = selection;
   const auto counts = all.class_counts();
   for (std::size_t c = 0; c < all.class_names.size(); ++c) {
     bundle.training["class_counts"][all.class_names[c]] = counts[c];
@@ -309,6 +453,11 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
     auto j = evaluation_json(results);
     j["train_seconds"] = times;
     j["ensemble_mode"] = std::string(ml::to_string(bundle.ensemble.mode()));
+    j["ensemble_weights"] = nlohmann::json::object();
+    for (const auto& name : bundle.ensemble.models()) {
+      j["ensemble_weights"][name] = bundle.ensemble.weight_of(name);
+    }
+    if (!selection.is_null()) j["ensemble_selection"] = selection;
     j["bundle"] = o.out.string();
     if (!traffic.is_null()) j["traffic"] = traffic;
     std::printf("%s\n", j.dump(2).c_str());

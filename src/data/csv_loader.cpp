@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -587,6 +588,7 @@ struct Dialect {
   bool label_required = false;
   std::string class_column;  // "" = the label column
   std::string timestamp;
+  std::string packets;  // per-row packet sequences (size:direction:gap:flags|...)
   std::string group;
   std::vector<std::string> drop;
   std::vector<std::string> categorical;
@@ -613,6 +615,7 @@ Dialect dialect_for(Format f) {
       d.label = "Label";
       d.timestamp = "start_time";
       d.group = "src_ip";
+      d.packets = "packets";
       d.drop = {"start_time", "end_time", "src_ip",     "src_port", "dst_ip",    "dst_port",
                 "protocol",   "vlan",     "end_reason", "packets",  "SourcePort",
                 // Interoperable identity and state columns: not model features.
@@ -684,7 +687,7 @@ Format detect(const std::vector<std::string>& header) {
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-enum class Role : std::uint8_t { kDrop, kFeature, kLabel, kClass, kTimestamp, kGroup };
+enum class Role : std::uint8_t { kDrop, kFeature, kLabel, kClass, kTimestamp, kGroup, kPackets };
 
 // What to do with each field of a file's records. Several roles may share a field (the label is
 // usually also the class column), so each field lists up to three.
@@ -731,6 +734,41 @@ std::string quote_cell(std::string_view cell) {
   if (cell.size() > kMax) out += "...";
   out += '"';
   return out;
+}
+
+// Parses a flows CSV "packets" cell, `size:direction:gap_us:flags` per packet joined by '|'
+// (empty: no packet). Returns an empty string, or what is wrong.
+std::string parse_packets(std::string_view cell, std::vector<PacketStep>& out) {
+  constexpr std::size_t kMaxPackets = 1024;  // the flow meter's --first-packets limit
+  out.clear();
+  if (cell.empty()) return {};
+  std::size_t start = 0;
+  while (start <= cell.size()) {
+    const std::size_t bar = std::min(cell.find('|', start), cell.size());
+    const std::string_view step = cell.substr(start, bar - start);
+    long long v[4] = {0, 0, 0, 0};
+    std::size_t pos = 0;
+    for (int k = 0; k < 4; ++k) {
+      const std::size_t colon = k < 3 ? step.find(':', pos) : step.size();
+      if (colon == std::string_view::npos)
+        return "packet " + quote_cell(step) + " is not size:direction:gap:flags";
+      const std::string_view part = step.substr(pos, colon - pos);
+      const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v[k]);
+      if (ec != std::errc() || end != part.data() + part.size() || part.empty()) {
+        return "packet " + quote_cell(step) + " is not size:direction:gap:flags";
+      }
+      pos = colon + 1;
+    }
+    if (v[0] < 0 || v[0] > 0xFFFFFFFFLL || (v[1] != 1 && v[1] != -1) || v[2] < 0 ||
+        v[2] > 0xFFFFFFFFLL || v[3] < 0 || v[3] > 255) {
+      return "packet " + quote_cell(step) + " is out of range";
+    }
+    if (out.size() == kMaxPackets) return "more than 1024 packets";
+    out.push_back({static_cast<std::uint32_t>(v[0]), static_cast<std::uint32_t>(v[2]),
+                   static_cast<std::int8_t>(v[1]), static_cast<std::uint8_t>(v[3])});
+    start = bar + 1;
+  }
+  return {};
 }
 
 class Loader {
@@ -904,7 +942,7 @@ class Loader {
   bool is_feature_name(const std::string& n) const {
     const Dialect& d = dialect_;
     return n != d.label && n != d.class_column && n != d.timestamp && n != d.group &&
-           !contains(d.drop, n);
+           n != d.packets && !contains(d.drop, n);
   }
 
   // Decides the feature columns (from the first file) and their kinds.
@@ -941,6 +979,7 @@ class Loader {
     }
     if (!d.timestamp.empty() && !seen.count(d.timestamp)) dialect_.timestamp.clear();
     if (!d.group.empty() && !seen.count(d.group)) dialect_.group.clear();
+    if (!d.packets.empty() && !seen.count(d.packets)) dialect_.packets.clear();
     if (!dialect_.label.empty() && dialect_.class_column.empty())
       dialect_.class_column = dialect_.label;
     if (ds_.columns.empty()) fail(path + ": no feature columns left after dropping identifiers");
@@ -997,6 +1036,7 @@ class Loader {
       if (n == dialect_.class_column) p.roles[k++] = Role::kClass;
       if (n == dialect_.timestamp) p.roles[k++] = Role::kTimestamp;
       if (k < 3 && n == dialect_.group) p.roles[k++] = Role::kGroup;
+      if (k < 3 && n == dialect_.packets) p.roles[k++] = Role::kPackets;
       if (const auto it = feature_of.find(n); it != feature_of.end()) {
         p.roles[0] = Role::kFeature;
         p.feature = it->second;
@@ -1043,6 +1083,7 @@ class Loader {
     }
     pending_.resize(ds_.columns.size());
     std::string_view label_text, class_text, time_text, group_text;
+    pending_packets_.clear();
     for (std::size_t i = 0; i < fields.size(); ++i) {
       const FieldPlan& p = plan[i];
       if (p.roles[0] == Role::kDrop) continue;
@@ -1074,6 +1115,14 @@ class Loader {
             break;
           case Role::kGroup:
             group_text = text::trim(fields[i]);
+            break;
+          case Role::kPackets:
+            if (const auto err = parse_packets(text::trim(fields[i]), pending_packets_);
+                !err.empty()) {
+              bad_row(path + ":" + std::to_string(line) + ":" + std::to_string(i + 1) + ": " + err +
+                      " (column \"" + dialect_.packets + "\")");
+              return;
+            }
             break;
           default:
             break;
@@ -1114,6 +1163,11 @@ class Loader {
     }
     if (!dialect_.timestamp.empty()) ds_.timestamp.push_back(parse_timestamp(time_text));
     if (!dialect_.group.empty()) ds_.group.push_back(group_dict_.intern(group_text));
+    if (!dialect_.packets.empty()) {
+      if (ds_.packet_offset.empty()) ds_.packet_offset.push_back(0);
+      ds_.packets.insert(ds_.packets.end(), pending_packets_.begin(), pending_packets_.end());
+      ds_.packet_offset.push_back(ds_.packets.size());
+    }
     ds_.origin.push_back({file, static_cast<std::uint32_t>(line)});
   }
 
@@ -1159,6 +1213,7 @@ class Loader {
   std::vector<std::size_t> feature_field_;  // first file's field index per feature column
   std::size_t expected_fields_ = 0;
   std::vector<Pending> pending_;
+  std::vector<PacketStep> pending_packets_;
   std::vector<Counts> stats_;
   std::vector<Dictionary> dicts_;
   std::vector<std::string> label_levels_, class_levels_, group_levels_;

@@ -59,6 +59,15 @@ Dataset Dataset::select_rows(std::span<const std::size_t> index) const {
   out.timestamp = pick(timestamp, index);
   out.group = pick(group, index);
   out.group_names = group_names;
+  if (has_packets()) {
+    out.packet_offset.reserve(index.size() + 1);
+    out.packet_offset.push_back(0);
+    for (const std::size_t r : index) {
+      const auto steps = packets_of(r);
+      out.packets.insert(out.packets.end(), steps.begin(), steps.end());
+      out.packet_offset.push_back(out.packets.size());
+    }
+  }
   out.files = files;
   out.origin = pick(origin, index);
   out.format = format;

@@ -34,6 +34,30 @@ struct Column {
   }
 };
 
+// One of a flow's first packets (our flows CSV's "packets" column, `size:direction:gap:flags`), the
+// input of sequence models.
+struct PacketStep {
+  std::uint32_t size = 0;      // L4 payload bytes
+  std::uint32_t iat_us = 0;    // microseconds since the flow's previous packet (0 for the first)
+  std::int8_t direction = 0;   // +1 from the flow's initiator, -1 towards it
+  std::uint8_t tcp_flags = 0;  // FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20
+
+  friend bool operator==(const PacketStep&, const PacketStep&) = default;
+};
+
+// A non-owning view of per-row packet sequences: row r's packets are
+// packets[offset[r] .. offset[r + 1]). Empty (no offsets) when the rows carry none.
+struct PacketSequences {
+  std::span<const PacketStep> packets;
+  std::span<const std::size_t> offset;  // rows + 1 entries, or none
+
+  [[nodiscard]] bool empty() const { return offset.empty(); }
+  [[nodiscard]] std::size_t rows() const { return offset.empty() ? 0 : offset.size() - 1; }
+  [[nodiscard]] std::span<const PacketStep> of(std::size_t r) const {
+    return packets.subspan(offset[r], offset[r + 1] - offset[r]);
+  }
+};
+
 // Where a row came from: `file` indexes Dataset::files, `line` is the 1-based physical line on
 // which the record starts.
 struct RowOrigin {
@@ -59,12 +83,24 @@ struct Dataset {
   std::vector<std::int32_t> group;
   std::vector<std::string> group_names;
 
+  // Per-row packet sequences, when the format carries them (our flows CSV): row r's packets are
+  // packets[packet_offset[r] .. packet_offset[r + 1]). Both empty when the data has none.
+  std::vector<PacketStep> packets;
+  std::vector<std::size_t> packet_offset;
+
   std::vector<std::string> files;  // as given/expanded, in load order
   std::vector<RowOrigin> origin;   // one per row
   std::string format;              // detected dialect name, e.g. "nsl-kdd"
 
   [[nodiscard]] std::size_t rows() const { return origin.size(); }
   [[nodiscard]] bool labelled() const { return !y.empty(); }
+  [[nodiscard]] bool has_packets() const { return !packet_offset.empty(); }
+  // Row r's packets (empty when the data has none).
+  [[nodiscard]] std::span<const PacketStep> packets_of(std::size_t r) const {
+    if (packet_offset.empty()) return {};
+    return {packets.data() + packet_offset[r], packet_offset[r + 1] - packet_offset[r]};
+  }
+  [[nodiscard]] PacketSequences sequences() const { return {packets, packet_offset}; }
   [[nodiscard]] const Column* find(std::string_view name) const;
   [[nodiscard]] std::vector<std::string> column_names() const;
   [[nodiscard]] std::string_view class_name(std::size_t row) const {

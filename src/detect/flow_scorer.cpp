@@ -136,7 +136,20 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
                      .first->second;
     }
   }
-  const ml::ModelScores scores = bundle_.score(x, group);
+  // A packet-sequence model (the LSTM) reads each flow's first packets as the flow meter kept them.
+  std::vector<data::PacketStep> packets;
+  std::vector<std::size_t> packet_offset;
+  if (bundle_.reads_packets()) {
+    packet_offset.reserve(flows.size() + 1);
+    packet_offset.push_back(0);
+    for (const auto& r : flows) {
+      for (const auto& p : r.first_packets) {
+        packets.push_back({p.size, p.iat_us, p.direction, p.tcp_flags});
+      }
+      packet_offset.push_back(packets.size());
+    }
+  }
+  const ml::ModelScores scores = bundle_.score({x, group, {packets, packet_offset}});
   const auto& ensemble = scores.at("ensemble");
   const float threshold = bundle_.ensemble.threshold();
   std::vector<std::size_t> anomalous;

@@ -4,8 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
+#include <chrono>
+#include <cmath>
 #include <exception>
 #include <fstream>
 #include <thread>
@@ -22,8 +23,19 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kManifest = "manifest.json";
+constexpr const char* kBundleFormat = "netsentry-model-bundle";
+constexpr const char* kValidationFile = "validation_scores.json";
 
 json read_json(const fs::path& path) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) {
+    throw core::Error(
+        fmt::format("{}: cannot read (is this a model bundle folder?)", path.string()));
+  }
+  if (!fs::is_regular_file(status)) {
+    throw core::Error(fmt::format("{}: not a regular file", path.string()));
+  }
   std::ifstream in(path);
   if (!in)
     throw core::Error(
@@ -37,12 +49,47 @@ json read_json(const fs::path& path) {
 
 template <typename T>
 T field(const json& j, const char* key, const fs::path& where) {
-  if (!j.contains(key)) throw core::Error(fmt::format("{}: missing \"{}\"", where.string(), key));
+  if (!j.is_object() || !j.contains(key)) {
+    throw core::Error(fmt::format("{}: missing \"{}\"", where.string(), key));
+  }
   try {
     return j.at(key).get<T>();
   } catch (const json::exception&) {
     throw core::Error(fmt::format("{}: \"{}\" has the wrong type", where.string(), key));
   }
+}
+
+// The file a manifest names for a model, checked to stay inside the bundle folder: a plain
+// relative path whose resolved location (symbolic links followed) is under the folder.
+fs::path model_file(const fs::path& dir, const std::string& file, std::string_view model,
+                    const fs::path& manifest) {
+  const fs::path rel(file);
+  const auto refuse = [&](std::string_view why) {
+    throw core::Error(
+        fmt::format("{}: model \"{}\": file \"{}\" {}", manifest.string(), model, file, why));
+  };
+  if (file.empty()) refuse("is empty");
+  if (rel.is_absolute() || rel.has_root_name() || rel.has_root_directory()) {
+    refuse("must be a path inside the bundle folder, not an absolute path");
+  }
+  for (const auto& part : rel) {
+    if (part == "..") refuse("must stay inside the bundle folder (no \"..\")");
+  }
+  const fs::path path = dir / rel;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    throw core::Error(fmt::format("{}: model \"{}\" names {}, which is missing", manifest.string(),
+                                  model, path.string()));
+  }
+  const fs::path real_dir = fs::canonical(dir, ec);
+  const fs::path real = ec ? fs::path() : fs::canonical(path, ec);
+  if (ec) refuse(fmt::format("cannot be resolved: {}", ec.message()));
+  const auto mismatch = std::mismatch(real_dir.begin(), real_dir.end(), real.begin(), real.end());
+  if (mismatch.first != real_dir.end()) {
+    refuse(fmt::format("resolves to {}, outside the bundle folder", real.string()));
+  }
+  if (!fs::is_regular_file(real, ec)) refuse("is not a regular file");
+  return path;
 }
 
 }  // namespace
@@ -87,8 +134,12 @@ std::vector<std::string> Bundle::model_names() const {
   return out;
 }
 
-ModelScores Bundle::score(const data::Matrix& x, std::span<const std::int32_t> group,
-                          std::map<std::string, double>* seconds) const {
+bool Bundle::reads_packets() const {
+  return std::any_of(models.begin(), models.end(),
+                     [](const auto& m) { return m->reads_packets(); });
+}
+
+ModelScores Bundle::score(const ScoreInput& input, std::map<std::string, double>* seconds) const {
   using Clock = std::chrono::steady_clock;
   std::vector<std::vector<float>> results(models.size());
   std::vector<double> took(models.size(), 0.0);
@@ -99,7 +150,7 @@ ModelScores Bundle::score(const data::Matrix& x, std::span<const std::int32_t> g
     for (std::size_t i = next.fetch_add(1); i < models.size(); i = next.fetch_add(1)) {
       const auto t0 = Clock::now();
       try {
-        results[i] = models[i]->score(x, group);
+        results[i] = models[i]->score(input);
       } catch (...) {
         errors[i] = std::current_exception();
       }
@@ -140,7 +191,7 @@ void Bundle::save(const fs::path& dir) const {
   fs::create_directories(dir, ec);
   if (ec) throw core::Error(fmt::format("{}: cannot create: {}", dir.string(), ec.message()));
   json manifest;
-  manifest["format"] = "netsentry-model-bundle";
+  manifest["format"] = kBundleFormat;
   manifest["format_version"] = kBundleFormatVersion;
   manifest["created_at"] = fmt::format(
       "{:%Y-%m-%dT%H:%M:%SZ}",
@@ -157,6 +208,17 @@ void Bundle::save(const fs::path& dir) const {
     entries[std::string(m->name())] = entry;
   }
   manifest["models"] = entries;
+  if (!validation_scores.empty()) {
+    json v = {{"y", validation_y}, {"scores", json::object()}};
+    for (const auto& [name, s] : validation_scores) v["scores"][name] = s;
+    std::ofstream out(dir / kValidationFile, std::ios::trunc);
+    out << v.dump() << '\n';
+    out.close();
+    if (!out) {
+      throw core::Error(fmt::format("{}: write failed", (dir / kValidationFile).string()));
+    }
+    manifest["validation_scores"] = kValidationFile;
+  }
   manifest["ensemble"] = ensemble.to_json();
   if (metrics.contains("ensemble")) manifest["ensemble_metrics"] = metrics.at("ensemble");
   manifest["training"] = training;
@@ -166,12 +228,32 @@ void Bundle::save(const fs::path& dir) const {
 }
 
 Bundle Bundle::load(const fs::path& dir, int threads) {
-  if (!fs::is_directory(dir)) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
     throw core::Error(fmt::format(
         "{}: not a folder (a model bundle is a folder with manifest.json)", dir.string()));
   }
   const fs::path manifest_path = dir / kManifest;
+  try {
+    return load_checked(dir, manifest_path, threads);
+  } catch (const core::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Anything else (a library's exception, an allocation failure) still names the bundle.
+    throw core::Error(fmt::format("{}: cannot load the model bundle: {}", dir.string(), e.what()));
+  }
+}
+
+Bundle Bundle::load_checked(const fs::path& dir, const fs::path& manifest_path, int threads) {
   const json manifest = read_json(manifest_path);
+  if (!manifest.is_object()) {
+    throw core::Error(fmt::format("{}: expected a JSON object", manifest_path.string()));
+  }
+  const auto format = field<std::string>(manifest, "format", manifest_path);
+  if (format != kBundleFormat) {
+    throw core::Error(fmt::format("{}: \"format\" is \"{}\", expected \"{}\"",
+                                  manifest_path.string(), format, kBundleFormat));
+  }
   const auto version = field<int>(manifest, "format_version", manifest_path);
   if (version != kBundleFormatVersion) {
     throw core::Error(
@@ -179,8 +261,12 @@ Bundle Bundle::load(const fs::path& dir, int threads) {
                     manifest_path.string(), version, kBundleFormatVersion));
   }
   Bundle b;
-  b.preprocessor =
-      data::Preprocessor::from_json(field<json>(manifest, "preprocessing", manifest_path));
+  try {
+    b.preprocessor =
+        data::Preprocessor::from_json(field<json>(manifest, "preprocessing", manifest_path));
+  } catch (const core::Error& e) {
+    throw core::Error(fmt::format("{}: preprocessing: {}", manifest_path.string(), e.what()));
+  }
   const auto names = field<std::vector<std::string>>(manifest, "feature_names", manifest_path);
   if (names != b.preprocessor.feature_names()) {
     throw core::Error(
@@ -195,32 +281,78 @@ Bundle Bundle::load(const fs::path& dir, int threads) {
     if (std::find(kModelNames.begin(), kModelNames.end(), name) == kModelNames.end()) {
       throw core::Error(fmt::format("{}: unknown model \"{}\"", manifest_path.string(), name));
     }
+    if (!entry.is_object()) {
+      throw core::Error(
+          fmt::format("{}: models.{} must be an object", manifest_path.string(), name));
+    }
   }
+  // Several models score side by side on one thread each (see score_threads).
+  const std::size_t listed = static_cast<std::size_t>(
+      std::count_if(kModelNames.begin(), kModelNames.end(),
+                    [&](std::string_view n) { return entries.contains(std::string(n)); }));
   for (std::string_view name : kModelNames) {
     if (!entries.contains(name)) continue;
     const json& entry = entries.at(std::string(name));
     const auto file = field<std::string>(entry, "file", manifest_path);
-    if (!fs::exists(dir / file)) {
-      throw core::Error(fmt::format("{}: model \"{}\" names {}, which is missing",
-                                    manifest_path.string(), name, (dir / file).string()));
+    (void)model_file(dir, file, name, manifest_path);
+    const auto threshold = field<double>(entry, "threshold", manifest_path);
+    if (!std::isfinite(threshold)) {
+      throw core::Error(fmt::format("{}: models.{}.threshold is not a finite number",
+                                    manifest_path.string(), name));
     }
     auto model = make_model(name);
     model->load(dir, file, b.preprocessor.output_size());
-    model->set_threshold(field<float>(entry, "threshold", manifest_path));
-    // Several models score side by side on one thread each (see score_threads).
-    const std::size_t listed = static_cast<std::size_t>(std::count_if(
-        kModelNames.begin(), kModelNames.end(),
-        [&](std::string_view n) { return entries.contains(std::string(n)); }));
+    model->set_threshold(static_cast<float>(threshold));
     set_model_threads(*model, listed > 1 ? 1 : threads);
     if (entry.contains("metrics")) b.metrics[std::string(name)] = entry.at("metrics");
     b.models.push_back(std::move(model));
   }
   b.score_threads = threads;
-  b.ensemble = Ensemble::from_json(field<json>(manifest, "ensemble", manifest_path));
+  try {
+    b.ensemble = Ensemble::from_json(field<json>(manifest, "ensemble", manifest_path));
+  } catch (const core::Error& e) {
+    throw core::Error(fmt::format("{}: {}", manifest_path.string(), e.what()));
+  }
   for (const auto& used : b.ensemble.models()) {
     if (!b.find(used)) {
       throw core::Error(fmt::format("{}: the ensemble uses \"{}\", which the bundle does not hold",
                                     manifest_path.string(), used));
+    }
+  }
+  if (manifest.contains("validation_scores")) {
+    const auto file = field<std::string>(manifest, "validation_scores", manifest_path);
+    const fs::path path = model_file(dir, file, "validation_scores", manifest_path);
+    const json v = read_json(path);
+    const auto bad = [&](const std::string& what) {
+      throw core::Error(fmt::format("{}: {}", path.string(), what));
+    };
+    if (!v.is_object() || !v.contains("y") || !v.contains("scores") ||
+        !v.at("scores").is_object()) {
+      bad("expected {\"y\": [...], \"scores\": {model: [...]}}");
+    }
+    try {
+      b.validation_y = v.at("y").get<std::vector<int>>();
+      for (const auto& [name, s] : v.at("scores").items()) {
+        auto scores = s.get<std::vector<float>>();
+        if (scores.size() != b.validation_y.size()) {
+          bad(fmt::format("scores.{} has {} entries for {} labels", name, scores.size(),
+                          b.validation_y.size()));
+        }
+        for (const float x : scores) {
+          if (!std::isfinite(x)) bad(fmt::format("scores.{} holds a non-finite number", name));
+        }
+        b.validation_scores.emplace(name, std::move(scores));
+      }
+    } catch (const json::exception& e) {
+      bad(fmt::format("a field has the wrong type ({})", e.what()));
+    }
+    for (const int y : b.validation_y) {
+      if (y != 0 && y != 1) bad("labels must be 0 or 1");
+    }
+    for (const auto& m : b.models) {
+      if (!b.validation_scores.contains(m->name())) {
+        bad(fmt::format("holds no scores of {}", m->name()));
+      }
     }
   }
   if (manifest.contains("ensemble_metrics"))

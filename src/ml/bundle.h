@@ -39,6 +39,13 @@ struct Bundle {
   Ensemble ensemble;
   nlohmann::json training = nlohmann::json::object();  // data summary, hash, seed, times
   nlohmann::json metrics = nlohmann::json::object();   // name -> {validation: {...}, test: {...}}
+  // The validation rows' model scores and labels the ensemble was fitted on (a class-stratified
+  // sample of at most kMaxValidationRows), saved as validation_scores.json, so `evaluate
+  // --ablation` can refit the fusion without a model exactly as train would have. Empty in
+  // bundles from before it was kept.
+  ModelScores validation_scores;
+  std::vector<int> validation_y;
+  static constexpr std::size_t kMaxValidationRows = 20000;
   // Models scored side by side (each on one thread) by score(); load(dir, threads) sets it. One
   // model per core beats every model on every core here: LibTorch slows down with 2 threads on
   // this kind of work and the forests' per-call fan-out is small.
@@ -48,8 +55,15 @@ struct Bundle {
   [[nodiscard]] std::vector<std::string> model_names() const;
   // Every model's scores on preprocessed rows, plus "ensemble". With `seconds`, also the wall
   // time each model (and the ensemble) took, by name.
-  [[nodiscard]] ModelScores score(const data::Matrix& x, std::span<const std::int32_t> group = {},
+  [[nodiscard]] ModelScores score(const ScoreInput& input,
                                   std::map<std::string, double>* seconds = nullptr) const;
+  [[nodiscard]] ModelScores score(const data::Matrix& x, std::span<const std::int32_t> group = {},
+                                  std::map<std::string, double>* seconds = nullptr) const {
+    return score(ScoreInput{x, group}, seconds);
+  }
+  // True when a model reads each row's first packets (ScoreInput::packets): callers then pass
+  // them (the packet LSTM; see ml/torch/torch_models.h).
+  [[nodiscard]] bool reads_packets() const;
   // The threshold of a model, or the ensemble's for "ensemble".
   [[nodiscard]] float threshold(std::string_view name) const;
 
@@ -58,7 +72,14 @@ struct Bundle {
   // Throws core::Error saying what does not match (missing file, version, feature count, ...).
   // With threads > 1 and several models, models score concurrently, one thread each; a single
   // model gets all the threads.
+  // Every structure is validated (types, sizes, indices, finite numbers, files inside the folder,
+  // an ensemble that can score); any failure, library errors included, is one core::Error naming
+  // the file and the field.
   [[nodiscard]] static Bundle load(const std::filesystem::path& dir, int threads = 1);
+
+ private:
+  [[nodiscard]] static Bundle load_checked(const std::filesystem::path& dir,
+                                           const std::filesystem::path& manifest, int threads);
 };
 
 // FNV-1a 64 of the files' bytes, as 16 hex digits: identifies the training data in the manifest.

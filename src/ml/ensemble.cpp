@@ -455,6 +455,72 @@ std::vector<float> Ensemble::score(const ModelScores& scores) const {
   return to_float(score_mode(mode_, scores, rows));
 }
 
+std::vector<double> Ensemble::model_terms(EnsembleMode mode, const std::string& model,
+                                          std::span<const float> scores) const {
+  std::vector<double> out(scores.size());
+  switch (mode) {
+    case EnsembleMode::kVote: {
+      const auto t = model_thresholds_.find(model);
+      if (t == model_thresholds_.end())
+        throw core::Error("ensemble: no threshold set for " + model);
+      for (std::size_t i = 0; i < scores.size(); ++i) out[i] = scores[i] > t->second ? 1.0 : 0.0;
+      return out;
+    }
+    case EnsembleMode::kSoft: {
+      const auto c = calibration_.find(model);
+      if (c == calibration_.end()) throw core::Error("ensemble: " + model + " is not fitted");
+      for (std::size_t i = 0; i < scores.size(); ++i) {
+        out[i] = sigmoid(c->second.a * scores[i] + c->second.b);
+      }
+      return out;
+    }
+    case EnsembleMode::kTail: {
+      const auto q = tail_quantiles_.find(model);
+      if (q == tail_quantiles_.end()) throw core::Error("ensemble: " + model + " is not fitted");
+      for (std::size_t i = 0; i < scores.size(); ++i) {
+        out[i] = std::log(1.0 - tail_position(q->second, scores[i]) + tail_epsilon_);
+      }
+      return out;
+    }
+    case EnsembleMode::kStacked:
+      break;
+  }
+  throw core::Error("ensemble: the stacked mode has no per-model terms");
+}
+
+std::vector<float> Ensemble::score_as(EnsembleMode mode, const ModelScores& scores) const {
+  const auto rows = check_scores(scores, mode);
+  return to_float(score_mode(mode, scores, rows));
+}
+
+void Ensemble::set_threshold_at_alert_rate(const ModelScores& validation,
+                                           std::span<const int> y_val, double rate) {
+  if (!(rate > 0.0 && rate <= 0.5)) {
+    throw core::Error(fmt::format("ensemble: alert rate {} is outside (0, 0.5]", rate));
+  }
+  if (mode_ == EnsembleMode::kVote) return;
+  const auto scores = score_mode(mode_, validation, check_scores(validation, mode_));
+  if (scores.size() != y_val.size()) {
+    throw core::Error("ensemble: validation scores and labels differ in length");
+  }
+  std::vector<double> normal;
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    if (y_val[i] == 0) normal.push_back(scores[i]);
+  }
+  if (normal.empty()) throw core::Error("ensemble: no normal validation rows for an alert rate");
+  std::sort(normal.begin(), normal.end());
+  const auto cut =
+      static_cast<std::size_t>(std::floor((1.0 - rate) * static_cast<double>(normal.size() - 1)));
+  const auto threshold = static_cast<float>(normal[cut]);
+  if (mode_ == EnsembleMode::kSoft) soft_threshold_ = threshold;
+  if (mode_ == EnsembleMode::kStacked) stacked_threshold_ = threshold;
+  if (mode_ != EnsembleMode::kTail) alert_rate_mode_ = mode_;
+  if (mode_ == EnsembleMode::kTail) {
+    tail_threshold_ = threshold;
+    tail_alert_rate_ = rate;
+  }
+}
+
 std::vector<int> Ensemble::predict(const ModelScores& scores) const {
   const auto s = score(scores);
   const float t = threshold();
@@ -467,6 +533,7 @@ nlohmann::json Ensemble::to_json() const {
   nlohmann::json j;
   j["mode"] = std::string(to_string(mode_));
   j["fitted"] = fitted_;
+  j["threshold_rule"] = threshold_from_alert_rate() ? "alert_rate" : "best_f1";
   j["models"] = models();
   j["weights"] = nlohmann::json::object();
   for (const auto& name : models()) j["weights"][name] = weight(name);
@@ -510,6 +577,17 @@ Ensemble Ensemble::from_json(const nlohmann::json& j) {
   try {
     e.mode_ = ensemble_mode_from_string(need(j, "mode", "mode").get<std::string>());
     e.fitted_ = need(j, "fitted", "fitted").get<bool>();
+    if (j.contains("threshold_rule")) {
+      field = "threshold_rule";
+      const auto rule = j.at("threshold_rule").get<std::string>();
+      if (rule != "alert_rate" && rule != "best_f1") {
+        bad_field("threshold_rule", "must be \"alert_rate\" or \"best_f1\"");
+      }
+      if (rule == "alert_rate" && e.mode_ != EnsembleMode::kTail &&
+          e.mode_ != EnsembleMode::kVote) {
+        e.alert_rate_mode_ = e.mode_;
+      }
+    }
     const auto names = need(j, "models", "models").get<std::vector<std::string>>();
     for (const auto& [name, t] : need(j, "thresholds", "thresholds").items()) {
       field = "thresholds." + name;
@@ -560,6 +638,39 @@ Ensemble Ensemble::from_json(const nlohmann::json& j) {
     }
     for (const auto& name : names) {
       if (!e.model_thresholds_.contains(name)) bad_field("thresholds." + name, "is missing");
+    }
+    // What score() would otherwise find out on the first batch, refused at load instead.
+    const auto used = e.models();
+    if (used.empty()) bad_field("models", "lists no model: the ensemble cannot score");
+    double total = 0.0;
+    for (const auto& name : used) total += e.weight(name);
+    if (!(total > 0.0) || !std::isfinite(total)) {
+      bad_field("weights", "are all 0 for the models it uses: the ensemble cannot score");
+    }
+    const auto finite = [](const std::string& path, double v) {
+      if (!std::isfinite(v)) bad_field(path, "is not a finite number");
+    };
+    for (const auto& [name, t] : e.model_thresholds_) finite("thresholds." + name, t);
+    if (e.fitted_) {
+      finite("soft.threshold", e.soft_threshold_);
+      finite("stacked.intercept", e.stacked_intercept_);
+      finite("stacked.threshold", e.stacked_threshold_);
+      finite("tail.threshold", e.tail_threshold_);
+      if (!(e.tail_alert_rate_ > 0.0 && e.tail_alert_rate_ <= 0.5)) {
+        bad_field("tail.alert_rate", "must be in (0, 0.5]");
+      }
+      for (const auto& [name, c] : e.calibration_) {
+        finite("soft.calibration." + name + ".a", c.a);
+        finite("soft.calibration." + name + ".b", c.b);
+      }
+      for (const auto& [name, t] : e.stacked_) {
+        finite("stacked.terms." + name + ".mean", t.mean);
+        finite("stacked.terms." + name + ".scale", t.scale);
+        finite("stacked.terms." + name + ".coef", t.coef);
+      }
+      for (const auto& [name, q] : e.tail_quantiles_) {
+        for (const float v : q) finite("tail.quantiles." + name, v);
+      }
     }
     if (j.contains("validation")) {
       for (const auto& r : j.at("validation")) {

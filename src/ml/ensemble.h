@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -67,6 +68,25 @@ class Ensemble {
   [[nodiscard]] const std::vector<EnsembleModeResult>& validation_results() const {
     return results_;
   }
+
+  // The fitted threshold of the current mode (not vote) moved to the (1 - rate) quantile of its
+  // score on the normal rows of `validation`: an alert budget instead of the best F1.
+  void set_threshold_at_alert_rate(const ModelScores& validation, std::span<const int> y_val,
+                                   double rate);
+  // Fusion internals, for the held-out-family search (fusion_search.h): one model's per-row term
+  // before weighting — vote: 1 when above its threshold; soft: its calibrated probability; tail:
+  // log(1 - u + epsilon) — and the score of any fitted mode without switching to it.
+  [[nodiscard]] std::vector<double> model_terms(EnsembleMode mode, const std::string& model,
+                                                std::span<const float> scores) const;
+  [[nodiscard]] std::vector<float> score_as(EnsembleMode mode, const ModelScores& scores) const;
+  [[nodiscard]] double tail_epsilon() const { return tail_epsilon_; }
+  [[nodiscard]] double alert_rate() const { return tail_alert_rate_; }
+  // True when the current mode's threshold comes from the alert rate (tail always; soft and
+  // stacked after set_threshold_at_alert_rate), false when from the best validation F1.
+  [[nodiscard]] bool threshold_from_alert_rate() const {
+    return mode_ == EnsembleMode::kTail || (alert_rate_mode_ && *alert_rate_mode_ == mode_);
+  }
+  [[nodiscard]] double weight_of(const std::string& model) const { return weight(model); }
 
   // Continuous ensemble score per row in [0, 1] (see the modes above). `scores` must hold every
   // model the ensemble uses (extra entries are ignored); throws core::Error naming a missing one.
@@ -114,6 +134,8 @@ class Ensemble {
   double tail_alert_rate_ = 0.05;
   double tail_epsilon_ = 1e-4;  // 1 / (normal validation rows + 1): u never reaches 1 exactly
   float tail_threshold_ = 0.5f;
+  // soft or stacked: the mode whose threshold set_threshold_at_alert_rate moved.
+  std::optional<EnsembleMode> alert_rate_mode_;
   std::vector<EnsembleModeResult> results_;
 };
 

@@ -203,8 +203,8 @@ void IsolationForest::score_range(const data::Matrix& x, std::size_t begin, std:
   }
 }
 
-std::vector<float> IsolationForest::score(const data::Matrix& x,
-                                          std::span<const std::int32_t> /*group*/) const {
+std::vector<float> IsolationForest::score(const ScoreInput& input) const {
+  const data::Matrix& x = input.x;
   if (!fitted()) throw core::Error("isolation forest: score() called before fit() or load()");
   if (x.cols != n_features_) {
     throw core::Error("isolation forest: model has " + std::to_string(n_features_) +
@@ -312,6 +312,9 @@ void IsolationForest::load(const std::filesystem::path& dir, const std::string& 
             fail_load(path, at + ": feature " + std::to_string(feature[i]) +
                                 " out of range (model has " + std::to_string(n_features) +
                                 " features)");
+          }
+          if (!std::isfinite(value[i])) {
+            fail_load(path, at + ": split value is not a finite number");
           }
           // Children always follow their parent; this also rules out cycles.
           if (left[i] <= i || static_cast<std::size_t>(left[i]) + 1 >= nodes.size()) {

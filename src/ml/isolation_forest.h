@@ -45,8 +45,8 @@ class IsolationForest final : public Model {
 
   [[nodiscard]] std::string_view name() const override { return "isolation_forest"; }
   void fit(const TrainSet& train, const TrainContext& ctx) override;
-  [[nodiscard]] std::vector<float> score(const data::Matrix& x,
-                                         std::span<const std::int32_t> group = {}) const override;
+  using Model::score;
+  [[nodiscard]] std::vector<float> score(const ScoreInput& input) const override;
   [[nodiscard]] float threshold() const override { return threshold_; }
   void set_threshold(float threshold) override { threshold_ = threshold; }
   std::string save(const std::filesystem::path& dir) const override;

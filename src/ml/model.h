@@ -1,7 +1,7 @@
-// Provides ml::Model, the interface every detector model implements (Isolation Forest, Random Forest,
-// LSTM, Autoencoder), plus the training inputs and context they share. Scores are continuous and
-// higher means more suspicious; predict() applies the model's own threshold.
-// Thread rules: fit/load/set_threshold from one thread; score() is const and may run concurrently.
+// Provides ml::Model, the interface every detector model implements (Isolation Forest, Random
+// Forest, LSTM, Autoencoder), plus the training inputs and context they share. Scores are
+// continuous and higher means more suspicious; predict() applies the model's own threshold. Thread
+// rules: fit/load/set_threshold from one thread; score() is const and may run concurrently.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "data/dataset.h"
 #include "data/matrix.h"
 
 namespace netsentry::ml {
@@ -27,15 +28,27 @@ struct TrainContext {
 
 // Rows in time order. `y` is 0 (normal) / 1 (attack), empty when unlabeled. `weights` are per-row
 // class weights (empty = 1). `group` says which sequence (e.g. source host) a row belongs to, for
-// sequence models; empty = one sequence. The validation part may be empty.
+// row-sequence models; empty = one sequence. `packets` are each row's first packets (flow
+// records), for packet-sequence models; empty when the data has none. The validation part may be
+// empty.
 struct TrainSet {
   const data::Matrix* x = nullptr;
   std::span<const int> y;
   std::span<const float> weights;
   std::span<const std::int32_t> group;
+  data::PacketSequences packets;
   const data::Matrix* x_val = nullptr;
   std::span<const int> y_val;
   std::span<const std::int32_t> group_val;
+  data::PacketSequences packets_val;
+};
+
+// What a model scores: preprocessed rows plus the per-row context sequence models read (`group`
+// and `packets` as in TrainSet; either may be empty).
+struct ScoreInput {
+  const data::Matrix& x;
+  std::span<const std::int32_t> group = {};
+  data::PacketSequences packets = {};
 };
 
 class Model {
@@ -46,9 +59,15 @@ class Model {
   // "autoencoder".
   [[nodiscard]] virtual std::string_view name() const = 0;
   virtual void fit(const TrainSet& train, const TrainContext& ctx) = 0;
-  // One score per row; higher = more suspicious. `group` as in TrainSet (sequence models use it).
-  [[nodiscard]] virtual std::vector<float> score(const data::Matrix& x,
-                                                 std::span<const std::int32_t> group = {}) const = 0;
+  // One score per row; higher = more suspicious.
+  [[nodiscard]] virtual std::vector<float> score(const ScoreInput& input) const = 0;
+  [[nodiscard]] std::vector<float> score(const data::Matrix& x,
+                                         std::span<const std::int32_t> group = {}) const {
+    return score(ScoreInput{x, group});
+  }
+  // True when score() reads ScoreInput::packets (a packet-sequence model): callers then supply
+  // each row's first packets.
+  [[nodiscard]] virtual bool reads_packets() const { return false; }
   [[nodiscard]] virtual float threshold() const = 0;
   virtual void set_threshold(float threshold) = 0;
   // Writes the model in its native format into `dir`; returns the file name written (relative).
@@ -57,13 +76,16 @@ class Model {
   virtual void load(const std::filesystem::path& dir, const std::string& file,
                     std::size_t expected_features) = 0;
 
-  [[nodiscard]] std::vector<int> predict(const data::Matrix& x,
-                                         std::span<const std::int32_t> group = {}) const {
-    auto s = score(x, group);
+  [[nodiscard]] std::vector<int> predict(const ScoreInput& input) const {
+    auto s = score(input);
     std::vector<int> out(s.size());
     const float t = threshold();
     for (std::size_t i = 0; i < s.size(); ++i) out[i] = s[i] > t ? 1 : 0;
     return out;
+  }
+  [[nodiscard]] std::vector<int> predict(const data::Matrix& x,
+                                         std::span<const std::int32_t> group = {}) const {
+    return predict(ScoreInput{x, group});
   }
 };
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,8 +50,8 @@ class RandomForest final : public Model {
 
   [[nodiscard]] std::string_view name() const override { return "random_forest"; }
   void fit(const TrainSet& train, const TrainContext& ctx) override;
-  [[nodiscard]] std::vector<float> score(const data::Matrix& x,
-                                         std::span<const std::int32_t> group = {}) const override;
+  using Model::score;
+  [[nodiscard]] std::vector<float> score(const ScoreInput& input) const override;
   [[nodiscard]] float threshold() const override { return threshold_; }
   // Also stored in the model file, so the file alone reproduces predict().
   void set_threshold(float threshold) override;
@@ -92,9 +93,11 @@ class RandomForest final : public Model {
     std::vector<std::uint32_t> roots;
     float base_margin = 0;
   };
-  // Fills compiled_ from XGBoost's JSON model file; leaves it empty (XGBoost scores) for anything
-  // it does not handle: another objective, categorical splits, vector leaves.
-  void compile(const std::filesystem::path& file);
+  // Checks a parsed XGBoost JSON model completely (objective, sizes, indices in range, no cycle,
+  // finite numbers) and returns its trees for our walk; throws core::Error naming `file` and the
+  // field that is wrong.
+  static CompiledTrees validate(const nlohmann::json& doc, const std::filesystem::path& file,
+                                std::size_t expected_features);
   void score_compiled(const data::Matrix& x, std::size_t begin, std::size_t end, float* out) const;
 
   RandomForestOptions options_;

@@ -3,8 +3,8 @@
 // commands that never touch those models (flows, watch, counter-only monitor, IF/RF scoring) start
 // in milliseconds instead of paying ~0.75 s and ~150 MB for libtorch's initialisation.
 // The module is looked for at $NETSENTRY_TORCH_MODULE when set (only there), else beside the
-// executable, then in <exe dir>/../lib/netsentry/. Thread rules: every function may be called from any thread; the
-// module is loaded once (std::call_once) and never unloaded.
+// executable, then in <exe dir>/../lib/netsentry/. Thread rules: every function may be called from
+// any thread; the module is loaded once (std::call_once) and never unloaded.
 #pragma once
 
 #include <memory>

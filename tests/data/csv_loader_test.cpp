@@ -312,10 +312,10 @@ TEST(CsvLoader, ReadsFlowsOutputAndDropsIdentifiers) {
       "packets,Label\n"
       "1700000001.5,1700000002,10.0.0.2,40000,10.0.0.1,22,tcp,0,fin,0.5,4,300,40000,22,TCP,500000,"
       "2,"
-      "\"60,60\",SSH-Patator\n"
+      "0:1:0:2|0:-1:310:18|48:1:2500:24,SSH-Patator\n"
       "1700000000.0,1700000001,10.0.0.3,40001,10.0.0.1,53,udp,0,idle,1.0,2,120,40001,53,UDP,"
       "1000000,"
-      "1,\"60\",BENIGN\n");
+      "1,,BENIGN\n");
   const Dataset ds = load_one(path);
   EXPECT_EQ(ds.format, "flows");
   EXPECT_EQ(ds.column_names(),
@@ -324,6 +324,31 @@ TEST(CsvLoader, ReadsFlowsOutputAndDropsIdentifiers) {
   EXPECT_THAT(ds.y, ElementsAre(1, 0));
   EXPECT_THAT(ds.group_names, ElementsAre("10.0.0.2", "10.0.0.3"));
   EXPECT_THAT(ds.time_order(), ElementsAre(1, 0));
+  // The first packets, as sequence models read them; the second flow kept none.
+  ASSERT_TRUE(ds.has_packets());
+  EXPECT_THAT(ds.packets_of(0), ElementsAre(PacketStep{0, 0, 1, 2}, PacketStep{0, 310, -1, 18},
+                                            PacketStep{48, 2500, 1, 24}));
+  EXPECT_TRUE(ds.packets_of(1).empty());
+  const Dataset reordered = ds.select_rows(ds.time_order());
+  EXPECT_TRUE(reordered.packets_of(0).empty());
+  EXPECT_EQ(reordered.packets_of(1).size(), 3u);
+  EXPECT_EQ(reordered.sequences().rows(), 2u);
+}
+
+TEST(CsvLoader, NamesAMalformedPacketSequence) {
+  TempDir dir;
+  const std::string header =
+      "start_time,end_time,src_ip,src_port,dst_ip,dst_port,protocol,vlan,end_reason,Duration,"
+      "PacketCount,ByteCount,SourcePort,DestinationPort,Protocol,packets,Label\n";
+  const std::string row =
+      "1700000000,1700000001,10.0.0.3,40001,10.0.0.1,53,udp,0,idle,1,2,120,"
+      "40001,53,UDP,";
+  for (const char* bad : {"60", "60:1:0", "60:2:0:0", "60:1:x:0", "60:1:0:256", "60:1:0:0|"}) {
+    const auto path = dir.write("bad.csv", header + row + bad + ",BENIGN\n");
+    const std::string e = error_of([&] { (void)load_one(path); });
+    EXPECT_THAT(e, HasSubstr(path + ":2:16: packet")) << bad;
+    EXPECT_THAT(e, HasSubstr("(column \"packets\")")) << bad;
+  }
 }
 
 TEST(CsvLoader, ExplainsMissingFilesAndEmptyGlobs) {

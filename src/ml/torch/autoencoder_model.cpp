@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "ml/torch/feature_transform.h"
 #include "ml/torch/torch_common.h"
 #include "ml/torch/torch_models.h"
 
@@ -69,18 +70,20 @@ void validate(const AutoencoderOptions& o) {
     fail("validation_fraction must be in [0, 0.5]", o.validation_fraction);
   }
   if (o.score_batch < 1) fail("score_batch must be >= 1", o.score_batch);
+  if (o.transform != "quantile" && o.transform != "standard" && o.transform != "both" &&
+      o.transform != "none") {
+    throw core::Error(
+        "autoencoder: option transform must be quantile, standard, both or none, got \"" +
+        o.transform + "\"");
+  }
 }
 
 nlohmann::json to_json(const AutoencoderOptions& o, const std::vector<int>& widths) {
-  return {{"hidden", o.hidden},
-          {"scale_to_input", o.scale_to_input},
-          {"layer_widths", widths},
-          {"learning_rate", o.learning_rate},
-          {"batch_size", o.batch_size},
-          {"epochs", o.epochs},
-          {"patience", o.patience},
-          {"threshold_percentile", o.threshold_percentile},
-          {"validation_fraction", o.validation_fraction},
+  return {{"hidden", o.hidden},          {"scale_to_input", o.scale_to_input},
+          {"layer_widths", widths},      {"learning_rate", o.learning_rate},
+          {"batch_size", o.batch_size},  {"epochs", o.epochs},
+          {"patience", o.patience},      {"threshold_percentile", o.threshold_percentile},
+          {"transform", o.transform},    {"validation_fraction", o.validation_fraction},
           {"score_batch", o.score_batch}};
 }
 
@@ -96,10 +99,24 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
 
   void fit(const TrainSet& train, const TrainContext& ctx) override {
     check_train_set(kName, train, /*labels_required=*/false);
-    const data::Matrix& x = *train.x;
-    const std::vector<std::size_t> normal = normal_rows(x.rows, train.y);
+    const std::vector<std::size_t> normal = normal_rows(train.x->rows, train.y);
     if (normal.empty()) {
       throw core::Error("autoencoder: no normal (label 0) rows to learn normal traffic from");
+    }
+    // The transform is fitted on benign rows only: reconstruction error then measures distance
+    // from benign traffic, whatever share of attacks the training data holds.
+    QuantileNormalizer transform(
+        options_.transform == "standard" ? QuantileNormalizer::Kind::kStandard
+        : options_.transform == "both"   ? QuantileNormalizer::Kind::kBoth
+                                         : QuantileNormalizer::Kind::kQuantile);
+    const bool transformed = options_.transform != "none";
+    if (transformed) transform.fit(*train.x, normal);
+    const data::Matrix x = transformed ? transform.transform(*train.x) : *train.x;
+    data::Matrix x_val_t;
+    const data::Matrix* x_val = train.x_val;
+    if (transformed && x_val != nullptr && x_val->rows > 0) {
+      x_val_t = transform.transform(*x_val);
+      x_val = &x_val_t;
     }
     ::torch::manual_seed(ctx.seed);
     const std::vector<int> widths = layer_widths(options_, x.cols);
@@ -113,10 +130,12 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
     };
     Split train_split{{}, mse_over(x)};
     Split val_split;
-    if (train.x_val != nullptr && train.x_val->rows > 0) {
+    const data::Matrix* held_matrix = &x;
+    if (x_val != nullptr && x_val->rows > 0) {
       train_split.rows = normal;
-      val_split.rows = normal_rows(train.x_val->rows, train.y_val);
-      val_split.loss = mse_over(*train.x_val);
+      val_split.rows = normal_rows(x_val->rows, train.y_val);
+      val_split.loss = mse_over(*x_val);
+      held_matrix = x_val;
     }
     if (val_split.rows.empty()) {
       std::vector<std::size_t> fit_pos, val_pos;
@@ -125,6 +144,7 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
       for (std::size_t p : fit_pos) train_split.rows.push_back(normal[p]);
       for (std::size_t p : val_pos) val_split.rows.push_back(normal[p]);
       val_split.loss = train_split.loss;
+      held_matrix = &x;
     }
 
     LoopSettings settings;
@@ -137,19 +157,27 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
 
     net_ = net;
     widths_ = widths;
-    features_ = x.cols;
-    // Over every normal training row (held-out ones included): the alarm rate on normal traffic
-    // the operator asked for.
-    const std::vector<float> errors = row_errors(x, normal);
-    threshold_ = percentile(errors, options_.threshold_percentile);
+    features_ = train.x->cols;
+    width_ = x.cols;
+    transform_ = std::move(transform);
+    // The percentile of benign rows the weights never trained on (the held-out normal rows), the
+    // original project's rule: an alarm rate of (100 - percentile) % on benign traffic. With too
+    // few held-out rows, every normal training row.
+    const std::vector<std::size_t>& threshold_rows =
+        val_split.rows.size() >= 100 ? val_split.rows : train_split.rows;
+    const data::Matrix& threshold_matrix = val_split.rows.size() >= 100 ? *held_matrix : x;
+    threshold_ =
+        percentile(row_errors(threshold_matrix, threshold_rows), options_.threshold_percentile);
   }
 
-  [[nodiscard]] std::vector<float> score(const data::Matrix& x,
-                                         std::span<const std::int32_t> group) const override {
-    check_score_input(kName, x, group, features_);
+  using Model::score;
+  [[nodiscard]] std::vector<float> score(const ScoreInput& input) const override {
+    const data::Matrix& x = input.x;
+    check_score_input(kName, x, input.group, features_);
     std::vector<std::size_t> rows(x.rows);
     for (std::size_t i = 0; i < x.rows; ++i) rows[i] = i;
-    return row_errors(x, rows);
+    if (!transform_.fitted()) return row_errors(x, rows);
+    return row_errors(transform_.transform(x), rows);
   }
 
   [[nodiscard]] data::Matrix feature_errors(const data::Matrix& x,
@@ -160,13 +188,33 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
         throw core::Error(fmt::format("autoencoder: row {} is out of range ({} rows)", r, x.rows));
       }
     }
-    data::Matrix out(rows.size(), features_);
+    data::Matrix wide(rows.size(), width_);
     ::torch::NoGradGuard no_grad;
-    for_batches(x, rows, [&](std::size_t offset, const Tensor& input, const Tensor& recon) {
-      Tensor sq = (recon - input).square().contiguous();
-      std::memcpy(out.data() + offset * features_, sq.data_ptr<float>(),
-                  static_cast<std::size_t>(sq.numel()) * sizeof(float));
-    });
+    data::Matrix picked;
+    std::vector<std::size_t> picked_rows;
+    if (transform_.fitted()) {
+      picked = transform_.transform(x, rows);
+      picked_rows.resize(rows.size());
+      for (std::size_t i = 0; i < rows.size(); ++i) picked_rows[i] = i;
+    }
+    const data::Matrix& source = transform_.fitted() ? picked : x;
+    const std::span<const std::size_t> source_rows =
+        transform_.fitted() ? std::span<const std::size_t>(picked_rows) : rows;
+    for_batches(source, source_rows,
+                [&](std::size_t offset, const Tensor& input, const Tensor& recon) {
+                  Tensor sq = (recon - input).square().contiguous();
+                  std::memcpy(wide.data() + offset * width_, sq.data_ptr<float>(),
+                              static_cast<std::size_t>(sq.numel()) * sizeof(float));
+                });
+    if (width_ == features_) return wide;
+    // Each feature appears twice (quantile and standard score): its error is the mean of both,
+    // so the row's score is still the mean of its features' errors.
+    data::Matrix out(rows.size(), features_);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      for (std::size_t j = 0; j < features_; ++j) {
+        out.at(i, j) = 0.5f * (wide.at(i, j) + wide.at(i, features_ + j));
+      }
+    }
     return out;
   }
 
@@ -175,7 +223,9 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
 
   std::string save(const std::filesystem::path& dir) const override {
     if (features_ == 0) throw core::Error("autoencoder: cannot save a model that was not trained");
-    return save_bundle(dir, kName, *net_, features_, threshold_, to_json(options_, widths_));
+    nlohmann::json options = to_json(options_, widths_);
+    if (transform_.fitted()) options["input_transform"] = transform_.to_json();
+    return save_bundle(dir, kName, *net_, features_, threshold_, options);
   }
 
   void load(const std::filesystem::path& dir, const std::string& file,
@@ -185,7 +235,7 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
     std::vector<int> widths;
     if (it != sidecar.options.end() && it->is_array()) {
       for (const auto& w : *it) {
-        if (!w.is_number_integer() || w.get<long long>() < 1 || w.get<long long>() > 1 << 20) {
+        if (!w.is_number_integer() || w.get<long long>() < 1 || w.get<long long>() > 4096) {
           widths.clear();
           break;
         }
@@ -195,16 +245,40 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
     if (widths.empty()) {
       throw core::Error(
           fmt::format("{}: option \"layer_widths\" must be a non-empty list of "
-                      "positive integers",
+                      "integers in [1, 4096]",
                       sidecar.path.string()));
     }
-    auto net =
-        std::make_shared<AutoencoderNetImpl>(static_cast<std::int64_t>(sidecar.features), widths);
-    load_parameters(dir, file, *net);
-    net->eval();
-    net_ = net;
+    // Bundles from before the benign transform have none: they score on the inputs as given.
+    QuantileNormalizer transform;
+    if (const auto t = sidecar.options.find("input_transform"); t != sidecar.options.end()) {
+      transform = QuantileNormalizer::from_json(*t, sidecar.path.string(), sidecar.features);
+    }
+    const std::size_t width = transform.fitted() ? transform.output_width() : sidecar.features;
+    double parameters = 0;
+    {
+      std::vector<double> sizes{static_cast<double>(width)};
+      sizes.insert(sizes.end(), widths.begin(), widths.end());
+      for (auto it = widths.rbegin() + 1; it != widths.rend(); ++it) sizes.push_back(*it);
+      sizes.push_back(static_cast<double>(width));
+      for (std::size_t i = 0; i + 1 < sizes.size(); ++i)
+        parameters += sizes[i] * sizes[i + 1] + sizes[i + 1];
+    }
+    check_parameter_budget(dir, file, sidecar.path, parameters);
+    try {
+      auto net = std::make_shared<AutoencoderNetImpl>(static_cast<std::int64_t>(width), widths);
+      load_parameters(dir, file, *net);
+      net->eval();
+      net_ = net;
+    } catch (const core::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw core::Error(fmt::format("{}: cannot build the autoencoder: {}", sidecar.path.string(),
+                                    torch_error_line(e)));
+    }
     widths_ = std::move(widths);
+    transform_ = std::move(transform);
     features_ = sidecar.features;
+    width_ = width;
     threshold_ = sidecar.threshold;
   }
 
@@ -241,9 +315,11 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
   }
 
   AutoencoderOptions options_;
+  QuantileNormalizer transform_;  // unfitted: inputs used as given (older bundles)
   std::vector<int> widths_;
   float threshold_ = 0.0f;
-  std::size_t features_ = 0;
+  std::size_t features_ = 0;  // model inputs
+  std::size_t width_ = 0;     // the network's width: features_, or 2x with transform "both"
   AutoencoderNet net_;
 };
 

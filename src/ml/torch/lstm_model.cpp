@@ -1,9 +1,13 @@
-// The LSTM sequence labeller (see LstmOptions in torch_models.h for the chunk rule).
+// The LSTM: a row-sequence labeller over each host's consecutive rows (input "rows", see
+// LstmOptions in torch_models.h for the chunk rule) or a per-flow classifier of each flow's first
+// packets (input "packets").
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
+#include <random>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -47,6 +51,128 @@ struct LstmNetImpl : ::torch::nn::Module {
 // A plain shared_ptr, not TORCH_MODULE: that macro names `torch::nn` unqualified, which our
 // namespace netsentry::ml::torch shadows.
 using LstmNet = std::shared_ptr<LstmNetImpl>;
+
+// --- Packet mode -------------------------------------------------------------------------------
+
+// Numbers per packet: log payload size, direction, log gap, payload present, six TCP flags.
+constexpr std::int64_t kStepFeatures = 10;
+
+void featurize(const data::PacketStep& p, float* out) {
+  out[0] = static_cast<float>(std::log1p(static_cast<double>(p.size)) / 8.0);  // 1460 B -> 0.91
+  out[1] = p.direction >= 0 ? 1.0f : -1.0f;
+  out[2] = static_cast<float>(std::log1p(static_cast<double>(p.iat_us)) / 16.0);  // 9 s -> 1
+  out[3] = p.size > 0 ? 1.0f : 0.0f;
+  static constexpr std::uint8_t kFlags[] = {0x01, 0x02, 0x04, 0x08, 0x10, 0x20};  // F S R P A U
+  for (int f = 0; f < 6; ++f) out[4 + f] = (p.tcp_flags & kFlags[f]) != 0 ? 1.0f : 0.0f;
+}
+
+// LSTM over a flow's packets with a logit per step: P(attack | the first t packets).
+struct PacketNetImpl : ::torch::nn::Module {
+  explicit PacketNetImpl(std::int64_t hidden) {
+    lstm =
+        register_module("lstm", ::torch::nn::LSTM(::torch::nn::LSTMOptions(kStepFeatures, hidden)));
+    head = register_module("head", ::torch::nn::Linear(hidden, 1));
+  }
+  // Time-major [steps, flows, kStepFeatures] -> [steps, flows] logits.
+  Tensor forward(const Tensor& steps) {
+    return head->forward(std::get<0>(lstm->forward(steps))).squeeze(2);
+  }
+  ::torch::nn::LSTM lstm{nullptr};
+  ::torch::nn::Linear head{nullptr};
+};
+using PacketNet = std::shared_ptr<PacketNetImpl>;
+
+// The trained packet network's weights as plain arrays, for scoring without LibTorch operators:
+// a flow is a handful of steps of a small LSTM, where per-operator overhead would cost more
+// than the arithmetic (see torch_models.h).
+struct PacketWeights {
+  int hidden = 0;
+  std::vector<float> w;     // [4H][kStepFeatures + H]: input then recurrent weights per gate row
+  std::vector<float> bias;  // [4H]: b_ih + b_hh
+  std::vector<float> head;  // [H]
+  float head_bias = 0;
+
+  void copy_from(PacketNetImpl& net) {
+    ::torch::NoGradGuard no_grad;
+    const Tensor wih = net.lstm->named_parameters()["weight_ih_l0"].contiguous();
+    const Tensor whh = net.lstm->named_parameters()["weight_hh_l0"].contiguous();
+    const Tensor bih = net.lstm->named_parameters()["bias_ih_l0"];
+    const Tensor bhh = net.lstm->named_parameters()["bias_hh_l0"];
+    hidden = static_cast<int>(whh.size(1));
+    const auto h = static_cast<std::size_t>(hidden);
+    const std::size_t cols = kStepFeatures + h;
+    w.assign(4 * h * cols, 0.0f);
+    const float* pi = wih.data_ptr<float>();
+    const float* ph = whh.data_ptr<float>();
+    for (std::size_t r = 0; r < 4 * h; ++r) {
+      std::memcpy(&w[r * cols], pi + r * kStepFeatures, kStepFeatures * sizeof(float));
+      std::memcpy(&w[r * cols + kStepFeatures], ph + r * h, h * sizeof(float));
+    }
+    const Tensor b = (bih + bhh).contiguous();
+    bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + 4 * h);
+    const Tensor hw = net.head->weight.contiguous();
+    head.assign(hw.data_ptr<float>(), hw.data_ptr<float>() + h);
+    head_bias = net.head->bias.item<float>();
+  }
+
+  static float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+
+  // The logit after the given packets (at most `max_steps` of them); 0 packets -> no evidence.
+  [[nodiscard]] float logit(std::span<const data::PacketStep> packets, std::size_t max_steps,
+                            std::vector<float>& scratch) const {
+    const auto hs = static_cast<std::size_t>(hidden);
+    const std::size_t cols = kStepFeatures + hs;
+    scratch.assign(cols + 6 * hs, 0.0f);
+    float* in = scratch.data();  // [x, h]
+    float* c = in + cols;        // cell
+    float* gates = c + hs;       // 4H
+    const std::size_t steps = std::min(packets.size(), max_steps);
+    for (std::size_t t = 0; t < steps; ++t) {
+      featurize(packets[t], in);
+      for (std::size_t r = 0; r < 4 * hs; ++r) {
+        const float* row = &w[r * cols];
+        float sum = bias[r];
+        for (std::size_t k = 0; k < cols; ++k) sum += row[k] * in[k];
+        gates[r] = sum;
+      }
+      float* h = in + kStepFeatures;
+      for (std::size_t j = 0; j < hs; ++j) {  // gate order i, f, g, o
+        const float i = sigmoid(gates[j]);
+        const float f = sigmoid(gates[hs + j]);
+        const float g = std::tanh(gates[2 * hs + j]);
+        const float o = sigmoid(gates[3 * hs + j]);
+        c[j] = f * c[j] + i * g;
+        h[j] = o * std::tanh(c[j]);
+      }
+    }
+    float z = head_bias;
+    for (std::size_t j = 0; j < hs; ++j) z += head[j] * in[kStepFeatures + j];
+    return z;
+  }
+};
+
+// Time-major [steps, flows, kStepFeatures] input of the given rows' first packets (steps = the
+// longest of them, capped at max_steps; shorter flows are zero-padded at the end) and each
+// flow's length.
+Tensor packet_input(const data::PacketSequences& seq, std::span<const std::size_t> rows,
+                    std::size_t max_steps, std::vector<std::int64_t>& lengths) {
+  lengths.resize(rows.size());
+  std::int64_t steps = 1;
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    lengths[b] = static_cast<std::int64_t>(std::min(seq.of(rows[b]).size(), max_steps));
+    steps = std::max(steps, lengths[b]);
+  }
+  const auto n = static_cast<std::int64_t>(rows.size());
+  Tensor t = ::torch::zeros({steps, n, kStepFeatures});
+  float* dst = t.data_ptr<float>();
+  for (std::int64_t b = 0; b < n; ++b) {
+    const auto packets = seq.of(rows[static_cast<std::size_t>(b)]);
+    for (std::int64_t s = 0; s < lengths[static_cast<std::size_t>(b)]; ++s) {
+      featurize(packets[static_cast<std::size_t>(s)], dst + (s * n + b) * kStepFeatures);
+    }
+  }
+  return t;
+}
 
 // A run of consecutive rows of one group: order[begin, begin + length) are read from a zero state;
 // the first `skip` of them are warm-up (context only), the rest are scored.
@@ -119,6 +245,28 @@ Tensor chunk_input(const data::Matrix& x, const Chunking& c, std::span<const std
   return t;
 }
 
+// Bounds on a stored architecture: far above anything trained here, far below what would exhaust
+// memory before the parameter file's size is even compared.
+constexpr int kMaxWidth = 4096;
+constexpr int kMaxLayers = 16;
+constexpr int kMaxSequence = 1 << 16;
+
+// Parameters of LstmNetImpl for `input` features (LibTorch's LSTM has two bias vectors per gate).
+double parameter_count(double input, const LstmOptions& o) {
+  double width = input;
+  double n = 0;
+  if (o.input_projection > 0) {
+    n += input * o.input_projection + o.input_projection;
+    width = o.input_projection;
+  }
+  const double h = o.hidden_size;
+  for (int l = 0; l < o.layers; ++l) {
+    n += 4 * h * (width + h) + 8 * h;
+    width = h;
+  }
+  return n + h + 1;
+}
+
 void validate(const LstmOptions& o) {
   auto fail = [](const char* what, auto value) {
     throw core::Error(fmt::format("lstm: option {}, got {}", what, value));
@@ -142,6 +290,14 @@ void validate(const LstmOptions& o) {
     fail("validation_fraction must be in [0, 0.5]", o.validation_fraction);
   }
   if (o.score_batch < 1) fail("score_batch must be >= 1", o.score_batch);
+  if (o.input != "auto" && o.input != "rows" && o.input != "packets") {
+    throw core::Error("lstm: option input must be auto, rows or packets, got \"" + o.input + "\"");
+  }
+  if (o.max_packets < 1 || o.max_packets > 1024)
+    fail("max_packets must be in [1, 1024]", o.max_packets);
+  if (o.packet_hidden_size < 1) fail("packet_hidden_size must be >= 1", o.packet_hidden_size);
+  if (o.packet_batch_size < 1) fail("packet_batch_size must be >= 1", o.packet_batch_size);
+  if (o.max_train_flows < 100) fail("max_train_flows must be >= 100", o.max_train_flows);
 }
 
 nlohmann::json to_json(const LstmOptions& o) {
@@ -159,7 +315,12 @@ nlohmann::json to_json(const LstmOptions& o) {
           {"sequence_length", o.sequence_length},
           {"threshold", o.threshold},
           {"validation_fraction", o.validation_fraction},
-          {"score_batch", o.score_batch}};
+          {"score_batch", o.score_batch},
+          {"input", o.input},
+          {"max_packets", o.max_packets},
+          {"packet_hidden_size", o.packet_hidden_size},
+          {"packet_batch_size", o.packet_batch_size},
+          {"max_train_flows", o.max_train_flows}};
 }
 
 class LstmModel final : public Model {
@@ -170,9 +331,47 @@ class LstmModel final : public Model {
   }
 
   [[nodiscard]] std::string_view name() const override { return kName; }
+  [[nodiscard]] bool reads_packets() const override { return packets_mode_; }
 
   void fit(const TrainSet& train, const TrainContext& ctx) override {
     check_train_set(kName, train, /*labels_required=*/true);
+    const bool have_packets = !train.packets.empty();
+    if (options_.input == "packets" && !have_packets) {
+      throw core::Error(
+          "lstm: input \"packets\" needs each flow's first packets (a flows CSV from `netsentry "
+          "flows`, column \"packets\"); this data has none");
+    }
+    packets_mode_ = options_.input == "packets" || (options_.input == "auto" && have_packets);
+    if (packets_mode_) {
+      fit_packets(train, ctx);
+    } else {
+      fit_rows(train, ctx);
+    }
+  }
+
+  using Model::score;
+  [[nodiscard]] std::vector<float> score(const ScoreInput& input) const override {
+    if (!packets_mode_) return score_rows(input.x, input.group);
+    check_score_input(kName, input.x, {}, features_);
+    if (input.packets.rows() != input.x.rows) {
+      throw core::Error(fmt::format(
+          "lstm: scores flows by their first packets, but {} of {} rows carry a packet sequence",
+          input.packets.rows(), input.x.rows));
+    }
+    std::vector<float> out(input.x.rows);
+    std::vector<float> scratch;
+    const auto steps = static_cast<std::size_t>(options_.max_packets);
+    for (std::size_t r = 0; r < out.size(); ++r) {
+      const auto packets = input.packets.of(r);
+      // A flow without packets gives no evidence either way: the lowest score.
+      out[r] =
+          packets.empty() ? 0.0f : PacketWeights::sigmoid(weights_.logit(packets, steps, scratch));
+    }
+    return out;
+  }
+
+ private:
+  void fit_rows(const TrainSet& train, const TrainContext& ctx) {
     const data::Matrix& x = *train.x;
     ::torch::manual_seed(ctx.seed);
     auto net = std::make_shared<LstmNetImpl>(static_cast<std::int64_t>(x.cols), options_);
@@ -242,8 +441,137 @@ class LstmModel final : public Model {
     threshold_ = options_.threshold;
   }
 
-  [[nodiscard]] std::vector<float> score(const data::Matrix& x,
-                                         std::span<const std::int32_t> group) const override {
+  // Packet mode: one flow is one sequence of its first packets; the loss is the class-weighted
+  // BCE at every step (each flow's steps averaged, so long flows do not outweigh short ones),
+  // which makes the logit after t packets the verdict of a flow seen that far: scoring a flow's
+  // first k packets is its early verdict.
+  void fit_packets(const TrainSet& train, const TrainContext& ctx) {
+    const auto usable = [](const data::PacketSequences& seq, std::span<const int> y,
+                           std::size_t limit, std::uint64_t seed) {
+      std::vector<std::size_t> rows;
+      for (std::size_t r = 0; r < seq.rows(); ++r) {
+        if (!seq.of(r).empty()) rows.push_back(r);
+      }
+      if (rows.size() > limit) {
+        // A bounded, class-stratified sample: floods of one-packet flows would otherwise set the
+        // training time and drown every other pattern.
+        std::mt19937_64 rng(seed);
+        std::shuffle(rows.begin(), rows.end(), rng);
+        std::vector<std::size_t> pos, neg;
+        for (const std::size_t r : rows) (y[r] == 1 ? pos : neg).push_back(r);
+        const std::size_t half = limit / 2;
+        const std::size_t take_pos = std::min(pos.size(), std::max(half, limit - neg.size()));
+        const std::size_t take_neg = std::min(neg.size(), limit - take_pos);
+        rows.assign(pos.begin(), pos.begin() + static_cast<std::ptrdiff_t>(take_pos));
+        rows.insert(rows.end(), neg.begin(), neg.begin() + static_cast<std::ptrdiff_t>(take_neg));
+        std::sort(rows.begin(), rows.end());
+      }
+      return rows;
+    };
+    const auto limit = static_cast<std::size_t>(options_.max_train_flows);
+    std::vector<std::size_t> rows = usable(train.packets, train.y, limit, ctx.seed);
+    if (rows.empty()) throw core::Error("lstm: no training flow carries a packet sequence");
+    ::torch::manual_seed(ctx.seed);
+    auto net = std::make_shared<PacketNetImpl>(options_.packet_hidden_size);
+
+    double pos = 0, neg = 0;
+    for (const std::size_t r : rows) (train.y[r] == 1 ? pos : neg) += 1;
+    const Tensor pos_weight = ::torch::full(
+        {1}, static_cast<float>(pos > 0 && neg > 0 ? neg / pos : 1.0), ::torch::kFloat32);
+    const auto steps = static_cast<std::size_t>(options_.max_packets);
+    auto loss_over = [&net, &pos_weight, steps](const data::PacketSequences& seq,
+                                                std::span<const int> y) {
+      return [&net, &pos_weight, steps, seq, y](std::span<const std::size_t> ids) {
+        std::vector<std::int64_t> lengths;
+        Tensor input = packet_input(seq, ids, steps, lengths);
+        const std::int64_t t_max = input.size(0);
+        const auto n = static_cast<std::int64_t>(ids.size());
+        Tensor target = ::torch::zeros({t_max, n});
+        Tensor weight = ::torch::zeros({t_max, n});
+        float* t = target.data_ptr<float>();
+        float* w = weight.data_ptr<float>();
+        for (std::int64_t b = 0; b < n; ++b) {
+          const float label = static_cast<float>(y[ids[static_cast<std::size_t>(b)]]);
+          const std::int64_t len = lengths[static_cast<std::size_t>(b)];
+          for (std::int64_t k = 0; k < len; ++k) {
+            t[k * n + b] = label;
+            w[k * n + b] = 1.0f / static_cast<float>(len);
+          }
+        }
+        namespace F = ::torch::nn::functional;
+        Tensor sum =
+            F::binary_cross_entropy_with_logits(net->forward(input), target,
+                                                F::BinaryCrossEntropyWithLogitsFuncOptions()
+                                                    .weight(weight)
+                                                    .pos_weight(pos_weight)
+                                                    .reduction(::torch::kSum));
+        return sum / static_cast<double>(n);
+      };
+    };
+    // Split rows are indices into `rows` (train) or into the validation flows.
+    std::vector<std::size_t> train_rows = rows;
+    Split train_split{{}, loss_over(train.packets, train.y)};
+    Split val_split;
+    std::vector<std::size_t> val_rows;
+    if (!train.packets_val.empty() && train.x_val != nullptr && train.x_val->rows > 0) {
+      val_rows = usable(train.packets_val, train.y_val, limit, ctx.seed + 1);
+    }
+    if (!val_rows.empty()) {
+      train_split.rows = train_rows;
+      val_split.rows = val_rows;
+      val_split.loss = loss_over(train.packets_val, train.y_val);
+    } else {
+      std::vector<std::size_t> fit_pos, val_pos;
+      hold_out(rows.size(), options_.validation_fraction, ctx.seed, fit_pos, val_pos);
+      for (const std::size_t p : fit_pos) train_split.rows.push_back(rows[p]);
+      for (const std::size_t p : val_pos) val_split.rows.push_back(rows[p]);
+      val_split.loss = train_split.loss;
+    }
+
+    LoopSettings settings;
+    settings.model_name = kName;
+    settings.epochs = ctx.epochs > 0 ? ctx.epochs : options_.epochs;
+    settings.batch_size = options_.packet_batch_size;
+    settings.patience = options_.patience;
+    settings.learning_rate = options_.learning_rate;
+    settings.lr_factor = options_.lr_factor;
+    settings.lr_patience = options_.lr_patience;
+    run_training(*net, settings, train_split, val_split, ctx);
+
+    packet_net_ = net;
+    weights_.copy_from(*net);
+    check_weights_match(*net, train.packets, train_split.rows);
+    features_ = train.x->cols;
+    threshold_ = options_.threshold;
+  }
+
+  // The hand-written scorer must give LibTorch's logits (to float rounding) on a few flows.
+  void check_weights_match(PacketNetImpl& net, const data::PacketSequences& seq,
+                           std::span<const std::size_t> rows) const {
+    const std::size_t n = std::min<std::size_t>(rows.size(), 64);
+    if (n == 0) return;
+    const auto steps = static_cast<std::size_t>(options_.max_packets);
+    std::vector<std::int64_t> lengths;
+    ::torch::NoGradGuard no_grad;
+    net.eval();
+    const Tensor logits =
+        net.forward(packet_input(seq, rows.first(n), steps, lengths)).contiguous();
+    const float* l = logits.data_ptr<float>();
+    std::vector<float> scratch;
+    for (std::size_t b = 0; b < n; ++b) {
+      const float expected = l[static_cast<std::size_t>(lengths[b] - 1) * n + b];
+      const float got = weights_.logit(seq.of(rows[b]), steps, scratch);
+      if (std::abs(expected - got) > 1e-3f * std::max(1.0f, std::abs(expected))) {
+        throw core::Error(fmt::format(
+            "lstm: the packet scorer gives {} where LibTorch gives {}: the weights were not read "
+            "as LibTorch lays them out",
+            got, expected));
+      }
+    }
+  }
+
+  [[nodiscard]] std::vector<float> score_rows(const data::Matrix& x,
+                                              std::span<const std::int32_t> group) const {
     check_score_input(kName, x, group, features_);
     std::vector<float> out(x.rows);
     if (x.rows == 0) return out;
@@ -281,13 +609,19 @@ class LstmModel final : public Model {
     return out;
   }
 
+ public:
   [[nodiscard]] float threshold() const override { return threshold_; }
   void set_threshold(float threshold) override { threshold_ = threshold; }
 
   std::string save(const std::filesystem::path& dir) const override {
     if (features_ == 0) throw core::Error("lstm: cannot save a model that was not trained");
-    return save_bundle(dir, kName, *net_, features_, threshold_, to_json(options_),
-                       kLstmFormatVersion);
+    nlohmann::json options = to_json(options_);
+    options["input"] = packets_mode_ ? "packets" : "rows";
+    if (packets_mode_) {
+      return save_bundle(dir, kName, *packet_net_, features_, threshold_, options,
+                         kLstmFormatVersion);
+    }
+    return save_bundle(dir, kName, *net_, features_, threshold_, options, kLstmFormatVersion);
   }
 
   void load(const std::filesystem::path& dir, const std::string& file,
@@ -295,21 +629,62 @@ class LstmModel final : public Model {
     const Sidecar sidecar = read_sidecar(dir, file, kName, expected_features, kLstmFormatVersion);
     // The stored architecture wins over this object's options: a bundle must score as trained.
     LstmOptions o = options_;
-    o.input_projection = option_int(sidecar.options, "input_projection", sidecar.path, 0);
-    o.hidden_size = option_int(sidecar.options, "hidden_size", sidecar.path, 1);
-    o.layers = option_int(sidecar.options, "layers", sidecar.path, 1);
-    o.sequence_length = option_int(sidecar.options, "sequence_length", sidecar.path, 1);
-    o.overlap = option_int(sidecar.options, "overlap", sidecar.path, 0);
-    o.dropout = option_float(sidecar.options, "dropout", sidecar.path);
+    // Bundles from before packet sequences have no "input": they label rows.
+    const auto input = sidecar.options.find("input");
+    o.input = input == sidecar.options.end() ? "rows"
+              : input->is_string()           ? input->get<std::string>()
+                                             : "";
+    if (o.input != "rows" && o.input != "packets") {
+      throw core::Error(fmt::format("{}: option \"input\" must be \"rows\" or \"packets\"",
+                                    sidecar.path.string()));
+    }
+    const bool packets = o.input == "packets";
+    double parameters = 0;
+    if (packets) {
+      o.packet_hidden_size =
+          option_int(sidecar.options, "packet_hidden_size", sidecar.path, 1, kMaxWidth);
+      o.max_packets = option_int(sidecar.options, "max_packets", sidecar.path, 1, 1024);
+      const double h = o.packet_hidden_size;
+      parameters = 4 * h * (kStepFeatures + h) + 8 * h + h + 1;
+    } else {
+      o.input_projection =
+          option_int(sidecar.options, "input_projection", sidecar.path, 0, kMaxWidth);
+      o.hidden_size = option_int(sidecar.options, "hidden_size", sidecar.path, 1, kMaxWidth);
+      o.layers = option_int(sidecar.options, "layers", sidecar.path, 1, kMaxLayers);
+      o.sequence_length =
+          option_int(sidecar.options, "sequence_length", sidecar.path, 1, kMaxSequence);
+      o.overlap = option_int(sidecar.options, "overlap", sidecar.path, 0, kMaxSequence);
+      o.dropout = option_float(sidecar.options, "dropout", sidecar.path);
+      parameters = parameter_count(static_cast<double>(sidecar.features), o);
+    }
     try {
       validate(o);
     } catch (const core::Error& e) {
       throw core::Error(fmt::format("{}: {}", sidecar.path.string(), e.what()));
     }
-    auto net = std::make_shared<LstmNetImpl>(static_cast<std::int64_t>(sidecar.features), o);
-    load_parameters(dir, file, *net);
-    net->eval();
-    net_ = net;
+    check_parameter_budget(dir, file, sidecar.path, parameters);
+    try {
+      if (packets) {
+        auto net = std::make_shared<PacketNetImpl>(o.packet_hidden_size);
+        load_parameters(dir, file, *net);
+        net->eval();
+        PacketWeights w;
+        w.copy_from(*net);
+        packet_net_ = net;
+        weights_ = std::move(w);
+      } else {
+        auto net = std::make_shared<LstmNetImpl>(static_cast<std::int64_t>(sidecar.features), o);
+        load_parameters(dir, file, *net);
+        net->eval();
+        net_ = net;
+      }
+    } catch (const core::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw core::Error(
+          fmt::format("{}: cannot build the LSTM: {}", sidecar.path.string(), torch_error_line(e)));
+    }
+    packets_mode_ = packets;
     options_ = o;
     features_ = sidecar.features;
     threshold_ = sidecar.threshold;
@@ -341,7 +716,10 @@ class LstmModel final : public Model {
   LstmOptions options_;
   float threshold_;
   std::size_t features_ = 0;
-  LstmNet net_;
+  bool packets_mode_ = false;
+  LstmNet net_;            // rows mode
+  PacketNet packet_net_;   // packets mode (kept for save)
+  PacketWeights weights_;  // packets mode: what score() runs
 };
 
 }  // namespace

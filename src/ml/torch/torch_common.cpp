@@ -338,8 +338,8 @@ Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
                                   where, model, features.get<std::size_t>(), expected_features));
   }
   const auto threshold = doc.value("threshold", nlohmann::json());
-  if (!threshold.is_number()) {
-    throw core::Error(fmt::format("{}: \"threshold\" must be a number", where));
+  if (!threshold.is_number() || !std::isfinite(threshold.get<double>())) {
+    throw core::Error(fmt::format("{}: \"threshold\" must be a finite number", where));
   }
   const auto options = doc.value("options", nlohmann::json());
   if (!options.is_object()) {
@@ -380,19 +380,47 @@ void load_parameters(const std::filesystem::path& dir, const std::string& file,
                                     params[i].key(), shape_string(tensors[i].sizes()),
                                     shape_string(target.sizes())));
     }
+    if (!::torch::isfinite(tensors[i]).all().item<bool>()) {
+      throw core::Error(fmt::format("{}: parameter '{}' holds values that are not finite", where,
+                                    params[i].key()));
+    }
     target.copy_(tensors[i].to(::torch::kFloat32));
   }
 }
 
+std::string torch_error_line(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) {
+    return first_line(c10->what_without_backtrace());
+  }
+  return first_line(e.what());
+}
+
 int option_int(const nlohmann::json& options, const char* key, const std::filesystem::path& where,
-               int min_value) {
+               int min_value, int max_value) {
   const auto it = options.find(key);
   if (it == options.end() || !it->is_number_integer() || it->get<long long>() < min_value ||
-      it->get<long long>() > std::numeric_limits<int>::max()) {
-    throw core::Error(
-        fmt::format("{}: option \"{}\" must be an integer >= {}", where.string(), key, min_value));
+      it->get<long long>() > max_value) {
+    throw core::Error(fmt::format("{}: option \"{}\" must be an integer in [{}, {}]{}",
+                                  where.string(), key, min_value, max_value,
+                                  it == options.end() ? " (missing)" : ", got " + it->dump()));
   }
   return it->get<int>();
+}
+
+void check_parameter_budget(const std::filesystem::path& dir, const std::string& file,
+                            const std::filesystem::path& sidecar, double parameters) {
+  const std::filesystem::path path = dir / file;
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  if (ec) throw core::Error(fmt::format("{}: model parameters file not found", path.string()));
+  // LibTorch stores float32 tensors uncompressed: a file smaller than the architecture's
+  // parameters cannot hold them, and building that network first could exhaust memory.
+  if (parameters * 4.0 > static_cast<double>(bytes) + 4096.0) {
+    throw core::Error(fmt::format(
+        "{}: the architecture it describes needs {:.0f} parameters ({:.1f} MB), but {} holds "
+        "{} bytes",
+        sidecar.string(), parameters, parameters * 4.0 / 1e6, path.string(), bytes));
+  }
 }
 
 float option_float(const nlohmann::json& options, const char* key,

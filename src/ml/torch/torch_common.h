@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -100,9 +101,19 @@ Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
 void load_parameters(const std::filesystem::path& dir, const std::string& file,
                      ::torch::nn::Module& module);
 
-// Reads a required positive integer / number from a sidecar's options, naming the file on failure.
+// Reads a required integer in [min_value, max_value] / a finite number from a sidecar's options,
+// naming the file, the option and the value on failure.
 int option_int(const nlohmann::json& options, const char* key, const std::filesystem::path& where,
-               int min_value);
+               int min_value, int max_value = std::numeric_limits<int>::max());
+
+// Throws core::Error (naming the sidecar) when <dir>/<file> is too small to hold `parameters`
+// float32 values: checked before a network of that size is built, so an absurd size in a sidecar
+// is one clear line instead of an allocation failure.
+void check_parameter_budget(const std::filesystem::path& dir, const std::string& file,
+                            const std::filesystem::path& sidecar, double parameters);
+
+// The first line of a library exception's message (LibTorch's carry a C++ backtrace).
+std::string torch_error_line(const std::exception& e);
 float option_float(const nlohmann::json& options, const char* key,
                    const std::filesystem::path& where);
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,13 @@ namespace netsentry::ml::torch {
 // exactly, and chunks are independent: scoring a batch equals scoring its groups separately.
 // Optional linear input projection to `input_projection` dims (0 = none) before the LSTM.
 // score = sigmoid probability that the row is an attack.
+//
+// With input "packets" the LSTM reads instead each flow's first packets (ScoreInput::packets: per
+// packet log payload size, direction, log gap and TCP flags; the representation of nPrint /
+// FS-Net-style flow classifiers) and labels the flow after each of them: the score after k
+// packets is P(attack | first k packets), so scoring a flow's first packets is its early verdict
+// and scoring all of them (up to max_packets) its final one. A flow without packets scores 0 (no
+// evidence). "auto" (the default) picks packets when the training data carries them.
 struct LstmOptions {
   int input_projection = 0;
   int hidden_size = 64;
@@ -44,13 +52,22 @@ struct LstmOptions {
   float threshold = 0.5f;
   // Fraction of training chunks held out for early stopping when TrainSet has no validation part.
   float validation_fraction = 0.1f;
-  int score_batch = 8192;  // rows (summed over chunks) per forward pass when scoring
+  int score_batch = 8192;       // rows (summed over chunks) per forward pass when scoring
+  std::string input = "auto";   // "auto" | "rows" | "packets"
+  int max_packets = 32;         // packets mode: steps read per flow
+  int packet_hidden_size = 24;  // packets mode: LSTM width
+  int packet_batch_size = 256;  // packets mode: flows per optimizer step
+  int max_train_flows = 60000;  // packets mode: a class-stratified sample beyond this
 };
 
 // Dense autoencoder, ReLU between layers, linear output, MSE loss. Encoder widths are `hidden`
 // (decoder mirrors it without the bottleneck). With scale_to_input, layer i (0-based) is
 // min(hidden[i], max(4, ceil(2 * width / 2^i))), i.e. 2w, w, w/2 for 3 layers, so a 20-feature
 // input gets 40-20-10-20-40 instead of 128-64-32-64-128 and the bottleneck always compresses.
+// Inputs first go through a quantile transform to normal scores fitted on the benign training rows
+// (transform = "quantile", see feature_transform.h; "none" = the preprocessor's output as is). The
+// threshold is the threshold_percentile of the reconstruction MSE of benign rows held out from the
+// weights' training; feature_errors() are in the transformed space (how unusual for benign).
 struct AutoencoderOptions {
   std::vector<int> hidden = {128, 64, 32};
   bool scale_to_input = true;
@@ -58,7 +75,8 @@ struct AutoencoderOptions {
   int batch_size = 256;
   int epochs = 50;                     // TrainContext::epochs > 0 overrides
   int patience = 5;                    // early stopping on validation reconstruction loss
-  float threshold_percentile = 95.0f;  // of the training rows' reconstruction MSE
+  float threshold_percentile = 95.0f;  // of held-out benign rows' reconstruction MSE
+  std::string transform = "quantile";  // "quantile" | "standard" | "both" | "none"
   float validation_fraction = 0.1f;
   int score_batch = 4096;
 };
@@ -185,8 +203,8 @@ void set_torch_threads(int n);
 // What libnetsentry_torch.so exports, as one table behind one C symbol (kModuleEntryPoint). The
 // loader refuses a module whose api_version, struct size or netsentry version differ from its
 // own, so a stale module beside a newer binary is reported, not called.
-inline constexpr int kModuleApiVersion = 2;
-inline constexpr const char* kModuleEntryPoint = "netsentry_torch_module_v2";
+inline constexpr int kModuleApiVersion = 3;
+inline constexpr const char* kModuleEntryPoint = "netsentry_torch_module_v3";
 struct TorchModuleApi {
   int api_version;
   std::size_t struct_size;

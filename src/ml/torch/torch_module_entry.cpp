@@ -11,7 +11,7 @@ const char* torch_version() { return TORCH_VERSION; }
 }  // namespace netsentry::ml::torch
 
 extern "C" __attribute__((visibility("default"))) const netsentry::ml::torch::TorchModuleApi*
-netsentry_torch_module_v2() {
+netsentry_torch_module_v3() {
   namespace t = netsentry::ml::torch;
   static const t::TorchModuleApi api{
       t::kModuleApiVersion,

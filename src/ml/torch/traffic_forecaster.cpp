@@ -345,8 +345,8 @@ class TrafficForecasterImpl final : public TrafficForecaster {
     const std::filesystem::path& where = sidecar.path;
     const nlohmann::json& o = sidecar.options;
     ForecasterOptions opt = options_;
-    opt.window = option_int(o, "window", where, 2);
-    opt.hidden_size = option_int(o, "hidden_size", where, 1);
+    opt.window = option_int(o, "window", where, 2, 1 << 16);
+    opt.hidden_size = option_int(o, "hidden_size", where, 1, 4096);
     opt.min_scale = option_float(o, "min_scale", where);
     if (!(opt.min_scale > 0.0f)) bad_field(where, "min_scale", "a positive number");
 
@@ -391,12 +391,21 @@ class TrafficForecasterImpl final : public TrafficForecaster {
       throw core::Error(fmt::format("{}: {}", where.string(), e.what()));
     }
 
-    auto net = std::make_shared<ForecastNetImpl>(opt.hidden_size);
+    {
+      // One-input LSTM (two bias vectors per gate) and a 2-output head.
+      const double h = opt.hidden_size;
+      check_parameter_budget(dir, kFile, where, 4 * h * (1 + h) + 8 * h + 2 * h + 2);
+    }
+    std::shared_ptr<ForecastNetImpl> net;
     try {
+      net = std::make_shared<ForecastNetImpl>(opt.hidden_size);
       load_parameters(dir, kFile, *net);
     } catch (const core::Error& e) {
       throw core::Error(fmt::format("{} (the sidecar says hidden_size {}, window {})", e.what(),
                                     opt.hidden_size, opt.window));
+    } catch (const std::exception& e) {
+      throw core::Error(
+          fmt::format("{}: cannot build the forecaster: {}", where.string(), torch_error_line(e)));
     }
     net->eval();
     net_ = net;
