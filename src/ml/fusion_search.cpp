@@ -178,48 +178,57 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
   }
 
   // Judges one candidate on every fold, from its fused scores.
-  const auto judge =
-      [&](const FusionCandidate& c,
-          const std::function<void(std::size_t, std::vector<double>&, std::vector<double>&)>&
-              fused) {
-        FusionResult r;
-        r.candidate = c;
-        std::map<std::int32_t, std::pair<std::size_t, std::size_t>> hits;  // family -> (hit, rows)
-        std::size_t benign = 0, false_positives = 0;
-        std::vector<double> cal, test;
-        for (std::size_t f = 0; f < folds.size(); ++f) {
-          fused(f, cal, test);
-          double threshold = 0.5;
-          if (c.mode != EnsembleMode::kVote) {
-            std::vector<double> normal;
-            normal.reserve(state[f].calibrate_benign.size());
-            for (const std::size_t i : state[f].calibrate_benign) normal.push_back(cal[i]);
-            threshold = budget_threshold(std::move(normal), fp_budget);
-          }
-          const FoldScores& fold = folds[f];
-          for (std::size_t i = 0; i < test.size(); ++i) {
-            const bool flagged = test[i] > threshold;
-            if (fold.y_test[i] == 0) {
-              ++benign;
-              false_positives += flagged ? 1 : 0;
-            } else {
-              auto& h = hits[fold.family_test[i]];
-              h.first += flagged ? 1 : 0;
-              ++h.second;
-            }
-          }
+  const auto judge = [&](const FusionCandidate& c,
+                         const std::function<void(std::size_t, std::vector<double>&,
+                                                  std::vector<double>&)>& fused) {
+    FusionResult r;
+    r.candidate = c;
+    std::map<std::int32_t, std::pair<std::size_t, std::size_t>> hits;  // family -> (hit, rows)
+    std::size_t benign = 0, false_positives = 0;
+    std::size_t calibrate_benign = 0, calibrate_flagged = 0;
+    std::vector<double> cal, test;
+    for (std::size_t f = 0; f < folds.size(); ++f) {
+      fused(f, cal, test);
+      double threshold = 0.5;
+      if (c.mode != EnsembleMode::kVote) {
+        std::vector<double> normal;
+        normal.reserve(state[f].calibrate_benign.size());
+        for (const std::size_t i : state[f].calibrate_benign) normal.push_back(cal[i]);
+        threshold = budget_threshold(std::move(normal), fp_budget);
+      } else {
+        for (const std::size_t i : state[f].calibrate_benign) {
+          ++calibrate_benign;
+          calibrate_flagged += cal[i] > threshold ? 1 : 0;
         }
-        double sum = 0;
-        for (const auto& [family, h] : hits) {
-          const double recall = static_cast<double>(h.first) / static_cast<double>(h.second);
-          r.family_recall[family] = recall;
-          sum += recall;
+      }
+      const FoldScores& fold = folds[f];
+      for (std::size_t i = 0; i < test.size(); ++i) {
+        const bool flagged = test[i] > threshold;
+        if (fold.y_test[i] == 0) {
+          ++benign;
+          false_positives += flagged ? 1 : 0;
+        } else {
+          auto& h = hits[fold.family_test[i]];
+          h.first += flagged ? 1 : 0;
+          ++h.second;
         }
-        r.mean_recall = hits.empty() ? 0.0 : sum / static_cast<double>(hits.size());
-        r.fp_rate =
-            benign == 0 ? 0.0 : static_cast<double>(false_positives) / static_cast<double>(benign);
-        return r;
-      };
+      }
+    }
+    double sum = 0;
+    for (const auto& [family, h] : hits) {
+      const double recall = static_cast<double>(h.first) / static_cast<double>(h.second);
+      r.family_recall[family] = recall;
+      sum += recall;
+    }
+    r.mean_recall = hits.empty() ? 0.0 : sum / static_cast<double>(hits.size());
+    // The vote's threshold is fixed (0.5): it competes only where it keeps to the budget on
+    // the calibration rows, as every other candidate does by construction.
+    r.within_budget =
+        static_cast<double>(calibrate_flagged) <= fp_budget * static_cast<double>(calibrate_benign);
+    r.fp_rate =
+        benign == 0 ? 0.0 : static_cast<double>(false_positives) / static_cast<double>(benign);
+    return r;
+  };
 
   std::vector<FusionResult> results;
   {
@@ -262,12 +271,13 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
     }
   }
   std::sort(results.begin(), results.end(), [](const FusionResult& a, const FusionResult& b) {
+    if (a.within_budget != b.within_budget) return a.within_budget;
     return a.mean_recall > b.mean_recall;
   });
   // Within `tie` of the best: fewer false positives, then weights closer to equal.
   const double best = results.front().mean_recall;
   const auto tied_end = std::find_if(results.begin(), results.end(), [&](const FusionResult& r) {
-    return r.mean_recall < best - tie;
+    return !r.within_budget || r.mean_recall < best - tie;
   });
   std::stable_sort(results.begin(), tied_end, [](const FusionResult& a, const FusionResult& b) {
     if (std::abs(a.fp_rate - b.fp_rate) > 1e-9) return a.fp_rate < b.fp_rate;
@@ -290,6 +300,7 @@ nlohmann::json to_json(const std::vector<FusionResult>& ranked, double fp_budget
                           {"weights", r.candidate.weights},
                           {"mean_recall", r.mean_recall},
                           {"fp_rate", r.fp_rate},
+                          {"within_budget", r.within_budget},
                           {"family_recall", families}};
   };
   nlohmann::json j = {{"method", "held-out families"},

@@ -10,8 +10,9 @@
 // fitted once on the fold's calibration rows (benign rows and rows of the families the fold
 // trained on, all held out of its training: what `train` fits its ensemble on); a candidate's
 // threshold is the (1 - budget) quantile of its score on the calibration benign rows, except
-// vote, whose threshold is the original's fixed 0.5. Score: the mean over held-out families of
-// the share of their rows detected (each family counts once, whatever its size).
+// vote, whose threshold is the original's fixed 0.5 (it competes only when that keeps to the
+// budget on the calibration rows). Score: the mean over held-out families of the share of their
+// rows detected (each family counts once, whatever its size).
 // Thread rules: free functions; no shared state.
 #pragma once
 
@@ -69,6 +70,9 @@ struct FusionResult {
   FusionCandidate candidate;
   double mean_recall = 0;  // over held-out families, each once
   double fp_rate = 0;      // held-out benign rows flagged, pooled over folds
+  // False: a vote whose fixed threshold flags more calibration benign rows than the budget; it
+  // ranks below every candidate that keeps to the budget.
+  bool within_budget = true;
   std::map<std::int32_t, double> family_recall;
 };
 

@@ -100,5 +100,55 @@ TEST(FusionSearch, PrefersTheFusionThatDetectsHeldOutFamiliesAtTheBudget) {
   EXPECT_THROW((void)search_fusion(folds, {"good", "absent"}, 0.01), core::Error);
 }
 
+// Two weak models whose own thresholds (0.5) each pass about 30 % of benign rows: their vote (both
+// must agree) flags about 10 % of benign rows and nearly every attack. Its fixed threshold ignores
+// the budget, so it must not win on recall bought with false positives.
+FoldScores loose_vote_scores(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  FoldScores f;
+  const auto add = [&](std::vector<int>& y, ModelScores& s, std::vector<std::int32_t>* fam,
+                       int label, std::int32_t family) {
+    y.push_back(label);
+    if (fam) fam->push_back(family);
+    for (const char* m : {"a", "b"}) s[m].push_back(label ? 1.5f + n(rng) * 0.3f : n(rng));
+  };
+  for (int i = 0; i < 3000; ++i) add(f.y_calibrate, f.calibrate, nullptr, i % 5 == 0, 9);
+  for (int i = 0; i < 3000; ++i) add(f.y_test, f.test, &f.family_test, 0, 0);
+  for (int i = 0; i < 300; ++i) add(f.y_test, f.test, &f.family_test, 1, 1 + i % 2);
+  f.thresholds = {{"a", 0.5f}, {"b", 0.5f}};
+  return f;
+}
+
+TEST(FusionSearch, RanksAVoteOverTheBudgetBelowEveryCandidateWithinIt) {
+  const std::vector<FoldScores> folds = {loose_vote_scores(3), loose_vote_scores(4)};
+  const double budget = 0.01;
+  const auto ranked = search_fusion(folds, {"a", "b"}, budget);
+  ASSERT_FALSE(ranked.empty());
+  const auto vote = std::find_if(ranked.begin(), ranked.end(), [](const FusionResult& r) {
+    return r.candidate.mode == EnsembleMode::kVote && r.candidate.weights.at("a") == 1.0 &&
+           r.candidate.weights.at("b") == 1.0;
+  });
+  ASSERT_NE(vote, ranked.end());
+  // The vote detects more held-out rows than anything within the budget, at many more false
+  // positives (the case the ranking must not reward).
+  EXPECT_FALSE(vote->within_budget);
+  EXPECT_GT(vote->fp_rate, 5 * budget);
+  EXPECT_GT(vote->mean_recall, ranked.front().mean_recall);
+  const FusionResult& best = ranked.front();
+  EXPECT_TRUE(best.within_budget) << best.candidate.label();
+  EXPECT_NE(best.candidate.mode, EnsembleMode::kVote) << best.candidate.label();
+  EXPECT_LT(best.fp_rate, 3 * budget);
+  // Every candidate within the budget ranks above every one outside it.
+  bool outside_seen = false;
+  for (const auto& r : ranked) {
+    if (!r.within_budget) outside_seen = true;
+    EXPECT_FALSE(outside_seen && r.within_budget) << r.candidate.label();
+  }
+  EXPECT_TRUE(outside_seen);
+  EXPECT_TRUE(
+      to_json(ranked, budget, 2, {"benign", "x", "y"})["best"]["within_budget"].get<bool>());
+}
+
 }  // namespace
 }  // namespace netsentry::ml
