@@ -102,6 +102,14 @@ int run_hub(const HubOptions& o) {
       static_cast<std::int64_t>(std::max(0.0, o.retention_days) * 86400e9));
   so.max_bytes = static_cast<std::uint64_t>(std::max(0.0, o.db_max_mb) * 1024 * 1024);
   so.queue_capacity = 4096;
+  // What the hub acknowledged to the bus must survive a power cut: fsync each commit (a commit
+  // holds a whole fetched batch, so this costs a few fsyncs a second).
+  so.sync_every_commit = true;
+  so.cache_kib = 65536;
+  // Bulk writes: large transactions, large pages, a checkpoint every ~160 MB of WAL.
+  so.batch_max = 65536;
+  so.page_size = 16384;
+  so.wal_autocheckpoint_pages = 10000;
   store::SqliteStore store(so);
 
   bus::HubIngestOptions io;
@@ -119,7 +127,8 @@ int run_hub(const HubOptions& o) {
   if (!o.no_dashboard) {
     source = std::make_unique<server::HubSource>(so.path);
     http = std::make_unique<server::HttpServer>(
-        *source, server_options(o.listen, o.auth_token, o.auth_token_file, find_web_dir(o.web_dir)));
+        *source,
+        server_options(o.listen, o.auth_token, o.auth_token_file, find_web_dir(o.web_dir)));
     http->start();
   }
   core::StopSignals signals;

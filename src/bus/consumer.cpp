@@ -26,7 +26,8 @@ Consumer::Consumer(ConsumerOptions options) : options_(std::move(options)) {
   if (options_.durable.empty()) throw core::Error("hub: --durable must not be empty");
   check_sensor_name(options_.durable);  // a consumer name has the same rules as a subject token
   prefix_ = options_.stream.subject_prefix + ".";
-  if (options_.connection.name.empty()) options_.connection.name = "netsentry hub " + options_.durable;
+  if (options_.connection.name.empty())
+    options_.connection.name = "netsentry hub " + options_.durable;
   client_ = std::make_unique<NatsClient>(options_.connection);
 }
 
@@ -61,12 +62,12 @@ bool Consumer::subscribe() {
   cfg.Description = "netsentry hub";
   jsConsumerInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetConsumerInfo(&info, js, stream.c_str(), options_.durable.c_str(), nullptr,
-                                    &code);
+  natsStatus s =
+      js_GetConsumerInfo(&info, js, stream.c_str(), options_.durable.c_str(), nullptr, &code);
   if (s == NATS_OK) {
     // An existing consumer keeps its position; its redelivery settings follow ours.
-    const bool differs = info->Config->AckWait != cfg.AckWait ||
-                         info->Config->MaxAckPending != cfg.MaxAckPending;
+    const bool differs =
+        info->Config->AckWait != cfg.AckWait || info->Config->MaxAckPending != cfg.MaxAckPending;
     jsConsumerInfo_Destroy(info);
     info = nullptr;
     if (differs) s = js_UpdateConsumer(&info, js, stream.c_str(), &cfg, nullptr, &code);
@@ -125,8 +126,9 @@ std::vector<Consumer::Delivery> Consumer::fetch(std::stop_token stop) {
     }
     const std::string subject = natsMsg_GetSubject(msg);
     const std::size_t dot = subject.rfind('.');
-    const auto topic = dot == std::string::npos ? std::nullopt
-                                                : parse_topic(std::string_view(subject).substr(dot + 1));
+    const auto topic = dot == std::string::npos
+                           ? std::nullopt
+                           : parse_topic(std::string_view(subject).substr(dot + 1));
     d.id = header(msg, "Nats-Msg-Id");
     try {
       if (!topic || !subject.starts_with(prefix_)) {

@@ -35,7 +35,7 @@ void SensorCorrelator::evict(std::int64_t now_ns, std::size_t keep) {
 }
 
 std::optional<SensorCorrelator::Result> SensorCorrelator::observe(std::string_view sensor,
-                                                                   const detect::Alert& alert) {
+                                                                  const detect::Alert& alert) {
   if (!has_attacker(alert)) return std::nullopt;
   const std::int64_t first = alert.time_ns;
   const std::int64_t last = std::max(alert.last_ns, alert.time_ns);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <unordered_set>
 
 namespace netsentry::bus {
@@ -31,17 +32,30 @@ HubIngest::HubIngest(HubIngestOptions options, store::SqliteStore& store)
       run_(static_cast<std::uint64_t>(now_ns())) {}
 
 void HubIngest::run(std::stop_token stop) {
+  // Two batches in flight: while one commits, the next is fetched and decoded. A batch is
+  // acknowledged only once its commit is done, so a crash at any point means a redelivery, which
+  // the applied-message ids turn into nothing.
+  std::vector<Consumer::Delivery> committing;
+  std::future<void> committed;
+  const auto acknowledge = [&] {
+    if (!committed.valid()) return;
+    committed.wait();
+    consumer_.ack(committing);
+    committing.clear();
+    committing_ids_.clear();
+  };
   while (!stop.stop_requested()) {
     std::vector<Consumer::Delivery> batch = consumer_.fetch(stop);
+    if (!batch.empty()) apply(batch);
+    acknowledge();
     if (batch.empty()) continue;
-    apply(batch);
-    // Committed before acknowledged: a crash in between only means a redelivery, which the
-    // applied-message ids turn into nothing.
-    store_.flush();
-    consumer_.ack(batch);
+    committed = store_.flush_async();
+    for (const auto& d : batch) committing_ids_.insert(d.id);
+    committing = std::move(batch);
     std::lock_guard lock(stats_mutex_);
     ++stats_.batches;
   }
+  acknowledge();
 }
 
 void HubIngest::apply(std::vector<Consumer::Delivery>& batch) {
@@ -50,6 +64,8 @@ void HubIngest::apply(std::vector<Consumer::Delivery>& batch) {
   for (const auto& d : batch) ids.push_back(d.id);
   const std::vector<std::string> applied_list = store_.reader().applied_messages(ids);
   std::unordered_set<std::string> skip(applied_list.begin(), applied_list.end());
+  // The batch still committing is not in the store yet.
+  skip.insert(committing_ids_.begin(), committing_ids_.end());
 
   const std::int64_t received = now_ns();
   std::uint64_t messages = 0, duplicates = 0, flows = 0, alerts = 0, cross = 0;
@@ -81,8 +97,8 @@ void HubIngest::apply(std::vector<Consumer::Delivery>& batch) {
               if (auto hub = correlator_.observe(out.sensor, body.alert)) {
                 store::SensorMessage own;
                 own.sensor = hub_sensor_;
-                own.message_id = hub_sensor_ + '-' + std::to_string(run_) + '-' +
-                                 std::to_string(++seq_);
+                own.message_id =
+                    hub_sensor_ + '-' + std::to_string(run_) + '-' + std::to_string(++seq_);
                 own.received_ns = received;
                 own.record_sensor = false;
                 own.body = std::move(hub->alert);

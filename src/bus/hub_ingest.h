@@ -15,6 +15,7 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <unordered_set>
 
 #include "bus/consumer.h"
 #include "bus/correlator.h"
@@ -32,7 +33,7 @@ struct HubIngestStats {
   std::uint64_t messages = 0;    // applied
   std::uint64_t duplicates = 0;  // already applied before (redeliveries, resends)
   std::uint64_t flows = 0;
-  std::uint64_t alerts = 0;      // sensor alert messages (new and updates)
+  std::uint64_t alerts = 0;               // sensor alert messages (new and updates)
   std::uint64_t cross_sensor_alerts = 0;  // hub alert states written
   std::uint64_t batches = 0;
   ConsumerStats consumer;
@@ -58,7 +59,8 @@ class HubIngest final {
   std::string hub_sensor_;
   std::uint64_t run_ = 0;
   std::uint64_t seq_ = 0;
-  mutable std::mutex stats_mutex_;  // guards stats_
+  std::unordered_set<std::string> committing_ids_;  // ingest thread: the batch being committed
+  mutable std::mutex stats_mutex_;                  // guards stats_
   HubIngestStats stats_;
 };
 

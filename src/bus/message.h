@@ -48,7 +48,7 @@ struct Origin {
 
 // One finished flow as published.
 struct FlowMessage {
-  store::FlowRow row;  // id = the sensor store's id (0 = none); score/verdict/votes as stored
+  store::FlowRow row;   // id = the sensor store's id (0 = none); score/verdict/votes as stored
   bool scored = false;  // row.score is meaningful
   flow::EndReason end_reason = flow::EndReason::kIdle;
   std::uint16_t vlan = 0;

@@ -20,7 +20,8 @@ std::vector<std::string> split_servers(const std::string& url) {
   std::size_t start = 0;
   while (start <= url.size()) {
     const std::size_t comma = url.find(',', start);
-    std::string part = url.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string part =
+        url.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     while (!part.empty() && part.front() == ' ') part.erase(part.begin());
     while (!part.empty() && part.back() == ' ') part.pop_back();
     if (!part.empty()) servers.push_back(part);
@@ -125,8 +126,12 @@ NatsClient::NatsClient(const ConnectionOptions& o) : url_(o.url) {
   check(natsOptions_SetPingInterval(opts, 5000), "NATS ping interval");
   check(natsOptions_SetDisconnectedCB(opts, &NatsClient::on_disconnected, this), "NATS callbacks");
   check(natsOptions_SetReconnectedCB(opts, &NatsClient::on_reconnected, this), "NATS callbacks");
-  // Without a server at start, keep trying in the background instead of failing.
-  check(natsOptions_SetRetryOnFailedConnect(opts, true, nullptr, nullptr), "NATS retry");
+  // Without a server at start (or refused credentials), keep trying in the background instead
+  // of failing. The callback matters: without one, natsConnection_Connect blocks until it
+  // connects, which would hold a sensor's capture (and a hub's start) for as long as the broker
+  // is away.
+  check(natsOptions_SetRetryOnFailedConnect(opts, true, &NatsClient::on_connected, this),
+        "NATS retry");
 
   const natsStatus s = natsConnection_Connect(&nc_, opts);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
@@ -135,7 +140,13 @@ NatsClient::NatsClient(const ConnectionOptions& o) : url_(o.url) {
     throw core::Error("cannot connect to NATS at " + o.url + ": " + nats_error(s));
   }
   if (s == NATS_NOT_YET_CONNECTED) {
-    spdlog::warn("bus: no NATS server answers at {} yet; retrying in the background", o.url);
+    // The connection's last error says why: refused connections, or "Authorization Violation".
+    const char* why = nullptr;
+    const natsStatus last = natsConnection_GetLastError(nc_, &why);
+    spdlog::warn("bus: cannot connect to NATS at {} yet ({}); retrying in the background", o.url,
+                 why != nullptr && *why != '\0' ? why
+                 : last != NATS_OK              ? natsStatus_GetText(last)
+                                                : "no server answers");
   }
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -180,6 +191,10 @@ void NatsClient::on_disconnected(__natsConnection*, void* closure) {
   if (self->closing_.load()) return;
   self->disconnects_.fetch_add(1);
   spdlog::warn("bus: disconnected from NATS ({}); reconnecting", self->url_);
+}
+
+void NatsClient::on_connected(__natsConnection*, void* closure) {
+  spdlog::info("bus: connected to NATS ({})", static_cast<NatsClient*>(closure)->url_);
 }
 
 void NatsClient::on_reconnected(__natsConnection*, void* closure) {
@@ -238,8 +253,9 @@ void NatsClient::ensure_stream(const StreamOptions& o) {
   }
   jsStreamInfo_Destroy(info);
   spdlog::info("bus: created JetStream stream {} for {} (max age {} s, max bytes {}, {} replica{})",
-               o.name, subjects, o.max_age.count(), o.max_bytes > 0 ? std::to_string(o.max_bytes) : "unlimited",
-               o.replicas, o.replicas == 1 ? "" : "s");
+               o.name, subjects, o.max_age.count(),
+               o.max_bytes > 0 ? std::to_string(o.max_bytes) : "unlimited", o.replicas,
+               o.replicas == 1 ? "" : "s");
 }
 
 }  // namespace netsentry::bus

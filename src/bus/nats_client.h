@@ -83,6 +83,7 @@ class NatsClient final {
   [[nodiscard]] std::string last_publish_error() const;
 
  private:
+  static void on_connected(__natsConnection* nc, void* closure);
   static void on_disconnected(__natsConnection* nc, void* closure);
   static void on_reconnected(__natsConnection* nc, void* closure);
   static void on_publish_error(__jsCtx* js, void* error, void* closure);
@@ -93,7 +94,7 @@ class NatsClient final {
   std::atomic<std::uint64_t> disconnects_{0};
   std::atomic<std::uint64_t> publish_errors_{0};
   std::atomic<bool> closing_{false};  // our own close is not worth a warning
-  mutable std::mutex error_mutex_;  // guards last_publish_error_
+  mutable std::mutex error_mutex_;    // guards last_publish_error_
   std::string last_publish_error_;
 };
 

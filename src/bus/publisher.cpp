@@ -31,10 +31,11 @@ Publisher::Publisher(PublisherOptions options)
   so.max_bytes = options_.spool_max_bytes;
   spool_ = std::make_unique<Spool>(so);
   if (const SpoolStats s = spool_->stats(); s.messages > 0 || s.damaged_bytes > 0) {
-    spdlog::info("bus: {} messages ({} bytes) left in the spool {} by an earlier run will be sent "
-                 "first{}",
-                 s.messages, s.bytes, options_.spool_dir.string(),
-                 s.damaged_bytes ? fmt::format("; {} damaged bytes cut off", s.damaged_bytes) : "");
+    spdlog::info(
+        "bus: {} messages ({} bytes) left in the spool {} by an earlier run will be sent "
+        "first{}",
+        s.messages, s.bytes, options_.spool_dir.string(),
+        s.damaged_bytes ? fmt::format("; {} damaged bytes cut off", s.damaged_bytes) : "");
   }
   if (options_.connection.name.empty()) options_.connection.name = "netsentry " + options_.sensor;
   client_ = std::make_unique<NatsClient>(options_.connection);
@@ -185,9 +186,8 @@ void Publisher::send_loop(std::stop_token stop) {
     if (spool_->empty()) {
       if (draining) break;
       std::unique_lock lock(wake_mutex_);
-      wake_.wait_for(lock, stop, std::chrono::milliseconds(50), [this] {
-        return !spool_->empty() || encoder_done_.load();
-      });
+      wake_.wait_for(lock, stop, std::chrono::milliseconds(50),
+                     [this] { return !spool_->empty() || encoder_done_.load(); });
       continue;
     }
     if (!client_->connected()) {

@@ -47,7 +47,7 @@ struct PublisherOptions {
   std::uint64_t send_batch_bytes = 8ULL << 20;  // bytes per batch
   std::chrono::milliseconds ack_timeout{5000};
   std::chrono::milliseconds retry_wait{500};  // after a failed batch
-  std::string version;                         // netsentry's, in every message's origin
+  std::string version;                        // netsentry's, in every message's origin
 };
 
 struct PublisherStats {
@@ -55,8 +55,8 @@ struct PublisherStats {
   std::uint64_t queue_dropped = 0;  // items refused by the full queue
   std::uint64_t queue_depth = 0;
   std::uint64_t queue_capacity = 0;
-  std::uint64_t encoded = 0;        // messages made
-  std::uint64_t published = 0;      // messages acknowledged by JetStream
+  std::uint64_t encoded = 0;         // messages made
+  std::uint64_t published = 0;       // messages acknowledged by JetStream
   std::uint64_t failed_batches = 0;  // batches to resend (broker away, timeouts)
   std::uint64_t spool_errors = 0;    // messages lost because the spool could not be written
   SpoolStats spool;
@@ -114,9 +114,9 @@ class Publisher final {
   std::atomic<std::uint64_t> failed_batches_{0};
   std::atomic<std::uint64_t> spool_errors_{0};
   std::atomic<bool> stream_ready_{false};
-  std::mutex wake_mutex_;  // guards nothing; pairs with wake_
+  std::mutex wake_mutex_;             // guards nothing; pairs with wake_
   std::condition_variable_any wake_;  // the encoder appended, or finishing
-  mutable std::mutex error_mutex_;  // guards last_error_
+  mutable std::mutex error_mutex_;    // guards last_error_
   std::string last_error_;
   bool finished_ = false;  // owner thread
   std::jthread encoder_;

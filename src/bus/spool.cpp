@@ -187,7 +187,8 @@ void Spool::append(std::span<const SpoolRecord> records) {
     buffer_.clear();
     std::uint64_t added = 0;
     Segment& tail = segments_.back();
-    while (i < records.size() && (added == 0 || tail.bytes + buffer_.size() < options_.segment_bytes)) {
+    while (i < records.size() &&
+           (added == 0 || tail.bytes + buffer_.size() < options_.segment_bytes)) {
       const SpoolRecord& r = records[i];
       const std::size_t start = buffer_.size();
       put_u32(buffer_, 0);
@@ -260,29 +261,52 @@ Spool::Batch Spool::peek(std::size_t max_records, std::uint64_t max_bytes) {
     if (seg.number < at.segment) continue;
     if (seg.number > at.segment) at = {seg.number, 0};
     if (at.offset >= seg.bytes) continue;
-    // Read the part of the segment this batch may need.
+    // Read only what this batch may take (the rest of a 16 MB segment is read by later batches),
+    // more when the next record alone is larger.
     const fs::path path = segment_path(seg.number);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail(path, "cannot read the spool");
-    std::string bytes(static_cast<std::size_t>(seg.bytes - at.offset), '\0');
-    std::size_t got = 0;
-    while (got < bytes.size()) {
-      const ssize_t n = ::pread(fd, bytes.data() + got, bytes.size() - got,
-                                static_cast<off_t>(at.offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
+    const std::uint64_t available = seg.bytes - at.offset;
+    const std::uint64_t budget = max_bytes > batch.bytes ? max_bytes - batch.bytes : 0;
+    std::uint64_t want = std::min<std::uint64_t>(available, budget + 65536);
+    std::string bytes;
+    const auto read_window = [&] {
+      bytes.assign(static_cast<std::size_t>(want), '\0');
+      std::size_t got = 0;
+      while (got < bytes.size()) {
+        const ssize_t n = ::pread(fd, bytes.data() + got, bytes.size() - got,
+                                  static_cast<off_t>(at.offset + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+      }
+      bytes.resize(got);
+    };
+    read_window();
+    if (bytes.size() >= kRecordHeader) {
+      const std::uint64_t first =
+          kRecordHeader + get_u32(reinterpret_cast<const unsigned char*>(bytes.data()));
+      if (first > bytes.size() && first <= available) {
+        want = first;
+        read_window();
+      }
     }
     ::close(fd);
-    bytes.resize(got);
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
     std::size_t pos = 0;
+    bool bad = false;  // a record that cannot be read: the rest of this segment is skipped
     while (pos + kRecordHeader <= bytes.size() && batch.records.size() < max_records &&
            (batch.records.empty() || batch.bytes < max_bytes)) {
       const std::uint32_t length = get_u32(p + pos);
-      if (pos + kRecordHeader + length > bytes.size()) break;
+      if (pos + kRecordHeader + length > bytes.size()) {
+        bad = pos + kRecordHeader + length > available;
+        break;
+      }
       SpoolRecord record;
-      if (!parse_body(bytes.data() + pos + kRecordHeader, length, record)) break;
+      if (!parse_body(bytes.data() + pos + kRecordHeader, length, record)) {
+        bad = true;
+        break;
+      }
       batch.records.push_back(std::move(record));
       pos += kRecordHeader + length;
       batch.bytes += kRecordHeader + length;
@@ -290,6 +314,8 @@ Spool::Batch Spool::peek(std::size_t max_records, std::uint64_t max_bytes) {
     at.offset += pos;
     batch.end = at;
     if (batch.records.size() >= max_records || batch.bytes >= max_bytes) break;
+    // The window ended inside this segment: the next batch goes on from here.
+    if (at.offset < seg.bytes && !bad) break;
   }
   if (batch.records.empty()) batch.end = batch.start;
   return batch;
@@ -350,7 +376,8 @@ SpoolStats Spool::stats() const {
   std::lock_guard lock(mutex_);
   SpoolStats s = counters_;
   std::uint64_t consumed_bytes = 0;
-  if (!segments_.empty() && segments_.front().number == head_.segment) consumed_bytes = head_.offset;
+  if (!segments_.empty() && segments_.front().number == head_.segment)
+    consumed_bytes = head_.offset;
   s.bytes = total_bytes_ - consumed_bytes;
   s.messages = total_records_ - head_records_;
   return s;

@@ -26,7 +26,7 @@ namespace netsentry::bus {
 
 struct SpoolRecord {
   std::string subject;
-  std::string id;            // the Nats-Msg-Id
+  std::string id;             // the Nats-Msg-Id
   std::uint8_t encoding = 0;  // bus::Encoding
   std::string payload;
 
@@ -45,8 +45,8 @@ struct SpoolStats {
   std::uint64_t messages = 0;  // unsent records
   std::uint64_t appended = 0;  // since open
   std::uint64_t committed = 0;
-  std::uint64_t dropped = 0;   // unsent records deleted past max_bytes (since open)
-  std::uint64_t recovered = 0;     // unsent records found at open
+  std::uint64_t dropped = 0;        // unsent records deleted past max_bytes (since open)
+  std::uint64_t recovered = 0;      // unsent records found at open
   std::uint64_t damaged_bytes = 0;  // cut off at open (torn or damaged records)
 };
 
@@ -98,13 +98,13 @@ class Spool final {
   void release_consumed_locked();
 
   SpoolOptions options_;
-  mutable std::mutex mutex_;  // guards everything below
+  mutable std::mutex mutex_;      // guards everything below
   std::deque<Segment> segments_;  // oldest first; the last one is appended to
   int tail_fd_ = -1;
-  Position head_;                      // first unsent record
-  std::uint64_t head_records_ = 0;     // records of the head segment before head_.offset
-  std::uint64_t total_bytes_ = 0;      // sum of segments_' bytes
-  std::uint64_t total_records_ = 0;    // sum of segments_' records
+  Position head_;                    // first unsent record
+  std::uint64_t head_records_ = 0;   // records of the head segment before head_.offset
+  std::uint64_t total_bytes_ = 0;    // sum of segments_' bytes
+  std::uint64_t total_records_ = 0;  // sum of segments_' records
   SpoolStats counters_;
   std::string buffer_;  // append scratch
 };

@@ -6,7 +6,7 @@
 namespace netsentry::netflow {
 namespace {
 
-constexpr std::uint32_t kReversePen = 29305;  // RFC 5103 reverse information elements
+constexpr std::uint32_t kReversePen = 29305;             // RFC 5103 reverse information elements
 constexpr std::int64_t kNtpEpochOffset = 2'208'988'800;  // 1900-01-01 to 1970-01-01, seconds
 constexpr std::size_t kMaxFields = 512;
 constexpr std::uint16_t kVariable = 65535;
@@ -83,8 +83,8 @@ struct Times {
   std::int64_t start_ns = 0, end_ns = 0;
   bool start = false, end = false;
   std::int64_t start_uptime_ms = -1, end_uptime_ms = -1;  // sysUpTime-relative (21/22)
-  std::int64_t init_ms = -1;                               // systemInitTimeMilliseconds (160)
-  std::int64_t start_delta_us = -1, end_delta_us = -1;     // before the export time (158/159)
+  std::int64_t init_ms = -1;                              // systemInitTimeMilliseconds (160)
+  std::int64_t start_delta_us = -1, end_delta_us = -1;    // before the export time (158/159)
 };
 
 // One field of a v9/IPFIX record into `f`.
@@ -440,8 +440,7 @@ void ExportParser::parse_v9(std::span<const std::uint8_t> d, std::string_view ex
     return;
   }
   const std::int64_t boot_ms = std::int64_t{secs} * 1000 - std::int64_t{uptime};
-  const std::string prefix =
-      std::string(exporter) + "|9|" + std::to_string(source) + "|";
+  const std::string prefix = std::string(exporter) + "|9|" + std::to_string(source) + "|";
   while (r.left() > 0) {
     std::uint16_t set_id = 0, set_length = 0;
     if (!r.u16(set_id) || !r.u16(set_length) || set_length < 4) {
@@ -557,7 +556,8 @@ void ExportParser::parse_ipfix(std::span<const std::uint8_t> d, std::string_view
         if (ok && set_id == 3) ok = s.u16(scope) && scope <= n;
         if (ok && n == 0) {
           // A withdrawal: forget the template.
-          if (const auto it = templates_.find(prefix + std::to_string(tid)); it != templates_.end()) {
+          if (const auto it = templates_.find(prefix + std::to_string(tid));
+              it != templates_.end()) {
             lru_.erase(it->second.lru);
             templates_.erase(it);
           }

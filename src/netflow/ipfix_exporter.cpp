@@ -233,7 +233,8 @@ void IpfixExporter::add(const flow::FlowRecord& r, const ExportExtras& extras) {
   const bool v6 = r.src_ip.family == 6 || r.dst_ip.family == 6;
   const std::uint16_t tid = v6 ? f.tid6 : f.tid4;
   if (tid != f.current) {
-    if (!fBufSetInternalTemplate(f.buf, tid, &error) || !fBufSetExportTemplate(f.buf, tid, &error)) {
+    if (!fBufSetInternalTemplate(f.buf, tid, &error) ||
+        !fBufSetExportTemplate(f.buf, tid, &error)) {
       errors_.fetch_add(1);
       g_clear_error(&error);
       return;

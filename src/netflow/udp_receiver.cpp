@@ -53,9 +53,8 @@ UdpReceiver::UdpReceiver(const std::string& listen) : buffer_(65536) {
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;
   ::getsockname(fd_, reinterpret_cast<sockaddr*>(&bound), &len);
-  port_ = ntohs(bound.ss_family == AF_INET6
-                    ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                    : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   address_ = "udp:" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
              std::to_string(port_);
 }

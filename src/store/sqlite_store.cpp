@@ -3,7 +3,9 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <system_error>
@@ -909,7 +911,12 @@ bool acknowledge_alert(const fs::path& path, std::int64_t id,
 
 class SqliteStore::Writer {
  public:
-  explicit Writer(const SqliteStoreOptions& options) : path_(options.path) {
+  explicit Writer(const SqliteStoreOptions& options)
+      : path_(options.path),
+        sync_every_commit_(options.sync_every_commit),
+        cache_kib_(options.cache_kib),
+        page_size_option_(options.page_size),
+        wal_autocheckpoint_(options.wal_autocheckpoint_pages) {
     if (path_.has_parent_path()) {
       std::error_code error;
       fs::create_directories(path_.parent_path(), error);
@@ -978,33 +985,61 @@ class SqliteStore::Writer {
       s.bind(16, sensor);
       s.bind(17, row.id);
     }
-    s.bind(1, row.start_ns);
-    s.bind(2, row.end_ns);
-    s.bind(3, std::string_view(src_ip_));
-    s.bind(4, static_cast<std::int64_t>(row.src_port));
-    s.bind(5, std::string_view(dst_ip_));
-    s.bind(6, static_cast<std::int64_t>(row.dst_port));
-    s.bind(7, flow::protocol_name(row.ip_proto));
-    s.bind(8, static_cast<std::int64_t>(row.ip_proto));
-    s.bind(9, static_cast<std::int64_t>(row.packets));
-    s.bind(10, static_cast<std::int64_t>(row.bytes));
-    s.bind(11, row.duration_s);
-    s.bind(12, static_cast<double>(row.score));
-    s.bind(13, std::string_view(row.verdict));
-    s.bind(14, static_cast<std::int64_t>(row.votes));
-    s.bind(15, static_cast<std::int64_t>(row.voters));
-    s.bind(18, std::string_view(row.community_id));
-    s.bind(19, static_cast<std::int64_t>(row.orig_ip_bytes));
-    s.bind(20, static_cast<std::int64_t>(row.resp_ip_bytes));
-    s.bind(21, std::string_view(row.conn_state));
-    s.bind(22, std::string_view(row.history));
-    s.bind(23, std::string_view(row.tunnel_parent));
+    bind_flow(s, 0, row, src_ip_, dst_ip_);
     s.run();
     note_time(row.end_ns);
   }
 
+  // A flow's columns as parameters base+1 .. base+23 (16 and 17: id, or sensor and sensor_id,
+  // bound by the caller), the layout of flow_values below.
+  static void bind_flow(Statement& s, int base, const FlowRow& row, std::string_view src,
+                        std::string_view dst) {
+    s.bind(base + 1, row.start_ns);
+    s.bind(base + 2, row.end_ns);
+    s.bind(base + 3, src);
+    s.bind(base + 4, static_cast<std::int64_t>(row.src_port));
+    s.bind(base + 5, dst);
+    s.bind(base + 6, static_cast<std::int64_t>(row.dst_port));
+    s.bind(base + 7, flow::protocol_name(row.ip_proto));
+    s.bind(base + 8, static_cast<std::int64_t>(row.ip_proto));
+    s.bind(base + 9, static_cast<std::int64_t>(row.packets));
+    s.bind(base + 10, static_cast<std::int64_t>(row.bytes));
+    s.bind(base + 11, row.duration_s);
+    s.bind(base + 12, static_cast<double>(row.score));
+    s.bind(base + 13, std::string_view(row.verdict));
+    s.bind(base + 14, static_cast<std::int64_t>(row.votes));
+    s.bind(base + 15, static_cast<std::int64_t>(row.voters));
+    s.bind(base + 18, std::string_view(row.community_id));
+    s.bind(base + 19, static_cast<std::int64_t>(row.orig_ip_bytes));
+    s.bind(base + 20, static_cast<std::int64_t>(row.resp_ip_bytes));
+    s.bind(base + 21, std::string_view(row.conn_state));
+    s.bind(base + 22, std::string_view(row.history));
+    s.bind(base + 23, std::string_view(row.tunnel_parent));
+  }
+
   void apply(const std::vector<FlowRow>& rows) {
     for (const FlowRow& row : rows) apply(row);
+  }
+
+  // A hub's flows: kFlowBlock rows per statement (a hub inserts hundreds of thousands a second;
+  // one step per block instead of per row), the rest one by one.
+  static constexpr int kFlowBlock = 32;
+  void write_sensor_flows(std::span<const FlowRow> rows, std::string_view sensor) {
+    std::size_t i = 0;
+    for (; i + kFlowBlock <= rows.size(); i += kFlowBlock) {
+      for (int k = 0; k < kFlowBlock; ++k) {
+        const FlowRow& row = rows[i + k];
+        block_ips_[2 * k] = address_text(row.src_ip);
+        block_ips_[2 * k + 1] = address_text(row.dst_ip);
+        const int base = k * flow_params_;
+        bind_flow(insert_sensor_flows_, base, row, block_ips_[2 * k], block_ips_[2 * k + 1]);
+        insert_sensor_flows_.bind(base + 16, sensor);
+        insert_sensor_flows_.bind(base + 17, row.id);
+        note_time(row.end_ns);
+      }
+      insert_sensor_flows_.run();
+    }
+    for (; i < rows.size(); ++i) write_flow(rows[i], sensor);
   }
 
   void apply(const SensorMessage& m) {
@@ -1021,7 +1056,7 @@ class SqliteStore::Writer {
         [&](const auto& body) {
           using T = std::decay_t<decltype(body)>;
           if constexpr (std::is_same_v<T, std::vector<FlowRow>>) {
-            for (const FlowRow& row : body) write_flow(row, m.sensor);
+            write_sensor_flows(body, m.sensor);
           } else if constexpr (std::is_same_v<T, detect::Alert>) {
             write_alert(body, m.sensor);
           } else if constexpr (std::is_same_v<T, host::TrafficSample>) {
@@ -1217,6 +1252,8 @@ class SqliteStore::Writer {
     if (version == 0) {
       // Only takes effect on a file without tables; it lets the size cap shrink the file.
       exec(db_, path_, "PRAGMA auto_vacuum = INCREMENTAL", "cannot configure the store");
+      exec(db_, path_, ("PRAGMA page_size = " + std::to_string(page_size_option_)).c_str(),
+           "cannot configure the store");
     }
     Statement journal(db_, path_, "PRAGMA journal_mode = WAL");
     if (!journal.step() || journal.text(0) != "wal") {
@@ -1226,8 +1263,13 @@ class SqliteStore::Writer {
     journal.reset();
     // NORMAL in WAL mode never corrupts the file; a power cut may lose the last commits only.
     exec(db_, path_,
-         "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 67108864; "
-         "PRAGMA temp_store = MEMORY",
+         (std::string(sync_every_commit_ ? "PRAGMA synchronous = FULL; "
+                                         : "PRAGMA synchronous = NORMAL; ") +
+          "PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY; "
+          "PRAGMA cache_size = -" +
+          std::to_string(std::max<std::int64_t>(cache_kib_, 256)) +
+          "; PRAGMA wal_autocheckpoint = " + std::to_string(wal_autocheckpoint_))
+             .c_str(),
          "cannot configure the store");
     if (version < kSchemaVersion) {
       // A new file gets version 1 and then every migration, so old and new stores end up alike.
@@ -1265,6 +1307,25 @@ class SqliteStore::Writer {
     insert_sensor_flow_ =
         write_statement("INSERT INTO flows(" + std::string(flow_columns) +
                         ", sensor, sensor_id) VALUES(" + std::string(flow_values) + ", ?16, ?17)");
+    // The same row kFlowBlock times, each row's parameters shifted by its index times the
+    // highest parameter number of one row.
+    const std::string row_values = std::string(flow_values) + ", ?16, ?17";
+    std::vector<int> numbers;
+    for (std::size_t at = row_values.find('?'); at != std::string::npos;
+         at = row_values.find('?', at + 1)) {
+      numbers.push_back(std::atoi(row_values.c_str() + at + 1));
+    }
+    flow_params_ = *std::max_element(numbers.begin(), numbers.end());
+    std::string block =
+        "INSERT INTO flows(" + std::string(flow_columns) + ", sensor, sensor_id) VALUES";
+    for (int k = 0; k < kFlowBlock; ++k) {
+      block += k == 0 ? "(" : ",(";
+      for (std::size_t j = 0; j < numbers.size(); ++j) {
+        block += (j == 0 ? "?" : ",?") + std::to_string(k * flow_params_ + numbers[j]);
+      }
+      block += ")";
+    }
+    insert_sensor_flows_ = write_statement(block);
     insert_connection_ = write_statement(
         "INSERT INTO connections(ts_ns, event, transport, local_ip, local_port, "
         "remote_ip, remote_port, status, pid, process, sensor) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
@@ -1316,6 +1377,7 @@ class SqliteStore::Writer {
     update_alert_ = {};
     ack_alert_ = {};
     insert_sensor_flow_ = {};
+    insert_sensor_flows_ = {};
     upsert_sensor_alert_ = {};
     insert_message_ = {};
     upsert_sensor_ = {};
@@ -1344,14 +1406,20 @@ class SqliteStore::Writer {
   }
 
   fs::path path_;
+  bool sync_every_commit_ = false;
+  std::int64_t cache_kib_ = 2048;
+  std::int64_t page_size_option_ = 4096;
+  std::int64_t wal_autocheckpoint_ = 1000;
   sqlite3* db_ = nullptr;
   std::int64_t page_size_ = 4096;
   std::int64_t newest_ns_ = INT64_MIN;
   std::string src_ip_;
   std::string dst_ip_;
   Statement begin_, commit_, insert_traffic_, insert_flow_, insert_connection_, insert_alert_,
-      update_alert_, ack_alert_, insert_sensor_flow_, upsert_sensor_alert_, insert_message_,
-      upsert_sensor_, update_health_;
+      update_alert_, ack_alert_, insert_sensor_flow_, insert_sensor_flows_, upsert_sensor_alert_,
+      insert_message_, upsert_sensor_, update_health_;
+  std::array<std::string, 2 * kFlowBlock> block_ips_;
+  int flow_params_ = 0;  // parameters of one row in insert_sensor_flows_
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1432,12 +1500,14 @@ bool SqliteStore::ack_alert(std::int64_t id, bool acknowledged) {
   return push_priority(AckItem{id, acknowledged});
 }
 
-void SqliteStore::flush() {
+void SqliteStore::flush() { flush_async().wait(); }
+
+std::future<void> SqliteStore::flush_async() {
   auto done = std::make_shared<std::promise<void>>();
   std::future<void> finished = done->get_future();
   // push (not try_push): a flush must not be lost, and the writer is draining the queue.
-  if (!queue_.push(FlushItem{std::move(done)})) return;
-  finished.wait();
+  if (!queue_.push(FlushItem{done})) done->set_value();  // closed: nothing will be written
+  return finished;
 }
 
 StoreStats SqliteStore::stats() const {

@@ -290,6 +290,13 @@ struct SqliteStoreOptions {
   // checkpoint (journal_size_limit keeps it under 64 MB afterwards).
   std::uint64_t max_bytes = 0;
   std::chrono::milliseconds busy_timeout{5000};
+  // fsync every commit (synchronous = FULL) instead of at checkpoints: a hub acknowledges what it
+  // committed to the bus, so a power cut must not take those commits back.
+  bool sync_every_commit = false;
+  std::int64_t cache_kib = 2048;  // SQLite's page cache
+  // A store written in bulk (a hub): larger pages for a new file, and fewer WAL checkpoints.
+  std::int64_t page_size = 4096;
+  std::int64_t wal_autocheckpoint_pages = 1000;
 };
 
 // One bus message of one sensor, as the hub writes it (add_sensor_message): applied at most once
@@ -359,6 +366,8 @@ class SqliteStore final {
 
   // Blocks until every item accepted before the call is committed (or failed and counted).
   void flush();
+  // The same without blocking: the future is ready once they are.
+  [[nodiscard]] std::future<void> flush_async();
 
   [[nodiscard]] StoreStats stats() const;
   // The latest write failure ("<path>: ...: database or disk is full"), if any.

@@ -29,8 +29,8 @@ TEST(SensorCorrelator, OneSensorAloneRaisesNothing) {
 TEST(SensorCorrelator, TwoSensorsSeeingOneSourceMakeOneAlertNamingBoth) {
   SensorCorrelator c(CorrelatorOptions{std::chrono::minutes(10), 100, 500});
   EXPECT_FALSE(c.observe("edge-a", scan(1, "10.0.0.9", 0)));
-  const auto first = c.observe("edge-b", scan(7, "10.0.0.9", 5 * kSecond,
-                                              detect::Severity::kCritical, "host_scan"));
+  const auto first = c.observe(
+      "edge-b", scan(7, "10.0.0.9", 5 * kSecond, detect::Severity::kCritical, "host_scan"));
   ASSERT_TRUE(first);
   EXPECT_FALSE(first->update);
   EXPECT_EQ(first->alert.id, 500);

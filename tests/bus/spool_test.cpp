@@ -154,5 +154,30 @@ TEST_F(SpoolTest, RandomAppendsAndCommitsKeepEveryRecordOnce) {
   for (int i = 0; i < next; ++i) EXPECT_EQ(sent[i].id, "s1-1-" + std::to_string(i));
 }
 
+TEST_F(SpoolTest, ReadsALargeSegmentInWindowsWithRecordsLargerThanTheWindow) {
+  // One 16 MB segment; peek reads only what a batch may take (its byte budget plus 64 KiB), and
+  // a record larger than that is read whole.
+  Spool spool({dir_, 1 << 26, 16 << 20});
+  std::mt19937 rng(11);
+  std::vector<SpoolRecord> in;
+  for (int i = 0; i < 300; ++i) {
+    const std::size_t size = i % 10 == 0 ? 100000 + rng() % 200000 : rng() % 3000;
+    in.push_back(record(i, size));
+  }
+  spool.append(in);
+  std::vector<SpoolRecord> out;
+  for (std::uint64_t budget : {1000ull, 70000ull}) {
+    for (int k = 0; k < 30; ++k) {
+      Spool::Batch b = spool.peek(1000, budget);
+      ASSERT_FALSE(b.records.empty());
+      for (auto& r : b.records) out.push_back(r);
+      spool.commit(b);
+    }
+  }
+  for (auto& r : drain(spool, 1000)) out.push_back(r);
+  EXPECT_EQ(out, in);
+  EXPECT_TRUE(spool.empty());
+}
+
 }  // namespace
 }  // namespace netsentry::bus

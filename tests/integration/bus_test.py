@@ -8,8 +8,12 @@ starts its own `nats-server -js` on a free port with its own storage folder and 
   * the hub is killed (SIGKILL) mid-replay and started again: nothing lost, nothing twice;
   * nats-server is stopped during a replay and started again: the sensor spools, then sends in
     order; nothing lost;
+  * a sensor started while no broker runs replays at once into its spool, and its next run
+    sends that first;
   * a second hub with its own durable consumer reads the same stream completely;
-  * the JSON form of the messages is read by the hub as well.
+  * the JSON form of the messages is read by the hub as well;
+  * a broker that wants a user and password: a wrong password keeps everything spooled (and
+    never holds the sensor), the right one delivers.
 
 Usage: bus_test.py NETSENTRY_BINARY   (run by ctest; exit 77 = skipped when nats-server is absent)
 """
@@ -41,10 +45,11 @@ def free_port():
 class NatsServer:
     """nats-server -js on a free loopback port with its own storage folder."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, extra=()):
         self.port = free_port()
         self.store = os.path.join(folder, "jetstream")
         self.log = os.path.join(folder, "nats.log")
+        self.extra = list(extra)
         self.proc = None
         self.start()
 
@@ -55,7 +60,8 @@ class NatsServer:
     def start(self):
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen([NATS, "-js", "-a", "127.0.0.1", "-p", str(self.port),
-                                          "-sd", self.store], stdout=log, stderr=subprocess.STDOUT)
+                                          "-sd", self.store] + self.extra, stdout=log,
+                                         stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -85,7 +91,9 @@ def capture(path, seed, attacks):
 
 def sensor(binary, pcap, out, url, name, speed="max", extra=(), wait=True):
     cmd = [binary, "monitor", "--pcap", pcap, "--speed", speed, "--no-model", "-o", out,
-           "--publish", url, "--sensor", name, "--publish-drain", "60"] + list(extra)
+           "--publish", url, "--sensor", name] + list(extra)
+    if "--publish-drain" not in extra:
+        cmd += ["--publish-drain", "60"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if wait:
         output, _ = proc.communicate(timeout=240)
@@ -265,6 +273,29 @@ class Bus(unittest.TestCase):
         stop(h)
         self.assert_hub_matches(db, ["edge-b"])
 
+    def test_sensor_started_without_a_broker_captures_and_sends_its_spool_next_run(self):
+        # No broker at the start: the replay must not wait for one (it ran into a blocking
+        # connect once); everything stays in the spool, and the next run of the sensor, with the
+        # broker up, sends it first, then its own.
+        self.nats.stop()
+        out = self.out("edge-a")
+        first = sensor(BINARY, self.captures["edge-a"], out, self.nats.url, "edge-a",
+                       extra=["--publish-drain", "1"])
+        self.assertIn("no server answers", first)
+        left = re.findall(r"(\d+) left in the spool", first)
+        self.assertTrue(left and int(left[-1]) > 0, first)
+        self.nats.start()
+        second = sensor(BINARY, self.captures["edge-c"], out, self.nats.url, "edge-a")
+        self.assertIn("0 left in the spool", second)
+        hub_out = self.out("hub")
+        h = hub(BINARY, self.nats.url, hub_out)
+        total = len(sensor_state(os.path.join(out, "netsentry.db"))["flows"])
+        db = os.path.join(hub_out, "netsentry.db")
+        self.assertEqual(wait_for(db, total), total)
+        stop(h)
+        # Both runs' flows, alerts and traffic rows, each once.
+        self.assert_hub_matches(db, ["edge-a"])
+
     def test_two_hubs_each_read_the_whole_stream_and_json_is_read_too(self):
         sensor(BINARY, self.captures["edge-c"], self.out("edge-c"), self.nats.url, "edge-c",
                extra=["--publish-format", "json"])
@@ -278,6 +309,35 @@ class Bus(unittest.TestCase):
         for name, h in hubs:
             stop(h)
             self.assert_hub_matches(os.path.join(self.out(name), "netsentry.db"), ["edge-c"])
+
+
+class Credentials(unittest.TestCase):
+    """A broker that wants a user and password: sensors and hubs pass them; a wrong one never
+    gets in (the sensor keeps everything spooled)."""
+
+    def test_user_and_password(self):
+        work = tempfile.mkdtemp(prefix="ns-bus-auth-")
+        nats = NatsServer(work, ["--user", "sensor", "--pass", "s3cret-word"])
+        try:
+            frames = []
+            gen.benign(frames, seconds=10)
+            pcap = os.path.join(work, "c.pcap")
+            gen.write_pcap(pcap, frames)
+            out = sensor(BINARY, pcap, os.path.join(work, "wrong"), nats.url, "wrong",
+                         extra=["--nats-user", "sensor", "--nats-password", "nope",
+                                "--publish-drain", "2"])
+            self.assertRegex(out, r"[1-9]\d* left in the spool", out)
+            sensor(BINARY, pcap, os.path.join(work, "right"), nats.url, "right",
+                   extra=["--nats-user", "sensor", "--nats-password", "s3cret-word"])
+            hub_out = os.path.join(work, "hub")
+            h = hub(BINARY, nats.url, hub_out,
+                    extra=["--nats-user", "sensor", "--nats-password", "s3cret-word"])
+            total = len(sensor_state(os.path.join(work, "right", "netsentry.db"))["flows"])
+            self.assertEqual(wait_for(os.path.join(hub_out, "netsentry.db"), total, timeout=60), total)
+            stop(h)
+        finally:
+            nats.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main():
