@@ -248,8 +248,11 @@ void NatsClient::ensure_stream(const StreamOptions& o) {
       jsStreamInfo_Destroy(again);
       return;
     }
-    throw core::Error("cannot create NATS stream " + o.name + " (" + subjects +
-                      "): " + nats_error(s));
+    // JetStream's own code says more than the status, e.g. 10005 (no peers): a 3-replica stream
+    // needs 3 servers up when it is created.
+    throw core::Error("cannot create NATS stream " + o.name + " (" + subjects + ", " +
+                      std::to_string(o.replicas) + " replicas): " + nats_error(s) +
+                      (code != 0 ? " (JetStream error " + std::to_string(code) + ")" : ""));
   }
   jsStreamInfo_Destroy(info);
   spdlog::info("bus: created JetStream stream {} for {} (max age {} s, max bytes {}, {} replica{})",

@@ -10,13 +10,17 @@ starts its own `nats-server -js` on a free port with its own storage folder and 
     order; nothing lost;
   * a sensor started while no broker runs replays at once into its spool, and its next run
     sends that first;
+  * `collect --publish` (fed by `monitor --export-ipfix`) is one more sensor at the hub;
   * a second hub with its own durable consumer reads the same stream completely;
   * the JSON form of the messages is read by the hub as well;
+  * a 3-node cluster with a 3-replica stream: the sensor's node stops mid-replay, nothing is
+    lost;
   * a broker that wants a user and password: a wrong password keeps everything spooled (and
     never holds the sensor), the right one delivers.
 
 Usage: bus_test.py NETSENTRY_BINARY   (run by ctest; exit 77 = skipped when nats-server is absent)
 """
+import json
 import os
 import re
 import shutil
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import monitor_replay_test as gen  # noqa: E402  (the capture generators)
@@ -296,6 +301,39 @@ class Bus(unittest.TestCase):
         # Both runs' flows, alerts and traffic rows, each once.
         self.assert_hub_matches(db, ["edge-a"])
 
+    def test_collect_publishes_exported_flows_like_a_sensor(self):
+        # monitor --export-ipfix -> collect --publish -> hub: every flow the sensor exported is a
+        # flow record of collect (source "collect"), and the hub holds collect's flows exactly.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+        out = self.out("core")
+        c = subprocess.Popen([BINARY, "collect", "--listen", f"udp:127.0.0.1:{port}", "-o", out,
+                              "--publish", self.nats.url, "--sensor", "core"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.assertIn("listening", c.stdout.readline())
+        m = subprocess.run([BINARY, "monitor", "--pcap", self.captures["edge-a"], "--speed",
+                            "max", "--no-model", "--no-db", "-o", self.out("exporter"),
+                            "--export-ipfix", f"127.0.0.1:{port}"],
+                           capture_output=True, text=True, timeout=240)
+        self.assertEqual(m.returncode, 0, m.stderr)
+        with open(os.path.join(self.out("exporter"), "flows.csv")) as f:
+            exported = sum(1 for _ in f) - 1
+        time.sleep(1.0)
+        log = stop(c)
+        self.assertEqual(c.returncode, 0, log)
+        self.assertIn("0 left in the spool", log)
+        mine = sensor_state(os.path.join(out, "netsentry.db"))
+        self.assertEqual(len(mine["flows"]), exported, log)
+        hub_out = self.out("hub")
+        h = hub(BINARY, self.nats.url, hub_out)
+        db = os.path.join(hub_out, "netsentry.db")
+        self.assertEqual(wait_for(db, exported), exported)
+        stop(h)
+        self.assertEqual(hub_state(db, "core")["flows"], mine["flows"])
+        health = rows(db, "SELECT health FROM sensors WHERE name = 'core'")[0][0]
+        self.assertIn('"mode":"collect"', health.replace(" ", ""))
+
     def test_two_hubs_each_read_the_whole_stream_and_json_is_read_too(self):
         sensor(BINARY, self.captures["edge-c"], self.out("edge-c"), self.nats.url, "edge-c",
                extra=["--publish-format", "json"])
@@ -309,6 +347,137 @@ class Bus(unittest.TestCase):
         for name, h in hubs:
             stop(h)
             self.assert_hub_matches(os.path.join(self.out(name), "netsentry.db"), ["edge-c"])
+
+
+class NatsCluster:
+    """Three nats-server -js nodes in one cluster on free loopback ports (docs/scale-out.md)."""
+
+    def __init__(self, folder, name="ns-bus-test"):
+        self.folder = folder
+        self.name = name
+        self.ports = [free_port() for _ in range(3)]
+        self.routes = [free_port() for _ in range(3)]
+        self.monitors = [free_port() for _ in range(3)]
+        self.procs = [None] * 3
+        for i in range(3):
+            self.start(i)
+
+    @property
+    def url(self):
+        return ",".join(f"nats://127.0.0.1:{p}" for p in self.ports)
+
+    def start(self, i):
+        routes = ",".join(f"nats://127.0.0.1:{p}" for p in self.routes)
+        with open(os.path.join(self.folder, f"node{i}.log"), "a") as log:
+            self.procs[i] = subprocess.Popen(
+                [NATS, "-js", "-a", "127.0.0.1", "-p", str(self.ports[i]), "-m",
+                 str(self.monitors[i]), "-sd", os.path.join(self.folder, f"node{i}"),
+                 "--server_name", f"{self.name}-{i}", "--cluster_name", self.name, "--cluster",
+                 f"nats://127.0.0.1:{self.routes[i]}", "--routes", routes],
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.ports[i]), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"cluster node {i} did not start")
+
+    def monitor(self, i, path):
+        """Node i's monitoring endpoint (JSON)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitors[i]}/{path}",
+                                    timeout=5) as r:
+            return json.load(r)
+
+    def clients(self, i):
+        """Names of the client connections node i holds."""
+        return [c.get("name", "") for c in self.monitor(i, "connz").get("connections") or []]
+
+    def wait_ready(self, timeout=30):
+        """Until every node knows the JetStream metadata leader (the three found each other)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if all((self.monitor(i, "jsz").get("meta_cluster") or {}).get("leader")
+                       for i in range(3)):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the cluster elected no JetStream leader")
+
+    def stream_messages(self, i, name="NETSENTRY"):
+        for account in self.monitor(i, "jsz?streams=true").get("account_details") or []:
+            for stream in account.get("stream_detail") or []:
+                if stream.get("name") == name:
+                    return stream["state"]["messages"]
+        return 0
+
+    def stop(self, i):
+        p = self.procs[i]
+        if p and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=30)
+        self.procs[i] = None
+
+    def stop_all(self):
+        for i in range(3):
+            self.stop(i)
+
+
+class Cluster(unittest.TestCase):
+    """A sensor publishes to a 3-node JetStream cluster (a stream of 3 replicas, all three URLs);
+    the node the sensor is connected to is stopped mid-replay: the sensor moves to another node,
+    and a hub reading from the two left holds every flow, alert and traffic row once."""
+
+    def test_three_node_cluster_loses_nothing_when_the_sensors_node_stops(self):
+        work = tempfile.mkdtemp(prefix="ns-bus-cluster-")
+        cluster = NatsCluster(work)
+        try:
+            pcap = os.path.join(work, "edge.pcap")
+            capture(pcap, 4, [lambda f: gen.port_scan(f, gen.T0 + 20, attacker="10.0.9.66")])
+            out = os.path.join(work, "edge")
+            # A 3-replica stream needs all three nodes when it is created (docs/scale-out.md).
+            cluster.wait_ready()
+            s = sensor(BINARY, pcap, out, cluster.url, "edge", speed="12", wait=False,
+                       extra=["--stream-replicas", "3"])
+            # The node holding the sensor's connection (found through its monitoring port).
+            node = None
+            deadline = time.time() + 20
+            while node is None and time.time() < deadline and s.poll() is None:
+                for i in range(3):
+                    if "netsentry edge" in cluster.clients(i):
+                        node = i
+                time.sleep(0.1)
+            self.assertIsNotNone(node, "the sensor never connected to the cluster")
+            # Stop that node once the stream exists and holds some of the replay.
+            while time.time() < deadline and s.poll() is None:
+                if cluster.stream_messages(node) >= 10:
+                    break
+                time.sleep(0.1)
+            self.assertIsNone(s.poll(), "the replay ended before a node could be stopped")
+            cluster.stop(node)
+            output, _ = s.communicate(timeout=240)
+            self.assertEqual(s.returncode, 0, output)
+            self.assertIn("disconnected from NATS", output)
+            self.assertIn("0 left in the spool", output)
+            self.assertIn("3 replicas", output)
+            print("\n  sensor: " + [l for l in output.splitlines() if "bus: sensor" in l][-1])
+            hub_out = os.path.join(work, "hub")
+            h = hub(BINARY, cluster.url, hub_out)
+            total = len(sensor_state(os.path.join(out, "netsentry.db"))["flows"])
+            db = os.path.join(hub_out, "netsentry.db")
+            self.assertEqual(wait_for(db, total), total)
+            stop(h)
+            mine = sensor_state(os.path.join(out, "netsentry.db"))
+            theirs = hub_state(db, "edge")
+            self.assertEqual(mine["flows"], theirs["flows"])
+            self.assertEqual(mine["alerts"], theirs["alerts"])
+            self.assertEqual(mine["traffic"], theirs["traffic"])
+        finally:
+            cluster.stop_all()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 class Credentials(unittest.TestCase):
