@@ -80,6 +80,15 @@ void put_flow(const FlowMessage& f, pb::Flow& out) {
   out.set_source(f.source);
   if (f.fwd_packets) out.set_fwd_packets(*f.fwd_packets);
   if (f.bwd_packets) out.set_bwd_packets(*f.bwd_packets);
+  // The interoperable columns: absent when unknown (an export carries none of them).
+  if (!r.community_id.empty()) out.set_community_id(r.community_id);
+  if (f.source == "capture" || r.orig_ip_bytes != 0 || r.resp_ip_bytes != 0) {
+    out.set_orig_ip_bytes(r.orig_ip_bytes);
+    out.set_resp_ip_bytes(r.resp_ip_bytes);
+  }
+  if (!r.conn_state.empty()) out.set_conn_state(r.conn_state);
+  if (!r.history.empty()) out.set_history(r.history);
+  if (!r.tunnel_parent.empty()) out.set_tunnel_parent(r.tunnel_parent);
 }
 
 FlowMessage get_flow(const pb::Flow& in) {
@@ -106,6 +115,12 @@ FlowMessage get_flow(const pb::Flow& in) {
   f.source = in.source();
   if (in.has_fwd_packets()) f.fwd_packets = in.fwd_packets();
   if (in.has_bwd_packets()) f.bwd_packets = in.bwd_packets();
+  r.community_id = in.community_id();
+  r.orig_ip_bytes = in.orig_ip_bytes();
+  r.resp_ip_bytes = in.resp_ip_bytes();
+  r.conn_state = in.conn_state();
+  r.history = in.history();
+  r.tunnel_parent = in.tunnel_parent();
   return f;
 }
 

@@ -37,6 +37,12 @@ FlowMessage sample_flow(std::int64_t id) {
   f.vlan = 7;
   f.fwd_packets = 7;
   f.bwd_packets = 5;
+  f.row.community_id = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=";
+  f.row.orig_ip_bytes = 1600;
+  f.row.resp_ip_bytes = 2400;
+  f.row.conn_state = "SF";
+  f.row.history = "ShADadFf";
+  f.row.tunnel_parent = id == 2 ? "1:outer" : "";
   return f;
 }
 
@@ -61,6 +67,12 @@ void expect_same_flow(const FlowMessage& a, const FlowMessage& b) {
   EXPECT_EQ(a.vlan, b.vlan);
   EXPECT_EQ(a.fwd_packets, b.fwd_packets);
   EXPECT_EQ(a.bwd_packets, b.bwd_packets);
+  EXPECT_EQ(a.row.community_id, b.row.community_id);
+  EXPECT_EQ(a.row.orig_ip_bytes, b.row.orig_ip_bytes);
+  EXPECT_EQ(a.row.resp_ip_bytes, b.row.resp_ip_bytes);
+  EXPECT_EQ(a.row.conn_state, b.row.conn_state);
+  EXPECT_EQ(a.row.history, b.row.history);
+  EXPECT_EQ(a.row.tunnel_parent, b.row.tunnel_parent);
 }
 
 class MessageRoundTrip : public ::testing::TestWithParam<Encoding> {};
@@ -179,6 +191,23 @@ TEST(Message, JsonFormUsesTheSchemasFieldNames) {
   EXPECT_NE(json.find("\"src_ip\":\"10.0.0.1\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"sensor\":\"edge-1\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"end_reason\":\"fin\""), std::string::npos) << json;
+}
+
+TEST(Message, AnExportedFlowCarriesNoInteroperableFieldsItLacks) {
+  FlowMessage f = sample_flow(4);
+  f.source = "ipfix";
+  f.row.community_id.clear();
+  f.row.orig_ip_bytes = 0;
+  f.row.resp_ip_bytes = 0;
+  f.row.conn_state.clear();
+  f.row.history.clear();
+  const std::string json = encode({origin(), std::vector<FlowMessage>{f}}, Encoding::kJson);
+  EXPECT_EQ(json.find("community_id"), std::string::npos) << json;
+  EXPECT_EQ(json.find("orig_ip_bytes"), std::string::npos) << json;
+  EXPECT_EQ(json.find("conn_state"), std::string::npos) << json;
+  const std::string captured =
+      encode({origin(), std::vector<FlowMessage>{sample_flow(5)}}, Encoding::kJson);
+  EXPECT_NE(captured.find("\"conn_state\":\"SF\""), std::string::npos) << captured;
 }
 
 TEST(Message, GarbageIsAnErrorNotACrash) {

@@ -129,10 +129,15 @@ def rows(db, sql, args=()):
         con.close()
 
 
+# What must arrive at the hub as the sensor stored it, beside the id.
+FLOW_FIELDS = ("start_ns, src_ip, src_port, dst_ip, dst_port, ip_proto, packets, bytes, verdict, "
+               "community_id, orig_ip_bytes, resp_ip_bytes, conn_state, history, tunnel_parent")
+
+
 def sensor_state(db):
     """What a sensor's own store holds: flow ids, alert id -> final state, traffic row count."""
     return {
-        "flows": sorted(r[0] for r in rows(db, "SELECT id FROM flows")),
+        "flows": sorted(rows(db, f"SELECT id, {FLOW_FIELDS} FROM flows")),
         "alerts": {r[0]: r[1:] for r in rows(
             db, "SELECT id, kind, count, last_ns, severity FROM alerts")},
         "traffic": rows(db, "SELECT count(*) FROM traffic")[0][0],
@@ -141,8 +146,8 @@ def sensor_state(db):
 
 def hub_state(db, name):
     return {
-        "flows": sorted(r[0] for r in rows(db, "SELECT sensor_id FROM flows WHERE sensor = ?",
-                                           (name,))),
+        "flows": sorted(rows(db, f"SELECT sensor_id, {FLOW_FIELDS} FROM flows WHERE sensor = ?",
+                             (name,))),
         "alerts": {r[0]: r[1:] for r in rows(
             db, "SELECT sensor_id, kind, count, last_ns, severity FROM alerts WHERE sensor = ?",
             (name,))},
@@ -204,7 +209,7 @@ class Bus(unittest.TestCase):
             self.assertGreater(len(mine["flows"]), 0, name)
             self.assertEqual(len(theirs["flows"]), len(set(theirs["flows"])),
                              f"{name}: a flow stored twice at the hub")
-            self.assertEqual(mine["flows"], theirs["flows"], f"{name}: flow ids differ")
+            self.assertEqual(mine["flows"], theirs["flows"], f"{name}: flows differ (ids or fields)")
             self.assertEqual(mine["alerts"], theirs["alerts"], f"{name}: alerts differ")
             self.assertEqual(mine["traffic"], theirs["traffic"], f"{name}: traffic rows differ")
 
