@@ -16,7 +16,9 @@ starts its own `nats-server -js` on a free port with its own storage folder and 
   * a 3-node cluster with a 3-replica stream: the sensor's node stops mid-replay, nothing is
     lost;
   * a broker that wants a user and password: a wrong password keeps everything spooled (and
-    never holds the sensor), the right one delivers.
+    never holds the sensor), the right one delivers;
+  * a TLS-only broker: with --nats-tls-ca a sensor and a hub get through, without it nothing
+    leaves the spool.
 
 Usage: bus_test.py NETSENTRY_BINARY   (run by ctest; exit 77 = skipped when nats-server is absent)
 """
@@ -511,6 +513,55 @@ class Credentials(unittest.TestCase):
             stop(h)
         finally:
             nats.stop()
+            shutil.rmtree(work, ignore_errors=True)
+
+
+class Tls(unittest.TestCase):
+    """A broker that speaks TLS only (a certificate from a test CA for 127.0.0.1): a sensor and a
+    hub with --nats-tls-ca deliver everything; a sensor without the CA never gets in."""
+
+    def test_tls_with_the_servers_ca(self):
+        openssl = shutil.which("openssl")
+        if not openssl:
+            self.skipTest("openssl is not installed")
+        work = tempfile.mkdtemp(prefix="ns-bus-tls-")
+        try:
+            ca, key = os.path.join(work, "ca.pem"), os.path.join(work, "ca.key")
+            cert, cert_key = os.path.join(work, "server.pem"), os.path.join(work, "server.key")
+            csr, ext = os.path.join(work, "server.csr"), os.path.join(work, "ext.cnf")
+            with open(ext, "w") as f:
+                f.write("subjectAltName=IP:127.0.0.1\n")
+            for cmd in ([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                         "-out", ca, "-days", "2", "-subj", "/CN=netsentry test CA"],
+                        [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", cert_key,
+                         "-out", csr, "-subj", "/CN=127.0.0.1"],
+                        [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", key,
+                         "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext]):
+                subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+            nats = NatsServer(work, ["--tls", "--tlscert", cert, "--tlskey", cert_key])
+            url = f"tls://127.0.0.1:{nats.port}"
+            try:
+                frames = []
+                gen.benign(frames, seconds=10)
+                pcap = os.path.join(work, "c.pcap")
+                gen.write_pcap(pcap, frames)
+                out = sensor(BINARY, pcap, os.path.join(work, "no-ca"), url, "no-ca",
+                             extra=["--publish-drain", "2"])
+                self.assertRegex(out, r"[1-9]\d* left in the spool", out)
+                out = sensor(BINARY, pcap, os.path.join(work, "edge"), url, "edge",
+                             extra=["--nats-tls-ca", ca])
+                self.assertIn("0 left in the spool", out)
+                hub_out = os.path.join(work, "hub")
+                h = hub(BINARY, url, hub_out, extra=["--nats-tls-ca", ca])
+                mine = sensor_state(os.path.join(work, "edge", "netsentry.db"))
+                db = os.path.join(hub_out, "netsentry.db")
+                self.assertEqual(wait_for(db, len(mine["flows"]), timeout=60), len(mine["flows"]))
+                stop(h)
+                self.assertEqual(hub_state(db, "edge")["flows"], mine["flows"])
+                self.assertEqual(hub_state(db, "no-ca")["flows"], [])
+            finally:
+                nats.stop()
+        finally:
             shutil.rmtree(work, ignore_errors=True)
 
 

@@ -4,6 +4,8 @@
   * softflowd replays a generated capture into `netsentry collect` as NetFlow v5, v9 and IPFIX
     (and IPFIX biflows): collect's flow records match what softflowd says it exported (records,
     and packets and octets per protocol);
+  * nfdump's nfreplay sends nfcapd's files (softflowd's export) to `collect` as NetFlow v9:
+    the same records, packets and bytes per protocol as nfdump reads from those files;
   * garbage and truncated export packets are counted and collect keeps going;
   * `monitor --export-ipfix` sends its flows to nfdump's nfcapd; nfdump reads back as many flows,
     packets and bytes as netsentry's own flows.csv holds.
@@ -31,6 +33,7 @@ BINARY = None
 SOFTFLOWD = shutil.which("softflowd") or "/usr/sbin/softflowd"
 NFCAPD = shutil.which("nfcapd") or "/usr/bin/nfcapd"
 NFDUMP = shutil.which("nfdump") or "/usr/bin/nfdump"
+NFREPLAY = shutil.which("nfreplay") or "/usr/bin/nfreplay"
 
 
 def free_udp_port():
@@ -173,6 +176,56 @@ class Netflow(unittest.TestCase):
         got = (len(lines), sum(int(l[0]) for l in lines), sum(int(l[1]) for l in lines))
         self.assertEqual(got, want, f"nfdump flows/packets/bytes vs flows.csv\n{nf_log}")
 
+
+    def test_nfreplay_netflow_v9_into_collect(self):
+        # A second exporter implementation: nfdump's nfreplay sends what nfcapd stored (here
+        # softflowd's IPFIX export of the capture) as NetFlow v9; collect's records, packets and
+        # bytes per protocol equal nfdump's account of the same files.
+        if not all(os.access(t, os.X_OK) for t in (NFCAPD, NFDUMP, NFREPLAY)):
+            self.skipTest("nfdump (nfcapd, nfdump, nfreplay) is not installed")
+        nfport = free_udp_port()
+        nfdir = os.path.join(self.dir, "nfcapd-softflowd")
+        os.makedirs(nfdir, exist_ok=True)
+        nf = subprocess.Popen([NFCAPD, "-l", nfdir, "-p", str(nfport), "-b", "127.0.0.1",
+                               "-B", "8388608"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.0)
+        self.softflowd(nfport, "10")
+        time.sleep(1.0)
+        nf.send_signal(signal.SIGTERM)
+        nf.communicate(timeout=30)
+        files = sorted(f for f in os.listdir(nfdir) if f.startswith("nfcapd.2"))
+        self.assertTrue(files, os.listdir(nfdir))
+        dump = subprocess.run([NFDUMP, "-R", nfdir, "-q", "-o", "fmt:%pr %pkt %byt"],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(dump.returncode, 0, dump.stderr)
+        want_n, want = 0, {}
+        names = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMP6": 58}
+        for line in dump.stdout.splitlines():
+            if not line.strip():
+                continue
+            proto, packets, octets = line.split()
+            key = names.get(proto, int(proto) if proto.isdigit() else proto)
+            b, k = want.get(key, (0, 0))
+            want[key] = (b + int(octets), k + int(packets))
+            want_n += 1
+        self.assertGreater(want_n, 100)
+        out = os.path.join(self.dir, "collect-nfreplay")
+        proc, port = self.collect(out)
+        for f in files:
+            r = subprocess.run([NFREPLAY, "-r", os.path.join(nfdir, f), "-H", "127.0.0.1", "-p",
+                                str(port), "-v", "9", "-d", "200"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        log, _ = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, log)
+        self.assertIn("(0 bad)", log)
+        n, ours = collected(os.path.join(out, "netsentry.db"))
+        self.assertEqual(n, want_n, log)
+        self.assertEqual(ours, want, log)
+        print(f"\n  nfreplay v9 -> collect: {n} records; per protocol (bytes, packets): {ours}")
 
 def main():
     global BINARY
