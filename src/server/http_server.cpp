@@ -486,7 +486,7 @@ class HttpServer::Impl {
 
   [[nodiscard]] ServerCounters counters() const {
     ServerCounters c{requests_.load(),  unauthorized_.load(), rejected_.load(),
-                     forbidden_.load(), sse_clients_.load(),  sse_refused_.load()};
+                     forbidden_.load(), sse_clients_.load(),  sse_refused_.load(), {}};
     if (gate_) c.connections = gate_->counters();
     return c;
   }

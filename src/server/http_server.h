@@ -72,7 +72,7 @@ struct ServerCounters {
   std::uint64_t forbidden = 0;  // 403: foreign Host header or cross-site state change
   std::uint64_t sse_clients = 0;
   std::uint64_t sse_refused = 0;
-  GateCounters connections;
+  GateCounters connections{};
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

@@ -1,7 +1,7 @@
 // A dashboard server fed with synthetic data, for the browser test (tests/e2e/run.sh) and for
 // looking at the page by hand. Skipped unless NETSENTRY_DEMO_SECONDS is set:
-//   NETSENTRY_DEMO_SECONDS=600 NETSENTRY_DEMO_PORT=8050 build/h-server/test_server \
-//     --gtest_filter=DemoServer.*
+//   NETSENTRY_DEMO_SECONDS=600 NETSENTRY_DEMO_PORT=8050 build/release/test_server
+//     --gtest_filter=DemoServer.*   (one command line)
 // NETSENTRY_DEMO_URL_FILE, when set, receives the base URL once the server listens; deleting it
 // stops the demo early (how tests/e2e/run.sh ends it).
 #include <gtest/gtest.h>
