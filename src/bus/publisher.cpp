@@ -207,9 +207,12 @@ void Publisher::send_loop(std::stop_token stop) {
       try {
         client_->ensure_stream(options_.stream);
         stream_ready_.store(true);
+        stream_warning_.clear();
       } catch (const core::Error& e) {
+        // Once per streak of the same error, not at every retry.
+        if (e.what() != stream_warning_) spdlog::warn("bus: {} (retrying)", e.what());
+        stream_warning_ = e.what();
         set_error(e.what());
-        spdlog::warn("bus: {}", e.what());
         std::unique_lock lock(wake_mutex_);
         wake_.wait_for(lock, stop, options_.retry_wait, [] { return false; });
         continue;

@@ -114,6 +114,7 @@ class Publisher final {
   std::atomic<std::uint64_t> failed_batches_{0};
   std::atomic<std::uint64_t> spool_errors_{0};
   std::atomic<bool> stream_ready_{false};
+  std::string stream_warning_;        // sender thread: the stream error last logged
   std::mutex wake_mutex_;             // guards nothing; pairs with wake_
   std::condition_variable_any wake_;  // the encoder appended, or finishing
   mutable std::mutex error_mutex_;    // guards last_error_
