@@ -106,8 +106,8 @@ struct CollectOptions {
   double detector_window_s = 60;
   double udp_flood_pps = 10000;
   double icmp_flood_pps = 500;
-  double aggregate_window_s = 60;
-  double duration_s = 0;  // 0: until SIGINT/SIGTERM
+  double alert_quiet_s = 120;  // an alert without new evidence this long is past
+  double duration_s = 0;       // 0: until SIGINT/SIGTERM
 };
 CLI::App* add_collect_command(CLI::App& app, CollectOptions& o);
 int run_collect(const CollectOptions& options);

@@ -14,6 +14,7 @@ namespace netsentry::app {
 namespace {
 
 constexpr std::size_t kBatchSize = 256;
+constexpr std::size_t kBatchEvents = 4096;
 constexpr std::size_t kQueueBatches = 256;
 
 std::int64_t wall_ns() {
@@ -44,22 +45,35 @@ constexpr std::int64_t kSecondNs = 1'000'000'000;
 }  // namespace
 
 void CapturePipeline::BatchingSink::on_flow(flow::FlowRecord&& record) {
-  batch_.push_back(std::move(record));
-  if (batch_.size() >= kBatchSize) flush_batch();
+  batch_.flows.push_back(std::move(record));
+  if (batch_.flows.size() >= kBatchSize) flush_batch();
+}
+
+void CapturePipeline::BatchingSink::on_flow_event(const flow::FlowEvent& event) {
+  batch_.events.push_back(event);
+  if (batch_.events.size() >= kBatchEvents) flush_batch();
+}
+
+void CapturePipeline::BatchingSink::on_flow_progress(flow::FlowRecord&& record) {
+  batch_.progress.push_back(std::move(record));
+  if (batch_.progress.size() >= kBatchSize) flush_batch();
 }
 
 void CapturePipeline::BatchingSink::flush_batch(std::int64_t now_ns) {
-  if (batch_.empty() && now_ns == 0) return;
-  Batch b;
-  b.flows = std::move(batch_);
+  if (batch_.flows.empty() && batch_.events.empty() && batch_.progress.empty() && now_ns == 0) {
+    return;
+  }
+  Batch b = std::move(batch_);
   b.ongoing = ongoing_;
   b.now_ns = now_ns;
   if (!ongoing_) b.seconds = std::exchange(owner_.finished_seconds_, {});
+  owner_.flow_events_.fetch_add(b.events.size(), std::memory_order_relaxed);
+  owner_.progress_reports_.fetch_add(b.progress.size(), std::memory_order_relaxed);
   // Blocking push: a finished flow is never dropped; if the stage falls behind, the flow thread
   // waits and the capture ring (which never blocks a live capture) absorbs or counts the excess.
   owner_.batches_.push(std::move(b));
-  batch_ = {};
-  batch_.reserve(kBatchSize);
+  batch_ = Batch{};
+  batch_.flows.reserve(kBatchSize);
 }
 
 CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
@@ -75,6 +89,7 @@ CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
       batches_(kQueueBatches),
       writer_(flows_path, FlowFormat::kCsv, /*append=*/true) {
   writer_.keep_going();  // a full disk is reported (flows_health()), not the end of monitoring
+  if (hooks_.events || hooks_.progress) meter_.table().set_observer(&batching_);
 }
 
 CapturePipeline::~CapturePipeline() { stop(); }
@@ -252,6 +267,8 @@ void CapturePipeline::writer_loop() {
     if (hooks_.traffic) {
       for (const auto& s : batch->seconds) hooks_.traffic(s);
     }
+    if (hooks_.events && !batch->events.empty()) hooks_.events(batch->events);
+    if (hooks_.progress && !batch->progress.empty()) hooks_.progress(batch->progress);
     if (hooks_.flows && !batch->flows.empty()) hooks_.flows(batch->flows, batch->ongoing);
     if (!batch->ongoing) {
       try {
@@ -314,6 +331,8 @@ PipelineStats CapturePipeline::stats() const {
   s.queue_dropped = batches_.dropped();
   s.flows_written = written_.load(std::memory_order_relaxed);
   s.ongoing_reported = ongoing_reported_.load(std::memory_order_relaxed);
+  s.flow_events = flow_events_.load(std::memory_order_relaxed);
+  s.progress_reports = progress_reports_.load(std::memory_order_relaxed);
   return s;
 }
 

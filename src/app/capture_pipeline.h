@@ -1,7 +1,10 @@
 // Provides CapturePipeline, the packet side of `monitor`: a capture thread (reads packets, nothing
 // else; paces a replayed file in packet time) → PacketRing (drops counted, never blocks a live
-// capture) → flow thread (decode, flow table, per-second capture counters, interim reports of
-// long-lived flows) → bounded batch queue → stage thread (the detection hooks, then flows.csv).
+// capture) → flow thread (decode, flow table and its observer's flow events and progress reports,
+// per-second capture counters, interim reports of long-lived flows) → bounded batch queue → stage
+// thread (the detection hooks, then flows.csv). A batch carries the flow events, progress reports
+// and finished flows of one stretch of packet time together, so the stage sees a flow's start
+// before its end.
 // Stopping drains every stage in order, so every packet that entered the ring ends up in a
 // written flow. Every packet-time second the flow thread hands the stage a tick, so detector
 // windows close in packet time and a replay gives the same results every time.
@@ -23,6 +26,7 @@
 #include "capture/packet_source.h"
 #include "core/bounded_queue.h"
 #include "flow/flow_meter.h"
+#include "flow/flow_observer.h"
 #include "flow/flow_table.h"
 #include "net/packet.h"
 
@@ -39,10 +43,18 @@ struct PipelineStats {
   std::uint64_t queue_dropped = 0;
   std::uint64_t flows_written = 0;
   std::uint64_t ongoing_reported = 0;
+  std::uint64_t flow_events = 0;      // observer events handed to the stage
+  std::uint64_t progress_reports = 0;  // observer progress reports handed to the stage
 };
 
-// What the stage thread calls (each may be empty).
+// What the stage thread calls (each may be empty), per batch in this order: traffic, events,
+// progress, flows, advance.
 struct PipelineHooks {
+  // Flow events (first packet, first reply, the initiator's answer) as they happened. Setting
+  // `events` or `progress` turns the flow table's observer on.
+  std::function<void(std::span<const flow::FlowEvent>)> events;
+  // Progress reports of open flows (after their first packets, at milestones, after a second).
+  std::function<void(std::span<const flow::FlowRecord>)> progress;
   // A batch of finished flows (ongoing = false) or interim reports of open ones (true), before
   // the finished ones are written to flows.csv.
   std::function<void(std::span<const flow::FlowRecord>, bool ongoing)> flows;
@@ -94,20 +106,26 @@ class CapturePipeline final {
   struct Batch {
     std::vector<flow::FlowRecord> flows;
     bool ongoing = false;
+    std::vector<flow::FlowEvent> events;
+    std::vector<flow::FlowRecord> progress;
     std::int64_t now_ns = 0;  // packet time when the batch left the flow thread (0 = unknown)
     std::vector<host::TrafficSample> seconds;  // finished capture-series seconds
   };
 
-  class BatchingSink final : public flow::FlowSink {
+  // Collects the flow table's output (finished flows, and as its observer events and progress
+  // reports) into one batch, handed to the stage when full and at every tick.
+  class BatchingSink final : public flow::FlowSink, public flow::FlowObserver {
    public:
     BatchingSink(CapturePipeline& owner, bool ongoing) : owner_(owner), ongoing_(ongoing) {}
     void on_flow(flow::FlowRecord&& record) override;
+    void on_flow_event(const flow::FlowEvent& event) override;
+    void on_flow_progress(flow::FlowRecord&& record) override;
     void flush_batch(std::int64_t now_ns = 0);
 
    private:
     CapturePipeline& owner_;
     bool ongoing_;
-    std::vector<flow::FlowRecord> batch_;
+    Batch batch_;
   };
 
   // Per packet-time second counters of the capture series.
@@ -151,6 +169,8 @@ class CapturePipeline final {
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> captured_{0};  // packets read (capture thread writes)
   std::atomic<std::uint64_t> ongoing_reported_{0};
+  std::atomic<std::uint64_t> flow_events_{0};
+  std::atomic<std::uint64_t> progress_reports_{0};
 
   std::jthread writer_thread_;
   std::jthread flow_thread_;

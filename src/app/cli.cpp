@@ -249,13 +249,18 @@ int run_cli(int argc, char** argv) {
       "minutes (Isolation Forest + autoencoder) and score with that");
   monitor_cmd
       ->add_option("--warmup", monitor.warmup_minutes,
-                   "Without a model bundle (no --model and no models/default, or "
-                   "--learn-baseline): minutes of traffic to learn a baseline from, then score "
-                   "with it; saved and reused on restart (0 = never)")
+                   "Minutes of traffic (packet time in replays) to learn this network's own "
+                   "normal from, then refreshed as often (never from hosts with engaged alerts); "
+                   "beside the model, a flow it calls typical gives no ML evidence; with "
+                   "--learn-baseline it is the model. Saved and reused on restart (0 = never)")
       ->capture_default_str()
       ->check(kNonNegativeNumber);
   monitor_cmd->add_option("--baseline-dir", monitor.baseline_dir,
                           "Where the learned baseline is saved and reused (default <out>/baseline)");
+  monitor_cmd
+      ->add_option("--site-baseline", monitor.site_baseline,
+                   "Learn this network's baseline beside the model bundle: true/false")
+      ->capture_default_str();
   monitor_cmd->add_option("--threads", monitor.threads, "Model scoring threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
@@ -264,9 +269,13 @@ int run_cli(int argc, char** argv) {
                           "'dst_port=53', 'min_severity=MEDIUM'");
   monitor_cmd
       ->add_option("--volume-limit", monitor.volume_bytes_per_second,
-                   "HIGH alert when sent+received bytes in one second exceed this")
+                   "Alert (--volume-severity) when sent+received bytes in one second exceed this")
       ->capture_default_str()
       ->check(kPositiveNumber);
+  monitor_cmd
+      ->add_option("--volume-severity", monitor.volume_severity,
+                   "Severity of the --volume-limit rule's alerts: LOW, MEDIUM, HIGH, CRITICAL")
+      ->capture_default_str();
   monitor_cmd
       ->add_option("--ongoing-after", monitor.ongoing_after_s,
                    "Score flows still open after this many seconds, and again every as long "
@@ -309,14 +318,51 @@ int run_cli(int argc, char** argv) {
                    "ICMP flood: echo requests/s from one source to one host (0 = off)")
       ->capture_default_str()
       ->group(detectors);
+  const auto* alerting = "Alerts";
   monitor_cmd
-      ->add_option("--aggregate-window", monitor.aggregate_window_s,
-                   "Repeats of one alert within this many seconds become one alert with a count")
+      ->add_option("--alert-threshold", monitor.alert_threshold,
+                   "A host's risk score (confidence x threat of its evidence, repeats of one kind "
+                   "saturating, kinds adding up) that raises an alert")
       ->capture_default_str()
-      ->group(detectors);
+      ->group(alerting);
+  monitor_cmd
+      ->add_option("--evidence-window", monitor.evidence_window_s,
+                   "Seconds of packet time a piece of evidence counts towards its host's score")
+      ->capture_default_str()
+      ->group(alerting);
+  monitor_cmd
+      ->add_option("--alert-quiet", monitor.alert_quiet_s,
+                   "An alert stays engaged (one id, updated in place) until its host gives no "
+                   "evidence for this many seconds; then it is past")
+      ->capture_default_str()
+      ->group(alerting);
+  monitor_cmd
+      ->add_option("--early-packets", monitor.early_packets,
+                   "Score a flow early, after its first N packets, as well as at its end (0 = off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(alerting);
+  monitor_cmd
+      ->add_option("--early-seconds", monitor.early_seconds,
+                   "... or at its first packet this many seconds into it (0 = off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber)
+      ->group(alerting);
+  monitor_cmd
+      ->add_option("--ml-min-margin", monitor.ml_min_margin,
+                   "ML evidence only when the ensemble score is past its threshold by this share "
+                   "of the rest of the range (0..1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.99))
+      ->group(alerting);
   monitor_cmd
       ->add_option("--baseline-k", monitor.baseline_k,
                    "Traffic baseline: alert beyond median + k robust deviations")
+      ->capture_default_str()
+      ->group(detectors);
+  monitor_cmd
+      ->add_option("--volume-loopback", monitor.volume_loopback,
+                   "Learned volume evidence on loopback interfaces too: true/false")
       ->capture_default_str()
       ->group(detectors);
   monitor_cmd
@@ -607,8 +653,28 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str()
       ->group(replay_group);
   evaluate_cmd
-      ->add_option("--aggregate-window", evaluate.replay.aggregate_window_s,
-                   "Repeats within this many seconds fold into one alert")
+      ->add_option("--alert-threshold", evaluate.replay.alert_threshold,
+                   "A host's risk score that raises an alert, as monitor's")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--early-packets", evaluate.replay.early_packets,
+                   "Early ML verdict after a flow's first N packets (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--early-seconds", evaluate.replay.early_seconds,
+                   "... or at its first packet this many seconds into it (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--ml-min-margin", evaluate.replay.ml_min_margin,
+                   "ML evidence only past the threshold by this share of the rest of the range")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--warmup", evaluate.replay.warmup_minutes,
+                   "Minutes of packet time to learn this network's baseline from (0 = none)")
       ->capture_default_str()
       ->group(replay_group);
   evaluate_cmd

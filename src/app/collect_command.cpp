@@ -8,14 +8,15 @@
 #include <cstdio>
 
 #include "app/bus_setup.h"
-#include "app/engine.h"
+#include "app/detection_setup.h"
 #include "app/sensor_outputs.h"
 #include "bus/publisher.h"
-#include "netflow/ipfix_exporter.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/signals.h"
+#include "detect/detection_stage.h"
 #include "netflow/export_parser.h"
+#include "netflow/ipfix_exporter.h"
 #include "netflow/udp_receiver.h"
 
 namespace netsentry::app {
@@ -27,12 +28,12 @@ std::int64_t wall_ns() {
       .count();
 }
 
-void log_collect(const netflow::ParserStats& p, const EngineStats& e) {
+void log_collect(const netflow::ParserStats& p, const detect::DetectionStats& d) {
   spdlog::info(
       "collect: {} export packets ({} bad: {} truncated, {} bad templates, {} unknown versions), "
-      "{} flow records, {} records without a template yet, {} templates; {} alerts delivered",
+      "{} flow records, {} records without a template yet, {} templates; {} alerts raised",
       p.packets, p.bad_packets, p.truncated, p.bad_template, p.unknown_version, p.records,
-      p.no_template, p.templates, e.alerts_emitted);
+      p.no_template, p.templates, d.alerts_raised);
 }
 
 }  // namespace
@@ -61,7 +62,8 @@ CLI::App* add_collect_command(CLI::App& app, CollectOptions& o) {
                   "ICMP flood: echo requests per second from one source to one host (0 = off)")
       ->capture_default_str()
       ->group(detectors);
-  cmd->add_option("--aggregate-window", o.aggregate_window_s, "Seconds repeats fold into one alert")
+  cmd->add_option("--alert-quiet", o.alert_quiet_s,
+                  "Seconds without new evidence after which a host's alert is past")
       ->capture_default_str()
       ->check(CLI::PositiveNumber)
       ->group(detectors);
@@ -79,34 +81,33 @@ CLI::App* add_collect_command(CLI::App& app, CollectOptions& o) {
 
 int run_collect(const CollectOptions& o) {
   std::filesystem::create_directories(o.out_dir);
-  EngineOptions e;
-  e.out_dir = o.out_dir;
-  e.sqlite = !o.no_db;
-  e.warmup_s = 0;  // no flow features to learn a baseline from
-  e.volume_baseline = false;
+  detect::DetectionOptions d;
   const auto ns = [](double seconds) { return static_cast<std::int64_t>(seconds * 1e9); };
-  e.host_detectors.window_ns = ns(o.detector_window_s);
-  e.host_detectors.port_scan_ports = 0;
-  e.host_detectors.host_scan_hosts = 0;
-  e.host_detectors.syn_flood_half_open = 0;
-  e.host_detectors.brute_force_sessions = 0;
-  e.host_detectors.brute_force_web_sessions = 0;
-  e.host_detectors.brute_force_web_burst_sessions = 0;
-  e.host_detectors.slow_http_connections = 0;
-  e.host_detectors.udp_flood_packets_per_second = o.udp_flood_pps;
-  e.host_detectors.icmp_flood_packets_per_second = o.icmp_flood_pps;
-  e.aggregation.window_ns = ns(o.aggregate_window_s);
-  Engine engine(e);
-  engine.adopt_loaded();
+  // Exports carry counters, not packets: only the rules that need nothing else run (no flow
+  // events, no features for the models, no interface traffic).
+  d.host.window_ns = ns(o.detector_window_s);
+  d.host.port_scan_ports = 0;
+  d.host.host_scan_hosts = 0;
+  d.host.syn_flood_half_open = 0;
+  d.host.brute_force_sessions = 0;
+  d.host.brute_force_web_sessions = 0;
+  d.host.brute_force_web_burst_sessions = 0;
+  d.host.slow_http_connections = 0;
+  d.host.exfil_min_seconds = 0;
+  d.host.udp_flood_packets_per_second = o.udp_flood_pps;
+  d.host.icmp_flood_packets_per_second = o.icmp_flood_pps;
+  d.volume_baseline = false;
+  d.site_baseline = false;
+  d.profiles.quiet_ns = ns(o.alert_quiet_s);
 
   SensorOutputs outputs(make_publisher(o.publish, o.out_dir, false), nullptr, "collect");
-  if (outputs.active()) {
-    engine.set_stored_flow_listener(
-        [&outputs](std::span<const flow::FlowRecord* const> records,
-                   std::span<const store::FlowRow> rows) { outputs.on_stored_flows(records, rows); });
-    engine.set_alert_listener(
-        [&outputs](const detect::Alert& a, bool update) { outputs.on_alert(a, update); });
-  }
+  OutputSettings settings;
+  settings.out_dir = o.out_dir;
+  settings.no_db = o.no_db;
+  MonitorOutputs sinks(settings, nullptr, &outputs);
+  d.first_alert_id = sinks.first_alert_id();
+  detect::DetectionStage stage(std::move(d), sinks.sinks());
+  stage.adopt_loaded();
 
   netflow::UdpReceiver receiver(o.listen);
   netflow::ExportParser parser;
@@ -127,7 +128,7 @@ int run_collect(const CollectOptions& o) {
   std::string sender;
   const auto health = [&](double packets_per_second) {
     const netflow::ParserStats& p = parser.stats();
-    const EngineStats es = engine.stats();
+    const detect::DetectionStats ds = stage.stats();
     bus::HealthMessage h;
     h.time_ns = wall_ns();
     h.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -136,8 +137,8 @@ int run_collect(const CollectOptions& o) {
     h.packets = p.packets;
     h.packets_per_second = packets_per_second;
     h.decode_errors = p.bad_packets;
-    h.flows = es.flows;
-    h.alerts = es.alerts_emitted;
+    h.flows = ds.flows;
+    h.alerts = ds.alerts_raised;
     return h;
   };
   while (!signals.token().stop_requested()) {
@@ -156,8 +157,8 @@ int run_collect(const CollectOptions& o) {
         batch.push_back(netflow::to_flow_record(f));
         newest_ns = std::max(newest_ns, batch.back().end_ns);
       }
-      engine.on_flows(batch, false);
-      engine.advance(newest_ns);
+      stage.on_flows(batch, false);
+      stage.advance(newest_ns);
     }
     if (outputs.active() && now >= next_health) {
       next_health = now + std::chrono::seconds(5);
@@ -166,11 +167,11 @@ int run_collect(const CollectOptions& o) {
     }
     if (now >= next_log) {
       next_log = now + std::chrono::seconds(10);
-      log_collect(parser.stats(), engine.stats());
+      log_collect(parser.stats(), stage.stats());
     }
   }
-  engine.finish();
-  log_collect(parser.stats(), engine.stats());
+  stage.finish();
+  log_collect(parser.stats(), stage.stats());
   if (outputs.active()) {
     const bool delivered = outputs.flush(std::chrono::seconds(10));
     outputs.on_health(health(0));

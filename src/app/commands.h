@@ -62,21 +62,32 @@ struct MonitorOptions {
   std::string model;           // bundle folder; empty = the default bundle when present
   bool no_model = false;       // rules and detectors only
   bool learn_baseline = false;  // skip models/default: learn a baseline during --warmup
-  double warmup_minutes = 10;  // without a bundle: learn a baseline from this much traffic
+  // This network's baseline: learned from this much traffic (beside the model, or alone with
+  // --learn-baseline), saved and reused on restart, refreshed as often; 0 = never.
+  double warmup_minutes = 10;
   std::string baseline_dir;    // empty = <out>/baseline
+  bool site_baseline = true;   // beside the model (false: --no-site-baseline)
   int threads = 1;             // model scoring threads
   std::vector<std::string> suppress;
   double volume_bytes_per_second = 100000;  // the original's rule
+  std::string volume_severity = "LOW";      // the rule's alerts
+  bool volume_loopback = false;             // learned volume evidence on loopback too
   double ongoing_after_s = 60;  // score flows still open after this long, and every as long
   // Host detectors and aggregation (0 disables a detector).
   double detector_window_s = 60;
   std::size_t port_scan_ports = 100;
   std::size_t host_scan_hosts = 64;
   std::size_t syn_flood_half_open = 100;
-  std::size_t brute_force_sessions = 30;
+  std::size_t brute_force_sessions = 10;
   double udp_flood_pps = 10000;
   double icmp_flood_pps = 500;
-  double aggregate_window_s = 60;
+  // Evidence and alerts.
+  double alert_threshold = 0.6;    // a host's raw risk score that raises an alert
+  double evidence_window_s = 300;  // evidence counts towards a host's score this long
+  double alert_quiet_s = 120;      // an engaged alert goes past after this long without evidence
+  int early_packets = 8;           // early ML verdict after a flow's first N packets (0 = off)
+  double early_seconds = 1;        // ... or at its first packet this long into it (0 = off)
+  double ml_min_margin = 0;        // generic-model evidence needs this share of threshold..1
   bool volume_baseline = true;
   std::filesystem::path traffic_model;  // --traffic-model: forecaster (empty: <model>/traffic)
   double baseline_k = 6;
@@ -101,10 +112,6 @@ struct MonitorOptions {
 };
 int run_monitor(const MonitorOptions& options);
 
-struct EngineOptions;
-// The detector, scoring and volume settings of `o` into `e` (monitor and evaluate --pcap share
-// them). Throws core::Error for non-positive windows.
-void apply_detector_options(const MonitorOptions& o, EngineOptions& e);
 
 }  // namespace netsentry::app
 

@@ -13,9 +13,9 @@
 
 #include "app/bus_setup.h"
 #include "app/capture_pipeline.h"
-#include "app/dashboard_setup.h"
 #include "app/commands.h"
-#include "app/engine.h"
+#include "app/dashboard_setup.h"
+#include "app/detection_setup.h"
 #include "app/host_recorder.h"
 #include "app/sensor_outputs.h"
 #include "bus/publisher.h"
@@ -34,34 +34,51 @@ namespace {
 void log_pipeline(const PipelineStats& s) {
   spdlog::info(
       "capture: {} packets, {} kernel drops, {} queue drops; flows: {} live (peak {}), {} written, "
-      "{} evicted, {} interim reports; malformed {}",
+      "{} evicted, {} interim reports, {} flow events, {} progress reports; malformed {}",
       s.capture.received, s.capture.kernel_dropped, s.capture.queue_dropped, s.flows.current,
-      s.flows.peak, s.flows_written, s.flows.evicted, s.ongoing_reported, s.decode.malformed);
+      s.flows.peak, s.flows_written, s.flows.evicted, s.ongoing_reported, s.flow_events,
+      s.progress_reports, s.decode.malformed);
   spdlog::info("packets: {} in flows + {}; tunnels: {} inner packets; fragments: {} reassembled, "
                "{} datagrams incomplete",
                s.decode.packets - s.decode.not_in_flows(), format_not_in_flows(s.decode),
                s.tunnels.total(), s.reassembly.reassembled_fragments, s.reassembly.incomplete);
 }
 
-void log_engine(const EngineStats& e) {
+void log_detection(const detect::DetectionStats& d, const store::SqliteStore* store) {
+  const detect::MlDetectorStats& ml = d.ml;
+  const double flows = static_cast<double>(std::max<std::uint64_t>(1, d.flows));
   spdlog::info(
-      "detection: {} flows ({} scored, {} anomalous, {} interim), {} traffic samples; alerts: {} "
-      "raised, {} delivered (LOW {}, MEDIUM {}, HIGH {}, CRITICAL {}), {} suppressed; scoring "
-      "{:.2f} s",
-      e.flows, e.flows_scored, e.anomalous_flows, e.ongoing_flows, e.traffic_samples,
-      e.alerts_raised, e.alerts_emitted, e.alerts_by_severity[0], e.alerts_by_severity[1],
-      e.alerts_by_severity[2], e.alerts_by_severity[3], e.alerts_suppressed, e.scoring_seconds);
-  if (e.have_store) {
+      "detection: {} flows ({} scored, {} anomalous, {} typical here, {} with ML evidence = "
+      "{:.2f}%, {} one-packet, {} ordinary; {} early verdicts), {} interim, {} events, {} traffic "
+      "samples; evidence {} ({} suppressed); alerts: {} raised (LOW {}, MEDIUM {}, HIGH {}, "
+      "CRITICAL {}), {} deliveries; scoring {:.2f} s ({:.2f} s early){}",
+      d.flows, ml.scored, ml.anomalous, ml.typical_here, ml.with_evidence,
+      100.0 * static_cast<double>(ml.with_evidence) / flows, ml.one_packet, ml.ordinary,
+      ml.early_scored, d.interim, d.events, d.traffic_samples, d.evidence, d.suppressed,
+      d.alerts_raised, d.alerts_by_severity[0], d.alerts_by_severity[1], d.alerts_by_severity[2],
+      d.alerts_by_severity[3], d.deliveries, ml.seconds, ml.early_seconds,
+      d.site_ready ? "; site baseline ready" : "");
+  std::string detectors;
+  for (const auto& [name, st] : d.detectors) {
+    detectors += fmt::format("{}{} {}", detectors.empty() ? "" : ", ", name, st.evidence);
+  }
+  spdlog::info("profiles: {} hosts, {} engaged, {} evicted; attempts: {} judged, {} pending, {} "
+               "judged early; evidence by detector: {}",
+               d.profiles.hosts, d.profiles.engaged, d.profiles.evictions, d.attempts.attempts,
+               d.attempts.pending, d.attempts.judged_early, detectors);
+  if (store != nullptr) {
+    const store::StoreStats st = store->stats();
+    const auto error = store->last_error();
     spdlog::info("store: {} rows written in {} commits, {} items dropped, {} write errors{}",
-                 e.store.rows_written, e.store.commits, e.store.dropped, e.store.write_errors,
-                 e.store_error.empty() ? "" : "; last error: " + e.store_error);
+                 st.rows_written, st.commits, st.dropped, st.write_errors,
+                 error ? "; last error: " + *error : std::string());
   }
 }
 
 // The sensor's health for the bus: capture, detection and queue counters.
-bus::HealthMessage sensor_health(const PipelineStats& ps, const EngineStats& es,
-                                 const Engine& engine, const std::string& mode,
-                                 const std::string& input,
+bus::HealthMessage sensor_health(const PipelineStats& ps, const detect::DetectionStats& ds,
+                                 const std::string& model, const store::SqliteStore* store,
+                                 const std::string& mode, const std::string& input,
                                  std::chrono::steady_clock::time_point started, double pps) {
   bus::HealthMessage h;
   h.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -75,12 +92,12 @@ bus::HealthMessage sensor_health(const PipelineStats& ps, const EngineStats& es,
   h.kernel_drops = ps.capture.kernel_dropped + ps.capture.if_dropped;
   h.queue_drops = ps.capture.queue_dropped;
   h.decode_errors = ps.decode.malformed;
-  h.flows = es.flows;
-  h.alerts = es.alerts_emitted;
-  h.model = engine.bundle() ? engine.bundle_description() : std::string();
+  h.flows = ds.flows;
+  h.alerts = ds.deliveries;
+  h.model = model;
   h.queues.push_back({"packet ring", ps.ring_depth, 65536, ps.capture.queue_dropped});
   h.queues.push_back({"flow batches", ps.queue_depth, 256, ps.queue_dropped});
-  if (es.have_store) h.queues.push_back({"sqlite writer", 0, 0, es.store.dropped});
+  if (store != nullptr) h.queues.push_back({"sqlite writer", 0, 0, store->stats().dropped});
   return h;
 }
 
@@ -111,55 +128,19 @@ std::filesystem::path default_model() {
 
 }  // namespace
 
-void apply_detector_options(const MonitorOptions& o, EngineOptions& e) {
-  e.threads = o.threads;
-  e.suppress = o.suppress;
-  e.volume_rule.bytes_per_second = o.volume_bytes_per_second;
-  const auto ns = [](double seconds) { return static_cast<std::int64_t>(seconds * 1e9); };
-  if (!(o.detector_window_s > 0) || !(o.aggregate_window_s > 0)) {
-    throw core::Error("--detector-window and --aggregate-window must be positive");
-  }
-  e.host_detectors.window_ns = ns(o.detector_window_s);
-  e.host_detectors.port_scan_ports = o.port_scan_ports;
-  e.host_detectors.host_scan_hosts = o.host_scan_hosts;
-  e.host_detectors.syn_flood_half_open = o.syn_flood_half_open;
-  e.host_detectors.brute_force_sessions = o.brute_force_sessions;
-  e.host_detectors.udp_flood_packets_per_second = o.udp_flood_pps;
-  e.host_detectors.icmp_flood_packets_per_second = o.icmp_flood_pps;
-  e.aggregation.window_ns = ns(o.aggregate_window_s);
-  e.volume_baseline = o.volume_baseline;
-  e.baseline.k = o.baseline_k;
-}
-
 namespace {
 
-EngineOptions engine_options(const MonitorOptions& o) {
-  EngineOptions e;
-  e.out_dir = o.watch.out_dir;
-  e.sqlite = !o.no_db;
-  e.db_path = o.db;
+// The generic model: --model, else models/default unless --no-model or --learn-baseline.
+std::filesystem::path model_dir_of(const MonitorOptions& o) {
   if (o.no_model && o.learn_baseline) {
     throw core::Error("--no-model and --learn-baseline exclude each other");
   }
-  if (!o.no_model) {
-    if (!o.model.empty()) {
-      e.model_dir = o.model;
-      if (o.learn_baseline) throw core::Error("--learn-baseline and --model exclude each other");
-    } else if (!o.learn_baseline) {
-      e.model_dir = default_model();
-    }
+  if (o.no_model) return {};
+  if (!o.model.empty()) {
+    if (o.learn_baseline) throw core::Error("--learn-baseline and --model exclude each other");
+    return o.model;
   }
-  apply_detector_options(o, e);
-  e.traffic_model_dir = o.traffic_model;
-  e.webhook_url = o.webhook;
-  e.syslog = o.syslog;
-  e.retention_days = o.retention_days;
-  e.db_max_mb = o.db_max_mb;
-  e.alerts_rotate_mb = o.watch.rotate_mb;
-  e.live = o.pcap.empty();
-  e.warmup_s = o.no_model ? 0 : o.warmup_minutes * 60;
-  e.baseline_dir = o.baseline_dir;
-  return e;
+  return o.learn_baseline ? std::filesystem::path() : default_model();
 }
 
 }  // namespace
@@ -175,67 +156,33 @@ int run_monitor(const MonitorOptions& options) {
   }
   const double speed = parse_speed(options.speed);
   const bool replay = !options.pcap.empty();
-  Engine engine(engine_options(options));
+  const std::filesystem::path model_dir = model_dir_of(options);
+  detect::DetectionOptions detection = detection_options(options, model_dir, replay);
   if (options.no_model) {
     spdlog::info("monitor: no ML scoring (--no-model): volume rules and host detectors only");
   }
   // NATS JetStream and IPFIX: nothing is lost in a replay (the publisher waits for room).
   SensorOutputs outputs(make_publisher(options.publish, options.watch.out_dir, replay),
                         make_ipfix_exporter(options.publish), "capture");
-  if (outputs.active()) {
-    engine.set_stored_flow_listener(
-        [&outputs](std::span<const flow::FlowRecord* const> records,
-                   std::span<const store::FlowRow> rows) { outputs.on_stored_flows(records, rows); });
-    engine.set_alert_listener(
-        [&outputs](const detect::Alert& a, bool update) { outputs.on_alert(a, update); });
-  }
 
-  // The dashboard's live state, fed from the engine's threads; the server reads it.
+  // The dashboard's live state, fed by the detection stage's sinks; the server reads it.
   std::unique_ptr<server::LiveState> live;
   std::unique_ptr<server::HttpServer> http;
   // A replay serves the page with --stay (until a signal) or with an explicit --listen (while it
   // runs: the process ends with the capture); a plain replay serves nothing.
   const bool serve =
       !options.no_dashboard && (options.pcap.empty() || options.stay || options.listen_given);
+  if (serve) live = std::make_unique<server::LiveState>();
+  MonitorOutputs sinks(options, live.get(), outputs.active() ? &outputs : nullptr);
+  detection.first_alert_id = sinks.first_alert_id();
+  detect::DetectionStage stage(std::move(detection), sinks.sinks());
   if (serve) {
-    live = std::make_unique<server::LiveState>();
     // Acknowledging on the page persists to the store, so `dashboard --db` shows it too.
-    live->set_ack_listener([&engine](std::int64_t id) { (void)engine.acknowledge(id); });
+    live->set_ack_listener([&sinks](std::int64_t id) { (void)sinks.acknowledge(id); });
     server::ServerOptions server = server_options(
         options.listen, options.auth_token, options.auth_token_file, find_web_dir(options.web_dir));
     server.allowed_hosts = options.allow_hosts;
     http = std::make_unique<server::HttpServer>(*live, std::move(server));
-    if (const auto* b = engine.bundle()) live->set_models(models_info(*b, engine.bundle_description()));
-    engine.set_model_listener([&live](const ml::Bundle& b, const std::string& what) {
-      live->set_models(models_info(b, what));
-    });
-    engine.set_alert_listener([&live, &outputs](const detect::Alert& a, bool update) {
-      live->add_alert(a);
-      outputs.on_alert(a, update);
-    });
-    engine.set_flow_listener([&live](std::span<const flow::FlowRecord> flows,
-                                     std::span<const detect::FlowVerdict> verdicts,
-                                     float threshold) {
-      // Flows table and top lists; the timeline gets each second's highest ensemble score.
-      std::int64_t second = INT64_MIN;
-      server::ScorePoint peak;
-      for (std::size_t i = 0; i < flows.size(); ++i) {
-        const bool scored = i < verdicts.size();
-        if (flows[i].end_reason == flow::EndReason::kOngoing) continue;
-        live->add_flow(server::flow_row(
-            flows[i], scored ? std::optional<float>(verdicts[i].score) : std::nullopt,
-            scored && verdicts[i].anomalous));
-        if (!scored) continue;
-        const std::int64_t s = flows[i].end_ns / 1'000'000'000;
-        if (s != second) {
-          if (second != INT64_MIN) live->add_score(peak);
-          second = s;
-          peak = {s * 1000, verdicts[i].score, threshold, 0};
-        }
-        peak.score = std::max(peak.score, verdicts[i].score);
-      }
-      if (second != INT64_MIN) live->add_score(peak);
-    });
     http->start();
     spdlog::info("monitor: dashboard on {}{}", http->url(),
                  replay && !options.stay ? " until the replay ends (--stay keeps it up)" : "");
@@ -251,10 +198,16 @@ int run_monitor(const MonitorOptions& options) {
   // Replays write the capture's own per-second series where the host counters would go.
   std::unique_ptr<store::TrafficLog> replay_log;  // written by the stage thread only
   PipelineHooks hooks;
-  hooks.flows = [&engine](std::span<const flow::FlowRecord> flows, bool ongoing) {
-    engine.on_flows(flows, ongoing);
+  hooks.events = [&stage](std::span<const flow::FlowEvent> events) {
+    stage.on_flow_events(events);
   };
-  hooks.advance = [&engine](std::int64_t now_ns) { engine.advance(now_ns); };
+  hooks.progress = [&stage](std::span<const flow::FlowRecord> records) {
+    stage.on_flow_progress(records);
+  };
+  hooks.flows = [&stage](std::span<const flow::FlowRecord> flows, bool interim) {
+    stage.on_flows(flows, interim);
+  };
+  hooks.advance = [&stage](std::int64_t now_ns) { stage.advance(now_ns); };
   PipelineOptions popts;
   popts.ongoing_after_s = options.ongoing_after_s;
   popts.meter = make_meter_config(options.flow);
@@ -265,9 +218,9 @@ int run_monitor(const MonitorOptions& options) {
         options.watch.out_dir,
         static_cast<std::uint64_t>(options.watch.rotate_mb * 1024 * 1024),
         static_cast<std::size_t>(std::max(1, options.watch.rotate_keep))});
-    hooks.traffic = [&engine, &replay_log, &live, &outputs](const host::TrafficSample& s) {
+    hooks.traffic = [&stage, &replay_log, &live, &outputs](const host::TrafficSample& s) {
       replay_log->write(s);
-      engine.on_traffic(s);
+      stage.on_traffic(s);
       if (live) live->add_traffic_sample(s);
       outputs.on_traffic(s);
     };
@@ -275,7 +228,7 @@ int run_monitor(const MonitorOptions& options) {
     popts.speed = speed;
     popts.capture_series = true;
     pipeline = std::make_unique<CapturePipeline>(
-        capture::open_file(options.pcap, options.filter), make_flow_config(options.flow),
+        capture::open_file(options.pcap, options.filter), monitor_flow_config(options),
         flows_path, popts, std::move(hooks));
   } else if (options.no_capture) {
     spdlog::info("monitor: packet capture off (--no-capture): recording counters and connections");
@@ -287,7 +240,7 @@ int run_monitor(const MonitorOptions& options) {
     live.promisc = options.promisc;
     try {
       pipeline = std::make_unique<CapturePipeline>(capture::open_live(live),
-                                                   make_flow_config(options.flow), flows_path,
+                                                   monitor_flow_config(options), flows_path,
                                                    popts, std::move(hooks));
     } catch (const capture::PermissionError& e) {
       spdlog::warn("{}", e.what());
@@ -295,11 +248,14 @@ int run_monitor(const MonitorOptions& options) {
     }
   }
   if (pipeline) {
-    engine.watch_writer("flows.csv", [p = pipeline.get()] { return p->flows_health(); });
+    stage.watch_output(writer_output("flows.csv", [p = pipeline.get()] { return p->flows_health(); }));
     if (replay_log) {
-      engine.watch_writer(std::string(store::TrafficLog::kTrafficFile),
-                          [l = replay_log.get()] { return l->traffic_health(); });
+      stage.watch_output(writer_output(std::string(store::TrafficLog::kTrafficFile),
+                                       [l = replay_log.get()] { return l->traffic_health(); }));
     }
+    // A replay judges packets from the first one on with its model: no flow waits (or is told
+    // about before an unusable bundle stops it).
+    if (replay) stage.wait_for_model();
     pipeline->start();
     wake_target.store(pipeline.get());
     spdlog::info("monitor: {} {}, writing {}", replay ? "replaying" : "capturing on",
@@ -307,7 +263,7 @@ int run_monitor(const MonitorOptions& options) {
   }
   // The model bundle loads beside the starting pipeline; an unusable one stops monitor here.
   try {
-    engine.wait_for_model();
+    stage.wait_for_model();
   } catch (const core::Error&) {
     if (pipeline) {
       wake_target.store(nullptr);
@@ -316,7 +272,7 @@ int run_monitor(const MonitorOptions& options) {
     if (http) http->stop();
     throw;
   }
-  if (!pipeline) engine.adopt_loaded();
+  if (!pipeline) stage.adopt_loaded();
 
   std::jthread stats_thread;
   const auto started = std::chrono::steady_clock::now();
@@ -324,7 +280,7 @@ int run_monitor(const MonitorOptions& options) {
   const std::string input = pipeline ? pipeline->description() : std::string();
   if (pipeline || live || outputs.active()) {
     const std::size_t flow_table_capacity = pipeline ? make_flow_config(options.flow).max_flows : 0;
-    stats_thread = std::jthread([&pipeline, &engine, &live, &outputs, started, mode, input,
+    stats_thread = std::jthread([&pipeline, &stage, &sinks, &live, &outputs, started, mode, input,
                                  flow_table_capacity](std::stop_token st) {
       std::mutex m;
       std::condition_variable_any cv;
@@ -334,12 +290,12 @@ int run_monitor(const MonitorOptions& options) {
         if (cv.wait_for(lock, st, std::chrono::seconds(1), [] { return false; })) break;
         if (st.stop_requested()) break;
         const PipelineStats ps = pipeline ? pipeline->stats() : PipelineStats{};
-        const EngineStats es = engine.stats();
+        const detect::DetectionStats ds = stage.stats();
         if (live) {
           server::PipelineStatus status;
           status.packets_total = ps.capture.received;
-          status.flows_total = es.flows;
-          status.flows_per_second = static_cast<double>(es.flows - last_flows);
+          status.flows_total = ds.flows;
+          status.flows_per_second = static_cast<double>(ds.flows - last_flows);
           status.health.packets_per_second = static_cast<double>(ps.capture.received - last_packets);
           status.health.kernel_drops = ps.capture.kernel_dropped + ps.capture.if_dropped;
           status.health.queue_drops = ps.capture.queue_dropped;
@@ -348,21 +304,23 @@ int run_monitor(const MonitorOptions& options) {
           status.health.decode_errors = ps.decode.malformed;
           status.queues.push_back({"packet ring", ps.ring_depth, 65536, ps.capture.queue_dropped});
           status.queues.push_back({"flow batches", ps.queue_depth, 256, ps.queue_dropped});
-          if (es.have_store) {
+          if (const store::SqliteStore* db = sinks.store()) {
+            const store::StoreStats st = db->stats();
             status.queues.push_back(
-                {"sqlite writer", es.store.queue_depth, es.store.queue_capacity, es.store.dropped});
+                {"sqlite writer", st.queue_depth, st.queue_capacity, st.dropped});
           }
           live->set_pipeline(status);
         }
         if (outputs.active() && tick % 5 == 1) {
-          outputs.on_health(sensor_health(ps, es, engine, mode, input, started,
+          outputs.on_health(sensor_health(ps, ds, stage.model_description(), sinks.store(), mode,
+                                          input, started,
                                           static_cast<double>(ps.capture.received - last_packets)));
         }
         last_packets = ps.capture.received;
-        last_flows = es.flows;
+        last_flows = ds.flows;
         if (tick % 10 == 0 && pipeline) {
           log_pipeline(ps);
-          log_engine(es);
+          log_detection(ds, sinks.store());
         }
       }
     });
@@ -379,13 +337,13 @@ int run_monitor(const MonitorOptions& options) {
     }
     wake_target.store(nullptr);
     pipeline->stop();
-    engine.finish();
+    stage.finish();
     replay_log->flush();
-    unflushed = engine.failing_writers();
+    unflushed = stage.failing_outputs();
     // A capture that could not be read to its end is an error (the flows up to it are kept).
     replay_error = pipeline->input_error();
     log_pipeline(pipeline->stats());
-    log_engine(engine.stats());
+    log_detection(stage.stats(), sinks.store());
     core::flush_logging();
     if (options.stay && !signals.token().stop_requested()) {
       spdlog::info("monitor: replay done; staying up until Ctrl-C / SIGTERM (--stay)");
@@ -399,15 +357,17 @@ int run_monitor(const MonitorOptions& options) {
     std::map<std::string, server::ConnectionRow> open_connections;
     HostRecorder recorder(
         options.watch,
-        [&engine, &live, &outputs](const host::TrafficSample& s) {
-          engine.on_traffic(s);
+        [&stage, &live, &outputs](const host::TrafficSample& s) {
+          stage.on_traffic(s);
           if (live) live->add_traffic_sample(s);
           outputs.on_traffic(s);
         },
-        [&engine, &live, &outputs, &open_connections](
+        [&sinks, &live, &outputs, &open_connections](
             std::chrono::system_clock::time_point t,
             std::span<const host::ConnectionEvent> events) {
-          engine.on_connections(t, events);
+          if (store::SqliteStore* db = sinks.store(); db != nullptr && !events.empty()) {
+            (void)db->add_connections(t, events);
+          }
           outputs.on_connections(t, events);
           if (!live) return;
           for (const auto& e : events) {
@@ -437,10 +397,10 @@ int run_monitor(const MonitorOptions& options) {
           for (const auto& [k, r] : open_connections) rows.push_back(r);
           live->set_connections(std::move(rows));
         });
-    engine.watch_writer(std::string(store::TrafficLog::kTrafficFile),
-                        [&recorder] { return recorder.log().traffic_health(); });
-    engine.watch_writer(std::string(store::TrafficLog::kConnectionsFile),
-                        [&recorder] { return recorder.log().connections_health(); });
+    stage.watch_output(writer_output(std::string(store::TrafficLog::kTrafficFile),
+                                     [&recorder] { return recorder.log().traffic_health(); }));
+    stage.watch_output(writer_output(std::string(store::TrafficLog::kConnectionsFile),
+                                     [&recorder] { return recorder.log().connections_health(); }));
     spdlog::info("monitor: recording counters and connections into {}; Ctrl-C stops",
                  options.watch.out_dir.string());
     core::flush_logging();  // the start-up lines reach the log file now, not at the next flush
@@ -452,9 +412,9 @@ int run_monitor(const MonitorOptions& options) {
       pipeline->stop();
       log_pipeline(pipeline->stats());
     }
-    engine.finish();
-    unflushed = engine.failing_writers();  // while the recorder's files still exist
-    log_engine(engine.stats());
+    stage.finish();
+    unflushed = stage.failing_outputs();  // while the recorder's files still exist
+    log_detection(stage.stats(), sinks.store());
   }
   if (stats_thread.joinable()) {
     stats_thread.request_stop();
@@ -465,8 +425,9 @@ int run_monitor(const MonitorOptions& options) {
     // delivered, so it says what is left.
     const auto drain = std::chrono::milliseconds(static_cast<std::int64_t>(options.publish_drain_s * 1000));
     const bool delivered = outputs.flush(drain);
-    outputs.on_health(sensor_health(pipeline ? pipeline->stats() : PipelineStats{}, engine.stats(),
-                                    engine, mode, input, started, 0));
+    outputs.on_health(sensor_health(pipeline ? pipeline->stats() : PipelineStats{}, stage.stats(),
+                                    stage.model_description(), sinks.store(), mode, input, started,
+                                    0));
     outputs.finish(delivered ? drain : std::chrono::milliseconds(0));
     spdlog::info("{}", outputs.summary());
   }

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "app/capture_pipeline.h"
-#include "app/engine.h"
+#include "app/detection_setup.h"
 #include "app/evaluation.h"
 #include "app/summary.h"
 #include "capture/packet_source.h"
@@ -20,11 +20,6 @@
 
 namespace netsentry::app {
 namespace {
-
-std::string alert_key(const detect::Alert& a) {
-  return fmt::format("{}|{}|{}|{}|{}|{}|{}", a.kind, a.src_ip.to_string(), a.dst_ip.to_string(),
-                     a.dst_port, a.protocol, a.interface, a.time_ns);
-}
 
 // When an alert of the episode's source covers part of the episode: the first packet time of
 // the alert's span [time_ns, last_ns] inside the episode's window [start - lead, end + slack].
@@ -92,22 +87,28 @@ class OutputDir final {
   bool temporary_ = false;
 };
 
-// monitor's engine settings for a replay (monitor_command.cpp's engine_options with --pcap),
-// minus the store, the delivery sinks and the baseline learning, which a report does not use.
-EngineOptions engine_options(const MonitorOptions& o, const std::filesystem::path& out_dir) {
+// monitor's detection settings for a replay, minus the store, the delivery sinks and a saved
+// baseline (an evaluation starts from nothing every time).
+detect::DetectionOptions replay_detection(const MonitorOptions& o) {
   if (o.no_model == !o.model.empty()) {
     throw core::Error(o.no_model ? "evaluate --pcap: -m/--model and --no-model exclude each other"
                                  : "evaluate --pcap: give -m/--model DIR, or --no-model to "
                                    "evaluate the rules and detectors only");
   }
-  EngineOptions e;
-  e.out_dir = out_dir;
-  e.sqlite = false;
-  if (!o.no_model) e.model_dir = o.model;
-  apply_detector_options(o, e);
-  e.live = false;
-  e.warmup_s = 0;
-  return e;
+  detect::DetectionOptions d =
+      detection_options(o, o.no_model ? std::filesystem::path() : std::filesystem::path(o.model),
+                        /*replay=*/true);
+  d.site.dir.clear();
+  return d;
+}
+
+std::optional<double> quantile(std::vector<double> values, double q) {
+  if (values.empty()) return std::nullopt;
+  std::sort(values.begin(), values.end());
+  const double pos = q * static_cast<double>(values.size() - 1);
+  const auto lo = static_cast<std::size_t>(pos);
+  const std::size_t hi = std::min(lo + 1, values.size() - 1);
+  return values[lo] + (values[hi] - values[lo]) * (pos - static_cast<double>(lo));
 }
 
 }  // namespace
@@ -117,13 +118,42 @@ double PcapEvaluation::false_alerts_per_hour() const {
   return hours > 0 ? static_cast<double>(false_alerts) / hours : 0.0;
 }
 
+double PcapEvaluation::false_alerts_above_low_per_hour() const {
+  const double hours = duration_s() / 3600.0;
+  return hours > 0 ? static_cast<double>(false_alerts_above_low) / hours : 0.0;
+}
+
+std::optional<double> PcapEvaluation::time_to_first_alert_quantile(double q) const {
+  std::vector<double> values;
+  for (std::size_t i = 0; i < episodes.size() && i < outcomes.size(); ++i) {
+    if (outcomes[i].first_alert_ns) {
+      values.push_back(static_cast<double>(*outcomes[i].first_alert_ns - episodes[i].start_ns) /
+                       1e9);
+    }
+  }
+  return quantile(std::move(values), q);
+}
+
+std::optional<double> PcapEvaluation::time_after_threshold_quantile(double q) const {
+  std::vector<double> values;
+  for (const EpisodeOutcome& o : outcomes) {
+    if (o.first_alert_ns && o.threshold_ns) {
+      values.push_back(std::max(0.0, static_cast<double>(*o.first_alert_ns - *o.threshold_ns) / 1e9));
+    }
+  }
+  return quantile(std::move(values), q);
+}
+
 std::uint64_t PcapEvaluation::detected_episodes() const {
   return static_cast<std::uint64_t>(std::count_if(
       outcomes.begin(), outcomes.end(), [](const EpisodeOutcome& o) { return o.detected(); }));
 }
 
 PcapEvaluator::PcapEvaluator(const EpisodeLabels& labels)
-    : labels_(labels), episode_flows_(labels.size(), 0), episode_packets_(labels.size(), 0) {
+    : labels_(labels),
+      episode_flows_(labels.size(), 0),
+      episode_packets_(labels.size(), 0),
+      first_seen_(labels.size()) {
   flows_.label_names.emplace_back(kBenignLabel);
   label_index_.emplace(std::string(kBenignLabel), 0);
 }
@@ -159,7 +189,11 @@ void PcapEvaluator::on_flows(std::span<const flow::FlowRecord> flows,
       ++episode_flows_[*episode];
       episode_packets_[*episode] += f.packet_count;
     }
-    if (i >= verdicts.size()) {
+    if (i < verdicts.size() && verdicts[i].evidence) {
+      ++flows_.with_evidence;
+      if (!episode) ++flows_.benign_with_evidence;
+    }
+    if (i >= verdicts.size() || !verdicts[i].scored) {
       ++flows_.unscored;
       continue;
     }
@@ -173,12 +207,43 @@ void PcapEvaluator::on_flows(std::span<const flow::FlowRecord> flows,
   }
 }
 
-void PcapEvaluator::on_alert(const detect::Alert& alert, bool /*update*/) {
+void PcapEvaluator::on_alert(const detect::Alert& alert, detect::AlertChange change) {
   std::lock_guard lock(mutex_);
-  auto [it, added] = alerts_.try_emplace(alert_key(alert));
+  auto [it, added] = alerts_.try_emplace(alert.id);
   it->second.alert = alert;
-  // The first emission is when the monitor would have told the user; updates only add repeats.
+  // The first delivery is when the monitor told the user; later ones add evidence.
   if (added) it->second.raised_ns = std::max(now_ns_, alert.time_ns);
+  (void)change;
+  // An episode is seen at the first delivery naming its host that holds evidence from its time.
+  const auto ns = [](double s) { return static_cast<std::int64_t>(s * 1e9); };
+  const auto& episodes = labels_.episodes();
+  for (std::size_t i = 0; i < episodes.size(); ++i) {
+    if (first_seen_[i]) continue;
+    const Episode& e = episodes[i];
+    const auto has = [](const net::IpAddress& ip) { return ip.family != 0; };
+    // The alert names the episode's source when its host is it, or when a piece of its evidence
+    // about this time names it (a victim's alert naming the flood's source); a spoofed flood's
+    // victim stands for its prefix of sources.
+    const auto names = [&](const net::IpAddress& host, const net::IpAddress& peer) {
+      return (has(host) && e.src.contains(host)) || (has(peer) && e.src.contains(peer)) ||
+             (has(host) && e.src_is_prefix() && e.dst && *e.dst == host);
+    };
+    const bool whole = names(alert.host, alert.src_ip);
+    const std::int64_t from = e.start_ns - ns(kAlertLeadSeconds);
+    const std::int64_t to = e.end_ns + ns(kFlowSlackSeconds);
+    std::optional<std::int64_t> concluded;
+    for (const detect::Evidence& ev : alert.evidence) {
+      if (!whole && !names(ev.host, ev.peer)) continue;
+      const std::int64_t first = ev.first_ns != 0 ? ev.first_ns : ev.time_ns;
+      if (ev.time_ns < from || first > to) continue;
+      // Evidence that concluded before the episode began (an earlier episode's summary) says
+      // nothing about this one's speed.
+      const std::int64_t at = std::max(ev.time_ns, e.start_ns);
+      if (!concluded || at < *concluded) concluded = at;
+    }
+    if (!concluded) continue;
+    first_seen_[i] = FirstSeen{std::max(now_ns_, *concluded), *concluded};
+  }
 }
 
 PcapEvaluation PcapEvaluator::result() const {
@@ -195,7 +260,7 @@ PcapEvaluation PcapEvaluator::result() const {
     r.last_ns = last_ns_;
   }
   r.flows = flows_;
-  for (const auto& [key, seen] : alerts_) {
+  for (const auto& [id, seen] : alerts_) {
     const detect::Alert& a = seen.alert;
     ++r.alerts;
     r.alert_events += a.count;
@@ -214,6 +279,9 @@ PcapEvaluation PcapEvaluator::result() const {
       ++o.alerts;
       o.alert_events += a.count;
       ++o.alert_kinds[a.kind];
+      for (const detect::Evidence& ev : a.evidence) {
+        if (ev.kind != a.kind) ++o.alert_kinds[ev.kind];
+      }
       if (!o.first_alert_ns || *at < *o.first_alert_ns) o.first_alert_ns = *at;
     }
     if (attributed) {
@@ -232,7 +300,22 @@ PcapEvaluation PcapEvaluator::result() const {
     } else {
       ++r.false_alerts;
       ++r.false_alerts_by_kind[a.kind];
+      if (a.severity > detect::Severity::kLow) ++r.false_alerts_above_low;
+      if (r.false_alert_reasons.size() < 20) {
+        r.false_alert_reasons.push_back(fmt::format("#{} {} {}: {}", a.id,
+                                                    detect::severity_name(a.severity), a.kind,
+                                                    a.reason));
+      }
     }
+  }
+  // The first delivery holding an episode's evidence is when the user learnt of it.
+  for (std::size_t i = 0; i < r.episodes.size(); ++i) {
+    EpisodeOutcome& o = r.outcomes[i];
+    if (!o.detected() || !first_seen_[i]) continue;
+    if (!o.first_alert_ns || first_seen_[i]->delivered_ns < *o.first_alert_ns) {
+      o.first_alert_ns = first_seen_[i]->delivered_ns;
+    }
+    o.threshold_ns = first_seen_[i]->threshold_ns;
   }
   return r;
 }
@@ -244,28 +327,35 @@ PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::stop_tok
                  options.labels.string());
   }
   const OutputDir out(options.out_dir);
-  Engine engine(engine_options(options.detection, out.path()));
-  // A bundle that does not load is an error of this command, reported before the replay.
-  engine.wait_for_model();
   PcapEvaluator evaluator(labels);
-  engine.set_alert_listener(
-      [&evaluator](const detect::Alert& a, bool update) { evaluator.on_alert(a, update); });
-  engine.set_flow_listener(
-      [&evaluator](std::span<const flow::FlowRecord> flows,
-                   std::span<const detect::FlowVerdict> verdicts,
-                   float threshold) { evaluator.on_flows(flows, verdicts, threshold); });
+  store::AlertLogOptions lo;
+  lo.directory = out.path();
+  store::AlertLog alert_log(lo);
+  detect::DetectionOutputs sinks;
+  sinks.alerts = {&alert_log, &evaluator};
+  sinks.flows = {&evaluator};
+  detect::DetectionStage stage(replay_detection(options.detection), sinks);
+  // A bundle that does not load is an error of this command, reported before the replay.
+  stage.wait_for_model();
 
   // The hooks of monitor --pcap, with the evaluator told the packet time first.
   PipelineHooks hooks;
-  hooks.flows = [&engine, &evaluator](std::span<const flow::FlowRecord> flows, bool ongoing) {
+  hooks.events = [&stage, &evaluator](std::span<const flow::FlowEvent> events) {
+    evaluator.observe_time(events.back().ts_ns);
+    stage.on_flow_events(events);
+  };
+  hooks.progress = [&stage](std::span<const flow::FlowRecord> records) {
+    stage.on_flow_progress(records);
+  };
+  hooks.flows = [&stage, &evaluator](std::span<const flow::FlowRecord> flows, bool interim) {
     evaluator.observe_flows(flows);
-    engine.on_flows(flows, ongoing);
+    stage.on_flows(flows, interim);
   };
-  hooks.advance = [&engine, &evaluator](std::int64_t now_ns) {
+  hooks.advance = [&stage, &evaluator](std::int64_t now_ns) {
     evaluator.observe_time(now_ns);
-    engine.advance(now_ns);
+    stage.advance(now_ns);
   };
-  hooks.traffic = [&engine](const host::TrafficSample& s) { engine.on_traffic(s); };
+  hooks.traffic = [&stage](const host::TrafficSample& s) { stage.on_traffic(s); };
   PipelineOptions popts;
   popts.lossless = true;
   popts.speed = 0;
@@ -273,7 +363,7 @@ PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::stop_tok
   popts.ongoing_after_s = options.detection.ongoing_after_s;
   popts.meter = make_meter_config(options.detection.flow);
   CapturePipeline pipeline(capture::open_file(options.pcap.string(), options.detection.filter),
-                           make_flow_config(options.detection.flow),
+                           monitor_flow_config(options.detection),
                            (out.path() / "flows.csv").string(), popts, std::move(hooks));
   const auto started = std::chrono::steady_clock::now();
   pipeline.start();
@@ -281,7 +371,7 @@ PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::stop_tok
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   pipeline.stop();
-  engine.finish();
+  stage.finish();
   if (stop.stop_requested()) throw core::Error("evaluate --pcap: interrupted");
   // A capture that cannot be read to its end gives no trustworthy evaluation.
   if (const std::string error = pipeline.input_error(); !error.empty()) throw core::Error(error);
@@ -293,7 +383,7 @@ PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::stop_tok
   PcapEvaluation r = evaluator.result();
   r.capture = options.pcap.string();
   r.labels = options.labels.string();
-  r.model = engine.bundle() ? engine.bundle_description() : std::string();
+  r.model = stage.model_description();
   r.packets = stats.capture.received;
   return r;
 }
@@ -307,6 +397,18 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
   fmt::format_to(it, "capture: {} packets, {} flows, {:.1f} s of packet time ({} .. {})\n",
                  r.packets, r.flows.flows, r.duration_s(), utc(r.first_ns), utc(r.last_ns));
   fmt::format_to(it, "flows by label: {}\n", kinds_text(r.flows.by_label));
+  {
+    std::uint64_t benign = 0;
+    if (const auto b = r.flows.by_label.find(std::string(kBenignLabel)); b != r.flows.by_label.end()) {
+      benign = b->second;
+    }
+    fmt::format_to(it, "flows with ML evidence: {} of {} ({:.2f}%); benign flows with ML evidence: {} "
+                   "of {} ({:.2f}%)\n",
+                   r.flows.with_evidence, r.flows.flows,
+                   r.flows.flows ? 100.0 * double(r.flows.with_evidence) / double(r.flows.flows) : 0.0,
+                   r.flows.benign_with_evidence, benign,
+                   benign ? 100.0 * double(r.flows.benign_with_evidence) / double(benign) : 0.0);
+  }
 
   out += "\n--- flow level: every finished flow's ensemble verdict against its label\n";
   if (!r.flows.scored()) {
@@ -334,9 +436,9 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
 
   fmt::format_to(it, "\n--- attack level: {} of {} episodes detected\n", r.detected_episodes(),
                  r.episodes.size());
-  fmt::format_to(it, "{:<13} {:<15} {:<11} {:>8} {:>6} {:>7} {:>8} {:<8} {:>11} {:>6}  {}\n",
+  fmt::format_to(it, "{:<13} {:<15} {:<11} {:>8} {:>6} {:>7} {:>8} {:<8} {:>11} {:>9} {:>6}  {}\n",
                  "kind", "src", "dst", "start_s", "dur_s", "flows", "packets", "detected",
-                 "1st_alert_s", "alerts", "alert kinds");
+                 "1st_alert_s", "after_thr", "alerts", "alert kinds");
   for (std::size_t i = 0; i < r.episodes.size(); ++i) {
     const Episode& e = r.episodes[i];
     const EpisodeOutcome& o = r.outcomes[i];
@@ -345,18 +447,33 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
         o.first_alert_ns
             ? fmt::format("{:+.1f}", static_cast<double>(*o.first_alert_ns - e.start_ns) / 1e9)
             : std::string("-");
+    const std::string after =
+        o.first_alert_ns && o.threshold_ns
+            ? fmt::format("{:.1f}", std::max(0.0, double(*o.first_alert_ns - *o.threshold_ns) / 1e9))
+            : std::string("-");
     fmt::format_to(
-        it, "{:<13} {:<15} {:<11} {:>8.1f} {:>6.1f} {:>7} {:>8} {:<8} {:>11} {:>6}  {}{}\n", e.kind,
-        e.src_text, e.dst_text.empty() ? "(many)" : e.dst_text, offset, e.end_s - e.start_s,
-        o.flows, o.packets, o.detected() ? "yes" : "NO", first, o.alerts, kinds_text(o.alert_kinds),
+        it, "{:<13} {:<15} {:<11} {:>8.1f} {:>6.1f} {:>7} {:>8} {:<8} {:>11} {:>9} {:>6}  {}{}\n",
+        e.kind, e.src_text, e.dst_text.empty() ? "(many)" : e.dst_text, offset,
+        e.end_s - e.start_s, o.flows, o.packets, o.detected() ? "yes" : "NO", first, after,
+        o.alerts, kinds_text(o.alert_kinds),
         o.coinciding_alerts
             ? fmt::format("  (+{} address-less alerts in its window)", o.coinciding_alerts)
             : std::string());
   }
   out +=
-      "(start_s: from the capture's first packet; 1st_alert_s: packet time the first attributed "
-      "alert was raised, from the episode's start, or where a folded alert's span first covers "
-      "the episode)\n";
+      "(start_s: from the capture's first packet; 1st_alert_s: packet time of the first alert "
+      "delivery holding evidence from the episode, from the episode's start; after_thr: from the "
+      "time that evidence concluded, i.e. its detector crossed its threshold)\n";
+  const auto show = [](std::optional<double> v) {
+    return v ? fmt::format("{:.1f} s", *v) : std::string("-");
+  };
+  fmt::format_to(it,
+                 "time to first alert over detected episodes: p50 {}, p95 {} from the episode's "
+                 "start; p50 {}, p95 {} after the threshold\n",
+                 show(r.time_to_first_alert_quantile(0.5)),
+                 show(r.time_to_first_alert_quantile(0.95)),
+                 show(r.time_after_threshold_quantile(0.5)),
+                 show(r.time_after_threshold_quantile(0.95)));
 
   fmt::format_to(it,
                  "\n--- alerts: {} distinct ({} events), {} attributed to episodes, {} "
@@ -365,6 +482,9 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
   fmt::format_to(it, "false alerts: {} ({:.1f} per hour of capture){}{}\n", r.false_alerts,
                  r.false_alerts_per_hour(), r.false_alerts ? ": " : "",
                  r.false_alerts ? kinds_text(r.false_alerts_by_kind) : std::string());
+  fmt::format_to(it, "false alerts above LOW: {} ({:.1f} per hour of capture)\n",
+                 r.false_alerts_above_low, r.false_alerts_above_low_per_hour());
+  for (const std::string& reason : r.false_alert_reasons) fmt::format_to(it, "  {}\n", reason);
   return out;
 }
 
@@ -384,6 +504,8 @@ nlohmann::json pcap_evaluation_json(const PcapEvaluation& r) {
   flows["by_label"] = r.flows.by_label;
   flows["scored"] = r.flows.scored();
   flows["unscored"] = r.flows.unscored;
+  flows["with_ml_evidence"] = r.flows.with_evidence;
+  flows["benign_with_ml_evidence"] = r.flows.benign_with_evidence;
   if (r.flows.scored()) {
     flows["ensemble"] =
         ml::to_json(ml::evaluate_binary(r.flows.y, r.flows.scores, r.flows.threshold));
@@ -412,18 +534,33 @@ nlohmann::json pcap_evaluation_json(const PcapEvaluation& r) {
     x["time_to_first_alert_s"] =
         o.first_alert_ns ? json(static_cast<double>(*o.first_alert_ns - e.start_ns) / 1e9)
                          : json(nullptr);
+    x["time_after_threshold_s"] =
+        o.first_alert_ns && o.threshold_ns
+            ? json(std::max(0.0, static_cast<double>(*o.first_alert_ns - *o.threshold_ns) / 1e9))
+            : json(nullptr);
     x["coinciding_alerts"] = o.coinciding_alerts;
     episodes.push_back(std::move(x));
   }
   j["episodes"] = std::move(episodes);
-  j["attacks"] = {{"episodes", r.episodes.size()}, {"detected", r.detected_episodes()}};
+  const auto opt = [](std::optional<double> v) { return v ? json(*v) : json(nullptr); };
+  j["attacks"] = {{"episodes", r.episodes.size()},
+                  {"detected", r.detected_episodes()},
+                  {"time_to_first_alert_s",
+                   {{"p50", opt(r.time_to_first_alert_quantile(0.5))},
+                    {"p95", opt(r.time_to_first_alert_quantile(0.95))}}},
+                  {"time_after_threshold_s",
+                   {{"p50", opt(r.time_after_threshold_quantile(0.5))},
+                    {"p95", opt(r.time_after_threshold_quantile(0.95))}}}};
   j["alerts"] = {{"distinct", r.alerts},
                  {"events", r.alert_events},
                  {"attributed", r.attributed_alerts},
                  {"coinciding", r.coinciding_alerts}};
   j["false_alerts"] = {{"total", r.false_alerts},
                        {"by_kind", r.false_alerts_by_kind},
-                       {"per_hour", r.false_alerts_per_hour()}};
+                       {"per_hour", r.false_alerts_per_hour()},
+                       {"above_low", r.false_alerts_above_low},
+                       {"above_low_per_hour", r.false_alerts_above_low_per_hour()},
+                       {"reasons", r.false_alert_reasons}};
   return j;
 }
 

@@ -1,10 +1,14 @@
 // Provides `evaluate --pcap`: a labelled capture (the lab's capture.pcap + labels.csv) replayed
-// through monitor's own CapturePipeline and Engine (as `monitor --pcap F --speed max`, without
-// the dashboard and the SQLite store), judged at two levels:
-//  * flow level: every finished flow's ensemble verdict against its label (episode_labels.h);
+// through monitor's own CapturePipeline and DetectionStage (as `monitor --pcap F --speed max`,
+// without the dashboard and the SQLite store), judged at two levels:
+//  * flow level: every finished flow's ensemble verdict against its label (episode_labels.h), and
+//    the share of flows that gave ML evidence;
 //  * attack level: per episode, whether an alert was attributed to it, which kinds, when the first
-//    one was raised (packet time) and how many; alerts attributed to no episode are false alerts,
-//    counted by kind and per hour of capture (benign traffic runs throughout a lab capture).
+//    delivery holding evidence from the episode's time reached the user (packet time: from the
+//    episode's start, and from the time that evidence concluded, i.e. a detector crossed its
+//    threshold), and how many alerts; p50/p95 of both over the detected episodes. Alerts
+//    attributed to no episode are false alerts, counted by kind, by severity above LOW, and per
+//    hour of capture (benign traffic runs throughout a lab capture).
 // PcapEvaluator is the part without I/O (fed flows, verdicts and alerts; unit-tested directly);
 // evaluate_pcap() wires it to a replay; format_pcap_evaluation() / pcap_evaluation_json() print.
 // Thread rules: PcapEvaluator's methods may be called from any thread (guarded by mutex_);
@@ -26,6 +30,7 @@
 #include "app/episode_labels.h"
 #include "detect/alert.h"
 #include "detect/flow_scorer.h"
+#include "detect/sinks.h"
 #include "flow/flow_record.h"
 
 namespace netsentry::app {
@@ -37,6 +42,8 @@ struct EpisodeOutcome {
   std::uint64_t alert_events = 0;  // their repeat counts summed
   std::map<std::string, std::uint64_t> alert_kinds;  // kind -> distinct alerts
   std::optional<std::int64_t> first_alert_ns;        // packet time the first one was raised
+  // Packet time the evidence behind that first delivery concluded (a detector's threshold).
+  std::optional<std::int64_t> threshold_ns;
   std::uint64_t coinciding_alerts = 0;               // address-less alerts inside the window
   [[nodiscard]] bool detected() const { return alerts > 0; }
 };
@@ -45,6 +52,8 @@ struct FlowLevelResult {
   std::uint64_t flows = 0;  // finished flows
   std::map<std::string, std::uint64_t> by_label;
   std::uint64_t unscored = 0;  // finished flows without an ensemble verdict
+  std::uint64_t with_evidence = 0;  // finished flows that gave ML evidence
+  std::uint64_t benign_with_evidence = 0;
   float threshold = 0;         // the ensemble's
   // One entry per scored flow: 1 = attack label; the ensemble score; the label as an index into
   // label_names (0 = BENIGN, then the episodes' kinds in first-seen order).
@@ -70,15 +79,22 @@ struct PcapEvaluation {
   std::uint64_t attributed_alerts = 0;
   std::uint64_t coinciding_alerts = 0;  // address-less, inside some episode's window
   std::uint64_t false_alerts = 0;       // attributed to no episode, coinciding with none
+  std::uint64_t false_alerts_above_low = 0;
   std::map<std::string, std::uint64_t> false_alerts_by_kind;
+  std::vector<std::string> false_alert_reasons;  // "#id SEVERITY kind: reason" (the first 20)
 
   [[nodiscard]] double duration_s() const { return static_cast<double>(last_ns - first_ns) / 1e9; }
   // False alerts per hour of capture time; 0 for an empty capture.
   [[nodiscard]] double false_alerts_per_hour() const;
+  [[nodiscard]] double false_alerts_above_low_per_hour() const;
+  // Over the detected episodes: seconds from the episode's start / from the threshold to the
+  // first alert; nullopt when none was detected. q in [0, 1] (0.5, 0.95), linear interpolation.
+  [[nodiscard]] std::optional<double> time_to_first_alert_quantile(double q) const;
+  [[nodiscard]] std::optional<double> time_after_threshold_quantile(double q) const;
   [[nodiscard]] std::uint64_t detected_episodes() const;
 };
 
-class PcapEvaluator final {
+class PcapEvaluator final : public detect::AlertSink, public detect::FlowVerdictSink {
  public:
   explicit PcapEvaluator(const EpisodeLabels& labels);
 
@@ -86,12 +102,12 @@ class PcapEvaluator final {
   void observe_flows(std::span<const flow::FlowRecord> flows);
   // Packet time reached now_ns: alerts delivered from here on were raised at now_ns (or later).
   void observe_time(std::int64_t now_ns);
-  // The engine's flow listener: finished flows with their verdicts (empty: not scored). Interim
+  // The stage's finished flows with their verdicts (empty or unscored: no verdict). Interim
   // reports (EndReason::kOngoing) are skipped.
   void on_flows(std::span<const flow::FlowRecord> flows,
-                std::span<const detect::FlowVerdict> verdicts, float threshold);
-  // The engine's alert listener; an update replaces the alert it folds into.
-  void on_alert(const detect::Alert& alert, bool update);
+                std::span<const detect::FlowVerdict> verdicts, float threshold) override;
+  // Every delivery of an alert; a later delivery of an id replaces the alert kept for it.
+  void on_alert(const detect::Alert& alert, detect::AlertChange change) override;
 
   // Attributes the alerts and fills everything but capture/labels/model/packets.
   [[nodiscard]] PcapEvaluation result() const;
@@ -100,6 +116,10 @@ class PcapEvaluator final {
   struct SeenAlert {
     detect::Alert alert;
     std::int64_t raised_ns = 0;
+  };
+  struct FirstSeen {
+    std::int64_t delivered_ns = 0;
+    std::int64_t threshold_ns = 0;
   };
 
   const EpisodeLabels& labels_;
@@ -110,16 +130,18 @@ class PcapEvaluator final {
   FlowLevelResult flows_;
   std::vector<std::uint64_t> episode_flows_, episode_packets_;
   std::map<std::string, std::int32_t> label_index_;
-  std::map<std::string, SeenAlert> alerts_;  // by subject key (kind, addresses, first time)
+  std::map<std::int64_t, SeenAlert> alerts_;  // by id
+  // Per episode, the first delivery holding evidence from its time.
+  std::vector<std::optional<FirstSeen>> first_seen_;
 };
 
 struct PcapEvaluationOptions {
   std::filesystem::path pcap;
   std::filesystem::path labels;
   // Detection and flow settings as `monitor` takes them: model, no_model, threads, filter, flow,
-  // suppress, volume_bytes_per_second, volume_baseline, baseline_k, ongoing_after_s, the host
-  // detector thresholds and windows. The dashboard, store, host recorder and delivery options are
-  // not used.
+  // suppress, volume rules, ongoing_after_s, early verdicts, the host detector thresholds and
+  // windows, the alert threshold, warmup (this network's baseline, learned in packet time, neither
+  // loaded nor saved). The dashboard, store, host recorder and delivery options are not used.
   MonitorOptions detection;
   // Where the replay writes flows.csv and alerts.csv (and evaluation.json is written by the
   // command); empty = a temporary folder, removed afterwards.

@@ -88,7 +88,7 @@ std::optional<SensorCorrelator::Result> SensorCorrelator::observe(std::string_vi
     for (const std::string& k : kinds) kind_list += (kind_list.empty() ? "" : ", ") + k;
     parts += fmt::format("{}{} ({}{})", parts.empty() ? "" : "; ", name, kind_list,
                          n > 1 ? fmt::format(" x{}", n) : "");
-    out.evidence.push_back({"sensor " + name, static_cast<double>(n), 0, 0});
+    out.features.push_back({"sensor " + name, static_cast<double>(n), 0, 0});
   }
   out.count = total;
   out.score = 1.0F;

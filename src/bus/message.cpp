@@ -150,7 +150,7 @@ void put_alert(const AlertMessage& m, pb::Alert& out) {
     mv->set_threshold(v.threshold);
     mv->set_vote(v.vote);
   }
-  for (const detect::Evidence& e : a.evidence) {
+  for (const detect::FeatureDeviation& e : a.features) {
     pb::Evidence* ev = out.add_evidence();
     ev->set_feature(e.feature);
     ev->set_value(e.value);
@@ -184,7 +184,7 @@ AlertMessage get_alert(const pb::Alert& in) {
     a.models.push_back({v.model(), v.score(), v.threshold(), v.vote()});
   }
   for (const pb::Evidence& e : in.evidence()) {
-    a.evidence.push_back({e.feature(), e.value(), e.expected(), e.deviation()});
+    a.features.push_back({e.feature(), e.value(), e.expected(), e.deviation()});
   }
   a.acknowledged = in.acknowledged();
   return m;

@@ -1,7 +1,19 @@
-// Provides detect::Alert, what every detector produces and every sink (alerts.csv, SQLite, the
-// dashboard, syslog, webhook) consumes: when, how bad, what kind, the subject (who talked to whom),
-// a readable reason, each model's vote and score, the evidence (the features that deviate most) and
-// how many repeats were folded into it. Plain value type; no thread rules beyond those of a struct.
+// Provides detect::Alert, what detect::Profiles raises when a host's evidence adds up, and what
+// every sink (alerts.csv, SQLite, the dashboard, syslog, webhook, the bus) consumes.
+//
+// Lifecycle (the contract sinks map; see detect/sinks.h for AlertChange):
+//  * raised: a host's risk score crossed the threshold, or decisive evidence arrived. The alert
+//  gets
+//    an id (assigned by the detection stage, strictly increasing) and state kEngaged;
+//  * while engaged, every new piece of evidence about the host folds into the same alert: count,
+//    last_ns, score, severity and the evidence list change, the id stays. Sinks receive the alert
+//    again (kUpdated, or kEscalated when the severity rose) and replace what they hold for that id;
+//    `revision` grows by one with each delivery;
+//  * past: the host gave no evidence for the profile's quiet time: a last delivery with state
+//    kPast (kPast change). Later evidence about the host raises a new alert with a new id.
+// Subject fields (src/dst/port/protocol/interface) name who did what to whom for the alert's first
+// strongest evidence: the host is src_ip for an attacker, dst_ip for a victim.
+// Plain value type; no thread rules beyond those of a struct.
 #pragma once
 
 #include <cstdint>
@@ -10,14 +22,11 @@
 #include <string_view>
 #include <vector>
 
+#include "detect/evidence.h"
 #include "net/packet.h"
 
 namespace netsentry::detect {
 
-enum class Severity : std::uint8_t { kLow = 0, kMedium = 1, kHigh = 2, kCritical = 3 };
-
-// "LOW", "MEDIUM", "HIGH", "CRITICAL".
-[[nodiscard]] std::string_view severity_name(Severity severity);
 // Case-insensitive inverse of severity_name; nullopt for anything else.
 [[nodiscard]] std::optional<Severity> parse_severity(std::string_view text);
 
@@ -33,45 +42,46 @@ inline constexpr std::string_view kBruteForce = "brute_force";  // many short fa
 inline constexpr std::string_view kUdpFlood = "udp_flood";
 inline constexpr std::string_view kIcmpFlood = "icmp_flood";  // echo requests per second
 inline constexpr std::string_view kSlowHttp = "slow_http";    // slowloris-style held connections
+inline constexpr std::string_view kExfiltration = "exfiltration";  // a one-way trickle upload
 inline constexpr std::string_view kSystem = "system";  // the monitor itself (disk full, drops)
 }  // namespace kind
 
-// One model's opinion of the subject.
-struct ModelVote {
-  std::string model;  // "isolation_forest", "random_forest", "lstm", "autoencoder"
-  float score = 0;    // the model's own score (higher = more suspicious)
-  float threshold = 0;
-  bool vote = false;  // score > threshold
-};
+enum class AlertState : std::uint8_t { kEngaged = 0, kPast = 1 };
+[[nodiscard]] std::string_view alert_state_name(AlertState state);  // "engaged", "past"
 
-// One piece of evidence: a feature and how far it is from normal.
-struct Evidence {
-  std::string feature;   // e.g. "Flow Packets/s", "distinct_ports", "bytes_per_second"
-  double value = 0;      // observed value (raw units)
-  double expected = 0;   // the baseline / training mean / forecast
-  double deviation = 0;  // z-score, or the autoencoder's per-feature squared error
-};
+// Why an alert is delivered (again): first raised, more evidence folded in, its severity rose, or
+// its host went quiet (the last delivery of that id).
+enum class AlertChange : std::uint8_t { kRaised = 0, kUpdated = 1, kEscalated = 2, kPast = 3 };
+[[nodiscard]] std::string_view alert_change_name(AlertChange change);  // "raised", "updated", ...
 
 struct Alert {
-  std::int64_t id = 0;       // assigned by the store (0 = not stored yet)
-  std::int64_t time_ns = 0;  // packet time (or wall time for host counters) of the first event
-  std::int64_t last_ns = 0;  // time of the latest repeat folded in
+  std::int64_t id = 0;       // assigned when raised; the same for every delivery
+  std::int64_t time_ns = 0;  // packet time (or wall time for host counters) of the first evidence
+  std::int64_t last_ns = 0;  // time of the latest evidence folded in
   Severity severity = Severity::kLow;
-  std::string kind;  // one of detect::kind
-  // Subject. Unknown parts stay empty (family 0) / 0; volume alerts name an interface instead.
+  std::string kind;  // the kind of its strongest evidence (one of detect::kind)
+  // Subject. Unknown parts stay empty (family 0) / 0; volume and system alerts name an interface.
   net::IpAddress src_ip;
   std::uint16_t src_port = 0;
   net::IpAddress dst_ip;
   std::uint16_t dst_port = 0;
-  std::string protocol;     // "TCP", "UDP", "ICMP", ... or empty
-  std::string interface;    // for volume alerts ("total" or an interface name)
-  float score = 0;          // the detector's score (ensemble score for flow anomalies)
-  int votes = 0;            // models that voted anomalous (0 for rule detectors)
-  int voters = 0;           // models that voted at all
-  std::uint64_t count = 1;  // repeats aggregated into this alert
-  std::string reason;       // one readable sentence with the numbers
-  std::vector<ModelVote> models;
-  std::vector<Evidence> evidence;  // most deviating first, at most a handful
+  std::string protocol;   // "TCP", "UDP", "ICMP", ... or empty
+  std::string interface;  // for volume and system alerts ("total", an interface, "sqlite")
+  float score = 0;        // the host's risk score (the alert threshold is at 1)
+  int votes = 0;          // models that voted anomalous on the strongest ML evidence
+  int voters = 0;
+  std::uint64_t count = 1;        // pieces of evidence folded into this alert (their counts summed)
+  std::string reason;             // one readable sentence: who, what, how much
+  std::vector<ModelVote> models;  // of the strongest ML evidence, if any
+  std::vector<FeatureDeviation> features;  // of the strongest evidence, most deviating first
+  // Lifecycle.
+  AlertState state = AlertState::kEngaged;
+  net::IpAddress host;  // the profile that raised it (family 0 for interface alerts)
+  Role role = Role::kAttacker;
+  std::uint32_t revision = 0;  // 0 when raised, +1 per later delivery
+  // The "why": the evidence that built it, one entry per detector and subject (repeats summed in
+  // `count`, the newest description kept), strongest first, at most Profiles' why_entries.
+  std::vector<Evidence> evidence;
   bool acknowledged = false;
   // The sensors that saw it, on a hub (netsentry hub); empty on a sensor.
   std::vector<std::string> sensors;

@@ -1,10 +1,11 @@
 // Provides the text helpers every detector and sink uses to word an alert: human numbers
 // ("2,998", "9.3 MB/s", "0.6 s", "14x"), endpoints ("10.0.0.5:80", "[2001:db8::1]:443") and the
-// JSON form of an Alert (the webhook body, the REST API and the SSE stream).
+// JSON forms of Evidence and of an Alert (the webhook body, the bus, the SQLite store's columns).
 // Thread rules: pure functions, callable from any thread.
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "detect/alert.h"
@@ -29,10 +30,25 @@ namespace netsentry::detect {
 // Packet time (ns since the epoch) as ISO 8601 UTC with milliseconds: "2017-07-06T12:39:06.818Z".
 [[nodiscard]] std::string format_time_iso(std::int64_t time_ns);
 
+// One piece of evidence: time (ISO 8601), time_ns, first_ns, host ("" for an interface profile),
+// interface, role ("attacker"/"victim"), kind, detector, confidence, threat ("HIGH"), description,
+// peer, port, protocol, count, score, votes, voters, flows [{start_ns, src_ip, src_port, dst_ip,
+// dst_port, protocol, text}], models [{model, score, threshold, vote}], features [{feature, value,
+// expected, deviation}]. Non-finite numbers become null.
+[[nodiscard]] nlohmann::json evidence_to_json(const Evidence& evidence);
+// Feature deviations and model votes as JSON arrays (as in evidence_to_json).
+[[nodiscard]] nlohmann::json features_to_json(const std::vector<FeatureDeviation>& features);
+[[nodiscard]] nlohmann::json models_to_json(const std::vector<ModelVote>& models);
+// The inverse of evidence_to_json (for stored alerts); missing keys stay default.
+[[nodiscard]] Evidence evidence_from_json(const nlohmann::json& j);
+
 // One JSON object: id, time (ISO 8601), time_ns, last_ns, severity ("HIGH"), kind, src_ip,
 // src_port, dst_ip, dst_port (addresses are "" when unknown), protocol, interface, score, votes,
-// voters, count, reason, models [{model, score, threshold, vote}], evidence [{feature, value,
-// expected, deviation}], acknowledged. Non-finite numbers become null.
+// voters, count, reason, models [{model, score, threshold, vote}], features [{feature, value,
+// expected, deviation}], state ("engaged"/"past"), host, role, revision, evidence [the pieces of
+// evidence, evidence_to_json], acknowledged; with `change`, also change ("raised", "updated",
+// "escalated", "past"). Non-finite numbers become null.
+[[nodiscard]] nlohmann::json alert_to_json_object(const Alert& alert);
 [[nodiscard]] std::string alert_to_json(const Alert& alert);
 
 }  // namespace netsentry::detect

@@ -16,8 +16,6 @@
 namespace netsentry::detect {
 namespace {
 
-constexpr std::size_t kExplainedPerBatch = 64;
-
 bool is_protocol_name(std::string_view name) {
   return name == "Protocol" || name == "protocol" || name == "ip_proto" || name == "proto" ||
          name == "protocol_type";
@@ -100,7 +98,7 @@ double FlowScorer::numeric_value(const flow::FlowRecord& r, const Binding& b) co
 }
 
 void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<FlowVerdict>& verdicts,
-                       std::vector<Alert>& alerts) const {
+                       ScoredBatch* batch) const {
   verdicts.assign(flows.size(), {});
   if (flows.empty()) return;
   const auto& pre = bundle_.preprocessor;
@@ -132,8 +130,8 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
     std::unordered_map<net::IpAddress, std::int32_t, IpHash> hosts;
     hosts.reserve(flows.size());
     for (std::size_t i = 0; i < flows.size(); ++i) {
-      group[i] = hosts.try_emplace(flows[i].src_ip, static_cast<std::int32_t>(hosts.size()))
-                     .first->second;
+      group[i] =
+          hosts.try_emplace(flows[i].src_ip, static_cast<std::int32_t>(hosts.size())).first->second;
     }
   }
   // A packet-sequence model (the LSTM) reads each flow's first packets as the flow meter kept them.
@@ -149,12 +147,12 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
       packet_offset.push_back(packets.size());
     }
   }
-  const ml::ModelScores scores = bundle_.score({x, group, {packets, packet_offset}});
+  ml::ModelScores scores = bundle_.score({x, group, {packets, packet_offset}});
   const auto& ensemble = scores.at("ensemble");
   const float threshold = bundle_.ensemble.threshold();
-  std::vector<std::size_t> anomalous;
   for (std::size_t i = 0; i < flows.size(); ++i) {
     FlowVerdict& v = verdicts[i];
+    v.scored = true;
     v.score = ensemble[i];
     v.anomalous = ensemble[i] > threshold;
     for (const auto& m : bundle_.models) {
@@ -162,31 +160,31 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
       ++v.voters;
       if (s[i] > m->threshold()) ++v.votes;
     }
-    if (v.anomalous) anomalous.push_back(i);
   }
-  if (anomalous.empty()) return;
-  // One full alert (reason, evidence) per host pair and batch: the aggregator folds the others
-  // into it anyway, so they only carry their subject, scores and votes. On an attack-heavy link
-  // this keeps alert building from costing more than the scoring.
-  std::vector<std::size_t> explained;
-  std::vector<std::size_t> brief;
-  // Repeats of an explained pair (same source, destination and protocol) are folded into its
-  // alert as a count right here: the aggregator would fold them anyway, and an attack-heavy link
-  // otherwise builds (and aggregates) one alert object per flow.
-  std::vector<std::size_t> repeat_of(flows.size(), SIZE_MAX);
+  if (batch != nullptr) {
+    batch->x = std::move(x);
+    batch->scores = std::move(scores);
+  }
+}
+
+void FlowScorer::describe(std::span<const flow::FlowRecord> flows, const ScoredBatch& batch,
+                          std::span<const FlowVerdict> verdicts, std::span<const std::size_t> rows,
+                          std::vector<Evidence>& out) const {
+  // Full descriptions for the first row of each host pair, up to described_per_batch; the rest
+  // carry their scores and votes with a short sentence.
+  std::vector<std::size_t> full;
+  std::vector<bool> is_full(rows.size(), false);
   {
     std::unordered_map<std::uint64_t, std::size_t> first_of_pair;
-    for (const auto i : anomalous) {
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      const auto& f = flows[rows[k]];
       std::uint64_t h = 1469598103934665603ull;
-      for (const auto b : flows[i].src_ip.bytes) h = (h ^ b) * 1099511628211ull;
-      for (const auto b : flows[i].dst_ip.bytes) h = (h ^ b) * 1099511628211ull;
-      h = (h ^ flows[i].ip_proto) * 1099511628211ull;
-      const auto [it, first] = first_of_pair.try_emplace(h, i);
-      if (first) {
-        // A spoofed flood makes every pair new: past a few dozen, the rest are brief.
-        (explained.size() < kExplainedPerBatch ? explained : brief).push_back(i);
-      } else {
-        repeat_of[i] = it->second;
+      for (const auto b : f.src_ip.bytes) h = (h ^ b) * 1099511628211ull;
+      for (const auto b : f.dst_ip.bytes) h = (h ^ b) * 1099511628211ull;
+      h = (h ^ f.ip_proto) * 1099511628211ull;
+      if (first_of_pair.try_emplace(h, k).second && full.size() < options_.described_per_batch) {
+        full.push_back(rows[k]);
+        is_full[k] = true;
       }
     }
   }
@@ -195,81 +193,48 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
   std::vector<std::size_t> ae_row(flows.size(), SIZE_MAX);
   if (const ml::Model* ae = bundle_.find("autoencoder")) {
     if (const auto* explainer = dynamic_cast<const ml::torch::ReconstructionExplainer*>(ae)) {
-      const auto& s = scores.at("autoencoder");
-      std::vector<std::size_t> rows;
-      for (const auto i : explained) {
+      const auto& s = batch.scores.at("autoencoder");
+      std::vector<std::size_t> flagged;
+      for (const auto i : full) {
         if (s[i] > ae->threshold()) {
-          ae_row[i] = rows.size();
-          rows.push_back(i);
+          ae_row[i] = flagged.size();
+          flagged.push_back(i);
         }
       }
-      if (!rows.empty()) ae_errors = explainer->feature_errors(x, rows);
+      if (!flagged.empty()) ae_errors = explainer->feature_errors(batch.x, flagged);
     }
   }
-  std::vector<std::size_t> alert_of(flows.size(), SIZE_MAX);
-  for (const auto i : explained) {
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const std::size_t i = rows[k];
     std::vector<float> errors;
     if (ae_row[i] != SIZE_MAX) {
       const auto row = ae_errors.row(ae_row[i]);
       errors.assign(row.begin(), row.end());
     }
-    alert_of[i] = alerts.size();
-    alerts.emplace_back();
-    build_alert(flows[i], x, i, scores, verdicts[i], errors.empty() ? nullptr : &errors,
-                alerts.back(), true);
-  }
-  for (const auto i : brief) {
-    alert_of[i] = alerts.size();
-    alerts.emplace_back();
-    build_alert(flows[i], x, i, scores, verdicts[i], nullptr, alerts.back(), false);
-  }
-  for (const auto i : anomalous) {
-    if (repeat_of[i] == SIZE_MAX) continue;
-    Alert& a = alerts[alert_of[repeat_of[i]]];
-    ++a.count;
-    a.time_ns = std::min(a.time_ns, flows[i].start_ns);
-    a.last_ns = std::max(a.last_ns, flows[i].end_ns);
-    a.score = std::max(a.score, verdicts[i].score);
-    a.votes = std::max(a.votes, verdicts[i].votes);
+    out.emplace_back();
+    describe_one(flows[i], batch, i, verdicts[i], errors.empty() ? nullptr : &errors, out.back(),
+                 is_full[k]);
   }
 }
 
-void FlowScorer::build_alert(const flow::FlowRecord& r, const data::Matrix& x, std::size_t row,
-                             const ml::ModelScores& scores, const FlowVerdict& v,
-                             const std::vector<float>* ae_errors, Alert& a, bool explain) const {
+void FlowScorer::describe_one(const flow::FlowRecord& r, const ScoredBatch& batch, std::size_t row,
+                              const FlowVerdict& v, const std::vector<float>* ae_errors,
+                              Evidence& e, bool full) const {
   const auto& pre = bundle_.preprocessor;
   const float threshold = bundle_.ensemble.threshold();
-  a.time_ns = r.start_ns;
-  a.last_ns = r.end_ns;
-  a.kind = std::string(kind::kFlowAnomaly);
-  a.src_ip = r.src_ip;
-  a.src_port = r.src_port;
-  a.dst_ip = r.dst_ip;
-  a.dst_port = r.dst_port;
-  a.protocol = std::string(flow::protocol_name(r.ip_proto));
-  a.score = v.score;
-  a.votes = v.votes;
-  a.voters = v.voters;
+  e.score = v.score;
+  e.votes = v.votes;
+  e.voters = v.voters;
+  e.flows.push_back(FlowRef::of(r));
+  const std::string_view proto = flow::protocol_name(r.ip_proto);
   for (const auto& m : bundle_.models) {
-    const float s = scores.at(std::string(m->name()))[row];
-    a.models.push_back({std::string(m->name()), s, m->threshold(), s > m->threshold()});
+    const float s = batch.scores.at(std::string(m->name()))[row];
+    e.models.push_back({std::string(m->name()), s, m->threshold(), s > m->threshold()});
   }
-  const double room = std::max(1e-6, 1.0 - static_cast<double>(threshold));
-  const double margin = (static_cast<double>(v.score) - threshold) / room;
-  if (margin >= options_.critical_margin && v.votes == v.voters) {
-    a.severity = Severity::kCritical;
-  } else if (margin >= options_.high_margin || v.votes >= std::max(1, v.voters - 1)) {
-    a.severity = Severity::kHigh;
-  } else if (2 * v.votes >= v.voters) {
-    a.severity = Severity::kMedium;
-  } else {
-    a.severity = Severity::kLow;
-  }
-
-  if (!explain) {
-    a.reason = fmt::format("Unusual {} flow {} → {}: ensemble score {:.2f}", a.protocol,
-                           format_endpoint(r.src_ip, r.src_port),
-                           format_endpoint(r.dst_ip, r.dst_port), v.score);
+  if (!full) {
+    e.description = fmt::format("Unusual {} flow {} → {}: ensemble score {:.2f}", proto,
+                                format_endpoint(r.src_ip, r.src_port),
+                                format_endpoint(r.dst_ip, r.dst_port), v.score);
     return;
   }
   // Evidence: numeric features ranked by the autoencoder's error when it flagged the row, else by
@@ -279,29 +244,28 @@ void FlowScorer::build_alert(const flow::FlowRecord& r, const data::Matrix& x, s
   std::vector<std::size_t> order(numeric);
   std::iota(order.begin(), order.end(), 0);
   const auto weight = [&](std::size_t j) -> double {
-    return ae_errors ? (*ae_errors)[j] : std::abs(static_cast<double>(x.at(row, j)));
+    return ae_errors ? (*ae_errors)[j] : std::abs(static_cast<double>(batch.x.at(row, j)));
   };
   const std::size_t k = std::min(options_.evidence_features, numeric);
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
                     [&](std::size_t p, std::size_t q) { return weight(p) > weight(q); });
-  for (std::size_t e = 0; e < k; ++e) {
-    const std::size_t j = order[e];
-    a.evidence.push_back({names[j], pre.raw_value(j, x.at(row, j)), pre.typical_value(j),
-                          ae_errors ? (*ae_errors)[j] : static_cast<double>(x.at(row, j))});
+  for (std::size_t n = 0; n < k; ++n) {
+    const std::size_t j = order[n];
+    e.deviations.push_back({names[j], pre.raw_value(j, batch.x.at(row, j)), pre.typical_value(j),
+                            ae_errors ? (*ae_errors)[j] : static_cast<double>(batch.x.at(row, j))});
   }
-
-  std::string reason = fmt::format(
+  std::string text = fmt::format(
       "Unusual {} flow {} → {}: ensemble score {:.2f} over its threshold {:.2f}, {} of {} "
       "models agree; {} packets, {} bytes in {}",
-      a.protocol.empty() ? "IP" : a.protocol, format_endpoint(r.src_ip, r.src_port),
+      proto.empty() ? "IP" : proto, format_endpoint(r.src_ip, r.src_port),
       format_endpoint(r.dst_ip, r.dst_port), v.score, threshold, v.votes, v.voters,
       format_count(r.packet_count), format_count(r.byte_count), format_duration(r.duration_s));
-  if (!a.evidence.empty()) {
-    const auto& top = a.evidence.front();
-    reason += fmt::format("; most unusual: {} = {} (typical {})", top.feature,
-                          format_number(top.value), format_number(top.expected));
+  if (!e.deviations.empty()) {
+    const auto& top = e.deviations.front();
+    text += fmt::format("; most unusual: {} = {} (typical {})", top.feature,
+                        format_number(top.value), format_number(top.expected));
   }
-  a.reason = std::move(reason);
+  e.description = std::move(text);
 }
 
 }  // namespace netsentry::detect

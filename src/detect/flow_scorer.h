@@ -1,12 +1,13 @@
-// Provides detect::FlowScorer, the ML stage of the live engine: it binds a model bundle's inputs to
+// Provides detect::FlowScorer, how a model bundle judges flows: it binds the bundle's inputs to
 // flow::FlowRecord fields once (CICFlowMeter names, the original project's columns, our flows.csv
-// names), then scores batches of completed or in-progress flows with every model and the ensemble
-// and turns the anomalous ones into Alerts carrying each model's vote and score and the evidence
-// (the features furthest from the training data, as z-scores, or the autoencoder's per-feature
-// reconstruction error when it voted).
+// names), scores batches of flows with every model and the ensemble (a verdict per flow), and
+// describes anomalous flows for their evidence: a sentence with the numbers, each model's vote and
+// score, and the features furthest from the training data (as z-scores, or the autoencoder's
+// per-feature reconstruction error when it voted).
 // A bundle whose inputs live flows cannot supply (e.g. NSL-KDD's content features) is refused at
 // construction with the list of missing inputs, not silently fed zeros.
-// Thread rules: construct on one thread; score() is const and may run concurrently.
+// Thread rules: construct on one thread; score() and describe() are const and may run
+// concurrently.
 #pragma once
 
 #include <cstddef>
@@ -15,21 +16,19 @@
 #include <string>
 #include <vector>
 
-#include "detect/alert.h"
+#include "data/matrix.h"
+#include "detect/evidence.h"
 #include "flow/flow_record.h"
 #include "ml/bundle.h"
 
 namespace netsentry::detect {
 
 struct FlowScorerOptions {
-  std::size_t evidence_features = 5;  // at most this many evidence entries per alert
-  // Severity of an anomalous flow from the ensemble score's margin over its threshold, as a
-  // fraction of the remaining range (threshold..1), and how many models agree:
-  //   CRITICAL: margin >= critical_margin and every model voted;
-  //   HIGH:     margin >= high_margin or at least all but one model voted;
-  //   MEDIUM:   at least half the models voted;  LOW: otherwise.
-  double high_margin = 0.5;
-  double critical_margin = 0.8;
+  std::size_t evidence_features = 5;  // at most this many features described per flow
+  // Flows described in full per batch (the first anomalous flow of each host pair); the others
+  // get a short description, so an attack-heavy batch does not cost more to describe than to
+  // score.
+  std::size_t described_per_batch = 64;
 };
 
 // One flow's verdict (parallel to the scored batch).
@@ -38,6 +37,17 @@ struct FlowVerdict {
   bool anomalous = false;
   int votes = 0;
   int voters = 0;
+  bool scored = false;    // false: no model judged it (see `note`)
+  bool evidence = false;  // the ML detector gave evidence about it (after the site baseline)
+  // Why it was not scored or gave no evidence although anomalous: "one packet", "DHCP", "typical
+  // of this network", ...; empty otherwise.
+  std::string_view note;
+};
+
+// What score() keeps for describe(): the model inputs and every model's scores.
+struct ScoredBatch {
+  data::Matrix x;
+  ml::ModelScores scores;
 };
 
 class FlowScorer final {
@@ -45,20 +55,24 @@ class FlowScorer final {
   // `bundle` must outlive the scorer. Throws core::Error naming inputs that flows cannot supply.
   FlowScorer(const ml::Bundle& bundle, FlowScorerOptions options = {});
 
-  // Scores `flows`; fills `verdicts` (one per flow) and appends an Alert for each anomalous one.
-  // Only the first anomalous flow of each host pair in the batch gets the full reason and
-  // evidence; the others (folded by the aggregator into the first) carry a short reason.
+  // Scores `flows`; fills `verdicts` (one per flow) and, when given, `batch` for describe().
   void score(std::span<const flow::FlowRecord> flows, std::vector<FlowVerdict>& verdicts,
-             std::vector<Alert>& alerts) const;
+             ScoredBatch* batch = nullptr) const;
+  // Describes rows of a scored batch into one Evidence each (description, score, votes, models,
+  // deviations; the caller sets who, how sure and how bad). `rows` index `flows`.
+  void describe(std::span<const flow::FlowRecord> flows, const ScoredBatch& batch,
+                std::span<const FlowVerdict> verdicts, std::span<const std::size_t> rows,
+                std::vector<Evidence>& out) const;
 
   // The model inputs in the bundle's order and what each is read from (for --help and logs).
   [[nodiscard]] const std::vector<std::string>& input_names() const { return input_names_; }
   [[nodiscard]] float threshold() const { return bundle_.ensemble.threshold(); }
+  [[nodiscard]] const ml::Bundle& bundle() const { return bundle_; }
 
  private:
   enum class Source : std::uint8_t {
-    kCic,            // record.cic[index]
-    kDuration,       // duration_s
+    kCic,       // record.cic[index]
+    kDuration,  // duration_s
     kPacketCount,
     kByteCount,
     kSourcePort,
@@ -72,9 +86,9 @@ class FlowScorer final {
   };
 
   [[nodiscard]] double numeric_value(const flow::FlowRecord& r, const Binding& b) const;
-  void build_alert(const flow::FlowRecord& r, const data::Matrix& x, std::size_t row,
-                   const ml::ModelScores& scores, const FlowVerdict& v,
-                   const std::vector<float>* ae_errors, Alert& out, bool explain) const;
+  void describe_one(const flow::FlowRecord& r, const ScoredBatch& batch, std::size_t row,
+                    const FlowVerdict& v, const std::vector<float>* ae_errors, Evidence& out,
+                    bool full) const;
 
   const ml::Bundle& bundle_;
   FlowScorerOptions options_;

@@ -45,9 +45,10 @@ ForecastDetector::ForecastDetector(ForecastDetectorOptions options,
     throw core::Error(
         fmt::format("forecast detector: min_band must not be negative, got {}", options_.min_band));
   }
-  if (!(options_.escalate_ratio >= 1)) {
-    throw core::Error(fmt::format("forecast detector: escalate_ratio must be at least 1, got {}",
-                                  options_.escalate_ratio));
+  if (!(options_.escalate_ratio == 0 || options_.escalate_ratio >= 1)) {
+    throw core::Error(
+        fmt::format("forecast detector: escalate_ratio must be 0 (never) or at least 1, got {}",
+                    options_.escalate_ratio));
   }
   series_.reserve(options_.baseline.max_series);
   set_model(std::move(model));
@@ -73,17 +74,16 @@ void ForecastDetector::set_model(std::shared_ptr<const ml::torch::TrafficForecas
   }
 }
 
-void ForecastDetector::observe(const host::TrafficSample& sample, std::vector<Alert>& out) {
+void ForecastDetector::observe(const host::TrafficSample& sample, std::vector<Evidence>& out) {
   const std::int64_t time_ns = sample_time_ns(sample);
-  observe_value("total", sample.total.total_bytes(), time_ns, out);
-  if (!options_.baseline.per_interface) return;
-  for (const host::InterfaceRates& rates : sample.interfaces) {
-    observe_value(rates.name, rates.total_bytes(), time_ns, out);
+  for (const SeriesValue& s :
+       volume_series(sample, options_.baseline.per_interface, options_.baseline.loopback)) {
+    observe_value(s.name, s.bytes_per_second, time_ns, out);
   }
 }
 
 void ForecastDetector::observe_value(std::string_view series, double bytes_per_second,
-                                     std::int64_t time_ns, std::vector<Alert>& out) {
+                                     std::int64_t time_ns, std::vector<Evidence>& out) {
   auto it = std::find_if(series_.begin(), series_.end(),
                          [&](const Series& s) { return s.name == series; });
   if (it == series_.end()) {
@@ -105,8 +105,8 @@ void ForecastDetector::observe_value(std::string_view series, double bytes_per_s
     // A value the baseline flagged enters the history as the baseline's median, so the model's
     // first windows do not start from a spike (the baseline does not expose its band's edge).
     double stored = bytes_per_second;
-    if (out.size() > before && !out.back().evidence.empty()) {
-      stored = std::min(stored, out.back().evidence.front().expected);
+    if (out.size() > before && !out.back().deviations.empty()) {
+      stored = std::min(stored, out.back().deviations.front().expected);
     }
     s.push(stored);
     return;
@@ -125,29 +125,34 @@ void ForecastDetector::observe_value(std::string_view series, double bytes_per_s
   const double residual = model_->residual(bytes_per_second, forecast);
   const double ratio = forecast.expected > 0 ? bytes_per_second / forecast.expected
                                              : std::numeric_limits<double>::infinity();
-  Alert alert;
-  alert.time_ns = time_ns;
-  alert.last_ns = time_ns;
-  alert.kind = std::string(kind::kVolumeForecast);
-  alert.interface = std::string(series);
-  alert.severity = ratio >= options_.escalate_ratio ? raise(options_.severity) : options_.severity;
-  alert.score = static_cast<float>(residual);
-  alert.votes = 1;
-  alert.voters = 1;
-  alert.models.push_back({"traffic_forecaster", static_cast<float>(residual),
-                          static_cast<float>(model_->band_quantile()), true});
+  Evidence e;
+  e.time_ns = time_ns;
+  e.first_ns = time_ns;
+  e.kind = std::string(kind::kVolumeForecast);
+  e.detector = "traffic_forecaster";
+  e.interface = std::string(series);
+  e.threat = options_.escalate_ratio > 0 && ratio >= options_.escalate_ratio
+                 ? raise(options_.severity)
+                 : options_.severity;
+  const double width = std::max(1.0, upper - forecast.expected);
+  e.confidence = std::clamp(0.5 + 0.5 * (bytes_per_second - upper) / width, 0.5, 1.0);
+  e.score = static_cast<float>(residual);
+  e.votes = 1;
+  e.voters = 1;
+  e.models.push_back({"traffic_forecaster", static_cast<float>(residual),
+                      static_cast<float>(model_->band_quantile()), true});
   if (forecast.expected > 0) {
-    alert.reason =
+    e.description =
         fmt::format("Traffic {} on {}, {} the forecast ({}, band up to {})",
                     format_bytes_per_second(bytes_per_second), series, format_ratio(ratio),
                     format_bytes_per_second(forecast.expected), format_bytes_per_second(upper));
   } else {
-    alert.reason = fmt::format("Traffic {} on {}, forecast none (band up to {})",
-                               format_bytes_per_second(bytes_per_second), series,
-                               format_bytes_per_second(upper));
+    e.description = fmt::format("Traffic {} on {}, forecast none (band up to {})",
+                                format_bytes_per_second(bytes_per_second), series,
+                                format_bytes_per_second(upper));
   }
-  alert.evidence.push_back({"bytes_per_second", bytes_per_second, forecast.expected, residual});
-  out.push_back(std::move(alert));
+  e.deviations.push_back({"bytes_per_second", bytes_per_second, forecast.expected, residual});
+  out.push_back(std::move(e));
 }
 
 ForecastDetectorStats ForecastDetector::stats() const {
@@ -177,13 +182,13 @@ SeriesFlags detect_forecast_anomalies(std::span<const double> values,
   one.baseline.per_interface = false;
   ForecastDetector detector(one, std::move(model));
   SeriesFlags flags;
-  std::vector<Alert> alerts;
+  std::vector<Evidence> found;
   for (std::size_t i = 0; i < values.size(); ++i) {
-    alerts.clear();
-    detector.observe_value("total", values[i], 0, alerts);
-    if (!alerts.empty()) {
+    found.clear();
+    detector.observe_value("total", values[i], 0, found);
+    if (!found.empty()) {
       flags.indices.push_back(i);
-      flags.scores.push_back(alerts.front().score);
+      flags.scores.push_back(found.front().score);
     }
   }
   return flags;

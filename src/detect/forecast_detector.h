@@ -1,9 +1,9 @@
 // Provides the learned volume detector on the per-second traffic series: ForecastDetector keeps
-// each series' last values ("total" and each interface, capped) and alerts when a value rises
-// above the band of a trained ml::torch::TrafficForecaster (an LSTM forecast with a calibrated
-// upper edge). Until a series has a full window of history, or while no model is set, it defers
-// to a RobustBaseline (median/MAD) it owns. Also: load_traffic_series(), which reads a stored
-// series (the monitor's network_traffic.csv or a NAB csv) for training and evaluation, and
+// each series' last values (the total and each interface, capped) and gives evidence when a value
+// rises above the band of a trained ml::torch::TrafficForecaster (an LSTM forecast with a
+// calibrated upper edge). Until a series has a full window of history, or while no model is set, it
+// defers to a RobustBaseline (median/MAD) it owns. Also: load_traffic_series(), which reads a
+// stored series (the monitor's network_traffic.csv or a NAB csv) for training and evaluation, and
 // detect_forecast_anomalies(), the detector run over a stored series (the NAB evaluation).
 // The model is reached through ml/torch_module.h's interface; this header does not include torch.
 // No online training: the model is fixed until set_model() swaps in another one.
@@ -34,8 +34,8 @@ struct ForecastDetectorOptions {
   // The band's upper edge is at least forecast + min_band, so an idle link's noise (a few hundred
   // bytes over a forecast of almost nothing) does not alert. 0 for series that are not bytes/s.
   double min_band = 50'000;
-  Severity severity = Severity::kMedium;
-  double escalate_ratio = 10;  // one level up at value >= escalate_ratio * forecast
+  Severity severity = Severity::kLow;
+  double escalate_ratio = 0;  // one level up at value >= escalate_ratio * forecast (0 = never)
 };
 
 struct ForecastDetectorStats {
@@ -58,11 +58,11 @@ class ForecastDetector final {
   void set_model(std::shared_ptr<const ml::torch::TrafficForecaster> model);
   [[nodiscard]] bool has_model() const { return model_ != nullptr; }
 
-  // Updates "total" (and each interface when baseline.per_interface) and appends
-  // kVolumeForecast alerts.
-  void observe(const host::TrafficSample& sample, std::vector<Alert>& out);
+  // Updates the sample's series (volume_series() with baseline.per_interface and
+  // baseline.loopback) and appends kVolumeForecast evidence.
+  void observe(const host::TrafficSample& sample, std::vector<Evidence>& out);
   void observe_value(std::string_view series, double bytes_per_second, std::int64_t time_ns,
-                     std::vector<Alert>& out);
+                     std::vector<Evidence>& out);
 
   [[nodiscard]] ForecastDetectorStats stats() const;
   [[nodiscard]] BaselineStats baseline_stats() const { return baseline_.stats(); }

@@ -1,26 +1,29 @@
-// Provides detect::HostDetectors, the rule detectors over completed flows where per-flow models are
-// weak, each counting in packet-time windows (default 60 s from a subject's first event):
-//  * port scan:   distinct destination ports probed on one host by one source;
-//  * host scan:   distinct hosts probed on one port/protocol by one source;
-//  * SYN flood:   TCP connection attempts to one ip:port that never completed the handshake
-//                 (count and ratio; sources may be spoofed, so the subject is the destination);
-//  * brute force: short sessions from one source to one login service (ssh, ftp, rdp, ...); on a
-//                 web port, either very many, or a fast burst whose replies are mostly one size
-//                 (the same "401 Unauthorized" page again and again);
-//  * UDP flood:   UDP packets per second from many flows to one host, with a lower limit when
-//                 almost every flow went unanswered (random source ports, no service);
-//  * ICMP flood:  echo requests per second from one source to one host.
-// A "probe" is a connection attempt that got no service: a TCP flow whose handshake did not
-// complete, or that completed without payload and was reset; a UDP/ICMP flow without any reply.
-// Counting probes rather than flows keeps busy clients and FTP data channels from looking like
-// scans. An alert is emitted when a subject crosses its threshold (HIGH) and when it reaches
-// critical_factor times it (CRITICAL); when the window of an alerted subject closes and its count
-// grew since the last alert, a final summary with the window's totals follows (same kind/subject,
-// for the AlertAggregator to fold).
+// Provides the settings of the rule detectors over flows (HostDetectorOptions) and
+// make_host_detectors(), which builds one detector per enabled rule:
+//  * port scan (PortScanDetector):   distinct destination ports probed on one host by one source;
+//  * host scan (HostScanDetector):   distinct hosts probed on one port/protocol by one source;
+//  * SYN flood (SynFloodDetector):   TCP connection attempts to one ip:port that never completed
+//                                    the handshake (count and ratio; sources may be spoofed, so the
+//                                    victim is the profile), and a network-wide spray;
+//  * brute force (BruteForceDetector): short sessions from one source to one login service; on a
+//                                    web port, very many, or a fast burst of same-size replies;
+//  * UDP flood (UdpFloodDetector):   UDP packets per second to one host from many flows;
+//  * ICMP flood (IcmpFloodDetector): echo requests per second from one source to one host;
+//  * slow HTTP (SlowHttpDetector):   connections to a web port held open while sending almost
+//                                    nothing (slowloris);
+//  * exfiltration (ExfiltrationDetector): a TCP connection that trickles data out for seconds while
+//                                    its peer answers nothing.
+// Every detector counts in packet-time windows (window_ns from a subject's first event), emits
+// evidence when a subject crosses its threshold (threat HIGH) and when it reaches critical_factor
+// times it (CRITICAL), and, when an alerted subject's window closes with a larger count, a summary
+// with the window's totals (same subject: it replaces the earlier evidence in the host's profile).
+// Scans and floods count flow starts, replies and probes as they happen (flow events from the flow
+// table's observer), so they conclude within a second of packet time of crossing a threshold,
+// whatever the flow timeouts.
 // Memory is bounded: each detector tracks at most max_tracked subjects (least recently used
-// evicted, counted) and distinct counts are exact up to the threshold, then use at most
-// max_sketches 8 KiB bitmaps in total. Thread rules: not thread-safe; one owner thread (the
-// flow/detection thread) calls everything.
+// evicted, counted); the scan detectors' distinct counts are exact up to the threshold, then use
+// at most max_sketches 8 KiB bitmaps each.
+// Thread rules: the detectors are not thread-safe; the detection stage calls them from one thread.
 #pragma once
 
 #include <cstddef>
@@ -28,15 +31,14 @@
 #include <memory>
 #include <vector>
 
-#include "detect/alert.h"
-#include "flow/flow_record.h"
+#include "detect/detector.h"
 
 namespace netsentry::detect {
 
 struct HostDetectorOptions {
   std::int64_t window_ns = 60'000'000'000;
   std::size_t max_tracked = 65'536;  // subjects per detector
-  std::size_t max_sketches = 1'024;  // 8 KiB bitmaps for distinct counts past the threshold
+  std::size_t max_sketches = 1'024;  // 8 KiB bitmaps per scan detector past the exact limit
   double critical_factor = 10;       // CRITICAL at this multiple of a threshold
 
   // A threshold of 0 disables that detector.
@@ -72,6 +74,7 @@ struct HostDetectorOptions {
   // source port for most packets: a one-way stream is one flow).
   double udp_flood_unanswered_packets_per_second = 1'000;
   double udp_flood_unanswered_ratio = 0.5;
+  std::size_t udp_flood_min_flows = 20;
   // Echo requests per second from one source to one host (ping sends 1/s, ping -f ~100/s), over
   // at least icmp_flood_min_packets requests.
   double icmp_flood_packets_per_second = 500;
@@ -82,56 +85,28 @@ struct HostDetectorOptions {
   double slow_http_min_seconds = 20;
   std::uint64_t slow_http_max_bytes = 2'000;
   std::vector<std::uint16_t> slow_http_ports = {80, 443, 8000, 8080, 8443};
-  std::size_t udp_flood_min_flows = 20;
+  // Held-open requests seen early: a connection open at least this long whose request is
+  // unfinished (some bytes sent, under slow_http_max_bytes, nothing answered yet) counts at once.
+  double slow_http_early_seconds = 4;
+  // Exfiltration: a TCP connection open at least exfil_min_seconds whose one side sent at least
+  // exfil_min_packets data packets and exfil_min_bytes of payload at no more than
+  // exfil_max_bytes_per_second on average, while the other side sent no payload at all, to a port
+  // not in exfil_ignored_ports (services that are one-way by design: syslog over TCP, MQTT
+  // publishers, Graphite). A bulk upload is fast and gets an answer; an interactive session echoes.
+  // 0 seconds disables the detector.
+  double exfil_min_seconds = 8;
+  std::uint64_t exfil_min_packets = 6;
+  std::uint64_t exfil_min_bytes = 1'500;
+  double exfil_max_bytes_per_second = 20'000;
+  std::vector<std::uint16_t> exfil_ignored_ports = {514, 601, 1883, 2003, 6514, 8883};
 };
 
-struct HostDetectorStats {
-  std::uint64_t flows = 0;
-  std::uint64_t alerts = 0;
-  std::uint64_t evictions = 0;         // subjects dropped early because a detector was full
-  std::uint64_t sketches_refused = 0;  // distinct counts that saturated (budget spent)
-  std::size_t tracked = 0;             // subjects tracked now, all detectors
-  std::size_t sketches_in_use = 0;
-};
+// Throws core::Error on unusable options (window <= 0, ratio outside (0, 1], ...).
+void validate(const HostDetectorOptions& options);
 
-// Handshake facts of a TCP flow, from its first packets (or its flag counts when the flow table
-// kept none). Exposed for tests and for the lead's scoring stage.
-struct TcpHandshake {
-  bool attempt = false;    // the initiator's first packet was a SYN without ACK
-  bool completed = false;  // SYN, SYN-ACK, ACK seen in order
-};
-[[nodiscard]] TcpHandshake tcp_handshake(const flow::FlowRecord& record);
-// True when the flow looks like a probe that got no service (see the header comment).
-[[nodiscard]] bool is_probe(const flow::FlowRecord& record);
-
-class HostDetectors final {
- public:
-  // Throws core::Error on unusable options (window <= 0, ratio outside (0, 1], ...).
-  explicit HostDetectors(HostDetectorOptions options = {});
-  ~HostDetectors();
-  HostDetectors(const HostDetectors&) = delete;
-  HostDetectors& operator=(const HostDetectors&) = delete;
-
-  // Feeds one completed flow; appends alerts for thresholds crossed. Windows are in the flows'
-  // packet time (end_ns); windows that ended before this flow are closed first.
-  void observe(const flow::FlowRecord& record, std::vector<Alert>& out);
-  // Closes the windows that ended by now_ns (packet time), appending their summaries. Call it
-  // regularly (e.g. once a packet-time second) so quiet subjects are reported and forgotten.
-  void advance(std::int64_t now_ns, std::vector<Alert>& out);
-  // An interim report of a connection still open (only the slow-HTTP detector judges those).
-  void observe_ongoing(const flow::FlowRecord& record, std::vector<Alert>& out);
-  // Closes every window (end of input / shutdown).
-  void flush(std::vector<Alert>& out);
-
-  [[nodiscard]] HostDetectorStats stats() const;
-  [[nodiscard]] const HostDetectorOptions& options() const { return options_; }
-
- private:
-  void observe_slow(const flow::FlowRecord& record, std::vector<Alert>& out);
-  struct Tables;
-  HostDetectorOptions options_;
-  std::unique_ptr<Tables> tables_;
-  HostDetectorStats stats_;
-};
+// One detector per rule whose threshold is not 0, in a fixed order (scans, floods, brute force,
+// slow HTTP). Throws core::Error on unusable options.
+[[nodiscard]] std::vector<std::unique_ptr<Detector>> make_host_detectors(
+    const HostDetectorOptions& options);
 
 }  // namespace netsentry::detect

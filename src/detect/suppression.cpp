@@ -89,6 +89,26 @@ bool SuppressionRule::matches(const Alert& alert) const {
   return true;
 }
 
+bool SuppressionRule::matches(const Evidence& ev) const {
+  // The evidence read as the alert it would be part of: the host is the source of what it did
+  // (attacker) or the destination of what it suffered (victim).
+  Alert view;
+  view.kind = ev.kind;
+  view.severity = ev.threat;
+  view.interface = ev.interface;
+  view.dst_port = ev.port;
+  if (ev.ip_proto != 0) view.protocol = std::string(flow::protocol_name(ev.ip_proto));
+  if (ev.role == Role::kVictim) {
+    view.src_ip = ev.peer;
+    view.dst_ip = ev.host;
+  } else {
+    view.src_ip = ev.host;
+    view.dst_ip = ev.peer;
+  }
+  if (!ev.flows.empty()) view.src_port = ev.flows.back().src_port;
+  return matches(view);
+}
+
 SuppressionRule SuppressionRule::parse(std::string_view text) {
   SuppressionRule rule;
   rule.text = std::string(text);
@@ -175,6 +195,13 @@ void SuppressionRules::add(std::string_view rule) {
 bool SuppressionRules::suppressed(const Alert& alert) const {
   const bool hit = std::any_of(rules_.begin(), rules_.end(),
                                [&](const SuppressionRule& rule) { return rule.matches(alert); });
+  if (hit) ++suppressed_count_;
+  return hit;
+}
+
+bool SuppressionRules::suppressed(const Evidence& evidence) const {
+  const bool hit = std::any_of(rules_.begin(), rules_.end(),
+                               [&](const SuppressionRule& r) { return r.matches(evidence); });
   if (hit) ++suppressed_count_;
   return hit;
 }

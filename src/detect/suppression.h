@@ -1,5 +1,6 @@
-// Provides detect::SuppressionRules, the user's answer to false positives: alerts matching a rule
-// are dropped before any sink sees them.
+// Provides detect::SuppressionRules, the user's answer to false positives: evidence matching a rule
+// is dropped before it reaches a host's profile (so it can neither raise nor grow an alert), and
+// alerts matching one can be filtered too.
 //
 // Grammar (one rule per string; the config holds a list of them):
 //   rule     := token (whitespace token)*
@@ -54,6 +55,9 @@ struct SuppressionRule {
   std::optional<Severity> min_severity;
 
   [[nodiscard]] bool matches(const Alert& alert) const;
+  // Evidence is matched as the alert it would build: src/dst from the host and its role, the
+  // evidence's port as dst_port, its threat as the severity.
+  [[nodiscard]] bool matches(const Evidence& evidence) const;
   // Throws core::Error: `suppression rule "...": bad token "...": <why>`.
   [[nodiscard]] static SuppressionRule parse(std::string_view text);
 };
@@ -67,6 +71,7 @@ class SuppressionRules final {
   void add(std::string_view rule);
   // True when some rule matches; counts it.
   [[nodiscard]] bool suppressed(const Alert& alert) const;
+  [[nodiscard]] bool suppressed(const Evidence& evidence) const;
   // Removes the suppressed alerts from `alerts` (keeps order).
   void filter(std::vector<Alert>& alerts) const;
 

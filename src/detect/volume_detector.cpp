@@ -21,13 +21,14 @@ Severity raise(Severity severity) {
                                          : static_cast<Severity>(static_cast<int>(severity) + 1);
 }
 
-Alert volume_alert(std::string_view kind, std::string_view series, std::int64_t time_ns) {
-  Alert alert;
-  alert.time_ns = time_ns;
-  alert.last_ns = time_ns;
-  alert.kind = std::string(kind);
-  alert.interface = std::string(series);
-  return alert;
+Evidence volume_evidence(std::string_view kind, std::string_view series, std::int64_t time_ns) {
+  Evidence e;
+  e.time_ns = time_ns;
+  e.first_ns = time_ns;
+  e.kind = std::string(kind);
+  e.detector = std::string(kind);
+  e.interface = std::string(series);
+  return e;
 }
 
 // The element of rank `rank` of values (reorders values).
@@ -51,28 +52,56 @@ ThresholdRule::ThresholdRule(ThresholdRuleOptions options) : options_(options) {
   }
 }
 
-void ThresholdRule::observe(const host::TrafficSample& sample, std::vector<Alert>& out) const {
-  const std::int64_t time_ns = sample_time_ns(sample);
-  observe_value("total", sample.total.total_bytes(), time_ns, out);
-  if (!options_.per_interface) return;
+bool is_loopback_interface(std::string_view name) {
+  if (!name.starts_with("lo")) return false;
+  return std::all_of(name.begin() + 2, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::vector<SeriesValue> volume_series(const host::TrafficSample& sample, bool per_interface,
+                                       bool loopback) {
+  std::vector<SeriesValue> out;
+  const std::string_view total =
+      sample.total.name.empty() ? std::string_view("total") : std::string_view(sample.total.name);
+  double value = sample.total.total_bytes();
+  if (!loopback) {
+    for (const host::InterfaceRates& rates : sample.interfaces) {
+      if (is_loopback_interface(rates.name)) value -= rates.total_bytes();
+    }
+    value = std::max(0.0, value);
+  }
+  out.push_back({total, value});
+  if (!per_interface) return out;
   for (const host::InterfaceRates& rates : sample.interfaces) {
-    observe_value(rates.name, rates.total_bytes(), time_ns, out);
+    if (rates.name == total) continue;  // a replay's single series repeats the total
+    if (!loopback && is_loopback_interface(rates.name)) continue;
+    out.push_back({rates.name, rates.total_bytes()});
+  }
+  return out;
+}
+
+void ThresholdRule::observe(const host::TrafficSample& sample, std::vector<Evidence>& out) const {
+  const std::int64_t time_ns = sample_time_ns(sample);
+  for (const SeriesValue& s : volume_series(sample, options_.per_interface, true)) {
+    observe_value(s.name, s.bytes_per_second, time_ns, out);
   }
 }
 
 void ThresholdRule::observe_value(std::string_view series, double bytes_per_second,
-                                  std::int64_t time_ns, std::vector<Alert>& out) const {
+                                  std::int64_t time_ns, std::vector<Evidence>& out) const {
   if (!(bytes_per_second > options_.bytes_per_second)) return;
-  Alert alert = volume_alert(kind::kVolume, series, time_ns);
-  alert.severity = options_.severity;
+  Evidence e = volume_evidence(kind::kVolume, series, time_ns);
+  e.threat = options_.severity;
+  e.confidence = 1.0;
+  e.decisive = true;
+  // One subject per series: the seconds above the limit fold into one piece of evidence.
+  e.subject = std::hash<std::string_view>{}(series) | 1;
   const double ratio = bytes_per_second / options_.bytes_per_second;
-  alert.score = static_cast<float>(ratio);
-  alert.reason = fmt::format("Traffic {} on {} exceeds the {} limit",
-                             format_bytes_per_second(bytes_per_second), series,
-                             format_bytes_per_second(options_.bytes_per_second));
-  alert.evidence.push_back(
-      {"bytes_per_second", bytes_per_second, options_.bytes_per_second, ratio});
-  out.push_back(std::move(alert));
+  e.score = static_cast<float>(ratio);
+  e.description = fmt::format("Traffic {} on {} exceeds the {} limit",
+                              format_bytes_per_second(bytes_per_second), series,
+                              format_bytes_per_second(options_.bytes_per_second));
+  e.deviations.push_back({"bytes_per_second", bytes_per_second, options_.bytes_per_second, ratio});
+  out.push_back(std::move(e));
 }
 
 BaselineSeries::BaselineSeries(const BaselineOptions& options) : options_(options) {
@@ -126,17 +155,15 @@ RobustBaseline::RobustBaseline(BaselineOptions options) : options_(options) {
   series_.reserve(options_.max_series);
 }
 
-void RobustBaseline::observe(const host::TrafficSample& sample, std::vector<Alert>& out) {
+void RobustBaseline::observe(const host::TrafficSample& sample, std::vector<Evidence>& out) {
   const std::int64_t time_ns = sample_time_ns(sample);
-  observe_value("total", sample.total.total_bytes(), time_ns, out);
-  if (!options_.per_interface) return;
-  for (const host::InterfaceRates& rates : sample.interfaces) {
-    observe_value(rates.name, rates.total_bytes(), time_ns, out);
+  for (const SeriesValue& s : volume_series(sample, options_.per_interface, options_.loopback)) {
+    observe_value(s.name, s.bytes_per_second, time_ns, out);
   }
 }
 
 void RobustBaseline::observe_value(std::string_view series, double bytes_per_second,
-                                   std::int64_t time_ns, std::vector<Alert>& out) {
+                                   std::int64_t time_ns, std::vector<Evidence>& out) {
   auto it = std::find_if(series_.begin(), series_.end(),
                          [&](const Series& s) { return s.name == series; });
   if (it == series_.end()) {
@@ -152,22 +179,27 @@ void RobustBaseline::observe_value(std::string_view series, double bytes_per_sec
   if (!verdict.anomalous) return;
 
   ++stats_.alerts;
-  Alert alert = volume_alert(kind::kVolumeForecast, series, time_ns);
+  Evidence e = volume_evidence(kind::kVolumeForecast, series, time_ns);
   const double ratio = verdict.expected > 0 ? bytes_per_second / verdict.expected
                                             : std::numeric_limits<double>::infinity();
-  alert.severity = ratio >= options_.escalate_ratio ? raise(options_.severity) : options_.severity;
-  alert.score = static_cast<float>(verdict.z);
+  e.threat = options_.escalate_ratio > 0 && ratio >= options_.escalate_ratio
+                 ? raise(options_.severity)
+                 : options_.severity;
+  // Past the band's edge by its own width: fully sure.
+  const double width = std::max(1.0, verdict.upper - verdict.expected);
+  e.confidence = std::clamp(0.5 + 0.5 * (bytes_per_second - verdict.upper) / width, 0.5, 1.0);
+  e.score = static_cast<float>(verdict.z);
   if (verdict.expected > 0) {
-    alert.reason = fmt::format("Traffic {} on {}, {} the expected {}",
-                               format_bytes_per_second(bytes_per_second), series,
-                               format_ratio(ratio), format_bytes_per_second(verdict.expected));
+    e.description = fmt::format("Traffic {} on {}, {} the expected {}",
+                                format_bytes_per_second(bytes_per_second), series,
+                                format_ratio(ratio), format_bytes_per_second(verdict.expected));
   } else {
-    alert.reason = fmt::format("Traffic {} on {}, expected none (band up to {})",
-                               format_bytes_per_second(bytes_per_second), series,
-                               format_bytes_per_second(verdict.upper));
+    e.description = fmt::format("Traffic {} on {}, expected none (band up to {})",
+                                format_bytes_per_second(bytes_per_second), series,
+                                format_bytes_per_second(verdict.upper));
   }
-  alert.evidence.push_back({"bytes_per_second", bytes_per_second, verdict.expected, verdict.z});
-  out.push_back(std::move(alert));
+  e.deviations.push_back({"bytes_per_second", bytes_per_second, verdict.expected, verdict.z});
+  out.push_back(std::move(e));
 }
 
 BaselineStats RobustBaseline::stats() const {

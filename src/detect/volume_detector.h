@@ -1,9 +1,9 @@
-// Provides the volume detectors on the per-second traffic series (host::TrafficSample, per
-// interface and "total"):
+// Provides the volume detectors' algorithms on the per-second traffic series (host::TrafficSample,
+// per interface and the sample's total):
 //  * ThresholdRule, the original tool's rule: more than N bytes (sent + received) in one second is
-//    an alert (default 100,000 B/s, HIGH, on "total" only);
-//  * RobustBaseline, a per-series rolling median/MAD baseline that alerts when a value rises out of
-//    its band, before (or instead of) a learned forecaster;
+//    decisive evidence (an alert on its own; default 100,000 B/s, LOW, on the total only);
+//  * RobustBaseline, a per-series rolling median/MAD baseline that gives evidence when a value
+//    rises out of its band, before (or instead of) a learned forecaster;
 //  * detect_anomalies() and evaluate_windows(), the same baseline over a whole stored series and
 //    its scoring against labelled anomaly windows (the NAB evaluation).
 // Time is whatever the caller passes (packet time in replays), never the wall clock.
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "detect/alert.h"
+#include "detect/evidence.h"
 #include "host/monitor.h"
 
 namespace netsentry::detect {
@@ -26,21 +27,36 @@ namespace netsentry::detect {
 [[nodiscard]] std::int64_t sample_time_ns(const host::TrafficSample& sample);
 
 struct ThresholdRuleOptions {
-  double bytes_per_second = 100'000;  // alert when sent + received is above this
-  Severity severity = Severity::kHigh;
-  bool per_interface = false;  // also check each interface, not only "total"
+  double bytes_per_second = 100'000;  // evidence when sent + received is above this
+  // The original rule stays, but a download is not an attack: LOW unless configured otherwise.
+  Severity severity = Severity::kLow;
+  bool per_interface = false;  // also check each interface, not only the total
 };
+
+// The series a sample holds for the volume detectors: its total (under the total's own name,
+// "total" for host counters, "capture" for a replay's series), minus the loopback interfaces
+// unless `loopback`, and each interface when `per_interface` (never a loopback one unless
+// `loopback`; never an interface that only repeats the total, as a replay's single "capture" one).
+struct SeriesValue {
+  std::string_view name;
+  double bytes_per_second = 0;
+};
+[[nodiscard]] std::vector<SeriesValue> volume_series(const host::TrafficSample& sample,
+                                                     bool per_interface, bool loopback);
+// True for loopback interface names ("lo", "lo0", ...).
+[[nodiscard]] bool is_loopback_interface(std::string_view name);
 
 class ThresholdRule final {
  public:
   // Throws core::Error when bytes_per_second is not a positive number.
   explicit ThresholdRule(ThresholdRuleOptions options = {});
 
-  // Appends one kVolume alert per series above the limit.
-  void observe(const host::TrafficSample& sample, std::vector<Alert>& out) const;
+  // Appends one kVolume piece of evidence per series above the limit (loopback counts: it is
+  // the original's rule on the host's counters).
+  void observe(const host::TrafficSample& sample, std::vector<Evidence>& out) const;
   // The same for one value of a named series.
   void observe_value(std::string_view series, double bytes_per_second, std::int64_t time_ns,
-                     std::vector<Alert>& out) const;
+                     std::vector<Evidence>& out) const;
 
   [[nodiscard]] const ThresholdRuleOptions& options() const { return options_; }
 
@@ -62,10 +78,13 @@ struct BaselineOptions {
   double min_band = 50'000;  // bytes/s
   double tail_quantile = 0.98;
   double tail_factor = 1.5;
-  Severity severity = Severity::kMedium;
-  double escalate_ratio = 10;   // one severity level up at value >= escalate_ratio * median
+  // Unusual volume alone is not an attack (a download is not): LOW by default, and no escalation
+  // unless escalate_ratio is set (one level up at value >= escalate_ratio * median; 0 = never).
+  Severity severity = Severity::kLow;
+  double escalate_ratio = 0;
   std::size_t max_series = 64;  // interfaces beyond this are not tracked (counted)
-  bool per_interface = true;    // track each interface as well as "total"
+  bool per_interface = true;    // track each interface as well as the total
+  bool loopback = false;        // judge loopback traffic too (a dashboard's own traffic is there)
 };
 
 // What the baseline made of one value.
@@ -107,10 +126,10 @@ class RobustBaseline final {
  public:
   explicit RobustBaseline(BaselineOptions options = {});
 
-  // Updates "total" (and each interface when per_interface) and appends kVolumeForecast alerts.
-  void observe(const host::TrafficSample& sample, std::vector<Alert>& out);
+  // Updates the sample's series (volume_series()) and appends kVolumeForecast evidence.
+  void observe(const host::TrafficSample& sample, std::vector<Evidence>& out);
   void observe_value(std::string_view series, double bytes_per_second, std::int64_t time_ns,
-                     std::vector<Alert>& out);
+                     std::vector<Evidence>& out);
 
   [[nodiscard]] BaselineStats stats() const;
 

@@ -155,6 +155,13 @@ class WindowedTable final {
     return lru_.back();
   }
 
+  // The entry of `key` when it is tracked (its window may have ended but not been closed yet);
+  // nullptr otherwise. Does not count as a use.
+  [[nodiscard]] Entry* find(const Key& key) {
+    const auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &*it->second;
+  }
+
   // Closes and drops every entry whose window ended at or before now_ns.
   // Costs O(expired * log n): the window ends wait in a min-heap, so a tick that closes nothing
   // looks at one element (a scan of every entry per packet-second was the stage thread's largest

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "detect/alert_format.h"
+
 namespace netsentry::server {
 
 std::string json_text(const nlohmann::json& value) {
@@ -39,20 +41,8 @@ json top_list(const std::vector<TopEntry>& entries) {
 }  // namespace
 
 json alert_json(const detect::Alert& alert) {
-  json models = json::array();
-  for (const detect::ModelVote& m : alert.models) {
-    models.push_back({{"model", m.model},
-                      {"score", number(m.score)},
-                      {"threshold", number(m.threshold)},
-                      {"vote", m.vote}});
-  }
   json evidence = json::array();
-  for (const detect::Evidence& e : alert.evidence) {
-    evidence.push_back({{"feature", e.feature},
-                        {"value", number(e.value)},
-                        {"expected", number(e.expected)},
-                        {"deviation", number(e.deviation)}});
-  }
+  for (const detect::Evidence& e : alert.evidence) evidence.push_back(detect::evidence_to_json(e));
   json out = {{"id", alert.id},
           {"time", ns_to_ms(alert.time_ns)},
           {"last", ns_to_ms(alert.last_ns)},
@@ -69,7 +59,12 @@ json alert_json(const detect::Alert& alert) {
           {"voters", alert.voters},
           {"count", alert.count},
           {"reason", alert.reason},
-          {"models", std::move(models)},
+          {"models", detect::models_to_json(alert.models)},
+          {"features", detect::features_to_json(alert.features)},
+          {"state", detect::alert_state_name(alert.state)},
+          {"host", address(alert.host)},
+          {"role", detect::role_name(alert.role)},
+          {"revision", alert.revision},
           {"evidence", std::move(evidence)},
           {"acknowledged", alert.acknowledged}};
   if (!alert.sensors.empty()) out["sensors"] = alert.sensors;  // a hub's alert
@@ -83,6 +78,22 @@ json sensor_json(const SensorInfo& sensor) {
           {"first", sensor.first_ms},
           {"last", sensor.last_ms},
           {"health", std::move(health)}};
+}
+
+json hosts_json(const std::vector<detect::HostRisk>& hosts) {
+  json out = json::array();
+  for (const detect::HostRisk& h : hosts) {
+    json evidence = json::array();
+    for (const detect::Evidence& e : h.evidence) evidence.push_back(detect::evidence_to_json(e));
+    out.push_back({{"host", address(h.host)},
+                   {"interface", h.interface},
+                   {"score", number(h.score)},
+                   {"severity", detect::severity_name(h.severity)},
+                   {"last", ns_to_ms(h.last_ns)},
+                   {"alert_id", h.alert_id},
+                   {"evidence", std::move(evidence)}});
+  }
+  return {{"hosts", std::move(out)}};
 }
 
 json stats_json(const Stats& stats) {

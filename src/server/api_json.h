@@ -24,6 +24,8 @@ namespace netsentry::server {
 // The one way an API answer or event becomes text: invalid UTF-8 (an interface or process name
 // anyone can choose) is written as U+FFFD instead of throwing (core/utf8.h's policy).
 [[nodiscard]] std::string json_text(const nlohmann::json& value);
+// {"hosts": [{host, interface, score, severity, last, alert_id, evidence: [...]}]}.
+[[nodiscard]] nlohmann::json hosts_json(const std::vector<detect::HostRisk>& hosts);
 
 // Nanoseconds since the epoch (the pipeline's clock) to the API's milliseconds.
 [[nodiscard]] constexpr std::int64_t ns_to_ms(std::int64_t ns) { return ns / 1'000'000; }

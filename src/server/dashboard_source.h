@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "detect/alert.h"
+#include "detect/profiles.h"
 
 namespace netsentry::server {
 
@@ -165,7 +166,7 @@ struct ModelsInfo {
 // re-serialization.
 struct Event {
   std::uint64_t seq = 0;  // strictly increasing, starts at 1
-  std::string type;       // "traffic", "alert", "ack", "stats", "score"
+  std::string type;       // "traffic", "alert", "ack", "stats", "score", "hosts"
   std::string data;
 };
 
@@ -211,6 +212,8 @@ class DashboardSource {
   [[nodiscard]] virtual std::vector<ScorePoint> timeline(std::int64_t since_ms,
                                                          std::size_t max_points) const = 0;
   [[nodiscard]] virtual TopLists top(std::size_t limit) const = 0;
+  // The riskiest host profiles (highest score first), at most limit.
+  [[nodiscard]] virtual std::vector<detect::HostRisk> hosts(std::size_t limit) const = 0;
 
   // Events with seq > after_seq, oldest first, at most max_events.
   [[nodiscard]] virtual EventBatch events_since(std::uint64_t after_seq,

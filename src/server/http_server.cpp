@@ -380,6 +380,10 @@ class HttpServer::Impl {
                    }
                    send_json(res, {{"id", *id}, {"acknowledged", true}});
                  }));
+    get("/api/hosts", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 20, 1, 200));
+      send_json(res, hosts_json(source_.hosts(limit)));
+    });
     get("/api/flows", [this](const httplib::Request& req, httplib::Response& res) {
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 100, 1, 1000));
       FlowSort sort = FlowSort::kLast;

@@ -49,6 +49,9 @@ class HubSource final : public DashboardSource {
     return all_->timeline(since_ms, max_points);
   }
   [[nodiscard]] TopLists top(std::size_t limit) const override { return all_->top(limit); }
+  [[nodiscard]] std::vector<detect::HostRisk> hosts(std::size_t limit) const override {
+    return all_->hosts(limit);
+  }
   [[nodiscard]] EventBatch events_since(std::uint64_t after_seq,
                                         std::size_t max_events) const override {
     return all_->events_since(after_seq, max_events);

@@ -227,6 +227,20 @@ void LiveState::set_connections(std::vector<ConnectionRow> connections) {
   connections_ = std::move(connections);
 }
 
+void LiveState::set_hosts(std::vector<detect::HostRisk> hosts) {
+  std::string data = hosts_json(hosts).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::lock_guard lock(mutex_);
+  hosts_ = std::move(hosts);
+  if (data == hosts_data_) return;
+  hosts_data_ = data;
+  push_event_locked("hosts", std::move(data));
+}
+
+std::vector<detect::HostRisk> LiveState::hosts(std::size_t limit) const {
+  std::lock_guard lock(mutex_);
+  return {hosts_.begin(), hosts_.begin() + static_cast<std::ptrdiff_t>(std::min(limit, hosts_.size()))};
+}
+
 void LiveState::set_models(ModelsInfo models) {
   std::lock_guard lock(mutex_);
   models_ = std::move(models);

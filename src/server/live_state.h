@@ -57,6 +57,9 @@ class LiveState final : public DashboardSource {
   void add_score(const ScorePoint& point);
   void set_connections(std::vector<ConnectionRow> connections);
   void set_models(ModelsInfo models);
+  // Replaces the riskiest host profiles (the detection stage's, about once a second) and
+  // publishes a "hosts" event when they changed.
+  void set_hosts(std::vector<detect::HostRisk> hosts);
   // Replaces the pipeline's counters and publishes a "stats" event; call about once a second.
   void set_pipeline(const PipelineStatus& status);
   // Called (on the acknowledging thread) after an alert was acknowledged, e.g. to persist it.
@@ -80,6 +83,7 @@ class LiveState final : public DashboardSource {
   [[nodiscard]] std::vector<ScorePoint> timeline(std::int64_t since_ms,
                                                  std::size_t max_points) const override;
   [[nodiscard]] TopLists top(std::size_t limit) const override;
+  [[nodiscard]] std::vector<detect::HostRisk> hosts(std::size_t limit) const override;
   [[nodiscard]] EventBatch events_since(std::uint64_t after_seq,
                                         std::size_t max_events) const override;
   bool wait_for_events(std::uint64_t after_seq, std::chrono::milliseconds timeout,
@@ -124,6 +128,8 @@ class LiveState final : public DashboardSource {
   std::deque<ScorePoint> timeline_;
   std::vector<ConnectionRow> connections_;
   ModelsInfo models_;
+  std::vector<detect::HostRisk> hosts_;
+  std::string hosts_data_;  // the last "hosts" event, to skip unchanged ones
   TopTable talkers_;
   TopTable ports_;
   TopTable protocols_;

@@ -107,7 +107,7 @@ StoreSource::StoreSource(std::filesystem::path path, StoreSourceOptions options)
   const store::StoreHeads heads = reader_->heads();
   cursor_.traffic = heads.traffic_rowid;
   cursor_.flow = heads.flow_id;
-  cursor_.alert = heads.alert_id;
+  cursor_.alert = heads.alert_changed;
 
   const store::TrafficTotals totals = reader_->traffic_totals(kTotal, heads.traffic_rowid);
   bytes_sent_total_ = totals.bytes_sent;
@@ -185,17 +185,19 @@ void StoreSource::poll_locked_out() {
   store::StoreHeads heads;
   store::AlertCounts counts;
   std::uint64_t sensor_new_flows = 0;
+  std::int64_t alert_changed = cursor_.alert;
   try {
     heads = reader_->heads();
     // A head behind the cursor means rows were deleted (the size cap emptied a table): follow it.
     cursor_.traffic = std::min(cursor_.traffic, heads.traffic_rowid);
     cursor_.flow = std::min(cursor_.flow, heads.flow_id);
-    cursor_.alert = std::min(cursor_.alert, heads.alert_id);
+    cursor_.alert = std::min(cursor_.alert, heads.alert_changed);
     cursor_.connection = std::min(cursor_.connection, heads.connection_rowid);
     const std::size_t n = options_.max_rows_per_poll;
     if (heads.traffic_rowid > cursor_.traffic) traffic = reader_->traffic_after(cursor_.traffic, n);
-    if (heads.alert_id > cursor_.alert) {
-      alerts = reader_->alerts_after(cursor_.alert, detect::Severity::kLow, n, false);
+    // Alerts are updated in place while engaged: follow every change, not only new ids.
+    if (heads.alert_changed > cursor_.alert) {
+      alerts = reader_->alerts_changed_after(cursor_.alert, n, &alert_changed);
     }
     if (heads.flow_id > cursor_.flow) {
       // Only the newest flows become score events: a flood must not leave the live timeline
@@ -224,7 +226,7 @@ void StoreSource::poll_locked_out() {
   }
   last_error_.clear();
   if (!traffic.empty()) cursor_.traffic = traffic.back().rowid;
-  if (!alerts.empty()) cursor_.alert = alerts.back().id;
+  if (!alerts.empty()) cursor_.alert = alert_changed;
   const std::int64_t new_flows = options_.sensor.empty()
                                      ? heads.flow_id - cursor_.flow
                                      : static_cast<std::int64_t>(sensor_new_flows);
@@ -417,6 +419,40 @@ std::vector<detect::Alert> StoreSource::alerts(std::int64_t since_id,
                                                std::size_t limit) const {
   return reader_->alerts_after(since_id, min_severity.value_or(detect::Severity::kLow), limit,
                                true);
+}
+
+std::vector<detect::HostRisk> StoreSource::hosts(std::size_t limit) const {
+  store::AlertQuery query;
+  query.limit = 1000;
+  std::vector<detect::Alert> alerts;
+  try {
+    alerts = reader_->alerts(query);  // newest first
+  } catch (const std::exception&) {
+    return {};
+  }
+  std::vector<detect::HostRisk> out;
+  std::vector<bool> engaged;
+  for (const detect::Alert& a : alerts) {
+    const bool same = std::any_of(out.begin(), out.end(), [&](const detect::HostRisk& h) {
+      return h.host == a.host && h.interface == (a.host.family == 0 ? a.interface : "");
+    });
+    if (same) continue;
+    detect::HostRisk h;
+    h.host = a.host;
+    if (a.host.family == 0) h.interface = a.interface;
+    h.score = a.score;
+    h.last_ns = a.last_ns;
+    h.severity = a.severity;
+    h.alert_id = a.state == detect::AlertState::kEngaged ? a.id : 0;
+    h.evidence = a.evidence;
+    out.push_back(std::move(h));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const detect::HostRisk& a, const detect::HostRisk& b) {
+    if ((a.alert_id != 0) != (b.alert_id != 0)) return a.alert_id != 0;
+    return a.score > b.score;
+  });
+  if (out.size() > limit) out.resize(limit);
+  return out;
 }
 
 std::optional<detect::Alert> StoreSource::alert(std::int64_t id) const {

@@ -79,6 +79,8 @@ class StoreSource final : public DashboardSource {
   [[nodiscard]] std::vector<ScorePoint> timeline(std::int64_t since_ms,
                                                  std::size_t max_points) const override;
   [[nodiscard]] TopLists top(std::size_t limit) const override;
+  // From the stored alerts: the newest alert of each host, engaged ones first, by score.
+  [[nodiscard]] std::vector<detect::HostRisk> hosts(std::size_t limit) const override;
   [[nodiscard]] EventBatch events_since(std::uint64_t after_seq,
                                         std::size_t max_events) const override;
 

@@ -22,13 +22,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "detect/alert_format.h"
 
 namespace netsentry::store {
 namespace {
-
-std::string address_text(const net::IpAddress& address) {
-  return address.family == 0 ? std::string() : address.to_string();
-}
 
 // "2026-11-23T23:45:01.123456Z".
 std::string rfc3339_utc(std::int64_t ns) {
@@ -126,6 +123,11 @@ SyslogSink::SyslogSink(SyslogOptions options)
 
 SyslogSink::~SyslogSink() { ::closelog(); }
 
+void SyslogSink::on_alert(const detect::Alert& alert, detect::AlertChange change) {
+  if (change == detect::AlertChange::kUpdated) return;
+  deliver(alert);
+}
+
 void SyslogSink::deliver(const detect::Alert& alert) {
   const std::string message = format_syslog_message(alert);
   ::syslog(facility_ | syslog_level(alert.severity), "%s", message.c_str());
@@ -134,43 +136,13 @@ void SyslogSink::deliver(const detect::Alert& alert) {
 // ---------------------------------------------------------------------------------------------
 // webhook
 
-std::string alert_webhook_body(const detect::Alert& alert) {
-  nlohmann::json models = nlohmann::json::array();
-  for (const detect::ModelVote& vote : alert.models) {
-    models.push_back({{"model", vote.model},
-                      {"score", vote.score},
-                      {"threshold", vote.threshold},
-                      {"vote", vote.vote}});
-  }
-  nlohmann::json evidence = nlohmann::json::array();
-  for (const detect::Evidence& item : alert.evidence) {
-    evidence.push_back({{"feature", item.feature},
-                        {"value", item.value},
-                        {"expected", item.expected},
-                        {"deviation", item.deviation}});
-  }
+std::string alert_webhook_body(const detect::Alert& alert, detect::AlertChange change) {
+  nlohmann::json body = detect::alert_to_json_object(alert);
   const std::int64_t last_ns = alert.last_ns != 0 ? alert.last_ns : alert.time_ns;
-  const nlohmann::json body = {{"id", alert.id},
-                               {"time", rfc3339_utc(alert.time_ns)},
-                               {"time_ns", alert.time_ns},
-                               {"last_seen", rfc3339_utc(last_ns)},
-                               {"last_ns", last_ns},
-                               {"severity", detect::severity_name(alert.severity)},
-                               {"kind", alert.kind},
-                               {"src_ip", address_text(alert.src_ip)},
-                               {"src_port", alert.src_port},
-                               {"dst_ip", address_text(alert.dst_ip)},
-                               {"dst_port", alert.dst_port},
-                               {"protocol", alert.protocol},
-                               {"interface", alert.interface},
-                               {"score", alert.score},
-                               {"votes", alert.votes},
-                               {"voters", alert.voters},
-                               {"count", alert.count},
-                               {"reason", alert.reason},
-                               {"models", std::move(models)},
-                               {"evidence", std::move(evidence)},
-                               {"acknowledged", alert.acknowledged}};
+  body["time"] = rfc3339_utc(alert.time_ns);
+  body["last_seen"] = rfc3339_utc(last_ns);
+  body["last_ns"] = last_ns;
+  body["change"] = detect::alert_change_name(change);
   // Replace, not throw, on invalid UTF-8: a reason may quote bytes seen on the wire.
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -237,9 +209,24 @@ WebhookSink::~WebhookSink() {
   thread_.join();
 }
 
-void WebhookSink::deliver(const detect::Alert& alert) {
+void WebhookSink::on_alert(const detect::Alert& alert, detect::AlertChange change) {
+  if (change == detect::AlertChange::kUpdated) {
+    const auto it = last_update_ns_.find(alert.id);
+    if (it != last_update_ns_.end() && alert.last_ns - it->second < options_.update_interval_ns) {
+      return;
+    }
+  }
+  if (change == detect::AlertChange::kPast) {
+    last_update_ns_.erase(alert.id);
+  } else {
+    last_update_ns_[alert.id] = alert.last_ns;
+  }
+  deliver(alert, change);
+}
+
+void WebhookSink::deliver(const detect::Alert& alert, detect::AlertChange change) {
   // A full queue drops (counted by the queue): detection never waits for a receiver.
-  (void)queue_.try_push(alert);
+  (void)queue_.try_push(Post{alert, change});
 }
 
 bool WebhookSink::wait_idle(std::chrono::milliseconds timeout) {
@@ -288,8 +275,8 @@ void WebhookSink::run(std::stop_token stop) {
   const std::string where = options_.url;
 
   // pop without the stop token: on shutdown the queue is closed and drained within the grace.
-  while (std::optional<detect::Alert> alert = queue_.pop()) {
-    const std::string body = alert_webhook_body(*alert);
+  while (std::optional<Post> post = queue_.pop()) {
+    const std::string body = alert_webhook_body(post->alert, post->change);
     std::chrono::milliseconds backoff = options_.initial_backoff;
     bool delivered = false;
     std::string error;

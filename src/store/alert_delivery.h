@@ -1,11 +1,14 @@
-// Provides alert delivery beyond the files: the AlertSink seam and two sinks.
-//  * SyslogSink writes one line per alert through syslog(3) with a configurable ident and
-//    facility; the severity maps to the syslog level (syslog_level()).
-//  * WebhookSink POSTs each alert as a JSON object to an http:// URL from its own thread. deliver()
-//    only queues (a bounded queue; a full queue drops and counts), so a slow or dead receiver
-//    never stalls detection. Failed posts (connection errors, timeouts, 408, 429, 5xx) are retried
-//    a bounded number of times with exponential backoff; other 4xx answers are final.
-// Thread rules: deliver() may be called from any thread on both sinks. SyslogSink calls
+// Provides alert delivery beyond the files, as detect::AlertSink implementations:
+//  * SyslogSink writes one line through syslog(3) when an alert is raised, escalated and goes past
+//    (not for every update), with a configurable ident and facility; the severity maps to the
+//    syslog level (syslog_level()).
+//  * WebhookSink POSTs the alert as a JSON object (with "change": raised, updated, escalated, past)
+//    to an http:// URL from its own thread: when raised, escalated and past, and while engaged at
+//    most one update per update_interval of packet time. Delivering only queues (a bounded queue;
+//    a full queue drops and counts), so a slow or dead receiver never stalls detection. Failed
+//    posts (connection errors, timeouts, 408, 429, 5xx) are retried a bounded number of times with
+//    exponential backoff; other 4xx answers are final.
+// Thread rules: on_alert()/deliver() may be called from any thread on both sinks. SyslogSink calls
 // openlog(3), which is process-wide: keep one per process. WebhookSink's destructor keeps
 // delivering what is queued (one attempt each) for shutdown_grace, plus at most one request's
 // timeouts, then counts the rest as failed.
@@ -22,19 +25,15 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "core/bounded_queue.h"
 #include "detect/alert.h"
+#include "detect/sinks.h"
 
 namespace netsentry::store {
-
-class AlertSink {
- public:
-  virtual ~AlertSink() = default;
-  virtual void deliver(const detect::Alert& alert) = 0;
-};
 
 // LOW -> LOG_NOTICE, MEDIUM -> LOG_WARNING, HIGH -> LOG_ERR, CRITICAL -> LOG_CRIT.
 [[nodiscard]] int syslog_level(detect::Severity severity);
@@ -50,7 +49,7 @@ struct SyslogOptions {
   std::string facility = "daemon";
 };
 
-class SyslogSink final : public AlertSink {
+class SyslogSink final : public detect::AlertSink {
  public:
   // Throws core::Error on an unknown facility.
   explicit SyslogSink(SyslogOptions options = {});
@@ -58,7 +57,9 @@ class SyslogSink final : public AlertSink {
   SyslogSink(const SyslogSink&) = delete;
   SyslogSink& operator=(const SyslogSink&) = delete;
 
-  void deliver(const detect::Alert& alert) override;
+  void on_alert(const detect::Alert& alert, detect::AlertChange change) override;
+  // One line, whatever the change.
+  void deliver(const detect::Alert& alert);
 
  private:
   std::string ident_;  // openlog keeps the pointer: it must live as long as the sink
@@ -75,6 +76,7 @@ struct WebhookOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds timeout{5000};  // reading the answer, and writing the request
   std::chrono::milliseconds shutdown_grace{3000};
+  std::int64_t update_interval_ns = 60'000'000'000;  // packet time between update posts
 };
 
 struct WebhookStats {
@@ -85,12 +87,13 @@ struct WebhookStats {
   std::uint64_t retries = 0;
 };
 
-// The JSON body WebhookSink posts (an object: id, time (RFC 3339 UTC), time_ns, last_ns,
-// severity, kind, src_ip, src_port, dst_ip, dst_port, protocol, interface, score, votes, voters,
-// count, reason, models[], evidence[], acknowledged).
-[[nodiscard]] std::string alert_webhook_body(const detect::Alert& alert);
+// The JSON body WebhookSink posts: detect::alert_to_json_object() (id, severity, kind, subject,
+// score, count, reason, models[], features[], state, host, role, revision, evidence[],
+// acknowledged) with time and last_seen as RFC 3339 UTC, time_ns, last_ns, and change.
+[[nodiscard]] std::string alert_webhook_body(
+    const detect::Alert& alert, detect::AlertChange change = detect::AlertChange::kRaised);
 
-class WebhookSink final : public AlertSink {
+class WebhookSink final : public detect::AlertSink {
  public:
   // Throws core::Error when the URL is not http://host[:port][/path].
   explicit WebhookSink(WebhookOptions options);
@@ -98,7 +101,10 @@ class WebhookSink final : public AlertSink {
   WebhookSink(const WebhookSink&) = delete;
   WebhookSink& operator=(const WebhookSink&) = delete;
 
-  void deliver(const detect::Alert& alert) override;
+  void on_alert(const detect::Alert& alert, detect::AlertChange change) override;
+  // Queues one post, whatever the change.
+  void deliver(const detect::Alert& alert,
+               detect::AlertChange change = detect::AlertChange::kRaised);
 
   // Waits until every queued alert was delivered or given up, at most `timeout`; true if so.
   bool wait_idle(std::chrono::milliseconds timeout);
@@ -114,7 +120,12 @@ class WebhookSink final : public AlertSink {
   std::string host_;
   int port_ = 80;
   std::string path_;
-  core::BoundedQueue<detect::Alert> queue_;
+  struct Post {
+    detect::Alert alert;
+    detect::AlertChange change;
+  };
+  core::BoundedQueue<Post> queue_;
+  std::unordered_map<std::int64_t, std::int64_t> last_update_ns_;  // delivering thread only
   std::atomic<std::uint64_t> delivered_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::atomic<std::uint64_t> retries_{0};

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "detect/alert_format.h"
 
 namespace netsentry::store {
 namespace {
@@ -230,9 +231,28 @@ constexpr std::string_view kRowFilter = "(?90 = '' OR sensor = ?90)";
 constexpr std::string_view kAlertFilter =
     "(?90 = '' OR sensor = ?90 OR instr(',' || sensors || ',', ',' || ?90 || ',') > 0)";
 
+// Version 4: alerts with a lifecycle (detect/alert.h). The feature deviations move to `features`,
+// and each alert row keeps its state, host, role, revision, the evidence that built it (JSON) and
+// `changed`, a store-wide sequence number set on every write, so a reader follows updates in place.
+constexpr const char* kMigrateTo4 = R"sql(
+ALTER TABLE alerts RENAME COLUMN evidence TO features;
+ALTER TABLE alerts ADD COLUMN state TEXT NOT NULL DEFAULT 'engaged';
+ALTER TABLE alerts ADD COLUMN host TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN role TEXT NOT NULL DEFAULT 'attacker';
+ALTER TABLE alerts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE alerts ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+-- Alerts stored before alerts had a lifecycle are history: none is still accumulating.
+UPDATE alerts SET changed = id, state = 'past';
+CREATE INDEX IF NOT EXISTS alerts_changed ON alerts(changed);
+)sql";
+
+// Selected in this order by read_alert(); written in it by the insert (parameters ?1..?20, then
+// ?23..?28: ?21 and ?22 are a hub's sensor and sensor_id).
 constexpr std::string_view kAlertColumns =
     "id, time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, protocol, "
-    "interface, score, votes, voters, count, reason, models, evidence, acknowledged, sensors";
+    "interface, score, votes, voters, count, reason, models, features, acknowledged, sensors, "
+    "state, host, role, revision, evidence, changed";
 
 std::string join_sensors(const std::vector<std::string>& sensors) {
   std::string text;
@@ -266,14 +286,20 @@ std::string models_json(const detect::Alert& alert) {
   return models.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string evidence_json(const detect::Alert& alert) {
-  nlohmann::json evidence = nlohmann::json::array();
-  for (const detect::Evidence& item : alert.evidence) {
-    evidence.push_back({{"feature", item.feature},
+std::string features_json(const detect::Alert& alert) {
+  nlohmann::json features = nlohmann::json::array();
+  for (const detect::FeatureDeviation& item : alert.features) {
+    features.push_back({{"feature", item.feature},
                         {"value", item.value},
                         {"expected", item.expected},
                         {"deviation", item.deviation}});
   }
+  return features.dump();
+}
+
+std::string why_json(const detect::Alert& alert) {
+  nlohmann::json evidence = nlohmann::json::array();
+  for (const detect::Evidence& e : alert.evidence) evidence.push_back(detect::evidence_to_json(e));
   return evidence.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -292,18 +318,24 @@ void read_models(const std::string& text, detect::Alert& alert) {
   }
 }
 
-void read_evidence(const std::string& text, detect::Alert& alert) {
-  const nlohmann::json evidence = nlohmann::json::parse(text, nullptr, false);
-  if (!evidence.is_array()) return;
-  for (const nlohmann::json& item : evidence) {
+void read_features(const std::string& text, detect::Alert& alert) {
+  const nlohmann::json features = nlohmann::json::parse(text, nullptr, false);
+  if (!features.is_array()) return;
+  for (const nlohmann::json& item : features) {
     if (!item.is_object()) continue;
-    detect::Evidence entry;
+    detect::FeatureDeviation entry;
     entry.feature = item.value("feature", std::string());
     entry.value = item.value("value", 0.0);
     entry.expected = item.value("expected", 0.0);
     entry.deviation = item.value("deviation", 0.0);
-    alert.evidence.push_back(std::move(entry));
+    alert.features.push_back(std::move(entry));
   }
+}
+
+void read_why(const std::string& text, detect::Alert& alert) {
+  const nlohmann::json evidence = nlohmann::json::parse(text, nullptr, false);
+  if (!evidence.is_array()) return;
+  for (const nlohmann::json& item : evidence) alert.evidence.push_back(detect::evidence_from_json(item));
 }
 
 detect::Alert read_alert(const Statement& row) {
@@ -325,9 +357,14 @@ detect::Alert read_alert(const Statement& row) {
   alert.count = static_cast<std::uint64_t>(row.integer(14));
   alert.reason = row.text(15);
   read_models(row.text(16), alert);
-  read_evidence(row.text(17), alert);
+  read_features(row.text(17), alert);
   alert.acknowledged = row.integer(18) != 0;
   alert.sensors = split_sensors(row.text(19));
+  alert.state = row.text(20) == "past" ? detect::AlertState::kPast : detect::AlertState::kEngaged;
+  alert.host = parse_address(row.text(21));
+  alert.role = row.text(22) == "victim" ? detect::Role::kVictim : detect::Role::kAttacker;
+  alert.revision = static_cast<std::uint32_t>(row.integer(23));
+  read_why(row.text(24), alert);
   return alert;
 }
 
@@ -475,6 +512,12 @@ StoreReader::StoreReader(const fs::path& path, std::chrono::milliseconds busy_ti
     while (version == 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       version = query_integer(db_, path_, "PRAGMA user_version", "cannot open the store");
+    }
+    if (version > 0 && version < SqliteStore::kSchemaVersion) {
+      throw core::Error(path_.string() + ": written by an older netsentry (schema version " +
+                        std::to_string(version) + ", expected " +
+                        std::to_string(SqliteStore::kSchemaVersion) +
+                        "); `netsentry monitor --db` on it upgrades it once");
     }
     if (version != SqliteStore::kSchemaVersion) {
       throw core::Error(path_.string() + ": not a netsentry store (schema version " +
@@ -630,7 +673,8 @@ StoreHeads StoreReader::heads() {
                         "(SELECT coalesce(max(rowid), 0) FROM connections), "
                         "max(coalesce((SELECT max(ts_ns) FROM traffic), 0), "
                         "coalesce((SELECT max(end_ns) FROM flows), 0), "
-                        "coalesce((SELECT max(last_ns) FROM alerts), 0))")
+                        "coalesce((SELECT max(last_ns) FROM alerts), 0)), "
+                        "(SELECT coalesce(max(changed), 0) FROM alerts)")
           : "SELECT coalesce((SELECT rowid FROM traffic WHERE " + rows +
                 " ORDER BY rowid DESC LIMIT 1), 0), "
                 "coalesce((SELECT id FROM flows WHERE " + rows +
@@ -643,7 +687,8 @@ StoreHeads StoreReader::heads() {
                 " ORDER BY rowid DESC LIMIT 1), 0), "
                 "coalesce((SELECT end_ns FROM flows WHERE " + rows +
                 " ORDER BY id DESC LIMIT 1), 0), "
-                "coalesce((SELECT max(last_ns) FROM alerts WHERE " + alerts + "), 0))",
+                "coalesce((SELECT max(last_ns) FROM alerts WHERE " + alerts + "), 0)), "
+                "coalesce((SELECT max(changed) FROM alerts WHERE " + alerts + "), 0)",
       "cannot read the store");
   query.bind_if_present(kSensorParameter, sensor_);
   StoreHeads heads;
@@ -653,6 +698,7 @@ StoreHeads StoreReader::heads() {
     heads.alert_id = query.integer(2);
     heads.connection_rowid = query.integer(3);
     heads.newest_ns = query.integer(4);
+    heads.alert_changed = query.integer(5);
   }
   return heads;
 }
@@ -788,6 +834,27 @@ std::uint64_t StoreReader::flow_count_after(std::int64_t after_id) {
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, after_id);
   return query.step() ? static_cast<std::uint64_t>(query.integer(0)) : 0;
+}
+
+std::vector<detect::Alert> StoreReader::alerts_changed_after(std::int64_t after_changed,
+                                                             std::size_t limit,
+                                                             std::int64_t* last_changed) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  select_from(kAlertColumns, "FROM alerts WHERE changed > ?1 AND " +
+                                                 std::string(kAlertFilter) +
+                                                 " ORDER BY changed LIMIT ?2"));
+  query.bind_if_present(kSensorParameter, sensor_);
+  query.bind(1, after_changed);
+  query.bind(2, sql_limit(limit));
+  std::vector<detect::Alert> alerts;
+  std::int64_t newest = after_changed;
+  while (query.step()) {
+    alerts.push_back(read_alert(query));
+    newest = std::max(newest, query.integer(25));
+  }
+  if (last_changed != nullptr) *last_changed = newest;
+  return alerts;
 }
 
 AlertCounts StoreReader::alert_counts() {
@@ -1118,7 +1185,9 @@ class SqliteStore::Writer {
     src_ip_ = address_text(alert.src_ip);
     dst_ip_ = address_text(alert.dst_ip);
     const std::string models = models_json(alert);
-    const std::string evidence = evidence_json(alert);
+    const std::string features = features_json(alert);
+    const std::string why = why_json(alert);
+    const std::string host = address_text(alert.host);
     const std::string sensors = join_sensors(alert.sensors);
     Statement& s = !sensor.empty()                           ? upsert_sensor_alert_
                    : update                                  ? update_alert_
@@ -1149,9 +1218,15 @@ class SqliteStore::Writer {
     s.bind(15, static_cast<std::int64_t>(alert.count));
     s.bind(16, std::string_view(alert.reason));
     s.bind(17, std::string_view(models));
-    s.bind(18, std::string_view(evidence));
+    s.bind(18, std::string_view(features));
     s.bind(19, static_cast<std::int64_t>(alert.acknowledged ? 1 : 0));
     s.bind(20, std::string_view(sensors));
+    s.bind(23, detect::alert_state_name(alert.state));
+    s.bind(24, std::string_view(host));
+    s.bind(25, detect::role_name(alert.role));
+    s.bind(26, static_cast<std::int64_t>(alert.revision));
+    s.bind(27, std::string_view(why));
+    s.bind(28, ++changed_);
     s.run();
     note_time(alert.last_ns != 0 ? alert.last_ns : alert.time_ns);
   }
@@ -1159,6 +1234,7 @@ class SqliteStore::Writer {
   void apply(const AckItem& item) {
     ack_alert_.bind(1, static_cast<std::int64_t>(item.acknowledged ? 1 : 0));
     ack_alert_.bind(2, item.id);
+    ack_alert_.bind(3, ++changed_);
     ack_alert_.run();
   }
 
@@ -1275,11 +1351,13 @@ class SqliteStore::Writer {
       // A new file gets version 1 and then every migration, so old and new stores end up alike.
       exec(db_, path_, "BEGIN IMMEDIATE", "cannot create the schema");
       try {
+        // Versioned migrations: a new file gets version 1's schema, then every later step.
         if (version < 1) exec(db_, path_, kSchema, "cannot create the schema");
         if (version < 2) exec(db_, path_, kMigrateTo2, "cannot upgrade the store to version 2");
         if (version < 3) exec(db_, path_, kMigrateTo3, "cannot upgrade the store to version 3");
-        static_assert(kSchemaVersion == 3);
-        exec(db_, path_, "PRAGMA user_version = 3", "cannot create the schema");
+        if (version < 4) exec(db_, path_, kMigrateTo4, "cannot upgrade the store to version 4");
+        static_assert(kSchemaVersion == 4);
+        exec(db_, path_, "PRAGMA user_version = 4", "cannot create the schema");
         exec(db_, path_, "COMMIT", "cannot create the schema");
       } catch (...) {
         rollback();
@@ -1287,6 +1365,7 @@ class SqliteStore::Writer {
       }
     }
     page_size_ = query_integer(db_, path_, "PRAGMA page_size");
+    changed_ = query_integer(db_, path_, "SELECT coalesce(max(changed), 0) FROM alerts");
   }
 
   void prepare() {
@@ -1331,29 +1410,34 @@ class SqliteStore::Writer {
         "remote_ip, remote_port, status, pid, process, sensor) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
         "?7, ?8, ?9, ?10, ?11)");
     constexpr std::string_view alert_values =
-        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20";
-    insert_alert_ = write_statement(std::string("INSERT INTO alerts(") +
-                                    std::string(kAlertColumns) + ") VALUES(?1, " +
-                                    std::string(alert_values) + ")");
+        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+        "?23, ?24, ?25, ?26, ?27, ?28";
     // An update never clears an acknowledgement: the user has seen the subject already.
     constexpr std::string_view alert_update =
         "time_ns = ?2, last_ns = ?3, severity = ?4, kind = ?5, src_ip = ?6, src_port = ?7, "
         "dst_ip = ?8, dst_port = ?9, protocol = ?10, interface = ?11, score = ?12, votes = ?13, "
-        "voters = ?14, count = ?15, reason = ?16, models = ?17, evidence = ?18, "
-        "acknowledged = max(acknowledged, ?19), sensors = ?20";
+        "voters = ?14, count = ?15, reason = ?16, models = ?17, features = ?18, "
+        "acknowledged = max(acknowledged, ?19), sensors = ?20, state = ?23, host = ?24, "
+        "role = ?25, revision = ?26, evidence = ?27, changed = ?28";
+    // An alert delivered again (same id: engaged, updated, past) replaces its row in place.
+    insert_alert_ = write_statement(std::string("INSERT INTO alerts(") +
+                                    std::string(kAlertColumns) + ") VALUES(?1, " +
+                                    std::string(alert_values) + ") ON CONFLICT(id) DO UPDATE SET " +
+                                    std::string(alert_update));
     update_alert_ =
         write_statement("UPDATE alerts SET " + std::string(alert_update) + " WHERE id = ?1");
     // A hub's alert of a sensor: the id is the hub's own; an older state arriving late (a resend
     // after an outage) does not replace a newer one.
     upsert_sensor_alert_ = write_statement(
         "INSERT INTO alerts(time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, "
-        "protocol, interface, score, votes, voters, count, reason, models, evidence, acknowledged, "
-        "sensors, sensor, sensor_id) VALUES(" +
+        "protocol, interface, score, votes, voters, count, reason, models, features, acknowledged, "
+        "sensors, state, host, role, revision, evidence, changed, sensor, sensor_id) VALUES(" +
         std::string(alert_values) +
         ", ?21, ?22) ON CONFLICT(sensor, sensor_id) WHERE sensor_id IS NOT NULL DO UPDATE SET " +
         std::string(alert_update) +
         " WHERE (excluded.last_ns, excluded.count) >= (alerts.last_ns, alerts.count)");
-    ack_alert_ = write_statement("UPDATE alerts SET acknowledged = ?1 WHERE id = ?2");
+    // An acknowledgement is a change a reader of updates must see.
+    ack_alert_ = write_statement("UPDATE alerts SET acknowledged = ?1, changed = ?3 WHERE id = ?2");
     insert_message_ =
         write_statement("INSERT OR IGNORE INTO bus_messages(id, received_ns) VALUES(?1, ?2)");
     upsert_sensor_ = write_statement(
@@ -1413,6 +1497,7 @@ class SqliteStore::Writer {
   sqlite3* db_ = nullptr;
   std::int64_t page_size_ = 4096;
   std::int64_t newest_ns_ = INT64_MIN;
+  std::int64_t changed_ = 0;  // the newest alerts.changed written
   std::string src_ip_;
   std::string dst_ip_;
   Statement begin_, commit_, insert_traffic_, insert_flow_, insert_connection_, insert_alert_,
@@ -1488,6 +1573,14 @@ std::int64_t SqliteStore::add_alert(const detect::Alert& alert) {
   AlertItem item{alert, false};
   item.alert.id = id;
   return push_priority(std::move(item)) ? id : 0;
+}
+
+bool SqliteStore::put_alert(const detect::Alert& alert) {
+  if (alert.id <= 0) return false;
+  std::int64_t next = next_alert_id_.load();
+  while (next <= alert.id && !next_alert_id_.compare_exchange_weak(next, alert.id + 1)) {
+  }
+  return push_priority(AlertItem{alert, false});
 }
 
 bool SqliteStore::update_alert(const detect::Alert& alert) {

@@ -140,6 +140,7 @@ struct StoreHeads {
   std::int64_t traffic_rowid = 0;
   std::int64_t flow_id = 0;
   std::int64_t alert_id = 0;
+  std::int64_t alert_changed = 0;  // the newest alerts.changed (every insert, update or ack)
   std::int64_t connection_rowid = 0;
   std::int64_t newest_ns = 0;  // newest traffic, flow end or alert time; 0 when empty
 };
@@ -238,6 +239,11 @@ class StoreReader final {
                                                           std::size_t limit);
   // How many flows have an id above after_id (0: every flow).
   [[nodiscard]] std::uint64_t flow_count_after(std::int64_t after_id);
+  // Alerts written (inserted, updated in place or acknowledged) after `after_changed` (the
+  // alerts.changed sequence), oldest change first, at most limit.
+  // `last_changed` (when given) receives the newest change read (after_changed when none).
+  [[nodiscard]] std::vector<detect::Alert> alerts_changed_after(
+      std::int64_t after_changed, std::size_t limit, std::int64_t* last_changed = nullptr);
   // Alerts with id > after_id and severity >= min_severity, ordered by id.
   [[nodiscard]] std::vector<detect::Alert> alerts_after(std::int64_t after_id,
                                                         detect::Severity min_severity,
@@ -336,7 +342,8 @@ class SqliteStore final {
   // 1: the first schema; 2: sensor columns, sensors and bus_messages tables (netsentry hub).
   // 3: flows gain community_id, orig_ip_bytes, resp_ip_bytes, conn_state, history and
   // tunnel_parent.
-  static constexpr int kSchemaVersion = 3;
+  // 4: alerts with a lifecycle (state, host, role, revision, evidence, changed; features).
+  static constexpr int kSchemaVersion = 4;
 
   // Opens or creates the database and its schema and starts the writer thread. Throws core::Error
   // (with the path and SQLite's message) when the file cannot be created, is not a database, or
@@ -356,6 +363,11 @@ class SqliteStore final {
                        std::span<const host::ConnectionEvent> events);
   // Stores a new alert (alert.id is ignored) and returns its id; 0 when it was dropped.
   std::int64_t add_alert(const detect::Alert& alert);
+  // Stores an alert under its own id (alert.id > 0): inserted the first time, replaced in place
+  // on every later delivery (an acknowledgement stays). False when it was dropped.
+  bool put_alert(const detect::Alert& alert);
+  // The id the next alert should get (past every id stored), for the detection stage.
+  [[nodiscard]] std::int64_t next_alert_id() const { return next_alert_id_.load(); }
   // Replaces a stored alert (by alert.id) with a newer aggregate (count, last_ns, severity...).
   bool update_alert(const detect::Alert& alert);
   // Returns false for an id the store never assigned, or when the queue is full.

@@ -43,9 +43,12 @@ flow::FlowRecord flow_between(const char* a, const char* b, double start_s, doub
   return f;
 }
 
+// An alert with a new id each time (a delivery of an existing one copies its id).
 detect::Alert alert(const char* kind, const char* src, const char* dst, double time_s,
                     std::uint64_t count = 1) {
+  static std::int64_t next_id = 1;
   detect::Alert a;
+  a.id = next_id++;
   a.kind = kind;
   if (*src) a.src_ip = ip(src);
   if (*dst) a.dst_ip = ip(dst);
@@ -86,12 +89,12 @@ TEST_F(PcapEvaluatorTest, CountsEachEpisodesFlowsAndPacketsAndSkipsInterimReport
 
 TEST_F(PcapEvaluatorTest, AttributesAlertsAndCountsTheRestAsFalseAlertsPerHour) {
   evaluator_.observe_time(kT0 + 12 * kSecond);
-  evaluator_.on_alert(alert("port_scan", "10.0.0.66", "10.0.0.1", 10.05), false);
+  evaluator_.on_alert(alert("port_scan", "10.0.0.66", "10.0.0.1", 10.05), detect::AlertChange::kRaised);
   evaluator_.observe_time(kT0 + 51 * kSecond);
-  evaluator_.on_alert(alert("syn_flood", "", "10.0.0.1", 50.5, 3), false);
-  evaluator_.on_alert(alert("volume", "", "", 55), false);   // coincides with the flood
-  evaluator_.on_alert(alert("volume", "", "", 900), false);  // false
-  evaluator_.on_alert(alert("flow_anomaly", "10.0.0.10", "10.0.0.1", 300), false);  // false
+  evaluator_.on_alert(alert("syn_flood", "", "10.0.0.1", 50.5, 3), detect::AlertChange::kRaised);
+  evaluator_.on_alert(alert("volume", "", "", 55), detect::AlertChange::kRaised);   // coincides with the flood
+  evaluator_.on_alert(alert("volume", "", "", 900), detect::AlertChange::kRaised);  // false
+  evaluator_.on_alert(alert("flow_anomaly", "10.0.0.10", "10.0.0.1", 300), detect::AlertChange::kRaised);  // false
   // The capture's span comes from its flows: half an hour.
   const std::vector<flow::FlowRecord> span = {flow_between("10.0.0.10", "10.0.0.1", 0, 1800)};
   evaluator_.observe_flows(span);
@@ -117,9 +120,12 @@ TEST_F(PcapEvaluatorTest, AttributesAlertsAndCountsTheRestAsFalseAlertsPerHour) 
 
 TEST_F(PcapEvaluatorTest, AnUpdateReplacesItsAlertAndKeepsTheFirstRaiseTime) {
   evaluator_.observe_time(kT0 + 11 * kSecond);
-  evaluator_.on_alert(alert("port_scan", "10.0.0.66", "10.0.0.1", 10.05, 1), false);
+  const detect::Alert raised = alert("port_scan", "10.0.0.66", "10.0.0.1", 10.05, 1);
+  evaluator_.on_alert(raised, detect::AlertChange::kRaised);
   evaluator_.observe_time(kT0 + 70 * kSecond);
-  evaluator_.on_alert(alert("port_scan", "10.0.0.66", "10.0.0.1", 10.05, 9), true);
+  detect::Alert update = raised;
+  update.count = 9;
+  evaluator_.on_alert(update, detect::AlertChange::kUpdated);
   const PcapEvaluation r = evaluator_.result();
   EXPECT_EQ(r.alerts, 1u);
   EXPECT_EQ(r.alert_events, 9u);
@@ -140,7 +146,7 @@ TEST(PcapEvaluator, AFoldedAlertDetectsEveryEpisodeOfItsSourceThatItsSpanOverlap
   // The first scan's alert, with the second scan folded in: [10.2 s, 15.6 s], two events.
   detect::Alert folded = alert("port_scan", "10.0.0.66", "10.0.0.1", 10.2, 2);
   folded.last_ns = kT0 + 15'600'000'000;
-  evaluator.on_alert(folded, false);
+  evaluator.on_alert(folded, detect::AlertChange::kRaised);
   const PcapEvaluation r = evaluator.result();
   ASSERT_EQ(r.outcomes.size(), 4u);
   EXPECT_TRUE(r.outcomes[0].detected());
@@ -163,11 +169,15 @@ TEST_F(PcapEvaluatorTest, FlowLevelReportsTheEnsembleAgainstTheLabels) {
       flow_between("10.0.0.10", "10.0.0.1", 20, 21),
       flow_between("10.0.0.11", "10.0.0.1", 20, 21),
   };
-  const std::vector<detect::FlowVerdict> verdicts = {
-      {0.9f, true, 1, 1}, {0.2f, false, 0, 1}, {0.1f, false, 0, 1}, {0.8f, true, 1, 1}};
+  const std::vector<detect::FlowVerdict> verdicts = {{0.9f, true, 1, 1, true, true},
+                                                     {0.2f, false, 0, 1, true, false},
+                                                     {0.1f, false, 0, 1, true, false},
+                                                     {0.8f, true, 1, 1, true, true}};
   evaluator_.on_flows(flows, verdicts, 0.5f);
   const PcapEvaluation r = evaluator_.result();
   ASSERT_TRUE(r.flows.scored());
+  EXPECT_EQ(r.flows.with_evidence, 2u);
+  EXPECT_EQ(r.flows.benign_with_evidence, 1u);
   EXPECT_EQ(r.flows.y, (std::vector<int>{1, 1, 0, 0}));
   EXPECT_EQ(r.flows.label_names, (std::vector<std::string>{"BENIGN", "port_scan", "syn_flood"}));
   const std::string text = format_pcap_evaluation(r);
@@ -180,7 +190,7 @@ TEST_F(PcapEvaluatorTest, FlowLevelReportsTheEnsembleAgainstTheLabels) {
 }
 
 TEST_F(PcapEvaluatorTest, JsonHasEveryDocumentedKey) {
-  evaluator_.on_alert(alert("volume", "", "", 900), false);
+  evaluator_.on_alert(alert("volume", "", "", 900), detect::AlertChange::kRaised);
   const auto j = pcap_evaluation_json(evaluator_.result());
   for (const char* key : {"capture", "labels", "model", "packets", "start", "end", "duration_s",
                           "flow_level", "episodes", "attacks", "alerts", "false_alerts"}) {

@@ -109,7 +109,7 @@ TEST_P(MessageRoundTrip, AlertKeepsEveryField) {
   a.count = 5;
   a.reason = "512 ports probed";
   a.models = {{"random_forest", 0.97F, 0.5F, true}};
-  a.evidence = {{"distinct_ports", 512, 4, 38.2}};
+  a.features = {{"distinct_ports", 512, 4, 38.2}};
   a.acknowledged = true;
   const Message m{origin(), AlertMessage{a, true}};
   const Message back = decode(Topic::kAlerts, encode(m, GetParam()), GetParam());
@@ -127,8 +127,8 @@ TEST_P(MessageRoundTrip, AlertKeepsEveryField) {
   EXPECT_EQ(out.alert.reason, a.reason);
   ASSERT_EQ(out.alert.models.size(), 1u);
   EXPECT_EQ(out.alert.models[0].model, "random_forest");
-  ASSERT_EQ(out.alert.evidence.size(), 1u);
-  EXPECT_DOUBLE_EQ(out.alert.evidence[0].deviation, 38.2);
+  ASSERT_EQ(out.alert.features.size(), 1u);
+  EXPECT_DOUBLE_EQ(out.alert.features[0].deviation, 38.2);
   EXPECT_TRUE(out.alert.acknowledged);
 }
 

@@ -74,7 +74,24 @@ TEST(AlertFormat, SerialisesEveryAlertFieldToJson) {
   a.count = 12;
   a.reason = "Flow \"odd\"";
   a.models.push_back({"isolation_forest", 0.8f, 0.6f, true});
-  a.evidence.push_back({"Flow Packets/s", 1e6, 10, std::numeric_limits<double>::quiet_NaN()});
+  a.features.push_back({"Flow Packets/s", 1e6, 10, std::numeric_limits<double>::quiet_NaN()});
+  a.host = ip("10.0.0.66");
+  a.revision = 2;
+  a.state = AlertState::kPast;
+  Evidence e;
+  e.time_ns = a.time_ns;
+  e.host = a.host;
+  e.peer = a.dst_ip;
+  e.port = 443;
+  e.ip_proto = 6;
+  e.kind = std::string(kind::kPortScan);
+  e.detector = "port_scan";
+  e.confidence = 0.9;
+  e.threat = Severity::kHigh;
+  e.description = "Port scan";
+  e.count = 300;
+  e.flows.push_back({a.time_ns, a.host, a.dst_ip, 40000, 22, 6});
+  a.evidence.push_back(e);
 
   const auto j = nlohmann::json::parse(alert_to_json(a));
   EXPECT_EQ(j["id"], 7);
@@ -98,9 +115,63 @@ TEST(AlertFormat, SerialisesEveryAlertFieldToJson) {
   ASSERT_EQ(j["models"].size(), 1u);
   EXPECT_EQ(j["models"][0]["model"], "isolation_forest");
   EXPECT_EQ(j["models"][0]["vote"], true);
+  ASSERT_EQ(j["features"].size(), 1u);
+  EXPECT_EQ(j["features"][0]["feature"], "Flow Packets/s");
+  EXPECT_TRUE(j["features"][0]["deviation"].is_null());
+  EXPECT_EQ(j["state"], "past");
+  EXPECT_EQ(j["host"], "10.0.0.66");
+  EXPECT_EQ(j["role"], "attacker");
+  EXPECT_EQ(j["revision"], 2);
   ASSERT_EQ(j["evidence"].size(), 1u);
-  EXPECT_EQ(j["evidence"][0]["feature"], "Flow Packets/s");
-  EXPECT_TRUE(j["evidence"][0]["deviation"].is_null());
+  const auto& ev = j["evidence"][0];
+  EXPECT_EQ(ev["kind"], "port_scan");
+  EXPECT_EQ(ev["threat"], "HIGH");
+  EXPECT_DOUBLE_EQ(ev["confidence"].get<double>(), 0.9);
+  EXPECT_EQ(ev["count"], 300);
+  EXPECT_EQ(ev["peer"], "2001:db8::5");
+  EXPECT_EQ(ev["protocol"], "TCP");
+  ASSERT_EQ(ev["flows"].size(), 1u);
+  EXPECT_EQ(ev["flows"][0]["dst_port"], 22);
+  EXPECT_EQ(ev["flows"][0]["text"], "TCP 10.0.0.66:40000 -> [2001:db8::5]:22");
+}
+
+TEST(AlertFormat, EvidenceReadsBackFromItsJson) {
+  Evidence e;
+  e.time_ns = 1'499'344'746'818'901'000;
+  e.first_ns = e.time_ns - 5;
+  e.host = ip("10.0.0.1");
+  e.role = Role::kVictim;
+  e.peer = ip("10.0.0.66");
+  e.port = 80;
+  e.ip_proto = 17;
+  e.kind = std::string(kind::kUdpFlood);
+  e.detector = "udp_flood";
+  e.confidence = 0.85;
+  e.threat = Severity::kCritical;
+  e.description = "flood";
+  e.count = 20'000;
+  e.score = 3.5f;
+  e.flows.push_back({e.first_ns, e.peer, e.host, 1234, 80, 17});
+  e.models.push_back({"isolation_forest", 0.8f, 0.6f, true});
+  e.deviations.push_back({"packets_per_second", 20'000, 1'000, 20});
+  const Evidence back = evidence_from_json(evidence_to_json(e));
+  EXPECT_EQ(back.time_ns, e.time_ns);
+  EXPECT_EQ(back.first_ns, e.first_ns);
+  EXPECT_EQ(back.host, e.host);
+  EXPECT_EQ(back.role, Role::kVictim);
+  EXPECT_EQ(back.peer, e.peer);
+  EXPECT_EQ(back.port, 80);
+  EXPECT_EQ(back.ip_proto, 17);
+  EXPECT_EQ(back.kind, e.kind);
+  EXPECT_EQ(back.detector, e.detector);
+  EXPECT_DOUBLE_EQ(back.confidence, 0.85);
+  EXPECT_EQ(back.threat, Severity::kCritical);
+  EXPECT_EQ(back.count, 20'000u);
+  ASSERT_EQ(back.flows.size(), 1u);
+  EXPECT_EQ(back.flows[0], e.flows[0]);
+  ASSERT_EQ(back.models.size(), 1u);
+  ASSERT_EQ(back.deviations.size(), 1u);
+  EXPECT_DOUBLE_EQ(back.deviations[0].value, 20'000);
 }
 
 TEST(AlertFormat, WritesUnknownAddressesAsEmptyStrings) {

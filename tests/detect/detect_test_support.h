@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "flow/flow_observer.h"
 #include "flow/flow_record.h"
 #include "net/packet.h"
 
@@ -116,6 +117,27 @@ inline flow::FlowRecord udp_flow(const net::IpAddress& src, std::uint16_t sport,
   r.packet_count = packets;
   if (reply) r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalBwdPackets)] = 1;
   return r;
+}
+
+// A flow event as the flow table tells it: `moment` of the flow src:sport -> dst:dport that
+// started at start_ns, seen at ts_ns with this packet's TCP flags (or ICMP type).
+inline flow::FlowEvent event(flow::FlowMoment moment, const net::IpAddress& src,
+                             std::uint16_t sport, const net::IpAddress& dst, std::uint16_t dport,
+                             std::uint8_t proto, std::int64_t start_ns, std::int64_t ts_ns,
+                             std::uint8_t flags = 0, std::uint8_t icmp_type = 0) {
+  flow::FlowEvent e;
+  e.moment = moment;
+  e.src = src;
+  e.dst = dst;
+  e.src_port = sport;
+  e.dst_port = dport;
+  e.ip_proto = proto;
+  e.start_ns = start_ns;
+  e.ts_ns = ts_ns;
+  e.tcp_flags = proto == 6 ? flags : 0;
+  e.icmp_type = icmp_type;
+  e.wire_len = 60;
+  return e;
 }
 
 }  // namespace netsentry::detect::testing

@@ -31,8 +31,8 @@ data::Dataset original_dataset(std::size_t rows, std::uint64_t seed) {
     const int attack = rng.uniform() < 0.3 ? 1 : 0;
     const double packets = attack ? 1 + (rng.uniform() < 0.5) : 10 + 50 * rng.uniform();
     const double bytes = attack ? 60 * packets : packets * (400 + 800 * rng.uniform());
-    d.columns[0].values.push_back(static_cast<float>(attack ? 0.001 * rng.uniform()
-                                                            : 0.5 + 4 * rng.uniform()));
+    d.columns[0].values.push_back(
+        static_cast<float>(attack ? 0.001 * rng.uniform() : 0.5 + 4 * rng.uniform()));
     d.columns[1].values.push_back(static_cast<float>(packets));
     d.columns[2].values.push_back(static_cast<float>(bytes));
     d.columns[3].values.push_back(static_cast<float>(30000 + 30000 * rng.uniform()));
@@ -88,46 +88,55 @@ class FlowScorerTest : public ::testing::Test {
   ml::Bundle bundle_;
 };
 
-TEST_F(FlowScorerTest, FlagsFloodFlowsWithVotesEvidenceAndAReadableReason) {
+TEST_F(FlowScorerTest, FlagsFloodFlowsAndDescribesThemWithVotesFeaturesAndNumbers) {
   const FlowScorer scorer(bundle_);
   std::vector<flow::FlowRecord> flows;
   for (int i = 0; i < 20; ++i) flows.push_back(web(static_cast<std::uint16_t>(40000 + i), kT0));
   flows.push_back(flood(8081, kT0 + kSec));
   flows.push_back(flood(22, kT0 + kSec));
   std::vector<FlowVerdict> verdicts;
-  std::vector<Alert> alerts;
-  scorer.score(flows, verdicts, alerts);
+  ScoredBatch batch;
+  scorer.score(flows, verdicts, &batch);
   ASSERT_EQ(verdicts.size(), flows.size());
-  for (int i = 0; i < 20; ++i) EXPECT_FALSE(verdicts[i].anomalous) << "web flow " << i;
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(verdicts[i].anomalous) << "web flow " << i;
+    EXPECT_TRUE(verdicts[i].scored);
+  }
   EXPECT_TRUE(verdicts[20].anomalous);
   EXPECT_TRUE(verdicts[21].anomalous);
-  // Both flood flows are one host pair: one alert counting two flows.
-  ASSERT_EQ(alerts.size(), 1u);
-  const Alert& a = alerts[0];
-  EXPECT_EQ(a.count, 2u);
-  EXPECT_EQ(a.last_ns, std::max(flows[20].end_ns, flows[21].end_ns));
-  EXPECT_EQ(a.kind, kind::kFlowAnomaly);
-  EXPECT_EQ(a.src_ip, ip("10.0.0.66"));
-  EXPECT_EQ(a.dst_port, 8081);
-  EXPECT_EQ(a.protocol, "TCP");
-  EXPECT_EQ(a.voters, 2);
-  EXPECT_EQ(a.models.size(), 2u);
-  EXPECT_GT(a.score, scorer.threshold());
-  ASSERT_FALSE(a.evidence.empty());
-  EXPECT_GE(std::abs(a.evidence.front().deviation), std::abs(a.evidence.back().deviation));
-  EXPECT_NE(a.reason.find("10.0.0.66:31337 → 10.0.0.5:8081"), std::string::npos) << a.reason;
-  EXPECT_NE(a.reason.find("of 2 models agree"), std::string::npos) << a.reason;
+  const std::size_t rows[] = {20, 21};
+  std::vector<Evidence> described;
+  scorer.describe(flows, batch, verdicts, rows, described);
+  ASSERT_EQ(described.size(), 2u);
+  const Evidence& e = described[0];
+  EXPECT_EQ(e.voters, 2);
+  EXPECT_EQ(e.models.size(), 2u);
+  EXPECT_GT(e.score, scorer.threshold());
+  ASSERT_EQ(e.flows.size(), 1u);
+  EXPECT_EQ(e.flows[0].dst_port, 8081);
+  ASSERT_FALSE(e.deviations.empty());
+  EXPECT_GE(std::abs(e.deviations.front().deviation), std::abs(e.deviations.back().deviation));
+  EXPECT_NE(e.description.find("10.0.0.66:31337 → 10.0.0.5:8081"), std::string::npos)
+      << e.description;
+  EXPECT_NE(e.description.find("of 2 models agree"), std::string::npos) << e.description;
+  // The second flow of the same host pair gets the short description.
+  EXPECT_TRUE(described[1].deviations.empty());
+  EXPECT_NE(described[1].description.find("10.0.0.5:22"), std::string::npos);
 }
 
-TEST_F(FlowScorerTest, EvidenceReportsRawValuesAndTheTrainingTypical) {
+TEST_F(FlowScorerTest, DeviationsReportRawValuesAndTheTrainingTypical) {
   const FlowScorer scorer(bundle_);
   std::vector<flow::FlowRecord> flows = {flood(9999, kT0)};
   std::vector<FlowVerdict> verdicts;
-  std::vector<Alert> alerts;
-  scorer.score(flows, verdicts, alerts);
-  ASSERT_EQ(alerts.size(), 1u);
+  ScoredBatch batch;
+  scorer.score(flows, verdicts, &batch);
+  ASSERT_TRUE(verdicts[0].anomalous);
+  const std::size_t rows[] = {0};
+  std::vector<Evidence> described;
+  scorer.describe(flows, batch, verdicts, rows, described);
+  ASSERT_EQ(described.size(), 1u);
   int checked = 0;
-  for (const auto& e : alerts[0].evidence) {
+  for (const auto& e : described[0].deviations) {
     if (e.feature == "PacketCount") {
       EXPECT_NEAR(e.value, 1.0, 1e-3);
       EXPECT_GT(e.expected, 5.0);  // training rows mostly have tens of packets
@@ -141,7 +150,9 @@ TEST_F(FlowScorerTest, EvidenceReportsRawValuesAndTheTrainingTypical) {
     }
   }
   std::string listed;
-  for (const auto& e : alerts[0].evidence) listed += e.feature + "=" + std::to_string(e.value) + " ";
+  for (const auto& e : described[0].deviations) {
+    listed += e.feature + "=" + std::to_string(e.value) + " ";
+  }
   EXPECT_GE(checked, 2) << "a one-packet flood should stand out by its packet and byte counts: "
                         << listed;
 }

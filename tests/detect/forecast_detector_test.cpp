@@ -72,11 +72,14 @@ ForecastDetectorOptions options_without_floor() {
   ForecastDetectorOptions o;
   o.min_band = 0;
   o.baseline.min_band = 0;
+  // MEDIUM, one level up at 10x (the defaults are LOW without escalation).
+  o.severity = Severity::kMedium;
+  o.escalate_ratio = 10;
   return o;
 }
 
-std::vector<Alert> feed(ForecastDetector& d, std::string_view series, double value, int second) {
-  std::vector<Alert> out;
+std::vector<Evidence> feed(ForecastDetector& d, std::string_view series, double value, int second) {
+  std::vector<Evidence> out;
   d.observe_value(series, value, kT0 + second * kSec, out);
   return out;
 }
@@ -100,7 +103,7 @@ TEST(ForecastDetector, WithoutAModelTheBaselineAlerts) {
   const auto alerts = feed(d, "total", 2e7, 100);
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0].kind, kind::kVolumeForecast);
-  EXPECT_THAT(alerts[0].reason, HasSubstr("the expected"));
+  EXPECT_THAT(alerts[0].description, HasSubstr("the expected"));
   EXPECT_EQ(d.stats().forecasts, 0u);
   EXPECT_EQ(d.baseline_stats().alerts, 1u);
 }
@@ -112,14 +115,15 @@ TEST(ForecastDetector, TenfoldSpikeAlertsHighAndTheNextNormalSecondsDoNot) {
   for (; t < 30; ++t) ASSERT_TRUE(feed(d, "total", 1e6, t).empty());
   const auto alerts = feed(d, "total", 1e7, t++);
   ASSERT_EQ(alerts.size(), 1u);
-  const Alert& a = alerts[0];
+  const Evidence& a = alerts[0];
   EXPECT_EQ(a.kind, kind::kVolumeForecast);
   EXPECT_EQ(a.interface, "total");
-  EXPECT_EQ(a.severity, Severity::kHigh);
+  EXPECT_EQ(a.threat, Severity::kHigh);
   EXPECT_EQ(a.time_ns, kT0 + 30 * kSec);
-  EXPECT_EQ(a.reason, "Traffic 10 MB/s on total, 10x the forecast (1 MB/s, band up to 2 MB/s)");
-  ASSERT_EQ(a.evidence.size(), 1u);
-  EXPECT_DOUBLE_EQ(a.evidence[0].expected, 1e6);
+  EXPECT_EQ(a.description,
+            "Traffic 10 MB/s on total, 10x the forecast (1 MB/s, band up to 2 MB/s)");
+  ASSERT_EQ(a.deviations.size(), 1u);
+  EXPECT_DOUBLE_EQ(a.deviations[0].expected, 1e6);
   ASSERT_EQ(a.models.size(), 1u);
   EXPECT_EQ(a.models[0].model, "traffic_forecaster");
   for (int i = 0; i < 30; ++i, ++t) {
@@ -143,8 +147,8 @@ TEST(ForecastDetector, ASpikeBelowTenTimesTheForecastIsMedium) {
   for (int t = 0; t < 5; ++t) (void)feed(d, "eth0", 1e6, t);
   const auto alerts = feed(d, "eth0", 3e6, 5);
   ASSERT_EQ(alerts.size(), 1u);
-  EXPECT_EQ(alerts[0].severity, Severity::kMedium);
-  EXPECT_THAT(alerts[0].reason, HasSubstr("3x the forecast"));
+  EXPECT_EQ(alerts[0].threat, Severity::kMedium);
+  EXPECT_THAT(alerts[0].description, HasSubstr("3x the forecast"));
 }
 
 TEST(ForecastDetector, TheAbsoluteBandFloorKeepsAnIdleLinkQuiet) {
@@ -169,7 +173,7 @@ TEST(ForecastDetector, TracksTotalAndEachInterfaceUpToTheSeriesCap) {
     rates.bytes_sent = 500;
     sample.interfaces.push_back(rates);
   }
-  std::vector<Alert> out;
+  std::vector<Evidence> out;
   for (int i = 0; i < 4; ++i) d.observe(sample, out);
   EXPECT_TRUE(out.empty());
   const ForecastDetectorStats s = d.stats();
@@ -277,16 +281,16 @@ TEST(ForecastDetectorWithLstm, TenfoldSpikeAlertsAndTheNextNormalSecondsDoNot) {
   ForecastDetector d(ForecastDetectorOptions{}, std::move(model));
 
   std::size_t i = train.size();
-  std::vector<Alert> out;
+  std::vector<Evidence> out;
   for (int t = 0; t < 120; ++t, ++i) d.observe_value("total", value(i), kT0 + t * kSec, out);
   const std::size_t before = out.size();  // a stray alarm at a 0.1 % rate is possible, not many
   EXPECT_LE(before, 1u);
   const double normal = value(i++);
   d.observe_value("total", 10 * normal, kT0 + 120 * kSec, out);
   ASSERT_EQ(out.size(), before + 1) << "the 10x spike did not alert";
-  EXPECT_THAT(out.back().reason, HasSubstr("the forecast"));
+  EXPECT_THAT(out.back().description, HasSubstr("the forecast"));
   for (int t = 121; t < 140; ++t, ++i) d.observe_value("total", value(i), kT0 + t * kSec, out);
-  EXPECT_EQ(out.size(), before + 1) << out.back().reason;
+  EXPECT_EQ(out.size(), before + 1) << out.back().description;
 }
 
 }  // namespace

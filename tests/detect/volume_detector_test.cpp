@@ -35,15 +35,16 @@ double wobble(double level, int i) { return level * (1.0 + 0.05 * ((i * 37) % 11
 
 TEST(ThresholdRule, AlertsAboveTheOriginalLimitOfOneHundredKilobytes) {
   ThresholdRule rule;
-  std::vector<Alert> out;
+  std::vector<Evidence> out;
   rule.observe(sample_at(0, 100'000), out);
   EXPECT_TRUE(out.empty());
   rule.observe(sample_at(1, 9'300'000), out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].kind, kind::kVolume);
-  EXPECT_EQ(out[0].severity, Severity::kHigh);
+  EXPECT_EQ(out[0].threat, Severity::kLow);  // the original's rule stays, a download is no attack
+  EXPECT_TRUE(out[0].decisive);              // an alert on its own
   EXPECT_EQ(out[0].interface, "total");
-  EXPECT_EQ(out[0].reason, "Traffic 9.3 MB/s on total exceeds the 100 kB/s limit");
+  EXPECT_EQ(out[0].description, "Traffic 9.3 MB/s on total exceeds the 100 kB/s limit");
   EXPECT_EQ(out[0].time_ns, 1'700'000'001'000'000'000);
   EXPECT_FLOAT_EQ(out[0].score, 93.0f);
 }
@@ -52,7 +53,7 @@ TEST(ThresholdRule, ChecksInterfacesOnlyWhenAsked) {
   ThresholdRuleOptions options;
   options.bytes_per_second = 1'000'000;
   options.severity = Severity::kMedium;
-  std::vector<Alert> out;
+  std::vector<Evidence> out;
   const auto sample = sample_at(0, 3'000'000, {{"eth0", 2'000'000}, {"lo", 1'000'000}});
   ThresholdRule(options).observe(sample, out);
   EXPECT_EQ(out.size(), 1u);
@@ -61,7 +62,7 @@ TEST(ThresholdRule, ChecksInterfacesOnlyWhenAsked) {
   ThresholdRule(options).observe(sample, out);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[1].interface, "eth0");
-  EXPECT_EQ(out[1].severity, Severity::kMedium);
+  EXPECT_EQ(out[1].threat, Severity::kMedium);
 }
 
 TEST(ThresholdRule, RejectsANonPositiveLimit) {
@@ -71,43 +72,86 @@ TEST(ThresholdRule, RejectsANonPositiveLimit) {
 }
 
 TEST(RobustBaseline, FlagsASpikeAgainstTheLearnedLevel) {
-  RobustBaseline baseline;
-  std::vector<Alert> out;
+  BaselineOptions options;
+  options.severity = Severity::kMedium;
+  options.escalate_ratio = 10;
+  RobustBaseline baseline(options);
+  std::vector<Evidence> out;
   for (int i = 0; i < 120; ++i) baseline.observe(sample_at(i, wobble(650'000, i)), out);
   EXPECT_TRUE(out.empty());
   baseline.observe(sample_at(120, 9'300'000), out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].kind, kind::kVolumeForecast);
   EXPECT_EQ(out[0].interface, "total");
-  EXPECT_EQ(out[0].severity, Severity::kHigh);  // 14x: one level above the MEDIUM default
-  EXPECT_EQ(out[0].reason, "Traffic 9.3 MB/s on total, 14x the expected 650 kB/s");
-  ASSERT_EQ(out[0].evidence.size(), 1u);
-  EXPECT_EQ(out[0].evidence[0].feature, "bytes_per_second");
-  EXPECT_DOUBLE_EQ(out[0].evidence[0].value, 9'300'000);
-  EXPECT_NEAR(out[0].evidence[0].expected, 650'000, 1);
-  EXPECT_GT(out[0].evidence[0].deviation, 6);
+  EXPECT_EQ(out[0].threat, Severity::kHigh);  // 14x: one level above MEDIUM
+  EXPECT_FALSE(out[0].decisive);
+  EXPECT_EQ(out[0].description, "Traffic 9.3 MB/s on total, 14x the expected 650 kB/s");
+  ASSERT_EQ(out[0].deviations.size(), 1u);
+  EXPECT_EQ(out[0].deviations[0].feature, "bytes_per_second");
+  EXPECT_DOUBLE_EQ(out[0].deviations[0].value, 9'300'000);
+  EXPECT_NEAR(out[0].deviations[0].expected, 650'000, 1);
+  EXPECT_GT(out[0].deviations[0].deviation, 6);
+}
+
+TEST(RobustBaseline, IsLowEvidenceByDefaultWhateverTheRatio) {
+  RobustBaseline baseline;
+  std::vector<Evidence> out;
+  for (int i = 0; i < 120; ++i) baseline.observe(sample_at(i, wobble(650'000, i)), out);
+  baseline.observe(sample_at(120, 93'000'000), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].threat, Severity::kLow);
+}
+
+TEST(RobustBaseline, LeavesLoopbackOutUnlessAsked) {
+  RobustBaseline baseline;
+  std::vector<Evidence> out;
+  // The dashboard's own traffic on lo jumps; eth0 stays level. The total (without lo) stays.
+  for (int i = 0; i < 100; ++i) {
+    baseline.observe(sample_at(i, 2e5, {{"eth0", 1e5}, {"lo", 1e5}}), out);
+  }
+  baseline.observe(sample_at(100, 1e8 + 1e5, {{"eth0", 1e5}, {"lo", 1e8}}), out);
+  EXPECT_TRUE(out.empty()) << out.front().description;
+  BaselineOptions options;
+  options.loopback = true;
+  RobustBaseline with_loopback(options);
+  for (int i = 0; i < 100; ++i) {
+    with_loopback.observe(sample_at(i, 2e5, {{"eth0", 1e5}, {"lo", 1e5}}), out);
+  }
+  with_loopback.observe(sample_at(100, 1e8 + 1e5, {{"eth0", 1e5}, {"lo", 1e8}}), out);
+  EXPECT_EQ(out.size(), 2u);  // total and lo
+}
+
+TEST(VolumeSeries, AReplaysSingleCaptureSeriesIsOneSeriesNotTwo) {
+  host::TrafficSample s;
+  s.total.name = "capture";
+  s.total.bytes_recv = 5000;
+  s.interfaces.push_back(s.total);
+  const auto series = volume_series(s, true, false);
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_EQ(series[0].name, "capture");
+  EXPECT_DOUBLE_EQ(series[0].bytes_per_second, 5000);
 }
 
 TEST(RobustBaseline, StaysQuietDuringWarmUp) {
   RobustBaseline baseline;
-  std::vector<Alert> out;
+  std::vector<Evidence> out;
   for (int i = 0; i < 59; ++i) baseline.observe(sample_at(i, i == 30 ? 1e9 : 1000), out);
   EXPECT_TRUE(out.empty());
 }
 
 TEST(RobustBaseline, IgnoresNoiseOnAnIdleLink) {
   RobustBaseline baseline;
-  std::vector<Alert> out;
+  std::vector<Evidence> out;
   // Idle: 0-200 B/s with an occasional 20 kB/s burst (below the 50 kB/s minimum band).
   for (int i = 0; i < 600; ++i) {
     baseline.observe(sample_at(i, i % 97 == 0 ? 20'000 : (i * 13) % 200), out);
   }
-  EXPECT_TRUE(out.empty()) << out.front().reason;
+  EXPECT_TRUE(out.empty()) << out.front().description;
 }
 
 TEST(RobustBaseline, AbsorbsALastingLevelShift) {
   RobustBaseline baseline;
-  std::vector<Alert> out;
+  std::vector<Evidence> out;
   for (int i = 0; i < 300; ++i) baseline.observe(sample_at(i, wobble(100'000, i)), out);
   for (int i = 300; i < 400; ++i) baseline.observe(sample_at(i, wobble(1'000'000, i)), out);
   // A 10x shift alerts for about 30 samples with the defaults (see BaselineSeries), then is normal.
@@ -122,7 +166,7 @@ TEST(RobustBaseline, TracksInterfacesSeparatelyUpToTheCap) {
   BaselineOptions options;
   options.max_series = 2;
   RobustBaseline baseline(options);
-  std::vector<Alert> out;
+  std::vector<Evidence> out;
   for (int i = 0; i < 100; ++i) {
     baseline.observe(sample_at(i, 1e6, {{"eth0", 1e6}, {"eth1", 5e5}}), out);
   }

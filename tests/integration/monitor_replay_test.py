@@ -213,14 +213,14 @@ class Replay(unittest.TestCase):
                  "--no-dashboard"])
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("learning normal traffic", p.stderr)
-        self.assertIn("the baseline learned from live traffic", p.stderr)
+        self.assertIn("scoring with this network's baseline, learned from", p.stderr)
         self.assertTrue(os.path.exists(os.path.join(out, "baseline", "manifest.json")), p.stderr)
         scored = int(re.search(r"\((\d+) scored", p.stderr).group(1))
         self.assertGreater(scored, 0, p.stderr)
         again = run(["monitor", "--pcap", self.benign, "-o", out, "--learn-baseline", "--warmup",
                      "0.5", "--no-dashboard"])
         self.assertEqual(again.returncode, 0, again.stderr)
-        self.assertIn("the baseline learned earlier", again.stderr)
+        self.assertIn("this network's baseline, loaded from", again.stderr)
         # Reused from the first flow on: every flow is scored this time.
         flows, scored = re.search(r"detection: (\d+) flows \((\d+) scored", again.stderr).groups()
         self.assertEqual(flows, scored, again.stderr)

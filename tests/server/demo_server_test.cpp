@@ -45,8 +45,50 @@ detect::Alert scan_alert(std::int64_t t_ms, int n) {
   a.reason = n == 0 ? "<script>window.__xss = 1</script> 512 ports probed on 192.168.1.20 in 4 s"
                     : "unusual flow: " + std::to_string(200 + n * 37) + " packets/s to port 22";
   a.models = {{"random_forest", 0.97F, 0.5F, true}, {"isolation_forest", 0.72F, 0.6F, true}};
-  a.evidence = {{"distinct_ports", 512, 4, 38.2}, {"Flow Packets/s", 2400, 35, 12.9}};
+  a.features = {{"distinct_ports", 512, 4, 38.2}, {"Flow Packets/s", 2400, 35, 12.9}};
+  a.host = a.src_ip;
+  a.revision = static_cast<std::uint32_t>(n);
+  detect::Evidence e;
+  e.time_ns = a.time_ns;
+  e.first_ns = a.time_ns - 4'000'000'000;
+  e.host = a.src_ip;
+  e.peer = a.dst_ip;
+  e.port = a.dst_port;
+  e.ip_proto = 6;
+  e.kind = a.kind;
+  e.detector = a.kind == detect::kind::kPortScan ? "port_scan" : "flow_scorer";
+  e.confidence = 0.92;
+  e.threat = a.severity;
+  e.count = 512;
+  e.description = a.reason;
+  e.flows.push_back({a.time_ns, a.src_ip, a.dst_ip, 45000, 22, 6});
+  detect::Evidence ml = e;
+  ml.kind = std::string(detect::kind::kFlowAnomaly);
+  ml.detector = "flow_scorer";
+  ml.confidence = 0.41;
+  ml.threat = detect::Severity::kMedium;
+  ml.count = 3;
+  ml.description = "Unusual TCP flow 10.66.0.10:45000 → 192.168.1.20:22: ensemble score 0.97";
+  a.evidence = {e, ml};
   return a;
+}
+
+// The riskiest hosts panel: one with an engaged alert, one below the threshold.
+std::vector<detect::HostRisk> risks(std::int64_t t_ms, std::int64_t alert_id) {
+  detect::HostRisk engaged;
+  net::IpAddress::parse("10.66.0.10", engaged.host);
+  engaged.score = 2.4;
+  engaged.last_ns = t_ms * 1'000'000;
+  engaged.alert_id = alert_id;
+  engaged.severity = detect::Severity::kHigh;
+  engaged.evidence = scan_alert(t_ms, 0).evidence;
+  detect::HostRisk quiet;
+  net::IpAddress::parse("192.168.1.23", quiet.host);
+  quiet.score = 0.3;
+  quiet.last_ns = t_ms * 1'000'000;
+  quiet.severity = detect::Severity::kMedium;
+  quiet.evidence = {scan_alert(t_ms, 1).evidence[1]};
+  return {engaged, quiet};
 }
 
 void seed(LiveState& state) {
@@ -125,6 +167,7 @@ void tick(LiveState& state, int i) {
   const bool raise = i == 1 || (i > 0 && i % 15 == 0);
   std::int64_t alert_id = 0;
   if (raise) alert_id = state.add_alert(scan_alert(t, i == 1 ? 0 : i));
+  if (raise || i == 0) state.set_hosts(risks(t, alert_id != 0 ? alert_id : 1));
   state.add_score(
       {t, raise ? 0.93F : static_cast<float>(0.2 + 0.1 * std::sin(i / 2.0)), 0.5F, alert_id});
   PipelineStatus status;

@@ -96,7 +96,7 @@ detect::Alert make_alert(detect::Severity severity, std::string reason) {
   net::IpAddress::parse("10.0.0.1", a.dst_ip);
   a.protocol = "TCP";
   a.models = {{"random_forest", 0.93F, 0.5F, true}, {"isolation_forest", 0.41F, 0.6F, false}};
-  a.evidence = {{"distinct_ports", 480, 3, 41.5}};
+  a.features = {{"distinct_ports", 480, 3, 41.5}};
   a.votes = 1;
   a.voters = 2;
   return a;
@@ -286,7 +286,7 @@ TEST_F(HttpServerTest, AlertsComeNewestFirstAndFilterBySeverity) {
   EXPECT_EQ(all["alerts"][0]["id"], 2);
   EXPECT_EQ(all["alerts"][0]["reason"], "<script>alert(1)</script>");
   EXPECT_EQ(all["alerts"][0]["models"][0]["model"], "random_forest");
-  EXPECT_EQ(all["alerts"][0]["evidence"][0]["feature"], "distinct_ports");
+  EXPECT_EQ(all["alerts"][0]["features"][0]["feature"], "distinct_ports");
   EXPECT_EQ(all["alerts"][0]["src_ip"], "10.0.0.66");
   EXPECT_EQ(get_json("/api/alerts?severity=high")["alerts"].size(), 1U);
   EXPECT_EQ(get_json("/api/alerts?since=1")["alerts"].size(), 1U);

@@ -81,7 +81,7 @@ detect::Alert alert_at(std::int64_t time_ns, detect::Severity severity) {
   alert.count = 3;
   alert.reason = "<script>512 ports probed</script>";
   alert.models = {{"random_forest", 0.97f, 0.5f, true}};
-  alert.evidence = {{"distinct_ports", 512, 4, 38.2}};
+  alert.features = {{"distinct_ports", 512, 4, 38.2}};
   return alert;
 }
 
@@ -207,7 +207,7 @@ TEST_F(StoreSourceTest, ServesAlertsFlowsConnectionsTimelineAndTopLists) {
   EXPECT_TRUE(source.alerts(0, detect::Severity::kCritical, 10).empty());
   EXPECT_TRUE(source.alerts(alert_id_, std::nullopt, 10).empty());
   ASSERT_TRUE(source.alert(alert_id_).has_value());
-  EXPECT_EQ(source.alert(alert_id_)->evidence.at(0).feature, "distinct_ports");
+  EXPECT_EQ(source.alert(alert_id_)->features.at(0).feature, "distinct_ports");
   EXPECT_FALSE(source.alert(alert_id_ + 100).has_value());
 
   const auto by_bytes = source.flows(10, FlowSort::kBytes);

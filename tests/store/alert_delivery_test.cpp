@@ -49,7 +49,7 @@ detect::Alert scan_alert() {
   alert.count = 12;
   alert.reason = "Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s";
   alert.models = {{"isolation_forest", 0.8f, 0.6f, true}};
-  alert.evidence = {{"distinct_ports", 2998, 3, 41.5}};
+  alert.features = {{"distinct_ports", 2998, 3, 41.5}};
   return alert;
 }
 
@@ -158,8 +158,11 @@ TEST(WebhookBody, IsAJsonObjectWithEveryAlertField) {
   EXPECT_EQ(body["votes"], 3);
   EXPECT_EQ(body["models"][0]["model"], "isolation_forest");
   EXPECT_EQ(body["models"][0]["vote"], true);
-  EXPECT_EQ(body["evidence"][0]["feature"], "distinct_ports");
-  EXPECT_DOUBLE_EQ(body["evidence"][0]["deviation"].get<double>(), 41.5);
+  EXPECT_EQ(body["features"][0]["feature"], "distinct_ports");
+  EXPECT_DOUBLE_EQ(body["features"][0]["deviation"].get<double>(), 41.5);
+  EXPECT_EQ(body["change"], "raised");
+  EXPECT_EQ(body["state"], "engaged");
+  EXPECT_TRUE(body["evidence"].is_array());
 }
 
 TEST(WebhookSink, RejectsUrlsItCannotPostTo) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -68,7 +69,15 @@ detect::Alert scan_alert() {
   alert.count = 12;
   alert.reason = "Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s";
   alert.models = {{"isolation_forest", 0.8f, 0.6f, true}, {"lstm", 0.1f, 0.5f, false}};
-  alert.evidence = {{"distinct_ports", 2998, 3, 41.5}};
+  alert.features = {{"distinct_ports", 2998, 3, 41.5}};
+  EXPECT_TRUE(net::IpAddress::parse("10.0.0.66", alert.host));
+  detect::Evidence e;
+  e.kind = std::string(detect::kind::kPortScan);
+  e.threat = detect::Severity::kHigh;
+  e.confidence = 0.95;
+  e.count = 2998;
+  e.description = "Port scan suspected";
+  alert.evidence = {e};
   return alert;
 }
 
@@ -117,10 +126,11 @@ TEST_F(AlertLogTest, WritesOneRowPerAlertWithQuotedReasonAndEmptyUnknowns) {
             "2026-11-23 23:45:01.250000,HIGH,port_scan,10.0.0.66,,10.0.0.5,22,TCP,0.9100,3,12,"
             "\"Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s\",7,,"
             "2026-11-23 23:45:02,4,isolation_forest=0.8000/0.6000 yes; lstm=0.1000/0.5000 no,"
-            "\"distinct_ports=2998 (expected 3, deviation 41.5)\"");
+            "\"distinct_ports=2998 (expected 3, deviation 41.5)\",raised,engaged,10.0.0.66,"
+            "attacker,0,port_scan HIGH 0.95 x2998: Port scan suspected");
   EXPECT_EQ(lines[2],
             "2026-11-23 23:45:01,CRITICAL,volume,,,,,,9.3000,0,1,"
-            "\"Traffic 9.3 MB/s, 14x the forecast\",,eth0,,0,,");
+            "\"Traffic 9.3 MB/s, 14x the forecast\",,eth0,,0,,,raised,engaged,,attacker,0,");
 }
 
 TEST_F(AlertLogTest, AppendsAcrossRestartsWithOneHeader) {
@@ -143,14 +153,58 @@ TEST_F(AlertLogTest, RotatesBySize) {
   EXPECT_LE(fs::file_size(dir_ / "alerts.csv"), 600u);
 }
 
-TEST_F(AlertLogTest, RefusesAnExistingFileWithAnotherHeader) {
-  std::ofstream(dir_ / "alerts.csv") << "time,what\n";
-  try {
+TEST_F(AlertLogTest, KeepsAnOlderFileAsideAndStartsANewOne) {
+  std::ofstream(dir_ / "alerts.csv") << "time,what\n1,2\n";
+  {
     AlertLog log({.directory = dir_});
-    FAIL() << "expected core::Error";
-  } catch (const core::Error& error) {
-    EXPECT_NE(std::string(error.what()).find("alerts.csv"), std::string::npos) << error.what();
+    log.write(scan_alert());
+    log.flush();
   }
+  EXPECT_EQ(read_file(dir_ / "alerts.csv.old"), "time,what\n1,2\n");
+  const std::vector<std::string> lines = lines_of(read_file(dir_ / "alerts.csv"));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(lines[0].starts_with("timestamp,"));
+}
+
+TEST_F(AlertLogTest, WritesTheLifecycleOfAnAlertWithUpdatesAtMostOncePerInterval) {
+  detect::Alert a = scan_alert();
+  {
+    AlertLog log({.directory = dir_, .update_interval_ns = 60'000'000'000});
+    log.on_alert(a, detect::AlertChange::kRaised);
+    for (int i = 1; i <= 100; ++i) {  // an update a second for 100 s
+      a.last_ns = scan_alert().last_ns + i * 1'000'000'000LL;
+      a.count = 12 + static_cast<std::uint64_t>(i);
+      log.on_alert(a, detect::AlertChange::kUpdated);
+    }
+    a.severity = detect::Severity::kCritical;
+    log.on_alert(a, detect::AlertChange::kEscalated);
+    a.state = detect::AlertState::kPast;
+    log.on_alert(a, detect::AlertChange::kPast);
+    log.flush();
+  }
+  const std::vector<std::string> lines = lines_of(read_file(dir_ / "alerts.csv"));
+  // Header, raised, the update 60 s after it, escalated, past.
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_NE(lines[1].find(",raised,engaged,"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find(",updated,engaged,"), std::string::npos) << lines[2];
+  EXPECT_NE(lines[2].find(",TCP,0.9100,3,72,"), std::string::npos) << lines[2];  // count 72
+  EXPECT_NE(lines[3].find(",escalated,engaged,"), std::string::npos) << lines[3];
+  EXPECT_NE(lines[4].find(",past,past,"), std::string::npos) << lines[4];
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_NE(lines[i].find(",7,"), std::string::npos) << "one id in every row: " << lines[i];
+  }
+}
+
+TEST_F(AlertLogTest, NewRowsReachTheFileWithinTheFlushInterval) {
+  AlertLog log({.directory = dir_, .flush_interval = std::chrono::milliseconds(50)});
+  log.on_alert(scan_alert(), detect::AlertChange::kRaised);  // the first row flushes at once
+  EXPECT_EQ(lines_of(read_file(dir_ / "alerts.csv")).size(), 2u);
+  detect::Alert second = scan_alert();
+  second.id = 8;
+  log.on_alert(second, detect::AlertChange::kRaised);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  log.tick();
+  EXPECT_EQ(lines_of(read_file(dir_ / "alerts.csv")).size(), 3u);
 }
 
 }  // namespace

@@ -73,7 +73,7 @@ detect::Alert alert_at(std::int64_t time_ns, detect::Severity severity,
   alert.count = 5;
   alert.reason = "Port scan suspected: 2,998 ports";
   alert.models = {{"isolation_forest", 0.8f, 0.6f, true}, {"lstm", 0.25f, 0.5f, false}};
-  alert.evidence = {{"distinct_ports", 2998, 3, 41.5}};
+  alert.features = {{"distinct_ports", 2998, 3, 41.5}};
   return alert;
 }
 
@@ -146,7 +146,7 @@ TEST_F(SqliteStoreTest, CreatesTheSchemaInWalModeWithAVersion) {
   { SqliteStore store(options()); }
   RawDb db(dir_ / "netsentry.db");
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "3");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "4");
   EXPECT_EQ(db.text("PRAGMA auto_vacuum"), "2");  // incremental
   EXPECT_EQ(db.text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
                     "type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name)"),
@@ -255,9 +255,9 @@ TEST_F(SqliteStoreTest, AssignsAlertIdsAtOnceAndKeepsCountingAfterRestart) {
   EXPECT_FLOAT_EQ(read->models[1].score, 0.25f);
   EXPECT_FALSE(read->models[1].vote);
   EXPECT_TRUE(read->models[0].vote);
-  ASSERT_EQ(read->evidence.size(), 1u);
-  EXPECT_EQ(read->evidence[0].feature, "distinct_ports");
-  EXPECT_DOUBLE_EQ(read->evidence[0].deviation, 41.5);
+  ASSERT_EQ(read->features.size(), 1u);
+  EXPECT_EQ(read->features[0].feature, "distinct_ports");
+  EXPECT_DOUBLE_EQ(read->features[0].deviation, 41.5);
   EXPECT_FALSE(read->acknowledged);
   EXPECT_FALSE(store.reader().alert(99).has_value());
 }
@@ -496,7 +496,93 @@ TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedAndKeepsItsRows) {
   EXPECT_EQ(rows[1].community_id, "");
   EXPECT_EQ(rows[1].orig_ip_bytes, 0u);
   RawDb db(dir_ / "netsentry.db");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "3");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "4");
+}
+
+TEST_F(SqliteStoreTest, AnAlertDeliveredAgainIsReplacedInPlaceWithItsEvidence) {
+  SqliteStore store(options());
+  detect::Alert a = alert_at(kT0, detect::Severity::kHigh);
+  a.id = store.next_alert_id();
+  EXPECT_TRUE(net::IpAddress::parse("10.0.0.66", a.host));
+  detect::Evidence e;
+  e.time_ns = kT0;
+  e.host = a.host;
+  e.kind = "port_scan";
+  e.detector = "port_scan";
+  e.threat = detect::Severity::kHigh;
+  e.confidence = 0.8;
+  e.description = "Port scan suspected: 100 ports";
+  a.evidence = {e};
+  ASSERT_TRUE(store.put_alert(a));
+  ASSERT_TRUE(store.ack_alert(a.id));
+  a.count = 77;
+  a.revision = 3;
+  a.state = detect::AlertState::kPast;
+  e.description = "Port scan suspected: 1,000 ports";
+  a.evidence = {e, e};
+  ASSERT_TRUE(store.put_alert(a));
+  store.flush();
+  const auto all = store.reader().alerts({});
+  ASSERT_EQ(all.size(), 1u) << "one row per alert id";
+  const detect::Alert& read = all[0];
+  EXPECT_EQ(read.id, a.id);
+  EXPECT_EQ(read.count, 77u);
+  EXPECT_EQ(read.revision, 3u);
+  EXPECT_EQ(read.state, detect::AlertState::kPast);
+  EXPECT_EQ(read.host, a.host);
+  EXPECT_TRUE(read.acknowledged) << "a later delivery keeps the acknowledgement";
+  ASSERT_EQ(read.evidence.size(), 2u);
+  EXPECT_EQ(read.evidence[0].description, "Port scan suspected: 1,000 ports");
+  EXPECT_EQ(store.next_alert_id(), a.id + 1);
+  // A reader following changes sees the insert, the acknowledgement and the replacement in order.
+  std::int64_t last = 0;
+  const auto changed = store.reader().alerts_changed_after(0, 10, &last);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(last, 3);
+  EXPECT_EQ(store.reader().heads().alert_changed, 3);
+}
+
+TEST_F(SqliteStoreTest, UpgradesAVersionOneStoreKeepingItsAlerts) {
+  {
+    RawDb db(dir_ / "netsentry.db");
+    db.exec(
+        "CREATE TABLE traffic(ts_ns INTEGER NOT NULL, interface TEXT NOT NULL, bytes_sent REAL "
+        "NOT NULL, bytes_recv REAL NOT NULL, packets_sent REAL NOT NULL, packets_recv REAL NOT "
+        "NULL);"
+        "CREATE TABLE flows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL, end_ns INTEGER NOT "
+        "NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port "
+        "INTEGER NOT NULL, protocol TEXT NOT NULL, ip_proto INTEGER NOT NULL, packets INTEGER NOT "
+        "NULL, bytes INTEGER NOT NULL, duration_s REAL NOT NULL, score REAL NOT NULL, verdict "
+        "TEXT NOT NULL, votes INTEGER NOT NULL, voters INTEGER NOT NULL);"
+        "CREATE TABLE connections(ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT "
+        "NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, "
+        "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT "
+        "NOT NULL);"
+        "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, "
+        "last_ns INTEGER NOT NULL, severity INTEGER NOT NULL, kind TEXT NOT NULL, src_ip TEXT NOT "
+        "NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL, "
+        "protocol TEXT NOT NULL, interface TEXT NOT NULL, score REAL NOT NULL, votes INTEGER NOT "
+        "NULL, voters INTEGER NOT NULL, count INTEGER NOT NULL, reason TEXT NOT NULL, models TEXT "
+        "NOT NULL, evidence TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO alerts(time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, "
+        "protocol, interface, score, votes, voters, count, reason, models, evidence) VALUES(1, 2, "
+        "2, 'port_scan', '10.0.0.66', 0, '10.0.0.5', 0, 'TCP', '', 1.5, 0, 0, 3, 'old', '[]', "
+        "'[{\"feature\":\"distinct_ports\",\"value\":300,\"expected\":100,\"deviation\":3}]');"
+        "PRAGMA user_version = 1;");
+  }
+  {
+    SqliteStore store(options());
+    EXPECT_EQ(store.next_alert_id(), 2);
+    const auto old = store.reader().alert(1);
+    ASSERT_TRUE(old.has_value());
+    EXPECT_EQ(old->reason, "old");
+    ASSERT_EQ(old->features.size(), 1u);
+    EXPECT_EQ(old->features[0].feature, "distinct_ports");
+    EXPECT_EQ(old->state, detect::AlertState::kPast);
+    EXPECT_TRUE(old->evidence.empty());
+  }
+  RawDb db(dir_ / "netsentry.db");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "4");
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
@@ -624,7 +710,7 @@ TEST_F(SqliteStoreTest, MigratesAVersionOneStoreKeepingItsRows) {
   }
   SqliteStore store(options());
   RawDb db(dir_ / "netsentry.db");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "3");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "4");
   EXPECT_EQ(db.text("SELECT sensor || '|' || coalesce(sensor_id, 'null') FROM flows WHERE id = 7"),
             "|null");
   EXPECT_EQ(db.text("SELECT community_id || '|' || conn_state || '|' || orig_ip_bytes FROM flows "

@@ -1,0 +1,45 @@
+// Provides detect::IcmpFloodDetector: ICMP (or ICMPv6) echo requests per second from one source
+// to one host, over at least icmp_flood_min_packets requests (ping sends 1/s, ping -f ~100/s).
+// An echo conversation is one flow (flow keys pair requests with replies), so requests are counted
+// as they arrive: its first from the flow event, later ones from its progress reports (at packet
+// milestones) and its finished record. The source is the profile.
+// Thread rules: not thread-safe; one owner thread.
+#pragma once
+
+#include "detect/detector.h"
+#include "detect/detector_support.h"
+#include "detect/host_detectors.h"
+
+namespace netsentry::detect {
+
+class IcmpFloodDetector final : public Detector {
+ public:
+  explicit IcmpFloodDetector(const HostDetectorOptions& options);
+
+  [[nodiscard]] std::string_view name() const override { return "icmp_flood"; }
+  void on_flow_event(const flow::FlowEvent& event, std::vector<Evidence>& out) override;
+  void on_flow_progress(const flow::FlowRecord& record, std::vector<Evidence>& out) override;
+  void on_flow_finished(const flow::FlowRecord& record, std::vector<Evidence>& out) override;
+  void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
+  void flush(std::vector<Evidence>& out) override;
+  [[nodiscard]] DetectorStats stats() const override;
+
+ private:
+  struct State : Track {
+    std::uint64_t requests = 0;
+    std::vector<FlowRef> recent;
+  };
+  using Table = SubjectTable<State>;
+  void record(const flow::FlowRecord& record, bool finished, std::vector<Evidence>& out);
+  void check(Table::Entry& e, std::vector<Evidence>& out);
+  [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
+  [[nodiscard]] auto closer(std::vector<Evidence>& out);
+
+  HostDetectorOptions options_;
+  Table table_;
+  PacketLedger ledger_;
+  bool events_ = false;
+  std::uint64_t evidence_ = 0;
+};
+
+}  // namespace netsentry::detect

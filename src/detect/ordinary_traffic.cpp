@@ -1,0 +1,76 @@
+#include "detect/ordinary_traffic.h"
+
+#include "detect/detector_support.h"
+
+namespace netsentry::detect {
+
+namespace {
+
+constexpr std::uint8_t kIgmp = 2;
+
+bool either_port(const flow::FlowRecord& r, std::uint16_t a, std::uint16_t b = 0) {
+  return r.src_port == a || r.dst_port == a || (b != 0 && (r.src_port == b || r.dst_port == b));
+}
+
+}  // namespace
+
+OrdinaryTraffic::OrdinaryTraffic(OrdinaryTrafficOptions options)
+    : options_(options), slots_(std::max<std::size_t>(1, options.max_hosts)) {}
+
+std::size_t OrdinaryTraffic::slot_of(const net::IpAddress& host) const {
+  return static_cast<std::size_t>(hash_address(host, 0x51ed27ULL) % slots_.size());
+}
+
+void OrdinaryTraffic::on_flow_event(const flow::FlowEvent& event) {
+  if (event.moment == flow::FlowMoment::kStart) on_flow_started(event.src, event.ts_ns);
+}
+
+void OrdinaryTraffic::on_flow_started(const net::IpAddress& initiator, std::int64_t time_ns) {
+  Slot& slot = slots_[slot_of(initiator)];
+  if (slot.host == initiator) {
+    slot.time_ns = std::max(slot.time_ns, time_ns);
+  } else {
+    slot = {initiator, time_ns};
+  }
+}
+
+bool OrdinaryTraffic::started_recently(const net::IpAddress& host, std::int64_t time_ns) const {
+  const Slot& slot = slots_[slot_of(host)];
+  return slot.host == host && time_ns - slot.time_ns <= options_.error_window_ns;
+}
+
+std::string_view OrdinaryTraffic::reason(const flow::FlowRecord& r) const {
+  const int type = static_cast<int>(r[flow::CicFeature::kIcmpType]);
+  switch (r.ip_proto) {
+    case kIcmpv6:
+      if (type >= 133 && type <= 137) return "IPv6 neighbour/router discovery";
+      if ((type >= 130 && type <= 132) || type == 143) return "IPv6 multicast listener discovery";
+      if (type >= 1 && type <= 4 && started_recently(r.dst_ip, r.start_ns)) {
+        return "ICMPv6 error about an existing flow";
+      }
+      return {};
+    case kIcmp:
+      if ((type == 3 || type == 4 || type == 5 || type == 11 || type == 12) &&
+          started_recently(r.dst_ip, r.start_ns)) {
+        return "ICMP error about an existing flow";
+      }
+      return {};
+    case kIgmp:
+      return "IGMP";
+    case kUdp:
+      if (either_port(r, 67, 68)) return "DHCP";
+      if (either_port(r, 546, 547)) return "DHCPv6";
+      if (either_port(r, 5353)) return "mDNS";
+      if (either_port(r, 5355)) return "LLMNR";
+      if (either_port(r, 1900)) return "SSDP";
+      if (either_port(r, 137, 138)) return "NetBIOS name/datagram service";
+      return {};
+    case kTcp:
+      if (r.dst_port == 5355) return "LLMNR";
+      return {};
+    default:
+      return {};
+  }
+}
+
+}  // namespace netsentry::detect

@@ -1,0 +1,57 @@
+// Provides detect::OrdinaryTraffic, the traffic every network carries by design and a flow model
+// must not judge: it names why a finished flow is ordinary, or returns nothing.
+//  * IPv6 neighbour and router discovery (ICMPv6 133-137) and multicast listener discovery (MLD,
+//    ICMPv6 130-132 and 143); IGMP (its IPv4 counterpart);
+//  * DHCP (UDP 67/68) and DHCPv6 (UDP 546/547);
+//  * local name and service discovery: mDNS (UDP 5353), LLMNR (UDP/TCP 5355), SSDP (UDP 1900),
+//    NetBIOS name and datagram services (UDP 137/138);
+//  * ICMP errors (destination unreachable, time exceeded, parameter problem, packet too big,
+//    source quench, redirect) sent to a host that started a flow within `error_window`: an error
+//    about an existing flow. Without the quoted header, "existing" is judged by the host the error
+//    is for, which is what a traceroute or a closed port produces.
+// ARP never becomes a flow (the flow table counts and skips non-IP packets), and one-packet flows
+// are left to the host detectors by the ML detector itself.
+// Memory: the recent flow starters are a fixed direct-mapped table (max_hosts slots, a newer host
+// may take an older one's slot): O(1) per flow start with no allocation, so a spoofed flood costs
+// nothing but overwritten slots.
+// Thread rules: not thread-safe; one owner thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "flow/flow_observer.h"
+#include "flow/flow_record.h"
+
+namespace netsentry::detect {
+
+struct OrdinaryTrafficOptions {
+  std::int64_t error_window_ns = 120'000'000'000;
+  std::size_t max_hosts = 65'536;
+};
+
+class OrdinaryTraffic final {
+ public:
+  explicit OrdinaryTraffic(OrdinaryTrafficOptions options = {});
+
+  // Remembers who starts flows (for ICMP errors about them).
+  void on_flow_event(const flow::FlowEvent& event);
+  void on_flow_started(const net::IpAddress& initiator, std::int64_t time_ns);
+  // Why `record` is ordinary traffic ("DHCP", "IPv6 neighbour discovery", ...); empty otherwise.
+  [[nodiscard]] std::string_view reason(const flow::FlowRecord& record) const;
+
+ private:
+  struct Slot {
+    net::IpAddress host;
+    std::int64_t time_ns = 0;
+  };
+  [[nodiscard]] std::size_t slot_of(const net::IpAddress& host) const;
+  [[nodiscard]] bool started_recently(const net::IpAddress& host, std::int64_t time_ns) const;
+
+  OrdinaryTrafficOptions options_;
+  std::vector<Slot> slots_;
+};
+
+}  // namespace netsentry::detect

@@ -1,0 +1,204 @@
+#include "detect/site_baseline.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <utility>
+
+#include "core/error.h"
+#include "data/text.h"
+#include "detect/alert_format.h"
+#include "ml/isolation_forest.h"
+#include "ml/torch_module.h"
+
+namespace netsentry::detect {
+
+SiteBaseline::SiteBaseline(SiteBaselineOptions options)
+    : options_(std::move(options)), rng_(options_.seed) {
+  if (!(options_.percentile > 50 && options_.percentile < 100)) {
+    throw core::Error(
+        fmt::format("site baseline: percentile must be in (50, 100), got {}", options_.percentile));
+  }
+  if (!(options_.learn_s > 0) || !(options_.refresh_s >= 0)) {
+    throw core::Error("site baseline: the learning time must be positive");
+  }
+  std::error_code ec;
+  if (!options_.dir.empty() && std::filesystem::exists(options_.dir / "manifest.json", ec)) {
+    try {
+      auto bundle = std::make_unique<ml::Bundle>(ml::Bundle::load(options_.dir, options_.threads));
+      scorer_ = std::make_unique<FlowScorer>(*bundle);
+      bundle_ = std::move(bundle);
+      first_fit_done_ = true;
+      description_ = fmt::format("this network's baseline, loaded from {}", options_.dir.string());
+    } catch (const core::Error& e) {
+      scorer_.reset();
+      spdlog::warn("site baseline: {} does not load ({}); learning it again", options_.dir.string(),
+                   e.what());
+    }
+  }
+  sample_.reserve(std::min<std::size_t>(options_.max_flows, 4096));
+}
+
+SiteBaseline::~SiteBaseline() = default;  // joins a running fit
+
+data::Dataset SiteBaseline::to_dataset(const std::vector<Row>& rows) {
+  data::Dataset d;
+  const auto names = flow::cic_feature_names();
+  d.columns.reserve(names.size() + 1);
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    data::Column c;
+    c.name = std::string(names[k]);
+    c.kind = data::ColumnKind::kNumeric;
+    c.values.reserve(rows.size());
+    for (const auto& r : rows) c.values.push_back(r.cic[k]);
+    d.columns.push_back(std::move(c));
+  }
+  data::Column proto;
+  proto.name = "Protocol";
+  proto.kind = data::ColumnKind::kCategorical;
+  std::array<std::int32_t, 256> code;
+  code.fill(-1);
+  for (const auto& r : rows) {
+    if (code[r.ip_proto] < 0) {
+      code[r.ip_proto] = static_cast<std::int32_t>(proto.levels.size());
+      std::array<char, 32> buf{};
+      const std::string number = std::to_string(r.ip_proto);
+      proto.levels.emplace_back(data::text::canonical_protocol(number, buf));
+    }
+    proto.codes.push_back(code[r.ip_proto]);
+  }
+  d.columns.push_back(std::move(proto));
+  d.files = {"site flows"};
+  d.format = "flows";
+  d.origin.resize(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) d.origin[i] = {0, static_cast<std::uint32_t>(i)};
+  return d;
+}
+
+void SiteBaseline::observe(const flow::FlowRecord& flow) {
+  if (first_fit_done_ && options_.refresh_s <= 0) return;
+  const std::int64_t now = std::max(flow.end_ns, flow.start_ns);
+  if (period_start_ns_ == 0) period_start_ns_ = now;
+  ++seen_;
+  Row row;
+  for (std::size_t k = 0; k < flow::kCicFeatureCount; ++k) {
+    row.cic[k] = static_cast<float>(flow.cic[k]);
+  }
+  row.ip_proto = flow.ip_proto;
+  // Reservoir sampling keeps a uniform sample of the period's flows.
+  if (sample_.size() < options_.max_flows) {
+    sample_.push_back(row);
+  } else {
+    std::uniform_int_distribution<std::uint64_t> pick(0, seen_ - 1);
+    const auto j = pick(rng_);
+    if (j < sample_.size()) sample_[j] = row;
+  }
+  const double period = first_fit_done_ ? options_.refresh_s : options_.learn_s;
+  const double elapsed = static_cast<double>(now - period_start_ns_) / 1e9;
+  if (elapsed >= period && sample_.size() >= options_.min_flows && !fitting_) start_fit(now);
+}
+
+void SiteBaseline::start_fit(std::int64_t now_ns) {
+  std::vector<Row> rows = previous_;
+  rows.insert(rows.end(), sample_.begin(), sample_.end());
+  previous_ = std::move(sample_);
+  sample_ = {};
+  sample_.reserve(std::min<std::size_t>(options_.max_flows, 4096));
+  seen_ = 0;
+  period_start_ns_ = now_ns;
+  first_fit_done_ = true;
+  fitting_ = true;
+  spdlog::info("site baseline: learning this network's normal from {} flows", rows.size());
+  if (options_.synchronous) {
+    fit(std::move(rows));
+  } else {
+    if (worker_.joinable()) worker_.join();
+    worker_ = std::jthread([this, rows = std::move(rows)]() mutable { fit(std::move(rows)); });
+  }
+}
+
+void SiteBaseline::fit(std::vector<Row> rows) {
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    auto bundle = std::make_unique<ml::Bundle>();
+    const data::Dataset ds = to_dataset(rows);
+    bundle->preprocessor.fit(ds);
+    const data::Matrix x = bundle->preprocessor.transform(ds);
+    ml::TrainSet set;
+    set.x = &x;
+    ml::TrainContext ctx;
+    ctx.threads = options_.threads;
+    ctx.seed = options_.seed;
+    ml::IsolationForestOptions io;
+    io.contamination = 1.0 - options_.percentile / 100.0;
+    bundle->models.push_back(std::make_unique<ml::IsolationForest>(io));
+    if (options_.autoencoder && ml::torch_module::available()) {
+      ml::torch::AutoencoderOptions ao;
+      ao.threshold_percentile = static_cast<float>(options_.percentile);
+      bundle->models.push_back(ml::torch_module::make_autoencoder(ao));
+    }
+    for (auto& m : bundle->models) {
+      m->fit(set, ctx);
+      bundle->ensemble.set_model_threshold(std::string(m->name()), m->threshold());
+      ml::set_model_threads(*m, bundle->models.size() > 1 ? 1 : options_.threads);
+    }
+    // Without labels there is nothing to fit the ensemble on: the original's vote, where every
+    // model must agree, keeps the rate of untypical verdicts near the percentile or below.
+    bundle->ensemble.set_mode(ml::EnsembleMode::kVote);
+    bundle->score_threads = options_.threads;
+    bundle->training = {{"source", "this network's flows (unlabelled)"},
+                        {"rows", rows.size()},
+                        {"percentile", options_.percentile}};
+    if (!options_.dir.empty()) {
+      try {
+        bundle->save(options_.dir);
+      } catch (const core::Error& e) {
+        spdlog::warn("site baseline: {}", e.what());
+      }
+    }
+    spdlog::info("site baseline: {} model{} fitted on {} flows in {:.1f} s{}",
+                 bundle->models.size(), bundle->models.size() == 1 ? "" : "s", rows.size(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                 options_.dir.empty() ? "" : "; saved in " + options_.dir.string());
+    std::lock_guard lock(ready_mutex_);
+    ready_ = std::move(bundle);
+    description_rows_ = rows.size();
+  } catch (const std::exception& e) {
+    spdlog::error("site baseline: fitting failed: {}", e.what());
+    std::lock_guard lock(ready_mutex_);
+    failed_ = true;
+  }
+}
+
+bool SiteBaseline::take_ready() {
+  if (!fitting_) return false;
+  std::unique_ptr<ml::Bundle> ready;
+  std::size_t rows = 0;
+  {
+    std::lock_guard lock(ready_mutex_);
+    if (failed_) {
+      failed_ = false;
+      fitting_ = false;
+      return false;
+    }
+    if (!ready_) return false;
+    ready = std::move(ready_);
+    rows = description_rows_;
+  }
+  fitting_ = false;
+  try {
+    auto scorer = std::make_unique<FlowScorer>(*ready);
+    scorer_.reset();
+    bundle_ = std::move(ready);
+    scorer_ = std::move(scorer);
+  } catch (const core::Error& e) {
+    spdlog::error("site baseline: {}", e.what());
+    return false;
+  }
+  ++fits_;
+  description_ = fmt::format("this network's baseline, learned from {} flows", format_count(rows));
+  return true;
+}
+
+}  // namespace netsentry::detect

@@ -1,0 +1,97 @@
+// Provides detect::SiteBaseline, this network's own normal: an unsupervised model of the flows seen
+// here, learned from the first learn_s of packet time (Kitsune's grace period), saved in `dir` and
+// loaded from it on the next start, and refit every refresh_s on the flows of the last two periods
+// (a bounded reservoir sample per period). The caller decides which flows it may learn from: never
+// those of hosts with engaged alerts, so an attacker cannot teach it that the attack is normal.
+// The model is an Isolation Forest (plus, with `autoencoder` and LibTorch, an autoencoder; both
+// must agree) with each model's threshold at `percentile` of its own training scores. A flow this
+// baseline calls typical gives no ML evidence from the generic model alone (see MlFlowDetector);
+// with --learn-baseline and no generic model, it is the only model. Fitting runs on a thread of its
+// own (live) or on the caller's thread (`synchronous`, replays: the model then changes at the same
+// packet every time). Thread rules: observe(), take_ready(), scorer() from one thread (the
+// detection stage); the fit hands its bundle over through a mutex.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "detect/flow_scorer.h"
+#include "flow/flow_record.h"
+#include "ml/bundle.h"
+
+namespace netsentry::detect {
+
+struct SiteBaselineOptions {
+  double learn_s = 600;            // packet time of flows before the first fit
+  double refresh_s = 600;          // refit this often afterwards (0 = never)
+  std::size_t max_flows = 20'000;  // reservoir per period
+  std::size_t min_flows = 200;     // fewer at the end of a period: keep collecting
+  double percentile = 99;          // each model's threshold on its own training scores
+  bool autoencoder = false;        // also an autoencoder, when LibTorch is available
+  std::filesystem::path dir;       // saved here, loaded from here at start (empty: neither)
+  int threads = 1;
+  std::uint64_t seed = 42;
+  bool synchronous = false;
+};
+
+class SiteBaseline final {
+ public:
+  // Loads a baseline saved in options.dir when there is one (then ready at once, and refreshed
+  // from the first full period). Throws core::Error on unusable options; a saved baseline that
+  // does not load is reported (spdlog) and learned again.
+  explicit SiteBaseline(SiteBaselineOptions options);
+  ~SiteBaseline();
+  SiteBaseline(const SiteBaseline&) = delete;
+  SiteBaseline& operator=(const SiteBaseline&) = delete;
+
+  // One flow this network may learn from (the caller leaves out hosts with engaged alerts).
+  void observe(const flow::FlowRecord& flow);
+  // Adopts a newly fitted model when one is ready; true when it did (scorer() changed).
+  bool take_ready();
+  // The current model (nullptr before the first fit or load).
+  [[nodiscard]] const FlowScorer* scorer() const { return scorer_.get(); }
+  [[nodiscard]] const ml::Bundle* bundle() const { return bundle_.get(); }
+  [[nodiscard]] bool ready() const { return scorer_ != nullptr; }
+  // "learned from 1,234 flows of this network" / "loaded from DIR".
+  [[nodiscard]] const std::string& description() const { return description_; }
+  [[nodiscard]] std::uint64_t fits() const { return fits_; }
+
+  // The feature columns a baseline reads from flows: CICFlowMeter's features and the protocol.
+  struct Row {
+    std::array<float, flow::kCicFeatureCount> cic{};
+    std::uint8_t ip_proto = 0;
+  };
+  [[nodiscard]] static data::Dataset to_dataset(const std::vector<Row>& rows);
+
+ private:
+  void start_fit(std::int64_t now_ns);
+  void fit(std::vector<Row> rows);
+
+  SiteBaselineOptions options_;
+  std::unique_ptr<ml::Bundle> bundle_;
+  std::unique_ptr<FlowScorer> scorer_;
+  std::string description_;
+  std::uint64_t fits_ = 0;
+  // The current period's reservoir and the previous period's sample.
+  std::vector<Row> sample_;
+  std::vector<Row> previous_;
+  std::uint64_t seen_ = 0;
+  std::int64_t period_start_ns_ = 0;  // 0: no flow yet
+  bool first_fit_done_ = false;       // a model exists or a fit was started
+  std::mt19937_64 rng_;
+  std::mutex ready_mutex_;  // guards ready_, failed_, description_rows_
+  std::unique_ptr<ml::Bundle> ready_;
+  bool failed_ = false;
+  std::size_t description_rows_ = 0;
+  bool fitting_ = false;  // stage thread: a fit was started and not taken yet
+  std::jthread worker_;   // last: joins before the members the fit uses go away
+};
+
+}  // namespace netsentry::detect

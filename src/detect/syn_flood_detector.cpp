@@ -1,0 +1,135 @@
+#include "detect/syn_flood_detector.h"
+
+#include <fmt/format.h>
+
+#include "detect/alert.h"
+#include "detect/alert_format.h"
+
+namespace netsentry::detect {
+
+namespace {
+constexpr std::size_t kRecent = 3;
+}  // namespace
+
+SynFloodDetector::SynFloodDetector(const HostDetectorOptions& options)
+    : options_(options), table_(options.window_ns, options.max_tracked) {
+  validate(options_);
+}
+
+auto SynFloodDetector::closer(std::vector<Evidence>& out) {
+  return [this, &out](const Table::Entry& e) {
+    if (e.state.grew(e.state.half_open)) {
+      push_with_culprit(out, make(e, e.state.level));
+      ++evidence_;
+    }
+  };
+}
+
+Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
+  const State& s = e.state;
+  const double threshold = double(options_.syn_flood_half_open);
+  Evidence ev =
+      rule_evidence(kind::kSynFlood, name(), e.key, s, level,
+                    rule_confidence(double(s.half_open), threshold, options_.critical_factor));
+  const bool network_wide = e.key.dst.family == 0;
+  ev.host = e.key.dst;  // the victim; none for the network-wide subject (see below)
+  ev.role = Role::kVictim;
+  if (!s.sources.many) ev.peer = s.sources.first;
+  ev.ip_proto = kTcp;
+  ev.count = s.half_open;
+  const double ratio = s.attempts > 0 ? double(s.half_open) / double(s.attempts) : 0.0;
+  const double rate = double(s.half_open) / std::max(s.elapsed_seconds(), 1e-3);
+  ev.score = static_cast<float>(double(s.half_open) / threshold);
+  ev.flows = s.recent;
+  const std::string target =
+      network_wide ? std::string("many destinations") : format_endpoint(e.key.dst, e.key.port);
+  ev.description = fmt::format(
+      "SYN flood suspected: {} half-open connections to {} ({:.0f}% of {} attempts) from {}, "
+      "{}/s",
+      format_count(s.half_open), target, ratio * 100, format_count(s.attempts),
+      s.sources.many ? std::string("many sources") : s.sources.first.to_string(),
+      format_number(rate));
+  if (network_wide) {
+    // A spray has no single victim: the profile is the source when there is one, else the
+    // network-wide "syn_flood" profile (interface name).
+    if (!s.sources.many) {
+      ev.host = s.sources.first;
+      ev.role = Role::kAttacker;
+      ev.peer = {};
+    } else {
+      ev.interface = "network";
+    }
+  }
+  ev.deviations.push_back({"half_open", double(s.half_open), threshold, ev.score});
+  ev.deviations.push_back({"half_open_ratio", ratio, options_.syn_flood_ratio, 0});
+  ev.deviations.push_back({"half_open_per_second", rate, 0, 0});
+  return ev;
+}
+
+void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) {
+  if (a.ip_proto != kTcp || a.repeat || options_.syn_flood_half_open == 0) return;
+  const bool half_open = a.outcome == AttemptOutcome::kHalfOpen ||
+                         a.outcome == AttemptOutcome::kUnanswered ||
+                         a.outcome == AttemptOutcome::kReset;
+  const FlowRef ref{a.start_ns, a.src, a.dst, a.src_port, a.dst_port, a.ip_proto};
+  const double cf = options_.critical_factor;
+  auto& e = table_.touch({{}, a.dst, a.dst_port, kTcp}, a.time_ns, closer(out));
+  State& s = e.state;
+  ++s.attempts;
+  if (half_open) {
+    // The flood's time span and sources are those of its half-open attempts: clients served
+    // meanwhile neither make the sources "many" nor date the flood back to their visits.
+    s.see(a.start_ns, a.time_ns);
+    s.sources.see(a.src);
+    ++s.half_open;
+    if (s.recent.size() >= kRecent) s.recent.erase(s.recent.begin());
+    s.recent.push_back(ref);
+  }
+  const bool ratio_ok = double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts);
+  const int level =
+      ratio_ok ? level_for(double(s.half_open), double(options_.syn_flood_half_open), cf) : 0;
+  if (level > s.level) {
+    s.level = level;
+    s.reported = s.half_open;
+    push_with_culprit(out, make(e, level));
+    ++evidence_;
+  }
+  if (options_.syn_flood_network_rate > 0) {
+    // Network-wide: half-open SYNs sprayed at many destinations from many sources, fast.
+    auto& n = table_.touch({{}, {}, 0, kTcp}, a.time_ns, closer(out));
+    State& ns = n.state;
+    ns.see(a.start_ns, a.time_ns);
+    ns.sources.see(a.src);
+    ns.destinations.see(a.dst);
+    ++ns.attempts;
+    if (half_open) {
+      ++ns.half_open;
+      if (ns.recent.size() >= kRecent) ns.recent.erase(ns.recent.begin());
+      ns.recent.push_back(ref);
+    }
+    const double rate = double(ns.half_open) / std::max(ns.elapsed_seconds(), 1e-3);
+    const bool spray = ns.sources.many && ns.destinations.many &&
+                       double(ns.half_open) >= options_.syn_flood_ratio * double(ns.attempts) &&
+                       rate >= options_.syn_flood_network_rate;
+    const int nlevel =
+        spray ? level_for(double(ns.half_open), double(options_.syn_flood_half_open), cf) : 0;
+    if (nlevel > ns.level) {
+      ns.level = nlevel;
+      ns.reported = ns.half_open;
+      push_with_culprit(out, make(n, nlevel));
+      ++evidence_;
+    }
+  }
+}
+
+void SynFloodDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {
+  table_.expire(now_ns, closer(out));
+}
+
+void SynFloodDetector::flush(std::vector<Evidence>& out) { table_.close_all(closer(out)); }
+
+DetectorStats SynFloodDetector::stats() const {
+  return {evidence_, table_.evictions(), table_.size()};
+}
+
+}  // namespace netsentry::detect

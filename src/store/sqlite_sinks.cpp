@@ -1,0 +1,52 @@
+#include "store/sqlite_sinks.h"
+
+#include <fmt/format.h>
+
+namespace netsentry::store {
+
+void SqliteSinks::on_alert(const detect::Alert& alert, detect::AlertChange /*change*/) {
+  (void)store_.put_alert(alert);  // a full queue is counted by the store
+}
+
+void SqliteSinks::on_flows(std::span<const flow::FlowRecord> flows,
+                           std::span<const detect::FlowVerdict> verdicts, float /*threshold*/) {
+  if (flows.empty()) return;
+  make_flow_rows(flows, verdicts, rows_);
+  (void)store_.add_flows(rows_);  // a full queue is counted by the store
+  if (row_listener_) {
+    records_.clear();
+    for (const flow::FlowRecord& f : flows) records_.push_back(&f);
+    row_listener_(records_, rows_);
+  }
+}
+
+void make_flow_rows(std::span<const flow::FlowRecord> flows,
+                    std::span<const detect::FlowVerdict> verdicts, std::vector<FlowRow>& rows) {
+  rows.clear();
+  rows.reserve(flows.size());
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    const detect::FlowVerdict v = i < verdicts.size() ? verdicts[i] : detect::FlowVerdict{};
+    const std::string_view verdict = !v.scored ? "unscored" : v.evidence ? "anomaly" : "benign";
+    rows.push_back(make_flow_row(flows[i], v.score, verdict, v.votes, v.voters));
+  }
+}
+
+void SqliteSinks::on_traffic(const host::TrafficSample& sample) {
+  (void)store_.add_traffic(sample);
+}
+
+detect::OutputHealth SqliteSinks::health() const {
+  const StoreStats st = store_.stats();
+  detect::OutputHealth h;
+  h.faults = st.write_errors;
+  if (st.write_errors > 0) {
+    h.message = fmt::format(
+        "The SQLite store {} failed to write ({} failed transactions, {} rows lost so far): {}. "
+        "Monitoring continues.",
+        store_.path().string(), st.write_errors, st.rows_lost,
+        store_.last_error().value_or("unknown error"));
+  }
+  return h;
+}
+
+}  // namespace netsentry::store

@@ -1,0 +1,219 @@
+// The flood and scan detectors fed the way the detection stage feeds them in monitor: flow events
+// as packets arrive, attempts as the AttemptTracker judges them. Flood evidence must come within
+// a second or two of packet time, long before any flow times out.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "detect/alert.h"
+#include "detect/attempt_tracker.h"
+#include "detect/detect_test_support.h"
+#include "detect/exfiltration_detector.h"
+#include "detect/icmp_flood_detector.h"
+#include "detect/port_scan_detector.h"
+#include "detect/syn_flood_detector.h"
+#include "detect/udp_flood_detector.h"
+
+namespace netsentry::detect {
+namespace {
+
+using namespace testing;  // NOLINT
+using flow::FlowMoment;
+
+// A detector behind an AttemptTracker, driven by events.
+template <class D>
+class Driven {
+ public:
+  explicit Driven(const HostDetectorOptions& o = {}) : detector_(o) {}
+  void event(const flow::FlowEvent& e) {
+    attempts_.clear();
+    tracker_.on_flow_event(e, attempts_);
+    tracker_.advance(e.ts_ns, attempts_);
+    for (const Attempt& a : attempts_) detector_.on_attempt(a, out);
+    detector_.on_flow_event(e, out);
+  }
+  void advance(std::int64_t now) {
+    attempts_.clear();
+    tracker_.advance(now, attempts_);
+    for (const Attempt& a : attempts_) detector_.on_attempt(a, out);
+    detector_.advance(now, out);
+  }
+  D& detector() { return detector_; }
+  std::vector<Evidence> out;
+
+ private:
+  D detector_;
+  AttemptTracker tracker_;
+  std::vector<Attempt> attempts_;
+};
+
+TEST(SynFloodDetector, ASpoofedFloodIsEvidenceAboutTheVictimWithinTwoSeconds) {
+  Driven<SynFloodDetector> d;
+  const auto victim = ip("10.0.0.5");
+  // 2,000 SYNs a second from spoofed sources, never answered (the victim drops them).
+  std::int64_t crossed = 0;
+  for (int i = 0; i < 10'000 && d.out.empty(); ++i) {
+    const std::int64_t t = kT0 + i * 500'000;
+    const auto src =
+        ipv4(172, 16, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i));
+    d.event(event(FlowMoment::kStart, src, 1024, victim, 80, 6, t, t, kSyn));
+    crossed = t;
+  }
+  ASSERT_FALSE(d.out.empty());
+  const Evidence& e = d.out.front();
+  EXPECT_EQ(e.kind, kind::kSynFlood);
+  EXPECT_EQ(e.host, victim);
+  EXPECT_EQ(e.role, Role::kVictim);
+  EXPECT_EQ(e.port, 80);
+  EXPECT_EQ(e.peer.family, 0);  // spoofed: no single source
+  EXPECT_EQ(e.threat, Severity::kHigh);
+  // The 100th unanswered SYN is judged a second after it was sent.
+  EXPECT_LE(crossed - kT0, 1'100 * kMs);
+  EXPECT_LE(e.time_ns - kT0, 1'100 * kMs);
+}
+
+TEST(SynFloodDetector, AFloodFromOneHostNamesItAsTheAttackerToo) {
+  Driven<SynFloodDetector> d;
+  for (int i = 0; i < 300; ++i) {
+    const std::int64_t t = kT0 + i * kMs;
+    const auto sport = static_cast<std::uint16_t>(1024 + i);
+    d.event(event(FlowMoment::kStart, ip("10.77.0.67"), sport, ip("10.77.0.1"), 80, 6, t, t, kSyn));
+    d.event(event(FlowMoment::kReply, ip("10.77.0.67"), sport, ip("10.77.0.1"), 80, 6, t, t + 100,
+                  kSyn | kAck));
+    // The flooder's kernel resets the SYN-ACK of a connection it never opened.
+    d.event(event(FlowMoment::kConfirm, ip("10.77.0.67"), sport, ip("10.77.0.1"), 80, 6, t, t + 200,
+                  kRst));
+  }
+  d.advance(kT0 + 2 * kSec);
+  std::vector<Evidence> attacker;
+  for (const Evidence& e : d.out) {
+    if (e.role == Role::kAttacker) attacker.push_back(e);
+  }
+  ASSERT_FALSE(attacker.empty());
+  EXPECT_EQ(attacker.front().host, ip("10.77.0.67"));
+  EXPECT_EQ(attacker.front().peer, ip("10.77.0.1"));
+}
+
+TEST(SynFloodDetector, ABusyServerThatCompletesItsHandshakesIsNoFlood) {
+  Driven<SynFloodDetector> d;
+  for (int i = 0; i < 5'000; ++i) {
+    const std::int64_t t = kT0 + i * kMs;
+    const auto src =
+        ipv4(172, 16, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i));
+    d.event(event(FlowMoment::kStart, src, 1024, ip("10.0.0.5"), 443, 6, t, t, kSyn));
+    d.event(event(FlowMoment::kReply, src, 1024, ip("10.0.0.5"), 443, 6, t, t + 50, kSyn | kAck));
+    d.event(event(FlowMoment::kConfirm, src, 1024, ip("10.0.0.5"), 443, 6, t, t + 80, kAck));
+  }
+  d.advance(kT0 + 10 * kSec);
+  EXPECT_TRUE(d.out.empty()) << d.out.front().description;
+}
+
+TEST(UdpFloodDetector, AnUnansweredFloodIsEvidenceWithinTwoSecondsDespiteDnsToTheSameHost) {
+  Driven<UdpFloodDetector> d;
+  const auto server = ip("10.77.0.1");
+  // Half a minute of answered DNS first (it must neither hide the flood nor dilute its rate).
+  for (int i = 0; i < 30; ++i) {
+    const std::int64_t t = kT0 + i * kSec;
+    const auto sport = static_cast<std::uint16_t>(30000 + i);
+    d.event(event(FlowMoment::kStart, ip("10.77.0.16"), sport, server, 53, 17, t, t));
+    d.event(event(FlowMoment::kReply, ip("10.77.0.16"), sport, server, 53, 17, t, t + kMs));
+  }
+  const std::int64_t flood = kT0 + 30 * kSec;
+  for (int i = 0; i < 20'000 && d.out.empty(); ++i) {
+    const std::int64_t t = flood + i * 400'000;  // 2,500 datagrams a second, new ports
+    d.event(event(FlowMoment::kStart, ip("10.77.0.67"), static_cast<std::uint16_t>(1024 + i),
+                  server, 9999, 17, t, t));
+  }
+  ASSERT_FALSE(d.out.empty());
+  const Evidence& victim = d.out.front();
+  EXPECT_EQ(victim.kind, kind::kUdpFlood);
+  EXPECT_EQ(victim.host, server);
+  EXPECT_EQ(victim.peer, ip("10.77.0.67"));
+  EXPECT_LE(victim.time_ns - flood, 2 * kSec);
+  ASSERT_GE(d.out.size(), 2u);
+  EXPECT_EQ(d.out[1].host, ip("10.77.0.67"));  // the flooder's own evidence
+  EXPECT_EQ(d.out[1].role, Role::kAttacker);
+}
+
+TEST(IcmpFloodDetector, CountsEchoRequestsOfOneFlowFromItsProgressReports) {
+  HostDetectorOptions o;
+  IcmpFloodDetector d(o);
+  std::vector<Evidence> out;
+  const auto a = ip("10.77.0.67");
+  const auto b = ip("10.77.0.1");
+  d.on_flow_event(event(FlowMoment::kStart, a, 8, b, 0, 1, kT0, kT0, 0, 8), out);
+  // Progress at 8, 64, 512 and 4,096 packets of a 10,000 requests/s flood (requests and replies).
+  for (const std::uint64_t packets : {8u, 64u, 512u, 4096u}) {
+    auto r = flow_of(a, 8, b, 0, 1, kT0, static_cast<std::int64_t>(packets) * 50'000, {});
+    r.cic[static_cast<std::size_t>(flow::CicFeature::kIcmpType)] = 8;
+    r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = double(packets / 2);
+    r.packet_count = packets;
+    r.end_reason = flow::EndReason::kOngoing;
+    d.on_flow_progress(r, out);
+  }
+  ASSERT_EQ(out.size(), 1u);  // at 4,096 packets: 2,048 requests in 0.2 s
+  EXPECT_EQ(out[0].kind, kind::kIcmpFlood);
+  EXPECT_EQ(out[0].host, a);
+  EXPECT_EQ(out[0].count, 2'048u);
+}
+
+TEST(PortScanDetector, RefusedConnectionsMakeAScanAtOnce) {
+  Driven<PortScanDetector> d;
+  for (int port = 1; port <= 100; ++port) {
+    const std::int64_t t = kT0 + port * kMs;
+    d.event(event(FlowMoment::kStart, ip("10.0.0.66"), 45000, ip("10.0.0.5"),
+                  static_cast<std::uint16_t>(port), 6, t, t, kSyn));
+    d.event(event(FlowMoment::kReply, ip("10.0.0.66"), 45000, ip("10.0.0.5"),
+                  static_cast<std::uint16_t>(port), 6, t, t + 100, kRst | kAck));
+  }
+  ASSERT_EQ(d.out.size(), 1u);
+  EXPECT_EQ(d.out[0].host, ip("10.0.0.66"));
+  EXPECT_EQ(d.out[0].time_ns, kT0 + 100 * kMs + 100);  // the 100th refusal
+}
+
+flow::FlowRecord trickle(double seconds, std::uint32_t per_second, bool answered) {
+  auto r = flow_of(ip("10.77.0.70"), 50000, ip("10.77.0.1"), 4444, 6, kT0,
+                   static_cast<std::int64_t>(seconds * 1e9),
+                   {{+1, kSyn}, {-1, static_cast<std::uint8_t>(kSyn | kAck)}, {+1, kAck}});
+  const auto n = static_cast<std::uint32_t>(seconds);
+  auto at = [&r](flow::CicFeature f) -> double& { return r.cic[static_cast<std::size_t>(f)]; };
+  at(flow::CicFeature::kTotalLengthFwd) = double(n) * per_second;
+  at(flow::CicFeature::kFwdActDataPkts) = n;
+  at(flow::CicFeature::kTotalFwdPacket) = n + 2;
+  at(flow::CicFeature::kTotalBwdPackets) = n + 1;
+  if (answered) at(flow::CicFeature::kTotalLengthBwd) = 100;
+  r.end_reason = flow::EndReason::kOngoing;
+  return r;
+}
+
+TEST(ExfiltrationDetector, AOneWayTrickleIsEvidenceAfterEightSeconds) {
+  ExfiltrationDetector d{HostDetectorOptions{}};
+  std::vector<Evidence> out;
+  d.on_flow_progress(trickle(4, 400, false), out);
+  EXPECT_TRUE(out.empty());
+  d.on_flow_progress(trickle(8.2, 400, false), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, kind::kExfiltration);
+  EXPECT_EQ(out[0].host, ip("10.77.0.70"));
+  EXPECT_EQ(out[0].peer, ip("10.77.0.1"));
+  EXPECT_EQ(out[0].port, 4444);
+  EXPECT_EQ(out[0].threat, Severity::kHigh);
+  EXPECT_NE(out[0].description.find("sent 3,200 bytes to 10.77.0.1:4444"), std::string::npos)
+      << out[0].description;
+  d.on_flow_progress(trickle(16.5, 400, false), out);
+  EXPECT_EQ(out.size(), 1u);  // the same connection: once, summarised when its window closes
+}
+
+TEST(ExfiltrationDetector, LeavesAnsweredFastAndOneWayServicesAlone) {
+  ExfiltrationDetector d{HostDetectorOptions{}};
+  std::vector<Evidence> out;
+  d.on_flow_progress(trickle(20, 400, true), out);         // the server answers: a session
+  d.on_flow_progress(trickle(20, 1'000'000, false), out);  // a bulk upload
+  auto syslog = trickle(20, 400, false);
+  syslog.dst_port = 6514;
+  d.on_flow_progress(syslog, out);
+  EXPECT_TRUE(out.empty()) << out.front().description;
+}
+
+}  // namespace
+}  // namespace netsentry::detect

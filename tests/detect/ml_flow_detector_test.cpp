@@ -1,0 +1,202 @@
+#include "detect/ml_flow_detector.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "detect/alert.h"
+#include "detect/detect_test_support.h"
+
+namespace netsentry::detect {
+namespace {
+
+using namespace testing;  // NOLINT
+namespace fs = std::filesystem;
+
+flow::FlowRecord web(int i, std::int64_t t) {
+  auto r = session(ipv4(10, 0, 0, static_cast<std::uint8_t>(10 + i % 5)),
+                   static_cast<std::uint16_t>(30000 + i), ip("10.0.0.5"), 80, t,
+                   static_cast<std::uint32_t>(300 + (i * 37) % 900));
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 200'000 + (i * 911) % 50'000;
+  return r;
+}
+
+// A long one-way trickle: nothing like a web session.
+flow::FlowRecord odd(std::uint16_t sport, std::int64_t t) {
+  auto r = flow_of(ip("10.0.0.70"), sport, ip("10.0.0.1"), 4444, 6, t, 120 * kSec,
+                   {{+1, kSyn}, {-1, static_cast<std::uint8_t>(kSyn | kAck)}, {+1, kAck}});
+  r.packet_count = 240;
+  r.byte_count = 96'000;
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = 240;
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthFwd)] = 96'000;
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 120e6;
+  return r;
+}
+
+class Verdicts final : public FlowVerdictSink {
+ public:
+  void on_flows(std::span<const flow::FlowRecord> flows, std::span<const FlowVerdict> verdicts,
+                float) override {
+    for (std::size_t i = 0; i < flows.size(); ++i) {
+      records.push_back(flows[i]);
+      seen.push_back(verdicts[i]);
+    }
+  }
+  std::vector<flow::FlowRecord> records;
+  std::vector<FlowVerdict> seen;
+};
+
+// A baseline of web sessions: alone it is the model (--learn-baseline).
+std::unique_ptr<SiteBaseline> learned_on_web(const fs::path& dir = {}) {
+  SiteBaselineOptions o;
+  o.learn_s = 30;
+  o.refresh_s = 0;
+  o.synchronous = true;
+  o.dir = dir;
+  auto site = std::make_unique<SiteBaseline>(o);
+  for (int i = 0; i < 300; ++i) {
+    site->observe(web(i, kT0 + i * 200 * kMs));
+    (void)site->take_ready();
+  }
+  EXPECT_TRUE(site->ready());
+  return site;
+}
+
+MlDetectorOptions replay_options() {
+  MlDetectorOptions o;
+  o.live = false;
+  o.batch = 16;
+  return o;
+}
+
+TEST(MlFlowDetector, GivesEvidenceAboutTheInitiatorOfAnAnomalousFlow) {
+  auto site = learned_on_web();
+  Verdicts sink;
+  MlFlowDetector ml(replay_options(), &sink, site.get(), {});
+  std::vector<Evidence> out;
+  for (int i = 0; i < 10; ++i) ml.on_flow_finished(web(500 + i, kT0 + 100 * kSec), out);
+  ml.on_flow_finished(odd(50000, kT0 + 100 * kSec), out);
+  ml.flush(out);
+  ASSERT_EQ(out.size(), 1u);
+  const Evidence& e = out[0];
+  EXPECT_EQ(e.kind, kind::kFlowAnomaly);
+  EXPECT_EQ(e.detector, "flow_scorer");
+  EXPECT_EQ(e.host, ip("10.0.0.70"));
+  EXPECT_EQ(e.role, Role::kAttacker);
+  EXPECT_EQ(e.peer, ip("10.0.0.1"));
+  EXPECT_EQ(e.port, 4444);
+  EXPECT_EQ(e.threat, Severity::kMedium);
+  EXPECT_GT(e.confidence, 0);
+  EXPECT_LE(e.confidence, 1);
+  EXPECT_EQ(e.subject, FlowRef::of(odd(50000, kT0 + 100 * kSec)).hash());
+  ASSERT_EQ(sink.seen.size(), 11u);  // every finished flow, in order
+  EXPECT_TRUE(sink.seen[10].evidence);
+  EXPECT_FALSE(sink.seen[0].evidence);
+  EXPECT_EQ(ml.ml_stats().with_evidence, 1u);
+}
+
+TEST(MlFlowDetector, LeavesOnePacketFlowsAndOrdinaryTrafficUnscored) {
+  auto site = learned_on_web();
+  Verdicts sink;
+  MlFlowDetector ml(replay_options(), &sink, site.get(), {});
+  std::vector<Evidence> out;
+  auto syn = flow_of(ip("172.16.0.9"), 1234, ip("10.0.0.5"), 80, 6, kT0, 0, {{+1, kSyn}});
+  ml.on_flow_finished(syn, out);
+  auto dhcp = udp_flow(ip("0.0.0.0"), 68, ip("255.255.255.255"), 67, kT0, kSec, 4);
+  dhcp.packet_count = 4;
+  ml.on_flow_finished(dhcp, out);
+  ml.flush(out);
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(sink.seen.size(), 2u);
+  EXPECT_FALSE(sink.seen[0].scored);
+  EXPECT_NE(sink.seen[0].note.find("one packet"), std::string_view::npos);
+  EXPECT_FALSE(sink.seen[1].scored);
+  EXPECT_EQ(sink.seen[1].note, "DHCP");
+  EXPECT_EQ(ml.ml_stats().one_packet, 1u);
+  EXPECT_EQ(ml.ml_stats().ordinary, 1u);
+}
+
+TEST(MlFlowDetector, AFlowThisNetworksBaselineCallsTypicalGivesNoEvidenceFromTheGenericModel) {
+  // The generic model knows only web sessions; this network also runs the trickle service.
+  const fs::path dir = fs::temp_directory_path() / ("netsentry-ml-" + std::to_string(::getpid()));
+  auto generic_site = learned_on_web(dir);
+  auto generic = std::make_unique<ml::Bundle>(ml::Bundle::load(dir));
+  SiteBaselineOptions o;
+  o.learn_s = 30;
+  o.refresh_s = 0;
+  o.synchronous = true;
+  SiteBaseline site(o);
+  for (int i = 0; i < 400; ++i) {
+    site.observe(i % 2 ? web(i, kT0 + i * 100 * kMs)
+                       : odd(static_cast<std::uint16_t>(40000 + i), kT0 + i * 100 * kMs));
+    (void)site.take_ready();
+  }
+  ASSERT_TRUE(site.ready());
+  Verdicts sink;
+  MlFlowDetector ml(replay_options(), &sink, &site, {});
+  ml.set_model(std::move(generic), "generic");
+  std::vector<Evidence> out;
+  ml.on_flow_finished(odd(50000, kT0 + 100 * kSec), out);
+  ml.flush(out);
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(sink.seen.size(), 1u);
+  EXPECT_TRUE(sink.seen[0].anomalous);  // the generic model's verdict
+  EXPECT_FALSE(sink.seen[0].evidence);
+  EXPECT_NE(sink.seen[0].note.find("typical of this network"), std::string_view::npos);
+  EXPECT_EQ(ml.ml_stats().typical_here, 1u);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(MlFlowDetector, ScoresAFlowEarlyOnceAndItsFinalVerdictIsTheSameSubject) {
+  auto site = learned_on_web();
+  Verdicts sink;
+  MlFlowDetector ml(replay_options(), &sink, site.get(), {});
+  std::vector<Evidence> out;
+  auto early = odd(50000, kT0);
+  early.end_reason = flow::EndReason::kOngoing;
+  ml.on_flow_progress(early, out);
+  ml.on_flow_progress(early, out);  // a later progress report of the same flow: not again
+  ml.flush(out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].description.find("(after 240 packets)"), std::string::npos)
+      << out[0].description;
+  EXPECT_EQ(ml.ml_stats().early_scored, 1u);
+  EXPECT_TRUE(sink.seen.empty());  // progress reports are not finished flows
+  ml.on_flow_finished(odd(50000, kT0), out);
+  ml.flush(out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].subject, out[1].subject);
+  ASSERT_EQ(sink.seen.size(), 1u);
+  EXPECT_TRUE(sink.seen[0].evidence);
+  EXPECT_EQ(ml.ml_stats().with_evidence, 1u);  // one flow, whatever its verdicts
+}
+
+TEST(MlFlowDetector, TheSiteBaselineLearnsOnlyFromHostsItMay) {
+  SiteBaselineOptions o;
+  o.learn_s = 30;
+  o.refresh_s = 0;
+  o.synchronous = true;
+  SiteBaseline site(o);
+  Verdicts sink;
+  // 10.0.0.10 has an engaged alert: its flows must not teach the baseline.
+  MlFlowDetector ml(replay_options(), &sink, &site,
+                    [](const net::IpAddress& host) { return !(host == ip("10.0.0.10")); });
+  std::vector<Evidence> out;
+  for (int i = 0; i < 600; ++i) {
+    auto f = web(i, kT0 + i * 50 * kMs);
+    f.src_ip = ip("10.0.0.10");
+    ml.on_flow_finished(f, out);
+  }
+  ml.flush(out);
+  EXPECT_FALSE(site.ready());
+  for (int i = 0; i < 800; ++i) ml.on_flow_finished(web(i, kT0 + 30 * kSec + i * 50 * kMs), out);
+  ml.flush(out);
+  EXPECT_TRUE(site.ready());
+}
+
+}  // namespace
+}  // namespace netsentry::detect

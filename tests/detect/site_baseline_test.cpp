@@ -1,0 +1,103 @@
+#include "detect/site_baseline.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "detect/detect_test_support.h"
+
+namespace netsentry::detect {
+namespace {
+
+using namespace testing;  // NOLINT
+namespace fs = std::filesystem;
+
+// An ordinary web session of this network, with a little variety.
+flow::FlowRecord web(int i, std::int64_t t) {
+  auto r = session(ipv4(10, 0, 0, static_cast<std::uint8_t>(10 + i % 5)),
+                   static_cast<std::uint16_t>(30000 + i), ip("10.0.0.5"), 80, t,
+                   static_cast<std::uint32_t>(300 + (i * 37) % 900));
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 200'000 + (i * 911) % 50'000;
+  return r;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "netsentry-site-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+TEST(SiteBaseline, LearnsFromTheFirstMinutesOfFlowsSavesAndReloads) {
+  TempDir dir;
+  SiteBaselineOptions o;
+  o.learn_s = 60;
+  o.refresh_s = 0;
+  o.dir = dir.path() / "baseline";
+  o.synchronous = true;
+  SiteBaseline site(o);
+  EXPECT_FALSE(site.ready());
+  for (int i = 0; i < 300; ++i) {
+    site.observe(web(i, kT0 + i * 250 * kMs));  // 300 flows over 75 s
+    (void)site.take_ready();
+  }
+  ASSERT_TRUE(site.ready());
+  EXPECT_EQ(site.fits(), 1u);
+  EXPECT_TRUE(fs::exists(o.dir / "manifest.json"));
+  // Typical of this network: its own kind of flow; not typical: a one-way trickle to 4444.
+  std::vector<flow::FlowRecord> flows = {web(1000, kT0 + 100 * kSec)};
+  auto odd = flow_of(ip("10.0.0.70"), 50000, ip("10.0.0.1"), 4444, 6, kT0, 120 * kSec, {});
+  odd.packet_count = 240;
+  odd.byte_count = 96'000;
+  odd.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = 240;
+  odd.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthFwd)] = 96'000;
+  odd.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 120e6;
+  flows.push_back(odd);
+  std::vector<FlowVerdict> verdicts;
+  site.scorer()->score(flows, verdicts);
+  EXPECT_FALSE(verdicts[0].anomalous);
+  EXPECT_TRUE(verdicts[1].anomalous);
+
+  SiteBaseline again(o);  // a restart
+  EXPECT_TRUE(again.ready());
+  EXPECT_NE(again.description().find("loaded from"), std::string::npos) << again.description();
+}
+
+TEST(SiteBaseline, RefreshesEveryPeriodFromTheLastTwoPeriods) {
+  SiteBaselineOptions o;
+  o.learn_s = 30;
+  o.refresh_s = 30;
+  o.synchronous = true;
+  SiteBaseline site(o);
+  for (int i = 0; i < 1000; ++i) {
+    site.observe(web(i, kT0 + i * 100 * kMs));  // 100 s
+    (void)site.take_ready();
+  }
+  EXPECT_EQ(site.fits(), 3u);  // at 30 s, 60 s and 90 s
+}
+
+TEST(SiteBaseline, WaitsForEnoughFlows) {
+  SiteBaselineOptions o;
+  o.learn_s = 10;
+  o.min_flows = 200;
+  o.synchronous = true;
+  SiteBaseline site(o);
+  for (int i = 0; i < 50; ++i) site.observe(web(i, kT0 + i * kSec));
+  EXPECT_FALSE(site.take_ready());
+  EXPECT_FALSE(site.ready());
+}
+
+}  // namespace
+}  // namespace netsentry::detect
