@@ -111,13 +111,14 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 fl = r["flow_level"]
 assert r["model"], r["model"]
-assert fl["scored"] and fl["unscored"] == 0, fl
+# Flows the models do not judge alone (one-packet flows such as a flood's spoofed SYNs, TCP
+# remnants, ordinary protocols) are unscored: they count through the host detectors.
+assert fl["scored"] and 0 < fl["unscored"] < fl["flows"], fl
 assert fl["flows"] == sum(fl["by_label"].values()), fl
 e = fl["ensemble"]
 n = sum(sum(row) for row in e["confusion_matrix"])
-assert n == fl["flows"], (n, fl["flows"])
-attack = sum(v for k, v in fl["by_label"].items() if k != "BENIGN")
-assert e["confusion_matrix"][1][0] + e["confusion_matrix"][1][1] == attack, e
+assert n == fl["flows"] - fl["unscored"], (n, fl["flows"], fl["unscored"])
+assert e["support"]["attack"] > 0 and e["support"]["normal"] > 0, e
 # Trained on this very capture: the model must separate its flows far better than chance.
 assert e["roc_auc"] > 0.9, e["roc_auc"]
 print("flow level:", {k: e[k] for k in ("precision", "recall", "f1", "roc_auc")})
