@@ -9,6 +9,7 @@
 #include "detect/alert_format.h"
 #include "detect/volume_forecast_detector.h"
 #include "detect/volume_threshold_detector.h"
+#include "ml/bundle_manifest.h"
 #include "ml/torch_module.h"
 
 namespace netsentry::detect {
@@ -36,6 +37,15 @@ DetectionStage::DetectionStage(DetectionOptions options, DetectionOutputs output
       suppression_(options_.suppress),
       attempts_(options_.attempts),
       profiles_(options_.profiles, options_.first_alert_id) {
+  if (!options_.model_dir.empty()) {
+    // An obviously unusable bundle is one clear error now, before the pipeline captures or
+    // anything alerts; the full load (seconds with LibTorch) runs beside the starting pipeline.
+    try {
+      ml::check_bundle_manifest(options_.model_dir);
+    } catch (const core::Error& e) {
+      throw core::Error(fmt::format("--model {}: {}", options_.model_dir.string(), e.what()));
+    }
+  }
   detectors_ = make_host_detectors(options_.host);
   detectors_.push_back(std::make_unique<VolumeThresholdDetector>(options_.volume_rule));
   if (options_.volume_baseline) {

@@ -93,8 +93,9 @@ struct DetectionStats {
 
 class DetectionStage final {
  public:
-  // Starts loading the model bundle and the traffic forecaster. Throws core::Error for unusable
-  // options or suppression rules (an unusable bundle is reported by wait_for_model()).
+  // Checks the bundle's manifest (ml::check_bundle_manifest) and starts loading the bundle and the
+  // traffic forecaster. Throws core::Error for unusable options, suppression rules or manifest
+  // (a bundle whose models fail to load is reported by wait_for_model()).
   DetectionStage(DetectionOptions options, DetectionOutputs outputs);
   ~DetectionStage();
   DetectionStage(const DetectionStage&) = delete;
