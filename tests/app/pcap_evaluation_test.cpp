@@ -89,12 +89,15 @@ TEST_F(PcapEvaluatorTest, CountsEachEpisodesFlowsAndPacketsAndSkipsInterimReport
 
 TEST_F(PcapEvaluatorTest, AttributesAlertsAndCountsTheRestAsFalseAlertsPerHour) {
   evaluator_.observe_time(kT0 + 12 * kSecond);
-  evaluator_.on_alert(alert("port_scan", "10.0.0.66", "10.0.0.1", 10.05), detect::AlertChange::kRaised);
+  evaluator_.on_alert(alert("port_scan", "10.0.0.66", "10.0.0.1", 10.05),
+                      detect::AlertChange::kRaised);
   evaluator_.observe_time(kT0 + 51 * kSecond);
   evaluator_.on_alert(alert("syn_flood", "", "10.0.0.1", 50.5, 3), detect::AlertChange::kRaised);
-  evaluator_.on_alert(alert("volume", "", "", 55), detect::AlertChange::kRaised);   // coincides with the flood
+  evaluator_.on_alert(alert("volume", "", "", 55),
+                      detect::AlertChange::kRaised);  // coincides with the flood
   evaluator_.on_alert(alert("volume", "", "", 900), detect::AlertChange::kRaised);  // false
-  evaluator_.on_alert(alert("flow_anomaly", "10.0.0.10", "10.0.0.1", 300), detect::AlertChange::kRaised);  // false
+  evaluator_.on_alert(alert("flow_anomaly", "10.0.0.10", "10.0.0.1", 300),
+                      detect::AlertChange::kRaised);  // false
   // The capture's span comes from its flows: half an hour.
   const std::vector<flow::FlowRecord> span = {flow_between("10.0.0.10", "10.0.0.1", 0, 1800)};
   evaluator_.observe_flows(span);
@@ -169,10 +172,10 @@ TEST_F(PcapEvaluatorTest, FlowLevelReportsTheEnsembleAgainstTheLabels) {
       flow_between("10.0.0.10", "10.0.0.1", 20, 21),
       flow_between("10.0.0.11", "10.0.0.1", 20, 21),
   };
-  const std::vector<detect::FlowVerdict> verdicts = {{0.9f, true, 1, 1, true, true},
-                                                     {0.2f, false, 0, 1, true, false},
-                                                     {0.1f, false, 0, 1, true, false},
-                                                     {0.8f, true, 1, 1, true, true}};
+  const std::vector<detect::FlowVerdict> verdicts = {{0.9f, true, 1, 1, true, true, {}},
+                                                     {0.2f, false, 0, 1, true, false, {}},
+                                                     {0.1f, false, 0, 1, true, false, {}},
+                                                     {0.8f, true, 1, 1, true, true, {}}};
   evaluator_.on_flows(flows, verdicts, 0.5f);
   const PcapEvaluation r = evaluator_.result();
   ASSERT_TRUE(r.flows.scored());
