@@ -131,7 +131,8 @@ bus::StreamOptions stream_options(const NatsOptions& o) {
   bus::check_sensor_name(o.subject_prefix);  // a subject token as well
   s.name = o.stream;
   s.subject_prefix = o.subject_prefix;
-  s.max_age = std::chrono::seconds(static_cast<std::int64_t>(std::llround(o.stream_max_age_hours * 3600)));
+  s.max_age =
+      std::chrono::seconds(static_cast<std::int64_t>(std::llround(o.stream_max_age_hours * 3600)));
   s.max_bytes = static_cast<std::int64_t>(o.stream_max_mb * 1024 * 1024);
   s.replicas = o.stream_replicas;
   return s;

@@ -32,9 +32,9 @@ struct NatsOptions {
   std::string user;
   std::string password;
   std::string token;
-  std::string creds;       // .creds file
-  std::string nkey;        // public NKey (with nkey_seed)
-  std::string nkey_seed;   // file holding the seed
+  std::string creds;      // .creds file
+  std::string nkey;       // public NKey (with nkey_seed)
+  std::string nkey_seed;  // file holding the seed
   bool tls = false;
   std::string tls_ca;
   std::string tls_cert;
@@ -52,7 +52,7 @@ struct PublishOptions {
   std::string url;     // --publish nats://HOST:PORT[,...]; empty: no publishing
   std::string sensor;  // --sensor; empty: the host name
   NatsOptions nats;
-  std::string spool_dir;     // empty: <out>/spool
+  std::string spool_dir;  // empty: <out>/spool
   double spool_max_mb = 1024;
   std::string format = "protobuf";  // or json (debugging)
   std::size_t queue = 8192;

@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <array>
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <utility>
 
@@ -114,8 +114,9 @@ void CapturePipeline::capture_loop(std::stop_token stop) {
           first_ts = raw.ts_ns;
           first_wall = std::chrono::steady_clock::now();
         }
-        const auto due = first_wall + std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                          static_cast<double>(raw.ts_ns - first_ts) / options_.speed));
+        const auto due =
+            first_wall + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                             static_cast<double>(raw.ts_ns - first_ts) / options_.speed));
         while (!stop.stop_requested() && std::chrono::steady_clock::now() < due) {
           std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
               due - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
@@ -153,7 +154,8 @@ void CapturePipeline::capture_loop(std::stop_token stop) {
 void CapturePipeline::count_second(const net::Packet& packet) {
   const std::int64_t sec = packet.ts_ns >= 0 ? packet.ts_ns / kSecondNs : -1;
   if (sec != second_.second) {
-    if (second_.second != INT64_MIN && sec < second_.second) return;  // out of order: keep the later
+    if (second_.second != INT64_MIN && sec < second_.second)
+      return;  // out of order: keep the later
     close_second(finished_seconds_);
     second_ = SecondCounter{};
     second_.second = sec;
@@ -217,8 +219,8 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
         }
         last_tick_second_ = sec;
       }
-      const net::Packet& packet = meter_.add_frame(slot->link, {slot->data, slot->stored_len},
-                                                   slot->wire_len, slot->ts_ns);
+      const net::Packet& packet =
+          meter_.add_frame(slot->link, {slot->data, slot->stored_len}, slot->wire_len, slot->ts_ns);
       if (options_.capture_series) count_second(packet);
       last_packet_ns = std::max(last_packet_ns, slot->ts_ns);
       ++taken;
@@ -276,7 +278,8 @@ void CapturePipeline::writer_loop() {
         written_.fetch_add(batch->flows.size(), std::memory_order_relaxed);
       } catch (const core::Error& e) {
         // Disk full or unwritable: say so (once per failure streak) and keep detecting.
-        if (write_errors_++ == 0) spdlog::error("{} (flows.csv loses records; monitoring goes on)", e.what());
+        if (write_errors_++ == 0)
+          spdlog::error("{} (flows.csv loses records; monitoring goes on)", e.what());
       }
     }
     if (hooks_.advance && batch->now_ns != 0) hooks_.advance(batch->now_ns);

@@ -13,14 +13,13 @@
 
 #include <atomic>
 #include <functional>
-#include <span>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
 #include "app/commands.h"
-#include "host/monitor.h"
 #include "app/flow_output.h"
 #include "capture/packet_ring.h"
 #include "capture/packet_source.h"
@@ -28,6 +27,7 @@
 #include "flow/flow_meter.h"
 #include "flow/flow_observer.h"
 #include "flow/flow_table.h"
+#include "host/monitor.h"
 #include "net/packet.h"
 
 namespace netsentry::app {
@@ -43,7 +43,7 @@ struct PipelineStats {
   std::uint64_t queue_dropped = 0;
   std::uint64_t flows_written = 0;
   std::uint64_t ongoing_reported = 0;
-  std::uint64_t flow_events = 0;      // observer events handed to the stage
+  std::uint64_t flow_events = 0;       // observer events handed to the stage
   std::uint64_t progress_reports = 0;  // observer progress reports handed to the stage
 };
 

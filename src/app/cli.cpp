@@ -215,7 +215,7 @@ int run_cli(int argc, char** argv) {
                  "directory when present; flags given on the command line win)");
   bool write_config = false;
   app.add_flag("--write-config", write_config,
-                "Print every monitor option with its default as a TOML file, then exit")
+               "Print every monitor option with its default as a TOML file, then exit")
       ->configurable(false);
   MonitorOptions monitor;
   auto* monitor_cmd = app.add_subcommand(
@@ -255,8 +255,9 @@ int run_cli(int argc, char** argv) {
                    "--learn-baseline it is the model. Saved and reused on restart (0 = never)")
       ->capture_default_str()
       ->check(kNonNegativeNumber);
-  monitor_cmd->add_option("--baseline-dir", monitor.baseline_dir,
-                          "Where the learned baseline is saved and reused (default <out>/baseline)");
+  monitor_cmd->add_option(
+      "--baseline-dir", monitor.baseline_dir,
+      "Where the learned baseline is saved and reused (default <out>/baseline)");
   monitor_cmd
       ->add_option("--site-baseline", monitor.site_baseline,
                    "Learn this network's baseline beside the model bundle: true/false")
@@ -731,7 +732,8 @@ int run_cli(int argc, char** argv) {
 
   DashboardOptions dashboard;
   auto* dashboard_cmd = app.add_subcommand(
-      "dashboard", "Serve the dashboard from the SQLite store a `monitor` writes (another process)");
+      "dashboard",
+      "Serve the dashboard from the SQLite store a `monitor` writes (another process)");
   dashboard_cmd->add_option("--db", dashboard.db, "The store (a monitor's <out>/netsentry.db)")
       ->required();
   dashboard_cmd->add_option("--listen", dashboard.listen, "HOST:PORT to serve on")
@@ -743,10 +745,12 @@ int run_cli(int argc, char** argv) {
   dashboard_cmd->add_option("--allow-host", dashboard.allow_hosts,
                             "A host name the page may be opened by (repeatable); addresses and "
                             "localhost always work");
-  dashboard_cmd->add_option("--web-dir", dashboard.web_dir,
-                            "Dashboard assets (default: the web/ folder beside or above the binary)");
+  dashboard_cmd->add_option(
+      "--web-dir", dashboard.web_dir,
+      "Dashboard assets (default: the web/ folder beside or above the binary)");
   dashboard_cmd->footer(
-      "Reads the store while the monitor writes it (SQLite WAL) and follows new traffic and alerts.\n"
+      "Reads the store while the monitor writes it (SQLite WAL) and follows new traffic and "
+      "alerts.\n"
       "Examples:\n"
       "  netsentry dashboard --db netsentry-data/netsentry.db\n"
       "  netsentry dashboard --db /var/lib/netsentry/netsentry.db --listen 0.0.0.0:8050 "

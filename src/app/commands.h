@@ -18,8 +18,8 @@ struct FlowOptions {
   double active_timeout_s = 3600;
   std::size_t max_flows = 262144;
   int first_packets = 32;
-  double linger_s = 5;        // a closed TCP connection keeps its remnants this long
-  bool no_tunnels = false;    // do not decapsulate tunnels
+  double linger_s = 5;         // a closed TCP connection keeps its remnants this long
+  bool no_tunnels = false;     // do not decapsulate tunnels
   bool no_reassembly = false;  // do not reassemble IP fragments
 };
 
@@ -55,19 +55,19 @@ struct MonitorOptions {
   bool no_capture = false;  // counters only
   FlowOptions flow;
   // Replay instead of live capture.
-  std::string pcap;            // capture file; empty = live
-  std::string speed = "max";   // replay pace: a factor ("1", "10") or "max"
-  bool stay = false;           // keep running (and serving) after the replay
+  std::string pcap;           // capture file; empty = live
+  std::string speed = "max";  // replay pace: a factor ("1", "10") or "max"
+  bool stay = false;          // keep running (and serving) after the replay
   // Detection.
-  std::string model;           // bundle folder; empty = the default bundle when present
-  bool no_model = false;       // rules and detectors only
+  std::string model;            // bundle folder; empty = the default bundle when present
+  bool no_model = false;        // rules and detectors only
   bool learn_baseline = false;  // skip models/default: learn a baseline during --warmup
   // This network's baseline: learned from this much traffic (beside the model, or alone with
   // --learn-baseline), saved and reused on restart, refreshed as often; 0 = never.
   double warmup_minutes = 10;
-  std::string baseline_dir;    // empty = <out>/baseline
-  bool site_baseline = true;   // beside the model (false: --no-site-baseline)
-  int threads = 1;             // model scoring threads
+  std::string baseline_dir;   // empty = <out>/baseline
+  bool site_baseline = true;  // beside the model (false: --no-site-baseline)
+  int threads = 1;            // model scoring threads
   std::vector<std::string> suppress;
   double volume_bytes_per_second = 100000;  // the original's rule
   std::string volume_severity = "LOW";      // the rule's alerts
@@ -112,7 +112,6 @@ struct MonitorOptions {
 };
 int run_monitor(const MonitorOptions& options);
 
-
 }  // namespace netsentry::app
 
 namespace netsentry::app {
@@ -143,10 +142,10 @@ struct TrainOptions {
   // The share of normal validation rows above the ensemble threshold (tail, and any mode auto
   // chooses), and the false-positive budget the fusion is chosen at.
   double tail_alert_rate = 0.05;
-  std::string rf_mode = "rf";     // rf|gbtree
+  std::string rf_mode = "rf";  // rf|gbtree
   double ae_percentile = 95;
-  std::string ae_transform = "quantile";  // quantile|standard|both|none
-  std::string encoding = "onehot";  // onehot|label
+  std::string ae_transform = "quantile";     // quantile|standard|both|none
+  std::string encoding = "onehot";           // onehot|label
   std::vector<std::string> exclude_columns;  // raw columns kept out of the model inputs
   bool keep_cic_bulk_subflow = false;
   bool json = false;

@@ -16,7 +16,7 @@ struct DashboardOptions {
   std::string listen = "127.0.0.1:8050";
   std::string auth_token;
   std::filesystem::path auth_token_file;
-  std::filesystem::path web_dir;  // empty: web/ beside or above the binary (find_web_dir)
+  std::filesystem::path web_dir;         // empty: web/ beside or above the binary (find_web_dir)
   std::vector<std::string> allow_hosts;  // Host header names besides addresses and localhost
 };
 

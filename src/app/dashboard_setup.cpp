@@ -22,8 +22,9 @@ std::filesystem::path find_web_dir(const std::string& explicit_dir) {
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   std::string tried;
   if (!ec) {
-    for (const auto& dir : {exe.parent_path() / "web", exe.parent_path().parent_path().parent_path() / "web",
-                            exe.parent_path().parent_path() / "share" / "netsentry" / "web"}) {
+    for (const auto& dir :
+         {exe.parent_path() / "web", exe.parent_path().parent_path().parent_path() / "web",
+          exe.parent_path().parent_path() / "share" / "netsentry" / "web"}) {
       if (fs::exists(dir / "index.html", ec)) return dir;
       tried += (tried.empty() ? "" : ", ") + dir.lexically_normal().string();
     }
@@ -60,7 +61,8 @@ server::ServerOptions server_options(const std::string& listen, const std::strin
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     if (!in || !std::getline(in, o.auth_token)) {
-      throw core::Error(fmt::format("--auth-token-file {}: cannot read a token from it", token_file));
+      throw core::Error(
+          fmt::format("--auth-token-file {}: cannot read a token from it", token_file));
     }
     while (!o.auth_token.empty() && (o.auth_token.back() == '\r' || o.auth_token.back() == ' ')) {
       o.auth_token.pop_back();
@@ -92,7 +94,8 @@ server::ModelsInfo models_info(const ml::Bundle& bundle, const std::string& path
     const auto& j = bundle.metrics;
     if (j.contains(mi.name)) {
       const auto& e = j.at(mi.name);
-      const auto& part = e.contains("test") ? e.at("test") : e.value("validation", nlohmann::json{});
+      const auto& part =
+          e.contains("test") ? e.at("test") : e.value("validation", nlohmann::json{});
       for (const char* k : {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"}) {
         if (part.contains(k) && part.at(k).is_number()) mi.metrics.emplace_back(k, part.at(k));
       }

@@ -18,7 +18,7 @@ namespace netsentry::app {
 namespace {
 constexpr std::size_t kFlushBytes = 1 << 20;
 constexpr std::size_t kMaxPendingBytes = 8 << 20;  // kept while the disk is full
-}
+}  // namespace
 
 FlowFileSink::FlowFileSink(const std::string& path, FlowFormat format, bool append,
                            FlowLabeller labeller)

@@ -1,9 +1,8 @@
 // `netsentry monitor`: live capture (or a replayed capture file) into flows, scored by the model
 // bundle and the detectors into alerts, with the host recorder's counters and connections, until
 // SIGINT/SIGTERM (or the end of the replay).
-#include <spdlog/spdlog.h>
-
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <filesystem>
@@ -18,12 +17,12 @@
 #include "app/detection_setup.h"
 #include "app/host_recorder.h"
 #include "app/sensor_outputs.h"
-#include "bus/publisher.h"
-#include "netflow/ipfix_exporter.h"
 #include "app/summary.h"
+#include "bus/publisher.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/signals.h"
+#include "netflow/ipfix_exporter.h"
 #include "server/http_server.h"
 #include "server/live_state.h"
 #include "store/traffic_log.h"
@@ -38,10 +37,11 @@ void log_pipeline(const PipelineStats& s) {
       s.capture.received, s.capture.kernel_dropped, s.capture.queue_dropped, s.flows.current,
       s.flows.peak, s.flows_written, s.flows.evicted, s.ongoing_reported, s.flow_events,
       s.progress_reports, s.decode.malformed);
-  spdlog::info("packets: {} in flows + {}; tunnels: {} inner packets; fragments: {} reassembled, "
-               "{} datagrams incomplete",
-               s.decode.packets - s.decode.not_in_flows(), format_not_in_flows(s.decode),
-               s.tunnels.total(), s.reassembly.reassembled_fragments, s.reassembly.incomplete);
+  spdlog::info(
+      "packets: {} in flows + {}; tunnels: {} inner packets; fragments: {} reassembled, "
+      "{} datagrams incomplete",
+      s.decode.packets - s.decode.not_in_flows(), format_not_in_flows(s.decode), s.tunnels.total(),
+      s.reassembly.reassembled_fragments, s.reassembly.incomplete);
 }
 
 void log_detection(const detect::DetectionStats& d, const store::SqliteStore* store) {
@@ -62,10 +62,11 @@ void log_detection(const detect::DetectionStats& d, const store::SqliteStore* st
   for (const auto& [name, st] : d.detectors) {
     detectors += fmt::format("{}{} {}", detectors.empty() ? "" : ", ", name, st.evidence);
   }
-  spdlog::info("profiles: {} hosts, {} engaged, {} evicted; attempts: {} judged, {} pending, {} "
-               "judged early; evidence by detector: {}",
-               d.profiles.hosts, d.profiles.engaged, d.profiles.evictions, d.attempts.attempts,
-               d.attempts.pending, d.attempts.judged_early, detectors);
+  spdlog::info(
+      "profiles: {} hosts, {} engaged, {} evicted; attempts: {} judged, {} pending, {} "
+      "judged early; evidence by detector: {}",
+      d.profiles.hosts, d.profiles.engaged, d.profiles.evictions, d.attempts.attempts,
+      d.attempts.pending, d.attempts.judged_early, detectors);
   if (store != nullptr) {
     const store::StoreStats st = store->stats();
     const auto error = store->last_error();
@@ -117,10 +118,10 @@ std::filesystem::path default_model() {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return {};
-  for (const auto& dir : {exe.parent_path() / "models" / "default",
-                          exe.parent_path().parent_path().parent_path() / "models" / "default",
-                          exe.parent_path().parent_path() / "share" / "netsentry" / "models" /
-                              "default"}) {
+  for (const auto& dir :
+       {exe.parent_path() / "models" / "default",
+        exe.parent_path().parent_path().parent_path() / "models" / "default",
+        exe.parent_path().parent_path() / "share" / "netsentry" / "models" / "default"}) {
     if (std::filesystem::exists(dir / "manifest.json", ec)) return dir;
   }
   return {};
@@ -215,8 +216,7 @@ int run_monitor(const MonitorOptions& options) {
 
   if (replay) {
     replay_log = std::make_unique<store::TrafficLog>(store::TrafficLogOptions{
-        options.watch.out_dir,
-        static_cast<std::uint64_t>(options.watch.rotate_mb * 1024 * 1024),
+        options.watch.out_dir, static_cast<std::uint64_t>(options.watch.rotate_mb * 1024 * 1024),
         static_cast<std::size_t>(std::max(1, options.watch.rotate_keep))});
     hooks.traffic = [&stage, &replay_log, &live, &outputs](const host::TrafficSample& s) {
       replay_log->write(s);
@@ -227,9 +227,9 @@ int run_monitor(const MonitorOptions& options) {
     popts.lossless = true;
     popts.speed = speed;
     popts.capture_series = true;
-    pipeline = std::make_unique<CapturePipeline>(
-        capture::open_file(options.pcap, options.filter), monitor_flow_config(options),
-        flows_path, popts, std::move(hooks));
+    pipeline = std::make_unique<CapturePipeline>(capture::open_file(options.pcap, options.filter),
+                                                 monitor_flow_config(options), flows_path, popts,
+                                                 std::move(hooks));
   } else if (options.no_capture) {
     spdlog::info("monitor: packet capture off (--no-capture): recording counters and connections");
   } else {
@@ -239,16 +239,17 @@ int run_monitor(const MonitorOptions& options) {
     live.snaplen = options.snaplen;
     live.promisc = options.promisc;
     try {
-      pipeline = std::make_unique<CapturePipeline>(capture::open_live(live),
-                                                   monitor_flow_config(options), flows_path,
-                                                   popts, std::move(hooks));
+      pipeline =
+          std::make_unique<CapturePipeline>(capture::open_live(live), monitor_flow_config(options),
+                                            flows_path, popts, std::move(hooks));
     } catch (const capture::PermissionError& e) {
       spdlog::warn("{}", e.what());
       spdlog::warn("monitor: continuing with counters and connections only (no flows)");
     }
   }
   if (pipeline) {
-    stage.watch_output(writer_output("flows.csv", [p = pipeline.get()] { return p->flows_health(); }));
+    stage.watch_output(
+        writer_output("flows.csv", [p = pipeline.get()] { return p->flows_health(); }));
     if (replay_log) {
       stage.watch_output(writer_output(std::string(store::TrafficLog::kTrafficFile),
                                        [l = replay_log.get()] { return l->traffic_health(); }));
@@ -296,7 +297,8 @@ int run_monitor(const MonitorOptions& options) {
           status.packets_total = ps.capture.received;
           status.flows_total = ds.flows;
           status.flows_per_second = static_cast<double>(ds.flows - last_flows);
-          status.health.packets_per_second = static_cast<double>(ps.capture.received - last_packets);
+          status.health.packets_per_second =
+              static_cast<double>(ps.capture.received - last_packets);
           status.health.kernel_drops = ps.capture.kernel_dropped + ps.capture.if_dropped;
           status.health.queue_drops = ps.capture.queue_dropped;
           status.health.flow_table_size = ps.flows.current;
@@ -423,7 +425,8 @@ int run_monitor(const MonitorOptions& options) {
   if (outputs.active()) {
     // The final state, so a short replay reports its health too; after what came before it was
     // delivered, so it says what is left.
-    const auto drain = std::chrono::milliseconds(static_cast<std::int64_t>(options.publish_drain_s * 1000));
+    const auto drain =
+        std::chrono::milliseconds(static_cast<std::int64_t>(options.publish_drain_s * 1000));
     const bool delivered = outputs.flush(drain);
     outputs.on_health(sensor_health(pipeline ? pipeline->stats() : PipelineStats{}, stage.stats(),
                                     stage.model_description(), sinks.store(), mode, input, started,

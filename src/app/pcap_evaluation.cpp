@@ -138,7 +138,8 @@ std::optional<double> PcapEvaluation::time_after_threshold_quantile(double q) co
   std::vector<double> values;
   for (const EpisodeOutcome& o : outcomes) {
     if (o.first_alert_ns && o.threshold_ns) {
-      values.push_back(std::max(0.0, static_cast<double>(*o.first_alert_ns - *o.threshold_ns) / 1e9));
+      values.push_back(
+          std::max(0.0, static_cast<double>(*o.first_alert_ns - *o.threshold_ns) / 1e9));
     }
   }
   return quantile(std::move(values), q);
@@ -302,9 +303,8 @@ PcapEvaluation PcapEvaluator::result() const {
       ++r.false_alerts_by_kind[a.kind];
       if (a.severity > detect::Severity::kLow) ++r.false_alerts_above_low;
       if (r.false_alert_reasons.size() < 20) {
-        r.false_alert_reasons.push_back(fmt::format("#{} {} {}: {}", a.id,
-                                                    detect::severity_name(a.severity), a.kind,
-                                                    a.reason));
+        r.false_alert_reasons.push_back(fmt::format(
+            "#{} {} {}: {}", a.id, detect::severity_name(a.severity), a.kind, a.reason));
       }
     }
   }
@@ -399,15 +399,18 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
   fmt::format_to(it, "flows by label: {}\n", kinds_text(r.flows.by_label));
   {
     std::uint64_t benign = 0;
-    if (const auto b = r.flows.by_label.find(std::string(kBenignLabel)); b != r.flows.by_label.end()) {
+    if (const auto b = r.flows.by_label.find(std::string(kBenignLabel));
+        b != r.flows.by_label.end()) {
       benign = b->second;
     }
-    fmt::format_to(it, "flows with ML evidence: {} of {} ({:.2f}%); benign flows with ML evidence: {} "
-                   "of {} ({:.2f}%)\n",
-                   r.flows.with_evidence, r.flows.flows,
-                   r.flows.flows ? 100.0 * double(r.flows.with_evidence) / double(r.flows.flows) : 0.0,
-                   r.flows.benign_with_evidence, benign,
-                   benign ? 100.0 * double(r.flows.benign_with_evidence) / double(benign) : 0.0);
+    fmt::format_to(
+        it,
+        "flows with ML evidence: {} of {} ({:.2f}%); benign flows with ML evidence: {} "
+        "of {} ({:.2f}%)\n",
+        r.flows.with_evidence, r.flows.flows,
+        r.flows.flows ? 100.0 * double(r.flows.with_evidence) / double(r.flows.flows) : 0.0,
+        r.flows.benign_with_evidence, benign,
+        benign ? 100.0 * double(r.flows.benign_with_evidence) / double(benign) : 0.0);
   }
 
   out += "\n--- flow level: every finished flow's ensemble verdict against its label\n";
@@ -449,13 +452,14 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
             : std::string("-");
     const std::string after =
         o.first_alert_ns && o.threshold_ns
-            ? fmt::format("{:.1f}", std::max(0.0, double(*o.first_alert_ns - *o.threshold_ns) / 1e9))
+            ? fmt::format("{:.1f}",
+                          std::max(0.0, double(*o.first_alert_ns - *o.threshold_ns) / 1e9))
             : std::string("-");
     fmt::format_to(
         it, "{:<13} {:<15} {:<11} {:>8.1f} {:>6.1f} {:>7} {:>8} {:<8} {:>11} {:>9} {:>6}  {}{}\n",
-        e.kind, e.src_text, e.dst_text.empty() ? "(many)" : e.dst_text, offset,
-        e.end_s - e.start_s, o.flows, o.packets, o.detected() ? "yes" : "NO", first, after,
-        o.alerts, kinds_text(o.alert_kinds),
+        e.kind, e.src_text, e.dst_text.empty() ? "(many)" : e.dst_text, offset, e.end_s - e.start_s,
+        o.flows, o.packets, o.detected() ? "yes" : "NO", first, after, o.alerts,
+        kinds_text(o.alert_kinds),
         o.coinciding_alerts
             ? fmt::format("  (+{} address-less alerts in its window)", o.coinciding_alerts)
             : std::string());
@@ -467,13 +471,12 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
   const auto show = [](std::optional<double> v) {
     return v ? fmt::format("{:.1f} s", *v) : std::string("-");
   };
-  fmt::format_to(it,
-                 "time to first alert over detected episodes: p50 {}, p95 {} from the episode's "
-                 "start; p50 {}, p95 {} after the threshold\n",
-                 show(r.time_to_first_alert_quantile(0.5)),
-                 show(r.time_to_first_alert_quantile(0.95)),
-                 show(r.time_after_threshold_quantile(0.5)),
-                 show(r.time_after_threshold_quantile(0.95)));
+  fmt::format_to(
+      it,
+      "time to first alert over detected episodes: p50 {}, p95 {} from the episode's "
+      "start; p50 {}, p95 {} after the threshold\n",
+      show(r.time_to_first_alert_quantile(0.5)), show(r.time_to_first_alert_quantile(0.95)),
+      show(r.time_after_threshold_quantile(0.5)), show(r.time_after_threshold_quantile(0.95)));
 
   fmt::format_to(it,
                  "\n--- alerts: {} distinct ({} events), {} attributed to episodes, {} "

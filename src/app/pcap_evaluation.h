@@ -44,17 +44,17 @@ struct EpisodeOutcome {
   std::optional<std::int64_t> first_alert_ns;        // packet time the first one was raised
   // Packet time the evidence behind that first delivery concluded (a detector's threshold).
   std::optional<std::int64_t> threshold_ns;
-  std::uint64_t coinciding_alerts = 0;               // address-less alerts inside the window
+  std::uint64_t coinciding_alerts = 0;  // address-less alerts inside the window
   [[nodiscard]] bool detected() const { return alerts > 0; }
 };
 
 struct FlowLevelResult {
   std::uint64_t flows = 0;  // finished flows
   std::map<std::string, std::uint64_t> by_label;
-  std::uint64_t unscored = 0;  // finished flows without an ensemble verdict
+  std::uint64_t unscored = 0;       // finished flows without an ensemble verdict
   std::uint64_t with_evidence = 0;  // finished flows that gave ML evidence
   std::uint64_t benign_with_evidence = 0;
-  float threshold = 0;         // the ensemble's
+  float threshold = 0;  // the ensemble's
   // One entry per scored flow: 1 = attack label; the ensemble score; the label as an index into
   // label_names (0 = BENIGN, then the episodes' kinds in first-seen order).
   std::vector<int> y;

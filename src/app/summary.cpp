@@ -63,8 +63,8 @@ std::string format_flow_summary(const net::DecodeStats& d, const flow::FlowStats
                  "packets: {} ({} bytes; ipv4 {}, ipv6 {}, arp {}, other {}, fragments {})\n",
                  d.packets, d.bytes, d.ipv4, d.ipv6, d.arp, d.other_l3, d.fragments);
   // Every packet is in a flow (its outermost IP packet's) or counted under a named reason.
-  fmt::format_to(std::back_inserter(out), "accounting: {} packets = {} in flows + {}\n",
-                 d.packets, d.packets - d.not_in_flows(), format_not_in_flows(d));
+  fmt::format_to(std::back_inserter(out), "accounting: {} packets = {} in flows + {}\n", d.packets,
+                 d.packets - d.not_in_flows(), format_not_in_flows(d));
   fmt::format_to(std::back_inserter(out), "flows: {} written", f.emitted_total());
   for (std::size_t r = 0; r < flow::kEndReasonCount; ++r) {
     if (f.emitted[r]) {
@@ -90,8 +90,8 @@ std::string format_flow_summary(const flow::FlowMeter& meter, double seconds) {
   std::string out = format_flow_summary(meter.decode_stats(), meter.table().stats(), seconds);
   const flow::TunnelStats& t = meter.tunnel_stats();
   const net::DecodeStats& inner = meter.inner_stats();
-  fmt::format_to(std::back_inserter(out), "tunnels: {} inner packets in {} flows",
-                 t.total(), meter.table().stats().tunnelled);
+  fmt::format_to(std::back_inserter(out), "tunnels: {} inner packets in {} flows", t.total(),
+                 meter.table().stats().tunnelled);
   for (std::size_t i = 0; i < net::kTunnelCount; ++i) {
     if (t.decapsulated[i]) {
       fmt::format_to(std::back_inserter(out), ", {} {}", t.decapsulated[i],

@@ -1,11 +1,10 @@
 // Provides StopSignals: turns SIGINT/SIGTERM/SIGHUP into a std::stop_source request, so every
 // thread stops through its stop_token (never a shared bool). The signal handler only writes the
 // signal number to a pipe (async-signal-safe); a waiter thread reads it and requests the stop. A
-// handler, rather than blocking the signals, is what makes this safe whichever thread the kernel picks,
-// including threads that libraries start before main.
-// A second signal while stopping exits at once (status 128 + signal), without flushing.
-// Thread rules: install_stop_handlers() first thing in main; construct/destroy StopSignals on the
-// main thread; token() from any thread.
+// handler, rather than blocking the signals, is what makes this safe whichever thread the kernel
+// picks, including threads that libraries start before main. A second signal while stopping exits
+// at once (status 128 + signal), without flushing. Thread rules: install_stop_handlers() first
+// thing in main; construct/destroy StopSignals on the main thread; token() from any thread.
 #pragma once
 
 #include <functional>

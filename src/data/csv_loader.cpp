@@ -616,8 +616,8 @@ Dialect dialect_for(Format f) {
       d.timestamp = "start_time";
       d.group = "src_ip";
       d.packets = "packets";
-      d.drop = {"start_time", "end_time", "src_ip",     "src_port", "dst_ip",    "dst_port",
-                "protocol",   "vlan",     "end_reason", "packets",  "SourcePort",
+      d.drop = {"start_time", "end_time", "src_ip", "src_port", "dst_ip", "dst_port", "protocol",
+                "vlan", "end_reason", "packets", "SourcePort",
                 // Interoperable identity and state columns: not model features.
                 "community_id", "orig_ip_bytes", "resp_ip_bytes", "conn_state", "history",
                 "tunnel_parent"};

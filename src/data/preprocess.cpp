@@ -110,8 +110,8 @@ void Preprocessor::fit(const Dataset& train) {
         options_.exclude_columns.end()) {
       continue;
     }
-    if (col.kind == ColumnKind::kNumeric && options_.drop_constant &&
-        col.name != "Duration" && col.name != "PacketCount" && col.name != "ByteCount") {
+    if (col.kind == ColumnKind::kNumeric && options_.drop_constant && col.name != "Duration" &&
+        col.name != "PacketCount" && col.name != "ByteCount") {
       // A column constant over the training data carries no information; as an input it would
       // turn any other value at inference (e.g. a feature one flow meter computes and another
       // leaves at 0) into an extreme z-score. Missing cells would be imputed with the constant.

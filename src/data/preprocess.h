@@ -85,9 +85,10 @@ class Preprocessor final {
                         const std::function<std::string_view(std::string_view)>& categorical,
                         std::span<float> out) const;
 
-  // --- Explaining a record ------------------------------------------------------------------------
-  // Outputs [0, numeric_output_count()) are scaled numeric features: their value is a z-score
-  // against the training data. The rest are categorical slots.
+  // --- Explaining a record
+  // ------------------------------------------------------------------------ Outputs [0,
+  // numeric_output_count()) are scaled numeric features: their value is a z-score against the
+  // training data. The rest are categorical slots.
   [[nodiscard]] std::size_t numeric_output_count() const { return numeric_.size(); }
   // The raw value that numeric output `i` maps to 0 (the training mean, undone through log1p):
   // what "normal" looks like for that feature, for alert evidence.

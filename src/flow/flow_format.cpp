@@ -157,7 +157,8 @@ char* write_number(double value, char* p) {
     char* end = std::to_chars(p, p + 24, n).ptr;
     const auto digits = static_cast<std::size_t>(end - p) - (n < 0 ? 1 : 0);
     std::size_t trailing_zeros = 0;
-    while (trailing_zeros < digits && end[-1 - static_cast<std::ptrdiff_t>(trailing_zeros)] == '0') {
+    while (trailing_zeros < digits &&
+           end[-1 - static_cast<std::ptrdiff_t>(trailing_zeros)] == '0') {
       ++trailing_zeros;
     }
     const std::size_t significant = digits - trailing_zeros;

@@ -27,19 +27,19 @@ enum class FlowMoment : std::uint8_t {
 };
 
 struct FlowEvent {
-  std::int64_t ts_ns = 0;        // this packet's time
-  std::int64_t start_ns = 0;     // the flow's first packet
-  net::IpAddress src;            // the initiator (as in FlowRecord), whoever sent this packet
+  std::int64_t ts_ns = 0;     // this packet's time
+  std::int64_t start_ns = 0;  // the flow's first packet
+  net::IpAddress src;         // the initiator (as in FlowRecord), whoever sent this packet
   net::IpAddress dst;
-  std::uint16_t src_port = 0;    // ICMP: the flow key's pseudo-ports (type, counterpart/code)
+  std::uint16_t src_port = 0;  // ICMP: the flow key's pseudo-ports (type, counterpart/code)
   std::uint16_t dst_port = 0;
   std::uint16_t vlan = 0;
   std::uint8_t ip_proto = 0;
   FlowMoment moment = FlowMoment::kStart;
-  std::uint8_t tcp_flags = 0;    // this packet's (0 when not TCP)
-  std::uint8_t icmp_type = 0;    // this packet's (0 when not ICMP)
+  std::uint8_t tcp_flags = 0;  // this packet's (0 when not TCP)
+  std::uint8_t icmp_type = 0;  // this packet's (0 when not ICMP)
   std::uint8_t icmp_code = 0;
-  std::uint32_t wire_len = 0;    // this packet's
+  std::uint32_t wire_len = 0;  // this packet's
   std::uint32_t payload_len = 0;
 };
 

@@ -152,10 +152,10 @@ class FlowTable final {
     Connection conn;              // kept across active-timeout splits (same connection)
     net::CommunityId parent;      // tunnel_parent (valid for a decapsulated flow)
     // Observer bookkeeping, kept across an active-timeout split (the same connection).
-    bool replied = false;          // kReply told
-    bool confirmed = false;        // kConfirm told
+    bool replied = false;                // kReply told
+    bool confirmed = false;              // kConfirm told
     std::int64_t next_progress_age = 0;  // flow age of the next timed progress report
-    std::uint64_t next_progress = 0;  // packet count of the next progress report
+    std::uint64_t next_progress = 0;     // packet count of the next progress report
     FlowAccumulator acc;
   };
   // List links live outside the slots, in small dense arrays: moving a flow to the LRU tail on

@@ -6,11 +6,10 @@
 // browser's Date uses); the pipeline's packet time is converted when the data is pushed.
 #pragma once
 
-#include <deque>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <stop_token>
 #include <string>

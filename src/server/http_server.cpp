@@ -367,8 +367,9 @@ class HttpServer::Impl {
       send_json(res, {{"auth_required", !options_.auth_token.empty()},
                       {"authenticated", options_.auth_token.empty() || authorized(req)}});
     });
-    server_.Post("/api/login", guarded([this](const httplib::Request& req,
-                                              httplib::Response& res) { login(req, res); }));
+    server_.Post("/api/login", guarded([this](const httplib::Request& req, httplib::Response& res) {
+                   login(req, res);
+                 }));
     server_.Post("/api/logout", guarded([this](const httplib::Request& req,
                                                httplib::Response& res) { logout(req, res); }));
     server_.Post(R"(/api/alerts/([^/]+)/ack)",
@@ -402,7 +403,8 @@ class HttpServer::Impl {
     get("/api/connections", [this](const httplib::Request& req, httplib::Response& res) {
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 500, 1, 5000));
       json rows = json::array();
-      for (const ConnectionRow& c : view(req).connections(limit)) rows.push_back(connection_json(c));
+      for (const ConnectionRow& c : view(req).connections(limit))
+        rows.push_back(connection_json(c));
       send_json(res, {{"connections", std::move(rows)}});
     });
     get("/api/sensors", [this](const httplib::Request&, httplib::Response& res) {
@@ -489,8 +491,13 @@ class HttpServer::Impl {
   [[nodiscard]] int port() const { return port_; }
 
   [[nodiscard]] ServerCounters counters() const {
-    ServerCounters c{requests_.load(),  unauthorized_.load(), rejected_.load(),
-                     forbidden_.load(), sse_clients_.load(),  sse_refused_.load(), {}};
+    ServerCounters c{requests_.load(),
+                     unauthorized_.load(),
+                     rejected_.load(),
+                     forbidden_.load(),
+                     sse_clients_.load(),
+                     sse_refused_.load(),
+                     {}};
     if (gate_) c.connections = gate_->counters();
     return c;
   }
@@ -571,9 +578,8 @@ class HttpServer::Impl {
     // The login step itself is open (it checks the token it is given); everything else under
     // /api/ and /metrics needs the bearer header or a session cookie from the login step. A token
     // is never accepted in the URL, where browser history, logs and Referer would keep it.
-    const bool protected_path =
-        (starts_with(req.path, "/api/") || req.path == "/metrics") && req.path != "/api/login" &&
-        req.path != "/api/session";
+    const bool protected_path = (starts_with(req.path, "/api/") || req.path == "/metrics") &&
+                                req.path != "/api/login" && req.path != "/api/session";
     if (protected_path && !options_.auth_token.empty() && !authorized(req)) {
       ++unauthorized_;
       res.set_header("WWW-Authenticate", "Bearer realm=\"netsentry\"");
@@ -821,8 +827,7 @@ class HttpServer::Impl {
     m.family("netsentry_http_unauthorized_total", "counter",
              "Requests refused for a missing or wrong token.");
     m.sample("netsentry_http_unauthorized_total", static_cast<double>(c.unauthorized));
-    m.family("netsentry_http_failed_logins_total", "counter",
-             "Login attempts with a wrong token.");
+    m.family("netsentry_http_failed_logins_total", "counter", "Login attempts with a wrong token.");
     m.sample("netsentry_http_failed_logins_total", static_cast<double>(failed_logins_.load()));
     m.family("netsentry_http_sessions", "gauge", "Browser sessions logged in now.");
     m.sample("netsentry_http_sessions", static_cast<double>(sessions_.size()));

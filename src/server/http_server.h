@@ -68,7 +68,7 @@ struct ServerOptions {
 struct ServerCounters {
   std::uint64_t requests = 0;
   std::uint64_t unauthorized = 0;
-  std::uint64_t rejected = 0;  // 400 / 413 / 414 from the limits
+  std::uint64_t rejected = 0;   // 400 / 413 / 414 from the limits
   std::uint64_t forbidden = 0;  // 403: foreign Host header or cross-site state change
   std::uint64_t sse_clients = 0;
   std::uint64_t sse_refused = 0;

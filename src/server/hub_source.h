@@ -66,7 +66,7 @@ class HubSource final : public DashboardSource {
   const std::size_t max_sensors_;
   std::unique_ptr<StoreSource> all_;
   std::unique_ptr<store::StoreReader> reader_;  // the sensors table
-  mutable std::mutex mutex_;  // guards views_
+  mutable std::mutex mutex_;                    // guards views_
   std::map<std::string, std::unique_ptr<StoreSource>, std::less<>> views_;
 };
 

@@ -228,7 +228,8 @@ void LiveState::set_connections(std::vector<ConnectionRow> connections) {
 }
 
 void LiveState::set_hosts(std::vector<detect::HostRisk> hosts) {
-  std::string data = hosts_json(hosts).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string data =
+      hosts_json(hosts).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::lock_guard lock(mutex_);
   hosts_ = std::move(hosts);
   if (data == hosts_data_) return;
@@ -238,7 +239,8 @@ void LiveState::set_hosts(std::vector<detect::HostRisk> hosts) {
 
 std::vector<detect::HostRisk> LiveState::hosts(std::size_t limit) const {
   std::lock_guard lock(mutex_);
-  return {hosts_.begin(), hosts_.begin() + static_cast<std::ptrdiff_t>(std::min(limit, hosts_.size()))};
+  return {hosts_.begin(),
+          hosts_.begin() + static_cast<std::ptrdiff_t>(std::min(limit, hosts_.size()))};
 }
 
 void LiveState::set_models(ModelsInfo models) {

@@ -8,12 +8,11 @@
 // once-a-second / per-flow / per-alert paths, never per packet.
 #pragma once
 
-#include <functional>
-
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>

@@ -447,10 +447,11 @@ std::vector<detect::HostRisk> StoreSource::hosts(std::size_t limit) const {
     h.evidence = a.evidence;
     out.push_back(std::move(h));
   }
-  std::stable_sort(out.begin(), out.end(), [](const detect::HostRisk& a, const detect::HostRisk& b) {
-    if ((a.alert_id != 0) != (b.alert_id != 0)) return a.alert_id != 0;
-    return a.score > b.score;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const detect::HostRisk& a, const detect::HostRisk& b) {
+                     if ((a.alert_id != 0) != (b.alert_id != 0)) return a.alert_id != 0;
+                     return a.score > b.score;
+                   });
   if (out.size() > limit) out.resize(limit);
   return out;
 }

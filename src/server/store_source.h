@@ -117,7 +117,7 @@ class StoreSource final : public DashboardSource {
   double bytes_sent_total_ = 0;
   double bytes_recv_total_ = 0;
   double packets_total_ = 0;
-  std::int64_t last_total_ns_ = 0;  // newest "total" traffic row summed
+  std::int64_t last_total_ns_ = 0;                            // newest "total" traffic row summed
   std::map<std::string, std::int64_t> last_total_by_sensor_;  // multi_sensor: the same, per sensor
   std::map<std::int64_t, TrafficPoint> unsettled_;  // multi_sensor: second -> summed rates
   TrafficPoint latest_total_;

@@ -43,10 +43,9 @@ std::string time_text(std::int64_t ns) {
 
 const std::vector<std::string>& header() {
   static const std::vector<std::string> columns = {
-      "timestamp", "severity", "kind",      "src_ip", "src_port", "dst_ip",   "dst_port",
-      "protocol",  "score",    "votes",     "count",  "reason",   "id",       "interface",
-      "last_seen", "voters",   "models",    "evidence", "change", "state",    "host",
-      "role",      "revision", "why"};
+      "timestamp", "severity", "kind",   "src_ip", "src_port", "dst_ip",    "dst_port",  "protocol",
+      "score",     "votes",    "count",  "reason", "id",       "interface", "last_seen", "voters",
+      "models",    "evidence", "change", "state",  "host",     "role",      "revision",  "why"};
   return columns;
 }
 
@@ -126,12 +125,30 @@ void AlertLog::write(const detect::Alert& alert, detect::AlertChange change) {
                    e.count > 1 ? fmt::format(" x{}", e.count) : std::string(), e.description);
   }
 
-  writer_.write_row({timestamp, detect::severity_name(alert.severity), alert.kind, src_ip,
-                     src_port.view, dst_ip, dst_port.view, alert.protocol, score.view, votes.view,
-                     count.view, alert.reason, id.view, alert.interface, last_seen, voters.view,
-                     models_, evidence_, detect::alert_change_name(change),
-                     detect::alert_state_name(alert.state), host, detect::role_name(alert.role),
-                     revision.view, why_});
+  writer_.write_row({timestamp,
+                     detect::severity_name(alert.severity),
+                     alert.kind,
+                     src_ip,
+                     src_port.view,
+                     dst_ip,
+                     dst_port.view,
+                     alert.protocol,
+                     score.view,
+                     votes.view,
+                     count.view,
+                     alert.reason,
+                     id.view,
+                     alert.interface,
+                     last_seen,
+                     voters.view,
+                     models_,
+                     evidence_,
+                     detect::alert_change_name(change),
+                     detect::alert_state_name(alert.state),
+                     host,
+                     detect::role_name(alert.role),
+                     revision.view,
+                     why_});
   dirty_ = true;
 }
 

@@ -41,7 +41,7 @@ struct AlertLogOptions {
   std::uint64_t max_bytes = 0;  // 0: never rotate
   std::size_t keep = 5;
   std::int64_t update_interval_ns = 60'000'000'000;  // packet time between update rows
-  std::chrono::milliseconds flush_interval{1000};   // wall time between flushes of new rows
+  std::chrono::milliseconds flush_interval{1000};    // wall time between flushes of new rows
 };
 
 class AlertLog final : public detect::AlertSink {

@@ -335,7 +335,8 @@ void read_features(const std::string& text, detect::Alert& alert) {
 void read_why(const std::string& text, detect::Alert& alert) {
   const nlohmann::json evidence = nlohmann::json::parse(text, nullptr, false);
   if (!evidence.is_array()) return;
-  for (const nlohmann::json& item : evidence) alert.evidence.push_back(detect::evidence_from_json(item));
+  for (const nlohmann::json& item : evidence)
+    alert.evidence.push_back(detect::evidence_from_json(item));
 }
 
 detect::Alert read_alert(const Statement& row) {
@@ -379,8 +380,8 @@ constexpr std::string_view kConnectionColumns =
     "rowid, sensor";
 
 TrafficRow read_traffic(const Statement& row) {
-  return {row.integer(0), row.text(1), row.real(2), row.real(3), row.real(4), row.real(5),
-          row.integer(6), row.text(7)};
+  return {row.integer(0), row.text(1), row.real(2),    row.real(3),
+          row.real(4),    row.real(5), row.integer(6), row.text(7)};
 }
 
 FlowRow read_flow(const Statement& query) {
@@ -574,10 +575,9 @@ std::vector<detect::Alert> StoreReader::alerts(const AlertQuery& filter) {
 
 std::optional<detect::Alert> StoreReader::alert(std::int64_t id) {
   std::lock_guard lock(mutex_);
-  Statement query(
-      db_, path_,
-      std::string("SELECT ") + std::string(kAlertColumns) + " FROM alerts WHERE id = ?1 AND " +
-          std::string(kAlertFilter));
+  Statement query(db_, path_,
+                  std::string("SELECT ") + std::string(kAlertColumns) +
+                      " FROM alerts WHERE id = ?1 AND " + std::string(kAlertFilter));
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, id);
   if (!query.step()) return std::nullopt;
@@ -587,13 +587,12 @@ std::optional<detect::Alert> StoreReader::alert(std::int64_t id) {
 std::vector<FlowRow> StoreReader::recent_flows(std::size_t limit, FlowOrder order,
                                                std::int64_t since_ns) {
   std::lock_guard lock(mutex_);
-  Statement query(db_, path_,
-                  select_from(kFlowColumns, "FROM flows WHERE end_ns >= ?1 AND " +
-                                                std::string(kRowFilter) + " ORDER BY " +
-                                                (order == FlowOrder::kHighestScore
-                                                     ? "score DESC, id DESC"
-                                                     : "id DESC") +
-                                                " LIMIT ?2"));
+  Statement query(
+      db_, path_,
+      select_from(kFlowColumns,
+                  "FROM flows WHERE end_ns >= ?1 AND " + std::string(kRowFilter) + " ORDER BY " +
+                      (order == FlowOrder::kHighestScore ? "score DESC, id DESC" : "id DESC") +
+                      " LIMIT ?2"));
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, sql_limit(limit));
@@ -605,11 +604,10 @@ std::vector<FlowRow> StoreReader::recent_flows(std::size_t limit, FlowOrder orde
 std::vector<ConnectionRow> StoreReader::connections_since(std::int64_t since_ns,
                                                           std::size_t limit) {
   std::lock_guard lock(mutex_);
-  Statement query(
-      db_, path_,
-      select_from(kConnectionColumns,
-                  "FROM connections WHERE ts_ns >= ?1 AND " + std::string(kRowFilter) +
-                      " ORDER BY ts_ns, rowid LIMIT ?2"));
+  Statement query(db_, path_,
+                  select_from(kConnectionColumns, "FROM connections WHERE ts_ns >= ?1 AND " +
+                                                      std::string(kRowFilter) +
+                                                      " ORDER BY ts_ns, rowid LIMIT ?2"));
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, sql_limit(limit));
@@ -625,9 +623,10 @@ StoreCounts StoreReader::counts() {
   exec(db_, path_, "BEGIN", "cannot start a read");
   try {
     const auto count = [&](const char* table) {
-      Statement q(db_, path_,
-                  std::string("SELECT count(*) FROM ") + table + " WHERE " + std::string(kRowFilter),
-                  "cannot read the store");
+      Statement q(
+          db_, path_,
+          std::string("SELECT count(*) FROM ") + table + " WHERE " + std::string(kRowFilter),
+          "cannot read the store");
       q.bind_if_present(kSensorParameter, sensor_);
       return q.step() ? static_cast<std::uint64_t>(q.integer(0)) : 0;
     };
@@ -664,32 +663,39 @@ StoreHeads StoreReader::heads() {
   // is found walking back from the newest row (a sensor heard recently is found at once).
   const std::string rows(kRowFilter);
   const std::string alerts(kAlertFilter);
-  Statement query(
-      db_, path_,
-      sensor_.empty()
-          ? std::string("SELECT (SELECT coalesce(max(rowid), 0) FROM traffic), "
-                        "(SELECT coalesce(max(id), 0) FROM flows), "
-                        "(SELECT coalesce(max(id), 0) FROM alerts), "
-                        "(SELECT coalesce(max(rowid), 0) FROM connections), "
-                        "max(coalesce((SELECT max(ts_ns) FROM traffic), 0), "
-                        "coalesce((SELECT max(end_ns) FROM flows), 0), "
-                        "coalesce((SELECT max(last_ns) FROM alerts), 0)), "
-                        "(SELECT coalesce(max(changed), 0) FROM alerts)")
-          : "SELECT coalesce((SELECT rowid FROM traffic WHERE " + rows +
-                " ORDER BY rowid DESC LIMIT 1), 0), "
-                "coalesce((SELECT id FROM flows WHERE " + rows +
-                " ORDER BY id DESC LIMIT 1), 0), "
-                "coalesce((SELECT id FROM alerts WHERE " + alerts +
-                " ORDER BY id DESC LIMIT 1), 0), "
-                "coalesce((SELECT rowid FROM connections WHERE " + rows +
-                " ORDER BY rowid DESC LIMIT 1), 0), "
-                "max(coalesce((SELECT ts_ns FROM traffic WHERE " + rows +
-                " ORDER BY rowid DESC LIMIT 1), 0), "
-                "coalesce((SELECT end_ns FROM flows WHERE " + rows +
-                " ORDER BY id DESC LIMIT 1), 0), "
-                "coalesce((SELECT max(last_ns) FROM alerts WHERE " + alerts + "), 0)), "
-                "coalesce((SELECT max(changed) FROM alerts WHERE " + alerts + "), 0)",
-      "cannot read the store");
+  Statement query(db_, path_,
+                  sensor_.empty()
+                      ? std::string("SELECT (SELECT coalesce(max(rowid), 0) FROM traffic), "
+                                    "(SELECT coalesce(max(id), 0) FROM flows), "
+                                    "(SELECT coalesce(max(id), 0) FROM alerts), "
+                                    "(SELECT coalesce(max(rowid), 0) FROM connections), "
+                                    "max(coalesce((SELECT max(ts_ns) FROM traffic), 0), "
+                                    "coalesce((SELECT max(end_ns) FROM flows), 0), "
+                                    "coalesce((SELECT max(last_ns) FROM alerts), 0)), "
+                                    "(SELECT coalesce(max(changed), 0) FROM alerts)")
+                      : "SELECT coalesce((SELECT rowid FROM traffic WHERE " + rows +
+                            " ORDER BY rowid DESC LIMIT 1), 0), "
+                            "coalesce((SELECT id FROM flows WHERE " +
+                            rows +
+                            " ORDER BY id DESC LIMIT 1), 0), "
+                            "coalesce((SELECT id FROM alerts WHERE " +
+                            alerts +
+                            " ORDER BY id DESC LIMIT 1), 0), "
+                            "coalesce((SELECT rowid FROM connections WHERE " +
+                            rows +
+                            " ORDER BY rowid DESC LIMIT 1), 0), "
+                            "max(coalesce((SELECT ts_ns FROM traffic WHERE " +
+                            rows +
+                            " ORDER BY rowid DESC LIMIT 1), 0), "
+                            "coalesce((SELECT end_ns FROM flows WHERE " +
+                            rows +
+                            " ORDER BY id DESC LIMIT 1), 0), "
+                            "coalesce((SELECT max(last_ns) FROM alerts WHERE " +
+                            alerts +
+                            "), 0)), "
+                            "coalesce((SELECT max(changed) FROM alerts WHERE " +
+                            alerts + "), 0)",
+                  "cannot read the store");
   query.bind_if_present(kSensorParameter, sensor_);
   StoreHeads heads;
   if (query.step()) {
@@ -705,10 +711,10 @@ StoreHeads StoreReader::heads() {
 
 std::vector<TrafficRow> StoreReader::traffic_after(std::int64_t after_rowid, std::size_t limit) {
   std::lock_guard lock(mutex_);
-  Statement query(db_, path_,
-                  select_from(kTrafficColumns, "FROM traffic WHERE rowid > ?1 AND " +
-                                                   std::string(kRowFilter) +
-                                                   " ORDER BY rowid LIMIT ?2"));
+  Statement query(
+      db_, path_,
+      select_from(kTrafficColumns, "FROM traffic WHERE rowid > ?1 AND " + std::string(kRowFilter) +
+                                       " ORDER BY rowid LIMIT ?2"));
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, after_rowid);
   query.bind(2, sql_limit(limit));
@@ -720,10 +726,10 @@ std::vector<TrafficRow> StoreReader::traffic_after(std::int64_t after_rowid, std
 std::vector<ConnectionRow> StoreReader::connections_after(std::int64_t after_rowid,
                                                           std::size_t limit) {
   std::lock_guard lock(mutex_);
-  Statement query(db_, path_,
-                  select_from(kConnectionColumns,
-                              "FROM connections WHERE rowid > ?1 AND " + std::string(kRowFilter) +
-                                  " ORDER BY rowid LIMIT ?2"));
+  Statement query(
+      db_, path_,
+      select_from(kConnectionColumns, "FROM connections WHERE rowid > ?1 AND " +
+                                          std::string(kRowFilter) + " ORDER BY rowid LIMIT ?2"));
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, after_rowid);
   query.bind(2, sql_limit(limit));
@@ -741,7 +747,8 @@ TrafficTotals StoreReader::traffic_totals(std::string_view interface, std::int64
       "(SELECT bytes_sent, bytes_recv, packets_sent, packets_recv, ts_ns, "
       "coalesce(min(max(ts_ns - lag(ts_ns) OVER (PARTITION BY sensor ORDER BY ts_ns, rowid), 0), "
       "60000000000), 1000000000) / 1e9 AS iv FROM traffic WHERE interface = ?1 AND rowid <= ?2 "
-      "AND " + std::string(kRowFilter) + ")");
+      "AND " +
+          std::string(kRowFilter) + ")");
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, interface);
   query.bind(2, up_to_rowid);
@@ -759,7 +766,8 @@ TrafficSpan StoreReader::traffic_span(std::string_view interface, std::int64_t s
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
                   "SELECT count(*), coalesce(min(ts_ns), 0), coalesce(max(ts_ns), 0) FROM traffic "
-                  "WHERE interface = ?1 AND ts_ns >= ?2 AND " + std::string(kRowFilter));
+                  "WHERE interface = ?1 AND ts_ns >= ?2 AND " +
+                      std::string(kRowFilter));
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, interface);
   query.bind(2, since_ns);
@@ -773,8 +781,8 @@ TrafficSpan StoreReader::traffic_span(std::string_view interface, std::int64_t s
 }
 
 std::vector<TrafficRow> StoreReader::traffic_averages(std::string_view interface,
-                                                      std::int64_t since_ns,
-                                                      std::int64_t bucket_ns, std::size_t limit) {
+                                                      std::int64_t since_ns, std::int64_t bucket_ns,
+                                                      std::size_t limit) {
   std::lock_guard lock(mutex_);
   // The mean rate per sensor, summed over sensors (one sensor: the mean): the sum of the rows
   // divided by the rows per sensor.
@@ -783,7 +791,8 @@ std::vector<TrafficRow> StoreReader::traffic_averages(std::string_view interface
                   "(ts_ns / ?3) * ?3 AS bucket, interface, sum(bytes_sent) AS sb, "
                   "sum(bytes_recv) AS rb, sum(packets_sent) AS sp, sum(packets_recv) AS rp, "
                   "count(*) * 1.0 / count(DISTINCT sensor) AS n, max(rowid) AS r FROM traffic "
-                  "WHERE interface = ?1 AND ts_ns >= ?2 AND " + std::string(kRowFilter) +
+                  "WHERE interface = ?1 AND ts_ns >= ?2 AND " +
+                      std::string(kRowFilter) +
                       " GROUP BY ts_ns / ?3 ORDER BY bucket DESC LIMIT ?4) ORDER BY bucket");
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, interface);
@@ -813,10 +822,9 @@ std::vector<detect::Alert> StoreReader::alerts_after(std::int64_t after_id,
                                                      std::size_t limit, bool newest_first) {
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
-                  select_from(kAlertColumns,
-                              "FROM alerts WHERE id > ?1 AND severity >= ?2 AND " +
-                                  std::string(kAlertFilter) + " ORDER BY id" +
-                                  (newest_first ? " DESC" : "") + " LIMIT ?3"));
+                  select_from(kAlertColumns, "FROM alerts WHERE id > ?1 AND severity >= ?2 AND " +
+                                                 std::string(kAlertFilter) + " ORDER BY id" +
+                                                 (newest_first ? " DESC" : "") + " LIMIT ?3"));
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, after_id);
   query.bind(2, static_cast<std::int64_t>(min_severity));
@@ -840,10 +848,10 @@ std::vector<detect::Alert> StoreReader::alerts_changed_after(std::int64_t after_
                                                              std::size_t limit,
                                                              std::int64_t* last_changed) {
   std::lock_guard lock(mutex_);
-  Statement query(db_, path_,
-                  select_from(kAlertColumns, "FROM alerts WHERE changed > ?1 AND " +
-                                                 std::string(kAlertFilter) +
-                                                 " ORDER BY changed LIMIT ?2"));
+  Statement query(
+      db_, path_,
+      select_from(kAlertColumns, "FROM alerts WHERE changed > ?1 AND " + std::string(kAlertFilter) +
+                                     " ORDER BY changed LIMIT ?2"));
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, after_changed);
   query.bind(2, sql_limit(limit));
@@ -879,7 +887,8 @@ std::vector<ScoreBucket> StoreReader::max_scores(std::int64_t since_ns, std::int
   std::lock_guard lock(mutex_);
   Statement query(db_, path_,
                   "SELECT * FROM (SELECT (end_ns / ?2) * ?2 AS bucket, max(score) FROM flows "
-                  "WHERE end_ns >= ?1 AND voters > 0 AND " + std::string(kRowFilter) +
+                  "WHERE end_ns >= ?1 AND voters > 0 AND " +
+                      std::string(kRowFilter) +
                       " GROUP BY end_ns / ?2 ORDER BY bucket DESC LIMIT ?3) ORDER BY bucket");
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
@@ -892,8 +901,7 @@ std::vector<ScoreBucket> StoreReader::max_scores(std::int64_t since_ns, std::int
   return buckets;
 }
 
-std::vector<TopCount> StoreReader::top_flows(TopKey key, std::int64_t since_ns,
-                                             std::size_t limit) {
+std::vector<TopCount> StoreReader::top_flows(TopKey key, std::int64_t since_ns, std::size_t limit) {
   // The same keys as the live dashboard's top tables (server::LiveState::add_flow).
   const char* group = "src_ip";
   const char* filter = "src_ip <> ''";
@@ -930,7 +938,8 @@ std::int64_t StoreReader::last_snapshot_rowid() {
                   "SELECT coalesce(min(rowid), 0) FROM connections WHERE event = 'snapshot' AND " +
                       rows +
                       " AND ts_ns = (SELECT max(ts_ns) FROM connections WHERE event = 'snapshot' "
-                      "AND " + rows + ")",
+                      "AND " +
+                      rows + ")",
                   "cannot read the store");
   query.bind_if_present(kSensorParameter, sensor_);
   return query.step() ? query.integer(0) : 0;
@@ -1026,7 +1035,8 @@ class SqliteStore::Writer {
 
   void apply(const TrafficItem& item) { write_sample(item.ts_ns, item.sample, {}); }
 
-  void write_sample(std::int64_t ts_ns, const host::TrafficSample& sample, std::string_view sensor) {
+  void write_sample(std::int64_t ts_ns, const host::TrafficSample& sample,
+                    std::string_view sensor) {
     write_traffic(ts_ns, sample.total, "total", sensor);
     for (const host::InterfaceRates& rates : sample.interfaces) {
       write_traffic(ts_ns, rates, rates.name, sensor);
@@ -1189,9 +1199,7 @@ class SqliteStore::Writer {
     const std::string why = why_json(alert);
     const std::string host = address_text(alert.host);
     const std::string sensors = join_sensors(alert.sensors);
-    Statement& s = !sensor.empty()                           ? upsert_sensor_alert_
-                   : update                                  ? update_alert_
-                                                             : insert_alert_;
+    Statement& s = !sensor.empty() ? upsert_sensor_alert_ : update ? update_alert_ : insert_alert_;
     if (sensor.empty()) {
       s.bind(1, alert.id);
     } else {
@@ -1379,7 +1387,8 @@ class SqliteStore::Writer {
         "duration_s, score, verdict, votes, voters, community_id, orig_ip_bytes, resp_ip_bytes, "
         "conn_state, history, tunnel_parent";
     constexpr std::string_view flow_values =
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?18, ?19, ?20, ?21, ?22, "
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?18, ?19, ?20, ?21, "
+        "?22, "
         "?23";
     insert_flow_ = write_statement("INSERT INTO flows(" + std::string(flow_columns) +
                                    ", id) VALUES(" + std::string(flow_values) + ", ?16)");
@@ -1420,10 +1429,9 @@ class SqliteStore::Writer {
         "acknowledged = max(acknowledged, ?19), sensors = ?20, state = ?23, host = ?24, "
         "role = ?25, revision = ?26, evidence = ?27, changed = ?28";
     // An alert delivered again (same id: engaged, updated, past) replaces its row in place.
-    insert_alert_ = write_statement(std::string("INSERT INTO alerts(") +
-                                    std::string(kAlertColumns) + ") VALUES(?1, " +
-                                    std::string(alert_values) + ") ON CONFLICT(id) DO UPDATE SET " +
-                                    std::string(alert_update));
+    insert_alert_ = write_statement(
+        std::string("INSERT INTO alerts(") + std::string(kAlertColumns) + ") VALUES(?1, " +
+        std::string(alert_values) + ") ON CONFLICT(id) DO UPDATE SET " + std::string(alert_update));
     update_alert_ =
         write_statement("UPDATE alerts SET " + std::string(alert_update) + " WHERE id = ?1");
     // A hub's alert of a sensor: the id is the hub's own; an older state arriving late (a resend

@@ -225,18 +225,15 @@ class StoreReader final {
   // Sums rate x interval over one interface's rows with rowid <= up_to_rowid. A row covers the gap
   // since the previous row of the interface (at most 60 s, so a pause in recording adds nothing
   // made up); the first row covers 1 s, the recorders' default interval.
-  [[nodiscard]] TrafficTotals traffic_totals(std::string_view interface,
-                                             std::int64_t up_to_rowid);
+  [[nodiscard]] TrafficTotals traffic_totals(std::string_view interface, std::int64_t up_to_rowid);
   [[nodiscard]] TrafficSpan traffic_span(std::string_view interface, std::int64_t since_ns);
   // One interface's rows at or after since_ns averaged per bucket_ns (ts_ns = the bucket's start),
   // the newest `limit` buckets, oldest first.
   [[nodiscard]] std::vector<TrafficRow> traffic_averages(std::string_view interface,
                                                          std::int64_t since_ns,
-                                                         std::int64_t bucket_ns,
-                                                         std::size_t limit);
+                                                         std::int64_t bucket_ns, std::size_t limit);
   // Interface names with rows at or after since_ns, "total" first, then by name.
-  [[nodiscard]] std::vector<std::string> interfaces_since(std::int64_t since_ns,
-                                                          std::size_t limit);
+  [[nodiscard]] std::vector<std::string> interfaces_since(std::int64_t since_ns, std::size_t limit);
   // How many flows have an id above after_id (0: every flow).
   [[nodiscard]] std::uint64_t flow_count_after(std::int64_t after_id);
   // Alerts written (inserted, updated in place or acknowledged) after `after_changed` (the

@@ -71,8 +71,7 @@ void replay_meter_input(const std::vector<std::uint8_t>& data, const std::string
 }
 
 TEST(FuzzRegressions, FlowMeterInputsKeepEveryPacketAccountedFor) {
-  const fs::path dir =
-      fs::path(NETSENTRY_SOURCE_DIR) / "tests" / "fuzz" / "flow_meter";
+  const fs::path dir = fs::path(NETSENTRY_SOURCE_DIR) / "tests" / "fuzz" / "flow_meter";
   std::size_t replayed = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     replay_meter_input(read(entry.path()), entry.path().filename().string());

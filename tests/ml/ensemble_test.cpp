@@ -161,8 +161,8 @@ TEST(Ensemble, JsonRoundTripGivesIdenticalScoresInEveryMode) {
     e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
   e.set_weight("good", 2.0);
   e.fit(val.scores, val.y);
-  for (const auto mode : {EnsembleMode::kVote, EnsembleMode::kSoft, EnsembleMode::kStacked,
-                          EnsembleMode::kTail}) {
+  for (const auto mode :
+       {EnsembleMode::kVote, EnsembleMode::kSoft, EnsembleMode::kStacked, EnsembleMode::kTail}) {
     e.set_mode(mode);
     const auto copy = Ensemble::from_json(nlohmann::json::parse(e.to_json().dump()));
     EXPECT_EQ(copy.mode(), mode);

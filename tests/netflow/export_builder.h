@@ -17,7 +17,9 @@ class Bytes {
   }
   Bytes& u16(std::uint32_t v) { return u8(v >> 8).u8(v); }
   Bytes& u32(std::uint32_t v) { return u16(v >> 16).u16(v); }
-  Bytes& u64(std::uint64_t v) { return u32(static_cast<std::uint32_t>(v >> 32)).u32(static_cast<std::uint32_t>(v)); }
+  Bytes& u64(std::uint64_t v) {
+    return u32(static_cast<std::uint32_t>(v >> 32)).u32(static_cast<std::uint32_t>(v));
+  }
   Bytes& ip4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
     return u8(a).u8(b).u8(c).u8(d);
   }

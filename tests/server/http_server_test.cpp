@@ -798,14 +798,14 @@ TEST_F(HttpServerTest, AWrongLoginGetsNoCookieAndIsCounted) {
   ASSERT_TRUE(empty);
   EXPECT_EQ(empty->status, 400);
   // A forged cookie is no session.
-  const auto forged = client_->Get(
-      "/api/stats", {{"Cookie", "netsentry_session=" + std::string(64, 'a')}});
+  const auto forged =
+      client_->Get("/api/stats", {{"Cookie", "netsentry_session=" + std::string(64, 'a')}});
   ASSERT_TRUE(forged);
   EXPECT_EQ(forged->status, 401);
   // Another site cannot log the browser in either (the login is a state change).
-  const auto cross = client_->Post("/api/login", {{"Origin", "http://evil.example"}},
-                                   std::string("{\"token\": \"") + kToken + "\"}",
-                                   "application/json");
+  const auto cross =
+      client_->Post("/api/login", {{"Origin", "http://evil.example"}},
+                    std::string("{\"token\": \"") + kToken + "\"}", "application/json");
   ASSERT_TRUE(cross);
   EXPECT_EQ(cross->status, 403);
   const auto metrics =

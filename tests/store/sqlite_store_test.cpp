@@ -651,7 +651,8 @@ namespace {
 
 // --- schema version 2: a hub's store of many sensors ---
 
-SensorMessage sensor_message(std::string sensor, std::string id, decltype(SensorMessage::body) body) {
+SensorMessage sensor_message(std::string sensor, std::string id,
+                             decltype(SensorMessage::body) body) {
   SensorMessage m;
   m.sensor = std::move(sensor);
   m.message_id = std::move(id);
@@ -699,7 +700,8 @@ TEST_F(SqliteStoreTest, MigratesAVersionOneStoreKeepingItsRows) {
         "NOT NULL, evidence TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0);"
         "CREATE TABLE connections(ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT "
         "NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, "
-        "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT NOT "
+        "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT "
+        "NOT "
         "NULL);"
         "INSERT INTO flows VALUES(7, 1, 2, '10.0.0.1', 1, '10.0.0.2', 2, 'TCP', 6, 3, 300, 1.0, "
         "0.5, 'benign', 0, 1);"
