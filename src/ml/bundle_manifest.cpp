@@ -20,6 +20,11 @@ void check_bundle_manifest(const fs::path& dir) {
         "{}: not a folder (a model bundle is a folder with manifest.json)", dir.string()));
   }
   const fs::path path = dir / "manifest.json";
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) {
+    throw core::Error(
+        fmt::format("{}: not a file (a bundle's manifest is a JSON file)", path.string()));
+  }
   std::ifstream in(path);
   if (!in) {
     throw core::Error(

@@ -112,6 +112,9 @@ class Installed(unittest.TestCase):
             status, plotly = get(base + "/vendor/plotly.min.js")
             self.assertEqual(status, 200)
             self.assertGreater(len(plotly), 100_000)
+            # The bundle loads beside the replay (about a second); the API names it once loaded.
+            wait_for(lambda: json.loads(get(base + "/api/models")[1]).get("bundle_path"), 60,
+                     "the model's description in /api/models")
             models = json.loads(get(base + "/api/models")[1])
             self.assertEqual(os.path.realpath(models["bundle_path"]),
                              os.path.realpath(os.path.join(self.prefix,
