@@ -93,8 +93,12 @@ try {
   await page.selectOption('#sensor-select', 'south');
   await page.waitForFunction(() => new URL(location.href).searchParams.get('sensor') === 'south',
     null, { timeout: 5000 });
-  await page.waitForFunction(() => document.querySelectorAll('#alert-list .alert-row').length > 0,
-    null, { timeout: 10000 });
+  // The list is redrawn when the filtered answer arrives: until then it still shows every sensor's
+  // alerts, so wait for the filtered list itself (a timeout leaves the check below to fail).
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('#alert-list .alert-row')];
+    return rows.length > 0 && rows.every((r) => r.textContent.includes('south'));
+  }, null, { timeout: 10000 }).catch(() => {});
   const alertTexts = await page.$$eval('#alert-list .alert-row', (as) => as.map((a) => a.textContent));
   check(alertTexts.length > 0 && alertTexts.every((t) => t.includes('south')),
     `with south selected every alert names south (${alertTexts.length})`);
