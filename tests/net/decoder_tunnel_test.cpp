@@ -1,6 +1,8 @@
 // PPPoE, MPLS and TSO-length frames: encapsulations and capture artefacts seen on real links.
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "net/decoder.h"
 #include "net/packet_builder.h"
 
@@ -155,18 +157,22 @@ Frame outer_udp(std::uint16_t port, const Frame& payload) {
       .build();
 }
 
+// Owns the frame: the decoded packets are views into its bytes (a moved vector keeps its buffer,
+// so returning Opened by value keeps them valid).
 struct Opened {
+  Frame frame;
   Packet outer;
   Packet inner;
   InnerResult result;
   DecodeStats inner_stats;
 };
 
-Opened open(const Frame& frame) {
+Opened open(Frame frame) {
   Opened o;
+  o.frame = std::move(frame);
   DecodeStats stats;
-  EXPECT_EQ(decode(LinkType::kEthernet, frame, static_cast<std::uint32_t>(frame.size()), 7, o.outer,
-                   stats),
+  EXPECT_EQ(decode(LinkType::kEthernet, o.frame, static_cast<std::uint32_t>(o.frame.size()), 7,
+                   o.outer, stats),
             DecodeError::kNone);
   o.result = decode_inner(o.outer, o.inner, o.inner_stats);
   return o;
