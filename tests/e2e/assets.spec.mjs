@@ -6,27 +6,15 @@
 //
 // Environment: NETSENTRY_URL (required), NETSENTRY_TOKEN, CHROMIUM (default /usr/bin/chromium).
 // Exit status 0 when every check passes; each failure is printed on one line.
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { baseUrl, check, failures, finish, launchChromium } from './browser.mjs';
 
-const require = createRequire(new URL('../../web/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
-
-const base = process.env.NETSENTRY_URL;
-if (!base) {
-  console.error('NETSENTRY_URL is not set (the dashboard base URL, e.g. http://127.0.0.1:8050)');
-  process.exit(2);
-}
+const base = baseUrl('the dashboard base URL');
 const token = process.env.NETSENTRY_TOKEN || '';
-const failures = [];
-const check = (ok, message) => {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${message}`);
-  if (!ok) failures.push(message);
-};
 
 // One GET with exactly these headers (fetch() would decode and add its own Accept-Encoding).
 function get(path, headers = {}) {
@@ -70,13 +58,7 @@ try {
   const profile = mkdtempSync(join(tmpdir(), 'netsentry-e2e-'));
   let context;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      headless: true,
-      viewport: { width: 1440, height: 1000 },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    context = await launchChromium(profile, { width: 1440, height: 1000 });
     const page = context.pages()[0] || await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -109,8 +91,4 @@ try {
   console.log(`FAIL ${err.message}`);
 }
 
-if (failures.length) {
-  console.log(`${failures.length} check(s) failed`);
-  process.exit(1);
-}
-console.log('all checks passed');
+finish();

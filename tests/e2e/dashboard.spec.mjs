@@ -10,54 +10,22 @@
 //   NETSENTRY_E2E_ALERT_TEXT  open the alert whose row holds this text (default: the first)
 //   CHROMIUM              browser binary (default /usr/bin/chromium)
 // Exit status 0 when every check passes; each failure is printed on one line.
-import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { baseUrl, check, finish, withBrowser } from './browser.mjs';
 
-// playwright-core is installed in web/ (web/package.json), not beside this file.
-const require = createRequire(new URL('../../web/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
-
-const base = process.env.NETSENTRY_URL;
-if (!base) {
-  console.error('NETSENTRY_URL is not set (the dashboard base URL, e.g. http://127.0.0.1:8050)');
-  process.exit(2);
-}
+const base = baseUrl('the dashboard base URL');
 const token = process.env.NETSENTRY_TOKEN || '';
 const screenshot = process.env.NETSENTRY_SCREENSHOT || '/tmp/netsentry-dashboard.png';
 const expectMarkup = process.env.NETSENTRY_E2E_MARKUP === '1';
 // The token is never put in a URL: a token-protected page asks for it in its login step.
 const url = new URL('/', base);
-
-const failures = [];
-const check = (ok, message) => {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${message}`);
-  if (!ok) failures.push(message);
+const browser = {
+  profilePrefix: 'netsentry-e2e-',
+  viewport: { width: 1440, height: 1000 },
+  // The refused wrong token of the login check is expected; Chromium logs its 401 as an error.
+  ignoreConsoleError: (msg) => (msg.location().url || '').endsWith('/api/login'),
 };
 
-const profile = mkdtempSync(join(tmpdir(), 'netsentry-e2e-'));
-let context;
-try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1440, height: 1000 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  const page = context.pages()[0] || await context.newPage();
-  const consoleErrors = [];
-  page.on('console', (msg) => {
-    // The refused wrong token of the login check is expected; Chromium logs its 401 as an error.
-    if (msg.type() === 'error' && !(msg.location().url || '').endsWith('/api/login')) consoleErrors.push(msg.text());
-  });
-  page.on('pageerror', (err) => consoleErrors.push(`page error: ${err.message}`));
-  page.on('requestfailed', (req) => {
-    // An EventSource torn down at the end is not a failure of the page.
-    if (!req.url().includes('/api/events')) consoleErrors.push(`request failed: ${req.url()}`);
-  });
-
+await withBrowser(browser, async ({ context, page, consoleErrors }) => {
   const requestUrls = [];
   page.on('request', (req) => requestUrls.push(req.url()));
 
@@ -149,16 +117,5 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot saved to ${screenshot}`);
   check(consoleErrors.length === 0, `no console errors${consoleErrors.length ? `: ${consoleErrors.join(' | ')}` : ''}`);
-} catch (err) {
-  failures.push(err.message);
-  console.log(`FAIL ${err.message}`);
-} finally {
-  if (context) await context.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-
-if (failures.length) {
-  console.log(`${failures.length} check(s) failed`);
-  process.exit(1);
-}
-console.log('all checks passed');
+});
+finish();

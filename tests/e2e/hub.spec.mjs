@@ -7,44 +7,13 @@
 //   NETSENTRY_SCREENSHOT  where to save the full-page screenshot (default /tmp/netsentry-hub.png)
 //   CHROMIUM              browser binary (default /usr/bin/chromium)
 // Exit status 0 when every check passes; each failure is printed on one line.
-import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { baseUrl, check, finish, withBrowser } from './browser.mjs';
 
-const require = createRequire(new URL('../../web/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
-
-const base = process.env.NETSENTRY_URL;
-if (!base) {
-  console.error('NETSENTRY_URL is not set (the hub page, e.g. http://127.0.0.1:8050)');
-  process.exit(2);
-}
+const base = baseUrl('the hub page');
 const screenshot = process.env.NETSENTRY_SCREENSHOT || '/tmp/netsentry-hub.png';
-const failures = [];
-const check = (ok, message) => {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${message}`);
-  if (!ok) failures.push(message);
-};
+const browser = { profilePrefix: 'netsentry-e2e-hub-', viewport: { width: 1440, height: 1200 } };
 
-const profile = mkdtempSync(join(tmpdir(), 'netsentry-e2e-hub-'));
-let context;
-try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1440, height: 1200 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  const page = context.pages()[0] || await context.newPage();
-  const consoleErrors = [];
-  page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
-  page.on('pageerror', (err) => consoleErrors.push(`page error: ${err.message}`));
-  page.on('requestfailed', (req) => {
-    if (!req.url().includes('/api/events')) consoleErrors.push(`request failed: ${req.url()}`);
-  });
-
+await withBrowser(browser, async ({ page, consoleErrors }) => {
   // The hub may still be reading the stream: wait until both sensors are known.
   const deadline = Date.now() + 30000;
   let names = [];
@@ -123,16 +92,5 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot saved to ${screenshot}`);
   check(consoleErrors.length === 0, `no console errors${consoleErrors.length ? `: ${consoleErrors.join(' | ')}` : ''}`);
-} catch (err) {
-  failures.push(err.message);
-  console.log(`FAIL ${err.message}`);
-} finally {
-  if (context) await context.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-
-if (failures.length) {
-  console.log(`${failures.length} check(s) failed`);
-  process.exit(1);
-}
-console.log('all checks passed');
+});
+finish();
