@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "capture/file_io.h"
 #include "core/error.h"
 #include "fmt/format.h"
 
@@ -25,26 +26,6 @@ constexpr std::uint32_t kMaxCaplen = 262144;
 // Large enough for the largest record, small enough to stay in L2 while the decoder reads it.
 constexpr std::size_t kBufferBytes = 512 * 1024;
 static_assert(kBufferBytes >= kRecordHeaderBytes + kMaxCaplen);
-
-std::uint32_t load32(const std::uint8_t* p, bool swapped) {
-  std::uint32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return swapped ? __builtin_bswap32(v) : v;
-}
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 class PcapFileSource final : public PacketSource {
  public:
@@ -208,14 +189,8 @@ std::optional<ClassicPcapLayout> probe_classic_pcap(int fd) {
     return std::nullopt;
   }
   layout.nanoseconds = load32(header, layout.swapped) == kMagicNano;
-  std::uint16_t major;
-  std::uint16_t minor;
-  std::memcpy(&major, header + 4, 2);
-  std::memcpy(&minor, header + 6, 2);
-  if (layout.swapped) {
-    major = __builtin_bswap16(major);
-    minor = __builtin_bswap16(minor);
-  }
+  const std::uint16_t major = load16(header + 4, layout.swapped);
+  const std::uint16_t minor = load16(header + 6, layout.swapped);
   // Before 2.4, caplen and len may be swapped in the records; libpcap's heuristics handle those.
   if (major != 2 || minor != 4) return std::nullopt;
   return layout;

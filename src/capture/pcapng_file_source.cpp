@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "capture/file_io.h"
 #include "capture/pcap_handle.h"
 #include "core/error.h"
 #include "fmt/format.h"
@@ -48,31 +49,6 @@ int dlt_of_linktype(int linktype) {
       return linktype;
   }
 }
-
-std::uint32_t load32(const std::uint8_t* p, bool swapped) {
-  std::uint32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return swapped ? __builtin_bswap32(v) : v;
-}
-std::uint16_t load16(const std::uint8_t* p, bool swapped) {
-  std::uint16_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return swapped ? __builtin_bswap16(v) : v;
-}
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 struct Interface {
   net::LinkType link = net::LinkType::kEthernet;
