@@ -5,36 +5,26 @@
 // out. Thread rules: not thread-safe; one owner thread.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "detect/alert.h"
 #include "detect/detector.h"
 #include "detect/detector_support.h"
+#include "detect/distinct_count_detector.h"
 #include "detect/host_detectors.h"
 
 namespace netsentry::detect {
 
-class PortScanDetector final : public Detector {
- public:
-  explicit PortScanDetector(const HostDetectorOptions& options);
+// What the port scan counts (see DistinctCountDetector): destination ports (exact) per source,
+// destination and protocol.
+struct PortScanRule {
+  static constexpr std::string_view kName = "port_scan";
+  static constexpr std::string_view kKind = kind::kPortScan;
+  static constexpr std::string_view kDeviation = "distinct_ports";
+  static constexpr bool kIdentity = true;
 
-  [[nodiscard]] std::string_view name() const override { return "port_scan"; }
-  void on_attempt(const Attempt& attempt, std::vector<Evidence>& out) override;
-  void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
-  void flush(std::vector<Evidence>& out) override;
-  [[nodiscard]] DetectorStats stats() const override;
-
- private:
-  struct State : Track {
-    DistinctCounter distinct;
-    std::uint64_t probes = 0;
-    std::vector<FlowRef> recent;  // the last few probes
-  };
-  using Table = SubjectTable<State>;
-  [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
-  [[nodiscard]] auto closer(std::vector<Evidence>& out);
-  void count(Table::Entry& e, const Attempt& probe, std::vector<Evidence>& out);
-
-  HostDetectorOptions options_;
-  SketchBudget budget_;
-  Table table_;
   // A source's first probe (the key holds its addresses and protocol).
   struct FirstProbe {
     std::int64_t start_ns = 0;
@@ -42,8 +32,29 @@ class PortScanDetector final : public Detector {
     std::uint16_t src_port = 0;
     std::uint16_t dst_port = 0;
   };
-  SecondSight<FirstProbe> waiting_;  // sources with one probe so far
-  std::uint64_t evidence_ = 0;
+
+  static std::size_t threshold(const HostDetectorOptions& o) { return o.port_scan_ports; }
+  static bool counts(const Attempt& p) { return p.ip_proto == kTcp || p.ip_proto == kUdp; }
+  static SubjectKey key(const Attempt& p) { return {p.src, p.dst, 0, p.ip_proto}; }
+  static std::uint32_t value(const Attempt& p) { return p.dst_port; }
+  static FirstProbe first_probe(const Attempt& p) {
+    return {p.start_ns, p.time_ns, p.src_port, p.dst_port};
+  }
+  static void restore(Attempt& p, const FirstProbe& first) {
+    p.start_ns = first.start_ns;
+    p.time_ns = first.time_ns;
+    p.src_port = first.src_port;
+    p.dst_port = first.dst_port;
+  }
+  static void describe(Evidence& ev, const SubjectKey& key, std::string_view at_least,
+                       std::uint64_t ports, double seconds);
 };
+
+class PortScanDetector final : public DistinctCountDetector<PortScanRule> {
+ public:
+  using DistinctCountDetector::DistinctCountDetector;
+};
+
+extern template class DistinctCountDetector<PortScanRule>;
 
 }  // namespace netsentry::detect
