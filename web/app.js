@@ -27,6 +27,7 @@
     flows: [],
     flowSort: { key: 'last', dir: -1 },
     connections: [],
+    hosts: [],                // /api/hosts: the riskiest host profiles, highest score first
     connectionSort: { key: 'process', dir: 1 },
     source: null,
     reconnectTimer: 0,
@@ -462,6 +463,7 @@
     $('drawer-reason').textContent = a.reason;
     const facts = [
       ...fact('Subject', subjectOf(a)),
+      ...(a.host ? [el('dt', { text: 'Host' }), el('dd', {}, [hostLink(a.host), el('span', { text: a.role ? ` (${a.role})` : '' })])] : []),
       ...(a.sensors && a.sensors.length ? fact(a.sensors.length > 1 ? 'Sensors' : 'Sensor', a.sensors.join(', ')) : []),
       ...(a.protocol ? fact('Protocol', a.protocol) : []),
       ...(a.interface ? fact('Interface', a.interface) : []),
@@ -481,7 +483,8 @@
     ]));
     $('drawer-models').querySelector('tbody').replaceChildren(
       ...(models.length ? models : [el('tr', {}, [el('td', { text: 'rule detector (no models)', attrs: { colspan: 4 } })])]));
-    const evidence = (a.evidence || []).map((e) => el('tr', {}, [
+    renderWhy(a);
+    const evidence = (a.features || []).map((e) => el('tr', {}, [
       el('td', { text: e.feature }),
       el('td', { cls: 'num', text: fmtNum(e.value) }),
       el('td', { cls: 'num', text: fmtNum(e.expected) }),
@@ -492,6 +495,47 @@
     const ack = $('drawer-ack');
     ack.disabled = a.acknowledged;
     ack.textContent = a.acknowledged ? 'Acknowledged' : 'Acknowledge';
+  }
+  // The alert's "why": each piece of evidence, and the flows it names (start time + 5-tuple),
+  // matched against the flows the page holds for their size.
+  function renderWhy(a) {
+    const evidence = a.evidence || [];
+    $('drawer-why').replaceChildren(...evidence.map((e) => el('li', {}, [
+      el('div', { cls: 'why-head' }, [
+        el('span', { cls: `badge sev-${e.threat}`, text: e.threat }),
+        el('span', { cls: 'why-kind', text: `${e.kind} · ${e.role}${e.count > 1 ? ` · ×${fmtInt(e.count)}` : ''}` }),
+        el('span', { cls: 'hint', text: `confidence ${fmtNum(e.confidence, 2)} · ${e.detector || ''}` }),
+      ]),
+      el('div', { cls: 'why-text', text: e.description }),
+    ])));
+    if (!evidence.length) $('drawer-why').replaceChildren(el('li', { cls: 'hint', text: 'none recorded' }));
+    $('drawer-why-count').textContent = evidence.length ? `(${evidence.length})` : '';
+    const seen = new Set();
+    const refs = [];
+    for (const e of evidence) {
+      for (const f of e.flows || []) {
+        const key = `${f.start_ns}|${f.src_ip}|${f.src_port}|${f.dst_ip}|${f.dst_port}|${f.protocol}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        refs.push(f);
+      }
+    }
+    const known = new Map(state.flows.map((f) => [
+      `${f.first}|${f.src_ip}|${f.src_port}|${f.dst_ip}|${f.dst_port}|${f.protocol}`, f]));
+    const rows = refs.map((f) => {
+      const startMs = Math.floor(f.start_ns / 1e6);
+      const match = known.get(`${startMs}|${f.src_ip}|${f.src_port}|${f.dst_ip}|${f.dst_port}|${f.protocol}`);
+      return el('tr', {}, [
+        el('td', { text: fmtTime(startMs) }),
+        el('td', {}, [f.src_ip ? hostLink(f.src_ip) : null, el('span', { cls: 'mono', text: f.src_port ? `:${f.src_port}` : '' })]),
+        el('td', {}, [f.dst_ip ? hostLink(f.dst_ip) : null, el('span', { cls: 'mono', text: f.dst_port ? `:${f.dst_port}` : '' })]),
+        el('td', { text: f.protocol }),
+        el('td', { cls: 'num', text: match ? fmtBytes(match.bytes) : '–' }),
+      ]);
+    });
+    $('drawer-flows').querySelector('tbody').replaceChildren(
+      ...(rows.length ? rows : [el('tr', {}, [el('td', { text: 'no flow references', attrs: { colspan: 5 } })])]));
+    $('drawer-flow-count').textContent = rows.length ? `(${rows.length})` : '';
   }
   async function openDrawer(id) {
     state.drawerId = id;
@@ -581,6 +625,8 @@
         f.protocol, fmtInt(f.packets), fmtBytes(f.bytes), fmtDuration(f.duration),
         f.score === null ? '–' : fmtNum(f.score, 3)]);
       if (f.anomalous) tr.lastChild.classList.add('hot');
+      tr.children[1].replaceChildren(...endpointNodes(f.src_ip, f.src_port));
+      tr.children[2].replaceChildren(...endpointNodes(f.dst_ip, f.dst_port));
       return tr;
     });
     $('flow-count').textContent = state.flows.length ? `(${rows.length} of ${state.flows.length})` : '';
@@ -595,12 +641,16 @@
     const match = (c) => !q || [endpoint(c.local_ip, c.local_port), endpoint(c.remote_ip, c.remote_port), c.status,
       c.type, c.process, String(c.pid)].some((s) => String(s).toLowerCase().includes(q));
     const rows = sortRows(state.connections.filter(match), state.connectionSort, connectionValue).slice(0, 300);
-    fillChunked($('connection-table').querySelector('tbody'), rows, (c) => connectionRow([
-      `${endpoint(c.local_ip, c.local_port)} ${c.type}`,
-      endpoint(c.remote_ip, c.remote_port) || '–',
-      c.status,
-      c.process ? `${c.process} (${c.pid})` : c.pid ? String(c.pid) : '–',
-    ]));
+    fillChunked($('connection-table').querySelector('tbody'), rows, (c) => {
+      const tr = connectionRow([
+        `${endpoint(c.local_ip, c.local_port)} ${c.type}`,
+        endpoint(c.remote_ip, c.remote_port) || '–',
+        c.status,
+        c.process ? `${c.process} (${c.pid})` : c.pid ? String(c.pid) : '–',
+      ]);
+      if (c.remote_ip) tr.children[1].replaceChildren(...endpointNodes(c.remote_ip, c.remote_port));
+      return tr;
+    });
     $('connection-count').textContent = state.connections.length ? `(${state.connections.length})` : '';
   }
   function renderTop(listId, entries) {
@@ -608,8 +658,10 @@
     $(listId).replaceChildren(...entries.map((e) => {
       const bar = el('span');
       bar.style.width = `${(100 * e.bytes) / max}%`;
+      const key = listId === 'top-talkers' ? el('span', { cls: 'key', title: e.key }, [hostLink(e.key)])
+        : el('span', { cls: 'key mono', text: e.key, title: e.key });
       return el('li', {}, [
-        el('span', { cls: 'key mono', text: e.key, title: e.key }),
+        key,
         el('span', { cls: 'value', text: `${fmtBytes(e.bytes)} · ${fmtInt(e.flows)} flows` }),
         el('div', { cls: 'meter' }, [bar]),
       ]);
@@ -627,12 +679,259 @@
         state.connections = connections.connections;
         renderConnections();
       }),
+      loadHosts(),
       api('/api/top?limit=8').then((top) => {
         renderTop('top-talkers', top.talkers);
         renderTop('top-ports', top.ports);
         renderTop('top-protocols', top.protocols);
       }),
     ]);
+  }
+
+  // ---------- riskiest hosts ----------
+  // An address as a link to its host page (#/host/ADDR); text only, so any string is safe.
+  function hostLink(ip) {
+    return el('a', { cls: 'host-link mono', text: ip, attrs: { href: `#/host/${encodeURIComponent(ip)}` } });
+  }
+  function hostCell(h) {
+    if (h.host) return el('td', {}, [hostLink(h.host)]);
+    return el('td', { cls: 'mono', text: h.interface ? `interface ${h.interface}` : '–' });
+  }
+  function evidenceText(e) {
+    if (!e) return '–';
+    return `${e.kind}${e.count > 1 ? ` ×${fmtInt(e.count)}` : ''}: ${e.description}`;
+  }
+  function renderHosts() {
+    const rows = state.hosts.map((h) => {
+      const top = (h.evidence || [])[0];
+      const score = el('td', { cls: `num score${h.score >= 1 ? ' hot' : ''}`, text: fmtNum(h.score, 2) });
+      const alertCell = el('td');
+      if (h.alert_id) {
+        const open = el('button', { cls: 'link-button', text: `#${h.alert_id} engaged`, attrs: { type: 'button' } });
+        open.addEventListener('click', () => openDrawer(h.alert_id));
+        alertCell.appendChild(open);
+      } else {
+        alertCell.textContent = '–';
+      }
+      const tr = el('tr', {}, [
+        hostCell(h),
+        el('td', { text: top ? top.role : '–' }),
+        score,
+        el('td', {}, [el('span', { cls: `badge sev-${h.severity}`, text: h.severity })]),
+        el('td', { cls: 'evidence-cell', text: evidenceText(top), title: top ? top.description : '' }),
+        el('td', { cls: 'num', text: fmtInt((h.evidence || []).length) }),
+        alertCell,
+        el('td', { text: fmtTime(h.last) }),
+      ]);
+      tr.dataset.host = h.host || h.interface || '';
+      return tr;
+    });
+    $('host-table').querySelector('tbody').replaceChildren(...rows);
+    $('host-empty').hidden = rows.length > 0;
+    $('host-count').textContent = rows.length ? `(${rows.length})` : '';
+  }
+  async function loadHosts() {
+    state.hosts = (await api('/api/hosts?limit=20')).hosts || [];
+    renderHosts();
+  }
+
+  // ---------- host page (#/host/ADDRESS) ----------
+  // Everything about one address: its risk and evidence (the host profiles), its alerts, and its
+  // flows with the peers, ports and traffic over time they add up to. Flows and alerts come from
+  // the server already narrowed to the host (?host=), so a store serves them from all it holds.
+  const hostView = { ip: '', gen: 0, flows: [], alerts: [], risk: null };
+  function endpointNodes(ip, port) {
+    if (!ip) return [el('span', { text: '–' })];
+    return [hostLink(ip), el('span', { cls: 'mono', text: port ? `:${port}` : '' })];
+  }
+  function route() {
+    const m = location.hash.match(/^#\/host\/(.+)$/);
+    if (!m) { showOverview(); return; }
+    let ip = m[1];
+    try { ip = decodeURIComponent(ip); } catch (_) { /* shown as written */ }
+    showHost(ip);
+  }
+  function showOverview() {
+    const wasHost = Boolean(hostView.ip);
+    hostView.ip = '';
+    hostView.gen += 1;
+    $('host-view').hidden = true;
+    $('overview').hidden = false;
+    document.title = 'netsentry — network monitor';
+    // Plotly sizes a chart drawn while hidden to nothing: redraw the overview's at their size.
+    if (wasHost && state.chartsReady) {
+      Plotly.Plots.resize('traffic-chart');
+      Plotly.Plots.resize('score-chart');
+    }
+  }
+  function showHost(ip) {
+    closeDrawer();
+    const changed = hostView.ip !== ip;
+    hostView.ip = ip;
+    $('overview').hidden = true;
+    $('host-view').hidden = false;
+    document.title = `${ip} — netsentry`;
+    $('host-title').textContent = ip;
+    if (changed) {
+      hostView.flows = [];
+      hostView.alerts = [];
+      hostView.risk = null;
+      renderHostPage();
+      window.scrollTo(0, 0);
+    }
+    loadHostPage().catch(report);
+  }
+  async function loadHostPage() {
+    const ip = hostView.ip;
+    if (!ip) return;
+    const gen = ++hostView.gen;
+    const q = encodeURIComponent(ip);
+    const [flows, alerts, hosts] = await Promise.all([
+      api(`/api/flows?host=${q}&limit=1000&sort=last`),
+      api(`/api/alerts?host=${q}&limit=500`),
+      api('/api/hosts?limit=200'),
+    ]);
+    if (gen !== hostView.gen) return;
+    hostView.flows = flows.flows || [];
+    hostView.alerts = alerts.alerts || [];
+    hostView.risk = (hosts.hosts || []).find((h) => h.host === ip) || null;
+    for (const a of hostView.alerts) if (!state.alerts.has(a.id)) storeAlert(a);
+    renderHostPage();
+    document.body.dataset.hostReady = ip;
+  }
+  function renderHostPage() {
+    const ip = hostView.ip;
+    const risk = hostView.risk;
+    const alerts = hostView.alerts;
+    const flows = hostView.flows;
+    const engaged = alerts.find((a) => a.state === 'engaged');
+    // The profile's evidence when the host has one now, else that of its newest alert.
+    const evidence = risk ? risk.evidence || [] : alerts.length ? alerts[0].evidence || [] : [];
+    const sev = $('host-severity');
+    const severity = risk ? risk.severity : engaged ? engaged.severity : '';
+    sev.hidden = !severity;
+    sev.className = `badge sev-${severity}`;
+    sev.textContent = severity;
+    $('host-score').textContent = risk ? fmtNum(risk.score, 2) : '–';
+    $('host-score').classList.toggle('hot', Boolean(risk && risk.score >= 1));
+    $('host-role').textContent = evidence.length ? `as ${evidence[0].role}` : 'no current profile';
+    const alertTile = $('host-alert');
+    const alertId = risk && risk.alert_id ? risk.alert_id : engaged ? engaged.id : 0;
+    if (alertId) {
+      const open = el('button', { cls: 'link-button', text: `#${alertId}`, attrs: { type: 'button' } });
+      open.addEventListener('click', () => openDrawer(alertId));
+      alertTile.replaceChildren(open);
+    } else {
+      alertTile.textContent = 'none';
+    }
+    const last = Math.max(risk ? risk.last : 0, ...flows.map((f) => f.last), ...alerts.map((a) => a.last));
+    $('host-last').textContent = last > 0 ? `last seen ${fmtTime(last)}` : '';
+    $('host-hint').textContent = `${fmtInt(alerts.length)} alerts · ${fmtInt(flows.length)} flows shown`;
+
+    $('host-evidence').replaceChildren(...evidence.map((e) => el('li', {}, [
+      el('div', { cls: 'why-head' }, [
+        el('span', { cls: `badge sev-${e.threat}`, text: e.threat }),
+        el('span', { cls: 'why-kind', text: `${e.kind} · ${e.role}${e.count > 1 ? ` · ×${fmtInt(e.count)}` : ''}` }),
+        el('span', { cls: 'hint', text: `confidence ${fmtNum(e.confidence, 2)} · ${fmtTime(Math.floor(e.time_ns / 1e6))}` }),
+      ]),
+      el('div', { cls: 'why-text', text: e.description }),
+    ])));
+    if (!evidence.length) $('host-evidence').replaceChildren(el('li', { cls: 'hint', text: 'No evidence about this host.' }));
+    $('host-evidence-count').textContent = evidence.length ? `(${evidence.length})` : '';
+
+    $('host-alert-table').querySelector('tbody').replaceChildren(...alerts.map((a) => {
+      const tr = el('tr', { cls: 'clickable' }, [
+        el('td', { text: fmtTime(a.time) }),
+        el('td', {}, [el('span', { cls: `badge sev-${a.severity}`, text: a.severity })]),
+        el('td', { text: a.kind }),
+        el('td', { text: a.state + (a.acknowledged ? ' · ack' : '') }),
+        el('td', { cls: 'reason-cell', text: a.reason, title: a.reason }),
+      ]);
+      tr.dataset.id = a.id;
+      tr.addEventListener('click', () => openDrawer(a.id));
+      return tr;
+    }));
+    $('host-alert-count').textContent = alerts.length ? `(${alerts.length})` : '';
+
+    // Peers and ports from the host's flows. A flow's bytes count both directions; "out" flows
+    // are those the host started, "in" those it answered.
+    const peers = new Map();
+    const ports = new Map();
+    let bytesOut = 0;
+    let bytesIn = 0;
+    for (const f of flows) {
+      const out = f.src_ip === ip;
+      if (out) bytesOut += f.bytes; else bytesIn += f.bytes;
+      const peer = out ? f.dst_ip : f.src_ip;
+      const p = peers.get(peer) || { peer, flows: 0, bytes: 0, ports: new Set() };
+      p.flows += 1;
+      p.bytes += f.bytes;
+      if (f.dst_port) p.ports.add(`${f.dst_port}/${f.protocol}`);
+      peers.set(peer, p);
+      const key = `${f.dst_port}/${f.protocol}|${out ? 'contacted' : 'served'}`;
+      const q = ports.get(key) || { port: `${f.dst_port}/${f.protocol}`, direction: out ? 'contacted' : 'served', flows: 0, peers: new Set(), bytes: 0 };
+      q.flows += 1;
+      q.bytes += f.bytes;
+      q.peers.add(peer);
+      ports.set(key, q);
+    }
+    $('host-flow-total').textContent = fmtInt(flows.length);
+    $('host-peer-total').textContent = `${fmtInt(peers.size)} peers`;
+    $('host-bytes').textContent = `${fmtBytes(bytesOut)} / ${fmtBytes(bytesIn)}`;
+    const peerRows = Array.from(peers.values()).sort((a, b) => b.bytes - a.bytes);
+    $('host-peer-table').querySelector('tbody').replaceChildren(...peerRows.slice(0, 300).map((p) => el('tr', {}, [
+      el('td', {}, [hostLink(p.peer)]),
+      el('td', { cls: 'num', text: fmtInt(p.flows) }),
+      el('td', { cls: 'num', text: fmtBytes(p.bytes) }),
+      el('td', { cls: 'ports-cell', text: Array.from(p.ports).slice(0, 6).join(', ') + (p.ports.size > 6 ? ` +${p.ports.size - 6}` : '') }),
+    ])));
+    $('host-peer-count').textContent = peers.size ? `(${peers.size})` : '';
+    const portRows = Array.from(ports.values()).sort((a, b) => b.bytes - a.bytes);
+    $('host-port-table').querySelector('tbody').replaceChildren(...portRows.slice(0, 300).map((p) => el('tr', {}, [
+      el('td', { cls: 'mono', text: p.port }),
+      el('td', { text: p.direction }),
+      el('td', { cls: 'num', text: fmtInt(p.flows) }),
+      el('td', { cls: 'num', text: fmtInt(p.peers.size) }),
+      el('td', { cls: 'num', text: fmtBytes(p.bytes) }),
+    ])));
+    $('host-port-count').textContent = ports.size ? `(${ports.size})` : '';
+
+    fillChunked($('host-flow-table').querySelector('tbody'), flows.slice(0, 1000), (f) => {
+      const tr = el('tr', {}, [
+        el('td', { text: fmtTime(f.last) }),
+        el('td', {}, endpointNodes(f.src_ip, f.src_port)),
+        el('td', {}, endpointNodes(f.dst_ip, f.dst_port)),
+        el('td', { text: f.protocol }),
+        el('td', { cls: 'num', text: fmtInt(f.packets) }),
+        el('td', { cls: 'num', text: fmtBytes(f.bytes) }),
+        el('td', { cls: 'num', text: fmtDuration(f.duration) }),
+        el('td', { cls: `num score${f.anomalous ? ' hot' : ''}`, text: f.score === null ? '–' : fmtNum(f.score, 3) }),
+      ]);
+      return tr;
+    });
+    $('host-flow-count').textContent = flows.length ? `(${flows.length})` : '';
+    drawHostTraffic(flows, ip).catch(report);
+  }
+  // Bytes per time bucket, split by direction; the bucket grows with the span shown.
+  async function drawHostTraffic(flows, ip) {
+    if (!state.chartsReady) return;  // startCharts() draws it once Plotly is in
+    const spanMs = flows.length ? Math.max(...flows.map((f) => f.last)) - Math.min(...flows.map((f) => f.last)) : 0;
+    const steps = [1e3, 1e4, 6e4, 3e5, 9e5, 36e5, 216e5, 864e5];
+    const bucket = steps.find((b) => spanMs / b <= 120) || steps[steps.length - 1];
+    const out = new Map();
+    const inn = new Map();
+    for (const f of flows) {
+      const t = Math.floor(f.last / bucket) * bucket;
+      const m = f.src_ip === ip ? out : inn;
+      m.set(t, (m.get(t) || 0) + f.bytes);
+    }
+    const times = Array.from(new Set([...out.keys(), ...inn.keys()])).sort((a, b) => a - b);
+    const x = times.map((t) => new Date(t));
+    $('host-traffic-hint').textContent = `bytes of the host's flows per ${fmtDuration(bucket / 1000)}, by the time they ended`;
+    await Plotly.react('host-traffic-chart', [
+      { name: 'Started by the host', x, y: times.map((t) => out.get(t) || 0), type: 'bar', marker: { color: cssVar('--sent') } },
+      { name: 'Answered by the host', x: x.slice(), y: times.map((t) => inn.get(t) || 0), type: 'bar', marker: { color: cssVar('--recv') } },
+    ], chartLayout({ barmode: 'stack', yaxis: { title: { text: 'bytes' }, gridcolor: cssVar('--grid'), tickformat: '.2s', rangemode: 'tozero' } }), chartConfig);
   }
 
   // ---------- models ----------
@@ -749,6 +1048,7 @@
     onEvent('stats', renderStats);
     onEvent('alert', (a) => { storeAlert(a); renderAlerts(a.id); });
     onEvent('ack', (d) => markAcknowledged(d.id));
+    onEvent('hosts', (d) => { state.hosts = d.hosts || []; renderHosts(); });
     onEvent('reset', () => { loadAll().catch(report); });
   }
 
@@ -792,6 +1092,7 @@
     // Points that arrived while Plotly loaded; those the fetch already had are skipped.
     for (const p of state.pendingTraffic.splice(0)) addTrafficPoint(p);
     for (const p of state.pendingScores.splice(0)) addScorePoint(p);
+    if (hostView.ip) drawHostTraffic(hostView.flows, hostView.ip).catch(report);
     performance.mark('netsentry:charts');
     document.body.dataset.chartsMs = String(Math.round(performance.now()));
     document.body.dataset.chartsReady = 'true';
@@ -813,6 +1114,8 @@
       if (row) selectSensor(row.dataset.sensor === state.sensor ? '' : row.dataset.sensor);
     });
 
+    window.addEventListener('hashchange', route);
+    route();
     try {
       await loadAll();
     } catch (e) {
@@ -825,7 +1128,9 @@
     // Let the browser paint the data before Plotly's evaluation takes the main thread.
     requestAnimationFrame(() => setTimeout(() => startCharts().catch(report), 0));
     setInterval(() => {
-      if (document.visibilityState === 'visible') refreshTables().catch(report);
+      if (document.visibilityState !== 'visible') return;
+      refreshTables().catch(report);
+      if (hostView.ip) loadHostPage().catch(report);
     }, REFRESH_MS);
     setInterval(() => {
       if (document.visibilityState === 'visible' && state.sensors.length) loadSensors().catch(report);

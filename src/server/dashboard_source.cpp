@@ -4,6 +4,8 @@
 #include <array>
 #include <thread>
 
+#include "detect/alert.h"
+
 namespace netsentry::server {
 
 std::optional<FlowSort> parse_flow_sort(std::string_view text) {
@@ -72,6 +74,45 @@ void sort_flows(std::vector<FlowRow>& rows, std::size_t limit, FlowSort sort) {
   const std::size_t n = std::min(limit, rows.size());
   std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n), rows.end(), by);
   rows.resize(n);
+}
+
+namespace {
+
+// How many rows the default find_flows / find_alerts narrow: more than any source keeps.
+constexpr std::size_t kScanRows = 100000;
+
+bool names(const net::IpAddress& ip, const std::string& host) {
+  return ip.family != 0 && ip.to_string() == host;
+}
+
+}  // namespace
+
+bool RowFilter::matches(const FlowRow& flow) const {
+  if (flow.last_ms < from_ms || flow.last_ms > to_ms) return false;
+  return host.empty() || flow.src_ip == host || flow.dst_ip == host;
+}
+
+bool RowFilter::matches(const detect::Alert& alert) const {
+  if (alert.last_ns / 1'000'000 < from_ms || alert.time_ns / 1'000'000 > to_ms) return false;
+  return host.empty() || names(alert.host, host) || names(alert.src_ip, host) ||
+         names(alert.dst_ip, host);
+}
+
+std::vector<FlowRow> DashboardSource::find_flows(const RowFilter& filter, std::size_t limit,
+                                                 FlowSort sort) const {
+  std::vector<FlowRow> rows = flows(kScanRows, sort);
+  std::erase_if(rows, [&](const FlowRow& f) { return !filter.matches(f); });
+  if (rows.size() > limit) rows.resize(limit);
+  return rows;
+}
+
+std::vector<detect::Alert> DashboardSource::find_alerts(
+    const RowFilter& filter, std::optional<detect::Severity> min_severity,
+    std::size_t limit) const {
+  std::vector<detect::Alert> rows = alerts(0, min_severity, kScanRows);
+  std::erase_if(rows, [&](const detect::Alert& a) { return !filter.matches(a); });
+  if (rows.size() > limit) rows.resize(limit);
+  return rows;
 }
 
 }  // namespace netsentry::server

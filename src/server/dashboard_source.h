@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -187,6 +188,18 @@ struct EventBatch {
 // first; newest last-seen breaks ties and is the kLast order), the rest dropped.
 void sort_flows(std::vector<FlowRow>& rows, std::size_t limit, FlowSort sort);
 
+// What /api/flows and /api/alerts narrow to (?host=, ?from=, ?to=; the host page and the page's
+// time range): flows with the address at either end that ended within [from_ms, to_ms]; alerts
+// about the address (its profile, source or destination) whose first..last span meets the range.
+struct RowFilter {
+  std::string host;  // an address as the API writes it (net::IpAddress::to_string); "" = any
+  std::int64_t from_ms = std::numeric_limits<std::int64_t>::min();
+  std::int64_t to_ms = std::numeric_limits<std::int64_t>::max();
+
+  [[nodiscard]] bool matches(const FlowRow& flow) const;
+  [[nodiscard]] bool matches(const detect::Alert& alert) const;
+};
+
 class DashboardSource {
  public:
   virtual ~DashboardSource() = default;
@@ -206,6 +219,16 @@ class DashboardSource {
   virtual bool acknowledge(std::int64_t id) = 0;
   [[nodiscard]] virtual std::vector<FlowRow> flows(std::size_t limit, FlowSort sort) const = 0;
   [[nodiscard]] virtual std::vector<ConnectionRow> connections(std::size_t limit) const = 0;
+  // Flows matching `filter` in `sort` order, at most limit. This default narrows what flows()
+  // serves (the newest flows the source keeps); a store searches every flow it holds.
+  [[nodiscard]] virtual std::vector<FlowRow> find_flows(const RowFilter& filter, std::size_t limit,
+                                                        FlowSort sort) const;
+  // Alerts matching `filter` with severity >= min_severity, newest first, at most limit. This
+  // default narrows alerts(); a store searches every alert it holds.
+  [[nodiscard]] virtual std::vector<detect::Alert> find_alerts(
+      const RowFilter& filter, std::optional<detect::Severity> min_severity,
+      std::size_t limit) const;
+
   [[nodiscard]] virtual ModelsInfo models() const = 0;
   // Points with time_ms >= since_ms, oldest first, at most max_points (the newest ones).
   [[nodiscard]] virtual std::vector<ScorePoint> timeline(std::int64_t since_ms,

@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "core/utf8.h"
+#include "net/packet.h"
 #include "server/api_json.h"
 #include "server/http_lib.h"
 #include "server/request_checks.h"
@@ -88,6 +89,28 @@ std::int64_t since_ms(const httplib::Request& req, DashboardSource& source) {
     return source.stats().time_ms - window * 1000;
   }
   return parse_int(req, "since", 0, INT64_MIN, INT64_MAX);
+}
+
+// ?host= (an address, written back the way the API writes addresses), ?from= and ?to= (epoch ms,
+// inclusive) for the endpoints that narrow rows; absent parts narrow nothing.
+RowFilter row_filter(const httplib::Request& req) {
+  RowFilter filter;
+  if (req.has_param("host") && !req.get_param_value("host").empty()) {
+    const std::string value = req.get_param_value("host");
+    net::IpAddress ip;
+    if (!net::IpAddress::parse(value, ip)) {
+      throw BadRequest{"query parameter \"host\": \"" + value + "\" is not an IP address"};
+    }
+    filter.host = ip.to_string();
+  }
+  filter.from_ms = parse_int(req, "from", filter.from_ms, INT64_MIN, INT64_MAX);
+  filter.to_ms = parse_int(req, "to", filter.to_ms, INT64_MIN, INT64_MAX);
+  if (filter.from_ms > filter.to_ms) throw BadRequest{"query parameter \"from\" is after \"to\""};
+  return filter;
+}
+
+[[nodiscard]] bool narrows(const httplib::Request& req) {
+  return req.has_param("host") || req.has_param("from") || req.has_param("to");
 }
 
 void send_json(httplib::Response& res, const json& body) {
@@ -349,8 +372,10 @@ class HttpServer::Impl {
         }
       }
       json alerts = json::array();
-      for (const detect::Alert& a : view(req).alerts(since, severity, limit)) {
-        alerts.push_back(alert_json(a));
+      const auto rows = narrows(req) ? view(req).find_alerts(row_filter(req), severity, limit)
+                                     : view(req).alerts(since, severity, limit);
+      for (const detect::Alert& a : rows) {
+        if (a.id > since) alerts.push_back(alert_json(a));
       }
       send_json(res, {{"alerts", std::move(alerts)}});
     });
@@ -383,7 +408,7 @@ class HttpServer::Impl {
                  }));
     get("/api/hosts", [this](const httplib::Request& req, httplib::Response& res) {
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 20, 1, 200));
-      send_json(res, hosts_json(source_.hosts(limit)));
+      send_json(res, hosts_json(view(req).hosts(limit)));
     });
     get("/api/flows", [this](const httplib::Request& req, httplib::Response& res) {
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 100, 1, 1000));
@@ -397,7 +422,9 @@ class HttpServer::Impl {
         sort = *parsed;
       }
       json flows = json::array();
-      for (const FlowRow& f : view(req).flows(limit, sort)) flows.push_back(flow_json(f));
+      const auto rows = narrows(req) ? view(req).find_flows(row_filter(req), limit, sort)
+                                     : view(req).flows(limit, sort);
+      for (const FlowRow& f : rows) flows.push_back(flow_json(f));
       send_json(res, {{"flows", std::move(flows)}});
     });
     get("/api/connections", [this](const httplib::Request& req, httplib::Response& res) {

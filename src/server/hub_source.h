@@ -40,6 +40,15 @@ class HubSource final : public DashboardSource {
   [[nodiscard]] std::vector<FlowRow> flows(std::size_t limit, FlowSort sort) const override {
     return all_->flows(limit, sort);
   }
+  [[nodiscard]] std::vector<FlowRow> find_flows(const RowFilter& filter, std::size_t limit,
+                                                FlowSort sort) const override {
+    return all_->find_flows(filter, limit, sort);
+  }
+  [[nodiscard]] std::vector<detect::Alert> find_alerts(const RowFilter& filter,
+                                                       std::optional<detect::Severity> min_severity,
+                                                       std::size_t limit) const override {
+    return all_->find_alerts(filter, min_severity, limit);
+  }
   [[nodiscard]] std::vector<ConnectionRow> connections(std::size_t limit) const override {
     return all_->connections(limit);
   }

@@ -480,6 +480,32 @@ std::vector<FlowRow> StoreSource::flows(std::size_t limit, FlowSort sort) const 
   return out;
 }
 
+std::vector<FlowRow> StoreSource::find_flows(const RowFilter& filter, std::size_t limit,
+                                             FlowSort sort) const {
+  // The newest matching flows; another order sorts the newest recent_flows of them, as flows()
+  // does, so a busy host's heaviest flows of the range are those of its latest traffic.
+  const std::size_t n = sort == FlowSort::kLast ? limit : std::max(limit, options_.recent_flows);
+  const auto rows =
+      reader_->flows_between(filter.host, ms_to_ns(filter.from_ms), ms_to_ns(filter.to_ms), n);
+  std::vector<FlowRow> out;
+  out.reserve(rows.size());
+  for (const store::FlowRow& row : rows) out.push_back(flow_row(row));
+  sort_flows(out, limit, sort);
+  return out;
+}
+
+std::vector<detect::Alert> StoreSource::find_alerts(const RowFilter& filter,
+                                                    std::optional<detect::Severity> min_severity,
+                                                    std::size_t limit) const {
+  store::AlertQuery query;
+  query.since_ns = ms_to_ns(filter.from_ms);
+  query.until_ns = ms_to_ns(filter.to_ms);
+  query.host = filter.host;
+  query.min_severity = min_severity.value_or(detect::Severity::kLow);
+  query.limit = limit;
+  return reader_->alerts(query);
+}
+
 std::vector<ConnectionRow> StoreSource::connections(std::size_t limit) const {
   poll_if_due();
   std::vector<ConnectionRow> out;

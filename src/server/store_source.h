@@ -74,6 +74,12 @@ class StoreSource final : public DashboardSource {
   [[nodiscard]] std::optional<detect::Alert> alert(std::int64_t id) const override;
   bool acknowledge(std::int64_t id) override;
   [[nodiscard]] std::vector<FlowRow> flows(std::size_t limit, FlowSort sort) const override;
+  // Every stored flow / alert the filter names (indexed queries), not only the recent window.
+  [[nodiscard]] std::vector<FlowRow> find_flows(const RowFilter& filter, std::size_t limit,
+                                                FlowSort sort) const override;
+  [[nodiscard]] std::vector<detect::Alert> find_alerts(const RowFilter& filter,
+                                                       std::optional<detect::Severity> min_severity,
+                                                       std::size_t limit) const override;
   [[nodiscard]] std::vector<ConnectionRow> connections(std::size_t limit) const override;
   [[nodiscard]] ModelsInfo models() const override;
   [[nodiscard]] std::vector<ScorePoint> timeline(std::int64_t since_ms,

@@ -247,6 +247,14 @@ UPDATE alerts SET changed = id, state = 'past';
 CREATE INDEX IF NOT EXISTS alerts_changed ON alerts(changed);
 )sql";
 
+// Version 5: a host's flows and alerts (the page's host page, /api/flows?host=) without scanning
+// the tables: each end's address with the end time, and the alert's profile address.
+constexpr const char* kMigrateTo5 = R"sql(
+CREATE INDEX IF NOT EXISTS flows_src_end ON flows(src_ip, end_ns);
+CREATE INDEX IF NOT EXISTS flows_dst_end ON flows(dst_ip, end_ns);
+CREATE INDEX IF NOT EXISTS alerts_host ON alerts(host);
+)sql";
+
 // Selected in this order by read_alert(); written in it by the insert (parameters ?1..?20, then
 // ?23..?28: ?21 and ?22 are a hub's sensor and sensor_id).
 constexpr std::string_view kAlertColumns =
@@ -555,9 +563,10 @@ std::vector<TrafficRow> StoreReader::traffic_since(std::int64_t since_ns,
 std::vector<detect::Alert> StoreReader::alerts(const AlertQuery& filter) {
   std::string sql = "SELECT ";
   sql += kAlertColumns;
-  sql += " FROM alerts WHERE last_ns >= ?1 AND severity >= ?2 AND ";
+  sql += " FROM alerts WHERE last_ns >= ?1 AND severity >= ?2 AND time_ns <= ?5 AND ";
   sql += kAlertFilter;
   if (!filter.kind.empty()) sql += " AND kind = ?3";
+  if (!filter.host.empty()) sql += " AND (host = ?6 OR src_ip = ?6 OR dst_ip = ?6)";
   if (filter.unacknowledged_only) sql += " AND acknowledged = 0";
   sql += filter.newest_first ? " ORDER BY last_ns DESC, id DESC" : " ORDER BY last_ns, id";
   sql += " LIMIT ?4";
@@ -568,6 +577,8 @@ std::vector<detect::Alert> StoreReader::alerts(const AlertQuery& filter) {
   query.bind(2, static_cast<std::int64_t>(filter.min_severity));
   if (!filter.kind.empty()) query.bind(3, filter.kind);
   query.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(filter.limit, INT64_MAX)));
+  query.bind(5, filter.until_ns);
+  if (!filter.host.empty()) query.bind(6, filter.host);
   std::vector<detect::Alert> result;
   while (query.step()) result.push_back(read_alert(query));
   return result;
@@ -596,6 +607,31 @@ std::vector<FlowRow> StoreReader::recent_flows(std::size_t limit, FlowOrder orde
   query.bind_if_present(kSensorParameter, sensor_);
   query.bind(1, since_ns);
   query.bind(2, sql_limit(limit));
+  std::vector<FlowRow> rows;
+  while (query.step()) rows.push_back(read_flow(query));
+  return rows;
+}
+
+std::vector<FlowRow> StoreReader::flows_between(std::string_view host, std::int64_t since_ns,
+                                                std::int64_t until_ns, std::size_t limit) {
+  // With a host, each end is its own indexed range and the union is ordered by end time (an OR
+  // over the two columns would make SQLite walk the whole time range instead).
+  const std::string range = "end_ns >= ?1 AND end_ns <= ?2 AND " + std::string(kRowFilter);
+  const std::string sql =
+      host.empty() ? select_from(kFlowColumns, "FROM flows WHERE " + range +
+                                                   " ORDER BY end_ns DESC, id DESC LIMIT ?3")
+                   : select_from(kFlowColumns,
+                                 "FROM flows WHERE id IN (SELECT id FROM flows WHERE src_ip = "
+                                 "?4 AND " +
+                                     range + " UNION SELECT id FROM flows WHERE dst_ip = ?4 AND " +
+                                     range + ") ORDER BY end_ns DESC, id DESC LIMIT ?3");
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_, sql);
+  query.bind_if_present(kSensorParameter, sensor_);
+  query.bind(1, since_ns);
+  query.bind(2, until_ns);
+  query.bind(3, sql_limit(limit));
+  if (!host.empty()) query.bind(4, std::string(host));
   std::vector<FlowRow> rows;
   while (query.step()) rows.push_back(read_flow(query));
   return rows;
@@ -1364,8 +1400,9 @@ class SqliteStore::Writer {
         if (version < 2) exec(db_, path_, kMigrateTo2, "cannot upgrade the store to version 2");
         if (version < 3) exec(db_, path_, kMigrateTo3, "cannot upgrade the store to version 3");
         if (version < 4) exec(db_, path_, kMigrateTo4, "cannot upgrade the store to version 4");
-        static_assert(kSchemaVersion == 4);
-        exec(db_, path_, "PRAGMA user_version = 4", "cannot create the schema");
+        if (version < 5) exec(db_, path_, kMigrateTo5, "cannot upgrade the store to version 5");
+        static_assert(kSchemaVersion == 5);
+        exec(db_, path_, "PRAGMA user_version = 5", "cannot create the schema");
         exec(db_, path_, "COMMIT", "cannot create the schema");
       } catch (...) {
         rollback();

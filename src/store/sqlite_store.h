@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -120,6 +121,9 @@ struct AlertQuery {
   std::int64_t since_ns = 0;  // alerts whose latest repeat (last_ns) is at or after this
   detect::Severity min_severity = detect::Severity::kLow;
   std::string kind;  // empty: every kind
+  // Alerts about this address (its profile, source or destination); empty: every alert.
+  std::string host;
+  std::int64_t until_ns = std::numeric_limits<std::int64_t>::max();  // first seen at or before
   bool unacknowledged_only = false;
   std::size_t limit = 1000;
   bool newest_first = true;
@@ -212,6 +216,10 @@ class StoreReader final {
   [[nodiscard]] std::vector<FlowRow> recent_flows(std::size_t limit,
                                                   FlowOrder order = FlowOrder::kNewest,
                                                   std::int64_t since_ns = 0);
+  // Flows with `host` at either end (empty: any) that ended within [since_ns, until_ns], newest
+  // first, at most limit; served by the end-time and address indexes (schema version 5).
+  [[nodiscard]] std::vector<FlowRow> flows_between(std::string_view host, std::int64_t since_ns,
+                                                   std::int64_t until_ns, std::size_t limit);
   [[nodiscard]] std::vector<ConnectionRow> connections_since(std::int64_t since_ns,
                                                              std::size_t limit = 10000);
   [[nodiscard]] StoreCounts counts();
@@ -340,7 +348,8 @@ class SqliteStore final {
   // 3: flows gain community_id, orig_ip_bytes, resp_ip_bytes, conn_state, history and
   // tunnel_parent.
   // 4: alerts with a lifecycle (state, host, role, revision, evidence, changed; features).
-  static constexpr int kSchemaVersion = 4;
+  // 5: indexes for a host's flows and alerts (the page's host page).
+  static constexpr int kSchemaVersion = 5;
 
   // Opens or creates the database and its schema and starts the writer thread. Throws core::Error
   // (with the path and SQLite's message) when the file cannot be created, is not a database, or

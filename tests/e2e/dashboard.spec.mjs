@@ -11,6 +11,7 @@
 //   CHROMIUM              browser binary (default /usr/bin/chromium)
 // Exit status 0 when every check passes; each failure is printed on one line.
 import { baseUrl, check, finish, withBrowser } from './browser.mjs';
+import { checkAlertEvidence, checkRiskiestHosts } from './page_checks.mjs';
 
 const base = baseUrl('the dashboard base URL');
 const token = process.env.NETSENTRY_TOKEN || '';
@@ -85,6 +86,7 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     check(reason.length > 0, `alert details open with the reason ("${reason.slice(0, 60)}")`);
     const facts = await page.textContent('#drawer-facts');
     check(facts.includes('Subject'), 'alert details list the subject');
+    await checkAlertEvidence(page, check);
     const ack = page.locator('#drawer-ack');
     if (await ack.isEnabled()) {
       await ack.click();
@@ -93,6 +95,8 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     }
     await page.click('#drawer-close');
   }
+
+  await checkRiskiestHosts(page, check);
 
   // Markup in data is shown as text and never runs.
   const markup = await page.evaluate(() => {

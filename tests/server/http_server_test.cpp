@@ -334,6 +334,54 @@ TEST_F(HttpServerTest, FlowsSortAndCapTheLimit) {
   get_json("/api/flows?limit=-5", 400);
 }
 
+TEST_F(HttpServerTest, FlowsAndAlertsNarrowToAHostAndATimeRange) {
+  // Three hosts; 10.0.0.7 is the source of even flows and the destination of every third.
+  for (int i = 0; i < 30; ++i) {
+    FlowRow f;
+    f.src_ip = i % 2 == 0 ? "10.0.0.7" : "10.0.0.8";
+    f.dst_ip = i % 3 == 0 ? "10.0.0.7" : "10.0.0.9";
+    f.protocol = "TCP";
+    f.first_ms = kT0 + i * 1000;
+    f.last_ms = kT0 + i * 1000 + 500;
+    state_.add_flow(f);
+  }
+  detect::Alert about = make_alert(detect::Severity::kHigh, "about 10.0.0.7");
+  net::IpAddress::parse("10.0.0.7", about.host);
+  state_.add_alert(about);
+  detect::Alert other = make_alert(detect::Severity::kHigh, "about someone else");
+  other.time_ns += 20'000'000'000;  // 20 s later
+  other.last_ns = other.time_ns;
+  state_.add_alert(other);
+  start();
+
+  const json all = get_json("/api/flows?host=10.0.0.7&limit=1000");
+  std::size_t expected = 0;
+  for (int i = 0; i < 30; ++i) expected += (i % 2 == 0 || i % 3 == 0) ? 1 : 0;
+  ASSERT_EQ(all["flows"].size(), expected);
+  for (const json& f : all["flows"]) {
+    EXPECT_TRUE(f["src_ip"] == "10.0.0.7" || f["dst_ip"] == "10.0.0.7") << f.dump();
+  }
+  // Flows that ended within [from, to]: i = 10..19, of which 10.0.0.7's are 10,12,14,15,16,18.
+  const json range = get_json("/api/flows?host=10.0.0.7&from=" + std::to_string(kT0 + 10'000) +
+                              "&to=" + std::to_string(kT0 + 19'600) + "&limit=1000");
+  EXPECT_EQ(range["flows"].size(), 6U);
+  EXPECT_EQ(range["flows"][0]["last"], kT0 + 18'500);  // newest first
+  EXPECT_EQ(get_json("/api/flows?host=10.0.0.7&limit=2")["flows"].size(), 2U);
+  EXPECT_EQ(get_json("/api/flows?host=10.9.9.9")["flows"].size(), 0U);
+
+  const json alerts = get_json("/api/alerts?host=10.0.0.7");
+  ASSERT_EQ(alerts["alerts"].size(), 1U);
+  EXPECT_EQ(alerts["alerts"][0]["reason"], "about 10.0.0.7");
+  // Both alerts name 10.0.0.66 as their source; only the second reaches past kT0 + 10 s.
+  EXPECT_EQ(get_json("/api/alerts?host=10.0.0.66")["alerts"].size(), 2U);
+  EXPECT_EQ(get_json("/api/alerts?from=" + std::to_string(kT0 + 10'000))["alerts"].size(), 1U);
+
+  get_json("/api/flows?host=not-an-address", 400);
+  get_json("/api/alerts?host=10.0.0", 400);
+  get_json("/api/flows?from=20&to=10", 400);
+  get_json("/api/flows?from=soon", 400);
+}
+
 TEST_F(HttpServerTest, ConnectionsModelsTimelineAndTopHaveTheirShapes) {
   feed();
   start();

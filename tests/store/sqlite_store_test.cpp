@@ -109,6 +109,21 @@ class RawDb {
   void exec(const char* sql) {
     EXPECT_EQ(sqlite3_exec(db_, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
   }
+  // Column `column` of every row, joined with " | " (e.g. an EXPLAIN QUERY PLAN's details).
+  std::string joined(const std::string& sql, int column) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db_);
+    std::string result;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      if (!result.empty()) result += " | ";
+      if (sqlite3_column_text(stmt, column)) {
+        result += reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+      }
+    }
+    sqlite3_finalize(stmt);
+    return result;
+  }
 
  private:
   sqlite3* db_ = nullptr;
@@ -146,7 +161,7 @@ TEST_F(SqliteStoreTest, CreatesTheSchemaInWalModeWithAVersion) {
   { SqliteStore store(options()); }
   RawDb db(dir_ / "netsentry.db");
   EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "4");
+  EXPECT_EQ(db.text("PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
   EXPECT_EQ(db.text("PRAGMA auto_vacuum"), "2");  // incremental
   EXPECT_EQ(db.text("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
                     "type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name)"),
@@ -324,6 +339,59 @@ TEST_F(SqliteStoreTest, QueriesAlertsBySeverityKindTimeAndAcknowledgement) {
   EXPECT_EQ(counts.alerts_by_severity[static_cast<int>(detect::Severity::kCritical)], 1u);
 }
 
+TEST_F(SqliteStoreTest, FindsAHostsFlowsAndAlertsInATimeRangeThroughIndexes) {
+  {
+    SqliteStore store(options());
+    for (int i = 0; i < 40; ++i) {
+      FlowRow row = flow_at(kT0 + i * kSecond, 0.1f, static_cast<std::uint16_t>(40000 + i));
+      // 10.0.0.66 -> 10.0.0.5 by default; every 4th flow is 10.0.0.5's reply to 10.0.0.77.
+      if (i % 4 == 0) {
+        row.src_ip = ip("10.0.0.5");
+        row.dst_ip = ip("10.0.0.77");
+      }
+      store.add_flow(row);
+    }
+    detect::Alert about = alert_at(kT0, detect::Severity::kHigh);
+    about.host = ip("10.0.0.77");
+    store.add_alert(about);
+    store.add_alert(alert_at(kT0 + 30 * kSecond, detect::Severity::kMedium));
+  }
+  StoreReader reader(dir_ / "netsentry.db");
+  const auto ends = [](const std::vector<FlowRow>& rows) {
+    std::vector<std::int64_t> out;
+    for (const FlowRow& r : rows) out.push_back((r.end_ns - kT0) / kSecond);
+    return out;
+  };
+  // Either end, newest first, within the range, up to the limit.
+  EXPECT_EQ(ends(reader.flows_between("10.0.0.77", kT0, kT0 + 100 * kSecond, 100)),
+            (std::vector<std::int64_t>{36, 32, 28, 24, 20, 16, 12, 8, 4, 0}));
+  EXPECT_EQ(ends(reader.flows_between("10.0.0.77", kT0 + 5 * kSecond, kT0 + 20 * kSecond, 100)),
+            (std::vector<std::int64_t>{20, 16, 12, 8}));
+  EXPECT_EQ(reader.flows_between("10.0.0.5", kT0, kT0 + 100 * kSecond, 100).size(), 40u);
+  EXPECT_EQ(reader.flows_between("10.0.0.66", kT0, kT0 + 100 * kSecond, 100).size(), 30u);
+  EXPECT_EQ(ends(reader.flows_between("10.0.0.66", kT0, kT0 + 100 * kSecond, 2)),
+            (std::vector<std::int64_t>{39, 38}));
+  EXPECT_EQ(reader.flows_between("", kT0 + 35 * kSecond, kT0 + 100 * kSecond, 100).size(), 5u);
+  EXPECT_TRUE(reader.flows_between("10.9.9.9", kT0, kT0 + 100 * kSecond, 100).empty());
+
+  AlertQuery query;
+  query.host = "10.0.0.77";
+  ASSERT_EQ(reader.alerts(query).size(), 1u);
+  query.host = "10.0.0.5";  // both alerts' destination
+  EXPECT_EQ(reader.alerts(query).size(), 2u);
+  query.until_ns = kT0 + 10 * kSecond;  // first seen by then
+  EXPECT_EQ(reader.alerts(query).size(), 1u);
+
+  // The host's flows come from the address indexes, not a scan of the table.
+  RawDb db(dir_ / "netsentry.db");
+  const std::string plan = db.joined(
+      "EXPLAIN QUERY PLAN SELECT id FROM flows WHERE src_ip = '10.0.0.5' AND end_ns >= 0 "
+      "UNION SELECT id FROM flows WHERE dst_ip = '10.0.0.5' AND end_ns >= 0",
+      3);
+  EXPECT_NE(plan.find("flows_src_end"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("flows_dst_end"), std::string::npos) << plan;
+}
+
 TEST_F(SqliteStoreTest, FlushCommitsAtOnceAndTheDestructorFlushes) {
   SqliteStoreOptions slow = options();
   slow.commit_interval = 60s;  // nothing would be committed by the timer during this test
@@ -496,7 +564,7 @@ TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedAndKeepsItsRows) {
   EXPECT_EQ(rows[1].community_id, "");
   EXPECT_EQ(rows[1].orig_ip_bytes, 0u);
   RawDb db(dir_ / "netsentry.db");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "4");
+  EXPECT_EQ(db.text("PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
 }
 
 TEST_F(SqliteStoreTest, AnAlertDeliveredAgainIsReplacedInPlaceWithItsEvidence) {
@@ -582,7 +650,7 @@ TEST_F(SqliteStoreTest, UpgradesAVersionOneStoreKeepingItsAlerts) {
     EXPECT_TRUE(old->evidence.empty());
   }
   RawDb db(dir_ / "netsentry.db");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "4");
+  EXPECT_EQ(db.text("PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
@@ -712,7 +780,7 @@ TEST_F(SqliteStoreTest, MigratesAVersionOneStoreKeepingItsRows) {
   }
   SqliteStore store(options());
   RawDb db(dir_ / "netsentry.db");
-  EXPECT_EQ(db.text("PRAGMA user_version"), "4");
+  EXPECT_EQ(db.text("PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
   EXPECT_EQ(db.text("SELECT sensor || '|' || coalesce(sensor_id, 'null') FROM flows WHERE id = 7"),
             "|null");
   EXPECT_EQ(db.text("SELECT community_id || '|' || conn_state || '|' || orig_ip_bytes FROM flows "
