@@ -396,12 +396,86 @@
     updateInterfaces(s.interfaces);
   }
 
+  // ---------- filters and export ----------
+  // Each table remembers the rows it shows (after its filters, in its order) with the columns to
+  // export; the CSV / JSON buttons write exactly those rows, with raw values (times as ISO 8601
+  // UTC, numbers unformatted) rather than the display text.
+  const shown = {};  // table name -> { columns: [[key, value(row)]], rows }
+  const iso = (ms) => (ms ? new Date(ms).toISOString() : '');
+  // Lower-cased search text; true when every word of it is in one of `fields`.
+  function textMatch(q, fields) {
+    if (!q) return true;
+    const hay = fields.map((f) => (f === null || f === undefined ? '' : String(f).toLowerCase())).join('\n');
+    return q.split(/\s+/).every((word) => hay.includes(word));
+  }
+  const query = (id) => $(id).value.trim().toLowerCase();
+  // A spreadsheet runs a cell that starts with = + - @ (or a tab / carriage return) as a formula:
+  // such text cells get a leading apostrophe. Numbers are left alone (a negative one is a number).
+  function csvCell(v) {
+    if (v === null || v === undefined) return '';
+    let text = String(v);
+    if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  }
+  function tableCsv(t) {
+    const lines = [t.columns.map(([key]) => csvCell(key)).join(',')];
+    for (const row of t.rows) lines.push(t.columns.map(([, value]) => csvCell(value(row))).join(','));
+    return `${lines.join('\r\n')}\r\n`;
+  }
+  function tableJson(t) {
+    return `${JSON.stringify(t.rows.map((row) => Object.fromEntries(t.columns.map(([key, value]) => [key, value(row)]))), null, 1)}\n`;
+  }
+  function downloadTable(name, format) {
+    const t = shown[name];
+    if (!t) return;
+    const text = format === 'json' ? tableJson(t) : tableCsv(t);
+    const type = format === 'json' ? 'application/json' : 'text/csv';
+    const url = URL.createObjectURL(new Blob([text], { type: `${type};charset=utf-8` }));
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+    const link = el('a', { attrs: { href: url, download: `netsentry-${name}-${stamp}.${format}` } });
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+  // The options of a filter select: its first ("all") option, then the values present now.
+  function syncOptions(select, values) {
+    const want = Array.from(new Set(values.filter(Boolean))).sort();
+    const have = Array.from(select.options, (o) => o.value).slice(1);
+    if (want.join('\n') === have.join('\n')) return;
+    const keep = select.value;
+    select.replaceChildren(select.options[0], ...want.map((v) => el('option', { text: v, attrs: { value: v } })));
+    select.value = want.includes(keep) ? keep : '';
+  }
+  const flowColumns = [
+    ['first', (f) => iso(f.first)], ['last', (f) => iso(f.last)], ['src_ip', (f) => f.src_ip],
+    ['src_port', (f) => f.src_port], ['dst_ip', (f) => f.dst_ip], ['dst_port', (f) => f.dst_port],
+    ['protocol', (f) => f.protocol], ['packets', (f) => f.packets], ['bytes', (f) => f.bytes],
+    ['duration_s', (f) => f.duration], ['score', (f) => f.score], ['anomalous', (f) => f.anomalous],
+    ['community_id', (f) => f.community_id],
+  ];
+  const alertColumns = [
+    ['id', (a) => a.id], ['first', (a) => iso(a.time)], ['last', (a) => iso(a.last)],
+    ['severity', (a) => a.severity], ['kind', (a) => a.kind], ['state', (a) => a.state],
+    ['host', (a) => a.host], ['role', (a) => a.role], ['src_ip', (a) => a.src_ip], ['src_port', (a) => a.src_port],
+    ['dst_ip', (a) => a.dst_ip], ['dst_port', (a) => a.dst_port], ['protocol', (a) => a.protocol],
+    ['score', (a) => a.score], ['count', (a) => a.count], ['acknowledged', (a) => a.acknowledged],
+    ['reason', (a) => a.reason],
+  ];
+  const alertText = (a) => [subjectOf(a), a.kind, a.reason, a.host, a.severity, a.state, String(a.id)];
+  const flowText = (f) => [endpoint(f.src_ip, f.src_port), endpoint(f.dst_ip, f.dst_port), f.protocol, f.sensor || '',
+    f.community_id || ''];
+
   // ---------- alerts ----------
   const severityRank = (name) => SEVERITIES.indexOf(name);
   function visibleAlerts() {
     const min = state.minSeverity ? severityRank(state.minSeverity) : 0;
+    const kind = $('alert-kind').value;
+    const st = $('alert-state').value;
+    const q = query('alert-search');
     return Array.from(state.alerts.values())
-      .filter((a) => severityRank(a.severity) >= min)
+      .filter((a) => severityRank(a.severity) >= min && (!kind || a.kind === kind) &&
+        (!st || (st === 'open' ? !a.acknowledged : a.state === st)) && textMatch(q, alertText(a)))
       .sort((a, b) => b.id - a.id);
   }
   function alertRow(a, fresh) {
@@ -432,7 +506,9 @@
   }
 
   function renderAlerts(freshId) {
+    syncOptions($('alert-kind'), Array.from(state.alerts.values(), (a) => a.kind));
     const list = visibleAlerts();
+    shown.alerts = { columns: alertColumns, rows: list.slice(0, 200) };
     fillChunked($('alert-list'), list.slice(0, 200), (a) => alertRow(a, a.id === freshId));
     $('alert-empty').hidden = list.length > 0;
     $('alert-count').textContent = list.length ? `(${list.length})` : '';
@@ -570,6 +646,8 @@
       renderAlerts(0);
       loadAlerts().catch(report);
     });
+    for (const id of ['alert-kind', 'alert-state']) $(id).addEventListener('change', () => renderAlerts(0));
+    $('alert-search').addEventListener('input', () => renderAlerts(0));
     $('drawer-close').addEventListener('click', closeDrawer);
     $('scrim').addEventListener('click', closeDrawer);
     document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeDrawer(); });
@@ -616,10 +694,12 @@
   })[key];
   const flowRow = rowMaker(['', 'mono', 'mono', '', 'num', 'num', 'num', 'num score']);
   function renderFlows() {
-    const q = $('flow-search').value.trim().toLowerCase();
-    const match = (f) => !q || [endpoint(f.src_ip, f.src_port), endpoint(f.dst_ip, f.dst_port), f.protocol, f.sensor || '']
-      .some((s) => String(s).toLowerCase().includes(q));
+    const q = query('flow-search');
+    const verdict = $('flow-verdict').value;
+    const match = (f) => (!verdict || (verdict === 'anomalous' ? f.anomalous : f.score !== null)) &&
+      textMatch(q, flowText(f));
     const rows = sortRows(state.flows.filter(match), state.flowSort, flowValue).slice(0, 300);
+    shown.flows = { columns: flowColumns, rows };
     fillChunked($('flow-table').querySelector('tbody'), rows, (f) => {
       const tr = flowRow([fmtTime(f.last), endpoint(f.src_ip, f.src_port), endpoint(f.dst_ip, f.dst_port),
         f.protocol, fmtInt(f.packets), fmtBytes(f.bytes), fmtDuration(f.duration),
@@ -637,10 +717,18 @@
   })[key];
   const connectionRow = rowMaker(['mono', 'mono', '', '']);
   function renderConnections() {
-    const q = $('connection-search').value.trim().toLowerCase();
-    const match = (c) => !q || [endpoint(c.local_ip, c.local_port), endpoint(c.remote_ip, c.remote_port), c.status,
-      c.type, c.process, String(c.pid)].some((s) => String(s).toLowerCase().includes(q));
+    const q = query('connection-search');
+    syncOptions($('connection-state'), state.connections.map((c) => c.status));
+    const status = $('connection-state').value;
+    const match = (c) => (!status || c.status === status) && textMatch(q, [endpoint(c.local_ip, c.local_port),
+      endpoint(c.remote_ip, c.remote_port), c.status, c.type, c.process, String(c.pid)]);
     const rows = sortRows(state.connections.filter(match), state.connectionSort, connectionValue).slice(0, 300);
+    shown.connections = {
+      columns: [['local_ip', (c) => c.local_ip], ['local_port', (c) => c.local_port], ['remote_ip', (c) => c.remote_ip],
+        ['remote_port', (c) => c.remote_port], ['type', (c) => c.type], ['status', (c) => c.status],
+        ['pid', (c) => c.pid], ['process', (c) => c.process]],
+      rows,
+    };
     fillChunked($('connection-table').querySelector('tbody'), rows, (c) => {
       const tr = connectionRow([
         `${endpoint(c.local_ip, c.local_port)} ${c.type}`,
@@ -701,8 +789,19 @@
     if (!e) return '–';
     return `${e.kind}${e.count > 1 ? ` ×${fmtInt(e.count)}` : ''}: ${e.description}`;
   }
+  const hostColumns = [
+    ['host', (h) => h.host || h.interface], ['role', (h) => ((h.evidence || [])[0] || {}).role || ''],
+    ['score', (h) => h.score], ['severity', (h) => h.severity],
+    ['top_evidence', (h) => ((h.evidence || [])[0] || {}).description || ''],
+    ['evidence', (h) => (h.evidence || []).length], ['alert_id', (h) => h.alert_id], ['last', (h) => iso(h.last)],
+  ];
   function renderHosts() {
-    const rows = state.hosts.map((h) => {
+    const min = $('host-severity-filter').value ? severityRank($('host-severity-filter').value) : 0;
+    const q = query('host-search');
+    const list = state.hosts.filter((h) => severityRank(h.severity) >= min &&
+      textMatch(q, [h.host, h.interface, h.severity, ...(h.evidence || []).flatMap((e) => [e.kind, e.description, e.role])]));
+    shown.hosts = { columns: hostColumns, rows: list };
+    const rows = list.map((h) => {
       const top = (h.evidence || [])[0];
       const score = el('td', { cls: `num score${h.score >= 1 ? ' hot' : ''}`, text: fmtNum(h.score, 2) });
       const alertCell = el('td');
@@ -728,6 +827,7 @@
     });
     $('host-table').querySelector('tbody').replaceChildren(...rows);
     $('host-empty').hidden = rows.length > 0;
+    $('host-empty').textContent = state.hosts.length ? 'No host matches the filter.' : 'No host has evidence against it.';
     $('host-count').textContent = rows.length ? `(${rows.length})` : '';
   }
   async function loadHosts() {
@@ -826,7 +926,7 @@
     }
     const last = Math.max(risk ? risk.last : 0, ...flows.map((f) => f.last), ...alerts.map((a) => a.last));
     $('host-last').textContent = last > 0 ? `last seen ${fmtTime(last)}` : '';
-    $('host-hint').textContent = `${fmtInt(alerts.length)} alerts · ${fmtInt(flows.length)} flows shown`;
+    $('host-hint').textContent = `${fmtInt(alerts.length)} alert${alerts.length === 1 ? '' : 's'} · ${fmtInt(flows.length)} flow${flows.length === 1 ? '' : 's'} shown`;
 
     $('host-evidence').replaceChildren(...evidence.map((e) => el('li', {}, [
       el('div', { cls: 'why-head' }, [
@@ -839,7 +939,9 @@
     if (!evidence.length) $('host-evidence').replaceChildren(el('li', { cls: 'hint', text: 'No evidence about this host.' }));
     $('host-evidence-count').textContent = evidence.length ? `(${evidence.length})` : '';
 
-    $('host-alert-table').querySelector('tbody').replaceChildren(...alerts.map((a) => {
+    const alertRows = alerts.filter((a) => textMatch(query('host-alerts-search'), alertText(a)));
+    shown['host-alerts'] = { columns: alertColumns, rows: alertRows };
+    $('host-alert-table').querySelector('tbody').replaceChildren(...alertRows.map((a) => {
       const tr = el('tr', { cls: 'clickable' }, [
         el('td', { text: fmtTime(a.time) }),
         el('td', {}, [el('span', { cls: `badge sev-${a.severity}`, text: a.severity })]),
@@ -878,7 +980,13 @@
     $('host-flow-total').textContent = fmtInt(flows.length);
     $('host-peer-total').textContent = `${fmtInt(peers.size)} peers`;
     $('host-bytes').textContent = `${fmtBytes(bytesOut)} / ${fmtBytes(bytesIn)}`;
-    const peerRows = Array.from(peers.values()).sort((a, b) => b.bytes - a.bytes);
+    const peerRows = Array.from(peers.values()).sort((a, b) => b.bytes - a.bytes)
+      .filter((p) => textMatch(query('host-peers-search'), [p.peer, ...p.ports])).slice(0, 300);
+    shown['host-peers'] = {
+      columns: [['peer', (p) => p.peer], ['flows', (p) => p.flows], ['bytes', (p) => p.bytes],
+        ['ports', (p) => Array.from(p.ports).join(' ')]],
+      rows: peerRows,
+    };
     $('host-peer-table').querySelector('tbody').replaceChildren(...peerRows.slice(0, 300).map((p) => el('tr', {}, [
       el('td', {}, [hostLink(p.peer)]),
       el('td', { cls: 'num', text: fmtInt(p.flows) }),
@@ -886,7 +994,13 @@
       el('td', { cls: 'ports-cell', text: Array.from(p.ports).slice(0, 6).join(', ') + (p.ports.size > 6 ? ` +${p.ports.size - 6}` : '') }),
     ])));
     $('host-peer-count').textContent = peers.size ? `(${peers.size})` : '';
-    const portRows = Array.from(ports.values()).sort((a, b) => b.bytes - a.bytes);
+    const portRows = Array.from(ports.values()).sort((a, b) => b.bytes - a.bytes)
+      .filter((p) => textMatch(query('host-ports-search'), [p.port, p.direction])).slice(0, 300);
+    shown['host-ports'] = {
+      columns: [['port', (p) => p.port], ['direction', (p) => p.direction], ['flows', (p) => p.flows],
+        ['peers', (p) => p.peers.size], ['bytes', (p) => p.bytes]],
+      rows: portRows,
+    };
     $('host-port-table').querySelector('tbody').replaceChildren(...portRows.slice(0, 300).map((p) => el('tr', {}, [
       el('td', { cls: 'mono', text: p.port }),
       el('td', { text: p.direction }),
@@ -896,7 +1010,9 @@
     ])));
     $('host-port-count').textContent = ports.size ? `(${ports.size})` : '';
 
-    fillChunked($('host-flow-table').querySelector('tbody'), flows.slice(0, 1000), (f) => {
+    const flowRows = flows.filter((f) => textMatch(query('host-flows-search'), flowText(f)));
+    shown['host-flows'] = { columns: flowColumns, rows: flowRows };
+    fillChunked($('host-flow-table').querySelector('tbody'), flowRows, (f) => {
       const tr = el('tr', {}, [
         el('td', { text: fmtTime(f.last) }),
         el('td', {}, endpointNodes(f.src_ip, f.src_port)),
@@ -909,7 +1025,7 @@
       ]);
       return tr;
     });
-    $('host-flow-count').textContent = flows.length ? `(${flows.length})` : '';
+    $('host-flow-count').textContent = flows.length ? `(${flowRows.length} of ${flows.length})` : '';
     drawHostTraffic(flows, ip).catch(report);
   }
   // Bytes per time bucket, split by direction; the bucket grows with the span shown.
@@ -1107,6 +1223,17 @@
     initSortable('flow-table', state.flowSort, renderFlows);
     initSortable('connection-table', state.connectionSort, renderConnections);
     $('flow-search').addEventListener('input', renderFlows);
+    $('flow-verdict').addEventListener('change', renderFlows);
+    $('connection-state').addEventListener('change', renderConnections);
+    $('host-search').addEventListener('input', renderHosts);
+    $('host-severity-filter').addEventListener('change', renderHosts);
+    for (const name of ['host-alerts', 'host-peers', 'host-ports', 'host-flows']) {
+      $(`${name}-search`).addEventListener('input', renderHostPage);
+    }
+    document.addEventListener('click', (e) => {
+      const button = e.target.closest('button[data-export]');
+      if (button) downloadTable(button.dataset.export, button.dataset.format);
+    });
     $('connection-search').addEventListener('input', renderConnections);
     $('sensor-select').addEventListener('change', (e) => selectSensor(e.target.value));
     $('sensor-table').addEventListener('click', (e) => {

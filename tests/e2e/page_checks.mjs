@@ -18,19 +18,22 @@ export async function checkRiskiestHosts(page, check) {
   const shown = await waitIn(page, () => document.querySelectorAll('#host-table tbody tr').length > 0, null, 20000);
   check(shown, 'the Riskiest Hosts panel lists hosts');
   if (!shown) return;
-  const api = await page.evaluate(async () => (await (await fetch('/api/hosts?limit=20')).json()).hosts);
-  const rows = await page.$$eval('#host-table tbody tr', (trs) => trs.map((tr) => ({
-    host: tr.dataset.host,
-    link: tr.querySelector('a.host-link') ? tr.querySelector('a.host-link').getAttribute('href') : '',
-    score: tr.children[2].textContent,
-    evidence: tr.children[4].textContent,
-  })));
-  // The panel follows the stream; compare the hosts the API and the panel have in common.
-  const apiHosts = api.map((h) => h.host || h.interface);
-  const common = rows.map((r) => r.host).filter((h) => apiHosts.includes(h));
-  const order = common.map((h) => apiHosts.indexOf(h));
-  check(common.length > 0 && order.every((v, i) => i === 0 || v > order[i - 1]),
-    `hosts are shown in the API's order, riskiest first (${common.join(', ')})`);
+  // The panel follows a store another process is writing: compare it with the API answer until
+  // both describe the same moment (the panel reloads every 5 s).
+  let api = [];
+  let rows = [];
+  let same = false;
+  for (let attempt = 0; attempt < 4 && !same; attempt += 1) {
+    if (attempt) await page.waitForTimeout(3000);
+    api = await page.evaluate(async () => (await (await fetch('/api/hosts?limit=20')).json()).hosts);
+    rows = await page.$$eval('#host-table tbody tr', (trs) => trs.map((tr) => ({
+      host: tr.dataset.host,
+      link: tr.querySelector('a.host-link') ? tr.querySelector('a.host-link').getAttribute('href') : '',
+      evidence: tr.children[4].textContent,
+    })));
+    same = rows.map((r) => r.host).join(',') === api.map((h) => h.host || h.interface).join(',');
+  }
+  check(same, `hosts are shown in the API's order (${rows.map((r) => r.host).join(', ')})`);
   const first = rows.find((r) => r.link);
   check(Boolean(first) && first.link === `#/host/${encodeURIComponent(first.host)}`,
     `a host links to its host page (${first && first.link})`);
@@ -62,4 +65,130 @@ export async function checkAlertEvidence(page, check) {
   for (const e of evidence) for (const f of e.flows || []) refs.add(`${f.start_ns}|${f.src_ip}|${f.src_port}|${f.dst_ip}|${f.dst_port}`);
   const flowRows = await page.$$eval('#drawer-flows tbody tr', (trs) => trs.filter((tr) => tr.children.length > 1).length);
   check(flowRows === refs.size, `the flows behind the alert are listed (${refs.size} referenced, ${flowRows} shown)`);
+}
+
+// Opens the host page of the riskiest host from its link and checks it against the API: the
+// address, risk score, its alerts and flows (each with the address at one end); then back.
+export async function checkHostPage(page, check, screenshot) {
+  const link = page.locator('#host-table a.host-link').first();
+  if (!(await link.count())) {
+    check(false, 'a host link to open');
+    return;
+  }
+  const ip = (await link.textContent()).trim();
+  await link.click();
+  const opened = await waitIn(page, (want) => document.body.dataset.hostReady === want, ip, 10000);
+  check(opened, `the host page of ${ip} opens from its link`);
+  if (!opened) return;
+  check(new URL(page.url()).hash === `#/host/${encodeURIComponent(ip)}`, `the address bar names the host (${new URL(page.url()).hash})`);
+  check(await page.isHidden('#overview'), 'the overview is hidden on a host page');
+  check((await page.textContent('#host-title')).trim() === ip, 'the host page is titled with the address');
+  const api = await page.evaluate(async (host) => {
+    const q = encodeURIComponent(host);
+    const [flows, alerts, hosts] = await Promise.all([
+      fetch(`/api/flows?host=${q}&limit=1000&sort=last`).then((r) => r.json()),
+      fetch(`/api/alerts?host=${q}&limit=500`).then((r) => r.json()),
+      fetch('/api/hosts?limit=200').then((r) => r.json())]);
+    return { flows: flows.flows, alerts: alerts.alerts, risk: hosts.hosts.find((h) => h.host === host) };
+  }, ip);
+  if (api.risk) {
+    const score = (await page.textContent('#host-score')).trim();
+    check(Math.abs(Number(score) - api.risk.score) < 0.01, `the host page shows the risk score (${score}, API ${api.risk.score})`);
+    const items = await page.$$eval('#host-evidence li', (lis) => lis.length);
+    check(items === api.risk.evidence.length, `the host page lists the host's evidence (${items} of ${api.risk.evidence.length})`);
+  }
+  const alertRows = await page.$$eval('#host-alert-table tbody tr', (trs) => trs.length);
+  check(alertRows === api.alerts.length && api.alerts.length > 0, `the host's alerts are listed (${alertRows}, API ${api.alerts.length})`);
+  const flowRows = await page.$$eval('#host-flow-table tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  // A live source has new flows by now: the page shows at least what the API had when it loaded.
+  check(flowRows.length > 0 && flowRows.every((t) => t.includes(ip)),
+    `every flow on the host page has the host at one end (${flowRows.length} rows, API ${api.flows.length})`);
+  const peers = await page.$$eval('#host-peer-table tbody tr a.host-link', (as) => as.map((a) => a.textContent));
+  const apiPeers = new Set(api.flows.map((f) => (f.src_ip === ip ? f.dst_ip : f.src_ip)));
+  check(peers.length > 0 && peers.every((p) => p !== ip), `peers are the other ends of its flows (${peers.slice(0, 4).join(', ')}; API ${apiPeers.size})`);
+  await waitIn(page, () => document.querySelector('#host-traffic-chart .main-svg') !== null, null, 10000);
+  check(await page.$('#host-traffic-chart .main-svg') !== null, 'the host page draws its traffic over time');
+  if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+  await page.click('#host-view .back-link');
+  const back = await waitIn(page, () => !document.getElementById('overview').hidden, null, 5000);
+  check(back, 'the overview link returns to the overview');
+}
+
+// Reads a download the page starts with `click` (a CSV / JSON export): its text.
+async function exported(page, click, what) {
+  let download;
+  try {
+    [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), click()]);
+  } catch (err) {
+    throw new Error(`${what}: no download (${err.message.split('\n')[0]})`);
+  }
+  const stream = await download.createReadStream();
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return { name: download.suggestedFilename(), text: Buffer.concat(chunks).toString('utf8') };
+}
+
+// A tiny RFC 4180 reader for the check: quoted fields, doubled quotes, CRLF rows.
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i += 1; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\r') { /* part of CRLF */ } else if (c === '\n') {
+      row.push(field); rows.push(row); row = []; field = '';
+    } else field += c;
+  }
+  if (field || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+// The flow filter narrows the table and the export writes exactly the rows shown; a cell that
+// would start a spreadsheet formula is written as text.
+export async function checkFiltersAndExport(page, check) {
+  const first = await page.$eval('#flow-table tbody tr td:nth-child(2)', (td) => td.textContent).catch(() => '');
+  const ip = first.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (!ip) {
+    check(false, 'the flows table has a row to filter on');
+    return;
+  }
+  await page.fill('#flow-search', ip);
+  const texts = await page.$$eval('#flow-table tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  check(texts.length > 0 && texts.every((t) => t.includes(ip)), `the flow filter keeps only matching rows (${texts.length} with ${ip})`);
+  const csv = await exported(page, () => page.click('button[data-export="flows"][data-format="csv"]'), 'flows CSV');
+  const rows = parseCsv(csv.text);
+  check(csv.name.endsWith('.csv') && rows[0][0] === 'first' && rows.length - 1 === texts.length &&
+    rows.slice(1).every((r) => r[2] === ip || r[4] === ip),
+  `the CSV export holds the ${texts.length} rows shown (${rows.length - 1} in ${csv.name})`);
+  const json = await exported(page, () => page.click('button[data-export="flows"][data-format="json"]'), 'flows JSON');
+  const objects = JSON.parse(json.text);
+  check(Array.isArray(objects) && objects.length === texts.length && objects.every((o) => o.src_ip === ip || o.dst_ip === ip),
+    `the JSON export holds the same rows (${objects.length})`);
+  await page.fill('#flow-search', '');
+
+  // Kind and text filters of the alerts panel.
+  const kinds = await page.$$eval('#alert-kind option', (os) => os.map((o) => o.value).filter(Boolean));
+  if (kinds.length) {
+    await page.selectOption('#alert-kind', kinds[0]);
+    const subjects = await page.$$eval('#alert-list .subject', (ss) => ss.map((s) => s.textContent));
+    check(subjects.length > 0 && subjects.every((t) => t.includes(kinds[0])), `the kind filter keeps ${kinds[0]} alerts (${subjects.length})`);
+    await page.selectOption('#alert-kind', '');
+  }
+  await page.fill('#alert-search', 'no-such-alert-text-xyz');
+  check(await page.$$eval('#alert-list .alert-row', (rs) => rs.length) === 0, 'the alert text filter hides alerts that do not match');
+  await page.fill('#alert-search', '');
+
+  // Formula injection: the connections export writes a process name starting with "=" as text.
+  const conn = await exported(page, () => page.click('button[data-export="connections"][data-format="csv"]'), 'connections CSV');
+  const cells = parseCsv(conn.text).flat();
+  const risky = cells.filter((c) => /^[=+\-@]/.test(c));
+  check(risky.length === 0, `no exported cell starts a spreadsheet formula (${risky.slice(0, 2).join(' | ') || 'none'})`);
+  const escaped = cells.filter((c) => /^'[=+\-@]/.test(c));
+  if (process.env.NETSENTRY_E2E_MARKUP === '1') {
+    check(escaped.length > 0, `a cell that would start a formula is written as text (${escaped[0] || 'none found'})`);
+  }
 }

@@ -120,6 +120,8 @@ void seed(LiveState& state) {
       {"192.168.1.20", 443, "", 0, "LISTEN", "TCP", 1204, "nginx"},
       {"192.168.1.20", 53124, "151.101.1.69", 443, "ESTABLISHED", "TCP", 3377, "firefox-esr"},
       {"0.0.0.0", 5353, "", 0, "", "UDP", 640, "avahi-daemon"},
+      // Anyone can name a process: an exported table must not turn this into a formula.
+      {"0.0.0.0", 8081, "", 0, "LISTEN", "TCP", 4242, "=HYPERLINK(\"http://x\")"},
   });
   // Ten minutes of history so the 1 h view has something before the live points.
   const std::int64_t t0 = now_ms() - 600'000;
