@@ -280,6 +280,50 @@ bool is_flow(const ExportedFlow& f) {
   return f.has(ExportedFlow::kSrcAddress) && f.has(ExportedFlow::kDstAddress);
 }
 
+// Reads `n` field specifiers of a template record; the first `scope` are scope fields (system,
+// interface, ...), not flow fields. IPFIX marks an enterprise-specific element with the id's top
+// bit and follows it with the enterprise number.
+bool read_fields(Reader& s, std::size_t n, std::size_t scope, bool enterprise_bit,
+                 std::vector<ExportParser::FieldSpec>& fields) {
+  bool ok = true;
+  for (std::size_t i = 0; ok && i < n; ++i) {
+    ExportParser::FieldSpec f;
+    ok = s.u16(f.id) && s.u16(f.length);
+    if (ok && enterprise_bit && (f.id & 0x8000) != 0) {
+      f.id &= 0x7fff;
+      ok = s.u32(f.enterprise);
+    }
+    if (i < scope) f.enterprise = UINT32_MAX;
+    fields.push_back(f);
+  }
+  return ok;
+}
+
+// Reads one data record laid out by `fields` into `f` and `times`; false when it runs past the
+// set. With `variable_lengths` (IPFIX), a field of length 65535 carries its own length first
+// (RFC 7011 section 7); NetFlow v9 lengths are all fixed.
+bool read_record(Reader& s, const std::vector<ExportParser::FieldSpec>& fields,
+                 bool variable_lengths, ExportedFlow& f, Times& times) {
+  for (const ExportParser::FieldSpec& spec : fields) {
+    std::size_t n = spec.length;
+    bool ok = true;
+    if (variable_lengths && n == kVariable) {
+      std::uint8_t short_len = 0;
+      ok = s.u8(short_len);
+      n = short_len;
+      if (ok && short_len == 255) {
+        std::uint16_t long_len = 0;
+        ok = s.u16(long_len);
+        n = long_len;
+      }
+    }
+    std::span<const std::uint8_t> v;
+    if (!ok || !s.bytes(n, v)) return false;
+    apply_field(spec, v, f, times);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string_view format_name(ExportFormat format) {
@@ -429,6 +473,66 @@ const ExportParser::Template* ExportParser::find(const std::string& key) {
   return &it->second;
 }
 
+bool ExportParser::keep_template(bool ok, std::uint16_t tid, const std::string& prefix,
+                                 std::vector<FieldSpec> fields, bool options) {
+  if (!ok || tid < 256) {
+    ++(ok ? stats_.bad_template : stats_.truncated);
+    return false;
+  }
+  return learn(prefix + std::to_string(tid), std::move(fields), options);
+}
+
+template <class OnTemplates, class ResolveTimes>
+void ExportParser::parse_sets(std::span<const std::uint8_t> sets, ExportFormat format,
+                              const std::string& prefix, OnTemplates&& on_templates,
+                              ResolveTimes&& resolve_times, std::vector<ExportedFlow>& out) {
+  // Template and options template set ids: 0 and 1 in NetFlow v9, 2 and 3 in IPFIX.
+  const std::uint16_t template_set = format == ExportFormat::kIpfix ? 2 : 0;
+  Reader r(sets);
+  while (r.left() > 0) {
+    std::uint16_t set_id = 0, set_length = 0;
+    if (!r.u16(set_id) || !r.u16(set_length) || set_length < 4) {
+      ++stats_.truncated;
+      return;
+    }
+    std::span<const std::uint8_t> body;
+    if (!r.bytes(set_length - 4, body)) {
+      ++stats_.truncated;
+      return;
+    }
+    if (set_id == template_set || set_id == template_set + 1) {
+      on_templates(body, set_id == template_set + 1);
+      continue;
+    }
+    if (set_id < 256) continue;  // reserved
+    const Template* t = find(prefix + std::to_string(set_id));
+    if (t == nullptr) {
+      ++stats_.no_template;
+      continue;
+    }
+    const std::vector<FieldSpec> fields = t->fields;  // learn() may replace it below
+    const bool options = t->options;
+    const std::size_t min_length = t->min_length;
+    Reader s(body);
+    while (s.left() >= min_length) {
+      ExportedFlow f;
+      f.format = format;
+      Times times;
+      if (!read_record(s, fields, format == ExportFormat::kIpfix, f, times)) {
+        ++stats_.truncated;
+        break;
+      }
+      resolve_times(times, f);
+      if (options || !is_flow(f)) {
+        ++stats_.not_a_flow;
+        continue;
+      }
+      out.push_back(f);
+      ++stats_.records;
+    }
+  }
+}
+
 void ExportParser::parse_v9(std::span<const std::uint8_t> d, std::string_view exporter,
                             std::vector<ExportedFlow>& out) {
   Reader r(d);
@@ -441,86 +545,30 @@ void ExportParser::parse_v9(std::span<const std::uint8_t> d, std::string_view ex
   }
   const std::int64_t boot_ms = std::int64_t{secs} * 1000 - std::int64_t{uptime};
   const std::string prefix = std::string(exporter) + "|9|" + std::to_string(source) + "|";
-  while (r.left() > 0) {
-    std::uint16_t set_id = 0, set_length = 0;
-    if (!r.u16(set_id) || !r.u16(set_length) || set_length < 4) {
-      ++stats_.truncated;
-      return;
-    }
-    std::span<const std::uint8_t> body;
-    if (!r.bytes(set_length - 4, body)) {
-      ++stats_.truncated;
-      return;
-    }
+  const auto templates = [&](std::span<const std::uint8_t> body, bool options) {
     Reader s(body);
-    if (set_id == 0 || set_id == 1) {
-      // Templates (0) and options templates (1); what is left after the last one is padding.
-      while (s.left() >= 4) {
-        std::uint16_t tid = 0;
-        std::vector<FieldSpec> fields;
-        bool ok = s.u16(tid);
-        if (set_id == 0) {
-          std::uint16_t n = 0;
-          ok = ok && s.u16(n) && n <= kMaxFields;
-          for (std::uint16_t i = 0; ok && i < n; ++i) {
-            FieldSpec f;
-            ok = s.u16(f.id) && s.u16(f.length);
-            fields.push_back(f);
-          }
-        } else {
-          std::uint16_t scope_len = 0, option_len = 0;
-          ok = ok && s.u16(scope_len) && s.u16(option_len) && scope_len % 4 == 0 &&
-               option_len % 4 == 0 && (scope_len + option_len) / 4 <= kMaxFields;
-          for (int i = 0; ok && i < (scope_len + option_len) / 4; ++i) {
-            FieldSpec f;
-            ok = s.u16(f.id) && s.u16(f.length);
-            // Scope fields (system, interface, ...) are not flow fields.
-            if (i < scope_len / 4) f.enterprise = UINT32_MAX;
-            fields.push_back(f);
-          }
-        }
-        if (!ok || tid < 256) {
-          ++(ok ? stats_.bad_template : stats_.truncated);
-          break;
-        }
-        if (!learn(prefix + std::to_string(tid), std::move(fields), set_id == 1)) break;
-        if (set_id == 1) break;  // one options template per set; the rest is padding
+    // Templates (0) and options templates (1); what is left after the last one is padding.
+    while (s.left() >= 4) {
+      std::uint16_t tid = 0;
+      std::vector<FieldSpec> fields;
+      bool ok = s.u16(tid);
+      if (!options) {
+        std::uint16_t n = 0;
+        ok = ok && s.u16(n) && n <= kMaxFields && read_fields(s, n, 0, false, fields);
+      } else {
+        std::uint16_t scope_len = 0, option_len = 0;
+        ok = ok && s.u16(scope_len) && s.u16(option_len) && scope_len % 4 == 0 &&
+             option_len % 4 == 0 && (scope_len + option_len) / 4 <= kMaxFields &&
+             read_fields(s, (scope_len + option_len) / 4, scope_len / 4, false, fields);
       }
-      continue;
+      if (!keep_template(ok, tid, prefix, std::move(fields), options)) break;
+      if (options) break;  // one options template per set; the rest is padding
     }
-    if (set_id < 256) continue;  // reserved
-    const Template* t = find(prefix + std::to_string(set_id));
-    if (t == nullptr) {
-      ++stats_.no_template;
-      continue;
-    }
-    const std::vector<FieldSpec> fields = t->fields;  // learn() may replace it below
-    const bool options = t->options;
-    const std::size_t length = t->min_length;
-    while (s.left() >= length) {
-      ExportedFlow f;
-      f.format = ExportFormat::kNetflow9;
-      Times times;
-      bool ok = true;
-      for (const FieldSpec& spec : fields) {
-        std::span<const std::uint8_t> v;
-        ok = s.bytes(spec.length, v);  // v9 has fixed lengths only
-        if (!ok) break;
-        apply_field(spec, v, f, times);
-      }
-      if (!ok) {
-        ++stats_.truncated;
-        break;
-      }
-      resolve_times(times, boot_ms, true, std::int64_t{secs} * 1'000'000'000, f);
-      if (options || !is_flow(f)) {
-        ++stats_.not_a_flow;
-        continue;
-      }
-      out.push_back(f);
-      ++stats_.records;
-    }
-  }
+  };
+  const auto times = [&](Times& t, ExportedFlow& f) {
+    resolve_times(t, boot_ms, true, std::int64_t{secs} * 1'000'000'000, f);
+  };
+  parse_sets(d.subspan(r.at()), ExportFormat::kNetflow9, prefix, templates, times, out);
 }
 
 void ExportParser::parse_ipfix(std::span<const std::uint8_t> d, std::string_view exporter,
@@ -533,110 +581,43 @@ void ExportParser::parse_ipfix(std::span<const std::uint8_t> d, std::string_view
     ++stats_.truncated;
     return;
   }
-  Reader r(d.subspan(16, length - 16));
   const std::string prefix = std::string(exporter) + "|10|" + std::to_string(domain) + "|";
   // systemInitTimeMilliseconds sent in an options record applies to later data of the domain.
   const std::string boot_key = prefix + "boot";
-  while (r.left() > 0) {
-    std::uint16_t set_id = 0, set_length = 0;
-    if (!r.u16(set_id) || !r.u16(set_length) || set_length < 4) {
-      ++stats_.truncated;
-      return;
-    }
-    std::span<const std::uint8_t> body;
-    if (!r.bytes(set_length - 4, body)) {
-      ++stats_.truncated;
-      return;
-    }
+  const auto templates = [&](std::span<const std::uint8_t> body, bool options) {
     Reader s(body);
-    if (set_id == 2 || set_id == 3) {
-      while (s.left() >= 4) {
-        std::uint16_t tid = 0, n = 0, scope = 0;
-        bool ok = s.u16(tid) && s.u16(n) && n <= kMaxFields;
-        if (ok && set_id == 3) ok = s.u16(scope) && scope <= n;
-        if (ok && n == 0) {
-          // A withdrawal: forget the template.
-          if (const auto it = templates_.find(prefix + std::to_string(tid));
-              it != templates_.end()) {
-            lru_.erase(it->second.lru);
-            templates_.erase(it);
-          }
-          continue;
+    while (s.left() >= 4) {
+      std::uint16_t tid = 0, n = 0, scope = 0;
+      bool ok = s.u16(tid) && s.u16(n) && n <= kMaxFields;
+      if (ok && options) ok = s.u16(scope) && scope <= n;
+      if (ok && n == 0) {
+        // A withdrawal: forget the template.
+        if (const auto it = templates_.find(prefix + std::to_string(tid)); it != templates_.end()) {
+          lru_.erase(it->second.lru);
+          templates_.erase(it);
         }
-        std::vector<FieldSpec> fields;
-        for (std::uint16_t i = 0; ok && i < n; ++i) {
-          FieldSpec f;
-          ok = s.u16(f.id) && s.u16(f.length);
-          if (ok && (f.id & 0x8000) != 0) {
-            f.id &= 0x7fff;
-            ok = s.u32(f.enterprise);
-          }
-          if (ok && set_id == 3 && i < scope) f.enterprise = UINT32_MAX;  // scope, not a flow field
-          fields.push_back(f);
-        }
-        if (!ok || tid < 256) {
-          ++(ok ? stats_.bad_template : stats_.truncated);
-          break;
-        }
-        if (!learn(prefix + std::to_string(tid), std::move(fields), set_id == 3)) break;
-      }
-      continue;
-    }
-    if (set_id < 256) continue;
-    const Template* t = find(prefix + std::to_string(set_id));
-    if (t == nullptr) {
-      ++stats_.no_template;
-      continue;
-    }
-    const std::vector<FieldSpec> fields = t->fields;
-    const bool options = t->options;
-    const std::size_t min_length = t->min_length;
-    while (s.left() >= min_length) {
-      ExportedFlow f;
-      f.format = ExportFormat::kIpfix;
-      Times times;
-      bool ok = true;
-      for (const FieldSpec& spec : fields) {
-        std::size_t n = spec.length;
-        if (n == kVariable) {
-          std::uint8_t short_len = 0;
-          ok = s.u8(short_len);
-          n = short_len;
-          if (ok && short_len == 255) {
-            std::uint16_t long_len = 0;
-            ok = s.u16(long_len);
-            n = long_len;
-          }
-        }
-        std::span<const std::uint8_t> v;
-        ok = ok && s.bytes(n, v);
-        if (!ok) break;
-        apply_field(spec, v, f, times);
-      }
-      if (!ok) {
-        ++stats_.truncated;
-        break;
-      }
-      if (times.init_ms >= 0) {
-        // Remembered for the domain's later records (softflowd sends it in an options record).
-        if (boot_ms_.size() >= options_.max_templates && !boot_ms_.contains(boot_key)) {
-          boot_ms_.clear();
-        }
-        boot_ms_[boot_key] = times.init_ms;
-      }
-      std::int64_t boot_ms = 0;
-      const auto boot = boot_ms_.find(boot_key);
-      const bool have_boot = boot != boot_ms_.end();
-      if (have_boot) boot_ms = boot->second;
-      resolve_times(times, boot_ms, have_boot, std::int64_t{export_time} * 1'000'000'000, f);
-      if (options || !is_flow(f)) {
-        ++stats_.not_a_flow;
         continue;
       }
-      out.push_back(f);
-      ++stats_.records;
+      std::vector<FieldSpec> fields;
+      ok = ok && read_fields(s, n, scope, true, fields);
+      if (!keep_template(ok, tid, prefix, std::move(fields), options)) break;
     }
-  }
+  };
+  const auto times = [&](Times& t, ExportedFlow& f) {
+    if (t.init_ms >= 0) {
+      // Remembered for the domain's later records (softflowd sends it in an options record).
+      if (boot_ms_.size() >= options_.max_templates && !boot_ms_.contains(boot_key)) {
+        boot_ms_.clear();
+      }
+      boot_ms_[boot_key] = t.init_ms;
+    }
+    std::int64_t boot_ms = 0;
+    const auto boot = boot_ms_.find(boot_key);
+    const bool have_boot = boot != boot_ms_.end();
+    if (have_boot) boot_ms = boot->second;
+    resolve_times(t, boot_ms, have_boot, std::int64_t{export_time} * 1'000'000'000, f);
+  };
+  parse_sets(d.subspan(16, length - 16), ExportFormat::kIpfix, prefix, templates, times, out);
 }
 
 flow::FlowRecord to_flow_record(const ExportedFlow& f) {

@@ -115,6 +115,17 @@ class ExportParser final {
                 std::vector<ExportedFlow>& out);
   void parse_ipfix(std::span<const std::uint8_t> d, std::string_view exporter,
                    std::vector<ExportedFlow>& out);
+  // The sets after a v9 or IPFIX header, which share their layout: template sets go to
+  // on_templates(body, options), data records are read by their template and their times
+  // resolved by resolve_times(times, flow) before they are counted and kept.
+  template <class OnTemplates, class ResolveTimes>
+  void parse_sets(std::span<const std::uint8_t> sets, ExportFormat format,
+                  const std::string& prefix, OnTemplates&& on_templates,
+                  ResolveTimes&& resolve_times, std::vector<ExportedFlow>& out);
+  // One template record read (`ok`) or cut short: learned under prefix + tid, or counted as
+  // malformed or truncated. False when the rest of its set is to be skipped.
+  bool keep_template(bool ok, std::uint16_t tid, const std::string& prefix,
+                     std::vector<FieldSpec> fields, bool options);
   // False when the template set is malformed (counted by the caller's reason).
   bool learn(const std::string& key, std::vector<FieldSpec> fields, bool options);
   const Template* find(const std::string& key);
