@@ -20,7 +20,11 @@
     sensors: [],
     seq: 0,
     iface: 'total',
-    rangeS: LIVE_WINDOW_S,
+    rangeS: LIVE_WINDOW_S,    // the span the charts cover
+    // The page's time range, kept in the address (?range=1h, or ?from=&to= in epoch ms): '' is
+    // live (the last 5 minutes, following the event stream); a preset is the last N before the
+    // newest data (so a replayed capture works); custom is a fixed [from, to].
+    range: { preset: '', from: 0, to: 0 },
     alerts: new Map(),        // id -> alert
     minSeverity: '',
     drawerId: 0,
@@ -282,8 +286,9 @@
   }
 
   const fetchTraffic = () =>
-    api(`/api/traffic?window=${state.rangeS}&interface=${encodeURIComponent(state.iface)}&limit=5000`);
-  const fetchTimeline = () => api('/api/timeline?window=3600&limit=3600');
+    api(`/api/traffic?${seriesRange()}&interface=${encodeURIComponent(state.iface)}&limit=5000`);
+  const fetchTimeline = () =>
+    api(`/api/timeline?${state.range.preset || state.range.to ? seriesRange() : 'window=3600'}&limit=5000`);
   async function drawTraffic(data) {
     state.lastTrafficMs = data.points.length ? data.points[data.points.length - 1].time : 0;
     await Plotly.react('traffic-chart', trafficTraces(data.points), trafficLayout(), chartConfig);
@@ -305,7 +310,7 @@
 
   const MAX_PENDING = 600;
   function addTrafficPoint(p) {
-    if (p.interface !== state.iface) return;
+    if (p.interface !== state.iface || state.range.to) return;  // a fixed range does not move
     if (!state.chartsReady) {
       state.pendingTraffic.push(p);
       if (state.pendingTraffic.length > MAX_PENDING) state.pendingTraffic.shift();
@@ -320,6 +325,7 @@
     setPointCount();
   }
   function addScorePoint(p) {
+    if (state.range.to) return;
     if (!state.chartsReady) {
       state.pendingScores.push(p);
       if (state.pendingScores.length > MAX_PENDING) state.pendingScores.shift();
@@ -328,7 +334,8 @@
     if (p.time <= state.lastScoreMs) return;
     state.lastScoreMs = p.time;
     const t = new Date(p.time);
-    Plotly.extendTraces('score-chart', { x: [[t], [t]], y: [[p.score], [p.threshold]] }, [0, 1], 3600);
+    Plotly.extendTraces('score-chart', { x: [[t], [t]], y: [[p.score], [p.threshold]] }, [0, 1],
+      state.range.preset ? 5000 : 3600);
     if (p.alert_id) {
       Plotly.extendTraces('score-chart', { x: [[t]], y: [[p.score]], text: [[`alert #${p.alert_id}`]] }, [2], 500);
     }
@@ -345,13 +352,6 @@
       state.iface = e.target.value;
       loadTraffic().catch(report);
     });
-    for (const button of document.querySelectorAll('.segmented button')) {
-      button.addEventListener('click', () => {
-        for (const b of document.querySelectorAll('.segmented button')) b.classList.toggle('active', b === button);
-        state.rangeS = Number(button.dataset.range);
-        loadTraffic().catch(report);
-      });
-    }
   }
   function updateInterfaces(names) {
     const select = $('interface-select');
@@ -362,8 +362,94 @@
     }
   }
 
+  // ---------- time range ----------
+  const RANGES = { '15m': 900, '1h': 3600, '6h': 21600, '24h': 86400, '7d': 604800 };
+  function readRange() {
+    const preset = params.get('range') || '';
+    const from = Number(params.get('from'));
+    const to = Number(params.get('to'));
+    if (Number.isFinite(from) && Number.isFinite(to) && from > 0 && to > from) {
+      state.range = { preset: '', from, to };
+    } else {
+      state.range = { preset: RANGES[preset] ? preset : '', from: 0, to: 0 };
+    }
+    state.rangeS = state.range.to ? Math.ceil((state.range.to - state.range.from) / 1000)
+      : RANGES[state.range.preset] || LIVE_WINDOW_S;
+  }
+  // Query parameters of the range for a series (/api/traffic, /api/timeline) ...
+  function seriesRange() {
+    if (state.range.to) return `since=${state.range.from}&to=${state.range.to}`;
+    return `window=${state.rangeS}`;
+  }
+  // ... and for rows (/api/alerts, /api/flows): live narrows nothing (the newest rows).
+  function rowRange() {
+    if (state.range.to) return `&from=${state.range.from}&to=${state.range.to}`;
+    return state.range.preset ? `&window=${state.rangeS}` : '';
+  }
+  // datetime-local wants local time without a zone.
+  function localInput(ms) {
+    const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+    return d.toISOString().slice(0, 19);
+  }
+  function showRange() {
+    const custom = Boolean(state.range.to);
+    $('range-select').value = custom ? 'custom' : state.range.preset;
+    $('range-custom').hidden = !custom;
+    if (custom) {
+      $('range-from').value = localInput(state.range.from);
+      $('range-to').value = localInput(state.range.to);
+    }
+  }
+  function setRange(range) {
+    state.range = range;
+    const url = new URL(location.href);
+    for (const key of ['range', 'from', 'to']) url.searchParams.delete(key);
+    if (range.to) {
+      url.searchParams.set('from', String(range.from));
+      url.searchParams.set('to', String(range.to));
+    } else if (range.preset) {
+      url.searchParams.set('range', range.preset);
+    }
+    history.replaceState(null, '', url);
+    for (const key of ['range', 'from', 'to']) {
+      if (url.searchParams.has(key)) params.set(key, url.searchParams.get(key)); else params.delete(key);
+    }
+    readRange();
+    showRange();
+    state.alerts.clear();
+    Promise.all([loadAlerts(), refreshTables(), state.chartsReady ? loadCharts() : null,
+      hostView.ip ? loadHostPage() : null]).catch(report);
+  }
+  function initRange() {
+    readRange();
+    showRange();
+    $('range-select').addEventListener('change', (e) => {
+      const value = e.target.value;
+      if (value !== 'custom') {
+        setRange({ preset: value, from: 0, to: 0 });
+        return;
+      }
+      // Start from what is shown now; the range changes once Apply is pressed.
+      const newest = state.newestMs || Date.now();
+      $('range-from').value = localInput(newest - state.rangeS * 1000);
+      $('range-to').value = localInput(newest);
+      $('range-custom').hidden = false;
+      $('range-from').focus();
+    });
+    $('range-apply').addEventListener('click', () => {
+      const from = new Date($('range-from').value).getTime();
+      const to = new Date($('range-to').value).getTime();
+      if (!Number.isFinite(from) || !Number.isFinite(to) || to <= from) {
+        report(new Error('the range needs a start before its end'));
+        return;
+      }
+      setRange({ preset: '', from, to });
+    });
+  }
+
   // ---------- statistics and health ----------
   function renderStats(s) {
+    state.newestMs = Math.max(state.newestMs || 0, s.time || 0);
     $('stat-sent').textContent = fmtBytes(s.bytes_sent_total);
     $('stat-recv').textContent = fmtBytes(s.bytes_recv_total);
     $('stat-sent-rate').textContent = fmtRate(s.bytes_sent_per_second);
@@ -522,7 +608,7 @@
   }
   async function loadAlerts() {
     const sev = state.minSeverity ? `&severity=${state.minSeverity}` : '';
-    const data = await api(`/api/alerts?limit=${MAX_ALERTS}${sev}`);
+    const data = await api(`/api/alerts?limit=${MAX_ALERTS}${sev}${rowRange()}`);
     if (!state.minSeverity) state.alerts.clear();
     for (const a of data.alerts) storeAlert(a);
     renderAlerts(0);
@@ -759,7 +845,7 @@
   // Each panel is drawn as soon as its answer is in, not when the slowest (flows) is.
   async function refreshTables() {
     await Promise.all([
-      api('/api/flows?limit=1000&sort=last').then((flows) => {
+      api(`/api/flows?limit=1000&sort=last${rowRange()}`).then((flows) => {
         state.flows = flows.flows;
         renderFlows();
       }),
@@ -887,8 +973,8 @@
     const gen = ++hostView.gen;
     const q = encodeURIComponent(ip);
     const [flows, alerts, hosts] = await Promise.all([
-      api(`/api/flows?host=${q}&limit=1000&sort=last`),
-      api(`/api/alerts?host=${q}&limit=500`),
+      api(`/api/flows?host=${q}&limit=1000&sort=last${rowRange()}`),
+      api(`/api/alerts?host=${q}&limit=500${rowRange()}`),
       api('/api/hosts?limit=200'),
     ]);
     if (gen !== hostView.gen) return;
@@ -1162,7 +1248,12 @@
     onEvent('traffic', addTrafficPoint);
     onEvent('score', addScorePoint);
     onEvent('stats', renderStats);
-    onEvent('alert', (a) => { storeAlert(a); renderAlerts(a.id); });
+    onEvent('alert', (a) => {
+      if (state.range.to && a.time > state.range.to) return;  // after a fixed range
+      storeAlert(a);
+      renderAlerts(a.id);
+      if (state.drawerId === a.id) renderDrawer(a);  // an engaged alert grows while it is open
+    });
     onEvent('ack', (d) => markAcknowledged(d.id));
     onEvent('hosts', (d) => { state.hosts = d.hosts || []; renderHosts(); });
     onEvent('reset', () => { loadAll().catch(report); });
@@ -1218,6 +1309,7 @@
     initTheme();
     initLogin();
     await ensureSession();
+    initRange();
     initTrafficControls();
     initAlerts();
     initSortable('flow-table', state.flowSort, renderFlows);

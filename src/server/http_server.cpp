@@ -92,8 +92,9 @@ std::int64_t since_ms(const httplib::Request& req, DashboardSource& source) {
 }
 
 // ?host= (an address, written back the way the API writes addresses), ?from= and ?to= (epoch ms,
-// inclusive) for the endpoints that narrow rows; absent parts narrow nothing.
-RowFilter row_filter(const httplib::Request& req) {
+// inclusive) or ?window= (seconds before the newest data, instead of from) for the endpoints that
+// narrow rows; absent parts narrow nothing.
+RowFilter row_filter(const httplib::Request& req, DashboardSource& source) {
   RowFilter filter;
   if (req.has_param("host") && !req.get_param_value("host").empty()) {
     const std::string value = req.get_param_value("host");
@@ -103,14 +104,25 @@ RowFilter row_filter(const httplib::Request& req) {
     }
     filter.host = ip.to_string();
   }
-  filter.from_ms = parse_int(req, "from", filter.from_ms, INT64_MIN, INT64_MAX);
+  filter.from_ms = req.has_param("window")
+                       ? since_ms(req, source)
+                       : parse_int(req, "from", filter.from_ms, INT64_MIN, INT64_MAX);
   filter.to_ms = parse_int(req, "to", filter.to_ms, INT64_MIN, INT64_MAX);
   if (filter.from_ms > filter.to_ms) throw BadRequest{"query parameter \"from\" is after \"to\""};
   return filter;
 }
 
 [[nodiscard]] bool narrows(const httplib::Request& req) {
-  return req.has_param("host") || req.has_param("from") || req.has_param("to");
+  return req.has_param("host") || req.has_param("from") || req.has_param("to") ||
+         req.has_param("window");
+}
+
+// Series points after ?to= (epoch ms) dropped: the end of a range in the past.
+template <typename Point>
+void drop_after_to(const httplib::Request& req, std::vector<Point>& points) {
+  if (!req.has_param("to")) return;
+  const std::int64_t to = parse_int(req, "to", INT64_MAX, INT64_MIN, INT64_MAX);
+  std::erase_if(points, [to](const Point& p) { return p.time_ms > to; });
 }
 
 void send_json(httplib::Response& res, const json& body) {
@@ -355,9 +367,9 @@ class HttpServer::Impl {
           req.has_param("interface") ? req.get_param_value("interface") : "total";
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 3600, 1, 5000));
       json points = json::array();
-      for (const TrafficPoint& p : view(req).traffic(since, interface, limit)) {
-        points.push_back(traffic_json(p));
-      }
+      std::vector<TrafficPoint> rows = view(req).traffic(since, interface, limit);
+      drop_after_to(req, rows);
+      for (const TrafficPoint& p : rows) points.push_back(traffic_json(p));
       send_json(res, {{"interface", interface}, {"points", std::move(points)}});
     });
     get("/api/alerts", [this](const httplib::Request& req, httplib::Response& res) {
@@ -372,8 +384,9 @@ class HttpServer::Impl {
         }
       }
       json alerts = json::array();
-      const auto rows = narrows(req) ? view(req).find_alerts(row_filter(req), severity, limit)
-                                     : view(req).alerts(since, severity, limit);
+      const auto rows = narrows(req)
+                            ? view(req).find_alerts(row_filter(req, view(req)), severity, limit)
+                            : view(req).alerts(since, severity, limit);
       for (const detect::Alert& a : rows) {
         if (a.id > since) alerts.push_back(alert_json(a));
       }
@@ -422,7 +435,7 @@ class HttpServer::Impl {
         sort = *parsed;
       }
       json flows = json::array();
-      const auto rows = narrows(req) ? view(req).find_flows(row_filter(req), limit, sort)
+      const auto rows = narrows(req) ? view(req).find_flows(row_filter(req, view(req)), limit, sort)
                                      : view(req).flows(limit, sort);
       for (const FlowRow& f : rows) flows.push_back(flow_json(f));
       send_json(res, {{"flows", std::move(flows)}});
@@ -446,7 +459,9 @@ class HttpServer::Impl {
       const std::int64_t since = since_ms(req, view(req));
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 3600, 1, 5000));
       json points = json::array();
-      for (const ScorePoint& p : view(req).timeline(since, limit)) points.push_back(score_json(p));
+      std::vector<ScorePoint> rows = view(req).timeline(since, limit);
+      drop_after_to(req, rows);
+      for (const ScorePoint& p : rows) points.push_back(score_json(p));
       send_json(res, {{"points", std::move(points)}});
     });
     get("/api/top", [this](const httplib::Request& req, httplib::Response& res) {

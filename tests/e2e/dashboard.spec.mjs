@@ -11,7 +11,9 @@
 //   CHROMIUM              browser binary (default /usr/bin/chromium)
 // Exit status 0 when every check passes; each failure is printed on one line.
 import { baseUrl, check, finish, withBrowser } from './browser.mjs';
-import { checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkRiskiestHosts } from './page_checks.mjs';
+import {
+  checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkRiskiestHosts, checkTimeRange,
+} from './page_checks.mjs';
 
 const base = baseUrl('the dashboard base URL');
 const token = process.env.NETSENTRY_TOKEN || '';
@@ -99,6 +101,7 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
   await checkRiskiestHosts(page, check);
   await checkFiltersAndExport(page, check);
   await checkHostPage(page, check, screenshot.replace(/\.png$/, '-host.png'));
+  await checkTimeRange(page, check);
 
   // Markup in data is shown as text and never runs.
   const markup = await page.evaluate(() => {

@@ -47,23 +47,33 @@ export async function checkRiskiestHosts(page, check) {
 
 // The open alert drawer lists the alert's evidence and the flows it references, with links.
 export async function checkAlertEvidence(page, check) {
-  const alert = await page.evaluate(async () => {
-    const title = document.getElementById('drawer-title').textContent;
-    const id = Number((title.match(/#(\d+)/) || [])[1]);
-    return id ? (await fetch(`/api/alerts/${id}`)).json() : null;
-  });
+  // An engaged alert keeps growing (the drawer follows its events): compare the drawer with the
+  // API until both show the same revision.
+  let alert = null;
+  let items = [];
+  let flowRows = 0;
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    if (attempt) await page.waitForTimeout(1000);
+    alert = await page.evaluate(async () => {
+      const title = document.getElementById('drawer-title').textContent;
+      const id = Number((title.match(/#(\d+)/) || [])[1]);
+      return id ? (await fetch(`/api/alerts/${id}`)).json() : null;
+    });
+    if (!alert) break;
+    items = await page.$$eval('#drawer-why li', (lis) => lis.map((li) => li.textContent));
+    flowRows = await page.$$eval('#drawer-flows tbody tr', (trs) => trs.filter((tr) => tr.children.length > 1).length);
+    if (items.length === Math.max(1, (alert.evidence || []).length)) break;
+  }
   if (!alert) {
     check(false, 'the alert drawer names an alert id');
     return;
   }
-  const items = await page.$$eval('#drawer-why li', (lis) => lis.map((li) => li.textContent));
   const evidence = alert.evidence || [];
   check(items.length === Math.max(1, evidence.length) &&
     evidence.every((e, i) => items[i].includes(e.kind)),
   `the alert's evidence is listed (${evidence.length} in the API, ${items.length} shown)`);
   const refs = new Set();
   for (const e of evidence) for (const f of e.flows || []) refs.add(`${f.start_ns}|${f.src_ip}|${f.src_port}|${f.dst_ip}|${f.dst_port}`);
-  const flowRows = await page.$$eval('#drawer-flows tbody tr', (trs) => trs.filter((tr) => tr.children.length > 1).length);
   check(flowRows === refs.size, `the flows behind the alert are listed (${refs.size} referenced, ${flowRows} shown)`);
 }
 
@@ -157,26 +167,34 @@ export async function checkFiltersAndExport(page, check) {
     return;
   }
   await page.fill('#flow-search', ip);
-  const texts = await page.$$eval('#flow-table tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  const shownRows = () => page.$$eval('#flow-table tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  // The table reloads every 5 s while a store fills: export between two equal readings of it.
+  let texts = [];
+  let csv = null;
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    texts = await shownRows();
+    csv = await exported(page, () => page.click('button[data-export="flows"][data-format="csv"]'), 'flows CSV');
+    if ((await shownRows()).join('\n') === texts.join('\n')) break;
+  }
   check(texts.length > 0 && texts.every((t) => t.includes(ip)), `the flow filter keeps only matching rows (${texts.length} with ${ip})`);
-  const csv = await exported(page, () => page.click('button[data-export="flows"][data-format="csv"]'), 'flows CSV');
   const rows = parseCsv(csv.text);
   check(csv.name.endsWith('.csv') && rows[0][0] === 'first' && rows.length - 1 === texts.length &&
     rows.slice(1).every((r) => r[2] === ip || r[4] === ip),
   `the CSV export holds the ${texts.length} rows shown (${rows.length - 1} in ${csv.name})`);
   const json = await exported(page, () => page.click('button[data-export="flows"][data-format="json"]'), 'flows JSON');
   const objects = JSON.parse(json.text);
-  check(Array.isArray(objects) && objects.length === texts.length && objects.every((o) => o.src_ip === ip || o.dst_ip === ip),
-    `the JSON export holds the same rows (${objects.length})`);
+  const nowShown = (await shownRows()).length;
+  check(Array.isArray(objects) && objects.length === nowShown && objects.every((o) => o.src_ip === ip || o.dst_ip === ip),
+    `the JSON export holds the rows shown (${objects.length} of ${nowShown})`);
   await page.fill('#flow-search', '');
 
   // Kind and text filters of the alerts panel.
   const kinds = await page.$$eval('#alert-kind option', (os) => os.map((o) => o.value).filter(Boolean));
   if (kinds.length) {
-    await page.selectOption('#alert-kind', kinds[0]);
+    await page.selectOption('#alert-kind', kinds[0], { timeout: 5000 });
     const subjects = await page.$$eval('#alert-list .subject', (ss) => ss.map((s) => s.textContent));
     check(subjects.length > 0 && subjects.every((t) => t.includes(kinds[0])), `the kind filter keeps ${kinds[0]} alerts (${subjects.length})`);
-    await page.selectOption('#alert-kind', '');
+    await page.selectOption('#alert-kind', '', { timeout: 5000 });
   }
   await page.fill('#alert-search', 'no-such-alert-text-xyz');
   check(await page.$$eval('#alert-list .alert-row', (rs) => rs.length) === 0, 'the alert text filter hides alerts that do not match');
@@ -191,4 +209,41 @@ export async function checkFiltersAndExport(page, check) {
   if (process.env.NETSENTRY_E2E_MARKUP === '1') {
     check(escaped.length > 0, `a cell that would start a formula is written as text (${escaped[0] || 'none found'})`);
   }
+}
+
+// The page's time range: a preset goes into the address and survives a reload; a custom range
+// in the past narrows the alerts and flows to it; back to live at the end.
+export async function checkTimeRange(page, check) {
+  await page.selectOption('#range-select', '1h');
+  await waitIn(page, () => new URL(location.href).searchParams.get('range') === '1h', null, 5000);
+  check(new URL(page.url()).searchParams.get('range') === '1h', `a preset is kept in the address (${new URL(page.url()).search})`);
+  // The address opened in another tab (as a shared link would be) shows the same range.
+  const shared = await page.context().newPage();
+  const trafficAsked = shared.waitForRequest((r) => r.url().includes('/api/traffic?window=3600'), { timeout: 15000 })
+    .then(() => true, () => false);
+  await shared.goto(page.url(), { waitUntil: 'domcontentloaded' });
+  await waitIn(shared, () => document.body.dataset.ready === 'true', null, 15000);
+  check(await shared.$eval('#range-select', (s) => s.value) === '1h', 'a shared address opens with its range');
+  check(await trafficAsked, 'the traffic chart asks for the range (window=3600)');
+  await shared.close();
+
+  // A custom range a year before the data: nothing in it.
+  await page.selectOption('#range-select', 'custom');
+  await page.fill('#range-from', '2000-01-01T00:00:00');
+  await page.fill('#range-to', '2000-01-02T00:00:00');
+  const flowsAsked = page.waitForResponse((r) => r.url().includes('/api/flows?') && r.url().includes('&to='), { timeout: 10000 });
+  await page.click('#range-apply');
+  const answer = await flowsAsked.then((r) => r.json(), () => null);
+  const search = new URL(page.url()).searchParams;
+  check(Number(search.get('from')) === new Date('2000-01-01T00:00:00').getTime() &&
+    Number(search.get('to')) === new Date('2000-01-02T00:00:00').getTime(),
+  `a custom range is kept in the address as epoch ms (${new URL(page.url()).search})`);
+  const empty = await waitIn(page, () => document.querySelectorAll('#alert-list .alert-row').length === 0 &&
+    document.querySelectorAll('#flow-table tbody tr').length === 0, null, 10000);
+  check(Boolean(answer) && answer.flows.length === 0 && empty,
+    'a range with no data shows no alerts and no flows');
+  await page.selectOption('#range-select', '');
+  await waitIn(page, () => document.querySelectorAll('#flow-table tbody tr').length > 0, null, 10000);
+  check(!new URL(page.url()).searchParams.has('from') && await page.$$eval('#flow-table tbody tr', (t) => t.length) > 0,
+    'back to live, the flows return and the address has no range');
 }

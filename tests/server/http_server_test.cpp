@@ -376,10 +376,33 @@ TEST_F(HttpServerTest, FlowsAndAlertsNarrowToAHostAndATimeRange) {
   EXPECT_EQ(get_json("/api/alerts?host=10.0.0.66")["alerts"].size(), 2U);
   EXPECT_EQ(get_json("/api/alerts?from=" + std::to_string(kT0 + 10'000))["alerts"].size(), 1U);
 
+  // window= counts back from the newest data (here the newest flow's end) like /api/traffic's.
+  state_.add_traffic({kT0 + 29'500, "total", 1, 1, 1, 1, 1});
+  EXPECT_EQ(get_json("/api/flows?window=5&limit=1000")["flows"].size(), 6U);  // ends 24.5..29.5 s
+  EXPECT_EQ(get_json("/api/alerts?window=5")["alerts"].size(), 0U);
+  EXPECT_EQ(get_json("/api/alerts?window=15")["alerts"].size(), 1U);
+
   get_json("/api/flows?host=not-an-address", 400);
   get_json("/api/alerts?host=10.0.0", 400);
   get_json("/api/flows?from=20&to=10", 400);
   get_json("/api/flows?from=soon", 400);
+}
+
+TEST_F(HttpServerTest, TrafficAndTimelineEndAtTo) {
+  for (int i = 0; i < 10; ++i) {
+    state_.add_traffic({kT0 + i * 1000, "total", 1.0 * i, 0, 0, 0, 1});
+    state_.add_score({kT0 + i * 1000, 0.1F * static_cast<float>(i), 0.5F, 0});
+  }
+  start();
+  const std::string range =
+      "since=" + std::to_string(kT0 + 2000) + "&to=" + std::to_string(kT0 + 5000);
+  const json traffic = get_json("/api/traffic?" + range);
+  ASSERT_EQ(traffic["points"].size(), 4U);  // 2, 3, 4, 5 s
+  EXPECT_EQ(traffic["points"][0]["time"], kT0 + 2000);
+  EXPECT_EQ(traffic["points"][3]["time"], kT0 + 5000);
+  EXPECT_EQ(get_json("/api/timeline?" + range)["points"].size(), 4U);
+  EXPECT_EQ(get_json("/api/traffic")["points"].size(), 10U);  // no range: all
+  get_json("/api/traffic?to=later", 400);
 }
 
 TEST_F(HttpServerTest, ConnectionsModelsTimelineAndTopHaveTheirShapes) {
