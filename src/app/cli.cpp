@@ -598,7 +598,7 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.9))
       ->group(traffic_eval_group);
-  // evaluate --pcap: a labelled capture replayed through monitor's engine (app/pcap_evaluation.h)
+  // evaluate --pcap: a labelled capture replayed through monitor's engine (app/evaluate_pcap.h)
   // instead of labelled CSV data, so --data and -m are then optional (run_evaluate checks).
   evaluate_cmd->get_option("--data")->required(false);
   evaluate_cmd->get_option("--model")->required(false);

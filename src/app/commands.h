@@ -166,7 +166,7 @@ struct EvaluateOptions {
   std::filesystem::path scores_csv;  // empty = none; else one row per record with every score
   std::string ensemble;              // empty = the bundle's mode; else vote|soft|stacked|tail
   bool ablation = false;             // also each model removed and each alone (the fusion refitted)
-  // --pcap: replay a labelled capture through monitor's engine instead (app/pcap_evaluation.h).
+  // --pcap: replay a labelled capture through monitor's engine instead (app/evaluate_pcap.h).
   std::string pcap;
   std::string labels;
   std::filesystem::path out_dir;  // keeps the replay's flows.csv, alerts.csv, evaluation.json

@@ -11,14 +11,14 @@
 #include <numeric>
 
 #include "app/commands.h"
-#include "app/evaluation.h"
+#include "app/evaluate_pcap.h"
 #include "app/learning.h"
-#include "app/pcap_evaluation.h"
-#include "app/report.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/signals.h"
 #include "detect/forecast_detector.h"
+#include "eval/evaluation.h"
+#include "eval/report.h"
 #include "ml/bundle.h"
 #include "ml/torch_module.h"
 #include "store/csv_writer.h"
@@ -29,7 +29,7 @@ namespace {
 // One row per record: label, class, then each model's score and the ensemble's, for analysis
 // outside netsentry (threshold studies, joining with the input).
 void write_scores(const std::filesystem::path& path, const data::Dataset& ds,
-                  const std::vector<ScoredModel>& results) {
+                  const std::vector<eval::ScoredModel>& results) {
   std::ofstream out(path, std::ios::trunc);
   if (!out) throw core::Error(fmt::format("--scores {}: cannot create the file", path.string()));
   out << "row,label,class";
@@ -152,8 +152,8 @@ int run_evaluate_pcap(const EvaluateOptions& o) {
   options.detection.model = o.model.string();
   options.detection.threads = o.threads;
   core::StopSignals signals;
-  const PcapEvaluation result = evaluate_pcap(options, signals.token());
-  const nlohmann::json j = pcap_evaluation_json(result);
+  const eval::PcapEvaluation result = evaluate_pcap(options, signals.token());
+  const nlohmann::json j = eval::pcap_evaluation_json(result);
   if (!o.out_dir.empty()) {
     const auto path = o.out_dir / "evaluation.json";
     // Complete or not at all: never an empty evaluation.json.
@@ -163,7 +163,7 @@ int run_evaluate_pcap(const EvaluateOptions& o) {
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::fputs(format_pcap_evaluation(result).c_str(), stdout);
+    std::fputs(eval::format_pcap_evaluation(result).c_str(), stdout);
   }
   return 0;
 }
@@ -280,18 +280,18 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
   spdlog::info("scored {} rows with {} models and the ensemble in {:.2f} s ({:.0f} rows/s)",
                ds.rows(), bundle.models.size(), seconds,
                static_cast<double>(ds.rows()) / std::max(seconds, 1e-9));
-  const auto results = evaluate_all(bundle, scores, ds.y);
+  const auto results = eval::evaluate_all(bundle, scores, ds.y);
   if (!o.scores_csv.empty()) write_scores(o.scores_csv, ds, results);
   std::vector<std::size_t> rows(ds.rows());
   std::iota(rows.begin(), rows.end(), 0);
   if (!o.report_dir.empty()) {
-    write_report(o.report_dir, make_report(results, ds, rows, command_line));
+    eval::write_report(o.report_dir, eval::make_report(results, ds, rows, command_line));
     spdlog::info("report written to {}", (o.report_dir / "report.html").string());
   }
   std::vector<AblationRow> ablated;
   if (o.ablation) ablated = ablation(bundle, scores, ds.y);
   if (o.json) {
-    auto j = evaluation_json(results);
+    auto j = eval::evaluation_json(results);
     if (o.ablation) {
       j["ablation"] = nlohmann::json::array();
       for (const auto& r : ablated) {
@@ -308,7 +308,7 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("evaluation of %s on %zu rows\n", o.model.string().c_str(), ds.rows());
-    std::fputs(format_evaluation(results, ds, rows).c_str(), stdout);
+    std::fputs(eval::format_evaluation(results, ds, rows).c_str(), stdout);
     if (o.ablation) std::fputs(format_ablation(ablated, bundle).c_str(), stdout);
   }
   return 0;

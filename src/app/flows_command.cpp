@@ -5,12 +5,12 @@
 #include <optional>
 
 #include "app/commands.h"
-#include "app/episode_labels.h"
 #include "app/flow_output.h"
 #include "app/summary.h"
 #include "capture/packet_source.h"
 #include "core/error.h"
 #include "core/signals.h"
+#include "eval/episode_labels.h"
 #include "flow/flow_meter.h"
 #include "fmt/format.h"
 #include "net/decoder.h"
@@ -42,18 +42,18 @@ flow::MeterConfig make_meter_config(const FlowOptions& o) {
 int run_flows(const FlowsOptions& options) {
   core::StopSignals signals;
   // --labels: each flow's episode kind (or BENIGN), counted for the summary.
-  std::optional<EpisodeLabels> labels;
+  std::optional<eval::EpisodeLabels> labels;
   std::vector<std::uint64_t> labelled;
   std::uint64_t benign = 0;
   FlowLabeller labeller;
   if (!options.labels.empty()) {
-    labels = EpisodeLabels::load(options.labels);
+    labels = eval::EpisodeLabels::load(options.labels);
     labelled.assign(labels->size(), 0);
     labeller = [&labels, &labelled, &benign](const flow::FlowRecord& f) -> std::string_view {
       const auto episode = labels->match_flow(f);
       if (!episode) {
         ++benign;
-        return kBenignLabel;
+        return eval::kBenignLabel;
       }
       ++labelled[*episode];
       return labels->episodes()[*episode].kind;
@@ -93,7 +93,7 @@ int run_flows(const FlowsOptions& options) {
     if (labels) {
       std::string text = fmt::format("labels ({}): {} BENIGN", options.labels, benign);
       for (std::size_t i = 0; i < labelled.size(); ++i) {
-        const Episode& e = labels->episodes()[i];
+        const eval::Episode& e = labels->episodes()[i];
         text += fmt::format(", {} {} (from {})", labelled[i], e.kind, e.src_text);
       }
       std::fprintf(stderr, "%s\n", text.c_str());

@@ -11,13 +11,13 @@
 #include <numeric>
 
 #include "app/commands.h"
-#include "app/evaluation.h"
 #include "app/learning.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/split.h"
 #include "detect/alert_format.h"
 #include "detect/forecast_detector.h"
+#include "eval/evaluation.h"
 #include "fmt/format.h"
 #include "ml/bundle.h"
 #include "ml/fusion_search.h"
@@ -416,7 +416,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   const data::Matrix x_test = bundle.preprocessor.transform(test);
   const auto g_test = take_group(test_src, test_rows);
   const auto scores = bundle.score({x_test, g_test, test.sequences()});
-  const auto results = evaluate_all(bundle, scores, test.y);
+  const auto results = eval::evaluate_all(bundle, scores, test.y);
   for (const auto& r : results) bundle.metrics[r.name]["test"] = ml::to_json(r.result);
   bundle.metrics["ensemble"]["validation_modes"] = modes;
 
@@ -450,7 +450,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   }
 
   if (o.json) {
-    auto j = evaluation_json(results);
+    auto j = eval::evaluation_json(results);
     j["train_seconds"] = times;
     j["ensemble_mode"] = std::string(ml::to_string(bundle.ensemble.mode()));
     j["ensemble_weights"] = nlohmann::json::object();
@@ -464,7 +464,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   } else {
     std::printf("evaluation on %s (%zu rows)\n",
                 have_test_data ? "the test data" : "the held-out test split", test_rows.size());
-    std::fputs(format_evaluation(results, test, all_rows(test.rows())).c_str(), stdout);
+    std::fputs(eval::format_evaluation(results, test, all_rows(test.rows())).c_str(), stdout);
     std::printf("\ntraining time:");
     for (const auto& [name, s] : times.items())
       std::printf(" %s %.1f s;", name.c_str(), s.get<double>());

@@ -1,4 +1,4 @@
-#include "app/svg_plot.h"
+#include "eval/svg_plot.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 
-namespace netsentry::app::svg {
+namespace netsentry::eval::svg {
 namespace {
 
 constexpr double kTitleSize = 16;
@@ -549,4 +549,4 @@ std::string heatmap(const Heatmap& chart) {
   return std::move(c).finish();
 }
 
-}  // namespace netsentry::app::svg
+}  // namespace netsentry::eval::svg

@@ -1,4 +1,4 @@
-// Provides app::EpisodeLabels, the traffic lab's labels.csv (docs/lab.md): one attack episode per
+// Provides eval::EpisodeLabels, the traffic lab's labels.csv (docs/lab.md): one attack episode per
 // row (kind, src address or CIDR prefix, dst address or empty, [start, end] in epoch seconds), and
 // the rules that tie flows and alerts to episodes:
 //  * a flow belongs to an episode when one endpoint is inside the episode's src, the other is its
@@ -29,7 +29,7 @@
 #include "flow/flow_record.h"
 #include "net/packet.h"
 
-namespace netsentry::app {
+namespace netsentry::eval {
 
 inline constexpr double kFlowSlackSeconds = 1.0;
 inline constexpr double kAlertLeadSeconds = 1.0;
@@ -95,4 +95,4 @@ class EpisodeLabels final {
   std::vector<Episode> episodes_;  // sorted by start (stable: file order for equal starts)
 };
 
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

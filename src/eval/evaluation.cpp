@@ -1,11 +1,11 @@
-#include "app/evaluation.h"
+#include "eval/evaluation.h"
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <map>
 
-namespace netsentry::app {
+namespace netsentry::eval {
 
 std::vector<ScoredModel> evaluate_all(const ml::Bundle& bundle, const ml::ModelScores& scores,
                                       std::span<const int> y) {
@@ -133,4 +133,4 @@ EvaluationReport make_report(const std::vector<ScoredModel>& models, const data:
   return r;
 }
 
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

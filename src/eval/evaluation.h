@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "app/report.h"
 #include "data/dataset.h"
+#include "eval/report.h"
 #include "ml/bundle.h"
 #include "ml/metrics.h"
 
-namespace netsentry::app {
+namespace netsentry::eval {
 
 struct ScoredModel {
   std::string name;
@@ -38,4 +38,4 @@ struct ScoredModel {
                                            std::span<const std::size_t> rows,
                                            const std::string& command);
 
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

@@ -1,4 +1,4 @@
-#include "app/episode_labels.h"
+#include "eval/episode_labels.h"
 
 #include <fmt/format.h>
 
@@ -11,7 +11,7 @@
 
 #include "core/error.h"
 
-namespace netsentry::app {
+namespace netsentry::eval {
 namespace {
 
 constexpr std::int64_t kNsPerSecond = 1'000'000'000;
@@ -341,4 +341,4 @@ std::optional<std::size_t> EpisodeLabels::attribute_alert(const detect::Alert& a
   return best;
 }
 
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

@@ -1,4 +1,4 @@
-#include "app/report.h"
+#include "eval/report.h"
 
 #include <gtest/gtest.h>
 
@@ -10,12 +10,12 @@
 
 #include "core/error.h"
 
-namespace netsentry::app::test_support {
+namespace netsentry::eval::test_support {
 std::string xml_problem(std::string_view xml);  // defined in svg_plot_test.cpp
 bool python_parses(const std::string& xml);
-}  // namespace netsentry::app::test_support
+}  // namespace netsentry::eval::test_support
 
-namespace netsentry::app {
+namespace netsentry::eval {
 namespace {
 
 namespace fs = std::filesystem;
@@ -184,4 +184,4 @@ TEST(WriteReport, ThrowsErrorNamingTheUnwritablePath) {
 }
 
 }  // namespace
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

@@ -1,4 +1,4 @@
-#include "app/svg_plot.h"
+#include "eval/svg_plot.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 
-namespace netsentry::app::test_support {
+namespace netsentry::eval::test_support {
 
 // A small XML well-formedness check (balanced tags, quoted attributes, valid entities), so the
 // tests do not depend on Python. Returns an empty string when `xml` is well formed. Shared with
@@ -109,9 +109,9 @@ bool python_parses(const std::string& xml) {
   return std::system(command.c_str()) == 0;
 }
 
-}  // namespace netsentry::app::test_support
+}  // namespace netsentry::eval::test_support
 
-namespace netsentry::app::svg {
+namespace netsentry::eval::svg {
 namespace {
 
 using test_support::python_parses;
@@ -332,4 +332,4 @@ TEST(Heatmap, RejectsCountsThatDoNotMatchLabels) {
 }
 
 }  // namespace
-}  // namespace netsentry::app::svg
+}  // namespace netsentry::eval::svg

@@ -1,24 +1,16 @@
-#include "app/pcap_evaluation.h"
+#include "eval/pcap_evaluation.h"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
-#include <stdlib.h>
 
 #include <algorithm>
-#include <chrono>
 #include <numeric>
-#include <thread>
 
-#include "app/capture_pipeline.h"
-#include "app/detection_setup.h"
-#include "app/evaluation.h"
-#include "app/summary.h"
-#include "capture/packet_source.h"
 #include "core/error.h"
+#include "eval/evaluation.h"
 #include "flow/flow_format.h"
 #include "ml/metrics.h"
 
-namespace netsentry::app {
+namespace netsentry::eval {
 namespace {
 
 // When an alert of the episode's source covers part of the episode: the first packet time of
@@ -52,54 +44,6 @@ std::string kinds_text(const std::map<std::string, std::uint64_t>& kinds) {
     out += fmt::format("{} {}", kind, n);
   }
   return out.empty() ? "-" : out;
-}
-
-// The replay's output folder: the user's, or a temporary one removed afterwards.
-class OutputDir final {
- public:
-  explicit OutputDir(const std::filesystem::path& wanted) {
-    if (!wanted.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(wanted, ec);
-      if (ec) throw core::Error(fmt::format("--out {}: {}", wanted.string(), ec.message()));
-      path_ = wanted;
-      return;
-    }
-    std::string pattern = (std::filesystem::temp_directory_path() / "netsentry-eval-XXXXXX");
-    if (!::mkdtemp(pattern.data())) {
-      throw core::Error("evaluate --pcap: cannot create a temporary folder in " +
-                        std::filesystem::temp_directory_path().string());
-    }
-    path_ = pattern;
-    temporary_ = true;
-  }
-  ~OutputDir() {
-    if (!temporary_) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  OutputDir(const OutputDir&) = delete;
-  OutputDir& operator=(const OutputDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-  bool temporary_ = false;
-};
-
-// monitor's detection settings for a replay, minus the store, the delivery sinks and a saved
-// baseline (an evaluation starts from nothing every time).
-detect::DetectionOptions replay_detection(const MonitorOptions& o) {
-  if (o.no_model == !o.model.empty()) {
-    throw core::Error(o.no_model ? "evaluate --pcap: -m/--model and --no-model exclude each other"
-                                 : "evaluate --pcap: give -m/--model DIR, or --no-model to "
-                                   "evaluate the rules and detectors only");
-  }
-  detect::DetectionOptions d =
-      detection_options(o, o.no_model ? std::filesystem::path() : std::filesystem::path(o.model),
-                        /*replay=*/true);
-  d.site.dir.clear();
-  return d;
 }
 
 std::optional<double> quantile(std::vector<double> values, double q) {
@@ -320,74 +264,6 @@ PcapEvaluation PcapEvaluator::result() const {
   return r;
 }
 
-PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::stop_token stop) {
-  const EpisodeLabels labels = EpisodeLabels::load(options.labels);
-  if (labels.size() == 0) {
-    spdlog::warn("{}: no episodes; every flow is benign and every alert false",
-                 options.labels.string());
-  }
-  const OutputDir out(options.out_dir);
-  PcapEvaluator evaluator(labels);
-  store::AlertLogOptions lo;
-  lo.directory = out.path();
-  store::AlertLog alert_log(lo);
-  detect::DetectionOutputs sinks;
-  sinks.alerts = {&alert_log, &evaluator};
-  sinks.flows = {&evaluator};
-  detect::DetectionStage stage(replay_detection(options.detection), sinks);
-  // A bundle that does not load is an error of this command, reported before the replay.
-  stage.wait_for_model();
-
-  // The hooks of monitor --pcap, with the evaluator told the packet time first.
-  PipelineHooks hooks;
-  hooks.events = [&stage, &evaluator](std::span<const flow::FlowEvent> events) {
-    evaluator.observe_time(events.back().ts_ns);
-    stage.on_flow_events(events);
-  };
-  hooks.progress = [&stage](std::span<const flow::FlowRecord> records) {
-    stage.on_flow_progress(records);
-  };
-  hooks.flows = [&stage, &evaluator](std::span<const flow::FlowRecord> flows, bool interim) {
-    evaluator.observe_flows(flows);
-    stage.on_flows(flows, interim);
-  };
-  hooks.advance = [&stage, &evaluator](std::int64_t now_ns) {
-    evaluator.observe_time(now_ns);
-    stage.advance(now_ns);
-  };
-  hooks.traffic = [&stage](const host::TrafficSample& s) { stage.on_traffic(s); };
-  PipelineOptions popts;
-  popts.lossless = true;
-  popts.speed = 0;
-  popts.capture_series = true;
-  popts.ongoing_after_s = options.detection.ongoing_after_s;
-  popts.meter = make_meter_config(options.detection.flow);
-  CapturePipeline pipeline(capture::open_file(options.pcap.string(), options.detection.filter),
-                           monitor_flow_config(options.detection),
-                           (out.path() / "flows.csv").string(), popts, std::move(hooks));
-  const auto started = std::chrono::steady_clock::now();
-  pipeline.start();
-  while (!stop.stop_requested() && !pipeline.input_ended()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  pipeline.stop();
-  stage.finish();
-  if (stop.stop_requested()) throw core::Error("evaluate --pcap: interrupted");
-  // A capture that cannot be read to its end gives no trustworthy evaluation.
-  if (const std::string error = pipeline.input_error(); !error.empty()) throw core::Error(error);
-  const PipelineStats stats = pipeline.stats();
-  spdlog::info("evaluate: replayed {} packets into {} flows in {:.2f} s", stats.capture.received,
-               stats.flows_written,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-
-  PcapEvaluation r = evaluator.result();
-  r.capture = options.pcap.string();
-  r.labels = options.labels.string();
-  r.model = stage.model_description();
-  r.packets = stats.capture.received;
-  return r;
-}
-
 std::string format_pcap_evaluation(const PcapEvaluation& r) {
   std::string out;
   auto it = std::back_inserter(out);
@@ -567,4 +443,4 @@ nlohmann::json pcap_evaluation_json(const PcapEvaluation& r) {
   return j;
 }
 
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

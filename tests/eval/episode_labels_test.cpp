@@ -1,4 +1,4 @@
-#include "app/episode_labels.h"
+#include "eval/episode_labels.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 
-namespace netsentry::app {
+namespace netsentry::eval {
 namespace {
 
 constexpr std::int64_t kSecond = 1'000'000'000;
@@ -214,4 +214,4 @@ TEST(EpisodeLabels, AnAlertGoesToTheEpisodeOfItsKindFirstThenTheOneHoldingIt) {
 }
 
 }  // namespace
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

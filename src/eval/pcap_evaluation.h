@@ -1,6 +1,6 @@
-// Provides `evaluate --pcap`: a labelled capture (the lab's capture.pcap + labels.csv) replayed
-// through monitor's own CapturePipeline and DetectionStage (as `monitor --pcap F --speed max`,
-// without the dashboard and the SQLite store), judged at two levels:
+// Provides the judgement of a labelled capture (the lab's capture.pcap + labels.csv) replayed
+// through monitor's CapturePipeline and DetectionStage (app/evaluate_pcap.h runs the replay), at
+// two levels:
 //  * flow level: every finished flow's ensemble verdict against its label (episode_labels.h), and
 //    the share of flows that gave ML evidence;
 //  * attack level: per episode, whether an alert was attributed to it, which kinds, when the first
@@ -10,30 +10,26 @@
 //    attributed to no episode are false alerts, counted by kind, by severity above LOW, and per
 //    hour of capture (benign traffic runs throughout a lab capture).
 // PcapEvaluator is the part without I/O (fed flows, verdicts and alerts; unit-tested directly);
-// evaluate_pcap() wires it to a replay; format_pcap_evaluation() / pcap_evaluation_json() print.
-// Thread rules: PcapEvaluator's methods may be called from any thread (guarded by mutex_);
-// evaluate_pcap() from one thread, which it blocks until the replay ends.
+// format_pcap_evaluation() / pcap_evaluation_json() print its result.
+// Thread rules: PcapEvaluator's methods may be called from any thread (guarded by mutex_).
 #pragma once
 
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
-#include <stop_token>
 #include <string>
 #include <vector>
 
-#include "app/commands.h"
-#include "app/episode_labels.h"
 #include "detect/alert.h"
 #include "detect/flow_scorer.h"
 #include "detect/sinks.h"
+#include "eval/episode_labels.h"
 #include "flow/flow_record.h"
 
-namespace netsentry::app {
+namespace netsentry::eval {
 
 struct EpisodeOutcome {
   std::uint64_t flows = 0;         // finished flows labelled with this episode
@@ -135,28 +131,10 @@ class PcapEvaluator final : public detect::AlertSink, public detect::FlowVerdict
   std::vector<std::optional<FirstSeen>> first_seen_;
 };
 
-struct PcapEvaluationOptions {
-  std::filesystem::path pcap;
-  std::filesystem::path labels;
-  // Detection and flow settings as `monitor` takes them: model, no_model, threads, filter, flow,
-  // suppress, volume rules, ongoing_after_s, early verdicts, the host detector thresholds and
-  // windows, the alert threshold, warmup (this network's baseline, learned in packet time, neither
-  // loaded nor saved). The dashboard, store, host recorder and delivery options are not used.
-  MonitorOptions detection;
-  // Where the replay writes flows.csv and alerts.csv (and evaluation.json is written by the
-  // command); empty = a temporary folder, removed afterwards.
-  std::filesystem::path out_dir;
-};
-
-// Replays the capture and judges it. Throws core::Error for an unreadable capture, labels file
-// or model bundle, for neither a model nor no_model, and when `stop` is requested before the end.
-[[nodiscard]] PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options,
-                                           std::stop_token stop = {});
-
 // The text report: the run, flows by label, the flow-level classification report (evaluation.h's
 // format), the per-episode table and the false alerts.
 [[nodiscard]] std::string format_pcap_evaluation(const PcapEvaluation& evaluation);
 // One JSON object; the keys are listed in `evaluate --help`.
 [[nodiscard]] nlohmann::json pcap_evaluation_json(const PcapEvaluation& evaluation);
 
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace netsentry::app {
+namespace netsentry::eval {
 
 // One model's results on the evaluation set. Metrics that are undefined (e.g. ROC-AUC with a
 // single class present) are NaN and shown as "n/a".
@@ -55,4 +55,4 @@ void write_report(const std::filesystem::path& dir, const EvaluationReport& repo
 // becomes '_' ("<script>" -> "_script_"); an empty name becomes "model".
 [[nodiscard]] std::string file_stem(std::string_view model_name);
 
-}  // namespace netsentry::app
+}  // namespace netsentry::eval

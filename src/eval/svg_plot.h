@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace netsentry::app::svg {
+namespace netsentry::eval::svg {
 
 // Okabe-Ito colours, distinguishable with the common colour-vision deficiencies.
 inline constexpr const char* kPalette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
@@ -94,4 +94,4 @@ struct Bins {
 [[nodiscard]] Bins bin_values(std::span<const float> a, std::span<const float> b, int bins,
                               std::optional<double> include = std::nullopt);
 
-}  // namespace netsentry::app::svg
+}  // namespace netsentry::eval::svg

@@ -1,4 +1,4 @@
-#include "app/report.h"
+#include "eval/report.h"
 
 #include <fmt/format.h>
 
@@ -13,11 +13,11 @@
 #include <set>
 #include <system_error>
 
-#include "app/svg_plot.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "eval/svg_plot.h"
 
-namespace netsentry::app {
+namespace netsentry::eval {
 namespace {
 
 void write_file(const std::filesystem::path& path, std::string_view content) {
@@ -272,4 +272,4 @@ void write_report(const std::filesystem::path& dir, const EvaluationReport& r) {
   write_file(dir / "report.html", html);
 }
 
-}  // namespace netsentry::app
+}  // namespace netsentry::eval
