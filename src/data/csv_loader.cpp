@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/utf8.h"
+#include "data/csv_reader.h"
 #include "data/text.h"
 
 namespace netsentry::data {
@@ -369,122 +370,6 @@ std::vector<std::string> expand(std::span<const std::string> inputs) {
   if (out.empty()) throw Error("no input files given");
   return out;
 }
-
-// ---------------------------------------------------------------------------------------------
-// CSV records (RFC 4180 plus CRLF, blank lines, spaces). Non-destructive: fields view the file
-// buffer, except quoted fields with doubled quotes, which are unescaped into `scratch`.
-
-class CsvReader {
- public:
-  enum class Status { kRecord, kEnd, kUnterminatedQuote, kTextAfterQuote };
-
-  explicit CsvReader(std::string_view data) : d_(data) {
-    // A UTF-8 byte-order mark is not part of the first header name.
-    if (d_.size() >= 3 && d_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
-  }
-
-  // Reads the next record into `fields`; `start_line` is the physical line it starts on. On a
-  // malformed record the reader has skipped to the end of it (or of the file).
-  Status next(std::vector<std::string_view>& fields, std::size_t& start_line,
-              std::size_t& bad_field) {
-    fields.clear();
-    scratch_.clear();
-    fixups_.clear();
-    const std::size_t n = d_.size();
-    if (pos_ >= n) return Status::kEnd;
-    start_line = line_;
-    const char* d = d_.data();
-    for (;;) {
-      // Spaces before an opening quote are tolerated (` "name" ,` in hand-written headers).
-      std::size_t s = pos_;
-      while (s < n && d[s] == ' ') ++s;
-      if (s < n && d[s] == '"') pos_ = s;
-      if (pos_ < n && d[pos_] == '"') {
-        const std::size_t begin = ++pos_;
-        std::size_t seg = begin;
-        bool escaped = false;
-        std::size_t scratch_start = 0;
-        for (;;) {
-          const void* q = std::memchr(d + pos_, '"', n - pos_);
-          if (q == nullptr) {
-            count_lines(pos_, n);
-            pos_ = n;
-            bad_field = fields.size();
-            return Status::kUnterminatedQuote;
-          }
-          const std::size_t qi = static_cast<std::size_t>(static_cast<const char*>(q) - d);
-          count_lines(pos_, qi);
-          if (qi + 1 < n && d[qi + 1] == '"') {
-            if (!escaped) {
-              escaped = true;
-              scratch_start = scratch_.size();
-            }
-            scratch_.append(d + seg, qi + 1 - seg);
-            pos_ = qi + 2;
-            seg = pos_;
-            continue;
-          }
-          if (escaped) {
-            scratch_.append(d + seg, qi - seg);
-            fixups_.push_back({fields.size(), scratch_start, scratch_.size() - scratch_start});
-            fields.emplace_back();
-          } else {
-            fields.emplace_back(d + begin, qi - begin);
-          }
-          pos_ = qi + 1;
-          break;
-        }
-        while (pos_ < n && (d[pos_] == ' ' || d[pos_] == '\t' || d[pos_] == '\r')) ++pos_;
-        if (pos_ < n && d[pos_] != ',' && d[pos_] != '\n') {
-          bad_field = fields.size() - 1;
-          skip_to_line_end();
-          return Status::kTextAfterQuote;
-        }
-      } else {
-        std::size_t e = pos_;
-        while (e < n && d[e] != ',' && d[e] != '\n') ++e;
-        std::size_t end = e;
-        if (end > pos_ && d[end - 1] == '\r' && (e == n || d[e] == '\n')) --end;
-        fields.emplace_back(d + pos_, end - pos_);
-        pos_ = e;
-      }
-      if (pos_ >= n) break;
-      if (d[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      ++pos_;  // '\n'
-      ++line_;
-      break;
-    }
-    for (const auto& f : fixups_)
-      fields[f.field] = std::string_view(scratch_).substr(f.offset, f.size);
-    return Status::kRecord;
-  }
-
- private:
-  struct Fixup {
-    std::size_t field, offset, size;
-  };
-  void count_lines(std::size_t from, std::size_t to) {
-    line_ += static_cast<std::size_t>(std::count(d_.data() + from, d_.data() + to, '\n'));
-  }
-  void skip_to_line_end() {
-    const void* nl = std::memchr(d_.data() + pos_, '\n', d_.size() - pos_);
-    if (nl == nullptr) {
-      pos_ = d_.size();
-      return;
-    }
-    pos_ = static_cast<std::size_t>(static_cast<const char*>(nl) - d_.data()) + 1;
-    ++line_;
-  }
-
-  std::string_view d_;
-  std::size_t pos_ = 0;
-  std::size_t line_ = 1;
-  std::string scratch_;
-  std::vector<Fixup> fixups_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Timestamps

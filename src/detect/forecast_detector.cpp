@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <limits>
 
 #include "core/error.h"
+#include "data/csv_reader.h"
 #include "data/text.h"
 #include "detect/alert_format.h"
 #include "fmt/format.h"
@@ -196,23 +198,6 @@ SeriesFlags detect_forecast_anomalies(std::span<const double> values,
 
 namespace {
 
-// Splits one CSV line into trimmed fields; a field wholly inside double quotes loses them.
-void split_fields(std::string_view line, std::vector<std::string_view>& fields) {
-  fields.clear();
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = line.find(',', start);
-    std::string_view field = data::text::trim(line.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-    if (field.size() >= 2 && field.front() == '"' && field.back() == '"') {
-      field = field.substr(1, field.size() - 2);
-    }
-    fields.push_back(field);
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-}
-
 std::ptrdiff_t column_index(std::span<const std::string_view> header, std::string_view name) {
   for (std::size_t i = 0; i < header.size(); ++i) {
     if (data::text::iequals(header[i], name)) return static_cast<std::ptrdiff_t>(i);
@@ -226,15 +211,14 @@ TrafficSeries load_traffic_series(const std::filesystem::path& path, std::string
   const std::string where = path.string();
   std::ifstream in(path, std::ios::binary);
   if (!in) throw core::Error(fmt::format("{}: cannot open the traffic series", where));
-  std::string line;
-  if (!std::getline(in, line)) throw core::Error(fmt::format("{}: the file is empty", where));
-  if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 byte-order mark
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) throw core::Error(fmt::format("{}: read error", where));
+  data::CsvRecords reader(text, where);
+  std::vector<data::CsvField> record;
+  if (!reader.next(record)) throw core::Error(fmt::format("{}: the file is empty", where));
+  // Copied: the next record reuses the reader's buffers.
   std::vector<std::string> header_text;
-  {
-    std::vector<std::string_view> views;
-    split_fields(line, views);
-    for (auto v : views) header_text.emplace_back(v);
-  }
+  for (const data::CsvField& f : record) header_text.emplace_back(data::text::trim(f.text));
   const std::vector<std::string_view> header(header_text.begin(), header_text.end());
 
   TrafficSeries series;
@@ -267,21 +251,17 @@ TrafficSeries load_traffic_series(const std::filesystem::path& path, std::string
   }
   const std::ptrdiff_t labels = column_index(header, "label_window");
 
-  std::vector<std::string_view> fields;
-  std::size_t line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (data::text::trim(line).empty()) continue;
-    split_fields(line, fields);
-    if (fields.size() != header.size()) {
+  while (reader.next(record)) {
+    if (record.size() == 1 && data::text::trim(record[0].text).empty()) continue;  // blank line
+    const std::size_t line_no = record.front().line;
+    if (record.size() != header.size()) {
       throw core::Error(fmt::format("{}:{}: {} fields, the header has {}", where, line_no,
-                                    fields.size(), header.size()));
+                                    record.size(), header.size()));
     }
     double sum = 0;
     for (const std::ptrdiff_t c : value_columns) {
       double v = 0;
-      const auto cell = fields[static_cast<std::size_t>(c)];
+      const std::string_view cell = data::text::trim(record[static_cast<std::size_t>(c)].text);
       if (data::text::parse_number(cell, v) != data::text::CellKind::kNumber || v < 0) {
         throw core::Error(
             fmt::format("{}:{}:{}: column \"{}\": \"{}\" is not a non-negative number", where,
@@ -292,7 +272,7 @@ TrafficSeries load_traffic_series(const std::filesystem::path& path, std::string
     series.values.push_back(sum);
     if (labels >= 0) {
       double label = 0;
-      const auto cell = fields[static_cast<std::size_t>(labels)];
+      const std::string_view cell = data::text::trim(record[static_cast<std::size_t>(labels)].text);
       if (data::text::parse_number(cell, label) != data::text::CellKind::kNumber ||
           (label != 0 && label != 1)) {
         throw core::Error(fmt::format("{}:{}:{}: column \"label_window\": \"{}\" is not 0 or 1",

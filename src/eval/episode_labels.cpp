@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/csv_reader.h"
+#include "data/text.h"
 
 namespace netsentry::eval {
 namespace {
@@ -20,104 +22,9 @@ std::int64_t seconds_ns(double seconds) {
   return static_cast<std::int64_t>(seconds * static_cast<double>(kNsPerSecond));
 }
 
-// One CSV field with where it starts (1-based), for file:line:column messages.
-struct Field {
-  std::string text;
-  std::size_t line = 0;
-  std::size_t column = 0;
-};
-
-// RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks; CRLF is
-// accepted. Returns false at the end of the text.
-class CsvReader {
- public:
-  CsvReader(std::string_view text, const std::string& name) : text_(text), name_(name) {}
-
-  bool next(std::vector<Field>& record) {
-    record.clear();
-    if (pos_ >= text_.size()) return false;
-    while (true) {
-      Field field;
-      field.line = line_;
-      field.column = column_;
-      if (pos_ < text_.size() && text_[pos_] == '"') {
-        advance();
-        while (true) {
-          if (pos_ >= text_.size()) {
-            throw core::Error(fmt::format("{}:{}:{}: quoted field is not closed", name_, field.line,
-                                          field.column));
-          }
-          const char c = text_[pos_];
-          if (c == '"') {
-            advance();
-            if (pos_ < text_.size() && text_[pos_] == '"') {
-              field.text += '"';
-              advance();
-              continue;
-            }
-            break;
-          }
-          field.text += c;
-          advance();
-        }
-        if (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '\n' &&
-            text_[pos_] != '\r') {
-          throw core::Error(
-              fmt::format("{}:{}:{}: unexpected text after a quoted field", name_, line_, column_));
-        }
-      } else {
-        while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '\n') {
-          if (text_[pos_] == '"') {
-            throw core::Error(
-                fmt::format("{}:{}:{}: quote inside an unquoted field (quote the whole field)",
-                            name_, line_, column_));
-          }
-          field.text += text_[pos_];
-          advance();
-        }
-        if (!field.text.empty() && field.text.back() == '\r') field.text.pop_back();
-      }
-      record.push_back(std::move(field));
-      if (pos_ < text_.size() && text_[pos_] == '\r') advance();
-      if (pos_ >= text_.size()) return true;
-      if (text_[pos_] == '\n') {
-        advance();
-        return true;
-      }
-      advance();  // the comma
-    }
-  }
-
- private:
-  void advance() {
-    if (text_[pos_] == '\n') {
-      ++line_;
-      column_ = 1;
-    } else {
-      ++column_;
-    }
-    ++pos_;
-  }
-
-  std::string_view text_;
-  const std::string& name_;
-  std::size_t pos_ = 0;
-  std::size_t line_ = 1;
-  std::size_t column_ = 1;
-};
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using data::CsvField;
+using data::text::iequals;
+using data::text::trim;
 
 bool valid_kind(std::string_view kind) {
   return !kind.empty() && std::all_of(kind.begin(), kind.end(), [](char c) {
@@ -132,7 +39,7 @@ struct Time {
 
 // Epoch seconds as written by the lab ("1767225661.004779") to the exact nanosecond; a double
 // would be 8 ns off. Other spellings (exponents) go through the double.
-Time parse_time(const Field& f, std::string_view column, const std::string& name) {
+Time parse_time(const CsvField& f, std::string_view column, const std::string& name) {
   const std::string_view text = trim(f.text);
   Time t;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), t.seconds);
@@ -211,9 +118,8 @@ EpisodeLabels EpisodeLabels::load(const std::filesystem::path& path) {
 }
 
 EpisodeLabels EpisodeLabels::parse(std::string_view text, const std::string& name) {
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a UTF-8 byte-order mark
-  CsvReader reader(text, name);
-  std::vector<Field> record;
+  data::CsvRecords reader(text, name);
+  std::vector<CsvField> record;
   if (!reader.next(record)) {
     throw core::Error(
         fmt::format("{}:1:1: empty file; expected the header "
@@ -239,13 +145,13 @@ EpisodeLabels EpisodeLabels::parse(std::string_view text, const std::string& nam
   EpisodeLabels labels;
   while (reader.next(record)) {
     if (record.size() == 1 && trim(record[0].text).empty()) continue;  // a blank line
-    const auto field = [&](std::size_t c) -> const Field* {
+    const auto field = [&](std::size_t c) -> const CsvField* {
       return index[c] && *index[c] < record.size() ? &record[*index[c]] : nullptr;
     };
     const std::size_t line = record.front().line;
     for (std::size_t c = 0; c < 5; ++c) {
       if (!field(c)) {
-        const Field& last = record.back();
+        const CsvField& last = record.back();
         throw core::Error(
             fmt::format("{}:{}:{}: missing the \"{}\" field ({} fields, header "
                         "has more)",
@@ -254,7 +160,7 @@ EpisodeLabels EpisodeLabels::parse(std::string_view text, const std::string& nam
     }
     Episode e;
     e.line = line;
-    const Field& kind = *field(0);
+    const CsvField& kind = *field(0);
     e.kind = std::string(trim(kind.text));
     if (!valid_kind(e.kind)) {
       throw core::Error(
@@ -265,7 +171,7 @@ EpisodeLabels EpisodeLabels::parse(std::string_view text, const std::string& nam
       throw core::Error(fmt::format("{}:{}:{}: kind \"{}\" names normal traffic, not an attack",
                                     name, kind.line, kind.column, kind.text));
     }
-    const Field& src = *field(1);
+    const CsvField& src = *field(1);
     e.src_text = std::string(trim(src.text));
     const auto subnet = detect::Subnet::parse(e.src_text);
     if (!subnet) {
@@ -273,7 +179,7 @@ EpisodeLabels EpisodeLabels::parse(std::string_view text, const std::string& nam
                                     src.line, src.column, src.text));
     }
     e.src = *subnet;
-    const Field& dst = *field(2);
+    const CsvField& dst = *field(2);
     e.dst_text = std::string(trim(dst.text));
     if (!e.dst_text.empty()) {
       net::IpAddress ip;
@@ -285,8 +191,8 @@ EpisodeLabels EpisodeLabels::parse(std::string_view text, const std::string& nam
       }
       e.dst = ip;
     }
-    const Field& start = *field(3);
-    const Field& end = *field(4);
+    const CsvField& start = *field(3);
+    const CsvField& end = *field(4);
     const Time t0 = parse_time(start, "start", name);
     const Time t1 = parse_time(end, "end", name);
     if (t1.ns < t0.ns) {
@@ -297,8 +203,8 @@ EpisodeLabels EpisodeLabels::parse(std::string_view text, const std::string& nam
     e.end_s = t1.seconds;
     e.start_ns = t0.ns;
     e.end_ns = t1.ns;
-    if (const Field* f = field(5)) e.tool = f->text;
-    if (const Field* f = field(6)) e.description = f->text;
+    if (const CsvField* f = field(5)) e.tool = f->text;
+    if (const CsvField* f = field(6)) e.description = f->text;
     labels.episodes_.push_back(std::move(e));
   }
   std::stable_sort(labels.episodes_.begin(), labels.episodes_.end(),
