@@ -128,6 +128,24 @@ std::vector<int> alternating_labels(std::size_t rows) {
   return y;
 }
 
+// Random rows (every third one an attack) bound into a TrainSet, and a context of `epochs`: the
+// training data most tests here start from. Not copyable: `ts` points into it.
+struct RandomTraining {
+  RandomTraining(std::size_t rows, std::size_t cols, std::uint32_t seed, int epochs)
+      : x(random_matrix(rows, cols, seed)), y(alternating_labels(rows)) {
+    ts.x = &x;
+    ts.y = y;
+    ctx.epochs = epochs;
+  }
+  RandomTraining(const RandomTraining&) = delete;
+  RandomTraining& operator=(const RandomTraining&) = delete;
+
+  const data::Matrix x;
+  const std::vector<int> y;
+  TrainSet ts;
+  TrainContext ctx;
+};
+
 class TorchModels : public ::testing::Test {
  protected:
   void SetUp() override { set_torch_threads(1); }
@@ -309,13 +327,8 @@ TEST_F(TorchModels, LstmScoresABatchExactlyAsItsGroupsScoredSeparately) {
 }
 
 TEST_F(TorchModels, LstmRefusesAFileOfTheOldWindowFormat) {
-  const data::Matrix x = random_matrix(100, 5, 71);
-  const std::vector<int> y = alternating_labels(100);
-  TrainSet ts;
-  ts.x = &x;
-  ts.y = y;
-  TrainContext ctx;
-  ctx.epochs = 1;
+  RandomTraining training(100, 5, 71, /*epochs=*/1);
+  auto& [x, y, ts, ctx] = training;
   const auto dir = fresh_dir("old_format");
   auto lstm = make_lstm();
   lstm->fit(ts, ctx);
@@ -368,13 +381,8 @@ TEST_F(TorchModels, LstmStopsEarlyWhenValidationLossStopsImproving) {
 }
 
 TEST_F(TorchModels, SameSeedAndOneThreadGiveIdenticalScores) {
-  const data::Matrix x = random_matrix(300, 5, 21);
-  const std::vector<int> y = alternating_labels(300);
-  TrainSet ts;
-  ts.x = &x;
-  ts.y = y;
-  TrainContext ctx;
-  ctx.epochs = 2;
+  RandomTraining training(300, 5, 21, /*epochs=*/2);
+  auto& [x, y, ts, ctx] = training;
   ctx.seed = 99;
 
   LstmOptions lo;
@@ -399,16 +407,11 @@ TEST_F(TorchModels, SameSeedAndOneThreadGiveIdenticalScores) {
 }
 
 TEST_F(TorchModels, SaveAndLoadRoundTripGivesIdenticalScores) {
-  const data::Matrix x = random_matrix(200, 5, 31);
-  const std::vector<int> y = alternating_labels(200);
+  RandomTraining training(200, 5, 31, /*epochs=*/2);
+  auto& [x, y, ts, ctx] = training;
   std::vector<std::int32_t> group(200);
   for (std::size_t i = 0; i < group.size(); ++i) group[i] = static_cast<std::int32_t>(i % 4);
-  TrainSet ts;
-  ts.x = &x;
-  ts.y = y;
   ts.group = group;
-  TrainContext ctx;
-  ctx.epochs = 2;
   const auto dir = fresh_dir("roundtrip");
 
   LstmOptions lo;
@@ -442,13 +445,8 @@ TEST_F(TorchModels, SaveAndLoadRoundTripGivesIdenticalScores) {
 }
 
 TEST_F(TorchModels, LoadingWithAnotherFeatureCountNamesBothCounts) {
-  const data::Matrix x = random_matrix(100, 5, 41);
-  const std::vector<int> y = alternating_labels(100);
-  TrainSet ts;
-  ts.x = &x;
-  ts.y = y;
-  TrainContext ctx;
-  ctx.epochs = 1;
+  RandomTraining training(100, 5, 41, /*epochs=*/1);
+  auto& [x, y, ts, ctx] = training;
   const auto dir = fresh_dir("features");
   for (auto* factory : {+[] { return make_lstm(); }, +[] { return make_autoencoder(); }}) {
     auto model = factory();
@@ -466,13 +464,8 @@ TEST_F(TorchModels, LoadingWithAnotherFeatureCountNamesBothCounts) {
 }
 
 TEST_F(TorchModels, LoadingACorruptParameterFileNamesTheFile) {
-  const data::Matrix x = random_matrix(100, 5, 51);
-  const std::vector<int> y = alternating_labels(100);
-  TrainSet ts;
-  ts.x = &x;
-  ts.y = y;
-  TrainContext ctx;
-  ctx.epochs = 1;
+  RandomTraining training(100, 5, 51, /*epochs=*/1);
+  auto& [x, y, ts, ctx] = training;
   const auto dir = fresh_dir("corrupt");
   auto lstm = make_lstm();
   lstm->fit(ts, ctx);
@@ -610,13 +603,10 @@ TEST_F(TorchModels, PacketLstmLearnsLoginRhythmsAndJudgesAfterTheFirstPackets) {
 }
 
 TEST_F(TorchModels, LstmWithInputPacketsRefusesDataWithoutThem) {
-  const data::Matrix x = random_matrix(100, 5, 81);
-  const std::vector<int> y = alternating_labels(100);
+  RandomTraining training(100, 5, 81, /*epochs=*/1);
+  auto& [x, y, ts, ctx] = training;
   LstmOptions o;
   o.input = "packets";
-  TrainSet ts;
-  ts.x = &x;
-  ts.y = y;
   try {
     make_lstm(o)->fit(ts, TrainContext{});
     ADD_FAILURE() << "trained a packet LSTM without packets";
@@ -625,20 +615,13 @@ TEST_F(TorchModels, LstmWithInputPacketsRefusesDataWithoutThem) {
   }
   // "auto" falls back to labelling rows.
   auto lstm = make_lstm();
-  TrainContext ctx;
-  ctx.epochs = 1;
   lstm->fit(ts, ctx);
   EXPECT_FALSE(lstm->reads_packets());
 }
 
 TEST_F(TorchModels, LstmRefusesAbsurdHiddenSizeWithOneLine) {
-  const data::Matrix x = random_matrix(100, 5, 91);
-  const std::vector<int> y = alternating_labels(100);
-  TrainSet ts;
-  ts.x = &x;
-  ts.y = y;
-  TrainContext ctx;
-  ctx.epochs = 1;
+  RandomTraining training(100, 5, 91, /*epochs=*/1);
+  auto& [x, y, ts, ctx] = training;
   auto lstm = make_lstm();
   lstm->fit(ts, ctx);
   const auto dir = fresh_dir("absurd");
@@ -659,16 +642,11 @@ TEST_F(TorchModels, LstmRefusesAbsurdHiddenSizeWithOneLine) {
 }
 
 TEST_F(TorchModels, ScoringRejectsWrongShapesAndUntrainedModels) {
-  const data::Matrix x = random_matrix(50, 5, 61);
-  const std::vector<int> y = alternating_labels(50);
+  RandomTraining training(50, 5, 61, /*epochs=*/1);
+  auto& [x, y, ts, ctx] = training;
   EXPECT_THROW((void)make_lstm()->score(x), core::Error);
   EXPECT_THROW((void)make_autoencoder()->score(x), core::Error);
 
-  TrainSet ts;
-  ts.x = &x;
-  ts.y = y;
-  TrainContext ctx;
-  ctx.epochs = 1;
   auto lstm = make_lstm();
   lstm->fit(ts, ctx);
   EXPECT_THROW((void)lstm->score(random_matrix(10, 6, 1)), core::Error);
