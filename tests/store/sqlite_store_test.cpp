@@ -129,6 +129,26 @@ class RawDb {
   sqlite3* db_ = nullptr;
 };
 
+// The schema netsentry 0.1 created (version 1), which the migration tests start from.
+constexpr const char* kVersionOneSchema =
+    "CREATE TABLE traffic(ts_ns INTEGER NOT NULL, interface TEXT NOT NULL, bytes_sent REAL NOT "
+    "NULL, bytes_recv REAL NOT NULL, packets_sent REAL NOT NULL, packets_recv REAL NOT NULL);"
+    "CREATE TABLE flows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL, end_ns INTEGER NOT "
+    "NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port "
+    "INTEGER NOT NULL, protocol TEXT NOT NULL, ip_proto INTEGER NOT NULL, packets INTEGER NOT "
+    "NULL, bytes INTEGER NOT NULL, duration_s REAL NOT NULL, score REAL NOT NULL, verdict TEXT "
+    "NOT NULL, votes INTEGER NOT NULL, voters INTEGER NOT NULL);"
+    "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, "
+    "last_ns INTEGER NOT NULL, severity INTEGER NOT NULL, kind TEXT NOT NULL, src_ip TEXT NOT "
+    "NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL, "
+    "protocol TEXT NOT NULL, interface TEXT NOT NULL, score REAL NOT NULL, votes INTEGER NOT "
+    "NULL, voters INTEGER NOT NULL, count INTEGER NOT NULL, reason TEXT NOT NULL, models TEXT "
+    "NOT NULL, evidence TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE connections(ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT "
+    "NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, "
+    "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT "
+    "NOT NULL);";
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -137,6 +157,12 @@ class SqliteStoreTest : public ::testing::Test {
     dir_ = pattern;
   }
   void TearDown() override { fs::remove_all(dir_); }
+
+  // A version-1 store at options().path holding the rows `inserts` adds.
+  void create_version_one_store(const std::string& inserts) const {
+    RawDb db(dir_ / "netsentry.db");
+    db.exec((kVersionOneSchema + inserts + "PRAGMA user_version = 1;").c_str());
+  }
 
   SqliteStoreOptions options() const {
     SqliteStoreOptions result;
@@ -522,35 +548,11 @@ TEST_F(SqliteStoreTest, CorruptFileIsAnErrorNamingItAndSqlitesReason) {
 }
 
 TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedAndKeepsItsRows) {
-  {
-    // The schema netsentry 0.1 created (version 1), with one flow in it.
-    RawDb db(dir_ / "netsentry.db");
-    const std::string old_flow = "INSERT INTO flows VALUES(1, " + std::to_string(kT0 - kSecond) +
-                                 ", " + std::to_string(kT0 - kSecond) +
-                                 ", '10.0.0.1', 1000, '10.0.0.2', 80, 'TCP', 6, 3, 180, 0.5, 0.1, "
-                                 "'benign', 0, 2);";
-    db.exec(
-        "CREATE TABLE traffic(ts_ns INTEGER NOT NULL, interface TEXT NOT NULL, bytes_sent REAL "
-        "NOT NULL, bytes_recv REAL NOT NULL, packets_sent REAL NOT NULL, packets_recv REAL NOT "
-        "NULL);"
-        "CREATE TABLE flows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL, end_ns INTEGER NOT "
-        "NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port "
-        "INTEGER NOT NULL, protocol TEXT NOT NULL, ip_proto INTEGER NOT NULL, packets INTEGER NOT "
-        "NULL, bytes INTEGER NOT NULL, duration_s REAL NOT NULL, score REAL NOT NULL, verdict TEXT "
-        "NOT NULL, votes INTEGER NOT NULL, voters INTEGER NOT NULL);"
-        "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, "
-        "last_ns INTEGER NOT NULL, severity INTEGER NOT NULL, kind TEXT NOT NULL, src_ip TEXT NOT "
-        "NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL, "
-        "protocol TEXT NOT NULL, interface TEXT NOT NULL, score REAL NOT NULL, votes INTEGER NOT "
-        "NULL, voters INTEGER NOT NULL, count INTEGER NOT NULL, reason TEXT NOT NULL, models TEXT "
-        "NOT NULL, evidence TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE connections(ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT "
-        "NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, "
-        "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT "
-        "NOT NULL);"
-        "PRAGMA user_version = 1;");
-    db.exec(old_flow.c_str());
-  }
+  // The schema netsentry 0.1 created (version 1), with one flow in it.
+  create_version_one_store("INSERT INTO flows VALUES(1, " + std::to_string(kT0 - kSecond) + ", " +
+                           std::to_string(kT0 - kSecond) +
+                           ", '10.0.0.1', 1000, '10.0.0.2', 80, 'TCP', 6, 3, 180, 0.5, 0.1, "
+                           "'benign', 0, 2);");
   // A reader alone cannot upgrade it, and says which version it found.
   EXPECT_NE(error_of([&] { StoreReader reader(dir_ / "netsentry.db"); }).find("schema version 1"),
             std::string::npos);
@@ -611,33 +613,11 @@ TEST_F(SqliteStoreTest, AnAlertDeliveredAgainIsReplacedInPlaceWithItsEvidence) {
 }
 
 TEST_F(SqliteStoreTest, UpgradesAVersionOneStoreKeepingItsAlerts) {
-  {
-    RawDb db(dir_ / "netsentry.db");
-    db.exec(
-        "CREATE TABLE traffic(ts_ns INTEGER NOT NULL, interface TEXT NOT NULL, bytes_sent REAL "
-        "NOT NULL, bytes_recv REAL NOT NULL, packets_sent REAL NOT NULL, packets_recv REAL NOT "
-        "NULL);"
-        "CREATE TABLE flows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL, end_ns INTEGER NOT "
-        "NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port "
-        "INTEGER NOT NULL, protocol TEXT NOT NULL, ip_proto INTEGER NOT NULL, packets INTEGER NOT "
-        "NULL, bytes INTEGER NOT NULL, duration_s REAL NOT NULL, score REAL NOT NULL, verdict "
-        "TEXT NOT NULL, votes INTEGER NOT NULL, voters INTEGER NOT NULL);"
-        "CREATE TABLE connections(ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT "
-        "NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, "
-        "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT "
-        "NOT NULL);"
-        "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, "
-        "last_ns INTEGER NOT NULL, severity INTEGER NOT NULL, kind TEXT NOT NULL, src_ip TEXT NOT "
-        "NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL, "
-        "protocol TEXT NOT NULL, interface TEXT NOT NULL, score REAL NOT NULL, votes INTEGER NOT "
-        "NULL, voters INTEGER NOT NULL, count INTEGER NOT NULL, reason TEXT NOT NULL, models TEXT "
-        "NOT NULL, evidence TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0);"
-        "INSERT INTO alerts(time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, "
-        "protocol, interface, score, votes, voters, count, reason, models, evidence) VALUES(1, 2, "
-        "2, 'port_scan', '10.0.0.66', 0, '10.0.0.5', 0, 'TCP', '', 1.5, 0, 0, 3, 'old', '[]', "
-        "'[{\"feature\":\"distinct_ports\",\"value\":300,\"expected\":100,\"deviation\":3}]');"
-        "PRAGMA user_version = 1;");
-  }
+  create_version_one_store(
+      "INSERT INTO alerts(time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, "
+      "protocol, interface, score, votes, voters, count, reason, models, evidence) VALUES(1, 2, "
+      "2, 'port_scan', '10.0.0.66', 0, '10.0.0.5', 0, 'TCP', '', 1.5, 0, 0, 3, 'old', '[]', "
+      "'[{\"feature\":\"distinct_ports\",\"value\":300,\"expected\":100,\"deviation\":3}]');");
   {
     SqliteStore store(options());
     EXPECT_EQ(store.next_alert_id(), 2);
@@ -750,34 +730,12 @@ TEST_F(SqliteStoreTest, GivesFlowsTheirIdsBeforeTheyAreWritten) {
 }
 
 TEST_F(SqliteStoreTest, MigratesAVersionOneStoreKeepingItsRows) {
-  {
-    RawDb db(dir_ / "netsentry.db");
-    db.exec(
-        "CREATE TABLE traffic(ts_ns INTEGER NOT NULL, interface TEXT NOT NULL, bytes_sent REAL NOT "
-        "NULL, bytes_recv REAL NOT NULL, packets_sent REAL NOT NULL, packets_recv REAL NOT NULL);"
-        "CREATE TABLE flows(id INTEGER PRIMARY KEY, start_ns INTEGER NOT NULL, end_ns INTEGER NOT "
-        "NULL, src_ip TEXT NOT NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port "
-        "INTEGER NOT NULL, protocol TEXT NOT NULL, ip_proto INTEGER NOT NULL, packets INTEGER NOT "
-        "NULL, bytes INTEGER NOT NULL, duration_s REAL NOT NULL, score REAL NOT NULL, verdict TEXT "
-        "NOT NULL, votes INTEGER NOT NULL, voters INTEGER NOT NULL);"
-        "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, "
-        "last_ns INTEGER NOT NULL, severity INTEGER NOT NULL, kind TEXT NOT NULL, src_ip TEXT NOT "
-        "NULL, src_port INTEGER NOT NULL, dst_ip TEXT NOT NULL, dst_port INTEGER NOT NULL, "
-        "protocol TEXT NOT NULL, interface TEXT NOT NULL, score REAL NOT NULL, votes INTEGER NOT "
-        "NULL, voters INTEGER NOT NULL, count INTEGER NOT NULL, reason TEXT NOT NULL, models TEXT "
-        "NOT NULL, evidence TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE connections(ts_ns INTEGER NOT NULL, event TEXT NOT NULL, transport TEXT NOT "
-        "NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL, remote_ip TEXT NOT NULL, "
-        "remote_port INTEGER NOT NULL, status TEXT NOT NULL, pid INTEGER NOT NULL, process TEXT "
-        "NOT "
-        "NULL);"
-        "INSERT INTO flows VALUES(7, 1, 2, '10.0.0.1', 1, '10.0.0.2', 2, 'TCP', 6, 3, 300, 1.0, "
-        "0.5, 'benign', 0, 1);"
-        "INSERT INTO alerts(time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, "
-        "protocol, interface, score, votes, voters, count, reason, models, evidence) VALUES(1, 2, "
-        "2, 'port_scan', '10.0.0.9', 0, '', 0, '', '', 1, 0, 0, 1, 'old', '[]', '[]');"
-        "PRAGMA user_version = 1;");
-  }
+  create_version_one_store(
+      "INSERT INTO flows VALUES(7, 1, 2, '10.0.0.1', 1, '10.0.0.2', 2, 'TCP', 6, 3, 300, 1.0, "
+      "0.5, 'benign', 0, 1);"
+      "INSERT INTO alerts(time_ns, last_ns, severity, kind, src_ip, src_port, dst_ip, dst_port, "
+      "protocol, interface, score, votes, voters, count, reason, models, evidence) VALUES(1, 2, "
+      "2, 'port_scan', '10.0.0.9', 0, '', 0, '', '', 1, 0, 0, 1, 'old', '[]', '[]');");
   SqliteStore store(options());
   RawDb db(dir_ / "netsentry.db");
   EXPECT_EQ(db.text("PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
