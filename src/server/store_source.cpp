@@ -103,7 +103,9 @@ constexpr float kNoThreshold = std::numeric_limits<float>::quiet_NaN();
 StoreSource::StoreSource(std::filesystem::path path, StoreSourceOptions options)
     : path_(std::move(path)),
       options_(options),
-      reader_(std::make_unique<store::StoreReader>(path_, options_.busy_timeout, options_.sensor)) {
+      reader_(std::make_unique<store::StoreReader>(path_, options_.busy_timeout, options_.sensor)),
+      top_reader_(
+          std::make_unique<store::StoreReader>(path_, options_.busy_timeout, options_.sensor)) {
   const store::StoreHeads heads = reader_->heads();
   cursor_.traffic = heads.traffic_rowid;
   cursor_.flow = heads.flow_id;
@@ -563,9 +565,12 @@ TopLists StoreSource::top(std::size_t limit) const {
     return entries;
   };
   TopLists lists;
-  lists.talkers = convert(reader_->top_flows(store::TopKey::kSource, since_ns, limit));
-  lists.ports = convert(reader_->top_flows(store::TopKey::kPort, since_ns, limit));
-  lists.protocols = convert(reader_->top_flows(store::TopKey::kProtocol, since_ns, limit));
+  // Its own connection: a day of flows takes a while to add up, and the other panels' queries
+  // should not wait behind it.
+  const store::StoreReader::TopAll all = top_reader_->top_all(since_ns, limit);
+  lists.talkers = convert(all.sources);
+  lists.ports = convert(all.ports);
+  lists.protocols = convert(all.protocols);
   return lists;
 }
 

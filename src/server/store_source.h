@@ -110,7 +110,8 @@ class StoreSource final : public DashboardSource {
 
   const std::filesystem::path path_;
   const StoreSourceOptions options_;
-  std::unique_ptr<store::StoreReader> reader_;  // thread-safe (its own mutex)
+  std::unique_ptr<store::StoreReader> reader_;      // thread-safe (its own mutex)
+  std::unique_ptr<store::StoreReader> top_reader_;  // the top lists' (a long query), the same
 
   mutable std::mutex poll_mutex_;  // held by the one thread polling; guards the 3 below
   Cursor cursor_;

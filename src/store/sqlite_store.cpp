@@ -9,6 +9,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include "core/error.h"
@@ -965,6 +966,54 @@ std::vector<TopCount> StoreReader::top_flows(TopKey key, std::int64_t since_ns, 
                    static_cast<std::uint64_t>(query.integer(3))});
   }
   return top;
+}
+
+StoreReader::TopAll StoreReader::top_all(std::int64_t since_ns, std::size_t limit) {
+  std::unordered_map<std::string, TopCount> sources, ports, protocols;
+  const auto add = [](std::unordered_map<std::string, TopCount>& table, std::string key,
+                      std::uint64_t bytes, std::uint64_t packets) {
+    TopCount& c = table[key];
+    if (c.key.empty()) c.key = std::move(key);
+    c.bytes += bytes;
+    c.packets += packets;
+    ++c.flows;
+  };
+  {
+    std::lock_guard lock(mutex_);
+    Statement query(db_, path_,
+                    "SELECT src_ip, dst_port, protocol, bytes, packets FROM flows WHERE end_ns >= "
+                    "?1 AND " +
+                        std::string(kRowFilter));
+    query.bind_if_present(kSensorParameter, sensor_);
+    query.bind(1, since_ns);
+    while (query.step()) {
+      const auto bytes = static_cast<std::uint64_t>(query.integer(3));
+      const auto packets = static_cast<std::uint64_t>(query.integer(4));
+      const std::int64_t port = query.integer(1);
+      std::string protocol = query.text(2);
+      // The same keys as top_flows (and the live dashboard's top tables).
+      if (std::string source = query.text(0); !source.empty()) {
+        add(sources, std::move(source), bytes, packets);
+      }
+      if (port != 0 || protocol == "TCP" || protocol == "UDP") {
+        add(ports, std::to_string(port) + "/" + protocol, bytes, packets);
+      }
+      add(protocols, protocol.empty() ? std::string("other") : std::move(protocol), bytes, packets);
+    }
+  }
+  const auto heaviest = [limit](std::unordered_map<std::string, TopCount>& table) {
+    std::vector<TopCount> out;
+    out.reserve(table.size());
+    for (auto& [key, count] : table) out.push_back(std::move(count));
+    const auto by = [](const TopCount& a, const TopCount& b) {
+      return a.bytes != b.bytes ? a.bytes > b.bytes : a.key < b.key;
+    };
+    const std::size_t n = std::min(limit, out.size());
+    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(), by);
+    out.resize(n);
+    return out;
+  };
+  return {heaviest(sources), heaviest(ports), heaviest(protocols)};
 }
 
 std::int64_t StoreReader::last_snapshot_rowid() {

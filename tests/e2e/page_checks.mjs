@@ -102,8 +102,18 @@ export async function checkHostPage(page, check, screenshot) {
     return { flows: flows.flows, alerts: alerts.alerts, risk: hosts.hosts.find((h) => h.host === host) };
   }, ip);
   if (api.risk) {
-    const score = (await page.textContent('#host-score')).trim();
-    check(Math.abs(Number(score) - api.risk.score) < 0.01, `the host page shows the risk score (${score}, API ${api.risk.score})`);
+    // A live monitor moves the score: compare the page and the API until they describe the same
+    // moment (the host page reloads every 5 s).
+    let score = '';
+    let apiScore = api.risk.score;
+    for (let attempt = 0; attempt < 8; attempt += 1) {
+      if (attempt) await page.waitForTimeout(1000);
+      score = (await page.textContent('#host-score')).trim();
+      if (Math.abs(Number(score) - apiScore) < 0.01) break;
+      apiScore = await page.evaluate(async (host) => ((await (await fetch('/api/hosts?limit=200')).json()).hosts
+        .find((h) => h.host === host) || { score: NaN }).score, ip);
+    }
+    check(Math.abs(Number(score) - apiScore) < 0.01, `the host page shows the risk score (${score}, API ${apiScore})`);
     const items = await page.$$eval('#host-evidence li', (lis) => lis.length);
     check(items === api.risk.evidence.length, `the host page lists the host's evidence (${items} of ${api.risk.evidence.length})`);
   }

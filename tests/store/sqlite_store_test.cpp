@@ -418,6 +418,41 @@ TEST_F(SqliteStoreTest, FindsAHostsFlowsAndAlertsInATimeRangeThroughIndexes) {
   EXPECT_NE(plan.find("flows_dst_end"), std::string::npos) << plan;
 }
 
+TEST_F(SqliteStoreTest, TopListsFromOnePassEqualTheThreeGroupedQueries) {
+  {
+    SqliteStore store(options());
+    for (int i = 0; i < 60; ++i) {
+      FlowRow row = flow_at(kT0 + i * kSecond, 0.1f, static_cast<std::uint16_t>(40000 + i));
+      row.src_ip = ip(i % 3 == 0 ? "10.0.0.1" : i % 3 == 1 ? "10.0.0.2" : "2001:db8::3");
+      row.dst_port = static_cast<std::uint16_t>(i % 4 == 0 ? 0 : 440 + i % 4);
+      row.ip_proto = static_cast<std::uint8_t>(i % 5 == 0 ? 17 : i % 7 == 0 ? 1 : 6);
+      row.bytes = static_cast<std::uint64_t>(100 + 37 * i);
+      row.packets = static_cast<std::uint64_t>(1 + i);
+      store.add_flow(row);
+    }
+  }
+  StoreReader reader(dir_ / "netsentry.db");
+  const auto same = [](const std::vector<TopCount>& a, const std::vector<TopCount>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (a[i].key != b[i].key || a[i].bytes != b[i].bytes || a[i].packets != b[i].packets ||
+          a[i].flows != b[i].flows) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (const std::int64_t since : {kT0, kT0 + 30 * kSecond}) {
+    for (const std::size_t limit : {std::size_t{2}, std::size_t{100}}) {
+      const StoreReader::TopAll all = reader.top_all(since, limit);
+      EXPECT_FALSE(all.sources.empty());
+      EXPECT_TRUE(same(all.sources, reader.top_flows(TopKey::kSource, since, limit)));
+      EXPECT_TRUE(same(all.ports, reader.top_flows(TopKey::kPort, since, limit)));
+      EXPECT_TRUE(same(all.protocols, reader.top_flows(TopKey::kProtocol, since, limit)));
+    }
+  }
+}
+
 TEST_F(SqliteStoreTest, FlushCommitsAtOnceAndTheDestructorFlushes) {
   SqliteStoreOptions slow = options();
   slow.commit_interval = 60s;  // nothing would be committed by the timer during this test
