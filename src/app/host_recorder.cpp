@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/time_format.h"
 #include "fmt/format.h"
 
 namespace netsentry::app {
@@ -56,7 +57,7 @@ void HostRecorder::tick(std::chrono::system_clock::time_point now) {
     ++samples_;
     if (options_.print) {
       std::printf("%s  sent %-12s recv %-12s packets %.0f/%.0f\n",
-                  store::format_timestamp(sample->timestamp).c_str(),
+                  core::format_python_local(sample->timestamp).c_str(),
                   human_rate(sample->total.bytes_sent).c_str(),
                   human_rate(sample->total.bytes_recv).c_str(), sample->total.packets_sent,
                   sample->total.packets_recv);

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "core/time_format.h"
 #include "fmt/format.h"
 
 namespace netsentry::detect {
@@ -86,21 +86,6 @@ std::string format_endpoint(const net::IpAddress& ip, std::uint16_t port, bool w
   return fmt::format("{}:{}", address, port);
 }
 
-std::string format_time_iso(std::int64_t time_ns) {
-  std::int64_t seconds = time_ns / 1'000'000'000;
-  std::int64_t rest_ns = time_ns % 1'000'000'000;
-  if (rest_ns < 0) {
-    rest_ns += 1'000'000'000;
-    --seconds;
-  }
-  const auto t = static_cast<std::time_t>(seconds);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900,
-                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                     rest_ns / 1'000'000);
-}
-
 nlohmann::json features_to_json(const std::vector<FeatureDeviation>& features) {
   nlohmann::json out = nlohmann::json::array();
   for (const FeatureDeviation& item : features) {
@@ -168,7 +153,7 @@ nlohmann::json evidence_to_json(const Evidence& e) {
                      {"protocol", std::string(flow::protocol_name(f.ip_proto))},
                      {"text", f.to_string()}});
   }
-  return {{"time", format_time_iso(e.time_ns)},
+  return {{"time", core::format_utc(e.time_ns)},
           {"time_ns", e.time_ns},
           {"first_ns", e.first_ns != 0 ? e.first_ns : e.time_ns},
           {"host", address_text(e.host)},
@@ -239,14 +224,22 @@ Evidence evidence_from_json(const nlohmann::json& j) {
   return e;
 }
 
-nlohmann::json alert_to_json_object(const Alert& alert) {
+nlohmann::json alert_to_json_object(const Alert& alert, AlertTimes times,
+                                    std::optional<AlertChange> change) {
   nlohmann::json evidence = nlohmann::json::array();
   for (const Evidence& e : alert.evidence) evidence.push_back(evidence_to_json(e));
-  return {
-      {"id", alert.id},
-      {"time", format_time_iso(alert.time_ns)},
-      {"time_ns", alert.time_ns},
-      {"last_ns", alert.last_ns},
+  const std::int64_t last_ns = alert.last_ns != 0 ? alert.last_ns : alert.time_ns;
+  nlohmann::json out = {{"id", alert.id}};
+  if (times == AlertTimes::kEpochMs) {
+    out["time"] = core::epoch_ms(alert.time_ns);
+    out["last"] = core::epoch_ms(last_ns);
+  } else {
+    out["time"] = core::format_utc(alert.time_ns);
+    out["last_seen"] = core::format_utc(last_ns);
+    out["time_ns"] = alert.time_ns;
+    out["last_ns"] = last_ns;
+  }
+  out.update({
       {"severity", severity_name(alert.severity)},
       {"kind", alert.kind},
       {"src_ip", address_text(alert.src_ip)},
@@ -268,12 +261,16 @@ nlohmann::json alert_to_json_object(const Alert& alert) {
       {"revision", alert.revision},
       {"evidence", std::move(evidence)},
       {"acknowledged", alert.acknowledged},
-  };
+  });
+  if (!alert.sensors.empty()) out["sensors"] = alert.sensors;  // a hub's alert
+  if (change) out["change"] = alert_change_name(*change);
+  return out;
 }
 
-std::string alert_to_json(const Alert& alert) {
+std::string alert_to_json(const Alert& alert, AlertTimes times, std::optional<AlertChange> change) {
   // Replace invalid UTF-8 (an interface name is user data) instead of throwing.
-  return alert_to_json_object(alert).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return alert_to_json_object(alert, times, change)
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace netsentry::detect

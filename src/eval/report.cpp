@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -15,6 +14,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/time_format.h"
 #include "eval/svg_plot.h"
 
 namespace netsentry::eval {
@@ -23,15 +23,6 @@ namespace {
 void write_file(const std::filesystem::path& path, std::string_view content) {
   // Each report file is complete or absent (a full disk never leaves half an SVG).
   core::write_file_atomically(path, content);
-}
-
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buffer;
 }
 
 std::string metric(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : "n/a"; }
@@ -248,7 +239,7 @@ void write_report(const std::filesystem::path& dir, const EvaluationReport& r) {
                  "<title>{}</title><style>{}</style></head><body><main>",
                  title, kStyle);
   fmt::format_to(h, "<header><h1>{}</h1><p class=\"meta\">Generated {}", title,
-                 svg::xml_escape(r.generated_at.empty() ? utc_now() : r.generated_at));
+                 svg::xml_escape(r.generated_at.empty() ? core::format_utc_now() : r.generated_at));
   if (!r.command.empty()) fmt::format_to(h, " by <code>{}</code>", svg::xml_escape(r.command));
   fmt::format_to(h, "</p></header>");
 

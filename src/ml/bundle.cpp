@@ -1,6 +1,5 @@
 #include "ml/bundle.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/time_format.h"
 #include "ml/isolation_forest.h"
 #include "ml/random_forest.h"
 #include "ml/torch_module.h"
@@ -193,9 +193,7 @@ void Bundle::save(const fs::path& dir) const {
   json manifest;
   manifest["format"] = kBundleFormat;
   manifest["format_version"] = kBundleFormatVersion;
-  manifest["created_at"] = fmt::format(
-      "{:%Y-%m-%dT%H:%M:%SZ}",
-      fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
+  manifest["created_at"] = core::format_utc_now();
   manifest["feature_names"] = preprocessor.feature_names();
   manifest["inputs"] = {{"numeric", preprocessor.numeric_inputs()},
                         {"categorical", preprocessor.categorical_inputs()}};

@@ -41,34 +41,7 @@ json top_list(const std::vector<TopEntry>& entries) {
 }  // namespace
 
 json alert_json(const detect::Alert& alert) {
-  json evidence = json::array();
-  for (const detect::Evidence& e : alert.evidence) evidence.push_back(detect::evidence_to_json(e));
-  json out = {{"id", alert.id},
-              {"time", ns_to_ms(alert.time_ns)},
-              {"last", ns_to_ms(alert.last_ns)},
-              {"severity", detect::severity_name(alert.severity)},
-              {"kind", alert.kind},
-              {"src_ip", address(alert.src_ip)},
-              {"src_port", alert.src_port},
-              {"dst_ip", address(alert.dst_ip)},
-              {"dst_port", alert.dst_port},
-              {"protocol", alert.protocol},
-              {"interface", alert.interface},
-              {"score", number(alert.score)},
-              {"votes", alert.votes},
-              {"voters", alert.voters},
-              {"count", alert.count},
-              {"reason", alert.reason},
-              {"models", detect::models_to_json(alert.models)},
-              {"features", detect::features_to_json(alert.features)},
-              {"state", detect::alert_state_name(alert.state)},
-              {"host", address(alert.host)},
-              {"role", detect::role_name(alert.role)},
-              {"revision", alert.revision},
-              {"evidence", std::move(evidence)},
-              {"acknowledged", alert.acknowledged}};
-  if (!alert.sensors.empty()) out["sensors"] = alert.sensors;  // a hub's alert
-  return out;
+  return detect::alert_to_json_object(alert, detect::AlertTimes::kEpochMs);
 }
 
 json sensor_json(const SensorInfo& sensor) {

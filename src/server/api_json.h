@@ -6,11 +6,13 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
+#include "core/time_format.h"
 #include "detect/alert.h"
 #include "server/dashboard_source.h"
 
 namespace netsentry::server {
 
+// detect::alert_to_json_object with the API's epoch-millisecond times ("time", "last").
 [[nodiscard]] nlohmann::json alert_json(const detect::Alert& alert);
 [[nodiscard]] nlohmann::json stats_json(const Stats& stats);
 [[nodiscard]] nlohmann::json traffic_json(const TrafficPoint& point);
@@ -27,7 +29,7 @@ namespace netsentry::server {
 // {"hosts": [{host, interface, score, severity, last, alert_id, evidence: [...]}]}.
 [[nodiscard]] nlohmann::json hosts_json(const std::vector<detect::HostRisk>& hosts);
 
-// Nanoseconds since the epoch (the pipeline's clock) to the API's milliseconds.
-[[nodiscard]] constexpr std::int64_t ns_to_ms(std::int64_t ns) { return ns / 1'000'000; }
+// Nanoseconds since the epoch (the pipeline's clock) to the API's milliseconds (floored).
+[[nodiscard]] constexpr std::int64_t ns_to_ms(std::int64_t ns) { return core::epoch_ms(ns); }
 
 }  // namespace netsentry::server

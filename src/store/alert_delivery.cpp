@@ -17,30 +17,13 @@
 
 #include <algorithm>
 #include <cctype>
-#include <ctime>
 #include <iterator>
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "detect/alert_format.h"
 
 namespace netsentry::store {
 namespace {
-
-// "2026-11-23T23:45:01.123456Z".
-std::string rfc3339_utc(std::int64_t ns) {
-  std::int64_t seconds = ns / 1'000'000'000;
-  std::int64_t rest = ns % 1'000'000'000;
-  if (rest < 0) {
-    rest += 1'000'000'000;
-    --seconds;
-  }
-  const auto whole = static_cast<std::time_t>(seconds);
-  std::tm utc{};
-  ::gmtime_r(&whole, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", utc.tm_year + 1900,
-                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, rest / 1000);
-}
 
 // "10.0.0.5:22", "[2001:db8::1]:443", "eth0", or "?" when the alert names nothing.
 std::string endpoint_text(const net::IpAddress& address, std::uint16_t port) {
@@ -137,14 +120,7 @@ void SyslogSink::deliver(const detect::Alert& alert) {
 // webhook
 
 std::string alert_webhook_body(const detect::Alert& alert, detect::AlertChange change) {
-  nlohmann::json body = detect::alert_to_json_object(alert);
-  const std::int64_t last_ns = alert.last_ns != 0 ? alert.last_ns : alert.time_ns;
-  body["time"] = rfc3339_utc(alert.time_ns);
-  body["last_seen"] = rfc3339_utc(last_ns);
-  body["last_ns"] = last_ns;
-  body["change"] = detect::alert_change_name(change);
-  // Replace, not throw, on invalid UTF-8: a reason may quote bytes seen on the wire.
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return detect::alert_to_json(alert, detect::AlertTimes::kRfc3339, change);
 }
 
 WebhookSink::WebhookSink(WebhookOptions options)

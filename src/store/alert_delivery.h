@@ -87,9 +87,8 @@ struct WebhookStats {
   std::uint64_t retries = 0;
 };
 
-// The JSON body WebhookSink posts: detect::alert_to_json_object() (id, severity, kind, subject,
-// score, count, reason, models[], features[], state, host, role, revision, evidence[],
-// acknowledged) with time and last_seen as RFC 3339 UTC, time_ns, last_ns, and change.
+// The JSON body WebhookSink posts: detect::alert_to_json() with "change" (time and last_seen as
+// RFC 3339 UTC with milliseconds, time_ns, last_ns; every other alert field as the API has it).
 [[nodiscard]] std::string alert_webhook_body(
     const detect::Alert& alert, detect::AlertChange change = detect::AlertChange::kRaised);
 

@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "store/traffic_log.h"
+#include "core/time_format.h"
+#include "store/csv_writer.h"
 
 namespace netsentry::store {
 namespace {
@@ -33,12 +34,6 @@ void format_score(NumberText& slot, double value) {
 
 std::string address_text(const net::IpAddress& address) {
   return address.family == 0 ? std::string() : address.to_string();
-}
-
-std::string time_text(std::int64_t ns) {
-  return format_timestamp(std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::nanoseconds(ns))));
 }
 
 const std::vector<std::string>& header() {
@@ -90,8 +85,9 @@ AlertLog::AlertLog(const AlertLogOptions& options)
     : options_(options), writer_(writer_options(options)) {}
 
 void AlertLog::write(const detect::Alert& alert, detect::AlertChange change) {
-  const std::string timestamp = time_text(alert.time_ns);
-  const std::string last_seen = alert.last_ns != 0 ? time_text(alert.last_ns) : std::string();
+  const std::string timestamp = core::format_utc(alert.time_ns);
+  const std::string last_seen =
+      alert.last_ns != 0 ? core::format_utc(alert.last_ns) : std::string();
   const std::string src_ip = address_text(alert.src_ip);
   const std::string dst_ip = address_text(alert.dst_ip);
   const std::string host = address_text(alert.host);

@@ -11,7 +11,8 @@
 // alert whose latest update was not written yet gets its row, so the file ends with every alert's
 // final numbers. `timestamp` is the alert's first
 // evidence in every row of it; `id` ties the rows of one alert together.
-// Timestamps are local time printed like the other CSV files (format_timestamp); an unknown
+// Timestamps are RFC 3339 UTC with milliseconds (core::format_utc, as in every other alert
+// output; only the seed's network_*.csv files keep Python's local time); an unknown
 // address or a port of 0 is an empty field; models read "isolation_forest=0.8123/0.6000 yes;
 // lstm=0.1000/0.5000 no" (score/threshold vote) and evidence "Flow Packets/s=12000 (expected 35,
 // deviation 8.1); ...". Written through CsvWriter: RFC 4180 quoting, header once, append across

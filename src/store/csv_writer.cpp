@@ -57,14 +57,11 @@ void append_csv_field(std::string& line, std::string_view field) {
 }
 
 CsvWriter::CsvWriter(CsvWriterOptions options) : options_(std::move(options)) {
-  if (options_.header.empty()) {
-    throw core::Error(options_.path.string() + ": a CSV file needs at least one header column");
-  }
   for (std::size_t i = 0; i < options_.header.size(); ++i) {
     if (i > 0) header_line_.push_back(',');
     append_csv_field(header_line_, options_.header[i]);
   }
-  header_line_.push_back('\n');
+  if (!options_.header.empty()) header_line_.push_back('\n');
   header_bytes_ = header_line_.size();
   open();
 }
@@ -114,11 +111,13 @@ void CsvWriter::open() {
 
   const int reader = ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (reader < 0) fail("cannot read existing header", errno);
-  const std::string found = read_first_line(reader, header_line_.size() + 1);
+  const std::string found =
+      header_line_.empty() ? std::string() : read_first_line(reader, header_line_.size() + 1);
   char last = '\n';
   const bool read_last = ::pread(reader, &last, 1, info.st_size - 1) == 1;
   ::close(reader);
-  const std::string_view expected(header_line_.data(), header_line_.size() - 1);
+  const std::string_view expected(header_line_.data(),
+                                  header_line_.empty() ? 0 : header_line_.size() - 1);
   if (found != expected) {
     close_file();
     constexpr std::size_t kShown = 200;
@@ -142,7 +141,19 @@ void CsvWriter::write_row(std::span<const std::string_view> fields) {
     append_csv_field(row_, fields[i]);
   }
   row_.push_back('\n');
+  append_row();
+}
 
+void CsvWriter::write_line(std::string_view line) {
+  if (!options_.header.empty()) {
+    throw core::Error(options_.path.string() + ": a CSV file takes rows, not lines");
+  }
+  row_.assign(line);
+  row_.push_back('\n');
+  append_row();
+}
+
+void CsvWriter::append_row() {
   const std::uint64_t size = file_bytes_ + buffer_.size();
   if (options_.max_bytes > 0 && size > header_bytes_ && size + row_.size() > options_.max_bytes &&
       fd_ >= 0) {

@@ -4,6 +4,8 @@
 // throws core::Error naming the file when it differs. Rows are buffered (flush() writes them) and
 // the file rotates by size: before a row would take it past max_bytes it becomes name.1, older
 // files shift up to name.<keep>, and a new file starts with the header. Lines end in "\n".
+// Without a header it is a plain line file (JSON lines: the EVE log): nothing is written or
+// checked before the first line, and write_line() appends one line; everything else is the same.
 // A failing write (disk full, quota, file-size limit, I/O error) never throws: the unwritten rows
 // stay buffered, up to max_pending_bytes (whole rows only, so no row is ever cut), later rows
 // are counted as dropped, each flush() tries again, and writing resumes once the disk has space;
@@ -61,6 +63,8 @@ class CsvWriter final {
   void write_row(std::initializer_list<std::string_view> fields) {
     write_row(std::span<const std::string_view>(fields.begin(), fields.size()));
   }
+  // One line of a file without a header (`line` holds no line break; core::Error with a header).
+  void write_line(std::string_view line);
   // Writes buffered rows to the file; on a write failure keeps them and records it (health()).
   void flush();
   // Any thread.
@@ -71,6 +75,7 @@ class CsvWriter final {
 
  private:
   void open();
+  void append_row();  // row_, rotating first if it would pass max_bytes
   void rotate();
   void close_file() noexcept;
   [[noreturn]] void fail(std::string_view what, int error) const;

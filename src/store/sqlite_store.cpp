@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <unordered_map>
@@ -284,32 +285,30 @@ std::vector<std::string> split_sensors(const std::string& text) {
   return sensors;
 }
 
+// The alert's JSON pieces as detect/alert_format.h writes them for every other output.
 std::string models_json(const detect::Alert& alert) {
-  nlohmann::json models = nlohmann::json::array();
-  for (const detect::ModelVote& vote : alert.models) {
-    models.push_back({{"model", vote.model},
-                      {"score", vote.score},
-                      {"threshold", vote.threshold},
-                      {"vote", vote.vote}});
-  }
-  return models.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return detect::models_to_json(alert.models)
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string features_json(const detect::Alert& alert) {
-  nlohmann::json features = nlohmann::json::array();
-  for (const detect::FeatureDeviation& item : alert.features) {
-    features.push_back({{"feature", item.feature},
-                        {"value", item.value},
-                        {"expected", item.expected},
-                        {"deviation", item.deviation}});
-  }
-  return features.dump();
+  return detect::features_to_json(alert.features)
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string why_json(const detect::Alert& alert) {
   nlohmann::json evidence = nlohmann::json::array();
   for (const detect::Evidence& e : alert.evidence) evidence.push_back(detect::evidence_to_json(e));
   return evidence.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A stored number: null is how JSON holds a non-finite one (NaN), an absent key or another type
+// reads as 0.
+double stored_number(const nlohmann::json& item, const char* key) {
+  const auto it = item.find(key);
+  if (it == item.end()) return 0.0;
+  if (it->is_null()) return std::numeric_limits<double>::quiet_NaN();
+  return it->is_number() ? it->get<double>() : 0.0;
 }
 
 // Stored JSON is ours, but a hand-edited row must not take the reader down: bad JSON reads as none.
@@ -320,8 +319,8 @@ void read_models(const std::string& text, detect::Alert& alert) {
     if (!item.is_object()) continue;
     detect::ModelVote vote;
     vote.model = item.value("model", std::string());
-    vote.score = item.value("score", 0.0f);
-    vote.threshold = item.value("threshold", 0.0f);
+    vote.score = static_cast<float>(stored_number(item, "score"));
+    vote.threshold = static_cast<float>(stored_number(item, "threshold"));
     vote.vote = item.value("vote", false);
     alert.models.push_back(std::move(vote));
   }
@@ -334,9 +333,9 @@ void read_features(const std::string& text, detect::Alert& alert) {
     if (!item.is_object()) continue;
     detect::FeatureDeviation entry;
     entry.feature = item.value("feature", std::string());
-    entry.value = item.value("value", 0.0);
-    entry.expected = item.value("expected", 0.0);
-    entry.deviation = item.value("deviation", 0.0);
+    entry.value = stored_number(item, "value");
+    entry.expected = stored_number(item, "expected");
+    entry.deviation = stored_number(item, "deviation");
     alert.features.push_back(std::move(entry));
   }
 }

@@ -2,13 +2,12 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <ctime>
 #include <iterator>
 #include <system_error>
 #include <vector>
 
 #include "core/error.h"
+#include "core/time_format.h"
 
 namespace netsentry::store {
 namespace {
@@ -47,23 +46,6 @@ CsvWriterOptions writer_options(const TrafficLogOptions& options, std::string_vi
 
 }  // namespace
 
-std::string format_timestamp(std::chrono::system_clock::time_point time) {
-  using namespace std::chrono;
-  const auto seconds = floor<std::chrono::seconds>(time);
-  const auto micros = duration_cast<microseconds>(time - seconds).count();
-  const std::time_t whole = system_clock::to_time_t(seconds);
-  std::tm local{};
-  ::localtime_r(&whole, &local);
-  char text[48];
-  int n = std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d", local.tm_year + 1900,
-                        local.tm_mon + 1, local.tm_mday, local.tm_hour, local.tm_min, local.tm_sec);
-  if (micros != 0) {
-    n += std::snprintf(text + n, sizeof text - static_cast<std::size_t>(n), ".%06lld",
-                       static_cast<long long>(micros));
-  }
-  return std::string(text, static_cast<std::size_t>(n));
-}
-
 TrafficLog::TrafficLog(const TrafficLogOptions& options)
     : traffic_(
           writer_options(options, kTrafficFile,
@@ -74,7 +56,7 @@ TrafficLog::TrafficLog(const TrafficLogOptions& options)
                                    "remote_port", "status", "type", "pid", "process", "event"})) {}
 
 void TrafficLog::write(const host::TrafficSample& sample) {
-  const std::string timestamp = format_timestamp(sample.timestamp);
+  const std::string timestamp = core::format_python_local(sample.timestamp);
   const host::InterfaceRates& total = sample.total;
   NumberText numbers[9];
   format_rate(numbers[0], total.bytes_sent);
@@ -95,7 +77,7 @@ void TrafficLog::write(const host::TrafficSample& sample) {
 void TrafficLog::write(std::chrono::system_clock::time_point time,
                        std::span<const host::ConnectionEvent> events) {
   if (events.empty()) return;
-  const std::string timestamp = format_timestamp(time);
+  const std::string timestamp = core::format_python_local(time);
   std::string local_ip;
   std::string remote_ip;
   for (const host::ConnectionEvent& event : events) {

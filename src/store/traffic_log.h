@@ -5,7 +5,8 @@
 //   network_connections.csv timestamp,local_ip,local_port,remote_ip,remote_port,status,type,
 //                           pid,process,event                      (one row per ConnectionEvent)
 // The first columns are the original tool's, in its order; new columns only go at the end.
-// Timestamps are local time printed as Python's str(datetime.now()) prints them. Rates are per
+// Timestamps are local time printed as Python's str(datetime.now()) prints them
+// (core::format_python_local). Rates are per
 // second rounded to whole numbers, because the seed files hold integers. Endpoints psutil reports
 // as empty (port 0: a listening socket's remote end) and an unknown pid are empty fields.
 // Thread rules: not thread-safe; one owner (the writer thread) calls every method.
@@ -24,10 +25,6 @@
 #include "store/csv_writer.h"
 
 namespace netsentry::store {
-
-// "2026-11-23 23:45:01.123456" in local time; like Python, the fraction is left out when it is
-// exactly zero ("2026-11-23 23:45:01").
-[[nodiscard]] std::string format_timestamp(std::chrono::system_clock::time_point time);
 
 struct TrafficLogOptions {
   std::filesystem::path directory = ".";

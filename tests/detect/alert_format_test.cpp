@@ -52,8 +52,6 @@ TEST(AlertFormat, WritesEndpointsAndTimes) {
   EXPECT_EQ(format_endpoint(ip("10.0.0.5"), 80), "10.0.0.5:80");
   EXPECT_EQ(format_endpoint(ip("2001:db8::1"), 443), "[2001:db8::1]:443");
   EXPECT_EQ(format_endpoint(ip("10.0.0.5"), 0, false), "10.0.0.5");
-  EXPECT_EQ(format_time_iso(1'499'344'746'818'901'000), "2017-07-06T12:39:06.818Z");
-  EXPECT_EQ(format_time_iso(0), "1970-01-01T00:00:00.000Z");
 }
 
 TEST(AlertFormat, SerialisesEveryAlertFieldToJson) {
@@ -182,6 +180,49 @@ TEST(AlertFormat, WritesUnknownAddressesAsEmptyStrings) {
   EXPECT_EQ(j["src_ip"], "");
   EXPECT_EQ(j["dst_ip"], "");
   EXPECT_EQ(j["interface"], "total");
+}
+
+TEST(AlertFormat, WritesTheApisEpochMillisecondsOrRfc3339Times) {
+  Alert a;
+  a.id = 3;
+  a.time_ns = 1'499'344'746'818'901'000;
+  a.last_ns = a.time_ns + 2'500'000'000;
+  const auto api = alert_to_json_object(a, AlertTimes::kEpochMs);
+  EXPECT_EQ(api["time"], 1'499'344'746'818);
+  EXPECT_EQ(api["last"], 1'499'344'749'318);
+  EXPECT_FALSE(api.contains("time_ns"));
+  EXPECT_FALSE(api.contains("change"));
+  const auto text = alert_to_json_object(a, AlertTimes::kRfc3339, AlertChange::kEscalated);
+  EXPECT_EQ(text["time"], "2017-07-06T12:39:06.818Z");
+  EXPECT_EQ(text["last_seen"], "2017-07-06T12:39:09.318Z");
+  EXPECT_EQ(text["last_ns"], a.last_ns);
+  EXPECT_EQ(text["change"], "escalated");
+  // Everything but the times is the same object in both forms.
+  auto same_api = api;
+  auto same_text = text;
+  for (const char* key : {"time", "last", "last_seen", "time_ns", "last_ns", "change"}) {
+    same_api.erase(key);
+    same_text.erase(key);
+  }
+  EXPECT_EQ(same_api, same_text);
+}
+
+TEST(AlertFormat, ALastTimeOfZeroIsTheFirstTime) {
+  Alert a;
+  a.time_ns = 1'000'000'000;
+  const auto j = alert_to_json_object(a);
+  EXPECT_EQ(j["last_ns"], 1'000'000'000);
+  EXPECT_EQ(j["last_seen"], "1970-01-01T00:00:01.000Z");
+}
+
+TEST(AlertFormat, AHubsAlertNamesItsSensorsAndInvalidUtf8IsReplaced) {
+  Alert a;
+  a.sensors = {"edge-1", "edge-2"};
+  a.interface = "eth\xff";
+  const auto j = nlohmann::json::parse(alert_to_json(a));
+  EXPECT_EQ(j["sensors"], nlohmann::json::array({"edge-1", "edge-2"}));
+  EXPECT_EQ(j["interface"], "eth\xEF\xBF\xBD");
+  EXPECT_FALSE(alert_to_json_object(Alert{}).contains("sensors"));
 }
 
 }  // namespace

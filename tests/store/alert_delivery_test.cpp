@@ -146,7 +146,8 @@ TEST(Syslog, DeliversWithoutThrowing) {
 TEST(WebhookBody, IsAJsonObjectWithEveryAlertField) {
   const nlohmann::json body = nlohmann::json::parse(alert_webhook_body(scan_alert()));
   EXPECT_EQ(body["id"], 7);
-  EXPECT_EQ(body["time"], "2026-11-23T23:45:01.250000Z");
+  EXPECT_EQ(body["time"], "2026-11-23T23:45:01.250Z");
+  EXPECT_EQ(body["last_seen"], "2026-11-23T23:45:02.000Z");
   EXPECT_EQ(body["time_ns"], 1795477501'250000000);
   EXPECT_EQ(body["severity"], "HIGH");
   EXPECT_EQ(body["kind"], "port_scan");

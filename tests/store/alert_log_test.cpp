@@ -123,13 +123,13 @@ TEST_F(AlertLogTest, WritesOneRowPerAlertWithQuotedReasonAndEmptyUnknowns) {
   const std::vector<std::string> lines = lines_of(read_file(dir_ / "out" / "alerts.csv"));
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[1],
-            "2026-11-23 23:45:01.250000,HIGH,port_scan,10.0.0.66,,10.0.0.5,22,TCP,0.9100,3,12,"
+            "2026-11-23T23:45:01.250Z,HIGH,port_scan,10.0.0.66,,10.0.0.5,22,TCP,0.9100,3,12,"
             "\"Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s\",7,,"
-            "2026-11-23 23:45:02,4,isolation_forest=0.8000/0.6000 yes; lstm=0.1000/0.5000 no,"
+            "2026-11-23T23:45:02.000Z,4,isolation_forest=0.8000/0.6000 yes; lstm=0.1000/0.5000 no,"
             "\"distinct_ports=2998 (expected 3, deviation 41.5)\",raised,engaged,10.0.0.66,"
             "attacker,0,port_scan HIGH 0.95 x2998: Port scan suspected");
   EXPECT_EQ(lines[2],
-            "2026-11-23 23:45:01,CRITICAL,volume,,,,,,9.3000,0,1,"
+            "2026-11-23T23:45:01.000Z,CRITICAL,volume,,,,,,9.3000,0,1,"
             "\"Traffic 9.3 MB/s, 14x the forecast\",,eth0,,0,,,raised,engaged,,attacker,0,");
 }
 

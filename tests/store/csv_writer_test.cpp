@@ -197,6 +197,24 @@ TEST_F(CsvWriterTest, KeepZeroDiscardsTheFullFile) {
   EXPECT_FALSE(fs::exists(dir_ / "log.csv.1"));
 }
 
+TEST_F(CsvWriterTest, WithoutAHeaderItIsALineFileThatRotatesTheSameWay) {
+  CsvWriterOptions o = options(20, 2);
+  o.header.clear();
+  {
+    std::ofstream(o.path, std::ios::binary) << "{\"a\":0}";  // a line cut short by a crash
+    CsvWriter writer(o);
+    writer.write_line("{\"a\":1}");
+    writer.write_line("{\"a\":2}");
+    EXPECT_THROW(writer.write_row({"1", "2"}), core::Error);
+  }
+  EXPECT_EQ(read_file(dir_ / "log.csv.1"), "{\"a\":0}\n{\"a\":1}\n");
+  EXPECT_EQ(read_file(dir_ / "log.csv"), "{\"a\":2}\n");
+  CsvWriterOptions csv = options();
+  csv.path = dir_ / "other.csv";
+  CsvWriter with_header(csv);
+  EXPECT_THROW(with_header.write_line("x"), core::Error);
+}
+
 TEST_F(CsvWriterTest, KeepsWorkingAfterBeingMoved) {
   CsvWriter first(options());
   first.write_row({"1", "2"});

@@ -7,8 +7,10 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -301,6 +303,23 @@ TEST_F(SqliteStoreTest, AssignsAlertIdsAtOnceAndKeepsCountingAfterRestart) {
   EXPECT_DOUBLE_EQ(read->features[0].deviation, 41.5);
   EXPECT_FALSE(read->acknowledged);
   EXPECT_FALSE(store.reader().alert(99).has_value());
+}
+
+TEST_F(SqliteStoreTest, ANonFiniteModelOrFeatureNumberReadsBackAsNaN) {
+  detect::Alert alert = alert_at(kT0, detect::Severity::kHigh);
+  alert.features = {{"Flow Packets/s", 1e6, 10, std::numeric_limits<double>::quiet_NaN()}};
+  alert.models = {{"autoencoder", std::numeric_limits<float>::infinity(), 0.5f, true}};
+  SqliteStore store(options());
+  const std::int64_t id = store.add_alert(alert);
+  store.flush();
+  const std::optional<detect::Alert> read = store.reader().alert(id);
+  ASSERT_TRUE(read.has_value());
+  ASSERT_EQ(read->features.size(), 1u);
+  EXPECT_DOUBLE_EQ(read->features[0].value, 1e6);
+  EXPECT_TRUE(std::isnan(read->features[0].deviation));
+  ASSERT_EQ(read->models.size(), 1u);
+  EXPECT_TRUE(std::isnan(read->models[0].score));
+  EXPECT_FLOAT_EQ(read->models[0].threshold, 0.5f);
 }
 
 TEST_F(SqliteStoreTest, AcknowledgesAndUpdatesAlertsById) {

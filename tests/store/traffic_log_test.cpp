@@ -84,22 +84,6 @@ host::Connection connection(std::string_view process, std::int32_t pid) {
   return c;
 }
 
-TEST(FormatTimestamp, PrintsLocalTimeLikePythonDatetimeStr) {
-  ScopedTimeZone utc("UTC");
-  EXPECT_EQ(format_timestamp(kTime + microseconds(123456)), "2026-11-23 23:45:01.123456");
-  EXPECT_EQ(format_timestamp(kTime + microseconds(7)), "2026-11-23 23:45:01.000007");
-}
-
-TEST(FormatTimestamp, OmitsAZeroFractionAsPythonDoes) {
-  ScopedTimeZone utc("UTC");
-  EXPECT_EQ(format_timestamp(kTime), "2026-11-23 23:45:01");
-}
-
-TEST(FormatTimestamp, UsesTheLocalTimeZone) {
-  ScopedTimeZone plus_two("UTC-2");  // POSIX spelling of UTC+2
-  EXPECT_EQ(format_timestamp(kTime + microseconds(500000)), "2026-11-24 01:45:01.500000");
-}
-
 TEST_F(TrafficLogTest, WritesTrafficRowsUnderTheSeedHeader) {
   host::TrafficSample sample;
   sample.timestamp = kTime + microseconds(250000);
