@@ -381,6 +381,15 @@ int run_cli(int argc, char** argv) {
   monitor_cmd->add_option("--webhook", monitor.webhook,
                           "POST every alert as JSON to this http:// URL (bounded retries)");
   monitor_cmd->add_flag("--syslog", monitor.syslog, "Send every alert to syslog");
+  monitor_cmd->add_option("--eve", monitor.eve,
+                          "Write Suricata-style EVE JSON lines (alert, flow, stats events) to this "
+                          "file for SIEMs (docs/eve.md); off by default");
+  monitor_cmd->add_option("--eve-max-mb", monitor.eve_max_mb, "Rotate the EVE file past this size")
+      ->capture_default_str()
+      ->check(kPositiveNumber);
+  monitor_cmd->add_option("--eve-keep", monitor.eve_keep, "Rotated EVE files kept")
+      ->capture_default_str()
+      ->check(kNonNegativeNumber);
   const auto* dashboard_group = "Dashboard";
   monitor_cmd
       ->add_option("--listen", monitor.listen,

@@ -93,6 +93,9 @@ struct MonitorOptions {
   double baseline_k = 6;
   std::string webhook;
   bool syslog = false;
+  std::string eve;          // Suricata-style EVE JSON lines to this file; empty = off
+  double eve_max_mb = 100;  // rotate eve.json past this size
+  int eve_keep = 5;         // rotated eve.json files kept
   // Dashboard.
   std::string listen = "127.0.0.1:8050";
   bool listen_given = false;  // --listen was set (a --pcap replay then serves while it runs)

@@ -89,6 +89,10 @@ OutputSettings output_settings(const MonitorOptions& o) {
   s.db_max_mb = o.db_max_mb;
   s.syslog = o.syslog;
   s.webhook = o.webhook;
+  s.eve = o.eve;
+  s.eve_max_mb = o.eve_max_mb;
+  s.eve_keep = o.eve_keep;
+  if (o.pcap.empty()) s.interface = o.interface;
   return s;
 }
 
@@ -145,6 +149,14 @@ MonitorOutputs::MonitorOutputs(const OutputSettings& o, server::LiveState* live,
     wo.url = o.webhook;
     delivery_.push_back(std::make_unique<store::WebhookSink>(wo));
   }
+  if (!o.eve.empty()) {
+    store::EveLogOptions eo;
+    eo.path = o.eve;
+    eo.max_bytes = static_cast<std::uint64_t>(std::max(0.0, o.eve_max_mb) * 1024 * 1024);
+    eo.keep = static_cast<std::size_t>(std::max(0, o.eve_keep));
+    eo.interface = o.interface;
+    eve_ = std::make_unique<store::EveLog>(eo);
+  }
   if (live != nullptr) {
     live_sinks_ = std::make_unique<server::LiveSinks>(*live);
     live_models_ = std::make_unique<LiveModelSink>(*live);
@@ -168,6 +180,12 @@ detect::DetectionOutputs MonitorOutputs::sinks() {
   store::AlertLog* log = alert_log_.get();
   out.watched.push_back(writer_output("alerts.csv", [log] { return log->health(); }));
   for (auto& sink : delivery_) out.alerts.push_back(sink.get());
+  if (eve_) {
+    out.alerts.push_back(eve_.get());
+    out.flows.push_back(eve_.get());
+    store::EveLog* eve = eve_.get();
+    out.watched.push_back(writer_output("eve.json", [eve] { return eve->health(); }));
+  }
   if (sensor_) {
     out.alerts.push_back(sensor_.get());
     if (!sqlite_) out.flows.push_back(sensor_.get());  // with a store, its rows (and ids) go out

@@ -20,6 +20,7 @@
 #include "store/alert_delivery.h"
 #include "store/alert_log.h"
 #include "store/csv_writer.h"
+#include "store/eve_log.h"
 #include "store/sqlite_sinks.h"
 #include "store/sqlite_store.h"
 
@@ -62,12 +63,17 @@ struct OutputSettings {
   double db_max_mb = 0;
   bool syslog = false;
   std::string webhook;
+  std::filesystem::path eve;  // eve.json; empty = off
+  double eve_max_mb = 100;
+  int eve_keep = 5;
+  std::string interface;  // the live capture's interface (EVE's in_iface); empty for a file
 };
 [[nodiscard]] OutputSettings output_settings(const MonitorOptions& options);
 
-// Monitor's (and collect's) outputs: alerts.csv (always), the SQLite store (unless no_db), syslog
-// and webhook (when asked), the dashboard's live state (when served) and the bus publisher / IPFIX
-// exporter (when `sensor` is active: alerts and their updates, stored flows with their ids).
+// Monitor's (and collect's) outputs: alerts.csv (always), the SQLite store (unless no_db), syslog,
+// webhook and eve.json (when asked), the dashboard's live state (when served) and the bus publisher
+// / IPFIX exporter (when `sensor` is active: alerts and their updates, stored flows with their
+// ids).
 class MonitorOutputs final {
  public:
   // Opens alerts.csv and the store. Throws core::Error naming a path that cannot be opened.
@@ -90,6 +96,7 @@ class MonitorOutputs final {
 
  private:
   std::unique_ptr<store::AlertLog> alert_log_;
+  std::unique_ptr<store::EveLog> eve_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<store::SqliteSinks> sqlite_;
   std::vector<std::unique_ptr<detect::AlertSink>> delivery_;
