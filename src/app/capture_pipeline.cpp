@@ -16,6 +16,9 @@ namespace {
 constexpr std::size_t kBatchSize = 256;
 constexpr std::size_t kBatchEvents = 4096;
 constexpr std::size_t kQueueBatches = 256;
+// Packets longer than a ring slot travel whole in this byte ring when the recorder is on (about
+// 22,000 full-size Ethernet frames; the slots themselves take 22 MiB).
+constexpr std::size_t kSpillBytes = std::size_t{32} << 20;
 
 std::int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -82,7 +85,7 @@ CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
     : source_(std::move(source)),
       options_(options),
       hooks_(std::move(hooks)),
-      ring_(1 << 16),
+      ring_(1 << 16, options.recorder != nullptr && options.recorder->enabled() ? kSpillBytes : 0),
       batching_(*this, false),
       ongoing_(*this, true),
       meter_(config, options.meter, batching_),
@@ -123,7 +126,8 @@ void CapturePipeline::capture_loop(std::stop_token stop) {
         }
       }
       if (options_.lossless) {
-        while (ring_.size() >= ring_.capacity() && !stop.stop_requested()) {
+        while ((ring_.size() >= ring_.capacity() || !ring_.has_room(raw.bytes.size())) &&
+               !stop.stop_requested()) {
           std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
       }
@@ -200,6 +204,8 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
   constexpr std::size_t kBatch = 64;
   auto last_wall_tick = std::chrono::steady_clock::now();
   std::int64_t last_packet_ns = 0;
+  capture::PacketRecorder* recorder =
+      options_.recorder != nullptr && options_.recorder->enabled() ? options_.recorder : nullptr;
   for (;;) {
     // Meter up to kBatch packets straight from the ring slots (the meter decodes them, holds
     // fragments and opens tunnels, and gives the flow table its packets in batches); the slots
@@ -222,6 +228,13 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
       const net::Packet& packet =
           meter_.add_frame(slot->link, {slot->data, slot->stored_len}, slot->wire_len, slot->ts_ns);
       if (options_.capture_series) count_second(packet);
+      // Evidence: the whole captured packet (not the slot's first bytes), found later by the
+      // addresses of its outermost IP header.
+      if (recorder != nullptr && packet.src.family != 0) {
+        const net::IpAddress pair[2] = {packet.src, packet.dst};
+        recorder->record(slot->ts_ns, slot->wire_len, static_cast<int>(slot->link),
+                         ring_.packet(*slot), pair);
+      }
       last_packet_ns = std::max(last_packet_ns, slot->ts_ns);
       ++taken;
     }
@@ -336,6 +349,11 @@ PipelineStats CapturePipeline::stats() const {
   s.ongoing_reported = ongoing_reported_.load(std::memory_order_relaxed);
   s.flow_events = flow_events_.load(std::memory_order_relaxed);
   s.progress_reports = progress_reports_.load(std::memory_order_relaxed);
+  if (options_.recorder != nullptr && options_.recorder->enabled()) {
+    s.recorder = options_.recorder->stats();
+    s.recorder_cut = ring_.spill_missed();
+    s.spill_bytes = ring_.spill_bytes();
+  }
   return s;
 }
 

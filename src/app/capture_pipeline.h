@@ -21,6 +21,7 @@
 
 #include "app/commands.h"
 #include "app/flow_output.h"
+#include "capture/packet_recorder.h"
 #include "capture/packet_ring.h"
 #include "capture/packet_source.h"
 #include "core/bounded_queue.h"
@@ -45,6 +46,11 @@ struct PipelineStats {
   std::uint64_t ongoing_reported = 0;
   std::uint64_t flow_events = 0;       // observer events handed to the stage
   std::uint64_t progress_reports = 0;  // observer progress reports handed to the stage
+  // The packet recorder (all zero when it is off): what it holds, and the long packets that
+  // reached it cut to their first 320 bytes because the ring's spill area was full.
+  capture::RecorderStats recorder;
+  std::uint64_t recorder_cut = 0;
+  std::size_t spill_bytes = 0;  // the ring's spill area (memory the recorder adds to the ring)
 };
 
 // What the stage thread calls (each may be empty), per batch in this order: traffic, events,
@@ -76,6 +82,9 @@ struct PipelineOptions {
   double ongoing_after_s = 60;
   // Tunnel decapsulation and fragment reassembly (flow::FlowMeter).
   flow::MeterConfig meter;
+  // Keeps every IP packet (whole, as captured) for alert evidence, from the flow thread; null or
+  // disabled = off. Borrowed: it must outlive the pipeline.
+  capture::PacketRecorder* recorder = nullptr;
 };
 
 class CapturePipeline final {

@@ -423,6 +423,31 @@ int run_cli(int argc, char** argv) {
   monitor_cmd->add_option("--db-max-mb", monitor.db_max_mb, "SQLite size cap (oldest rows go)")
       ->capture_default_str()
       ->check(kNonNegativeNumber);
+  const auto* evidence_group = "Evidence (packets behind alerts)";
+  monitor_cmd
+      ->add_flag("--no-record", monitor.no_record,
+                 "Do not keep packets for alerts (no evidence/alert-<id>.pcap files)")
+      ->group(evidence_group);
+  monitor_cmd
+      ->add_option("--record-memory", monitor.record_memory_mb,
+                   "MB of the most recent packets kept in memory, whole, so each alert's packets "
+                   "can be written to evidence/alert-<id>.pcap (0 = off)")
+      ->capture_default_str()
+      ->check(kNonNegativeNumber)
+      ->group(evidence_group);
+  monitor_cmd
+      ->add_option("--record-seconds", monitor.record_seconds,
+                   "Also forget recorded packets older than this (0 = the memory budget only)")
+      ->capture_default_str()
+      ->check(kNonNegativeNumber)
+      ->group(evidence_group);
+  monitor_cmd
+      ->add_option("--evidence-max-mb", monitor.evidence_max_mb,
+                   "Size cap of the evidence folder (beside the SQLite store): the least recently "
+                   "written alert files go first; files follow --retention-days")
+      ->capture_default_str()
+      ->check(kNonNegativeNumber)
+      ->group(evidence_group);
   add_publish_options(*monitor_cmd, monitor.publish, true);
   monitor_cmd
       ->add_option("--publish-drain", monitor.publish_drain_s,

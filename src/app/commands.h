@@ -109,6 +109,11 @@ struct MonitorOptions {
   bool no_db = false;
   double retention_days = 7;
   double db_max_mb = 2048;
+  // Evidence: the packets behind each alert (app/evidence_setup.h).
+  bool no_record = false;         // no packet recorder, no evidence files
+  double record_memory_mb = 128;  // the recorder's memory ring
+  double record_seconds = 0;      // also forget packets older than this (0 = memory bound only)
+  double evidence_max_mb = 1024;  // the evidence folder (least recently written files go first)
   // Bus (NATS JetStream) and IPFIX export.
   PublishOptions publish;
   double publish_drain_s = 30;  // at the end, how long to wait for the broker to take the spool

@@ -27,7 +27,10 @@ int run_dashboard(const DashboardOptions& options) {
                       ": no such store (run `netsentry monitor` first; it writes "
                       "<out>/netsentry.db)");
   }
-  server::StoreSource source(options.db);  // throws naming the path for a foreign file
+  server::StoreSourceOptions source_options;
+  // monitor writes the packets behind alerts into evidence/ beside its store.
+  source_options.evidence_dir = options.db.parent_path() / "evidence";
+  server::StoreSource source(options.db, source_options);  // throws naming a foreign file
   server::ServerOptions server_options =
       app::server_options(options.listen, options.auth_token, options.auth_token_file.string(),
                           find_web_dir(options.web_dir.string()));

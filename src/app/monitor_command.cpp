@@ -15,6 +15,7 @@
 #include "app/commands.h"
 #include "app/dashboard_setup.h"
 #include "app/detection_setup.h"
+#include "app/evidence_setup.h"
 #include "app/host_recorder.h"
 #include "app/sensor_outputs.h"
 #include "app/summary.h"
@@ -166,6 +167,9 @@ int run_monitor(const MonitorOptions& options) {
   SensorOutputs outputs(make_publisher(options.publish, options.watch.out_dir, replay),
                         make_ipfix_exporter(options.publish), "capture");
 
+  // The packets behind each alert: recorded by the pipeline, written per alert by its own thread;
+  // the server reads the files (so it is built first and goes last).
+  EvidenceSetup evidence(options);
   // The dashboard's live state, fed by the detection stage's sinks; the server reads it.
   std::unique_ptr<server::LiveState> live;
   std::unique_ptr<server::HttpServer> http;
@@ -176,10 +180,13 @@ int run_monitor(const MonitorOptions& options) {
   if (serve) live = std::make_unique<server::LiveState>();
   MonitorOutputs sinks(options, live.get(), outputs.active() ? &outputs : nullptr);
   detection.first_alert_id = sinks.first_alert_id();
-  detect::DetectionStage stage(std::move(detection), sinks.sinks());
+  detect::DetectionOutputs stage_outputs = sinks.sinks();
+  if (evidence.sink() != nullptr) stage_outputs.alerts.push_back(evidence.sink());
+  detect::DetectionStage stage(std::move(detection), std::move(stage_outputs));
   if (serve) {
     // Acknowledging on the page persists to the store, so `dashboard --db` shows it too.
     live->set_ack_listener([&sinks](std::int64_t id) { (void)sinks.acknowledge(id); });
+    live->set_packet_reader([&evidence](std::int64_t id) { return evidence.read(id); });
     server::ServerOptions server = server_options(
         options.listen, options.auth_token, options.auth_token_file, find_web_dir(options.web_dir));
     server.allowed_hosts = options.allow_hosts;
@@ -212,6 +219,7 @@ int run_monitor(const MonitorOptions& options) {
   PipelineOptions popts;
   popts.ongoing_after_s = options.ongoing_after_s;
   popts.meter = make_meter_config(options.flow);
+  popts.recorder = evidence.recorder();
   const std::string flows_path = (options.watch.out_dir / "flows.csv").string();
 
   if (replay) {
@@ -281,8 +289,8 @@ int run_monitor(const MonitorOptions& options) {
   const std::string input = pipeline ? pipeline->description() : std::string();
   if (pipeline || live || outputs.active()) {
     const std::size_t flow_table_capacity = pipeline ? make_flow_config(options.flow).max_flows : 0;
-    stats_thread = std::jthread([&pipeline, &stage, &sinks, &live, &outputs, started, mode, input,
-                                 flow_table_capacity](std::stop_token st) {
+    stats_thread = std::jthread([&pipeline, &stage, &sinks, &live, &outputs, &evidence, started,
+                                 mode, input, flow_table_capacity](std::stop_token st) {
       std::mutex m;
       std::condition_variable_any cv;
       std::uint64_t last_packets = 0, last_flows = 0;
@@ -311,6 +319,7 @@ int run_monitor(const MonitorOptions& options) {
             status.queues.push_back(
                 {"sqlite writer", st.queue_depth, st.queue_capacity, st.dropped});
           }
+          status.evidence = evidence.status(ps);
           live->set_pipeline(status);
         }
         if (outputs.active() && tick % 5 == 1) {
@@ -323,6 +332,7 @@ int run_monitor(const MonitorOptions& options) {
         if (tick % 10 == 0 && pipeline) {
           log_pipeline(ps);
           log_detection(ds, sinks.store());
+          spdlog::info("{}", evidence.summary(ps));
         }
       }
     });
@@ -346,6 +356,7 @@ int run_monitor(const MonitorOptions& options) {
     replay_error = pipeline->input_error();
     log_pipeline(pipeline->stats());
     log_detection(stage.stats(), sinks.store());
+    spdlog::info("{}", evidence.summary(pipeline->stats()));
     core::flush_logging();
     if (options.stay && !signals.token().stop_requested()) {
       spdlog::info("monitor: replay done; staying up until Ctrl-C / SIGTERM (--stay)");
@@ -417,6 +428,7 @@ int run_monitor(const MonitorOptions& options) {
     stage.finish();
     unflushed = stage.failing_outputs();  // while the recorder's files still exist
     log_detection(stage.stats(), sinks.store());
+    if (pipeline) spdlog::info("{}", evidence.summary(pipeline->stats()));
   }
   if (stats_thread.joinable()) {
     stats_thread.request_stop();

@@ -30,6 +30,21 @@ json health_json(const CaptureHealth& health) {
           {"decode_errors", health.decode_errors}};
 }
 
+json evidence_json(const EvidenceStatus& e) {
+  return {{"recording", e.recording},
+          {"memory_bytes", e.memory_bytes},
+          {"memory_budget", e.memory_budget},
+          {"packets_recorded", e.packets_recorded},
+          {"packets_evicted", e.packets_evicted},
+          {"packets_cut", e.packets_cut},
+          {"oldest", e.oldest_ms},
+          {"files", e.files},
+          {"disk_bytes", e.disk_bytes},
+          {"disk_budget", e.disk_budget},
+          {"files_removed", e.files_removed},
+          {"write_errors", e.write_errors}};
+}
+
 json top_list(const std::vector<TopEntry>& entries) {
   json out = json::array();
   for (const TopEntry& e : entries) {
@@ -91,6 +106,7 @@ json stats_json(const Stats& stats) {
           {"flows_per_second", number(p.flows_per_second)},
           {"health", health_json(p.health)},
           {"queues", std::move(queues)},
+          {"evidence", evidence_json(p.evidence)},
           {"alerts_total", stats.alerts_total},
           {"alerts_by_severity", std::move(by_severity)},
           {"alerts_unacknowledged", stats.alerts_unacknowledged},

@@ -41,6 +41,22 @@ struct CaptureHealth {
   std::uint64_t decode_errors = 0;
 };
 
+// The packets kept for alert evidence: the recorder's memory ring and the evidence folder.
+struct EvidenceStatus {
+  bool recording = false;          // the recorder is on
+  std::uint64_t memory_bytes = 0;  // held by the ring (and the capture ring's spill area) now
+  std::uint64_t memory_budget = 0;
+  std::uint64_t packets_recorded = 0;  // since start
+  std::uint64_t packets_evicted = 0;   // left the ring (budget or age)
+  std::uint64_t packets_cut = 0;       // kept as their first 320 bytes only (spill area full)
+  std::int64_t oldest_ms = 0;          // packet time of the oldest packet held (0: none)
+  std::uint64_t files = 0;             // alert-<id>.pcap files on disk now
+  std::uint64_t disk_bytes = 0;
+  std::uint64_t disk_budget = 0;
+  std::uint64_t files_removed = 0;  // for the size budget or the retention
+  std::uint64_t write_errors = 0;
+};
+
 // Counters the pipeline owns; the source adds what it accumulates itself (bytes, alerts).
 struct PipelineStatus {
   std::uint64_t packets_total = 0;
@@ -48,6 +64,7 @@ struct PipelineStatus {
   double flows_per_second = 0;
   CaptureHealth health;
   std::vector<QueueStatus> queues;
+  EvidenceStatus evidence;
 };
 
 struct Stats {
@@ -217,6 +234,12 @@ class DashboardSource {
   [[nodiscard]] virtual std::optional<detect::Alert> alert(std::int64_t id) const = 0;
   // Marks an alert acknowledged; false when no alert has that id.
   virtual bool acknowledge(std::int64_t id) = 0;
+  // The alert's packets as a classic pcap file's bytes (GET /api/alerts/ID/pcap); nullopt when
+  // none are stored (the default: a source without an evidence folder).
+  [[nodiscard]] virtual std::optional<std::string> alert_packets(std::int64_t id) const {
+    (void)id;
+    return std::nullopt;
+  }
   [[nodiscard]] virtual std::vector<FlowRow> flows(std::size_t limit, FlowSort sort) const = 0;
   [[nodiscard]] virtual std::vector<ConnectionRow> connections(std::size_t limit) const = 0;
   // Flows matching `filter` in `sort` order, at most limit. This default narrows what flows()

@@ -399,6 +399,31 @@ class HttpServer::Impl {
       if (!alert) return send_error(res, 404, "no alert " + std::to_string(*id));
       send_json(res, alert_json(*alert));
     });
+    // The packets behind an alert (the evidence folder's alert-<id>.pcap), as a download.
+    get(R"(/api/alerts/([^/]+)/pcap)", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto id = parse_id(req.matches[1].str());
+      if (!id) throw BadRequest{"alert id must be a positive integer"};
+      DashboardSource& source = view(req);
+      auto packets = source.alert_packets(*id);
+      if (!packets) {
+        if (!source.alert(*id)) return send_error(res, 404, "no alert " + std::to_string(*id));
+        return send_error(res, 404,
+                          "alert " + std::to_string(*id) +
+                              " has no stored packets (the packet recorder was off, its packets "
+                              "had already left the recorder's memory, or the file was removed "
+                              "by the evidence folder's size budget or retention)");
+      }
+      res.set_header("Content-Disposition",
+                     "attachment; filename=\"netsentry-alert-" + std::to_string(*id) + ".pcap\"");
+      res.set_header("Cache-Control", "no-store");
+      auto body = std::make_shared<const std::string>(std::move(*packets));
+      // A sized content provider is sent as it is (httplib would otherwise try to compress it).
+      res.set_content_provider(
+          body->size(), "application/vnd.tcpdump.pcap",
+          [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+            return sink.write(body->data() + offset, length);
+          });
+    });
     // Open: whether this server needs the login step, and whether this browser has done it.
     get("/api/session", [this](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Cache-Control", "no-store");

@@ -67,6 +67,12 @@ class LiveState final : public DashboardSource {
     ack_listener_ = std::move(listener);
   }
 
+  // Reads an alert's stored packets (the evidence folder) for alert_packets(). Set before serving
+  // starts.
+  void set_packet_reader(std::function<std::optional<std::string>(std::int64_t id)> reader) {
+    packet_reader_ = std::move(reader);
+  }
+
   // --- DashboardSource ---
   [[nodiscard]] Stats stats() const override;
   [[nodiscard]] std::vector<TrafficPoint> traffic(std::int64_t since_ms, std::string_view interface,
@@ -76,6 +82,9 @@ class LiveState final : public DashboardSource {
                                                   std::size_t limit) const override;
   [[nodiscard]] std::optional<detect::Alert> alert(std::int64_t id) const override;
   bool acknowledge(std::int64_t id) override;
+  [[nodiscard]] std::optional<std::string> alert_packets(std::int64_t id) const override {
+    return packet_reader_ ? packet_reader_(id) : std::nullopt;
+  }
   [[nodiscard]] std::vector<FlowRow> flows(std::size_t limit, FlowSort sort) const override;
   [[nodiscard]] std::vector<ConnectionRow> connections(std::size_t limit) const override;
   [[nodiscard]] ModelsInfo models() const override;
@@ -109,6 +118,7 @@ class LiveState final : public DashboardSource {
 
   const LiveStateOptions options_;
   std::function<void(std::int64_t)> ack_listener_;  // set before serving; read-only afterwards
+  std::function<std::optional<std::string>(std::int64_t)> packet_reader_;  // the same
 
   mutable std::mutex mutex_;                       // guards every member below
   mutable std::condition_variable_any events_cv_;  // notified when an event is appended

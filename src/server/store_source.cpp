@@ -12,6 +12,7 @@
 #include "flow/flow_record.h"
 #include "host/connection_reader.h"
 #include "server/api_json.h"
+#include "store/evidence_store.h"
 #include "store/sqlite_store.h"
 
 namespace netsentry::server {
@@ -460,6 +461,12 @@ std::vector<detect::HostRisk> StoreSource::hosts(std::size_t limit) const {
 
 std::optional<detect::Alert> StoreSource::alert(std::int64_t id) const {
   return reader_->alert(id);
+}
+
+std::optional<std::string> StoreSource::alert_packets(std::int64_t id) const {
+  if (options_.evidence_dir.empty()) return std::nullopt;
+  return store::read_evidence_file(options_.evidence_dir / store::EvidenceStore::file_name(id),
+                                   store::kMaxEvidenceFileBytes);
 }
 
 bool StoreSource::acknowledge(std::int64_t id) {

@@ -50,6 +50,9 @@ struct StoreSourceOptions {
   // points are sent once a second is `settle` old (sensors report it at slightly different times).
   bool multi_sensor = false;
   std::chrono::seconds settle{2};
+  // The evidence folder (alert-<id>.pcap files) that GET /api/alerts/ID/pcap serves from; empty:
+  // none.
+  std::filesystem::path evidence_dir;
 };
 
 class StoreSource final : public DashboardSource {
@@ -73,6 +76,7 @@ class StoreSource final : public DashboardSource {
                                                   std::size_t limit) const override;
   [[nodiscard]] std::optional<detect::Alert> alert(std::int64_t id) const override;
   bool acknowledge(std::int64_t id) override;
+  [[nodiscard]] std::optional<std::string> alert_packets(std::int64_t id) const override;
   [[nodiscard]] std::vector<FlowRow> flows(std::size_t limit, FlowSort sort) const override;
   // Every stored flow / alert the filter names (indexed queries), not only the recent window.
   [[nodiscard]] std::vector<FlowRow> find_flows(const RowFilter& filter, std::size_t limit,

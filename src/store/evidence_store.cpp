@@ -10,6 +10,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 
 #include "capture/capture_file_writer.h"
 #include "core/error.h"
@@ -293,6 +294,43 @@ void EvidenceStore::expire_locked() {
     }
   }
   stats_.files = files_.size();
+}
+
+void EvidenceSink::on_alert(const detect::Alert& alert, detect::AlertChange /*change*/) {
+  if (alert.host.family == 0) return;
+  EvidenceRequest r;
+  r.alert_id = alert.id;
+  r.host = alert.host;
+  r.first_ns = alert.time_ns;
+  r.last_ns = std::max(alert.time_ns, alert.last_ns);
+  store_.request(r);
+}
+
+std::optional<std::string> read_evidence_file(const fs::path& path, std::uint64_t max_bytes) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec || size > max_bytes || size < kHeaderBytes) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string data(size, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(size));
+  data.resize(static_cast<std::size_t>(in.gcount()));
+  if (data.size() < kHeaderBytes) return std::nullopt;
+  std::uint32_t magic = 0;
+  std::memcpy(&magic, data.data(), 4);
+  const bool swapped = magic == 0x4d3cb2a1 || magic == 0xd4c3b2a1;
+  if (!swapped && magic != 0xa1b23c4d && magic != 0xa1b2c3d4) return std::nullopt;
+  // Whole records only: the worker may be appending a batch right now.
+  std::size_t at = kHeaderBytes;
+  while (at + 16 <= data.size()) {
+    std::uint32_t incl = 0;
+    std::memcpy(&incl, data.data() + at + 8, 4);
+    if (swapped) incl = __builtin_bswap32(incl);
+    if (at + 16 + incl > data.size()) break;
+    at += 16 + incl;
+  }
+  data.resize(at);
+  return data;
 }
 
 }  // namespace netsentry::store

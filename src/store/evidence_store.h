@@ -8,6 +8,8 @@
 // Files are classic pcap (nanosecond timestamps) in the link type of the alert's first packet;
 // packets of another link type (a pcapng replay mixing link types) are counted and left out.
 // A failed write (disk full) is counted and cut back, never leaves a torn record.
+// EvidenceSink turns every delivery of an alert about a host into a request; read_evidence_file()
+// reads a file for download, cut to its last whole record (a file may be appended meanwhile).
 // Thread rules: request(), file_for() and stats() from any thread; a worker thread of its own
 // does the copying and writing. The recorder must outlive the store.
 #pragma once
@@ -23,6 +25,8 @@
 #include <thread>
 
 #include "capture/packet_recorder.h"
+#include "detect/alert.h"
+#include "detect/sinks.h"
 #include "net/packet.h"
 
 namespace netsentry::store {
@@ -110,5 +114,27 @@ class EvidenceStore final {
 
   std::jthread worker_;  // last: starts after everything it uses exists
 };
+
+// The detection stage's sink that keeps each alert's evidence file up to date: every delivery of
+// an alert about a host (raised, updated, escalated, past) asks for the host's packets from a
+// little before the alert's first time to its latest; alerts without a host (volume, system) are
+// ignored. flush() waits until every request is written.
+class EvidenceSink final : public detect::AlertSink {
+ public:
+  explicit EvidenceSink(EvidenceStore& store) : store_(store) {}
+  void on_alert(const detect::Alert& alert, detect::AlertChange change) override;
+  void flush() override { store_.drain(); }
+
+ private:
+  EvidenceStore& store_;
+};
+
+// The largest evidence file read for a download (a file holds at most max_alert_bytes).
+inline constexpr std::uint64_t kMaxEvidenceFileBytes = std::uint64_t{64} << 20;
+
+// The bytes of an evidence file (classic pcap) for a download: nullopt when it is missing, is not
+// a classic pcap, or is larger than max_bytes; a record still being appended is left out.
+[[nodiscard]] std::optional<std::string> read_evidence_file(const std::filesystem::path& path,
+                                                            std::uint64_t max_bytes);
 
 }  // namespace netsentry::store

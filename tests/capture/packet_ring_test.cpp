@@ -88,3 +88,83 @@ TEST(PacketRing, PeekSeesQueuedPacketsAndPopReleasesSeveral) {
 
 }  // namespace
 }  // namespace netsentry::capture
+
+namespace netsentry::capture {
+namespace {
+
+std::vector<std::uint8_t> pattern(std::size_t size, std::uint8_t seed) {
+  std::vector<std::uint8_t> bytes(size);
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::uint8_t>(seed + i);
+  return bytes;
+}
+
+TEST(PacketRing, WithASpillAreaLongPacketsTravelWholeBesideTheirSlot) {
+  PacketRing ring(8, 64 << 10);
+  auto small = pattern(60, 1), big = pattern(1500, 7), jumbo = pattern(9000, 9);
+  ASSERT_TRUE(ring.try_push(make(1, small)));
+  ASSERT_TRUE(ring.try_push(make(2, big)));
+  ASSERT_TRUE(ring.try_push(make(3, jumbo)));
+  const auto* a = ring.peek(0);
+  const auto* b = ring.peek(1);
+  const auto* c = ring.peek(2);
+  ASSERT_TRUE(a && b && c);
+  // The meter's view is unchanged (the first kSlotBytes); packet() has every captured byte.
+  EXPECT_EQ(b->stored_len, PacketRing::kSlotBytes);
+  const auto whole_a = ring.packet(*a);
+  const auto whole_b = ring.packet(*b);
+  const auto whole_c = ring.packet(*c);
+  EXPECT_EQ(std::vector<std::uint8_t>(whole_a.begin(), whole_a.end()), small);
+  EXPECT_EQ(std::vector<std::uint8_t>(whole_b.begin(), whole_b.end()), big);
+  EXPECT_EQ(std::vector<std::uint8_t>(whole_c.begin(), whole_c.end()), jumbo);
+  EXPECT_EQ(ring.spill_missed(), 0u);
+  ring.pop(3);
+}
+
+TEST(PacketRing, AFullSpillAreaPassesThePacketWithItsSlotOnlyAndCounts) {
+  PacketRing ring(64, 8 << 10);
+  auto big = pattern(3000, 3);
+  ASSERT_TRUE(ring.has_room(big.size()));
+  ASSERT_TRUE(ring.try_push(make(1, big)));
+  ASSERT_TRUE(ring.try_push(make(2, big)));
+  EXPECT_FALSE(ring.has_room(big.size()));   // 6000 of 8192 bytes held, the next would not fit
+  ASSERT_TRUE(ring.try_push(make(3, big)));  // the flow meter still gets it
+  EXPECT_EQ(ring.spill_missed(), 1u);
+  EXPECT_EQ(ring.packet(*ring.peek(2)).size(), PacketRing::kSlotBytes);
+  EXPECT_EQ(ring.packet(*ring.peek(1)).size(), big.size());
+  // Popping releases the bytes; a packet that would cross the end starts at the beginning.
+  ring.pop(2);
+  EXPECT_TRUE(ring.has_room(big.size()));
+  ASSERT_TRUE(ring.try_push(make(4, big)));
+  ring.pop(1);
+  const auto whole = ring.packet(*ring.front());
+  EXPECT_EQ(std::vector<std::uint8_t>(whole.begin(), whole.end()), big);
+}
+
+TEST(PacketRing, SpilledPacketsCrossThreadsIntactThroughManyWraps) {
+  PacketRing ring(64, 32 << 10);
+  constexpr std::int64_t kPackets = 50000;
+  std::jthread producer([&] {
+    for (std::int64_t i = 0; i < kPackets;) {
+      auto bytes = pattern(400 + static_cast<std::size_t>(i % 1200), static_cast<std::uint8_t>(i));
+      // A lossless producer: waits for room in the slots and the spill area.
+      if (ring.size() >= ring.capacity() || !ring.has_room(bytes.size())) continue;
+      ASSERT_TRUE(ring.try_push(make(i, bytes)));
+      ++i;
+    }
+  });
+  for (std::int64_t expected = 0; expected < kPackets;) {
+    const auto* s = ring.front();
+    if (s == nullptr) continue;
+    ASSERT_EQ(s->ts_ns, expected);
+    const auto whole = ring.packet(*s);
+    ASSERT_EQ(whole.size(), 400 + static_cast<std::size_t>(expected % 1200));
+    ASSERT_EQ(whole.back(),
+              static_cast<std::uint8_t>(static_cast<std::uint8_t>(expected) + whole.size() - 1));
+    ring.pop();
+    ++expected;
+  }
+  EXPECT_EQ(ring.spill_missed(), 0u);
+}
+
+}  // namespace
+}  // namespace netsentry::capture

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -454,6 +455,47 @@ TEST_F(HttpServerTest, MetricsAreNetsentryPrometheusText) {
 TEST_F(HttpServerTest, WithoutATokenOnLoopbackTheApiIsOpen) {
   start();
   get_json("/api/stats", 200);
+}
+
+TEST_F(HttpServerTest, AnAlertsPacketsDownloadAsAPcapAttachment) {
+  feed();
+  // A 24-byte header and one record, as the evidence folder holds them.
+  const std::string pcap = std::string("\x4d\x3c\xb2\xa1", 4) + std::string(20, '\0') +
+                           std::string(8, '\0') + std::string("\x02\0\0\0\x02\0\0\0", 8) + "ab";
+  state_.set_packet_reader([&](std::int64_t id) -> std::optional<std::string> {
+    if (id == 2) return pcap;
+    return std::nullopt;
+  });
+  ServerOptions options;
+  options.auth_token = kToken;
+  start(options);
+  const httplib::Headers auth = {{"Authorization", std::string("Bearer ") + kToken}};
+  const auto ok = client_->Get("/api/alerts/2/pcap", auth);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->get_header_value("Content-Type"), "application/vnd.tcpdump.pcap");
+  EXPECT_EQ(ok->get_header_value("Content-Disposition"),
+            "attachment; filename=\"netsentry-alert-2.pcap\"");
+  EXPECT_EQ(ok->body, pcap);
+  // No packets for an alert that exists, no alert at all, a bad id, no credentials.
+  const auto none = client_->Get("/api/alerts/1/pcap", auth);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 404);
+  EXPECT_NE(json::parse(none->body)["error"].get<std::string>().find("no stored packets"),
+            std::string::npos);
+  const auto missing = client_->Get("/api/alerts/99/pcap", auth);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(json::parse(missing->body)["error"], "no alert 99");
+  for (const char* bad : {"/api/alerts/abc/pcap", "/api/alerts/0/pcap", "/api/alerts/-2/pcap"}) {
+    const auto res = client_->Get(bad, auth);
+    ASSERT_TRUE(res) << bad;
+    EXPECT_EQ(res->status, 400) << bad;
+  }
+  const auto anonymous = client_->Get("/api/alerts/2/pcap");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_EQ(anonymous->body.find("ab"), std::string::npos);
 }
 
 TEST_F(HttpServerTest, ATokenIsCheckedOnEveryApiAndMetricsRequest) {

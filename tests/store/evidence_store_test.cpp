@@ -164,5 +164,59 @@ TEST_F(EvidenceStoreTest, DoesNothingWhenTheRecorderIsOff) {
   EXPECT_FALSE(store.file_for(1).has_value());
 }
 
+TEST_F(EvidenceStoreTest, TheSinkAsksForEveryDeliveryOfAnAlertAboutAHostOnly) {
+  EvidenceStore store(*recorder_, options());
+  EvidenceSink sink(store);
+  traffic(1, 0, 10);
+  traffic(2, 0, 10);
+  detect::Alert alert;
+  alert.id = 5;
+  alert.host = v4(1);
+  alert.time_ns = 6 * kSecond;
+  alert.last_ns = 7 * kSecond;
+  sink.on_alert(alert, detect::AlertChange::kRaised);
+  detect::Alert volume = alert;  // an interface alert: no host, no packets to keep
+  volume.id = 6;
+  volume.host = net::IpAddress{};
+  sink.on_alert(volume, detect::AlertChange::kRaised);
+  sink.flush();
+  ASSERT_TRUE(store.file_for(5).has_value());
+  EXPECT_FALSE(store.file_for(6).has_value());
+  auto first = read(*store.file_for(5));
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first.front().first, 1 * kSecond);  // 5 s before the alert's first time
+  EXPECT_LE(first.back().first, 8 * kSecond);
+  for (const auto& [t, host] : first) EXPECT_EQ(host, 1);
+  // An update extends the file with the newer packets.
+  traffic(1, 10, 12);
+  alert.last_ns = 11 * kSecond;
+  sink.on_alert(alert, detect::AlertChange::kUpdated);
+  sink.flush();
+  const auto grown = read(*store.file_for(5));
+  EXPECT_GT(grown.size(), first.size());
+  EXPECT_GT(grown.back().first, 10 * kSecond);
+}
+
+TEST_F(EvidenceStoreTest, ADownloadReadsWholeRecordsOnly) {
+  EvidenceStore store(*recorder_, options());
+  traffic(1, 0, 2);
+  store.request({3, v4(1), std::nullopt, 0, kSecond});
+  store.drain();
+  const auto path = *store.file_for(3);
+  const auto whole = read_evidence_file(path, kMaxEvidenceFileBytes);
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_EQ(whole->size(), fs::file_size(path));
+  // A record being appended (half written) is left out; a file over the limit or not a pcap is
+  // not served.
+  std::ofstream(path, std::ios::binary | std::ios::app) << std::string(20, 'x');
+  const auto cut = read_evidence_file(path, kMaxEvidenceFileBytes);
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(*cut, *whole);
+  EXPECT_FALSE(read_evidence_file(path, 100).has_value());
+  std::ofstream(dir_ / "alert-4.pcap", std::ios::binary) << std::string(64, 'y');
+  EXPECT_FALSE(read_evidence_file(dir_ / "alert-4.pcap", kMaxEvidenceFileBytes).has_value());
+  EXPECT_FALSE(read_evidence_file(dir_ / "alert-9.pcap", kMaxEvidenceFileBytes).has_value());
+}
+
 }  // namespace
 }  // namespace netsentry::store
