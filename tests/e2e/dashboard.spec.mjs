@@ -8,8 +8,12 @@
 //   NETSENTRY_SCREENSHOT  where to save the full-page screenshot (default /tmp/netsentry-dashboard.png)
 //   NETSENTRY_E2E_MARKUP  "1": an alert whose reason holds <script> must exist and show as text
 //   NETSENTRY_E2E_ALERT_TEXT  open the alert whose row holds this text (default: the first)
+//   NETSENTRY_E2E_PCAP    "1": the opened alert's "Download packets (pcap)" link must download a
+//                         pcap (a monitor's replay keeps the packets; the demo has none)
 //   CHROMIUM              browser binary (default /usr/bin/chromium)
 // Exit status 0 when every check passes; each failure is printed on one line.
+import { readFileSync } from 'node:fs';
+
 import { baseUrl, check, finish, withBrowser } from './browser.mjs';
 import {
   checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkRiskiestHosts, checkTimeRange,
@@ -89,6 +93,21 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     const facts = await page.textContent('#drawer-facts');
     check(facts.includes('Subject'), 'alert details list the subject');
     await checkAlertEvidence(page, check);
+    if (process.env.NETSENTRY_E2E_PCAP === '1') {
+      // The packets behind the alert: the link is there and downloads a pcap file.
+      const link = page.locator('#drawer-pcap');
+      check(await link.isVisible(), 'alert details offer "Download packets (pcap)"');
+      let magic = '';
+      let name = '';
+      try {
+        const [download] = await Promise.all([
+          page.waitForEvent('download', { timeout: 10000 }), link.click()]);
+        name = download.suggestedFilename();
+        magic = readFileSync(await download.path()).subarray(0, 4).toString('hex');
+      } catch (e) { console.log(`pcap download: ${e.message}`); }
+      check(/^netsentry-alert-\d+\.pcap$/.test(name), `the download is named netsentry-alert-ID.pcap (${name})`);
+      check(['4d3cb2a1', 'd4c3b2a1'].includes(magic), `the download is a pcap file (magic ${magic})`);
+    }
     const ack = page.locator('#drawer-ack');
     if (await ack.isEnabled()) {
       await ack.click();

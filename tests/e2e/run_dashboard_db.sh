@@ -45,7 +45,7 @@ if [ -z "$url" ]; then
   kill "$pid" "$monitor" 2>/dev/null
   exit 1
 fi
-NETSENTRY_URL="$url" NETSENTRY_TOKEN="$token" NETSENTRY_SCREENSHOT="$shot" NETSENTRY_E2E_ALERT_TEXT="port_scan" \
+NETSENTRY_URL="$url" NETSENTRY_TOKEN="$token" NETSENTRY_SCREENSHOT="$shot" NETSENTRY_E2E_ALERT_TEXT="port_scan" NETSENTRY_E2E_PCAP=1 \
   node "$here/dashboard.spec.mjs"
 status=$?
 kill -TERM "$monitor" 2>/dev/null

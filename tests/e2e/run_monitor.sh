@@ -37,7 +37,7 @@ if [ -z "$url" ]; then
   kill "$pid" 2>/dev/null
   exit 1
 fi
-NETSENTRY_URL="$url" NETSENTRY_SCREENSHOT="$shot" NETSENTRY_E2E_ALERT_TEXT="port_scan" \
+NETSENTRY_URL="$url" NETSENTRY_SCREENSHOT="$shot" NETSENTRY_E2E_ALERT_TEXT="port_scan" NETSENTRY_E2E_PCAP=1 \
   node "$here/dashboard.spec.mjs"
 status=$?
 kill -TERM "$pid"
