@@ -42,9 +42,12 @@ EvidenceSetup::EvidenceSetup(const MonitorOptions& o) : folder_(evidence_folder(
   // keeps three quarters of its packets while the oldest segment goes.
   ro.segment_bytes =
       std::clamp<std::size_t>(ro.memory_bytes / 4, std::size_t{64} << 10, std::size_t{4} << 20);
+  // The recorder keeps up to two emptied segments for reuse beside its ring: the ring gets the
+  // rest, so what it holds stays within what was asked for.
+  if (on) ro.memory_bytes = std::max(ro.segment_bytes, ro.memory_bytes - 2 * ro.segment_bytes);
+  memory_budget_ = on ? static_cast<std::uint64_t>(o.record_memory_mb * kMiB) : 0;
   ro.max_age_ns = static_cast<std::int64_t>(o.record_seconds * 1e9);
   recorder_ = std::make_unique<capture::PacketRecorder>(ro);
-  memory_budget_ = ro.memory_bytes;
   if (!on) return;
   store::EvidenceOptions eo;
   eo.dir = folder_;
