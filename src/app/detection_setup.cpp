@@ -145,9 +145,9 @@ MonitorOutputs::MonitorOutputs(const OutputSettings& o, server::LiveState* live,
   if (sensor != nullptr && sensor->active()) sensor_ = std::make_unique<SensorSinks>(*sensor);
   if (o.syslog) delivery_.push_back(std::make_unique<store::SyslogSink>());
   if (!o.webhook.empty()) {
-    store::WebhookOptions wo;
+    server::WebhookOptions wo;
     wo.url = o.webhook;
-    delivery_.push_back(std::make_unique<store::WebhookSink>(wo));
+    delivery_.push_back(std::make_unique<server::WebhookSink>(wo));
   }
   if (!o.eve.empty()) {
     store::EveLogOptions eo;

@@ -17,12 +17,13 @@
 #include "ml/bundle.h"
 #include "server/live_sinks.h"
 #include "server/live_state.h"
-#include "store/alert_delivery.h"
+#include "server/webhook_sink.h"
 #include "store/alert_log.h"
 #include "store/csv_writer.h"
 #include "store/eve_log.h"
 #include "store/sqlite_sinks.h"
 #include "store/sqlite_store.h"
+#include "store/syslog_sink.h"
 
 namespace netsentry::app {
 

@@ -1,7 +1,7 @@
 // Provides the seams through which the detection stage reaches its outputs. They are declared here
-// and implemented further up the folder table (store/: alerts.csv, SQLite, syslog, webhook;
-// server/: the dashboard's live state; app/: the capture evaluation), so detect/ includes nothing
-// above it:
+// and implemented further up the folder table (store/: alerts.csv, SQLite, syslog, eve.json;
+// server/: the dashboard's live state, the webhook; app/: the capture evaluation), so detect/
+// includes nothing above it:
 //  * AlertSink: every delivery of an alert (raised, updated, escalated, past; see detect/alert.h
 //    for the lifecycle). A sink keeps one record per alert id and replaces it on each delivery;
 //  * FlowVerdictSink: finished flows in the order they ended, each with its ML verdict;

@@ -1,19 +1,6 @@
-#include "store/alert_delivery.h"
+#include "server/webhook_sink.h"
 
-// Debian's cpp-httplib is a compiled library built with these three options; the header must see
-// the same ones or its classes get a different layout from the library's. Link with -lcpp-httplib.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
 #include <gtest/gtest.h>
-#include <httplib.h>
-#include <syslog.h>
 
 #include <atomic>
 #include <chrono>
@@ -26,8 +13,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "server/http_lib.h"
 
-namespace netsentry::store {
+namespace netsentry::server {
 namespace {
 
 using namespace std::chrono_literals;
@@ -106,41 +94,6 @@ std::string error_of(const auto& make) {
     return error.what();
   }
   return "(no error)";
-}
-
-TEST(Syslog, MapsSeveritiesToRisingSyslogLevels) {
-  EXPECT_EQ(syslog_level(detect::Severity::kLow), LOG_NOTICE);
-  EXPECT_EQ(syslog_level(detect::Severity::kMedium), LOG_WARNING);
-  EXPECT_EQ(syslog_level(detect::Severity::kHigh), LOG_ERR);
-  EXPECT_EQ(syslog_level(detect::Severity::kCritical), LOG_CRIT);
-}
-
-TEST(Syslog, ParsesFacilityNamesAndRejectsUnknownOnes) {
-  EXPECT_EQ(parse_syslog_facility("daemon"), LOG_DAEMON);
-  EXPECT_EQ(parse_syslog_facility("LOCAL3"), LOG_LOCAL3);
-  EXPECT_EQ(parse_syslog_facility("user"), LOG_USER);
-  const std::string message = error_of([] { (void)parse_syslog_facility("kernel-ish"); });
-  EXPECT_NE(message.find("\"kernel-ish\""), std::string::npos) << message;
-  EXPECT_NE(error_of([] { SyslogSink sink({.ident = "x", .facility = "nope"}); }), "(no error)");
-}
-
-TEST(Syslog, FormatsOneLineWithSubjectNumbersAndReason) {
-  EXPECT_EQ(format_syslog_message(scan_alert()),
-            "HIGH port_scan 10.0.0.66 -> 10.0.0.5:22/TCP score 0.9100 votes 3/4 count 12 (id 7): "
-            "Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s");
-  detect::Alert volume;
-  volume.severity = detect::Severity::kCritical;
-  volume.kind = "volume";
-  volume.interface = "eth0";
-  volume.score = 9.3f;
-  volume.reason = "Traffic 9.3 MB/s";
-  EXPECT_EQ(format_syslog_message(volume),
-            "CRITICAL volume eth0 score 9.3000 count 1: Traffic 9.3 MB/s");
-}
-
-TEST(Syslog, DeliversWithoutThrowing) {
-  SyslogSink sink({.ident = "netsentry-test", .facility = "user"});
-  EXPECT_NO_THROW(sink.deliver(scan_alert()));
 }
 
 TEST(WebhookBody, IsAJsonObjectWithEveryAlertField) {
@@ -295,4 +248,4 @@ TEST(WebhookSink, ASlowReceiverNeverBlocksDeliver) {
 }
 
 }  // namespace
-}  // namespace netsentry::store
+}  // namespace netsentry::server

@@ -1,15 +1,12 @@
-// Provides alert delivery beyond the files, as detect::AlertSink implementations:
-//  * SyslogSink writes one line through syslog(3) when an alert is raised, escalated and goes past
-//    (not for every update), with a configurable ident and facility; the severity maps to the
-//    syslog level (syslog_level()).
-//  * WebhookSink POSTs the alert as a JSON object (with "change": raised, updated, escalated, past)
-//    to an http:// URL from its own thread: when raised, escalated and past, and while engaged at
-//    most one update per update_interval of packet time. Delivering only queues (a bounded queue;
-//    a full queue drops and counts), so a slow or dead receiver never stalls detection. Failed
-//    posts (connection errors, timeouts, 408, 429, 5xx) are retried a bounded number of times with
-//    exponential backoff; other 4xx answers are final.
-// Thread rules: on_alert()/deliver() may be called from any thread on both sinks. SyslogSink calls
-// openlog(3), which is process-wide: keep one per process. WebhookSink's destructor keeps
+// Provides server::WebhookSink, alert delivery by HTTP POST as a detect::AlertSink: the alert as a
+// JSON object (detect::alert_to_json with "change": raised, updated, escalated, past) to an
+// http:// URL from its own thread: when raised, escalated and past, and while engaged at most one
+// update per update_interval of packet time. Delivering only queues (a bounded queue; a full
+// queue drops and counts), so a slow or dead receiver never stalls detection. Failed posts
+// (connection errors, timeouts, 408, 429, 5xx) are retried a bounded number of times with
+// exponential backoff; other 4xx answers are final. It lives in server/ because cpp-httplib is
+// used here only.
+// Thread rules: on_alert()/deliver() may be called from any thread. The destructor keeps
 // delivering what is queued (one attempt each) for shutdown_grace, plus at most one request's
 // timeouts, then counts the rest as failed.
 #pragma once
@@ -19,7 +16,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <stop_token>
 #include <string>
@@ -33,38 +29,7 @@
 #include "detect/alert.h"
 #include "detect/sinks.h"
 
-namespace netsentry::store {
-
-// LOW -> LOG_NOTICE, MEDIUM -> LOG_WARNING, HIGH -> LOG_ERR, CRITICAL -> LOG_CRIT.
-[[nodiscard]] int syslog_level(detect::Severity severity);
-// "daemon", "user", "local0".."local7", "auth", "security" ... -> LOG_*; throws core::Error
-// ("syslog facility \"x\" is unknown; use daemon, user or local0..local7") otherwise.
-[[nodiscard]] int parse_syslog_facility(std::string_view name);
-// The line syslog receives: "HIGH port_scan 10.0.0.66 -> 10.0.0.5:22/TCP score 0.9100 votes 3/4
-// count 12 (id 7): Port scan suspected: ...".
-[[nodiscard]] std::string format_syslog_message(const detect::Alert& alert);
-
-struct SyslogOptions {
-  std::string ident = "netsentry";
-  std::string facility = "daemon";
-};
-
-class SyslogSink final : public detect::AlertSink {
- public:
-  // Throws core::Error on an unknown facility.
-  explicit SyslogSink(SyslogOptions options = {});
-  ~SyslogSink() override;
-  SyslogSink(const SyslogSink&) = delete;
-  SyslogSink& operator=(const SyslogSink&) = delete;
-
-  void on_alert(const detect::Alert& alert, detect::AlertChange change) override;
-  // One line, whatever the change.
-  void deliver(const detect::Alert& alert);
-
- private:
-  std::string ident_;  // openlog keeps the pointer: it must live as long as the sink
-  int facility_;
-};
+namespace netsentry::server {
 
 struct WebhookOptions {
   std::string url;  // http://host[:port][/path]; https is not supported
@@ -137,4 +102,4 @@ class WebhookSink final : public detect::AlertSink {
   std::jthread thread_;  // last: joins before the members it uses go away
 };
 
-}  // namespace netsentry::store
+}  // namespace netsentry::server
