@@ -18,6 +18,7 @@
   const state = {
     sensor: params.get('sensor') || '',  // a hub's page: one sensor's view ('' = all sensors)
     sensors: [],
+    suppressions: null,       // GET /api/suppressions, null when the server has none to change
     seq: 0,
     iface: 'total',
     rangeS: LIVE_WINDOW_S,    // the span the charts cover
@@ -705,6 +706,7 @@
     $('drawer-flow-count').textContent = rows.length ? `(${rows.length})` : '';
   }
   async function openDrawer(id) {
+    if (state.drawerId !== id) $('suppress-form').hidden = true;
     state.drawerId = id;
     const cached = state.alerts.get(id);
     if (cached) renderDrawer(cached);
@@ -720,6 +722,7 @@
   }
   function closeDrawer() {
     state.drawerId = 0;
+    $('suppress-form').hidden = true;
     $('alert-drawer').classList.remove('open');
     $('alert-drawer').setAttribute('aria-hidden', 'true');
     $('scrim').hidden = true;
@@ -752,6 +755,83 @@
       } catch (e) {
         $('drawer-ack').disabled = false;
         report(e);
+      }
+    });
+  }
+
+  // ---------- suppression rules ----------
+  // The running monitor's rules (GET /api/suppressions); null when this server has none to change
+  // (dashboard --db, a hub): then neither the card nor the drawer's "Suppress…" shows.
+  async function loadSuppressions() {
+    const res = await fetch(withSensor('/api/suppressions'), { cache: 'no-store', headers: { Accept: 'application/json' } });
+    if (res.status === 404) {
+      state.suppressions = null;
+    } else if (res.ok) {
+      state.suppressions = await res.json();
+    } else {
+      return;  // a session that ended is handled by the other requests' login step
+    }
+    renderSuppressions();
+  }
+  function renderSuppressions() {
+    const s = state.suppressions;
+    $('suppressions-card').hidden = !s;
+    $('drawer-suppress').hidden = !s;
+    if (!s) return;
+    $('suppression-list').replaceChildren(...s.rules.map((rule) => {
+      const remove = el('button', { cls: 'text-button small', text: 'Remove', attrs: { type: 'button' } });
+      remove.addEventListener('click', async () => {
+        remove.disabled = true;
+        try {
+          state.suppressions = await api('/api/suppressions/remove', {
+            method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rule }),
+          });
+          renderSuppressions();
+        } catch (e) {
+          remove.disabled = false;
+          report(e);
+        }
+      });
+      const li = el('li', {}, [el('code', { cls: 'mono', text: rule }), remove]);
+      li.dataset.rule = rule;
+      return li;
+    }));
+    $('suppression-empty').hidden = s.rules.length > 0;
+    $('suppression-count').textContent = s.rules.length ? `(${s.rules.length})` : '';
+    $('suppression-saved').textContent = s.saved_to ? `saved to ${s.saved_to}` : 'not saved: this monitor has no configuration file';
+  }
+  // A rule that matches the alert's host and kind, as a starting point the user can edit.
+  function ruleFor(a) {
+    const kind = a.kind ? ` kind=${a.kind}` : '';
+    if (a.host) return `${a.role === 'victim' ? 'dst' : 'src'}=${a.host}${kind}`;
+    if (a.interface) return `iface=${a.interface}${kind}`;
+    return kind.trim();
+  }
+  function initSuppress() {
+    $('drawer-suppress').addEventListener('click', () => {
+      const a = state.alerts.get(state.drawerId);
+      if (!a) return;
+      $('suppress-rule').value = ruleFor(a);
+      $('suppress-message').textContent = '';
+      $('suppress-form').hidden = false;
+      $('suppress-rule').focus();
+    });
+    $('suppress-cancel').addEventListener('click', () => { $('suppress-form').hidden = true; });
+    $('suppress-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const rule = $('suppress-rule').value.trim();
+      $('suppress-save').disabled = true;
+      try {
+        state.suppressions = await api('/api/suppressions', {
+          method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rule }),
+        });
+        renderSuppressions();
+        $('suppress-form').hidden = true;
+      } catch (err) {
+        // "/api/suppressions: suppression rule ...: bad token ..." -> the part after the path.
+        $('suppress-message').textContent = String(err.message).replace(/^\/api\/suppressions: /, '');
+      } finally {
+        $('suppress-save').disabled = false;
       }
     });
   }
@@ -1279,7 +1359,7 @@
     await Promise.all([
       loadSensors(),
       api('/api/stats').then((stats) => { state.seq = stats.event_seq; renderStats(stats); }),
-      loadAlerts(), refreshTables(), api('/api/models').then(renderModels),
+      loadAlerts(), refreshTables(), api('/api/models').then(renderModels), loadSuppressions(),
       state.chartsReady ? loadCharts() : null]);
   }
 
@@ -1315,6 +1395,7 @@
     initLogin();
     await ensureSession();
     initRange();
+    initSuppress();
     initTrafficControls();
     initAlerts();
     initSortable('flow-table', state.flowSort, renderFlows);

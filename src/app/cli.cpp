@@ -855,6 +855,7 @@ int run_cli(int argc, char** argv) {
     } else if (watch_cmd->parsed()) {
       rc = run_watch(watch);
     } else if (monitor_cmd->parsed()) {
+      monitor.config_file = config;
       rc = run_monitor(monitor);
     } else if (train_cmd->parsed()) {
       train.models.clear();

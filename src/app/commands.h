@@ -69,6 +69,9 @@ struct MonitorOptions {
   bool site_baseline = true;  // beside the model (false: --no-site-baseline)
   int threads = 1;            // model scoring threads
   std::vector<std::string> suppress;
+  // The configuration file this run read (--config, or ./netsentry.toml), "" when none: where the
+  // page's suppression rules are saved.
+  std::filesystem::path config_file;
   double volume_bytes_per_second = 100000;  // the original's rule
   std::string volume_severity = "LOW";      // the rule's alerts
   bool volume_loopback = false;             // learned volume evidence on loopback too

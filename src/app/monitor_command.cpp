@@ -19,6 +19,7 @@
 #include "app/host_recorder.h"
 #include "app/sensor_outputs.h"
 #include "app/summary.h"
+#include "app/suppression_config.h"
 #include "bus/publisher.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -183,6 +184,8 @@ int run_monitor(const MonitorOptions& options) {
   detect::DetectionOutputs stage_outputs = sinks.sinks();
   if (evidence.sink() != nullptr) stage_outputs.alerts.push_back(evidence.sink());
   detect::DetectionStage stage(std::move(detection), std::move(stage_outputs));
+  // The page's suppression rules: applied to the stage, saved to the configuration file.
+  SuppressionConfig suppressions(stage, options.suppress, options.config_file);
   if (serve) {
     // Acknowledging on the page persists to the store, so `dashboard --db` shows it too.
     live->set_ack_listener([&sinks](std::int64_t id) { (void)sinks.acknowledge(id); });
@@ -190,6 +193,7 @@ int run_monitor(const MonitorOptions& options) {
     server::ServerOptions server = server_options(
         options.listen, options.auth_token, options.auth_token_file, find_web_dir(options.web_dir));
     server.allowed_hosts = options.allow_hosts;
+    server.suppressions = &suppressions;
     http = std::make_unique<server::HttpServer>(*live, std::move(server));
     http->start();
     spdlog::info("monitor: dashboard on {}{}", http->url(),

@@ -297,6 +297,12 @@ void DetectionStage::on_traffic(const host::TrafficSample& sample) {
   handle(evidence_);
 }
 
+void DetectionStage::set_suppression_rules(const std::vector<std::string>& rules) {
+  SuppressionRules parsed(rules);  // throws before anything changes
+  std::lock_guard lock(mutex_);
+  suppression_ = std::move(parsed);
+}
+
 void DetectionStage::handle(std::vector<Evidence>& evidence) {
   for (const Evidence& ev : evidence) {
     if (!suppression_.empty() && suppression_.suppressed(ev)) {

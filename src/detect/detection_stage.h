@@ -128,6 +128,10 @@ class DetectionStage final {
   [[nodiscard]] std::vector<std::string> failing_outputs();
   // Packet time the stage has reached (the newest event, flow or tick).
   [[nodiscard]] std::int64_t now_ns() const;
+  // Replaces the suppression rules (the page's "suppress" and its list); evidence handled after
+  // the call is matched against the new ones. Throws core::Error naming a bad rule, and then
+  // keeps the old rules. Any thread.
+  void set_suppression_rules(const std::vector<std::string>& rules);
 
  private:
   class FanOut;
@@ -146,9 +150,9 @@ class DetectionStage final {
   DetectionOptions options_;
   DetectionOutputs outputs_;
   std::unique_ptr<FanOut> flows_out_;
-  SuppressionRules suppression_;
 
-  mutable std::mutex mutex_;                          // guards everything below
+  mutable std::mutex mutex_;  // guards everything below
+  SuppressionRules suppression_;
   std::vector<std::unique_ptr<Detector>> detectors_;  // the rules (host detectors, volume)
   class VolumeForecastDetector* forecast_ = nullptr;  // in detectors_, when on
   std::unique_ptr<SiteBaseline> site_;

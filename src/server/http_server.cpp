@@ -444,6 +444,40 @@ class HttpServer::Impl {
                    }
                    send_json(res, {{"id", *id}, {"acknowledged", true}});
                  }));
+    get("/api/suppressions", [this](const httplib::Request&, httplib::Response& res) {
+      if (options_.suppressions == nullptr) {
+        return send_error(res, 404, "this server has no suppression rules to change");
+      }
+      send_json(res, {{"rules", options_.suppressions->rules()},
+                      {"saved_to", options_.suppressions->saved_to()}});
+    });
+    // {"rule": "..."}: POST /api/suppressions adds it, POST /api/suppressions/remove removes it.
+    server_.Post(R"(/api/suppressions(/remove)?)",
+                 guarded([this](const httplib::Request& req, httplib::Response& res) {
+                   if (options_.suppressions == nullptr) {
+                     return send_error(res, 404, "this server has no suppression rules to change");
+                   }
+                   const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+                   if (!body.is_object() || !body.contains("rule") || !body["rule"].is_string() ||
+                       body["rule"].get<std::string>().empty()) {
+                     throw BadRequest{"the body must be {\"rule\": \"...\"}"};
+                   }
+                   const std::string rule = body["rule"].get<std::string>();
+                   if (!core::is_valid_utf8(rule)) throw BadRequest{"the rule is not valid UTF-8"};
+                   try {
+                     if (req.matches[1].length() > 0) {
+                       if (!options_.suppressions->remove(rule)) {
+                         return send_error(res, 404, "no suppression rule \"" + rule + "\"");
+                       }
+                     } else {
+                       options_.suppressions->add(rule);
+                     }
+                   } catch (const core::Error& error) {
+                     throw BadRequest{error.what()};
+                   }
+                   send_json(res, {{"rules", options_.suppressions->rules()},
+                                   {"saved_to", options_.suppressions->saved_to()}});
+                 }));
     get("/api/hosts", [this](const httplib::Request& req, httplib::Response& res) {
       const auto limit = static_cast<std::size_t>(parse_int(req, "limit", 20, 1, 200));
       send_json(res, hosts_json(view(req).hosts(limit)));

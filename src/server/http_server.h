@@ -24,6 +24,7 @@
 #include "server/connection_gate.h"
 #include "server/dashboard_source.h"
 #include "server/request_checks.h"
+#include "server/suppression_control.h"
 
 namespace httplib {
 class Server;
@@ -63,6 +64,9 @@ struct ServerOptions {
   // Host names (besides IP literals and localhost) that requests may carry in their Host header;
   // any other name is refused with 403, so a DNS-rebinding page cannot read the API.
   std::vector<std::string> allowed_hosts;
+  // The running stage's suppression rules (GET/POST /api/suppressions); null: the server has none
+  // to change (dashboard --db, hub), and those endpoints answer 404.
+  SuppressionControl* suppressions = nullptr;
 };
 
 struct ServerCounters {

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "core/error.h"
 #include "detect/alert.h"
 #include "detect/detect_test_support.h"
 
@@ -79,6 +80,24 @@ TEST(DetectionStage, SuppressedEvidenceNeverReachesAProfile) {
   stage.finish();
   EXPECT_TRUE(alerts.seen.empty());
   EXPECT_GT(stage.stats().suppressed, 0u);
+}
+
+TEST(DetectionStage, SuppressionRulesReplacedWhileRunningApplyToLaterEvidence) {
+  Deliveries alerts;
+  DetectionOutputs outputs;
+  outputs.alerts = {&alerts};
+  DetectionStage stage(rules_only(), outputs);
+  stage.set_suppression_rules({"src=10.0.0.66 kind=port_scan"});
+  stage.on_flow_events(scan_events(150, kT0));
+  EXPECT_TRUE(alerts.seen.empty());
+  EXPECT_THROW(stage.set_suppression_rules({"src=not-an-address"}), core::Error);
+  stage.on_flow_events(scan_events(150, kT0 + 60 * kSec));
+  EXPECT_TRUE(alerts.seen.empty());  // a bad rule kept the old ones
+  stage.set_suppression_rules({});
+  stage.on_flow_events(scan_events(150, kT0 + 120 * kSec));
+  stage.finish();
+  ASSERT_FALSE(alerts.seen.empty());
+  EXPECT_EQ(alerts.seen.front().alert.kind, kind::kPortScan);
 }
 
 TEST(DetectionStage, AFailingOutputIsASystemAlertOncePerStreak) {

@@ -16,7 +16,8 @@ import { readFileSync } from 'node:fs';
 
 import { baseUrl, check, finish, withBrowser } from './browser.mjs';
 import {
-  checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkRiskiestHosts, checkTimeRange,
+  checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkRiskiestHosts, checkSuppression,
+  checkTimeRange,
 } from './page_checks.mjs';
 
 const base = baseUrl('the dashboard base URL');
@@ -29,7 +30,8 @@ const browser = {
   profilePrefix: 'netsentry-e2e-',
   viewport: { width: 1440, height: 1000 },
   // The refused wrong token of the login check is expected; Chromium logs its 401 as an error.
-  ignoreConsoleError: (msg) => (msg.location().url || '').endsWith('/api/login'),
+  // Refused on purpose: the login check's wrong token and the suppression check's bad rule.
+  ignoreConsoleError: (msg) => /\/api\/(login|suppressions)$/.test(msg.location().url || ''),
 };
 
 await withBrowser(browser, async ({ context, page, consoleErrors }) => {
@@ -121,6 +123,7 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
   await checkFiltersAndExport(page, check);
   await checkHostPage(page, check, screenshot.replace(/\.png$/, '-host.png'));
   await checkTimeRange(page, check);
+  await checkSuppression(page, check);
 
   // Markup in data is shown as text and never runs.
   const markup = await page.evaluate(() => {

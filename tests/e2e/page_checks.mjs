@@ -257,3 +257,43 @@ export async function checkTimeRange(page, check) {
   check(!new URL(page.url()).searchParams.has('from') && await page.$$eval('#flow-table tbody tr', (t) => t.length) > 0,
     'back to live, the flows return and the address has no range');
 }
+
+// Suppress from the alert itself: the drawer proposes a rule for the alert's host and kind, a
+// bad rule is refused in place, the rule is listed, and removing it empties the list again.
+// Servers without rules to change (dashboard --db, a hub) show neither.
+export async function checkSuppression(page, check) {
+  const status = await page.evaluate(async () => (await fetch('/api/suppressions')).status);
+  const cardShown = await page.isVisible('#suppressions-card');
+  if (status === 404) {
+    check(!cardShown, 'a server without suppression rules shows no rules card');
+    return;
+  }
+  check(cardShown, 'the Suppression Rules card is shown');
+  await page.click('#alert-list .alert-row');
+  await page.waitForSelector('#alert-drawer.open', { timeout: 5000 });
+  await page.click('#drawer-suppress');
+  const proposed = await page.inputValue('#suppress-rule');
+  const alert = await page.evaluate(async () => {
+    const id = Number((document.getElementById('drawer-title').textContent.match(/#(\d+)/) || [])[1]);
+    return (await fetch(`/api/alerts/${id}`)).json();
+  });
+  check(proposed.includes(`kind=${alert.kind}`) && (!alert.host || proposed.includes(alert.host)),
+    `the drawer proposes a rule for the alert's host and kind ("${proposed}")`);
+  await page.fill('#suppress-rule', 'colour=blue');
+  await page.click('#suppress-save');
+  const refused = await waitIn(page, () => document.getElementById('suppress-message').textContent.length > 0, null, 5000);
+  check(refused && await page.isVisible('#suppress-form'),
+    `a bad rule is refused with the reason (${(await page.textContent('#suppress-message')).slice(0, 80)})`);
+  await page.fill('#suppress-rule', proposed);
+  await page.click('#suppress-save');
+  const listed = await waitIn(page, (rule) => Array.from(document.querySelectorAll('#suppression-list li'))
+    .some((li) => li.dataset.rule === rule), proposed, 5000);
+  const api = await page.evaluate(async () => (await fetch('/api/suppressions')).json());
+  check(listed && api.rules.includes(proposed), `the rule is in force and listed (${api.rules.join(' | ')})`);
+  await page.click('#drawer-close');
+  await page.click(`#suppression-list li[data-rule="${proposed}"] button`);
+  const gone = await waitIn(page, (rule) => !Array.from(document.querySelectorAll('#suppression-list li'))
+    .some((li) => li.dataset.rule === rule), proposed, 5000);
+  const after = await page.evaluate(async () => (await fetch('/api/suppressions')).json());
+  check(gone && !after.rules.includes(proposed), 'removing the rule takes it out of force and off the list');
+}

@@ -19,6 +19,11 @@ if ! command -v node >/dev/null 2>&1 || [ ! -x "${CHROMIUM:-/usr/bin/chromium}" 
 fi
 
 work=$(mktemp -d)
+# The monitor runs in the work folder: a ./netsentry.toml where the test was started (the source
+# tree's) must be neither read nor rewritten by the page's suppression check.
+netsentry=$(realpath "$netsentry")
+shot=$(realpath -m "$shot")
+cd "$work" || exit 1
 trap 'rm -rf "$work"' EXIT
 python3 "$root/scripts/lab" --synthetic --out "$work/lab" >/dev/null || exit 1
 "$netsentry" monitor --pcap "$work/lab/capture.pcap" --speed 10 --stay --no-model \

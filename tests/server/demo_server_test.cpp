@@ -6,15 +6,18 @@
 // stops the demo early (how tests/e2e/run.sh ends it).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <thread>
 
+#include "detect/suppression.h"
 #include "server/http_server.h"
 #include "server/live_state.h"
 
@@ -90,6 +93,32 @@ std::vector<detect::HostRisk> risks(std::int64_t t_ms, std::int64_t alert_id) {
   quiet.evidence = {scan_alert(t_ms, 1).evidence[1]};
   return {engaged, quiet};
 }
+
+// The page's suppression rules, kept in memory (monitor's app::SuppressionConfig also applies them
+// and saves the configuration file).
+class DemoSuppressions final : public SuppressionControl {
+ public:
+  std::vector<std::string> rules() const override {
+    std::lock_guard lock(mutex_);
+    return rules_;
+  }
+  std::string saved_to() const override { return "(demo: not saved)"; }
+  void add(std::string_view rule) override {
+    const detect::SuppressionRule parsed = detect::SuppressionRule::parse(rule);
+    std::lock_guard lock(mutex_);
+    if (std::find(rules_.begin(), rules_.end(), parsed.text) == rules_.end()) {
+      rules_.push_back(parsed.text);
+    }
+  }
+  bool remove(std::string_view rule) override {
+    std::lock_guard lock(mutex_);
+    return std::erase(rules_, std::string(rule)) > 0;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> rules_;
+};
 
 void seed(LiveState& state) {
   ModelsInfo models;
@@ -196,6 +225,8 @@ TEST(DemoServer, ServesSyntheticDataWhenAsked) {
   options.port = port_env != nullptr ? std::atoi(port_env) : 0;
   options.assets_dir = std::filesystem::path(NETSENTRY_SOURCE_DIR) / "web";
   if (const char* token = std::getenv("NETSENTRY_DEMO_TOKEN")) options.auth_token = token;
+  DemoSuppressions suppressions;
+  options.suppressions = &suppressions;
   HttpServer server(state, options);
   server.start();
   std::cout << "dashboard demo at " << server.url() << std::endl;

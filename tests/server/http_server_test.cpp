@@ -406,6 +406,64 @@ TEST_F(HttpServerTest, TrafficAndTimelineEndAtTo) {
   get_json("/api/traffic?to=later", 400);
 }
 
+// An in-memory SuppressionControl: rules with "bad" in them are refused.
+class FakeSuppressions final : public SuppressionControl {
+ public:
+  std::vector<std::string> rules() const override { return rules_; }
+  std::string saved_to() const override { return "/etc/netsentry.toml"; }
+  void add(std::string_view rule) override {
+    if (rule.find("bad") != std::string_view::npos) throw core::Error("bad token \"bad\"");
+    rules_.emplace_back(rule);
+  }
+  bool remove(std::string_view rule) override { return std::erase(rules_, std::string(rule)) > 0; }
+  std::vector<std::string> rules_;
+};
+
+TEST_F(HttpServerTest, SuppressionRulesAreListedAddedAndRemovedWithTheCsrfCheck) {
+  FakeSuppressions rules;
+  ServerOptions options;
+  options.suppressions = &rules;
+  start(options);
+  EXPECT_EQ(get_json("/api/suppressions")["rules"].size(), 0U);
+  const auto post = [&](const char* path, const std::string& body, bool same_origin = true) {
+    return client_->Post(path, same_origin ? origin() : httplib::Headers{}, body,
+                         "application/json");
+  };
+  auto res = post("/api/suppressions", R"({"rule": "src=10.0.0.5 kind=port_scan"})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["rules"], json({"src=10.0.0.5 kind=port_scan"}));
+  EXPECT_EQ(get_json("/api/suppressions")["saved_to"], "/etc/netsentry.toml");
+  res = post("/api/suppressions", R"({"rule": "bad=1"})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("bad token"), std::string::npos);
+  res = post("/api/suppressions", R"({"rules": 1})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  // Another site's page cannot add or remove a rule.
+  res = post("/api/suppressions", R"({"rule": "dst_port=53"})", false);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 403);
+  EXPECT_EQ(rules.rules_.size(), 1U);
+  res = post("/api/suppressions/remove", R"({"rule": "dst_port=53"})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  res = post("/api/suppressions/remove", R"({"rule": "src=10.0.0.5 kind=port_scan"})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_TRUE(rules.rules_.empty());
+}
+
+TEST_F(HttpServerTest, WithoutSuppressionControlTheEndpointsAre404) {
+  start();
+  get_json("/api/suppressions", 404);
+  const auto res = client_->Post("/api/suppressions", origin(), R"({"rule": "dst_port=53"})",
+                                 "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+}
+
 TEST_F(HttpServerTest, ConnectionsModelsTimelineAndTopHaveTheirShapes) {
   feed();
   start();
