@@ -62,8 +62,14 @@ void CapturePipeline::BatchingSink::on_flow_progress(flow::FlowRecord&& record) 
   if (batch_.progress.size() >= kBatchSize) flush_batch();
 }
 
+void CapturePipeline::BatchingSink::on_sighting(const net::Sighting& sighting) {
+  batch_.sightings.push_back(sighting);
+  if (batch_.sightings.size() >= kBatchEvents) flush_batch();
+}
+
 void CapturePipeline::BatchingSink::flush_batch(std::int64_t now_ns) {
-  if (batch_.flows.empty() && batch_.events.empty() && batch_.progress.empty() && now_ns == 0) {
+  if (batch_.flows.empty() && batch_.events.empty() && batch_.progress.empty() &&
+      batch_.sightings.empty() && now_ns == 0) {
     return;
   }
   Batch b = std::move(batch_);
@@ -72,6 +78,7 @@ void CapturePipeline::BatchingSink::flush_batch(std::int64_t now_ns) {
   if (!ongoing_) b.seconds = std::exchange(owner_.finished_seconds_, {});
   owner_.flow_events_.fetch_add(b.events.size(), std::memory_order_relaxed);
   owner_.progress_reports_.fetch_add(b.progress.size(), std::memory_order_relaxed);
+  owner_.sightings_.fetch_add(b.sightings.size(), std::memory_order_relaxed);
   // Blocking push: a finished flow is never dropped; if the stage falls behind, the flow thread
   // waits and the capture ring (which never blocks a live capture) absorbs or counts the excess.
   owner_.batches_.push(std::move(b));
@@ -235,6 +242,10 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
         recorder->record(slot->ts_ns, slot->wire_len, static_cast<int>(slot->link),
                          ring_.packet(*slot), pair);
       }
+      if (hooks_.sightings &&
+          net::sight(slot->link, {slot->data, slot->stored_len}, packet, sighting_)) {
+        batching_.on_sighting(sighting_);
+      }
       last_packet_ns = std::max(last_packet_ns, slot->ts_ns);
       ++taken;
     }
@@ -282,6 +293,7 @@ void CapturePipeline::writer_loop() {
     if (hooks_.traffic) {
       for (const auto& s : batch->seconds) hooks_.traffic(s);
     }
+    if (hooks_.sightings && !batch->sightings.empty()) hooks_.sightings(batch->sightings);
     if (hooks_.events && !batch->events.empty()) hooks_.events(batch->events);
     if (hooks_.progress && !batch->progress.empty()) hooks_.progress(batch->progress);
     if (hooks_.flows && !batch->flows.empty()) hooks_.flows(batch->flows, batch->ongoing);
@@ -354,6 +366,7 @@ PipelineStats CapturePipeline::stats() const {
     s.recorder_cut = ring_.spill_missed();
     s.spill_bytes = ring_.spill_bytes();
   }
+  s.sightings = sightings_.load(std::memory_order_relaxed);
   return s;
 }
 

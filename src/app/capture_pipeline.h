@@ -30,6 +30,7 @@
 #include "flow/flow_table.h"
 #include "host/monitor.h"
 #include "net/packet.h"
+#include "net/sighting.h"
 
 namespace netsentry::app {
 
@@ -51,11 +52,16 @@ struct PipelineStats {
   capture::RecorderStats recorder;
   std::uint64_t recorder_cut = 0;
   std::size_t spill_bytes = 0;  // the ring's spill area (memory the recorder adds to the ring)
+  std::uint64_t sightings = 0;  // bindings, DNS questions, failed logins handed to the stage
 };
 
-// What the stage thread calls (each may be empty), per batch in this order: traffic, events,
-// progress, flows, advance.
+// What the stage thread calls (each may be empty), per batch in this order: traffic, sightings,
+// events, progress, flows, advance.
 struct PipelineHooks {
+  // What packets say that flows do not keep (net/sighting.h): ARP and neighbour-discovery
+  // bindings, DNS questions, servers' failed-login replies, in packet order. Setting it turns
+  // the per-packet inspection on.
+  std::function<void(std::span<const net::Sighting>)> sightings;
   // Flow events (first packet, first reply, the initiator's answer) as they happened. Setting
   // `events` or `progress` turns the flow table's observer on.
   std::function<void(std::span<const flow::FlowEvent>)> events;
@@ -117,6 +123,7 @@ class CapturePipeline final {
     bool ongoing = false;
     std::vector<flow::FlowEvent> events;
     std::vector<flow::FlowRecord> progress;
+    std::vector<net::Sighting> sightings;
     std::int64_t now_ns = 0;  // packet time when the batch left the flow thread (0 = unknown)
     std::vector<host::TrafficSample> seconds;  // finished capture-series seconds
   };
@@ -129,6 +136,7 @@ class CapturePipeline final {
     void on_flow(flow::FlowRecord&& record) override;
     void on_flow_event(const flow::FlowEvent& event) override;
     void on_flow_progress(flow::FlowRecord&& record) override;
+    void on_sighting(const net::Sighting& sighting);
     void flush_batch(std::int64_t now_ns = 0);
 
    private:
@@ -180,6 +188,8 @@ class CapturePipeline final {
   std::atomic<std::uint64_t> ongoing_reported_{0};
   std::atomic<std::uint64_t> flow_events_{0};
   std::atomic<std::uint64_t> progress_reports_{0};
+  std::atomic<std::uint64_t> sightings_{0};
+  net::Sighting sighting_;  // flow thread: the packet being inspected
 
   std::jthread writer_thread_;
   std::jthread flow_thread_;

@@ -94,6 +94,9 @@ int run_collect(const CollectOptions& o) {
   d.host.brute_force_web_burst_sessions = 0;
   d.host.slow_http_connections = 0;
   d.host.exfil_min_seconds = 0;
+  d.host.spoof_detection = false;  // no packets: no bindings, no DNS questions
+  d.host.dns_tunnel_names = 0;
+  d.host.beacon_connections = 0;  // no flow events
   d.host.udp_flood_packets_per_second = o.udp_flood_pps;
   d.host.icmp_flood_packets_per_second = o.icmp_flood_pps;
   d.volume_baseline = false;

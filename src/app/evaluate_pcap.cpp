@@ -87,6 +87,10 @@ eval::PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::st
 
   // The hooks of monitor --pcap, with the evaluator told the packet time first.
   PipelineHooks hooks;
+  hooks.sightings = [&stage, &evaluator](std::span<const net::Sighting> sightings) {
+    evaluator.observe_time(sightings.back().ts_ns);
+    stage.on_sightings(sightings);
+  };
   hooks.events = [&stage, &evaluator](std::span<const flow::FlowEvent> events) {
     evaluator.observe_time(events.back().ts_ns);
     stage.on_flow_events(events);

@@ -210,6 +210,9 @@ int run_monitor(const MonitorOptions& options) {
   // Replays write the capture's own per-second series where the host counters would go.
   std::unique_ptr<store::TrafficLog> replay_log;  // written by the stage thread only
   PipelineHooks hooks;
+  hooks.sightings = [&stage](std::span<const net::Sighting> sightings) {
+    stage.on_sightings(sightings);
+  };
   hooks.events = [&stage](std::span<const flow::FlowEvent> events) {
     stage.on_flow_events(events);
   };

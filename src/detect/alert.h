@@ -43,6 +43,10 @@ inline constexpr std::string_view kUdpFlood = "udp_flood";
 inline constexpr std::string_view kIcmpFlood = "icmp_flood";  // echo requests per second
 inline constexpr std::string_view kSlowHttp = "slow_http";    // slowloris-style held connections
 inline constexpr std::string_view kExfiltration = "exfiltration";  // a one-way trickle upload
+inline constexpr std::string_view kArpSpoof = "arp_spoof";         // an IPv4 address's MAC claimed
+inline constexpr std::string_view kNdSpoof = "nd_spoof";           // the same for IPv6 (ND)
+inline constexpr std::string_view kDnsTunnel = "dns_tunnel";       // data encoded in DNS names
+inline constexpr std::string_view kBeacon = "beacon";              // regular callbacks to a server
 inline constexpr std::string_view kSystem = "system";  // the monitor itself (disk full, drops)
 }  // namespace kind
 

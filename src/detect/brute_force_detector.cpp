@@ -11,20 +11,38 @@ namespace {
 constexpr std::size_t kRecent = 3;
 }  // namespace
 
-void BruteForceDetector::ReplySizeVote::add(std::uint64_t reply) {
-  if (lead == 0) {
-    size = reply;
-    lead = 1;
-  } else if (reply == size) {
-    ++lead;
-  } else {
-    --lead;
+void BruteForceDetector::ReplySizes::add(std::uint64_t reply) {
+  for (std::size_t i = 0; i < used; ++i) {
+    if (slots[i].first == reply) {
+      ++slots[i].second;
+      return;
+    }
   }
+  if (used < kSlots) {
+    slots[used++] = {reply, 1};
+    return;
+  }
+  // Full: every counter loses one and the new size is dropped (Misra-Gries).
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < used; ++i) {
+    if (--slots[i].second > 0) slots[kept++] = slots[i];
+  }
+  used = kept;
 }
 
-// True when at least `ratio` (> 1/2) of `votes` replies had one size.
-bool BruteForceDetector::ReplySizeVote::holds(double ratio, std::uint64_t votes) const {
-  return votes > 0 && double(lead) >= (2 * ratio - 1) * double(votes);
+bool BruteForceDetector::ReplySizes::holds(double ratio, std::uint64_t votes) const {
+  std::uint64_t first = 0;
+  std::uint64_t second = 0;
+  for (std::size_t i = 0; i < used; ++i) {
+    const std::uint64_t c = slots[i].second;
+    if (c > first) {
+      second = first;
+      first = c;
+    } else if (c > second) {
+      second = c;
+    }
+  }
+  return votes > 0 && double(first + second) >= ratio * double(votes);
 }
 
 BruteForceDetector::BruteForceDetector(const HostDetectorOptions& options)
@@ -39,8 +57,9 @@ std::size_t BruteForceDetector::threshold(std::uint16_t port) const {
                                        : options_.brute_force_sessions;
 }
 
-// A web login attack below the web threshold: a fast run of short sessions that mostly got the
-// same reply. Browsers and API clients fetch pages of varied sizes, or reuse connections.
+// A web login attack below the web threshold: a fast run of short sessions that mostly got one
+// of two replies (the login form, the failure page). Browsers and API clients fetch pages of varied
+// sizes, or reuse connections.
 bool BruteForceDetector::web_burst(const State& s) const {
   const auto& o = options_;
   if (o.brute_force_web_burst_sessions == 0 || s.sessions < o.brute_force_web_burst_sessions) {
@@ -53,7 +72,7 @@ bool BruteForceDetector::web_burst(const State& s) const {
 
 auto BruteForceDetector::closer(std::vector<Evidence>& out) {
   return [this, &out](const Table::Entry& e) {
-    if (e.state.grew(e.state.sessions)) {
+    if (e.state.grew(e.state.measure())) {
       out.push_back(make(e, e.state.level));
       ++evidence_;
     }
@@ -63,19 +82,24 @@ auto BruteForceDetector::closer(std::vector<Evidence>& out) {
 Evidence BruteForceDetector::make(const Table::Entry& e, int level) const {
   const State& s = e.state;
   const double t = double(threshold(e.key.port));
+  const std::uint64_t measure = s.measure();
   Evidence ev = rule_evidence(kind::kBruteForce, name(), e.key, s, level,
-                              rule_confidence(double(s.sessions), t, options_.critical_factor));
+                              rule_confidence(double(measure), t, options_.critical_factor));
   ev.host = e.key.src;
   ev.role = Role::kAttacker;
   ev.peer = e.key.dst;
-  ev.count = s.sessions;
-  ev.score = static_cast<float>(double(s.sessions) / t);
+  ev.count = measure;
+  ev.score = static_cast<float>(double(measure) / t);
   ev.flows = s.recent;
-  ev.description = fmt::format("Brute force suspected: {} short sessions from {} to {}{} in {}",
-                               format_count(s.sessions), e.key.src.to_string(),
-                               format_endpoint(e.key.dst, e.key.port), service_suffix(e.key.port),
-                               format_duration(s.elapsed_seconds()));
-  ev.deviations.push_back({"short_sessions", double(s.sessions), t, ev.score});
+  const bool failures = s.failures > s.sessions;
+  ev.description = fmt::format("Brute force suspected: {} {} from {} to {}{} in {}",
+                               format_count(measure), failures ? "failed logins" : "short sessions",
+                               e.key.src.to_string(), format_endpoint(e.key.dst, e.key.port),
+                               service_suffix(e.key.port), format_duration(s.elapsed_seconds()));
+  ev.deviations.push_back({"short_sessions", double(s.sessions), t, double(s.sessions) / t});
+  if (s.failures > 0) {
+    ev.deviations.push_back({"failed_logins", double(s.failures), t, double(s.failures) / t});
+  }
   return ev;
 }
 
@@ -97,14 +121,32 @@ void BruteForceDetector::on_flow_finished(const flow::FlowRecord& r, std::vector
   s.replies.add(static_cast<std::uint64_t>(r[flow::CicFeature::kTotalLengthBwd]));
   if (s.recent.size() >= kRecent) s.recent.erase(s.recent.begin());
   s.recent.push_back(FlowRef::of(r));
-  int level = level_for(double(s.sessions), double(t), o.critical_factor);
+  judge(e, port_class, out);
+}
+
+void BruteForceDetector::judge(Table::Entry& e, std::uint8_t port_class,
+                               std::vector<Evidence>& out) {
+  State& s = e.state;
+  const std::size_t t = threshold(e.key.port);
+  int level = level_for(double(s.measure()), double(t), options_.critical_factor);
   if (level == 0 && port_class == kPortWeb && web_burst(s)) level = 1;
   if (level > s.level) {
     s.level = level;
-    s.reported = s.sessions;
+    s.reported = s.measure();
     out.push_back(make(e, level));
     ++evidence_;
   }
+}
+
+void BruteForceDetector::on_sighting(const net::Sighting& sighting, std::vector<Evidence>& out) {
+  if (sighting.kind != net::SightingKind::kLoginFailure) return;
+  const std::uint8_t port_class = port_class_[sighting.dst_port];
+  if (port_class != kPortLogin || threshold(sighting.dst_port) == 0) return;
+  auto& e = table_.touch({sighting.ip, sighting.peer, sighting.dst_port, kTcp}, sighting.ts_ns,
+                         closer(out));
+  e.state.see(sighting.ts_ns, sighting.ts_ns);
+  ++e.state.failures;
+  judge(e, port_class, out);
 }
 
 void BruteForceDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {

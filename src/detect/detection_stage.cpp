@@ -215,6 +215,17 @@ void DetectionStage::judge_attempts(std::int64_t now_ns) {
   }
 }
 
+void DetectionStage::on_sightings(std::span<const net::Sighting> sightings) {
+  if (sightings.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (const net::Sighting& s : sightings) {
+    now_ns_ = std::max(now_ns_, s.ts_ns);
+    for (auto& d : detectors_) d->on_sighting(s, evidence_);
+  }
+  stats_.sightings += sightings.size();
+  handle(evidence_);
+}
+
 void DetectionStage::on_flow_events(std::span<const flow::FlowEvent> events) {
   if (events.empty()) return;
   std::lock_guard lock(mutex_);

@@ -38,6 +38,7 @@
 #include "flow/flow_record.h"
 #include "host/monitor.h"
 #include "ml/bundle.h"
+#include "net/sighting.h"
 
 namespace netsentry::detect {
 
@@ -78,6 +79,7 @@ struct DetectionStats {
   std::uint64_t interim = 0;   // interim reports of long-lived flows
   std::uint64_t progress = 0;  // progress reports from the flow table
   std::uint64_t events = 0;    // flow events
+  std::uint64_t sightings = 0;
   std::uint64_t traffic_samples = 0;
   std::uint64_t evidence = 0;    // pieces of evidence from the detectors
   std::uint64_t suppressed = 0;  // ... dropped by suppression rules
@@ -102,6 +104,8 @@ class DetectionStage final {
   DetectionStage& operator=(const DetectionStage&) = delete;
 
   // Stage thread.
+  // What packets said that flows do not keep (bindings, DNS questions, failed logins).
+  void on_sightings(std::span<const net::Sighting> sightings);
   void on_flow_events(std::span<const flow::FlowEvent> events);
   void on_flow_progress(std::span<const flow::FlowRecord> records);
   // Finished flows (`interim` = the pipeline's interim reports of flows still open).

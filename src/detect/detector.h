@@ -23,6 +23,7 @@
 #include "flow/flow_record.h"
 #include "host/monitor.h"
 #include "net/packet.h"
+#include "net/sighting.h"
 
 namespace netsentry::detect {
 
@@ -66,6 +67,7 @@ class Detector {
   // The detector's name in evidence and logs ("port_scan", "syn_flood", "flow_scorer", ...).
   [[nodiscard]] virtual std::string_view name() const = 0;
 
+  virtual void on_sighting(const net::Sighting& /*sighting*/, std::vector<Evidence>& /*out*/) {}
   virtual void on_flow_event(const flow::FlowEvent& /*event*/, std::vector<Evidence>& /*out*/) {}
   virtual void on_attempt(const Attempt& /*attempt*/, std::vector<Evidence>& /*out*/) {}
   // A record of a flow still open (end_reason kOngoing) from the flow table's observer: after its

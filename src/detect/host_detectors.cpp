@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "detect/beacon_detector.h"
 #include "detect/brute_force_detector.h"
+#include "detect/dns_tunnel_detector.h"
 #include "detect/exfiltration_detector.h"
 #include "detect/host_scan_detector.h"
 #include "detect/icmp_flood_detector.h"
+#include "detect/neighbour_spoof_detector.h"
 #include "detect/port_scan_detector.h"
 #include "detect/slow_http_detector.h"
 #include "detect/syn_flood_detector.h"
@@ -40,6 +43,17 @@ void validate(const HostDetectorOptions& o) {
                     o.brute_force_same_reply_ratio));
   }
   if (!(o.slow_http_early_seconds >= 0)) bad("slow_http_early_seconds must not be negative");
+  if (o.spoof_binding_ns <= 0 || o.dns_tunnel_window_ns <= 0 || o.beacon_window_ns <= 0) {
+    bad("spoof_binding, dns_tunnel_window and beacon_window must be positive");
+  }
+  if (!(o.beacon_max_dispersion > 0) || !(o.beacon_max_spread >= 1) ||
+      !(o.beacon_min_interval_s > 0) || !(o.beacon_max_interval_s >= o.beacon_min_interval_s)) {
+    bad("beacon_max_dispersion and beacon_min_interval_s must be positive and "
+        "beacon_max_interval_s at least beacon_min_interval_s");
+  }
+  if (o.beacon_connections > 0 && o.beacon_connections < 4) {
+    bad("beacon_connections must be 0 (off) or at least 4 (three intervals)");
+  }
   if (!(o.exfil_min_seconds >= 0) || !(o.exfil_max_bytes_per_second > 0)) {
     bad("exfil_min_seconds must not be negative and exfil_max_bytes_per_second must be positive");
   }
@@ -58,6 +72,9 @@ std::vector<std::unique_ptr<Detector>> make_host_detectors(const HostDetectorOpt
   }
   if (o.slow_http_connections > 0) out.push_back(std::make_unique<SlowHttpDetector>(o));
   if (o.exfil_min_seconds > 0) out.push_back(std::make_unique<ExfiltrationDetector>(o));
+  if (o.spoof_detection) out.push_back(std::make_unique<NeighbourSpoofDetector>(o));
+  if (o.dns_tunnel_names > 0) out.push_back(std::make_unique<DnsTunnelDetector>(o));
+  if (o.beacon_connections > 0) out.push_back(std::make_unique<BeaconDetector>(o));
   return out;
 }
 

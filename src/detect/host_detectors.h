@@ -12,7 +12,10 @@
 //  * slow HTTP (SlowHttpDetector):   connections to a web port held open while sending almost
 //                                    nothing (slowloris);
 //  * exfiltration (ExfiltrationDetector): a TCP connection that trickles data out for seconds while
-//                                    its peer answers nothing.
+//                                    its peer answers nothing;
+//  * ARP / ND spoofing (NeighbourSpoofDetector): an address claimed by a MAC it is not bound to;
+//  * DNS tunnelling (DnsTunnelDetector): many distinct long names under one domain from a client;
+//  * beaconing (BeaconDetector):     regular new connections from a host to one server port.
 // Every detector counts in packet-time windows (window_ns from a subject's first event), emits
 // evidence when a subject crosses its threshold (threat HIGH) and when it reaches critical_factor
 // times it (CRITICAL), and, when an alerted subject's window closes with a larger count, a summary
@@ -59,9 +62,11 @@ struct HostDetectorOptions {
   std::vector<std::uint16_t> brute_force_web_ports = {80, 443, 8080, 8443};
   std::size_t brute_force_web_sessions = 300;
   // A web login attack without 300 sessions: at least this many short sessions at this rate or
-  // faster (per second over the window so far), most of whose replies have the same size.
+  // faster (per second over the window so far), most of whose replies have one of two sizes (the
+  // login form and the failure page).
   std::size_t brute_force_web_burst_sessions = 40;
-  double brute_force_web_burst_per_second = 15;
+  // hydra's http-post-form ran at 13-15 sessions a second in the lab (web credential stuffing).
+  double brute_force_web_burst_per_second = 10;
   double brute_force_same_reply_ratio = 0.75;
   // A session is "short" when all three hold.
   std::uint64_t brute_force_max_packets = 40;
@@ -99,13 +104,51 @@ struct HostDetectorOptions {
   std::uint64_t exfil_min_bytes = 1'500;
   double exfil_max_bytes_per_second = 20'000;
   std::vector<std::uint16_t> exfil_ignored_ports = {514, 601, 1883, 2003, 6514, 8883};
+
+  // ARP and neighbour-discovery spoofing (NeighbourSpoofDetector): an address claimed by a MAC
+  // other than the one it is bound to. Bindings are remembered for spoof_binding_ns (packet time;
+  // at most max_tracked); a binding whose MAC has been silent for a window may move (a lease given
+  // to another device) after one claim. Off when false.
+  bool spoof_detection = true;
+  std::int64_t spoof_binding_ns = 4LL * 3600 * 1'000'000'000;
+  std::size_t spoof_claims = 3;  // conflicting claims in a window for full confidence
+
+  // DNS tunnelling and exfiltration over DNS (DnsTunnelDetector): distinct long names queried by
+  // one client under one domain within dns_tunnel_window_ns. A name counts when the part before
+  // the domain has at least dns_tunnel_min_subdomain characters and a label of at least
+  // dns_tunnel_min_label (encoded data); 0 names disables the detector.
+  std::size_t dns_tunnel_names = 10;
+  std::int64_t dns_tunnel_window_ns = 300'000'000'000;
+  std::size_t dns_tunnel_min_subdomain = 24;
+  std::size_t dns_tunnel_min_label = 16;
+
+  // Beaconing (BeaconDetector): at least beacon_connections new connections from one host to one
+  // server port whose intervals are regular (median absolute deviation at most
+  // beacon_max_dispersion of the median interval, the longest at most beacon_max_spread times the
+  // shortest; the median between beacon_min_interval_s and
+  // beacon_max_interval_s), within beacon_window_ns, to a server port that at most
+  // beacon_rare_sources hosts use in the window (a rare destination; an API many clients poll on
+  // schedule is ordinary). Connections closer than beacon_min_interval_s to the previous one
+  // belong to the same burst. Ports of protocols that are periodic by design are ignored (MQTT
+  // publishers that connect for each reading among them, as for exfiltration). 0 connections
+  // disables the detector.
+  std::size_t beacon_connections = 6;
+  double beacon_max_dispersion = 0.3;
+  double beacon_max_spread = 3.5;  // longest interval / shortest
+  double beacon_min_interval_s = 2;
+  double beacon_max_interval_s = 3600;
+  std::int64_t beacon_window_ns = 3600LL * 1'000'000'000;
+  std::size_t beacon_rare_sources = 2;
+  std::vector<std::uint16_t> beacon_ignored_ports = {53,  67,   68,   123,  137,  138,  161, 162,
+                                                     514, 1883, 1900, 3702, 5353, 5355, 8883};
 };
 
 // Throws core::Error on unusable options (window <= 0, ratio outside (0, 1], ...).
 void validate(const HostDetectorOptions& options);
 
 // One detector per rule whose threshold is not 0, in a fixed order (scans, floods, brute force,
-// slow HTTP). Throws core::Error on unusable options.
+// slow HTTP, exfiltration, neighbour spoofing, DNS tunnelling, beaconing). Throws core::Error on
+// unusable options.
 [[nodiscard]] std::vector<std::unique_ptr<Detector>> make_host_detectors(
     const HostDetectorOptions& options);
 

@@ -1,4 +1,4 @@
-// libFuzzer entry point for net::decode and net::decode_inner. The first input byte picks the link
+// libFuzzer entry point for net::decode, net::decode_inner and net::sight. The first input byte picks the link
 // type, the rest is the captured frame; the bytes are copied into an exactly-sized buffer so the
 // sanitizer sees any read past the capture. Every tunnel the frame carries is opened, as the flow
 // meter does, down to the meter's depth limit. Built only by the `fuzz` preset.
@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "net/decoder.h"
+#include "net/sighting.h"
 
 namespace {
 
@@ -77,6 +78,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                          (stats.not_in_flows() == 1) != (packet.l3 == netsentry::net::L3::kIpv4 ||
                                                          packet.l3 == netsentry::net::L3::kIpv6);
   if (!counted_once || !payload_inside || !ports_need_l4 || !accounted) std::abort();
+
+  // What detectors read from single packets (ARP/ND bindings, DNS names, failed logins): bounded.
+  netsentry::net::Sighting sighting;
+  if (netsentry::net::sight(link, {frame.get(), len}, packet, sighting) &&
+      sighting.name.size() > netsentry::net::Sighting::kMaxName) {
+    std::abort();
+  }
 
   // Open nested tunnels as the flow meter does (bounded by its depth limit).
   netsentry::net::Packet layers[5];

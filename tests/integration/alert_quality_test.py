@@ -137,6 +137,26 @@ class Attacks(unittest.TestCase):
                             what)
 
 
+    def test_every_lab_episode_is_alerted_naming_its_source_with_few_false_alerts(self):
+        # Every attack family of both lab runs: scans, floods, slow HTTP, brute force (FTP's many
+        # guesses on one connection too), credential stuffing (web form too), the low-rate
+        # exfiltrations (one-way TCP, DNS names, HTTPS uploads), C2 beaconing, ARP and ND spoofing.
+        lab = labdata()
+        runs = sorted(glob.glob(os.path.join(lab, "attacks-*", "capture.pcap"))) if lab else []
+        if not runs:
+            self.skipTest("no lab attack capture (NETSENTRY_LABDATA/attacks-*)")
+        for pcap in runs:
+            folder = os.path.dirname(pcap)
+            with tempfile.TemporaryDirectory(prefix="ns-episodes-") as d:
+                r = evaluate(pcap, os.path.join(folder, "labels.csv"), d)
+            missed = [f"{e['kind']} from {e['src']} ({e['tool']})" for e in r["episodes"]
+                      if not e["detected"]]
+            self.assertEqual(missed, [], folder)
+            self.assertGreaterEqual(len(r["episodes"]), 20)
+            self.assertLessEqual(r["false_alerts"]["above_low"], 2,
+                                 f"{folder}: {r['false_alerts']['reasons']}")
+
+
 class Determinism(unittest.TestCase):
     def test_twenty_replays_give_identical_alerts(self):
         # A lab attack run (tens of alert rows, every detector) when there is one, else an nmap
