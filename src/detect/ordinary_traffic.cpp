@@ -7,6 +7,10 @@ namespace netsentry::detect {
 namespace {
 
 constexpr std::uint8_t kIgmp = 2;
+constexpr std::uint8_t kEigrp = 88;
+constexpr std::uint8_t kOspf = 89;
+constexpr std::uint8_t kPim = 103;
+constexpr std::uint8_t kVrrp = 112;  // also CARP
 
 bool either_port(const flow::FlowRecord& r, std::uint16_t a, std::uint16_t b = 0) {
   return r.src_port == a || r.dst_port == a || (b != 0 && (r.src_port == b || r.dst_port == b));
@@ -57,6 +61,12 @@ std::string_view OrdinaryTraffic::reason(const flow::FlowRecord& r) const {
       return {};
     case kIgmp:
       return "IGMP";
+    case kEigrp:
+    case kOspf:
+    case kPim:
+      return "routing protocol";
+    case kVrrp:
+      return "router redundancy protocol (VRRP/CARP)";
     case kUdp:
       if (either_port(r, 67, 68)) return "DHCP";
       if (either_port(r, 546, 547)) return "DHCPv6";
@@ -64,9 +74,20 @@ std::string_view OrdinaryTraffic::reason(const flow::FlowRecord& r) const {
       if (either_port(r, 5355)) return "LLMNR";
       if (either_port(r, 1900)) return "SSDP";
       if (either_port(r, 137, 138)) return "NetBIOS name/datagram service";
+      if (either_port(r, 520, 521) || either_port(r, 6696) || either_port(r, 646)) {
+        return "routing protocol";  // RIP, RIPng, Babel, LDP discovery
+      }
+      if (either_port(r, 1985, 2029)) return "router redundancy protocol (HSRP)";
+      if (either_port(r, 3784, 3785) || either_port(r, 4784)) {
+        return "bidirectional forwarding detection (BFD)";
+      }
+      if (either_port(r, 6343) || either_port(r, 2055) || either_port(r, 4739)) {
+        return "flow export (sFlow/NetFlow/IPFIX)";
+      }
       return {};
     case kTcp:
       if (r.dst_port == 5355) return "LLMNR";
+      if (either_port(r, 179) || either_port(r, 646)) return "routing protocol";  // BGP, LDP
       return {};
     default:
       return {};

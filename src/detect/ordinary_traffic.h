@@ -5,6 +5,10 @@
 //  * DHCP (UDP 67/68) and DHCPv6 (UDP 546/547);
 //  * local name and service discovery: mDNS (UDP 5353), LLMNR (UDP/TCP 5355), SSDP (UDP 1900),
 //    NetBIOS name and datagram services (UDP 137/138);
+//  * the network's own control plane, which flow models trained on hosts' traffic have never
+//    seen: routing protocols (OSPF, EIGRP, PIM, RIP/RIPng UDP 520/521, Babel UDP 6696, BGP TCP
+//    179, LDP 646), router redundancy (VRRP/CARP, HSRP UDP 1985/2029), BFD (UDP 3784/3785/4784)
+//    and flow export (sFlow 6343, NetFlow 2055, IPFIX 4739);
 //  * ICMP errors (destination unreachable, time exceeded, parameter problem, packet too big,
 //    source quench, redirect) sent to a host that started a flow within `error_window`: an error
 //    about an existing flow. Without the quoted header, "existing" is judged by the host the error

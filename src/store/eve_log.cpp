@@ -49,6 +49,15 @@ constexpr Signature kSignatures[] = {
      "Potentially Bad Traffic"},
     {detect::kind::kSystem, 1'990'012, "NETSENTRY Monitor health (netsentry itself)",
      "Not Suspicious Traffic"},
+    {detect::kind::kArpSpoof, 1'990'013,
+     "NETSENTRY ARP spoofing (an address claimed by another MAC)", "Attempted Information Leak"},
+    {detect::kind::kNdSpoof, 1'990'014,
+     "NETSENTRY IPv6 neighbour discovery spoofing (an address claimed by another MAC)",
+     "Attempted Information Leak"},
+    {detect::kind::kDnsTunnel, 1'990'015, "NETSENTRY DNS tunnelling (data encoded in DNS names)",
+     "Potential Corporate Privacy Violation"},
+    {detect::kind::kBeacon, 1'990'016, "NETSENTRY Beaconing (regular callbacks to a rare server)",
+     "A Network Trojan was detected"},
 };
 constexpr Signature kOtherSignature{"", 1'990'000, "NETSENTRY Alert", "Misc activity"};
 

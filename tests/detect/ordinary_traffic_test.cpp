@@ -54,6 +54,27 @@ TEST(OrdinaryTraffic, NamesDhcpAndLocalNameAndServiceDiscovery) {
   EXPECT_EQ(ordinary.reason(session(ip("10.0.0.7"), 1, ip("10.0.0.5"), 22, kT0)), "");
 }
 
+TEST(OrdinaryTraffic, NamesTheNetworksOwnControlPlane) {
+  const OrdinaryTraffic ordinary;
+  const auto proto = [](std::uint8_t p) {
+    return flow_of(ip("10.0.0.1"), 0, ip("224.0.0.5"), 0, p, kT0, kSec, {{+1, 0, 44}, {+1, 0, 44}});
+  };
+  EXPECT_EQ(ordinary.reason(proto(89)), "routing protocol");   // OSPF
+  EXPECT_EQ(ordinary.reason(proto(103)), "routing protocol");  // PIM
+  EXPECT_EQ(ordinary.reason(proto(112)), "router redundancy protocol (VRRP/CARP)");
+  EXPECT_EQ(ordinary.reason(proto(47)), "");  // GRE carries hosts' traffic: judged
+  EXPECT_EQ(ordinary.reason(udp_flow(ip("10.0.0.2"), 1985, ip("224.0.0.2"), 1985, kT0, 0, 3)),
+            "router redundancy protocol (HSRP)");
+  EXPECT_EQ(ordinary.reason(udp_flow(ip("10.0.0.2"), 520, ip("224.0.0.9"), 520, kT0, 0, 3)),
+            "routing protocol");
+  auto bgp = flow_of(ip("10.0.0.2"), 50000, ip("10.0.0.3"), 179, 6, kT0, kSec,
+                     {{+1, kSyn, 0}, {-1, kSyn | kAck, 0}, {+1, kAck, 0}});
+  EXPECT_EQ(ordinary.reason(bgp), "routing protocol");
+  EXPECT_EQ(ordinary.reason(udp_flow(ip("10.0.0.2"), 40000, ip("10.0.0.3"), 6343, kT0, 0, 3)),
+            "flow export (sFlow/NetFlow/IPFIX)");
+  EXPECT_EQ(ordinary.reason(udp_flow(ip("10.0.0.2"), 40000, ip("10.0.0.3"), 8080, kT0, 0, 3)), "");
+}
+
 TEST(OrdinaryTraffic, AnIcmpErrorIsOrdinaryOnlyAboutAHostThatStartedAFlow) {
   OrdinaryTraffic ordinary;
   // A router's "time exceeded" to a host that traced a route, a closed port's "unreachable".
