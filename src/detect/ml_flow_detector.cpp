@@ -19,6 +19,9 @@ constexpr std::string_view kOnePacket = "one packet (left to the host detectors)
 constexpr std::string_view kTypicalHere = "typical of this network (site baseline)";
 constexpr std::string_view kNoModel = "no model";
 constexpr std::string_view kBelowMargin = "anomalous by a small margin only";
+// An early verdict whose flow's end waits in the same batch: the final verdict comes at the same
+// moment, so the early one would tell nothing sooner.
+constexpr std::string_view kSuperseded = "ended in the same batch";
 
 void remember(std::unordered_set<std::uint64_t>& set, std::deque<std::uint64_t>& order,
               std::uint64_t id) {
@@ -164,6 +167,22 @@ void MlFlowDetector::score(std::vector<Evidence>& out) {
   const FlowScorer* primary = scorer_ ? scorer_.get() : site;
   const auto t0 = Clock::now();
   std::vector<FlowVerdict> verdicts(pending_.size());
+  // Early and interim reports of flows that end in this batch are not scored twice.
+  if (pending_.size() > 1) {
+    finished_ids_.clear();
+    for (const Item& item : pending_) {
+      if (item.finished) finished_ids_.insert(FlowRef::of(item.record).hash());
+    }
+    if (!finished_ids_.empty()) {
+      for (Item& item : pending_) {
+        if (!item.finished && item.note.empty() &&
+            finished_ids_.contains(FlowRef::of(item.record).hash())) {
+          item.note = kSuperseded;
+          ++stats_.early_superseded;
+        }
+      }
+    }
+  }
   // Gather the scorable records (moved out and back: records are large).
   std::vector<std::size_t> index;
   if (primary != nullptr) {

@@ -11,7 +11,8 @@
 // Early verdicts: a flow's first progress report (after progress_packets packets or
 // progress_after of its life, see flow::FlowConfig) is scored as well as its end and the
 // pipeline's interim reports; the same flow's verdicts are one subject, so they do not add up in
-// its host's profile.
+// its host's profile. An early report whose flow ends in the same scoring batch is not scored: its
+// final verdict comes at the same moment.
 // Scoring runs in batches (at most `batch` flows, `span_s` of packet time, and live at most
 // `latency_s` of wall time waiting), which amortises each model's fixed cost. Every finished flow
 // goes to the FlowVerdictSink in the order it ended, with its verdict.
@@ -53,16 +54,17 @@ struct MlDetectorOptions {
 };
 
 struct MlDetectorStats {
-  std::uint64_t finished = 0;       // finished flows seen
-  std::uint64_t scored = 0;         // finished flows scored
-  std::uint64_t early_scored = 0;   // progress and interim reports scored
-  std::uint64_t anomalous = 0;      // finished flows the generic model called anomalous
-  std::uint64_t typical_here = 0;   // ... that the site baseline called typical
-  std::uint64_t with_evidence = 0;  // finished flows that gave evidence (early or at the end)
-  std::uint64_t one_packet = 0;     // finished flows left to the host detectors
-  std::uint64_t ordinary = 0;       // finished flows that are known ordinary traffic
-  double seconds = 0;               // wall time scoring (all models, both baselines)
-  double early_seconds = 0;         // of which for progress and interim reports
+  std::uint64_t finished = 0;          // finished flows seen
+  std::uint64_t scored = 0;            // finished flows scored
+  std::uint64_t early_scored = 0;      // progress and interim reports scored
+  std::uint64_t early_superseded = 0;  // ... not scored: their flow ended in the same batch
+  std::uint64_t anomalous = 0;         // finished flows the generic model called anomalous
+  std::uint64_t typical_here = 0;      // ... that the site baseline called typical
+  std::uint64_t with_evidence = 0;     // finished flows that gave evidence (early or at the end)
+  std::uint64_t one_packet = 0;        // finished flows left to the host detectors
+  std::uint64_t ordinary = 0;          // finished flows that are known ordinary traffic
+  double seconds = 0;                  // wall time scoring (all models, both baselines)
+  double early_seconds = 0;            // of which for progress and interim reports
 };
 
 class MlFlowDetector final : public Detector {
@@ -122,6 +124,7 @@ class MlFlowDetector final : public Detector {
   std::unordered_set<std::uint64_t> early_done_;
   std::deque<std::uint64_t> early_order_;
   std::unordered_set<std::uint64_t> early_evidence_;
+  std::unordered_set<std::uint64_t> finished_ids_;  // score()'s scratch
   std::deque<std::uint64_t> evidence_order_;
   MlDetectorStats stats_;
   // Scratch.
