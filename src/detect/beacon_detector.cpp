@@ -147,7 +147,7 @@ void BeaconDetector::on_flow_event(const flow::FlowEvent& ev, std::vector<Eviden
                        s.regularity.dispersion <= o.beacon_max_dispersion &&
                        s.regularity.spread <= o.beacon_max_spread;
   // A server port many hosts use on schedule is an ordinary polled service.
-  if (!regular || hosts > o.beacon_rare_sources) return;
+  if (!regular || hosts > o.beacon_rare_sources || s.bulk > 0) return;
   // Evidence when the pattern first holds and at every doubling of the connections.
   if (s.reported_count == 0 || s.count >= 2 * s.reported_count) {
     s.level = 1;
@@ -156,6 +156,28 @@ void BeaconDetector::on_flow_event(const flow::FlowEvent& ev, std::vector<Eviden
     out.push_back(make(*e));
     ++evidence_;
   }
+}
+
+void BeaconDetector::see_size(const flow::FlowRecord& r) {
+  if (r.byte_count <= options_.beacon_max_bytes) return;
+  if (Table::Entry* e = table_.find({r.src_ip, r.dst_ip, r.dst_port, r.ip_proto})) {
+    const FlowRef ref = FlowRef::of(r);
+    // Once per connection: progress reports and the final record of one flow count once.
+    if (e->state.last_bulk_ns != ref.start_ns) {
+      e->state.last_bulk_ns = ref.start_ns;
+      ++e->state.bulk;
+    }
+  }
+}
+
+void BeaconDetector::on_flow_progress(const flow::FlowRecord& record,
+                                      std::vector<Evidence>& /*out*/) {
+  see_size(record);
+}
+
+void BeaconDetector::on_flow_finished(const flow::FlowRecord& record,
+                                      std::vector<Evidence>& /*out*/) {
+  see_size(record);
 }
 
 void BeaconDetector::advance(std::int64_t now_ns, std::vector<Evidence>& /*out*/) {

@@ -10,7 +10,8 @@
 // in the window (a rare destination: what RITA calls low prevalence; an API many clients poll on
 // schedule is ordinary), that is evidence (threat HIGH) about the client (attacker), the server
 // its peer. Ports of protocols that are periodic by design (DNS, NTP, DHCP, SNMP, syslog, SSDP,
-// mDNS, LLMNR, WS-Discovery, MQTT) are ignored.
+// mDNS, LLMNR, WS-Discovery, MQTT) are ignored, and so is a schedule whose connections carry bulk
+// data (more than beacon_max_bytes: a scripted download or backup, not a callback).
 // Memory is bounded: a subject enters the table at its second start (SecondSight), at most
 // max_tracked subjects and server ports, at most kStarts starts each.
 // Thread rules: not thread-safe; one owner thread.
@@ -45,6 +46,8 @@ class BeaconDetector final : public Detector {
 
   [[nodiscard]] std::string_view name() const override { return "beacon"; }
   void on_flow_event(const flow::FlowEvent& event, std::vector<Evidence>& out) override;
+  void on_flow_progress(const flow::FlowRecord& record, std::vector<Evidence>& out) override;
+  void on_flow_finished(const flow::FlowRecord& record, std::vector<Evidence>& out) override;
   void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
   void flush(std::vector<Evidence>& out) override;
   [[nodiscard]] DetectorStats stats() const override;
@@ -55,6 +58,8 @@ class BeaconDetector final : public Detector {
     std::size_t count = 0;                       // bursts seen in the window
     std::size_t reported_count = 0;
     IntervalStats regularity;
+    std::uint64_t bulk = 0;         // connections that carried more than beacon_max_bytes
+    std::int64_t last_bulk_ns = 0;  // start of the latest one counted
     std::vector<FlowRef> recent;
   };
   struct Users : Track {
@@ -69,6 +74,7 @@ class BeaconDetector final : public Detector {
 
   [[nodiscard]] Evidence make(const Table::Entry& e) const;
   [[nodiscard]] std::size_t users(const flow::FlowEvent& ev);
+  void see_size(const flow::FlowRecord& record);
 
   HostDetectorOptions options_;
   std::vector<bool> ignored_;  // by destination port

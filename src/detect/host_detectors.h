@@ -139,6 +139,9 @@ struct HostDetectorOptions {
   double beacon_max_interval_s = 3600;
   std::int64_t beacon_window_ns = 3600LL * 1'000'000'000;
   std::size_t beacon_rare_sources = 2;
+  // A schedule of connections carrying more than this (either way) is a scripted transfer (a
+  // download, a backup), not a callback: a C2 check-in or a trickle upload moves kilobytes.
+  std::uint64_t beacon_max_bytes = 1'000'000;
   std::vector<std::uint16_t> beacon_ignored_ports = {53,  67,   68,   123,  137,  138,  161, 162,
                                                      514, 1883, 1900, 3702, 5353, 5355, 8883};
 };

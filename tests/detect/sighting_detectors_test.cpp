@@ -295,6 +295,20 @@ TEST(Beacon, HumanPacedVisitsBurstsAndIgnoredPortsAreNotBeacons) {
   EXPECT_TRUE(out.empty()) << out.front().description;
 }
 
+TEST(Beacon, AScriptedDownloadOnScheduleIsNoBeacon) {
+  BeaconDetector d({});
+  std::vector<Evidence> out;
+  for (int i = 0; i < 10; ++i) {
+    const std::int64_t t = kT0 + i * 46 * kSec;
+    d.on_flow_event(start("192.0.2.2", "203.0.113.80", 80, t), out);
+    auto r = flow_of(ip("192.0.2.2"), static_cast<std::uint16_t>(40000 + (t / kSec) % 20000),
+                     ip("203.0.113.80"), 80, kTcp, t, 5 * kSec, {{+1, kSyn, 0}});
+    r.byte_count = 80'000'000;  // an 80 MB package each time
+    d.on_flow_finished(r, out);
+  }
+  EXPECT_TRUE(out.empty()) << out.front().description;
+}
+
 TEST(Beacon, APopularServerPolledOnScheduleIsNoEvidence) {
   BeaconDetector d({});
   std::vector<Evidence> out;
