@@ -764,10 +764,11 @@
   // (dashboard --db, a hub): then neither the card nor the drawer's "Suppress…" shows.
   async function loadSuppressions() {
     const res = await fetch(withSensor('/api/suppressions'), { cache: 'no-store', headers: { Accept: 'application/json' } });
-    if (res.status === 404) {
+    if (res.ok) {
+      const body = await res.json();
+      state.suppressions = body.available === false ? null : body;
+    } else if (res.status === 404) {
       state.suppressions = null;
-    } else if (res.ok) {
-      state.suppressions = await res.json();
     } else {
       return;  // a session that ended is handled by the other requests' login step
     }

@@ -444,11 +444,14 @@ class HttpServer::Impl {
                    }
                    send_json(res, {{"id", *id}, {"acknowledged", true}});
                  }));
+    // Without a running stage (dashboard --db, a hub) the answer says so instead of a 404, which a
+    // browser would log as a failed resource on every page load.
     get("/api/suppressions", [this](const httplib::Request&, httplib::Response& res) {
       if (options_.suppressions == nullptr) {
-        return send_error(res, 404, "this server has no suppression rules to change");
+        return send_json(res, {{"available", false}, {"rules", json::array()}, {"saved_to", ""}});
       }
-      send_json(res, {{"rules", options_.suppressions->rules()},
+      send_json(res, {{"available", true},
+                      {"rules", options_.suppressions->rules()},
                       {"saved_to", options_.suppressions->saved_to()}});
     });
     // {"rule": "..."}: POST /api/suppressions adds it, POST /api/suppressions/remove removes it.
