@@ -631,7 +631,7 @@ std::vector<FlowRow> StoreReader::flows_between(std::string_view host, std::int6
   query.bind(1, since_ns);
   query.bind(2, until_ns);
   query.bind(3, sql_limit(limit));
-  if (!host.empty()) query.bind(4, std::string(host));
+  if (!host.empty()) query.bind(4, host);  // bound without a copy: `host` outlives the query
   std::vector<FlowRow> rows;
   while (query.step()) rows.push_back(read_flow(query));
   return rows;

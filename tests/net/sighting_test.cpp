@@ -96,8 +96,8 @@ TEST(Sighting, TruncatedOrForeignArpGivesNothing) {
 }
 
 TEST(Sighting, NeighbourAdvertisementWithTargetLinkLayerOption) {
-  std::vector<std::uint8_t> body(ip6({0xfd77, 0, 0, 0, 0, 0, 0, 1}).begin(),
-                                 ip6({0xfd77, 0, 0, 0, 0, 0, 0, 1}).end());
+  const Ipv6Bytes target = ip6({0xfd77, 0, 0, 0, 0, 0, 0, 1});
+  std::vector<std::uint8_t> body(target.begin(), target.end());
   body.insert(body.end(), {2, 1});
   body.insert(body.end(), kAttacker.begin(), kAttacker.end());
   const Frame f = PacketBuilder()
