@@ -1,8 +1,8 @@
-// libFuzzer entry point for net::decode, net::decode_inner and net::sight. The first input byte picks the link
-// type, the rest is the captured frame; the bytes are copied into an exactly-sized buffer so the
-// sanitizer sees any read past the capture. Every tunnel the frame carries is opened, as the flow
-// meter does, down to the meter's depth limit. Built only by the `fuzz` preset.
-// Seeds: scripts/fuzz-seeds writes one file per frame of the shared tunnel captures.
+// libFuzzer entry point for net::decode, net::decode_inner and net::sight. The first input byte
+// picks the link type, the rest is the captured frame; the bytes are copied into an exactly-sized
+// buffer so the sanitizer sees any read past the capture. Every tunnel the frame carries is opened,
+// as the flow meter does, down to the meter's depth limit. Built only by the `fuzz` preset. Seeds:
+// scripts/fuzz-seeds writes one file per frame of the shared tunnel captures.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
