@@ -170,13 +170,29 @@ function parseCsv(text) {
 // The flow filter narrows the table and the export writes exactly the rows shown; a cell that
 // would start a spreadsheet formula is written as text.
 export async function checkFiltersAndExport(page, check) {
-  const first = await page.$eval('#flow-table tbody tr td:nth-child(2)', (td) => td.textContent).catch(() => '');
-  const ip = first.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  // Filter on the address seen in most of the newest flows (the table reloads every 5 s while a
+  // store fills, so an address from one row can leave it before the filter applies), and on one
+  // that is not part of another address (the filter matches text: 10.77.0.1 also finds 10.77.0.10).
+  const ip = await page.evaluate(async () => {
+    const answer = await fetch('/api/flows?limit=1000&sort=last', { credentials: 'same-origin' });
+    if (!answer.ok) return '';
+    const body = await answer.json();
+    const counts = new Map();
+    for (const f of (body && Array.isArray(body.flows)) ? body.flows : []) {
+      for (const a of [f.src_ip, f.dst_ip]) if (a) counts.set(a, (counts.get(a) || 0) + 1);
+    }
+    const addresses = [...counts.keys()];
+    const alone = addresses.filter((a) => !addresses.some((b) => b !== a && b.includes(a)));
+    alone.sort((a, b) => counts.get(b) - counts.get(a) || (a < b ? -1 : 1));
+    return alone[0] || '';
+  }).catch(() => '');
   if (!ip) {
     check(false, 'the flows table has a row to filter on');
     return;
   }
   await page.fill('#flow-search', ip);
+  // The table shows the flows of its last reload (every 5 s): the API may already have newer ones.
+  await waitIn(page, () => document.querySelectorAll('#flow-table tbody tr').length > 0, null, 15000);
   const shownRows = () => page.$$eval('#flow-table tbody tr', (trs) => trs.map((tr) => tr.textContent));
   // The table reloads every 5 s while a store fills: export between two equal readings of it.
   let texts = [];
@@ -288,9 +304,11 @@ export async function checkSuppression(page, check) {
   await page.fill('#suppress-rule', proposed);
   await page.click('#suppress-save');
   const listed = await waitIn(page, (rule) => Array.from(document.querySelectorAll('#suppression-list li'))
-    .some((li) => li.dataset.rule === rule), proposed, 5000);
+    .some((li) => li.dataset.rule === rule), proposed, 15000);
   const api = await page.evaluate(async () => (await fetch('/api/suppressions')).json());
-  check(listed && api.rules.includes(proposed), `the rule is in force and listed (${api.rules.join(' | ')})`);
+  const said = listed ? '' : `; the form says "${(await page.textContent('#suppress-message')).slice(0, 120)}"`;
+  check(listed && api.rules.includes(proposed), `the rule is in force and listed (${api.rules.join(' | ')}${said})`);
+  if (!listed) return;
   await page.click('#drawer-close');
   await page.click(`#suppression-list li[data-rule="${proposed}"] button`);
   const gone = await waitIn(page, (rule) => !Array.from(document.querySelectorAll('#suppression-list li'))
