@@ -1,7 +1,9 @@
 // Provides ml::IsolationForest, Liu et al.'s Isolation Forest (2008) as scikit-learn implements it:
 // random feature, uniform split between the node's min and max, subsample of min(256, n) rows,
 // depth limit ceil(log2(subsample)), score 2^(-E[h(x)] / c(subsample)) in (0, 1], higher = more
-// anomalous. Trees are stored flat (one node array per tree) so scoring is a tight loop.
+// anomalous. Trees are stored flat (one node array per tree); for scoring they are also laid out
+// for a fixed-depth walk (leaves loop on themselves), so a block of rows goes down a tree level by
+// level without a branch per node.
 // Thread rules: fit/load/set_threshold/set_threads from one thread; score() is const, allocates
 // only its result and may run concurrently; it uses `threads()` worker threads of its own.
 #pragma once
@@ -65,10 +67,27 @@ class IsolationForest final : public Model {
   static constexpr const char* kFileName = "isolation_forest.json";
 
  private:
+  // One node of the scoring layout: an internal node goes to `left` + (x[feature] > value, or
+  // NaN); a leaf has step 0 and left = itself, so walking past it changes nothing, and its value
+  // is its path length.
+  struct WalkNode {
+    std::uint32_t feature = 0;
+    float value = 0.0f;
+    std::uint32_t left = 0;
+    std::uint32_t step = 0;  // 1 for an internal node, 0 for a leaf
+  };
+  struct WalkTree {
+    std::uint32_t root = 0;   // into walk_
+    std::uint32_t depth = 0;  // the deepest leaf's depth: levels every row walks
+  };
+  // Builds walk_ and walk_trees_ from trees_ (after fit() and load()).
+  void compile_walk();
   void score_range(const data::Matrix& x, std::size_t begin, std::size_t end, float* out) const;
 
   IsolationForestOptions options_;
   std::vector<std::vector<Node>> trees_;
+  std::vector<WalkNode> walk_;
+  std::vector<WalkTree> walk_trees_;
   std::size_t n_features_ = 0;
   std::size_t subsample_size_ = 0;
   float threshold_ = 0.5f;

@@ -229,6 +229,42 @@ TEST(IsolationForest, SaveLoadGivesIdenticalScoresAndThreshold) {
   EXPECT_EQ(loaded.threshold(), 0.61f);
 }
 
+// The scorer walks a fixed number of levels per tree with leaves looping on themselves; the
+// scores must be exactly those of following each row's path node by node (read from the saved
+// model), including rows with NaN (which go right) and trees of different depths.
+TEST(IsolationForest, LevelWalkScoresExactlyLikeNodeByNodeWalk) {
+  auto p = planted_outliers(6, 11);
+  IsolationForestOptions options;
+  options.max_samples = 200;
+  auto forest = fitted_forest(p.x, 5, 1, options);
+  for (std::size_t r = 0; r < p.x.rows; r += 37) p.x.at(r, r % 6) = std::nanf("");
+  TempDir dir;
+  const auto file = forest.save(dir.path());
+  std::ifstream in(dir.path() / file);
+  const auto doc = nlohmann::json::parse(in);
+  const auto subsample = doc.at("subsample_size").get<double>();
+  const double norm = average_path_length(subsample) * static_cast<double>(doc.at("trees").size());
+  std::vector<float> expected(p.x.rows);
+  for (std::size_t r = 0; r < p.x.rows; ++r) {
+    double total = 0;
+    for (const auto& tree : doc.at("trees")) {
+      const auto feature = tree.at("feature").get<std::vector<int>>();
+      const auto value = tree.at("value").get<std::vector<float>>();
+      const auto left = tree.at("left").get<std::vector<std::uint32_t>>();
+      std::uint32_t n = 0;
+      while (feature[n] >= 0) {
+        n = left[n] + (p.x.at(r, static_cast<std::size_t>(feature[n])) <= value[n] ? 0u : 1u);
+      }
+      total += value[n];
+    }
+    expected[r] = static_cast<float>(std::exp2(-total / norm));
+  }
+  EXPECT_EQ(forest.score(p.x), expected);
+  IsolationForest loaded;
+  loaded.load(dir.path(), file, 6);
+  EXPECT_EQ(loaded.score(p.x), expected);
+}
+
 TEST(IsolationForest, LoadNamesFeatureCountMismatch) {
   const auto p = planted_outliers();
   TempDir dir;
