@@ -16,9 +16,6 @@ namespace {
 constexpr std::size_t kBatchSize = 256;
 constexpr std::size_t kBatchEvents = 4096;
 constexpr std::size_t kQueueBatches = 256;
-// Packets longer than a ring slot travel whole in this byte ring when the recorder is on (about
-// 22,000 full-size Ethernet frames; the slots themselves take 22 MiB).
-constexpr std::size_t kSpillBytes = std::size_t{32} << 20;
 
 std::int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -92,7 +89,7 @@ CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
     : source_(std::move(source)),
       options_(options),
       hooks_(std::move(hooks)),
-      ring_(1 << 16, options.recorder != nullptr && options.recorder->enabled() ? kSpillBytes : 0),
+      ring_(1 << 16, options.recorder),
       batching_(*this, false),
       ongoing_(*this, true),
       meter_(config, options.meter, batching_),
@@ -221,6 +218,7 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
     while (taken < kBatch) {
       const auto* slot = ring_.peek(taken);
       if (!slot) break;
+      ring_.prefetch(taken + 4);
       // Packet-time seconds drive the ticks, so a replay closes windows at the same packets: the
       // packets of the finished second reach the table before the tick.
       const std::int64_t sec = slot->ts_ns / kSecondNs;
@@ -232,18 +230,17 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
         }
         last_tick_second_ = sec;
       }
-      const net::Packet& packet =
-          meter_.add_frame(slot->link, {slot->data, slot->stored_len}, slot->wire_len, slot->ts_ns);
+      const auto frame = capture::PacketRing::frame(*slot);
+      const net::Packet& packet = meter_.add_frame(slot->link, frame, slot->wire_len, slot->ts_ns);
       if (options_.capture_series) count_second(packet);
-      // Evidence: the whole captured packet (not the slot's first bytes), found later by the
-      // addresses of its outermost IP header.
-      if (recorder != nullptr && packet.src.family != 0) {
+      // Evidence: the capture thread put the whole packet in the recorder; it is found later by
+      // the addresses of its outermost IP header (a packet without any is never found).
+      if (recorder != nullptr && slot->recorded) {
         const net::IpAddress pair[2] = {packet.src, packet.dst};
-        recorder->record(slot->ts_ns, slot->wire_len, static_cast<int>(slot->link),
-                         ring_.packet(*slot), pair);
+        recorder->commit(slot->recorded,
+                         std::span<const net::IpAddress>(pair, packet.src.family != 0 ? 2 : 0));
       }
-      if (hooks_.sightings &&
-          net::sight(slot->link, {slot->data, slot->stored_len}, packet, sighting_)) {
+      if (hooks_.sightings && net::sight(slot->link, frame, packet, sighting_)) {
         batching_.on_sighting(sighting_);
       }
       last_packet_ns = std::max(last_packet_ns, slot->ts_ns);
@@ -363,8 +360,6 @@ PipelineStats CapturePipeline::stats() const {
   s.progress_reports = progress_reports_.load(std::memory_order_relaxed);
   if (options_.recorder != nullptr && options_.recorder->enabled()) {
     s.recorder = options_.recorder->stats();
-    s.recorder_cut = ring_.spill_missed();
-    s.spill_bytes = ring_.spill_bytes();
   }
   s.sightings = sightings_.load(std::memory_order_relaxed);
   return s;

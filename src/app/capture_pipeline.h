@@ -47,12 +47,8 @@ struct PipelineStats {
   std::uint64_t ongoing_reported = 0;
   std::uint64_t flow_events = 0;       // observer events handed to the stage
   std::uint64_t progress_reports = 0;  // observer progress reports handed to the stage
-  // The packet recorder (all zero when it is off): what it holds, and the long packets that
-  // reached it cut to their first 320 bytes because the ring's spill area was full.
-  capture::RecorderStats recorder;
-  std::uint64_t recorder_cut = 0;
-  std::size_t spill_bytes = 0;  // the ring's spill area (memory the recorder adds to the ring)
-  std::uint64_t sightings = 0;  // bindings, DNS questions, failed logins handed to the stage
+  capture::RecorderStats recorder;     // the packet recorder (all zero when it is off)
+  std::uint64_t sightings = 0;         // bindings, DNS questions, failed logins handed to the stage
 };
 
 // What the stage thread calls (each may be empty), per batch in this order: traffic, sightings,

@@ -69,16 +69,16 @@ std::optional<std::string> EvidenceSetup::read(std::int64_t alert_id) const {
                                    store::kMaxEvidenceFileBytes);
 }
 
-server::EvidenceStatus EvidenceSetup::status(const PipelineStats& pipeline) const {
+server::EvidenceStatus EvidenceSetup::status() const {
   server::EvidenceStatus e;
   e.recording = enabled();
   if (!enabled()) return e;
   const capture::RecorderStats r = recorder_->stats();
-  e.memory_bytes = r.memory_bytes + pipeline.spill_bytes;
-  e.memory_budget = memory_budget_ + pipeline.spill_bytes;
+  e.memory_bytes = r.memory_bytes;
+  e.memory_budget = memory_budget_;
   e.packets_recorded = r.packets;
   e.packets_evicted = r.evicted_packets;
-  e.packets_cut = pipeline.recorder_cut;
+  e.packets_not_kept = r.no_room;
   e.oldest_ms = r.oldest_ns / 1'000'000;
   const store::EvidenceStats s = store_->stats();
   e.files = s.files;
@@ -89,16 +89,17 @@ server::EvidenceStatus EvidenceSetup::status(const PipelineStats& pipeline) cons
   return e;
 }
 
-std::string EvidenceSetup::summary(const PipelineStats& pipeline) const {
+std::string EvidenceSetup::summary() const {
   if (!enabled()) return "evidence: packet recorder off (--no-record)";
-  const server::EvidenceStatus e = status(pipeline);
+  const server::EvidenceStatus e = status();
   const store::EvidenceStats s = store_->stats();
   return fmt::format(
-      "evidence: recorder {} of {} in memory ({} packets recorded, {} left the ring, {} cut to "
-      "320 bytes); {} files, {} of {} on disk in {} ({} packets written, {} over the per-alert "
+      "evidence: recorder {} of {} in memory ({} packets recorded, {} left the ring, {} not kept "
+      "for want of room); {} files, {} of {} on disk in {} ({} packets written, {} over the "
+      "per-alert "
       "cap, {} files removed, {} write errors)",
       mib(e.memory_bytes), mib(e.memory_budget), e.packets_recorded, e.packets_evicted,
-      e.packets_cut, e.files, mib(e.disk_bytes), mib(e.disk_budget), folder_.string(),
+      e.packets_not_kept, e.files, mib(e.disk_bytes), mib(e.disk_budget), folder_.string(),
       s.packets_written, s.truncated_packets, e.files_removed, e.write_errors);
 }
 

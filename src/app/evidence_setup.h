@@ -46,10 +46,10 @@ class EvidenceSetup final {
 
   // An alert's stored packets (a classic pcap file's bytes), nullopt when none.
   [[nodiscard]] std::optional<std::string> read(std::int64_t alert_id) const;
-  // The recorder's and the folder's use now, with the pipeline's share (its spill area).
-  [[nodiscard]] server::EvidenceStatus status(const PipelineStats& pipeline) const;
+  // The recorder's and the folder's use now.
+  [[nodiscard]] server::EvidenceStatus status() const;
   // One line for the log: memory and disk use against their budgets.
-  [[nodiscard]] std::string summary(const PipelineStats& pipeline) const;
+  [[nodiscard]] std::string summary() const;
 
  private:
   std::filesystem::path folder_;

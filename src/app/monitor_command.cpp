@@ -327,7 +327,7 @@ int run_monitor(const MonitorOptions& options) {
             status.queues.push_back(
                 {"sqlite writer", st.queue_depth, st.queue_capacity, st.dropped});
           }
-          status.evidence = evidence.status(ps);
+          status.evidence = evidence.status();
           live->set_pipeline(status);
         }
         if (outputs.active() && tick % 5 == 1) {
@@ -340,7 +340,7 @@ int run_monitor(const MonitorOptions& options) {
         if (tick % 10 == 0 && pipeline) {
           log_pipeline(ps);
           log_detection(ds, sinks.store());
-          spdlog::info("{}", evidence.summary(ps));
+          spdlog::info("{}", evidence.summary());
         }
       }
     });
@@ -364,7 +364,7 @@ int run_monitor(const MonitorOptions& options) {
     replay_error = pipeline->input_error();
     log_pipeline(pipeline->stats());
     log_detection(stage.stats(), sinks.store());
-    spdlog::info("{}", evidence.summary(pipeline->stats()));
+    spdlog::info("{}", evidence.summary());
     core::flush_logging();
     if (options.stay && !signals.token().stop_requested()) {
       spdlog::info("monitor: replay done; staying up until Ctrl-C / SIGTERM (--stay)");
@@ -436,7 +436,7 @@ int run_monitor(const MonitorOptions& options) {
     stage.finish();
     unflushed = stage.failing_outputs();  // while the recorder's files still exist
     log_detection(stage.stats(), sinks.store());
-    if (pipeline) spdlog::info("{}", evidence.summary(pipeline->stats()));
+    if (pipeline) spdlog::info("{}", evidence.summary());
   }
   if (stats_thread.joinable()) {
     stats_thread.request_stop();

@@ -9,8 +9,8 @@ namespace netsentry::capture {
 
 namespace {
 
-// A recorded packet in a segment: this header, `naddr` addresses of 16 bytes, the captured bytes,
-// padding to 8 bytes.
+// A recorded packet in a segment: this header, `address_slots` addresses of 16 bytes (the first
+// `naddr` used), the captured bytes, padding to 8 bytes.
 struct EntryHeader {
   std::int64_t ts_ns;
   std::uint32_t wire_len;
@@ -18,11 +18,20 @@ struct EntryHeader {
   std::int32_t link_type;
   std::uint8_t naddr;
   std::uint8_t ipv6_mask;  // bit i: address i is IPv6 (else IPv4)
-  std::uint16_t reserved;
+  std::uint8_t address_slots;
+  std::uint8_t reserved;
 };
 static_assert(sizeof(EntryHeader) == 24);
 
 constexpr std::size_t align8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
+
+constexpr std::size_t entry_size(std::size_t address_slots, std::size_t stored_len) {
+  return align8(sizeof(EntryHeader) + 16 * address_slots + stored_len);
+}
+
+void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) {
+  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
 
 bool same_address(const std::uint8_t* stored, bool ipv6, const net::IpAddress& a) {
   if (a.family != (ipv6 ? 6 : 4)) return false;
@@ -35,14 +44,18 @@ struct PacketRecorder::Segment {
   explicit Segment(std::size_t size) : data(new std::uint8_t[size]), capacity(size) {}
   std::unique_ptr<std::uint8_t[]> data;
   std::size_t capacity;
-  // Bytes of complete entries: written by the recording thread with release after each entry,
-  // read with acquire by readers, who only ever look below it.
+  std::uint64_t sequence = 0;  // the writer's count of segments before this one
+  std::size_t written = 0;     // writer's: bytes of entries written
+  // Bytes of committed entries: stored by the flow thread with release after each entry, read
+  // with acquire by readers, who only ever look below it.
   std::atomic<std::size_t> committed{0};
   std::atomic<std::int64_t> first_ns{INT64_MAX};
   std::atomic<std::int64_t> last_ns{INT64_MIN};
-  std::atomic<std::uint64_t> packets{0};
+  std::atomic<std::uint64_t> packets{0};  // committed with addresses
 
-  void reset() {
+  void reset(std::uint64_t seq) {
+    sequence = seq;
+    written = 0;
     committed.store(0, std::memory_order_relaxed);
     first_ns.store(INT64_MAX, std::memory_order_relaxed);
     last_ns.store(INT64_MIN, std::memory_order_relaxed);
@@ -55,12 +68,14 @@ PacketRecorder::PacketRecorder(RecorderOptions options) : options_(options) {
   if (options_.segment_bytes < (std::size_t{64} << 10)) {
     throw core::Error("packet recorder: segments must be at least 64 KiB");
   }
-  if (options_.segment_bytes > options_.memory_bytes) {
+  // Two segments at least: the writer fills one while the flow thread still reads the other.
+  if (options_.segment_bytes > options_.memory_bytes / 2) {
     throw core::Error("packet recorder: the memory budget (" +
-                      std::to_string(options_.memory_bytes >> 20) +
-                      " MiB) is smaller than one segment");
+                      std::to_string(options_.memory_bytes >> 10) +
+                      " KiB) is smaller than two segments");
   }
   if (options_.max_age_ns < 0) throw core::Error("packet recorder: negative age limit");
+  max_segments_ = options_.memory_bytes / options_.segment_bytes;
   current_ = new_segment();
   segments_.push_back(current_);
 }
@@ -69,24 +84,29 @@ PacketRecorder::~PacketRecorder() = default;
 
 std::shared_ptr<PacketRecorder::Segment> PacketRecorder::new_segment() {
   // Under mutex_ (or in the constructor).
+  std::shared_ptr<Segment> s;
   if (!pool_.empty()) {
-    auto s = std::move(pool_.back());
+    s = std::move(pool_.back());
     pool_.pop_back();
-    s->reset();
-    return s;
+  } else {
+    s = std::make_shared<Segment>(options_.segment_bytes);
   }
-  return std::make_shared<Segment>(options_.segment_bytes);
+  s->reset(next_sequence_++);
+  return s;
+}
+
+bool PacketRecorder::front_released() const {
+  return segments_.size() > 1 &&
+         segments_.front()->sequence < released_below_.load(std::memory_order_acquire);
 }
 
 void PacketRecorder::evict_locked(std::int64_t now_ns) {
-  const std::size_t max_segments =
-      std::max<std::size_t>(1, options_.memory_bytes / options_.segment_bytes);
   auto too_old = [&](const Segment& s) {
     return options_.max_age_ns > 0 && s.last_ns.load(std::memory_order_relaxed) != INT64_MIN &&
            s.last_ns.load(std::memory_order_relaxed) < now_ns - options_.max_age_ns;
   };
-  // The current segment (the last) is never evicted.
-  while (segments_.size() > 1 && (segments_.size() > max_segments || too_old(*segments_.front()))) {
+  // The current segment (the last) never goes, nor one the flow thread may still read.
+  while (front_released() && (segments_.size() > max_segments_ || too_old(*segments_.front()))) {
     std::shared_ptr<Segment> old = std::move(segments_.front());
     segments_.erase(segments_.begin());
     evicted_packets_ += old->packets.load(std::memory_order_relaxed);
@@ -96,21 +116,32 @@ void PacketRecorder::evict_locked(std::int64_t now_ns) {
   }
 }
 
-void PacketRecorder::record(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
-                            std::span<const std::uint8_t> bytes,
-                            std::span<const net::IpAddress> addresses) {
-  if (!enabled()) return;
-  const std::size_t naddr = std::min(addresses.size(), kMaxAddresses);
-  const std::size_t need = align8(sizeof(EntryHeader) + 16 * naddr + bytes.size());
+bool PacketRecorder::has_room(std::size_t length) {
+  if (!enabled()) return true;
+  const std::size_t need = entry_size(2, length);
+  if (need > options_.segment_bytes) return true;
+  if (current_->written + need <= current_->capacity) return true;
+  return segments_.size() < max_segments_ || front_released();
+}
+
+PacketRecorder::Pending PacketRecorder::write(std::int64_t ts_ns, std::uint32_t wire_len,
+                                              int link_type, std::span<const std::uint8_t> bytes,
+                                              std::size_t address_slots) {
+  if (!enabled()) return {};
+  address_slots = std::min(address_slots, kMaxAddresses);
+  const std::size_t need = entry_size(address_slots, bytes.size());
   if (need > options_.segment_bytes) {
-    std::lock_guard lock(mutex_);
-    ++too_large_;
-    return;
+    too_large_.fetch_add(1, std::memory_order_relaxed);
+    return {};
   }
   newest_ns_ = std::max(newest_ns_, ts_ns);
   Segment* seg = current_.get();
-  std::size_t at = seg->committed.load(std::memory_order_relaxed);
+  std::size_t at = seg->written;
   if (at + need > seg->capacity) {
+    if (segments_.size() >= max_segments_ && !front_released()) {
+      no_room_.fetch_add(1, std::memory_order_relaxed);
+      return {};
+    }
     std::lock_guard lock(mutex_);
     current_ = new_segment();
     segments_.push_back(current_);
@@ -119,9 +150,10 @@ void PacketRecorder::record(std::int64_t ts_ns, std::uint32_t wire_len, int link
     at = 0;
   } else if (options_.max_age_ns > 0 && segments_.size() > 1) {
     // Age eviction without a segment change: checked cheaply against the oldest segment's end.
-    // segments_.front() is only replaced under mutex_, which this thread takes for every change.
+    // Only this thread changes segments_.
     const Segment& front = *segments_.front();
-    if (front.last_ns.load(std::memory_order_relaxed) < newest_ns_ - options_.max_age_ns) {
+    if (front.last_ns.load(std::memory_order_relaxed) < newest_ns_ - options_.max_age_ns &&
+        front_released()) {
       std::lock_guard lock(mutex_);
       evict_locked(newest_ns_);
     }
@@ -133,25 +165,55 @@ void PacketRecorder::record(std::int64_t ts_ns, std::uint32_t wire_len, int link
   h.wire_len = wire_len;
   h.stored_len = static_cast<std::uint32_t>(bytes.size());
   h.link_type = link_type;
-  h.naddr = static_cast<std::uint8_t>(naddr);
-  for (std::size_t i = 0; i < naddr; ++i) {
-    if (addresses[i].family == 6) h.ipv6_mask |= static_cast<std::uint8_t>(1u << i);
-  }
+  h.address_slots = static_cast<std::uint8_t>(address_slots);
   std::memcpy(p, &h, sizeof h);
-  p += sizeof h;
-  for (std::size_t i = 0; i < naddr; ++i, p += 16) std::memcpy(p, addresses[i].bytes.data(), 16);
-  if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
-
+  std::uint8_t* data = p + sizeof h + 16 * address_slots;
+  if (!bytes.empty()) std::memcpy(data, bytes.data(), bytes.size());
+  seg->written = at + need;
   if (seg->first_ns.load(std::memory_order_relaxed) == INT64_MAX) {
     seg->first_ns.store(ts_ns, std::memory_order_relaxed);
   }
   if (ts_ns > seg->last_ns.load(std::memory_order_relaxed)) {
     seg->last_ns.store(ts_ns, std::memory_order_relaxed);
   }
-  seg->packets.fetch_add(1, std::memory_order_relaxed);
-  seg->committed.store(at + need, std::memory_order_release);
-  packets_.fetch_add(1, std::memory_order_relaxed);
-  bytes_.fetch_add(bytes.size(), std::memory_order_relaxed);
+  return Pending{seg, at, {data, bytes.size()}};
+}
+
+void PacketRecorder::commit(const Pending& packet, std::span<const net::IpAddress> addresses) {
+  if (!packet) return;
+  Segment* seg = packet.segment;
+  std::uint8_t* p = seg->data.get() + packet.at;
+  EntryHeader h;
+  std::memcpy(&h, p, sizeof h);
+  const std::size_t naddr = std::min<std::size_t>(addresses.size(), h.address_slots);
+  for (std::size_t i = 0; i < naddr; ++i) {
+    std::memcpy(p + sizeof h + 16 * i, addresses[i].bytes.data(), 16);
+    if (addresses[i].family == 6) h.ipv6_mask |= static_cast<std::uint8_t>(1u << i);
+  }
+  h.naddr = static_cast<std::uint8_t>(naddr);
+  std::memcpy(p, &h, sizeof h);
+  if (naddr > 0) {
+    // Only this thread changes these counters: plain stores, no locked read-modify-write.
+    bump(seg->packets, 1);
+    bump(packets_, 1);
+    bump(bytes_, h.stored_len);
+  }
+  seg->committed.store(packet.at + entry_size(h.address_slots, h.stored_len),
+                       std::memory_order_release);
+}
+
+void PacketRecorder::release(const Pending& packet) {
+  // Every packet of the segments before this one's is released.
+  if (packet) released_below_.store(packet.segment->sequence, std::memory_order_release);
+}
+
+void PacketRecorder::record(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
+                            std::span<const std::uint8_t> bytes,
+                            std::span<const net::IpAddress> addresses) {
+  const Pending packet =
+      write(ts_ns, wire_len, link_type, bytes, std::min(addresses.size(), kMaxAddresses));
+  commit(packet, addresses);
+  release(packet);
 }
 
 std::size_t PacketRecorder::for_each(
@@ -181,8 +243,8 @@ std::size_t PacketRecorder::for_each(
       EntryHeader h;
       std::memcpy(&h, base + at, sizeof h);
       const std::uint8_t* addrs = base + at + sizeof h;
-      const std::uint8_t* bytes = addrs + 16 * std::size_t{h.naddr};
-      at += align8(sizeof h + 16 * std::size_t{h.naddr} + h.stored_len);
+      const std::uint8_t* bytes = addrs + 16 * std::size_t{h.address_slots};
+      at += entry_size(h.address_slots, h.stored_len);
       if (h.ts_ns < query.from_ns || h.ts_ns > query.to_ns) continue;
       bool host = false;
       bool peer = !query.peer.has_value();
@@ -206,7 +268,8 @@ RecorderStats PacketRecorder::stats() const {
   s.bytes = bytes_.load(std::memory_order_relaxed);
   std::lock_guard lock(mutex_);
   s.evicted_packets = evicted_packets_;
-  s.too_large = too_large_;
+  s.too_large = too_large_.load(std::memory_order_relaxed);
+  s.no_room = no_room_.load(std::memory_order_relaxed);
   s.queries = queries_;
   s.memory_bytes = (segments_.size() + pool_.size()) * options_.segment_bytes;
   for (const auto& seg : segments_) {

@@ -4,10 +4,18 @@
 // file after the fact (see store::EvidenceStore). The ring is a list of fixed-size segments: the
 // oldest segment is dropped when the memory budget or the age limit is reached, so memory never
 // passes the budget whatever the traffic.
-// Thread rules: record() from one thread only (the flow thread); for_each() and stats() from any
-// thread, concurrently with record(): readers see every packet recorded before their call began,
-// and never block the recording thread for longer than it takes to copy a list of segment
-// pointers.
+// Recording is in three steps so each packet is copied once, by the capture thread, straight into
+// the ring (capture::PacketRing calls write() and lets the flow meter read the packet there): the
+// flow thread, once it has decoded the packet, gives its addresses (commit(), which makes it
+// visible to readers) and, once the meter no longer looks at it, releases it (release()). A segment
+// leaves the ring only when every packet in it is released, so the writer never overwrites bytes
+// the flow thread still reads; when that would be needed, write() keeps nothing and has_room()
+// says so (a lossless replay waits on it).
+// Thread rules: has_room() and write() from one thread (the writer: the capture thread); commit()
+// and release() from one thread (the flow thread), in write order; record() does all three for a
+// caller that is both. for_each() and stats() from any thread, concurrently: readers see every
+// packet committed before their call began, and never block the writer for longer than it takes
+// to copy a list of segment pointers.
 #pragma once
 
 #include <atomic>
@@ -35,6 +43,7 @@ struct RecorderStats {
   std::uint64_t bytes = 0;            // captured bytes recorded since start
   std::uint64_t evicted_packets = 0;  // dropped from the ring (budget or age)
   std::uint64_t too_large = 0;        // not recorded: larger than a segment
+  std::uint64_t no_room = 0;          // not recorded: the ring was full of packets not yet released
   std::size_t memory_bytes = 0;       // held by the ring now
   std::int64_t oldest_ns = 0;         // packet time of the oldest packet still held (0: empty)
   std::int64_t newest_ns = 0;
@@ -61,6 +70,15 @@ class PacketRecorder final {
   // At most this many addresses per packet (the outer pair and the inner pair of a tunnel).
   static constexpr std::size_t kMaxAddresses = 4;
 
+  struct Segment;
+  // A packet write() put in the ring, until it is committed and released. Empty when not kept.
+  struct Pending {
+    Segment* segment = nullptr;
+    std::size_t at = 0;                   // the entry's offset in its segment
+    std::span<const std::uint8_t> bytes;  // the packet's bytes in the ring
+    explicit operator bool() const { return segment != nullptr; }
+  };
+
   // Throws core::Error when segment_bytes is below 64 KiB or above memory_bytes (when on).
   explicit PacketRecorder(RecorderOptions options = {});
   ~PacketRecorder();
@@ -69,9 +87,22 @@ class PacketRecorder final {
 
   [[nodiscard]] bool enabled() const { return options_.memory_bytes > 0; }
 
-  // Recording thread: keeps one packet. `addresses` (at most kMaxAddresses; more are ignored) are
-  // what queries match on. Timestamps should not go backwards (a replay's may: the age limit then
-  // uses the newest time seen). No allocation except when a new segment is needed.
+  // Writer: whether write() would keep a packet of `length` bytes now (true too when it could
+  // never keep it: a packet larger than a segment is counted, not waited for).
+  [[nodiscard]] bool has_room(std::size_t length);
+  // Writer: copies one packet into the ring with room for `address_slots` addresses (at most
+  // kMaxAddresses), invisible to readers until committed. Timestamps should not go backwards (a
+  // replay's may: the age limit then uses the newest time seen). No allocation except when a new
+  // segment is needed. Returns an empty Pending (and counts why) when the packet is not kept.
+  Pending write(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
+                std::span<const std::uint8_t> bytes, std::size_t address_slots = 2);
+  // Flow thread, in write order, for every written packet: the addresses queries match on (at
+  // most the slots written for; none: the packet is never found) and publication to readers.
+  void commit(const Pending& packet, std::span<const net::IpAddress> addresses);
+  // Flow thread: nothing written up to and including `packet` is looked at any more.
+  void release(const Pending& packet);
+
+  // write(), commit() and release() for a caller that is writer and flow thread at once.
   void record(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
               std::span<const std::uint8_t> bytes, std::span<const net::IpAddress> addresses);
 
@@ -83,20 +114,29 @@ class PacketRecorder final {
   [[nodiscard]] RecorderStats stats() const;
 
  private:
-  struct Segment;
   std::shared_ptr<Segment> new_segment();
-  // Under mutex_: drops the oldest segments while over budget or too old.
+  // Whether the oldest segment may go: not the current one, and every packet in it released.
+  [[nodiscard]] bool front_released() const;
+  // Under mutex_: drops the oldest released segments while over budget or too old.
   void evict_locked(std::int64_t now_ns);
 
   RecorderOptions options_;
-  std::shared_ptr<Segment> current_;    // recording thread's segment (also the list's last)
-  std::int64_t newest_ns_ = INT64_MIN;  // recording thread
+  std::size_t max_segments_ = 1;
+  // Writer's: its segment (also the list's last), the newest time seen, segments made so far.
+  std::shared_ptr<Segment> current_;
+  std::int64_t newest_ns_ = INT64_MIN;
+  std::uint64_t next_sequence_ = 0;
+  // Flow thread's: segments numbered below this hold released packets only.
+  std::atomic<std::uint64_t> released_below_{0};
 
-  mutable std::mutex mutex_;  // guards segments_, pool_ and the counters below
+  // Guards pool_, the counters below and segments_, which only the writer changes (so it reads
+  // it without the lock).
+  mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Segment>> segments_;  // oldest first; the last is current_
   std::vector<std::shared_ptr<Segment>> pool_;      // emptied segments kept for reuse (<= 2)
   std::uint64_t evicted_packets_ = 0;
-  std::uint64_t too_large_ = 0;
+  std::atomic<std::uint64_t> too_large_{0};
+  std::atomic<std::uint64_t> no_room_{0};
   mutable std::uint64_t queries_ = 0;
   std::atomic<std::uint64_t> packets_{0};
   std::atomic<std::uint64_t> bytes_{0};

@@ -2,14 +2,16 @@
 // flow thread. Each slot holds a packet's timestamp, lengths and its first kSlotBytes bytes (enough
 // for every header we decode; payload bytes beyond are not needed by the flow meter, whose lengths
 // come from the IP/UDP headers). The producer never blocks: a full ring drops and counts.
-// With a spill area (the packet recorder is on), a packet longer than a slot is also copied whole
-// into a byte ring beside the slots, so the flow thread can keep every captured byte (packet())
-// while the meter still reads the slot; when the spill area is full the packet goes through with
-// its slot only and is counted (spill_missed()).
-// Thread rules: try_push and has_room from the capture thread only; front/peek/pop/packet from the
-// flow thread only; counters from any thread.
+// With a packet recorder (evidence on), the producer copies each packet whole into the recorder
+// instead of into its slot: that one copy is what the meter reads (frame(), the same first
+// kSlotBytes) and what the recorder keeps (packet()). The consumer commits it to the recorder with
+// its addresses, and pop() releases it. When the recorder has no room the packet travels in its
+// slot as without a recorder, and the recorder counts it (RecorderStats::no_room).
+// Thread rules: try_push and has_room from the capture thread only; front/peek/pop/frame/packet
+// from the flow thread only; counters from any thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -17,6 +19,7 @@
 #include <new>
 #include <span>
 
+#include "capture/packet_recorder.h"
 #include "capture/packet_source.h"
 
 namespace netsentry::capture {
@@ -28,31 +31,27 @@ class PacketRing {
   struct Slot {
     std::int64_t ts_ns;
     std::uint32_t wire_len;
-    std::uint32_t cap_len;     // captured length as libpcap gave it
-    std::uint32_t stored_len;  // bytes kept in data (<= kSlotBytes)
-    net::LinkType link;        // the packet's link type (pcapng interfaces may differ)
-    std::uint32_t spill_len;   // the whole packet is in the spill area (0: data holds it all)
-    std::uint64_t spill_at;    // where (a position in the spill area, before the modulo)
-    std::uint64_t spill_end;   // the spill area's write position after this packet
+    std::uint32_t cap_len;             // captured length as libpcap gave it
+    std::uint32_t stored_len;          // bytes kept in data (<= kSlotBytes; 0 when recorded)
+    net::LinkType link;                // the packet's link type (pcapng interfaces may differ)
+    PacketRecorder::Pending recorded;  // the whole packet in the recorder (empty: data holds it)
     std::uint8_t data[kSlotBytes];
   };
 
-  // `spill_bytes` (0 = none) is the byte ring for packets longer than a slot.
-  explicit PacketRing(std::size_t capacity_pow2 = 1 << 16, std::size_t spill_bytes = 0)
+  // `recorder` (may be null, or off) keeps every packet whole; it must outlive the ring.
+  explicit PacketRing(std::size_t capacity_pow2 = 1 << 16, PacketRecorder* recorder = nullptr)
       : mask_(round_up(capacity_pow2) - 1),
         slots_(new Slot[mask_ + 1]),
-        spill_size_(spill_bytes),
-        spill_(spill_bytes > 0 ? new std::uint8_t[spill_bytes] : nullptr) {}
+        recorder_(recorder != nullptr && recorder->enabled() ? recorder : nullptr) {}
 
-  // Whether a packet of `cap_len` bytes would find room in the spill area now (true when it
-  // needs none, or could never fit: a lossless producer waits on this, never forever).
-  [[nodiscard]] bool has_room(std::size_t cap_len) noexcept {
-    if (spill_size_ == 0 || cap_len <= kSlotBytes || cap_len > spill_size_ / 2) return true;
-    return spill_place(cap_len) != kNoRoom;
+  // Whether the recorder would keep a packet of `cap_len` bytes now (true without a recorder, or
+  // when it could never keep it: a lossless producer waits on this, never forever).
+  [[nodiscard]] bool has_room(std::size_t cap_len) {
+    return recorder_ == nullptr || recorder_->has_room(cap_len);
   }
 
   // Copies the packet in; returns false (and counts a drop) when the ring is full.
-  bool try_push(const RawPacket& p) noexcept {
+  bool try_push(const RawPacket& p) {
     const std::uint64_t head = head_.load(std::memory_order_relaxed);
     if (head - tail_cache_ > mask_) {
       tail_cache_ = tail_.load(std::memory_order_acquire);
@@ -66,32 +65,28 @@ class PacketRing {
     s.wire_len = p.wire_len;
     s.cap_len = p.cap_len;
     s.link = p.link;
-    s.stored_len =
-        static_cast<std::uint32_t>(p.bytes.size() < kSlotBytes ? p.bytes.size() : kSlotBytes);
-    std::memcpy(s.data, p.bytes.data(), s.stored_len);
-    s.spill_len = 0;
-    s.spill_at = 0;
-    if (spill_size_ > 0 && p.bytes.size() > kSlotBytes) {
-      const std::uint64_t at =
-          p.bytes.size() > spill_size_ / 2 ? kNoRoom : spill_place(p.bytes.size());
-      if (at == kNoRoom) {
-        spill_missed_.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        std::memcpy(spill_.get() + at % spill_size_, p.bytes.data(), p.bytes.size());
-        s.spill_at = at;
-        s.spill_len = static_cast<std::uint32_t>(p.bytes.size());
-        spill_head_ = at + p.bytes.size();
-      }
+    s.recorded = recorder_ != nullptr
+                     ? recorder_->write(p.ts_ns, p.wire_len, static_cast<int>(p.link), p.bytes)
+                     : PacketRecorder::Pending{};
+    if (s.recorded) {
+      s.stored_len = 0;
+    } else {
+      s.stored_len =
+          static_cast<std::uint32_t>(p.bytes.size() < kSlotBytes ? p.bytes.size() : kSlotBytes);
+      std::memcpy(s.data, p.bytes.data(), s.stored_len);
     }
-    s.spill_end = spill_head_;
     head_.store(head + 1, std::memory_order_release);
     return true;
   }
 
-  // Every captured byte of a packet of this ring (the slot's, or the spill area's copy).
-  [[nodiscard]] std::span<const std::uint8_t> packet(const Slot& s) const noexcept {
-    if (s.spill_len == 0) return {s.data, s.stored_len};
-    return {spill_.get() + s.spill_at % spill_size_, s.spill_len};
+  // What the flow meter reads: the packet's first kSlotBytes bytes, wherever they are.
+  [[nodiscard]] static std::span<const std::uint8_t> frame(const Slot& s) noexcept {
+    if (!s.recorded) return {s.data, s.stored_len};
+    return s.recorded.bytes.first(std::min(s.recorded.bytes.size(), kSlotBytes));
+  }
+  // Every byte of the packet this ring holds (the recorder's copy, or the slot's first bytes).
+  [[nodiscard]] static std::span<const std::uint8_t> packet(const Slot& s) noexcept {
+    return s.recorded ? s.recorded.bytes : std::span<const std::uint8_t>{s.data, s.stored_len};
   }
 
   // The oldest packet, or nullptr when empty. Valid until pop().
@@ -105,12 +100,30 @@ class PacketRing {
     }
     return &slots_[(tail + i) & mask_];
   }
-  // Releases the n oldest packets to the producer.
+  // Asks the cache for the i-th oldest packet's first bytes ahead of reading them (a recorded
+  // packet was written a whole ring ago, into memory the cache no longer holds).
+  void prefetch(std::size_t i) noexcept {
+    const std::uint64_t at = tail_.load(std::memory_order_relaxed) + i;
+    if (at >= head_cache_) return;
+    const Slot& s = slots_[at & mask_];
+    if (s.recorded) {
+      __builtin_prefetch(s.recorded.bytes.data());
+      __builtin_prefetch(s.recorded.bytes.data() + 64);
+    }
+  }
+  // Releases the n oldest packets to the producer (and to the recorder).
   void pop(std::size_t n = 1) noexcept {
     const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     if (n == 0) return;
-    if (spill_size_ > 0) {
-      spill_tail_.store(slots_[(tail + n - 1) & mask_].spill_end, std::memory_order_release);
+    if (recorder_ != nullptr) {
+      // The newest recorded packet among these releases every packet written before it.
+      for (std::size_t i = n; i-- > 0;) {
+        const Slot& s = slots_[(tail + i) & mask_];
+        if (s.recorded) {
+          recorder_->release(s.recorded);
+          break;
+        }
+      }
     }
     tail_.store(tail + n, std::memory_order_release);
   }
@@ -123,28 +136,8 @@ class PacketRing {
                                     tail_.load(std::memory_order_acquire));
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return mask_ + 1; }
-  // Packets longer than a slot that found no room in the spill area (kept as their slot only).
-  [[nodiscard]] std::uint64_t spill_missed() const noexcept {
-    return spill_missed_.load(std::memory_order_relaxed);
-  }
-  [[nodiscard]] std::size_t spill_bytes() const noexcept { return spill_size_; }
 
  private:
-  static constexpr std::uint64_t kNoRoom = ~std::uint64_t{0};
-
-  // Producer: the position for `len` contiguous bytes (skipping the end of the area when the
-  // packet would wrap), or kNoRoom while the consumer still holds those bytes.
-  std::uint64_t spill_place(std::size_t len) noexcept {
-    std::uint64_t at = spill_head_;
-    const std::uint64_t offset = at % spill_size_;
-    if (offset + len > spill_size_) at += spill_size_ - offset;
-    if (at + len - spill_tail_cache_ > spill_size_) {
-      spill_tail_cache_ = spill_tail_.load(std::memory_order_acquire);
-      if (at + len - spill_tail_cache_ > spill_size_) return kNoRoom;
-    }
-    return at;
-  }
-
   static std::size_t round_up(std::size_t n) {
     std::size_t p = 1;
     while (p < n) p <<= 1;
@@ -158,12 +151,7 @@ class PacketRing {
   alignas(64) std::atomic<std::uint64_t> tail_{0};
   std::uint64_t head_cache_ = 0;  // consumer's view of head_
   alignas(64) std::atomic<std::uint64_t> dropped_{0};
-  std::atomic<std::uint64_t> spill_missed_{0};
-  const std::size_t spill_size_;
-  std::unique_ptr<std::uint8_t[]> spill_;
-  std::uint64_t spill_head_ = 0;                          // producer: next free position
-  std::uint64_t spill_tail_cache_ = 0;                    // producer's view of spill_tail_
-  alignas(64) std::atomic<std::uint64_t> spill_tail_{0};  // consumer: bytes released up to here
+  PacketRecorder* const recorder_;
 };
 
 }  // namespace netsentry::capture

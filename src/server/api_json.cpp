@@ -36,7 +36,7 @@ json evidence_json(const EvidenceStatus& e) {
           {"memory_budget", e.memory_budget},
           {"packets_recorded", e.packets_recorded},
           {"packets_evicted", e.packets_evicted},
-          {"packets_cut", e.packets_cut},
+          {"packets_not_kept", e.packets_not_kept},
           {"oldest", e.oldest_ms},
           {"files", e.files},
           {"disk_bytes", e.disk_bytes},

@@ -44,11 +44,11 @@ struct CaptureHealth {
 // The packets kept for alert evidence: the recorder's memory ring and the evidence folder.
 struct EvidenceStatus {
   bool recording = false;          // the recorder is on
-  std::uint64_t memory_bytes = 0;  // held by the ring (and the capture ring's spill area) now
+  std::uint64_t memory_bytes = 0;  // held by the ring now
   std::uint64_t memory_budget = 0;
   std::uint64_t packets_recorded = 0;  // since start
   std::uint64_t packets_evicted = 0;   // left the ring (budget or age)
-  std::uint64_t packets_cut = 0;       // kept as their first 320 bytes only (spill area full)
+  std::uint64_t packets_not_kept = 0;  // the ring was full of packets the meter still read
   std::int64_t oldest_ms = 0;          // packet time of the oldest packet held (0: none)
   std::uint64_t files = 0;             // alert-<id>.pcap files on disk now
   std::uint64_t disk_bytes = 0;
