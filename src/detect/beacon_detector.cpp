@@ -76,6 +76,7 @@ Evidence BeaconDetector::make(const Table::Entry& e) const {
   ev.count = s.count;
   ev.score = static_cast<float>(double(s.count) / t);
   ev.flows = s.recent;
+  ev.hold_ns = static_cast<std::int64_t>(2 * s.regularity.median_s * 1e9);
   ev.description = fmt::format(
       "Beaconing suspected: {} connected to {}{} {} times, every {} (±{}); few hosts use that "
       "server",
@@ -148,14 +149,13 @@ void BeaconDetector::on_flow_event(const flow::FlowEvent& ev, std::vector<Eviden
                        s.regularity.spread <= o.beacon_max_spread;
   // A server port many hosts use on schedule is an ordinary polled service.
   if (!regular || hosts > o.beacon_rare_sources || s.bulk > 0) return;
-  // Evidence when the pattern first holds and at every doubling of the connections.
-  if (s.reported_count == 0 || s.count >= 2 * s.reported_count) {
-    s.level = 1;
-    s.reported = s.count;
-    s.reported_count = s.count;
-    out.push_back(make(*e));
-    ++evidence_;
-  }
+  // Evidence when the pattern first holds and at every further callback on schedule: each one
+  // replaces the last (one subject), and expects the next within two intervals, so the alert stays
+  // one engaged alert while the schedule goes on, however long its interval.
+  s.level = 1;
+  s.reported = s.count;
+  out.push_back(make(*e));
+  ++evidence_;
 }
 
 void BeaconDetector::see_size(const flow::FlowRecord& r) {

@@ -56,7 +56,6 @@ class BeaconDetector final : public Detector {
   struct State : Track {
     std::array<std::int64_t, kStarts> starts{};  // ring of the latest burst starts
     std::size_t count = 0;                       // bursts seen in the window
-    std::size_t reported_count = 0;
     IntervalStats regularity;
     std::uint64_t bulk = 0;         // connections that carried more than beacon_max_bytes
     std::int64_t last_bulk_ns = 0;  // start of the latest one counted

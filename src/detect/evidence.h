@@ -86,6 +86,10 @@ struct Evidence {
   // it (a detector's summary of a window, an early and a final verdict on one flow).
   std::uint64_t subject = 0;
   bool decisive = false;  // alerts on its own (the volume rule, a failing output)
+  // The detector expects more of this within hold_ns of time_ns (a beacon's next callback): an
+  // engaged alert stays engaged at least that long, even past the profiles' quiet time (capped at
+  // their window). 0: the quiet time alone decides.
+  std::int64_t hold_ns = 0;
   // Details shown with an alert.
   float score = 0;  // the detector's measure relative to its threshold, or the ensemble score
   int votes = 0;    // models that voted anomalous (ML evidence)

@@ -45,7 +45,8 @@ struct Profiles::Host {
   };
   Key key;
   std::vector<Item> items;
-  std::int64_t last_ns = 0;  // newest evidence
+  std::int64_t last_ns = 0;        // newest evidence
+  std::int64_t hold_until_ns = 0;  // evidence said more is expected until then
   // The engaged alert (alert_id 0: none).
   std::int64_t alert_id = 0;
   std::int64_t alert_first_ns = 0;
@@ -263,6 +264,10 @@ void Profiles::add(const Evidence& ev, std::vector<AlertDelivery>& out) {
     }
   }
   host.last_ns = std::max(host.last_ns, ev.time_ns);
+  if (ev.hold_ns > 0) {
+    host.hold_until_ns =
+        std::max(host.hold_until_ns, ev.time_ns + std::min(ev.hold_ns, options_.window_ns));
+  }
 
   if (host.alert_id == 0) {
     if (ev.time_ns <= host.past_last_ns) return;
@@ -291,7 +296,7 @@ void Profiles::advance(std::int64_t now_ns, std::vector<AlertDelivery>& out) {
   std::vector<std::int64_t> gone;
   for (auto& [id, it] : index_->engaged) {
     Host& host = *it;
-    if (now_ns_ - host.last_ns >= options_.quiet_ns) {
+    if (now_ns_ - host.last_ns >= options_.quiet_ns && now_ns_ >= host.hold_until_ns) {
       expire_items(host);
       deliver(host, AlertChange::kPast, out);
       host.alert_id = 0;

@@ -16,7 +16,9 @@
 // an alert with the next id (kRaised, delivered at once). While it is engaged, new evidence folds
 // in: a severity rise is delivered at once (kEscalated), other changes at most once per
 // update_interval of packet time (kUpdated, from advance()). After quiet_time without new evidence
-// the alert is delivered a last time as past (kPast); later evidence raises a new alert.
+// the alert is delivered a last time as past (kPast); later evidence raises a new alert. Evidence
+// that expects its own continuation (Evidence::hold_ns: a beacon's next callback) keeps the alert
+// engaged until then as well.
 // Deliveries depend on packet time and the order of evidence only, so a replay gives the same.
 //
 // Memory is bounded: at most max_hosts profiles (the one with the oldest evidence is dropped to

@@ -2,6 +2,7 @@
 // beaconing, and brute force counted from servers' failed-login replies.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -12,6 +13,7 @@
 #include "detect/brute_force_detector.h"
 #include "detect/dns_tunnel_detector.h"
 #include "detect/neighbour_spoof_detector.h"
+#include "detect/profiles.h"
 #include "detect_test_support.h"
 
 namespace netsentry::detect {
@@ -324,8 +326,45 @@ TEST(Beacon, APopularServerPolledOnScheduleIsNoEvidence) {
   for (int i = 0; i < 8; ++i) {
     d.on_flow_event(start("10.0.0.10", "10.0.0.99", 8443, kT0 + i * 30 * kSec), out);
   }
-  ASSERT_EQ(out.size(), 1U);
+  ASSERT_EQ(out.size(), 3U);  // from the 6th callback on, one per callback
   EXPECT_EQ(out[0].host.to_string(), "10.0.0.10");
+}
+
+// A beacon whose interval is longer than the profiles' quiet time stays one engaged alert while
+// its schedule goes on (each callback expects the next), and goes past once it stops.
+TEST(Beacon, AScheduleLongerThanTheQuietTimeIsOneEngagedAlert) {
+  BeaconDetector d({});
+  Profiles profiles(ProfileOptions{});
+  std::vector<Evidence> out;
+  std::vector<AlertDelivery> deliveries;
+  constexpr std::int64_t kInterval = 150 * kSec;  // longer than the 120 s quiet time
+  constexpr int kCallbacks = 20;
+  for (int i = 0; i < kCallbacks; ++i) {
+    const std::int64_t t = kT0 + i * kInterval;
+    for (std::int64_t s = t - kInterval + 10 * kSec; i > 0 && s < t; s += 10 * kSec) {
+      profiles.advance(s, deliveries);
+    }
+    out.clear();
+    d.on_flow_event(start("10.77.0.74", "10.77.0.200", 8080, t), out);
+    for (const Evidence& e : out) profiles.add(e, deliveries);
+  }
+  const auto count = [&](AlertChange change) {
+    return std::count_if(deliveries.begin(), deliveries.end(),
+                         [&](const AlertDelivery& a) { return a.change == change; });
+  };
+  const std::int64_t last = kT0 + (kCallbacks - 1) * kInterval;
+  profiles.advance(last + 2 * kSec, deliveries);  // the last callback's update is due
+  EXPECT_EQ(count(AlertChange::kRaised), 1);
+  EXPECT_EQ(count(AlertChange::kPast), 0);
+  ASSERT_FALSE(deliveries.empty());
+  // Its "why" follows the schedule: the newest callback's description.
+  EXPECT_NE(deliveries.back().alert.reason.find("20 times"), std::string::npos)
+      << deliveries.back().alert.reason;
+  // The schedule stops: past once the expected next callback does not come.
+  profiles.advance(last + 2 * kInterval - kSec, deliveries);
+  EXPECT_EQ(count(AlertChange::kPast), 0);
+  profiles.advance(last + 2 * kInterval + kSec, deliveries);
+  EXPECT_EQ(count(AlertChange::kPast), 1);
 }
 
 net::Sighting failed_login(std::int64_t ts) {
