@@ -6,30 +6,12 @@
 #include <string>
 
 #include "core/error.h"
+#include "support/sample_alert.h"
 
 namespace netsentry::store {
 namespace {
 
-detect::Alert scan_alert() {
-  detect::Alert alert;
-  alert.id = 7;
-  alert.time_ns = 1795477501'250000000;  // 2026-11-23T23:45:01.25Z
-  alert.last_ns = 1795477502'000000000;
-  alert.severity = detect::Severity::kHigh;
-  alert.kind = std::string(detect::kind::kPortScan);
-  EXPECT_TRUE(net::IpAddress::parse("10.0.0.66", alert.src_ip));
-  EXPECT_TRUE(net::IpAddress::parse("10.0.0.5", alert.dst_ip));
-  alert.dst_port = 22;
-  alert.protocol = "TCP";
-  alert.score = 0.91f;
-  alert.votes = 3;
-  alert.voters = 4;
-  alert.count = 12;
-  alert.reason = "Port scan suspected: 2,998 ports on 10.0.0.5 probed from 10.0.0.66 in 0.6 s";
-  alert.models = {{"isolation_forest", 0.8f, 0.6f, true}};
-  alert.features = {{"distinct_ports", 2998, 3, 41.5}};
-  return alert;
-}
+detect::Alert scan_alert() { return testing::sample_scan_alert(); }
 
 std::string error_of(const auto& make) {
   try {
