@@ -1,10 +1,13 @@
 // Scoring cost of the shipped tree models (models/default's Isolation Forest and Random Forest,
 // loaded as monitor loads them) on batches the size the ML detector scores, one thread: rows/s in
-// "items_per_second". The rows are standard-normal, like standardised flow features. The model
-// folder is $NETSENTRY_MODEL, else models/default from the current directory or from
+// "items_per_second". The rows are the bundle's preprocessing of $NETSENTRY_FLOWS (a flows.csv that
+// monitor wrote: real flows, whose paths through the trees are what the live scorer meets), else
+// standard-normal rows (like standardised features, but they walk the trees differently). The
+// model folder is $NETSENTRY_MODEL, else models/default from the current directory or from
 // build/<preset>/.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -12,8 +15,11 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
+#include "data/csv_loader.h"
 #include "data/matrix.h"
+#include "ml/bundle.h"
 #include "ml/isolation_forest.h"
 #include "ml/random.h"
 #include "ml/random_forest.h"
@@ -41,6 +47,17 @@ std::size_t feature_count(const fs::path& dir) {
 const Matrix& rows(std::size_t n) {
   static const Matrix x = [n] {
     Matrix m(n, feature_count(model_dir()));
+    if (const char* flows = std::getenv("NETSENTRY_FLOWS"); flows != nullptr && *flows != '\0') {
+      const auto bundle = ml::Bundle::load(model_dir());
+      const std::string path = flows;
+      const Matrix all = bundle.preprocessor.transform(netsentry::data::load_csv({&path, 1}));
+      // The first n rows, repeated when the file holds fewer.
+      for (std::size_t r = 0; r < n; ++r) {
+        const auto src = all.row(r % all.rows);
+        std::copy(src.begin(), src.end(), m.row(r).begin());
+      }
+      return m;
+    }
     ml::Rng rng(3);
     for (auto& v : m.values) v = static_cast<float>(rng.normal());
     return m;

@@ -344,28 +344,6 @@ RandomForest::CompiledTrees RandomForest::validate(const nlohmann::json& doc,
       }
     }
   }
-  // Walk-ready: every leaf loops on itself (feature 0, both children itself), and each tree is
-  // walked as many levels as its deepest leaf is deep.
-  c.depths.reserve(c.roots.size());
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> stack;
-  for (const std::uint32_t root : c.roots) {
-    std::uint32_t deepest = 0;
-    stack.assign(1, {root, 0});
-    while (!stack.empty()) {
-      const auto [i, depth] = stack.back();
-      stack.pop_back();
-      auto& node = c.nodes[i];
-      if (node.feature >= 0) {
-        stack.push_back({node.left, depth + 1});
-        stack.push_back({node.right, depth + 1});
-      } else {
-        node.feature = 0;
-        node.left = node.right = i;
-        deepest = std::max(deepest, depth);
-      }
-    }
-    c.depths.push_back(deepest);
-  }
   return c;
 }
 
@@ -373,28 +351,24 @@ void RandomForest::score_compiled(const data::Matrix& x, std::size_t begin, std:
                                   float* out) const {
   constexpr std::size_t kBlock = 64;
   std::array<float, kBlock> margin{};
-  std::array<std::uint32_t, kBlock> at{};
-  std::array<const float*, kBlock> row{};
   const auto* nodes = compiled_.nodes.data();
   for (std::size_t b = begin; b < end; b += kBlock) {
     const std::size_t rows = std::min(kBlock, end - b);
     // XGBoost starts each row's margin at the base margin and adds the trees in order.
     std::fill(margin.begin(), margin.begin() + static_cast<std::ptrdiff_t>(rows),
               compiled_.base_margin);
-    for (std::size_t i = 0; i < rows; ++i) row[i] = x.values.data() + (b + i) * x.cols;
-    for (std::size_t t = 0; t < compiled_.roots.size(); ++t) {
-      std::fill(at.begin(), at.begin() + static_cast<std::ptrdiff_t>(rows), compiled_.roots[t]);
-      for (std::uint32_t level = 0; level < compiled_.depths[t]; ++level) {
-        for (std::size_t i = 0; i < rows; ++i) {
-          const auto& node = nodes[at[i]];
-          const float v = row[i][node.feature];
-          // Without a branch: v < value is false for NaN, which goes the default way.
-          const bool go_left = (v < node.value) | (std::isnan(v) & node.default_left);
-          const std::uint32_t mask = 0u - static_cast<std::uint32_t>(go_left);
-          at[i] = (node.left & mask) | (node.right & ~mask);
+    for (const std::uint32_t root : compiled_.roots) {
+      for (std::size_t i = 0; i < rows; ++i) {
+        const float* row = x.values.data() + (b + i) * x.cols;
+        std::uint32_t n = root;
+        while (nodes[n].feature >= 0) {
+          const auto& node = nodes[n];
+          const float v = row[node.feature];
+          const bool go_left = std::isnan(v) ? node.default_left : v < node.value;
+          n = go_left ? node.left : node.right;
         }
+        margin[i] += nodes[n].value;
       }
-      for (std::size_t i = 0; i < rows; ++i) margin[i] += nodes[at[i]].value;
     }
     for (std::size_t i = 0; i < rows; ++i) {
       // XGBoost's common::Sigmoid, clamped the same way.

@@ -79,21 +79,18 @@ class RandomForest final : public Model {
  private:
   // The loaded model's trees flattened for scoring: XGBoost's predictor costs ~6 us a row at
   // depth 8 x 100 trees, most of it per-call and per-row overhead; walking the same trees 64 rows
-  // at a time while each tree is in cache costs a fraction of that. Each tree is walked a fixed
-  // number of levels (its deepest leaf's depth) with leaves looping on themselves, so the rows'
-  // walks overlap without a branch per node. Same margins, summed in the same order, so the
-  // scores match XGBoost's to float rounding (tested).
+  // at a time while each tree is in cache costs a fraction of that. Same margins, summed in the
+  // same order, so the scores match XGBoost's to float rounding (tested).
   struct CompiledTrees {
     struct Node {
-      std::int32_t feature = -1;  // -1: leaf, value is the leaf's margin (0 once walk-ready)
+      std::int32_t feature = -1;  // -1: leaf, value is the leaf's margin
       float value = 0;            // split: go left when x < value
-      std::uint32_t left = 0;     // absolute indices into nodes (a walk-ready leaf: itself)
+      std::uint32_t left = 0;     // absolute indices into nodes
       std::uint32_t right = 0;
       bool default_left = false;  // NaN goes left
     };
     std::vector<Node> nodes;
     std::vector<std::uint32_t> roots;
-    std::vector<std::uint32_t> depths;  // per tree: levels of the walk
     float base_margin = 0;
   };
   // Checks a parsed XGBoost JSON model completely (objective, sizes, indices in range, no cycle,
