@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 
 #include "detect/alert.h"
 #include "detect/alert_format.h"
@@ -12,6 +14,7 @@ namespace netsentry::detect {
 namespace {
 
 constexpr std::size_t kExampleChars = 80;
+constexpr std::int64_t kRefreshNs = 30'000'000'000;
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -48,6 +51,50 @@ std::uint32_t hash_name(std::string_view name) {
 
 }  // namespace
 
+bool looks_encoded(std::string_view subdomain, std::size_t min_label) {
+  bool any = false;
+  std::size_t start = 0;
+  while (start <= subdomain.size()) {
+    std::size_t end = subdomain.find('.', start);
+    if (end == std::string_view::npos) end = subdomain.size();
+    const std::string_view label = subdomain.substr(start, end - start);
+    start = end + 1;
+    if (label.size() < min_label) continue;
+    std::array<std::uint16_t, 128> seen{};
+    std::size_t digits = 0;
+    std::size_t letters = 0;
+    std::size_t vowels = 0;
+    bool hex = true;
+    for (const char c : label) {
+      const auto u = static_cast<unsigned char>(c);
+      const auto lower = static_cast<unsigned char>(u | 0x20);
+      if (u >= '0' && u <= '9') {
+        ++digits;
+      } else if (lower >= 'a' && lower <= 'z') {
+        ++letters;
+        hex = hex && lower <= 'f';
+        if (lower == 'a' || lower == 'e' || lower == 'i' || lower == 'o' || lower == 'u') ++vowels;
+      } else {
+        return false;  // a hyphen, an underscore, anything else: not an encoding we know
+      }
+      ++seen[u];
+    }
+    if (digits < 2 || letters < 2) return false;
+    // Words carry about two vowels in five letters; random base32/base64 letters one in five.
+    if (!hex && double(vowels) > 0.35 * double(letters)) return false;
+    double entropy = 0;
+    const double n = double(label.size());
+    for (const std::uint16_t count : seen) {
+      if (count == 0) continue;
+      const double p = double(count) / n;
+      entropy -= p * std::log2(p);
+    }
+    if (entropy < (hex ? 3.0 : 3.5)) return false;
+    any = true;
+  }
+  return any;
+}
+
 DnsDomain split_dns_domain(std::string_view name) {
   // Label starts from the right.
   std::size_t dots[3] = {std::string_view::npos, std::string_view::npos, std::string_view::npos};
@@ -75,7 +122,7 @@ DnsTunnelDetector::DnsTunnelDetector(const HostDetectorOptions& options)
 
 auto DnsTunnelDetector::closer(std::vector<Evidence>& out) {
   return [this, &out](const Table::Entry& e) {
-    const std::uint64_t names = e.state.names.count(false);
+    const std::uint64_t names = e.state.names.count(false) + e.state.encoded_count;
     if (e.state.grew(names)) {
       out.push_back(make(e, e.state.level));
       ++evidence_;
@@ -83,25 +130,45 @@ auto DnsTunnelDetector::closer(std::vector<Evidence>& out) {
   };
 }
 
+double DnsTunnelDetector::measure(const State& s) const {
+  double ratio = double(s.names.count(false)) / double(options_.dns_tunnel_names);
+  if (options_.dns_tunnel_encoded_names > 0) {
+    ratio = std::max(ratio, double(s.encoded_count) / double(options_.dns_tunnel_encoded_names));
+  }
+  return ratio;
+}
+
 Evidence DnsTunnelDetector::make(const Table::Entry& e, int level) const {
   const State& s = e.state;
   const double t = double(options_.dns_tunnel_names);
   const auto names = s.names.count(false);
+  const double ratio = measure(s);
   Evidence ev = rule_evidence(kind::kDnsTunnel, name(), e.key, s, level,
-                              rule_confidence(double(names), t, options_.critical_factor));
+                              rule_confidence(ratio, 1.0, options_.critical_factor));
   ev.host = e.key.src;
   ev.role = Role::kAttacker;
   ev.peer = e.key.dst;
   ev.port = 53;
   ev.ip_proto = kUdp;
   ev.count = s.queries;
-  ev.score = static_cast<float>(double(names) / t);
+  ev.score = static_cast<float>(ratio);
+  const std::string encoded =
+      s.encoded_count == 0 ? std::string()
+                           : fmt::format(", {}{} of them encoded data",
+                                         s.encoded_count >= s.encoded.size() ? "at least " : "",
+                                         format_count(s.encoded_count));
   ev.description = fmt::format(
-      "DNS tunnelling suspected: {} asked {} for {} distinct long names under {} in {} ({} "
-      "characters of encoded names; e.g. {})",
+      "DNS tunnelling suspected: {} asked {} for {} distinct long names under {} in {}{} ({} "
+      "characters of long names; e.g. {})",
       e.key.src.to_string(), e.key.dst.to_string(), format_count(names), printable(s.domain),
-      format_duration(s.elapsed_seconds()), format_count(s.subdomain_bytes), printable(s.example));
-  ev.deviations.push_back({"distinct_long_names", double(names), t, ev.score});
+      format_duration(s.elapsed_seconds()), encoded, format_count(s.subdomain_bytes),
+      printable(s.example));
+  ev.deviations.push_back({"distinct_long_names", double(names), t, double(names) / t});
+  if (options_.dns_tunnel_encoded_names > 0 && s.encoded_count > 0) {
+    const double te = double(options_.dns_tunnel_encoded_names);
+    ev.deviations.push_back(
+        {"distinct_encoded_names", double(s.encoded_count), te, double(s.encoded_count) / te});
+  }
   return ev;
 }
 
@@ -135,18 +202,48 @@ void DnsTunnelDetector::on_sighting(const net::Sighting& sg, std::vector<Evidenc
   s.example = std::string(name.substr(0, kExampleChars + 1));
   ++s.queries;
   s.subdomain_bytes += d.subdomain.size();
-  s.names.add(hash_name(name), false, options_.dns_tunnel_names, sketches_);
-  const int level = level_for(double(s.names.count(false)), double(options_.dns_tunnel_names),
-                              options_.critical_factor);
-  if (level > s.level) {
-    s.level = level;
-    s.reported = s.names.count(false);
-    out.push_back(make(e, level));
+  const std::uint32_t h = hash_name(name);
+  s.names.add(h, false, options_.dns_tunnel_names, sketches_);
+  if (options_.dns_tunnel_encoded_names > 0 && s.encoded_count < s.encoded.size() &&
+      looks_encoded(d.subdomain, options_.dns_tunnel_min_label)) {
+    const auto end = s.encoded.begin() + static_cast<std::ptrdiff_t>(s.encoded_count);
+    if (std::find(s.encoded.begin(), end, h) == end) s.encoded[s.encoded_count++] = h;
+  }
+  const int level = level_for(measure(s), 1.0, options_.critical_factor);
+  const std::uint64_t names = s.names.count(false) + s.encoded_count;
+  // Evidence when the threshold is crossed (or the critical level), and while the tunnel goes on
+  // at most every kRefreshNs with its grown numbers, so its alert stays one engaged alert.
+  if (level > s.level ||
+      (s.level > 0 && names > s.reported && sg.ts_ns - s.reported_ns >= kRefreshNs)) {
+    if (s.level == 0) {
+      live_.push_back(key);
+      if (live_.size() > kMaxLive) live_.pop_front();
+    }
+    s.level = std::max(s.level, level);
+    s.reported = names;
+    s.reported_ns = sg.ts_ns;
+    out.push_back(make(e, s.level));
     ++evidence_;
   }
 }
 
 void DnsTunnelDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {
+  for (auto it = live_.begin(); it != live_.end();) {
+    Table::Entry* e = table_.find(*it);
+    if (e == nullptr || e->state.level == 0) {
+      it = live_.erase(it);
+      continue;
+    }
+    State& s = e->state;
+    const std::uint64_t names = s.names.count(false) + s.encoded_count;
+    if (names > s.reported && now_ns - s.reported_ns >= kRefreshNs) {
+      s.reported = names;
+      s.reported_ns = now_ns;
+      out.push_back(make(*e, s.level));
+      ++evidence_;
+    }
+    ++it;
+  }
   table_.expire(now_ns, closer(out));
 }
 

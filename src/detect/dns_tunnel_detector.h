@@ -5,14 +5,20 @@
 // is long (dns_tunnel_min_subdomain characters, with a label of dns_tunnel_min_label: encoded
 // data, not a host name) within dns_tunnel_window_ns. Crossing dns_tunnel_names is evidence
 // (threat HIGH) about the client as attacker, the server as peer; CRITICAL at critical_factor
-// times it. Resolvers forward their clients' questions: a host that was itself asked questions is
-// a resolver, and its forwarded questions are not counted against it. Reverse lookups (.arpa) and
-// link-local names (.local) never count.
-// Memory is bounded: at most max_tracked (client, domain) windows, distinct names exact up to the
-// threshold then estimated in bitmaps (max_sketches), at most 1,024 resolvers remembered.
-// Thread rules: not thread-safe; one owner thread.
+// times it. Names whose long labels look encoded (looks_encoded) cross sooner, at
+// dns_tunnel_encoded_names: a tunnel asking one question every few seconds is named within
+// seconds, while long readable names (service and CDN host names) need the full count. While
+// the names keep coming, fresh evidence (replacing the last) follows at most every 30 s, and the
+// last names are reported 30 s after the previous evidence, while its alert is still engaged.
+// Resolvers forward their clients' questions: a host that was itself asked questions is a resolver,
+// and its forwarded questions are not counted against it. Reverse lookups (.arpa) and link-local
+// names
+// (.local) never count. Memory is bounded: at most max_tracked (client, domain) windows, distinct
+// names exact up to the threshold then estimated in bitmaps (max_sketches), at most 1,024 resolvers
+// remembered. Thread rules: not thread-safe; one owner thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -34,6 +40,13 @@ struct DnsDomain {
 };
 [[nodiscard]] DnsDomain split_dns_domain(std::string_view name);
 
+// True when every label of `subdomain` of at least min_label characters looks like encoded data
+// (and there is one): ASCII letters and digits only, at least two of each; unless it is all hex,
+// at most 35 % of its letters vowels (words have about 40 %, random base32 or base64 letters
+// about 20 %); and at least 3.5 bits of character entropy (3 for hex: random base32 carries
+// 4-5 bits over 32 characters, random hex 3.4-3.9 over 16-32).
+[[nodiscard]] bool looks_encoded(std::string_view subdomain, std::size_t min_label);
+
 class DnsTunnelDetector final : public Detector {
  public:
   explicit DnsTunnelDetector(const HostDetectorOptions& options);
@@ -47,18 +60,28 @@ class DnsTunnelDetector final : public Detector {
  private:
   struct State : Track {
     DistinctCounter names;
+    std::array<std::uint32_t, 16> encoded{};  // distinct encoded-looking names (their hashes)
+    std::size_t encoded_count = 0;
+    std::int64_t reported_ns = 0;       // packet time of the latest evidence
     std::uint64_t queries = 0;          // long-name questions (repeats included)
     std::uint64_t subdomain_bytes = 0;  // their subdomain characters
     std::string domain;
     std::string example;  // the latest long name (for the description)
   };
   using Table = SubjectTable<State>;
+  // The window's measure relative to its threshold (1 = crossed): long names against
+  // dns_tunnel_names, encoded ones against dns_tunnel_encoded_names, whichever is further.
+  [[nodiscard]] double measure(const State& s) const;
   [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
   [[nodiscard]] auto closer(std::vector<Evidence>& out);
 
   HostDetectorOptions options_;
   Table table_;
   SketchBudget sketches_;
+  // Reported windows whose later names are still to be reported (at most kMaxLive, oldest
+  // forgotten: their window's close reports them).
+  static constexpr std::size_t kMaxLive = 256;
+  std::deque<SubjectKey> live_;
   // Hosts that were asked questions, by address hash (at most kMaxResolvers, oldest forgotten).
   static constexpr std::size_t kMaxResolvers = 1'024;
   std::unordered_set<std::uint64_t> resolvers_;

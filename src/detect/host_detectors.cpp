@@ -51,6 +51,10 @@ void validate(const HostDetectorOptions& o) {
     bad("beacon_max_dispersion and beacon_min_interval_s must be positive and "
         "beacon_max_interval_s at least beacon_min_interval_s");
   }
+  if (o.dns_tunnel_encoded_names > 16) {
+    bad(fmt::format("dns_tunnel_encoded_names must be at most 16, got {}",
+                    o.dns_tunnel_encoded_names));
+  }
   if (o.beacon_connections > 0 && o.beacon_connections < 4) {
     bad("beacon_connections must be 0 (off) or at least 4 (three intervals)");
   }

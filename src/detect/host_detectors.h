@@ -116,8 +116,12 @@ struct HostDetectorOptions {
   // DNS tunnelling and exfiltration over DNS (DnsTunnelDetector): distinct long names queried by
   // one client under one domain within dns_tunnel_window_ns. A name counts when the part before
   // the domain has at least dns_tunnel_min_subdomain characters and a label of at least
-  // dns_tunnel_min_label (encoded data); 0 names disables the detector.
+  // dns_tunnel_min_label (encoded data); 0 names disables the detector. Names whose long labels
+  // also look encoded (letters and digits only, both of them, and the character spread of random
+  // data: base32, hex, base64url) are evidence sooner, from dns_tunnel_encoded_names of them
+  // (at most 16; 0: only the dns_tunnel_names rule).
   std::size_t dns_tunnel_names = 10;
+  std::size_t dns_tunnel_encoded_names = 4;
   std::int64_t dns_tunnel_window_ns = 300'000'000'000;
   std::size_t dns_tunnel_min_subdomain = 24;
   std::size_t dns_tunnel_min_label = 16;

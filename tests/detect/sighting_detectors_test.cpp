@@ -189,20 +189,42 @@ TEST(DnsTunnel, SplitsNamesIntoDomainAndSubdomain) {
   EXPECT_EQ(split_dns_domain("localhost").domain, "localhost");
 }
 
-TEST(DnsTunnel, ManyDistinctEncodedNamesUnderOneDomainNameTheClient) {
+TEST(DnsTunnel, TellsEncodedLabelsFromLongHostNames) {
+  // Random base32 labels of 32 characters: the vowel rule misses a few (their letters can look
+  // like words by chance; those still count toward the full rule).
+  int found = 0;
+  for (int i = 0; i < 1000; ++i) found += looks_encoded(encoded(i), 16) ? 1 : 0;
+  EXPECT_GE(found, 900);
+  // The lab's tunnel (base32 data, a sequence number, a session id) and hex digests.
+  EXPECT_TRUE(looks_encoded("x42u35ii7beoqprs54r5gjq4hys3kcyg.0.5fa4.t", 16));
+  EXPECT_TRUE(looks_encoded("3f2a9c1e8b7d4f60a1b2c3d4e5f60718", 16));
+  EXPECT_TRUE(looks_encoded("Zm9vYmFyMTIzNDU2Nzg5MGFiY2RlZg", 16));  // base64url
+  // Host names made of words, with hyphens, without digits, or short labels.
+  EXPECT_FALSE(looks_encoded("windowsupdate2019server.eu", 16));
+  EXPECT_FALSE(looks_encoded("customer-portal-frontend-eu1.svc", 16));
+  EXPECT_FALSE(looks_encoded("internationalbusinessmachines", 16));
+  EXPECT_FALSE(looks_encoded("r4---sn-4g5e6nzl", 16));
+  EXPECT_FALSE(looks_encoded("00000000000000ab", 16));  // hex letters, but little entropy
+  EXPECT_FALSE(looks_encoded("a1b2.c3d4.e5f6", 16));    // no label long enough
+  EXPECT_FALSE(looks_encoded("", 16));
+}
+
+TEST(DnsTunnel, FourEncodedNamesUnderOneDomainNameTheClient) {
   DnsTunnelDetector d({});
   std::vector<Evidence> out;
-  for (int i = 0; i < 9; ++i) {
+  for (int i = 0; i < 3; ++i) {
     d.on_sighting(question("10.77.0.72", "10.77.0.3", encoded(i), kT0 + i * 2 * kSec), out);
   }
   EXPECT_TRUE(out.empty());
-  d.on_sighting(question("10.77.0.72", "10.77.0.3", encoded(9), kT0 + 18 * kSec), out);
+  d.on_sighting(question("10.77.0.72", "10.77.0.3", encoded(3), kT0 + 6 * kSec), out);
   ASSERT_EQ(out.size(), 1U);
   EXPECT_EQ(out[0].kind, kind::kDnsTunnel);
   EXPECT_EQ(out[0].host.to_string(), "10.77.0.72");
   EXPECT_EQ(out[0].peer.to_string(), "10.77.0.3");
   EXPECT_GE(weight(out[0]), 0.6);
-  EXPECT_NE(out[0].description.find("10 distinct long names under cdn-sync.net"), std::string::npos)
+  EXPECT_NE(out[0].description.find("4 distinct long names under cdn-sync.net in 6 s, 4 of them "
+                                    "encoded data"),
+            std::string::npos)
       << out[0].description;
   // The resolver forwarding the same questions upstream is not a tunnel of its own.
   std::vector<Evidence> forwarded;
@@ -211,6 +233,52 @@ TEST(DnsTunnel, ManyDistinctEncodedNamesUnderOneDomainNameTheClient) {
                   forwarded);
   }
   EXPECT_TRUE(forwarded.empty());
+}
+
+// A tunnel that goes on for minutes is one engaged alert with its final numbers, not one alert
+// at the threshold and another when its window closes.
+TEST(DnsTunnel, ALongTunnelIsOneAlertWithItsFinalNumbers) {
+  DnsTunnelDetector d({});
+  Profiles profiles(ProfileOptions{});
+  std::vector<Evidence> out;
+  std::vector<AlertDelivery> deliveries;
+  std::int64_t t = kT0;
+  for (int i = 0; i < 40; ++i, t += 2500 * kMs) {  // one name every 2.5 s for 100 s
+    d.advance(t, out);
+    d.on_sighting(question("10.77.0.72", "10.77.0.3", encoded(i), t), out);
+    for (const Evidence& e : out) profiles.add(e, deliveries);
+    out.clear();
+    profiles.advance(t, deliveries);
+  }
+  for (; t < kT0 + 900 * kSec; t += kSec) {  // quiet: the window closes, the alert goes past
+    d.advance(t, out);
+    for (const Evidence& e : out) profiles.add(e, deliveries);
+    out.clear();
+    profiles.advance(t, deliveries);
+  }
+  const auto raised = std::count_if(deliveries.begin(), deliveries.end(),
+                                    [](const auto& a) { return a.change == AlertChange::kRaised; });
+  EXPECT_EQ(raised, 1);
+  ASSERT_FALSE(deliveries.empty());
+  EXPECT_EQ(deliveries.back().change, AlertChange::kPast);
+  EXPECT_NE(deliveries.back().alert.reason.find("40 distinct long names"), std::string::npos)
+      << deliveries.back().alert.reason;
+}
+
+TEST(DnsTunnel, LongReadableNamesNeedTheFullCount) {
+  DnsTunnelDetector d({});
+  std::vector<Evidence> out;
+  const auto name = [](int i) {
+    return "customer-portal-frontend-eu" + std::to_string(i) + ".svc.example.com";
+  };
+  for (int i = 0; i < 9; ++i) {
+    d.on_sighting(question("10.0.0.5", "10.0.0.53", name(i), kT0 + i * kSec), out);
+  }
+  EXPECT_TRUE(out.empty()) << out.front().description;
+  d.on_sighting(question("10.0.0.5", "10.0.0.53", name(9), kT0 + 9 * kSec), out);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_NE(out[0].description.find("10 distinct long names under example.com"), std::string::npos)
+      << out[0].description;
 }
 
 TEST(DnsTunnel, OrdinaryNamesReverseLookupsAndRepeatsNeverCount) {
