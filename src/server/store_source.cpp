@@ -153,6 +153,15 @@ StoreSource::StoreSource(std::filesystem::path path, StoreSourceOptions options)
   const auto now = std::chrono::steady_clock::now();
   last_poll_time_ = now;
   next_poll_ = now + options_.poll_interval;
+
+  top_window_ = std::make_unique<TopWindow>(*top_reader_);
+  top_warmup_ = std::jthread([this] {
+    try {
+      (void)top(1);
+    } catch (const std::exception& error) {
+      spdlog::warn("dashboard: top lists: {}", error.what());  // the first request retries
+    }
+  });
 }
 
 StoreSource::~StoreSource() = default;
@@ -572,9 +581,9 @@ TopLists StoreSource::top(std::size_t limit) const {
     return entries;
   };
   TopLists lists;
-  // Its own connection: a day of flows takes a while to add up, and the other panels' queries
+  // Its own connection: the window's first count takes a while, and the other panels' queries
   // should not wait behind it.
-  const store::StoreReader::TopAll all = top_reader_->top_all(since_ns, limit);
+  const store::StoreReader::TopAll all = top_window_->lists(since_ns, limit);
   lists.talkers = convert(all.sources);
   lists.ports = convert(all.ports);
   lists.protocols = convert(all.protocols);

@@ -22,9 +22,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/dashboard_source.h"
+#include "server/top_window.h"
 
 namespace netsentry::store {
 class StoreReader;
@@ -116,6 +118,7 @@ class StoreSource final : public DashboardSource {
   const StoreSourceOptions options_;
   std::unique_ptr<store::StoreReader> reader_;      // thread-safe (its own mutex)
   std::unique_ptr<store::StoreReader> top_reader_;  // the top lists' (a long query), the same
+  std::unique_ptr<TopWindow> top_window_;           // reads through top_reader_
 
   mutable std::mutex poll_mutex_;  // held by the one thread polling; guards the 3 below
   Cursor cursor_;
@@ -143,6 +146,9 @@ class StoreSource final : public DashboardSource {
   std::map<std::string, ConnectionRow> connections_;
   std::deque<Event> events_;
   std::uint64_t last_seq_ = 0;
+
+  // Adds up the top lists' window once at start, off the request path (last: it stops first).
+  std::jthread top_warmup_;
 };
 
 }  // namespace netsentry::server

@@ -130,6 +130,14 @@ class Statement {
     return data ? std::string(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size))
                 : std::string();
   }
+  // Valid until the next step() or reset().
+  [[nodiscard]] std::string_view text_view(int column) const {
+    const auto* data = sqlite3_column_text(stmt_, column);
+    const int size = sqlite3_column_bytes(stmt_, column);
+    return data ? std::string_view(reinterpret_cast<const char*>(data),
+                                   static_cast<std::size_t>(size))
+                : std::string_view();
+  }
 
  private:
   sqlite3* db_ = nullptr;
@@ -967,52 +975,151 @@ std::vector<TopCount> StoreReader::top_flows(TopKey key, std::int64_t since_ns, 
   return top;
 }
 
-StoreReader::TopAll StoreReader::top_all(std::int64_t since_ns, std::size_t limit) {
-  std::unordered_map<std::string, TopCount> sources, ports, protocols;
-  const auto add = [](std::unordered_map<std::string, TopCount>& table, std::string key,
-                      std::uint64_t bytes, std::uint64_t packets) {
-    TopCount& c = table[key];
-    if (c.key.empty()) c.key = std::move(key);
-    c.bytes += bytes;
-    c.packets += packets;
-    ++c.flows;
+namespace {
+
+void add_count(TopCounts::Table& table, std::string_view key, std::uint64_t bytes,
+               std::uint64_t packets, std::uint64_t flows) {
+  auto it = table.find(key);
+  if (it == table.end()) it = table.emplace(std::string(key), TopCount{std::string(key)}).first;
+  it->second.bytes += bytes;
+  it->second.packets += packets;
+  it->second.flows += flows;
+}
+
+std::vector<TopCount> heaviest(const TopCounts::Table& table, std::size_t limit) {
+  std::vector<const TopCount*> all;
+  all.reserve(table.size());
+  for (const auto& [key, count] : table) all.push_back(&count);
+  const auto by = [](const TopCount* a, const TopCount* b) {
+    return a->bytes != b->bytes ? a->bytes > b->bytes : a->key < b->key;
   };
-  {
-    std::lock_guard lock(mutex_);
-    Statement query(db_, path_,
-                    "SELECT src_ip, dst_port, protocol, bytes, packets FROM flows WHERE end_ns >= "
-                    "?1 AND " +
-                        std::string(kRowFilter));
-    query.bind_if_present(kSensorParameter, sensor_);
-    query.bind(1, since_ns);
-    while (query.step()) {
-      const auto bytes = static_cast<std::uint64_t>(query.integer(3));
-      const auto packets = static_cast<std::uint64_t>(query.integer(4));
-      const std::int64_t port = query.integer(1);
-      std::string protocol = query.text(2);
-      // The same keys as top_flows (and the live dashboard's top tables).
-      if (std::string source = query.text(0); !source.empty()) {
-        add(sources, std::move(source), bytes, packets);
-      }
-      if (port != 0 || protocol == "TCP" || protocol == "UDP") {
-        add(ports, std::to_string(port) + "/" + protocol, bytes, packets);
-      }
-      add(protocols, protocol.empty() ? std::string("other") : std::move(protocol), bytes, packets);
-    }
+  const std::size_t n = std::min(limit, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(), by);
+  std::vector<TopCount> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(*all[i]);
+  return out;
+}
+
+constexpr std::string_view kTopColumns = "id, end_ns, src_ip, dst_port, protocol, bytes, packets";
+
+TopFlow top_flow(Statement& query) {
+  TopFlow f;
+  f.id = query.integer(0);
+  f.end_ns = query.integer(1);
+  f.src_ip = query.text_view(2);
+  f.dst_port = query.integer(3);
+  f.protocol = query.text_view(4);
+  f.bytes = static_cast<std::uint64_t>(query.integer(5));
+  f.packets = static_cast<std::uint64_t>(query.integer(6));
+  return f;
+}
+
+}  // namespace
+
+void TopCounts::add(const TopFlow& flow) {
+  // The same keys as top_flows (and the live dashboard's top tables).
+  if (!flow.src_ip.empty()) add_count(sources, flow.src_ip, flow.bytes, flow.packets, 1);
+  if (flow.dst_port != 0 || flow.protocol == "TCP" || flow.protocol == "UDP") {
+    const std::string key = std::to_string(flow.dst_port) + "/" + std::string(flow.protocol);
+    add_count(ports, key, flow.bytes, flow.packets, 1);
   }
-  const auto heaviest = [limit](std::unordered_map<std::string, TopCount>& table) {
-    std::vector<TopCount> out;
-    out.reserve(table.size());
-    for (auto& [key, count] : table) out.push_back(std::move(count));
-    const auto by = [](const TopCount& a, const TopCount& b) {
-      return a.bytes != b.bytes ? a.bytes > b.bytes : a.key < b.key;
-    };
-    const std::size_t n = std::min(limit, out.size());
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(), by);
-    out.resize(n);
-    return out;
+  add_count(protocols, flow.protocol.empty() ? std::string_view("other") : flow.protocol,
+            flow.bytes, flow.packets, 1);
+}
+
+void TopCounts::merge(const TopCounts& other) {
+  for (const auto& [key, c] : other.sources) add_count(sources, key, c.bytes, c.packets, c.flows);
+  for (const auto& [key, c] : other.ports) add_count(ports, key, c.bytes, c.packets, c.flows);
+  for (const auto& [key, c] : other.protocols) {
+    add_count(protocols, key, c.bytes, c.packets, c.flows);
+  }
+}
+
+void TopCounts::subtract(const TopCounts& other) {
+  const auto take = [](Table& table, const Table& out) {
+    for (const auto& [key, c] : out) {
+      const auto it = table.find(key);
+      if (it == table.end()) continue;
+      if (it->second.flows <= c.flows) {
+        table.erase(it);
+        continue;
+      }
+      it->second.bytes -= c.bytes;
+      it->second.packets -= c.packets;
+      it->second.flows -= c.flows;
+    }
   };
-  return {heaviest(sources), heaviest(ports), heaviest(protocols)};
+  take(sources, other.sources);
+  take(ports, other.ports);
+  take(protocols, other.protocols);
+}
+
+std::vector<TopCount> TopCounts::heaviest_sources(std::size_t limit) const {
+  return heaviest(sources, limit);
+}
+std::vector<TopCount> TopCounts::heaviest_ports(std::size_t limit) const {
+  return heaviest(ports, limit);
+}
+std::vector<TopCount> TopCounts::heaviest_protocols(std::size_t limit) const {
+  return heaviest(protocols, limit);
+}
+
+StoreReader::TopAll StoreReader::top_all(std::int64_t since_ns, std::size_t limit) {
+  TopCounts counts;
+  visit_top_flows(since_ns, INT64_MAX, INT64_MAX, [&](const TopFlow& f) { counts.add(f); });
+  return {counts.heaviest_sources(limit), counts.heaviest_ports(limit),
+          counts.heaviest_protocols(limit)};
+}
+
+void StoreReader::visit_top_flows(std::int64_t from_ns, std::int64_t to_ns, std::int64_t max_id,
+                                  const std::function<void(const TopFlow&)>& visit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT " + std::string(kTopColumns) +
+                      " FROM flows WHERE end_ns >= ?1 AND end_ns < ?2 AND id <= ?3 AND " +
+                      std::string(kRowFilter));
+  query.bind_if_present(kSensorParameter, sensor_);
+  query.bind(1, from_ns);
+  query.bind(2, to_ns);
+  query.bind(3, max_id);
+  while (query.step()) visit(top_flow(query));
+}
+
+std::int64_t StoreReader::visit_top_flows_after(std::int64_t after_id,
+                                                const std::function<void(const TopFlow&)>& visit) {
+  std::lock_guard lock(mutex_);
+  Statement query(db_, path_,
+                  "SELECT " + std::string(kTopColumns) + " FROM flows WHERE id > ?1 AND " +
+                      std::string(kRowFilter) + " ORDER BY id");
+  query.bind_if_present(kSensorParameter, sensor_);
+  query.bind(1, after_id);
+  std::int64_t last = after_id;
+  while (query.step()) {
+    const TopFlow f = top_flow(query);
+    last = f.id;
+    visit(f);
+  }
+  return last;
+}
+
+std::optional<std::int64_t> StoreReader::oldest_flow_end() {
+  std::lock_guard lock(mutex_);
+  Statement query(
+      db_, path_,
+      "SELECT end_ns FROM flows WHERE " + std::string(kRowFilter) + " ORDER BY end_ns LIMIT 1");
+  query.bind_if_present(kSensorParameter, sensor_);
+  if (!query.step()) return std::nullopt;
+  return query.integer(0);
+}
+
+std::int64_t StoreReader::newest_flow_id() {
+  std::lock_guard lock(mutex_);
+  Statement query(
+      db_, path_,
+      "SELECT id FROM flows WHERE " + std::string(kRowFilter) + " ORDER BY id DESC LIMIT 1");
+  query.bind_if_present(kSensorParameter, sensor_);
+  return query.step() ? query.integer(0) : 0;
 }
 
 std::int64_t StoreReader::last_snapshot_rowid() {

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <limits>
 #include <memory>
@@ -40,6 +41,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -185,6 +187,40 @@ struct TopCount {
   std::uint64_t flows = 0;
 };
 
+// One flow as the top lists count it; the views are valid during a visit only.
+struct TopFlow {
+  std::int64_t id = 0;
+  std::int64_t end_ns = 0;
+  std::string_view src_ip;
+  std::int64_t dst_port = 0;
+  std::string_view protocol;
+  std::uint64_t bytes = 0;
+  std::uint64_t packets = 0;
+};
+
+// Flows added up by the top lists' three keys (the source address, "port/protocol" of the
+// responder, the protocol), as top_all counts them; counts of parts of a window merge into the
+// window's.
+struct TopCounts {
+  // Looked up by string_view without making a string.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
+  using Table = std::unordered_map<std::string, TopCount, KeyHash, std::equal_to<>>;
+  Table sources, ports, protocols;
+  void add(const TopFlow& flow);
+  void merge(const TopCounts& other);
+  // Takes counts merged before back out (an entry left with no flow goes).
+  void subtract(const TopCounts& other);
+  // Each list's heaviest (bytes, then key) `limit` entries.
+  [[nodiscard]] std::vector<TopCount> heaviest_sources(std::size_t limit) const;
+  [[nodiscard]] std::vector<TopCount> heaviest_ports(std::size_t limit) const;
+  [[nodiscard]] std::vector<TopCount> heaviest_protocols(std::size_t limit) const;
+};
+
 // One sensor known to a hub's store: when it was first and last heard of, and its latest health
 // (the bus's Health message as a JSON object).
 struct SensorRow {
@@ -267,6 +303,17 @@ class StoreReader final {
     std::vector<TopCount> sources, ports, protocols;
   };
   [[nodiscard]] TopAll top_all(std::int64_t since_ns, std::size_t limit);
+  // Flows that ended in [from_ns, to_ns) with an id up to max_id, in no particular order (through
+  // the end-time index).
+  void visit_top_flows(std::int64_t from_ns, std::int64_t to_ns, std::int64_t max_id,
+                       const std::function<void(const TopFlow&)>& visit);
+  // Flows with an id above after_id (those stored since), in id order; returns the highest id
+  // visited (after_id when none).
+  std::int64_t visit_top_flows_after(std::int64_t after_id,
+                                     const std::function<void(const TopFlow&)>& visit);
+  // The end time of the oldest flow held (nullopt: none), and the highest flow id (0: none).
+  [[nodiscard]] std::optional<std::int64_t> oldest_flow_end();
+  [[nodiscard]] std::int64_t newest_flow_id();
   // The rowid of the first row of the newest "snapshot" (where the current socket list starts);
   // 0 when there is none (then every stored event counts).
   [[nodiscard]] std::int64_t last_snapshot_rowid();
