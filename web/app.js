@@ -41,6 +41,9 @@
     pendingScores: [],
     lastTrafficMs: 0,         // newest point on the traffic chart: events may repeat what a fetch had
     lastScoreMs: 0,
+    // The score chart is drawn once it has a point; until then a note says why it has none.
+    scoreDrawn: false,
+    modelLoaded: null,        // from /api/models: null until known
   };
 
   const $ = (id) => document.getElementById(id);
@@ -295,8 +298,26 @@
     await Plotly.react('traffic-chart', trafficTraces(data.points), trafficLayout(), chartConfig);
     setPointCount();
   }
+  // Without a point an empty chart would show a meaningless (year 2000) time axis: a note instead,
+  // saying whether scores are missing because no model is loaded or because none fell in range.
+  function showScoreNote() {
+    const note = $('score-empty');
+    note.textContent = state.modelLoaded === false
+      ? 'No model loaded: flows are not scored (rule detectors only), so there is no anomaly score to show.'
+      : 'No scored flows in this time range.';
+    note.hidden = state.scoreDrawn;
+    $('score-chart').hidden = !state.scoreDrawn;
+  }
   async function drawTimeline(data) {
     state.lastScoreMs = data.points.length ? data.points[data.points.length - 1].time : 0;
+    if (!data.points.length) {
+      if (state.scoreDrawn) Plotly.purge('score-chart');
+      state.scoreDrawn = false;
+      showScoreNote();
+      return;
+    }
+    state.scoreDrawn = true;
+    showScoreNote();
     await Plotly.react('score-chart', scoreTraces(data.points), scoreLayout(), chartConfig);
   }
   async function loadTraffic() {
@@ -333,6 +354,10 @@
       return;
     }
     if (p.time <= state.lastScoreMs) return;
+    if (!state.scoreDrawn) {
+      drawTimeline({ points: [p] }).catch(report);  // the first score: the chart replaces the note
+      return;
+    }
     state.lastScoreMs = p.time;
     const t = new Date(p.time);
     Plotly.extendTraces('score-chart', { x: [[t], [t]], y: [[p.score], [p.threshold]] }, [0, 1],
@@ -344,6 +369,7 @@
   function restyleCharts() {
     Plotly.relayout('traffic-chart', trafficLayout());
     Plotly.restyle('traffic-chart', { 'line.color': [cssVar('--sent'), cssVar('--recv')] }, [0, 1]);
+    if (!state.scoreDrawn) return;
     Plotly.relayout('score-chart', scoreLayout());
     Plotly.restyle('score-chart', { 'line.color': [cssVar('--accent'), cssVar('--sev-high')] }, [0, 1]);
   }
@@ -1033,7 +1059,7 @@
     // Plotly sizes a chart drawn while hidden to nothing: redraw the overview's at their size.
     if (wasHost && state.chartsReady) {
       Plotly.Plots.resize('traffic-chart');
-      Plotly.Plots.resize('score-chart');
+      if (state.scoreDrawn) Plotly.Plots.resize('score-chart');
     }
   }
   function showHost(ip) {
@@ -1234,6 +1260,8 @@
     return el('table', { cls: 'confusion' }, [el('thead', {}, [head]), el('tbody', {}, rows)]);
   }
   function renderModels(info) {
+    state.modelLoaded = (info.models || []).some((m) => m.loaded);
+    if (state.chartsReady && !state.scoreDrawn) showScoreNote();
     $('bundle-info').textContent = info.bundle_path
       ? `${info.bundle_path}${info.format_version ? ` · format ${info.format_version}` : ''}${info.created ? ` · ${info.created}` : ''}${info.feature_count ? ` · ${info.feature_count} features` : ''}${info.ensemble_rule ? ` · ${info.ensemble_rule}` : ''}`
       : 'no model bundle loaded: rule detectors only';

@@ -66,6 +66,28 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
   const chartsMs = Number(await page.evaluate(() => document.body.dataset.chartsMs));
   console.log(`charts drawn ${chartsMs} ms after navigation start`);
 
+  // The Anomaly Score chart: drawn when there are scores; otherwise a note instead of an empty
+  // chart (with no model loaded it says so), never a bare time axis.
+  const score = await page.evaluate(async () => {
+    const get = async (path) => (await fetch(path, { credentials: 'same-origin' })).json();
+    const [models, timeline] = await Promise.all([get('/api/models'), get('/api/timeline?window=3600&limit=5000')]);
+    const note = document.getElementById('score-empty');
+    return {
+      loaded: (models.models || []).some((m) => m.loaded),
+      points: (timeline.points || []).length,
+      noteShown: !note.hidden && note.offsetHeight > 0,
+      note: note.textContent,
+      chartShown: !document.getElementById('score-chart').hidden,
+      axis: document.querySelector('#score-chart .xaxislayer-above') !== null,
+    };
+  });
+  if (score.points === 0 && !score.chartShown) {
+    check(score.noteShown && !score.axis, `no scores: a note replaces the score chart ("${score.note}")`);
+    if (!score.loaded) check(/no model loaded/i.test(score.note), 'with no model loaded the score note says so');
+  } else {
+    check(score.chartShown && !score.noteShown, `the score chart is drawn (${score.points} points, model loaded: ${score.loaded})`);
+  }
+
   // Live updates: the traffic chart must gain points from the event stream. Points come every
   // second; the generous wait is for a loaded machine (a speed check this is not).
   const before = Number(await page.getAttribute('#traffic-chart', 'data-added'));
