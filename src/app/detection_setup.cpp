@@ -134,6 +134,7 @@ MonitorOutputs::MonitorOutputs(const OutputSettings& o, server::LiveState* live,
         static_cast<std::int64_t>(std::max(0.0, o.retention_days) * 86400e9));
     so.max_bytes = static_cast<std::uint64_t>(std::max(0.0, o.db_max_mb) * 1024 * 1024);
     store_ = std::make_unique<store::SqliteStore>(so);
+    store_path_ = so.path;
     sqlite_ = std::make_unique<store::SqliteSinks>(*store_);
     if (sensor != nullptr && sensor->active()) {
       sqlite_->set_row_listener([sensor](std::span<const flow::FlowRecord* const> records,

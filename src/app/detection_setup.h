@@ -92,6 +92,8 @@ class MonitorOutputs final {
   // The id the stage's first alert gets (past every id the store holds).
   [[nodiscard]] std::int64_t first_alert_id() const;
   [[nodiscard]] store::SqliteStore* store() { return store_.get(); }
+  // The store's file; empty without a store.
+  [[nodiscard]] const std::filesystem::path& store_path() const { return store_path_; }
   // Persists an acknowledgement from the page; false without a store.
   bool acknowledge(std::int64_t id) { return store_ && store_->ack_alert(id); }
 
@@ -99,6 +101,7 @@ class MonitorOutputs final {
   std::unique_ptr<store::AlertLog> alert_log_;
   std::unique_ptr<store::EveLog> eve_;
   std::unique_ptr<store::SqliteStore> store_;
+  std::filesystem::path store_path_;
   std::unique_ptr<store::SqliteSinks> sqlite_;
   std::vector<std::unique_ptr<detect::AlertSink>> delivery_;
   std::unique_ptr<server::LiveSinks> live_sinks_;

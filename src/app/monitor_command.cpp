@@ -25,8 +25,10 @@
 #include "core/logging.h"
 #include "core/signals.h"
 #include "netflow/ipfix_exporter.h"
+#include "server/history_source.h"
 #include "server/http_server.h"
 #include "server/live_state.h"
+#include "server/store_source.h"
 #include "store/traffic_log.h"
 
 namespace netsentry::app {
@@ -174,6 +176,7 @@ int run_monitor(const MonitorOptions& options) {
   EvidenceSetup evidence(options);
   // The dashboard's live state, fed by the detection stage's sinks; the server reads it.
   std::unique_ptr<server::LiveState> live;
+  std::unique_ptr<server::HistorySource> history;  // live + the store, when there is one
   std::unique_ptr<server::HttpServer> http;
   // A replay serves the page with --stay (until a signal) or with an explicit --listen (while it
   // runs: the process ends with the capture); a plain replay serves nothing.
@@ -195,7 +198,14 @@ int run_monitor(const MonitorOptions& options) {
         options.listen, options.auth_token, options.auth_token_file, find_web_dir(options.web_dir));
     server.allowed_hosts = options.allow_hosts;
     server.suppressions = &suppressions;
-    http = std::make_unique<server::HttpServer>(*live, std::move(server));
+    // With a store, the page's time ranges and host pages reach back past the live rings.
+    if (!sinks.store_path().empty()) {
+      history = std::make_unique<server::HistorySource>(
+          *live, std::make_unique<server::StoreSource>(sinks.store_path()),
+          static_cast<std::int64_t>(server::LiveStateOptions{}.timeline_points) * 1000);
+    }
+    http = std::make_unique<server::HttpServer>(
+        history ? static_cast<server::DashboardSource&>(*history) : *live, std::move(server));
     http->start();
     spdlog::info("monitor: dashboard on {}{}", http->url(),
                  replay && !options.stay ? " until the replay ends (--stay keeps it up)" : "");
