@@ -509,6 +509,16 @@ int run_cli(int argc, char** argv) {
                    "and the mode auto chooses), and the false-positive budget auto judges at")
       ->capture_default_str()
       ->check(CLI::Range(0.0001, 0.5));
+  train_cmd->add_option(
+      "--weights", train.weights,
+      "With an explicit --ensemble mode: model weights, e.g. if=2,rf=2,lstm=1,ae=1 "
+      "(models not named weigh 1)");
+  train_cmd
+      ->add_option("--vote-quorum", train.vote_quorum,
+                   "--ensemble vote: a row is anomalous when its models' weighted votes exceed "
+                   "this share of the total weight (0.5 = the original's majority)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 0.999));
   train_cmd
       ->add_option("--fusion-folds", train.fusion_folds,
                    "auto: folds of attack families held out while choosing the fusion (each "

@@ -153,6 +153,10 @@ struct TrainOptions {
   // The share of normal validation rows above the ensemble threshold (tail, and any mode auto
   // chooses), and the false-positive budget the fusion is chosen at.
   double tail_alert_rate = 0.05;
+  // An explicit --ensemble mode: each model's weight ("if=2,rf=2,lstm=1,ae=1"; unnamed: 1) and,
+  // for vote, the share of the total weight a row's votes must exceed.
+  std::string weights;
+  double vote_quorum = 0.5;
   std::string rf_mode = "rf";  // rf|gbtree
   double ae_percentile = 95;
   std::string ae_transform = "quantile";     // quantile|standard|both|none

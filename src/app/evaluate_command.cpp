@@ -214,6 +214,7 @@ std::vector<AblationRow> ablation(const ml::Bundle& bundle, const ml::ModelScore
       for (const auto& m : members) e.set_weight(m, 1.0);
     }
     e.set_tail_alert_rate(bundle.ensemble.alert_rate());
+    e.set_vote_quorum(bundle.ensemble.vote_quorum());
     e.fit(validation, bundle.validation_y);
     e.set_mode(bundle.ensemble.mode());
     if (bundle.ensemble.threshold_from_alert_rate()) {

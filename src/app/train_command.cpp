@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <numeric>
 
 #include "app/commands.h"
@@ -93,6 +96,39 @@ struct PacketRows {
 // fold without some attack families, and the fusion that detects the left-out families best at
 // the alert-rate budget wins. Returns the search's summary for the manifest (null when the data
 // has too few attack families, or a single model), and sets `chosen`.
+// --weights "if=2,rf=2,lstm=1,ae=1": each named model's weight; every trained model is named in
+// the result (unnamed ones weigh 1). Throws core::Error naming a bad item.
+std::map<std::string, double> parse_weights(const std::string& text,
+                                            const std::vector<std::string>& trained) {
+  std::map<std::string, double> out;
+  for (const auto& name : trained) out[name] = 1.0;
+  std::string item;
+  for (const char c : text + ",") {
+    if (c == ' ') continue;
+    if (c != ',') {
+      item += c;
+      continue;
+    }
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    const std::string name = eq == std::string::npos ? item : model_name(item.substr(0, eq));
+    if (eq == std::string::npos || !out.contains(name)) {
+      throw core::Error(
+          fmt::format("--weights: \"{}\" is not MODEL=WEIGHT for a model being trained ({})", item,
+                      fmt::join(trained, ", ")));
+    }
+    char* end = nullptr;
+    const std::string number = item.substr(eq + 1);
+    const double w = std::strtod(number.c_str(), &end);
+    if (number.empty() || *end != '\0' || !(w >= 0) || !std::isfinite(w)) {
+      throw core::Error(fmt::format("--weights: \"{}\": the weight must be a number >= 0", item));
+    }
+    out[name] = w;
+    item.clear();
+  }
+  return out;
+}
+
 nlohmann::json choose_fusion(const TrainOptions& o, const std::vector<std::string>& names,
                              const data::Dataset& train, const data::Matrix& x,
                              std::span<const std::int32_t> group, ml::FusionCandidate& chosen) {
@@ -247,6 +283,14 @@ nlohmann::json train_traffic(const TrainOptions& o) {
 
 int run_train(const TrainOptions& o, const std::string& command_line) {
   if (o.threads < 1) throw core::Error("--threads must be at least 1");
+  if (o.ensemble == "auto" && (!o.weights.empty() || o.vote_quorum != 0.5)) {
+    throw core::Error(
+        "--weights and --vote-quorum need an explicit --ensemble mode (auto chooses "
+        "the weights itself)");
+  }
+  if (o.vote_quorum != 0.5 && o.ensemble != "vote") {
+    throw core::Error("--vote-quorum is for --ensemble vote");
+  }
   if (o.data.paths.empty() && o.traffic.empty()) {
     throw core::Error("train: give --data FILE (labelled flows) and/or --traffic FILE (a series)");
   }
@@ -384,6 +428,11 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   if (o.ensemble == "auto") selection = choose_fusion(o, names, train, x_train, g_train, chosen);
   if (!selection.is_null()) {
     for (const auto& [name, w] : chosen.weights) bundle.ensemble.set_weight(name, w);
+  } else if (o.ensemble != "auto") {
+    for (const auto& [name, w] : parse_weights(o.weights, names)) {
+      bundle.ensemble.set_weight(name, w);
+    }
+    bundle.ensemble.set_vote_quorum(o.vote_quorum);
   }
   bundle.ensemble.fit(val_scores, val.y);
   if (!selection.is_null()) {

@@ -147,7 +147,8 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
       packet_offset.push_back(packets.size());
     }
   }
-  ml::ModelScores scores = bundle_.score({x, group, {packets, packet_offset}});
+  // A vote bundle cascades: the LibTorch models score only rows the forests leave undecided.
+  ml::ModelScores scores = bundle_.score_cascade({x, group, {packets, packet_offset}});
   const auto& ensemble = scores.at("ensemble");
   const float threshold = bundle_.ensemble.threshold();
   for (std::size_t i = 0; i < flows.size(); ++i) {
@@ -157,6 +158,7 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
     v.anomalous = ensemble[i] > threshold;
     for (const auto& m : bundle_.models) {
       const auto& s = scores.at(std::string(m->name()));
+      if (std::isnan(s[i])) continue;  // not scored: the cascade had decided the row
       ++v.voters;
       if (s[i] > m->threshold()) ++v.votes;
     }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <exception>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "core/error.h"
@@ -139,26 +140,31 @@ bool Bundle::reads_packets() const {
                      [](const auto& m) { return m->reads_packets(); });
 }
 
-ModelScores Bundle::score(const ScoreInput& input, std::map<std::string, double>* seconds) const {
+namespace {
+
+// Scores `input` with the models at `which` (indices into `models`), side by side on up to
+// `threads` threads (one model each), into results[i] and took[i] (seconds).
+void score_side_by_side(const std::vector<std::unique_ptr<Model>>& models,
+                        const std::vector<std::size_t>& which, const ScoreInput& input, int threads,
+                        std::vector<std::vector<float>>& results, std::vector<double>& took) {
   using Clock = std::chrono::steady_clock;
-  std::vector<std::vector<float>> results(models.size());
-  std::vector<double> took(models.size(), 0.0);
   std::vector<std::exception_ptr> errors(models.size());
   std::atomic<std::size_t> next{0};
   // Workers take models in order (the bundle order puts the forests first, the costly ones).
   const auto work = [&] {
-    for (std::size_t i = next.fetch_add(1); i < models.size(); i = next.fetch_add(1)) {
+    for (std::size_t k = next.fetch_add(1); k < which.size(); k = next.fetch_add(1)) {
+      const std::size_t i = which[k];
       const auto t0 = Clock::now();
       try {
         results[i] = models[i]->score(input);
       } catch (...) {
         errors[i] = std::current_exception();
       }
-      took[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+      took[i] += std::chrono::duration<double>(Clock::now() - t0).count();
     }
   };
   const std::size_t workers =
-      std::min<std::size_t>(static_cast<std::size_t>(std::max(1, score_threads)), models.size());
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(1, threads)), which.size());
   {
     std::vector<std::jthread> pool;
     for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
@@ -167,6 +173,21 @@ ModelScores Bundle::score(const ScoreInput& input, std::map<std::string, double>
   for (const auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }
+}
+
+bool is_forest(std::string_view name) {
+  return name == "isolation_forest" || name == "random_forest";
+}
+
+}  // namespace
+
+ModelScores Bundle::score(const ScoreInput& input, std::map<std::string, double>* seconds) const {
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::vector<float>> results(models.size());
+  std::vector<double> took(models.size(), 0.0);
+  std::vector<std::size_t> all(models.size());
+  for (std::size_t i = 0; i < models.size(); ++i) all[i] = i;
+  score_side_by_side(models, all, input, score_threads, results, took);
   ModelScores scores;
   for (std::size_t i = 0; i < models.size(); ++i) {
     const std::string name(models[i]->name());
@@ -176,6 +197,100 @@ ModelScores Bundle::score(const ScoreInput& input, std::map<std::string, double>
   const auto t0 = Clock::now();
   scores.emplace("ensemble", ensemble.score(scores));
   if (seconds) (*seconds)["ensemble"] = std::chrono::duration<double>(Clock::now() - t0).count();
+  return scores;
+}
+
+bool Bundle::cascades() const {
+  if (ensemble.mode() != EnsembleMode::kVote) return false;
+  std::size_t first = 0, second = 0;
+  for (const auto& m : models) {
+    if (ensemble.weight_of(std::string(m->name())) == 0.0) continue;
+    if (is_forest(m->name())) {
+      ++first;
+    } else if (m->name() == "lstm" && !m->reads_packets()) {
+      return false;  // a row-sequence LSTM reads the rows before each row: no subsets
+    } else {
+      ++second;
+    }
+  }
+  return first > 0 && second > 0;
+}
+
+ModelScores Bundle::score_cascade(const ScoreInput& input, CascadeStats* stats) const {
+  if (!cascades()) {
+    auto scores = score(input);
+    if (stats) {
+      stats->rows += input.x.rows;
+      stats->second_stage_rows += input.x.rows;
+    }
+    return scores;
+  }
+  const std::size_t rows = input.x.rows;
+  std::vector<std::vector<float>> results(models.size());
+  std::vector<double> took(models.size(), 0.0);
+  std::vector<std::size_t> first, second;
+  double total = 0, second_weight = 0;
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const std::string name(models[i]->name());
+    const double w = ensemble.weight_of(name);
+    total += w;
+    if (is_forest(name)) {
+      first.push_back(i);
+    } else {
+      second.push_back(i);
+      second_weight += w;
+    }
+  }
+  score_side_by_side(models, first, input, score_threads, results, took);
+  // A row whose forest votes plus every other model's weight cannot exceed the quorum is
+  // decided normal (the same comparison as Ensemble::score's vote).
+  std::vector<double> yes(rows, 0.0);
+  for (const std::size_t i : first) {
+    const std::string name(models[i]->name());
+    const double w = ensemble.weight_of(name) / total;
+    const float t = models[i]->threshold();
+    for (std::size_t r = 0; r < rows; ++r) yes[r] += results[i][r] > t ? w : 0.0;
+  }
+  const double rest = second_weight / total;
+  const auto quorum = static_cast<float>(ensemble.vote_quorum());
+  std::vector<std::size_t> open;
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (static_cast<float>(yes[r] + rest) > quorum) open.push_back(r);
+  }
+  for (const std::size_t i : second) {
+    results[i].assign(rows, std::numeric_limits<float>::quiet_NaN());
+  }
+  if (!open.empty()) {
+    const data::Matrix x = input.x.select_rows(open);
+    std::vector<std::int32_t> group;
+    if (!input.group.empty()) {
+      for (const std::size_t r : open) group.push_back(input.group[r]);
+    }
+    std::vector<data::PacketStep> packets;
+    std::vector<std::size_t> offset;
+    if (!input.packets.empty()) {
+      offset.push_back(0);
+      for (const std::size_t r : open) {
+        const auto seq = input.packets.of(r);
+        packets.insert(packets.end(), seq.begin(), seq.end());
+        offset.push_back(packets.size());
+      }
+    }
+    std::vector<std::vector<float>> part(models.size());
+    score_side_by_side(models, second, {x, group, {packets, offset}}, score_threads, part, took);
+    for (const std::size_t i : second) {
+      for (std::size_t k = 0; k < open.size(); ++k) results[i][open[k]] = part[i][k];
+    }
+  }
+  if (stats) {
+    stats->rows += rows;
+    stats->second_stage_rows += open.size();
+  }
+  ModelScores scores;
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    scores.emplace(std::string(models[i]->name()), std::move(results[i]));
+  }
+  scores.emplace("ensemble", ensemble.score(scores));
   return scores;
 }
 

@@ -61,6 +61,22 @@ struct Bundle {
                                   std::map<std::string, double>* seconds = nullptr) const {
     return score(ScoreInput{x, group}, seconds);
   }
+  // Like score(), for callers that need the ensemble's decision and full scores only for the
+  // rows it flags (the live flow scorer). In vote mode, the forests (cheap) score every row first;
+  // a row whose votes could not exceed the quorum even if every other model voted for it is
+  // decided normal, and the other models (LibTorch: the LSTM and autoencoder) score only the
+  // remaining rows. Their scores of decided rows are NaN (no vote). Every row's decision equals
+  // score()'s; a flagged row's scores are all computed; a decided row's ensemble score may be
+  // lower than score()'s (votes that could not change it are missing). Other modes, or a
+  // row-sequence LSTM, score every model on every row.
+  struct CascadeStats {
+    std::size_t rows = 0;
+    std::size_t second_stage_rows = 0;  // rows the costly models scored
+  };
+  [[nodiscard]] ModelScores score_cascade(const ScoreInput& input,
+                                          CascadeStats* stats = nullptr) const;
+  // True when score_cascade() skips rows: vote mode with weighted forests and other models.
+  [[nodiscard]] bool cascades() const;
   // True when a model reads each row's first packets (ScoreInput::packets): callers then pass
   // them (the packet LSTM; see ml/torch/torch_models.h).
   [[nodiscard]] bool reads_packets() const;

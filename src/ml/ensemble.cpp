@@ -12,7 +12,6 @@
 namespace netsentry::ml {
 namespace {
 
-constexpr float kVoteThreshold = 0.5f;
 // sklearn's LogisticRegression default (C = 1): the penalty is 0.5 * ||w||^2.
 constexpr double kStackedL2 = 1.0;
 // Platt's smoothed targets already keep the fit finite; this only guards a degenerate Hessian.
@@ -238,6 +237,13 @@ void Ensemble::set_weight(const std::string& model, double weight) {
 
 void Ensemble::set_mode(EnsembleMode mode) { mode_ = mode; }
 
+void Ensemble::set_vote_quorum(double quorum) {
+  if (!(quorum >= 0.5 && quorum < 1.0)) {
+    throw core::Error(fmt::format("ensemble: vote quorum {} is outside [0.5, 1)", quorum));
+  }
+  vote_quorum_ = quorum;
+}
+
 double Ensemble::weight(const std::string& model) const {
   const auto it = weights_.find(model);
   return it == weights_.end() ? 1.0 : it->second;
@@ -253,7 +259,7 @@ std::vector<std::string> Ensemble::models() const {
 float Ensemble::threshold() const {
   switch (mode_) {
     case EnsembleMode::kVote:
-      return kVoteThreshold;
+      return static_cast<float>(vote_quorum_);
     case EnsembleMode::kSoft:
       return soft_threshold_;
     case EnsembleMode::kStacked:
@@ -261,7 +267,7 @@ float Ensemble::threshold() const {
     case EnsembleMode::kTail:
       return tail_threshold_;
   }
-  return kVoteThreshold;
+  return static_cast<float>(vote_quorum_);
 }
 
 void Ensemble::fit(const ModelScores& validation, std::span<const int> y_val) {
@@ -342,7 +348,8 @@ void Ensemble::fit(const ModelScores& validation, std::span<const int> y_val) {
 
   results_.clear();
   const auto vote = score_mode(EnsembleMode::kVote, validation, n);
-  results_.push_back({EnsembleMode::kVote, f1_at(y_val, vote, kVoteThreshold), kVoteThreshold});
+  const auto quorum = static_cast<float>(vote_quorum_);
+  results_.push_back({EnsembleMode::kVote, f1_at(y_val, vote, quorum), quorum});
   const auto soft = to_float(score_mode(EnsembleMode::kSoft, validation, n));
   const auto soft_choice = best_f1_threshold(y_val, soft);
   soft_threshold_ = soft_choice.threshold;
@@ -537,6 +544,7 @@ nlohmann::json Ensemble::to_json() const {
   j["models"] = models();
   j["weights"] = nlohmann::json::object();
   for (const auto& name : models()) j["weights"][name] = weight(name);
+  j["vote_quorum"] = vote_quorum_;
   j["thresholds"] = nlohmann::json::object();
   for (const auto& [name, t] : model_thresholds_) j["thresholds"][name] = t;
   if (fitted_) {
@@ -596,6 +604,13 @@ Ensemble Ensemble::from_json(const nlohmann::json& j) {
     for (const auto& [name, w] : need(j, "weights", "weights").items()) {
       field = "weights." + name;
       e.set_weight(name, w.get<double>());
+    }
+    // Bundles from before the quorum was kept vote by the original strict majority.
+    if (j.contains("vote_quorum")) {
+      field = "vote_quorum";
+      const double quorum = j.at("vote_quorum").get<double>();
+      if (!(quorum >= 0.5 && quorum < 1.0)) bad_field("vote_quorum", "must be in [0.5, 1)");
+      e.vote_quorum_ = quorum;
     }
     if (e.fitted_) {
       e.fitted_models_ = names;

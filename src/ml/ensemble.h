@@ -1,8 +1,10 @@
 // Provides ml::Ensemble, which turns the scores of any subset of our models (Isolation Forest,
 // Random Forest, LSTM, autoencoder) into one decision, in one of three modes:
 //  - vote: each model votes 1 when its score exceeds its own threshold; the ensemble score is
-//    sum(w_i * vote_i) / sum(w_i) and a row is anomalous when that exceeds 0.5 (the original
-//    project's rule: with equal weights, a strict majority of models);
+//    sum(w_i * vote_i) / sum(w_i) and a row is anomalous when that exceeds the quorum, 0.5 by
+//    default (the original project's rule: with equal weights, a strict majority of models). A
+//    higher quorum asks for agreement: with weights IF 2, RF 2, LSTM 1, AE 1 and quorum 0.75 a
+//    row needs both forests and at least one of the sequence models;
 //  - soft: each model's score is mapped to a probability by Platt scaling fitted on the validation
 //    split; the ensemble score is the weighted mean probability, threshold tuned for max F1;
 //  - stacked: an L2 logistic regression on the standardized model scores, fitted on the validation
@@ -53,6 +55,9 @@ class Ensemble {
   // Weight of a model's vote / probability (default 1; must be >= 0).
   void set_weight(const std::string& model, double weight);
   void set_mode(EnsembleMode mode);
+  // vote: the share of the total weight a row's votes must exceed, in [0.5, 1). Default 0.5.
+  void set_vote_quorum(double quorum);
+  [[nodiscard]] double vote_quorum() const { return vote_quorum_; }
   // Share of normal validation rows the tail mode's threshold lets through as alerts, in (0, 0.5].
   // Takes effect at the next fit().
   void set_tail_alert_rate(double rate);
@@ -93,7 +98,7 @@ class Ensemble {
   [[nodiscard]] std::vector<float> score(const ModelScores& scores) const;
   // score > threshold()
   [[nodiscard]] std::vector<int> predict(const ModelScores& scores) const;
-  // The decision threshold of the current mode on the ensemble score (0.5 for vote).
+  // The decision threshold of the current mode on the ensemble score (the quorum for vote).
   [[nodiscard]] float threshold() const;
   // The models used, in name order: those fitted on, or (before fit) those with a threshold.
   [[nodiscard]] std::vector<std::string> models() const;
@@ -124,6 +129,7 @@ class Ensemble {
   std::vector<std::string> fitted_models_;
   std::map<std::string, float, std::less<>> model_thresholds_;
   std::map<std::string, double, std::less<>> weights_;
+  double vote_quorum_ = 0.5;
   std::map<std::string, Calibration, std::less<>> calibration_;
   float soft_threshold_ = 0.5f;
   std::map<std::string, StackedTerm, std::less<>> stacked_;

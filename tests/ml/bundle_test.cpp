@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -111,6 +112,69 @@ class BundleLoad : public ::testing::Test {
   fs::path dir_;
   static inline int counter_ = 0;
 };
+
+// A model whose score is one input column; it counts the rows it was asked to score.
+class ColumnModel final : public Model {
+ public:
+  ColumnModel(std::string name, std::size_t column) : name_(std::move(name)), column_(column) {}
+  std::string_view name() const override { return name_; }
+  void fit(const TrainSet&, const TrainContext&) override {}
+  std::vector<float> score(const ScoreInput& input) const override {
+    rows_seen += input.x.rows;
+    std::vector<float> out(input.x.rows);
+    for (std::size_t r = 0; r < input.x.rows; ++r) out[r] = input.x.at(r, column_);
+    return out;
+  }
+  float threshold() const override { return 0.5f; }
+  void set_threshold(float) override {}
+  std::string save(const fs::path&) const override { return {}; }
+  void load(const fs::path&, const std::string&, std::size_t) override {}
+  mutable std::size_t rows_seen = 0;
+
+ private:
+  std::string name_;
+  std::size_t column_;
+};
+
+TEST(BundleCascade, CostlyModelsScoreOnlyRowsTheForestsLeaveOpenWithTheSameDecisions) {
+  Bundle b;
+  b.models.push_back(std::make_unique<ColumnModel>("isolation_forest", 0));
+  b.models.push_back(std::make_unique<ColumnModel>("random_forest", 1));
+  b.models.push_back(std::make_unique<ColumnModel>("autoencoder", 2));
+  for (const auto& m : b.models) b.ensemble.set_model_threshold(std::string(m->name()), 0.5f);
+  b.ensemble.set_mode(EnsembleMode::kVote);  // majority: 2 of 3
+  ASSERT_TRUE(b.cascades());
+  // Rows: no forest vote (the AE's vote cannot decide); one forest vote + AE; one forest vote
+  // alone; both forests.
+  data::Matrix x(4, 3);
+  const float v[4][3] = {{0, 0, 1}, {1, 0, 1}, {0, 1, 0}, {1, 1, 0}};
+  for (std::size_t r = 0; r < 4; ++r) {
+    for (std::size_t c = 0; c < 3; ++c) x.at(r, c) = v[r][c];
+  }
+  const auto& ae = static_cast<const ColumnModel&>(*b.models[2]);
+  const auto full = b.score(x);
+  ae.rows_seen = 0;
+  Bundle::CascadeStats stats;
+  const auto cascade = b.score_cascade({x}, &stats);
+  EXPECT_EQ(ae.rows_seen, 3u);
+  EXPECT_EQ(stats.rows, 4u);
+  EXPECT_EQ(stats.second_stage_rows, 3u);
+  EXPECT_TRUE(std::isnan(cascade.at("autoencoder")[0]));
+  const float t = b.ensemble.threshold();
+  for (std::size_t r = 0; r < 4; ++r) {
+    EXPECT_EQ(cascade.at("ensemble")[r] > t, full.at("ensemble")[r] > t) << "row " << r;
+  }
+  EXPECT_EQ(full.at("ensemble")[1] > t, true);
+  // A quorum only both forests plus the AE reach: rows without both forest votes are decided.
+  b.ensemble.set_vote_quorum(0.7);
+  ae.rows_seen = 0;
+  const auto strict = b.score_cascade({x});
+  EXPECT_EQ(ae.rows_seen, 1u);
+  for (std::size_t r = 0; r < 4; ++r) EXPECT_EQ(strict.at("ensemble")[r] > 0.7f, false);
+  // Other modes score every model on every row.
+  b.ensemble.set_mode(EnsembleMode::kTail);
+  EXPECT_FALSE(b.cascades());
+}
 
 TEST_F(BundleLoad, ValidBundleLoadsAndScores) {
   const Bundle b = Bundle::load(dir_);

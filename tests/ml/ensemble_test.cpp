@@ -80,6 +80,42 @@ TEST(Ensemble, VoteWithTwoEqualModelsNeedsBoth) {
   EXPECT_EQ(e.predict(s), (std::vector<int>{0, 1}));
 }
 
+TEST(Ensemble, VoteQuorumAsksForAgreement) {
+  Ensemble e;
+  for (const char* m : {"isolation_forest", "random_forest", "lstm", "autoencoder"}) {
+    e.set_model_threshold(m, 0.5f);
+  }
+  e.set_weight("isolation_forest", 2.0);
+  e.set_weight("random_forest", 2.0);
+  e.set_vote_quorum(0.75);
+  EXPECT_FLOAT_EQ(e.threshold(), 0.75f);
+  // Rows: both forests; both forests and the LSTM; IF + LSTM + AE; RF + LSTM + AE; all four.
+  const ModelScores s = {{"isolation_forest", {0.9f, 0.9f, 0.9f, 0.1f, 0.9f}},
+                         {"random_forest", {0.9f, 0.9f, 0.1f, 0.9f, 0.9f}},
+                         {"lstm", {0.1f, 0.9f, 0.9f, 0.9f, 0.9f}},
+                         {"autoencoder", {0.1f, 0.1f, 0.9f, 0.9f, 0.9f}}};
+  EXPECT_EQ(e.predict(s), (std::vector<int>{0, 1, 0, 0, 1}));
+  // The original majority flags every row but none of the first.
+  e.set_vote_quorum(0.5);
+  EXPECT_EQ(e.predict(s), (std::vector<int>{1, 1, 1, 1, 1}));
+  EXPECT_NE(error_of([&] { e.set_vote_quorum(0.4); }).find("quorum"), std::string::npos);
+  EXPECT_NE(error_of([&] { e.set_vote_quorum(1.0); }).find("quorum"), std::string::npos);
+}
+
+TEST(Ensemble, VoteQuorumSurvivesJsonAndOldBundlesVoteByMajority) {
+  Ensemble e;
+  for (const char* m : {"a", "b", "c"}) e.set_model_threshold(m, 0.5f);
+  e.set_vote_quorum(0.7);
+  const ModelScores s = {{"a", {0.9f, 0.9f}}, {"b", {0.9f, 0.9f}}, {"c", {0.1f, 0.9f}}};
+  EXPECT_EQ(e.predict(s), (std::vector<int>{0, 1}));
+  auto j = e.to_json();
+  EXPECT_EQ(Ensemble::from_json(j).predict(s), (std::vector<int>{0, 1}));
+  j.erase("vote_quorum");
+  EXPECT_EQ(Ensemble::from_json(j).predict(s), (std::vector<int>{1, 1}));
+  j["vote_quorum"] = 1.5;
+  EXPECT_NE(error_of([&] { (void)Ensemble::from_json(j); }).find("vote_quorum"), std::string::npos);
+}
+
 TEST(Ensemble, StackedLearnsToIgnoreAUselessModel) {
   const auto val = make_split(3000, 1);
   const auto test = make_split(3000, 2);
