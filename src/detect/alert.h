@@ -16,6 +16,7 @@
 // Plain value type; no thread rules beyond those of a struct.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,6 +49,11 @@ inline constexpr std::string_view kNdSpoof = "nd_spoof";           // the same f
 inline constexpr std::string_view kDnsTunnel = "dns_tunnel";       // data encoded in DNS names
 inline constexpr std::string_view kBeacon = "beacon";              // regular callbacks to a server
 inline constexpr std::string_view kSystem = "system";  // the monitor itself (disk full, drops)
+// Every kind above, for the lists that must know them all (suppression rules, EVE signatures).
+inline constexpr std::array<std::string_view, 16> kAll = {
+    kFlowAnomaly, kVolume,    kVolumeForecast, kPortScan, kHostScan,     kSynFlood,
+    kBruteForce,  kUdpFlood,  kIcmpFlood,      kSlowHttp, kExfiltration, kArpSpoof,
+    kNdSpoof,     kDnsTunnel, kBeacon,         kSystem};
 }  // namespace kind
 
 enum class AlertState : std::uint8_t { kEngaged = 0, kPast = 1 };

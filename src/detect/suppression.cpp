@@ -12,10 +12,7 @@ namespace netsentry::detect {
 
 namespace {
 
-constexpr std::array<std::string_view, 11> kKinds = {
-    kind::kFlowAnomaly, kind::kVolume,   kind::kVolumeForecast, kind::kPortScan,
-    kind::kHostScan,    kind::kSynFlood, kind::kBruteForce,     kind::kUdpFlood,
-    kind::kIcmpFlood,   kind::kSlowHttp, kind::kSystem};
+constexpr const auto& kKinds = kind::kAll;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

@@ -65,6 +65,14 @@ TEST(SuppressionRules, DropsAScannerSubnetOnlyForThatKind) {
   EXPECT_EQ(rules.suppressed_count(), 1u);
 }
 
+// A rule can name every kind an alert can have (the page proposes kind=<the alert's kind>).
+TEST(SuppressionRules, AcceptEveryAlertKind) {
+  for (const std::string_view k : kind::kAll) {
+    const std::string rule = "src=10.0.0.0/8 kind=" + std::string(k);
+    EXPECT_NO_THROW(SuppressionRules({rule})) << rule;
+  }
+}
+
 TEST(SuppressionRules, MatchesPortsAndRanges) {
   SuppressionRules rules({"dst_port=53", "port=6000-6100 proto=udp"});
   EXPECT_TRUE(rules.suppressed(alert_of("1.1.1.1", "2.2.2.2", 53, kind::kUdpFlood)));
@@ -113,7 +121,8 @@ TEST(SuppressionRules, NamesTheBadTokenInErrors) {
   EXPECT_EQ(error_of("src=10.0.0.0/8 kind=portscan"),
             "suppression rule \"src=10.0.0.0/8 kind=portscan\": bad token \"kind=portscan\": "
             "unknown kind; expected one of flow_anomaly, volume, volume_forecast, port_scan, "
-            "host_scan, syn_flood, brute_force, udp_flood, icmp_flood, slow_http, system");
+            "host_scan, syn_flood, brute_force, udp_flood, icmp_flood, slow_http, exfiltration, "
+            "arp_spoof, nd_spoof, dns_tunnel, beacon, system");
   // Every kind a detector raises can be suppressed.
   EXPECT_NO_THROW(SuppressionRules({"kind=icmp_flood", "kind=slow_http"}));
   EXPECT_NE(error_of("src=10.0.0.0/40").find("bad token \"src=10.0.0.0/40\""), std::string::npos);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -223,6 +224,20 @@ TEST(EveFormat, AnInterfaceAlertWithoutFlowsHasNoFlowId) {
   EXPECT_EQ(e["alert"]["severity"], 2);
   EXPECT_EQ(e["alert"]["signature_id"], 1'990'010);
   EXPECT_EQ(e["alert"]["metadata"]["interface"], json::array({"total"}));
+}
+
+TEST(EveAlert, EveryKindHasItsOwnSignature) {
+  std::set<int> ids;
+  for (const std::string_view k : detect::kind::kAll) {
+    detect::Alert alert;
+    alert.id = 1;
+    alert.time_ns = kT0;
+    alert.kind = std::string(k);
+    const int sid =
+        eve_alert_event(alert, detect::AlertChange::kRaised, "")["alert"]["signature_id"];
+    EXPECT_NE(sid, 1'990'000) << k << " has no signature of its own";
+    EXPECT_TRUE(ids.insert(sid).second) << k << " shares signature " << sid;
+  }
 }
 
 TEST_F(EveLogTest, WritesFlowAlertAndStatsLinesThatParse) {
