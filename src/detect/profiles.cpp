@@ -208,7 +208,19 @@ void Profiles::add(const Evidence& ev, std::vector<AlertDelivery>& out) {
   std::list<Host>::iterator it;
   if (found == index_->map.end()) {
     if (hosts_.size() >= options_.max_hosts) {
-      drop(hosts_.begin(), out);
+      // The least recent profile without an engaged alert makes room (among the oldest
+      // kEvictionScan): a flood of spoofed sources must not push out the victim whose alert
+      // is still engaged. When those are all engaged, the oldest goes (its alert goes past).
+      constexpr int kEvictionScan = 64;
+      auto victim = hosts_.begin();
+      int steps = 0;
+      for (auto c = hosts_.begin(); c != hosts_.end() && steps < kEvictionScan; ++c, ++steps) {
+        if (c->alert_id == 0) {
+          victim = c;
+          break;
+        }
+      }
+      drop(victim, out);
       ++stats_.evictions;
     }
     hosts_.emplace_back();

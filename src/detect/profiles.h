@@ -21,8 +21,9 @@
 // engaged until then as well.
 // Deliveries depend on packet time and the order of evidence only, so a replay gives the same.
 //
-// Memory is bounded: at most max_hosts profiles (the one with the oldest evidence is dropped to
-// make room, counted; an engaged alert it held goes past first) and max_items pieces of evidence
+// Memory is bounded: at most max_hosts profiles (the one with the oldest evidence and no engaged
+// alert is dropped to make room, counted; only when the oldest are all engaged does one of them
+// go, its alert past first) and max_items pieces of evidence
 // per profile (beyond it, new evidence merges into the oldest piece of its kind, or replaces the
 // oldest piece). Profiles whose evidence expired and that hold no alert are dropped.
 // Thread rules: not thread-safe; the detection stage calls it from one thread.

@@ -234,6 +234,26 @@ TEST(Profiles, StaysBoundedUnderAMillionHostsWithEvidence) {
   EXPECT_TRUE(out.empty());
 }
 
+// A flood of spoofed sources, each with a little evidence, fills the profiles: the victim whose
+// alert is engaged keeps it (the profiles without an alert make room).
+TEST(Profiles, SpoofedSourcesDoNotPushOutAnEngagedAlert) {
+  ProfileOptions options;
+  options.max_hosts = 100;
+  Profiles profiles(options);
+  std::vector<AlertDelivery> out;
+  profiles.add(scan("10.0.0.1", kT0), out);  // the victim's alert, engaged
+  ASSERT_EQ(out.size(), 1u);
+  for (std::uint32_t i = 0; i < 10'000; ++i) {
+    Evidence e = ml("10.0.0.1", kT0 + i * 1000, 0.3, i);
+    e.host = ipv4(172, 16, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i));
+    profiles.add(e, out);
+  }
+  EXPECT_EQ(out.size(), 1u) << "no past delivery for the victim's alert";
+  EXPECT_TRUE(profiles.engaged(ip("10.0.0.1")));
+  EXPECT_LE(profiles.stats().hosts, 100u);
+  EXPECT_EQ(profiles.stats().evictions, 10'000u - 99u);
+}
+
 TEST(Profiles, ManyPiecesOfOneHostMergeWithinTheBound) {
   ProfileOptions options;
   options.max_items = 4;
