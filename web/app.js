@@ -988,7 +988,7 @@
     return `${e.kind}${e.count > 1 ? ` ×${fmtInt(e.count)}` : ''}: ${e.description}`;
   }
   const hostColumns = [
-    ['host', (h) => h.host || h.interface], ['role', (h) => ((h.evidence || [])[0] || {}).role || ''],
+    ['host', (h) => h.host || h.interface], ['role', (h) => (h.host ? ((h.evidence || [])[0] || {}).role || '' : '')],
     ['score', (h) => h.score], ['severity', (h) => h.severity],
     ['top_evidence', (h) => ((h.evidence || [])[0] || {}).description || ''],
     ['evidence', (h) => (h.evidence || []).length], ['alert_id', (h) => h.alert_id], ['last', (h) => iso(h.last)],
@@ -1012,7 +1012,8 @@
       }
       const tr = el('tr', {}, [
         hostCell(h),
-        el('td', { text: top ? top.role : '–' }),
+        // An interface or output profile (volume, a failing output) has no attacker or victim.
+        el('td', { text: top && h.host ? top.role : '–' }),
         score,
         el('td', {}, [el('span', { cls: `badge sev-${h.severity}`, text: h.severity })]),
         el('td', { cls: 'evidence-cell', text: evidenceText(top), title: top ? top.description : '' }),
