@@ -96,8 +96,7 @@ std::string EvidenceSetup::summary() const {
   return fmt::format(
       "evidence: recorder {} of {} in memory ({} packets recorded, {} left the ring, {} not kept "
       "for want of room); {} files, {} of {} on disk in {} ({} packets written, {} over the "
-      "per-alert "
-      "cap, {} files removed, {} write errors)",
+      "per-alert cap, {} files removed, {} write errors)",
       mib(e.memory_bytes), mib(e.memory_budget), e.packets_recorded, e.packets_evicted,
       e.packets_not_kept, e.files, mib(e.disk_bytes), mib(e.disk_budget), folder_.string(),
       s.packets_written, s.truncated_packets, e.files_removed, e.write_errors);

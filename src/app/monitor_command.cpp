@@ -200,8 +200,10 @@ int run_monitor(const MonitorOptions& options) {
     server.suppressions = &suppressions;
     // With a store, the page's time ranges and host pages reach back past the live rings.
     if (!sinks.store_path().empty()) {
+      server::StoreSourceOptions history_options;
+      history_options.warm_top_lists = false;  // the top lists are served live
       history = std::make_unique<server::HistorySource>(
-          *live, std::make_unique<server::StoreSource>(sinks.store_path()),
+          *live, std::make_unique<server::StoreSource>(sinks.store_path(), history_options),
           static_cast<std::int64_t>(server::LiveStateOptions{}.timeline_points) * 1000);
     }
     http = std::make_unique<server::HttpServer>(

@@ -122,7 +122,7 @@ DnsTunnelDetector::DnsTunnelDetector(const HostDetectorOptions& options)
 
 auto DnsTunnelDetector::closer(std::vector<Evidence>& out) {
   return [this, &out](const Table::Entry& e) {
-    const std::uint64_t names = e.state.names.count(false) + e.state.encoded_count;
+    const std::uint64_t names = names_seen(e.state);
     if (e.state.grew(names)) {
       out.push_back(make(e, e.state.level));
       ++evidence_;
@@ -210,7 +210,7 @@ void DnsTunnelDetector::on_sighting(const net::Sighting& sg, std::vector<Evidenc
     if (std::find(s.encoded.begin(), end, h) == end) s.encoded[s.encoded_count++] = h;
   }
   const int level = level_for(measure(s), 1.0, options_.critical_factor);
-  const std::uint64_t names = s.names.count(false) + s.encoded_count;
+  const std::uint64_t names = names_seen(s);
   // Evidence when the threshold is crossed (or the critical level), and while the tunnel goes on
   // at most every kRefreshNs with its grown numbers, so its alert stays one engaged alert.
   if (level > s.level ||
@@ -235,7 +235,7 @@ void DnsTunnelDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out)
       continue;
     }
     State& s = e->state;
-    const std::uint64_t names = s.names.count(false) + s.encoded_count;
+    const std::uint64_t names = names_seen(s);
     if (names > s.reported && now_ns - s.reported_ns >= kRefreshNs) {
       s.reported = names;
       s.reported_ns = now_ns;

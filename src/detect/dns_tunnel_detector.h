@@ -10,12 +10,12 @@
 // seconds, while long readable names (service and CDN host names) need the full count. While
 // the names keep coming, fresh evidence (replacing the last) follows at most every 30 s, and the
 // last names are reported 30 s after the previous evidence, while its alert is still engaged.
-// Resolvers forward their clients' questions: a host that was itself asked questions is a resolver,
-// and its forwarded questions are not counted against it. Reverse lookups (.arpa) and link-local
-// names
-// (.local) never count. Memory is bounded: at most max_tracked (client, domain) windows, distinct
-// names exact up to the threshold then estimated in bitmaps (max_sketches), at most 1,024 resolvers
-// remembered. Thread rules: not thread-safe; one owner thread.
+// Resolvers forward their clients' questions: a host that was itself asked questions is a
+// resolver, and its forwarded questions are not counted against it. Reverse lookups (.arpa) and
+// link-local names (.local) never count.
+// Memory is bounded: at most max_tracked (client, domain) windows, distinct names exact up to the
+// threshold then estimated in bitmaps (max_sketches), at most 1,024 resolvers remembered.
+// Thread rules: not thread-safe; one owner thread.
 #pragma once
 
 #include <array>
@@ -69,6 +69,10 @@ class DnsTunnelDetector final : public Detector {
     std::string example;  // the latest long name (for the description)
   };
   using Table = SubjectTable<State>;
+  // Distinct long names plus encoded ones (what a new piece of evidence must have grown).
+  [[nodiscard]] static std::uint64_t names_seen(const State& s) {
+    return s.names.count(false) + s.encoded_count;
+  }
   // The window's measure relative to its threshold (1 = crossed): long names against
   // dns_tunnel_names, encoded ones against dns_tunnel_encoded_names, whichever is further.
   [[nodiscard]] double measure(const State& s) const;

@@ -6,7 +6,6 @@
 #include <limits>
 #include <set>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 
 #include "core/error.h"

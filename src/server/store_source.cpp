@@ -155,6 +155,7 @@ StoreSource::StoreSource(std::filesystem::path path, StoreSourceOptions options)
   next_poll_ = now + options_.poll_interval;
 
   top_window_ = std::make_unique<TopWindow>(*top_reader_);
+  if (!options_.warm_top_lists) return;
   top_warmup_ = std::jthread([this] {
     try {
       (void)top(1);

@@ -46,6 +46,9 @@ struct StoreSourceOptions {
   std::size_t max_interfaces = 32;               // "total" included
   // Top talkers, ports and protocols cover flows that ended this long before the newest data.
   std::chrono::hours top_window{24};
+  // Count the top lists' window once at start on a thread of its own, so the first /api/top does
+  // not wait for it. Off for a live monitor's history (its top lists are served live).
+  bool warm_top_lists = true;
   // A hub's store: only this sensor's rows (empty: every row).
   std::string sensor;
   // A hub's store seen whole: traffic is the sum over sensors ("total" only), and live traffic
