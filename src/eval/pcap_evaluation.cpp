@@ -176,7 +176,13 @@ void PcapEvaluator::on_alert(const detect::Alert& alert, detect::AlertChange cha
     const bool whole = names(alert.host, alert.src_ip);
     const std::int64_t from = e.start_ns - ns(kAlertLeadSeconds);
     const std::int64_t to = e.end_ns + ns(kFlowSlackSeconds);
-    std::optional<std::int64_t> concluded;
+    // `seen`: the earliest episode evidence in the delivery (the episode is in an alert from then
+    // on); `crossed`: when the evidence of the alert's own kind concluded, i.e. the detector the
+    // alert is named for crossed its threshold. Weaker evidence of another kind that came first
+    // (an early ML verdict that alone stayed below the alert threshold) does not start the
+    // detector's clock; when no evidence of the alert's kind is about the episode, the earliest
+    // evidence does.
+    std::optional<std::int64_t> seen, crossed;
     for (const detect::Evidence& ev : alert.evidence) {
       if (!whole && !names(ev.host, ev.peer)) continue;
       const std::int64_t first = ev.first_ns != 0 ? ev.first_ns : ev.time_ns;
@@ -184,10 +190,11 @@ void PcapEvaluator::on_alert(const detect::Alert& alert, detect::AlertChange cha
       // Evidence that concluded before the episode began (an earlier episode's summary) says
       // nothing about this one's speed.
       const std::int64_t at = std::max(ev.time_ns, e.start_ns);
-      if (!concluded || at < *concluded) concluded = at;
+      if (!seen || at < *seen) seen = at;
+      if (ev.kind == alert.kind && (!crossed || at < *crossed)) crossed = at;
     }
-    if (!concluded) continue;
-    first_seen_[i] = FirstSeen{std::max(now_ns_, *concluded), *concluded};
+    if (!seen) continue;
+    first_seen_[i] = FirstSeen{std::max(now_ns_, *seen), crossed.value_or(*seen)};
   }
 }
 
@@ -343,7 +350,8 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
   out +=
       "(start_s: from the capture's first packet; 1st_alert_s: packet time of the first alert "
       "delivery holding evidence from the episode, from the episode's start; after_thr: from the "
-      "time that evidence concluded, i.e. its detector crossed its threshold)\n";
+      "time the evidence of the alert's kind concluded, i.e. its detector crossed its "
+      "threshold)\n";
   const auto show = [](std::optional<double> v) {
     return v ? fmt::format("{:.1f} s", *v) : std::string("-");
   };

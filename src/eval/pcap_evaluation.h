@@ -38,7 +38,9 @@ struct EpisodeOutcome {
   std::uint64_t alert_events = 0;  // their repeat counts summed
   std::map<std::string, std::uint64_t> alert_kinds;  // kind -> distinct alerts
   std::optional<std::int64_t> first_alert_ns;        // packet time the first one was raised
-  // Packet time the evidence behind that first delivery concluded (a detector's threshold).
+  // Packet time the evidence of that first delivery's own kind concluded (the detector the alert
+  // is named for crossed its threshold; the earliest evidence when none of its kind is about the
+  // episode).
   std::optional<std::int64_t> threshold_ns;
   std::uint64_t coinciding_alerts = 0;  // address-less alerts inside the window
   [[nodiscard]] bool detected() const { return alerts > 0; }

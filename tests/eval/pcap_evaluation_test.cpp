@@ -121,6 +121,44 @@ TEST_F(PcapEvaluatorTest, AnUpdateReplacesItsAlertAndKeepsTheFirstRaiseTime) {
   EXPECT_EQ(*r.outcomes[0].first_alert_ns, kT0 + 11 * kSecond);
 }
 
+detect::Evidence evidence_about(const char* kind, const char* host, double time_s) {
+  detect::Evidence ev;
+  ev.kind = kind;
+  ev.host = ip(host);
+  ev.time_ns = kT0 + static_cast<std::int64_t>(time_s * 1e9);
+  return ev;
+}
+
+TEST_F(PcapEvaluatorTest, TheThresholdIsWhenTheAlertsOwnKindOfEvidenceConcluded) {
+  // The port scan (10 s .. 10.2 s): an early ML verdict on one of its flows at 10.05 s stayed
+  // below the alert threshold; the scan detector concluded at 11 s and the alert went out when
+  // the evaluator had seen packet time 11.3 s.
+  evaluator_.observe_time(kT0 + 11'300'000'000);
+  detect::Alert scan = alert("port_scan", "10.0.0.66", "10.0.0.1", 10.05);
+  scan.host = ip("10.0.0.66");
+  scan.evidence = {evidence_about("port_scan", "10.0.0.66", 11),
+                   evidence_about("flow_anomaly", "10.0.0.66", 10.05)};
+  evaluator_.on_alert(scan, detect::AlertChange::kRaised);
+  // The host scan (100 s .. 101 s): an alert of a kind none of whose evidence is about the
+  // episode counts from its earliest evidence.
+  evaluator_.observe_time(kT0 + 104 * kSecond);
+  detect::Alert sweep = alert("host_scan", "10.0.0.99", "", 100.5);
+  sweep.host = ip("10.0.0.99");
+  sweep.evidence = {evidence_about("beacon", "10.0.0.99", 101),
+                    evidence_about("flow_anomaly", "10.0.0.99", 100.5)};
+  evaluator_.on_alert(sweep, detect::AlertChange::kRaised);
+  const PcapEvaluation r = evaluator_.result();
+  const auto& episodes = labels_.episodes();
+  ASSERT_TRUE(r.outcomes[0].threshold_ns.has_value());
+  EXPECT_EQ(*r.outcomes[0].threshold_ns, kT0 + 11 * kSecond);
+  EXPECT_EQ(*r.outcomes[0].first_alert_ns - episodes[0].start_ns, 1'300'000'000);
+  ASSERT_TRUE(r.outcomes[2].threshold_ns.has_value());
+  EXPECT_EQ(*r.outcomes[2].threshold_ns, kT0 + 100'500'000'000);
+  ASSERT_TRUE(r.time_after_threshold_quantile(1.0).has_value());
+  EXPECT_DOUBLE_EQ(*r.time_after_threshold_quantile(1.0), 3.5);  // the sweep: 104 - 100.5
+  EXPECT_NEAR(*r.time_after_threshold_quantile(0.0), 0.3, 1e-9);  // the scan: 11.3 - 11
+}
+
 TEST(PcapEvaluator, AFoldedAlertDetectsEveryEpisodeOfItsSourceThatItsSpanOverlaps) {
   const EpisodeLabels labels = EpisodeLabels::parse(
       "kind,src,dst,start,end\n"
