@@ -155,7 +155,7 @@ TEST_F(PcapEvaluatorTest, TheThresholdIsWhenTheAlertsOwnKindOfEvidenceConcluded)
   ASSERT_TRUE(r.outcomes[2].threshold_ns.has_value());
   EXPECT_EQ(*r.outcomes[2].threshold_ns, kT0 + 100'500'000'000);
   ASSERT_TRUE(r.time_after_threshold_quantile(1.0).has_value());
-  EXPECT_DOUBLE_EQ(*r.time_after_threshold_quantile(1.0), 3.5);  // the sweep: 104 - 100.5
+  EXPECT_DOUBLE_EQ(*r.time_after_threshold_quantile(1.0), 3.5);   // the sweep: 104 - 100.5
   EXPECT_NEAR(*r.time_after_threshold_quantile(0.0), 0.3, 1e-9);  // the scan: 11.3 - 11
 }
 
