@@ -365,6 +365,23 @@ TEST(Beacon, HumanPacedVisitsBurstsAndIgnoredPortsAreNotBeacons) {
   EXPECT_TRUE(out.empty()) << out.front().description;
 }
 
+TEST(Beacon, AnApplicationPollingItsDatabaseOnATimerIsNoBeacon) {
+  // What a benign lab run's app client did: PostgreSQL every 42 s +-12 s. The same schedule to a
+  // web port stays evidence.
+  for (const std::uint16_t port : {5432, 3306, 6379, 443}) {
+    BeaconDetector d({});
+    std::vector<Evidence> out;
+    std::mt19937 rng(24);
+    std::uniform_real_distribution<double> jitter(30, 54);
+    std::int64_t t = kT0;
+    for (int i = 0; i < 12; ++i) {
+      d.on_flow_event(start("10.77.0.16", "10.77.0.2", port, t), out);
+      t += static_cast<std::int64_t>(jitter(rng) * 1e9);
+    }
+    EXPECT_EQ(out.empty(), port != 443) << port;
+  }
+}
+
 TEST(Beacon, AScriptedDownloadOnScheduleIsNoBeacon) {
   BeaconDetector d({});
   std::vector<Evidence> out;
