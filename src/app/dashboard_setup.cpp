@@ -81,16 +81,22 @@ server::ModelsInfo models_info(const ml::Bundle& bundle, const std::string& path
   }
   info.feature_count = bundle.preprocessor.output_size();
   const auto mode = ml::to_string(bundle.ensemble.mode());
-  info.ensemble_rule = mode == "vote" ? "weighted vote > 0.5 (the original's rule)"
-                       : mode == "tail"
-                           ? "combined normal-tail evidence (Fisher), alert-rate threshold"
-                       : mode == "soft" ? "weighted mean of calibrated probabilities"
-                                        : "logistic regression on the model scores (stacked)";
+  // A vote's quorum is the share of the models' summed weight that must call a flow anomalous
+  // (the original project's rule is a plain majority, 0.5 with equal weights).
+  info.ensemble_rule =
+      mode == "vote"
+          ? fmt::format("weighted vote > {:g} of the models' weight{}",
+                        bundle.ensemble.vote_quorum(),
+                        bundle.ensemble.vote_quorum() == 0.5 ? " (the original's rule)" : "")
+      : mode == "tail" ? "combined normal-tail evidence (Fisher), alert-rate threshold"
+      : mode == "soft" ? "weighted mean of calibrated probabilities"
+                       : "logistic regression on the model scores (stacked)";
   info.ensemble_threshold = bundle.ensemble.threshold();
   for (const auto& m : bundle.models) {
     server::ModelInfo mi;
     mi.name = std::string(m->name());
     mi.threshold = m->threshold();
+    mi.weight = bundle.ensemble.weight_of(mi.name);
     const auto& j = bundle.metrics;
     if (j.contains(mi.name)) {
       const auto& e = j.at(mi.name);
