@@ -350,6 +350,12 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->group(alerting);
   monitor_cmd
+      ->add_option("--ml-loopback", monitor.ml_loopback,
+                   "Judge flows between loopback addresses (127.0.0.0/8, ::1) with the models too "
+                   "(the host detectors always see them): true/false")
+      ->capture_default_str()
+      ->group(alerting);
+  monitor_cmd
       ->add_option("--ml-min-margin", monitor.ml_min_margin,
                    "ML evidence only when the ensemble score is past its threshold by this share "
                    "of the rest of the range (0..1)")
@@ -710,6 +716,11 @@ int run_cli(int argc, char** argv) {
   evaluate_cmd
       ->add_option("--early-seconds", evaluate.replay.early_seconds,
                    "... or at its first packet this many seconds into it (0 = off)")
+      ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--ml-loopback", evaluate.replay.ml_loopback,
+                   "Judge flows between loopback addresses with the models too: true/false")
       ->capture_default_str()
       ->group(replay_group);
   evaluate_cmd

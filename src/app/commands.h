@@ -91,6 +91,7 @@ struct MonitorOptions {
   int early_packets = 8;           // early ML verdict after a flow's first N packets (0 = off)
   double early_seconds = 1;        // ... or at its first packet this long into it (0 = off)
   double ml_min_margin = 0;        // generic-model evidence needs this share of threshold..1
+  bool ml_loopback = false;        // judge flows between loopback addresses with the models
   bool volume_baseline = true;
   std::filesystem::path traffic_model;  // --traffic-model: forecaster (empty: <model>/traffic)
   double baseline_k = 6;

@@ -39,6 +39,7 @@ detect::DetectionOptions detection_options(const MonitorOptions& o,
   d.model_dir = model_dir;
   d.traffic_model_dir = o.traffic_model;
   d.ml.min_margin = o.ml_min_margin;
+  d.ml.ordinary.loopback = o.ml_loopback;
   d.ml.early = o.early_packets > 0 || o.early_seconds > 0;
   d.site_baseline = !o.no_model && (o.site_baseline || model_dir.empty()) && o.warmup_minutes > 0;
   d.site.learn_s = o.warmup_minutes * 60;

@@ -16,7 +16,25 @@ bool either_port(const flow::FlowRecord& r, std::uint16_t a, std::uint16_t b = 0
   return r.src_port == a || r.dst_port == a || (b != 0 && (r.src_port == b || r.dst_port == b));
 }
 
+bool without_payload(const flow::FlowRecord& r) {
+  return r[flow::CicFeature::kTotalLengthFwd] <= 0 && r[flow::CicFeature::kTotalLengthBwd] <= 0;
+}
+
 }  // namespace
+
+bool is_loopback_address(const net::IpAddress& a) {
+  const auto& b = a.bytes;
+  if (a.family == 4) return b[0] == 127;
+  if (a.family != 6) return false;
+  for (int i = 0; i < 10; ++i) {
+    if (b[i] != 0) return false;
+  }
+  if (b[10] == 0xFF && b[11] == 0xFF) return b[12] == 127;  // ::ffff:127.x.y.z
+  for (int i = 10; i < 15; ++i) {
+    if (b[i] != 0) return false;
+  }
+  return b[15] == 1;
+}
 
 OrdinaryTraffic::OrdinaryTraffic(OrdinaryTrafficOptions options)
     : options_(options), slots_(std::max<std::size_t>(1, options.max_hosts)) {}
@@ -44,6 +62,9 @@ bool OrdinaryTraffic::started_recently(const net::IpAddress& host, std::int64_t 
 }
 
 std::string_view OrdinaryTraffic::reason(const flow::FlowRecord& r) const {
+  if (!options_.loopback && is_loopback_address(r.src_ip) && is_loopback_address(r.dst_ip)) {
+    return "loopback (the host talking to itself)";
+  }
   const int type = static_cast<int>(r[flow::CicFeature::kIcmpType]);
   switch (r.ip_proto) {
     case kIcmpv6:
@@ -88,6 +109,9 @@ std::string_view OrdinaryTraffic::reason(const flow::FlowRecord& r) const {
     case kTcp:
       if (r.dst_port == 5355) return "LLMNR";
       if (either_port(r, 179) || either_port(r, 646)) return "routing protocol";  // BGP, LDP
+      if (r.packet_count <= options_.bare_tcp_max_packets && without_payload(r)) {
+        return "TCP without payload (left to the host detectors)";
+      }
       return {};
     default:
       return {};

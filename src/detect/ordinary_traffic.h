@@ -13,6 +13,14 @@
 //    source quench, redirect) sent to a host that started a flow within `error_window`: an error
 //    about an existing flow. Without the quoted header, "existing" is judged by the host the error
 //    is for, which is what a traceroute or a closed port produces.
+//  * TCP flows of at most `bare_tcp_max_packets` packets that carried no payload either way: a
+//    refused or probed port, a lone RST or FIN, a connection torn down before a byte was sent.
+//    There is nothing for a flow model to judge; scans and floods made of them are what the host
+//    detectors (port and host scans, SYN floods) count;
+//  * flows between loopback addresses (127.0.0.0/8, ::1) unless `loopback`: a host talking to
+//    itself (a local database, a dashboard's own requests) has zero round trips and loopback's
+//    64 KiB segments, unlike any network traffic a flow model is trained on, and an attacker
+//    there is already on the host. The host detectors still see it.
 // ARP never becomes a flow (the flow table counts and skips non-IP packets), and one-packet flows
 // are left to the host detectors by the ML detector itself.
 // Memory: the recent flow starters are a fixed direct-mapped table (max_hosts slots, a newer host
@@ -34,7 +42,13 @@ namespace netsentry::detect {
 struct OrdinaryTrafficOptions {
   std::int64_t error_window_ns = 120'000'000'000;
   std::size_t max_hosts = 65'536;
+  // TCP flows of at most this many packets without payload are not judged (0: judge them all).
+  std::uint64_t bare_tcp_max_packets = 10;
+  bool loopback = false;  // judge flows between loopback addresses too
 };
+
+// True for 127.0.0.0/8 and ::1 (and IPv4-mapped ::ffff:127.x.y.z).
+[[nodiscard]] bool is_loopback_address(const net::IpAddress& address);
 
 class OrdinaryTraffic final {
  public:

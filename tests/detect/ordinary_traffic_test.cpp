@@ -100,5 +100,69 @@ TEST(OrdinaryTraffic, RemembersABoundedNumberOfHosts) {
   EXPECT_NE(ordinary.reason(icmp(1, 3, "10.0.0.5", "10.0.1.19", kT0)), "");  // the newest
 }
 
+TEST(OrdinaryTraffic, TcpWithoutPayloadIsLeftToTheHostDetectors) {
+  OrdinaryTraffic ordinary;
+  const auto a = ip("10.0.0.5");
+  const auto b = ip("10.0.0.7");
+  // A closed port's SYN / RST-ACK, a half-open attempt, a lone RST: nothing for a model to judge.
+  EXPECT_NE(ordinary.reason(syn_probe(a, b, 8080, kT0)), "");
+  EXPECT_NE(ordinary.reason(half_open(a, 40001, b, 443, kT0)), "");
+  EXPECT_NE(ordinary.reason(flow_of(a, 55739, b, 8080, 6, kT0, 0, {{+1, kRst}})), "");
+  // A session that carried data is judged, however short.
+  EXPECT_EQ(ordinary.reason(session(a, 40002, b, 22, kT0)), "");
+  EXPECT_EQ(ordinary.reason(session(a, 40003, b, 22, kT0, 1)), "");
+  // Longer than the limit: judged even without payload (an ACK storm, a keep-alive flood).
+  const flow::FlowRecord acks = flow_of(a, 40004, b, 80, 6, kT0, kSec,
+                                        {{+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck},
+                                         {+1, kAck}});
+  ASSERT_EQ(acks.packet_count, 11u);
+  EXPECT_EQ(ordinary.reason(acks), "");
+  // Not TCP: a payload-less UDP flow is not this rule's.
+  EXPECT_EQ(ordinary.reason(flow_of(a, 5000, b, 5001, 17, kT0, 0, {{+1, 0, 0}, {-1, 0, 0}})), "");
+  // Off when the limit is 0.
+  OrdinaryTrafficOptions options;
+  options.bare_tcp_max_packets = 0;
+  EXPECT_EQ(OrdinaryTraffic(options).reason(syn_probe(a, b, 8080, kT0)), "");
+}
+
+TEST(OrdinaryTraffic, LoopbackFlowsAreNotJudgedUnlessAskedTo) {
+  OrdinaryTraffic ordinary;
+  // A local Redis benchmark's sessions (tcpdump's resp_1_benchmark.pcap).
+  EXPECT_NE(ordinary.reason(session(ip("127.0.0.1"), 35901, ip("127.0.0.1"), 6379, kT0)), "");
+  EXPECT_NE(ordinary.reason(session(ip("127.0.1.1"), 35901, ip("127.0.0.53"), 53, kT0)), "");
+  EXPECT_NE(ordinary.reason(session(ip("::1"), 35901, ip("::1"), 8050, kT0)), "");
+  // One end off the host: network traffic, judged.
+  EXPECT_EQ(ordinary.reason(session(ip("127.0.0.1"), 35901, ip("10.0.0.7"), 6379, kT0)), "");
+  EXPECT_EQ(ordinary.reason(session(ip("10.0.0.7"), 35901, ip("127.0.0.1"), 6379, kT0)), "");
+  OrdinaryTrafficOptions options;
+  options.loopback = true;
+  EXPECT_EQ(
+      OrdinaryTraffic(options).reason(session(ip("127.0.0.1"), 35901, ip("127.0.0.1"), 6379, kT0)),
+      "");
+}
+
+TEST(OrdinaryTraffic, KnowsLoopbackAddresses) {
+  EXPECT_TRUE(is_loopback_address(ip("127.0.0.1")));
+  EXPECT_TRUE(is_loopback_address(ip("127.255.0.9")));
+  EXPECT_FALSE(is_loopback_address(ip("128.0.0.1")));
+  EXPECT_FALSE(is_loopback_address(ip("10.127.0.1")));
+  EXPECT_TRUE(is_loopback_address(ip("::1")));
+  EXPECT_TRUE(is_loopback_address(ip("::ffff:127.0.0.1")));
+  EXPECT_FALSE(is_loopback_address(ip("::ffff:10.0.0.1")));
+  EXPECT_FALSE(is_loopback_address(ip("::2")));
+  EXPECT_FALSE(is_loopback_address(ip("::")));
+  EXPECT_FALSE(is_loopback_address(ip("fe80::1")));
+  EXPECT_FALSE(is_loopback_address(net::IpAddress{}));
+}
+
 }  // namespace
 }  // namespace netsentry::detect

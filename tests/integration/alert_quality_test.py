@@ -63,6 +63,11 @@ class OrdinaryTraffic(unittest.TestCase):
         "icmpv6-ra-pref64.pcap", "ntp.pcap", "ntp-time.pcap", "ipv4_tcp_http_xml.pcap", "ssh.pcap",
         "02-sunrise-sunset-esp.pcap", "espudp1.pcap", "isakmp4500.pcap", "syslog_udp.pcap",
         "tftp.pcap", "tcp_rst_data.pcap", "mptcp-fclose.pcap", "LLDP_and_CDP.pcap",
+        # TCP without payload (a lone RST, a refused port) and loopback sessions (a local Redis
+        # benchmark, curl to a local web server): 28 flows of these gave ML evidence and the two
+        # Redis captures a MEDIUM flow_anomaly alert each before they were left to the host
+        # detectors.
+        "mptcp-tcprst.pcap", "of10_pf5240.pcap", "resp_1_benchmark.pcap", "print-flags.pcap",
     ]
 
     def setUp(self):
@@ -94,9 +99,9 @@ class OrdinaryTraffic(unittest.TestCase):
         self.assertGreaterEqual(seen, 15)
         self.assertGreater(flows, 25)
         # The issue measured 23 % of such flows flagged before (target: <= 1 % over the whole
-        # corpus, bench/alert_quality). In this sample, ESP and one syslog and one MPTCP flow still
-        # give ML evidence (4 of 34 when written); never enough for an alert.
-        self.assertLessEqual(ml / flows, 0.15, f"{ml} of {flows} flows gave ML evidence")
+        # corpus, bench/alert_quality). This sample gave 11 of 54 flows with ML evidence before
+        # TCP without payload and loopback were left to the host detectors, 0 after.
+        self.assertLessEqual(ml / flows, 0.02, f"{ml} of {flows} flows gave ML evidence")
 
     def test_benign_lab_capture_stays_under_three_alerts_above_low_per_hour(self):
         lab = labdata()
