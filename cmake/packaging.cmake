@@ -60,7 +60,11 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION share/doc/netsentry/docs
         FILES_MATCHING PATTERN "*.md")
 # The unit and the configuration name the installed paths, so they are written at install time,
 # when the prefix is known (cmake --install --prefix, or CPack's /usr).
+# The unit is generated into the build folder: CMAKE_CURRENT_BINARY_DIR in an install script is
+# the folder `cmake --install` runs from (a source checkout wrote a stale packaging/netsentry.service
+# that way), so the build folder is passed in.
 install(CODE "set(NETSENTRY_UNIT_TEMPLATE \"${CMAKE_SOURCE_DIR}/packaging/netsentry.service.in\")
+set(NETSENTRY_UNIT_FILE \"${CMAKE_BINARY_DIR}/packaging/netsentry.service\")
 set(NETSENTRY_SERVICE_TOML \"${CMAKE_BINARY_DIR}/packaging/netsentry.toml\")")
 install(CODE [[
   if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
@@ -69,10 +73,8 @@ install(CODE [[
     set(NETSENTRY_ETC "${CMAKE_INSTALL_PREFIX}/etc/netsentry")
   endif()
   set(NETSENTRY_BINDIR "${CMAKE_INSTALL_PREFIX}/bin")
-  configure_file("${NETSENTRY_UNIT_TEMPLATE}"
-                 "${CMAKE_CURRENT_BINARY_DIR}/packaging/netsentry.service" @ONLY)
-  file(INSTALL "${CMAKE_CURRENT_BINARY_DIR}/packaging/netsentry.service"
-       DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+  configure_file("${NETSENTRY_UNIT_TEMPLATE}" "${NETSENTRY_UNIT_FILE}" @ONLY)
+  file(INSTALL "${NETSENTRY_UNIT_FILE}" DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
   file(INSTALL "${NETSENTRY_SERVICE_TOML}" DESTINATION "${NETSENTRY_ETC}")
 ]])
 

@@ -7,11 +7,14 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "app/commands.h"
 #include "app/config_check.h"
 #include "app/dashboard_command.h"
+#include "app/install_layout.h"
 #include "capture/packet_source.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -105,6 +108,12 @@ void add_data_options(CLI::App& cmd, DataOptions& o, const std::string& flag) {
   cmd.add_flag("--skip-bad-rows", o.skip_bad_rows,
                "Skip and count malformed rows instead of stopping at the first");
   cmd.add_option("--max-rows", o.max_rows, "Read at most this many rows (0 = all)");
+}
+
+std::string web_dir_help(const std::optional<InstallLayout>& installed) {
+  return "Dashboard assets (default: " +
+         (installed ? installed->web_dir.string() : "the web/ folder beside or above the binary") +
+         ")";
 }
 
 std::string version_text() {
@@ -210,9 +219,12 @@ int run_cli(int argc, char** argv) {
       "  netsentry watch -o /var/log/netsentry --duration 3600\n"
       "  netsentry watch --print --counters-interface eth0");
 
+  // Run from an install, the help names the installed files instead of the source tree's.
+  const std::optional<InstallLayout> installed = this_install();
   app.set_config("--config", "netsentry.toml",
                  "TOML file of options, one [section] per command (read from the current "
-                 "directory when present; flags given on the command line win)");
+                 "directory when present; flags given on the command line win)" +
+                     (installed ? "; the service reads " + installed->config.string() : ""));
   bool write_config = false;
   app.add_flag("--write-config", write_config,
                "Print every monitor option with its default as a TOML file, then exit")
@@ -239,7 +251,9 @@ int run_cli(int argc, char** argv) {
   monitor_cmd->add_flag("--stay", monitor.stay,
                         "After a replay, keep running (and serving) until Ctrl-C / SIGTERM");
   monitor_cmd->add_option("-m,--model", monitor.model,
-                          "Model bundle that scores flows (default: models/default when present)");
+                          "Model bundle that scores flows (default: " +
+                              (installed ? installed->default_model.string() : "models/default") +
+                              " when present)");
   monitor_cmd->add_flag("--no-model", monitor.no_model,
                         "No ML scoring: volume rules and host detectors only");
   // Checked in run_monitor(), not with excludes(): the configuration file sets every key.
@@ -417,9 +431,7 @@ int run_cli(int argc, char** argv) {
       ->add_option("--auth-token-file", monitor.auth_token_file,
                    "Read the token from this file's first line (keeps it out of `ps`)")
       ->group(dashboard_group);
-  monitor_cmd
-      ->add_option("--web-dir", monitor.web_dir,
-                   "Dashboard assets (default: the web/ folder beside or above the binary)")
+  monitor_cmd->add_option("--web-dir", monitor.web_dir, web_dir_help(installed))
       ->group(dashboard_group);
   monitor_cmd->add_option("--db", monitor.db, "SQLite store (default: <out>/netsentry.db)");
   monitor_cmd->add_flag("--no-db", monitor.no_db, "Do not write the SQLite store");
@@ -800,9 +812,7 @@ int run_cli(int argc, char** argv) {
   dashboard_cmd->add_option("--allow-host", dashboard.allow_hosts,
                             "A host name the page may be opened by (repeatable); addresses and "
                             "localhost always work");
-  dashboard_cmd->add_option(
-      "--web-dir", dashboard.web_dir,
-      "Dashboard assets (default: the web/ folder beside or above the binary)");
+  dashboard_cmd->add_option("--web-dir", dashboard.web_dir, web_dir_help(installed));
   dashboard_cmd->footer(
       "Reads the store while the monitor writes it (SQLite WAL) and follows new traffic and "
       "alerts.\n"

@@ -61,8 +61,12 @@ class Installed(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="netsentry-install-")
         os.chmod(cls.tmp, 0o755)
         cls.prefix = os.path.join(cls.tmp, "prefix")
+        # Run from a folder of its own: the install writes nothing where it is run from (a
+        # checkout once got a stale packaging/netsentry.service that way).
+        cls.install_cwd = os.path.join(cls.tmp, "install-cwd")
+        os.makedirs(cls.install_cwd)
         subprocess.run(["cmake", "--install", BUILD, "--prefix", cls.prefix], check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, cwd=cls.install_cwd)
         cls.exe = os.path.join(cls.prefix, "bin", "netsentry")
         cls.capture = os.path.join(cls.tmp, "replay.pcap")
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "make_capture.py"), "synthetic",
@@ -92,6 +96,9 @@ class Installed(unittest.TestCase):
                     "etc/netsentry/netsentry.toml"):
             self.assertTrue(os.path.isfile(os.path.join(self.prefix, rel)), rel)
         self.assertFalse(os.path.exists(os.path.join(self.prefix, "share/netsentry/web/node_modules")))
+        self.assertEqual(os.listdir(self.install_cwd), [])
+        # One source for the unit: the template; no generated copy is kept in the checkout.
+        self.assertFalse(os.path.exists(os.path.join(ROOT, "packaging", "netsentry.service")))
         with open(os.path.join(self.prefix, "etc/netsentry/netsentry.toml")) as f:
             self.assertIn('\nout="/var/lib/netsentry"\n', f.read())
 
@@ -131,6 +138,17 @@ class Installed(unittest.TestCase):
             _, err = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 0, err)
 
+    def test_help_names_the_installed_paths(self):
+        p = self.run_installed(["monitor", "--help"], timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = " ".join(p.stdout.split())  # CLI11 wraps long descriptions
+        share = os.path.join(self.prefix, "share/netsentry")
+        self.assertIn(f"(default: {share}/models/default when present)", text)
+        self.assertIn(f"(default: {share}/web)", text)
+        p = self.run_installed(["--help"], timeout=60)
+        self.assertIn(f"the service reads {self.prefix}/etc/netsentry/netsentry.toml",
+                      " ".join(p.stdout.split()))
+
     def test_installed_configuration_is_accepted(self):
         out = os.path.join(self.tmp, "config-out")
         p = self.run_installed(["--config",
@@ -154,6 +172,8 @@ class Installed(unittest.TestCase):
         self.assertEqual(settings["CapabilityBoundingSet"], ["CAP_NET_RAW CAP_NET_ADMIN"])
         for key in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp"):
             self.assertIn(key, settings)
+        # Suppression rules saved from the page are written beside the configuration.
+        self.assertEqual(settings["ReadWritePaths"], [f"{self.prefix}/etc/netsentry"])
         self.assertEqual(settings["ExecStart"],
                          [f"{self.exe} --config {self.prefix}/etc/netsentry/netsentry.toml monitor"])
         if shutil.which("systemd-analyze") is None:
@@ -229,7 +249,10 @@ wait
             self.assertTrue(os.access(path, os.X_OK), script)
             subprocess.run(["sh", "-n", path], check=True)
         with open(os.path.join(control, "postinst")) as f:
-            self.assertIn("adduser --system", f.read())
+            postinst = f.read()
+        self.assertIn("adduser --system", postinst)
+        self.assertIn("chgrp netsentry /etc/netsentry", postinst)
+        self.assertIn("chmod 0775 /etc/netsentry", postinst)
         # The unpacked tree runs by itself (paths relative to the binary).
         root = os.path.join(self.tmp, "unpacked")
         subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
@@ -237,6 +260,7 @@ wait
             unit = f.read()
         self.assertIn("ExecStart=/usr/bin/netsentry --config /etc/netsentry/netsentry.toml monitor",
                       unit)
+        self.assertIn("\nReadWritePaths=/etc/netsentry\n", unit)
         out = os.path.join(self.tmp, "deb-out")
         p = subprocess.run([os.path.join(root, "usr/bin/netsentry"), "monitor", "--pcap",
                             self.capture, "--speed", "max", "-o", out, "--no-dashboard"],
