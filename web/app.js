@@ -635,7 +635,8 @@
   }
   async function loadAlerts() {
     const sev = state.minSeverity ? `&severity=${state.minSeverity}` : '';
-    const data = await api(`/api/alerts?limit=${MAX_ALERTS}${sev}${rowRange()}`);
+    // The list needs no evidence details (flows, votes, deviations): the drawer loads the alert.
+    const data = await api(`/api/alerts?limit=${MAX_ALERTS}&evidence=summary${sev}${rowRange()}`);
     if (!state.minSeverity) state.alerts.clear();
     for (const a of data.alerts) storeAlert(a);
     renderAlerts(0);
@@ -727,8 +728,11 @@
         el('td', { cls: 'num', text: match ? fmtBytes(match.bytes) : '–' }),
       ]);
     });
+    // A list's summary (?evidence=summary) counts the flows; the whole alert is on its way.
+    const pending = evidence.some((e) => e.flow_count > 0 && !e.flows);
+    const none = pending ? 'loading…' : 'no flow references';
     $('drawer-flows').querySelector('tbody').replaceChildren(
-      ...(rows.length ? rows : [el('tr', {}, [el('td', { text: 'no flow references', attrs: { colspan: 5 } })])]));
+      ...(rows.length ? rows : [el('tr', {}, [el('td', { text: none, attrs: { colspan: 5 } })])]));
     $('drawer-flow-count').textContent = rows.length ? `(${rows.length})` : '';
   }
   async function openDrawer(id) {

@@ -59,6 +59,18 @@ json alert_json(const detect::Alert& alert) {
   return detect::alert_to_json_object(alert, detect::AlertTimes::kEpochMs);
 }
 
+json alert_summary_json(const detect::Alert& alert) {
+  json out = alert_json(alert);
+  for (json& e : out["evidence"]) {
+    const auto flows = e.find("flows");
+    e["flow_count"] = flows != e.end() && flows->is_array() ? flows->size() : 0;
+    e.erase("flows");
+    e.erase("models");
+    e.erase("features");
+  }
+  return out;
+}
+
 json sensor_json(const SensorInfo& sensor) {
   json health = json::parse(sensor.health, nullptr, false);
   if (!health.is_object()) health = json::object();

@@ -14,6 +14,10 @@ namespace netsentry::server {
 
 // detect::alert_to_json_object with the API's epoch-millisecond times ("time", "last").
 [[nodiscard]] nlohmann::json alert_json(const detect::Alert& alert);
+// The alert for a list (GET /api/alerts?evidence=summary): every field of alert_json(), but each
+// piece of evidence without its flows (their number in "flow_count"), model votes and feature
+// deviations, which only the alert's own view shows (about half the bytes of a day's alerts).
+[[nodiscard]] nlohmann::json alert_summary_json(const detect::Alert& alert);
 [[nodiscard]] nlohmann::json stats_json(const Stats& stats);
 [[nodiscard]] nlohmann::json traffic_json(const TrafficPoint& point);
 [[nodiscard]] nlohmann::json flow_json(const FlowRow& flow);

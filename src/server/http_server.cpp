@@ -383,12 +383,19 @@ class HttpServer::Impl {
                            "\" is not one of LOW, MEDIUM, HIGH, CRITICAL"};
         }
       }
+      const std::string detail =
+          req.has_param("evidence") ? req.get_param_value("evidence") : std::string("full");
+      if (detail != "full" && detail != "summary") {
+        throw BadRequest{"query parameter \"evidence\": \"" + detail +
+                         "\" is not one of full, summary"};
+      }
       json alerts = json::array();
       const auto rows = narrows(req)
                             ? view(req).find_alerts(row_filter(req, view(req)), severity, limit)
                             : view(req).alerts(since, severity, limit);
       for (const detect::Alert& a : rows) {
-        if (a.id > since) alerts.push_back(alert_json(a));
+        if (a.id > since)
+          alerts.push_back(detail == "summary" ? alert_summary_json(a) : alert_json(a));
       }
       send_json(res, {{"alerts", std::move(alerts)}});
     });

@@ -116,7 +116,7 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     check(reason.length > 0, `alert details open with the reason ("${reason.slice(0, 60)}")`);
     const facts = await page.textContent('#drawer-facts');
     check(facts.includes('Subject'), 'alert details list the subject');
-    await checkAlertEvidence(page, check);
+    await checkAlertEvidence(page, check, requestUrls);
     if (process.env.NETSENTRY_E2E_PCAP === '1') {
       // The packets behind the alert: the link is there and downloads a pcap file.
       const link = page.locator('#drawer-pcap');

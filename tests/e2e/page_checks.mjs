@@ -46,7 +46,9 @@ export async function checkRiskiestHosts(page, check) {
 }
 
 // The open alert drawer lists the alert's evidence and the flows it references, with links.
-export async function checkAlertEvidence(page, check) {
+// `requestUrls` (optional): every URL the page requested, to check the list asked for evidence
+// summaries and the drawer for the whole alert.
+export async function checkAlertEvidence(page, check, requestUrls) {
   // An engaged alert keeps growing (the drawer follows its events): compare the drawer with the
   // API until both show the same revision.
   let alert = null;
@@ -62,7 +64,11 @@ export async function checkAlertEvidence(page, check) {
     if (!alert) break;
     items = await page.$$eval('#drawer-why li', (lis) => lis.map((li) => li.textContent));
     flowRows = await page.$$eval('#drawer-flows tbody tr', (trs) => trs.filter((tr) => tr.children.length > 1).length);
-    if (items.length === Math.max(1, (alert.evidence || []).length)) break;
+    // The list holds a summary (?evidence=summary: flows counted, not listed) until the drawer
+    // has loaded the whole alert: wait for the flows too.
+    const refCount = new Set((alert.evidence || []).flatMap((e) => (e.flows || []).map((f) =>
+      `${f.start_ns}|${f.src_ip}|${f.src_port}|${f.dst_ip}|${f.dst_port}`))).size;
+    if (items.length === Math.max(1, (alert.evidence || []).length) && flowRows === refCount) break;
   }
   if (!alert) {
     check(false, 'the alert drawer names an alert id');
@@ -75,6 +81,13 @@ export async function checkAlertEvidence(page, check) {
   const refs = new Set();
   for (const e of evidence) for (const f of e.flows || []) refs.add(`${f.start_ns}|${f.src_ip}|${f.src_port}|${f.dst_ip}|${f.dst_port}`);
   check(flowRows === refs.size, `the flows behind the alert are listed (${refs.size} referenced, ${flowRows} shown)`);
+  if (!requestUrls) return;
+  // The alert list loaded summaries; the drawer asked for the alert itself.
+  const requests = requestUrls.map((u) => new URL(u)).filter((u) => u.pathname.startsWith('/api/alerts'))
+    .map((u) => u.pathname + u.search);
+  check(requests.some((r) => r.startsWith('/api/alerts?') && r.includes('evidence=summary')),
+    `the alert list asks for evidence summaries (${requests.filter((r) => r.startsWith('/api/alerts?')).slice(0, 2).join(' ')})`);
+  check(requests.some((r) => /^\/api\/alerts\/\d+$/.test(r)), 'the drawer loads the whole alert');
 }
 
 // Opens the host page of the riskiest host from its link and checks it against the API: the

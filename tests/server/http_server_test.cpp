@@ -296,6 +296,61 @@ TEST_F(HttpServerTest, AlertsComeNewestFirstAndFilterBySeverity) {
   get_json("/api/alerts?limit=0", 400);
 }
 
+// The page's alert list asks for ?evidence=summary: each piece of evidence without its flows,
+// model votes and feature deviations (flow_count says how many flows it names); the alert by id
+// keeps them all for the drawer.
+TEST_F(HttpServerTest, AlertsWithEvidenceSummaryLeaveOutEachEvidencesDetails) {
+  detect::Alert a = make_alert(detect::Severity::kHigh, "scan");
+  for (int i = 0; i < 2; ++i) {
+    detect::Evidence e;
+    e.kind = "port_scan";
+    e.detector = "port_scan";
+    e.description = "480 ports probed " + std::to_string(i);
+    e.models = a.models;
+    e.deviations = a.features;
+    for (int f = 0; f <= i; ++f) {
+      detect::FlowRef ref;
+      ref.start_ns = a.time_ns + f;
+      net::IpAddress::parse("10.0.0.66", ref.src);
+      net::IpAddress::parse("10.0.0.1", ref.dst);
+      ref.src_port = static_cast<std::uint16_t>(40000 + f);
+      ref.dst_port = 22;
+      ref.ip_proto = 6;
+      e.flows.push_back(ref);
+    }
+    a.evidence.push_back(std::move(e));
+  }
+  state_.add_alert(a);
+  start();
+  const json full = get_json("/api/alerts");
+  const json summary = get_json("/api/alerts?evidence=summary");
+  EXPECT_EQ(get_json("/api/alerts?evidence=full"), full);
+  ASSERT_EQ(summary["alerts"].size(), 1U);
+  const json& s = summary["alerts"][0];
+  const json& f = full["alerts"][0];
+  // The alert's own fields are all there, as in the full answer.
+  for (const char* key : {"id", "time", "last", "severity", "kind", "reason", "host", "count",
+                          "models", "features", "acknowledged", "state"}) {
+    EXPECT_EQ(s[key], f[key]) << key;
+  }
+  ASSERT_EQ(s["evidence"].size(), 2U);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const json& e = s["evidence"][i];
+    EXPECT_EQ(e["flow_count"], i + 1);
+    EXPECT_EQ(e["description"], f["evidence"][i]["description"]);
+    EXPECT_EQ(e["kind"], "port_scan");
+    EXPECT_FALSE(e.contains("flows"));
+    EXPECT_FALSE(e.contains("models"));
+    EXPECT_FALSE(e.contains("features"));
+    EXPECT_EQ(f["evidence"][i]["flows"].size(), i + 1);
+  }
+  EXPECT_LT(s.dump().size(), f.dump().size());
+  // The alert by id is whole.
+  EXPECT_EQ(get_json("/api/alerts/" + std::to_string(f["id"].get<int>())), f);
+  const std::string error = get_json("/api/alerts?evidence=none", 400)["error"];
+  EXPECT_NE(error.find("\"evidence\""), std::string::npos) << error;
+}
+
 TEST_F(HttpServerTest, AlertByIdAndAcknowledge) {
   feed();
   start();
