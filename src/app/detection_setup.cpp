@@ -94,6 +94,7 @@ OutputSettings output_settings(const MonitorOptions& o) {
   s.eve_max_mb = o.eve_max_mb;
   s.eve_keep = o.eve_keep;
   if (o.pcap.empty()) s.interface = o.interface;
+  s.lossless = !o.pcap.empty();
   return s;
 }
 
@@ -134,6 +135,7 @@ MonitorOutputs::MonitorOutputs(const OutputSettings& o, server::LiveState* live,
     so.retention = std::chrono::nanoseconds(
         static_cast<std::int64_t>(std::max(0.0, o.retention_days) * 86400e9));
     so.max_bytes = static_cast<std::uint64_t>(std::max(0.0, o.db_max_mb) * 1024 * 1024);
+    so.lossless = o.lossless;
     store_ = std::make_unique<store::SqliteStore>(so);
     store_path_ = so.path;
     sqlite_ = std::make_unique<store::SqliteSinks>(*store_);

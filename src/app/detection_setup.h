@@ -68,6 +68,9 @@ struct OutputSettings {
   double eve_max_mb = 100;
   int eve_keep = 5;
   std::string interface;  // the live capture's interface (EVE's in_iface); empty for a file
+  // A replayed file: the store waits for room instead of dropping rows (live capture drops and
+  // counts them).
+  bool lossless = false;
 };
 [[nodiscard]] OutputSettings output_settings(const MonitorOptions& options);
 

@@ -75,9 +75,11 @@ void log_detection(const detect::DetectionStats& d, const store::SqliteStore* st
   if (store != nullptr) {
     const store::StoreStats st = store->stats();
     const auto error = store->last_error();
-    spdlog::info("store: {} rows written in {} commits, {} items dropped, {} write errors{}",
-                 st.rows_written, st.commits, st.dropped, st.write_errors,
-                 error ? "; last error: " + *error : std::string());
+    spdlog::info(
+        "store: {} rows written in {} commits, {} rows dropped ({} items; queue full), {} write "
+        "errors{}",
+        st.rows_written, st.commits, st.rows_dropped, st.dropped, st.write_errors,
+        error ? "; last error: " + *error : std::string());
   }
 }
 

@@ -1,10 +1,12 @@
 // Provides BoundedQueue<T>: a fixed-capacity multi-producer multi-consumer queue used between
 // pipeline threads. try_push never blocks and counts what it drops (the capture thread must never
 // wait); push blocks until there is room or the stop token fires (for stages that must not lose
-// accepted work). close() wakes everybody; pop returns false once closed and drained.
+// accepted work); push_within blocks until fewer than a given number of items wait (room kept for
+// other producers). close() wakes everybody; pop returns false once closed and drained.
 // Thread rules: every method may be called from any thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -39,10 +41,17 @@ class BoundedQueue {
 
   // Blocks while full. Returns false when the queue was closed or the token stopped.
   bool push(T value, std::stop_token stop = {}) {
+    return push_within(std::move(value), capacity_, std::move(stop));
+  }
+
+  // Blocks while `limit` (at most the capacity) or more items wait: the rest of the capacity stays
+  // for other producers' try_push. Returns false when the queue was closed or the token stopped.
+  bool push_within(T value, std::size_t limit, std::stop_token stop = {}) {
+    limit = std::clamp<std::size_t>(limit, 1, capacity_);
     {
       std::unique_lock lock(mutex_);
-      wait(not_full_, lock, stop, [&] { return closed_ || items_.size() < capacity_; });
-      if (closed_ || items_.size() >= capacity_) return false;
+      wait(not_full_, lock, stop, [&] { return closed_ || items_.size() < limit; });
+      if (closed_ || items_.size() >= limit) return false;
       items_.push_back(std::move(value));
       pushed_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -58,7 +67,8 @@ class BoundedQueue {
     T value = std::move(items_.front());
     items_.pop_front();
     lock.unlock();
-    not_full_.notify_one();
+    // All: producers wait for different limits (push_within), one woken alone might not fit.
+    not_full_.notify_all();
     return value;
   }
 

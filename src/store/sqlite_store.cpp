@@ -1,5 +1,6 @@
 #include "store/sqlite_store.h"
 
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -1730,31 +1731,56 @@ SqliteStore::~SqliteStore() {
   thread_.join();
 }
 
-bool SqliteStore::push_bulk(Item item) {
-  if (queue_.size() + options_.alert_reserve >= queue_.capacity()) {
+bool SqliteStore::push_bulk(Item item, std::size_t rows) {
+  const std::size_t limit = queue_.capacity() - options_.alert_reserve;
+  if (options_.lossless) {
+    if (queue_.push_within(std::move(item), limit)) return true;
+  } else if (queue_.size() >= limit) {
     refused_bulk_.fetch_add(1, std::memory_order_relaxed);
-    return false;
+  } else if (queue_.try_push(std::move(item))) {
+    return true;
   }
-  return queue_.try_push(std::move(item));
+  count_refused(rows);
+  return false;
 }
 
-bool SqliteStore::push_priority(Item item) { return queue_.try_push(std::move(item)); }
+bool SqliteStore::push_priority(Item item) {
+  const std::size_t rows = std::visit([](const auto& i) { return rows_of(i); }, item);
+  if (options_.lossless ? queue_.push(std::move(item)) : queue_.try_push(std::move(item))) {
+    return true;
+  }
+  count_refused(rows);
+  return false;
+}
+
+void SqliteStore::count_refused(std::size_t rows) {
+  rows_refused_.fetch_add(rows, std::memory_order_relaxed);
+  // Once: the counters (stats(), monitor's periodic log line) tell how many followed.
+  if (!warned_full_.exchange(true, std::memory_order_relaxed)) {
+    spdlog::warn(
+        "SQLite store {}: the writer cannot keep up (queue of {} items full); rows are dropped "
+        "and counted until it catches up",
+        options_.path.string(), queue_.capacity());
+  }
+}
 
 bool SqliteStore::add_traffic(const host::TrafficSample& sample) {
-  return push_bulk(TrafficItem{to_ns(sample.timestamp), sample});
+  TrafficItem item{to_ns(sample.timestamp), sample};
+  const std::size_t rows = rows_of(item);
+  return push_bulk(std::move(item), rows);
 }
 
 std::int64_t SqliteStore::add_flow(FlowRow flow) {
   flow.id = next_flow_id_.fetch_add(1);
   const std::int64_t id = flow.id;
-  return push_bulk(std::move(flow)) ? id : 0;
+  return push_bulk(std::move(flow), 1) ? id : 0;
 }
 
 bool SqliteStore::add_flows(std::span<FlowRow> flows) {
   if (flows.empty()) return true;
   std::int64_t id = next_flow_id_.fetch_add(static_cast<std::int64_t>(flows.size()));
   for (FlowRow& f : flows) f.id = id++;
-  return push_bulk(std::vector<FlowRow>(flows.begin(), flows.end()));
+  return push_bulk(std::vector<FlowRow>(flows.begin(), flows.end()), flows.size());
 }
 
 bool SqliteStore::add_sensor_message(SensorMessage message) {
@@ -1764,8 +1790,9 @@ bool SqliteStore::add_sensor_message(SensorMessage message) {
 bool SqliteStore::add_connections(std::chrono::system_clock::time_point time,
                                   std::span<const host::ConnectionEvent> events) {
   if (events.empty()) return true;
-  return push_bulk(ConnectionsItem{
-      to_ns(time), std::vector<host::ConnectionEvent>(events.begin(), events.end())});
+  return push_bulk(ConnectionsItem{to_ns(time), std::vector<host::ConnectionEvent>(events.begin(),
+                                                                                   events.end())},
+                   events.size());
 }
 
 std::int64_t SqliteStore::add_alert(const detect::Alert& alert) {
@@ -1790,7 +1817,10 @@ bool SqliteStore::update_alert(const detect::Alert& alert) {
 
 bool SqliteStore::ack_alert(std::int64_t id, bool acknowledged) {
   if (id <= 0 || id >= next_alert_id_.load()) return false;
-  return push_priority(AckItem{id, acknowledged});
+  // Never waits, even when lossless: the page's request thread must not hang on a busy writer.
+  if (queue_.try_push(AckItem{id, acknowledged})) return true;
+  count_refused(1);
+  return false;
 }
 
 void SqliteStore::flush() { flush_async().wait(); }
@@ -1807,6 +1837,7 @@ StoreStats SqliteStore::stats() const {
   StoreStats stats;
   stats.accepted = queue_.pushed();
   stats.dropped = queue_.dropped() + refused_bulk_.load(std::memory_order_relaxed);
+  stats.rows_dropped = rows_refused_.load(std::memory_order_relaxed);
   stats.rows_written = counters_.rows_written.load();
   stats.commits = counters_.commits.load();
   stats.write_errors = counters_.write_errors.load();

@@ -1,9 +1,12 @@
 // Provides the SQLite store (the only SQLite user): SqliteStore writes traffic samples, scored
 // flows, alerts and connection events into one database file, and StoreReader queries it.
 //
-// Writing: add_* never block and never throw; they copy the row into a bounded queue (a full queue
-// refuses and counts the drop) and a writer thread commits the rows in batched transactions (every
-// commit_interval or batch_max items, with prepared statements). Alert ids are assigned by the
+// Writing: add_* never throw; they copy the row into a bounded queue and a writer thread commits
+// the rows in batched transactions (every commit_interval or batch_max rows, with prepared
+// statements). A live sensor's store never blocks: a full queue refuses the row, counts it
+// (stats().dropped items, rows_dropped rows) and logs a warning once. A lossless store (a replayed
+// file: nothing of it may be lost) makes add_* wait for room instead, so the producer slows to the
+// writer's pace. Alert ids are assigned by the
 // store when add_alert is called, so the caller has the id at once. flush() blocks until every row
 // accepted before the call is committed; the destructor flushes. A failed transaction (disk full,
 // I/O error) loses its rows, is counted and remembered (last_error()), and the store keeps going.
@@ -347,6 +350,9 @@ struct SqliteStoreOptions {
   // capacity - alert_reserve items, so a flood of flows cannot crowd out its own alerts.
   std::size_t alert_reserve = 1024;
   std::size_t batch_max = 8192;  // rows per transaction
+  // Wait for room instead of dropping (a replay: every row of the file is stored). Acks from the
+  // page still never wait.
+  bool lossless = false;
   std::chrono::milliseconds commit_interval{200};
   std::chrono::nanoseconds retention = std::chrono::hours(24 * 7);  // 0: keep everything
   std::chrono::milliseconds retention_check_interval{60000};
@@ -383,8 +389,9 @@ struct SensorMessage {
 };
 
 struct StoreStats {
-  std::uint64_t accepted = 0;  // items taken into the queue
-  std::uint64_t dropped = 0;   // items refused (queue full)
+  std::uint64_t accepted = 0;      // items taken into the queue
+  std::uint64_t dropped = 0;       // items refused (queue full)
+  std::uint64_t rows_dropped = 0;  // rows of those items (a batch of flows is one item)
   std::uint64_t rows_written = 0;
   std::uint64_t commits = 0;
   std::uint64_t write_errors = 0;  // failed transactions
@@ -412,7 +419,8 @@ class SqliteStore final {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  // Each returns false when the row was dropped (queue full or store shutting down).
+  // Each returns false when the row was dropped (queue full or store shutting down); a lossless
+  // store waits for room instead.
   bool add_traffic(const host::TrafficSample& sample);  // "total" and each interface
   // Flows get their id here, so a publisher can name them before they are committed: add_flow
   // returns it (0 when dropped), add_flows sets FlowRow::id in `flows` (one queue item for all).
@@ -479,8 +487,10 @@ class SqliteStore final {
     std::atomic<std::uint64_t> cap_deleted{0};
   };
 
-  bool push_bulk(Item item);
+  // Bulk rows (flows, traffic, connections) leave alert_reserve items free; alerts may use them.
+  bool push_bulk(Item item, std::size_t rows);
   bool push_priority(Item item);
+  void count_refused(std::size_t rows);
   void run(std::stop_token stop);
   void commit(std::vector<Item>& batch, std::size_t rows);
   void housekeeping();
@@ -493,6 +503,8 @@ class SqliteStore final {
   std::atomic<std::int64_t> next_alert_id_{1};
   std::atomic<std::int64_t> next_flow_id_{1};
   std::atomic<std::uint64_t> refused_bulk_{0};  // refused for the alert reserve
+  std::atomic<std::uint64_t> rows_refused_{0};  // rows of every refused item
+  std::atomic<bool> warned_full_{false};        // the first drop was logged
   Counters counters_;
   std::chrono::steady_clock::time_point next_retention_check_{};  // writer thread only
   mutable std::mutex error_mutex_;                                // guards last_error_

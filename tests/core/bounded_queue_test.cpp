@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 namespace netsentry::core {
@@ -45,6 +46,38 @@ TEST(BoundedQueue, BlockingPushWaitsForRoomAndLosesNothing) {
   EXPECT_EQ(count, kItems);
   EXPECT_EQ(sum, static_cast<long long>(kItems) * (kItems - 1) / 2);
   EXPECT_EQ(q.dropped(), 0u);
+}
+
+TEST(BoundedQueue, PushWithinWaitsBelowItsLimitAndLeavesTheRestForTryPush) {
+  BoundedQueue<int> q(4);
+  ASSERT_TRUE(q.push_within(1, 2));
+  ASSERT_TRUE(q.push_within(2, 2));
+  std::atomic<bool> pushed{false};
+  std::jthread producer([&] {
+    EXPECT_TRUE(q.push_within(3, 2));
+    pushed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(pushed) << "two items wait: at the limit";
+  EXPECT_TRUE(q.try_push(9)) << "the room above the limit is left to try_push";
+  EXPECT_EQ(*q.pop(), 1);
+  EXPECT_FALSE(pushed) << "two still wait (2 and 9)";
+  EXPECT_EQ(*q.pop(), 2);
+  producer.join();
+  EXPECT_TRUE(pushed);
+  EXPECT_EQ(*q.pop(), 9);
+  EXPECT_EQ(*q.pop(), 3);
+  EXPECT_EQ(q.dropped(), 0u);
+}
+
+TEST(BoundedQueue, PushWithinGivesUpWhenClosed) {
+  BoundedQueue<int> q(2);
+  ASSERT_TRUE(q.push_within(1, 1));
+  std::jthread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    q.close();
+  });
+  EXPECT_FALSE(q.push_within(2, 1));
 }
 
 TEST(BoundedQueue, PopWakesUpWhenStopRequested) {

@@ -515,12 +515,81 @@ TEST_F(SqliteStoreTest, DropsBulkRowsWhenFullButKeepsRoomForAlerts) {
   for (int i = 0; i < 100; ++i) accepted += store.add_flow(flow_at(kT0 + i)) ? 1 : 0;
   EXPECT_LT(accepted, 100u);
   EXPECT_GE(store.stats().dropped, 100u - accepted);
+  EXPECT_EQ(store.stats().rows_dropped, 100u - accepted);
   const std::int64_t id = store.add_alert(alert_at(kT0, detect::Severity::kCritical));
   EXPECT_GT(id, 0) << "the reserve keeps room for alerts";
   blocker.exec("COMMIT");
   store.flush();
   EXPECT_EQ(store.reader().counts().flows, accepted);
   EXPECT_TRUE(store.reader().alert(id).has_value());
+  EXPECT_EQ(store.stats().write_errors, 0u);
+}
+
+TEST_F(SqliteStoreTest, ALiveStoreCountsTheRowsOfEveryRefusedBatch) {
+  SqliteStoreOptions small = options();
+  small.queue_capacity = 16;
+  small.alert_reserve = 4;
+  small.busy_timeout = 10s;
+  SqliteStore store(small);
+  RawDb blocker(dir_ / "netsentry.db");
+  blocker.exec("BEGIN IMMEDIATE");
+  std::uint64_t accepted_rows = 0, refused_batches = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::vector<FlowRow> batch = {flow_at(kT0 + 3 * i), flow_at(kT0 + 3 * i + 1),
+                                  flow_at(kT0 + 3 * i + 2)};
+    if (store.add_flows(batch)) {
+      accepted_rows += batch.size();
+    } else {
+      ++refused_batches;
+    }
+  }
+  EXPECT_GT(refused_batches, 0u);
+  EXPECT_EQ(store.stats().dropped, refused_batches);
+  EXPECT_EQ(store.stats().rows_dropped, 3 * refused_batches);
+  blocker.exec("COMMIT");
+  store.flush();
+  EXPECT_EQ(store.reader().counts().flows, accepted_rows);
+  EXPECT_EQ(accepted_rows + store.stats().rows_dropped, 120u);
+}
+
+TEST_F(SqliteStoreTest, ALosslessStoreWaitsForRoomAndStoresEveryRow) {
+  SqliteStoreOptions small = options();
+  small.queue_capacity = 16;
+  small.alert_reserve = 4;
+  small.busy_timeout = 10s;
+  small.lossless = true;
+  SqliteStore store(small);
+  // Another writer holds the lock for a while: the store's writer is stuck, its queue fills, and
+  // the producer must wait rather than drop.
+  RawDb blocker(dir_ / "netsentry.db");
+  blocker.exec("BEGIN IMMEDIATE");
+  constexpr auto kHold = 300ms;
+  std::jthread release([&blocker, kHold] {
+    std::this_thread::sleep_for(kHold);
+    blocker.exec("COMMIT");
+  });
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t rows = 0, alerts = 0;
+  for (int i = 0; i < 400; ++i) {
+    // Batches of 1 to 7 rows and single rows, faster than a locked writer can take them.
+    std::vector<FlowRow> batch;
+    for (int k = 0; k <= i % 7; ++k) batch.push_back(flow_at(kT0 + i * 10 + k));
+    ASSERT_TRUE(store.add_flows(batch));
+    rows += batch.size();
+    ASSERT_GT(store.add_flow(flow_at(kT0 + i * 10 + 9)), 0);
+    ++rows;
+    if (i % 50 == 0) {
+      ASSERT_GT(store.add_alert(alert_at(kT0 + i, detect::Severity::kHigh)), 0);
+      ++alerts;
+    }
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - start, kHold - 50ms)
+      << "the producer waited for the locked writer";
+  store.flush();
+  EXPECT_EQ(store.reader().counts().flows, rows);
+  EXPECT_EQ(store.reader().counts().alerts, alerts);
+  EXPECT_EQ(store.stats().dropped, 0u);
+  EXPECT_EQ(store.stats().rows_dropped, 0u);
   EXPECT_EQ(store.stats().write_errors, 0u);
 }
 
