@@ -349,7 +349,11 @@ struct SqliteStoreOptions {
   // Room kept for alerts, acks and flushes: bulk rows are refused once the queue holds
   // capacity - alert_reserve items, so a flood of flows cannot crowd out its own alerts.
   std::size_t alert_reserve = 1024;
-  std::size_t batch_max = 8192;  // rows per transaction
+  // Rows per transaction (at most; a transaction also ends every commit_interval). A flood's rows
+  // from random sources touch index pages all over: each transaction rewrites the pages it
+  // touched, so a writer with a backlog commits large ones (bench/store_bench.cpp,
+  // BM_StoreCommitSpoofedFlows: 8,192 -> 65,536 rows was about 2.5x the rate).
+  std::size_t batch_max = 65536;
   // Wait for room instead of dropping (a replay: every row of the file is stored). Acks from the
   // page still never wait.
   bool lossless = false;
@@ -363,7 +367,8 @@ struct SqliteStoreOptions {
   // fsync every commit (synchronous = FULL) instead of at checkpoints: a hub acknowledges what it
   // committed to the bus, so a power cut must not take those commits back.
   bool sync_every_commit = false;
-  std::int64_t cache_kib = 2048;  // SQLite's page cache
+  // SQLite's page cache (grown as used): the flow indexes of a long flood stay in memory.
+  std::int64_t cache_kib = 32768;
   // A store written in bulk (a hub): larger pages for a new file, and fewer WAL checkpoints.
   std::int64_t page_size = 4096;
   std::int64_t wal_autocheckpoint_pages = 1000;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -472,6 +473,114 @@ TEST_F(SqliteStoreTest, TopListsFromOnePassEqualTheThreeGroupedQueries) {
   }
 }
 
+// Every column of a stored flow equals what was added (ids included).
+void expect_same_flow(const FlowRow& stored, const FlowRow& added) {
+  EXPECT_EQ(stored.id, added.id);
+  EXPECT_EQ(stored.start_ns, added.start_ns);
+  EXPECT_EQ(stored.end_ns, added.end_ns);
+  EXPECT_EQ(stored.src_ip.to_string(), added.src_ip.to_string());
+  EXPECT_EQ(stored.dst_ip.to_string(), added.dst_ip.to_string());
+  EXPECT_EQ(stored.src_port, added.src_port);
+  EXPECT_EQ(stored.dst_port, added.dst_port);
+  EXPECT_EQ(stored.ip_proto, added.ip_proto);
+  EXPECT_EQ(stored.packets, added.packets);
+  EXPECT_EQ(stored.bytes, added.bytes);
+  EXPECT_DOUBLE_EQ(stored.duration_s, added.duration_s);
+  EXPECT_FLOAT_EQ(stored.score, added.score);
+  EXPECT_EQ(stored.verdict, added.verdict);
+  EXPECT_EQ(stored.votes, added.votes);
+  EXPECT_EQ(stored.voters, added.voters);
+  EXPECT_EQ(stored.sensor, "");
+  EXPECT_EQ(stored.sensor_id, 0);
+  EXPECT_EQ(stored.community_id, added.community_id);
+  EXPECT_EQ(stored.orig_ip_bytes, added.orig_ip_bytes);
+  EXPECT_EQ(stored.resp_ip_bytes, added.resp_ip_bytes);
+  EXPECT_EQ(stored.conn_state, added.conn_state);
+  EXPECT_EQ(stored.history, added.history);
+  EXPECT_EQ(stored.tunnel_parent, added.tunnel_parent);
+}
+
+// A flow whose every column depends on n, so a row bound to the wrong parameters shows.
+FlowRow distinct_flow(int n) {
+  FlowRow row = flow_at(kT0 + n * kSecond, static_cast<float>(n % 100) / 100.0f,
+                        static_cast<std::uint16_t>(10000 + n));
+  row.src_ip = ip(("10.1." + std::to_string(n / 256) + "." + std::to_string(n % 256)).c_str());
+  row.dst_ip = ip(n % 2 ? "2001:db8::5" : "192.168.7.9");
+  row.dst_port = static_cast<std::uint16_t>(20 + n % 1000);
+  row.ip_proto = n % 3 ? 6 : 17;
+  row.packets = 1 + n;
+  row.bytes = 60 + 7 * n;
+  row.duration_s = 0.25 * n;
+  row.votes = n % 5;
+  row.voters = 4 + n % 3;
+  row.community_id = "1:flow" + std::to_string(n);
+  row.orig_ip_bytes = 40 + n;
+  row.resp_ip_bytes = 3 * n;
+  row.conn_state = n % 2 ? "S0" : "SF";
+  row.history = "S" + std::string(static_cast<std::size_t>(n % 4), 'h');
+  row.tunnel_parent = n % 4 == 0 ? "1:outer" + std::to_string(n) : "";
+  return row;
+}
+
+TEST_F(SqliteStoreTest, StoresEveryFlowOnceAcrossBlockBoundaries) {
+  // Flows are written 32 rows per statement, gathered across batches; the rest of a transaction
+  // one by one. Sizes around the block (and batches that straddle it) in one transaction each.
+  SqliteStoreOptions slow = options();
+  slow.commit_interval = 60s;  // one transaction per flush
+  SqliteStore store(slow);
+  std::vector<FlowRow> added;
+  int n = 0;
+  for (const std::vector<int>& batches : std::vector<std::vector<int>>{
+           {1}, {31}, {32}, {33}, {64}, {65}, {5, 27, 1}, {20, 20, 20, 7}, {100}, {0, 31, 2}}) {
+    const std::uint64_t before = added.size();
+    for (int size : batches) {
+      std::vector<FlowRow> batch;
+      for (int i = 0; i < size; ++i) batch.push_back(distinct_flow(n++));
+      if (size == 1) {
+        batch[0].id = store.add_flow(batch[0]);
+        ASSERT_GT(batch[0].id, 0);
+      } else {
+        ASSERT_TRUE(store.add_flows(batch));
+      }
+      added.insert(added.end(), batch.begin(), batch.end());
+    }
+    store.flush();
+    EXPECT_EQ(store.reader().counts().flows, added.size())
+        << "after batches of " << ::testing::PrintToString(batches) << " (" << before
+        << " stored before)";
+  }
+  RawDb db(dir_ / "netsentry.db");
+  EXPECT_EQ(db.text("SELECT count(DISTINCT id) || ' ' || min(id) || ' ' || max(id) FROM flows"),
+            std::to_string(added.size()) + " 1 " + std::to_string(added.size()));
+  std::vector<FlowRow> stored = store.reader().recent_flows(added.size() + 10);
+  ASSERT_EQ(stored.size(), added.size());
+  std::sort(stored.begin(), stored.end(),
+            [](const FlowRow& a, const FlowRow& b) { return a.id < b.id; });
+  for (std::size_t i = 0; i < added.size(); ++i) {
+    SCOPED_TRACE("flow " + std::to_string(i));
+    expect_same_flow(stored[i], added[i]);
+  }
+  EXPECT_EQ(store.stats().write_errors, 0u);
+}
+
+TEST_F(SqliteStoreTest, TheDestructorWritesAPartialBlockOfFlows) {
+  SqliteStoreOptions slow = options();
+  slow.commit_interval = 60s;  // nothing is committed before the store goes away
+  std::vector<FlowRow> added;
+  {
+    SqliteStore store(slow);
+    for (int i = 0; i < 45; ++i) added.push_back(distinct_flow(i));
+    ASSERT_TRUE(store.add_flows(std::span<FlowRow>(added).subspan(0, 40)));
+    ASSERT_TRUE(store.add_flows(std::span<FlowRow>(added).subspan(40)));
+  }
+  StoreReader reader(dir_ / "netsentry.db");
+  std::vector<FlowRow> stored = reader.recent_flows(100);
+  ASSERT_EQ(stored.size(), 45u);
+  std::sort(stored.begin(), stored.end(),
+            [](const FlowRow& a, const FlowRow& b) { return a.id < b.id; });
+  for (std::size_t i = 0; i < added.size(); ++i) expect_same_flow(stored[i], added[i]);
+}
+
 TEST_F(SqliteStoreTest, FlushCommitsAtOnceAndTheDestructorFlushes) {
   SqliteStoreOptions slow = options();
   slow.commit_interval = 60s;  // nothing would be committed by the timer during this test
@@ -893,6 +1002,38 @@ TEST_F(SqliteStoreTest, AppliesEachSensorMessageOnce) {
   const auto sensors = store.reader().sensors();
   ASSERT_EQ(sensors.size(), 2u);
   EXPECT_EQ(sensors[0].name, "edge-a");
+}
+
+TEST_F(SqliteStoreTest, AHubStoresASensorsFlowsAcrossBlockBoundaries) {
+  // A hub writes a message's flows 32 per statement and the rest one by one.
+  SqliteStoreOptions slow = options();
+  slow.commit_interval = 60s;
+  SqliteStore store(slow);
+  std::vector<FlowRow> remote;
+  for (int i = 0; i < 103; ++i) {
+    remote.push_back(distinct_flow(i));
+    remote.back().id = 1000 + i;  // the sensor's ids
+  }
+  ASSERT_TRUE(store.add_sensor_message(sensor_message(
+      "edge-a", "edge-a-1-1", std::vector<FlowRow>(remote.begin(), remote.begin() + 70))));
+  ASSERT_TRUE(store.add_sensor_message(sensor_message(
+      "edge-a", "edge-a-1-2", std::vector<FlowRow>(remote.begin() + 70, remote.end()))));
+  store.flush();
+  EXPECT_EQ(store.stats().write_errors, 0u) << store.last_error().value_or("");
+  std::vector<FlowRow> stored = store.reader().recent_flows(200);
+  ASSERT_EQ(stored.size(), remote.size());
+  std::sort(stored.begin(), stored.end(),
+            [](const FlowRow& a, const FlowRow& b) { return a.sensor_id < b.sensor_id; });
+  for (std::size_t i = 0; i < remote.size(); ++i) {
+    SCOPED_TRACE("flow " + std::to_string(i));
+    FlowRow expected = remote[i];
+    expected.id = stored[i].id;  // the hub's own id
+    EXPECT_EQ(stored[i].sensor, "edge-a");
+    EXPECT_EQ(stored[i].sensor_id, remote[i].id);
+    stored[i].sensor.clear();
+    stored[i].sensor_id = 0;
+    expect_same_flow(stored[i], expected);
+  }
 }
 
 TEST_F(SqliteStoreTest, KeepsTheNewestStateOfASensorsAlert) {
