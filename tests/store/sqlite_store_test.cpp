@@ -639,6 +639,8 @@ TEST_F(SqliteStoreTest, ALiveStoreCountsTheRowsOfEveryRefusedBatch) {
   small.queue_capacity = 16;
   small.alert_reserve = 4;
   small.busy_timeout = 10s;
+  // No gathering window: the writer takes what waits, then blocks on the lock at once.
+  small.commit_interval = 0ms;
   SqliteStore store(small);
   RawDb blocker(dir_ / "netsentry.db");
   blocker.exec("BEGIN IMMEDIATE");
@@ -667,6 +669,8 @@ TEST_F(SqliteStoreTest, ALosslessStoreWaitsForRoomAndStoresEveryRow) {
   small.alert_reserve = 4;
   small.busy_timeout = 10s;
   small.lossless = true;
+  // No gathering window: the writer takes what waits, then blocks on the lock at once.
+  small.commit_interval = 0ms;
   SqliteStore store(small);
   // Another writer holds the lock for a while: the store's writer is stuck, its queue fills, and
   // the producer must wait rather than drop.
