@@ -1,7 +1,10 @@
 #include "capture/packet_recorder.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "core/error.h"
 
@@ -38,11 +41,31 @@ bool same_address(const std::uint8_t* stored, bool ipv6, const net::IpAddress& a
   return std::memcmp(stored, a.bytes.data(), ipv6 ? 16 : 4) == 0;
 }
 
+// A segment's bytes: their own mapping, populated when made. Touching 4 KiB pages one by one
+// as packets fill a segment costs a page fault each (expensive under virtualisation: on a 1 M
+// packet replay the ring's first fill was most of the recorder's cost); MAP_POPULATE commits
+// them in one call. Small pages on purpose: a huge page's first touch may stall for compaction
+// (see flow/huge_page_array.h), and the capture thread makes segments.
+struct SegmentBytes {
+  explicit SegmentBytes(std::size_t size) : size(size) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    bytes = static_cast<std::uint8_t*>(p);
+  }
+  ~SegmentBytes() { ::munmap(bytes, size); }
+  SegmentBytes(const SegmentBytes&) = delete;
+  SegmentBytes& operator=(const SegmentBytes&) = delete;
+  [[nodiscard]] std::uint8_t* get() const { return bytes; }
+  std::uint8_t* bytes = nullptr;
+  std::size_t size = 0;
+};
+
 }  // namespace
 
 struct PacketRecorder::Segment {
-  explicit Segment(std::size_t size) : data(new std::uint8_t[size]), capacity(size) {}
-  std::unique_ptr<std::uint8_t[]> data;
+  explicit Segment(std::size_t size) : data(size), capacity(size) {}
+  SegmentBytes data;
   std::size_t capacity;
   std::uint64_t sequence = 0;  // the writer's count of segments before this one
   std::size_t written = 0;     // writer's: bytes of entries written
