@@ -22,20 +22,6 @@ bool without_payload(const flow::FlowRecord& r) {
 
 }  // namespace
 
-bool is_loopback_address(const net::IpAddress& a) {
-  const auto& b = a.bytes;
-  if (a.family == 4) return b[0] == 127;
-  if (a.family != 6) return false;
-  for (int i = 0; i < 10; ++i) {
-    if (b[i] != 0) return false;
-  }
-  if (b[10] == 0xFF && b[11] == 0xFF) return b[12] == 127;  // ::ffff:127.x.y.z
-  for (int i = 10; i < 15; ++i) {
-    if (b[i] != 0) return false;
-  }
-  return b[15] == 1;
-}
-
 OrdinaryTraffic::OrdinaryTraffic(OrdinaryTrafficOptions options)
     : options_(options), slots_(std::max<std::size_t>(1, options.max_hosts)) {}
 
@@ -62,7 +48,8 @@ bool OrdinaryTraffic::started_recently(const net::IpAddress& host, std::int64_t 
 }
 
 std::string_view OrdinaryTraffic::reason(const flow::FlowRecord& r) const {
-  if (!options_.loopback && is_loopback_address(r.src_ip) && is_loopback_address(r.dst_ip)) {
+  if (!options_.loopback && net::is_loopback_address(r.src_ip) &&
+      net::is_loopback_address(r.dst_ip)) {
     return "loopback (the host talking to itself)";
   }
   const int type = static_cast<int>(r[flow::CicFeature::kIcmpType]);

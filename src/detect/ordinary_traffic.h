@@ -47,9 +47,6 @@ struct OrdinaryTrafficOptions {
   bool loopback = false;  // judge flows between loopback addresses too
 };
 
-// True for 127.0.0.0/8 and ::1 (and IPv4-mapped ::ffff:127.x.y.z).
-[[nodiscard]] bool is_loopback_address(const net::IpAddress& address);
-
 class OrdinaryTraffic final {
  public:
   explicit OrdinaryTraffic(OrdinaryTrafficOptions options = {});

@@ -495,6 +495,20 @@ std::string IpAddress::to_string() const {
   return out;
 }
 
+bool is_loopback_address(const IpAddress& a) {
+  const auto& b = a.bytes;
+  if (a.family == 4) return b[0] == 127;
+  if (a.family != 6) return false;
+  for (int i = 0; i < 10; ++i) {
+    if (b[i] != 0) return false;
+  }
+  if (b[10] == 0xFF && b[11] == 0xFF) return b[12] == 127;  // ::ffff:127.x.y.z
+  for (int i = 10; i < 15; ++i) {
+    if (b[i] != 0) return false;
+  }
+  return b[15] == 1;
+}
+
 bool IpAddress::parse(std::string_view text, IpAddress& out) {
   IpAddress parsed;
   if (text.find(':') != std::string_view::npos) {

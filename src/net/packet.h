@@ -66,6 +66,8 @@ struct IpAddress {
   // Parses dotted IPv4 or textual IPv6; returns false when it is neither.
   static bool parse(std::string_view text, IpAddress& out);
 };
+// True for 127.0.0.0/8 and ::1 (and IPv4-mapped ::ffff:127.x.y.z).
+[[nodiscard]] bool is_loopback_address(const IpAddress& address);
 
 enum class L3 : std::uint8_t { kNone, kIpv4, kIpv6, kArp, kOther };
 

@@ -1259,13 +1259,7 @@ class SqliteStore::Writer {
     pending_[pending_flows_++] = &row;
     if (pending_flows_ < kFlowBlock) return;
     for (int k = 0; k < kFlowBlock; ++k) {
-      const FlowRow& f = *pending_[k];
-      block_ips_[2 * k] = address_text(f.src_ip);
-      block_ips_[2 * k + 1] = address_text(f.dst_ip);
-      const int base = k * kFlowRowParams;
-      bind_flow(insert_flows_, base, f, block_ips_[2 * k], block_ips_[2 * k + 1]);
-      insert_flows_.bind(base + 16, f.id);
-      note_time(f.end_ns);
+      insert_flows_.bind(bind_block_row(insert_flows_, k, *pending_[k]) + 16, pending_[k]->id);
     }
     insert_flows_.run();
     pending_flows_ = 0;
@@ -1299,6 +1293,17 @@ class SqliteStore::Writer {
 
   // A flow's columns as parameters base+1 .. base+23 (16 and 17: id, or sensor and sensor_id,
   // bound by the caller), the layout of flow_values below.
+  // Binds row k of a kFlowBlock-row INSERT (its addresses' text kept in block_ips_ until the
+  // statement runs) and notes its time; returns the row's parameter offset.
+  int bind_block_row(Statement& s, int k, const FlowRow& row) {
+    block_ips_[2 * k] = address_text(row.src_ip);
+    block_ips_[2 * k + 1] = address_text(row.dst_ip);
+    const int base = k * kFlowRowParams;
+    bind_flow(s, base, row, block_ips_[2 * k], block_ips_[2 * k + 1]);
+    note_time(row.end_ns);
+    return base;
+  }
+
   static void bind_flow(Statement& s, int base, const FlowRow& row, std::string_view src,
                         std::string_view dst) {
     s.bind(base + 1, row.start_ns);
@@ -1335,13 +1340,9 @@ class SqliteStore::Writer {
     for (; i + kFlowBlock <= rows.size(); i += kFlowBlock) {
       for (int k = 0; k < kFlowBlock; ++k) {
         const FlowRow& row = rows[i + k];
-        block_ips_[2 * k] = address_text(row.src_ip);
-        block_ips_[2 * k + 1] = address_text(row.dst_ip);
-        const int base = k * kFlowRowParams;
-        bind_flow(insert_sensor_flows_, base, row, block_ips_[2 * k], block_ips_[2 * k + 1]);
+        const int base = bind_block_row(insert_sensor_flows_, k, row);
         insert_sensor_flows_.bind(base + 16, sensor);
         insert_sensor_flows_.bind(base + 17, row.id);
-        note_time(row.end_ns);
       }
       insert_sensor_flows_.run();
     }

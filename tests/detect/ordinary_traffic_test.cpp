@@ -151,17 +151,17 @@ TEST(OrdinaryTraffic, LoopbackFlowsAreNotJudgedUnlessAskedTo) {
 }
 
 TEST(OrdinaryTraffic, KnowsLoopbackAddresses) {
-  EXPECT_TRUE(is_loopback_address(ip("127.0.0.1")));
-  EXPECT_TRUE(is_loopback_address(ip("127.255.0.9")));
-  EXPECT_FALSE(is_loopback_address(ip("128.0.0.1")));
-  EXPECT_FALSE(is_loopback_address(ip("10.127.0.1")));
-  EXPECT_TRUE(is_loopback_address(ip("::1")));
-  EXPECT_TRUE(is_loopback_address(ip("::ffff:127.0.0.1")));
-  EXPECT_FALSE(is_loopback_address(ip("::ffff:10.0.0.1")));
-  EXPECT_FALSE(is_loopback_address(ip("::2")));
-  EXPECT_FALSE(is_loopback_address(ip("::")));
-  EXPECT_FALSE(is_loopback_address(ip("fe80::1")));
-  EXPECT_FALSE(is_loopback_address(net::IpAddress{}));
+  EXPECT_TRUE(net::is_loopback_address(ip("127.0.0.1")));
+  EXPECT_TRUE(net::is_loopback_address(ip("127.255.0.9")));
+  EXPECT_FALSE(net::is_loopback_address(ip("128.0.0.1")));
+  EXPECT_FALSE(net::is_loopback_address(ip("10.127.0.1")));
+  EXPECT_TRUE(net::is_loopback_address(ip("::1")));
+  EXPECT_TRUE(net::is_loopback_address(ip("::ffff:127.0.0.1")));
+  EXPECT_FALSE(net::is_loopback_address(ip("::ffff:10.0.0.1")));
+  EXPECT_FALSE(net::is_loopback_address(ip("::2")));
+  EXPECT_FALSE(net::is_loopback_address(ip("::")));
+  EXPECT_FALSE(net::is_loopback_address(ip("fe80::1")));
+  EXPECT_FALSE(net::is_loopback_address(net::IpAddress{}));
 }
 
 }  // namespace
