@@ -159,6 +159,9 @@ struct TrainOptions {
   std::string weights;
   double vote_quorum = 0.5;
   std::string rf_mode = "rf";  // rf|gbtree
+  int rf_depth = 0;            // the random forest's tree depth (0: the mode's default)
+  std::string rf_features;     // share of features per split: "sqrt" or (0, 1] ("": default)
+  std::string rf_class_weight = "balanced";  // balanced|none
   double ae_percentile = 95;
   std::string ae_transform = "quantile";     // quantile|standard|both|none
   std::string encoding = "onehot";           // onehot|label

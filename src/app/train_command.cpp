@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -40,6 +41,20 @@ std::unique_ptr<ml::Model> build_model(const std::string& name, const TrainOptio
       rf = ml::RandomForestOptions::gradient_boosting();
     } else if (o.rf_mode != "rf") {
       throw core::Error(fmt::format("--rf-mode {}: use rf or gbtree", o.rf_mode));
+    }
+    if (o.rf_depth > 0) rf.max_depth = o.rf_depth;
+    rf.sample_weights = o.rf_class_weight != "none";
+    if (o.rf_features == "sqrt") {
+      rf.colsample_sqrt = true;
+    } else if (!o.rf_features.empty()) {
+      double share = 0;
+      const auto* end = o.rf_features.data() + o.rf_features.size();
+      const auto [ptr, ec] = std::from_chars(o.rf_features.data(), end, share);
+      if (ec != std::errc{} || ptr != end || !(share > 0.0 && share <= 1.0)) {
+        throw core::Error(
+            fmt::format("--rf-features {}: use sqrt or a number in (0, 1]", o.rf_features));
+      }
+      rf.colsample_bynode = share;
     }
     return std::make_unique<ml::RandomForest>(rf);
   }
@@ -291,6 +306,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   if (o.vote_quorum != 0.5 && o.ensemble != "vote") {
     throw core::Error("--vote-quorum is for --ensemble vote");
   }
+  (void)build_model("random_forest", o);  // its options are checked before any training
   if (o.data.paths.empty() && o.traffic.empty()) {
     throw core::Error("train: give --data FILE (labelled flows) and/or --traffic FILE (a series)");
   }

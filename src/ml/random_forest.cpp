@@ -57,6 +57,11 @@ void RandomForest::fit(const TrainSet& train, const TrainContext& ctx) {
   }
   if (train.y.empty()) throw core::Error("random forest: needs labels (y) to train");
   const bool rf = options_.mode == RandomForestOptions::Mode::kRandomForest;
+  const double colsample =
+      options_.colsample_sqrt
+          ? std::min(1.0, std::sqrt(static_cast<double>(train.x->cols)) /
+                              static_cast<double>(std::max<std::size_t>(train.x->cols, 1)))
+          : options_.colsample_bynode;
 
   forest::BoosterConfig config;
   config.params = {
@@ -67,7 +72,7 @@ void RandomForest::fit(const TrainSet& train, const TrainContext& ctx) {
       {"max_depth", std::to_string(options_.max_depth)},
       {"learning_rate", num(options_.learning_rate)},
       {"subsample", num(options_.subsample)},
-      {"colsample_bynode", num(options_.colsample_bynode)},
+      {"colsample_bynode", num(colsample)},
       {"num_parallel_tree", std::to_string(rf ? options_.trees : 1)},
       {"nthread", std::to_string(std::max(ctx.threads, 1))},
       {"seed", std::to_string(ctx.seed)},
@@ -77,7 +82,9 @@ void RandomForest::fit(const TrainSet& train, const TrainContext& ctx) {
   config.early_stopping_rounds = rf ? 0 : options_.early_stopping_rounds;
   config.progress = ctx.progress;
 
-  booster_.train(*train.x, train.y, train.weights, train.x_val, train.y_val, config);
+  const std::span<const float> weights =
+      options_.sample_weights ? std::span<const float>(train.weights) : std::span<const float>{};
+  booster_.train(*train.x, train.y, weights, train.x_val, train.y_val, config);
   booster_.set_attr(kModeAttr, std::string(to_string(options_.mode)));
   set_threshold(threshold_);
 }

@@ -193,6 +193,23 @@ class TrainAndEvaluate(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("skipped 1 malformed rows", p.stderr)
 
+    def test_random_forest_options_are_checked_before_training_and_used(self):
+        out = os.path.join(self.dir, "rf-bad")
+        p = run(["train", "--data", self.train_csv, "-o", out, "--models", "if,rf", "--rf-features", "2"])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--rf-features 2: use sqrt or a number in (0, 1]", p.stderr)
+        self.assertNotIn("trained in", p.stderr)  # nothing was trained first
+        self.assertFalse(os.path.exists(out))
+        shallow = os.path.join(self.dir, "rf-shallow")
+        p = run(["train", "--data", self.train_csv, "-o", shallow, "--models", "rf", "--rf-depth", "1",
+                 "--rf-features", "sqrt", "--rf-class-weight", "none", "--seed", "7"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(shallow, "random_forest.json")) as f:
+            trees = json.load(f)["learner"]["gradient_booster"]["model"]["trees"]
+        self.assertTrue(trees)
+        for t in trees:  # depth 1: a root and at most two leaves
+            self.assertLessEqual(len(t["left_children"]), 3)
+
     def test_broken_bundle_says_what_does_not_match(self):
         broken = os.path.join(self.dir, "broken")
         shutil.copytree(self.bundle, broken)

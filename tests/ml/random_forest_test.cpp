@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -138,6 +140,67 @@ TEST(RandomForest, ClassWeightsRaiseMinorityPredictions) {
   // Recall on attacks rises accordingly.
   EXPECT_GT(evaluate_binary(d.y, weighted.score(d.x), 0.5f).recall,
             evaluate_binary(d.y, plain.score(d.x), 0.5f).recall + 0.3);
+}
+
+TEST(RandomForest, SampleWeightsOffTrainsAsIfEveryRowWeighedOne) {
+  const auto d = xor_data(2000, 12);
+  std::vector<float> weights(d.y.size());
+  for (std::size_t r = 0; r < weights.size(); ++r) weights[r] = d.y[r] == 1 ? 9.0f : 1.0f;
+  auto fit = [&](bool use_weights, bool give_weights) {
+    RandomForestOptions options;
+    options.sample_weights = use_weights;
+    RandomForest rf(options);
+    TrainSet set;
+    set.x = &d.x;
+    set.y = d.y;
+    if (give_weights) set.weights = weights;
+    TrainContext ctx;
+    ctx.threads = 1;
+    rf.fit(set, ctx);
+    return rf.score(d.x);
+  };
+  const auto unweighted = fit(true, false);
+  EXPECT_EQ(fit(false, true), unweighted);
+  EXPECT_NE(fit(true, true), unweighted);
+}
+
+// The trees' first split of each tree, from the saved XGBoost model.
+std::vector<int> root_features(const RandomForest& rf) {
+  TempDir dir;
+  const auto file = rf.save(dir.path());
+  std::ifstream in(dir.path() / file);
+  const auto j = nlohmann::json::parse(in);
+  std::vector<int> out;
+  for (const auto& tree : j["learner"]["gradient_booster"]["model"]["trees"]) {
+    out.push_back(tree["split_indices"][0].get<int>());
+    EXPECT_LE(tree["left_children"].size(), 7u) << "max_depth 2 allows at most 7 nodes";
+  }
+  return out;
+}
+
+TEST(RandomForest, DepthAndSqrtFeatureShareReachXgboost) {
+  // 64 features; only feature 0 decides the class, so a tree that may look at every feature
+  // splits on it first, while one that sees sqrt(64) = 8 random features per split often cannot.
+  Rng rng(13);
+  Labelled d{data::Matrix(2000, 64), std::vector<int>(2000)};
+  for (std::size_t r = 0; r < 2000; ++r) {
+    for (std::size_t c = 0; c < 64; ++c) d.x.at(r, c) = static_cast<float>(rng.uniform());
+    d.y[r] = d.x.at(r, 0) > 0.5f ? 1 : 0;
+  }
+  RandomForestOptions all;
+  all.max_depth = 2;
+  all.trees = 40;
+  all.colsample_bynode = 1.0;
+  RandomForestOptions sqrt_share = all;
+  sqrt_share.colsample_sqrt = true;
+  const auto roots_all = root_features(trained(d, all));
+  const auto roots_sqrt = root_features(trained(d, sqrt_share));
+  ASSERT_EQ(roots_all.size(), 40u);
+  ASSERT_EQ(roots_sqrt.size(), 40u);
+  EXPECT_EQ(std::count(roots_all.begin(), roots_all.end(), 0), 40);
+  const auto on_feature_0 = std::count(roots_sqrt.begin(), roots_sqrt.end(), 0);
+  EXPECT_GT(on_feature_0, 0);  // about 8 in 64 of the roots see feature 0
+  EXPECT_LT(on_feature_0, 20);
 }
 
 TEST(RandomForest, SameSeedSameModelDifferentSeedDifferentModel) {
