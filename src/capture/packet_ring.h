@@ -35,14 +35,20 @@ class PacketRing {
     std::uint32_t stored_len;          // bytes kept in data (<= kSlotBytes; 0 when recorded)
     net::LinkType link;                // the packet's link type (pcapng interfaces may differ)
     PacketRecorder::Pending recorded;  // the whole packet in the recorder (empty: data holds it)
-    std::uint8_t data[kSlotBytes];
+    std::uint8_t* data;                // this slot's kSlotBytes in the ring's byte block
   };
 
   // `recorder` (may be null, or off) keeps every packet whole; it must outlive the ring.
   explicit PacketRing(std::size_t capacity_pow2 = 1 << 16, PacketRecorder* recorder = nullptr)
       : mask_(round_up(capacity_pow2) - 1),
         slots_(new Slot[mask_ + 1]),
-        recorder_(recorder != nullptr && recorder->enabled() ? recorder : nullptr) {}
+        // Left uninitialised, so its pages are committed only when packets travel in slots: with
+        // a recorder that has room, never (20 MiB of the default ring a replay would otherwise
+        // first-touch at start, which costs a page fault per 4 KiB).
+        bytes_(new std::uint8_t[(mask_ + 1) * kSlotBytes]),
+        recorder_(recorder != nullptr && recorder->enabled() ? recorder : nullptr) {
+    for (std::size_t i = 0; i <= mask_; ++i) slots_[i].data = bytes_.get() + i * kSlotBytes;
+  }
 
   // Whether the recorder would keep a packet of `cap_len` bytes now (true without a recorder, or
   // when it could never keep it: a lossless producer waits on this, never forever).
@@ -146,6 +152,7 @@ class PacketRing {
 
   const std::size_t mask_;
   std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<std::uint8_t[]> bytes_;  // the slots' packet bytes, kSlotBytes each
   alignas(64) std::atomic<std::uint64_t> head_{0};
   std::uint64_t tail_cache_ = 0;  // producer's view of tail_
   alignas(64) std::atomic<std::uint64_t> tail_{0};
