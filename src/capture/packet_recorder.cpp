@@ -41,17 +41,49 @@ bool same_address(const std::uint8_t* stored, bool ipv6, const net::IpAddress& a
   return std::memcmp(stored, a.bytes.data(), ipv6 ? 16 : 4) == 0;
 }
 
-// A segment's bytes: their own mapping, populated when made. Touching 4 KiB pages one by one
-// as packets fill a segment costs a page fault each (expensive under virtualisation: on a 1 M
-// packet replay the ring's first fill was most of the recorder's cost); MAP_POPULATE commits
-// them in one call. Small pages on purpose: a huge page's first touch may stall for compaction
-// (see flow/huge_page_array.h), and the capture thread makes segments.
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+constexpr std::size_t kSmallPage = 4096;
+
+// A segment's bytes: their own mapping, committed when made. On a paravirtualised guest (this
+// project's test VM: pvm_irq_enable under exc_page_fault in perf) the first user write to each
+// 4 KiB page costs microseconds even after MAP_POPULATE, as the hypervisor maps it on first use:
+// filling a 128 MiB ring once cost its writer ~0.3 s, more than copying every packet of a 1 M
+// packet replay. So the recorder's preparer thread makes the first lap's segments ahead of the
+// writer (`ahead`): transparent huge pages when the size allows (2 MiB mapped at once; first use
+// measured ~8x cheaper here), every page touched, so the writer's first write costs what a later
+// one does. Populating huge pages may stall for the kernel to compact memory (see
+// flow/huge_page_array.h): the preparer may wait for that, the capture thread never does. A
+// segment the writer makes itself (the preparer behind) has small pages, populated by mmap.
 struct SegmentBytes {
-  explicit SegmentBytes(std::size_t size) : size(size) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    bytes = static_cast<std::uint8_t*>(p);
+  SegmentBytes(std::size_t size, bool ahead) : size(size) {
+    if (!ahead || size % kHugePage != 0) {
+      void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      bytes = static_cast<std::uint8_t*>(p);
+    } else {
+      // Map 2 MiB more and keep the aligned middle: a huge page needs a 2 MiB-aligned address.
+      const std::size_t mapped = size + kHugePage;
+      void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      const auto start = reinterpret_cast<std::uintptr_t>(p);
+      const auto aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+      if (aligned > start) ::munmap(p, aligned - start);
+      if (const std::size_t tail = start + mapped - (aligned + size); tail > 0) {
+        ::munmap(reinterpret_cast<void*>(aligned + size), tail);
+      }
+      bytes = reinterpret_cast<std::uint8_t*>(aligned);
+      // Advice only: without transparent huge pages the segment gets small pages. Populating
+      // needs Linux 5.14; before, the touches below fault the pages in.
+      ::madvise(bytes, size, MADV_HUGEPAGE);
+      ::madvise(bytes, size, MADV_POPULATE_WRITE);
+    }
+    if (ahead) {
+      // The pages are zero already: writing zero changes nothing but the first-use cost.
+      for (std::size_t at = 0; at < size; at += kSmallPage) {
+        reinterpret_cast<volatile std::uint8_t*>(bytes)[at] = 0;
+      }
+    }
   }
   ~SegmentBytes() { ::munmap(bytes, size); }
   SegmentBytes(const SegmentBytes&) = delete;
@@ -64,7 +96,7 @@ struct SegmentBytes {
 }  // namespace
 
 struct PacketRecorder::Segment {
-  explicit Segment(std::size_t size) : data(size), capacity(size) {}
+  Segment(std::size_t size, bool ahead) : data(size, ahead), capacity(size) {}
   SegmentBytes data;
   std::size_t capacity;
   std::uint64_t sequence = 0;  // the writer's count of segments before this one
@@ -101,6 +133,7 @@ PacketRecorder::PacketRecorder(RecorderOptions options) : options_(options) {
   max_segments_ = options_.memory_bytes / options_.segment_bytes;
   current_ = new_segment();
   segments_.push_back(current_);
+  preparer_ = std::jthread([this](std::stop_token stop) { prepare_loop(stop); });
 }
 
 PacketRecorder::~PacketRecorder() = default;
@@ -111,11 +144,38 @@ std::shared_ptr<PacketRecorder::Segment> PacketRecorder::new_segment() {
   if (!pool_.empty()) {
     s = std::move(pool_.back());
     pool_.pop_back();
+  } else if (!ready_.empty()) {
+    s = std::move(ready_.front());
+    ready_.erase(ready_.begin());
   } else {
-    s = std::make_shared<Segment>(options_.segment_bytes);
+    // The preparer is behind (or the ring is just made): small pages, which never wait for
+    // memory compaction.
+    s = std::make_shared<Segment>(options_.segment_bytes, /*ahead=*/false);
   }
   s->reset(next_sequence_++);
   return s;
+}
+
+bool PacketRecorder::preparing_wanted() const {
+  // Under mutex_. Segments ahead only once traffic has filled the first one (a quiet sensor holds
+  // one segment), and never more than the budget allows in all.
+  const std::size_t ahead = ready_.size() + preparing_;
+  return prepare_ahead_ && ahead < kReadyAhead &&
+         segments_.size() + pool_.size() + ahead < max_segments_;
+}
+
+void PacketRecorder::prepare_loop(std::stop_token stop) {
+  std::unique_lock lock(mutex_);
+  while (prepare_cv_.wait(lock, stop, [this] { return preparing_wanted(); })) {
+    // Counted before it exists, so the writer's own segments and this one stay within the
+    // budget; made without the lock, so readers and the writer never wait for it.
+    preparing_ = 1;
+    lock.unlock();
+    auto segment = std::make_shared<Segment>(options_.segment_bytes, /*ahead=*/true);
+    lock.lock();
+    ready_.push_back(std::move(segment));
+    preparing_ = 0;
+  }
 }
 
 bool PacketRecorder::front_released() const {
@@ -169,6 +229,8 @@ PacketRecorder::Pending PacketRecorder::write(std::int64_t ts_ns, std::uint32_t 
     current_ = new_segment();
     segments_.push_back(current_);
     evict_locked(newest_ns_);
+    prepare_ahead_ = true;
+    if (preparing_wanted()) prepare_cv_.notify_one();
     seg = current_.get();
     at = 0;
   } else if (options_.max_age_ns > 0 && segments_.size() > 1) {
@@ -294,7 +356,7 @@ RecorderStats PacketRecorder::stats() const {
   s.too_large = too_large_.load(std::memory_order_relaxed);
   s.no_room = no_room_.load(std::memory_order_relaxed);
   s.queries = queries_;
-  s.memory_bytes = (segments_.size() + pool_.size()) * options_.segment_bytes;
+  s.memory_bytes = (segments_.size() + pool_.size() + ready_.size()) * options_.segment_bytes;
   for (const auto& seg : segments_) {
     if (seg->packets.load(std::memory_order_relaxed) == 0) continue;
     const auto first = seg->first_ns.load(std::memory_order_relaxed);

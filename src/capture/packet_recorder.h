@@ -15,10 +15,13 @@
 // and release() from one thread (the flow thread), in write order; record() does all three for a
 // caller that is both. for_each() and stats() from any thread, concurrently: readers see every
 // packet committed before their call began, and never block the writer for longer than it takes
-// to copy a list of segment pointers.
+// to copy a list of segment pointers. A thread of the recorder's own (the preparer) makes the
+// segments of the ring's first lap ahead of the writer, once traffic has filled the first one, so
+// the writer does not pay for committing fresh memory (see packet_recorder.cpp).
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -26,6 +29,8 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <stop_token>
+#include <thread>
 #include <vector>
 
 #include "net/packet.h"
@@ -115,6 +120,10 @@ class PacketRecorder final {
 
  private:
   std::shared_ptr<Segment> new_segment();
+  // Under mutex_: whether the preparer should make a segment now.
+  [[nodiscard]] bool preparing_wanted() const;
+  // The preparer thread: keeps up to kReadyAhead segments made ahead of the writer.
+  void prepare_loop(std::stop_token stop);
   // Whether the oldest segment may go: not the current one, and every packet in it released.
   [[nodiscard]] bool front_released() const;
   // Under mutex_: drops the oldest released segments while over budget or too old.
@@ -140,6 +149,16 @@ class PacketRecorder final {
   mutable std::uint64_t queries_ = 0;
   std::atomic<std::uint64_t> packets_{0};
   std::atomic<std::uint64_t> bytes_{0};
+
+  // The first lap's segments, made ahead by the preparer (guarded by mutex_ too): the writer
+  // takes them instead of making its own. Two, so a preparer that lost the CPU for a while is
+  // still ahead.
+  static constexpr std::size_t kReadyAhead = 2;
+  std::vector<std::shared_ptr<Segment>> ready_;
+  std::size_t preparing_ = 0;   // 1 while the preparer makes one
+  bool prepare_ahead_ = false;  // set once the writer has filled its first segment
+  std::condition_variable_any prepare_cv_;
+  std::jthread preparer_;  // declared last: stopped and joined before the rest goes
 };
 
 }  // namespace netsentry::capture

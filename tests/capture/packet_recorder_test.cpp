@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -186,6 +187,54 @@ TEST(PacketRecorder, ReadersSeeWholePacketsWhileRecordingGoesOn) {
   reader.join();
   EXPECT_GT(checked.load(), 0u);
   EXPECT_EQ(bad.load(), 0u);
+}
+
+// Waits (at most 10 s) until the recorder holds `bytes`; returns what it holds then.
+std::size_t wait_for_memory(const PacketRecorder& r, std::size_t bytes) {
+  for (int i = 0; i < 1000 && r.stats().memory_bytes != bytes; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return r.stats().memory_bytes;
+}
+
+TEST(PacketRecorder, MakesSegmentsAheadOnlyOnceTrafficFilledTheFirstAndWithinTheBudget) {
+  RecorderOptions o;
+  o.segment_bytes = 2 << 20;  // a huge page's size: the preparer's segments take huge pages
+  o.memory_bytes = 16 << 20;  // eight segments
+  PacketRecorder r(o);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(r.stats().memory_bytes, o.segment_bytes) << "a quiet recorder holds one segment";
+
+  const auto a = v4(10, 7, 7, 7);
+  std::int64_t t = 0;
+  // 1,000-byte packets (1,040 bytes with their entry and one address): 2,016 fill a segment.
+  for (; t < 2'100; ++t) r.record(t, 1000, 1, frame_for(t, 1000), {&a, 1});
+  // Two in the ring and two made ahead, and no more while the writer stays in its segment.
+  EXPECT_EQ(wait_for_memory(r, 4 * o.segment_bytes), 4 * o.segment_bytes);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(r.stats().memory_bytes, 4 * o.segment_bytes);
+
+  // Many laps through segments made ahead and made by the writer: memory stays within the
+  // budget, and the packets held are the newest, whole.
+  const std::int64_t n = 60'000;  // ~64 MB: four times the budget
+  for (; t < n; ++t) r.record(t, 1000, 1, frame_for(t, 1000), {&a, 1});
+  const RecorderStats s = r.stats();
+  EXPECT_LE(s.memory_bytes, o.memory_bytes + 2 * o.segment_bytes);
+  RecorderQuery q;
+  q.host = a;
+  std::vector<std::int64_t> held;
+  std::uint64_t bad = 0;
+  r.for_each(q, [&](const RecordedPacket& p) {
+    if (!frame_matches(p) || p.bytes.size() != 1000) ++bad;
+    held.push_back(p.ts_ns);
+    return true;
+  });
+  EXPECT_EQ(bad, 0u);
+  ASSERT_FALSE(held.empty());
+  EXPECT_EQ(held.back(), n - 1);
+  EXPECT_EQ(static_cast<std::uint64_t>(held.size()) + s.evicted_packets,
+            static_cast<std::uint64_t>(n));
+  EXPECT_GT(held.size(), 7u * 1'900) << "the budget's segments hold packets";
 }
 
 class CaptureFiles : public ::testing::Test {
