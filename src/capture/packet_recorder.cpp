@@ -157,8 +157,8 @@ std::shared_ptr<PacketRecorder::Segment> PacketRecorder::new_segment() {
 }
 
 bool PacketRecorder::preparing_wanted() const {
-  // Under mutex_. Segments ahead only once traffic has filled the first one (a quiet sensor holds
-  // one segment), and never more than the budget allows in all.
+  // Under mutex_. Segments ahead only once traffic has filled half the first one (a quiet sensor
+  // holds one segment), and never more than the budget allows in all.
   const std::size_t ahead = ready_.size() + preparing_;
   return prepare_ahead_ && ahead < kReadyAhead &&
          segments_.size() + pool_.size() + ahead < max_segments_;
@@ -229,10 +229,17 @@ PacketRecorder::Pending PacketRecorder::write(std::int64_t ts_ns, std::uint32_t 
     current_ = new_segment();
     segments_.push_back(current_);
     evict_locked(newest_ns_);
-    prepare_ahead_ = true;
+    prepare_ahead_ = asked_ahead_ = true;
     if (preparing_wanted()) prepare_cv_.notify_one();
     seg = current_.get();
     at = 0;
+  } else if (!asked_ahead_ && at >= seg->capacity / 2) {
+    // Traffic has filled half the first segment: the preparer starts (a quiet recorder never gets
+    // here), early enough to have the next segment ready when this one is full.
+    asked_ahead_ = true;
+    std::lock_guard lock(mutex_);
+    prepare_ahead_ = true;
+    prepare_cv_.notify_one();
   } else if (options_.max_age_ns > 0 && segments_.size() > 1) {
     // Age eviction without a segment change: checked cheaply against the oldest segment's end.
     // Only this thread changes segments_.

@@ -16,8 +16,8 @@
 // caller that is both. for_each() and stats() from any thread, concurrently: readers see every
 // packet committed before their call began, and never block the writer for longer than it takes
 // to copy a list of segment pointers. A thread of the recorder's own (the preparer) makes the
-// segments of the ring's first lap ahead of the writer, once traffic has filled the first one, so
-// the writer does not pay for committing fresh memory (see packet_recorder.cpp).
+// segments of the ring's first lap ahead of the writer, once traffic has filled half the first
+// one, so the writer does not pay for committing fresh memory (see packet_recorder.cpp).
 #pragma once
 
 #include <atomic>
@@ -151,12 +151,13 @@ class PacketRecorder final {
   std::atomic<std::uint64_t> bytes_{0};
 
   // The first lap's segments, made ahead by the preparer (guarded by mutex_ too): the writer
-  // takes them instead of making its own. Two, so a preparer that lost the CPU for a while is
-  // still ahead.
-  static constexpr std::size_t kReadyAhead = 2;
+  // takes them instead of making its own. Four, so a preparer that lost the CPU for a while is
+  // still ahead (two left the writer making 5-12 of a replay's 31 itself on a loaded machine).
+  static constexpr std::size_t kReadyAhead = 4;
   std::vector<std::shared_ptr<Segment>> ready_;
   std::size_t preparing_ = 0;   // 1 while the preparer makes one
-  bool prepare_ahead_ = false;  // set once the writer has filled its first segment
+  bool prepare_ahead_ = false;  // set once traffic has filled half the first segment
+  bool asked_ahead_ = false;    // the writer's copy of it (read without the lock)
   std::condition_variable_any prepare_cv_;
   std::jthread preparer_;  // declared last: stopped and joined before the rest goes
 };

@@ -197,22 +197,27 @@ std::size_t wait_for_memory(const PacketRecorder& r, std::size_t bytes) {
   return r.stats().memory_bytes;
 }
 
-TEST(PacketRecorder, MakesSegmentsAheadOnlyOnceTrafficFilledTheFirstAndWithinTheBudget) {
+TEST(PacketRecorder, MakesSegmentsAheadOnlyOnceTrafficFillsTheFirstAndWithinTheBudget) {
   RecorderOptions o;
   o.segment_bytes = 2 << 20;  // a huge page's size: the preparer's segments take huge pages
   o.memory_bytes = 16 << 20;  // eight segments
   PacketRecorder r(o);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(r.stats().memory_bytes, o.segment_bytes) << "a quiet recorder holds one segment";
-
   const auto a = v4(10, 7, 7, 7);
   std::int64_t t = 0;
   // 1,000-byte packets (1,040 bytes with their entry and one address): 2,016 fill a segment.
-  for (; t < 2'100; ++t) r.record(t, 1000, 1, frame_for(t, 1000), {&a, 1});
-  // Two in the ring and two made ahead, and no more while the writer stays in its segment.
-  EXPECT_EQ(wait_for_memory(r, 4 * o.segment_bytes), 4 * o.segment_bytes);
+  for (; t < 900; ++t) r.record(t, 1000, 1, frame_for(t, 1000), {&a, 1});
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(r.stats().memory_bytes, 4 * o.segment_bytes);
+  EXPECT_EQ(r.stats().memory_bytes, o.segment_bytes) << "less than half a segment: one segment";
+
+  for (; t < 1'100; ++t) r.record(t, 1000, 1, frame_for(t, 1000), {&a, 1});
+  // Past half the first segment: four made ahead, and no more while the writer stays in it.
+  EXPECT_EQ(wait_for_memory(r, 5 * o.segment_bytes), 5 * o.segment_bytes);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(r.stats().memory_bytes, 5 * o.segment_bytes);
+
+  // The writer takes one: the preparer makes another, up to the budget's eight in all.
+  for (; t < 2'100; ++t) r.record(t, 1000, 1, frame_for(t, 1000), {&a, 1});
+  EXPECT_EQ(wait_for_memory(r, 6 * o.segment_bytes), 6 * o.segment_bytes);
 
   // Many laps through segments made ahead and made by the writer: memory stays within the
   // budget, and the packets held are the newest, whole.
