@@ -171,10 +171,16 @@ void PacketRecorder::prepare_loop(std::stop_token stop) {
     // budget; made without the lock, so readers and the writer never wait for it.
     preparing_ = 1;
     lock.unlock();
-    auto segment = std::make_shared<Segment>(options_.segment_bytes, /*ahead=*/true);
+    std::shared_ptr<Segment> segment;
+    try {
+      segment = std::make_shared<Segment>(options_.segment_bytes, /*ahead=*/true);
+    } catch (const std::bad_alloc&) {
+      // Out of memory: the writer makes its segments itself (and meets the same error there).
+    }
     lock.lock();
-    ready_.push_back(std::move(segment));
     preparing_ = 0;
+    if (!segment) return;
+    ready_.push_back(std::move(segment));
   }
 }
 
