@@ -17,6 +17,10 @@ namespace {
 
 constexpr std::size_t kMaxFlowsLimit = std::size_t{1} << 24;  // 16 Mi flows, ~16 GB
 constexpr std::size_t kMaxFirstPackets = 1'024;
+// New ids' slots and first-packet summaries are committed this many flows at a time (~2.3 MB with
+// 32 first packets) rather than page by page on first touch: under a spoofed flood, which fills
+// the table with new flows, page faults were a third of the flow thread's time.
+constexpr std::uint32_t kPopulateIds = 2'048;
 
 std::uint64_t random_seed() {
   std::random_device device;
@@ -147,6 +151,12 @@ std::uint32_t FlowTable::create(const net::FlowKey& key, std::uint32_t hash, boo
     free_.pop_back();
   } else {
     id = next_unused_++;
+    if (id >= populated_) {
+      (void)slots_.populate(id, kPopulateIds);
+      (void)sequences_.populate(std::size_t{id} * config_.first_packets,
+                                std::size_t{kPopulateIds} * config_.first_packets);
+      populated_ = id + kPopulateIds;
+    }
     new (&slots_[id]) Slot();
   }
   Slot& s = slots_[id];

@@ -28,7 +28,8 @@
 //
 // Memory: about 1.25 KB per flow with 32 first packets (~330 MB when the default 262,144 flows are
 // all in use). Address space for max_flows is reserved up front; memory is committed as flows
-// appear and never grows past the bound, however many sources a flood spoofs.
+// appear (2,048 flows' worth at a time) and never grows past the bound, however many sources a
+// flood spoofs.
 //
 // Thread rules: one thread owns a FlowTable; the sink is called on that thread, inside add(),
 // add_batch(), advance() and flush(). add() costs O(1) with no allocation for packets of existing
@@ -222,12 +223,13 @@ class FlowTable final {
   HugePageArray<std::uint64_t> index_;
   std::uint64_t mask_ = 0;
 
-  // Sized for max_flows up front but committed page by page as ids are first used, so memory
+  // Sized for max_flows up front but committed 2,048 ids at a time as ids are first used, so memory
   // follows the peak number of flows; ids are reused through free_.
   HugePageArray<Slot> slots_;
   HugePageArray<PacketSummary> sequences_;  // first_packets per slot
   std::vector<std::uint32_t> free_;
   std::uint32_t next_unused_ = 0;
+  std::uint32_t populated_ = 0;  // ids below it have their pages committed
 
   List lru_;     // by last packet: head = idle the longest
   List age_;     // by record start: head = oldest; only slots holding packets

@@ -61,6 +61,25 @@ class HugePageArray {
   HugePageArray(const HugePageArray&) = delete;
   HugePageArray& operator=(const HugePageArray&) = delete;
 
+  // Commits the pages holding elements [first, first + count) now, in one call, instead of a
+  // page fault at the first touch of each 4 KiB page: measured here (a virtual machine, where a
+  // fault is dear), first-touching 290 MB took 1.2 s by faults and 0.65 s populated 2 MiB at a
+  // time. Memory still follows use, a call at a time. Advice only: false when the kernel did not
+  // (no MADV_POPULATE_WRITE before Linux 5.14, or no memory now); the pages are then committed
+  // on first touch as before.
+  bool populate(std::size_t first, std::size_t count) {
+    if (first >= count_ || count == 0) return true;
+#ifdef MADV_POPULATE_WRITE
+    const std::size_t last = std::min(count_, first + count);
+    const auto begin = reinterpret_cast<std::uintptr_t>(data_ + first) & ~(kSmallPage - 1);
+    const auto end =
+        (reinterpret_cast<std::uintptr_t>(data_ + last) + kSmallPage - 1) & ~(kSmallPage - 1);
+    return ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE) == 0;
+#else
+    return false;
+#endif
+  }
+
   T& operator[](std::size_t i) { return data_[i]; }
   const T& operator[](std::size_t i) const { return data_[i]; }
   T* data() { return data_; }
