@@ -130,6 +130,10 @@ class MlFlowDetector final : public Detector {
   // Scratch.
   std::vector<flow::FlowRecord> rows_;
   std::vector<FlowVerdict> verdicts_scratch_;
+  std::vector<FlowVerdict> batch_verdicts_;  // one per pending item
+  std::vector<std::size_t> index_scratch_;   // pending items scored
+  std::vector<flow::FlowRecord> finished_scratch_;
+  std::vector<FlowVerdict> finished_verdicts_scratch_;
 };
 
 }  // namespace netsentry::detect

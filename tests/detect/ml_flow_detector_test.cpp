@@ -175,6 +175,70 @@ TEST(MlFlowDetector, ScoresAFlowEarlyOnceAndItsFinalVerdictIsTheSameSubject) {
   EXPECT_EQ(ml.ml_stats().with_evidence, 1u);  // one flow, whatever its verdicts
 }
 
+TEST(MlFlowDetector, EveryBatchHandsTheSinkItsOwnFlowsWithTheirOwnVerdicts) {
+  // Batches of 16 (replay_options): the second and third batches reuse the first one's scratch,
+  // and must not see its flows or verdicts.
+  auto site = learned_on_web();
+  Verdicts sink;
+  MlFlowDetector ml(replay_options(), &sink, site.get(), {});
+  std::vector<Evidence> out;
+  std::vector<bool> anomalous_sent;
+  for (int i = 0; i < 40; ++i) {
+    const std::int64_t t = kT0 + 100 * kSec + i * kMs;
+    if (i % 7 == 3) {
+      ml.on_flow_finished(odd(static_cast<std::uint16_t>(50000 + i), t), out);
+      anomalous_sent.push_back(true);
+    } else if (i % 5 == 1) {
+      ml.on_flow_finished(flow_of(ip("172.16.0.9"), static_cast<std::uint16_t>(1000 + i),
+                                  ip("10.0.0.5"), 80, 6, t, 0, {{+1, kSyn}}),
+                          out);
+      anomalous_sent.push_back(false);
+    } else {
+      ml.on_flow_finished(web(600 + i, t), out);
+      anomalous_sent.push_back(false);
+    }
+  }
+  ml.flush(out);
+  ASSERT_EQ(sink.records.size(), 40u);
+  std::size_t odd_flows = 0;
+  for (std::size_t i = 0; i < sink.records.size(); ++i) {
+    const bool is_odd = sink.records[i].dst_port == 4444;
+    const bool one_packet = sink.records[i].packet_count == 1;
+    EXPECT_EQ(is_odd, anomalous_sent[i]) << "flow " << i << " out of order";
+    EXPECT_EQ(sink.seen[i].evidence, is_odd) << "flow " << i;
+    EXPECT_EQ(sink.seen[i].scored, !one_packet) << "flow " << i;
+    odd_flows += is_odd;
+  }
+  EXPECT_EQ(out.size(), odd_flows);
+  EXPECT_EQ(ml.ml_stats().with_evidence, odd_flows);
+  EXPECT_EQ(ml.ml_stats().finished, 40u);
+}
+
+TEST(MlFlowDetector, AnEarlyReportOfAFlowThatEndsInTheSameBatchIsNotScored) {
+  auto site = learned_on_web();
+  Verdicts sink;
+  MlFlowDetector ml(replay_options(), &sink, site.get(), {});
+  std::vector<Evidence> out;
+  auto early = odd(50000, kT0);
+  early.end_reason = flow::EndReason::kOngoing;
+  ml.on_flow_progress(early, out);
+  // Another flow's early report, whose flow does not end in this batch: scored early.
+  auto other = odd(50001, kT0);
+  other.end_reason = flow::EndReason::kOngoing;
+  ml.on_flow_progress(other, out);
+  ml.on_flow_finished(odd(50000, kT0), out);
+  ml.flush(out);
+  EXPECT_EQ(ml.ml_stats().early_superseded, 1u);
+  EXPECT_EQ(ml.ml_stats().early_scored, 1u);
+  ASSERT_EQ(out.size(), 2u);  // the other flow's early evidence and the finished flow's
+  EXPECT_NE(out[0].description.find("(after 240 packets)"), std::string::npos);
+  EXPECT_EQ(out[0].subject, FlowRef::of(other).hash());
+  EXPECT_EQ(out[1].description.find("(after"), std::string::npos);
+  ASSERT_EQ(sink.seen.size(), 1u);
+  EXPECT_TRUE(sink.seen[0].evidence);
+  EXPECT_EQ(ml.ml_stats().with_evidence, 1u);
+}
+
 TEST(MlFlowDetector, TheSiteBaselineLearnsOnlyFromHostsItMay) {
   SiteBaselineOptions o;
   o.learn_s = 30;
