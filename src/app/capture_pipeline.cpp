@@ -17,6 +17,7 @@ namespace {
 constexpr std::size_t kBatchSize = 256;
 constexpr std::size_t kBatchEvents = 4096;
 constexpr std::size_t kQueueBatches = 256;
+constexpr std::size_t kSpareBatches = 4;
 
 std::int64_t wall_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -80,8 +81,32 @@ void CapturePipeline::BatchingSink::flush_batch(std::int64_t now_ns) {
   // Blocking push: a finished flow is never dropped; if the stage falls behind, the flow thread
   // waits and the capture ring (which never blocks a live capture) absorbs or counts the excess.
   owner_.batches_.push(std::move(b));
-  batch_ = Batch{};
+  batch_ = owner_.take_spare();
   batch_.flows.reserve(kBatchSize);
+}
+
+void CapturePipeline::Batch::clear() {
+  flows.clear();
+  ongoing = false;
+  events.clear();
+  progress.clear();
+  sightings.clear();
+  now_ns = 0;
+  seconds.clear();
+}
+
+CapturePipeline::Batch CapturePipeline::take_spare() {
+  std::lock_guard lock(spare_mutex_);
+  if (spare_.empty()) return Batch{};
+  Batch b = std::move(spare_.back());
+  spare_.pop_back();
+  return b;
+}
+
+void CapturePipeline::give_back(Batch&& batch) {
+  batch.clear();
+  std::lock_guard lock(spare_mutex_);
+  if (spare_.size() < kSpareBatches) spare_.push_back(std::move(batch));
 }
 
 CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
@@ -310,6 +335,7 @@ void CapturePipeline::writer_loop() {
       }
     }
     if (hooks_.advance && batch->now_ns != 0) hooks_.advance(batch->now_ns);
+    give_back(std::move(*batch));
     const auto now = std::chrono::steady_clock::now();
     if (now - last_flush >= std::chrono::seconds(1)) {
       last_flush = now;
