@@ -12,12 +12,15 @@ void SqliteSinks::on_flows(std::span<const flow::FlowRecord> flows,
                            std::span<const detect::FlowVerdict> verdicts, float /*threshold*/) {
   if (flows.empty()) return;
   make_flow_rows(flows, verdicts, rows_);
-  (void)store_.add_flows(rows_);  // a full queue is counted by the store
-  if (row_listener_) {
-    records_.clear();
-    for (const flow::FlowRecord& f : flows) records_.push_back(&f);
-    row_listener_(records_, rows_);
+  if (!row_listener_) {
+    // Nobody reads the rows afterwards: the store takes them as they are.
+    (void)store_.add_flows(std::move(rows_));  // a full queue is counted by the store
+    return;
   }
+  (void)store_.add_flows(std::span<FlowRow>(rows_));
+  records_.clear();
+  for (const flow::FlowRecord& f : flows) records_.push_back(&f);
+  row_listener_(records_, rows_);
 }
 
 void make_flow_rows(std::span<const flow::FlowRecord> flows,

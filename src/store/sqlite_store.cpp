@@ -1830,6 +1830,14 @@ bool SqliteStore::add_flows(std::span<FlowRow> flows) {
   return push_bulk(std::vector<FlowRow>(flows.begin(), flows.end()), flows.size());
 }
 
+bool SqliteStore::add_flows(std::vector<FlowRow>&& flows) {
+  if (flows.empty()) return true;
+  std::int64_t id = next_flow_id_.fetch_add(static_cast<std::int64_t>(flows.size()));
+  for (FlowRow& f : flows) f.id = id++;
+  const std::size_t rows = flows.size();
+  return push_bulk(std::exchange(flows, {}), rows);
+}
+
 bool SqliteStore::add_sensor_message(SensorMessage message) {
   return queue_.push(std::move(message));
 }

@@ -431,6 +431,9 @@ class SqliteStore final {
   // returns it (0 when dropped), add_flows sets FlowRow::id in `flows` (one queue item for all).
   std::int64_t add_flow(FlowRow flow);
   bool add_flows(std::span<FlowRow> flows);
+  // The same, taking the rows instead of copying them (`flows` is left empty): a flood's batches
+  // of thousands of rows are then handed to the writer without a copy of each row's strings.
+  bool add_flows(std::vector<FlowRow>&& flows);
   bool add_connections(std::chrono::system_clock::time_point time,
                        std::span<const host::ConnectionEvent> events);
   // Stores a new alert (alert.id is ignored) and returns its id; 0 when it was dropped.

@@ -522,6 +522,37 @@ FlowRow distinct_flow(int n) {
   return row;
 }
 
+TEST_F(SqliteStoreTest, AddFlowsTakingTheRowsStoresEveryColumnWithIdsInOrder) {
+  SqliteStore store(options());
+  FlowRow first = distinct_flow(0);
+  first.id = store.add_flow(first);
+  ASSERT_EQ(first.id, 1);
+  std::vector<FlowRow> expected;
+  std::vector<FlowRow> taken;
+  for (int n = 1; n <= 40; ++n) {
+    expected.push_back(distinct_flow(n));
+    taken.push_back(distinct_flow(n));
+  }
+  ASSERT_TRUE(store.add_flows(std::move(taken)));
+  EXPECT_TRUE(taken.empty());  // NOLINT(bugprone-use-after-move): the rows went to the store
+  std::vector<FlowRow> copied = {distinct_flow(41), distinct_flow(42)};
+  ASSERT_TRUE(store.add_flows(copied));  // the copying overload still numbers after them
+  EXPECT_EQ(copied[0].id, 42);
+  store.flush();
+  std::vector<FlowRow> stored = store.reader().recent_flows(100);
+  ASSERT_EQ(stored.size(), 43u);
+  std::sort(stored.begin(), stored.end(),
+            [](const FlowRow& a, const FlowRow& b) { return a.id < b.id; });
+  expect_same_flow(stored[0], first);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE("flow " + std::to_string(i + 1));
+    expected[i].id = static_cast<std::int64_t>(i) + 2;
+    expect_same_flow(stored[i + 1], expected[i]);
+  }
+  expect_same_flow(stored[41], copied[0]);
+  expect_same_flow(stored[42], copied[1]);
+}
+
 TEST_F(SqliteStoreTest, StoresEveryFlowOnceAcrossBlockBoundaries) {
   // Flows are written 32 rows per statement, gathered across batches; the rest of a transaction
   // one by one. Sizes around the block (and batches that straddle it) in one transaction each.
