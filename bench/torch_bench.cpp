@@ -15,6 +15,7 @@
 
 #include "data/matrix.h"
 #include "ml/model.h"
+#include "ml/torch/packet_lstm_kernel.h"
 #include "ml/torch/torch_models.h"
 
 namespace {
@@ -74,12 +75,55 @@ void score(benchmark::State& state, bool use_lstm) {
   ml::torch::set_torch_threads(1);
 }
 
+// The packet LSTM's scoring kernel (what the shipped bundle's LSTM runs): 8192 flows of
+// `packets` packets each (the lab's captures average 2.3 and 5.9, capped at 32), width 24, on
+// `threads` threads. Random weights: the cost does not depend on their values.
+void BM_PacketLstmKernel(benchmark::State& state) {
+  constexpr std::size_t kFlows = 8192;
+  constexpr std::size_t kHidden = 24;
+  const auto packets = static_cast<std::size_t>(state.range(0));
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0.0f, 0.3f);
+  const auto fill = [&](std::size_t count) {
+    std::vector<float> v(count);
+    for (float& x : v) x = n(rng);
+    return v;
+  };
+  ml::torch::PacketLstmKernel kernel;
+  kernel.set_weights(kHidden, fill(4 * kHidden * ml::torch::kPacketStepFeatures),
+                     fill(4 * kHidden * kHidden), fill(4 * kHidden), fill(4 * kHidden),
+                     fill(kHidden), 0.1f);
+  std::vector<netsentry::data::PacketStep> steps;
+  std::vector<std::size_t> offset{0};
+  std::uniform_int_distribution<std::uint32_t> size(0, 1460), gap(0, 1'000'000);
+  for (std::size_t f = 0; f < kFlows; ++f) {
+    for (std::size_t t = 0; t < packets; ++t) {
+      steps.push_back({t % 3 == 0 ? 0 : size(rng), t == 0 ? 0 : gap(rng),
+                       static_cast<std::int8_t>(t % 2 == 0 ? 1 : -1),
+                       static_cast<std::uint8_t>(t == 0 ? 0x02 : 0x18)});
+    }
+    offset.push_back(steps.size());
+  }
+  const netsentry::data::PacketSequences seq{steps, offset};
+  std::vector<float> out(kFlows);
+  for (auto _ : state) {
+    kernel.score(seq, 32, out, static_cast<int>(state.range(1)));
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kFlows));
+}
+
 void BM_LstmScore(benchmark::State& state) { score(state, true); }
 void BM_AutoencoderScore(benchmark::State& state) { score(state, false); }
 
 BENCHMARK(BM_LstmScore)
     ->ArgsProduct({{40, 90}, {1, 2}})
     ->ArgNames({"features", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_PacketLstmKernel)
+    ->ArgsProduct({{1, 3, 6, 32}, {1, 2}})
+    ->ArgNames({"packets", "threads"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_AutoencoderScore)

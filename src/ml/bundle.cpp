@@ -116,8 +116,7 @@ std::unique_ptr<Model> make_model(std::string_view name) {
 }
 
 void set_model_threads(Model& model, int threads) {
-  if (auto* f = dynamic_cast<IsolationForest*>(&model)) f->set_threads(threads);
-  if (auto* r = dynamic_cast<RandomForest*>(&model)) r->set_threads(threads);
+  model.set_threads(threads);
   // LibTorch's thread count is process-wide; set it when a torch model is in use.
   if (model.name() == "lstm" || model.name() == "autoencoder") torch_module::set_threads(threads);
 }

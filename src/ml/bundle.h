@@ -30,7 +30,8 @@ inline constexpr std::array<std::string_view, 4> kModelNames = {"isolation_fores
 // A fresh, untrained model by name with its default options; throws core::Error for an unknown
 // name (listing the known ones) or a model this build lacks.
 [[nodiscard]] std::unique_ptr<Model> make_model(std::string_view name);
-// Sets scoring threads on models that have their own pool (forest, XGBoost).
+// Sets scoring threads on models that have their own pool (forests, XGBoost, the packet LSTM) and
+// LibTorch's intra-op threads for the LibTorch models.
 void set_model_threads(Model& model, int threads);
 
 struct Bundle {

@@ -56,7 +56,7 @@ class IsolationForest final : public Model {
             std::size_t expected_features) override;
 
   // Scoring threads (fit() sets it from ctx.threads; a loaded model starts with 1).
-  void set_threads(int threads) { threads_ = threads < 1 ? 1 : threads; }
+  void set_threads(int threads) override { threads_ = threads < 1 ? 1 : threads; }
   [[nodiscard]] int threads() const { return threads_; }
   [[nodiscard]] bool fitted() const { return !trees_.empty(); }
   [[nodiscard]] std::size_t n_features() const { return n_features_; }

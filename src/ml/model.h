@@ -68,6 +68,8 @@ class Model {
   // True when score() reads ScoreInput::packets (a packet-sequence model): callers then supply
   // each row's first packets.
   [[nodiscard]] virtual bool reads_packets() const { return false; }
+  // Threads score() may use; models without a pool of their own ignore it.
+  virtual void set_threads(int threads) {}
   [[nodiscard]] virtual float threshold() const = 0;
   virtual void set_threshold(float threshold) = 0;
   // Writes the model in its native format into `dir`; returns the file name written (relative).

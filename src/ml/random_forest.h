@@ -67,7 +67,7 @@ class RandomForest final : public Model {
             std::size_t expected_features) override;
 
   // XGBoost's prediction threads (fit() uses ctx.threads; a loaded model starts with 1).
-  void set_threads(int threads);
+  void set_threads(int threads) override;
   [[nodiscard]] bool fitted() const { return !booster_.empty(); }
   [[nodiscard]] std::size_t n_features() const { return booster_.num_features(); }
   // Boosting rounds kept (1 for a random forest; the best round + 1 after early stopping).

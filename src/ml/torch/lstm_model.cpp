@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "ml/torch/packet_lstm_kernel.h"
 #include "ml/torch/torch_common.h"
 #include "ml/torch/torch_models.h"
 
@@ -54,17 +55,7 @@ using LstmNet = std::shared_ptr<LstmNetImpl>;
 
 // --- Packet mode -------------------------------------------------------------------------------
 
-// Numbers per packet: log payload size, direction, log gap, payload present, six TCP flags.
-constexpr std::int64_t kStepFeatures = 10;
-
-void featurize(const data::PacketStep& p, float* out) {
-  out[0] = static_cast<float>(std::log1p(static_cast<double>(p.size)) / 8.0);  // 1460 B -> 0.91
-  out[1] = p.direction >= 0 ? 1.0f : -1.0f;
-  out[2] = static_cast<float>(std::log1p(static_cast<double>(p.iat_us)) / 16.0);  // 9 s -> 1
-  out[3] = p.size > 0 ? 1.0f : 0.0f;
-  static constexpr std::uint8_t kFlags[] = {0x01, 0x02, 0x04, 0x08, 0x10, 0x20};  // F S R P A U
-  for (int f = 0; f < 6; ++f) out[4 + f] = (p.tcp_flags & kFlags[f]) != 0 ? 1.0f : 0.0f;
-}
+constexpr auto kStepFeatures = static_cast<std::int64_t>(kPacketStepFeatures);
 
 // LSTM over a flow's packets with a logit per step: P(attack | the first t packets).
 struct PacketNetImpl : ::torch::nn::Module {
@@ -82,74 +73,19 @@ struct PacketNetImpl : ::torch::nn::Module {
 };
 using PacketNet = std::shared_ptr<PacketNetImpl>;
 
-// The trained packet network's weights as plain arrays, for scoring without LibTorch operators:
-// a flow is a handful of steps of a small LSTM, where per-operator overhead would cost more
-// than the arithmetic (see torch_models.h).
-struct PacketWeights {
-  int hidden = 0;
-  std::vector<float> w;     // [4H][kStepFeatures + H]: input then recurrent weights per gate row
-  std::vector<float> bias;  // [4H]: b_ih + b_hh
-  std::vector<float> head;  // [H]
-  float head_bias = 0;
-
-  void copy_from(PacketNetImpl& net) {
-    ::torch::NoGradGuard no_grad;
-    const Tensor wih = net.lstm->named_parameters()["weight_ih_l0"].contiguous();
-    const Tensor whh = net.lstm->named_parameters()["weight_hh_l0"].contiguous();
-    const Tensor bih = net.lstm->named_parameters()["bias_ih_l0"];
-    const Tensor bhh = net.lstm->named_parameters()["bias_hh_l0"];
-    hidden = static_cast<int>(whh.size(1));
-    const auto h = static_cast<std::size_t>(hidden);
-    const std::size_t cols = kStepFeatures + h;
-    w.assign(4 * h * cols, 0.0f);
-    const float* pi = wih.data_ptr<float>();
-    const float* ph = whh.data_ptr<float>();
-    for (std::size_t r = 0; r < 4 * h; ++r) {
-      std::memcpy(&w[r * cols], pi + r * kStepFeatures, kStepFeatures * sizeof(float));
-      std::memcpy(&w[r * cols + kStepFeatures], ph + r * h, h * sizeof(float));
-    }
-    const Tensor b = (bih + bhh).contiguous();
-    bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + 4 * h);
-    const Tensor hw = net.head->weight.contiguous();
-    head.assign(hw.data_ptr<float>(), hw.data_ptr<float>() + h);
-    head_bias = net.head->bias.item<float>();
-  }
-
-  static float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
-
-  // The logit after the given packets (at most `max_steps` of them); 0 packets -> no evidence.
-  [[nodiscard]] float logit(std::span<const data::PacketStep> packets, std::size_t max_steps,
-                            std::vector<float>& scratch) const {
-    const auto hs = static_cast<std::size_t>(hidden);
-    const std::size_t cols = kStepFeatures + hs;
-    scratch.assign(cols + 6 * hs, 0.0f);
-    float* in = scratch.data();  // [x, h]
-    float* c = in + cols;        // cell
-    float* gates = c + hs;       // 4H
-    const std::size_t steps = std::min(packets.size(), max_steps);
-    for (std::size_t t = 0; t < steps; ++t) {
-      featurize(packets[t], in);
-      for (std::size_t r = 0; r < 4 * hs; ++r) {
-        const float* row = &w[r * cols];
-        float sum = bias[r];
-        for (std::size_t k = 0; k < cols; ++k) sum += row[k] * in[k];
-        gates[r] = sum;
-      }
-      float* h = in + kStepFeatures;
-      for (std::size_t j = 0; j < hs; ++j) {  // gate order i, f, g, o
-        const float i = sigmoid(gates[j]);
-        const float f = sigmoid(gates[hs + j]);
-        const float g = std::tanh(gates[2 * hs + j]);
-        const float o = sigmoid(gates[3 * hs + j]);
-        c[j] = f * c[j] + i * g;
-        h[j] = o * std::tanh(c[j]);
-      }
-    }
-    float z = head_bias;
-    for (std::size_t j = 0; j < hs; ++j) z += head[j] * in[kStepFeatures + j];
-    return z;
-  }
-};
+// Copies the trained packet network's weights into the scoring kernel.
+void copy_weights(PacketNetImpl& net, PacketLstmKernel& kernel) {
+  ::torch::NoGradGuard no_grad;
+  auto params = net.lstm->named_parameters();
+  const auto flat = [](const Tensor& t) {
+    const Tensor c = t.detach().to(::torch::kFloat32).contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
+  const Tensor whh = params["weight_hh_l0"];
+  kernel.set_weights(static_cast<std::size_t>(whh.size(1)), flat(params["weight_ih_l0"]), flat(whh),
+                     flat(params["bias_ih_l0"]), flat(params["bias_hh_l0"]), flat(net.head->weight),
+                     net.head->bias.item<float>());
+}
 
 // Time-major [steps, flows, kStepFeatures] input of the given rows' first packets (steps = the
 // longest of them, capped at max_steps; shorter flows are zero-padded at the end) and each
@@ -168,7 +104,7 @@ Tensor packet_input(const data::PacketSequences& seq, std::span<const std::size_
   for (std::int64_t b = 0; b < n; ++b) {
     const auto packets = seq.of(rows[static_cast<std::size_t>(b)]);
     for (std::int64_t s = 0; s < lengths[static_cast<std::size_t>(b)]; ++s) {
-      featurize(packets[static_cast<std::size_t>(s)], dst + (s * n + b) * kStepFeatures);
+      featurize_packet(packets[static_cast<std::size_t>(s)], dst + (s * n + b) * kStepFeatures);
     }
   }
   return t;
@@ -332,6 +268,7 @@ class LstmModel final : public Model {
 
   [[nodiscard]] std::string_view name() const override { return kName; }
   [[nodiscard]] bool reads_packets() const override { return packets_mode_; }
+  void set_threads(int threads) override { threads_ = std::max(1, threads); }
 
   void fit(const TrainSet& train, const TrainContext& ctx) override {
     check_train_set(kName, train, /*labels_required=*/true);
@@ -359,14 +296,8 @@ class LstmModel final : public Model {
           input.packets.rows(), input.x.rows));
     }
     std::vector<float> out(input.x.rows);
-    std::vector<float> scratch;
-    const auto steps = static_cast<std::size_t>(options_.max_packets);
-    for (std::size_t r = 0; r < out.size(); ++r) {
-      const auto packets = input.packets.of(r);
-      // A flow without packets gives no evidence either way: the lowest score.
-      out[r] =
-          packets.empty() ? 0.0f : PacketWeights::sigmoid(weights_.logit(packets, steps, scratch));
-    }
+    // A flow without packets gives no evidence either way: the lowest score (the kernel's 0).
+    kernel_.score(input.packets, static_cast<std::size_t>(options_.max_packets), out, threads_);
     return out;
   }
 
@@ -539,16 +470,17 @@ class LstmModel final : public Model {
     run_training(*net, settings, train_split, val_split, ctx);
 
     packet_net_ = net;
-    weights_.copy_from(*net);
+    copy_weights(*net, kernel_);
     check_weights_match(*net, train.packets, train_split.rows);
     features_ = train.x->cols;
     threshold_ = options_.threshold;
   }
 
-  // The hand-written scorer must give LibTorch's logits (to float rounding) on a few flows.
+  // The hand-written scorer must give LibTorch's logits (to float rounding) on the first
+  // training flows.
   void check_weights_match(PacketNetImpl& net, const data::PacketSequences& seq,
                            std::span<const std::size_t> rows) const {
-    const std::size_t n = std::min<std::size_t>(rows.size(), 64);
+    const std::size_t n = std::min<std::size_t>(rows.size(), 256);
     if (n == 0) return;
     const auto steps = static_cast<std::size_t>(options_.max_packets);
     std::vector<std::int64_t> lengths;
@@ -557,11 +489,10 @@ class LstmModel final : public Model {
     const Tensor logits =
         net.forward(packet_input(seq, rows.first(n), steps, lengths)).contiguous();
     const float* l = logits.data_ptr<float>();
-    std::vector<float> scratch;
     for (std::size_t b = 0; b < n; ++b) {
       const float expected = l[static_cast<std::size_t>(lengths[b] - 1) * n + b];
-      const float got = weights_.logit(seq.of(rows[b]), steps, scratch);
-      if (std::abs(expected - got) > 1e-3f * std::max(1.0f, std::abs(expected))) {
+      const float got = kernel_.logit(seq.of(rows[b]), steps);
+      if (std::abs(expected - got) > 1e-4f * std::max(1.0f, std::abs(expected))) {
         throw core::Error(fmt::format(
             "lstm: the packet scorer gives {} where LibTorch gives {}: the weights were not read "
             "as LibTorch lays them out",
@@ -668,10 +599,10 @@ class LstmModel final : public Model {
         auto net = std::make_shared<PacketNetImpl>(o.packet_hidden_size);
         load_parameters(dir, file, *net);
         net->eval();
-        PacketWeights w;
-        w.copy_from(*net);
+        PacketLstmKernel kernel;
+        copy_weights(*net, kernel);
         packet_net_ = net;
-        weights_ = std::move(w);
+        kernel_ = std::move(kernel);
       } else {
         auto net = std::make_shared<LstmNetImpl>(static_cast<std::int64_t>(sidecar.features), o);
         load_parameters(dir, file, *net);
@@ -717,9 +648,10 @@ class LstmModel final : public Model {
   float threshold_;
   std::size_t features_ = 0;
   bool packets_mode_ = false;
-  LstmNet net_;            // rows mode
-  PacketNet packet_net_;   // packets mode (kept for save)
-  PacketWeights weights_;  // packets mode: what score() runs
+  LstmNet net_;              // rows mode
+  PacketNet packet_net_;     // packets mode (kept for save)
+  PacketLstmKernel kernel_;  // packets mode: what score() runs
+  int threads_ = 1;          // packets mode: scoring threads
 };
 
 }  // namespace
