@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -108,6 +109,100 @@ TEST(QuantileNormalizer, RoundTripsThroughJsonAndRefusesBrokenTables) {
   auto zero_scale = j;
   zero_scale["high_scale"][1] = 0.0;
   EXPECT_THROW((void)QuantileNormalizer::from_json(zero_scale, "ae.json", 3), core::Error);
+}
+
+// The transform as first written (two binary searches and a normal quantile per value), kept
+// here as the reference the indexed transform must reproduce bit for bit.
+namespace reference {
+
+double normal_quantile(double p) {
+  static constexpr double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
+                                 -2.759285104469687e+02, 1.383577518672690e+02,
+                                 -3.066479806614716e+01, 2.506628277459239e+00};
+  static constexpr double b[] = {-5.447609879822406e+01, 1.615858368580409e+02,
+                                 -1.556989798598866e+02, 6.680131188771972e+01,
+                                 -1.328068155288572e+01};
+  static constexpr double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
+                                 -2.400758277161838e+00, -2.549732539343734e+00,
+                                 4.374664141464968e+00,  2.938163982698783e+00};
+  static constexpr double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
+                                 2.445134137142996e+00, 3.754408661907416e+00};
+  p = std::clamp(p, 1e-3, 1.0 - 1e-3);
+  if (p < 0.02425) {
+    const double q = std::sqrt(-2 * std::log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - 0.02425) {
+    const double q = std::sqrt(-2 * std::log(1 - p));
+    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  const double q = p - 0.5;
+  const double r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+         (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+double probability(std::size_t k) { return static_cast<double>(k) / 100.0; }
+
+double inside(const std::vector<float>& q, float x) {
+  const auto lo = static_cast<std::size_t>(std::lower_bound(q.begin(), q.end(), x) - q.begin());
+  const auto past = static_cast<std::size_t>(std::upper_bound(q.begin(), q.end(), x) - q.begin());
+  if (past > lo) return normal_quantile(0.5 * (probability(lo) + probability(past - 1)));
+  const double f = (static_cast<double>(x) - q[lo - 1]) / (static_cast<double>(q[lo]) - q[lo - 1]);
+  return normal_quantile(probability(lo - 1) + f * (probability(lo) - probability(lo - 1)));
+}
+
+float transform_value(const nlohmann::json& j, std::size_t col, float v) {
+  if (!std::isfinite(v)) return 0.0f;
+  const auto q = j.at("knots")[col].get<std::vector<float>>();
+  const float high = j.at("high_scale")[col].get<float>();
+  const float low = j.at("low_scale")[col].get<float>();
+  if (v > q.back())
+    return static_cast<float>(inside(q, q.back()) + std::log1p((v - q.back()) / high));
+  if (v < q.front())
+    return static_cast<float>(inside(q, q.front()) - std::log1p((q.front() - v) / low));
+  return static_cast<float>(inside(q, v));
+}
+
+}  // namespace reference
+
+TEST(QuantileNormalizer, GivesTheFirstImplementationsScoresBitForBit) {
+  // Heavy-tailed, binary and constant columns, plus a column of few distinct values (long runs
+  // of equal knots).
+  auto x = benign(3000, 8);
+  data::Matrix wide(x.rows, 4);
+  std::mt19937_64 rng(9);
+  std::uniform_int_distribution<int> small(0, 3);
+  for (std::size_t i = 0; i < x.rows; ++i) {
+    for (std::size_t j = 0; j < 3; ++j) wide.at(i, j) = x.at(i, j);
+    wide.at(i, 3) = static_cast<float>(small(rng) * small(rng));
+  }
+  QuantileNormalizer t;
+  t.fit(wide, all_rows(wide.rows));
+  const auto j = t.to_json();
+  std::lognormal_distribution<float> probe(0.0f, 3.0f);
+  for (std::size_t col = 0; col < 4; ++col) {
+    std::vector<float> values = j.at("knots")[col].get<std::vector<float>>();  // on the knots
+    const std::size_t knots = values.size();
+    for (std::size_t k = 0; k + 1 < knots; ++k)
+      values.push_back(0.5f * (values[k] + values[k + 1]));
+    for (int k = 0; k < 2000; ++k) values.push_back(probe(rng) - 2.0f);
+    for (float v : {-1e6f, -1.0f, 0.0f, 1.0f, 5.0f, 9.0f, 1e6f, std::nanf("")}) values.push_back(v);
+    for (const float v : values) {
+      const float expected = reference::transform_value(j, col, v);
+      ASSERT_EQ(t.transform_value(col, v), expected) << "column " << col << ", value " << v;
+    }
+  }
+  // A whole row through transform() and transform_row() gives the same numbers.
+  const data::Matrix all = t.transform(wide);
+  std::vector<float> row(4);
+  t.transform_row(wide, 17, row.data());
+  for (std::size_t col = 0; col < 4; ++col) {
+    EXPECT_EQ(row[col], all.at(17, col));
+    EXPECT_EQ(row[col], reference::transform_value(j, col, wide.at(17, col)));
+  }
 }
 
 }  // namespace

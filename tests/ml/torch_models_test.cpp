@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -232,6 +233,43 @@ TEST_F(TorchModels, AutoencoderFeatureErrorsPointAtThePerturbedFeature) {
   EXPECT_FLOAT_EQ(batch.at(2, 7), errors[7]);
   const std::size_t bad[] = {3};
   EXPECT_THROW((void)explainer->feature_errors(x, bad), core::Error);
+}
+
+// score() runs its own batches (the transform into one reused tensor, the row MSE summed in
+// double); feature_errors() still runs LibTorch's elementwise operators: the two must agree to
+// float rounding, on one thread or two, with a batch size that leaves a partial batch.
+TEST_F(TorchModels, AutoencoderScoresAreTheMeanOfLibTorchsFeatureErrorsOnAnyThreadCount) {
+  Manifold m;
+  const data::Matrix train = m.on(1500);
+  for (const std::string transform : {"quantile", "both", "none"}) {
+    AutoencoderOptions o;
+    o.epochs = 3;
+    o.transform = transform;
+    o.score_batch = 700;
+    auto model = make_autoencoder(o);
+    TrainSet ts;
+    ts.x = &train;
+    model->fit(ts, TrainContext{});
+    const auto* explainer = dynamic_cast<const ReconstructionExplainer*>(model.get());
+    ASSERT_NE(explainer, nullptr);
+
+    data::Matrix x = m.on(2500);
+    for (std::size_t r = 0; r < x.rows; r += 7) x.at(r, r % Manifold::kWidth) += 40.0f;
+    std::vector<std::size_t> rows(x.rows);
+    std::iota(rows.begin(), rows.end(), std::size_t{0});
+    const data::Matrix errors = explainer->feature_errors(x, rows);
+    const std::vector<float> one = model->score(x);
+    model->set_threads(2);
+    const std::vector<float> two = model->score(x);
+    model->set_threads(1);
+    EXPECT_EQ(one, two) << transform;
+    for (std::size_t r = 0; r < x.rows; ++r) {
+      double mean = 0;
+      for (std::size_t c = 0; c < errors.cols; ++c) mean += errors.at(r, c);
+      mean /= static_cast<double>(errors.cols);
+      ASSERT_NEAR(one[r], mean, 1e-5 * std::max(1e-3, mean)) << transform << ", row " << r;
+    }
+  }
 }
 
 TEST_F(TorchModels, LstmLearnsARuleOverTheHostsPreviousRecords) {

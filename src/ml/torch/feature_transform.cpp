@@ -67,7 +67,30 @@ double inside(const std::vector<float>& q, float x) {
                          f * (knot_probability(lo) - knot_probability(lo - 1)));
 }
 
+// Index of the first knot >= x (std::lower_bound), without data-dependent branches: one
+// comparison per halving, whatever the values.
+std::size_t first_not_below(const std::vector<float>& q, float x) {
+  const float* base = q.data();
+  std::size_t n = q.size();
+  while (n > 1) {
+    const std::size_t half = n / 2;
+    base = base[half - 1] < x ? base + half : base;
+    n -= half;
+  }
+  return static_cast<std::size_t>(base - q.data()) + (*base < x ? 1 : 0);
+}
+
 }  // namespace
+
+void QuantileNormalizer::index_knots() {
+  knot_scores_.assign(knots_.size(), {});
+  for (std::size_t j = 0; j < knots_.size(); ++j) {
+    const auto& q = knots_[j];
+    auto& z = knot_scores_[j];
+    z.resize(q.size());
+    for (std::size_t k = 0; k < q.size(); ++k) z[k] = inside(q, q[k]);
+  }
+}
 
 void QuantileNormalizer::fit(const data::Matrix& x, std::span<const std::size_t> rows) {
   if (rows.empty()) throw core::Error("quantile transform: no rows to fit on");
@@ -120,6 +143,7 @@ void QuantileNormalizer::fit(const data::Matrix& x, std::span<const std::size_t>
     high_scale_[j] = std::max(q[kKnots - 1] - q[(kKnots - 1) * 9 / 10], kMinScale);
     low_scale_[j] = std::max(q[(kKnots - 1) / 10] - q[0], kMinScale);
   }
+  index_knots();
 }
 
 float QuantileNormalizer::standard_value(std::size_t j, float v) const {
@@ -130,13 +154,19 @@ float QuantileNormalizer::transform_value(std::size_t j, float v) const {
   if (!std::isfinite(v)) return 0.0f;
   if (kind_ == Kind::kStandard) return (v - mean_[j]) / scale_[j];
   const auto& q = knots_[j];
+  const auto& z = knot_scores_[j];
   if (v > q.back()) {
-    return static_cast<float>(inside(q, q.back()) + std::log1p((v - q.back()) / high_scale_[j]));
+    return static_cast<float>(z.back() + std::log1p((v - q.back()) / high_scale_[j]));
   }
   if (v < q.front()) {
-    return static_cast<float>(inside(q, q.front()) - std::log1p((q.front() - v) / low_scale_[j]));
+    return static_cast<float>(z.front() - std::log1p((q.front() - v) / low_scale_[j]));
   }
-  return static_cast<float>(inside(q, v));
+  // The same score as inside(q, v), with one search.
+  const std::size_t lo = first_not_below(q, v);
+  if (q[lo] == v) return static_cast<float>(z[lo]);
+  const double f = (static_cast<double>(v) - q[lo - 1]) / (static_cast<double>(q[lo]) - q[lo - 1]);
+  return static_cast<float>(normal_quantile(knot_probability(lo - 1) +
+                                            f * (knot_probability(lo) - knot_probability(lo - 1))));
 }
 
 data::Matrix QuantileNormalizer::transform(const data::Matrix& x,
@@ -148,14 +178,17 @@ data::Matrix QuantileNormalizer::transform(const data::Matrix& x,
   const std::size_t n = rows.empty() ? x.rows : rows.size();
   data::Matrix out(n, output_width());
   for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t r = rows.empty() ? i : rows[i];
-    for (std::size_t j = 0; j < x.cols; ++j) out.at(i, j) = transform_value(j, x.at(r, j));
-    if (kind_ == Kind::kBoth) {
-      for (std::size_t j = 0; j < x.cols; ++j)
-        out.at(i, x.cols + j) = standard_value(j, x.at(r, j));
-    }
+    transform_row(x, rows.empty() ? i : rows[i], out.data() + i * out.cols);
   }
   return out;
+}
+
+void QuantileNormalizer::transform_row(const data::Matrix& x, std::size_t r, float* out) const {
+  const float* row = x.data() + r * x.cols;
+  for (std::size_t j = 0; j < features_; ++j) out[j] = transform_value(j, row[j]);
+  if (kind_ == Kind::kBoth) {
+    for (std::size_t j = 0; j < features_; ++j) out[features_ + j] = standard_value(j, row[j]);
+  }
 }
 
 nlohmann::json QuantileNormalizer::to_json() const {
@@ -222,6 +255,7 @@ QuantileNormalizer QuantileNormalizer::from_json(const nlohmann::json& j, const 
     if (!std::is_sorted(q.begin(), q.end())) bad(field, "must be ascending");
     t.knots_.push_back(std::move(q));
   }
+  t.index_knots();
   t.low_scale_ = numbers(j.at("low_scale"), "low_scale");
   t.high_scale_ = numbers(j.at("high_scale"), "high_scale");
   for (std::size_t f = 0; f < expected_features; ++f) {

@@ -52,6 +52,8 @@ class QuantileNormalizer {
   // benign median's score).
   [[nodiscard]] data::Matrix transform(const data::Matrix& x,
                                        std::span<const std::size_t> rows = {}) const;
+  // Row r of x transformed into out[0 .. output_width()), as transform() writes it.
+  void transform_row(const data::Matrix& x, std::size_t r, float* out) const;
   // One value of column j, as the standard (kStandard) or quantile (kQuantile, kBoth) part.
   [[nodiscard]] float transform_value(std::size_t j, float v) const;
   [[nodiscard]] float standard_value(std::size_t j, float v) const;
@@ -66,9 +68,17 @@ class QuantileNormalizer {
  private:
   Kind kind_ = Kind::kQuantile;
   std::size_t features_ = 0;
+  // Fills knot_scores_ from knots_ (after fit and from_json).
+  void index_knots();
+
   // quantile, per column: kKnots ascending values; the slope scale used below the first and
   // above the last knot.
   std::vector<std::vector<float>> knots_;
+  // quantile, per column: the score of a value equal to knot k (the middle of the run of equal
+  // knots it belongs to), computed once so that transform() needs one search per value and no
+  // normal quantile for the many values that sit on a knot (flags, counts, the benign range's
+  // ends).
+  std::vector<std::vector<double>> knot_scores_;
   std::vector<float> low_scale_;
   std::vector<float> high_scale_;
   // standard, per column: benign mean and scale.
