@@ -644,6 +644,10 @@ int run_cli(int argc, char** argv) {
                          "Also score with each model removed from the ensemble and with each "
                          "model alone (the fusion refitted on the bundle's validation scores, as "
                          "train fits it)");
+  evaluate_cmd->add_flag("--cascade", evaluate.cascade,
+                         "Score as monitor does: in vote mode the LSTM and autoencoder score only "
+                         "the rows whose forest votes leave the decision open (decisions are "
+                         "those of scoring every model; their per-model metrics are left out)");
   evaluate_cmd->add_option("--scores", evaluate.scores_csv,
                            "Write every record's label, class, model scores and ensemble score "
                            "to this CSV file");

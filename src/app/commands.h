@@ -185,6 +185,9 @@ struct EvaluateOptions {
   std::filesystem::path scores_csv;  // empty = none; else one row per record with every score
   std::string ensemble;              // empty = the bundle's mode; else vote|soft|stacked|tail
   bool ablation = false;             // also each model removed and each alone (the fusion refitted)
+  // Score as monitor does (ml::Bundle::score_cascade): the costly models only on the rows the
+  // forests leave open; their per-model metrics are then left out.
+  bool cascade = false;
   // --pcap: replay a labelled capture through monitor's engine instead (app/evaluate_pcap.h).
   std::string pcap;
   std::string labels;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -258,6 +259,11 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
         "evaluate: give --data FILE and -m/--model DIR (or --traffic FILE --traffic-model DIR, "
         "or --pcap FILE --labels FILE)");
   }
+  if (o.cascade && o.ablation) {
+    throw core::Error(
+        "evaluate: --cascade and --ablation cannot be combined (the ablation needs every model's "
+        "score on every row)");
+  }
   ml::Bundle bundle = ml::Bundle::load(o.model, o.threads);
   if (!o.ensemble.empty()) {
     bundle.ensemble.set_mode(ml::ensemble_mode_from_string(o.ensemble));
@@ -272,9 +278,28 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
   const double prep_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::map<std::string, double> model_seconds;
-  const auto scores = bundle.score({x, ds.group, ds.sequences()}, &model_seconds);
+  ml::Bundle::CascadeStats cascade;
+  ml::ModelScores scores =
+      o.cascade ? bundle.score_cascade({x, ds.group, ds.sequences()}, &cascade, &model_seconds)
+                : bundle.score({x, ds.group, ds.sequences()}, &model_seconds);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // A model the cascade skipped on some rows has no score there (NaN): no metrics of its own.
+  std::vector<std::string> left_out;
+  for (auto it = scores.begin(); it != scores.end();) {
+    if (it->first != "ensemble" &&
+        std::any_of(it->second.begin(), it->second.end(), [](float v) { return std::isnan(v); })) {
+      left_out.push_back(it->first);
+      it = scores.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (o.cascade) {
+    spdlog::info("cascade: {} of {} rows reached the second stage{}{}", cascade.second_stage_rows,
+                 cascade.rows, left_out.empty() ? "" : "; no per-model metrics for ",
+                 fmt::format("{}", fmt::join(left_out, ", ")));
+  }
   std::string split = fmt::format("preprocessing {:.3f} s", prep_seconds);
   for (const auto& [name, s] : model_seconds) split += fmt::format(", {} {:.3f} s", name, s);
   spdlog::info("scoring time: {}", split);
@@ -303,6 +328,11 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
       }
     }
     j["rows"] = ds.rows();
+    if (o.cascade) {
+      j["cascade"] = {{"rows", cascade.rows},
+                      {"second_stage_rows", cascade.second_stage_rows},
+                      {"models_without_metrics", left_out}};
+    }
     j["score_seconds"] = seconds;
     j["score_seconds_by_stage"] = model_seconds;
     j["score_seconds_by_stage"]["preprocessing"] = prep_seconds;

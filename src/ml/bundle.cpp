@@ -215,9 +215,10 @@ bool Bundle::cascades() const {
   return first > 0 && second > 0;
 }
 
-ModelScores Bundle::score_cascade(const ScoreInput& input, CascadeStats* stats) const {
+ModelScores Bundle::score_cascade(const ScoreInput& input, CascadeStats* stats,
+                                  std::map<std::string, double>* seconds) const {
   if (!cascades()) {
-    auto scores = score(input);
+    auto scores = score(input, seconds);
     if (stats) {
       stats->rows += input.x.rows;
       stats->second_stage_rows += input.x.rows;
@@ -287,9 +288,15 @@ ModelScores Bundle::score_cascade(const ScoreInput& input, CascadeStats* stats) 
   }
   ModelScores scores;
   for (std::size_t i = 0; i < models.size(); ++i) {
+    if (seconds) (*seconds)[std::string(models[i]->name())] = took[i];
     scores.emplace(std::string(models[i]->name()), std::move(results[i]));
   }
+  const auto t0 = std::chrono::steady_clock::now();
   scores.emplace("ensemble", ensemble.score(scores));
+  if (seconds) {
+    (*seconds)["ensemble"] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   return scores;
 }
 

@@ -74,8 +74,9 @@ struct Bundle {
     std::size_t rows = 0;
     std::size_t second_stage_rows = 0;  // rows the costly models scored
   };
-  [[nodiscard]] ModelScores score_cascade(const ScoreInput& input,
-                                          CascadeStats* stats = nullptr) const;
+  // With `seconds`, also the wall time each model took (both stages) and the ensemble's.
+  [[nodiscard]] ModelScores score_cascade(const ScoreInput& input, CascadeStats* stats = nullptr,
+                                          std::map<std::string, double>* seconds = nullptr) const;
   // True when score_cascade() skips rows: vote mode with weighted forests and other models.
   [[nodiscard]] bool cascades() const;
   // True when a model reads each row's first packets (ScoreInput::packets): callers then pass

@@ -105,6 +105,24 @@ class TrainAndEvaluate(unittest.TestCase):
         self.assertGreater(j["models"]["random_forest"]["f1"], 0.95)
         self.assertGreater(j["models"]["ensemble"]["roc_auc"], 0.95)
 
+    def test_cascade_scoring_keeps_the_ensembles_decisions(self):
+        full = run(["evaluate", "-m", self.bundle, "--data", self.test_csv, "--json"])
+        cascade = run(["evaluate", "-m", self.bundle, "--data", self.test_csv, "--json",
+                       "--cascade"])
+        self.assertEqual(cascade.returncode, 0, cascade.stderr)
+        j, c = json.loads(full.stdout), json.loads(cascade.stdout)
+        self.assertEqual(c["cascade"]["rows"], 1000)
+        self.assertLessEqual(c["cascade"]["second_stage_rows"], 1000)
+        self.assertEqual(c["models"]["ensemble"]["confusion_matrix"],
+                         j["models"]["ensemble"]["confusion_matrix"])
+        # A model the cascade skipped on some rows has no metrics of its own; the forests always do.
+        self.assertIn("random_forest", c["models"])
+        for name in c["cascade"]["models_without_metrics"]:
+            self.assertNotIn(name, c["models"])
+        p = run(["evaluate", "-m", self.bundle, "--data", self.test_csv, "--cascade", "--ablation"])
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--cascade and --ablation cannot be combined", p.stderr)
+
     def test_same_seed_gives_identical_scores(self):
         again = os.path.join(self.dir, "again")
         p = run(["train", "--data", self.train_csv, "-o", again, "--models", "if,rf", "--seed", "7", "--json"])
