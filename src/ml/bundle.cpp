@@ -149,7 +149,7 @@ void score_side_by_side(const std::vector<std::unique_ptr<Model>>& models,
   using Clock = std::chrono::steady_clock;
   std::vector<std::exception_ptr> errors(models.size());
   std::atomic<std::size_t> next{0};
-  // Workers take models in order (the bundle order puts the forests first, the costly ones).
+  // Workers take models in the order of `which` (costliest first, see Bundle::score).
   const auto work = [&] {
     for (std::size_t k = next.fetch_add(1); k < which.size(); k = next.fetch_add(1)) {
       const std::size_t i = which[k];
@@ -184,8 +184,17 @@ ModelScores Bundle::score(const ScoreInput& input, std::map<std::string, double>
   using Clock = std::chrono::steady_clock;
   std::vector<std::vector<float>> results(models.size());
   std::vector<double> took(models.size(), 0.0);
+  // Costliest per row first (measured on the lab's flows: the autoencoder, then the packet LSTM,
+  // then the forests), so the thread that takes the last, cheap model is not the one that
+  // started with the longest.
   std::vector<std::size_t> all(models.size());
   for (std::size_t i = 0; i < models.size(); ++i) all[i] = i;
+  const auto rank = [&](std::size_t i) {
+    const std::string_view name = models[i]->name();
+    return name == "autoencoder" ? 0 : name == "lstm" ? 1 : name == "isolation_forest" ? 2 : 3;
+  };
+  std::stable_sort(all.begin(), all.end(),
+                   [&](std::size_t a, std::size_t b) { return rank(a) < rank(b); });
   score_side_by_side(models, all, input, score_threads, results, took);
   ModelScores scores;
   for (std::size_t i = 0; i < models.size(); ++i) {
