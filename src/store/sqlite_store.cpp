@@ -1780,6 +1780,11 @@ SqliteStore::~SqliteStore() {
 
 bool SqliteStore::push_bulk(Item item, std::size_t rows) {
   const std::size_t limit = queue_.capacity() - options_.alert_reserve;
+  if (!reserve_rows(rows, options_.lossless)) {
+    refused_bulk_.fetch_add(1, std::memory_order_relaxed);
+    count_refused(rows);
+    return false;
+  }
   if (options_.lossless) {
     if (queue_.push_within(std::move(item), limit)) return true;
   } else if (queue_.size() >= limit) {
@@ -1787,8 +1792,42 @@ bool SqliteStore::push_bulk(Item item, std::size_t rows) {
   } else if (queue_.try_push(std::move(item))) {
     return true;
   }
+  release_rows(rows);
   count_refused(rows);
   return false;
+}
+
+std::size_t SqliteStore::queued_rows_of(const Item& item) {
+  return std::visit(
+      [](const auto& i) -> std::size_t {
+        using T = std::decay_t<decltype(i)>;
+        if constexpr (std::is_same_v<T, AlertItem> || std::is_same_v<T, AckItem> ||
+                      std::is_same_v<T, FlushItem>) {
+          return 0;
+        } else {
+          return rows_of(i);
+        }
+      },
+      item);
+}
+
+bool SqliteStore::reserve_rows(std::size_t rows, bool wait) {
+  std::unique_lock lock(rows_mutex_);
+  // An empty queue takes any batch, so one larger than the bound is never refused for its size.
+  const auto fits = [&] { return queued_rows_ == 0 || queued_rows_ + rows <= options_.queue_rows; };
+  if (wait) rows_room_.wait(lock, fits);
+  if (!fits()) return false;
+  queued_rows_ += rows;
+  return true;
+}
+
+void SqliteStore::release_rows(std::size_t rows) {
+  if (rows == 0) return;
+  {
+    std::lock_guard lock(rows_mutex_);
+    queued_rows_ -= std::min(rows, queued_rows_);
+  }
+  rows_room_.notify_all();
 }
 
 bool SqliteStore::push_priority(Item item) {
@@ -1805,9 +1844,9 @@ void SqliteStore::count_refused(std::size_t rows) {
   // Once: the counters (stats(), monitor's periodic log line) tell how many followed.
   if (!warned_full_.exchange(true, std::memory_order_relaxed)) {
     spdlog::warn(
-        "SQLite store {}: the writer cannot keep up (queue of {} items full); rows are dropped "
-        "and counted until it catches up",
-        options_.path.string(), queue_.capacity());
+        "SQLite store {}: the writer cannot keep up (queue full: {} items or {} rows waiting); "
+        "rows are dropped and counted until it catches up",
+        options_.path.string(), queue_.capacity(), options_.queue_rows);
   }
 }
 
@@ -1839,7 +1878,11 @@ bool SqliteStore::add_flows(std::vector<FlowRow>&& flows) {
 }
 
 bool SqliteStore::add_sensor_message(SensorMessage message) {
-  return queue_.push(std::move(message));
+  const std::size_t rows = rows_of(message);
+  if (!reserve_rows(rows, /*wait=*/true)) return false;
+  if (queue_.push(std::move(message))) return true;
+  release_rows(rows);
+  return false;
 }
 
 bool SqliteStore::add_connections(std::chrono::system_clock::time_point time,
@@ -1923,16 +1966,20 @@ void SqliteStore::run(std::stop_token stop) {
     batch.clear();
     batch.push_back(std::move(*first));
     std::size_t rows = std::visit([](const auto& item) { return rows_of(item); }, batch.back());
+    release_rows(queued_rows_of(batch.back()));
     bool flush_requested = std::holds_alternative<FlushItem>(batch.back());
     const auto deadline = std::chrono::steady_clock::now() + options_.commit_interval;
     // Gather a batch: one transaction per commit_interval or batch_max rows, at once on flush.
     while (!flush_requested && rows < options_.batch_max) {
       const std::size_t before = batch.size();
       queue_.drain(batch, 256);
+      std::size_t taken = 0;
       for (std::size_t i = before; i < batch.size(); ++i) {
+        taken += queued_rows_of(batch[i]);
         rows += std::visit([](const auto& item) { return rows_of(item); }, batch[i]);
         flush_requested = flush_requested || std::holds_alternative<FlushItem>(batch[i]);
       }
+      release_rows(taken);
       if (flush_requested || rows >= options_.batch_max || stop.stop_requested() ||
           std::chrono::steady_clock::now() >= deadline) {
         break;

@@ -31,6 +31,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -346,6 +347,11 @@ bool acknowledge_alert(const std::filesystem::path& path, std::int64_t id,
 struct SqliteStoreOptions {
   std::filesystem::path path = "netsentry.db";
   std::size_t queue_capacity = 65536;  // items (an add_flows batch is one item)
+  // Rows waiting in the queue at most (flows, traffic, connections, sensor messages; alerts, acks
+  // and flushes not counted): an item may carry thousands of rows, so the item bound alone let a
+  // flood's batches hold hundreds of millions of rows in memory. A live store refuses (and counts)
+  // bulk rows past it; a lossless one waits. One batch larger than the bound is taken alone.
+  std::size_t queue_rows = 262144;
   // Room kept for alerts, acks and flushes: bulk rows are refused once the queue holds
   // capacity - alert_reserve items, so a flood of flows cannot crowd out its own alerts.
   std::size_t alert_reserve = 1024;
@@ -499,6 +505,12 @@ class SqliteStore final {
   bool push_bulk(Item item, std::size_t rows);
   bool push_priority(Item item);
   void count_refused(std::size_t rows);
+  // Takes room for `rows` queued rows (waits for it when `wait`); false when there is none.
+  bool reserve_rows(std::size_t rows, bool wait);
+  void release_rows(std::size_t rows);
+  // The rows an item holds against queue_rows: those of the bulk items (push_bulk,
+  // add_sensor_message); alerts, acks and flushes are bounded by the item count alone.
+  [[nodiscard]] static std::size_t queued_rows_of(const Item& item);
   void run(std::stop_token stop);
   void commit(std::vector<Item>& batch, std::size_t rows);
   void housekeeping();
@@ -513,6 +525,11 @@ class SqliteStore final {
   std::atomic<std::uint64_t> refused_bulk_{0};  // refused for the alert reserve
   std::atomic<std::uint64_t> rows_refused_{0};  // rows of every refused item
   std::atomic<bool> warned_full_{false};        // the first drop was logged
+  // Rows of the bulk items waiting in queue_ (queue_rows bounds them); the writer gives them back
+  // as it takes the items.
+  std::mutex rows_mutex_;
+  std::condition_variable rows_room_;
+  std::size_t queued_rows_ = 0;
   Counters counters_;
   std::chrono::steady_clock::time_point next_retention_check_{};  // writer thread only
   mutable std::mutex error_mutex_;                                // guards last_error_

@@ -694,6 +694,79 @@ TEST_F(SqliteStoreTest, ALiveStoreCountsTheRowsOfEveryRefusedBatch) {
   EXPECT_EQ(accepted_rows + store.stats().rows_dropped, 120u);
 }
 
+TEST_F(SqliteStoreTest, ALiveStoreBoundsTheRowsWaitingNotOnlyTheItems) {
+  SqliteStoreOptions small = options();
+  small.queue_capacity = 1000;  // room for every batch below: only the row bound can refuse
+  small.queue_rows = 12;
+  small.busy_timeout = 10s;
+  small.commit_interval = 0ms;
+  SqliteStore store(small);
+  RawDb blocker(dir_ / "netsentry.db");
+  blocker.exec("BEGIN IMMEDIATE");
+  std::uint64_t accepted_rows = 0, refused_batches = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::vector<FlowRow> batch = {flow_at(kT0 + 3 * i), flow_at(kT0 + 3 * i + 1),
+                                  flow_at(kT0 + 3 * i + 2)};
+    if (store.add_flows(batch)) {
+      accepted_rows += batch.size();
+    } else {
+      ++refused_batches;
+    }
+  }
+  EXPECT_GT(refused_batches, 0u);
+  EXPECT_LT(store.stats().queue_depth, 40u);
+  EXPECT_EQ(store.stats().rows_dropped, 3 * refused_batches);
+  // At most the bound waits, plus what the writer took before it blocked on the lock.
+  EXPECT_LE(accepted_rows, 12u + 3u * 256u);
+  EXPECT_LT(accepted_rows, 120u);
+  // An alert is not held back by the row bound.
+  const std::int64_t id = store.add_alert(alert_at(kT0, detect::Severity::kCritical));
+  EXPECT_GT(id, 0);
+  blocker.exec("COMMIT");
+  store.flush();
+  EXPECT_EQ(store.reader().counts().flows, accepted_rows);
+  EXPECT_EQ(accepted_rows + store.stats().rows_dropped, 120u);
+  EXPECT_TRUE(store.reader().alert(id).has_value());
+  // Once the writer caught up, the rows it gave back make room again.
+  std::vector<FlowRow> more = {flow_at(kT0 + 500), flow_at(kT0 + 501)};
+  EXPECT_TRUE(store.add_flows(more));
+}
+
+TEST_F(SqliteStoreTest, ALosslessStoreWaitsForRowRoomAndTakesAnOversizedBatchAlone) {
+  SqliteStoreOptions small = options();
+  small.queue_capacity = 1000;
+  small.queue_rows = 8;
+  small.busy_timeout = 10s;
+  small.lossless = true;
+  small.commit_interval = 0ms;
+  SqliteStore store(small);
+  // A batch larger than the bound, into an empty queue: taken, not refused or waited on forever.
+  std::vector<FlowRow> big;
+  for (int k = 0; k < 20; ++k) big.push_back(flow_at(kT0 + k));
+  ASSERT_TRUE(store.add_flows(big));
+  store.flush();
+  RawDb blocker(dir_ / "netsentry.db");
+  blocker.exec("BEGIN IMMEDIATE");
+  constexpr auto kHold = 300ms;
+  std::jthread release([&blocker, kHold] {
+    std::this_thread::sleep_for(kHold);
+    blocker.exec("COMMIT");
+  });
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t rows = big.size();
+  for (int i = 0; i < 40; ++i) {
+    std::vector<FlowRow> batch;
+    for (int k = 0; k < 5; ++k) batch.push_back(flow_at(kT0 + 100 + i * 10 + k));
+    ASSERT_TRUE(store.add_flows(batch));
+    rows += batch.size();
+  }
+  // 40 items fit the item queue many times over: only the row bound makes the producer wait.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, kHold - 50ms);
+  store.flush();
+  EXPECT_EQ(store.reader().counts().flows, rows);
+  EXPECT_EQ(store.stats().rows_dropped, 0u);
+}
+
 TEST_F(SqliteStoreTest, ALosslessStoreWaitsForRoomAndStoresEveryRow) {
   SqliteStoreOptions small = options();
   small.queue_capacity = 16;
