@@ -34,30 +34,33 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::unique_ptr<ml::Model> build_model(const std::string& name, const TrainOptions& o) {
-  if (name == "random_forest") {
-    ml::RandomForestOptions rf;
-    if (o.rf_mode == "gbtree") {
-      rf = ml::RandomForestOptions::gradient_boosting();
-    } else if (o.rf_mode != "rf") {
-      throw core::Error(fmt::format("--rf-mode {}: use rf or gbtree", o.rf_mode));
-    }
-    if (o.rf_depth > 0) rf.max_depth = o.rf_depth;
-    rf.sample_weights = o.rf_class_weight != "none";
-    if (o.rf_features == "sqrt") {
-      rf.colsample_sqrt = true;
-    } else if (!o.rf_features.empty()) {
-      double share = 0;
-      const auto* end = o.rf_features.data() + o.rf_features.size();
-      const auto [ptr, ec] = std::from_chars(o.rf_features.data(), end, share);
-      if (ec != std::errc{} || ptr != end || !(share > 0.0 && share <= 1.0)) {
-        throw core::Error(
-            fmt::format("--rf-features {}: use sqrt or a number in (0, 1]", o.rf_features));
-      }
-      rf.colsample_bynode = share;
-    }
-    return std::make_unique<ml::RandomForest>(rf);
+// The Random Forest's options from --rf-*; throws core::Error naming a bad value.
+ml::RandomForestOptions random_forest_options(const TrainOptions& o) {
+  ml::RandomForestOptions rf;
+  if (o.rf_mode == "gbtree") {
+    rf = ml::RandomForestOptions::gradient_boosting();
+  } else if (o.rf_mode != "rf") {
+    throw core::Error(fmt::format("--rf-mode {}: use rf or gbtree", o.rf_mode));
   }
+  if (o.rf_depth > 0) rf.max_depth = o.rf_depth;
+  rf.sample_weights = o.rf_class_weight != "none";
+  if (o.rf_features == "sqrt") {
+    rf.colsample_sqrt = true;
+  } else if (!o.rf_features.empty()) {
+    double share = 0;
+    const auto* end = o.rf_features.data() + o.rf_features.size();
+    const auto [ptr, ec] = std::from_chars(o.rf_features.data(), end, share);
+    if (ec != std::errc{} || ptr != end || !(share > 0.0 && share <= 1.0)) {
+      throw core::Error(
+          fmt::format("--rf-features {}: use sqrt or a number in (0, 1]", o.rf_features));
+    }
+    rf.colsample_bynode = share;
+  }
+  return rf;
+}
+
+std::unique_ptr<ml::Model> build_model(const std::string& name, const TrainOptions& o) {
+  if (name == "random_forest") return std::make_unique<ml::RandomForest>(random_forest_options(o));
   if (name == "autoencoder" && ml::model_available(name)) {
     ml::torch::AutoencoderOptions ae;
     ae.threshold_percentile = static_cast<float>(o.ae_percentile);
@@ -306,7 +309,7 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   if (o.vote_quorum != 0.5 && o.ensemble != "vote") {
     throw core::Error("--vote-quorum is for --ensemble vote");
   }
-  (void)build_model("random_forest", o);  // its options are checked before any training
+  (void)random_forest_options(o);  // checked before any model trains
   if (o.data.paths.empty() && o.traffic.empty()) {
     throw core::Error("train: give --data FILE (labelled flows) and/or --traffic FILE (a series)");
   }

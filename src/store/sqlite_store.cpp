@@ -1291,8 +1291,6 @@ class SqliteStore::Writer {
     note_time(row.end_ns);
   }
 
-  // A flow's columns as parameters base+1 .. base+23 (16 and 17: id, or sensor and sensor_id,
-  // bound by the caller), the layout of flow_values below.
   // Binds row k of a kFlowBlock-row INSERT (its addresses' text kept in block_ips_ until the
   // statement runs) and notes its time; returns the row's parameter offset.
   int bind_block_row(Statement& s, int k, const FlowRow& row) {
@@ -1304,6 +1302,8 @@ class SqliteStore::Writer {
     return base;
   }
 
+  // A flow's columns as parameters base+1 .. base+23 (16 and 17: id, or sensor and sensor_id,
+  // bound by the caller), the layout of flow_values below.
   static void bind_flow(Statement& s, int base, const FlowRow& row, std::string_view src,
                         std::string_view dst) {
     s.bind(base + 1, row.start_ns);
