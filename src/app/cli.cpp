@@ -554,18 +554,18 @@ int run_cli(int argc, char** argv) {
   train_cmd
       ->add_option("--rf-depth", train.rf_depth,
                    "Random forest: the trees' depth (0: the mode's default, "
-                   "rf 8, gbtree 6)")
+                   "rf 20, gbtree 6)")
       ->capture_default_str()
       ->check(CLI::Range(0, 30));
   train_cmd->add_option("--rf-features", train.rf_features,
                         "Random forest: the share of features each split chooses from, "
-                        "\"sqrt\" (sqrt(n)/n) or a number in (0, 1] (default: rf 0.8, gbtree 1)");
+                        "\"sqrt\" (sqrt(n)/n) or a number in (0, 1] (default: rf sqrt, gbtree 1)");
   train_cmd
       ->add_option("--rf-class-weight", train.rf_class_weight,
                    "Random forest: balanced (each class weighs the same in all) or none (every "
                    "row weighs 1; generalised better to attack families left out of training "
-                   "on the CIC-IDS2017 sample, see docs/models.md)")
-      ->capture_default_str()
+                   "on the CIC-IDS2017 sample, see docs/models.md). Default: rf none, gbtree "
+                   "balanced")
       ->check(CLI::IsMember({"balanced", "none"}));
   train_cmd
       ->add_option("--ae-percentile", train.ae_percentile,

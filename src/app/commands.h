@@ -9,6 +9,10 @@
 
 #include "app/bus_setup.h"
 
+namespace netsentry::ml {
+struct RandomForestOptions;
+}  // namespace netsentry::ml
+
 namespace netsentry::app {
 
 // Flow meter settings shared by `flows` and `monitor`.
@@ -158,10 +162,10 @@ struct TrainOptions {
   // for vote, the share of the total weight a row's votes must exceed.
   std::string weights;
   double vote_quorum = 0.5;
-  std::string rf_mode = "rf";  // rf|gbtree
-  int rf_depth = 0;            // the random forest's tree depth (0: the mode's default)
-  std::string rf_features;     // share of features per split: "sqrt" or (0, 1] ("": default)
-  std::string rf_class_weight = "balanced";  // balanced|none
+  std::string rf_mode = "rf";   // rf|gbtree
+  int rf_depth = 0;             // the random forest's tree depth (0: the mode's default)
+  std::string rf_features;      // share of features per split: "sqrt" or (0, 1] ("": default)
+  std::string rf_class_weight;  // balanced|none ("": the mode's default, rf none, gbtree balanced)
   double ae_percentile = 95;
   std::string ae_transform = "quantile";     // quantile|standard|both|none
   std::string encoding = "onehot";           // onehot|label
@@ -175,6 +179,9 @@ struct TrainOptions {
   double traffic_alarm_rate = 0.001;
 };
 int run_train(const TrainOptions& options, const std::string& command_line);
+// The Random Forest's options from --rf-mode and --rf-*: the mode's defaults, then what was
+// given. Throws core::Error naming a bad value.
+[[nodiscard]] ml::RandomForestOptions random_forest_options(const TrainOptions& options);
 
 struct EvaluateOptions {
   DataOptions data;

@@ -34,31 +34,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The Random Forest's options from --rf-*; throws core::Error naming a bad value.
-ml::RandomForestOptions random_forest_options(const TrainOptions& o) {
-  ml::RandomForestOptions rf;
-  if (o.rf_mode == "gbtree") {
-    rf = ml::RandomForestOptions::gradient_boosting();
-  } else if (o.rf_mode != "rf") {
-    throw core::Error(fmt::format("--rf-mode {}: use rf or gbtree", o.rf_mode));
-  }
-  if (o.rf_depth > 0) rf.max_depth = o.rf_depth;
-  rf.sample_weights = o.rf_class_weight != "none";
-  if (o.rf_features == "sqrt") {
-    rf.colsample_sqrt = true;
-  } else if (!o.rf_features.empty()) {
-    double share = 0;
-    const auto* end = o.rf_features.data() + o.rf_features.size();
-    const auto [ptr, ec] = std::from_chars(o.rf_features.data(), end, share);
-    if (ec != std::errc{} || ptr != end || !(share > 0.0 && share <= 1.0)) {
-      throw core::Error(
-          fmt::format("--rf-features {}: use sqrt or a number in (0, 1]", o.rf_features));
-    }
-    rf.colsample_bynode = share;
-  }
-  return rf;
-}
-
 std::unique_ptr<ml::Model> build_model(const std::string& name, const TrainOptions& o) {
   if (name == "random_forest") return std::make_unique<ml::RandomForest>(random_forest_options(o));
   if (name == "autoencoder" && ml::model_available(name)) {
@@ -298,6 +273,31 @@ nlohmann::json train_traffic(const TrainOptions& o) {
 }
 
 }  // namespace
+
+ml::RandomForestOptions random_forest_options(const TrainOptions& o) {
+  ml::RandomForestOptions rf;
+  if (o.rf_mode == "gbtree") {
+    rf = ml::RandomForestOptions::gradient_boosting();
+  } else if (o.rf_mode != "rf") {
+    throw core::Error(fmt::format("--rf-mode {}: use rf or gbtree", o.rf_mode));
+  }
+  if (o.rf_depth > 0) rf.max_depth = o.rf_depth;
+  if (!o.rf_class_weight.empty()) rf.sample_weights = o.rf_class_weight != "none";
+  if (o.rf_features == "sqrt") {
+    rf.colsample_sqrt = true;
+  } else if (!o.rf_features.empty()) {
+    double share = 0;
+    const auto* end = o.rf_features.data() + o.rf_features.size();
+    const auto [ptr, ec] = std::from_chars(o.rf_features.data(), end, share);
+    if (ec != std::errc{} || ptr != end || !(share > 0.0 && share <= 1.0)) {
+      throw core::Error(
+          fmt::format("--rf-features {}: use sqrt or a number in (0, 1]", o.rf_features));
+    }
+    rf.colsample_bynode = share;
+    rf.colsample_sqrt = false;
+  }
+  return rf;
+}
 
 int run_train(const TrainOptions& o, const std::string& command_line) {
   if (o.threads < 1) throw core::Error("--threads must be at least 1");

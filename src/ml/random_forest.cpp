@@ -32,6 +32,8 @@ RandomForestOptions RandomForestOptions::gradient_boosting() {
   o.learning_rate = 0.1;
   o.subsample = 1.0;
   o.colsample_bynode = 1.0;
+  o.colsample_sqrt = false;
+  o.sample_weights = true;
   o.early_stopping_rounds = 20;
   return o;
 }
@@ -56,6 +58,11 @@ void RandomForest::fit(const TrainSet& train, const TrainContext& ctx) {
     throw core::Error("random forest: the training matrix is empty");
   }
   if (train.y.empty()) throw core::Error("random forest: needs labels (y) to train");
+  // Checked even when the options leave the weights out: a mismatch is the caller's mistake.
+  if (!train.weights.empty() && train.weights.size() != train.x->rows) {
+    throw core::Error("random forest: " + std::to_string(train.weights.size()) + " weights for " +
+                      std::to_string(train.x->rows) + " training rows");
+  }
   const bool rf = options_.mode == RandomForestOptions::Mode::kRandomForest;
   const double colsample =
       options_.colsample_sqrt

@@ -126,7 +126,9 @@ TEST(RandomForest, ClassWeightsRaiseMinorityPredictions) {
     }
   }
   const auto plain = trained(d);
-  RandomForest weighted;
+  RandomForestOptions with_weights;
+  with_weights.sample_weights = true;
+  RandomForest weighted(with_weights);
   TrainSet set;
   set.x = &d.x;
   set.y = d.y;
@@ -164,6 +166,32 @@ TEST(RandomForest, SampleWeightsOffTrainsAsIfEveryRowWeighedOne) {
   EXPECT_NE(fit(true, true), unweighted);
 }
 
+TEST(RandomForest, RandomForestIgnoresRowWeightsByDefaultGradientBoostingUsesThem) {
+  const auto d = xor_data(2000, 14);
+  std::vector<float> weights(d.y.size());
+  for (std::size_t r = 0; r < weights.size(); ++r) weights[r] = d.y[r] == 1 ? 9.0f : 1.0f;
+  auto gb_options = RandomForestOptions::gradient_boosting();
+  gb_options.trees = 20;
+  for (const auto& options : {RandomForestOptions{}, gb_options}) {
+    auto fit = [&](bool give_weights) {
+      RandomForest rf(options);
+      TrainSet set;
+      set.x = &d.x;
+      set.y = d.y;
+      if (give_weights) set.weights = weights;
+      TrainContext ctx;
+      ctx.threads = 1;
+      rf.fit(set, ctx);
+      return rf.score(d.x);
+    };
+    if (options.mode == RandomForestOptions::Mode::kRandomForest) {
+      EXPECT_EQ(fit(true), fit(false));
+    } else {
+      EXPECT_NE(fit(true), fit(false));
+    }
+  }
+}
+
 // The trees' first split of each tree, from the saved XGBoost model.
 std::vector<int> root_features(const RandomForest& rf) {
   TempDir dir;
@@ -191,6 +219,7 @@ TEST(RandomForest, DepthAndSqrtFeatureShareReachXgboost) {
   all.max_depth = 2;
   all.trees = 40;
   all.colsample_bynode = 1.0;
+  all.colsample_sqrt = false;
   RandomForestOptions sqrt_share = all;
   sqrt_share.colsample_sqrt = true;
   const auto roots_all = root_features(trained(d, all));
