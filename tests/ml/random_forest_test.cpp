@@ -144,52 +144,45 @@ TEST(RandomForest, ClassWeightsRaiseMinorityPredictions) {
             evaluate_binary(d.y, plain.score(d.x), 0.5f).recall + 0.3);
 }
 
-TEST(RandomForest, SampleWeightsOffTrainsAsIfEveryRowWeighedOne) {
-  const auto d = xor_data(2000, 12);
+// Attack rows weigh 9, benign rows 1.
+std::vector<float> attacks_weigh_nine(const Labelled& d) {
   std::vector<float> weights(d.y.size());
   for (std::size_t r = 0; r < weights.size(); ++r) weights[r] = d.y[r] == 1 ? 9.0f : 1.0f;
-  auto fit = [&](bool use_weights, bool give_weights) {
-    RandomForestOptions options;
-    options.sample_weights = use_weights;
-    RandomForest rf(options);
-    TrainSet set;
-    set.x = &d.x;
-    set.y = d.y;
-    if (give_weights) set.weights = weights;
-    TrainContext ctx;
-    ctx.threads = 1;
-    rf.fit(set, ctx);
-    return rf.score(d.x);
-  };
-  const auto unweighted = fit(true, false);
-  EXPECT_EQ(fit(false, true), unweighted);
-  EXPECT_NE(fit(true, true), unweighted);
+  return weights;
+}
+
+// Scores of a forest trained on d on one thread, given `weights` (empty: none).
+std::vector<float> fit_and_score(const Labelled& d, const RandomForestOptions& options,
+                                 const std::vector<float>& weights) {
+  RandomForest rf(options);
+  TrainSet set;
+  set.x = &d.x;
+  set.y = d.y;
+  set.weights = weights;
+  TrainContext ctx;
+  ctx.threads = 1;
+  rf.fit(set, ctx);
+  return rf.score(d.x);
+}
+
+TEST(RandomForest, SampleWeightsOffTrainsAsIfEveryRowWeighedOne) {
+  const auto d = xor_data(2000, 12);
+  const auto weights = attacks_weigh_nine(d);
+  RandomForestOptions with, without;
+  with.sample_weights = true;
+  without.sample_weights = false;
+  const auto unweighted = fit_and_score(d, with, {});
+  EXPECT_EQ(fit_and_score(d, without, weights), unweighted);
+  EXPECT_NE(fit_and_score(d, with, weights), unweighted);
 }
 
 TEST(RandomForest, RandomForestIgnoresRowWeightsByDefaultGradientBoostingUsesThem) {
   const auto d = xor_data(2000, 14);
-  std::vector<float> weights(d.y.size());
-  for (std::size_t r = 0; r < weights.size(); ++r) weights[r] = d.y[r] == 1 ? 9.0f : 1.0f;
+  const auto weights = attacks_weigh_nine(d);
+  EXPECT_EQ(fit_and_score(d, {}, weights), fit_and_score(d, {}, {}));
   auto gb_options = RandomForestOptions::gradient_boosting();
   gb_options.trees = 20;
-  for (const auto& options : {RandomForestOptions{}, gb_options}) {
-    auto fit = [&](bool give_weights) {
-      RandomForest rf(options);
-      TrainSet set;
-      set.x = &d.x;
-      set.y = d.y;
-      if (give_weights) set.weights = weights;
-      TrainContext ctx;
-      ctx.threads = 1;
-      rf.fit(set, ctx);
-      return rf.score(d.x);
-    };
-    if (options.mode == RandomForestOptions::Mode::kRandomForest) {
-      EXPECT_EQ(fit(true), fit(false));
-    } else {
-      EXPECT_NE(fit(true), fit(false));
-    }
-  }
+  EXPECT_NE(fit_and_score(d, gb_options, weights), fit_and_score(d, gb_options, {}));
 }
 
 // The trees' first split of each tree, from the saved XGBoost model.
