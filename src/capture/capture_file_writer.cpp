@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <span>
 
 namespace netsentry::capture {
 
@@ -16,6 +17,18 @@ void put(std::string& out, T value) {
 }
 
 void pad32(std::string& out) { out.append((4 - out.size() % 4) % 4, '\0'); }
+
+// A classic pcap record: seconds, nanoseconds, captured and original lengths, the bytes.
+void append_record(std::string& out, std::int64_t ts_ns, std::uint32_t wire_len,
+                   std::span<const std::uint8_t> bytes) {
+  const std::int64_t ts = std::max<std::int64_t>(ts_ns, 0);
+  const auto cap_len = static_cast<std::uint32_t>(bytes.size());
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(ts / 1'000'000'000));
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(ts % 1'000'000'000));
+  put<std::uint32_t>(out, cap_len);
+  put<std::uint32_t>(out, std::max(wire_len, cap_len));
+  out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
 
 std::string classic_pcap(const PacketBatch& batch, std::uint32_t snaplen, int link_type) {
   std::string out = classic_pcap_header(link_type, snaplen);
@@ -87,13 +100,13 @@ std::string classic_pcap_header(int link_type, std::uint32_t snaplen) {
 void append_classic_pcap_records(std::string& out, const PacketBatch& batch) {
   out.reserve(out.size() + batch.byte_count() + 16 * batch.size());
   for (const auto& item : batch.items()) {
-    const std::int64_t ts = std::max<std::int64_t>(item.ts_ns, 0);
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(ts / 1'000'000'000));
-    put<std::uint32_t>(out, static_cast<std::uint32_t>(ts % 1'000'000'000));
-    put<std::uint32_t>(out, item.cap_len);
-    put<std::uint32_t>(out, std::max(item.wire_len, item.cap_len));
-    out.append(reinterpret_cast<const char*>(batch.bytes().data() + item.offset), item.cap_len);
+    append_record(out, item.ts_ns, item.wire_len,
+                  {batch.bytes().data() + item.offset, item.cap_len});
   }
+}
+
+void append_classic_pcap_record(std::string& out, const RecordedPacket& packet) {
+  append_record(out, packet.ts_ns, packet.wire_len, packet.bytes);
 }
 
 void PacketBatch::add(const RecordedPacket& packet) {

@@ -43,6 +43,8 @@ class PacketBatch {
 // ignored: the caller keeps one link type per file).
 [[nodiscard]] std::string classic_pcap_header(int link_type, std::uint32_t snaplen);
 void append_classic_pcap_records(std::string& out, const PacketBatch& batch);
+// One packet's classic pcap record appended to `out`, straight from the recorder (no batch copy).
+void append_classic_pcap_record(std::string& out, const RecordedPacket& packet);
 
 // The file image of `batch` in the order given. `snaplen` goes into the header(s): the longest
 // packet the capture could have kept.

@@ -181,7 +181,13 @@ void EvidenceStore::process(const EvidenceRequest& request) {
   query.to_ns = request.last_ns + 1'000'000'000;
   if (query.to_ns < query.from_ns) return;
 
-  capture::PacketBatch batch;
+  // The file's bytes are built straight from the ring into records_ (one copy; its capacity is
+  // reused, so a busy alert's megabytes do not cost fresh pages every time). The file header
+  // goes in front once the first packet gives the link type.
+  std::string& data = records_;
+  data.clear();
+  if (state.bytes == 0) data.append(kHeaderBytes, '\0');
+  std::uint64_t packets = 0;
   std::int64_t newest = state.written_to_ns;
   std::uint64_t truncated = 0, other_link = 0;
   std::uint64_t room =
@@ -200,7 +206,8 @@ void EvidenceStore::process(const EvidenceRequest& request) {
       return true;
     }
     room -= cost;
-    batch.add(packet);
+    capture::append_classic_pcap_record(data, packet);
+    ++packets;
     newest = std::max(newest, packet.ts_ns);
     return true;
   });
@@ -208,11 +215,12 @@ void EvidenceStore::process(const EvidenceRequest& request) {
   std::uint64_t written_bytes = 0;
   bool created = false;
   bool failed = false;
-  if (!batch.empty()) {
+  if (packets > 0) {
     const fs::path path = options_.dir / file_name(request.alert_id);
-    std::string data;
-    if (state.bytes == 0) data = capture::classic_pcap_header(link_type, options_.snaplen);
-    capture::append_classic_pcap_records(data, batch);
+    if (state.bytes == 0) {
+      const std::string header = capture::classic_pcap_header(link_type, options_.snaplen);
+      data.replace(0, header.size(), header);
+    }
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) {
       failed = true;
@@ -251,7 +259,7 @@ void EvidenceStore::process(const EvidenceRequest& request) {
   stored.link_type = link_type;
   stored.sequence = ++sequence_;
   stats_.bytes += written_bytes;
-  stats_.packets_written += batch.size();
+  stats_.packets_written += packets;
   if (created) ++stats_.files_written;
   stats_.files = files_.size();
   enforce_budget_locked();
