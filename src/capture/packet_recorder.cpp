@@ -201,7 +201,7 @@ void PacketRecorder::evict_locked(std::int64_t now_ns) {
     evicted_packets_ += old->packets.load(std::memory_order_relaxed);
     // Reuse it unless a reader still holds it (readers copy their pointers under mutex_, so the
     // count cannot rise behind our back).
-    if (old.use_count() == 1 && pool_.size() < 2) pool_.push_back(std::move(old));
+    if (old.use_count() == 1 && pool_.size() < kPoolSegments) pool_.push_back(std::move(old));
   }
 }
 
@@ -327,7 +327,15 @@ std::size_t PacketRecorder::for_each(
     }
   }
   std::size_t visited = 0;
-  for (const auto& [seg, end] : snapshot) {
+  // Each segment is let go as soon as it has been looked at (oldest first, as the writer evicts
+  // them), so a long query holds back few of the segments the writer wants to reuse.
+  struct LetGo {
+    const PacketRecorder& recorder;
+    std::shared_ptr<Segment>& segment;
+    ~LetGo() { recorder.let_go(segment); }
+  };
+  for (auto& [seg, end] : snapshot) {
+    const LetGo let_go{*this, seg};
     // Timestamps may go backwards a little (a replay's), so a segment's range is only a hint
     // when it is clearly outside the query.
     if (seg->first_ns.load(std::memory_order_relaxed) > query.to_ns &&
@@ -358,6 +366,14 @@ std::size_t PacketRecorder::for_each(
     }
   }
   return visited;
+}
+
+void PacketRecorder::let_go(std::shared_ptr<Segment>& segment) const {
+  std::lock_guard lock(mutex_);
+  // Its last holder (nothing else can take it: it is in none of the lists): a segment that left
+  // the ring while this reader held it goes to the pool, as an unheld one would have.
+  if (segment.use_count() == 1 && pool_.size() < kPoolSegments) pool_.push_back(std::move(segment));
+  segment.reset();  // under the lock, so another reader's count above is exact
 }
 
 RecorderStats PacketRecorder::stats() const {

@@ -128,6 +128,8 @@ class PacketRecorder final {
   [[nodiscard]] bool front_released() const;
   // Under mutex_: drops the oldest released segments while over budget or too old.
   void evict_locked(std::int64_t now_ns);
+  // A reader's hold on a segment ends (takes mutex_): one that left the ring meanwhile is pooled.
+  void let_go(std::shared_ptr<Segment>& segment) const;
 
   RecorderOptions options_;
   std::size_t max_segments_ = 1;
@@ -142,7 +144,11 @@ class PacketRecorder final {
   // it without the lock).
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Segment>> segments_;  // oldest first; the last is current_
-  std::vector<std::shared_ptr<Segment>> pool_;      // emptied segments kept for reuse (<= 2)
+  // Emptied segments kept for reuse (at most kPoolSegments), given back by eviction or, for one
+  // a reader held when it left the ring, by that reader (let_go): a segment made anew costs the
+  // writer a page fault per 4 KiB on its first lap (see packet_recorder.cpp).
+  static constexpr std::size_t kPoolSegments = 2;
+  mutable std::vector<std::shared_ptr<Segment>> pool_;
   std::uint64_t evicted_packets_ = 0;
   std::atomic<std::uint64_t> too_large_{0};
   std::atomic<std::uint64_t> no_room_{0};

@@ -242,6 +242,39 @@ TEST(PacketRecorder, MakesSegmentsAheadOnlyOnceTrafficFillsTheFirstAndWithinTheB
   EXPECT_GT(held.size(), 7u * 1'900) << "the budget's segments hold packets";
 }
 
+TEST(PacketRecorder, ASegmentThatLeftTheRingWhileReadIsReusedNotMadeAnew) {
+  const std::size_t segment = 64 << 10;
+  PacketRecorder r(small(4 * segment));  // four segments
+  const auto a = v4(10, 9, 9, 9);
+  std::int64_t t = 0;
+  // 1,000-byte packets (1,040 bytes with their entry and one address): 63 fill a segment.
+  for (; t < 5'000; ++t) r.record(t, 1000, 1, frame_for(t, 1000), {&a, 1});
+  const RecorderStats before = r.stats();  // the ring and its emptied segments kept for reuse
+
+  // The writer moves on three segments while a reader holds the whole ring: the three segments
+  // it evicts meanwhile stay with the reader, and come back for reuse (two, the pool's room)
+  // when the reader lets go of them, instead of being freed and made anew.
+  RecorderQuery q;
+  q.host = a;
+  bool wrote = false;
+  std::uint64_t bad = 0;
+  r.for_each(q, [&](const RecordedPacket& p) {
+    if (!frame_matches(p)) ++bad;
+    if (!wrote) {
+      for (const std::int64_t end = t + 200; t < end; ++t) {
+        r.record(t, 1000, 1, frame_for(t, 1000), {&a, 1});
+      }
+      wrote = true;
+    }
+    return true;
+  });
+  EXPECT_EQ(bad, 0u) << "a held segment is never overwritten";
+  const RecorderStats after = r.stats();
+  EXPECT_GE(after.memory_bytes, before.memory_bytes);
+  EXPECT_LE(after.memory_bytes, 6 * segment) << "the ring and at most two kept for reuse";
+  EXPECT_EQ(times(r, q).back(), t - 1);
+}
+
 class CaptureFiles : public ::testing::Test {
  protected:
   void SetUp() override {
