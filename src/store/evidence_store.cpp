@@ -24,6 +24,8 @@ namespace {
 constexpr std::string_view kPrefix = "alert-";
 constexpr std::string_view kSuffix = ".pcap";
 constexpr std::size_t kHeaderBytes = 24;
+// Records are written to a file in chunks of about this many bytes.
+constexpr std::size_t kChunkBytes = 256 << 10;
 
 // The alert id in "alert-<id>.pcap", or nullopt for any other name.
 std::optional<std::int64_t> id_of(const std::string& name) {
@@ -181,12 +183,45 @@ void EvidenceStore::process(const EvidenceRequest& request) {
   query.to_ns = request.last_ns + 1'000'000'000;
   if (query.to_ns < query.from_ns) return;
 
-  // The file's bytes are built straight from the ring into records_ (one copy; its capacity is
-  // reused, so a busy alert's megabytes do not cost fresh pages every time). The file header
-  // goes in front once the first packet gives the link type.
+  // The packets go straight from the ring into records_ and from there to the file's end, a
+  // chunk of whole records at a time: one small buffer, reused, instead of the whole request's
+  // megabytes in fresh memory. The file is opened at the first chunk (none: no file).
+  const fs::path path = options_.dir / file_name(request.alert_id);
   std::string& data = records_;
   data.clear();
-  if (state.bytes == 0) data.append(kHeaderBytes, '\0');
+  int fd = -1;
+  off_t before = 0;  // the file's size before this request: a failed write cuts it back to this
+  bool failed = false;
+  std::uint64_t written_bytes = 0;
+  auto write_out = [&] {
+    if (failed) data.clear();  // the file was cut back: only the counts go on
+    if (data.empty()) return;
+    if (fd < 0) {
+      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+      if (fd < 0) {
+        failed = true;
+        return;
+      }
+      struct stat st {};
+      before = ::fstat(fd, &st) == 0 ? st.st_size : 0;
+      if (state.bytes == 0 && before != 0) {
+        // A stray file of that name (not ours): start it over.
+        if (::ftruncate(fd, 0) != 0) {
+          failed = true;
+          return;
+        }
+      }
+      if (state.bytes == 0) before = 0;
+    }
+    if (append_all(fd, data, before)) {
+      written_bytes += data.size();
+    } else {
+      failed = true;
+      written_bytes = 0;  // cut back to where this request began
+    }
+    data.clear();
+  };
+
   std::uint64_t packets = 0;
   std::int64_t newest = state.written_to_ns;
   std::uint64_t truncated = 0, other_link = 0;
@@ -206,43 +241,21 @@ void EvidenceStore::process(const EvidenceRequest& request) {
       return true;
     }
     room -= cost;
+    if (packets == 0 && state.bytes == 0) {
+      data.append(capture::classic_pcap_header(link_type, options_.snaplen));
+    }
     capture::append_classic_pcap_record(data, packet);
     ++packets;
     newest = std::max(newest, packet.ts_ns);
+    if (data.size() >= kChunkBytes) write_out();
     return true;
   });
-
-  std::uint64_t written_bytes = 0;
-  bool created = false;
-  bool failed = false;
-  if (packets > 0) {
-    const fs::path path = options_.dir / file_name(request.alert_id);
-    if (state.bytes == 0) {
-      const std::string header = capture::classic_pcap_header(link_type, options_.snaplen);
-      data.replace(0, header.size(), header);
-    }
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) {
-      failed = true;
-    } else {
-      struct stat st {};
-      const off_t before = ::fstat(fd, &st) == 0 ? st.st_size : 0;
-      if (state.bytes == 0 && before != 0) {
-        // A stray file of that name (not ours): start it over.
-        if (::ftruncate(fd, 0) != 0) failed = true;
-      }
-      if (!failed && append_all(fd, data, state.bytes == 0 ? 0 : before)) {
-        written_bytes = data.size();
-        created = state.bytes == 0;
-      } else {
-        failed = true;
-      }
-      ::close(fd);
-    }
-    if (failed && state.bytes == 0) {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
+  write_out();
+  const bool created = !failed && written_bytes > 0 && state.bytes == 0;
+  if (fd >= 0) ::close(fd);
+  if (failed && state.bytes == 0) {
+    std::error_code ec;
+    fs::remove(path, ec);
   }
 
   std::lock_guard lock(mutex_);

@@ -111,7 +111,7 @@ class EvidenceStore final {
   std::uint64_t sequence_ = 0;
   std::int64_t last_expiry_check_s_ = 0;
   EvidenceStats stats_;
-  // The worker's: one request's file bytes, reused between requests (at most max_alert_bytes).
+  // The worker's: the records on their way to a file, a chunk at a time (reused).
   std::string records_;
 
   std::jthread worker_;  // last: starts after everything it uses exists

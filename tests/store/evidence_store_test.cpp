@@ -104,6 +104,35 @@ TEST_F(EvidenceStoreTest, WritesTheHostsPacketsFromBeforeTheAlertAndAppendsWhile
   EXPECT_FALSE(store.file_for(8).has_value());
 }
 
+TEST_F(EvidenceStoreTest, AFileOfManyWriteChunksHoldsEveryPacketOnceInOrder) {
+  EvidenceStore store(*recorder_, options());
+  traffic(3, 0, 60, 1500);  // 600 packets, ~0.9 MB: several of the writer's 256 KiB chunks
+  store.request({9, v4(3), std::nullopt, 5 * kSecond, 59 * kSecond});
+  store.drain();
+  const auto path = store.file_for(9);
+  ASSERT_TRUE(path.has_value());
+  auto packets = read(*path);
+  ASSERT_EQ(packets.size(), 600u);
+  for (std::size_t i = 0; i < packets.size(); ++i) {
+    ASSERT_EQ(packets[i].first, static_cast<std::int64_t>(i) * kSecond / 10);
+  }
+  EXPECT_EQ(fs::file_size(*path), 24u + 600u * (16 + 1500));
+
+  traffic(3, 60, 90, 1500);
+  store.request({9, v4(3), std::nullopt, 5 * kSecond, 89 * kSecond});
+  store.drain();
+  packets = read(*path);
+  ASSERT_EQ(packets.size(), 900u);
+  for (std::size_t i = 1; i < packets.size(); ++i) {
+    ASSERT_EQ(packets[i].first, packets[i - 1].first + kSecond / 10);
+  }
+  const EvidenceStats s = store.stats();
+  EXPECT_EQ(s.packets_written, 900u);
+  EXPECT_EQ(s.files_written, 1u);
+  EXPECT_EQ(s.bytes, fs::file_size(*path));
+  EXPECT_EQ(s.bytes, 24u + 900u * (16 + 1500));
+}
+
 TEST_F(EvidenceStoreTest, APeerNarrowsTheFileToOneConversation) {
   EvidenceStore store(*recorder_, options());
   traffic(1, 0, 10);
