@@ -35,11 +35,23 @@ bool refused(const flow::FlowRecord& r) {
 
 AttemptTracker::AttemptTracker(AttemptTrackerOptions options) : options_(options) {
   options_.max_pending = std::max<std::size_t>(1, options_.max_pending);
-  ring_.resize(options_.max_pending);
-  const std::size_t capacity = std::bit_ceil(std::max<std::size_t>(16, options_.max_pending * 2));
+  resize(std::min(options_.max_pending, kInitialRing));
+}
+
+void AttemptTracker::resize(std::size_t ring_size) {
+  // The entries (holes too, so the ring fills exactly as a full-size one would) move to the
+  // front in ring order, and the index is rebuilt for their new positions.
+  std::vector<Pending> ring(ring_size);
+  for (std::size_t i = 0; i < count_; ++i) ring[i] = ring_[(head_ + i) % ring_.size()];
+  ring_ = std::move(ring);
+  head_ = 0;
+  const std::size_t capacity = std::bit_ceil(std::max<std::size_t>(16, ring_size * 2));
   index_ids_.assign(capacity, 0);
   index_pos_.assign(capacity, 0);
   index_mask_ = capacity - 1;
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (ring_[i].live) index_insert(ring_[i].id, static_cast<std::uint32_t>(i));
+  }
 }
 
 std::uint32_t AttemptTracker::find(std::uint64_t id) const {
@@ -116,6 +128,9 @@ void AttemptTracker::on_flow_event(const flow::FlowEvent& ev, std::vector<Attemp
     const bool candidate = tcp ? (ev.tcp_flags & (kSyn | kAck)) == kSyn
                                : ev.ip_proto == kUdp || echo_request(ev.ip_proto, ev.icmp_type);
     if (!candidate || find(id) != kNone) return;
+    if (count_ == ring_.size() && ring_.size() < options_.max_pending) {
+      resize(std::min(options_.max_pending, ring_.size() * 2));
+    }
     if (count_ == ring_.size()) {
       // Full: the oldest waiting attempt is judged now, as if its time had run out.
       const auto oldest = static_cast<std::uint32_t>(head_);

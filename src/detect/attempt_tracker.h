@@ -8,9 +8,11 @@
 //  * a flow that ends while its attempt is pending is judged from its record; so is every flow
 //    when no events arrive (records only), and a completed connection that ends reset without
 //    payload (a connect scan's open port) is told again as a repeat probe.
-// Memory is bounded and fixed: at most max_pending attempts wait for their outcome, in a ring (by
-// start) indexed by an open-addressing table, so a flood of new connections costs no allocation;
-// past that the oldest is judged early (as if its time had run out) and counted.
+// Memory is bounded: at most max_pending attempts wait for their outcome, in a ring (by start)
+// indexed by an open-addressing table; past that the oldest is judged early (as if its time had
+// run out) and counted. The ring starts small and doubles when full up to max_pending (a quiet
+// network never pays for a flood's table: first touching 65,536 entries cost a start-up's page
+// faults), so a flood of new connections allocates only a few times, never past the bound.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 
@@ -62,11 +64,14 @@ class AttemptTracker final {
   void index_erase(std::uint64_t id);
   // Drops the judged entries at the ring's front.
   void pop_dead();
+  // Moves the entries into a ring of ring_size (>= count_) and an index sized for it.
+  void resize(std::size_t ring_size);
   void remove(std::uint32_t position);
   void resolve(Pending& pending, std::int64_t now_ns, std::vector<Attempt>& out);
   void tell(Attempt attempt, std::vector<Attempt>& out);
 
   static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+  static constexpr std::size_t kInitialRing = 1024;
   AttemptTrackerOptions options_;
   bool events_ = false;        // flow events arrive: finished flows were seen starting
   std::vector<Pending> ring_;  // by start; head_ is the oldest, count_ entries (live or holes)

@@ -144,5 +144,40 @@ TEST(AttemptTracker, StaysBoundedUnderAFloodJudgingTheOldestEarly) {
   EXPECT_EQ(out.front().outcome, AttemptOutcome::kUnanswered);
 }
 
+// The ring starts small and grows: every waiting attempt is still found after it grew (replies
+// resolve them), and past max_pending the oldest are judged early, as with a full-size ring.
+TEST(AttemptTracker, GrowsUpToItsBoundAndStillFindsEveryWaitingAttempt) {
+  AttemptTrackerOptions options;
+  options.max_pending = 5000;  // several doublings past the first ring
+  AttemptTracker tracker(options);
+  std::vector<Attempt> out;
+  auto src_of = [](std::uint32_t i) {
+    return ipv4(10, 1, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i));
+  };
+  auto at = [](std::uint32_t i) { return kT0 + static_cast<std::int64_t>(i) * 1000; };
+  for (std::uint32_t i = 0; i < 6000; ++i) {
+    tracker.on_flow_event(
+        event(flow::FlowMoment::kStart, src_of(i), 1024, ip("10.0.0.5"), 80, 6, at(i), at(i), kSyn),
+        out);
+  }
+  EXPECT_EQ(tracker.stats().pending, 5000u);
+  EXPECT_EQ(tracker.stats().judged_early, 1000u);
+  ASSERT_EQ(out.size(), 1000u);
+  for (std::uint32_t i = 0; i < 1000; ++i) {
+    ASSERT_EQ(out[i].src, src_of(i)) << "the oldest are judged early, oldest first";
+    ASSERT_EQ(out[i].outcome, AttemptOutcome::kUnanswered);
+  }
+  out.clear();
+  for (std::uint32_t i = 6000; i-- > 1000;) {
+    tracker.on_flow_event(event(flow::FlowMoment::kReply, src_of(i), 1024, ip("10.0.0.5"), 80, 6,
+                                at(i), at(i) + kMs, kRst | kAck),
+                          out);
+    ASSERT_EQ(out.size(), 6000u - i) << "attempt " << i << " was not found";
+    ASSERT_EQ(out.back().outcome, AttemptOutcome::kRefused);
+    ASSERT_EQ(out.back().src, src_of(i));
+  }
+  EXPECT_EQ(tracker.stats().pending, 0u);
+}
+
 }  // namespace
 }  // namespace netsentry::detect
