@@ -23,7 +23,8 @@ bool without_payload(const flow::FlowRecord& r) {
 }  // namespace
 
 OrdinaryTraffic::OrdinaryTraffic(OrdinaryTrafficOptions options)
-    : options_(options), slots_(std::max<std::size_t>(1, options.max_hosts)) {}
+    // Small pages: slots are written at random, so a huge page would commit 2 MiB at the first.
+    : options_(options), slots_(std::max<std::size_t>(1, options.max_hosts), /*huge_bytes=*/0) {}
 
 std::size_t OrdinaryTraffic::slot_of(const net::IpAddress& host) const {
   return static_cast<std::size_t>(hash_address(host, 0x51ed27ULL) % slots_.size());

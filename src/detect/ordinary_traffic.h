@@ -25,17 +25,18 @@
 // are left to the host detectors by the ML detector itself.
 // Memory: the recent flow starters are a fixed direct-mapped table (max_hosts slots, a newer host
 // may take an older one's slot): O(1) per flow start with no allocation, so a spoofed flood costs
-// nothing but overwritten slots.
+// nothing but overwritten slots. Its pages (2 MB by default) are committed as slots are first
+// written, not zeroed at start: a network of a few hosts touches a few pages.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-#include <vector>
 
 #include "flow/flow_observer.h"
 #include "flow/flow_record.h"
+#include "flow/huge_page_array.h"
 
 namespace netsentry::detect {
 
@@ -66,7 +67,7 @@ class OrdinaryTraffic final {
   [[nodiscard]] bool started_recently(const net::IpAddress& host, std::int64_t time_ns) const;
 
   OrdinaryTrafficOptions options_;
-  std::vector<Slot> slots_;
+  flow::HugePageArray<Slot> slots_;  // all-zero bytes: an empty slot (family 0, time 0)
 };
 
 }  // namespace netsentry::detect
