@@ -19,6 +19,7 @@
 #include "detect/evidence.h"
 #include "detect/windowed_table.h"
 #include "flow/flow_record.h"
+#include "flow/huge_page_array.h"
 #include "net/packet.h"
 
 namespace netsentry::detect {
@@ -164,12 +165,15 @@ class PacketLedger final {
 // flood's sources (one probe each) never cost a table entry: the first events wait in a fixed
 // direct-mapped table of small slots (O(1), no allocation, one cache line touched), known by their
 // key's 64-bit hash; a collision forgets a waiting first event, and that subject is admitted one
-// event later. `Event` is what the detector needs of the first event besides the key.
+// event later. `Event` is what the detector needs of the first event besides the key. The table's
+// pages are committed as slots are first written (zero bytes are a free slot), not zeroed at
+// start: a quiet network touches few of them.
 template <class Event>
 class SecondSight final {
  public:
+  // Small pages: slots are written at random, so a huge page would commit 2 MiB at the first.
   SecondSight(std::size_t slots, std::int64_t window_ns)
-      : slots_(std::max<std::size_t>(1, slots)), window_ns_(window_ns) {}
+      : slots_(std::max<std::size_t>(1, slots), /*huge_bytes=*/0), window_ns_(window_ns) {}
 
   // The waiting first event of `key` when there is one from within the window (it is taken),
   // else nullopt after `event` took the key's slot.
@@ -190,7 +194,7 @@ class SecondSight final {
     std::int64_t time_ns = 0;
     Event event{};
   };
-  std::vector<Slot> slots_;
+  flow::HugePageArray<Slot> slots_;
   std::int64_t window_ns_;
 };
 
