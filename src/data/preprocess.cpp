@@ -140,7 +140,7 @@ void Preprocessor::fit(const Dataset& train) {
   }
 
   // Fits log1p/mean/scale of one numeric feature from its imputed raw values.
-  auto fit_numeric = [&](NumericFeature& f, std::vector<double>& v) {
+  auto fit_numeric = [&](NumericFeature& f, const std::vector<double>& v) {
     double lo = std::numeric_limits<double>::infinity();
     double hi = -lo;
     for (double x : v) {
@@ -182,8 +182,7 @@ void Preprocessor::fit(const Dataset& train) {
       const double x = num_cols[i]->values[r];
       v[r] = std::isfinite(x) ? x : f.median;
     }
-    std::vector<double> copy = v;
-    fit_numeric(f, copy);
+    fit_numeric(f, v);
     numeric_.push_back(std::move(f));
   }
 
