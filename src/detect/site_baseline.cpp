@@ -100,7 +100,10 @@ void SiteBaseline::observe(const flow::FlowRecord& flow) {
 }
 
 void SiteBaseline::start_fit(std::int64_t now_ns) {
-  std::vector<Row> rows = previous_;
+  // Sized once: growing it while inserting copied the previous period's rows a second time.
+  std::vector<Row> rows;
+  rows.reserve(previous_.size() + sample_.size());
+  rows.insert(rows.end(), previous_.begin(), previous_.end());
   rows.insert(rows.end(), sample_.begin(), sample_.end());
   previous_ = std::move(sample_);
   sample_ = {};
