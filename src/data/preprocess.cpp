@@ -164,19 +164,25 @@ void Preprocessor::fit(const Dataset& train) {
     f.scale = (options_.scale && sd > 1e-12 && std::isfinite(sd)) ? sd : 1.0;
   };
 
-  // Raw inputs: median of finite values, then imputed values for the rest of the fit.
+  // Raw inputs: median of finite values, then imputed values for the rest of the fit. Only the
+  // engineered features' three inputs are kept past their own column; the others share one
+  // buffer (keeping every column doubled the fit's memory: fresh pages at every site baseline fit).
   std::vector<std::vector<double>> imputed(num_cols.size());
+  std::vector<double> finite;
+  std::vector<double> scratch;
+  finite.reserve(n);
   for (std::size_t i = 0; i < num_cols.size(); ++i) {
     NumericFeature f;
     f.name = num_cols[i]->name;
     f.input = static_cast<int>(i);
-    std::vector<double> finite;
-    finite.reserve(n);
+    finite.clear();
     for (float x : num_cols[i]->values) {
       if (std::isfinite(x)) finite.push_back(x);
     }
     f.median = median_of(finite);
-    auto& v = imputed[i];
+    const auto input = static_cast<int>(i);
+    const bool kept = input == duration_input_ || input == packets_input_ || input == bytes_input_;
+    auto& v = kept ? imputed[i] : scratch;
     v.resize(n);
     for (std::size_t r = 0; r < n; ++r) {
       const double x = num_cols[i]->values[r];
