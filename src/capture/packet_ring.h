@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -35,19 +36,22 @@ class PacketRing {
     std::uint32_t stored_len;          // bytes kept in data (<= kSlotBytes; 0 when recorded)
     net::LinkType link;                // the packet's link type (pcapng interfaces may differ)
     PacketRecorder::Pending recorded;  // the whole packet in the recorder (empty: data holds it)
-    std::uint8_t* data;                // this slot's kSlotBytes in the ring's byte block
+    std::uint8_t* data;                // this slot's kSlotBytes in the byte block (set by try_push)
   };
 
   // `recorder` (may be null, or off) keeps every packet whole; it must outlive the ring.
   explicit PacketRing(std::size_t capacity_pow2 = 1 << 16, PacketRecorder* recorder = nullptr)
       : mask_(round_up(capacity_pow2) - 1),
-        slots_(new Slot[mask_ + 1]),
+        // Zero-filled fresh memory, committed as the producer first fills each slot (try_push
+        // sets every field, `data` too): initialising the default ring's 4 MiB of slots here cost
+        // the start-up ~16 ms and 1,024 page faults on the main thread.
+        slots_(static_cast<Slot*>(std::calloc(mask_ + 1, sizeof(Slot)))),
         // Left uninitialised, so its pages are committed only when packets travel in slots: with
         // a recorder that has room, never (20 MiB of the default ring a replay would otherwise
         // first-touch at start, which costs a page fault per 4 KiB).
         bytes_(new std::uint8_t[(mask_ + 1) * kSlotBytes]),
         recorder_(recorder != nullptr && recorder->enabled() ? recorder : nullptr) {
-    for (std::size_t i = 0; i <= mask_; ++i) slots_[i].data = bytes_.get() + i * kSlotBytes;
+    if (!slots_) throw std::bad_alloc();
   }
 
   // Whether the recorder would keep a packet of `cap_len` bytes now (true without a recorder, or
@@ -67,6 +71,7 @@ class PacketRing {
       }
     }
     Slot& s = slots_[head & mask_];
+    s.data = bytes_.get() + (head & mask_) * kSlotBytes;
     s.ts_ns = p.ts_ns;
     s.wire_len = p.wire_len;
     s.cap_len = p.cap_len;
@@ -150,8 +155,11 @@ class PacketRing {
     return p;
   }
 
+  struct Free {
+    void operator()(Slot* slots) const noexcept { std::free(slots); }
+  };
   const std::size_t mask_;
-  std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<Slot[], Free> slots_;    // from calloc: Slot is an aggregate (implicit lifetime)
   std::unique_ptr<std::uint8_t[]> bytes_;  // the slots' packet bytes, kSlotBytes each
   alignas(64) std::atomic<std::uint64_t> head_{0};
   std::uint64_t tail_cache_ = 0;  // producer's view of tail_
