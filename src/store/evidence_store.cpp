@@ -223,6 +223,8 @@ void EvidenceStore::process(const EvidenceRequest& request) {
   };
 
   std::uint64_t packets = 0;
+  // The newest packet looked at, written or not (past the cap, another link type): the next
+  // request starts after it, so a full file's later packets are counted once, not at every update.
   std::int64_t newest = state.written_to_ns;
   std::uint64_t truncated = 0, other_link = 0;
   std::uint64_t room =
@@ -230,6 +232,7 @@ void EvidenceStore::process(const EvidenceRequest& request) {
   if (state.bytes == 0) room = room > kHeaderBytes ? room - kHeaderBytes : 0;
   int link_type = state.link_type;
   recorder_.for_each(query, [&](const capture::RecordedPacket& packet) {
+    newest = std::max(newest, packet.ts_ns);
     if (link_type < 0) link_type = packet.link_type;
     if (packet.link_type != link_type) {
       ++other_link;
@@ -246,7 +249,6 @@ void EvidenceStore::process(const EvidenceRequest& request) {
     }
     capture::append_classic_pcap_record(data, packet);
     ++packets;
-    newest = std::max(newest, packet.ts_ns);
     if (data.size() >= kChunkBytes) write_out();
     return true;
   });
@@ -265,7 +267,13 @@ void EvidenceStore::process(const EvidenceRequest& request) {
     ++stats_.write_errors;
     return;
   }
-  if (written_bytes == 0) return;
+  if (written_bytes == 0) {
+    // Nothing added (the file is full, or no new packet): what was looked at stays looked at.
+    if (auto it = files_.find(request.alert_id); it != files_.end()) {
+      it->second.written_to_ns = std::max(it->second.written_to_ns, newest);
+    }
+    return;
+  }
   FileState& stored = files_[request.alert_id];
   stored.bytes += written_bytes;
   stored.written_to_ns = newest;

@@ -89,7 +89,9 @@ class EvidenceStore final {
 
  private:
   struct FileState {
-    std::int64_t written_to_ns = INT64_MIN;  // newest packet time in the file
+    // The newest packet time looked at: in the file, or left out (past the cap, another link
+    // type). The next request starts after it.
+    std::int64_t written_to_ns = INT64_MIN;
     std::uint64_t bytes = 0;
     int link_type = -1;
     std::uint64_t sequence = 0;  // last write order, for eviction

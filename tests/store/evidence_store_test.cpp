@@ -169,6 +169,31 @@ TEST_F(EvidenceStoreTest, KeepsToThePerAlertAndFolderBudgets) {
   EXPECT_EQ(on_disk, s.bytes);
 }
 
+TEST_F(EvidenceStoreTest, AFullFileCountsEachLaterPacketOnceHoweverOftenTheAlertIsUpdated) {
+  EvidenceOptions o = options();
+  o.max_alert_bytes = 10'000;  // 86 packets of 100 bytes (+16 each, after the 24-byte header)
+  EvidenceStore store(*recorder_, o);
+  traffic(1, 0, 20);  // 200 packets
+  store.request({4, v4(1), std::nullopt, 0, 19 * kSecond});
+  store.drain();
+  const EvidenceStats first = store.stats();
+  EXPECT_EQ(first.packets_written, 86u);
+  EXPECT_EQ(first.truncated_packets, 200u - 86u);
+  // The alert stays engaged: each update looks at the packets since the last one, once.
+  traffic(1, 20, 25);  // 50 more
+  store.request({4, v4(1), std::nullopt, 0, 24 * kSecond});
+  store.drain();
+  store.request({4, v4(1), std::nullopt, 0, 24 * kSecond});
+  store.drain();
+  traffic(1, 25, 27);  // 20 more
+  store.request({4, v4(1), std::nullopt, 0, 26 * kSecond});
+  store.drain();
+  const EvidenceStats s = store.stats();
+  EXPECT_EQ(s.packets_written, 86u);
+  EXPECT_EQ(s.truncated_packets, 270u - 86u) << "every packet past the cap counted once";
+  EXPECT_EQ(fs::file_size(*store.file_for(4)), 24u + 86u * 116u);
+}
+
 TEST_F(EvidenceStoreTest, CountsFilesOfAnEarlierRunAndIgnoresStrangers) {
   {
     EvidenceStore store(*recorder_, options());
