@@ -383,7 +383,8 @@ int run_cli(int argc, char** argv) {
       ->group(detectors);
   monitor_cmd
       ->add_option("--volume-loopback", monitor.volume_loopback,
-                   "Learned volume evidence on loopback interfaces too: true/false")
+                   "Volume evidence (the 100 kB/s rule and the learned baseline) on loopback "
+                   "interfaces too: true/false")
       ->capture_default_str()
       ->group(detectors);
   monitor_cmd

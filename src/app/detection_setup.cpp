@@ -26,6 +26,7 @@ detect::DetectionOptions detection_options(const MonitorOptions& o,
   d.suppress = o.suppress;
   d.volume_rule.bytes_per_second = o.volume_bytes_per_second;
   d.volume_rule.severity = *severity;
+  d.volume_rule.loopback = o.volume_loopback;
   d.host.window_ns = ns(o.detector_window_s);
   d.host.port_scan_ports = o.port_scan_ports;
   d.host.host_scan_hosts = o.host_scan_hosts;

@@ -81,7 +81,7 @@ std::vector<SeriesValue> volume_series(const host::TrafficSample& sample, bool p
 
 void ThresholdRule::observe(const host::TrafficSample& sample, std::vector<Evidence>& out) const {
   const std::int64_t time_ns = sample_time_ns(sample);
-  for (const SeriesValue& s : volume_series(sample, options_.per_interface, true)) {
+  for (const SeriesValue& s : volume_series(sample, options_.per_interface, options_.loopback)) {
     observe_value(s.name, s.bytes_per_second, time_ns, out);
   }
 }

@@ -31,6 +31,10 @@ struct ThresholdRuleOptions {
   // The original rule stays, but a download is not an attack: LOW unless configured otherwise.
   Severity severity = Severity::kLow;
   bool per_interface = false;  // also check each interface, not only the total
+  // Count loopback interfaces too. Off by default: the original's psutil total counted them, but
+  // there a host's own services (the dashboard's page load is ~1 MB over loopback) alerted as
+  // "traffic" on first use.
+  bool loopback = false;
 };
 
 // The series a sample holds for the volume detectors: its total (under the total's own name,
@@ -51,8 +55,8 @@ class ThresholdRule final {
   // Throws core::Error when bytes_per_second is not a positive number.
   explicit ThresholdRule(ThresholdRuleOptions options = {});
 
-  // Appends one kVolume piece of evidence per series above the limit (loopback counts: it is
-  // the original's rule on the host's counters).
+  // Appends one kVolume piece of evidence per series above the limit (the total without loopback
+  // interfaces unless options().loopback).
   void observe(const host::TrafficSample& sample, std::vector<Evidence>& out) const;
   // The same for one value of a named series.
   void observe_value(std::string_view series, double bytes_per_second, std::int64_t time_ns,

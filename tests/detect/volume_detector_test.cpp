@@ -65,6 +65,20 @@ TEST(ThresholdRule, ChecksInterfacesOnlyWhenAsked) {
   EXPECT_EQ(out[1].threat, Severity::kMedium);
 }
 
+TEST(ThresholdRule, LeavesLoopbackOutOfTheTotalUnlessAsked) {
+  ThresholdRuleOptions options;
+  options.bytes_per_second = 1'000'000;
+  std::vector<Evidence> out;
+  // 1.5 MB/s in all, 1 MB/s of it the host talking to itself (a dashboard's page load).
+  const auto sample = sample_at(0, 1'500'000, {{"eth0", 500'000}, {"lo", 1'000'000}});
+  ThresholdRule(options).observe(sample, out);
+  EXPECT_TRUE(out.empty());
+  options.loopback = true;
+  ThresholdRule(options).observe(sample, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].description, "Traffic 1.5 MB/s on total exceeds the 1 MB/s limit");
+}
+
 TEST(ThresholdRule, RejectsANonPositiveLimit) {
   ThresholdRuleOptions options;
   options.bytes_per_second = 0;
