@@ -43,6 +43,7 @@
     lastScoreMs: 0,
     // The score chart is drawn once it has a point; until then a note says why it has none.
     scoreDrawn: false,
+    scoreRangeFixed: false,  // the score chart shows a fixed last minute (see fitScoreAxis)
     modelLoaded: null,        // from /api/models: null until known
   };
 
@@ -283,6 +284,24 @@
   function scoreLayout() {
     return chartLayout({ yaxis: { title: { text: 'score' }, gridcolor: cssVar('--grid'), rangemode: 'tozero' } });
   }
+  // Scores within a few seconds of each other (the first ones after a start) would zoom the time
+  // axis to milliseconds: the chart shows at least the last minute, and autoranges again once its
+  // points span more.
+  const SCORE_MIN_SPAN_MS = 60000;
+  function fitScoreAxis() {
+    const chart = $('score-chart');
+    const xs = chart.data && chart.data[0] ? chart.data[0].x : [];
+    if (!xs.length) return;
+    const first = new Date(xs[0]).getTime();
+    const last = new Date(xs[xs.length - 1]).getTime();
+    if (last - first < SCORE_MIN_SPAN_MS) {
+      Plotly.relayout('score-chart', { 'xaxis.range': [new Date(last - SCORE_MIN_SPAN_MS), new Date(last + 5000)] });
+      state.scoreRangeFixed = true;
+    } else if (state.scoreRangeFixed) {
+      Plotly.relayout('score-chart', { 'xaxis.autorange': true });
+      state.scoreRangeFixed = false;
+    }
+  }
   function setPointCount() {
     const chart = $('traffic-chart');
     const n = chart.data && chart.data[0] ? chart.data[0].x.length : 0;
@@ -318,7 +337,9 @@
     }
     state.scoreDrawn = true;
     showScoreNote();
+    state.scoreRangeFixed = false;
     await Plotly.react('score-chart', scoreTraces(data.points), scoreLayout(), chartConfig);
+    fitScoreAxis();
   }
   async function loadTraffic() {
     const data = await fetchTraffic();
@@ -365,12 +386,15 @@
     if (p.alert_id) {
       Plotly.extendTraces('score-chart', { x: [[t]], y: [[p.score]], text: [[`alert #${p.alert_id}`]] }, [2], 500);
     }
+    fitScoreAxis();
   }
   function restyleCharts() {
     Plotly.relayout('traffic-chart', trafficLayout());
     Plotly.restyle('traffic-chart', { 'line.color': [cssVar('--sent'), cssVar('--recv')] }, [0, 1]);
     if (!state.scoreDrawn) return;
     Plotly.relayout('score-chart', scoreLayout());
+    state.scoreRangeFixed = false;
+    fitScoreAxis();
     Plotly.restyle('score-chart', { 'line.color': [cssVar('--accent'), cssVar('--sev-high')] }, [0, 1]);
   }
 

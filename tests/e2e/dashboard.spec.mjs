@@ -79,6 +79,12 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
       note: note.textContent,
       chartShown: !document.getElementById('score-chart').hidden,
       axis: document.querySelector('#score-chart .xaxislayer-above') !== null,
+      // Milliseconds between the ends of the drawn time axis (null before it is drawn).
+      spanMs: (() => {
+        const full = document.getElementById('score-chart')._fullLayout;
+        const r = full && full.xaxis ? full.xaxis.range : null;
+        return r ? new Date(r[1]).getTime() - new Date(r[0]).getTime() : null;
+      })(),
     };
   });
   if (score.points === 0 && !score.chartShown) {
@@ -86,6 +92,8 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     if (!score.loaded) check(/no model loaded/i.test(score.note), 'with no model loaded the score note says so');
   } else {
     check(score.chartShown && !score.noteShown, `the score chart is drawn (${score.points} points, model loaded: ${score.loaded})`);
+    // A few scores close together must not zoom the time axis to milliseconds.
+    check(score.spanMs !== null && score.spanMs >= 59000, `the score chart's time axis spans at least a minute (${score.spanMs} ms)`);
   }
 
   // Live updates: the traffic chart must gain points from the event stream. Points come every
