@@ -49,6 +49,10 @@ std::optional<Severity> parse_severity(std::string_view text) {
 
 std::string_view role_name(Role role) { return role == Role::kVictim ? "victim" : "attacker"; }
 
+std::string_view role_name(Role role, const net::IpAddress& profile) {
+  return profile.family == 0 ? std::string_view() : role_name(role);
+}
+
 std::string_view alert_state_name(AlertState state) {
   return state == AlertState::kPast ? "past" : "engaged";
 }

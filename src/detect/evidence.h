@@ -26,6 +26,9 @@ enum class Severity : std::uint8_t { kLow = 0, kMedium = 1, kHigh = 2, kCritical
 // Whether the profile's host did it or suffered it.
 enum class Role : std::uint8_t { kAttacker = 0, kVictim = 1 };
 [[nodiscard]] std::string_view role_name(Role role);  // "attacker", "victim"
+// The role as outputs write it for a profile: "" for an interface's (address family 0), where
+// neither word means anything (a download over the volume limit attacks nothing).
+[[nodiscard]] std::string_view role_name(Role role, const net::IpAddress& profile);
 
 // A flow named by what identifies it on the wire: 5-tuple (initiator first) and first packet time.
 struct FlowRef {

@@ -142,7 +142,7 @@ void AlertLog::write(const detect::Alert& alert, detect::AlertChange change) {
                      detect::alert_change_name(change),
                      detect::alert_state_name(alert.state),
                      host,
-                     detect::role_name(alert.role),
+                     detect::role_name(alert.role, alert.host),
                      revision.view,
                      why_});
   dirty_ = true;

@@ -213,10 +213,12 @@ json eve_alert_event(const detect::Alert& alert, detect::AlertChange change,
                    {"score", strings(fmt::format("{:.4f}", alert.score))},
                    {"state", strings(std::string(detect::alert_state_name(alert.state)))},
                    {"change", strings(std::string(detect::alert_change_name(change)))},
-                   {"role", strings(std::string(detect::role_name(alert.role)))},
                    {"reason", strings(alert.reason)},
                    {"evidence", std::move(evidence)}};
-  if (alert.host.family != 0) metadata["host"] = strings(alert.host.to_string());
+  if (alert.host.family != 0) {
+    metadata["host"] = strings(alert.host.to_string());
+    metadata["role"] = strings(std::string(detect::role_name(alert.role)));
+  }
   if (!alert.interface.empty()) metadata["interface"] = strings(alert.interface);
   event["alert"] = {{"action", "allowed"},
                     {"gid", 1},

@@ -1461,7 +1461,7 @@ class SqliteStore::Writer {
     s.bind(20, std::string_view(sensors));
     s.bind(23, detect::alert_state_name(alert.state));
     s.bind(24, std::string_view(host));
-    s.bind(25, detect::role_name(alert.role));
+    s.bind(25, detect::role_name(alert.role, alert.host));
     s.bind(26, static_cast<std::int64_t>(alert.revision));
     s.bind(27, std::string_view(why));
     s.bind(28, ++changed_);

@@ -104,7 +104,7 @@ TEST_F(AlertLogTest, WritesOneRowPerAlertWithQuotedReasonAndEmptyUnknowns) {
             "attacker,0,port_scan HIGH 0.95 x2998: Port scan suspected");
   EXPECT_EQ(lines[2],
             "2026-11-23T23:45:01.000Z,CRITICAL,volume,,,,,,9.3000,0,1,"
-            "\"Traffic 9.3 MB/s, 14x the forecast\",,eth0,,0,,,raised,engaged,,attacker,0,");
+            "\"Traffic 9.3 MB/s, 14x the forecast\",,eth0,,0,,,raised,engaged,,,0,");
 }
 
 TEST_F(AlertLogTest, AppendsAcrossRestartsWithOneHeader) {
