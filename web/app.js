@@ -722,7 +722,7 @@
     $('drawer-why').replaceChildren(...evidence.map((e) => el('li', {}, [
       el('div', { cls: 'why-head' }, [
         el('span', { cls: `badge sev-${e.threat}`, text: e.threat }),
-        el('span', { cls: 'why-kind', text: `${e.kind} · ${e.role}${e.count > 1 ? ` · ×${fmtInt(e.count)}` : ''}` }),
+        el('span', { cls: 'why-kind', text: `${e.kind}${e.role ? ` · ${e.role}` : ''}${e.count > 1 ? ` · ×${fmtInt(e.count)}` : ''}` }),
         el('span', { cls: 'hint', text: `confidence ${fmtNum(e.confidence, 2)} · ${e.detector || ''}` }),
       ]),
       el('div', { cls: 'why-text', text: e.description }),
@@ -1158,7 +1158,7 @@
     $('host-evidence').replaceChildren(...evidence.map((e) => el('li', {}, [
       el('div', { cls: 'why-head' }, [
         el('span', { cls: `badge sev-${e.threat}`, text: e.threat }),
-        el('span', { cls: 'why-kind', text: `${e.kind} · ${e.role}${e.count > 1 ? ` · ×${fmtInt(e.count)}` : ''}` }),
+        el('span', { cls: 'why-kind', text: `${e.kind}${e.role ? ` · ${e.role}` : ''}${e.count > 1 ? ` · ×${fmtInt(e.count)}` : ''}` }),
         el('span', { cls: 'hint', text: `confidence ${fmtNum(e.confidence, 2)} · ${fmtTime(Math.floor(e.time_ns / 1e6))}` }),
       ]),
       el('div', { cls: 'why-text', text: e.description }),
