@@ -61,6 +61,10 @@ struct sqlite3_stmt;
 
 namespace netsentry::store {
 
+// The flows' address indexes (schema version 6) lead with id >> kFlowIdBlockShift: blocks of
+// 16,384 consecutive flows.
+inline constexpr int kFlowIdBlockShift = 14;
+
 // One scored flow as stored (the flows table).
 struct FlowRow {
   std::int64_t id = 0;  // assigned by SQLite; 0 before it is stored
@@ -257,7 +261,8 @@ class StoreReader final {
                                                   FlowOrder order = FlowOrder::kNewest,
                                                   std::int64_t since_ns = 0);
   // Flows with `host` at either end (empty: any) that ended within [since_ns, until_ns], newest
-  // first, at most limit; served by the end-time and address indexes (schema version 5).
+  // first, at most limit; served by the end-time index and the address indexes (schema version 6:
+  // one seek per block of kFlowIdBlockShift ids).
   [[nodiscard]] std::vector<FlowRow> flows_between(std::string_view host, std::int64_t since_ns,
                                                    std::int64_t until_ns, std::size_t limit);
   [[nodiscard]] std::vector<ConnectionRow> connections_since(std::int64_t since_ns,
@@ -420,7 +425,9 @@ class SqliteStore final {
   // tunnel_parent.
   // 4: alerts with a lifecycle (state, host, role, revision, evidence, changed; features).
   // 5: indexes for a host's flows and alerts (the page's host page).
-  static constexpr int kSchemaVersion = 5;
+  // 6: the flows' address indexes lead with the block of ids (kFlowIdBlockShift), so inserts of
+  // random addresses stay in the newest blocks.
+  static constexpr int kSchemaVersion = 6;
 
   // Opens or creates the database and its schema and starts the writer thread. Throws core::Error
   // (with the path and SQLite's message) when the file cannot be created, is not a database, or

@@ -428,14 +428,80 @@ TEST_F(SqliteStoreTest, FindsAHostsFlowsAndAlertsInATimeRangeThroughIndexes) {
   query.until_ns = kT0 + 10 * kSecond;  // first seen by then
   EXPECT_EQ(reader.alerts(query).size(), 1u);
 
-  // The host's flows come from the address indexes, not a scan of the table.
+  // The host's flows come from the address indexes (a seek per block of ids), not a scan of the
+  // table.
   RawDb db(dir_ / "netsentry.db");
   const std::string plan = db.joined(
-      "EXPLAIN QUERY PLAN SELECT id FROM flows WHERE src_ip = '10.0.0.5' AND end_ns >= 0 "
-      "UNION SELECT id FROM flows WHERE dst_ip = '10.0.0.5' AND end_ns >= 0",
+      "EXPLAIN QUERY PLAN WITH RECURSIVE blocks(b) AS (SELECT 0 UNION ALL SELECT b + 1 FROM blocks "
+      "WHERE b < 3) SELECT id FROM flows WHERE (id >> 14) IN blocks AND src_ip = '10.0.0.5' AND "
+      "end_ns >= 0 UNION SELECT id FROM flows WHERE (id >> 14) IN blocks AND dst_ip = '10.0.0.5' "
+      "AND end_ns >= 0",
       3);
-  EXPECT_NE(plan.find("flows_src_end"), std::string::npos) << plan;
-  EXPECT_NE(plan.find("flows_dst_end"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("SEARCH flows USING COVERING INDEX flows_src_block (<expr>=? AND src_ip=?"),
+            std::string::npos)
+      << plan;
+  EXPECT_NE(plan.find("SEARCH flows USING COVERING INDEX flows_dst_block (<expr>=? AND dst_ip=?"),
+            std::string::npos)
+      << plan;
+}
+
+TEST_F(SqliteStoreTest, FindsAHostsFlowsInEveryBlockOfIdsNewestFirst) {
+  // Flows 1..N span several blocks of 2^kFlowIdBlockShift ids; 10.0.0.9 talks in the first
+  // flow, at each block's edges and in the last flow, with end times out of id order (a flow
+  // stored late can have ended early), so the result must be ordered by end time across blocks.
+  constexpr std::int64_t kBlock = std::int64_t{1} << kFlowIdBlockShift;
+  const std::int64_t n = 3 * kBlock + 5;
+  std::vector<std::int64_t> host_ids = {1, kBlock - 1, kBlock, 2 * kBlock + 7, n};
+  {
+    SqliteStore store(options());
+    std::vector<FlowRow> rows;
+    for (std::int64_t id = 1; id <= n; ++id) {
+      FlowRow row = flow_at(kT0 + id * 1000, 0.1f, static_cast<std::uint16_t>(id % 60000));
+      if (std::find(host_ids.begin(), host_ids.end(), id) != host_ids.end()) {
+        (id % 2 ? row.src_ip : row.dst_ip) = ip("10.0.0.9");
+        row.end_ns = kT0 + (n - id) * 1000;  // the first flow ended last
+      }
+      rows.push_back(std::move(row));
+    }
+    store.add_flows(std::move(rows));
+  }
+  StoreReader reader(dir_ / "netsentry.db");
+  std::vector<std::int64_t> ids;
+  for (const FlowRow& r : reader.flows_between("10.0.0.9", 0, INT64_MAX, 100)) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{1, kBlock - 1, kBlock, 2 * kBlock + 7, n}));
+  ids.clear();
+  for (const FlowRow& r : reader.flows_between("10.0.0.9", kT0, kT0 + (n - kBlock) * 1000, 2)) {
+    ids.push_back(r.id);
+  }
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{kBlock, 2 * kBlock + 7}));
+}
+
+TEST_F(SqliteStoreTest, AVersionFiveStoreGetsTheBlockIndexesAndKeepsItsHostsFlows) {
+  {
+    SqliteStore store(options());
+    FlowRow row = flow_at(kT0);
+    row.src_ip = ip("10.0.0.9");
+    ASSERT_TRUE(store.add_flow(row));
+  }
+  {
+    // Back to version 5's indexes.
+    RawDb db(dir_ / "netsentry.db");
+    db.exec(
+        "DROP INDEX flows_src_block; DROP INDEX flows_dst_block; "
+        "CREATE INDEX flows_src_end ON flows(src_ip, end_ns); "
+        "CREATE INDEX flows_dst_end ON flows(dst_ip, end_ns); PRAGMA user_version = 5;");
+  }
+  EXPECT_NE(error_of([&] { StoreReader reader(dir_ / "netsentry.db"); }).find("schema version 5"),
+            std::string::npos);
+  { SqliteStore store(options()); }
+  RawDb db(dir_ / "netsentry.db");
+  EXPECT_EQ(db.text("PRAGMA user_version"), "6");
+  EXPECT_EQ(db.joined("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE "
+                      "'flows_%' ORDER BY name",
+                      0),
+            "flows_dst_block | flows_end | flows_src_block");
+  StoreReader reader(dir_ / "netsentry.db");
+  EXPECT_EQ(reader.flows_between("10.0.0.9", 0, INT64_MAX, 10).size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, TopListsFromOnePassEqualTheThreeGroupedQueries) {
