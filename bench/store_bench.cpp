@@ -1,8 +1,9 @@
 // Google Benchmark for store::SqliteStore: sustained scored flows committed per second through the
 // public path (add_flows batches into the bounded queue, the writer thread's batched transactions
 // with prepared statements, flush), the same for a spoofed flood's one-packet flows from random
-// sources (where the page cache and rows per transaction decide the rate), and the cost of
-// add_flow on the caller's thread alone.
+// sources (where the page cache and rows per transaction decide the rate), small commits into a
+// store that already holds millions of flows, and the cost of add_flow on the caller's thread
+// alone.
 // items_per_second is flows committed (or accepted) per second. The database lives in a fresh
 // temporary directory per run; the file system there decides much of the result.
 #include <benchmark/benchmark.h>
@@ -150,6 +151,54 @@ BENCHMARK(BM_StoreCommitSpoofedFlows)
     ->Args({2048, 65536})
     ->Args({32768, 65536})
     ->Iterations(5)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// A long-running monitor's store: range(0) flows already stored (days of a busy network), then
+// commits of 1,000 flows each (about a 200 ms commit interval at 5,000 flows/s) between a pool of
+// 65,536 addresses drawn at random, so each commit's address-index inserts land among leaves
+// spread over the whole stored history unless the index keeps new rows together (schema version
+// 6's blocks of ids). The rate is flows committed per second; filling the store is not timed.
+void BM_StoreSteadyCommitsIntoALargeStore(benchmark::State& state) {
+  constexpr std::size_t kCommit = 1000;
+  const auto stored = static_cast<std::size_t>(state.range(0));
+  std::vector<FlowRow> flows = make_flows(kCommit);
+  std::mt19937 random(11);
+  TempDir dir;
+  SqliteStoreOptions options;
+  options.path = dir.path() / "bench.db";
+  options.retention = std::chrono::nanoseconds(0);
+  SqliteStore store(options);
+  std::int64_t t = kT0;
+  const auto next_commit = [&] {
+    for (FlowRow& row : flows) {
+      for (netsentry::net::IpAddress* a : {&row.src_ip, &row.dst_ip}) {
+        const std::uint32_t host = random() & 0xffff;
+        a->bytes = {10, 20, static_cast<std::uint8_t>(host >> 8), static_cast<std::uint8_t>(host)};
+      }
+      row.start_ns = row.end_ns = t += 1000;
+    }
+  };
+  for (std::size_t n = 0; n < stored; n += kCommit) {
+    next_commit();
+    while (!store.add_flows(flows)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  store.flush();
+  const std::uint64_t commits_before = store.stats().commits;
+  for (auto _ : state) {
+    state.PauseTiming();
+    next_commit();
+    state.ResumeTiming();
+    while (!store.add_flows(flows)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    store.flush();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kCommit));
+  state.counters["commits"] = static_cast<double>(store.stats().commits - commits_before);
+}
+BENCHMARK(BM_StoreSteadyCommitsIntoALargeStore)
+    ->Arg(100'000)
+    ->Arg(2'000'000)
+    ->Iterations(300)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
