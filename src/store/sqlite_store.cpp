@@ -1608,6 +1608,11 @@ class SqliteStore::Writer {
              .c_str(),
          "cannot configure the store");
     if (version < kSchemaVersion) {
+      if (version > 0) {
+        // Rebuilding indexes over millions of stored flows takes a while: say why start waits.
+        spdlog::info("store: upgrading {} from schema version {} to {}", path_.string(), version,
+                     kSchemaVersion);
+      }
       // A new file gets version 1 and then every migration, so old and new stores end up alike.
       exec(db_, path_, "BEGIN IMMEDIATE", "cannot create the schema");
       try {
