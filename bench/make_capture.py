@@ -7,8 +7,10 @@
   make_capture.py repeat OUT.pcap --packets 1000000 IN.pcap...
       Repeats real captures (pcap or pcapng, converted with tcpdump) with shifted timestamps and
       IPv4 addresses changed per repetition, so every repetition makes new flows.
-  make_capture.py synflood OUT.pcap --packets 1000000
-      A SYN flood from distinct spoofed sources (memory-bound test).
+  make_capture.py synflood OUT.pcap --packets 1000000 [--sequential-sources]
+      A SYN flood from distinct spoofed sources (memory-bound test), in random order as
+      `hping3 --rand-source` sends them; --sequential-sources numbers them in order instead
+      (11.0.0.0, 11.0.0.1, ...; the only order before, which hides what random keys cost an index).
 """
 import argparse
 import os
@@ -17,6 +19,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+from math import gcd
 
 ETH = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
 
@@ -170,13 +173,22 @@ def repeat(out, packets, inputs):
     return w.count
 
 
-def synflood(out, packets, seed):
+def synflood(out, packets, seed, sequential_sources=False):
     rng = random.Random(seed)
     w = Writer(out)
     victim = bytes([10, 9, 9, 9])
     t = 1_700_000_000.0
+    # Packet i's source is number j of 11.0.0.0 onwards: j = i, or a permutation of 0..packets-1
+    # (j = (a * i + b) mod packets with a coprime to packets), so sources stay distinct.
+    # (Its own generator: ports and sequence numbers stay those of the sequential file.)
+    order = random.Random(seed + 1)
+    a = order.randrange(1, max(packets, 2)) | 1
+    while packets > 1 and gcd(a, packets) != 1:
+        a += 2
+    b = order.randrange(max(packets, 1))
     for i in range(packets):
-        src = bytes([11 + (i >> 24) % 100, (i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF])
+        j = i if sequential_sources else (a * i + b) % packets
+        src = bytes([11 + (j >> 24) % 100, (j >> 16) & 0xFF, (j >> 8) & 0xFF, j & 0xFF])
         w.packet(t, ETH + ip_header(src, victim, 6, 20) + tcp_segment(rng.randrange(1024, 65535), 80, rng.randrange(1 << 32), 0, 0x02, 0))
         t += 1e-5
     w.close()
@@ -191,13 +203,14 @@ def main():
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--flows", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--sequential-sources", action="store_true")
     a = ap.parse_args()
     if a.mode == "synthetic":
         n = synthetic(a.out, a.packets, a.flows, a.seed)
     elif a.mode == "repeat":
         n = repeat(a.out, a.packets, a.inputs)
     else:
-        n = synflood(a.out, a.packets, a.seed)
+        n = synflood(a.out, a.packets, a.seed, a.sequential_sources)
     print(f"wrote {n} packets to {a.out}", file=sys.stderr)
 
 
