@@ -1126,6 +1126,12 @@
     renderHostPage();
     document.body.dataset.hostReady = ip;
   }
+  // Whom a host page's alert is about: the host itself or, for an alert that only involves it (a
+  // flood's victim alert names the attacker as its source), the other host, with its role.
+  function alertAbout(a, ip) {
+    const who = !a.host || a.host === ip ? 'this host' : a.host;
+    return a.role ? `${who} · ${a.role}` : who;
+  }
   function renderHostPage() {
     const ip = hostView.ip;
     const risk = hostView.risk;
@@ -1173,6 +1179,7 @@
         el('td', { text: fmtTime(a.time) }),
         el('td', {}, [el('span', { cls: `badge sev-${a.severity}`, text: a.severity })]),
         el('td', { text: a.kind }),
+        el('td', { cls: 'about-cell', text: alertAbout(a, ip) }),
         el('td', { text: a.state + (a.acknowledged ? ' · ack' : '') }),
         el('td', { cls: 'reason-cell', text: a.reason, title: a.reason }),
       ]);

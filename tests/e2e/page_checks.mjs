@@ -141,6 +141,19 @@ export async function checkHostPage(page, check, screenshot) {
       `/api/alerts?host=${encodeURIComponent(host)}&limit=500`)).json()).alerts.length, ip);
   }
   check(alertRows === apiAlerts && apiAlerts > 0, `the host's alerts are listed (${alertRows}, API ${apiAlerts})`);
+  // Each says whom it is about: this host, or the other host of an alert that only involves it.
+  const abouts = await page.$$eval('#host-alert-table tbody tr', (trs) => trs.map((tr) => ({
+    id: Number(tr.dataset.id), about: tr.querySelector('.about-cell').textContent })));
+  const aboutApi = new Map((await page.evaluate(async (host) => (await (await fetch(
+    `/api/alerts?host=${encodeURIComponent(host)}&limit=500`)).json()).alerts, ip)).map((a) => [a.id, a]));
+  const wrongAbout = abouts.filter(({ id, about }) => {
+    const a = aboutApi.get(id);
+    if (!a) return false;  // newer than this look at the API
+    const who = !a.host || a.host === ip ? 'this host' : a.host;
+    return about !== (a.role ? `${who} · ${a.role}` : who);
+  });
+  check(abouts.length > 0 && wrongAbout.length === 0,
+    `each host alert says whom it is about (${abouts.slice(0, 3).map((x) => x.about).join('; ')}; wrong: ${wrongAbout.length})`);
   const flowRows = await page.$$eval('#host-flow-table tbody tr', (trs) => trs.map((tr) => tr.textContent));
   // A live source has new flows by now: the page shows at least what the API had when it loaded.
   check(flowRows.length > 0 && flowRows.every((t) => t.includes(ip)),
