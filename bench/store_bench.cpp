@@ -68,6 +68,15 @@ std::vector<FlowRow> make_flows(std::size_t count) {
   return flows;
 }
 
+// A store in `dir` that keeps every row, with SQLite's page cache at cache_kib.
+SqliteStoreOptions unbounded_store(const TempDir& dir, std::int64_t cache_kib) {
+  SqliteStoreOptions options;
+  options.path = dir.path() / "bench.db";
+  options.retention = std::chrono::nanoseconds(0);
+  options.cache_kib = cache_kib;
+  return options;
+}
+
 // Flows committed per second: the producer hands over batches as the scoring thread would and,
 // when the queue is full, waits briefly instead of dropping, so the rate is the writer's.
 void BM_StoreCommitFlows(benchmark::State& state) {
@@ -112,10 +121,7 @@ void BM_StoreCommitSpoofedFlows(benchmark::State& state) {
   std::vector<FlowRow> flows = make_flows(kFlowsPerIteration);
   std::mt19937 random(7);
   TempDir dir;
-  SqliteStoreOptions options;
-  options.path = dir.path() / "bench.db";
-  options.retention = std::chrono::nanoseconds(0);
-  options.cache_kib = state.range(0);
+  SqliteStoreOptions options = unbounded_store(dir, state.range(0));
   options.batch_max = static_cast<std::size_t>(state.range(1));
   SqliteStore store(options);
   std::int64_t t = kT0;
@@ -166,11 +172,7 @@ void BM_StoreSteadyCommitsIntoALargeStore(benchmark::State& state) {
   std::vector<FlowRow> flows = make_flows(kCommit);
   std::mt19937 random(11);
   TempDir dir;
-  SqliteStoreOptions options;
-  options.path = dir.path() / "bench.db";
-  options.retention = std::chrono::nanoseconds(0);
-  options.cache_kib = state.range(1);
-  SqliteStore store(options);
+  SqliteStore store(unbounded_store(dir, state.range(1)));
   std::int64_t t = kT0;
   const auto next_commit = [&] {
     for (FlowRow& row : flows) {
