@@ -1,4 +1,5 @@
-// Batched scoring throughput (rows/s) of the LibTorch models at typical sizes: 40 and 90 features
+// Batched scoring throughput (rows/s) of the LibTorch models, and of the autoencoder's torch-free
+// scorer on the same weights, at typical sizes: 40 and 90 features
 // (first argument), 64 interleaved hosts, default architectures (the LSTM labels chunks of
 // consecutive rows), on 1 and 2 intra-op threads (second argument). Export OMP_WAIT_POLICY=passive
 // before starting, or 2 threads spin against each other.
@@ -8,6 +9,7 @@
 #if defined(NETSENTRY_HAVE_TORCH) || defined(USE_DISTRIBUTED)
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -15,7 +17,8 @@
 
 #include "data/matrix.h"
 #include "ml/model.h"
-#include "ml/torch/packet_lstm_kernel.h"
+#include "ml/neural/autoencoder.h"
+#include "ml/neural/packet_lstm_kernel.h"
 #include "ml/torch/torch_models.h"
 
 namespace {
@@ -32,6 +35,7 @@ struct Workload {
   std::vector<std::int32_t> group;
   std::unique_ptr<ml::Model> lstm;
   std::unique_ptr<ml::Model> autoencoder;
+  std::unique_ptr<ml::Model> plain_autoencoder;  // the same weights, torch-free (ml/neural/)
 
   explicit Workload(std::size_t features) : x(kRows, features), y(kRows), group(kRows) {
     std::mt19937 rng(1);
@@ -53,6 +57,13 @@ struct Workload {
     lstm->fit(train, ctx);
     autoencoder = ml::torch::make_autoencoder({});
     autoencoder->fit(train, ctx);
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("netsentry-torch-bench-" + std::to_string(features));
+    const std::string file = autoencoder->save(dir);
+    plain_autoencoder = ml::neural::make_autoencoder();
+    plain_autoencoder->load(dir, std::filesystem::path(file).replace_extension(".weights"),
+                            features);
+    std::filesystem::remove_all(dir);
   }
 };
 
@@ -63,16 +74,22 @@ Workload& workload(std::size_t features) {
   return *w;
 }
 
-void score(benchmark::State& state, bool use_lstm) {
+enum class Scored { kLstm, kAutoencoder, kPlainAutoencoder };
+
+void score(benchmark::State& state, Scored which) {
   Workload& w = workload(static_cast<std::size_t>(state.range(0)));
   ml::torch::set_torch_threads(static_cast<int>(state.range(1)));
-  const ml::Model& model = use_lstm ? *w.lstm : *w.autoencoder;
+  ml::Model& model = which == Scored::kLstm          ? *w.lstm
+                     : which == Scored::kAutoencoder ? *w.autoencoder
+                                                     : *w.plain_autoencoder;
+  model.set_threads(static_cast<int>(state.range(1)));
   for (auto _ : state) {
     auto scores = model.score(w.x, w.group);
     benchmark::DoNotOptimize(scores.data());
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kRows));
   ml::torch::set_torch_threads(1);
+  model.set_threads(1);
 }
 
 // The packet LSTM's scoring kernel (what the shipped bundle's LSTM runs): 8192 flows of
@@ -89,8 +106,8 @@ void BM_PacketLstmKernel(benchmark::State& state) {
     for (float& x : v) x = n(rng);
     return v;
   };
-  ml::torch::PacketLstmKernel kernel;
-  kernel.set_weights(kHidden, fill(4 * kHidden * ml::torch::kPacketStepFeatures),
+  ml::neural::PacketLstmKernel kernel;
+  kernel.set_weights(kHidden, fill(4 * kHidden * ml::neural::kPacketStepFeatures),
                      fill(4 * kHidden * kHidden), fill(4 * kHidden), fill(4 * kHidden),
                      fill(kHidden), 0.1f);
   std::vector<netsentry::data::PacketStep> steps;
@@ -113,8 +130,11 @@ void BM_PacketLstmKernel(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kFlows));
 }
 
-void BM_LstmScore(benchmark::State& state) { score(state, true); }
-void BM_AutoencoderScore(benchmark::State& state) { score(state, false); }
+void BM_LstmScore(benchmark::State& state) { score(state, Scored::kLstm); }
+void BM_AutoencoderScore(benchmark::State& state) { score(state, Scored::kAutoencoder); }
+// The same autoencoder through ml::neural::DenseNet (no LibTorch): what a bundle with plain
+// weights scores with.
+void BM_AutoencoderPlainScore(benchmark::State& state) { score(state, Scored::kPlainAutoencoder); }
 
 BENCHMARK(BM_LstmScore)
     ->ArgsProduct({{40, 90}, {1, 2}})
@@ -127,6 +147,12 @@ BENCHMARK(BM_PacketLstmKernel)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_AutoencoderScore)
+    ->ArgsProduct({{40, 90}, {1, 2}})
+    ->ArgNames({"features", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+BENCHMARK(BM_AutoencoderPlainScore)
     ->ArgsProduct({{40, 90}, {1, 2}})
     ->ArgNames({"features", "threads"})
     ->Unit(benchmark::kMillisecond)

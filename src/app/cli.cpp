@@ -586,6 +586,11 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"onehot", "label"}));
   train_cmd->add_flag("--json", train.json, "Print the test evaluation as JSON");
+  train_cmd->add_flag(
+      "--add-plain-weights", train.add_plain_weights,
+      "Only add the plain weights files (.weights) to the -o bundle's LSTM, autoencoder and "
+      "traffic forecaster, saved before they existed (no training, the same weights): scoring "
+      "that bundle then never loads LibTorch");
   // The traffic forecaster trains on a per-second series instead of labelled flows, so --data is
   // optional when --traffic is given (run_train checks that one of them is).
   train_cmd->get_option("--data")->required(false);

@@ -171,6 +171,9 @@ struct TrainOptions {
   std::string encoding = "onehot";           // onehot|label
   std::vector<std::string> exclude_columns;  // raw columns kept out of the model inputs
   bool keep_cic_bulk_subflow = false;
+  // --add-plain-weights: only write the plain weights of the LibTorch models of the bundle in
+  // `out` (saved before they existed), no training.
+  bool add_plain_weights = false;
   bool json = false;
   // --traffic: also (or only) train the traffic forecaster into <out>/traffic/.
   std::filesystem::path traffic;  // network_traffic.csv or a NAB csv; empty = none

@@ -301,6 +301,15 @@ ml::RandomForestOptions random_forest_options(const TrainOptions& o) {
 
 int run_train(const TrainOptions& o, const std::string& command_line) {
   if (o.threads < 1) throw core::Error("--threads must be at least 1");
+  if (o.add_plain_weights) {
+    if (!o.data.paths.empty() || !o.traffic.empty()) {
+      throw core::Error("--add-plain-weights trains nothing: give only -o BUNDLE");
+    }
+    for (const auto& file : ml::add_plain_weights(o.out)) {
+      std::printf("wrote %s\n", file.string().c_str());
+    }
+    return 0;
+  }
   if (o.ensemble == "auto" && (!o.weights.empty() || o.vote_quorum != 0.5)) {
     throw core::Error(
         "--weights and --vote-quorum need an explicit --ensemble mode (auto chooses "

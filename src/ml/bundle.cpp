@@ -11,9 +11,14 @@
 #include <limits>
 #include <thread>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/time_format.h"
 #include "ml/isolation_forest.h"
+#include "ml/neural/autoencoder.h"
+#include "ml/neural/packet_lstm.h"
+#include "ml/neural/traffic_forecaster.h"
+#include "ml/neural/weights_file.h"
 #include "ml/random_forest.h"
 #include "ml/torch_module.h"
 
@@ -117,9 +122,27 @@ std::unique_ptr<Model> make_model(std::string_view name) {
 
 void set_model_threads(Model& model, int threads) {
   model.set_threads(threads);
-  // LibTorch's thread count is process-wide; set it when a torch model is in use.
-  if (model.name() == "lstm" || model.name() == "autoencoder") torch_module::set_threads(threads);
+  // LibTorch's thread count is process-wide; set it when a LibTorch model is in use (a model the
+  // module made means a loaded module; the torch-free scorers must not load it).
+  if ((model.name() == "lstm" || model.name() == "autoencoder") && torch_module::loaded()) {
+    torch_module::set_threads(threads);
+  }
 }
+
+bool is_neural(std::string_view name) { return name == "lstm" || name == "autoencoder"; }
+
+namespace {
+
+// The plain weights file a saved LibTorch model has a torch-free scorer for: the autoencoder's,
+// the packet LSTM's (a row-sequence LSTM has none). Empty when none.
+std::string plain_weights_of(const Model& m, const fs::path& dir, const std::string& file) {
+  if (m.name() != "autoencoder" && !(m.name() == "lstm" && m.reads_packets())) return {};
+  const fs::path weights = neural::weights_path(dir, file);
+  std::error_code ec;
+  return fs::is_regular_file(weights, ec) ? weights.filename().string() : std::string();
+}
+
+}  // namespace
 
 const Model* Bundle::find(std::string_view name) const {
   for (const auto& m : models) {
@@ -332,6 +355,9 @@ void Bundle::save(const fs::path& dir) const {
   for (const auto& m : models) {
     const std::string file = m->save(dir);
     json entry = {{"file", file}, {"threshold", m->threshold()}};
+    if (const std::string weights = plain_weights_of(*m, dir, file); !weights.empty()) {
+      entry["weights"] = weights;
+    }
     if (metrics.contains(m->name())) entry["metrics"] = metrics.at(std::string(m->name()));
     entries[std::string(m->name())] = entry;
   }
@@ -418,6 +444,12 @@ Bundle Bundle::load_checked(const fs::path& dir, const fs::path& manifest_path, 
   const std::size_t listed = static_cast<std::size_t>(
       std::count_if(kModelNames.begin(), kModelNames.end(),
                     [&](std::string_view n) { return entries.contains(std::string(n)); }));
+  // The LibTorch models score without LibTorch when every one of them lists its plain weights
+  // (bundles saved before them, or with a row-sequence LSTM, load the module as before).
+  bool plain = true;
+  for (const auto& [name, entry] : entries.items()) {
+    if (is_neural(name) && !entry.contains("weights")) plain = false;
+  }
   for (std::string_view name : kModelNames) {
     if (!entries.contains(name)) continue;
     const json& entry = entries.at(std::string(name));
@@ -428,8 +460,22 @@ Bundle Bundle::load_checked(const fs::path& dir, const fs::path& manifest_path, 
       throw core::Error(fmt::format("{}: models.{}.threshold is not a finite number",
                                     manifest_path.string(), name));
     }
-    auto model = make_model(name);
-    model->load(dir, file, b.preprocessor.output_size());
+    std::unique_ptr<Model> model;
+    if (plain && is_neural(name)) {
+      const auto weights = field<std::string>(entry, "weights", manifest_path);
+      (void)model_file(dir, weights, name, manifest_path);
+      if (fs::path(weights).stem() != fs::path(file).stem()) {
+        throw core::Error(fmt::format(
+            "{}: model \"{}\": weights \"{}\" and file \"{}\" must share a name (one sidecar "
+            "describes both)",
+            manifest_path.string(), name, weights, file));
+      }
+      model = name == "lstm" ? neural::make_packet_lstm() : neural::make_autoencoder();
+      model->load(dir, weights, b.preprocessor.output_size());
+    } else {
+      model = make_model(name);
+      model->load(dir, file, b.preprocessor.output_size());
+    }
     model->set_threshold(static_cast<float>(threshold));
     set_model_threads(*model, listed > 1 ? 1 : threads);
     if (entry.contains("metrics")) b.metrics[std::string(name)] = entry.at("metrics");
@@ -487,6 +533,54 @@ Bundle Bundle::load_checked(const fs::path& dir, const fs::path& manifest_path, 
     b.metrics["ensemble"] = manifest.at("ensemble_metrics");
   if (manifest.contains("training")) b.training = manifest.at("training");
   return b;
+}
+
+namespace {
+
+// Writes <dir>/<stem of file>.weights from the .pt through the module and names it in the sidecar.
+fs::path export_plain_weights(const fs::path& dir, const std::string& file) {
+  torch_module::api().export_weights(dir, file);
+  const fs::path weights = neural::weights_path(dir, file);
+  const fs::path sidecar = neural::sidecar_path(dir, file);
+  json doc = read_json(sidecar);
+  if (!doc.is_object())
+    throw core::Error(fmt::format("{}: expected a JSON object", sidecar.string()));
+  doc["weights_file"] = weights.filename().string();
+  core::write_file_atomically(sidecar, doc.dump(2) + "\n");
+  return weights;
+}
+
+}  // namespace
+
+std::vector<fs::path> add_plain_weights(const fs::path& dir) {
+  const fs::path manifest_path = dir / kManifest;
+  json manifest = read_json(manifest_path);
+  json& entries = manifest["models"];
+  if (!entries.is_object()) {
+    throw core::Error(fmt::format("{}: \"models\" lists no model", manifest_path.string()));
+  }
+  std::vector<fs::path> written;
+  for (auto& [name, entry] : entries.items()) {
+    if (!is_neural(name)) continue;
+    const auto file = field<std::string>(entry, "file", manifest_path);
+    (void)model_file(dir, file, name, manifest_path);
+    if (name == "lstm") {
+      const fs::path path = neural::sidecar_path(dir, file);
+      const json doc = read_json(path);
+      const neural::Sidecar sidecar{path, 0, 0.0f,
+                                    doc.is_object() ? doc.value("options", json()) : json()};
+      if (neural::lstm_input(sidecar) != "packets") continue;
+    }
+    const fs::path weights = export_plain_weights(dir, file);
+    entry["weights"] = weights.filename().string();
+    written.push_back(weights);
+  }
+  std::error_code ec;
+  if (fs::exists(dir / "traffic" / "traffic_forecaster.json", ec)) {
+    written.push_back(export_plain_weights(dir / "traffic", neural::kForecasterFile));
+  }
+  core::write_file_atomically(manifest_path, manifest.dump(2) + "\n");
+  return written;
 }
 
 std::string hash_files(const std::vector<std::string>& files) {

@@ -1,8 +1,12 @@
 // Provides ml::Bundle, a trained detector as one folder: manifest.json (format version, feature
 // names and order, preprocessing, each model's file, threshold and metrics, ensemble settings,
 // training-data summary and hash) plus each model in its library's native format
-// (isolation_forest.json, random_forest.json (XGBoost JSON), lstm.pt / autoencoder.pt + sidecars).
-// Loading validates everything and says precisely what does not match.
+// (isolation_forest.json, random_forest.json (XGBoost JSON), lstm.pt / autoencoder.pt + their JSON
+// sidecars + their plain weights lstm.weights / autoencoder.weights, ml/neural/weights_file.h).
+// Loading validates everything and says precisely what does not match. When every LibTorch model
+// of the manifest lists its plain weights ("weights"), load() reads those into the torch-free
+// scorers of ml/neural/ and LibTorch is never loaded; otherwise (bundles from before them) the
+// LibTorch models load through the module as before.
 // Thread rules: build/load on one thread; score() is const and may run concurrently.
 #pragma once
 
@@ -30,9 +34,11 @@ inline constexpr std::array<std::string_view, 4> kModelNames = {"isolation_fores
 // A fresh, untrained model by name with its default options; throws core::Error for an unknown
 // name (listing the known ones) or a model this build lacks.
 [[nodiscard]] std::unique_ptr<Model> make_model(std::string_view name);
-// Sets scoring threads on models that have their own pool (forests, XGBoost, the packet LSTM) and
-// LibTorch's intra-op threads for the LibTorch models.
+// Sets scoring threads on models that have their own pool (forests, XGBoost, the packet LSTM, the
+// autoencoder) and LibTorch's intra-op threads when the LibTorch module is loaded.
 void set_model_threads(Model& model, int threads);
+// True for the models LibTorch trains (the LSTM and the autoencoder).
+[[nodiscard]] bool is_neural(std::string_view name);
 
 struct Bundle {
   data::Preprocessor preprocessor;
@@ -99,6 +105,14 @@ struct Bundle {
   [[nodiscard]] static Bundle load_checked(const std::filesystem::path& dir,
                                            const std::filesystem::path& manifest, int threads);
 };
+
+// Adds the plain weights files (ml/neural/weights_file.h) to a bundle saved before they existed,
+// without retraining: for the autoencoder, the packet LSTM and <dir>/traffic/'s forecaster, the
+// LibTorch module writes <name>.weights from <name>.pt (the same float32 values), the model's
+// sidecar gains "weights_file" and the manifest's entry "weights"; nothing else changes. Returns
+// the files written (a row-sequence LSTM has no torch-free scorer and is left out, so the bundle
+// keeps loading through LibTorch). Throws core::Error naming the file that does not match.
+std::vector<std::filesystem::path> add_plain_weights(const std::filesystem::path& dir);
 
 // FNV-1a 64 of the files' bytes, as 16 hex digits: identifies the training data in the manifest.
 [[nodiscard]] std::string hash_files(const std::vector<std::string>& files);

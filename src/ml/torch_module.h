@@ -1,7 +1,8 @@
 // Provides the LibTorch models (LSTM, autoencoder) to the rest of the program without linking
 // LibTorch: the first call loads libnetsentry_torch.so (built from src/ml/torch/) with dlopen, so
-// commands that never touch those models (flows, watch, counter-only monitor, IF/RF scoring) start
-// in milliseconds instead of paying ~0.75 s and ~150 MB for libtorch's initialisation.
+// commands that never touch those models (flows, watch, counter-only monitor, IF/RF scoring, and
+// scoring a bundle saved with plain weights, see ml/neural/) start in milliseconds instead of
+// paying ~1 s and ~150 MB for libtorch's initialisation.
 // The module is looked for at $NETSENTRY_TORCH_MODULE when set (only there), else beside the
 // executable, then in <exe dir>/../lib/netsentry/. Thread rules: every function may be called from
 // any thread; the module is loaded once (std::call_once) and never unloaded.
@@ -34,10 +35,12 @@ namespace netsentry::ml::torch_module {
     const torch::AutoencoderOptions& options = {}) {
   return api().make_autoencoder(options);
 }
-[[nodiscard]] inline std::unique_ptr<torch::TrafficForecaster> make_traffic_forecaster(
-    const torch::ForecasterOptions& options = {}) {
-  return api().make_traffic_forecaster(options);
-}
+// A forecaster that loads the module only when it must: fit() trains through the module, and
+// load() reads a forecaster saved with its plain weights (traffic_forecaster.weights, named in
+// its sidecar) into the torch-free forecaster of ml/neural/traffic_forecaster.h, and an older one
+// through the module. Throws core::Error on invalid options.
+[[nodiscard]] std::unique_ptr<torch::TrafficForecaster> make_traffic_forecaster(
+    const torch::ForecasterOptions& options = {});
 inline void set_threads(int n) { api().set_threads(n); }
 
 }  // namespace netsentry::ml::torch_module

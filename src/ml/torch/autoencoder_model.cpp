@@ -6,14 +6,16 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "ml/neural/autoencoder.h"
+#include "ml/neural/feature_transform.h"
 #include "ml/parallel.h"
-#include "ml/torch/feature_transform.h"
 #include "ml/torch/torch_common.h"
 #include "ml/torch/torch_models.h"
 
 namespace netsentry::ml::torch {
 namespace {
 
+using neural::QuantileNormalizer;
 using ::torch::Tensor;
 
 constexpr std::string_view kName = "autoencoder";
@@ -192,23 +194,9 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
         const std::size_t n = std::min(batch, x.rows - b);
         const Tensor in = buffer.narrow(0, 0, static_cast<std::int64_t>(n));
         float* dst = in.data_ptr<float>();
-        for (std::size_t i = 0; i < n; ++i) {
-          if (transform_.fitted()) {
-            transform_.transform_row(x, b + i, dst + i * width_);
-          } else {
-            std::memcpy(dst + i * width_, x.data() + (b + i) * x.cols, width_ * sizeof(float));
-          }
-        }
+        neural::transform_rows(transform_, x, b, n, width_, dst);
         const Tensor recon = net_->forward(in).contiguous();
-        const float* r = recon.data_ptr<float>();
-        for (std::size_t i = 0; i < n; ++i) {
-          double sum = 0.0;
-          for (std::size_t j = 0; j < width_; ++j) {
-            const double d = r[i * width_ + j] - dst[i * width_ + j];
-            sum += d * d;
-          }
-          out[b + i] = static_cast<float>(sum / static_cast<double>(width_));
-        }
+        neural::reconstruction_mse(recon.data_ptr<float>(), dst, n, width_, out.data() + b);
       }
     });
     return out;
@@ -219,11 +207,7 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
   [[nodiscard]] data::Matrix feature_errors(const data::Matrix& x,
                                             std::span<const std::size_t> rows) const override {
     check_score_input(kName, x, {}, features_);
-    for (std::size_t r : rows) {
-      if (r >= x.rows) {
-        throw core::Error(fmt::format("autoencoder: row {} is out of range ({} rows)", r, x.rows));
-      }
-    }
+    neural::check_rows(x, rows);
     data::Matrix wide(rows.size(), width_);
     ::torch::NoGradGuard no_grad;
     data::Matrix picked;
@@ -242,16 +226,7 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
                   std::memcpy(wide.data() + offset * width_, sq.data_ptr<float>(),
                               static_cast<std::size_t>(sq.numel()) * sizeof(float));
                 });
-    if (width_ == features_) return wide;
-    // Each feature appears twice (quantile and standard score): its error is the mean of both,
-    // so the row's score is still the mean of its features' errors.
-    data::Matrix out(rows.size(), features_);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      for (std::size_t j = 0; j < features_; ++j) {
-        out.at(i, j) = 0.5f * (wide.at(i, j) + wide.at(i, features_ + j));
-      }
-    }
-    return out;
+    return neural::merge_feature_errors(std::move(wide), features_);
   }
 
   [[nodiscard]] float threshold() const override { return threshold_; }
@@ -266,42 +241,13 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
 
   void load(const std::filesystem::path& dir, const std::string& file,
             std::size_t expected_features) override {
-    const Sidecar sidecar = read_sidecar(dir, file, kName, expected_features);
-    const auto it = sidecar.options.find("layer_widths");
-    std::vector<int> widths;
-    if (it != sidecar.options.end() && it->is_array()) {
-      for (const auto& w : *it) {
-        if (!w.is_number_integer() || w.get<long long>() < 1 || w.get<long long>() > 4096) {
-          widths.clear();
-          break;
-        }
-        widths.push_back(w.get<int>());
-      }
-    }
-    if (widths.empty()) {
-      throw core::Error(
-          fmt::format("{}: option \"layer_widths\" must be a non-empty list of "
-                      "integers in [1, 4096]",
-                      sidecar.path.string()));
-    }
-    // Bundles from before the benign transform have none: they score on the inputs as given.
-    QuantileNormalizer transform;
-    if (const auto t = sidecar.options.find("input_transform"); t != sidecar.options.end()) {
-      transform = QuantileNormalizer::from_json(*t, sidecar.path.string(), sidecar.features);
-    }
-    const std::size_t width = transform.fitted() ? transform.output_width() : sidecar.features;
-    double parameters = 0;
-    {
-      std::vector<double> sizes{static_cast<double>(width)};
-      sizes.insert(sizes.end(), widths.begin(), widths.end());
-      for (auto it = widths.rbegin() + 1; it != widths.rend(); ++it) sizes.push_back(*it);
-      sizes.push_back(static_cast<double>(width));
-      for (std::size_t i = 0; i + 1 < sizes.size(); ++i)
-        parameters += sizes[i] * sizes[i + 1] + sizes[i + 1];
-    }
-    check_parameter_budget(dir, file, sidecar.path, parameters);
+    neural::AutoencoderSpec spec = neural::read_autoencoder_spec(dir, file, expected_features);
+    const Sidecar& sidecar = spec.sidecar;
+    const std::size_t width = spec.width;
+    check_parameter_budget(dir, file, sidecar.path, spec.parameters());
     try {
-      auto net = std::make_shared<AutoencoderNetImpl>(static_cast<std::int64_t>(width), widths);
+      auto net =
+          std::make_shared<AutoencoderNetImpl>(static_cast<std::int64_t>(width), spec.widths);
       load_parameters(dir, file, *net);
       net->eval();
       net_ = net;
@@ -311,8 +257,8 @@ class AutoencoderModel final : public Model, public ReconstructionExplainer {
       throw core::Error(fmt::format("{}: cannot build the autoencoder: {}", sidecar.path.string(),
                                     torch_error_line(e)));
     }
-    widths_ = std::move(widths);
-    transform_ = std::move(transform);
+    widths_ = std::move(spec.widths);
+    transform_ = std::move(spec.transform);
     features_ = sidecar.features;
     width_ = width;
     threshold_ = sidecar.threshold;

@@ -11,19 +11,21 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "ml/torch/packet_lstm_kernel.h"
+#include "ml/neural/packet_lstm.h"
+#include "ml/neural/packet_lstm_kernel.h"
 #include "ml/torch/torch_common.h"
 #include "ml/torch/torch_models.h"
 
 namespace netsentry::ml::torch {
 namespace {
 
+using neural::featurize_packet;
+using neural::kPacketStepFeatures;
+using neural::PacketLstmKernel;
 using ::torch::Tensor;
 
 constexpr std::string_view kName = "lstm";
-// 1: one window of past rows per scored row. 2: chunks labelled at every step, optional input
-// projection; version-1 files cannot be scored the same way and must be retrained.
-constexpr int kLstmFormatVersion = 2;
+using neural::kLstmFormatVersion;
 
 struct LstmNetImpl : ::torch::nn::Module {
   LstmNetImpl(std::int64_t input, const LstmOptions& o) {
@@ -289,16 +291,8 @@ class LstmModel final : public Model {
   using Model::score;
   [[nodiscard]] std::vector<float> score(const ScoreInput& input) const override {
     if (!packets_mode_) return score_rows(input.x, input.group);
-    check_score_input(kName, input.x, {}, features_);
-    if (input.packets.rows() != input.x.rows) {
-      throw core::Error(fmt::format(
-          "lstm: scores flows by their first packets, but {} of {} rows carry a packet sequence",
-          input.packets.rows(), input.x.rows));
-    }
-    std::vector<float> out(input.x.rows);
-    // A flow without packets gives no evidence either way: the lowest score (the kernel's 0).
-    kernel_.score(input.packets, static_cast<std::size_t>(options_.max_packets), out, threads_);
-    return out;
+    return neural::score_packet_flows(kernel_, input, features_,
+                                      static_cast<std::size_t>(options_.max_packets), threads_);
   }
 
  private:
@@ -561,14 +555,7 @@ class LstmModel final : public Model {
     // The stored architecture wins over this object's options: a bundle must score as trained.
     LstmOptions o = options_;
     // Bundles from before packet sequences have no "input": they label rows.
-    const auto input = sidecar.options.find("input");
-    o.input = input == sidecar.options.end() ? "rows"
-              : input->is_string()           ? input->get<std::string>()
-                                             : "";
-    if (o.input != "rows" && o.input != "packets") {
-      throw core::Error(fmt::format("{}: option \"input\" must be \"rows\" or \"packets\"",
-                                    sidecar.path.string()));
-    }
+    o.input = std::string(neural::lstm_input(sidecar));
     const bool packets = o.input == "packets";
     double parameters = 0;
     if (packets) {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "ml/neural/weights_file.h"
 #include "ml/torch/torch_models.h"
 
 namespace netsentry::ml::torch {
@@ -55,11 +56,60 @@ std::string first_line(const char* what) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
-std::filesystem::path sidecar_path(const std::filesystem::path& dir, const std::string& file) {
-  return dir / std::filesystem::path(file).replace_extension(".json");
+// The tensors as ml/neural/weights_file.h writes them: float32, contiguous, with their names.
+void write_plain_weights(const std::filesystem::path& path, const std::vector<std::string>& names,
+                         const std::vector<Tensor>& tensors) {
+  std::vector<neural::Tensor> plain(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor t = tensors[i].detach().to(::torch::kFloat32).contiguous();
+    plain[i].name = names[i];
+    for (const auto d : t.sizes()) plain[i].shape.push_back(static_cast<std::size_t>(d));
+    plain[i].values.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  }
+  neural::write_weights(path, plain);
 }
 
 }  // namespace
+
+void export_weights(const std::filesystem::path& dir, const std::string& file) {
+  const std::filesystem::path pt = dir / file;
+  const std::filesystem::path sidecar = neural::sidecar_path(dir, file);
+  std::ifstream in(sidecar);
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw core::Error(fmt::format("{}: not valid JSON ({})", sidecar.string(), e.what()));
+  }
+  std::vector<std::string> names;
+  const auto params = doc.value("parameters", nlohmann::json());
+  if (params.is_array()) {
+    for (const auto& p : params) {
+      if (p.is_object() && p.contains("name") && p.at("name").is_string()) {
+        names.push_back(p.at("name").get<std::string>());
+      }
+    }
+  }
+  std::vector<Tensor> tensors;
+  try {
+    ::torch::load(tensors, pt.string());
+  } catch (const std::exception& e) {
+    throw core::Error(
+        fmt::format("{}: cannot read LibTorch parameters: {}", pt.string(), torch_error_line(e)));
+  }
+  if (names.size() != tensors.size() || !params.is_array() || params.size() != names.size()) {
+    throw core::Error(fmt::format("{}: \"parameters\" names {} tensors, {} holds {}",
+                                  sidecar.string(), names.size(), pt.string(), tensors.size()));
+  }
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (params[i].value("shape", nlohmann::json()) != nlohmann::json(tensors[i].sizes().vec())) {
+      throw core::Error(fmt::format("{}: parameter '{}' has shape {}, {} says {}", pt.string(),
+                                    names[i], shape_string(tensors[i].sizes()), sidecar.string(),
+                                    params[i].value("shape", nlohmann::json()).dump()));
+    }
+  }
+  write_plain_weights(neural::weights_path(dir, file), names, tensors);
+}
 
 void set_torch_threads(int n) {
   if (n < 1) throw core::Error(fmt::format("torch threads must be at least 1, got {}", n));
@@ -253,27 +303,12 @@ void check_train_set(std::string_view model, const TrainSet& train, bool labels_
   }
 }
 
-void check_score_input(std::string_view model, const data::Matrix& x,
-                       std::span<const std::int32_t> group, std::size_t features) {
-  if (features == 0) {
-    throw core::Error(fmt::format("{}: the model is not trained or loaded", model));
-  }
-  if (x.rows > 0 && x.cols != features) {
-    throw core::Error(fmt::format("{}: input has {} features, the model was trained on {}", model,
-                                  x.cols, features));
-  }
-  if (!group.empty() && group.size() != x.rows) {
-    throw core::Error(
-        fmt::format("{}: {} group ids for {} rows to score", model, group.size(), x.rows));
-  }
-}
-
 std::string save_bundle(const std::filesystem::path& dir, std::string_view model,
                         ::torch::nn::Module& module, std::size_t features, float threshold,
                         const nlohmann::json& options, int format_version) {
   const std::string file = std::string(model) + ".pt";
   const std::filesystem::path pt = dir / file;
-  const std::filesystem::path sidecar = sidecar_path(dir, file);
+  const std::filesystem::path sidecar = neural::sidecar_path(dir, file);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec)
@@ -281,8 +316,10 @@ std::string save_bundle(const std::filesystem::path& dir, std::string_view model
 
   nlohmann::json params = nlohmann::json::array();
   std::vector<Tensor> tensors;
+  std::vector<std::string> names;
   for (const auto& item : module.named_parameters()) {
     tensors.push_back(item.value().detach());
+    names.push_back(item.key());
     params.push_back({{"name", item.key()}, {"shape", item.value().sizes().vec()}});
   }
   try {
@@ -291,11 +328,14 @@ std::string save_bundle(const std::filesystem::path& dir, std::string_view model
     throw core::Error(fmt::format("{}: cannot write LibTorch parameters: {}", pt.string(),
                                   first_line(e.what_without_backtrace())));
   }
+  const std::filesystem::path weights = neural::weights_path(dir, file);
+  write_plain_weights(weights, names, tensors);
   const nlohmann::json doc = {{"format_version", format_version},
                               {"model", model},
                               {"features", features},
                               {"threshold", threshold},
                               {"parameters_file", file},
+                              {"weights_file", weights.filename().string()},
                               {"options", options},
                               {"parameters", params}};
   std::ofstream out(sidecar, std::ios::trunc);
@@ -303,49 +343,6 @@ std::string save_bundle(const std::filesystem::path& dir, std::string_view model
   out.close();
   if (!out) throw core::Error(fmt::format("{}: cannot write the model sidecar", sidecar.string()));
   return file;
-}
-
-Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
-                     std::string_view model, std::size_t expected_features, int format_version) {
-  const std::filesystem::path path = sidecar_path(dir, file);
-  const std::string where = path.string();
-  std::ifstream in(path);
-  if (!in) throw core::Error(fmt::format("{}: cannot open the {} model sidecar", where, model));
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw core::Error(fmt::format("{}: not valid JSON ({})", where, e.what()));
-  }
-  if (!doc.is_object()) throw core::Error(fmt::format("{}: expected a JSON object", where));
-  const auto version = doc.value("format_version", nlohmann::json());
-  if (!version.is_number_integer() || version.get<int>() != format_version) {
-    throw core::Error(
-        fmt::format("{}: {} format_version is {}, this build reads {}; retrain the model", where,
-                    model, version.dump(), format_version));
-  }
-  const auto name = doc.value("model", nlohmann::json());
-  if (!name.is_string() || name.get<std::string>() != model) {
-    throw core::Error(
-        fmt::format("{}: holds model {}, expected \"{}\"", where, name.dump(), model));
-  }
-  const auto features = doc.value("features", nlohmann::json());
-  if (!features.is_number_unsigned() || features.get<std::size_t>() == 0) {
-    throw core::Error(fmt::format("{}: \"features\" must be a positive integer", where));
-  }
-  if (features.get<std::size_t>() != expected_features) {
-    throw core::Error(fmt::format("{}: the {} model was trained on {} features, the bundle has {}",
-                                  where, model, features.get<std::size_t>(), expected_features));
-  }
-  const auto threshold = doc.value("threshold", nlohmann::json());
-  if (!threshold.is_number() || !std::isfinite(threshold.get<double>())) {
-    throw core::Error(fmt::format("{}: \"threshold\" must be a finite number", where));
-  }
-  const auto options = doc.value("options", nlohmann::json());
-  if (!options.is_object()) {
-    throw core::Error(fmt::format("{}: \"options\" must be an object", where));
-  }
-  return {path, features.get<std::size_t>(), threshold.get<float>(), options};
 }
 
 void load_parameters(const std::filesystem::path& dir, const std::string& file,
@@ -393,43 +390,6 @@ std::string torch_error_line(const std::exception& e) {
     return first_line(c10->what_without_backtrace());
   }
   return first_line(e.what());
-}
-
-int option_int(const nlohmann::json& options, const char* key, const std::filesystem::path& where,
-               int min_value, int max_value) {
-  const auto it = options.find(key);
-  if (it == options.end() || !it->is_number_integer() || it->get<long long>() < min_value ||
-      it->get<long long>() > max_value) {
-    throw core::Error(fmt::format("{}: option \"{}\" must be an integer in [{}, {}]{}",
-                                  where.string(), key, min_value, max_value,
-                                  it == options.end() ? " (missing)" : ", got " + it->dump()));
-  }
-  return it->get<int>();
-}
-
-void check_parameter_budget(const std::filesystem::path& dir, const std::string& file,
-                            const std::filesystem::path& sidecar, double parameters) {
-  const std::filesystem::path path = dir / file;
-  std::error_code ec;
-  const auto bytes = std::filesystem::file_size(path, ec);
-  if (ec) throw core::Error(fmt::format("{}: model parameters file not found", path.string()));
-  // LibTorch stores float32 tensors uncompressed: a file smaller than the architecture's
-  // parameters cannot hold them, and building that network first could exhaust memory.
-  if (parameters * 4.0 > static_cast<double>(bytes) + 4096.0) {
-    throw core::Error(fmt::format(
-        "{}: the architecture it describes needs {:.0f} parameters ({:.1f} MB), but {} holds "
-        "{} bytes",
-        sidecar.string(), parameters, parameters * 4.0 / 1e6, path.string(), bytes));
-  }
-}
-
-float option_float(const nlohmann::json& options, const char* key,
-                   const std::filesystem::path& where) {
-  const auto it = options.find(key);
-  if (it == options.end() || !it->is_number() || !std::isfinite(it->get<double>())) {
-    throw core::Error(fmt::format("{}: option \"{}\" must be a number", where.string(), key));
-  }
-  return it->get<float>();
 }
 
 }  // namespace netsentry::ml::torch

@@ -21,12 +21,18 @@
 
 #include "data/matrix.h"
 #include "ml/model.h"
+#include "ml/neural/sidecar.h"
 
 namespace netsentry::ml::torch {
 
-// Sidecar format version of models that do not set their own (the LSTM has its own, see
-// lstm_model.cpp, because its architecture changed independently of the autoencoder's).
-inline constexpr int kBundleFormatVersion = 1;
+// The sidecar (ml/neural/sidecar.h) is shared with the torch-free scorers.
+inline constexpr int kBundleFormatVersion = neural::kSidecarFormatVersion;
+using neural::check_parameter_budget;
+using neural::check_score_input;
+using neural::option_float;
+using neural::option_int;
+using neural::read_sidecar;
+using neural::Sidecar;
 
 struct LoopSettings {
   std::string_view model_name;
@@ -73,48 +79,20 @@ float percentile(std::vector<float> values, float pct);
 // and a validation part with the same column count.
 void check_train_set(std::string_view model, const TrainSet& train, bool labels_required);
 
-// Throws core::Error unless x has `features` columns and group is empty or one entry per row.
-void check_score_input(std::string_view model, const data::Matrix& x,
-                       std::span<const std::int32_t> group, std::size_t features);
-
-// Writes <dir>/<stem>.pt (parameters in registration order) and <dir>/<stem>.json (the sidecar:
-// format version, model name, feature count, threshold, `options`). Returns "<stem>.pt".
+// Writes <dir>/<stem>.pt (parameters in registration order), <dir>/<stem>.weights (the same
+// parameters in the plain format of ml/neural/weights_file.h, for scoring without LibTorch) and
+// <dir>/<stem>.json (the sidecar: format version, model name, feature count, threshold,
+// `options`, the parameters' names and shapes, both files' names). Returns "<stem>.pt".
 std::string save_bundle(const std::filesystem::path& dir, std::string_view model,
                         ::torch::nn::Module& module, std::size_t features, float threshold,
                         const nlohmann::json& options, int format_version = kBundleFormatVersion);
-
-struct Sidecar {
-  std::filesystem::path path;  // of the sidecar itself, for error messages
-  std::size_t features = 0;
-  float threshold = 0.0f;
-  nlohmann::json options;
-};
-
-// Reads and checks the sidecar of `file` (same stem, .json): format version, model name and
-// feature count must match; the error names the file and both values.
-Sidecar read_sidecar(const std::filesystem::path& dir, const std::string& file,
-                     std::string_view model, std::size_t expected_features,
-                     int format_version = kBundleFormatVersion);
 
 // Loads <dir>/<file> into module's parameters, checking count and shapes; LibTorch failures become
 // core::Error naming the file.
 void load_parameters(const std::filesystem::path& dir, const std::string& file,
                      ::torch::nn::Module& module);
 
-// Reads a required integer in [min_value, max_value] / a finite number from a sidecar's options,
-// naming the file, the option and the value on failure.
-int option_int(const nlohmann::json& options, const char* key, const std::filesystem::path& where,
-               int min_value, int max_value = std::numeric_limits<int>::max());
-
-// Throws core::Error (naming the sidecar) when <dir>/<file> is too small to hold `parameters`
-// float32 values: checked before a network of that size is built, so an absurd size in a sidecar
-// is one clear line instead of an allocation failure.
-void check_parameter_budget(const std::filesystem::path& dir, const std::string& file,
-                            const std::filesystem::path& sidecar, double parameters);
-
 // The first line of a library exception's message (LibTorch's carry a C++ backtrace).
 std::string torch_error_line(const std::exception& e);
-float option_float(const nlohmann::json& options, const char* key,
-                   const std::filesystem::path& where);
 
 }  // namespace netsentry::ml::torch

@@ -197,14 +197,20 @@ class TrafficForecaster {
 // Throws core::Error when n < 1.
 void set_torch_threads(int n);
 
+// Writes <dir>/<stem>.weights (ml/neural/weights_file.h) from an existing <dir>/<stem>.pt of a
+// model saved before the plain weights existed, naming the tensors as its sidecar's "parameters"
+// list does (which must match the file's count and shapes). No retraining: the same values.
+// Throws core::Error naming the file.
+void export_weights(const std::filesystem::path& dir, const std::string& file);
+
 // "2.x.y": the LibTorch version the module was built against.
 [[nodiscard]] const char* torch_version();
 
 // What libnetsentry_torch.so exports, as one table behind one C symbol (kModuleEntryPoint). The
 // loader refuses a module whose api_version, struct size or netsentry version differ from its
 // own, so a stale module beside a newer binary is reported, not called.
-inline constexpr int kModuleApiVersion = 3;
-inline constexpr const char* kModuleEntryPoint = "netsentry_torch_module_v3";
+inline constexpr int kModuleApiVersion = 4;
+inline constexpr const char* kModuleEntryPoint = "netsentry_torch_module_v4";
 struct TorchModuleApi {
   int api_version;
   std::size_t struct_size;
@@ -214,6 +220,7 @@ struct TorchModuleApi {
   void (*set_threads)(int);
   const char* (*torch_version)();
   std::unique_ptr<TrafficForecaster> (*make_traffic_forecaster)(const ForecasterOptions&);
+  void (*export_weights)(const std::filesystem::path&, const std::string&);
 };
 
 }  // namespace netsentry::ml::torch

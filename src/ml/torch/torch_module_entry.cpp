@@ -11,7 +11,7 @@ const char* torch_version() { return TORCH_VERSION; }
 }  // namespace netsentry::ml::torch
 
 extern "C" __attribute__((visibility("default"))) const netsentry::ml::torch::TorchModuleApi*
-netsentry_torch_module_v3() {
+netsentry_torch_module_v4() {
   namespace t = netsentry::ml::torch;
   static const t::TorchModuleApi api{
       t::kModuleApiVersion,
@@ -22,6 +22,7 @@ netsentry_torch_module_v3() {
       &t::set_torch_threads,
       &t::torch_version,
       [](const t::ForecasterOptions& o) { return t::make_traffic_forecaster(o); },
+      &t::export_weights,
   };
   return &api;
 }

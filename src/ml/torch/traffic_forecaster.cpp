@@ -1,5 +1,7 @@
 // The LSTM forecaster of a per-second traffic series (see ForecasterOptions in torch_models.h for
 // the transform, the Gaussian head and the band calibration).
+#include "ml/neural/traffic_forecaster.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,18 +20,17 @@ namespace {
 
 using ::torch::Tensor;
 
-constexpr std::string_view kName = "traffic_forecaster";
-constexpr const char* kFile = "traffic_forecaster.pt";
-constexpr int kFormatVersion = 1;
+constexpr std::string_view kName = neural::kForecasterName;
+constexpr const char* kFile = neural::kForecasterFile;
+constexpr int kFormatVersion = neural::kForecasterFormatVersion;
 // Fewest validation windows the band is calibrated on, and fewest training windows.
-constexpr std::size_t kMinValidation = 20;
+constexpr std::size_t kMinValidation = neural::kForecasterMinValidation;
 constexpr std::size_t kMinTrain = 20;
 // A series whose log-values barely move would get a near-zero std and turn tiny wiggles into huge
 // residuals; 0.05 in log units is a 5 % change.
 constexpr double kMinLogStd = 0.05;
-// Highest rate set_false_alarm_rate() accepts; the sidecar keeps enough residuals for it.
-constexpr double kMaxRate = 0.05;
-constexpr std::int64_t kPredictBatch = 4096;  // windows per forward pass in predict_batch
+constexpr double kMaxRate = neural::kForecasterMaxRate;
+constexpr std::int64_t kPredictBatch = 4096;  // windows per forward pass when calibrating
 const double kHalfLog2Pi = 0.5 * std::log(2.0 * std::numbers::pi);
 
 struct ForecastNetImpl : ::torch::nn::Module {
@@ -52,76 +53,9 @@ using ForecastNet = std::shared_ptr<ForecastNetImpl>;
 
 double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
 
-void validate(const ForecasterOptions& o) {
-  auto fail = [](const char* what, auto value) {
-    throw core::Error(fmt::format("traffic forecaster: option {}, got {}", what, value));
-  };
-  if (o.window < 2) fail("window must be >= 2", o.window);
-  if (o.hidden_size < 1) fail("hidden_size must be >= 1", o.hidden_size);
-  if (!(o.learning_rate > 0.0f)) fail("learning_rate must be > 0", o.learning_rate);
-  if (o.batch_size < 1) fail("batch_size must be >= 1", o.batch_size);
-  if (o.epochs < 1) fail("epochs must be >= 1", o.epochs);
-  if (o.patience < 1) fail("patience must be >= 1", o.patience);
-  if (!(o.validation_fraction >= 0.05f && o.validation_fraction <= 0.5f)) {
-    fail("validation_fraction must be in [0.05, 0.5]", o.validation_fraction);
-  }
-  if (o.max_train_windows < static_cast<int>(kMinTrain)) {
-    fail("max_train_windows must be >= 20", o.max_train_windows);
-  }
-  if (!(o.min_scale > 0.0f)) fail("min_scale must be > 0", o.min_scale);
-  if (!(o.false_alarm_rate > 0.0 && o.false_alarm_rate <= kMaxRate)) {
-    fail("false_alarm_rate must be in (0, 0.05]", o.false_alarm_rate);
-  }
-}
-
-// Band quantile q with P(residual > q) = rate, from the largest residuals (descending) of `n`.
-// Where the tail holds at least 5 points beyond the quantile it is the empirical quantile; deeper
-// in the tail, an exponential tail (peaks over a threshold, GPD with shape 0) fitted to the m
-// largest residuals extrapolates: q = u + mean_excess * ln(p_u / rate), u the (m+1)-th largest.
-double fitted_tail_quantile(std::span<const double> tail, std::size_t n, double rate);
-
-// Standard normal quantile z with P(Z > z) = rate, by bisection on erfc (called at calibration
-// only).
-double gaussian_upper_quantile(double rate) {
-  double lo = -10, hi = 40;
-  for (int i = 0; i < 200; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (0.5 * std::erfc(mid / std::numbers::sqrt2) > rate ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
-
-// The band quantile: what the validation residuals say, but never below the Gaussian quantile
-// the NLL-trained scale implies. A hundred validation points cannot resolve a 0.1 % tail, and an
-// estimate from so few points errs low far more often than high.
-double tail_quantile(std::span<const double> tail, std::size_t n, double rate) {
-  return std::max(gaussian_upper_quantile(rate), fitted_tail_quantile(tail, n, rate));
-}
-
-double fitted_tail_quantile(std::span<const double> tail, std::size_t n, double rate) {
-  const double expected_above = rate * static_cast<double>(n);
-  if (expected_above >= 5.0 && expected_above + 1 < static_cast<double>(tail.size())) {
-    // Linear interpolation between order statistics, as numpy's default quantile.
-    const double rank = rate * static_cast<double>(n - 1);  // 0 = the largest
-    const auto lo = static_cast<std::size_t>(std::floor(rank));
-    const double frac = rank - static_cast<double>(lo);
-    return tail[lo] + (tail[lo + 1] - tail[lo]) * frac;
-  }
-  const std::size_t m = std::clamp<std::size_t>(n / 10, 10, std::min<std::size_t>(200, n - 1));
-  const std::size_t used = std::min(m, tail.size() - 1);
-  const double u = tail[used];
-  double excess = 0;
-  for (std::size_t i = 0; i < used; ++i) excess += tail[i] - u;
-  excess /= static_cast<double>(used);
-  const double p_u = static_cast<double>(used) / static_cast<double>(n);
-  return u + std::max(excess, 1e-6) * std::log(p_u / rate);
-}
-
-class TrafficForecasterImpl final : public TrafficForecaster {
+class TrafficForecasterImpl final : public neural::ForecasterBase {
  public:
-  explicit TrafficForecasterImpl(const ForecasterOptions& options) : options_(options) {
-    validate(options_);
-  }
+  explicit TrafficForecasterImpl(const ForecasterOptions& options) : ForecasterBase(options) {}
 
   ForecasterSummary fit(std::span<const double> series, const TrainContext& ctx) override {
     try {
@@ -129,19 +63,9 @@ class TrafficForecasterImpl final : public TrafficForecaster {
     } catch (...) {
       // Half-updated state (new transform, old weights) must not forecast.
       net_.reset();
-      tail_.clear();
+      reset();
       throw;
     }
-  }
-
-  [[nodiscard]] Forecast predict(std::span<const double> last_window) const override {
-    check_ready();
-    if (last_window.size() != window()) {
-      throw core::Error(fmt::format("traffic forecaster: predict needs the last {} values, got {}",
-                                    window(), last_window.size()));
-    }
-    const auto [mu, sigma] = step_forward(last_window);
-    return make_forecast(mu, sigma);
   }
 
  private:
@@ -270,127 +194,16 @@ class TrafficForecasterImpl final : public TrafficForecaster {
   }
 
  public:
-  [[nodiscard]] std::vector<Forecast> predict_batch(
-      std::span<const double> windows) const override {
-    check_ready();
-    if (windows.size() % window() != 0) {
-      throw core::Error(
-          fmt::format("traffic forecaster: predict_batch got {} values, not a multiple of the "
-                      "window ({})",
-                      windows.size(), window()));
-    }
-    const auto heads = forward_batch(windows);
-    std::vector<Forecast> out;
-    out.reserve(heads.size());
-    for (const auto& [mu, sigma] : heads) out.push_back(make_forecast(mu, sigma));
-    return out;
-  }
-
-  [[nodiscard]] double residual(double bytes_per_second, const Forecast& f) const override {
-    return (transform(bytes_per_second) - f.location) / f.scale;
-  }
-
-  [[nodiscard]] std::size_t window() const override {
-    return static_cast<std::size_t>(options_.window);
-  }
-  [[nodiscard]] double band_quantile() const override { return q_hi_; }
-
-  void set_false_alarm_rate(double rate) override {
-    if (!(rate > 0.0 && rate <= kMaxRate)) {
-      throw core::Error(
-          fmt::format("traffic forecaster: false-alarm rate must be in (0, 0.05], got {}", rate));
-    }
-    if (tail_.empty()) throw core::Error("traffic forecaster: the model is not trained or loaded");
-    rate_ = rate;
-    q_hi_ = tail_quantile(tail_, validation_points_, rate);
-    summary_.band_quantile = q_hi_;
-    summary_.false_alarm_rate = rate_;
-  }
-
-  [[nodiscard]] const ForecasterSummary& summary() const override { return summary_; }
-
   void save(const std::filesystem::path& dir) const override {
     check_ready();
-    const nlohmann::json options = {
-        {"window", options_.window},
-        {"hidden_size", options_.hidden_size},
-        {"min_scale", options_.min_scale},
-        {"learning_rate", options_.learning_rate},
-        {"batch_size", options_.batch_size},
-        {"epochs", options_.epochs},
-        {"patience", options_.patience},
-        {"validation_fraction", options_.validation_fraction},
-        {"max_train_windows", options_.max_train_windows},
-        {"transform", {{"kind", "log1p"}, {"mean", mean_}, {"std", std_}}},
-        {"calibration",
-         {{"false_alarm_rate", rate_},
-          {"band_quantile", q_hi_},
-          {"validation_points", validation_points_},
-          {"tail_residuals", tail_}}},
-        {"summary",
-         {{"points", summary_.points},
-          {"train_windows", summary_.train_windows},
-          {"validation_windows", summary_.validation_windows},
-          {"epochs_run", summary_.epochs_run},
-          {"train_seconds", summary_.train_seconds},
-          {"validation_nll", summary_.validation_nll},
-          {"validation_mae", summary_.validation_mae},
-          {"constant_mae", summary_.constant_mae},
-          {"validation_alarm_rate", summary_.validation_alarm_rate}}}};
-    (void)save_bundle(dir, kName, *net_, 1, static_cast<float>(q_hi_), options, kFormatVersion);
+    (void)save_bundle(dir, kName, *net_, 1, static_cast<float>(q_hi_), stored_options(),
+                      kFormatVersion);
   }
 
   void load(const std::filesystem::path& dir) override {
-    const Sidecar sidecar = read_sidecar(dir, kFile, kName, 1, kFormatVersion);
-    const std::filesystem::path& where = sidecar.path;
-    const nlohmann::json& o = sidecar.options;
-    ForecasterOptions opt = options_;
-    opt.window = option_int(o, "window", where, 2, 1 << 16);
-    opt.hidden_size = option_int(o, "hidden_size", where, 1, 4096);
-    opt.min_scale = option_float(o, "min_scale", where);
-    if (!(opt.min_scale > 0.0f)) bad_field(where, "min_scale", "a positive number");
-
-    const nlohmann::json& transform = object_field(o, "transform", where);
-    if (transform.value("kind", std::string()) != "log1p") {
-      bad_field(where, "transform.kind", "\"log1p\"");
-    }
-    const double mean = number_field(transform, "mean", "transform.mean", where);
-    const double stdev = number_field(transform, "std", "transform.std", where);
-    if (!(stdev > 0)) bad_field(where, "transform.std", "a positive number");
-
-    const nlohmann::json& calibration = object_field(o, "calibration", where);
-    const double rate =
-        number_field(calibration, "false_alarm_rate", "calibration.false_alarm_rate", where);
-    if (!(rate > 0 && rate <= kMaxRate)) {
-      bad_field(where, "calibration.false_alarm_rate", "a number in (0, 0.05]");
-    }
-    const auto points_it = calibration.find("validation_points");
-    if (points_it == calibration.end() || !points_it->is_number_unsigned() ||
-        points_it->get<std::size_t>() < kMinValidation) {
-      bad_field(where, "calibration.validation_points", "an integer >= 20");
-    }
-    const auto tail_it = calibration.find("tail_residuals");
-    std::vector<double> tail;
-    if (tail_it != calibration.end() && tail_it->is_array()) {
-      for (const auto& v : *tail_it) {
-        if (!v.is_number()) {
-          tail.clear();
-          break;
-        }
-        tail.push_back(v.get<double>());
-      }
-    }
-    if (tail.size() < 2 || !std::is_sorted(tail.begin(), tail.end(), std::greater<>()) ||
-        tail.size() > points_it->get<std::size_t>()) {
-      bad_field(where, "calibration.tail_residuals",
-                "the largest validation residuals, at least 2, in descending order");
-    }
-    try {
-      validate(opt);
-    } catch (const core::Error& e) {
-      throw core::Error(fmt::format("{}: {}", where.string(), e.what()));
-    }
-
+    Stored stored = read_stored(dir);
+    const std::filesystem::path where = stored.sidecar.path;
+    const ForecasterOptions& opt = stored.options;
     {
       // One-input LSTM (two bias vectors per gate) and a 2-output head.
       const double h = opt.hidden_size;
@@ -409,48 +222,12 @@ class TrafficForecasterImpl final : public TrafficForecaster {
     }
     net->eval();
     net_ = net;
-    options_ = opt;
-    mean_ = mean;
-    std_ = stdev;
-    validation_points_ = points_it->get<std::size_t>();
-    tail_ = std::move(tail);
+    adopt(std::move(stored));
     copy_weights();
-    summary_ = {};
-    if (const auto s = o.find("summary"); s != o.end() && s->is_object()) {
-      summary_.points = s->value("points", std::size_t{0});
-      summary_.train_windows = s->value("train_windows", std::size_t{0});
-      summary_.validation_windows = s->value("validation_windows", std::size_t{0});
-      summary_.epochs_run = s->value("epochs_run", 0);
-      summary_.train_seconds = s->value("train_seconds", 0.0);
-      summary_.validation_nll = s->value("validation_nll", 0.0);
-      summary_.validation_mae = s->value("validation_mae", 0.0);
-      summary_.constant_mae = s->value("constant_mae", 0.0);
-      summary_.validation_alarm_rate = s->value("validation_alarm_rate", 0.0);
-    }
-    set_false_alarm_rate(rate);
+    set_false_alarm_rate(rate_);
   }
 
  private:
-  [[noreturn]] static void bad_field(const std::filesystem::path& where, const char* field,
-                                     const char* expected) {
-    throw core::Error(fmt::format("{}: field \"{}\" is missing or invalid, expected {}",
-                                  where.string(), field, expected));
-  }
-  static const nlohmann::json& object_field(const nlohmann::json& o, const char* key,
-                                            const std::filesystem::path& where) {
-    const auto it = o.find(key);
-    if (it == o.end() || !it->is_object()) bad_field(where, key, "an object");
-    return *it;
-  }
-  static double number_field(const nlohmann::json& o, const char* key, const char* field,
-                             const std::filesystem::path& where) {
-    const auto it = o.find(key);
-    if (it == o.end() || !it->is_number() || !std::isfinite(it->get<double>())) {
-      bad_field(where, field, "a finite number");
-    }
-    return it->get<double>();
-  }
-
   // `count` indices evenly spread over [first, last) (all of them when there are fewer).
   static std::vector<std::size_t> spread(std::size_t first, std::size_t last, std::size_t count) {
     const std::size_t n = last - first;
@@ -477,21 +254,6 @@ class TrafficForecasterImpl final : public TrafficForecaster {
       }
     }
     return t;
-  }
-
-  [[nodiscard]] double transform(double bytes_per_second) const {
-    return (std::log1p(std::max(0.0, bytes_per_second)) - mean_) / std_;
-  }
-  [[nodiscard]] double inverse(double x) const {
-    return std::max(0.0, std::expm1(std::min(x * std_ + mean_, 700.0)));
-  }
-
-  [[nodiscard]] Forecast make_forecast(double mu, double sigma) const {
-    return {inverse(mu), inverse(mu + q_hi_ * sigma), mu, sigma};
-  }
-
-  void check_ready() const {
-    if (!net_) throw core::Error("traffic forecaster: the model is not trained or loaded");
   }
 
   // (mu, sigma) of every window in `windows` through LibTorch, in batches.
@@ -522,43 +284,6 @@ class TrafficForecasterImpl final : public TrafficForecaster {
     return out;
   }
 
-  // The same network, one window, without LibTorch operators: PyTorch's LSTM cell (gates i, f, g,
-  // o; c' = f c + i g; h' = o tanh(c')) over the window, then the head.
-  [[nodiscard]] std::pair<double, double> step_forward(std::span<const double> window) const {
-    const auto hidden = static_cast<std::size_t>(options_.hidden_size);
-    std::vector<float> state(2 * hidden, 0.0f);  // h, then c
-    std::vector<float> gates(4 * hidden);
-    float* h = state.data();
-    float* c = state.data() + hidden;
-    const std::size_t width = 4 * hidden;
-    for (const double value : window) {
-      const auto x = static_cast<float>(transform(value));
-      for (std::size_t g = 0; g < width; ++g) gates[g] = bias_[g] + w_ih_[g] * x;
-      // Column by column over the transposed weights: the inner loop has no reduction, so the
-      // compiler vectorises it without reordering float sums.
-      for (std::size_t j = 0; j < hidden; ++j) {
-        const float hj = h[j];
-        const float* column = w_hh_t_.data() + j * width;
-        for (std::size_t g = 0; g < width; ++g) gates[g] += column[g] * hj;
-      }
-      for (std::size_t j = 0; j < hidden; ++j) {
-        const float i = 1.0f / (1.0f + std::exp(-gates[j]));
-        const float f = 1.0f / (1.0f + std::exp(-gates[hidden + j]));
-        const float g = std::tanh(gates[2 * hidden + j]);
-        const float o = 1.0f / (1.0f + std::exp(-gates[3 * hidden + j]));
-        c[j] = f * c[j] + i * g;
-        h[j] = o * std::tanh(c[j]);
-      }
-    }
-    double mu = head_b_[0];
-    double raw = head_b_[1];
-    for (std::size_t j = 0; j < hidden; ++j) {
-      mu += double(head_w_[j]) * h[j];
-      raw += double(head_w_[hidden + j]) * h[j];
-    }
-    return {mu, softplus(raw) + options_.min_scale};
-  }
-
   // The hand-written step must agree with LibTorch's LSTM; a LibTorch upgrade that changed the
   // gate layout would otherwise silently give wrong forecasts.
   void check_step_matches_batch(std::span<const double> windows,
@@ -577,38 +302,18 @@ class TrafficForecasterImpl final : public TrafficForecaster {
   }
 
   void copy_weights() {
-    const auto hidden = static_cast<std::size_t>(options_.hidden_size);
     ::torch::NoGradGuard no_grad;
     const auto flat = [](const Tensor& t) {
       const Tensor c = t.detach().to(::torch::kFloat32).contiguous();
       return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     };
-    w_ih_ = flat(net_->lstm->named_parameters()["weight_ih_l0"]);
-    const std::vector<float> w_hh = flat(net_->lstm->named_parameters()["weight_hh_l0"]);
-    w_hh_t_.resize(w_hh.size());
-    for (std::size_t g = 0; g < 4 * hidden; ++g) {
-      for (std::size_t j = 0; j < hidden; ++j) w_hh_t_[j * 4 * hidden + g] = w_hh[g * hidden + j];
-    }
-    const std::vector<float> b_ih = flat(net_->lstm->named_parameters()["bias_ih_l0"]);
-    const std::vector<float> b_hh = flat(net_->lstm->named_parameters()["bias_hh_l0"]);
-    bias_.resize(4 * hidden);
-    for (std::size_t g = 0; g < 4 * hidden; ++g) bias_[g] = b_ih[g] + b_hh[g];
-    head_w_ = flat(net_->head->weight);
-    head_b_ = flat(net_->head->bias);
+    auto params = net_->lstm->named_parameters();
+    set_step_weights(flat(params["weight_ih_l0"]), flat(params["weight_hh_l0"]),
+                     flat(params["bias_ih_l0"]), flat(params["bias_hh_l0"]),
+                     flat(net_->head->weight), flat(net_->head->bias));
   }
 
-  ForecasterOptions options_;
   ForecastNet net_;
-  double mean_ = 0;
-  double std_ = 1;
-  double rate_ = 0;
-  double q_hi_ = 0;
-  std::size_t validation_points_ = 0;
-  std::vector<double> tail_;  // largest validation residuals, descending
-  ForecasterSummary summary_;
-  // The trained weights as plain arrays for step_forward().
-  // w_hh_t_ is LibTorch's weight_hh transposed: [hidden][4 * hidden].
-  std::vector<float> w_ih_, w_hh_t_, bias_, head_w_, head_b_;
 };
 
 }  // namespace

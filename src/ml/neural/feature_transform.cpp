@@ -1,4 +1,4 @@
-#include "ml/torch/feature_transform.h"
+#include "ml/neural/feature_transform.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 
-namespace netsentry::ml::torch {
+namespace netsentry::ml::neural {
 namespace {
 
 // Knot probabilities are clamped to [kEdge, 1 - kEdge] before the normal quantile: +/-3.09, the
@@ -266,4 +266,4 @@ QuantileNormalizer QuantileNormalizer::from_json(const nlohmann::json& j, const 
   return t;
 }
 
-}  // namespace netsentry::ml::torch
+}  // namespace netsentry::ml::neural

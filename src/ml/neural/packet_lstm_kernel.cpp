@@ -1,4 +1,4 @@
-#include "ml/torch/packet_lstm_kernel.h"
+#include "ml/neural/packet_lstm_kernel.h"
 
 #include <fmt/format.h>
 
@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "ml/parallel.h"
 
-namespace netsentry::ml::torch {
+namespace netsentry::ml::neural {
 namespace {
 
 // Four floats per SIMD vector (GCC/Clang vector extensions): one SSE register on the baseline
@@ -215,4 +215,4 @@ void PacketLstmKernel::score(const data::PacketSequences& seq, std::size_t max_s
                });
 }
 
-}  // namespace netsentry::ml::torch
+}  // namespace netsentry::ml::neural

@@ -1,8 +1,5 @@
-// Tests for the autoencoder's quantile transform (src/ml/torch/feature_transform.h), which is
-// torch-free but built into the LibTorch module.
-#if defined(NETSENTRY_HAVE_TORCH) || defined(USE_DISTRIBUTED)
-
-#include "ml/torch/feature_transform.h"
+// Tests for the autoencoder's quantile transform (src/ml/neural/feature_transform.h).
+#include "ml/neural/feature_transform.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +12,7 @@
 
 #include "core/error.h"
 
-namespace netsentry::ml::torch {
+namespace netsentry::ml::neural {
 namespace {
 
 std::vector<std::size_t> all_rows(std::size_t n) {
@@ -206,6 +203,4 @@ TEST(QuantileNormalizer, GivesTheFirstImplementationsScoresBitForBit) {
 }
 
 }  // namespace
-}  // namespace netsentry::ml::torch
-
-#endif
+}  // namespace netsentry::ml::neural

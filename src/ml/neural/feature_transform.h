@@ -1,4 +1,4 @@
-// Provides ml::torch::QuantileNormalizer, the autoencoder's own input transform fitted on BENIGN
+// Provides ml::neural::QuantileNormalizer, the autoencoder's own input transform fitted on BENIGN
 // training rows, of one of two kinds:
 //  - standard: (x - benign mean) / benign standard deviation per feature (the preprocessor has
 //    already log-scaled heavy-tailed counts), so the reconstruction error is measured in units of
@@ -14,7 +14,7 @@
 // a flood 100x beyond anything benign still scores higher than one 2x beyond (clipping would hide
 // exactly the attacks the autoencoder is for), without one absurd value drowning every other
 // feature's error.
-// Torch-free (compiled into the LibTorch module, usable anywhere). Thread rules: fit/from_json from
+// Torch-free (linked into the binary and the LibTorch module). Thread rules: fit/from_json from
 // one thread; transform() is const and may run concurrently.
 #pragma once
 
@@ -26,7 +26,7 @@
 
 #include "data/matrix.h"
 
-namespace netsentry::ml::torch {
+namespace netsentry::ml::neural {
 
 class QuantileNormalizer {
  public:
@@ -86,4 +86,4 @@ class QuantileNormalizer {
   std::vector<float> scale_;
 };
 
-}  // namespace netsentry::ml::torch
+}  // namespace netsentry::ml::neural

@@ -1,11 +1,11 @@
-// Provides ml::torch::PacketLstmKernel, the scoring side of the packet LSTM (one LSTM layer over
+// Provides ml::neural::PacketLstmKernel, the scoring side of the packet LSTM (one LSTM layer over
 // each flow's first packets, a linear head on the last hidden state; see LstmOptions in
 // torch_models.h) in plain C++ over the weights of the trained LibTorch module, and
 // featurize_packet(), the numbers the LSTM reads per packet (training uses the same function).
 // A flow is a few steps of a 24-wide LSTM: LibTorch's per-operator overhead would cost more than
 // the arithmetic, so scoring runs this kernel: gate rows in SIMD lanes, the packet's zero inputs
 // and the first step's zero state skipped (exactly: they add nothing), a polynomial exp for the
-// gates (within a few float ulps of libm's). Torch-free.
+// gates (within a few float ulps of libm's). Torch-free: linked into the binary and the module.
 // Thread rules: set_weights() from one thread while nothing scores; logit() and score() are const
 // and safe to call concurrently.
 #pragma once
@@ -16,7 +16,7 @@
 
 #include "data/dataset.h"
 
-namespace netsentry::ml::torch {
+namespace netsentry::ml::neural {
 
 // Numbers per packet: log payload size, direction, log gap, payload present, six TCP flags.
 inline constexpr std::size_t kPacketStepFeatures = 10;
@@ -56,4 +56,4 @@ class PacketLstmKernel {
   float head_bias_ = 0;
 };
 
-}  // namespace netsentry::ml::torch
+}  // namespace netsentry::ml::neural

@@ -1,10 +1,10 @@
-// Tests for the packet LSTM's scoring kernel (src/ml/torch/packet_lstm_kernel.h): it must give what
-// LibTorch's LSTM and linear head give on the same weights, and what a plain double-precision
+// Tests for the packet LSTM's scoring kernel (src/ml/neural/packet_lstm_kernel.h): it must give
+// what LibTorch's LSTM and linear head give on the same weights, and what a plain double-precision
 // LSTM gives, to float tolerance, for every flow length and on any thread count. Compiled only
 // with LibTorch, like tests/ml/torch_models_test.cpp.
 #if defined(NETSENTRY_HAVE_TORCH) || defined(USE_DISTRIBUTED)
 
-#include "ml/torch/packet_lstm_kernel.h"
+#include "ml/neural/packet_lstm_kernel.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -17,7 +17,7 @@
 
 #include "core/error.h"
 
-namespace netsentry::ml::torch {
+namespace netsentry::ml::neural {
 namespace {
 
 struct Weights {
@@ -214,6 +214,6 @@ TEST(PacketLstmKernel, RefusesWeightsOfTheWrongShape) {
 }
 
 }  // namespace
-}  // namespace netsentry::ml::torch
+}  // namespace netsentry::ml::neural
 
 #endif  // NETSENTRY_HAVE_TORCH || USE_DISTRIBUTED
