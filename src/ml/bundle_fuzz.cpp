@@ -1,12 +1,15 @@
 // libFuzzer entry point for ml::Bundle::load: the manifest and each model file of a bundle.
-// A small valid bundle (Isolation Forest + Random Forest, fitted ensemble) is trained once at
-// start; each input then replaces one of its files, either with the input's raw bytes (the JSON
-// parsers) or with the valid file after a few structural edits the input describes (a node
-// replaced by a number, a string, null, an empty array or object, removed, or an array
-// truncated or duplicated): the way a hostile or corrupted bundle reaches our validation instead
-// of stopping at the JSON parser. Loading must either succeed or throw core::Error (anything
-// else escapes and libFuzzer reports it); a bundle that loads must score rows (with missing
-// values) without crashing or hanging. Built only by the `fuzz` preset (no LibTorch there).
+// A small valid bundle (Isolation Forest + Random Forest, fitted ensemble, and an autoencoder in
+// its torch-free form: sidecar JSON + plain weights file, random weights written here since this
+// build has no LibTorch) is made once at start; each input then replaces one of its files, either
+// with the input's raw bytes (the JSON parsers, the weights reader) or with the valid file after a
+// few structural edits the input describes (JSON: a node replaced by a number, a string, null, an
+// empty array or object, removed, or an array truncated or duplicated; the weights file: bytes
+// overwritten at chosen offsets, the file cut short or grown): the way a hostile or corrupted
+// bundle reaches our validation instead of stopping at the first parser. Loading must either
+// succeed or throw core::Error (anything else escapes and libFuzzer reports it); a bundle that
+// loads must score rows (with missing values) without crashing or hanging. Built only by the `fuzz`
+// preset (no LibTorch there).
 #include <unistd.h>
 
 #include <array>
@@ -29,6 +32,7 @@
 #include "data/preprocess.h"
 #include "ml/bundle.h"
 #include "ml/isolation_forest.h"
+#include "ml/neural/weights_file.h"
 #include "ml/random_forest.h"
 
 namespace {
@@ -39,8 +43,10 @@ using netsentry::data::ColumnKind;
 using netsentry::data::Dataset;
 using nlohmann::json;
 
-constexpr std::array<const char*, 3> kFiles = {"manifest.json", "isolation_forest.json",
-                                               "random_forest.json"};
+constexpr std::array<const char*, 5> kFiles = {"manifest.json", "isolation_forest.json",
+                                               "random_forest.json", "autoencoder.json",
+                                               "autoencoder.weights"};
+constexpr std::size_t kWeightsFile = 4;  // binary: byte edits instead of JSON edits
 
 struct Seed {
   Seed() = default;
@@ -49,9 +55,9 @@ struct Seed {
     std::error_code ec;
     if (!work.empty()) fs::remove_all(work, ec);
   }
-  fs::path work;                        // temporary folder: good/ and bundle/ (each input)
-  std::array<std::string, 3> contents;  // the valid files, kFiles order
-  netsentry::data::Matrix rows;         // rows to score a bundle that loads
+  fs::path work;  // temporary folder: good/ and bundle/ (each input)
+  std::array<std::string, kFiles.size()> contents;  // the valid files, kFiles order
+  netsentry::data::Matrix rows;                     // rows to score a bundle that loads
 };
 
 Dataset toy_data(std::size_t rows, std::uint64_t seed) {
@@ -94,12 +100,83 @@ void write_file(const fs::path& p, const std::string& text) {
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
 }
 
+// Reads bytes from the input, zeros past its end.
+struct Reader {
+  const std::uint8_t* data;
+  std::size_t size;
+  std::size_t pos = 0;
+  std::uint8_t byte() { return pos < size ? data[pos++] : 0; }
+  std::uint32_t u32() {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = v << 8 | byte();
+    return v;
+  }
+  bool done() const { return pos >= size; }
+};
+
+// An autoencoder of `features` inputs (layer widths 4, 2) as a bundle saved with plain weights
+// holds it, with random weights; listed in the manifest (not used by the ensemble, so a bundle
+// whose autoencoder loads still scores).
+void add_plain_autoencoder(const fs::path& dir, std::size_t features) {
+  namespace neural = netsentry::ml::neural;
+  const std::vector<std::size_t> sizes = {features, 4, 2, 4, features};
+  std::mt19937 rng(11);
+  std::normal_distribution<float> n(0.0f, 0.5f);
+  std::vector<neural::Tensor> tensors;
+  json parameters = json::array();
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    const std::string layer = "layers." + std::to_string(2 * i);
+    neural::Tensor w{layer + ".weight", {sizes[i + 1], sizes[i]}, {}};
+    neural::Tensor bias{layer + ".bias", {sizes[i + 1]}, {}};
+    w.values.resize(sizes[i + 1] * sizes[i]);
+    bias.values.resize(sizes[i + 1]);
+    for (float& v : w.values) v = n(rng);
+    for (float& v : bias.values) v = n(rng);
+    for (const auto* t : {&w, &bias})
+      parameters.push_back({{"name", t->name}, {"shape", t->shape}});
+    tensors.push_back(std::move(w));
+    tensors.push_back(std::move(bias));
+  }
+  neural::write_weights(dir / "autoencoder.weights", tensors);
+  const json sidecar = {{"format_version", 1},
+                        {"model", "autoencoder"},
+                        {"features", features},
+                        {"threshold", 0.5},
+                        {"parameters_file", "autoencoder.pt"},
+                        {"weights_file", "autoencoder.weights"},
+                        {"options", {{"layer_widths", {4, 2}}, {"score_batch", 16}}},
+                        {"parameters", parameters}};
+  write_file(dir / "autoencoder.json", sidecar.dump(2));
+  write_file(dir / "autoencoder.pt", "not read: the plain weights are listed");
+  json manifest = json::parse(read_file(dir / "manifest.json"));
+  manifest["models"]["autoencoder"] = {
+      {"file", "autoencoder.pt"}, {"weights", "autoencoder.weights"}, {"threshold", 0.5}};
+  write_file(dir / "manifest.json", manifest.dump(2));
+}
+
+// Byte edits of a binary file, chosen by the next input bytes: overwrite a byte, cut the file
+// short, or append bytes.
+void edit_bytes(std::string& bytes, Reader& r) {
+  switch (r.byte() % 4) {
+    case 0:
+      bytes.resize(bytes.empty() ? 0 : r.u32() % bytes.size());
+      break;
+    case 1:
+      bytes.push_back(static_cast<char>(r.byte()));
+      break;
+    default:
+      if (!bytes.empty()) bytes[r.u32() % bytes.size()] = static_cast<char>(r.byte());
+      break;
+  }
+}
+
 Seed make_seed() {
   Seed s;  // returned by copy elision: its destructor runs once, at exit
   char tmpl[] = "/tmp/ns-bundle-fuzz-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) std::abort();
   s.work = tmpl;
   const fs::path good = s.work / "good";
+  fs::create_directories(s.work / "bundle");
 
   namespace ml = netsentry::ml;
   ml::Bundle b;
@@ -131,12 +208,15 @@ Seed make_seed() {
   b.ensemble.fit(val_scores, val.y);
   b.ensemble.set_mode(ml::EnsembleMode::kTail);
   b.save(good);
+  add_plain_autoencoder(good, b.preprocessor.output_size());
+  // The seed itself must load with its autoencoder, or every input would only test refusals.
+  if (ml::Bundle::load(good, 1).find("autoencoder") == nullptr) std::abort();
   for (std::size_t i = 0; i < kFiles.size(); ++i) s.contents[i] = read_file(good / kFiles[i]);
+  write_file(s.work / "bundle" / "autoencoder.pt", "not read: the plain weights are listed");
   s.rows = b.preprocessor.transform(toy_data(64, 3));
   for (std::size_t i = 0; i < s.rows.values.size(); i += 7) {
     s.rows.values[i] = std::numeric_limits<float>::quiet_NaN();
   }
-  fs::create_directories(s.work / "bundle");
   return s;
 }
 
@@ -144,20 +224,6 @@ Seed& seed() {
   static Seed s = make_seed();
   return s;
 }
-
-// Reads bytes from the input, zeros past its end.
-struct Reader {
-  const std::uint8_t* data;
-  std::size_t size;
-  std::size_t pos = 0;
-  std::uint8_t byte() { return pos < size ? data[pos++] : 0; }
-  std::uint32_t u32() {
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = v << 8 | byte();
-    return v;
-  }
-  bool done() const { return pos >= size; }
-};
 
 void collect(json& j, std::vector<json*>& out) {
   out.push_back(&j);
@@ -244,9 +310,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t target = head % kFiles.size();
   const bool raw = (head / kFiles.size()) % 2 == 1;
 
-  std::array<std::string, 3> files = s.contents;
+  std::array<std::string, kFiles.size()> files = s.contents;
   if (raw) {
     files[target].assign(reinterpret_cast<const char*>(data + 1), size - 1);
+  } else if (target == kWeightsFile) {
+    const int edits = 1 + r.byte() % 4;
+    for (int i = 0; i < edits && !r.done(); ++i) edit_bytes(files[target], r);
   } else {
     json doc = json::parse(s.contents[target]);
     const int edits = 1 + r.byte() % 4;

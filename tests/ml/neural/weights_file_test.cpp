@@ -119,6 +119,24 @@ TEST_F(WeightsFile, ShapesThatDoNotMatchTheArchitectureNameTheTensorAndBothShape
   EXPECT_THROW((void)read_weights(path_, fewer, dir_ / "model.json"), core::Error);
 }
 
+// Every shorter file and every single changed byte is refused with core::Error (nothing else
+// escapes, nothing is read as weights): the checksum covers every byte before it, and the sizes
+// are checked against the file before anything is allocated.
+TEST_F(WeightsFile, EveryTruncationAndEveryChangedByteIsRefused) {
+  for (std::size_t length = 0; length < bytes_.size(); ++length) {
+    rewrite(bytes_.substr(0, length));
+    EXPECT_THROW((void)read_weights(path_), core::Error) << length << " bytes";
+  }
+  for (std::size_t i = 0; i < bytes_.size(); ++i) {
+    for (const unsigned char x : {0x01, 0x80, 0xff}) {
+      std::string damaged = bytes_;
+      damaged[i] = static_cast<char>(damaged[i] ^ x);
+      rewrite(damaged);
+      EXPECT_THROW((void)read_weights(path_), core::Error) << "byte " << i << " ^ " << int{x};
+    }
+  }
+}
+
 TEST_F(WeightsFile, RefusesToWriteValuesThatDoNotFillTheShape) {
   const std::vector<Tensor> bad = {{"w", {2, 2}, {1.0f, 2.0f, 3.0f}}};
   EXPECT_THROW(write_weights(dir_ / "bad.weights", bad), core::Error);
