@@ -63,10 +63,17 @@ void check_bundle_manifest(const fs::path& dir) {
       throw core::Error(
           fmt::format("{}: model \"{}\" names no file (\"file\")", path.string(), name));
     }
-    const fs::path file = dir / entry.at("file").get<std::string>();
-    if (!fs::exists(file)) {
-      throw core::Error(fmt::format("{}: model \"{}\" names {}, which is missing", path.string(),
-                                    name, file.string()));
+    for (const char* key : {"file", "weights"}) {
+      if (!entry.contains(key)) continue;  // "weights": the plain weights, when saved with them
+      if (!entry.at(key).is_string()) {
+        throw core::Error(
+            fmt::format("{}: model \"{}\": \"{}\" has the wrong type", path.string(), name, key));
+      }
+      const fs::path file = dir / entry.at(key).get<std::string>();
+      if (!fs::exists(file)) {
+        throw core::Error(fmt::format("{}: model \"{}\" names {}, which is missing", path.string(),
+                                      name, file.string()));
+      }
     }
   }
 }

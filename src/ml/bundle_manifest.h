@@ -12,7 +12,8 @@ namespace netsentry::ml {
 
 // Throws core::Error naming the file and what is wrong (the same messages as Bundle::load()):
 // not a folder, manifest.json unreadable or not JSON, format_version missing or unsupported,
-// "models" missing or empty, an unknown model name, a model file that does not exist.
+// "models" missing or empty, an unknown model name, a model file or plain weights file ("weights")
+// that does not exist.
 void check_bundle_manifest(const std::filesystem::path& dir);
 
 }  // namespace netsentry::ml

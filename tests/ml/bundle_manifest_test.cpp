@@ -69,6 +69,11 @@ TEST_F(BundleManifestTest, ModelsMustBeKnownAndTheirFilesPresent) {
   EXPECT_NE(error().find("if.json, which is missing"), std::string::npos);
   write("if.json", "{}");
   EXPECT_EQ(error(), "(no error)");
+  write("manifest.json", R"({"format_version": 1, "models": {"autoencoder":
+      {"file": "if.json", "weights": "autoencoder.weights"}}})");
+  EXPECT_NE(error().find("autoencoder.weights, which is missing"), std::string::npos);
+  write("autoencoder.weights", "");
+  EXPECT_EQ(error(), "(no error)");
 }
 
 TEST(BundleManifest, TheShippedDefaultModelPasses) {
