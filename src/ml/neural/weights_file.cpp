@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace netsentry::ml::neural {
 namespace {
@@ -100,18 +101,19 @@ std::vector<Tensor> read_table(Reader& r, const std::string& where, std::size_t 
     const auto dtype = r.get<std::uint8_t>(what);
     if (dtype != kFloat32) {
       throw core::Error(fmt::format("{}: tensor '{}' has dtype code {}, only 1 (float32) is read",
-                                    where, t.name, dtype));
+                                    where, core::printable(t.name), dtype));
     }
     const auto rank = r.get<std::uint8_t>(what);
     if (rank == 0 || rank > kMaxRank) {
-      throw core::Error(
-          fmt::format("{}: tensor '{}' has rank {} (1 to {})", where, t.name, rank, kMaxRank));
+      throw core::Error(fmt::format("{}: tensor '{}' has rank {} (1 to {})", where,
+                                    core::printable(t.name), rank, kMaxRank));
     }
     std::size_t n = 1;
     for (std::uint8_t d = 0; d < rank; ++d) {
       const auto dim = r.get<std::uint32_t>(what);
       if (dim == 0) {
-        throw core::Error(fmt::format("{}: tensor '{}' has a 0 dimension", where, t.name));
+        throw core::Error(
+            fmt::format("{}: tensor '{}' has a 0 dimension", where, core::printable(t.name)));
       }
       t.shape.push_back(dim);
       // Bounded by the file's size, so an absurd shape is refused before anything is allocated.
@@ -119,7 +121,7 @@ std::vector<Tensor> read_table(Reader& r, const std::string& where, std::size_t 
         throw core::Error(
             fmt::format("{}: tensor '{}' of shape {}... needs more values than the "
                         "file's {} bytes hold",
-                        where, t.name, shape_text(t.shape), file_size));
+                        where, core::printable(t.name), shape_text(t.shape), file_size));
       }
       n *= dim;
     }
@@ -128,7 +130,7 @@ std::vector<Tensor> read_table(Reader& r, const std::string& where, std::size_t 
       throw core::Error(
           fmt::format("{}: the tensors up to '{}' need {} values, more than the "
                       "file's {} bytes hold",
-                      where, t.name, values, file_size));
+                      where, core::printable(t.name), values, file_size));
     }
   }
   if (values * 4 != r.left()) {
@@ -232,8 +234,8 @@ std::vector<Tensor> read_weights(const std::filesystem::path& path) {
     for (std::size_t k = 0; k < n; ++k) {
       const float v = std::bit_cast<float>(r.get<std::uint32_t>("a value"));
       if (!std::isfinite(v)) {
-        throw core::Error(
-            fmt::format("{}: tensor '{}' value {} is not finite ({})", where, t.name, k, v));
+        throw core::Error(fmt::format("{}: tensor '{}' value {} is not finite ({})", where,
+                                      core::printable(t.name), k, v));
       }
       t.values[k] = v;
     }
@@ -253,13 +255,14 @@ std::vector<Tensor> read_weights(const std::filesystem::path& path,
   for (std::size_t i = 0; i < expected.size(); ++i) {
     if (tensors[i].name != expected[i].name) {
       throw core::Error(fmt::format("{}: tensor {} is '{}', the architecture in {} needs '{}'",
-                                    where, i, tensors[i].name, architecture.string(),
-                                    expected[i].name));
+                                    where, i, core::printable(tensors[i].name),
+                                    architecture.string(), expected[i].name));
     }
     if (tensors[i].shape != expected[i].shape) {
       throw core::Error(fmt::format("{}: tensor '{}' has shape {}, the architecture in {} needs {}",
-                                    where, tensors[i].name, tensors[i].shape_text(),
-                                    architecture.string(), neural::shape_text(expected[i].shape)));
+                                    where, core::printable(tensors[i].name),
+                                    tensors[i].shape_text(), architecture.string(),
+                                    neural::shape_text(expected[i].shape)));
     }
   }
   return tensors;

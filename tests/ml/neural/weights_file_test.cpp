@@ -137,6 +137,23 @@ TEST_F(WeightsFile, EveryTruncationAndEveryChangedByteIsRefused) {
   }
 }
 
+TEST_F(WeightsFile, ANameWithControlBytesIsPrintedEscaped) {
+  // A well-formed file (its checksum right) whose tensor name carries an escape sequence: the
+  // message about it must not hand raw control bytes to a terminal.
+  write_weights(path_, std::vector<Tensor>{{"layers.0.weight\x1b[2J\n", {3, 2}, {1, 2, 3, 4, 5, 6}},
+                                           {"layers.0.bias", {3}, {1, 2, 3}}});
+  const TensorSpec right[] = {{"layers.0.weight", {3, 2}}, {"layers.0.bias", {3}}};
+  try {
+    (void)read_weights(path_, right, dir_ / "model.json");
+    FAIL() << "a renamed tensor was accepted";
+  } catch (const core::Error& e) {
+    const std::string message = e.what();
+    EXPECT_THAT(message, HasSubstr("tensor 0 is 'layers.0.weight\\x1b[2J\\x0a'"));
+    EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+}
+
 TEST_F(WeightsFile, RefusesToWriteValuesThatDoNotFillTheShape) {
   const std::vector<Tensor> bad = {{"w", {2, 2}, {1.0f, 2.0f, 3.0f}}};
   EXPECT_THROW(write_weights(dir_ / "bad.weights", bad), core::Error);
