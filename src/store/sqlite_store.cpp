@@ -1231,6 +1231,12 @@ class SqliteStore::Writer {
   }
   ~Writer() {
     statements_clear();
+    // Every committed row into the database file itself, the WAL emptied: closing deletes the WAL
+    // only when no other connection is open, and a reader (the dashboard's) often outlives the
+    // writer, which left a 4 KB netsentry.db beside a -wal holding every row after a clean stop,
+    // so copying the .db alone copied nothing. A reader mid-query makes this wait up to the busy
+    // timeout or fail, and then the rows stay in the WAL, where SQLite still finds them.
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
     sqlite3_close(db_);
   }
   Writer(const Writer&) = delete;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -474,6 +475,21 @@ TEST_F(SqliteStoreTest, FindsAHostsFlowsInEveryBlockOfIdsNewestFirst) {
     ids.push_back(r.id);
   }
   EXPECT_EQ(ids, (std::vector<std::int64_t>{kBlock, 2 * kBlock + 7}));
+}
+
+TEST_F(SqliteStoreTest, AStoppedStoreHasEveryRowInItsDatabaseFileEvenWithAReaderStillOpen) {
+  // A dashboard's reader outlives the writer; after the store stops, the .db file alone (copied
+  // without its -wal) must hold every row.
+  auto store = std::make_unique<SqliteStore>(options());
+  StoreReader dashboard(dir_ / "netsentry.db");
+  for (int i = 0; i < 500; ++i) ASSERT_TRUE(store->add_flow(flow_at(kT0 + i * kSecond)));
+  store.reset();
+  EXPECT_EQ(dashboard.counts().flows, 500u);
+  const fs::path copy = dir_ / "copy";
+  fs::create_directories(copy);
+  fs::copy_file(dir_ / "netsentry.db", copy / "netsentry.db");
+  RawDb db(copy / "netsentry.db");
+  EXPECT_EQ(db.text("SELECT count(*) FROM flows"), "500");
 }
 
 TEST_F(SqliteStoreTest, AVersionFiveStoreGetsTheBlockIndexesAndKeepsItsHostsFlows) {
