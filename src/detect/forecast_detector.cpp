@@ -172,9 +172,7 @@ std::shared_ptr<const ml::torch::TrafficForecaster> load_traffic_model(
       std::filesystem::exists(folder / "traffic" / kSidecar, ec)) {
     folder /= "traffic";
   }
-  auto model = ml::torch_module::make_traffic_forecaster();
-  model->load(folder);
-  return model;
+  return ml::torch_module::load_traffic_forecaster(folder);
 }
 
 SeriesFlags detect_forecast_anomalies(std::span<const double> values,

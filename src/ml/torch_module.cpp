@@ -137,67 +137,11 @@ std::string path() {
 
 bool loaded() { return state().usable.load(std::memory_order_acquire); }
 
-namespace {
-
-// Delegates to the torch-free forecaster or to the module's, whichever load() or fit() needed.
-class LazyForecaster final : public torch::TrafficForecaster {
- public:
-  explicit LazyForecaster(const torch::ForecasterOptions& options) : options_(options) {
-    neural::validate_forecaster_options(options_);
-  }
-
-  torch::ForecasterSummary fit(std::span<const double> series, const TrainContext& ctx) override {
-    auto model = api().make_traffic_forecaster(options_);
-    const torch::ForecasterSummary summary = model->fit(series, ctx);
-    model_ = std::move(model);
-    return summary;
-  }
-  void load(const fs::path& dir) override {
-    auto model = neural::forecaster_has_plain_weights(dir)
-                     ? neural::make_traffic_forecaster()
-                     : api().make_traffic_forecaster(options_);
-    model->load(dir);
-    model_ = std::move(model);
-  }
-  void save(const fs::path& dir) const override { ready().save(dir); }
-  [[nodiscard]] torch::Forecast predict(std::span<const double> last_window) const override {
-    return ready().predict(last_window);
-  }
-  [[nodiscard]] std::vector<torch::Forecast> predict_batch(
-      std::span<const double> windows) const override {
-    return ready().predict_batch(windows);
-  }
-  [[nodiscard]] double residual(double bytes_per_second,
-                                const torch::Forecast& forecast) const override {
-    return ready().residual(bytes_per_second, forecast);
-  }
-  [[nodiscard]] std::size_t window() const override {
-    return model_ ? model_->window() : static_cast<std::size_t>(options_.window);
-  }
-  [[nodiscard]] double band_quantile() const override { return ready().band_quantile(); }
-  void set_false_alarm_rate(double rate) override {
-    if (!model_) throw core::Error("traffic forecaster: the model is not trained or loaded");
-    model_->set_false_alarm_rate(rate);
-  }
-  [[nodiscard]] const torch::ForecasterSummary& summary() const override {
-    return model_ ? model_->summary() : empty_;
-  }
-
- private:
-  [[nodiscard]] const torch::TrafficForecaster& ready() const {
-    if (!model_) throw core::Error("traffic forecaster: the model is not trained or loaded");
-    return *model_;
-  }
-  torch::ForecasterOptions options_;
-  std::unique_ptr<torch::TrafficForecaster> model_;
-  torch::ForecasterSummary empty_;
-};
-
-}  // namespace
-
-std::unique_ptr<torch::TrafficForecaster> make_traffic_forecaster(
-    const torch::ForecasterOptions& options) {
-  return std::make_unique<LazyForecaster>(options);
+std::unique_ptr<torch::TrafficForecaster> load_traffic_forecaster(const fs::path& dir) {
+  auto model = neural::forecaster_has_plain_weights(dir) ? neural::make_traffic_forecaster()
+                                                         : api().make_traffic_forecaster({});
+  model->load(dir);
+  return model;
 }
 
 }  // namespace netsentry::ml::torch_module

@@ -8,6 +8,7 @@
 // any thread; the module is loaded once (std::call_once) and never unloaded.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -35,12 +36,16 @@ namespace netsentry::ml::torch_module {
     const torch::AutoencoderOptions& options = {}) {
   return api().make_autoencoder(options);
 }
-// A forecaster that loads the module only when it must: fit() trains through the module, and
-// load() reads a forecaster saved with its plain weights (traffic_forecaster.weights, named in
-// its sidecar) into the torch-free forecaster of ml/neural/traffic_forecaster.h, and an older one
-// through the module. Throws core::Error on invalid options.
-[[nodiscard]] std::unique_ptr<torch::TrafficForecaster> make_traffic_forecaster(
-    const torch::ForecasterOptions& options = {});
+// A forecaster to train (through the module). Throws core::Error on invalid options.
+[[nodiscard]] inline std::unique_ptr<torch::TrafficForecaster> make_traffic_forecaster(
+    const torch::ForecasterOptions& options = {}) {
+  return api().make_traffic_forecaster(options);
+}
+// The forecaster saved in `dir`: one saved with its plain weights (traffic_forecaster.weights,
+// named in its sidecar) as the torch-free forecaster of ml/neural/traffic_forecaster.h, without
+// loading the module; an older one through the module. Throws core::Error when it cannot be read.
+[[nodiscard]] std::unique_ptr<torch::TrafficForecaster> load_traffic_forecaster(
+    const std::filesystem::path& dir);
 inline void set_threads(int n) { api().set_threads(n); }
 
 }  // namespace netsentry::ml::torch_module

@@ -125,8 +125,7 @@ class PlainForecaster final : public ForecasterBase {
   }
 };
 
-}  // namespace
-
+// Throws core::Error on invalid options.
 void validate_forecaster_options(const torch::ForecasterOptions& o) {
   auto fail = [](const char* what, auto value) {
     throw core::Error(fmt::format("traffic forecaster: option {}, got {}", what, value));
@@ -148,6 +147,8 @@ void validate_forecaster_options(const torch::ForecasterOptions& o) {
     fail("false_alarm_rate must be in (0, 0.05]", o.false_alarm_rate);
   }
 }
+
+}  // namespace
 
 bool forecaster_has_plain_weights(const std::filesystem::path& dir) {
   std::ifstream in(dir / "traffic_forecaster.json");

@@ -31,9 +31,6 @@ inline constexpr std::size_t kForecasterMinValidation = 20;
 // Highest rate set_false_alarm_rate() accepts; the sidecar keeps enough residuals for it.
 inline constexpr double kForecasterMaxRate = 0.05;
 
-// Throws core::Error on invalid options.
-void validate_forecaster_options(const torch::ForecasterOptions& o);
-
 // True when <dir>/traffic_forecaster.json names its plain weights file ("weights_file"), which
 // make_traffic_forecaster() reads; false when the sidecar is missing or names none.
 [[nodiscard]] bool forecaster_has_plain_weights(const std::filesystem::path& dir);
