@@ -2,7 +2,8 @@
 // pipeline threads. try_push never blocks and counts what it drops (the capture thread must never
 // wait); push blocks until there is room or the stop token fires (for stages that must not lose
 // accepted work); push_within blocks until fewer than a given number of items wait (room kept for
-// other producers). close() wakes everybody; pop returns false once closed and drained.
+// other producers). close() wakes everybody; pop returns false once closed and drained; pop_for
+// waits at most a given time.
 // Thread rules: every method may be called from any thread.
 #pragma once
 
@@ -70,6 +71,32 @@ class BoundedQueue {
     // All: producers wait for different limits (push_within), one woken alone might not fit.
     not_full_.notify_all();
     return value;
+  }
+
+  // As pop(), but waits at most `timeout`: nullopt when nothing came in time, or when the queue
+  // is closed and drained (done() tells which).
+  template <class Rep, class Period>
+  std::optional<T> pop_for(std::chrono::duration<Rep, Period> timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock lock(mutex_);
+    const auto ready = [&] { return closed_ || !items_.empty(); };
+    // In slices, as wait() does.
+    for (auto now = std::chrono::steady_clock::now(); !ready() && now < deadline;
+         now = std::chrono::steady_clock::now()) {
+      not_empty_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(20)), ready);
+    }
+    if (items_.empty()) return std::nullopt;
+    T value = std::move(items_.front());
+    items_.pop_front();
+    lock.unlock();
+    not_full_.notify_all();
+    return value;
+  }
+
+  // Closed, and every item taken.
+  [[nodiscard]] bool done() const {
+    std::lock_guard lock(mutex_);
+    return closed_ && items_.empty();
   }
 
   // Takes up to max items without waiting.

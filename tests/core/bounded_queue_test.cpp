@@ -30,6 +30,27 @@ TEST(BoundedQueue, PopReturnsNulloptOnceClosedAndDrained) {
   EXPECT_FALSE(q.pop().has_value());
 }
 
+TEST(BoundedQueue, PopForGivesUpAfterItsTimeAndTellsATimeoutFromTheEnd) {
+  BoundedQueue<int> q(4);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(q.pop_for(std::chrono::milliseconds(30)).has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(30));
+  EXPECT_FALSE(q.done());  // nothing came in time; the queue is still open
+  // An item pushed while it waits is taken at once.
+  std::jthread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(q.try_push(5));
+  });
+  EXPECT_EQ(q.pop_for(std::chrono::seconds(30)), std::optional<int>(5));
+  producer.join();
+  ASSERT_TRUE(q.try_push(6));
+  q.close();
+  EXPECT_FALSE(q.done());  // closed, but 6 is still there
+  EXPECT_EQ(q.pop_for(std::chrono::seconds(30)), std::optional<int>(6));
+  EXPECT_TRUE(q.done());
+  EXPECT_FALSE(q.pop_for(std::chrono::seconds(30)).has_value());  // closed: no wait
+}
+
 TEST(BoundedQueue, BlockingPushWaitsForRoomAndLosesNothing) {
   BoundedQueue<int> q(3);
   constexpr int kItems = 10000;

@@ -351,6 +351,37 @@ class Replay(unittest.TestCase):
         self.assertEqual(acked, (1,))
         self.assertIn("every file flushed", err)
 
+    def test_finished_flows_reach_flows_csv_while_monitor_runs(self):
+        # Three web sessions close at once; one UDP packet a second keeps the replay (paced in
+        # packet time) going for 40 s. Their rows must be in flows.csv long before it ends.
+        frames = []
+        for k in range(3):
+            web_session(frames, T0 + 0.5 + k * 0.1, f"10.0.0.{20 + k}", 40000 + k)
+        for k in range(40):
+            frames.append((T0 + 1 + k, udp("10.0.0.30", 5000, "10.0.0.31", 6000, b"tick")))
+        pcap = os.path.join(self.dir, "paced.pcap")
+        write_pcap(pcap, frames)
+        out = os.path.join(self.dir, "paced")
+        p = subprocess.Popen([BINARY, "monitor", "--pcap", pcap, "--speed", "1", "-o", out,
+                              "--no-model", "--no-dashboard"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            started = time.time()
+            rows = []
+            # The sessions end after the 5 s linger; their rows are flushed about a second later.
+            while time.time() - started < 15 and len(rows) < 3:
+                time.sleep(0.2)
+                if os.path.exists(os.path.join(out, "flows.csv")):
+                    with open(os.path.join(out, "flows.csv")) as f:
+                        rows = [r for r in csv.DictReader(f) if r["dst_port"] == "80"]
+            self.assertEqual(len(rows), 3, "flows.csv did not get the closed sessions in 15 s")
+            self.assertIsNone(p.poll(), "the replay ended before the check")
+        finally:
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("every file flushed", err)
+
     def test_a_full_disk_is_an_alert_and_monitoring_goes_on(self):
         # A 150 KB file-size limit: flows.csv and the SQLite store hit it (EFBIG, like a full disk).
         out = os.path.join(self.dir, "full")
