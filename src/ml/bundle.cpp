@@ -260,59 +260,72 @@ ModelScores Bundle::score_cascade(const ScoreInput& input, CascadeStats* stats,
   const std::size_t rows = input.x.rows;
   std::vector<std::vector<float>> results(models.size());
   std::vector<double> took(models.size(), 0.0);
-  std::vector<std::size_t> first, second;
-  double total = 0, second_weight = 0;
+  // Stages: each forest alone, the heaviest vote first (the Random Forest's "no" decides most
+  // rows by itself, so the Isolation Forest scores only what it leaves open), then the costly
+  // models side by side. Each stage scores the rows the stages before left open.
+  std::vector<std::size_t> forests, costly;
+  double total = 0;
   for (std::size_t i = 0; i < models.size(); ++i) {
-    const std::string name(models[i]->name());
-    const double w = ensemble.weight_of(name);
-    total += w;
-    if (is_forest(name)) {
-      first.push_back(i);
-    } else {
-      second.push_back(i);
-      second_weight += w;
-    }
+    total += ensemble.weight_of(std::string(models[i]->name()));
+    (is_forest(models[i]->name()) ? forests : costly).push_back(i);
   }
-  score_side_by_side(models, first, input, score_threads, results, took);
-  // A row whose forest votes plus every other model's weight cannot exceed the quorum is
-  // decided normal (the same comparison as Ensemble::score's vote).
-  std::vector<double> yes(rows, 0.0);
-  for (const std::size_t i : first) {
-    const std::string name(models[i]->name());
-    const double w = ensemble.weight_of(name) / total;
-    const float t = models[i]->threshold();
-    for (std::size_t r = 0; r < rows; ++r) yes[r] += results[i][r] > t ? w : 0.0;
-  }
-  const double rest = second_weight / total;
+  std::stable_sort(forests.begin(), forests.end(), [&](std::size_t a, std::size_t b) {
+    const double wa = ensemble.weight_of(std::string(models[a]->name()));
+    const double wb = ensemble.weight_of(std::string(models[b]->name()));
+    if (wa != wb) return wa > wb;
+    return models[a]->name() == "random_forest" && models[b]->name() != "random_forest";
+  });
+  std::vector<std::vector<std::size_t>> stages;
+  for (const std::size_t i : forests) stages.push_back({i});
+  if (!costly.empty()) stages.push_back(costly);
+  for (auto& r : results) r.assign(rows, std::numeric_limits<float>::quiet_NaN());
+
+  std::vector<double> yes(rows, 0.0);  // share of the weight voting "attack" so far
+  double unscored = total;             // weight of the models not scored yet
+  std::vector<std::size_t> open(rows);
+  for (std::size_t r = 0; r < rows; ++r) open[r] = r;
   const auto quorum = static_cast<float>(ensemble.vote_quorum());
-  std::vector<std::size_t> open;
-  for (std::size_t r = 0; r < rows; ++r) {
-    if (static_cast<float>(yes[r] + rest) > quorum) open.push_back(r);
-  }
-  for (const std::size_t i : second) {
-    results[i].assign(rows, std::numeric_limits<float>::quiet_NaN());
-  }
-  if (!open.empty()) {
-    const data::Matrix x = input.x.select_rows(open);
-    std::vector<std::int32_t> group;
-    if (!input.group.empty()) {
-      for (const std::size_t r : open) group.push_back(input.group[r]);
-    }
-    std::vector<data::PacketStep> packets;
-    std::vector<std::size_t> offset;
-    if (!input.packets.empty()) {
-      offset.push_back(0);
-      for (const std::size_t r : open) {
-        const auto seq = input.packets.of(r);
-        packets.insert(packets.end(), seq.begin(), seq.end());
-        offset.push_back(packets.size());
+  std::vector<std::vector<float>> part(models.size());
+  for (std::size_t s = 0; s < stages.size() && !open.empty(); ++s) {
+    const std::vector<std::size_t>& stage = stages[s];
+    if (open.size() == rows) {
+      score_side_by_side(models, stage, input, score_threads, part, took);
+    } else {
+      const data::Matrix x = input.x.select_rows(open);
+      std::vector<std::int32_t> group;
+      if (!input.group.empty()) {
+        for (const std::size_t r : open) group.push_back(input.group[r]);
       }
+      std::vector<data::PacketStep> packets;
+      std::vector<std::size_t> offset;
+      if (!input.packets.empty()) {
+        offset.push_back(0);
+        for (const std::size_t r : open) {
+          const auto seq = input.packets.of(r);
+          packets.insert(packets.end(), seq.begin(), seq.end());
+          offset.push_back(packets.size());
+        }
+      }
+      score_side_by_side(models, stage, {x, group, {packets, offset}}, score_threads, part, took);
     }
-    std::vector<std::vector<float>> part(models.size());
-    score_side_by_side(models, second, {x, group, {packets, offset}}, score_threads, part, took);
-    for (const std::size_t i : second) {
+    for (const std::size_t i : stage) {
       for (std::size_t k = 0; k < open.size(); ++k) results[i][open[k]] = part[i][k];
+      unscored -= ensemble.weight_of(std::string(models[i]->name()));
     }
+    if (s + 1 == stages.size()) break;  // the last stage's rows are decided by the ensemble
+    // A row whose votes so far plus every unscored model's weight cannot exceed the quorum is
+    // decided normal (the same comparison as Ensemble::score's vote).
+    const double rest = unscored / total;
+    for (const std::size_t i : stage) {
+      const double w = ensemble.weight_of(std::string(models[i]->name())) / total;
+      const float t = models[i]->threshold();
+      for (const std::size_t r : open) yes[r] += results[i][r] > t ? w : 0.0;
+    }
+    std::size_t kept = 0;
+    for (const std::size_t r : open) {
+      if (static_cast<float>(yes[r] + rest) > quorum) open[kept++] = r;
+    }
+    open.resize(kept);
   }
   if (stats) {
     stats->rows += rows;

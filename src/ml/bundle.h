@@ -69,16 +69,18 @@ struct Bundle {
     return score(ScoreInput{x, group}, seconds);
   }
   // Like score(), for callers that need the ensemble's decision and full scores only for the
-  // rows it flags (the live flow scorer). In vote mode, the forests (cheap) score every row first;
-  // a row whose votes could not exceed the quorum even if every other model voted for it is
-  // decided normal, and the other models (LibTorch: the LSTM and autoencoder) score only the
-  // remaining rows. Their scores of decided rows are NaN (no vote). Every row's decision equals
-  // score()'s; a flagged row's scores are all computed; a decided row's ensemble score may be
-  // lower than score()'s (votes that could not change it are missing). Other modes, or a
-  // row-sequence LSTM, score every model on every row.
+  // rows it flags (the live flow scorer). In vote mode it scores in stages: each forest alone
+  // (cheap; the heaviest vote first), then the other models (the LSTM and autoencoder) side by
+  // side, each stage on the rows the stages before left open. A row whose votes so far could not
+  // exceed the quorum even if every model not yet scored voted for it is decided normal; with the
+  // shipped weights the Random Forest's "no" decides a row alone. The scores of the models a
+  // decided row never reached are NaN (no vote). Every row's decision equals score()'s; a flagged
+  // row's scores are all computed; a decided row's ensemble score may be lower than score()'s
+  // (votes that could not change it are missing). Other modes, or a row-sequence LSTM, score
+  // every model on every row.
   struct CascadeStats {
     std::size_t rows = 0;
-    std::size_t second_stage_rows = 0;  // rows the costly models scored
+    std::size_t second_stage_rows = 0;  // rows the costly (last-stage) models scored
   };
   // With `seconds`, also the wall time each model took (both stages) and the ensemble's.
   [[nodiscard]] ModelScores score_cascade(const ScoreInput& input, CascadeStats* stats = nullptr,

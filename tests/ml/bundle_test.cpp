@@ -176,6 +176,46 @@ TEST(BundleCascade, CostlyModelsScoreOnlyRowsTheForestsLeaveOpenWithTheSameDecis
   EXPECT_FALSE(b.cascades());
 }
 
+TEST(BundleCascade, TheLighterForestScoresOnlyRowsTheHeavierOneLeavesOpen) {
+  // The shipped default's shape: the Random Forest's vote weighs most, so its "no" decides a row
+  // alone and the Isolation Forest and autoencoder never see it.
+  Bundle b;
+  b.models.push_back(std::make_unique<ColumnModel>("isolation_forest", 0));
+  b.models.push_back(std::make_unique<ColumnModel>("random_forest", 1));
+  b.models.push_back(std::make_unique<ColumnModel>("autoencoder", 2));
+  for (const auto& m : b.models) b.ensemble.set_model_threshold(std::string(m->name()), 0.5f);
+  b.ensemble.set_mode(EnsembleMode::kVote);
+  b.ensemble.set_weight("isolation_forest", 1);
+  b.ensemble.set_weight("random_forest", 2);
+  b.ensemble.set_weight("autoencoder", 1);
+  b.ensemble.set_vote_quorum(0.6);  // more than 2.4 of 4: never without the Random Forest
+  ASSERT_TRUE(b.cascades());
+  // Every combination of the three votes (IF, RF, AE).
+  data::Matrix x(8, 3);
+  for (std::size_t r = 0; r < 8; ++r) {
+    for (std::size_t c = 0; c < 3; ++c) x.at(r, c) = static_cast<float>((r >> c) & 1u);
+  }
+  const auto& forest = static_cast<const ColumnModel&>(*b.models[0]);
+  const auto& ae = static_cast<const ColumnModel&>(*b.models[2]);
+  const auto full = b.score(x);
+  forest.rows_seen = 0;
+  ae.rows_seen = 0;
+  Bundle::CascadeStats stats;
+  const auto cascade = b.score_cascade({x}, &stats);
+  EXPECT_EQ(forest.rows_seen, 4u);  // the rows with the Random Forest's vote (column 1 set)
+  EXPECT_EQ(ae.rows_seen, 4u);      // RF yes + IF no still reaches 3 of 4 with the AE
+  EXPECT_EQ(stats.second_stage_rows, 4u);
+  const float t = b.ensemble.threshold();
+  for (std::size_t r = 0; r < 8; ++r) {
+    const bool rf = (r >> 1) & 1u;
+    EXPECT_EQ(std::isnan(cascade.at("isolation_forest")[r]), !rf) << "row " << r;
+    EXPECT_EQ(std::isnan(cascade.at("autoencoder")[r]), !rf) << "row " << r;
+    EXPECT_EQ(cascade.at("ensemble")[r] > t, full.at("ensemble")[r] > t) << "row " << r;
+  }
+  EXPECT_TRUE(full.at("ensemble")[7] > t);   // all three
+  EXPECT_FALSE(full.at("ensemble")[5] > t);  // IF and AE without the Random Forest
+}
+
 TEST_F(BundleLoad, ValidBundleLoadsAndScores) {
   const Bundle b = Bundle::load(dir_);
   const auto x = b.preprocessor.transform(toy_data(50, 3));
