@@ -8,6 +8,13 @@
 
 namespace netsentry::app {
 
+namespace {
+
+// Rows a replay's store queue holds before the stage waits (a live store keeps its default).
+constexpr std::size_t kReplayStoreQueueRows = 16384;
+
+}  // namespace
+
 detect::DetectionOptions detection_options(const MonitorOptions& o,
                                            const std::filesystem::path& model_dir, bool replay) {
   detect::DetectionOptions d;
@@ -137,6 +144,10 @@ MonitorOutputs::MonitorOutputs(const OutputSettings& o, server::LiveState* live,
         static_cast<std::int64_t>(std::max(0.0, o.retention_days) * 86400e9));
     so.max_bytes = static_cast<std::uint64_t>(std::max(0.0, o.db_max_mb) * 1024 * 1024);
     so.lossless = o.lossless;
+    // A replay waits for the writer instead of dropping rows; a short backlog keeps it in step
+    // with the stage (no lone writer finishing a quarter of a million rows after everything
+    // else, no tens of MB of queued rows to fault in).
+    if (so.lossless) so.queue_rows = kReplayStoreQueueRows;
     store_ = std::make_unique<store::SqliteStore>(so);
     store_path_ = so.path;
     sqlite_ = std::make_unique<store::SqliteSinks>(*store_);

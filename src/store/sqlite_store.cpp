@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <system_error>
@@ -1992,35 +1993,44 @@ void SqliteStore::record_error(const std::string& message) {
 }
 
 void SqliteStore::run(std::stop_token stop) {
-  std::vector<Item> batch;
+  // A deque: the writer keeps pointers to the rows applied (apply(FlowRow) writes them in blocks),
+  // so items must not move while their transaction is open.
+  std::deque<Item> batch;
   for (;;) {
     // No stop token here: the queue is closed on shutdown and pop drains it before giving up.
     std::optional<Item> first = queue_.pop();
     if (!first) break;
     batch.clear();
-    batch.push_back(std::move(*first));
-    std::size_t rows = std::visit([](const auto& item) { return rows_of(item); }, batch.back());
-    release_rows(queued_rows_of(batch.back()));
+    Transaction tx;
+    const auto take = [&](Item&& item) {
+      batch.push_back(std::move(item));
+      apply(tx, batch.back());
+    };
+    release_rows(queued_rows_of(*first));
+    take(std::move(*first));
     bool flush_requested = std::holds_alternative<FlushItem>(batch.back());
     const auto deadline = std::chrono::steady_clock::now() + options_.commit_interval;
-    // Gather a batch: one transaction per commit_interval or batch_max rows, at once on flush.
-    while (!flush_requested && rows < options_.batch_max) {
-      const std::size_t before = batch.size();
-      queue_.drain(batch, 256);
+    // One transaction per commit_interval or batch_max rows, at once on flush. Items are applied
+    // as they are taken, so the writer works alongside the producers instead of all at once
+    // when the transaction ends (in a replay that left it alone with a backlog at the end).
+    std::vector<Item> drained;
+    while (!flush_requested && tx.rows < options_.batch_max) {
+      drained.clear();
+      queue_.drain(drained, 256);
       std::size_t taken = 0;
-      for (std::size_t i = before; i < batch.size(); ++i) {
-        taken += queued_rows_of(batch[i]);
-        rows += std::visit([](const auto& item) { return rows_of(item); }, batch[i]);
-        flush_requested = flush_requested || std::holds_alternative<FlushItem>(batch[i]);
-      }
+      for (const Item& item : drained) taken += queued_rows_of(item);
       release_rows(taken);
-      if (flush_requested || rows >= options_.batch_max || stop.stop_requested() ||
+      for (Item& item : drained) {
+        flush_requested = flush_requested || std::holds_alternative<FlushItem>(item);
+        take(std::move(item));
+      }
+      if (flush_requested || tx.rows >= options_.batch_max || stop.stop_requested() ||
           std::chrono::steady_clock::now() >= deadline) {
         break;
       }
-      if (batch.size() == before) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (drained.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    commit(batch, rows);
+    finish(tx);
     housekeeping();
     for (Item& item : batch) {
       if (auto* flush = std::get_if<FlushItem>(&item)) flush->done->set_value();
@@ -2028,26 +2038,53 @@ void SqliteStore::run(std::stop_token stop) {
   }
 }
 
-void SqliteStore::commit(std::vector<Item>& batch, std::size_t rows) {
-  if (rows == 0) return;
+void SqliteStore::apply(Transaction& tx, const Item& item) {
+  const std::size_t rows = std::visit([](const auto& i) { return rows_of(i); }, item);
+  if (rows == 0) return;  // a flush, or an item without rows: nothing to write
+  tx.rows += rows;
+  if (tx.failed) return;
   try {
-    writer_->begin();
-    try {
-      for (const Item& item : batch)
-        std::visit([&](const auto& row) { writer_->apply(row); }, item);
-      writer_->commit();
-    } catch (...) {
-      writer_->rollback();
-      throw;
+    if (!tx.open) {
+      writer_->begin();
+      tx.open = true;
     }
-    counters_.rows_written.fetch_add(rows);
-    counters_.commits.fetch_add(1);
+    std::visit([&](const auto& row) { writer_->apply(row); }, item);
   } catch (const std::exception& error) {
-    // The monitor must keep going on a full disk: count, remember, and move on.
-    counters_.write_errors.fetch_add(1);
-    counters_.rows_lost.fetch_add(rows);
-    record_error(error.what());
+    tx.failed = true;
+    tx.error = error.what();
+    if (tx.open) {
+      try {
+        writer_->rollback();
+      } catch (const std::exception&) {
+        // Rolling back a failed transaction failed too: the error above is the one to report.
+      }
+      tx.open = false;
+    }
   }
+}
+
+void SqliteStore::finish(Transaction& tx) {
+  if (tx.rows == 0) return;
+  if (!tx.failed) {
+    try {
+      writer_->commit();
+      tx.open = false;
+      counters_.rows_written.fetch_add(tx.rows);
+      counters_.commits.fetch_add(1);
+      return;
+    } catch (const std::exception& error) {
+      tx.error = error.what();
+      try {
+        writer_->rollback();
+      } catch (const std::exception&) {
+      }
+      tx.open = false;
+    }
+  }
+  // The monitor must keep going on a full disk: count, remember, and move on.
+  counters_.write_errors.fetch_add(1);
+  counters_.rows_lost.fetch_add(tx.rows);
+  record_error(tx.error);
 }
 
 void SqliteStore::housekeeping() {

@@ -522,7 +522,16 @@ class SqliteStore final {
   // add_sensor_message); alerts, acks and flushes are bounded by the item count alone.
   [[nodiscard]] static std::size_t queued_rows_of(const Item& item);
   void run(std::stop_token stop);
-  void commit(std::vector<Item>& batch, std::size_t rows);
+  // The writer thread's open transaction: begun at its first row, every item applied as it is
+  // taken from the queue, committed (or rolled back as a whole) by finish().
+  struct Transaction {
+    std::size_t rows = 0;  // rows of the items taken into it
+    bool open = false;     // BEGIN done, not yet committed or rolled back
+    bool failed = false;   // an item failed: rolled back, the rest is only counted
+    std::string error;
+  };
+  void apply(Transaction& tx, const Item& item);
+  void finish(Transaction& tx);
   void housekeeping();
   void record_error(const std::string& message);
 
