@@ -10,6 +10,7 @@
   const LIVE_WINDOW_S = 300;
   const MAX_ALERTS = 500;
   const REFRESH_MS = 5000;
+  const HOST_FLOW_LIMIT = 1000;  // newest flows a host page reads (the API's maximum)
   const SEVERITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
   const params = new URLSearchParams(location.search);
@@ -1114,7 +1115,7 @@
     const gen = ++hostView.gen;
     const q = encodeURIComponent(ip);
     const [flows, alerts, hosts] = await Promise.all([
-      api(`/api/flows?host=${q}&limit=1000&sort=last${rowRange()}`),
+      api(`/api/flows?host=${q}&limit=${HOST_FLOW_LIMIT}&sort=last${rowRange()}`),
       api(`/api/alerts?host=${q}&limit=500${rowRange()}`),
       api('/api/hosts?limit=200'),
     ]);
@@ -1137,6 +1138,9 @@
     const risk = hostView.risk;
     const alerts = hostView.alerts;
     const flows = hostView.flows;
+    // The page asks for the newest HOST_FLOW_LIMIT flows: a host with more gets exactly that many,
+    // and the tiles computed from them say so instead of passing the limit off as the total.
+    const capped = flows.length >= HOST_FLOW_LIMIT;
     const engaged = alerts.find((a) => a.state === 'engaged');
     // The profile's evidence when the host has one now, else that of its newest alert.
     const evidence = risk ? risk.evidence || [] : alerts.length ? alerts[0].evidence || [] : [];
@@ -1159,7 +1163,7 @@
     }
     const last = Math.max(risk ? risk.last : 0, ...flows.map((f) => f.last), ...alerts.map((a) => a.last));
     $('host-last').textContent = last > 0 ? `last seen ${fmtTime(last)}` : '';
-    $('host-hint').textContent = `${fmtInt(alerts.length)} alert${alerts.length === 1 ? '' : 's'} · ${fmtInt(flows.length)} flow${flows.length === 1 ? '' : 's'} shown`;
+    $('host-hint').textContent = `${fmtInt(alerts.length)} alert${alerts.length === 1 ? '' : 's'} · ${capped ? `the newest ${fmtInt(flows.length)} flows` : `${fmtInt(flows.length)} flow${flows.length === 1 ? '' : 's'}`} shown`;
 
     $('host-evidence').replaceChildren(...evidence.map((e) => el('li', {}, [
       el('div', { cls: 'why-head' }, [
@@ -1211,9 +1215,11 @@
       q.peers.add(peer);
       ports.set(key, q);
     }
-    $('host-flow-total').textContent = fmtInt(flows.length);
-    $('host-peer-total').textContent = `${fmtInt(peers.size)} peers`;
+    $('host-flow-total').textContent = capped ? `${fmtInt(flows.length)}+` : fmtInt(flows.length);
+    $('host-flow-total').title = capped ? `More than ${fmtInt(flows.length)}: the page reads the newest ${fmtInt(flows.length)}` : '';
+    $('host-peer-total').textContent = `${fmtInt(peers.size)} peers${capped ? ` in the newest ${fmtInt(flows.length)}` : ''}`;
     $('host-bytes').textContent = `${fmtBytes(bytesOut)} / ${fmtBytes(bytesIn)}`;
+    $('host-bytes-sub').textContent = `as initiator / as responder${capped ? `, newest ${fmtInt(flows.length)} flows` : ''}`;
     const peerRows = Array.from(peers.values()).sort((a, b) => b.bytes - a.bytes)
       .filter((p) => textMatch(query('host-peers-search'), [p.peer, ...p.ports])).slice(0, 300);
     shown['host-peers'] = {

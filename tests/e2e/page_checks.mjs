@@ -158,6 +158,12 @@ export async function checkHostPage(page, check, screenshot) {
   // A live source has new flows by now: the page shows at least what the API had when it loaded.
   check(flowRows.length > 0 && flowRows.every((t) => t.includes(ip)),
     `every flow on the host page has the host at one end (${flowRows.length} rows, API ${api.flows.length})`);
+  // A host with more flows than the page reads says so rather than showing the limit as its total.
+  const total = (await page.textContent('#host-flow-total')).trim();
+  const capped = api.flows.length >= 1000;
+  check(capped ? total.endsWith('+') && (await page.textContent('#host-hint')).includes('newest')
+    : !total.endsWith('+'),
+  `the Flows tile says whether the page's 1,000 flows are all of them (${total}; API ${api.flows.length})`);
   const peers = await page.$$eval('#host-peer-table tbody tr a.host-link', (as) => as.map((a) => a.textContent));
   const apiPeers = new Set(api.flows.map((f) => (f.src_ip === ip ? f.dst_ip : f.src_ip)));
   check(peers.length > 0 && peers.every((p) => p !== ip), `peers are the other ends of its flows (${peers.slice(0, 4).join(', ')}; API ${apiPeers.size})`);
