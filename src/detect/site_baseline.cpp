@@ -81,18 +81,21 @@ void SiteBaseline::observe(const flow::FlowRecord& flow) {
   const std::int64_t now = std::max(flow.end_ns, flow.start_ns);
   if (period_start_ns_ == 0) period_start_ns_ = now;
   ++seen_;
-  Row row;
-  for (std::size_t k = 0; k < flow::kCicFeatureCount; ++k) {
-    row.cic[k] = static_cast<float>(flow.cic[k]);
-  }
-  row.ip_proto = flow.ip_proto;
-  // Reservoir sampling keeps a uniform sample of the period's flows.
+  // Reservoir sampling keeps a uniform sample of the period's flows. Once it is full most flows
+  // are not kept, so the row is filled only where one is.
+  Row* row = nullptr;
   if (sample_.size() < options_.max_flows) {
-    sample_.push_back(row);
+    row = &sample_.emplace_back();
   } else {
     std::uniform_int_distribution<std::uint64_t> pick(0, seen_ - 1);
     const auto j = pick(rng_);
-    if (j < sample_.size()) sample_[j] = row;
+    if (j < sample_.size()) row = &sample_[j];
+  }
+  if (row != nullptr) {
+    for (std::size_t k = 0; k < flow::kCicFeatureCount; ++k) {
+      row->cic[k] = static_cast<float>(flow.cic[k]);
+    }
+    row->ip_proto = flow.ip_proto;
   }
   const double period = first_fit_done_ ? options_.refresh_s : options_.learn_s;
   const double elapsed = static_cast<double>(now - period_start_ns_) / 1e9;
