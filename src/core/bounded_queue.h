@@ -64,13 +64,7 @@ class BoundedQueue {
   std::optional<T> pop(std::stop_token stop = {}) {
     std::unique_lock lock(mutex_);
     wait(not_empty_, lock, stop, [&] { return closed_ || !items_.empty(); });
-    if (items_.empty()) return std::nullopt;
-    T value = std::move(items_.front());
-    items_.pop_front();
-    lock.unlock();
-    // All: producers wait for different limits (push_within), one woken alone might not fit.
-    not_full_.notify_all();
-    return value;
+    return take_front(lock);
   }
 
   // As pop(), but waits at most `timeout`: nullopt when nothing came in time, or when the queue
@@ -85,12 +79,7 @@ class BoundedQueue {
          now = std::chrono::steady_clock::now()) {
       not_empty_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(20)), ready);
     }
-    if (items_.empty()) return std::nullopt;
-    T value = std::move(items_.front());
-    items_.pop_front();
-    lock.unlock();
-    not_full_.notify_all();
-    return value;
+    return take_front(lock);
   }
 
   // Closed, and every item taken.
@@ -132,6 +121,17 @@ class BoundedQueue {
   [[nodiscard]] std::uint64_t pushed() const { return pushed_.load(std::memory_order_relaxed); }
 
  private:
+  // Under `lock`: the front item (nullopt when there is none), then wakes the producers.
+  std::optional<T> take_front(std::unique_lock<std::mutex>& lock) {
+    if (items_.empty()) return std::nullopt;
+    T value = std::move(items_.front());
+    items_.pop_front();
+    lock.unlock();
+    // All: producers wait for different limits (push_within), one woken alone might not fit.
+    not_full_.notify_all();
+    return value;
+  }
+
   // Waits in short slices and checks the stop token itself: a stalled pipeline was seen twice
   // under heavy load (every stage asleep, the queue full), which a lost wake-up would explain;
   // with slices any missed notification costs at most 20 ms instead of hanging forever.
