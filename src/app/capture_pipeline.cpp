@@ -21,6 +21,9 @@ constexpr std::size_t kQueueBatches = 256;
 // both busy; 256 full ones were ~50 MB of fresh memory, a tenth of a 1 M packet replay's CPU in
 // page faults on this project's VMs.
 constexpr std::size_t kReplayQueueBatches = 8;
+// Batches waiting for the file thread: enough to ride out a slow write, and no second deep queue
+// of records (a disk that stalls makes the stage wait, as when the stage wrote the file itself).
+constexpr std::size_t kFileQueueBatches = 16;
 constexpr std::size_t kSpareBatches = 4;
 
 std::int64_t wall_ns() {
@@ -124,7 +127,7 @@ CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
       ongoing_(*this, true),
       meter_(config, options.meter, batching_),
       batches_(options.lossless ? kReplayQueueBatches : kQueueBatches),
-      to_file_(options.lossless ? kReplayQueueBatches : kQueueBatches),
+      to_file_(kFileQueueBatches),
       writer_(flows_path, FlowFormat::kCsv, /*append=*/true) {
   writer_.keep_going();  // a full disk is reported (flows_health()), not the end of monitoring
   if (hooks_.events || hooks_.progress) meter_.table().set_observer(&batching_);
