@@ -170,6 +170,14 @@ std::int64_t query_integer(sqlite3* db, const fs::path& path, std::string_view s
 }
 
 sqlite3* open_database(const fs::path& path, int flags, std::chrono::milliseconds busy_timeout) {
+  // Once, before SQLite initialises: no global memory statistics (nothing here reads them), so
+  // its allocations do not take a process-wide mutex each; every connection is used by one
+  // thread at a time anyway (SQLITE_OPEN_NOMUTEX below).
+  static const bool configured = [] {
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);  // SQLITE_MISUSE once initialised: harmless
+    return true;
+  }();
+  (void)configured;
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
