@@ -120,23 +120,21 @@ std::unique_ptr<Model> make_model(std::string_view name) {
       "unknown model \"{}\" (known: isolation_forest, random_forest, lstm, autoencoder)", name));
 }
 
+bool is_neural(std::string_view name) { return name == "lstm" || name == "autoencoder"; }
+
 void set_model_threads(Model& model, int threads) {
   model.set_threads(threads);
   // LibTorch's thread count is process-wide; set it when a LibTorch model is in use (a model the
   // module made means a loaded module; the torch-free scorers must not load it).
-  if ((model.name() == "lstm" || model.name() == "autoencoder") && torch_module::loaded()) {
-    torch_module::set_threads(threads);
-  }
+  if (is_neural(model.name()) && torch_module::loaded()) torch_module::set_threads(threads);
 }
-
-bool is_neural(std::string_view name) { return name == "lstm" || name == "autoencoder"; }
 
 namespace {
 
 // The plain weights file a saved LibTorch model has a torch-free scorer for: the autoencoder's,
 // the packet LSTM's (a row-sequence LSTM has none). Empty when none.
 std::string plain_weights_of(const Model& m, const fs::path& dir, const std::string& file) {
-  if (m.name() != "autoencoder" && !(m.name() == "lstm" && m.reads_packets())) return {};
+  if (!is_neural(m.name()) || (m.name() == "lstm" && !m.reads_packets())) return {};
   const fs::path weights = neural::weights_path(dir, file);
   std::error_code ec;
   return fs::is_regular_file(weights, ec) ? weights.filename().string() : std::string();
@@ -264,15 +262,15 @@ ModelScores Bundle::score_cascade(const ScoreInput& input, CascadeStats* stats,
   // rows by itself, so the Isolation Forest scores only what it leaves open), then the costly
   // models side by side. Each stage scores the rows the stages before left open.
   std::vector<std::size_t> forests, costly;
+  std::vector<double> weight(models.size());
   double total = 0;
   for (std::size_t i = 0; i < models.size(); ++i) {
-    total += ensemble.weight_of(std::string(models[i]->name()));
+    weight[i] = ensemble.weight_of(std::string(models[i]->name()));
+    total += weight[i];
     (is_forest(models[i]->name()) ? forests : costly).push_back(i);
   }
   std::stable_sort(forests.begin(), forests.end(), [&](std::size_t a, std::size_t b) {
-    const double wa = ensemble.weight_of(std::string(models[a]->name()));
-    const double wb = ensemble.weight_of(std::string(models[b]->name()));
-    if (wa != wb) return wa > wb;
+    if (weight[a] != weight[b]) return weight[a] > weight[b];
     return models[a]->name() == "random_forest" && models[b]->name() != "random_forest";
   });
   std::vector<std::vector<std::size_t>> stages;
@@ -310,14 +308,14 @@ ModelScores Bundle::score_cascade(const ScoreInput& input, CascadeStats* stats,
     }
     for (const std::size_t i : stage) {
       for (std::size_t k = 0; k < open.size(); ++k) results[i][open[k]] = part[i][k];
-      unscored -= ensemble.weight_of(std::string(models[i]->name()));
+      unscored -= weight[i];
     }
     if (s + 1 == stages.size()) break;  // the last stage's rows are decided by the ensemble
     // A row whose votes so far plus every unscored model's weight cannot exceed the quorum is
     // decided normal (the same comparison as Ensemble::score's vote).
     const double rest = unscored / total;
     for (const std::size_t i : stage) {
-      const double w = ensemble.weight_of(std::string(models[i]->name())) / total;
+      const double w = weight[i] / total;
       const float t = models[i]->threshold();
       for (const std::size_t r : open) yes[r] += results[i][r] > t ? w : 0.0;
     }

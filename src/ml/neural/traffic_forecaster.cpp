@@ -365,8 +365,10 @@ std::pair<double, double> ForecasterBase::step_forward(std::span<const double> w
     mu += double(head_w_[j]) * h[j];
     raw += double(head_w_[hidden + j]) * h[j];
   }
-  return {mu, softplus(raw) + options_.min_scale};
+  return {mu, scale(raw)};
 }
+
+double ForecasterBase::scale(double raw) const { return softplus(raw) + options_.min_scale; }
 
 double ForecasterBase::inverse(double x) const {
   return std::max(0.0, std::expm1(std::min(x * std_ + mean_, 700.0)));

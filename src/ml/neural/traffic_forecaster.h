@@ -80,6 +80,8 @@ class ForecasterBase : public torch::TrafficForecaster {
     return (std::log1p(std::max(0.0, bytes_per_second)) - mean_) / std_;
   }
   [[nodiscard]] double inverse(double x) const;
+  // The forecast's scale from the network's raw scale output: softplus, floored at min_scale.
+  [[nodiscard]] double scale(double raw) const;
   [[nodiscard]] torch::Forecast make_forecast(double mu, double sigma) const;
   [[nodiscard]] bool ready() const { return !bias_.empty(); }
   void check_ready() const;

@@ -51,8 +51,6 @@ struct ForecastNetImpl : ::torch::nn::Module {
 // A plain shared_ptr, not TORCH_MODULE (see lstm_model.cpp).
 using ForecastNet = std::shared_ptr<ForecastNetImpl>;
 
-double softplus(double x) { return x > 20 ? x : std::log1p(std::exp(x)); }
-
 class TrafficForecasterImpl final : public neural::ForecasterBase {
  public:
   explicit TrafficForecasterImpl(const ForecasterOptions& options) : ForecasterBase(options) {}
@@ -277,7 +275,7 @@ class TrafficForecasterImpl final : public neural::ForecasterBase {
       const Tensor head = net_->forward(input).contiguous();
       const float* h = head.data_ptr<float>();
       for (std::int64_t b = 0; b < n; ++b) {
-        out.emplace_back(h[2 * b], softplus(h[2 * b + 1]) + options_.min_scale);
+        out.emplace_back(h[2 * b], scale(h[2 * b + 1]));
       }
       first += static_cast<std::size_t>(n);
     }
