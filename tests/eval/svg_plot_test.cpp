@@ -1,6 +1,7 @@
 #include "eval/svg_plot.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -101,12 +102,20 @@ std::string xml_problem(std::string_view xml) {
 // Python's XML parser as a second opinion when it is installed.
 bool python_parses(const std::string& xml) {
   if (!std::filesystem::exists("/usr/bin/python3")) return true;
-  const auto path = std::filesystem::path(::testing::TempDir()) / "ns_svg_check.xml";
+  // A name of this process's own: ctest runs each test as its own process, side by side, and a
+  // shared name let one test's python read another's half-written file (seen once in CI).
+  static int calls = 0;
+  const auto path =
+      std::filesystem::path(::testing::TempDir()) /
+      ("ns_svg_check_" + std::to_string(::getpid()) + "_" + std::to_string(++calls) + ".xml");
   std::ofstream(path) << xml;
   const std::string command =
       "/usr/bin/python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' " +
       path.string() + " 2>/dev/null";
-  return std::system(command.c_str()) == 0;
+  const bool ok = std::system(command.c_str()) == 0;
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  return ok;
 }
 
 }  // namespace netsentry::eval::test_support
