@@ -111,16 +111,16 @@ class PacketRing {
     }
     return &slots_[(tail + i) & mask_];
   }
-  // Asks the cache for the i-th oldest packet's first bytes ahead of reading them (a recorded
-  // packet was written a whole ring ago, into memory the cache no longer holds).
+  // Asks the cache for the i-th oldest packet's first bytes ahead of reading them: a recorded
+  // packet was written a whole ring ago, into memory the cache no longer holds, and a slot's bytes
+  // were just written by the producer's core (each line a transfer between the cores' caches).
   void prefetch(std::size_t i) noexcept {
     const std::uint64_t at = tail_.load(std::memory_order_relaxed) + i;
     if (at >= head_cache_) return;
     const Slot& s = slots_[at & mask_];
-    if (s.recorded) {
-      __builtin_prefetch(s.recorded.bytes.data());
-      __builtin_prefetch(s.recorded.bytes.data() + 64);
-    }
+    const std::uint8_t* first = s.recorded ? s.recorded.bytes.data() : s.data;
+    __builtin_prefetch(first);
+    __builtin_prefetch(first + 64);
   }
   // Releases the n oldest packets to the producer (and to the recorder).
   void pop(std::size_t n = 1) noexcept {
