@@ -4,8 +4,30 @@
 
 namespace netsentry::store {
 
-void SqliteSinks::on_alert(const detect::Alert& alert, detect::AlertChange /*change*/) {
+void SqliteSinks::on_alert(const detect::Alert& alert, detect::AlertChange change) {
+  if (change == detect::AlertChange::kUpdated) {
+    const auto it = written_ns_.find(alert.id);
+    if (it != written_ns_.end() && alert.last_ns - it->second < update_interval_ns_) {
+      held_[alert.id] = alert;
+      return;
+    }
+  }
+  held_.erase(alert.id);
   (void)store_.put_alert(alert);  // a full queue is counted by the store
+  if (change == detect::AlertChange::kPast) {
+    written_ns_.erase(alert.id);
+  } else {
+    written_ns_[alert.id] = alert.last_ns;
+  }
+}
+
+void SqliteSinks::flush() {
+  for (const auto& [id, alert] : held_) {
+    (void)store_.put_alert(alert);
+    written_ns_[id] = alert.last_ns;
+  }
+  held_.clear();
+  store_.flush();
 }
 
 void SqliteSinks::on_flows(std::span<const flow::FlowRecord> flows,

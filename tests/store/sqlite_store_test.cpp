@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "store/sqlite_sinks.h"
 
 namespace netsentry::store {
 namespace {
@@ -989,6 +990,55 @@ TEST_F(SqliteStoreTest, AVersionOneStoreIsMigratedAndKeepsItsRows) {
   EXPECT_EQ(rows[1].orig_ip_bytes, 0u);
   RawDb db(dir_ / "netsentry.db");
   EXPECT_EQ(db.text("PRAGMA user_version"), std::to_string(SqliteStore::kSchemaVersion));
+}
+
+TEST_F(SqliteStoreTest, SinksWriteAnEngagedAlertsUpdatesOncePerIntervalAndTheNewestAtFlush) {
+  SqliteStore store(options());
+  SqliteSinks sinks(store, 5 * kSecond);
+  RawDb db(dir_ / "netsentry.db");
+  auto row = [&] {
+    store.flush();
+    const auto all = store.reader().alerts({});
+    EXPECT_EQ(all.size(), 1u);
+    return all.empty() ? detect::Alert{} : all[0];
+  };
+  auto writes = [&] { return db.text("SELECT changed FROM alerts"); };
+  detect::Alert a = alert_at(kT0, detect::Severity::kLow);
+  a.id = store.next_alert_id();
+  a.last_ns = kT0;
+  sinks.on_alert(a, detect::AlertChange::kRaised);
+  EXPECT_EQ(row().count, a.count);
+  EXPECT_EQ(writes(), "1");
+  // Updates every second of packet time: written at 5 s and 10 s, the rest held.
+  for (std::uint32_t i = 1; i <= 12; ++i) {
+    a.count = i + 1;
+    a.revision = i;
+    a.last_ns = kT0 + i * kSecond;
+    sinks.on_alert(a, detect::AlertChange::kUpdated);
+  }
+  EXPECT_EQ(row().count, 11u) << "the update of 10 s";
+  EXPECT_EQ(writes(), "3");
+  // An escalation is written at once, and so is the past state.
+  a.severity = detect::Severity::kHigh;
+  a.count = 14;
+  a.last_ns += kSecond / 2;
+  sinks.on_alert(a, detect::AlertChange::kEscalated);
+  EXPECT_EQ(row().severity, detect::Severity::kHigh);
+  EXPECT_EQ(row().count, 14u);
+  EXPECT_EQ(writes(), "4");
+  // A held update reaches the store at flush (the stage's stop).
+  a.count = 15;
+  a.last_ns += kSecond;
+  sinks.on_alert(a, detect::AlertChange::kUpdated);
+  EXPECT_EQ(row().count, 14u);
+  sinks.flush();
+  EXPECT_EQ(row().count, 15u);
+  EXPECT_EQ(writes(), "5");
+  a.state = detect::AlertState::kPast;
+  a.last_ns += kSecond;
+  sinks.on_alert(a, detect::AlertChange::kPast);
+  EXPECT_EQ(row().state, detect::AlertState::kPast);
+  EXPECT_EQ(writes(), "6");
 }
 
 TEST_F(SqliteStoreTest, AnAlertDeliveredAgainIsReplacedInPlaceWithItsEvidence) {
