@@ -156,19 +156,21 @@ void SiteBaseline::fit(std::vector<Row> rows) {
     bundle->training = {{"source", "this network's flows (unlabelled)"},
                         {"rows", rows.size()},
                         {"percentile", options_.percentile}};
+    spdlog::info("site baseline: {} model{} fitted on {} flows in {:.1f} s", bundle->models.size(),
+                 bundle->models.size() == 1 ? "" : "s", rows.size(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::shared_ptr<const ml::Bundle> fitted = std::move(bundle);
     if (!options_.dir.empty()) {
-      try {
-        bundle->save(options_.dir);
-      } catch (const core::Error& e) {
-        spdlog::warn("site baseline: {}", e.what());
+      if (options_.synchronous) {
+        // The stage's thread fitted it: the disk is left to a thread of its own (one at a time).
+        if (saver_.joinable()) saver_.join();
+        saver_ = std::jthread([this, fitted, n = rows.size()] { save(*fitted, n); });
+      } else {
+        save(*fitted, rows.size());
       }
     }
-    spdlog::info("site baseline: {} model{} fitted on {} flows in {:.1f} s{}",
-                 bundle->models.size(), bundle->models.size() == 1 ? "" : "s", rows.size(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                 options_.dir.empty() ? "" : "; saved in " + options_.dir.string());
     std::lock_guard lock(ready_mutex_);
-    ready_ = std::move(bundle);
+    ready_ = std::move(fitted);
     description_rows_ = rows.size();
   } catch (const std::exception& e) {
     spdlog::error("site baseline: fitting failed: {}", e.what());
@@ -177,9 +179,19 @@ void SiteBaseline::fit(std::vector<Row> rows) {
   }
 }
 
+void SiteBaseline::save(const ml::Bundle& bundle, std::size_t rows) const {
+  try {
+    bundle.save(options_.dir);
+    spdlog::info("site baseline: the baseline of {} flows saved in {}", rows,
+                 options_.dir.string());
+  } catch (const std::exception& e) {
+    spdlog::warn("site baseline: {}", e.what());
+  }
+}
+
 bool SiteBaseline::take_ready() {
   if (!fitting_) return false;
-  std::unique_ptr<ml::Bundle> ready;
+  std::shared_ptr<const ml::Bundle> ready;
   std::size_t rows = 0;
   {
     std::lock_guard lock(ready_mutex_);

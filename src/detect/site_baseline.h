@@ -8,8 +8,9 @@
 // baseline calls typical gives no ML evidence from the generic model alone (see MlFlowDetector);
 // with --learn-baseline and no generic model, it is the only model. Fitting runs on a thread of its
 // own (live) or on the caller's thread (`synchronous`, replays: the model then changes at the same
-// packet every time). Thread rules: observe(), take_ready(), scorer() from one thread (the
-// detection stage); the fit hands its bundle over through a mutex.
+// packet every time); saving it then runs on a thread of its own, so the stage does not wait for
+// the disk (the destructor waits for it). Thread rules: observe(), take_ready(), scorer() from one
+// thread (the detection stage); the fit hands its bundle over through a mutex.
 #pragma once
 
 #include <array>
@@ -62,6 +63,10 @@ class SiteBaseline final {
   // "learned from 1,234 flows of this network" / "loaded from DIR".
   [[nodiscard]] const std::string& description() const { return description_; }
   [[nodiscard]] std::uint64_t fits() const { return fits_; }
+  // Returns once a save still running has ended (the destructor waits for it too).
+  void wait_saved() {
+    if (saver_.joinable()) saver_.join();
+  }
 
   // The feature columns a baseline reads from flows: CICFlowMeter's features and the protocol.
   struct Row {
@@ -73,9 +78,12 @@ class SiteBaseline final {
  private:
   void start_fit(std::int64_t now_ns);
   void fit(std::vector<Row> rows);
+  // Writes `bundle` into options_.dir (a failure is reported, not thrown).
+  void save(const ml::Bundle& bundle, std::size_t rows) const;
 
   SiteBaselineOptions options_;
-  std::unique_ptr<ml::Bundle> bundle_;
+  // Shared with a save still running (synchronous fits).
+  std::shared_ptr<const ml::Bundle> bundle_;
   std::unique_ptr<FlowScorer> scorer_;
   std::string description_;
   std::uint64_t fits_ = 0;
@@ -87,10 +95,11 @@ class SiteBaseline final {
   bool first_fit_done_ = false;       // a model exists or a fit was started
   std::mt19937_64 rng_;
   std::mutex ready_mutex_;  // guards ready_, failed_, description_rows_
-  std::unique_ptr<ml::Bundle> ready_;
+  std::shared_ptr<const ml::Bundle> ready_;
   bool failed_ = false;
   std::size_t description_rows_ = 0;
   bool fitting_ = false;  // stage thread: a fit was started and not taken yet
+  std::jthread saver_;    // a synchronous fit's save (the next one waits for it)
   std::jthread worker_;   // last: joins before the members the fit uses go away
 };
 

@@ -62,6 +62,7 @@ std::unique_ptr<SiteBaseline> learned_on_web(const fs::path& dir = {}) {
     (void)site->take_ready();
   }
   EXPECT_TRUE(site->ready());
+  site->wait_saved();  // a synchronous fit saves on a thread of its own
   return site;
 }
 

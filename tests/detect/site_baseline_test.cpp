@@ -55,6 +55,7 @@ TEST(SiteBaseline, LearnsFromTheFirstMinutesOfFlowsSavesAndReloads) {
   }
   ASSERT_TRUE(site.ready());
   EXPECT_EQ(site.fits(), 1u);
+  site.wait_saved();  // a synchronous fit saves on a thread of its own
   EXPECT_TRUE(fs::exists(o.dir / "manifest.json"));
   // Typical of this network: its own kind of flow; not typical: a one-way trickle to 4444.
   std::vector<flow::FlowRecord> flows = {web(1000, kT0 + 100 * kSec)};
@@ -86,6 +87,28 @@ TEST(SiteBaseline, RefreshesEveryPeriodFromTheLastTwoPeriods) {
     (void)site.take_ready();
   }
   EXPECT_EQ(site.fits(), 3u);  // at 30 s, 60 s and 90 s
+}
+
+TEST(SiteBaseline, TheSavedBaselineIsTheNewestFit) {
+  TempDir dir;
+  SiteBaselineOptions o;
+  o.learn_s = 30;
+  o.refresh_s = 30;
+  o.dir = dir.path() / "baseline";
+  o.synchronous = true;
+  std::size_t last_rows = 0;
+  {
+    SiteBaseline site(o);
+    for (int i = 0; i < 1000; ++i) {
+      site.observe(web(i, kT0 + i * 100 * kMs));  // 100 s: fits at 30 s, 60 s and 90 s
+      if (site.take_ready()) last_rows = site.bundle()->training.value("rows", std::size_t{0});
+    }
+    EXPECT_EQ(site.fits(), 3u);
+  }  // the destructor waits for the last save
+  ASSERT_GT(last_rows, 0u);
+  SiteBaseline again(o);
+  ASSERT_TRUE(again.ready());
+  EXPECT_EQ(again.bundle()->training.value("rows", std::size_t{0}), last_rows);
 }
 
 TEST(SiteBaseline, WaitsForEnoughFlows) {
