@@ -122,7 +122,7 @@ CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
     : source_(std::move(source)),
       options_(options),
       hooks_(std::move(hooks)),
-      ring_(1 << 16, options.recorder),
+      ring_(1 << 16, with_read_back(options.recorder, *source_)),
       batching_(*this, false),
       ongoing_(*this, true),
       meter_(config, options.meter, batching_),
@@ -131,6 +131,14 @@ CapturePipeline::CapturePipeline(std::unique_ptr<capture::PacketSource> source,
       writer_(flows_path, FlowFormat::kCsv, /*append=*/true) {
   writer_.keep_going();  // a full disk is reported (flows_health()), not the end of monitoring
   if (hooks_.events || hooks_.progress) meter_.table().set_observer(&batching_);
+}
+
+capture::PacketRecorder* CapturePipeline::with_read_back(capture::PacketRecorder* recorder,
+                                                         const capture::PacketSource& source) {
+  // A file our own reader reads: the recorder keeps each packet's place in it, not a copy of its
+  // bytes (a replay of a large capture copied every byte once more only to keep it in memory).
+  if (recorder != nullptr && recorder->enabled()) recorder->read_back_from(source.read_back());
+  return recorder;
 }
 
 CapturePipeline::~CapturePipeline() { stop(); }
@@ -271,12 +279,18 @@ void CapturePipeline::flow_loop(std::stop_token stop) {
       const auto frame = capture::PacketRing::frame(*slot);
       const net::Packet& packet = meter_.add_frame(slot->link, frame, slot->wire_len, slot->ts_ns);
       if (options_.capture_series) count_second(packet);
-      // Evidence: the capture thread put the whole packet in the recorder; it is found later by
-      // the addresses of its outermost IP header (a packet without any is never found).
-      if (recorder != nullptr && slot->recorded) {
+      // Evidence: the capture thread put the whole packet in the recorder (a replayed file's
+      // packet: its place in the file is recorded here); it is found later by the addresses of
+      // its outermost IP header (a packet without any is never found).
+      if (recorder != nullptr) {
         const net::IpAddress pair[2] = {packet.src, packet.dst};
-        recorder->commit(slot->recorded,
-                         std::span<const net::IpAddress>(pair, packet.src.family != 0 ? 2 : 0));
+        const std::span<const net::IpAddress> addresses(pair, packet.src.family != 0 ? 2 : 0);
+        if (slot->recorded) {
+          recorder->commit(slot->recorded, addresses);
+        } else if (slot->file_offset >= 0 && recorder->by_reference()) {
+          recorder->record_reference(slot->ts_ns, slot->wire_len, static_cast<int>(slot->link),
+                                     slot->cap_len, slot->file_offset, addresses);
+        }
       }
       if (hooks_.sightings && net::sight(slot->link, frame, packet, sighting_)) {
         batching_.on_sighting(sighting_);

@@ -156,6 +156,9 @@ class CapturePipeline final {
   void tick(std::int64_t now_ns);
   void snapshot();  // flow thread: publishes the meter's counters for stats()
 
+  // Gives `recorder` the source's read-back (before the ring is made with it); returns it.
+  static capture::PacketRecorder* with_read_back(capture::PacketRecorder* recorder,
+                                                 const capture::PacketSource& source);
   void capture_loop(std::stop_token stop);
   void flow_loop(std::stop_token stop);
   // The stage thread: hands each batch to the hooks (the detection stage), then finished flows

@@ -93,13 +93,23 @@ std::string EvidenceSetup::summary() const {
   if (!enabled()) return "evidence: packet recorder off (--no-record)";
   const server::EvidenceStatus e = status();
   const store::EvidenceStats s = store_->stats();
+  const capture::RecorderStats r = recorder_->stats();
+  std::string by_reference;
+  if (recorder_->by_reference()) {
+    by_reference = r.unreadable == 0
+                       ? ", kept as places in the capture file"
+                       : fmt::format(
+                             ", kept as places in the capture file; {} of them were no "
+                             "longer there when read back (the file changed)",
+                             r.unreadable);
+  }
   return fmt::format(
-      "evidence: recorder {} of {} in memory ({} packets recorded, {} left the ring, {} not kept "
-      "for want of room); {} files, {} of {} on disk in {} ({} packets written, {} over the "
+      "evidence: recorder {} of {} in memory ({} packets recorded{}, {} left the ring, {} not "
+      "kept for want of room); {} files, {} of {} on disk in {} ({} packets written, {} over the "
       "per-alert cap, {} files removed, {} write errors)",
-      mib(e.memory_bytes), mib(e.memory_budget), e.packets_recorded, e.packets_evicted,
-      e.packets_not_kept, e.files, mib(e.disk_bytes), mib(e.disk_budget), folder_.string(),
-      s.packets_written, s.truncated_packets, e.files_removed, e.write_errors);
+      mib(e.memory_bytes), mib(e.memory_budget), e.packets_recorded, by_reference,
+      e.packets_evicted, e.packets_not_kept, e.files, mib(e.disk_bytes), mib(e.disk_budget),
+      folder_.string(), s.packets_written, s.truncated_packets, e.files_removed, e.write_errors);
 }
 
 }  // namespace netsentry::app

@@ -106,7 +106,7 @@ void append_classic_pcap_records(std::string& out, const PacketBatch& batch) {
 }
 
 void append_classic_pcap_record(std::string& out, const RecordedPacket& packet) {
-  append_record(out, packet.ts_ns, packet.wire_len, packet.bytes);
+  append_record(out, packet.ts_ns, packet.wire_len, packet.bytes());
 }
 
 void PacketBatch::add(const RecordedPacket& packet) {
@@ -115,8 +115,9 @@ void PacketBatch::add(const RecordedPacket& packet) {
   item.wire_len = packet.wire_len;
   item.link_type = packet.link_type;
   item.offset = bytes_.size();
-  item.cap_len = static_cast<std::uint32_t>(packet.bytes.size());
-  bytes_.insert(bytes_.end(), packet.bytes.begin(), packet.bytes.end());
+  const auto bytes = packet.bytes();
+  item.cap_len = static_cast<std::uint32_t>(bytes.size());
+  bytes_.insert(bytes_.end(), bytes.begin(), bytes.end());
   items_.push_back(item);
 }
 

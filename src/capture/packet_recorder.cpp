@@ -13,23 +13,34 @@ namespace netsentry::capture {
 namespace {
 
 // A recorded packet in a segment: this header, `address_slots` addresses of 16 bytes (the first
-// `naddr` used), the captured bytes, padding to 8 bytes.
+// `naddr` used), then the captured bytes (padded to 8 bytes), or for a packet kept by reference
+// its 8-byte file offset.
 struct EntryHeader {
   std::int64_t ts_ns;
   std::uint32_t wire_len;
-  std::uint32_t stored_len;
+  std::uint32_t stored_len;  // captured bytes (also of a packet kept by reference)
   std::int32_t link_type;
   std::uint8_t naddr;
   std::uint8_t ipv6_mask;  // bit i: address i is IPv6 (else IPv4)
   std::uint8_t address_slots;
-  std::uint8_t reserved;
+  std::uint8_t flags;
 };
 static_assert(sizeof(EntryHeader) == 24);
+constexpr std::uint8_t kByReference = 1;  // EntryHeader::flags: bytes in the file, not here
 
 constexpr std::size_t align8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 
+// An entry holding its bytes: its memory, and what any entry of this packet takes of the budget.
 constexpr std::size_t entry_size(std::size_t address_slots, std::size_t stored_len) {
   return align8(sizeof(EntryHeader) + 16 * address_slots + stored_len);
+}
+// An entry kept by reference: its memory.
+constexpr std::size_t reference_size(std::size_t address_slots) {
+  return sizeof(EntryHeader) + 16 * address_slots + sizeof(std::int64_t);
+}
+std::size_t stored_size(const EntryHeader& h) {
+  return (h.flags & kByReference) != 0 ? reference_size(h.address_slots)
+                                       : entry_size(h.address_slots, h.stored_len);
 }
 
 void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) {
@@ -55,14 +66,23 @@ constexpr std::size_t kSmallPage = 4096;
 // measured ~8x cheaper here), every page touched, so the writer's first write costs what a later
 // one does. Populating huge pages may stall for the kernel to compact memory (see
 // flow/huge_page_array.h): the preparer may wait for that, the capture thread never does. A
-// segment the writer makes itself (the preparer behind) has small pages, populated by mmap.
+// segment the writer makes itself (the preparer behind) has small pages, populated by mmap. A
+// recorder keeping packets by reference writes a few dozen bytes per packet: its segments are
+// mapped lazily (kLazy), so only the pages its entries reach are ever committed.
+enum class Making { kPopulated, kAhead, kLazy };
+
 struct SegmentBytes {
-  SegmentBytes(std::size_t size, bool ahead) : size(size) {
+  SegmentBytes(std::size_t size, Making how) : size(size) {
+    const bool ahead = how == Making::kAhead;
     if (!ahead || size % kHugePage != 0) {
+      const int populate = how == Making::kLazy ? 0 : MAP_POPULATE;
       void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+                       MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
       if (p == MAP_FAILED) throw std::bad_alloc();
       bytes = static_cast<std::uint8_t*>(p);
+      // Small pages as the entries reach them: with transparent huge pages on ("always"), the
+      // first entry would commit (and zero) 2 MiB at once.
+      if (how == Making::kLazy) ::madvise(bytes, size, MADV_NOHUGEPAGE);
     } else {
       // Map 2 MiB more and keep the aligned middle: a huge page needs a 2 MiB-aligned address.
       const std::size_t mapped = size + kHugePage;
@@ -98,11 +118,17 @@ struct SegmentBytes {
 }  // namespace
 
 struct PacketRecorder::Segment {
-  Segment(std::size_t size, bool ahead) : data(size, ahead), capacity(size) {}
+  Segment(std::size_t size, Making how) : data(size, how), capacity(size) {}
   SegmentBytes data;
   std::size_t capacity;
   std::uint64_t sequence = 0;  // the writer's count of segments before this one
   std::size_t written = 0;     // writer's: bytes of entries written
+  // Writer's: the budget the entries take, what their copies would (capacity bounds it). Equal to
+  // `written` unless packets are kept by reference.
+  std::size_t accounted = 0;
+  // The pages entries have reached in this segment's mapping (never lowered: reuse keeps them),
+  // for stats(): what a lazily mapped segment holds in memory.
+  std::atomic<std::size_t> touched{0};
   // Bytes of committed entries: stored by the flow thread with release after each entry, read
   // with acquire by readers, who only ever look below it.
   std::atomic<std::size_t> committed{0};
@@ -113,6 +139,7 @@ struct PacketRecorder::Segment {
   void reset(std::uint64_t seq) {
     sequence = seq;
     written = 0;
+    accounted = 0;
     committed.store(0, std::memory_order_relaxed);
     first_ns.store(INT64_MAX, std::memory_order_relaxed);
     last_ns.store(INT64_MIN, std::memory_order_relaxed);
@@ -152,7 +179,8 @@ std::shared_ptr<PacketRecorder::Segment> PacketRecorder::new_segment() {
   } else {
     // The preparer is behind (or the ring is just made): small pages, which never wait for
     // memory compaction.
-    s = std::make_shared<Segment>(options_.segment_bytes, /*ahead=*/false);
+    s = std::make_shared<Segment>(options_.segment_bytes,
+                                  read_back_ ? Making::kLazy : Making::kPopulated);
   }
   s->reset(next_sequence_++);
   return s;
@@ -175,7 +203,7 @@ void PacketRecorder::prepare_loop(std::stop_token stop) {
     lock.unlock();
     std::shared_ptr<Segment> segment;
     try {
-      segment = std::make_shared<Segment>(options_.segment_bytes, /*ahead=*/true);
+      segment = std::make_shared<Segment>(options_.segment_bytes, Making::kAhead);
     } catch (const std::bad_alloc&) {
       // Out of memory: the writer makes its segments itself (and meets the same error there).
     }
@@ -207,41 +235,59 @@ void PacketRecorder::evict_locked(std::int64_t now_ns) {
   }
 }
 
+void PacketRecorder::read_back_from(std::shared_ptr<const PacketReadBack> read_back) {
+  if (!enabled() || !read_back) return;
+  std::lock_guard lock(mutex_);
+  if (next_sequence_ != 1 || current_->written != 0) {
+    throw core::Error("packet recorder: the read-back is set after packets were written");
+  }
+  read_back_ = std::move(read_back);
+  // The ring's first segment, made populated by the constructor, is made again lazily; nothing
+  // asks the preparer for segments ahead.
+  auto lazy = std::make_shared<Segment>(options_.segment_bytes, Making::kLazy);
+  lazy->reset(current_->sequence);
+  current_ = std::move(lazy);
+  segments_.back() = current_;
+  asked_ahead_ = true;
+}
+
 bool PacketRecorder::has_room(std::size_t length) {
   if (!enabled()) return true;
   const std::size_t need = entry_size(2, length);
   if (need > options_.segment_bytes) return true;
-  if (current_->written + need <= current_->capacity) return true;
+  if (current_->accounted + need <= current_->capacity) return true;
   return segments_.size() < max_segments_ || front_released();
 }
 
-PacketRecorder::Pending PacketRecorder::write(std::int64_t ts_ns, std::uint32_t wire_len,
-                                              int link_type, std::span<const std::uint8_t> bytes,
-                                              std::size_t address_slots) {
-  if (!enabled()) return {};
-  address_slots = std::min(address_slots, kMaxAddresses);
-  const std::size_t need = entry_size(address_slots, bytes.size());
-  if (need > options_.segment_bytes) {
+std::pair<PacketRecorder::Segment*, std::size_t> PacketRecorder::place(std::int64_t ts_ns,
+                                                                       std::size_t budget,
+                                                                       std::size_t stored) {
+  if (budget > options_.segment_bytes) {
     too_large_.fetch_add(1, std::memory_order_relaxed);
-    return {};
+    return {nullptr, 0};
   }
   newest_ns_ = std::max(newest_ns_, ts_ns);
   Segment* seg = current_.get();
   std::size_t at = seg->written;
-  if (at + need > seg->capacity) {
+  if (seg->accounted + budget > seg->capacity) {
     if (segments_.size() >= max_segments_ && !front_released()) {
       no_room_.fetch_add(1, std::memory_order_relaxed);
-      return {};
+      return {nullptr, 0};
     }
     std::lock_guard lock(mutex_);
     current_ = new_segment();
     segments_.push_back(current_);
     evict_locked(newest_ns_);
-    prepare_ahead_ = asked_ahead_ = true;
-    if (preparing_wanted()) prepare_cv_.notify_one();
+    // Segments made ahead are committed whole: for entries kept by reference, which fill a
+    // segment's budget with a few dozen bytes each, the writer's lazily mapped ones are cheaper.
+    asked_ahead_ = true;
+    if (!read_back_) {
+      prepare_ahead_ = true;
+      if (preparing_wanted()) prepare_cv_.notify_one();
+    }
     seg = current_.get();
     at = 0;
-  } else if (!asked_ahead_ && at >= seg->capacity / 2) {
+  } else if (!asked_ahead_ && seg->accounted >= seg->capacity / 2) {
     // Traffic has filled half the first segment: the preparer starts (a quiet recorder never gets
     // here), early enough to have the next segment ready when this one is full.
     asked_ahead_ = true;
@@ -258,7 +304,29 @@ PacketRecorder::Pending PacketRecorder::write(std::int64_t ts_ns, std::uint32_t 
       evict_locked(newest_ns_);
     }
   }
+  seg->written = at + stored;
+  if (seg->written > seg->touched.load(std::memory_order_relaxed)) {
+    seg->touched.store((seg->written + kSmallPage - 1) & ~(kSmallPage - 1),
+                       std::memory_order_relaxed);
+  }
+  seg->accounted += budget;
+  if (seg->first_ns.load(std::memory_order_relaxed) == INT64_MAX) {
+    seg->first_ns.store(ts_ns, std::memory_order_relaxed);
+  }
+  if (ts_ns > seg->last_ns.load(std::memory_order_relaxed)) {
+    seg->last_ns.store(ts_ns, std::memory_order_relaxed);
+  }
+  return {seg, at};
+}
 
+PacketRecorder::Pending PacketRecorder::write(std::int64_t ts_ns, std::uint32_t wire_len,
+                                              int link_type, std::span<const std::uint8_t> bytes,
+                                              std::size_t address_slots) {
+  if (!enabled()) return {};
+  address_slots = std::min(address_slots, kMaxAddresses);
+  const std::size_t need = entry_size(address_slots, bytes.size());
+  const auto [seg, at] = place(ts_ns, need, need);
+  if (seg == nullptr) return {};
   std::uint8_t* p = seg->data.get() + at;
   EntryHeader h{};
   h.ts_ns = ts_ns;
@@ -269,13 +337,6 @@ PacketRecorder::Pending PacketRecorder::write(std::int64_t ts_ns, std::uint32_t 
   std::memcpy(p, &h, sizeof h);
   std::uint8_t* data = p + sizeof h + 16 * address_slots;
   if (!bytes.empty()) std::memcpy(data, bytes.data(), bytes.size());
-  seg->written = at + need;
-  if (seg->first_ns.load(std::memory_order_relaxed) == INT64_MAX) {
-    seg->first_ns.store(ts_ns, std::memory_order_relaxed);
-  }
-  if (ts_ns > seg->last_ns.load(std::memory_order_relaxed)) {
-    seg->last_ns.store(ts_ns, std::memory_order_relaxed);
-  }
   return Pending{seg, at, {data, bytes.size()}};
 }
 
@@ -298,8 +359,7 @@ void PacketRecorder::commit(const Pending& packet, std::span<const net::IpAddres
     bump(packets_, 1);
     bump(bytes_, h.stored_len);
   }
-  seg->committed.store(packet.at + entry_size(h.address_slots, h.stored_len),
-                       std::memory_order_release);
+  seg->committed.store(packet.at + stored_size(h), std::memory_order_release);
 }
 
 void PacketRecorder::release(const Pending& packet) {
@@ -316,6 +376,69 @@ void PacketRecorder::record(std::int64_t ts_ns, std::uint32_t wire_len, int link
   release(packet);
 }
 
+void PacketRecorder::record_reference(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
+                                      std::uint32_t cap_len, std::int64_t file_offset,
+                                      std::span<const net::IpAddress> addresses) {
+  if (!enabled() || !read_back_) return;
+  const std::size_t slots = std::min(addresses.size(), kMaxAddresses);
+  const auto [seg, at] = place(ts_ns, entry_size(slots, cap_len), reference_size(slots));
+  if (seg == nullptr) return;
+  // The whole entry is made here and stored at once (through write() and commit() its header
+  // would be stored twice, and read back in between).
+  struct Entry {
+    EntryHeader header;
+    std::uint8_t rest[16 * kMaxAddresses + sizeof(std::int64_t)];
+  } entry{};
+  entry.header.ts_ns = ts_ns;
+  entry.header.wire_len = wire_len;
+  entry.header.stored_len = cap_len;
+  entry.header.link_type = link_type;
+  entry.header.address_slots = static_cast<std::uint8_t>(slots);
+  entry.header.naddr = static_cast<std::uint8_t>(slots);
+  entry.header.flags = kByReference;
+  for (std::size_t i = 0; i < slots; ++i) {
+    std::memcpy(entry.rest + 16 * i, addresses[i].bytes.data(), 16);
+    if (addresses[i].family == 6) entry.header.ipv6_mask |= static_cast<std::uint8_t>(1u << i);
+  }
+  std::memcpy(entry.rest + 16 * slots, &file_offset, sizeof file_offset);
+  std::uint8_t* p = seg->data.get() + at;
+  const std::size_t size = reference_size(slots);
+  if (size == 64) {
+    std::memcpy(p, &entry, 64);  // the usual one (two addresses): one cache line's worth
+  } else {
+    std::memcpy(p, &entry, size);
+  }
+  // Ask for the lines a few entries on ahead of their writes (each is fresh to this core).
+  __builtin_prefetch(p + 512, 1);
+  if (slots > 0) {
+    bump(seg->packets, 1);
+    bump(packets_, 1);
+    bump(bytes_, cap_len);
+  }
+  seg->committed.store(at + size, std::memory_order_release);
+  released_below_.store(seg->sequence, std::memory_order_release);
+}
+
+// A query's reader of packets kept by reference: a window of the file read in one call, so the
+// packets of a dense match (a flood, a transfer) cost a copy each rather than a system call each.
+class PacketRecorder::WindowLoader final : public RecordedPacket::Loader {
+ public:
+  explicit WindowLoader(const PacketRecorder& recorder) : recorder_(recorder) {}
+  std::span<const std::uint8_t> load(const RecordedPacket& p) const override {
+    const auto bytes =
+        recorder_.read_back_->read(p.file_offset, p.ts_ns, p.wire_len, p.cap_len, window_);
+    if (bytes.size() != p.cap_len) {
+      recorder_.unreadable_.fetch_add(1, std::memory_order_relaxed);
+      return {};
+    }
+    return bytes;
+  }
+
+ private:
+  const PacketRecorder& recorder_;
+  mutable ReadBackWindow window_;
+};
+
 std::size_t PacketRecorder::for_each(
     const RecorderQuery& query, const std::function<bool(const RecordedPacket&)>& visit) const {
   if (!enabled()) return 0;
@@ -329,6 +452,7 @@ std::size_t PacketRecorder::for_each(
     }
   }
   std::size_t visited = 0;
+  const WindowLoader loader(*this);
   // Each segment is let go as soon as it has been looked at (oldest first, as the writer evicts
   // them), so a long query holds back few of the segments the writer wants to reuse.
   struct LetGo {
@@ -352,7 +476,7 @@ std::size_t PacketRecorder::for_each(
       std::memcpy(&h, base + at, sizeof h);
       const std::uint8_t* addrs = base + at + sizeof h;
       const std::uint8_t* bytes = addrs + 16 * std::size_t{h.address_slots};
-      at += entry_size(h.address_slots, h.stored_len);
+      at += stored_size(h);
       if (h.ts_ns < query.from_ns || h.ts_ns > query.to_ns) continue;
       bool host = false;
       bool peer = !query.peer.has_value();
@@ -363,8 +487,15 @@ std::size_t PacketRecorder::for_each(
       }
       if (!host || !peer) continue;
       ++visited;
-      const RecordedPacket packet{h.ts_ns, h.wire_len, h.link_type, {bytes, h.stored_len}};
-      if (!visit(packet)) return visited;
+      if ((h.flags & kByReference) != 0) {
+        std::int64_t offset = 0;
+        std::memcpy(&offset, bytes, sizeof offset);
+        const RecordedPacket packet(h.ts_ns, h.wire_len, h.link_type, h.stored_len, offset, loader);
+        if (!visit(packet)) return visited;
+      } else {
+        const RecordedPacket packet(h.ts_ns, h.wire_len, h.link_type, {bytes, h.stored_len});
+        if (!visit(packet)) return visited;
+      }
     }
   }
   return visited;
@@ -386,8 +517,16 @@ RecorderStats PacketRecorder::stats() const {
   s.evicted_packets = evicted_packets_;
   s.too_large = too_large_.load(std::memory_order_relaxed);
   s.no_room = no_room_.load(std::memory_order_relaxed);
+  s.unreadable = unreadable_.load(std::memory_order_relaxed);
   s.queries = queries_;
-  s.memory_bytes = (segments_.size() + pool_.size() + ready_.size()) * options_.segment_bytes;
+  if (read_back_) {
+    // Lazily mapped segments (packets kept by reference): the pages their entries reached.
+    for (const auto& seg : segments_)
+      s.memory_bytes += seg->touched.load(std::memory_order_relaxed);
+    for (const auto& seg : pool_) s.memory_bytes += seg->touched.load(std::memory_order_relaxed);
+  } else {
+    s.memory_bytes = (segments_.size() + pool_.size() + ready_.size()) * options_.segment_bytes;
+  }
   for (const auto& seg : segments_) {
     if (seg->packets.load(std::memory_order_relaxed) == 0) continue;
     const auto first = seg->first_ns.load(std::memory_order_relaxed);

@@ -18,6 +18,13 @@
 // to copy a list of segment pointers. A thread of the recorder's own (the preparer) makes the
 // segments of the ring's first lap ahead of the writer, once traffic has filled half the first
 // one, so the writer does not pay for committing fresh memory (see packet_recorder.cpp).
+// Reading a file (a replay of a classic pcap file), the packets need not be copied: given the
+// source's read-back (read_back_from), record_reference() keeps a packet's place in the file
+// instead of its bytes, and a query reads the bytes back from the file for the packets whose
+// bytes its visitor asks for (RecordedPacket::bytes()). Such a packet takes as much of the budget
+// as its copy would, so the ring keeps the same packets either way and alert evidence is the
+// same; only the copying and the memory are saved. The flow thread is then the only writer (the
+// capture thread has nothing to copy).
 #pragma once
 
 #include <atomic>
@@ -33,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "capture/packet_source.h"
 #include "net/packet.h"
 
 namespace netsentry::capture {
@@ -49,18 +57,68 @@ struct RecorderStats {
   std::uint64_t evicted_packets = 0;  // dropped from the ring (budget or age)
   std::uint64_t too_large = 0;        // not recorded: larger than a segment
   std::uint64_t no_room = 0;          // not recorded: the ring was full of packets not yet released
-  std::size_t memory_bytes = 0;       // held by the ring now
-  std::int64_t oldest_ns = 0;         // packet time of the oldest packet still held (0: empty)
+  // Kept by reference, but the file no longer held them when a query read them back (changed or
+  // truncated since): left out of that query.
+  std::uint64_t unreadable = 0;
+  // Held by the ring now (packets kept by reference: the memory their entries reached, which
+  // is far below the budget their copies would take).
+  std::size_t memory_bytes = 0;
+  std::int64_t oldest_ns = 0;  // packet time of the oldest packet still held (0: empty)
   std::int64_t newest_ns = 0;
   std::uint64_t queries = 0;
 };
 
-// One recorded packet, as for_each() hands it out; `bytes` is valid during the callback only.
-struct RecordedPacket {
+// One recorded packet, as for_each() hands it out, valid during the callback only.
+class RecordedPacket {
+ public:
+  // Reads a packet kept by reference (the recorder's, per query).
+  class Loader {
+   public:
+    virtual ~Loader() = default;
+    // The packet's bytes, or empty when its file no longer holds it.
+    virtual std::span<const std::uint8_t> load(const RecordedPacket& packet) const = 0;
+  };
+
+  // A packet whose bytes are in memory.
+  RecordedPacket(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
+                 std::span<const std::uint8_t> bytes)
+      : ts_ns(ts_ns),
+        wire_len(wire_len),
+        cap_len(static_cast<std::uint32_t>(bytes.size())),
+        link_type(link_type),
+        held_(bytes),
+        loaded_(true) {}
+  // A packet kept by reference: its bytes are read by `loader` when first asked for.
+  RecordedPacket(std::int64_t ts_ns, std::uint32_t wire_len, int link_type, std::uint32_t cap_len,
+                 std::int64_t file_offset, const Loader& loader)
+      : ts_ns(ts_ns),
+        wire_len(wire_len),
+        cap_len(cap_len),
+        link_type(link_type),
+        file_offset(file_offset),
+        loader_(&loader) {}
+
+  // The captured bytes: a packet kept by reference is read from its file now (a visitor that
+  // does not look at them costs nothing). Empty, though cap_len is not, when the file no longer
+  // holds the packet (counted in RecorderStats::unreadable).
+  [[nodiscard]] std::span<const std::uint8_t> bytes() const {
+    if (!loaded_) {
+      held_ = loader_->load(*this);
+      loaded_ = true;
+    }
+    return held_;
+  }
+
   std::int64_t ts_ns = 0;
   std::uint32_t wire_len = 0;
-  int link_type = 0;  // the pcap link type (DLT) of `bytes`
-  std::span<const std::uint8_t> bytes;
+  std::uint32_t cap_len = 0;      // captured length
+  int link_type = 0;              // the pcap link type (DLT) of the bytes
+  std::int64_t file_offset = -1;  // where a packet kept by reference is in its file
+
+ private:
+  mutable std::span<const std::uint8_t> held_;
+  const Loader* loader_ = nullptr;
+  mutable bool loaded_ = false;
 };
 
 struct RecorderQuery {
@@ -92,6 +150,13 @@ class PacketRecorder final {
 
   [[nodiscard]] bool enabled() const { return options_.memory_bytes > 0; }
 
+  // Before the first write: packets recorded with record_reference() are read back through
+  // `read_back` (the source's; the recorder shares it, so it outlives the source). Their entries
+  // are a few dozen bytes of memory, touched as they are written, so no segment is made ahead.
+  // Throws core::Error when packets were written already.
+  void read_back_from(std::shared_ptr<const PacketReadBack> read_back);
+  [[nodiscard]] bool by_reference() const { return read_back_ != nullptr; }
+
   // Writer: whether write() would keep a packet of `length` bytes now (true too when it could
   // never keep it: a packet larger than a segment is counted, not waited for).
   [[nodiscard]] bool has_room(std::size_t length);
@@ -110,6 +175,11 @@ class PacketRecorder final {
   // write(), commit() and release() for a caller that is writer and flow thread at once.
   void record(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
               std::span<const std::uint8_t> bytes, std::span<const net::IpAddress> addresses);
+  // With read_back_from() set, as record() for a packet of `cap_len` bytes the read-back finds at
+  // `file_offset`: that place is kept instead of the bytes. Without it, nothing is kept.
+  void record_reference(std::int64_t ts_ns, std::uint32_t wire_len, int link_type,
+                        std::uint32_t cap_len, std::int64_t file_offset,
+                        std::span<const net::IpAddress> addresses);
 
   // Any thread: calls `visit` for every held packet matching `query`, oldest first, until it
   // returns false. Returns the number of packets visited.
@@ -119,7 +189,12 @@ class PacketRecorder final {
   [[nodiscard]] RecorderStats stats() const;
 
  private:
+  class WindowLoader;
   std::shared_ptr<Segment> new_segment();
+  // Writer: room for an entry taking `budget` bytes of the budget and `stored` bytes of memory
+  // (the segment and the entry's offset in it), or a null segment (counted) when there is none.
+  std::pair<Segment*, std::size_t> place(std::int64_t ts_ns, std::size_t budget,
+                                         std::size_t stored);
   // Under mutex_: whether the preparer should make a segment now.
   [[nodiscard]] bool preparing_wanted() const;
   // The preparer thread: keeps up to kReadyAhead segments made ahead of the writer.
@@ -152,6 +227,8 @@ class PacketRecorder final {
   std::uint64_t evicted_packets_ = 0;
   std::atomic<std::uint64_t> too_large_{0};
   std::atomic<std::uint64_t> no_room_{0};
+  mutable std::atomic<std::uint64_t> unreadable_{0};
+  std::shared_ptr<const PacketReadBack> read_back_;  // set before the first write
   mutable std::uint64_t queries_ = 0;
   std::atomic<std::uint64_t> packets_{0};
   std::atomic<std::uint64_t> bytes_{0};

@@ -6,7 +6,10 @@
 // instead of into its slot: that one copy is what the meter reads (frame(), the same first
 // kSlotBytes) and what the recorder keeps (packet()). The consumer commits it to the recorder with
 // its addresses, and pop() releases it. When the recorder has no room the packet travels in its
-// slot as without a recorder, and the recorder counts it (RecorderStats::no_room).
+// slot as without a recorder, and the recorder counts it (RecorderStats::no_room). A recorder
+// that keeps packets by reference (a replayed file, PacketRecorder::by_reference) is not written
+// by the producer at all: packets travel in their slots as without one, with their place in the
+// file (Slot::file_offset), and the consumer records that place with the packet's addresses.
 // Thread rules: try_push and has_room from the capture thread only; front/peek/pop/frame/packet
 // from the flow thread only; counters from any thread.
 #pragma once
@@ -33,9 +36,10 @@ class PacketRing {
     std::int64_t ts_ns;
     std::uint32_t wire_len;
     std::uint32_t cap_len;             // captured length as libpcap gave it
-    std::uint32_t stored_len;          // bytes kept in data (<= kSlotBytes; 0 when recorded)
+    std::uint32_t stored_len;          // bytes kept in data (<= kSlotBytes; 0: the recorder's)
     net::LinkType link;                // the packet's link type (pcapng interfaces may differ)
     PacketRecorder::Pending recorded;  // the whole packet in the recorder (empty: data holds it)
+    std::int64_t file_offset;          // RawPacket::file_offset
     std::uint8_t* data;                // this slot's kSlotBytes in the byte block (set by try_push)
   };
 
@@ -50,14 +54,15 @@ class PacketRing {
         // a recorder that has room, never (20 MiB of the default ring a replay would otherwise
         // first-touch at start, which costs a page fault per 4 KiB).
         bytes_(new std::uint8_t[(mask_ + 1) * kSlotBytes]),
-        recorder_(recorder != nullptr && recorder->enabled() ? recorder : nullptr) {
+        recorder_(recorder != nullptr && recorder->enabled() ? recorder : nullptr),
+        by_reference_(recorder_ != nullptr && recorder_->by_reference()) {
     if (!slots_) throw std::bad_alloc();
   }
 
   // Whether the recorder would keep a packet of `cap_len` bytes now (true without a recorder, or
   // when it could never keep it: a lossless producer waits on this, never forever).
   [[nodiscard]] bool has_room(std::size_t cap_len) {
-    return recorder_ == nullptr || recorder_->has_room(cap_len);
+    return recorder_ == nullptr || by_reference_ || recorder_->has_room(cap_len);
   }
 
   // Copies the packet in; returns false (and counts a drop) when the ring is full.
@@ -76,7 +81,8 @@ class PacketRing {
     s.wire_len = p.wire_len;
     s.cap_len = p.cap_len;
     s.link = p.link;
-    s.recorded = recorder_ != nullptr
+    s.file_offset = p.file_offset;
+    s.recorded = recorder_ != nullptr && !by_reference_
                      ? recorder_->write(p.ts_ns, p.wire_len, static_cast<int>(p.link), p.bytes)
                      : PacketRecorder::Pending{};
     if (s.recorded) {
@@ -167,6 +173,8 @@ class PacketRing {
   std::uint64_t head_cache_ = 0;  // consumer's view of head_
   alignas(64) std::atomic<std::uint64_t> dropped_{0};
   PacketRecorder* const recorder_;
+  // The recorder keeps packets by reference (set before the ring is made): the consumer records.
+  const bool by_reference_;
 };
 
 }  // namespace netsentry::capture

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "net/packet.h"
@@ -21,6 +22,30 @@ struct RawPacket {
   // The packet's link type: the source's, or in pcapng the link type of its interface.
   net::LinkType link = net::LinkType::kEthernet;
   std::span<const std::uint8_t> bytes;  // valid until the next call to next()
+  // Where the source's read_back() finds this packet again (-1: it cannot).
+  std::int64_t file_offset = -1;
+};
+
+// A caller's window of a file for PacketReadBack::read: the bytes read last and where they start.
+struct ReadBackWindow {
+  std::vector<std::uint8_t> bytes;
+  std::int64_t start = -1;
+};
+
+// Reads a packet a file source handed out again, from the file (see PacketSource::read_back).
+// Thread rules: read() from any thread, concurrently, each with a window of its own; it outlives
+// the source it came from.
+class PacketReadBack {
+ public:
+  virtual ~PacketReadBack() = default;
+  // The bytes of the packet at `file_offset` (in `window`, valid until its next use), when the
+  // file still holds that record there with this timestamp and these lengths; empty when it does
+  // not (the file was changed or truncated since) or cannot be read. Reads the file only when
+  // the window does not hold the record, and then a block of the file from it on, so packets
+  // asked for in file order mostly come from the window.
+  virtual std::span<const std::uint8_t> read(std::int64_t file_offset, std::int64_t ts_ns,
+                                             std::uint32_t wire_len, std::uint32_t cap_len,
+                                             ReadBackWindow& window) const = 0;
 };
 
 struct CaptureStats {
@@ -52,6 +77,9 @@ class PacketSource {
   [[nodiscard]] virtual const std::string& description() const = 0;
   // Non-empty when the input ended because of an error rather than its end.
   [[nodiscard]] virtual const std::string& error() const = 0;
+  // For a source reading a regular file whose packets can be read again later (RawPacket::
+  // file_offset): the reader that does it. Null for the others (live, pipes, libpcap's reader).
+  [[nodiscard]] virtual std::shared_ptr<const PacketReadBack> read_back() const { return nullptr; }
 };
 
 struct LiveOptions {

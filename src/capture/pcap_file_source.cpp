@@ -4,10 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "capture/file_io.h"
 #include "core/error.h"
@@ -26,6 +29,69 @@ constexpr std::uint32_t kMaxCaplen = 262144;
 // Large enough for the largest record, small enough to stay in L2 while the decoder reads it.
 constexpr std::size_t kBufferBytes = 512 * 1024;
 static_assert(kBufferBytes >= kRecordHeaderBytes + kMaxCaplen);
+// What a read-back reads at least: the packets asked for after one are often right behind it.
+constexpr std::size_t kReadBackWindowBytes = 64 * 1024;
+
+// As libpcap computes it: its record header has signed 32-bit fields, sign-extended in a file of
+// this host's byte order, while its byte swap yields unsigned values (seconds past 2038 differ).
+std::int64_t timestamp_ns(bool swapped, std::int64_t fraction_ns, std::uint32_t sec,
+                          std::uint32_t frac) {
+  const std::int64_t s = swapped ? static_cast<std::int64_t>(sec)
+                                 : static_cast<std::int64_t>(static_cast<std::int32_t>(sec));
+  const std::int64_t f = swapped ? static_cast<std::int64_t>(frac)
+                                 : static_cast<std::int64_t>(static_cast<std::int32_t>(frac));
+  return s * 1'000'000'000 + f * fraction_ns;
+}
+
+// Reads a record again by its offset, with a descriptor of its own, checking that the record
+// header there still says what the reader saw.
+class PcapReadBack final : public PacketReadBack {
+ public:
+  PcapReadBack(int fd, bool swapped, std::int64_t fraction_ns, std::uint32_t snapshot)
+      : fd_(fd), swapped_(swapped), fraction_ns_(fraction_ns), snapshot_(snapshot) {}
+
+  std::span<const std::uint8_t> read(std::int64_t file_offset, std::int64_t ts_ns,
+                                     std::uint32_t wire_len, std::uint32_t cap_len,
+                                     ReadBackWindow& window) const override {
+    if (file_offset < static_cast<std::int64_t>(kFileHeaderBytes)) return {};
+    const std::size_t need = kRecordHeaderBytes + cap_len;
+    const bool held =
+        window.start >= 0 && file_offset >= window.start &&
+        static_cast<std::size_t>(file_offset - window.start) + need <= window.bytes.size();
+    if (!held) {
+      window.start = -1;
+      window.bytes.resize(std::max(need, kReadBackWindowBytes));
+      std::size_t got = 0;
+      while (got < need) {
+        const ssize_t n = ::pread(fd_.get(), window.bytes.data() + got, window.bytes.size() - got,
+                                  static_cast<off_t>(file_offset + static_cast<std::int64_t>(got)));
+        if (n > 0) {
+          got += static_cast<std::size_t>(n);
+        } else if (n == 0 || errno != EINTR) {
+          return {};
+        }
+      }
+      window.bytes.resize(got);
+      window.start = file_offset;
+    }
+    const std::uint8_t* record =
+        window.bytes.data() + static_cast<std::size_t>(file_offset - window.start);
+    const std::uint32_t caplen = load32(record + 8, swapped_);
+    const std::uint32_t kept = caplen > snapshot_ ? snapshot_ : caplen;
+    if (kept != cap_len || load32(record + 12, swapped_) != wire_len ||
+        timestamp_ns(swapped_, fraction_ns_, load32(record, swapped_),
+                     load32(record + 4, swapped_)) != ts_ns) {
+      return {};
+    }
+    return {record + kRecordHeaderBytes, cap_len};
+  }
+
+ private:
+  FileDescriptor fd_;
+  bool swapped_;
+  std::int64_t fraction_ns_;
+  std::uint32_t snapshot_;
+};
 
 class PcapFileSource final : public PacketSource {
  public:
@@ -78,6 +144,10 @@ class PcapFileSource final : public PacketSource {
       // libpcap hands out at most the snapshot length of a longer record.
       const std::uint32_t kept = caplen > snapshot_ ? snapshot_ : caplen;
       const std::uint8_t* data = record + kRecordHeaderBytes;
+      // The buffer holds the file's bytes from file_offset_ - end_ on.
+      const std::int64_t offset = static_cast<std::int64_t>(file_offset_) -
+                                  static_cast<std::int64_t>(end_) +
+                                  static_cast<std::int64_t>(record - buffer_.get());
       pos_ += need;
 
       if (!filter_.empty()) {
@@ -92,6 +162,7 @@ class PcapFileSource final : public PacketSource {
       out.cap_len = kept;
       out.link = link_type_;
       out.bytes = {data, kept};
+      out.file_offset = offset;
       return ReadStatus::kPacket;
     }
   }
@@ -106,15 +177,19 @@ class PcapFileSource final : public PacketSource {
   const std::string& description() const override { return description_; }
   const std::string& error() const override { return error_; }
 
+  std::shared_ptr<const PacketReadBack> read_back() const override {
+    std::lock_guard lock(read_back_mutex_);
+    if (!read_back_) {
+      const int own = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
+      if (own < 0) return nullptr;  // descriptors exhausted: packets are copied instead
+      read_back_ = std::make_shared<PcapReadBack>(own, swapped_, fraction_ns_, snapshot_);
+    }
+    return read_back_;
+  }
+
  private:
-  // As libpcap computes it: its record header has signed 32-bit fields, sign-extended in a file of
-  // this host's byte order, while its byte swap yields unsigned values (seconds past 2038 differ).
   std::int64_t timestamp_ns(std::uint32_t sec, std::uint32_t frac) const {
-    const std::int64_t s = swapped_ ? static_cast<std::int64_t>(sec)
-                                    : static_cast<std::int64_t>(static_cast<std::int32_t>(sec));
-    const std::int64_t f = swapped_ ? static_cast<std::int64_t>(frac)
-                                    : static_cast<std::int64_t>(static_cast<std::int32_t>(frac));
-    return s * 1'000'000'000 + f * fraction_ns_;
+    return capture::timestamp_ns(swapped_, fraction_ns_, sec, frac);
   }
 
   // Makes at least `need` unread bytes available, moving the unread tail to the buffer's start
@@ -168,6 +243,8 @@ class PcapFileSource final : public PacketSource {
   std::uint64_t received_ = 0;
   std::string error_;
   std::atomic<bool> break_requested_{false};
+  mutable std::mutex read_back_mutex_;  // guards read_back_
+  mutable std::shared_ptr<const PacketReadBack> read_back_;
 };
 
 }  // namespace

@@ -2,7 +2,9 @@
 // the file is read with large pread() calls into one reused buffer and each packet is a span into
 // that buffer, so every byte is copied once (page cache -> buffer) where libpcap's stdio reader
 // copies it twice. Its packets, timestamps, filter results and errors are those libpcap gives for
-// the same file. pcapng, pipes and stdin stay on libpcap.
+// the same file. pcapng, pipes and stdin stay on libpcap. Each packet carries its record's offset
+// in the file, and read_back() gives a reader that reads it again from there (the packet recorder
+// keeps a replay's packets as such places instead of copies).
 // Why not mmap: on this project's virtual machines the first touch of each mapped 4 KiB page costs
 // about 2 us (a shadow page-table fault), five times what read() needs for the whole page.
 // Thread rules: as PacketSource (next() from one thread, break_loop() from any).

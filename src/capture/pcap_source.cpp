@@ -51,6 +51,7 @@ class PcapSource final : public PacketSource {
       out.cap_len = header->caplen;
       out.link = link_type_;
       out.bytes = {data, header->caplen};
+      out.file_offset = -1;  // read through libpcap: not read back
       return ReadStatus::kPacket;
     }
     if (rc == 0) return ReadStatus::kTimeout;

@@ -176,6 +176,7 @@ class PcapngFileSource final : public PacketSource {
       out.cap_len = caplen;
       out.link = iface.link;
       out.bytes = {data, caplen};
+      out.file_offset = -1;  // not read back: the recorder copies pcapng packets
       return ReadStatus::kPacket;
     }
   }

@@ -238,11 +238,14 @@ void EvidenceStore::process(const EvidenceRequest& request) {
       ++other_link;
       return true;
     }
-    const std::uint64_t cost = 16 + packet.bytes.size();
+    const std::uint64_t cost = 16 + packet.cap_len;
     if (cost > room) {
       ++truncated;
       return true;
     }
+    // A packet kept by reference is read from its file only here, once it has room; one the file
+    // no longer holds is left out (the recorder counts it).
+    if (packet.bytes().size() != packet.cap_len) return true;
     room -= cost;
     if (packets == 0 && state.bytes == 0) {
       data.append(capture::classic_pcap_header(link_type, options_.snaplen));

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "capture/capture_file_writer.h"
@@ -41,8 +42,8 @@ std::vector<std::uint8_t> frame_for(std::int64_t ts, std::size_t size) {
 }
 
 bool frame_matches(const RecordedPacket& p) {
-  for (std::size_t i = 0; i < p.bytes.size(); ++i) {
-    if (p.bytes[i] != static_cast<std::uint8_t>((p.ts_ns * 31 + i) & 0xFF)) return false;
+  for (std::size_t i = 0; i < p.bytes().size(); ++i) {
+    if (p.bytes()[i] != static_cast<std::uint8_t>((p.ts_ns * 31 + i) & 0xFF)) return false;
   }
   return true;
 }
@@ -91,7 +92,7 @@ TEST(PacketRecorder, FindsPacketsByHostPeerAndTimeOldestFirst) {
   r.for_each(q, [&](const RecordedPacket& p) {
     EXPECT_EQ(p.wire_len, 100u);
     EXPECT_EQ(p.link_type, 1);
-    EXPECT_EQ(p.bytes.size(), 64u);
+    EXPECT_EQ(p.bytes().size(), 64u);
     EXPECT_TRUE(frame_matches(p));
     ++seen;
     return true;
@@ -100,6 +101,81 @@ TEST(PacketRecorder, FindsPacketsByHostPeerAndTimeOldestFirst) {
   EXPECT_EQ(r.stats().packets, 30u);
   EXPECT_EQ(r.stats().oldest_ns, 1);
   EXPECT_EQ(r.stats().newest_ns, 30);
+}
+
+// A file's packets by offset, as a capture source's read-back gives them; counts its reads.
+class FakeReadBack final : public PacketReadBack {
+ public:
+  std::span<const std::uint8_t> read(std::int64_t file_offset, std::int64_t ts_ns,
+                                     std::uint32_t /*wire_len*/, std::uint32_t cap_len,
+                                     ReadBackWindow& window) const override {
+    ++reads;
+    if (gone.contains(file_offset)) return {};
+    window.bytes = frame_for(ts_ns, cap_len);
+    window.start = file_offset;
+    return window.bytes;
+  }
+  mutable std::atomic<int> reads{0};
+  std::set<std::int64_t> gone;
+};
+
+TEST(PacketRecorder, KeptByReferenceItHoldsTheSamePacketsAndReadsOnlyThoseAskedFor) {
+  PacketRecorder copies(small(256 << 10));
+  PacketRecorder places(small(256 << 10));
+  auto file = std::make_shared<FakeReadBack>();
+  places.read_back_from(file);
+  ASSERT_TRUE(places.by_reference());
+  const net::IpAddress a = v4(10, 0, 0, 1);
+  const net::IpAddress b = v4(10, 0, 0, 2);
+  const net::IpAddress pair[2] = {a, b};
+  std::int64_t offset = 24;
+  for (std::int64_t ts = 1; ts <= 2000; ++ts) {
+    const std::size_t size = 60 + static_cast<std::size_t>(ts * 37 % 1400);
+    const auto bytes = frame_for(ts, size);
+    copies.record(ts, static_cast<std::uint32_t>(size), 1, bytes, pair);
+    places.record_reference(ts, static_cast<std::uint32_t>(size), 1,
+                            static_cast<std::uint32_t>(size), offset, pair);
+    offset += 16 + static_cast<std::int64_t>(size);
+  }
+  // A copy's place in the budget: the same packets left the ring, the same are found.
+  EXPECT_GT(copies.stats().evicted_packets, 1000u);
+  EXPECT_EQ(places.stats().evicted_packets, copies.stats().evicted_packets);
+  EXPECT_EQ(places.stats().bytes, copies.stats().bytes);
+  // Entries of a few dozen bytes instead of the packets: a fraction of the memory.
+  EXPECT_GT(places.stats().memory_bytes, 0u);
+  EXPECT_LT(places.stats().memory_bytes, copies.stats().memory_bytes / 4);
+  RecorderQuery q;
+  q.host = a;
+  EXPECT_EQ(times(places, q), times(copies, q));
+  EXPECT_EQ(file->reads.load(), 0) << "nothing read while only times were looked at";
+  // Asked for, the bytes are read back whole; a packet its file no longer holds is left empty
+  // and counted.
+  std::vector<std::int64_t> held;
+  std::vector<std::int64_t> offsets;
+  places.for_each(q, [&](const RecordedPacket& p) {
+    held.push_back(p.ts_ns);
+    offsets.push_back(p.file_offset);
+    return true;
+  });
+  ASSERT_GT(held.size(), 10u);
+  file->gone.insert(offsets[3]);
+  int whole = 0, empty = 0;
+  places.for_each(q, [&](const RecordedPacket& p) {
+    const auto bytes = p.bytes();
+    if (bytes.empty()) {
+      ++empty;
+      EXPECT_EQ(p.ts_ns, held[3]);
+    } else if (frame_matches(p) && bytes.size() == p.cap_len) {
+      ++whole;
+    }
+    return true;
+  });
+  EXPECT_EQ(whole, static_cast<int>(held.size()) - 1);
+  EXPECT_EQ(empty, 1);
+  EXPECT_EQ(places.stats().unreadable, 1u);
+  EXPECT_EQ(copies.stats().unreadable, 0u);
+  // Set after packets were written: refused.
+  EXPECT_THROW(copies.read_back_from(file), core::Error);
 }
 
 TEST(PacketRecorder, StopsWhenTheVisitorSaysSo) {
@@ -230,7 +306,7 @@ TEST(PacketRecorder, MakesSegmentsAheadOnlyOnceTrafficFillsTheFirstAndWithinTheB
   std::vector<std::int64_t> held;
   std::uint64_t bad = 0;
   r.for_each(q, [&](const RecordedPacket& p) {
-    if (!frame_matches(p) || p.bytes.size() != 1000) ++bad;
+    if (!frame_matches(p) || p.bytes().size() != 1000) ++bad;
     held.push_back(p.ts_ns);
     return true;
   });

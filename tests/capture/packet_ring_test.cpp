@@ -140,7 +140,7 @@ TEST(PacketRing, WithARecorderPacketsTravelWholeInItAndTheMeterSeesTheirFirstByt
   ring.pop(3);
   std::vector<std::vector<std::uint8_t>> found;
   recorder.for_each(q, [&](const RecordedPacket& p) {
-    found.emplace_back(p.bytes.begin(), p.bytes.end());
+    found.emplace_back(p.bytes().begin(), p.bytes().end());
     return true;
   });
   ASSERT_EQ(found.size(), 3u);

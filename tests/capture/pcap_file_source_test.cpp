@@ -198,6 +198,69 @@ TEST_F(PcapFileSourceTest, MicrosecondPcapGivesLibpcapsPacketsInPlace) {
   EXPECT_FALSE(served_in_place(read_all(open_file_via_libpcap(path("u.pcap")))));
 }
 
+TEST_F(PcapFileSourceTest, ReadBackGivesEveryPacketAgainUntilTheFileChanges) {
+  write_capture(path("r.pcap"), random_frames(3), CaptureFormat::kPcapNano);
+  auto source = open_file(path("r.pcap"));
+  const std::shared_ptr<const PacketReadBack> read_back = source->read_back();
+  ASSERT_NE(read_back, nullptr);
+  struct Kept {
+    ReadPacket packet;
+    std::int64_t offset;
+  };
+  std::vector<Kept> kept;
+  RawPacket p;
+  while (source->next(p) == ReadStatus::kPacket) {
+    ASSERT_GE(p.file_offset, 24);
+    kept.push_back({{p.ts_ns, p.wire_len, p.cap_len, {p.bytes.begin(), p.bytes.end()}, nullptr},
+                    p.file_offset});
+  }
+  ASSERT_GT(kept.size(), 1000u);
+  source.reset();  // the read-back outlives its source
+  // In file order (mostly from the window) and backwards (a read per packet): the same bytes.
+  ReadBackWindow window;
+  std::size_t checked = 0;
+  for (std::size_t i = 0; i < kept.size(); i += 7) {
+    const Kept& k = kept[i];
+    const auto bytes =
+        read_back->read(k.offset, k.packet.ts_ns, k.packet.wire_len, k.packet.cap_len, window);
+    ASSERT_EQ(std::vector<std::uint8_t>(bytes.begin(), bytes.end()), k.packet.bytes) << i;
+    ++checked;
+  }
+  for (std::size_t i = kept.size(); i-- > 0; i -= std::min<std::size_t>(i, 11)) {
+    const Kept& k = kept[i];
+    const auto bytes =
+        read_back->read(k.offset, k.packet.ts_ns, k.packet.wire_len, k.packet.cap_len, window);
+    ASSERT_EQ(std::vector<std::uint8_t>(bytes.begin(), bytes.end()), k.packet.bytes) << i;
+  }
+  EXPECT_GT(checked, 100u);
+  // Another record's timestamp or lengths at that place: not this packet.
+  const Kept& some = kept[kept.size() / 2];
+  EXPECT_TRUE(read_back
+                  ->read(some.offset, some.packet.ts_ns + 1, some.packet.wire_len,
+                         some.packet.cap_len, window)
+                  .empty());
+  EXPECT_TRUE(read_back
+                  ->read(some.offset, some.packet.ts_ns, some.packet.wire_len + 1,
+                         some.packet.cap_len, window)
+                  .empty());
+  // The file cut in half since: the packets past the cut are gone, the others still there.
+  fs::resize_file(path("r.pcap"), static_cast<std::uintmax_t>(some.offset));
+  ReadBackWindow fresh;
+  EXPECT_TRUE(
+      read_back
+          ->read(some.offset, some.packet.ts_ns, some.packet.wire_len, some.packet.cap_len, fresh)
+          .empty());
+  const Kept& first = kept[1];
+  const auto again = read_back->read(first.offset, first.packet.ts_ns, first.packet.wire_len,
+                                     first.packet.cap_len, fresh);
+  EXPECT_EQ(std::vector<std::uint8_t>(again.begin(), again.end()), first.packet.bytes);
+  // libpcap's reader (pipes, stdin) cannot read back.
+  auto via_libpcap = open_file_via_libpcap(path("r.pcap"));
+  EXPECT_EQ(via_libpcap->read_back(), nullptr);
+  ASSERT_EQ(via_libpcap->next(p), ReadStatus::kPacket);
+  EXPECT_EQ(p.file_offset, -1);
+}
+
 TEST_F(PcapFileSourceTest, NanosecondPcapGivesLibpcapsPackets) {
   write_capture(path("n.pcap"), random_frames(2), CaptureFormat::kPcapNano);
   const ReadResult r = expect_same_as_libpcap(path("n.pcap"));
