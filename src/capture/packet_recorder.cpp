@@ -47,6 +47,17 @@ void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) {
   counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
+// Writes up to h.address_slots of `addresses` at `slots` (an entry's address slots) and notes
+// them in `h` (naddr, ipv6_mask).
+void put_addresses(EntryHeader& h, std::uint8_t* slots, std::span<const net::IpAddress> addresses) {
+  const std::size_t naddr = std::min<std::size_t>(addresses.size(), h.address_slots);
+  for (std::size_t i = 0; i < naddr; ++i) {
+    std::memcpy(slots + 16 * i, addresses[i].bytes.data(), 16);
+    if (addresses[i].family == 6) h.ipv6_mask |= static_cast<std::uint8_t>(1u << i);
+  }
+  h.naddr = static_cast<std::uint8_t>(naddr);
+}
+
 bool same_address(const std::uint8_t* stored, bool ipv6, const net::IpAddress& a) {
   if (a.family != (ipv6 ? 6 : 4)) return false;
   // Constant sizes, so the compiler compares inline instead of calling memcmp per packet.
@@ -346,20 +357,20 @@ void PacketRecorder::commit(const Pending& packet, std::span<const net::IpAddres
   std::uint8_t* p = seg->data.get() + packet.at;
   EntryHeader h;
   std::memcpy(&h, p, sizeof h);
-  const std::size_t naddr = std::min<std::size_t>(addresses.size(), h.address_slots);
-  for (std::size_t i = 0; i < naddr; ++i) {
-    std::memcpy(p + sizeof h + 16 * i, addresses[i].bytes.data(), 16);
-    if (addresses[i].family == 6) h.ipv6_mask |= static_cast<std::uint8_t>(1u << i);
-  }
-  h.naddr = static_cast<std::uint8_t>(naddr);
+  put_addresses(h, p + sizeof h, addresses);
   std::memcpy(p, &h, sizeof h);
+  published(*seg, h.naddr, h.stored_len, packet.at + stored_size(h));
+}
+
+void PacketRecorder::published(Segment& seg, std::size_t naddr, std::uint32_t captured,
+                               std::size_t end) {
   if (naddr > 0) {
     // Only this thread changes these counters: plain stores, no locked read-modify-write.
-    bump(seg->packets, 1);
+    bump(seg.packets, 1);
     bump(packets_, 1);
-    bump(bytes_, h.stored_len);
+    bump(bytes_, captured);
   }
-  seg->committed.store(packet.at + stored_size(h), std::memory_order_release);
+  seg.committed.store(end, std::memory_order_release);
 }
 
 void PacketRecorder::release(const Pending& packet) {
@@ -394,28 +405,15 @@ void PacketRecorder::record_reference(std::int64_t ts_ns, std::uint32_t wire_len
   entry.header.stored_len = cap_len;
   entry.header.link_type = link_type;
   entry.header.address_slots = static_cast<std::uint8_t>(slots);
-  entry.header.naddr = static_cast<std::uint8_t>(slots);
   entry.header.flags = kByReference;
-  for (std::size_t i = 0; i < slots; ++i) {
-    std::memcpy(entry.rest + 16 * i, addresses[i].bytes.data(), 16);
-    if (addresses[i].family == 6) entry.header.ipv6_mask |= static_cast<std::uint8_t>(1u << i);
-  }
+  put_addresses(entry.header, entry.rest, addresses);
   std::memcpy(entry.rest + 16 * slots, &file_offset, sizeof file_offset);
   std::uint8_t* p = seg->data.get() + at;
   const std::size_t size = reference_size(slots);
-  if (size == 64) {
-    std::memcpy(p, &entry, 64);  // the usual one (two addresses): one cache line's worth
-  } else {
-    std::memcpy(p, &entry, size);
-  }
+  std::memcpy(p, &entry, size);
   // Ask for the lines a few entries on ahead of their writes (each is fresh to this core).
   __builtin_prefetch(p + 512, 1);
-  if (slots > 0) {
-    bump(seg->packets, 1);
-    bump(packets_, 1);
-    bump(bytes_, cap_len);
-  }
-  seg->committed.store(at + size, std::memory_order_release);
+  published(*seg, entry.header.naddr, cap_len, at + size);
   released_below_.store(seg->sequence, std::memory_order_release);
 }
 

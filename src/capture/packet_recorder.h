@@ -191,6 +191,9 @@ class PacketRecorder final {
  private:
   class WindowLoader;
   std::shared_ptr<Segment> new_segment();
+  // Flow thread: the entry of `seg` ending at `end` (a packet of `captured` bytes with `naddr`
+  // addresses) is complete: it is counted and made visible to readers.
+  void published(Segment& seg, std::size_t naddr, std::uint32_t captured, std::size_t end);
   // Writer: room for an entry taking `budget` bytes of the budget and `stored` bytes of memory
   // (the segment and the entry's offset in it), or a null segment (counted) when there is none.
   std::pair<Segment*, std::size_t> place(std::int64_t ts_ns, std::size_t budget,

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -32,23 +31,39 @@ static_assert(kBufferBytes >= kRecordHeaderBytes + kMaxCaplen);
 // What a read-back reads at least: the packets asked for after one are often right behind it.
 constexpr std::size_t kReadBackWindowBytes = 64 * 1024;
 
-// As libpcap computes it: its record header has signed 32-bit fields, sign-extended in a file of
-// this host's byte order, while its byte swap yields unsigned values (seconds past 2038 differ).
-std::int64_t timestamp_ns(bool swapped, std::int64_t fraction_ns, std::uint32_t sec,
-                          std::uint32_t frac) {
-  const std::int64_t s = swapped ? static_cast<std::int64_t>(sec)
-                                 : static_cast<std::int64_t>(static_cast<std::int32_t>(sec));
-  const std::int64_t f = swapped ? static_cast<std::int64_t>(frac)
-                                 : static_cast<std::int64_t>(static_cast<std::int32_t>(frac));
-  return s * 1'000'000'000 + f * fraction_ns;
-}
+// How a file's record headers read, and the snapshot length libpcap cuts records to.
+struct RecordFormat {
+  bool swapped;              // written in the other byte order
+  std::int64_t fraction_ns;  // nanoseconds per unit of the timestamp's fraction
+  std::uint32_t snapshot;
+
+  struct Header {
+    std::int64_t ts_ns;
+    std::uint32_t caplen;  // as the record says
+    std::uint32_t kept;    // what libpcap hands out: at most the snapshot length
+    std::uint32_t len;
+  };
+  // The timestamp as libpcap computes it: its record header has signed 32-bit fields,
+  // sign-extended in a file of this host's byte order, while its byte swap yields unsigned values
+  // (seconds past 2038 differ).
+  [[nodiscard]] Header header(const std::uint8_t* record) const {
+    const std::uint32_t sec = load32(record, swapped);
+    const std::uint32_t frac = load32(record + 4, swapped);
+    const std::int64_t s = swapped ? static_cast<std::int64_t>(sec)
+                                   : static_cast<std::int64_t>(static_cast<std::int32_t>(sec));
+    const std::int64_t f = swapped ? static_cast<std::int64_t>(frac)
+                                   : static_cast<std::int64_t>(static_cast<std::int32_t>(frac));
+    const std::uint32_t caplen = load32(record + 8, swapped);
+    return {s * 1'000'000'000 + f * fraction_ns, caplen, caplen > snapshot ? snapshot : caplen,
+            load32(record + 12, swapped)};
+  }
+};
 
 // Reads a record again by its offset, with a descriptor of its own, checking that the record
 // header there still says what the reader saw.
 class PcapReadBack final : public PacketReadBack {
  public:
-  PcapReadBack(int fd, bool swapped, std::int64_t fraction_ns, std::uint32_t snapshot)
-      : fd_(fd), swapped_(swapped), fraction_ns_(fraction_ns), snapshot_(snapshot) {}
+  PcapReadBack(int fd, const RecordFormat& format) : fd_(fd), format_(format) {}
 
   std::span<const std::uint8_t> read(std::int64_t file_offset, std::int64_t ts_ns,
                                      std::uint32_t wire_len, std::uint32_t cap_len,
@@ -76,21 +91,14 @@ class PcapReadBack final : public PacketReadBack {
     }
     const std::uint8_t* record =
         window.bytes.data() + static_cast<std::size_t>(file_offset - window.start);
-    const std::uint32_t caplen = load32(record + 8, swapped_);
-    const std::uint32_t kept = caplen > snapshot_ ? snapshot_ : caplen;
-    if (kept != cap_len || load32(record + 12, swapped_) != wire_len ||
-        timestamp_ns(swapped_, fraction_ns_, load32(record, swapped_),
-                     load32(record + 4, swapped_)) != ts_ns) {
-      return {};
-    }
+    const RecordFormat::Header h = format_.header(record);
+    if (h.kept != cap_len || h.len != wire_len || h.ts_ns != ts_ns) return {};
     return {record + kRecordHeaderBytes, cap_len};
   }
 
  private:
   FileDescriptor fd_;
-  bool swapped_;
-  std::int64_t fraction_ns_;
-  std::uint32_t snapshot_;
+  RecordFormat format_;
 };
 
 class PcapFileSource final : public PacketSource {
@@ -100,9 +108,7 @@ class PcapFileSource final : public PacketSource {
       : fd_(fd),
         description_(std::move(path)),
         link_type_(link),
-        swapped_(layout.swapped),
-        fraction_ns_(layout.nanoseconds ? 1 : 1000),
-        snapshot_(snapshot),
+        format_{layout.swapped, layout.nanoseconds ? 1 : 1000, snapshot},
         filter_(std::move(filter)),
         buffer_(new std::uint8_t[kBufferBytes]) {}
 
@@ -119,14 +125,13 @@ class PcapFileSource final : public PacketSource {
         return ReadStatus::kEnd;
       }
       const std::uint8_t* record = buffer_.get() + pos_;
-      const std::uint32_t sec = load32(record, swapped_);
-      const std::uint32_t frac = load32(record + 4, swapped_);
-      const std::uint32_t caplen = load32(record + 8, swapped_);
-      const std::uint32_t len = load32(record + 12, swapped_);
+      const RecordFormat::Header h = format_.header(record);
+      const std::uint32_t caplen = h.caplen;
+      const std::uint32_t snapshot = format_.snapshot;
       if (caplen > kMaxCaplen) {
-        fail(caplen > snapshot_
+        fail(caplen > snapshot
                  ? fmt::format("invalid packet capture length {}, bigger than snaplen of {}",
-                               caplen, snapshot_)
+                               caplen, snapshot)
                  : fmt::format("invalid packet capture length {}, bigger than maximum of {}",
                                caplen, kMaxCaplen));
         return ReadStatus::kEnd;
@@ -137,12 +142,12 @@ class PcapFileSource final : public PacketSource {
           if (failed_) return ReadStatus::kEnd;
           // libpcap reads at most the snapshot length first, then skips the rest.
           const std::size_t got = end_ - pos_ - kRecordHeaderBytes;
-          return truncated(caplen > snapshot_ && got < snapshot_ ? snapshot_ : caplen, got);
+          return truncated(caplen > snapshot && got < snapshot ? snapshot : caplen, got);
         }
         record = buffer_.get() + pos_;  // fill() moved the record to the buffer's start
       }
       // libpcap hands out at most the snapshot length of a longer record.
-      const std::uint32_t kept = caplen > snapshot_ ? snapshot_ : caplen;
+      const std::uint32_t kept = h.kept;
       const std::uint8_t* data = record + kRecordHeaderBytes;
       // The buffer holds the file's bytes from file_offset_ - end_ on.
       const std::int64_t offset = static_cast<std::int64_t>(file_offset_) -
@@ -153,12 +158,12 @@ class PcapFileSource final : public PacketSource {
       if (!filter_.empty()) {
         pcap_pkthdr header{};
         header.caplen = kept;
-        header.len = len;
+        header.len = h.len;
         if (pcap_offline_filter(filter_.get(), &header, data) == 0) continue;
       }
       ++received_;
-      out.ts_ns = timestamp_ns(sec, frac);
-      out.wire_len = len;
+      out.ts_ns = h.ts_ns;
+      out.wire_len = h.len;
       out.cap_len = kept;
       out.link = link_type_;
       out.bytes = {data, kept};
@@ -178,20 +183,12 @@ class PcapFileSource final : public PacketSource {
   const std::string& error() const override { return error_; }
 
   std::shared_ptr<const PacketReadBack> read_back() const override {
-    std::lock_guard lock(read_back_mutex_);
-    if (!read_back_) {
-      const int own = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
-      if (own < 0) return nullptr;  // descriptors exhausted: packets are copied instead
-      read_back_ = std::make_shared<PcapReadBack>(own, swapped_, fraction_ns_, snapshot_);
-    }
-    return read_back_;
+    const int own = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
+    if (own < 0) return nullptr;  // descriptors exhausted: packets are copied instead
+    return std::make_shared<PcapReadBack>(own, format_);
   }
 
  private:
-  std::int64_t timestamp_ns(std::uint32_t sec, std::uint32_t frac) const {
-    return capture::timestamp_ns(swapped_, fraction_ns_, sec, frac);
-  }
-
   // Makes at least `need` unread bytes available, moving the unread tail to the buffer's start
   // first; false at the end of the file (or after a read error, which fail() records).
   bool fill(std::size_t need) {
@@ -231,9 +228,7 @@ class PcapFileSource final : public PacketSource {
   FileDescriptor fd_;
   std::string description_;
   net::LinkType link_type_;
-  bool swapped_;
-  std::int64_t fraction_ns_;
-  std::uint32_t snapshot_;
+  RecordFormat format_;
   BpfProgram filter_;
   std::unique_ptr<std::uint8_t[]> buffer_;
   std::size_t pos_ = 0;  // next unread byte in buffer_
@@ -243,8 +238,6 @@ class PcapFileSource final : public PacketSource {
   std::uint64_t received_ = 0;
   std::string error_;
   std::atomic<bool> break_requested_{false};
-  mutable std::mutex read_back_mutex_;  // guards read_back_
-  mutable std::shared_ptr<const PacketReadBack> read_back_;
 };
 
 }  // namespace
