@@ -1,5 +1,6 @@
 #include "app/capture_pipeline.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "capture/idle_backoff.h"
 #include "core/error.h"
+#include "detect/alert_format.h"
 #include "net/decoder.h"
 
 namespace netsentry::app {
@@ -68,6 +70,26 @@ void CapturePipeline::BatchingSink::on_flow_progress(flow::FlowRecord&& record) 
   if (batch_.progress.size() >= kBatchSize) flush_batch();
 }
 
+void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s) {
+  // Once per flood each way (the flow thread's log lines, at most two per second per flood).
+  const std::string target =
+      fmt::format("{}/tcp{}", detect::format_endpoint(s.dst, s.dst_port),
+                  s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string());
+  if (s.started) {
+    spdlog::warn(
+        "flow meter: {} is flooded with TCP connection attempts that do not complete; its "
+        "further SYNs and its replies to them are counted in a flood summary, not as one flow "
+        "each (--flood-summary-rate)",
+        target);
+  }
+  if (s.ended) {
+    spdlog::info(
+        "flow meter: the flood of {} is over: {} SYNs and {} replies and resets summarised", target,
+        s.total_attempts, s.total_replies);
+  }
+  batch_.floods.push_back(s);
+}
+
 void CapturePipeline::BatchingSink::on_sighting(const net::Sighting& sighting) {
   batch_.sightings.push_back(sighting);
   if (batch_.sightings.size() >= kBatchEvents) flush_batch();
@@ -75,7 +97,7 @@ void CapturePipeline::BatchingSink::on_sighting(const net::Sighting& sighting) {
 
 void CapturePipeline::BatchingSink::flush_batch(std::int64_t now_ns) {
   if (batch_.flows.empty() && batch_.events.empty() && batch_.progress.empty() &&
-      batch_.sightings.empty() && now_ns == 0) {
+      batch_.floods.empty() && batch_.sightings.empty() && now_ns == 0) {
     return;
   }
   Batch b = std::move(batch_);
@@ -97,6 +119,7 @@ void CapturePipeline::Batch::clear() {
   ongoing = false;
   events.clear();
   progress.clear();
+  floods.clear();
   sightings.clear();
   now_ns = 0;
   seconds.clear();
@@ -345,6 +368,7 @@ void CapturePipeline::writer_loop() {
     if (hooks_.sightings && !batch->sightings.empty()) hooks_.sightings(batch->sightings);
     if (hooks_.events && !batch->events.empty()) hooks_.events(batch->events);
     if (hooks_.progress && !batch->progress.empty()) hooks_.progress(batch->progress);
+    if (hooks_.floods && !batch->floods.empty()) hooks_.floods(batch->floods);
     if (hooks_.flows && !batch->flows.empty()) hooks_.flows(batch->flows, batch->ongoing);
     if (hooks_.advance && batch->now_ns != 0) hooks_.advance(batch->now_ns);
     // flows.csv is the file thread's: the stage goes on with the next batch meanwhile.

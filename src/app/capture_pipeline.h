@@ -65,6 +65,9 @@ struct PipelineHooks {
   std::function<void(std::span<const flow::FlowEvent>)> events;
   // Progress reports of open flows (after their first packets, at milestones, after a second).
   std::function<void(std::span<const flow::FlowRecord>)> progress;
+  // Flooded destinations' summaries (flow/flood_guard.h): SYNs that started no flow. Needs the
+  // observer (`events` or `progress`).
+  std::function<void(std::span<const flow::FloodSummary>)> floods;
   // A batch of finished flows (ongoing = false) or interim reports of open ones (true), before
   // the finished ones are written to flows.csv.
   std::function<void(std::span<const flow::FlowRecord>, bool ongoing)> flows;
@@ -121,6 +124,7 @@ class CapturePipeline final {
     bool ongoing = false;
     std::vector<flow::FlowEvent> events;
     std::vector<flow::FlowRecord> progress;
+    std::vector<flow::FloodSummary> floods;
     std::vector<net::Sighting> sightings;
     std::int64_t now_ns = 0;  // packet time when the batch left the flow thread (0 = unknown)
     std::vector<host::TrafficSample> seconds;  // finished capture-series seconds
@@ -137,6 +141,7 @@ class CapturePipeline final {
     void on_flow(flow::FlowRecord&& record) override;
     void on_flow_event(const flow::FlowEvent& event) override;
     void on_flow_progress(flow::FlowRecord&& record) override;
+    void on_flood_summary(const flow::FloodSummary& summary) override;
     void on_sighting(const net::Sighting& sighting);
     void flush_batch(std::int64_t now_ns = 0);
 

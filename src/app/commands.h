@@ -25,6 +25,9 @@ struct FlowOptions {
   double linger_s = 5;         // a closed TCP connection keeps its remnants this long
   bool no_tunnels = false;     // do not decapsulate tunnels
   bool no_reassembly = false;  // do not reassemble IP fragments
+  // Attempts/s to one ip:port, nearly all never completed, before its SYNs go into a flood
+  // summary instead of flows (flow/flood_guard.h); 0 = off.
+  std::uint32_t flood_summary_rate = 1000;
 };
 
 struct FlowsOptions {
@@ -32,7 +35,8 @@ struct FlowsOptions {
   std::string output = "-";         // "-" = stdout
   std::string format = "csv";       // csv | jsonl
   std::string filter;               // BPF
-  FlowOptions flow;
+  // A flow export keeps every flow unless asked: no flood summaries by default.
+  FlowOptions flow = FlowOptions{.flood_summary_rate = 0};
   bool quiet = false;  // no summary on stderr
   std::string labels;  // the lab's labels.csv: adds a Label column (BENIGN or the episode kind)
 };

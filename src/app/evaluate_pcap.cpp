@@ -98,6 +98,10 @@ eval::PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::st
   hooks.progress = [&stage](std::span<const flow::FlowRecord> records) {
     stage.on_flow_progress(records);
   };
+  hooks.floods = [&stage, &evaluator](std::span<const flow::FloodSummary> floods) {
+    for (const flow::FloodSummary& f : floods) evaluator.observe_flood(f);
+    stage.on_flood_summaries(floods);
+  };
   hooks.flows = [&stage, &evaluator](std::span<const flow::FlowRecord> flows, bool interim) {
     evaluator.observe_flows(flows);
     stage.on_flows(flows, interim);

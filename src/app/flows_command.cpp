@@ -29,6 +29,7 @@ flow::FlowConfig make_flow_config(const FlowOptions& o) {
   config.max_flows = o.max_flows;
   config.first_packets = static_cast<std::size_t>(o.first_packets);
   config.linger = std::chrono::nanoseconds(static_cast<std::int64_t>(o.linger_s * 1e9));
+  config.flood_summary_rate = o.flood_summary_rate;
   return config;
 }
 

@@ -42,9 +42,10 @@ void log_pipeline(const PipelineStats& s) {
       s.flows.peak, s.flows_written, s.flows.evicted, s.ongoing_reported, s.flow_events,
       s.progress_reports, s.decode.malformed);
   spdlog::info(
-      "packets: {} in flows + {}; tunnels: {} inner packets; fragments: {} reassembled, "
+      "packets: {} in flows + {}{}; tunnels: {} inner packets; fragments: {} reassembled, "
       "{} datagrams incomplete",
-      s.decode.packets - s.decode.not_in_flows(), format_not_in_flows(s.decode), s.tunnels.total(),
+      s.decode.packets - s.decode.not_in_flows() - s.flows.flood.summarized,
+      format_flood_summarized(s.flows.flood), format_not_in_flows(s.decode), s.tunnels.total(),
       s.reassembly.reassembled_fragments, s.reassembly.incomplete);
 }
 
@@ -233,6 +234,9 @@ int run_monitor(const MonitorOptions& options) {
   };
   hooks.progress = [&stage](std::span<const flow::FlowRecord> records) {
     stage.on_flow_progress(records);
+  };
+  hooks.floods = [&stage](std::span<const flow::FloodSummary> floods) {
+    stage.on_flood_summaries(floods);
   };
   hooks.flows = [&stage](std::span<const flow::FlowRecord> flows, bool interim) {
     stage.on_flows(flows, interim);

@@ -32,6 +32,12 @@ void append_values(std::string& out, const net::ValueCounts& values, bool ether_
 
 }  // namespace
 
+std::string format_flood_summarized(const flow::FloodGuardStats& flood) {
+  if (flood.summarized == 0) return {};
+  return fmt::format("{} in flood summaries ({} flooded destinations) + ", flood.summarized,
+                     flood.floods);
+}
+
 std::string format_not_in_flows(const net::DecodeStats& d) {
   std::string out = fmt::format("{} not in flows", d.not_in_flows());
   bool first = true;
@@ -63,8 +69,9 @@ std::string format_flow_summary(const net::DecodeStats& d, const flow::FlowStats
                  "packets: {} ({} bytes; ipv4 {}, ipv6 {}, arp {}, other {}, fragments {})\n",
                  d.packets, d.bytes, d.ipv4, d.ipv6, d.arp, d.other_l3, d.fragments);
   // Every packet is in a flow (its outermost IP packet's) or counted under a named reason.
-  fmt::format_to(std::back_inserter(out), "accounting: {} packets = {} in flows + {}\n", d.packets,
-                 d.packets - d.not_in_flows(), format_not_in_flows(d));
+  fmt::format_to(std::back_inserter(out), "accounting: {} packets = {} in flows + {}{}\n",
+                 d.packets, d.packets - d.not_in_flows() - f.flood.summarized,
+                 format_flood_summarized(f.flood), format_not_in_flows(d));
   fmt::format_to(std::back_inserter(out), "flows: {} written", f.emitted_total());
   for (std::size_t r = 0; r < flow::kEndReasonCount; ++r) {
     if (f.emitted[r]) {

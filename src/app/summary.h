@@ -20,6 +20,8 @@ namespace netsentry::app {
                                               const flow::FlowStats& flows, double seconds);
 // "1,203 not in flows: 1,100 arp, 90 stp, 13 unsupported_link_type (ieee802_15_4_withfcs 13)".
 [[nodiscard]] std::string format_not_in_flows(const net::DecodeStats& decode);
+// "N in flood summaries (M flooded destinations) + " (flow/flood_guard.h), empty when N is 0.
+[[nodiscard]] std::string format_flood_summarized(const flow::FloodGuardStats& flood);
 
 // The flow table and meter settings derived from the command line (shared by flows and monitor).
 [[nodiscard]] flow::FlowConfig make_flow_config(const FlowOptions& options);

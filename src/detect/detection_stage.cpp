@@ -245,6 +245,18 @@ void DetectionStage::on_flow_events(std::span<const flow::FlowEvent> events) {
   handle(evidence_);
 }
 
+void DetectionStage::on_flood_summaries(std::span<const flow::FloodSummary> floods) {
+  if (floods.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (const flow::FloodSummary& f : floods) {
+    now_ns_ = std::max(now_ns_, f.last_ns);
+    for (auto& d : detectors_) d->on_flood_summary(f, evidence_);
+    stats_.flood_attempts += f.attempts;
+  }
+  stats_.flood_summaries += floods.size();
+  handle(evidence_);
+}
+
 void DetectionStage::on_flow_progress(std::span<const flow::FlowRecord> records) {
   if (records.empty()) return;
   std::lock_guard lock(mutex_);

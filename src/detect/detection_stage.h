@@ -79,6 +79,8 @@ struct DetectionStats {
   std::uint64_t interim = 0;   // interim reports of long-lived flows
   std::uint64_t progress = 0;  // progress reports from the flow table
   std::uint64_t events = 0;    // flow events
+  std::uint64_t flood_summaries = 0;
+  std::uint64_t flood_attempts = 0;  // SYNs counted in them
   std::uint64_t sightings = 0;
   std::uint64_t traffic_samples = 0;
   std::uint64_t evidence = 0;    // pieces of evidence from the detectors
@@ -108,6 +110,8 @@ class DetectionStage final {
   void on_sightings(std::span<const net::Sighting> sightings);
   void on_flow_events(std::span<const flow::FlowEvent> events);
   void on_flow_progress(std::span<const flow::FlowRecord> records);
+  // Flooded destinations' summaries (flow/flood_guard.h).
+  void on_flood_summaries(std::span<const flow::FloodSummary> floods);
   // Finished flows (`interim` = the pipeline's interim reports of flows still open).
   void on_flows(std::span<const flow::FlowRecord> flows, bool interim);
   // Packet time moved to now_ns (closes windows, judges late attempts, delivers due updates).

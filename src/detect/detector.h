@@ -8,6 +8,8 @@
 //    (refused at once, unanswered or half-open after a second) or from the finished flow;
 //  * progress records of open flows (after their first packets, at packet milestones, after a
 //    second, and the pipeline's interim reports of long-lived flows), and finished flows;
+//  * flood summaries: the SYNs to a flooded destination that the flow table counted instead of
+//    starting a flow for each (flow/flood_guard.h);
 //  * traffic samples (host counters or the capture's per-second series);
 //  * advance(now): packet time moved on (windows close); flush(): end of input.
 // A detector appends detect::Evidence to `out`; it never raises alerts itself.
@@ -79,6 +81,10 @@ class Detector {
     on_flow_progress(record, out);
   }
   virtual void on_flow_finished(const flow::FlowRecord& /*record*/,
+                                std::vector<Evidence>& /*out*/) {}
+  // A flooded destination's summary from the flow table: SYNs that started no flow (each one a
+  // half-open attempt), and the destination's replies to them.
+  virtual void on_flood_summary(const flow::FloodSummary& /*summary*/,
                                 std::vector<Evidence>& /*out*/) {}
   virtual void on_traffic(const host::TrafficSample& /*sample*/, std::vector<Evidence>& /*out*/) {}
   // Packet time reached now_ns: close the windows that ended.

@@ -85,15 +85,7 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
     if (s.recent.size() >= kRecent) s.recent.erase(s.recent.begin());
     s.recent.push_back(ref);
   }
-  const bool ratio_ok = double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts);
-  const int level =
-      ratio_ok ? level_for(double(s.half_open), double(options_.syn_flood_half_open), cf) : 0;
-  if (level > s.level) {
-    s.level = level;
-    s.reported = s.half_open;
-    push_with_culprit(out, make(e, level));
-    ++evidence_;
-  }
+  rise(e, out);
   if (options_.syn_flood_network_rate > 0) {
     // Network-wide: half-open SYNs sprayed at many destinations from many sources, fast.
     auto& n = table_.touch({{}, {}, 0, kTcp}, a.time_ns, closer(out));
@@ -120,6 +112,32 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
       ++evidence_;
     }
   }
+}
+
+void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out) {
+  State& s = e.state;
+  const bool ratio_ok = double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts);
+  const int level = ratio_ok ? level_for(double(s.half_open), double(options_.syn_flood_half_open),
+                                         options_.critical_factor)
+                             : 0;
+  if (level > s.level) {
+    s.level = level;
+    s.reported = s.half_open;
+    push_with_culprit(out, make(e, level));
+    ++evidence_;
+  }
+}
+
+void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
+  if (f.ip_proto != kTcp || f.attempts == 0 || options_.syn_flood_half_open == 0) return;
+  auto& e = table_.touch({{}, f.dst, f.dst_port, kTcp}, f.last_ns, closer(out));
+  State& s = e.state;
+  s.attempts += f.attempts;
+  s.half_open += f.attempts;
+  s.see(f.first_ns, f.last_ns);
+  s.sources.see(f.source);
+  if (f.many_sources) s.sources.many = true;
+  rise(e, out);
 }
 
 void SynFloodDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {

@@ -4,7 +4,8 @@
 // nearly all of them. Also a network-wide subject for SYNs sprayed at random destinations from many
 // sources (hping3 --rand-source --rand-dest), which needs a rate besides the count and ratio.
 // Attempts come from the stage's AttemptTracker (detect::Attempt), so a flood is judged within a
-// second of its SYNs, not when its flows time out.
+// second of its SYNs, not when its flows time out. A destination the flow table found flooded
+// gets its further SYNs as summaries (flow/flood_guard.h), counted the same way.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 
@@ -20,6 +21,8 @@ class SynFloodDetector final : public Detector {
 
   [[nodiscard]] std::string_view name() const override { return "syn_flood"; }
   void on_attempt(const Attempt& attempt, std::vector<Evidence>& out) override;
+  // A flooded destination's SYNs that started no flow: half-open attempts to it.
+  void on_flood_summary(const flow::FloodSummary& summary, std::vector<Evidence>& out) override;
   void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
   void flush(std::vector<Evidence>& out) override;
   [[nodiscard]] DetectorStats stats() const override;
@@ -35,6 +38,8 @@ class SynFloodDetector final : public Detector {
   using Table = SubjectTable<State>;
   [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
   [[nodiscard]] auto closer(std::vector<Evidence>& out);
+  // Raises the entry's level (and gives evidence) when its counts now reach a higher one.
+  void rise(Table::Entry& e, std::vector<Evidence>& out);
 
   HostDetectorOptions options_;
   Table table_;

@@ -117,6 +117,18 @@ void PcapEvaluator::observe_time(std::int64_t now_ns) {
   now_ns_ = std::max(now_ns_, now_ns);
 }
 
+void PcapEvaluator::observe_flood(const flow::FloodSummary& s) {
+  const std::uint64_t packets = s.attempts + s.replies + s.resets;
+  if (packets == 0) return;
+  std::lock_guard lock(mutex_);
+  first_ns_ = std::min(first_ns_, s.first_ns);
+  last_ns_ = std::max(last_ns_, s.last_ns);
+  now_ns_ = std::max(now_ns_, s.last_ns);
+  if (const auto episode = labels_.match_flow(s.source, s.dst, s.first_ns, s.last_ns)) {
+    episode_packets_[*episode] += packets;
+  }
+}
+
 void PcapEvaluator::on_flows(std::span<const flow::FlowRecord> flows,
                              std::span<const detect::FlowVerdict> verdicts, float threshold) {
   std::lock_guard lock(mutex_);

@@ -27,13 +27,14 @@
 #include "detect/flow_scorer.h"
 #include "detect/sinks.h"
 #include "eval/episode_labels.h"
+#include "flow/flow_observer.h"
 #include "flow/flow_record.h"
 
 namespace netsentry::eval {
 
 struct EpisodeOutcome {
   std::uint64_t flows = 0;         // finished flows labelled with this episode
-  std::uint64_t packets = 0;       // their packets (both directions)
+  std::uint64_t packets = 0;       // their packets (both directions), and flood summaries'
   std::uint64_t alerts = 0;        // distinct alerts attributed (an aggregated alert counts once)
   std::uint64_t alert_events = 0;  // their repeat counts summed
   std::map<std::string, std::uint64_t> alert_kinds;  // kind -> distinct alerts
@@ -100,6 +101,9 @@ class PcapEvaluator final : public detect::AlertSink, public detect::FlowVerdict
   void observe_flows(std::span<const flow::FlowRecord> flows);
   // Packet time reached now_ns: alerts delivered from here on were raised at now_ns (or later).
   void observe_time(std::int64_t now_ns);
+  // A flooded destination's summary (flow/flood_guard.h): its packets count in the episode its
+  // first source and destination match (they are in no flow).
+  void observe_flood(const flow::FloodSummary& summary);
   // The stage's finished flows with their verdicts (empty or unscored: no verdict). Interim
   // reports (EndReason::kOngoing) are skipped.
   void on_flows(std::span<const flow::FlowRecord> flows,

@@ -6,7 +6,9 @@
 //  * progress: a record of the flow so far (end reason kOngoing) once it has
 //    FlowConfig::progress_packets packets and again at every 8x that count (N, 8N, 64N, ...), and
 //    at its first packet progress_after or more after its start, and after each doubling of that
-//    age (T, 2T, 4T, ...): a few reports per flow, however long it lives.
+//    age (T, 2T, 4T, ...): a few reports per flow, however long it lives;
+//  * flood summaries: the SYNs (and the victim's replies) that the flow table counted for a
+//    flooded destination instead of starting a flow for each (flow/flood_guard.h).
 // A flow split by the active timeout keeps its moments and milestones (it is the same connection).
 // Without an observer the table does no work for any of this (one pointer test per packet).
 // Thread rules: called on the FlowTable's thread, inside add(), add_batch(); keep it cheap (copy
@@ -43,12 +45,36 @@ struct FlowEvent {
   std::uint32_t payload_len = 0;
 };
 
+// A flooded destination's counts since its previous summary (flow/flood_guard.h): TCP
+// connection attempts to it that started no flow, and its replies to them.
+struct FloodSummary {
+  std::int64_t first_ns = 0;  // the first and the last packet counted in this summary
+  std::int64_t last_ns = 0;
+  net::IpAddress dst;  // the flooded destination
+  std::uint16_t dst_port = 0;
+  std::uint16_t vlan = 0;
+  std::uint8_t ip_proto = 6;
+  bool started = false;        // the flood's first summary
+  bool ended = false;          // its last: the destination calmed down, or the input ended
+  std::uint64_t attempts = 0;  // SYNs to it
+  std::uint64_t attempt_bytes = 0;
+  std::uint64_t replies = 0;         // its SYN-ACKs and RSTs to them
+  std::uint64_t resets = 0;          // RSTs to it (a flooding host's kernel resetting the SYN-ACKs)
+  std::uint64_t reply_bytes = 0;     // of the replies and resets
+  net::IpAddress source;             // the first attempt's source
+  bool many_sources = false;         // the attempts came from more than one address
+  std::uint64_t total_attempts = 0;  // since the flood started, this summary's included
+  std::uint64_t total_replies = 0;   // replies and resets
+};
+
 class FlowObserver {
  public:
   virtual ~FlowObserver() = default;
   virtual void on_flow_event(const FlowEvent& event) = 0;
   // A record of an open flow (end_reason kOngoing); the flow itself goes on unchanged.
   virtual void on_flow_progress(FlowRecord&& record) = 0;
+  // A flooded destination's summary (at most about once a packet-time second per destination).
+  virtual void on_flood_summary(const FloodSummary& /*summary*/) {}
 };
 
 }  // namespace netsentry::flow

@@ -39,7 +39,8 @@ FlowTable::FlowTable(const FlowConfig& config, FlowSink& sink)
       idle_ns_(config.idle_timeout.count()),
       active_ns_(config.active_timeout.count()),
       linger_ns_(config.linger.count()),
-      seed_(random_seed()) {
+      seed_(random_seed()),
+      guard_(config.cic_mode ? 0 : config.flood_summary_rate, stats_.flood) {
   if (config.max_flows == 0 || config.max_flows > kMaxFlowsLimit) {
     throw core::Error("flow table: max_flows must be between 1 and " +
                       std::to_string(kMaxFlowsLimit) + ", got " + std::to_string(config.max_flows));
@@ -287,6 +288,7 @@ void FlowTable::expire(std::int64_t now) {
 void FlowTable::advance(std::int64_t now_ns) {
   now_ = std::max(now_, now_ns);
   expire(now_);
+  guard_.tick(now_);
 }
 
 void FlowTable::add(const net::Packet& packet) {
@@ -352,6 +354,7 @@ std::uint32_t FlowTable::hash_key(const net::FlowKey& key) const {
 void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
   now_ = std::max(now_, packet.ts_ns);
   expire(now_);
+  guard_.tick(now_);
 
   const net::FlowKey& key = keyed.key;
   const std::uint32_t hash = keyed.hash;
@@ -369,7 +372,21 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
     }
   }
   const bool created = id == kNil;
-  if (created) id = create(key, hash, src_is_a, packet);
+  bool attempt = false;
+  if (created && tcp && guard_.enabled()) {
+    using namespace net::tcp_flag;
+    const std::uint8_t handshake = flags & (kSyn | kAck | kRst | kFin);
+    if (handshake == kSyn) {
+      if (guard_.on_syn(packet, now_)) return;  // counted in a flood summary
+      attempt = true;
+    } else if ((handshake & (kSyn | kAck)) == (kSyn | kAck) || (handshake & kRst)) {
+      if (guard_.on_reply(packet, now_)) return;
+    }
+  }
+  if (created) {
+    id = create(key, hash, src_is_a, packet);
+    slots_[id].attempt = attempt;
+  }
 
   Slot& s = slots_[id];
   if (s.acc.packets() == 0) {
@@ -383,6 +400,14 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
     lru_.links[id].time_ns = now_;
   }
   const bool forward = src_is_a == s.initiator_is_a;
+  if (s.attempt && forward &&
+      (flags & (net::tcp_flag::kSyn | net::tcp_flag::kAck | net::tcp_flag::kRst)) ==
+          net::tcp_flag::kAck &&
+      s.acc.backward_packets() > 0) {
+    // The handshake's last ACK: the flood guard counts the attempt as completed.
+    s.attempt = false;
+    guard_.on_completed(packet.dst, packet.dst_port, packet.vlan, s.acc.first_ns());
+  }
   // A remnant of a closed connection tells the observer nothing new.
   if (observer_ && !s.closed) observe_moment(id, packet, forward, created);
   s.acc.add(packet, forward, sequence(id));
@@ -484,6 +509,7 @@ void FlowTable::observe_progress(std::uint32_t id) {
 }
 
 void FlowTable::flush() {
+  guard_.flush();
   while (lru_.head != kNil) end(lru_.head, close_reason(lru_.head));
 }
 

@@ -21,6 +21,9 @@
 //    once, the first packet's source is the initiator, and one-packet flows are counted but not
 //    emitted;
 //  * memory is bounded: a new flow at max_flows evicts the flow idle the longest (reason evicted).
+//  * floods: a destination flooded with connection attempts that never complete (a spoofed SYN
+//    flood) gets no flow per SYN: FloodGuard (flow/flood_guard.h) counts them in a summary for
+//    the observer (off with flood_summary_rate 0, and in cic_mode).
 // A packet decapsulated from a tunnel (Packet::outer) starts a flow whose tunnel_parent is the
 // outer packet's Community ID; the outer packet is a packet of its own flow. Non-IP packets are
 // counted and ignored. Packets whose timestamp goes backwards are treated as arriving at the
@@ -45,6 +48,7 @@
 #include <vector>
 
 #include "flow/connection_state.h"
+#include "flow/flood_guard.h"
 #include "flow/flow_features.h"
 #include "flow/flow_observer.h"
 #include "flow/flow_record.h"
@@ -76,6 +80,9 @@ struct FlowConfig {
   // tcp_reset_delay are 5 s).
   std::chrono::nanoseconds linger = std::chrono::seconds(5);
   std::uint16_t community_id_seed = 0;
+  // Connection attempts per second to one ip:port, nearly all never completed, before its further
+  // SYNs are counted in a flood summary instead of starting flows (flow/flood_guard.h); 0 = off.
+  std::uint32_t flood_summary_rate = 1000;
 
   // CICFlowMeter's rules (see the header comment).
   [[nodiscard]] static FlowConfig cic() {
@@ -97,6 +104,7 @@ struct FlowStats {
   std::uint64_t flipped = 0;    // flows whose initiator is their first packet's destination
   std::uint64_t reversed = 0;   // flows whose roles swapped later (SYN after a SYN-ACK)
   std::uint64_t tunnelled = 0;  // flows of decapsulated packets (with a tunnel_parent)
+  FloodGuardStats flood;        // packets counted in flood summaries, not in flows
   std::size_t current = 0;      // flows in the table now
   std::size_t peak = 0;
 
@@ -136,7 +144,10 @@ class FlowTable final {
 
   // Tells `observer` (or nobody, with nullptr) about open flows' first moments and progress; it
   // must outlive the table or be replaced. See flow_observer.h.
-  void set_observer(FlowObserver* observer) { observer_ = observer; }
+  void set_observer(FlowObserver* observer) {
+    observer_ = observer;
+    guard_.set_observer(observer);
+  }
 
   [[nodiscard]] const FlowStats& stats() const { return stats_; }
   [[nodiscard]] std::size_t size() const { return stats_.current; }
@@ -150,6 +161,7 @@ class FlowTable final {
     std::uint32_t hash = 0;
     bool initiator_is_a = false;  // the key's endpoint a is the initiator
     bool closed = false;          // TCP connection closed: lingering for remnants
+    bool attempt = false;         // started by a SYN the flood guard counted, not yet completed
     Connection conn;              // kept across active-timeout splits (same connection)
     net::CommunityId parent;      // tunnel_parent (valid for a decapsulated flow)
     // Observer bookkeeping, kept across an active-timeout split (the same connection).
@@ -235,6 +247,7 @@ class FlowTable final {
   List age_;     // by record start: head = oldest; only slots holding packets
   List linger_;  // closed TCP connections by close time: head = closed the longest
   FlowStats stats_;
+  FloodGuard guard_;  // counts into stats_.flood
 };
 
 }  // namespace netsentry::flow

@@ -108,6 +108,56 @@ TEST(SynFloodDetector, ABusyServerThatCompletesItsHandshakesIsNoFlood) {
   EXPECT_TRUE(d.out.empty()) << d.out.front().description;
 }
 
+flow::FloodSummary flood_summary(const net::IpAddress& victim, std::int64_t first,
+                                 std::int64_t last, std::uint64_t attempts,
+                                 const net::IpAddress& source, bool many) {
+  flow::FloodSummary s;
+  s.dst = victim;
+  s.dst_port = 80;
+  s.first_ns = first;
+  s.last_ns = last;
+  s.attempts = attempts;
+  s.total_attempts = attempts;
+  s.attempt_bytes = attempts * 54;
+  s.source = source;
+  s.many_sources = many;
+  return s;
+}
+
+TEST(SynFloodDetector, CountsAFloodedDestinationsSummariesAsHalfOpenAttempts) {
+  Driven<SynFloodDetector> d;
+  const auto victim = ip("10.0.0.5");
+  // The flow table summarised the SYNs (no flow, no event for each): 40,000 in one second.
+  d.detector().on_flood_summary(
+      flood_summary(victim, kT0, kT0 + kSec, 40'000, ip("11.0.0.1"), true), d.out);
+  ASSERT_EQ(d.out.size(), 1u);
+  EXPECT_EQ(d.out[0].kind, kind::kSynFlood);
+  EXPECT_EQ(d.out[0].host, victim);
+  EXPECT_EQ(d.out[0].role, Role::kVictim);
+  EXPECT_EQ(d.out[0].count, 40'000u);
+  EXPECT_EQ(d.out[0].peer.family, 0);  // many sources
+  EXPECT_EQ(d.out[0].threat, Severity::kCritical);
+  // The next summaries add to it; the window's close reports the total.
+  d.detector().on_flood_summary(
+      flood_summary(victim, kT0 + kSec, kT0 + 2 * kSec, 60'000, ip("11.0.0.9"), true), d.out);
+  flow::FloodSummary ended = flood_summary(victim, 0, 0, 0, {}, false);
+  ended.ended = true;  // the last summary may count nothing
+  d.detector().on_flood_summary(ended, d.out);
+  d.advance(kT0 + 600 * kSec);
+  ASSERT_GE(d.out.size(), 2u);
+  EXPECT_EQ(d.out.back().count, 100'000u);
+  EXPECT_NE(d.out.back().description.find("100,000 half-open"), std::string::npos)
+      << d.out.back().description;
+}
+
+TEST(SynFloodDetector, ASummaryFromOneSourceNamesIt) {
+  Driven<SynFloodDetector> d;
+  d.detector().on_flood_summary(
+      flood_summary(ip("10.0.0.5"), kT0, kT0 + kSec, 5'000, ip("10.77.0.67"), false), d.out);
+  ASSERT_FALSE(d.out.empty());
+  EXPECT_EQ(d.out[0].peer, ip("10.77.0.67"));
+}
+
 TEST(UdpFloodDetector, AnUnansweredFloodIsEvidenceWithinTwoSecondsDespiteDnsToTheSameHost) {
   Driven<UdpFloodDetector> d;
   const auto server = ip("10.77.0.1");

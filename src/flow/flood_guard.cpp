@@ -1,0 +1,222 @@
+#include "flow/flood_guard.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "net/flow_key.h"
+
+namespace netsentry::flow {
+
+namespace {
+constexpr std::size_t kBuckets = 4096;  // two entries each
+constexpr std::int64_t kSecondNs = 1'000'000'000;
+}  // namespace
+
+FloodGuard::FloodGuard(std::uint32_t rate, FloodGuardStats& stats)
+    : rate_(rate),
+      flood_attempts_(std::max<std::uint32_t>(1, rate / 4)),
+      calm_attempts_(std::max<std::uint32_t>(1, rate / 8)),
+      stats_(stats) {
+  if (rate_ != 0) entries_.resize(kBuckets * 2);
+  floods_.reserve(kMaxFlooded);
+}
+
+std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t port,
+                                 std::uint16_t vlan) {
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+  std::uint64_t words[2];
+  std::memcpy(words, address.bytes.data(), sizeof(words));
+  std::uint64_t h = net::detail::mum(words[0] ^ kMul, kMul);
+  h = net::detail::mum(h ^ words[1], kMul);
+  h = net::detail::mum(
+      h ^ (std::uint64_t{port} | std::uint64_t{vlan} << 16 | std::uint64_t{address.family} << 32),
+      kMul);
+  return h | 1;  // never 0 (a free entry)
+}
+
+FloodGuard::Entry* FloodGuard::find(std::uint64_t tag) {
+  Entry* bucket = &entries_[((tag >> 20) & (kBuckets - 1)) * 2];
+  if (bucket[0].tag == tag) return &bucket[0];
+  if (bucket[1].tag == tag) return &bucket[1];
+  return nullptr;
+}
+
+FloodGuard::Entry* FloodGuard::claim(std::uint64_t tag, std::int64_t quarter) {
+  Entry* bucket = &entries_[((tag >> 20) & (kBuckets - 1)) * 2];
+  if (bucket[0].tag == tag) return &bucket[0];
+  if (bucket[1].tag == tag) return &bucket[1];
+  for (int i = 0; i < 2; ++i) {
+    Entry& e = bucket[i];
+    // Free, or not counted for a second (its counts are all stale) and not flooded.
+    if (e.tag == 0 || (e.flood == 0 && quarter - e.quarter >= 4)) {
+      e = Entry{};
+      e.tag = tag;
+      e.quarter = quarter;
+      e.judged = quarter - 1;
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm) const {
+  // Judge the quarters at least two behind `quarter` that hold counts (up to e.quarter).
+  const std::int64_t due = quarter - 2;
+  for (std::int64_t q = std::max(e.judged + 1, e.quarter - 3); q <= std::min(due, e.quarter); ++q) {
+    const std::size_t i = static_cast<std::size_t>(q & 3);
+    if (e.flood == 0) {
+      if (e.attempts[i] >= flood_attempts_ &&
+          std::uint64_t{e.completed[i]} * 10 < std::uint64_t{e.attempts[i]}) {
+        flood = true;
+      }
+    } else if (e.attempts[i] < calm_attempts_) {
+      calm = true;
+    }
+  }
+  // A quarter without any count is calm too.
+  if (e.flood != 0 && due > e.quarter && due > e.judged) calm = true;
+  e.judged = std::max(e.judged, due);
+  if (quarter > e.quarter) {
+    for (std::int64_t q = e.quarter + 1; q <= std::min(quarter, e.quarter + 4); ++q) {
+      const std::size_t i = static_cast<std::size_t>(q & 3);
+      e.attempts[i] = 0;
+      e.completed[i] = 0;
+    }
+    e.quarter = quarter;
+  }
+}
+
+void FloodGuard::start_flood(Entry& e, const net::Packet& syn) {
+  if (floods_.size() >= kMaxFlooded) {
+    ++stats_.not_guarded;
+    return;
+  }
+  Flood f;
+  f.entry = static_cast<std::size_t>(&e - entries_.data());
+  f.summary.dst = syn.dst;
+  f.summary.dst_port = syn.dst_port;
+  f.summary.vlan = syn.vlan;
+  f.summary.ip_proto = 6;
+  floods_.push_back(f);
+  e.flood = static_cast<std::uint8_t>(floods_.size());
+  ++stats_.floods;
+}
+
+bool FloodGuard::on_syn(const net::Packet& packet, std::int64_t now_ns) {
+  if (rate_ == 0 || packet.outer != nullptr) return false;
+  const std::uint64_t tag = tag_of(packet.dst, packet.dst_port, packet.vlan);
+  const std::int64_t quarter = now_ns / kQuarterNs;
+  Entry* e = claim(tag, quarter);
+  if (e == nullptr) return false;
+  bool flood = false;
+  bool calm = false;
+  advance(*e, quarter, flood, calm);
+  if (flood && e->flood == 0) start_flood(*e, packet);
+  if (calm && e->flood != 0) end_flood(e->flood - 1u);
+  ++e->attempts[static_cast<std::size_t>(quarter & 3)];
+  if (e->flood == 0) return false;
+  Flood& f = floods_[e->flood - 1u];
+  FloodSummary& s = f.summary;
+  if (!(s.dst == packet.dst) || s.dst_port != packet.dst_port || s.vlan != packet.vlan) {
+    return false;  // another destination with the same tag: never summarised
+  }
+  if (s.attempts == 0 && s.replies == 0 && s.resets == 0) s.first_ns = now_ns;
+  s.last_ns = now_ns;
+  ++s.attempts;
+  ++s.total_attempts;
+  s.attempt_bytes += packet.wire_len;
+  if (s.source.family == 0) {
+    s.source = packet.src;
+  } else if (!(s.source == packet.src)) {
+    s.many_sources = true;
+  }
+  ++stats_.summarized;
+  stats_.summarized_bytes += packet.wire_len;
+  return true;
+}
+
+FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port,
+                                  std::uint16_t vlan) {
+  Entry* e = find(tag_of(ip, port, vlan));
+  if (e == nullptr || e->flood == 0) return nullptr;
+  FloodSummary& s = floods_[e->flood - 1u].summary;
+  if (!(s.dst == ip) || s.dst_port != port || s.vlan != vlan) return nullptr;
+  return &s;
+}
+
+bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
+  if (floods_.empty() || packet.outer != nullptr) return false;
+  FloodSummary* s = flooded(packet.src, packet.src_port, packet.vlan);
+  std::uint64_t* count = nullptr;
+  if (s != nullptr) {
+    count = &s->replies;
+  } else if ((packet.tcp_flags & net::tcp_flag::kRst) != 0 &&
+             (s = flooded(packet.dst, packet.dst_port, packet.vlan)) != nullptr) {
+    count = &s->resets;  // the initiator resets the victim's SYN-ACK
+  } else {
+    return false;
+  }
+  if (s->attempts == 0 && s->replies == 0 && s->resets == 0) s->first_ns = now_ns;
+  s->last_ns = now_ns;
+  ++*count;
+  ++s->total_replies;
+  s->reply_bytes += packet.wire_len;
+  ++stats_.summarized;
+  stats_.summarized_bytes += packet.wire_len;
+  return true;
+}
+
+void FloodGuard::on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
+                              std::int64_t started_ns) {
+  if (rate_ == 0) return;
+  Entry* e = find(tag_of(dst, dst_port, vlan));
+  if (e == nullptr) return;
+  const std::int64_t q = started_ns / kQuarterNs;
+  if (q > e->judged && q <= e->quarter && q > e->quarter - 4) {
+    ++e->completed[static_cast<std::size_t>(q & 3)];
+  }
+}
+
+void FloodGuard::report_due(std::int64_t now_ns) {
+  next_tick_ns_ = (now_ns / kSecondNs + 1) * kSecondNs;
+  const std::int64_t quarter = now_ns / kQuarterNs;
+  for (std::size_t i = floods_.size(); i-- > 0;) {
+    Flood& f = floods_[i];
+    bool flood = false;
+    bool calm = false;
+    advance(entries_[f.entry], quarter, flood, calm);
+    if (calm) {
+      end_flood(i);
+    } else if (f.summary.attempts != 0 || f.summary.replies != 0 || f.summary.resets != 0) {
+      report(f, false);
+    }
+  }
+}
+
+void FloodGuard::report(Flood& f, bool ended) {
+  FloodSummary& s = f.summary;
+  s.started = !f.reported;
+  s.ended = ended;
+  if (observer_ != nullptr) observer_->on_flood_summary(s);
+  f.reported = true;
+  s.first_ns = s.last_ns = 0;
+  s.attempts = s.attempt_bytes = s.replies = s.resets = s.reply_bytes = 0;
+  s.source = {};
+  s.many_sources = false;
+}
+
+void FloodGuard::end_flood(std::size_t index) {
+  report(floods_[index], true);
+  entries_[floods_[index].entry].flood = 0;
+  if (index + 1 != floods_.size()) {
+    floods_[index] = floods_.back();
+    entries_[floods_[index].entry].flood = static_cast<std::uint8_t>(index + 1);
+  }
+  floods_.pop_back();
+}
+
+void FloodGuard::flush() {
+  while (!floods_.empty()) end_flood(floods_.size() - 1);
+}
+
+}  // namespace netsentry::flow

@@ -1,0 +1,119 @@
+// Provides flow::FloodGuard, the flow table's guard against floods of new TCP connections (a
+// spoofed SYN flood opens one flow per packet: a million records for a million packets, each
+// scored, stored and written, for an attacker's random addresses).
+//
+// Rule: the guard counts the connection attempts (a SYN without ACK that matches no flow) to each
+// destination ip:port, and how many of them completed the handshake (the initiator's ACK after
+// the destination's reply), in quarter seconds of packet time. A quarter second is judged once
+// two more have begun (250-500 ms after, so a handshake has had its round trip): when it held at
+// least rate/4 attempts to one destination and fewer than a tenth of them completed, the
+// destination is flooded. From then on a SYN to it that matches no flow, its SYN-ACK or RST to a
+// port that has no flow with it, and a RST to it that matches no flow, is counted in the
+// destination's flood summary instead of starting a flow. The destination calms down when a judged
+// quarter second holds fewer than rate/8 attempts; then SYNs start flows again.
+//
+// Summaries: the counts since the last report, given once per second of packet time, when the
+// destination calms down and at the end (see FloodSummary). A legitimate client of a flooded
+// server still gets its flow, from its handshake's last ACK on (history without 'S' and 'h').
+//
+// Memory is fixed: 4,096 buckets of two destinations each (a destination whose bucket is held by
+// two others is not guarded) and at most kMaxFlooded flooded destinations at once (more are not
+// summarised, and counted). Packet time only: a replay summarises the same packets every time.
+// Thread rules: owned by the flow table's thread.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "flow/flow_observer.h"
+#include "net/packet.h"
+
+namespace netsentry::flow {
+
+struct FloodGuardStats {
+  std::uint64_t summarized = 0;        // packets counted in summaries instead of flows
+  std::uint64_t summarized_bytes = 0;  // their wire bytes
+  std::uint64_t floods = 0;            // destinations found flooded (each time anew)
+  std::uint64_t not_guarded = 0;       // flooded destinations past kMaxFlooded: not summarised
+};
+
+class FloodGuard final {
+ public:
+  static constexpr std::size_t kMaxFlooded = 64;
+  static constexpr std::int64_t kQuarterNs = 250'000'000;
+
+  // `rate`: attempts per second to one destination before it can be flooded; 0 turns it off.
+  // Counts into `stats`, which must outlive the guard.
+  FloodGuard(std::uint32_t rate, FloodGuardStats& stats);
+
+  [[nodiscard]] bool enabled() const { return rate_ != 0; }
+  // Who gets the summaries (null: nobody; they are then only counted).
+  void set_observer(FlowObserver* observer) { observer_ = observer; }
+
+  // A SYN (without ACK) that matches no flow, at packet time `now_ns`. True: it was counted in a
+  // flood summary and must not start a flow. False: it starts a flow, counted as an attempt.
+  bool on_syn(const net::Packet& packet, std::int64_t now_ns);
+  // A SYN-ACK or RST that matches no flow. True when it comes from a flooded destination (a
+  // reply), or is a RST to one (an initiator resetting the destination's SYN-ACK, as a flooding
+  // host's kernel does), and was counted in its summary.
+  bool on_reply(const net::Packet& packet, std::int64_t now_ns);
+  // The initiator of a flow started by a counted SYN to `dst`:`dst_port` completed the handshake;
+  // `started_ns`: the SYN's time.
+  void on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
+                    std::int64_t started_ns);
+  // Packet time is now_ns: once a second it reports the flooded destinations' counts and lets
+  // calm ones go; otherwise one comparison.
+  void tick(std::int64_t now_ns) {
+    if (now_ns >= next_tick_ns_ && !floods_.empty()) report_due(now_ns);
+  }
+  // End of input: reports every flooded destination as ended and forgets them.
+  void flush();
+
+  [[nodiscard]] std::size_t flooded() const { return floods_.size(); }
+
+ private:
+  struct Entry {
+    std::uint64_t tag = 0;                    // hash of the destination; 0 = free
+    std::int64_t quarter = -1;                // the newest quarter second counted
+    std::int64_t judged = -1;                 // quarters up to this one are judged
+    std::array<std::uint32_t, 4> attempts{};  // by quarter % 4
+    std::array<std::uint32_t, 4> completed{};
+    std::uint8_t flood = 0;  // index in floods_ + 1; 0 = not flooded
+  };
+  struct Flood {
+    std::size_t entry = 0;  // its Entry in entries_
+    FloodSummary summary;   // the counts since the last report
+    bool reported = false;  // a report went out for this flood (the next is not `started`)
+  };
+
+  [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
+                                            std::uint16_t vlan);
+  // The summary of `ip`:`port` when it is flooded, else null.
+  [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
+                                      std::uint16_t vlan);
+  // The entry holding `tag`, or null.
+  [[nodiscard]] Entry* find(std::uint64_t tag);
+  // The entry holding `tag`, taking a free or stale one (no count within a second) when it has
+  // none; null when both of its bucket's entries are busy with other destinations.
+  [[nodiscard]] Entry* claim(std::uint64_t tag, std::int64_t quarter);
+  // Moves `e` to `quarter`, judging the quarters that are due first: sets `flood` when a judged
+  // quarter makes a destination flooded, `calm` when one ends its flood.
+  void advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm) const;
+  void start_flood(Entry& e, const net::Packet& syn);
+  void report_due(std::int64_t now_ns);
+  void report(Flood& f, bool ended);
+  void end_flood(std::size_t index);
+
+  std::uint32_t rate_;
+  std::uint32_t flood_attempts_;  // per judged quarter, to become flooded
+  std::uint32_t calm_attempts_;   // per judged quarter, below which a flood ends
+  std::vector<Entry> entries_;    // kBuckets * 2
+  std::vector<Flood> floods_;
+  std::int64_t next_tick_ns_ = INT64_MIN;
+  FlowObserver* observer_ = nullptr;
+  FloodGuardStats& stats_;
+};
+
+}  // namespace netsentry::flow

@@ -1,0 +1,269 @@
+// FlowTable's flood guard (flow/flood_guard.h): a destination flooded with connection attempts
+// that never complete gets summaries instead of one flow per SYN; busy servers whose clients
+// complete their handshakes, and slow attempts, keep every flow.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "flow/flow_observer.h"
+#include "flow/flow_table.h"
+#include "flow_test_support.h"
+
+namespace netsentry::flow {
+namespace {
+
+using namespace netsentry::flow::testing;
+namespace tf = net::tcp_flag;
+
+class FloodObserver final : public FlowObserver {
+ public:
+  void on_flow_event(const FlowEvent& /*event*/) override {}
+  void on_flow_progress(FlowRecord&& /*record*/) override {}
+  void on_flood_summary(const FloodSummary& summary) override { summaries.push_back(summary); }
+  std::vector<FloodSummary> summaries;
+
+  [[nodiscard]] std::uint64_t attempts() const {
+    std::uint64_t n = 0;
+    for (const FloodSummary& s : summaries) n += s.attempts;
+    return n;
+  }
+  [[nodiscard]] std::uint64_t replies() const {
+    std::uint64_t n = 0;
+    for (const FloodSummary& s : summaries) n += s.replies;
+    return n;
+  }
+};
+
+// Source number i of a spoofed flood: 11.x.y.z, port from i.
+Endpoint spoofed(std::uint32_t i) {
+  return {ipv4(11, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
+               static_cast<std::uint8_t>(i)),
+          static_cast<std::uint16_t>(1024 + i % 60000)};
+}
+
+FlowConfig guarded(std::uint32_t rate = 1000) {
+  FlowConfig config;
+  config.flood_summary_rate = rate;
+  return config;
+}
+
+TEST(FloodGuard, ASpoofedSynFloodBecomesSummariesAfterHalfASecond) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // 20,000 SYNs/s for 3 s, each from its own source, never answered.
+  constexpr std::uint32_t kSyns = 60'000;
+  for (std::uint32_t i = 0; i < kSyns; ++i) {
+    table.add(tcp(kT0 + std::int64_t{i} * 50 * kUs, spoofed(i), kServer, tf::kSyn));
+  }
+  table.flush();
+  const FlowStats& st = table.stats();
+  // The SYNs of the first quarter seconds start flows, until the first is judged (250-500 ms).
+  EXPECT_GE(st.flows_created, 5'000u);
+  EXPECT_LE(st.flows_created, 15'000u);
+  EXPECT_EQ(st.flows_created + st.flood.summarized, kSyns);
+  EXPECT_EQ(sink.records.size(), st.flows_created);
+  EXPECT_EQ(st.flood.floods, 1u);
+  ASSERT_FALSE(observer.summaries.empty());
+  EXPECT_TRUE(observer.summaries.front().started);
+  EXPECT_TRUE(observer.summaries.back().ended);
+  EXPECT_EQ(observer.attempts(), st.flood.summarized);
+  EXPECT_EQ(observer.summaries.back().total_attempts, st.flood.summarized);
+  for (const FloodSummary& s : observer.summaries) {
+    EXPECT_EQ(s.dst, kServer.ip);
+    EXPECT_EQ(s.dst_port, kServer.port);
+    EXPECT_EQ(s.ip_proto, 6);
+    if (s.attempts > 1) {
+      EXPECT_TRUE(s.many_sources);
+    }
+    if (s.attempts > 0) {
+      EXPECT_LE(s.first_ns, s.last_ns);
+      EXPECT_EQ(s.attempt_bytes, s.attempts * tcp(0, kClient, kServer, tf::kSyn).wire_len);
+    }
+  }
+  // About one summary per packet-time second (plus the first one, at once).
+  EXPECT_LE(observer.summaries.size(), 6u);
+}
+
+TEST(FloodGuard, ABusyServerWhoseClientsCompleteTheirHandshakesKeepsEveryFlow) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // 10,000 connections/s for 2 s, each completed 40 ms after its SYN (the round trip).
+  constexpr std::uint32_t kConnections = 20'000;
+  std::vector<net::Packet> packets;
+  for (std::uint32_t i = 0; i < kConnections; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    const Endpoint c = spoofed(i);
+    table.add(tcp(t, c, kServer, tf::kSyn));
+    // Replies and completions of earlier connections interleave, in time order.
+    if (i >= 400) {
+      const Endpoint earlier = spoofed(i - 400);
+      table.add(tcp(t + 10 * kUs, kServer, earlier, tf::kSyn | tf::kAck));
+      table.add(tcp(t + 20 * kUs, earlier, kServer, tf::kAck));
+    }
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.summarized, 0u);
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_TRUE(observer.summaries.empty());
+  EXPECT_EQ(table.stats().flows_created, kConnections);
+}
+
+TEST(FloodGuard, UnansweredSynsBelowTheRateKeepEveryFlow) {
+  CollectingSink sink;
+  FlowTable table(guarded(1000), sink);
+  // 800 unanswered SYNs/s for 5 s: a slow scan or a small flood, below the rate.
+  for (std::uint32_t i = 0; i < 4'000; ++i) {
+    table.add(tcp(kT0 + std::int64_t{i} * 1250 * kUs, spoofed(i), kServer, tf::kSyn));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.summarized, 0u);
+  EXPECT_EQ(table.stats().flows_created, 4'000u);
+}
+
+TEST(FloodGuard, OffWithRateZeroAndInCicMode) {
+  for (FlowConfig config : {guarded(0), FlowConfig::cic()}) {
+    CountingSink sink;
+    FlowTable table(config, sink);
+    for (std::uint32_t i = 0; i < 20'000; ++i) {
+      table.add(tcp(kT0 + std::int64_t{i} * 50 * kUs, spoofed(i), kServer, tf::kSyn));
+    }
+    table.flush();
+    EXPECT_EQ(table.stats().flood.summarized, 0u);
+    EXPECT_EQ(table.stats().flows_created, 20'000u);
+  }
+}
+
+TEST(FloodGuard, TheVictimsRepliesAreSummarisedAndALegitimateClientStillGetsItsFlow) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  std::int64_t t = kT0;
+  for (std::uint32_t i = 0; i < 30'000; ++i, t += 50 * kUs) {
+    table.add(tcp(t, spoofed(i), kServer, tf::kSyn));
+    // The victim answers each SYN; the spoofed sources never complete.
+    table.add(tcp(t + 5 * kUs, kServer, spoofed(i), tf::kSyn | tf::kAck));
+  }
+  ASSERT_EQ(table.stats().flood.floods, 1u);
+  const std::uint64_t summarized = table.stats().flood.summarized;
+  EXPECT_GT(observer.replies() + summarized, 0u);
+  // A real client during the flood: its SYN and the SYN-ACK are summarised, its ACK and data
+  // make its flow (from the handshake's last ACK on).
+  const std::size_t before = sink.records.size();
+  table.add(tcp(t, kClient, kServer, tf::kSyn));
+  table.add(tcp(t + 1 * kMs, kServer, kClient, tf::kSyn | tf::kAck));
+  table.add(tcp(t + 2 * kMs, kClient, kServer, tf::kAck));
+  table.add(tcp(t + 3 * kMs, kClient, kServer, tf::kPsh | tf::kAck, 300));
+  table.add(tcp(t + 4 * kMs, kServer, kClient, tf::kPsh | tf::kAck, 1200));
+  EXPECT_EQ(table.stats().flood.summarized, summarized + 2);
+  table.flush();
+  const FlowRecord* client = nullptr;
+  for (std::size_t i = before; i < sink.records.size(); ++i) {
+    if (sink.records[i].src_ip == kClient.ip) client = &sink.records[i];
+  }
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->packet_count, 3u);
+  EXPECT_EQ(client->dst_ip, kServer.ip);
+  // Every packet is in a flow or in a summary.
+  std::uint64_t in_flows = 0;
+  for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
+  EXPECT_EQ(in_flows + table.stats().flood.summarized, table.stats().packets);
+  EXPECT_EQ(observer.attempts() + observer.replies(), table.stats().flood.summarized);
+  EXPECT_GT(observer.replies(), 10'000u);
+}
+
+TEST(FloodGuard, AFloodFromOneHostWhoseKernelResetsTheSynAcksIsSummarisedWholly) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // hping3 --flood from one host, not spoofed: each SYN from its own port, the victim answers
+  // with SYN-ACK and the flooder's kernel, which opened no such connection, resets it.
+  const Endpoint victim{ipv4(10, 77, 0, 1), 80};
+  constexpr std::uint32_t kSyns = 20'000;
+  for (std::uint32_t i = 0; i < kSyns; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    const Endpoint flooder{ipv4(10, 77, 0, 67), static_cast<std::uint16_t>(1024 + i % 60000)};
+    table.add(tcp(t, flooder, victim, tf::kSyn));
+    table.add(tcp(t + 20 * kUs, victim, flooder, tf::kSyn | tf::kAck));
+    table.add(tcp(t + 40 * kUs, flooder, victim, tf::kRst));
+  }
+  table.flush();
+  const FlowStats& st = table.stats();
+  EXPECT_EQ(st.flood.floods, 1u);
+  // Three packets per SYN: in its flow (the first half second) or all three summarised.
+  EXPECT_LT(st.flows_created, kSyns / 2);
+  EXPECT_EQ(st.flows_created * 3 + st.flood.summarized, std::uint64_t{kSyns} * 3);
+  std::uint64_t resets = 0;
+  for (const FloodSummary& s : observer.summaries) {
+    resets += s.resets;
+    if (s.attempts > 0) {
+      EXPECT_FALSE(s.many_sources);
+      EXPECT_EQ(s.source, ipv4(10, 77, 0, 67));
+    }
+  }
+  EXPECT_EQ(resets, observer.attempts());
+  EXPECT_EQ(observer.replies(), observer.attempts());
+}
+
+TEST(FloodGuard, AFloodThatCalmsDownEndsAndItsDestinationGetsFlowsAgain) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  std::int64_t t = kT0;
+  for (std::uint32_t i = 0; i < 40'000; ++i, t += 50 * kUs) {
+    table.add(tcp(t, spoofed(i), kServer, tf::kSyn));
+  }
+  ASSERT_EQ(table.stats().flood.floods, 1u);
+  // Two quiet seconds, then one SYN a second: the flood is over at the next tick or SYN.
+  const std::uint64_t created = table.stats().flows_created;
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    table.add(tcp(t + (2 + std::int64_t{i}) * kSec, spoofed(100'000 + i), kServer, tf::kSyn));
+  }
+  EXPECT_EQ(table.stats().flows_created, created + 5);
+  ASSERT_FALSE(observer.summaries.empty());
+  EXPECT_TRUE(observer.summaries.back().ended);
+  EXPECT_EQ(observer.summaries.back().total_attempts, table.stats().flood.summarized);
+  std::size_t ended = 0;
+  for (const FloodSummary& s : observer.summaries) ended += s.ended ? 1 : 0;
+  EXPECT_EQ(ended, 1u);
+  // advance() alone (no packets) reports and ends a flood too.
+  for (std::uint32_t i = 0; i < 40'000; ++i) {
+    table.add(
+        tcp(t + 10 * kSec + std::int64_t{i} * 50 * kUs, spoofed(200'000 + i), kServer, tf::kSyn));
+  }
+  EXPECT_EQ(table.stats().flood.floods, 2u);
+  const std::size_t reports = observer.summaries.size();
+  table.advance(t + 20 * kSec);
+  ASSERT_GT(observer.summaries.size(), reports);
+  EXPECT_TRUE(observer.summaries.back().ended);
+}
+
+TEST(FloodGuard, SummariesAreTheSameOnEveryReplay) {
+  const auto run = [] {
+    CountingSink sink;
+    FloodObserver observer;
+    FlowTable table(guarded(), sink);
+    table.set_observer(&observer);
+    for (std::uint32_t i = 0; i < 30'000; ++i) {
+      table.add(tcp(kT0 + std::int64_t{i} * 40 * kUs, spoofed(i), kServer, tf::kSyn));
+    }
+    table.flush();
+    std::vector<std::uint64_t> out{table.stats().flows_created};
+    for (const FloodSummary& s : observer.summaries) {
+      out.push_back(s.attempts);
+      out.push_back(static_cast<std::uint64_t>(s.last_ns));
+    }
+    return out;
+  };
+  EXPECT_EQ(run(), run());
+}
+
+}  // namespace
+}  // namespace netsentry::flow
