@@ -45,6 +45,7 @@
     // The score chart is drawn once it has a point; until then a note says why it has none.
     scoreDrawn: false,
     scoreRangeFixed: false,  // the score chart shows a fixed last minute (see fitScoreAxis)
+    scoreThreshold: 0,        // the score chart's threshold line: the newest point's
     modelLoaded: null,        // from /api/models: null until known
   };
 
@@ -267,23 +268,31 @@
     ];
   }
   function trafficLayout() {
-    return chartLayout({ yaxis: { title: { text: 'bytes / s' }, gridcolor: cssVar('--grid'), tickformat: '.2s', rangemode: 'tozero' } });
+    return chartLayout({ yaxis: { title: { text: 'bytes / s' }, gridcolor: cssVar('--grid'), tickformat: '~s', rangemode: 'tozero' } });
   }
+  // Plotly draws nothing for a 'lines' trace of one point: a short score series gets markers too,
+  // and the threshold is a line across the plot (a shape, at the newest point's threshold).
+  const SCORE_MARKERS_BELOW = 60;
+  const scoreMode = (n) => (n < SCORE_MARKERS_BELOW ? 'lines+markers' : 'lines');
   function scoreTraces(points) {
     const x = points.map((p) => new Date(p.time));
     const alerts = points.filter((p) => p.alert_id);
     return [
-      { name: 'Score', x, y: points.map((p) => p.score), type: 'scatter', mode: 'lines',
-        line: { color: cssVar('--accent'), width: 1.5 } },
-      { name: 'Threshold', x: x.slice(), y: points.map((p) => p.threshold), type: 'scatter', mode: 'lines',
-        line: { color: cssVar('--sev-high'), width: 1.5, dash: 'dash' } },
+      { name: 'Score', x, y: points.map((p) => p.score), customdata: points.map((p) => p.threshold),
+        type: 'scatter', mode: scoreMode(points.length), line: { color: cssVar('--accent'), width: 1.5 },
+        marker: { size: 5 }, cliponaxis: false, hovertemplate: '%{y:.3f} (threshold %{customdata:.3f})' },
       { name: 'Alert', x: alerts.map((p) => new Date(p.time)), y: alerts.map((p) => p.score), type: 'scatter',
         mode: 'markers', marker: { color: cssVar('--sev-critical'), size: 10, symbol: 'diamond' },
         text: alerts.map((p) => `alert #${p.alert_id}`), hoverinfo: 'text+y' },
     ];
   }
   function scoreLayout() {
-    return chartLayout({ yaxis: { title: { text: 'score' }, gridcolor: cssVar('--grid'), rangemode: 'tozero' } });
+    return chartLayout({
+      yaxis: { title: { text: 'score' }, gridcolor: cssVar('--grid'), rangemode: 'tozero' },
+      shapes: [{ type: 'line', name: 'Threshold', showlegend: true, xref: 'paper', x0: 0, x1: 1,
+        y0: state.scoreThreshold, y1: state.scoreThreshold,
+        line: { color: cssVar('--sev-high'), width: 1.5, dash: 'dash' } }],
+    });
   }
   // Scores within a few seconds of each other (the first ones after a start) would zoom the time
   // axis to milliseconds: the chart shows at least the last minute, and autoranges again once its
@@ -339,6 +348,7 @@
     state.scoreDrawn = true;
     showScoreNote();
     state.scoreRangeFixed = false;
+    state.scoreThreshold = data.points[data.points.length - 1].threshold;
     await Plotly.react('score-chart', scoreTraces(data.points), scoreLayout(), chartConfig);
     fitScoreAxis();
   }
@@ -382,10 +392,16 @@
     }
     state.lastScoreMs = p.time;
     const t = new Date(p.time);
-    Plotly.extendTraces('score-chart', { x: [[t], [t]], y: [[p.score], [p.threshold]] }, [0, 1],
+    Plotly.extendTraces('score-chart', { x: [[t]], y: [[p.score]], customdata: [[p.threshold]] }, [0],
       state.range.preset ? 5000 : 3600);
     if (p.alert_id) {
-      Plotly.extendTraces('score-chart', { x: [[t]], y: [[p.score]], text: [[`alert #${p.alert_id}`]] }, [2], 500);
+      Plotly.extendTraces('score-chart', { x: [[t]], y: [[p.score]], text: [[`alert #${p.alert_id}`]] }, [1], 500);
+    }
+    const n = $('score-chart').data[0].x.length;
+    if (scoreMode(n) !== scoreMode(n - 1)) Plotly.restyle('score-chart', { mode: scoreMode(n) }, [0]);
+    if (p.threshold !== state.scoreThreshold) {
+      state.scoreThreshold = p.threshold;
+      Plotly.relayout('score-chart', { 'shapes[0].y0': p.threshold, 'shapes[0].y1': p.threshold });
     }
     fitScoreAxis();
   }
@@ -396,7 +412,7 @@
     Plotly.relayout('score-chart', scoreLayout());
     state.scoreRangeFixed = false;
     fitScoreAxis();
-    Plotly.restyle('score-chart', { 'line.color': [cssVar('--accent'), cssVar('--sev-high')] }, [0, 1]);
+    Plotly.restyle('score-chart', { 'line.color': cssVar('--accent') }, [0]);
   }
 
   function initTrafficControls() {
@@ -1287,7 +1303,7 @@
     await Plotly.react('host-traffic-chart', [
       { name: 'Started by the host', x, y: times.map((t) => out.get(t) || 0), type: 'bar', marker: { color: cssVar('--sent') } },
       { name: 'Answered by the host', x: x.slice(), y: times.map((t) => inn.get(t) || 0), type: 'bar', marker: { color: cssVar('--recv') } },
-    ], chartLayout({ barmode: 'stack', yaxis: { title: { text: 'bytes' }, gridcolor: cssVar('--grid'), tickformat: '.2s', rangemode: 'tozero' } }), chartConfig);
+    ], chartLayout({ barmode: 'stack', yaxis: { title: { text: 'bytes' }, gridcolor: cssVar('--grid'), tickformat: '~s', rangemode: 'tozero' } }), chartConfig);
   }
 
   // ---------- models ----------

@@ -16,8 +16,8 @@ import { readFileSync } from 'node:fs';
 
 import { baseUrl, check, finish, withBrowser } from './browser.mjs';
 import {
-  checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkRiskiestHosts, checkSuppression,
-  checkTimeRange,
+  checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkRiskiestHosts, checkSingleScore,
+  checkSuppression, checkTimeRange,
 } from './page_checks.mjs';
 
 const base = baseUrl('the dashboard base URL');
@@ -95,6 +95,12 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     // A few scores close together must not zoom the time axis to milliseconds.
     check(score.spanMs !== null && score.spanMs >= 59000, `the score chart's time axis spans at least a minute (${score.spanMs} ms)`);
   }
+  await checkSingleScore(page, check);
+
+  // The traffic axis labels zero as "0", like its other ticks ("50M", not "50.0M").
+  const ticks = await page.$$eval('#traffic-chart .ytick text', (t) => t.map((e) => e.textContent));
+  check(ticks.includes('0') && ticks.every((t) => /^\d+(\.\d*[1-9])?[a-zµ]?$/i.test(t)),
+    `the traffic axis ticks read "0", "50M" (${ticks.join(', ')})`);
 
   // Live updates: the traffic chart must gain points from the event stream. Points come every
   // second; the generous wait is for a loaded machine (a speed check this is not).

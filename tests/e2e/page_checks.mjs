@@ -358,3 +358,33 @@ export async function checkSuppression(page, check) {
   const after = await page.evaluate(async () => (await fetch('/api/suppressions')).json());
   check(gone && !after.rules.includes(proposed), 'removing the rule takes it out of force and off the list');
 }
+
+// The score chart with a single point (a quiet link a minute after start): the score is drawn
+// (Plotly draws no line for one point) and the threshold is a line across the plot at its value.
+// A page of its own is served that one point and no event stream, so nothing adds a second.
+export async function checkSingleScore(page, check) {
+  const solo = await page.context().newPage();
+  const point = { time: Date.now() - 30000, score: 0, threshold: 0.75, alert_id: 0 };
+  await solo.route(/\/api\/timeline\?/, (route) => route.fulfill({
+    contentType: 'application/json', body: JSON.stringify({ points: [point] }) }));
+  await solo.route(/\/api\/events\?/, (route) => route.abort());
+  await solo.goto(page.url(), { waitUntil: 'domcontentloaded' });
+  const ready = await waitIn(solo, () => document.body.dataset.chartsReady === 'true', null, 15000);
+  const drawn = ready && await solo.evaluate(() => {
+    const chart = document.getElementById('score-chart');
+    const drag = chart.querySelector('.draglayer .nsewdrag');
+    if (chart.hidden || !drag) return { shown: false };
+    const area = drag.getBoundingClientRect();
+    const atValue = (r, v) => Math.abs(r.top + r.height / 2 - (area.top + chart._fullLayout.yaxis.l2p(v))) < 2;
+    const rects = (selector) => Array.from(chart.querySelectorAll(selector), (e) => e.getBoundingClientRect());
+    return {
+      shown: true,
+      marker: rects('.scatterlayer .point').some((r) => r.width > 0 && atValue(r, 0)),
+      threshold: rects('.shapelayer path, .scatterlayer .js-line')
+        .some((r) => r.width >= area.width / 2 && atValue(r, 0.75)),
+    };
+  });
+  check(drawn && drawn.shown && drawn.marker, 'a single score is drawn as a visible point');
+  check(drawn && drawn.threshold, 'with a single score the threshold is a line across the chart at its value');
+  await solo.close();
+}
