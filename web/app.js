@@ -524,7 +524,9 @@
     $('stat-recv-rate').textContent = fmtRate(s.bytes_recv_per_second);
     $('stat-packets').textContent = fmtInt(s.packets_total);
     $('stat-fps').textContent = fmtNum(s.flows_per_second, 1);
-    $('stat-flows').textContent = `${fmtInt(s.flows_total)} flows`;
+    // A flooded destination's SYNs are counted in flood summaries, not as flows.
+    $('stat-flows').textContent = `${fmtInt(s.flows_total)} flows${s.flood_summarized
+      ? ` · ${fmtInt(s.flood_summarized)} packets in flood summaries` : ''}`;
     $('stat-alerts').textContent = fmtInt(s.alerts_unacknowledged);
     $('stat-alerts-total').textContent = `${fmtInt(s.alerts_total)} total`;
     const h = s.health || {};

@@ -330,6 +330,7 @@ int run_monitor(const MonitorOptions& options) {
           server::PipelineStatus status;
           status.packets_total = ps.capture.received;
           status.flows_total = ds.flows;
+          status.flood_summarized = ps.flows.flood.summarized;
           status.flows_per_second = static_cast<double>(ds.flows - last_flows);
           status.health.packets_per_second =
               static_cast<double>(ps.capture.received - last_packets);

@@ -115,6 +115,7 @@ json stats_json(const Stats& stats) {
           {"bytes_recv_per_second", number(stats.bytes_recv_per_second)},
           {"packets_total", p.packets_total},
           {"flows_total", p.flows_total},
+          {"flood_summarized", p.flood_summarized},
           {"flows_per_second", number(p.flows_per_second)},
           {"health", health_json(p.health)},
           {"queues", std::move(queues)},

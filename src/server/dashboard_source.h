@@ -61,6 +61,8 @@ struct EvidenceStatus {
 struct PipelineStatus {
   std::uint64_t packets_total = 0;
   std::uint64_t flows_total = 0;
+  // Packets the flow table counted in flood summaries instead of flows (flow/flood_guard.h).
+  std::uint64_t flood_summarized = 0;
   double flows_per_second = 0;
   CaptureHealth health;
   std::vector<QueueStatus> queues;

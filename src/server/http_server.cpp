@@ -897,6 +897,10 @@ class HttpServer::Impl {
     m.sample("netsentry_capture_packets_per_second", p.health.packets_per_second);
     m.family("netsentry_flows_total", "counter", "Flows completed.");
     m.sample("netsentry_flows_total", static_cast<double>(p.flows_total));
+    m.family("netsentry_flood_summarized_packets_total", "counter",
+             "Packets counted in flood summaries instead of flows (SYNs to a flooded destination "
+             "and its replies).");
+    m.sample("netsentry_flood_summarized_packets_total", static_cast<double>(p.flood_summarized));
     m.family("netsentry_flows_per_second", "gauge", "Flows completed per second.");
     m.sample("netsentry_flows_per_second", p.flows_per_second);
     m.family("netsentry_flow_table_size", "gauge", "Flows currently tracked.");

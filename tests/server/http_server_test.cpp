@@ -174,6 +174,7 @@ class HttpServerTest : public ::testing::Test {
     state_.set_models(models);
     PipelineStatus status;
     status.packets_total = 999;
+    status.flood_summarized = 640;
     status.flows_per_second = 2.5;
     status.health.kernel_drops = 3;
     status.queues = {{"capture", 10, 4096, 1}};
@@ -255,6 +256,7 @@ TEST_F(HttpServerTest, StatsHaveTotalsHealthAndEventSeq) {
   EXPECT_DOUBLE_EQ(s["bytes_sent_total"].get<double>(), 1000.0);
   EXPECT_DOUBLE_EQ(s["bytes_recv_total"].get<double>(), 250.0);
   EXPECT_EQ(s["packets_total"], 999);
+  EXPECT_EQ(s["flood_summarized"], 640);
   EXPECT_EQ(s["flows_per_second"], 2.5);
   EXPECT_EQ(s["health"]["kernel_drops"], 3);
   EXPECT_EQ(s["queues"][0]["name"], "capture");
@@ -562,6 +564,7 @@ TEST_F(HttpServerTest, MetricsAreNetsentryPrometheusText) {
   EXPECT_GT(samples, 20);
   EXPECT_NE(res->body.find("netsentry_alerts_total{severity=\"HIGH\"} 1\n"), std::string::npos);
   EXPECT_NE(res->body.find("netsentry_packets_total 999\n"), std::string::npos);
+  EXPECT_NE(res->body.find("netsentry_flood_summarized_packets_total 640\n"), std::string::npos);
   EXPECT_NE(res->body.find("netsentry_kernel_drops_total 3\n"), std::string::npos);
   EXPECT_NE(res->body.find("netsentry_queue_depth{queue=\"capture\"} 10\n"), std::string::npos);
   EXPECT_NE(res->body.find("netsentry_traffic_bytes_total{direction=\"sent\"} 1000\n"),
