@@ -71,7 +71,8 @@ void CapturePipeline::BatchingSink::on_flow_progress(flow::FlowRecord&& record) 
 }
 
 void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s) {
-  // Once per flood each way (the flow thread's log lines, at most two per second per flood).
+  // The flow thread logs a flood's start and its end, once each (a pulsing flood: at most about
+  // two lines a second per destination).
   const std::string target =
       fmt::format("{}/tcp{}", detect::format_endpoint(s.dst, s.dst_port),
                   s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string());

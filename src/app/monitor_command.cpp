@@ -70,9 +70,9 @@ void log_detection(const detect::DetectionStats& d, const store::SqliteStore* st
   }
   spdlog::info(
       "profiles: {} hosts, {} engaged, {} evicted; attempts: {} judged, {} pending, {} "
-      "judged early; evidence by detector: {}",
+      "judged early, {} more in {} flood summaries; evidence by detector: {}",
       d.profiles.hosts, d.profiles.engaged, d.profiles.evictions, d.attempts.attempts,
-      d.attempts.pending, d.attempts.judged_early, detectors);
+      d.attempts.pending, d.attempts.judged_early, d.flood_attempts, d.flood_summaries, detectors);
   if (store != nullptr) {
     const store::StoreStats st = store->stats();
     const auto error = store->last_error();
