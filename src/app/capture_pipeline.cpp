@@ -73,20 +73,21 @@ void CapturePipeline::BatchingSink::on_flow_progress(flow::FlowRecord&& record) 
 void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s) {
   // The flow thread logs a flood's start and its end, once each (a pulsing flood: at most about
   // two lines a second per destination).
-  const std::string target =
-      fmt::format("{}/tcp{}", detect::format_endpoint(s.dst, s.dst_port),
-                  s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string());
+  const auto target = [&s] {
+    return fmt::format("{}/tcp{}", detect::format_endpoint(s.dst, s.dst_port),
+                       s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string());
+  };
   if (s.started) {
     spdlog::warn(
         "flow meter: {} is flooded with TCP connection attempts that do not complete; its "
         "further SYNs and its replies to them are counted in a flood summary, not as one flow "
         "each (--flood-summary-rate)",
-        target);
+        target());
   }
   if (s.ended) {
     spdlog::info(
-        "flow meter: the flood of {} is over: {} SYNs and {} replies and resets summarised", target,
-        s.total_attempts, s.total_replies);
+        "flow meter: the flood of {} is over: {} SYNs and {} replies and resets summarised",
+        target(), s.total_attempts, s.total_replies);
   }
   batch_.floods.push_back(s);
 }

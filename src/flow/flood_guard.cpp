@@ -34,19 +34,27 @@ std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t po
   return h | 1;  // never 0 (a free entry)
 }
 
+bool FloodGuard::same(const FloodSummary& s, const net::IpAddress& ip, std::uint16_t port,
+                      std::uint16_t vlan) {
+  return s.dst == ip && s.dst_port == port && s.vlan == vlan;
+}
+
+FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag) {
+  return &entries_[((tag >> 20) & (kBuckets - 1)) * 2];
+}
+
 FloodGuard::Entry* FloodGuard::find(std::uint64_t tag) {
-  Entry* bucket = &entries_[((tag >> 20) & (kBuckets - 1)) * 2];
-  if (bucket[0].tag == tag) return &bucket[0];
-  if (bucket[1].tag == tag) return &bucket[1];
+  Entry* b = bucket(tag);
+  if (b[0].tag == tag) return &b[0];
+  if (b[1].tag == tag) return &b[1];
   return nullptr;
 }
 
 FloodGuard::Entry* FloodGuard::claim(std::uint64_t tag, std::int64_t quarter) {
-  Entry* bucket = &entries_[((tag >> 20) & (kBuckets - 1)) * 2];
-  if (bucket[0].tag == tag) return &bucket[0];
-  if (bucket[1].tag == tag) return &bucket[1];
+  if (Entry* e = find(tag)) return e;
+  Entry* b = bucket(tag);
   for (int i = 0; i < 2; ++i) {
-    Entry& e = bucket[i];
+    Entry& e = b[i];
     // Free, or not counted for a second (its counts are all stale) and not flooded.
     if (e.tag == 0 || (e.flood == 0 && quarter - e.quarter >= 4)) {
       e = Entry{};
@@ -59,7 +67,7 @@ FloodGuard::Entry* FloodGuard::claim(std::uint64_t tag, std::int64_t quarter) {
   return nullptr;
 }
 
-void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm) const {
+void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm) {
   // Judge the quarters at least two behind `quarter` that hold counts (up to e.quarter).
   const std::int64_t due = quarter - 2;
   for (std::int64_t q = std::max(e.judged + 1, e.quarter - 3); q <= std::min(due, e.quarter); ++q) {
@@ -115,24 +123,28 @@ bool FloodGuard::on_syn(const net::Packet& packet, std::int64_t now_ns) {
   if (calm && e->flood != 0) end_flood(e->flood - 1u);
   ++e->attempts[static_cast<std::size_t>(quarter & 3)];
   if (e->flood == 0) return false;
-  Flood& f = floods_[e->flood - 1u];
-  FloodSummary& s = f.summary;
-  if (!(s.dst == packet.dst) || s.dst_port != packet.dst_port || s.vlan != packet.vlan) {
+  FloodSummary& s = floods_[e->flood - 1u].summary;
+  if (!same(s, packet.dst, packet.dst_port, packet.vlan)) {
     return false;  // another destination with the same tag: never summarised
   }
-  if (s.attempts == 0 && s.replies == 0 && s.resets == 0) s.first_ns = now_ns;
-  s.last_ns = now_ns;
-  ++s.attempts;
+  count(s, s.attempts, s.attempt_bytes, packet, now_ns);
   ++s.total_attempts;
-  s.attempt_bytes += packet.wire_len;
   if (s.source.family == 0) {
     s.source = packet.src;
   } else if (!(s.source == packet.src)) {
     s.many_sources = true;
   }
+  return true;
+}
+
+void FloodGuard::count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& bytes,
+                       const net::Packet& packet, std::int64_t now_ns) {
+  if (s.attempts == 0 && s.replies == 0 && s.resets == 0) s.first_ns = now_ns;
+  s.last_ns = now_ns;
+  ++packets;
+  bytes += packet.wire_len;
   ++stats_.summarized;
   stats_.summarized_bytes += packet.wire_len;
-  return true;
 }
 
 FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port,
@@ -140,29 +152,23 @@ FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port,
   Entry* e = find(tag_of(ip, port, vlan));
   if (e == nullptr || e->flood == 0) return nullptr;
   FloodSummary& s = floods_[e->flood - 1u].summary;
-  if (!(s.dst == ip) || s.dst_port != port || s.vlan != vlan) return nullptr;
-  return &s;
+  return same(s, ip, port, vlan) ? &s : nullptr;
 }
 
 bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
   if (floods_.empty() || packet.outer != nullptr) return false;
   FloodSummary* s = flooded(packet.src, packet.src_port, packet.vlan);
-  std::uint64_t* count = nullptr;
+  std::uint64_t* counter = nullptr;
   if (s != nullptr) {
-    count = &s->replies;
+    counter = &s->replies;
   } else if ((packet.tcp_flags & net::tcp_flag::kRst) != 0 &&
              (s = flooded(packet.dst, packet.dst_port, packet.vlan)) != nullptr) {
-    count = &s->resets;  // the initiator resets the victim's SYN-ACK
+    counter = &s->resets;  // the initiator resets the victim's SYN-ACK
   } else {
     return false;
   }
-  if (s->attempts == 0 && s->replies == 0 && s->resets == 0) s->first_ns = now_ns;
-  s->last_ns = now_ns;
-  ++*count;
+  count(*s, *counter, s->reply_bytes, packet, now_ns);
   ++s->total_replies;
-  s->reply_bytes += packet.wire_len;
-  ++stats_.summarized;
-  stats_.summarized_bytes += packet.wire_len;
   return true;
 }
 

@@ -71,8 +71,6 @@ class FloodGuard final {
   // End of input: reports every flooded destination as ended and forgets them.
   void flush();
 
-  [[nodiscard]] std::size_t flooded() const { return floods_.size(); }
-
  private:
   struct Entry {
     std::uint64_t tag = 0;                    // hash of the destination; 0 = free
@@ -90,6 +88,11 @@ class FloodGuard final {
 
   [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
                                             std::uint16_t vlan);
+  // Whether `s` is the summary of `ip`:`port` (tags can collide).
+  [[nodiscard]] static bool same(const FloodSummary& s, const net::IpAddress& ip,
+                                 std::uint16_t port, std::uint16_t vlan);
+  // The two entries a tag may live in.
+  [[nodiscard]] Entry* bucket(std::uint64_t tag);
   // The summary of `ip`:`port` when it is flooded, else null.
   [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
                                       std::uint16_t vlan);
@@ -100,7 +103,10 @@ class FloodGuard final {
   [[nodiscard]] Entry* claim(std::uint64_t tag, std::int64_t quarter);
   // Moves `e` to `quarter`, judging the quarters that are due first: sets `flood` when a judged
   // quarter makes a destination flooded, `calm` when one ends its flood.
-  void advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm) const;
+  void advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm);
+  // Counts one summarised packet in `s` (the `packets` and `bytes` of its kind) and the stats.
+  void count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& bytes,
+             const net::Packet& packet, std::int64_t now_ns);
   void start_flood(Entry& e, const net::Packet& syn);
   void report_due(std::int64_t now_ns);
   void report(Flood& f, bool ended);
