@@ -288,9 +288,11 @@ int run_monitor(const MonitorOptions& options) {
       stage.watch_output(writer_output(std::string(store::TrafficLog::kTrafficFile),
                                        [l = replay_log.get()] { return l->traffic_health(); }));
     }
-    // A replay judges packets from the first one on with its model: no flow waits (or is told
-    // about before an unusable bundle stops it).
-    if (replay) stage.wait_for_model();
+    // A replay reads packets while the bundle loads (~60 ms for a forest's JSON, a tenth of a
+    // lab capture's replay): its first scoring batch waits for the bundle on the stage thread, so
+    // every flow is judged by the model, as if it had been there from the first packet. A bundle
+    // that passed the manifest check but does not load stops the replay below, after the flows
+    // read so far were written unscored.
     pipeline->start();
     wake_target.store(pipeline.get());
     spdlog::info("monitor: {} {}, writing {}", replay ? "replaying" : "capturing on",

@@ -82,6 +82,13 @@ DetectionStage::DetectionStage(DetectionOptions options, DetectionOutputs output
   ml_ = std::make_unique<MlFlowDetector>(
       mo, flows_out_.get(), site_.get(),
       [this](const net::IpAddress& host) { return !profiles_.engaged(host); });
+  if (!options_.live) {
+    // A replay starts reading packets while the bundle loads; its first scoring batch waits for
+    // the bundle (called on the stage thread, the mutex held).
+    ml_->set_await([this] {
+      if (!take_loaded(true)) ml_->set_waiting(false);
+    });
+  }
 
   {
     std::filesystem::path traffic = options_.traffic_model_dir;
@@ -168,10 +175,10 @@ bool DetectionStage::take_loaded(bool wait) {
 }
 
 void DetectionStage::take_forecaster() {
-  if (!traffic_loading_.valid() || forecast_ == nullptr ||
-      traffic_loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    return;
-  }
+  if (!traffic_loading_.valid() || forecast_ == nullptr) return;
+  // A replay forecasts from its first second on, whenever the forecaster finished loading.
+  if (!options_.live) traffic_loading_.wait();
+  if (traffic_loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   try {
     forecast_->set_model(traffic_loading_.get());
     spdlog::info("volume: forecasting traffic with {}", traffic_what_);

@@ -105,36 +105,55 @@ void MlFlowDetector::enqueue(const flow::FlowRecord& record, bool finished,
   if (finished) ++stats_.finished;
   // Unscorable interim reports have nothing to give; finished ones still go to the sink in order.
   if (!finished && !item.note.empty()) return;
-  const bool judge = scorer_ || (site_ != nullptr && site_->ready());
-  if (!finished && !judge && !waiting_) return;
+  if (!finished && !judge() && !waiting_) return;
   item.record = record;
   if (pending_.empty()) {
     pending_first_ns_ = std::max(record.end_ns, record.start_ns);
     pending_since_ = Clock::now();
   }
   pending_.push_back(std::move(item));
-  if (waiting_) return;
-  if (!judge || pending_.size() >= options_.batch ||
-      std::max(record.end_ns, record.start_ns) - pending_first_ns_ >=
-          static_cast<std::int64_t>(options_.span_s * 1e9)) {
-    score(out);
+  const bool full =
+      pending_.size() >= options_.batch || spans(std::max(record.end_ns, record.start_ns));
+  if (waiting_) {
+    if (!full || !await_) return;
+    await_();
   }
+  if (!judge() || full) score(out);
+}
+
+bool MlFlowDetector::judge() {
+  if (scorer_) return true;
+  if (site_ == nullptr) return false;
+  adopt_site();
+  return site_->ready();
+}
+
+void MlFlowDetector::adopt_site() {
+  if (site_ != nullptr && site_->take_ready()) {
+    spdlog::info("site baseline: scoring with {}", site_->description());
+  }
+}
+
+bool MlFlowDetector::spans(std::int64_t now_ns) const {
+  return now_ns - pending_first_ns_ >= static_cast<std::int64_t>(options_.span_s * 1e9);
 }
 
 bool MlFlowDetector::due(std::int64_t now_ns) const {
   if (pending_.empty() || waiting_) return false;
-  if (now_ns - pending_first_ns_ >= static_cast<std::int64_t>(options_.span_s * 1e9)) return true;
+  if (spans(now_ns)) return true;
   return options_.live &&
          std::chrono::duration<double>(Clock::now() - pending_since_).count() >= options_.latency_s;
 }
 
 void MlFlowDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {
+  if (waiting_ && await_ && !pending_.empty() && spans(now_ns)) await_();
   if (due(now_ns)) score(out);
 }
 
 void MlFlowDetector::flush(std::vector<Evidence>& out) {
   waiting_ = false;
   score(out);
+  adopt_site();  // a fit the last flows started
   if (verdicts_ != nullptr) verdicts_->flush();
 }
 
@@ -163,6 +182,8 @@ void MlFlowDetector::give_evidence(const flow::FlowRecord& r, Evidence ev, const
 
 void MlFlowDetector::score(std::vector<Evidence>& out) {
   if (pending_.empty()) return;
+  // A replay's refit, started in the last batch, is adopted here, where it is first needed.
+  adopt_site();
   const FlowScorer* site = site_ != nullptr ? site_->scorer() : nullptr;
   const FlowScorer* primary = scorer_ ? scorer_.get() : site;
   const auto t0 = Clock::now();
@@ -308,9 +329,9 @@ void MlFlowDetector::score(std::vector<Evidence>& out) {
     verdicts_->on_flows(finished, finished_verdicts, threshold());
   }
   finished.clear();
-  if (site_ != nullptr && site_->take_ready()) {
-    spdlog::info("site baseline: scoring with {}", site_->description());
-  }
+  // Live, a model fitted meanwhile is taken at once; a replay takes it where it is next needed
+  // (taking it here would wait for the fit these flows may just have started).
+  if (options_.live) adopt_site();
 }
 
 }  // namespace netsentry::detect

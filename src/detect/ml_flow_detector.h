@@ -86,8 +86,12 @@ class MlFlowDetector final : public Detector {
 
   // The generic model (null: none). Flows scored from then on use it.
   void set_model(std::unique_ptr<ml::Bundle> bundle, std::string what);
-  // While waiting, flows queue unscored until set_model() or stop_waiting().
+  // While waiting, flows queue unscored until set_model() or set_waiting(false).
   void set_waiting(bool waiting) { waiting_ = waiting; }
+  // Replays: called when a batch falls due while waiting; it returns once the wait is over
+  // (set_model() or set_waiting(false) called). Batches are then cut at the same flows whenever
+  // the model arrives, so a replay's verdicts and evidence do not depend on how long it loaded.
+  void set_await(std::function<void()> await) { await_ = std::move(await); }
   [[nodiscard]] std::size_t pending() const { return pending_.size(); }
   [[nodiscard]] const ml::Bundle* model() const { return bundle_.get(); }
   [[nodiscard]] const std::string& model_description() const { return what_; }
@@ -103,6 +107,12 @@ class MlFlowDetector final : public Detector {
   void enqueue(const flow::FlowRecord& record, bool finished, std::vector<Evidence>& out);
   void score(std::vector<Evidence>& out);
   [[nodiscard]] bool due(std::int64_t now_ns) const;
+  // A model scores flows now (the generic one, or the site baseline alone).
+  [[nodiscard]] bool judge();
+  // Takes the site baseline's newly fitted model (a replay: waits for a fit still running).
+  void adopt_site();
+  // The pending batch spans `span_s` of packet time by `now_ns`.
+  [[nodiscard]] bool spans(std::int64_t now_ns) const;
   void give_evidence(const flow::FlowRecord& record, Evidence ev, const FlowVerdict& v, bool early,
                      std::vector<Evidence>& out);
 
@@ -115,6 +125,7 @@ class MlFlowDetector final : public Detector {
   std::unique_ptr<FlowScorer> scorer_;
   std::string what_;
   bool waiting_ = false;
+  std::function<void()> await_;
 
   std::vector<Item> pending_;
   std::int64_t pending_first_ns_ = 0;

@@ -7,10 +7,12 @@
 // must agree) with each model's threshold at `percentile` of its own training scores. A flow this
 // baseline calls typical gives no ML evidence from the generic model alone (see MlFlowDetector);
 // with --learn-baseline and no generic model, it is the only model. Fitting runs on a thread of its
-// own (live) or on the caller's thread (`synchronous`, replays: the model then changes at the same
-// packet every time); saving it then runs on a thread of its own, so the stage does not wait for
-// the disk (the destructor waits for it). Thread rules: observe(), take_ready(), scorer() from one
-// thread (the detection stage); the fit hands its bundle over through a mutex.
+// own. Live, the new model is adopted whenever it is ready. With `synchronous` (replays),
+// take_ready() waits for a running fit, so the model changes at the same flow every time: the
+// caller asks for it where it next needs the model, and the fit runs beside the packets in between;
+// its save then runs on a thread of its own, so not even that waits for the disk (the destructor
+// waits for it). Thread rules: observe(), take_ready(), scorer() from one thread (the detection
+// stage); the fit hands its bundle over through a mutex.
 #pragma once
 
 #include <array>
@@ -54,7 +56,8 @@ class SiteBaseline final {
 
   // One flow this network may learn from (the caller leaves out hosts with engaged alerts).
   void observe(const flow::FlowRecord& flow);
-  // Adopts a newly fitted model when one is ready; true when it did (scorer() changed).
+  // Adopts a newly fitted model when one is ready (`synchronous`: waits for a fit still running);
+  // true when it did (scorer() changed).
   bool take_ready();
   // The current model (nullptr before the first fit or load).
   [[nodiscard]] const FlowScorer* scorer() const { return scorer_.get(); }
@@ -63,8 +66,9 @@ class SiteBaseline final {
   // "learned from 1,234 flows of this network" / "loaded from DIR".
   [[nodiscard]] const std::string& description() const { return description_; }
   [[nodiscard]] std::uint64_t fits() const { return fits_; }
-  // Returns once a save still running has ended (the destructor waits for it too).
+  // Returns once a fit and its save still running have ended (the destructor waits for them too).
   void wait_saved() {
+    if (worker_.joinable()) worker_.join();
     if (saver_.joinable()) saver_.join();
   }
 

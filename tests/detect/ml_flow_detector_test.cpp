@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -148,6 +149,87 @@ TEST(MlFlowDetector, AFlowThisNetworksBaselineCallsTypicalGivesNoEvidenceFromThe
   EXPECT_FALSE(sink.seen[0].evidence);
   EXPECT_NE(sink.seen[0].note.find("typical of this network"), std::string_view::npos);
   EXPECT_EQ(ml.ml_stats().typical_here, 1u);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// What a replay hands the detector: early reports of web sessions and odd trickles, each flow
+// ending five reports later, so batch boundaries decide which early reports are superseded.
+struct ReplayRun {
+  std::vector<Evidence> evidence;
+  Verdicts sink;
+  MlDetectorStats stats;
+};
+void feed(MlFlowDetector& ml, ReplayRun& run, const std::function<void()>& between = {}) {
+  const auto flow_of_index = [](int i) {
+    // 100 ms apart, each over within 50 ms (the trickles' features still say two minutes): the
+    // batches are cut by their size (16), not by their span of packet time.
+    auto r = i % 7 == 3 ? odd(static_cast<std::uint16_t>(50000 + i), kT0 + i * 100 * kMs)
+                        : web(i, kT0 + i * 100 * kMs);
+    r.end_ns = r.start_ns + 50 * kMs;
+    return r;
+  };
+  for (int i = 0; i < 60; ++i) {
+    auto early = flow_of_index(i);
+    early.end_reason = flow::EndReason::kOngoing;
+    ml.on_flow_progress(early, run.evidence);
+    if (i >= 5) ml.on_flow_finished(flow_of_index(i - 5), run.evidence);
+    if (between) between();
+  }
+  ml.flush(run.evidence);
+  run.stats = ml.ml_stats();
+}
+
+TEST(MlFlowDetector, AReplayWaitingForItsBundleScoresTheSameBatchesAsOneThatHadIt) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("netsentry-ml-await-" + std::to_string(::getpid()));
+  (void)learned_on_web(dir);
+
+  ReplayRun had;
+  MlFlowDetector loaded(replay_options(), &had.sink, nullptr, {});
+  loaded.set_model(std::make_unique<ml::Bundle>(ml::Bundle::load(dir)), "generic");
+  feed(loaded, had);
+
+  // The bundle arrives only when the first batch falls due: until then flows queue unscored.
+  ReplayRun waited;
+  MlFlowDetector waiting(replay_options(), &waited.sink, nullptr, {});
+  waiting.set_waiting(true);
+  int awaited = 0;
+  std::size_t pending_when_awaited = 0;
+  waiting.set_await([&] {
+    ++awaited;
+    pending_when_awaited = waiting.pending();
+    waiting.set_model(std::make_unique<ml::Bundle>(ml::Bundle::load(dir)), "generic");
+  });
+  feed(waiting, waited);
+
+  EXPECT_EQ(awaited, 1);
+  EXPECT_EQ(pending_when_awaited, replay_options().batch);
+  ASSERT_GT(had.stats.early_superseded, 0u);
+  ASSERT_GT(had.evidence.size(), 0u);
+  EXPECT_EQ(waited.stats.early_scored, had.stats.early_scored);
+  EXPECT_EQ(waited.stats.early_superseded, had.stats.early_superseded);
+  EXPECT_EQ(waited.stats.scored, had.stats.scored);
+  EXPECT_EQ(waited.stats.with_evidence, had.stats.with_evidence);
+  ASSERT_EQ(waited.evidence.size(), had.evidence.size());
+  for (std::size_t i = 0; i < had.evidence.size(); ++i) {
+    EXPECT_EQ(waited.evidence[i].subject, had.evidence[i].subject) << i;
+    EXPECT_EQ(waited.evidence[i].description, had.evidence[i].description) << i;
+    EXPECT_DOUBLE_EQ(waited.evidence[i].confidence, had.evidence[i].confidence) << i;
+  }
+  ASSERT_EQ(waited.sink.seen.size(), had.sink.seen.size());
+  for (std::size_t i = 0; i < had.sink.seen.size(); ++i) {
+    EXPECT_EQ(waited.sink.seen[i].score, had.sink.seen[i].score) << i;
+    EXPECT_EQ(waited.sink.seen[i].evidence, had.sink.seen[i].evidence) << i;
+  }
+
+  // Without a replay's await (live), the queue just grows until the bundle is set.
+  ReplayRun live;
+  MlFlowDetector unawaited(replay_options(), &live.sink, nullptr, {});
+  unawaited.set_waiting(true);
+  for (int i = 0; i < 40; ++i) unawaited.on_flow_finished(web(i, kT0 + i * kSec), live.evidence);
+  EXPECT_EQ(unawaited.pending(), 40u);
+  EXPECT_TRUE(live.sink.seen.empty());
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
