@@ -59,6 +59,11 @@ DetectionStage::DetectionStage(DetectionOptions options, DetectionOutputs output
   if (options_.site_baseline && options_.site.learn_s > 0) {
     SiteBaselineOptions so = options_.site;
     so.synchronous = so.synchronous || !options_.live;
+    // Beside the generic model, a replay adopts a fit a minute of packet time after it started
+    // (a fit of a few thousand flows takes ~20 ms, the time a replay reads a minute of a lab
+    // capture in), so it runs beside the packets, as a live fit runs while traffic goes on. Alone
+    // it is the model: a replay waits for its fit, so no flow goes unscored meanwhile.
+    if (!options_.live && generic) so.adopt_after_s = kReplaySiteAdoptS;
     so.threads = options_.threads;
     // Alone (no generic model) it is the model, with an autoencoder beside the forest when
     // LibTorch is there; beside the generic model a forest is enough to say "typical here".

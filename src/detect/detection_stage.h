@@ -178,6 +178,8 @@ class DetectionStage final {
   std::shared_future<std::shared_ptr<const ml::torch::TrafficForecaster>> traffic_ready_;
   std::string traffic_what_;
   static constexpr std::size_t kMaxPendingWhileLoading = 65'536;
+  // Packet time a replay's site-baseline fit runs beside the packets before it is adopted.
+  static constexpr double kReplaySiteAdoptS = 60;
 
   struct Watched {
     WatchedOutput output;

@@ -107,6 +107,7 @@ void MlFlowDetector::enqueue(const flow::FlowRecord& record, bool finished,
   if (!finished && !item.note.empty()) return;
   if (!finished && !judge() && !waiting_) return;
   item.record = record;
+  latest_ns_ = std::max({latest_ns_, record.end_ns, record.start_ns});
   if (pending_.empty()) {
     pending_first_ns_ = std::max(record.end_ns, record.start_ns);
     pending_since_ = Clock::now();
@@ -129,7 +130,7 @@ bool MlFlowDetector::judge() {
 }
 
 void MlFlowDetector::adopt_site() {
-  if (site_ != nullptr && site_->take_ready()) {
+  if (site_ != nullptr && site_->take_ready(latest_ns_)) {
     spdlog::info("site baseline: scoring with {}", site_->description());
   }
 }
@@ -146,6 +147,7 @@ bool MlFlowDetector::due(std::int64_t now_ns) const {
 }
 
 void MlFlowDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {
+  latest_ns_ = std::max(latest_ns_, now_ns);
   if (waiting_ && await_ && !pending_.empty() && spans(now_ns)) await_();
   if (due(now_ns)) score(out);
 }
@@ -153,7 +155,6 @@ void MlFlowDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {
 void MlFlowDetector::flush(std::vector<Evidence>& out) {
   waiting_ = false;
   score(out);
-  adopt_site();  // a fit the last flows started
   if (verdicts_ != nullptr) verdicts_->flush();
 }
 
@@ -182,7 +183,7 @@ void MlFlowDetector::give_evidence(const flow::FlowRecord& r, Evidence ev, const
 
 void MlFlowDetector::score(std::vector<Evidence>& out) {
   if (pending_.empty()) return;
-  // A replay's refit, started in the last batch, is adopted here, where it is first needed.
+  // A replay's refit is adopted here, once it has had its time beside the packets.
   adopt_site();
   const FlowScorer* site = site_ != nullptr ? site_->scorer() : nullptr;
   const FlowScorer* primary = scorer_ ? scorer_.get() : site;
@@ -329,8 +330,8 @@ void MlFlowDetector::score(std::vector<Evidence>& out) {
     verdicts_->on_flows(finished, finished_verdicts, threshold());
   }
   finished.clear();
-  // Live, a model fitted meanwhile is taken at once; a replay takes it where it is next needed
-  // (taking it here would wait for the fit these flows may just have started).
+  // Live, a model fitted meanwhile is taken at once; a replay takes it in a later batch (taking
+  // it here would wait for the fit these flows may just have started).
   if (options_.live) adopt_site();
 }
 

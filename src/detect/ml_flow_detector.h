@@ -109,7 +109,8 @@ class MlFlowDetector final : public Detector {
   [[nodiscard]] bool due(std::int64_t now_ns) const;
   // A model scores flows now (the generic one, or the site baseline alone).
   [[nodiscard]] bool judge();
-  // Takes the site baseline's newly fitted model (a replay: waits for a fit still running).
+  // Takes the site baseline's newly fitted model (a replay: once its time beside the packets is
+  // over, waiting for a fit still running).
   void adopt_site();
   // The pending batch spans `span_s` of packet time by `now_ns`.
   [[nodiscard]] bool spans(std::int64_t now_ns) const;
@@ -126,6 +127,7 @@ class MlFlowDetector final : public Detector {
   std::string what_;
   bool waiting_ = false;
   std::function<void()> await_;
+  std::int64_t latest_ns_ = 0;  // packet time of the newest flow or tick seen
 
   std::vector<Item> pending_;
   std::int64_t pending_first_ns_ = 0;

@@ -121,9 +121,10 @@ void SiteBaseline::start_fit(std::int64_t now_ns) {
   period_start_ns_ = now_ns;
   first_fit_done_ = true;
   fitting_ = true;
+  fit_started_ns_ = now_ns;
   spdlog::info("site baseline: learning this network's normal from {} flows", rows.size());
-  // A replay's fit (~20 ms of the stage thread each on a lab capture, the packets waiting) runs
-  // beside the packets too; take_ready() waits for it where the model is next needed.
+  // A replay's fit too (~20 ms each on a lab capture: on the stage thread, the packets waited);
+  // take_ready() adopts it at the same packet every time.
   if (worker_.joinable()) worker_.join();
   worker_ = std::jthread([this, rows = std::move(rows)]() mutable { fit(std::move(rows)); });
 }
@@ -193,9 +194,13 @@ void SiteBaseline::save(const ml::Bundle& bundle, std::size_t rows) const {
   }
 }
 
-bool SiteBaseline::take_ready() {
+bool SiteBaseline::take_ready(std::int64_t now_ns) {
   if (!fitting_) return false;
-  if (options_.synchronous && worker_.joinable()) worker_.join();
+  if (options_.synchronous) {
+    const auto after = static_cast<std::int64_t>(options_.adopt_after_s * 1e9);
+    if (now_ns != INT64_MAX && now_ns - fit_started_ns_ < after) return false;
+    if (worker_.joinable()) worker_.join();
+  }
   std::shared_ptr<const ml::Bundle> ready;
   std::size_t rows = 0;
   {

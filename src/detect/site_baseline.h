@@ -42,6 +42,10 @@ struct SiteBaselineOptions {
   int threads = 1;
   std::uint64_t seed = 42;
   bool synchronous = false;
+  // With `synchronous`: a fit is adopted at the first take_ready(now_ns) this much packet time
+  // after it started, so it runs beside the packets in between (a replay reads a minute of a lab
+  // capture in ~20 ms, about what a fit of a few thousand flows takes).
+  double adopt_after_s = 0;
 };
 
 class SiteBaseline final {
@@ -56,9 +60,10 @@ class SiteBaseline final {
 
   // One flow this network may learn from (the caller leaves out hosts with engaged alerts).
   void observe(const flow::FlowRecord& flow);
-  // Adopts a newly fitted model when one is ready (`synchronous`: waits for a fit still running);
-  // true when it did (scorer() changed).
-  bool take_ready();
+  // Adopts a newly fitted model when one is ready; true when it did (scorer() changed). With
+  // `synchronous`, `now_ns` (packet time) decides: a fit is adopted once now_ns is adopt_after_s
+  // past its start, waiting for it if it still runs (the default: at once).
+  bool take_ready(std::int64_t now_ns = INT64_MAX);
   // The current model (nullptr before the first fit or load).
   [[nodiscard]] const FlowScorer* scorer() const { return scorer_.get(); }
   [[nodiscard]] const ml::Bundle* bundle() const { return bundle_.get(); }
@@ -102,9 +107,10 @@ class SiteBaseline final {
   std::shared_ptr<const ml::Bundle> ready_;
   bool failed_ = false;
   std::size_t description_rows_ = 0;
-  bool fitting_ = false;  // stage thread: a fit was started and not taken yet
-  std::jthread saver_;    // a synchronous fit's save (the next one waits for it)
-  std::jthread worker_;   // last: joins before the members the fit uses go away
+  bool fitting_ = false;             // stage thread: a fit was started and not taken yet
+  std::int64_t fit_started_ns_ = 0;  // packet time the running fit started at
+  std::jthread saver_;               // a synchronous fit's save (the next one waits for it)
+  std::jthread worker_;              // last: joins before the members the fit uses go away
 };
 
 }  // namespace netsentry::detect

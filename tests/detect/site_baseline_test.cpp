@@ -40,6 +40,35 @@ class TempDir {
   fs::path path_;
 };
 
+TEST(SiteBaseline, AReplaysFitIsAdoptedAtTheSamePacketTimeHoweverLongItTakes) {
+  SiteBaselineOptions o;
+  o.learn_s = 60;
+  o.refresh_s = 0;
+  o.synchronous = true;
+  o.adopt_after_s = 30;
+  SiteBaseline site(o);
+  // Flows every 250 ms: the one that ends 60 s after the first starts the fit.
+  std::int64_t first = 0;
+  std::int64_t started = 0;
+  for (int i = 0; i < 300 && started == 0; ++i) {
+    const flow::FlowRecord f = web(i, kT0 + i * 250 * kMs);
+    const std::int64_t t = std::max(f.start_ns, f.end_ns);
+    if (i == 0) first = t;
+    site.observe(f);
+    if (t - first >= 60 * kSec) started = t;
+    EXPECT_FALSE(site.take_ready(t));  // not yet, whatever the fit's progress
+  }
+  ASSERT_GT(started, 0);
+  // Whether the fit is done or not, it is not adopted before 30 s of packet time have passed...
+  EXPECT_FALSE(site.take_ready(started + 29 * kSec));
+  EXPECT_FALSE(site.ready());
+  // ... and at 30 s it is, waiting for the fit if it still runs.
+  EXPECT_TRUE(site.take_ready(started + 30 * kSec));
+  EXPECT_TRUE(site.ready());
+  EXPECT_EQ(site.fits(), 1u);
+  EXPECT_FALSE(site.take_ready(started + 31 * kSec));  // nothing new to adopt
+}
+
 TEST(SiteBaseline, LearnsFromTheFirstMinutesOfFlowsSavesAndReloads) {
   TempDir dir;
   SiteBaselineOptions o;
