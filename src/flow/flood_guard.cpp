@@ -129,11 +129,17 @@ bool FloodGuard::on_syn(const net::Packet& packet, std::int64_t now_ns) {
   }
   count(s, s.attempts, s.attempt_bytes, packet, now_ns);
   ++s.total_attempts;
-  if (s.source.family == 0) {
+  // A majority vote names the source: a lead of 80 % of the attempts means the candidate sent at
+  // least 80 % of them, and one that sent 90 % always has it. Spoofed sources leave no lead.
+  if (s.source_lead == 0) {
     s.source = packet.src;
-  } else if (!(s.source == packet.src)) {
-    s.many_sources = true;
+    s.source_lead = 1;
+  } else if (s.source == packet.src) {
+    ++s.source_lead;
+  } else {
+    --s.source_lead;
   }
+  s.many_sources = s.source_lead * 5 < s.attempts * 4;
   return true;
 }
 
@@ -208,6 +214,7 @@ void FloodGuard::report(Flood& f, bool ended) {
   s.first_ns = s.last_ns = 0;
   s.attempts = s.attempt_bytes = s.replies = s.resets = s.reply_bytes = 0;
   s.source = {};
+  s.source_lead = 0;
   s.many_sources = false;
 }
 

@@ -58,11 +58,14 @@ struct FloodSummary {
   bool ended = false;          // its last: the destination calmed down, or the input ended
   std::uint64_t attempts = 0;  // SYNs to it
   std::uint64_t attempt_bytes = 0;
-  std::uint64_t replies = 0;         // its SYN-ACKs and RSTs to them
-  std::uint64_t resets = 0;          // RSTs to it (a flooding host's kernel resetting the SYN-ACKs)
-  std::uint64_t reply_bytes = 0;     // of the replies and resets
-  net::IpAddress source;             // the first attempt's source
-  bool many_sources = false;         // the attempts came from more than one address
+  std::uint64_t replies = 0;      // its SYN-ACKs and RSTs to them
+  std::uint64_t resets = 0;       // RSTs to it (a flooding host's kernel resetting the SYN-ACKs)
+  std::uint64_t reply_bytes = 0;  // of the replies and resets
+  // The attempts' source when one address sent most of them (a flood from one host, though
+  // clients keep connecting to the flooded server: their SYNs are counted here too).
+  net::IpAddress source;
+  std::uint64_t source_lead = 0;     // its lead in a majority vote over the attempts (Boyer-Moore)
+  bool many_sources = false;         // no address sent at least 80 % of the attempts
   std::uint64_t total_attempts = 0;  // since the flood started, this summary's included
   std::uint64_t total_replies = 0;   // replies and resets
 };

@@ -211,6 +211,56 @@ TEST(FloodGuard, AFloodFromOneHostWhoseKernelResetsTheSynAcksIsSummarisedWholly)
   EXPECT_EQ(observer.replies(), observer.attempts());
 }
 
+// A flood from one host while clients keep connecting to the flooded server (their SYNs, which
+// match no flow, are summarised too): the summaries still name the flooder. Two flooders sharing
+// the flood evenly are "many sources".
+std::vector<FloodSummary> summaries_of_mixed_flood(int other_every, bool two_flooders) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  const Endpoint victim{ipv4(10, 77, 0, 1), 80};
+  const auto flooder = ipv4(10, 77, 0, 67);
+  for (std::uint32_t i = 0; i < 20'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    const auto port = static_cast<std::uint16_t>(1024 + i % 60000);
+    Endpoint from{two_flooders && i % 2 ? ipv4(10, 77, 0, 99) : flooder, port};
+    if (other_every > 0 && i % static_cast<std::uint32_t>(other_every) == 0) {
+      from = {ipv4(10, 77, 0, static_cast<std::uint8_t>(10 + i % 50)), port};  // a client
+    }
+    table.add(tcp(t, from, victim, tf::kSyn));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 1u);
+  return observer.summaries;
+}
+
+TEST(FloodGuard, TheSummaryNamesTheFloodingHostThoughClientsKeepConnecting) {
+  std::size_t checked = 0;
+  for (const FloodSummary& s : summaries_of_mixed_flood(/*one in*/ 20, false)) {
+    if (s.attempts < 100) continue;
+    EXPECT_FALSE(s.many_sources) << s.attempts << " attempts, lead " << s.source_lead;
+    EXPECT_EQ(s.source, ipv4(10, 77, 0, 67));
+    ++checked;
+  }
+  EXPECT_GT(checked, 0u);
+  checked = 0;
+  // A third from clients: no single host sent 80 % of the attempts.
+  for (const FloodSummary& s : summaries_of_mixed_flood(3, false)) {
+    if (s.attempts < 100) continue;
+    EXPECT_TRUE(s.many_sources) << s.attempts << " attempts, lead " << s.source_lead;
+    ++checked;
+  }
+  EXPECT_GT(checked, 0u);
+  checked = 0;
+  for (const FloodSummary& s : summaries_of_mixed_flood(0, true)) {
+    if (s.attempts < 100) continue;
+    EXPECT_TRUE(s.many_sources);
+    ++checked;
+  }
+  EXPECT_GT(checked, 0u);
+}
+
 TEST(FloodGuard, AFloodThatCalmsDownEndsAndItsDestinationGetsFlowsAgain) {
   CollectingSink sink;
   FloodObserver observer;
