@@ -49,6 +49,14 @@ SiteBaseline::~SiteBaseline() {
 }
 
 data::Dataset SiteBaseline::to_dataset(const std::vector<Row>& rows) {
+  return to_dataset(std::span<const Row>(rows), {});
+}
+
+data::Dataset SiteBaseline::to_dataset(std::span<const Row> older, std::span<const Row> newer) {
+  const std::size_t n = older.size() + newer.size();
+  const auto row = [&](std::size_t i) -> const Row& {
+    return i < older.size() ? older[i] : newer[i - older.size()];
+  };
   data::Dataset d;
   const auto names = flow::cic_feature_names();
   d.columns.reserve(names.size() + 1);
@@ -56,8 +64,9 @@ data::Dataset SiteBaseline::to_dataset(const std::vector<Row>& rows) {
     data::Column c;
     c.name = std::string(names[k]);
     c.kind = data::ColumnKind::kNumeric;
-    c.values.reserve(rows.size());
-    for (const auto& r : rows) c.values.push_back(r.cic[k]);
+    c.values.reserve(n);
+    for (const auto& r : older) c.values.push_back(r.cic[k]);
+    for (const auto& r : newer) c.values.push_back(r.cic[k]);
     d.columns.push_back(std::move(c));
   }
   data::Column proto;
@@ -65,7 +74,8 @@ data::Dataset SiteBaseline::to_dataset(const std::vector<Row>& rows) {
   proto.kind = data::ColumnKind::kCategorical;
   std::array<std::int32_t, 256> code;
   code.fill(-1);
-  for (const auto& r : rows) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const Row& r = row(i);
     if (code[r.ip_proto] < 0) {
       code[r.ip_proto] = static_cast<std::int32_t>(proto.levels.size());
       std::array<char, 32> buf{};
@@ -77,8 +87,8 @@ data::Dataset SiteBaseline::to_dataset(const std::vector<Row>& rows) {
   d.columns.push_back(std::move(proto));
   d.files = {"site flows"};
   d.format = "flows";
-  d.origin.resize(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) d.origin[i] = {0, static_cast<std::uint32_t>(i)};
+  d.origin.resize(n);
+  for (std::size_t i = 0; i < n; ++i) d.origin[i] = {0, static_cast<std::uint32_t>(i)};
   return d;
 }
 
@@ -109,31 +119,37 @@ void SiteBaseline::observe(const flow::FlowRecord& flow) {
 }
 
 void SiteBaseline::start_fit(std::int64_t now_ns) {
-  // Sized once: growing it while inserting copied the previous period's rows a second time.
-  std::vector<Row> rows;
-  rows.reserve(previous_.size() + sample_.size());
-  rows.insert(rows.end(), previous_.begin(), previous_.end());
-  rows.insert(rows.end(), sample_.begin(), sample_.end());
-  previous_ = std::move(sample_);
-  sample_ = {};
-  sample_.reserve(options_.max_flows);
+  // The fit reads the last two periods' samples where they are (copying them was ~10 ms of the
+  // stage thread per fit on a lab capture); the three buffers rotate, so the new period's sample
+  // is written into the one no fit reads any more (the fit before this one, joined here), and
+  // their memory is reused instead of faulted in afresh every period.
+  if (worker_.joinable()) worker_.join();
+  const std::span<const Row> older(previous_);
+  const std::span<const Row> newer(sample_);
+  std::vector<Row> older_rows = std::move(previous_);
+  previous_ = std::move(sample_);  // the period just ended (this fit reads it)
+  sample_ = std::move(spare_);     // the buffer the last fit read
+  sample_.clear();
+  if (sample_.capacity() < options_.max_flows) sample_.reserve(options_.max_flows);
+  spare_ = std::move(older_rows);  // the older period (this fit reads it)
   seen_ = 0;
   period_start_ns_ = now_ns;
   first_fit_done_ = true;
   fitting_ = true;
   fit_started_ns_ = now_ns;
-  spdlog::info("site baseline: learning this network's normal from {} flows", rows.size());
+  spdlog::info("site baseline: learning this network's normal from {} flows",
+               older.size() + newer.size());
   // A replay's fit too (~20 ms each on a lab capture: on the stage thread, the packets waited);
   // take_ready() adopts it at the same packet every time.
-  if (worker_.joinable()) worker_.join();
-  worker_ = std::jthread([this, rows = std::move(rows)]() mutable { fit(std::move(rows)); });
+  worker_ = std::jthread([this, older, newer] { fit(older, newer); });
 }
 
-void SiteBaseline::fit(std::vector<Row> rows) {
+void SiteBaseline::fit(std::span<const Row> older, std::span<const Row> newer) {
   const auto t0 = std::chrono::steady_clock::now();
+  const std::size_t rows = older.size() + newer.size();
   try {
     auto bundle = std::make_unique<ml::Bundle>();
-    const data::Dataset ds = to_dataset(rows);
+    const data::Dataset ds = to_dataset(older, newer);
     bundle->preprocessor.fit(ds);
     const data::Matrix x = bundle->preprocessor.transform(ds);
     ml::TrainSet set;
@@ -159,24 +175,24 @@ void SiteBaseline::fit(std::vector<Row> rows) {
     bundle->ensemble.set_mode(ml::EnsembleMode::kVote);
     bundle->score_threads = options_.threads;
     bundle->training = {{"source", "this network's flows (unlabelled)"},
-                        {"rows", rows.size()},
+                        {"rows", rows},
                         {"percentile", options_.percentile}};
     spdlog::info("site baseline: {} model{} fitted on {} flows in {:.1f} s", bundle->models.size(),
-                 bundle->models.size() == 1 ? "" : "s", rows.size(),
+                 bundle->models.size() == 1 ? "" : "s", rows,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     std::shared_ptr<const ml::Bundle> fitted = std::move(bundle);
     if (!options_.dir.empty()) {
       if (options_.synchronous) {
         // The stage waits for this fit: the disk is left to a thread of its own (one at a time).
         if (saver_.joinable()) saver_.join();
-        saver_ = std::jthread([this, fitted, n = rows.size()] { save(*fitted, n); });
+        saver_ = std::jthread([this, fitted, rows] { save(*fitted, rows); });
       } else {
-        save(*fitted, rows.size());
+        save(*fitted, rows);
       }
     }
     std::lock_guard lock(ready_mutex_);
     ready_ = std::move(fitted);
-    description_rows_ = rows.size();
+    description_rows_ = rows;
   } catch (const std::exception& e) {
     spdlog::error("site baseline: fitting failed: {}", e.what());
     std::lock_guard lock(ready_mutex_);

@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,10 +84,14 @@ class SiteBaseline final {
     std::uint8_t ip_proto = 0;
   };
   [[nodiscard]] static data::Dataset to_dataset(const std::vector<Row>& rows);
+  // The rows of `older`, then those of `newer`.
+  [[nodiscard]] static data::Dataset to_dataset(std::span<const Row> older,
+                                                std::span<const Row> newer);
 
  private:
   void start_fit(std::int64_t now_ns);
-  void fit(std::vector<Row> rows);
+  // On the worker: fits the rows of both periods' samples (read in place; see start_fit()).
+  void fit(std::span<const Row> older, std::span<const Row> newer);
   // Writes `bundle` into options_.dir (a failure is reported, not thrown).
   void save(const ml::Bundle& bundle, std::size_t rows) const;
 
@@ -99,6 +104,7 @@ class SiteBaseline final {
   // The current period's reservoir and the previous period's sample.
   std::vector<Row> sample_;
   std::vector<Row> previous_;
+  std::vector<Row> spare_;  // the older period a running fit reads, then the next sample's buffer
   std::uint64_t seen_ = 0;
   std::int64_t period_start_ns_ = 0;  // 0: no flow yet
   bool first_fit_done_ = false;       // a model exists or a fit was started
