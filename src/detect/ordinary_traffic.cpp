@@ -35,6 +35,7 @@ void OrdinaryTraffic::on_flow_event(const flow::FlowEvent& event) {
 }
 
 void OrdinaryTraffic::on_flow_started(const net::IpAddress& initiator, std::int64_t time_ns) {
+  if (first_ns_ == 0 || (time_ns > 0 && time_ns < first_ns_)) first_ns_ = time_ns;
   Slot& slot = slots_[slot_of(initiator)];
   if (slot.host == initiator) {
     slot.time_ns = std::max(slot.time_ns, time_ns);
@@ -99,6 +100,11 @@ std::string_view OrdinaryTraffic::reason(const flow::FlowRecord& r) const {
       if (either_port(r, 179) || either_port(r, 646)) return "routing protocol";  // BGP, LDP
       if (r.packet_count <= options_.bare_tcp_max_packets && without_payload(r)) {
         return "TCP without payload (left to the host detectors)";
+      }
+      if (options_.joined_window_ns > 0 && first_ns_ != 0 &&
+          r.start_ns - first_ns_ <= options_.joined_window_ns &&
+          r.history.view().find_first_of("SsHh") == std::string_view::npos) {
+        return "joined mid-connection (it was open before the capture began)";
       }
       return {};
     default:

@@ -17,6 +17,10 @@
 //    refused or probed port, a lone RST or FIN, a connection torn down before a byte was sent.
 //    There is nothing for a flow model to judge; scans and floods made of them are what the host
 //    detectors (port and host scans, SYN floods) count;
+//  * TCP connections that were open before the capture began: no handshake in the flow's
+//    history (it was picked up mid-connection: a FIN, the last data, a reset) and its first packet
+//    within `joined_window` of the first packet this monitor saw. A model trained on whole
+//    connections reads their tail as a flow of its own ("2 RSTs in 5 packets");
 //  * flows between loopback addresses (127.0.0.0/8, ::1) unless `loopback`: a host talking to
 //    itself (a local database, a dashboard's own requests) has zero round trips and loopback's
 //    64 KiB segments, unlike any network traffic a flow model is trained on, and an attacker
@@ -46,6 +50,9 @@ struct OrdinaryTrafficOptions {
   // TCP flows of at most this many packets without payload are not judged (0: judge them all).
   std::uint64_t bare_tcp_max_packets = 10;
   bool loopback = false;  // judge flows between loopback addresses too
+  // TCP flows without a handshake that begin this soon after the first flow seen: connections
+  // open before the capture began (0: judge them all).
+  std::int64_t joined_window_ns = 120'000'000'000;
 };
 
 class OrdinaryTraffic final {
@@ -67,6 +74,7 @@ class OrdinaryTraffic final {
   [[nodiscard]] bool started_recently(const net::IpAddress& host, std::int64_t time_ns) const;
 
   OrdinaryTrafficOptions options_;
+  std::int64_t first_ns_ = 0;        // the first flow's start (0: none yet)
   flow::HugePageArray<Slot> slots_;  // all-zero bytes: an empty slot (family 0, time 0)
 };
 

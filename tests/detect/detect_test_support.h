@@ -64,6 +64,13 @@ inline flow::FlowRecord flow_of(const net::IpAddress& src, std::uint16_t sport,
     if (p.flags & net::tcp_flag::kSyn) at(CicFeature::kSynFlagCount) += 1;
     if (p.flags & net::tcp_flag::kAck) at(CicFeature::kAckFlagCount) += 1;
     if (p.flags & net::tcp_flag::kRst) at(CicFeature::kRstFlagCount) += 1;
+    if (proto == 6 && (p.flags & net::tcp_flag::kSyn)) {
+      // The handshake's letters of Zeek's history, as the flow table writes them (once each):
+      // S/s a SYN from the originator/responder, H/h a SYN-ACK.
+      const bool ack = (p.flags & net::tcp_flag::kAck) != 0;
+      const char letter = p.direction > 0 ? (ack ? 'H' : 'S') : (ack ? 'h' : 's');
+      if (r.history.view().find(letter) == std::string_view::npos) r.history.push(letter);
+    }
   }
   return r;
 }

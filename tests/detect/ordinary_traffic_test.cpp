@@ -134,6 +134,43 @@ TEST(OrdinaryTraffic, TcpWithoutPayloadIsLeftToTheHostDetectors) {
   EXPECT_EQ(OrdinaryTraffic(options).reason(syn_probe(a, b, 8080, kT0)), "");
 }
 
+// The tail of an HTTPS connection open before the monitor started, as seen live: the client's
+// FIN, the server's last data and FIN, two resets (history "FdfR").
+flow::FlowRecord joined(const net::IpAddress& a, const net::IpAddress& b, std::int64_t t,
+                        std::string_view history) {
+  auto r = flow_of(a, 58516, b, 443, 6, t, kMs,
+                   {{+1, static_cast<std::uint8_t>(kFin | kAck)},
+                    {-1, static_cast<std::uint8_t>(kPsh | kAck), 1161},
+                    {-1, static_cast<std::uint8_t>(kFin | kAck)},
+                    {+1, kRst},
+                    {+1, kRst}});
+  r.history = {};
+  for (const char c : history) r.history.push(c);
+  return r;
+}
+
+TEST(OrdinaryTraffic, AConnectionOpenBeforeTheCaptureBeganIsNotJudged) {
+  OrdinaryTraffic ordinary;
+  const auto a = ip("192.0.2.2");
+  const auto b = ip("203.0.113.80");
+  ordinary.on_flow_started(a, kT0);  // the first flow the monitor saw
+  EXPECT_NE(ordinary.reason(joined(a, b, kT0 + 3 * kSec, "FdfR")).find("mid-connection"),
+            std::string_view::npos);
+  EXPECT_NE(ordinary.reason(joined(a, b, kT0 + 119 * kSec, "DdA")), "");
+  // With its handshake it is judged, however it ends...
+  EXPECT_EQ(ordinary.reason(joined(a, b, kT0 + 3 * kSec, "ShADdfFR")), "");
+  EXPECT_EQ(ordinary.reason(joined(a, b, kT0 + 3 * kSec, "hADdfR")), "");
+  // ... and so is a flow picked up mid-connection two minutes into the capture.
+  EXPECT_EQ(ordinary.reason(joined(a, b, kT0 + 121 * kSec, "FdfR")), "");
+  // Off with a zero window; and nothing is "before the capture" until a flow was seen.
+  OrdinaryTrafficOptions options;
+  options.joined_window_ns = 0;
+  OrdinaryTraffic off(options);
+  off.on_flow_started(a, kT0);
+  EXPECT_EQ(off.reason(joined(a, b, kT0 + 3 * kSec, "FdfR")), "");
+  EXPECT_EQ(OrdinaryTraffic().reason(joined(a, b, kT0 + 3 * kSec, "FdfR")), "");
+}
+
 TEST(OrdinaryTraffic, LoopbackFlowsAreNotJudgedUnlessAskedTo) {
   OrdinaryTraffic ordinary;
   // A local Redis benchmark's sessions (tcpdump's resp_1_benchmark.pcap).
