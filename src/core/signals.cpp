@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 
 namespace netsentry::core {
@@ -56,9 +57,17 @@ StopSignals::StopSignals(std::function<void()> on_stop) : on_stop_(std::move(on_
       const auto n = ::read(g_pipe[0], &sig, 1);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0 || sig == 0) return;  // 0 is the destructor's wake-up
-      // A second Ctrl-C while we drain and flush means "quit now", as users expect.
-      if (received_ != 0) std::_Exit(128 + sig);
+      const auto now = std::chrono::steady_clock::now();
+      if (received_ != 0) {
+        // The same signal again within a second is the first one delivered twice: `timeout`
+        // signals the command and then its whole process group, and a group kill reaches every
+        // process of it (a stop lost every unflushed file that way). A second Ctrl-C while we
+        // drain and flush, or another signal, means "quit now", as users expect.
+        if (sig == received_ && now - first_at_ < kDuplicateWindow) continue;
+        std::_Exit(128 + sig);
+      }
       received_ = sig;
+      first_at_ = now;
       source_.request_stop();
       if (on_stop_) on_stop_();
     }

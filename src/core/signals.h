@@ -3,10 +3,12 @@
 // signal number to a pipe (async-signal-safe); a waiter thread reads it and requests the stop. A
 // handler, rather than blocking the signals, is what makes this safe whichever thread the kernel
 // picks, including threads that libraries start before main. A second signal while stopping exits
-// at once (status 128 + signal), without flushing. Thread rules: install_stop_handlers() first
+// at once (status 128 + signal), without flushing, unless it is the first one again within a
+// second (`timeout` and group kills deliver it twice). Thread rules: install_stop_handlers() first
 // thing in main; construct/destroy StopSignals on the main thread; token() from any thread.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <stop_token>
 #include <thread>
@@ -33,7 +35,9 @@ class StopSignals {
  private:
   std::stop_source source_;
   std::function<void()> on_stop_;
+  static constexpr std::chrono::milliseconds kDuplicateWindow{1000};
   int received_ = 0;
+  std::chrono::steady_clock::time_point first_at_;  // when received_ arrived
   std::jthread waiter_;
 };
 

@@ -41,5 +41,16 @@ TEST(StopSignals, SighupIsACleanStopNotAnExit) {
   EXPECT_EQ(signals.received(), SIGHUP);
 }
 
+TEST(StopSignals, TheSameSignalTwiceAtOnceIsOneStopNotAnExit) {
+  // `timeout -s INT` signals the command, then its process group: the command gets it twice. A
+  // second signal meaning "quit now" would end this test binary here (status 130).
+  StopSignals signals;
+  ASSERT_EQ(::raise(SIGINT), 0);
+  ASSERT_TRUE(wait_for(signals.token()));
+  ASSERT_EQ(::raise(SIGINT), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the waiter has read it
+  EXPECT_EQ(signals.received(), SIGINT);
+}
+
 }  // namespace
 }  // namespace netsentry::core
