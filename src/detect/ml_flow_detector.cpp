@@ -107,14 +107,14 @@ void MlFlowDetector::enqueue(const flow::FlowRecord& record, bool finished,
   if (!finished && !item.note.empty()) return;
   if (!finished && !judge() && !waiting_) return;
   item.record = record;
-  latest_ns_ = std::max({latest_ns_, record.end_ns, record.start_ns});
+  const std::int64_t time_ns = std::max(record.end_ns, record.start_ns);
+  latest_ns_ = std::max(latest_ns_, time_ns);
   if (pending_.empty()) {
-    pending_first_ns_ = std::max(record.end_ns, record.start_ns);
+    pending_first_ns_ = time_ns;
     pending_since_ = Clock::now();
   }
   pending_.push_back(std::move(item));
-  const bool full =
-      pending_.size() >= options_.batch || spans(std::max(record.end_ns, record.start_ns));
+  const bool full = pending_.size() >= options_.batch || spans(time_ns);
   if (waiting_) {
     if (!full || !await_) return;
     await_();

@@ -126,12 +126,10 @@ void SiteBaseline::start_fit(std::int64_t now_ns) {
   if (worker_.joinable()) worker_.join();
   const std::span<const Row> older(previous_);
   const std::span<const Row> newer(sample_);
-  std::vector<Row> older_rows = std::move(previous_);
-  previous_ = std::move(sample_);  // the period just ended (this fit reads it)
-  sample_ = std::move(spare_);     // the buffer the last fit read
-  sample_.clear();
+  std::swap(previous_, sample_);  // previous_: the period just ended (this fit reads it)
+  std::swap(sample_, spare_);     // spare_: the older period (this fit reads it)
+  sample_.clear();                // the buffer the last fit read
   if (sample_.capacity() < options_.max_flows) sample_.reserve(options_.max_flows);
-  spare_ = std::move(older_rows);  // the older period (this fit reads it)
   seen_ = 0;
   period_start_ns_ = now_ns;
   first_fit_done_ = true;

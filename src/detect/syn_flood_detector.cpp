@@ -136,7 +136,7 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
   s.half_open += f.attempts;
   s.see(f.first_ns, f.last_ns);
   s.sources.see(f.source);
-  if (f.many_sources) s.sources.many = true;
+  if (f.many_sources()) s.sources.many = true;
   rise(e, out);
 }
 

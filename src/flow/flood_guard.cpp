@@ -129,8 +129,7 @@ bool FloodGuard::on_syn(const net::Packet& packet, std::int64_t now_ns) {
   }
   count(s, s.attempts, s.attempt_bytes, packet, now_ns);
   ++s.total_attempts;
-  // A majority vote names the source: a lead of 80 % of the attempts means the candidate sent at
-  // least 80 % of them, and one that sent 90 % always has it. Spoofed sources leave no lead.
+  // A majority vote names the source (FloodSummary::many_sources()); spoofed ones leave no lead.
   if (s.source_lead == 0) {
     s.source = packet.src;
     s.source_lead = 1;
@@ -139,7 +138,6 @@ bool FloodGuard::on_syn(const net::Packet& packet, std::int64_t now_ns) {
   } else {
     --s.source_lead;
   }
-  s.many_sources = s.source_lead * 5 < s.attempts * 4;
   return true;
 }
 
@@ -215,7 +213,6 @@ void FloodGuard::report(Flood& f, bool ended) {
   s.attempts = s.attempt_bytes = s.replies = s.resets = s.reply_bytes = 0;
   s.source = {};
   s.source_lead = 0;
-  s.many_sources = false;
 }
 
 void FloodGuard::end_flood(std::size_t index) {

@@ -65,9 +65,11 @@ struct FloodSummary {
   // clients keep connecting to the flooded server: their SYNs are counted here too).
   net::IpAddress source;
   std::uint64_t source_lead = 0;     // its lead in a majority vote over the attempts (Boyer-Moore)
-  bool many_sources = false;         // no address sent at least 80 % of the attempts
   std::uint64_t total_attempts = 0;  // since the flood started, this summary's included
   std::uint64_t total_replies = 0;   // replies and resets
+  // No address sent at least 80 % of the attempts: a lead of 80 % means `source` sent at least
+  // that many, and one that sent 90 % always has it.
+  [[nodiscard]] bool many_sources() const { return source_lead * 5 < attempts * 4; }
 };
 
 class FlowObserver {

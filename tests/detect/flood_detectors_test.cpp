@@ -120,7 +120,7 @@ flow::FloodSummary flood_summary(const net::IpAddress& victim, std::int64_t firs
   s.total_attempts = attempts;
   s.attempt_bytes = attempts * 54;
   s.source = source;
-  s.many_sources = many;
+  s.source_lead = many ? 0 : attempts;  // a lead of every attempt: one source
   return s;
 }
 

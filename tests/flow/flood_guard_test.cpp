@@ -76,7 +76,7 @@ TEST(FloodGuard, ASpoofedSynFloodBecomesSummariesAfterHalfASecond) {
     EXPECT_EQ(s.dst_port, kServer.port);
     EXPECT_EQ(s.ip_proto, 6);
     if (s.attempts > 1) {
-      EXPECT_TRUE(s.many_sources);
+      EXPECT_TRUE(s.many_sources());
     }
     if (s.attempts > 0) {
       EXPECT_LE(s.first_ns, s.last_ns);
@@ -203,7 +203,7 @@ TEST(FloodGuard, AFloodFromOneHostWhoseKernelResetsTheSynAcksIsSummarisedWholly)
   for (const FloodSummary& s : observer.summaries) {
     resets += s.resets;
     if (s.attempts > 0) {
-      EXPECT_FALSE(s.many_sources);
+      EXPECT_FALSE(s.many_sources());
       EXPECT_EQ(s.source, ipv4(10, 77, 0, 67));
     }
   }
@@ -239,7 +239,7 @@ TEST(FloodGuard, TheSummaryNamesTheFloodingHostThoughClientsKeepConnecting) {
   std::size_t checked = 0;
   for (const FloodSummary& s : summaries_of_mixed_flood(/*one in*/ 20, false)) {
     if (s.attempts < 100) continue;
-    EXPECT_FALSE(s.many_sources) << s.attempts << " attempts, lead " << s.source_lead;
+    EXPECT_FALSE(s.many_sources()) << s.attempts << " attempts, lead " << s.source_lead;
     EXPECT_EQ(s.source, ipv4(10, 77, 0, 67));
     ++checked;
   }
@@ -248,14 +248,14 @@ TEST(FloodGuard, TheSummaryNamesTheFloodingHostThoughClientsKeepConnecting) {
   // A third from clients: no single host sent 80 % of the attempts.
   for (const FloodSummary& s : summaries_of_mixed_flood(3, false)) {
     if (s.attempts < 100) continue;
-    EXPECT_TRUE(s.many_sources) << s.attempts << " attempts, lead " << s.source_lead;
+    EXPECT_TRUE(s.many_sources()) << s.attempts << " attempts, lead " << s.source_lead;
     ++checked;
   }
   EXPECT_GT(checked, 0u);
   checked = 0;
   for (const FloodSummary& s : summaries_of_mixed_flood(0, true)) {
     if (s.attempts < 100) continue;
-    EXPECT_TRUE(s.many_sources);
+    EXPECT_TRUE(s.many_sources());
     ++checked;
   }
   EXPECT_GT(checked, 0u);
