@@ -38,16 +38,25 @@ Evidence IcmpFloodDetector::make(const Table::Entry& e, int level) const {
   const double threshold = options_.icmp_flood_packets_per_second;
   Evidence ev = rule_evidence(kind::kIcmpFlood, name(), e.key, s, level,
                               rule_confidence(rate, threshold, options_.critical_factor));
-  ev.host = e.key.src;
-  ev.role = Role::kAttacker;
-  ev.peer = e.key.dst;
   ev.count = s.requests;
   ev.score = static_cast<float>(rate / threshold);
   ev.flows = s.recent;
-  ev.description =
-      fmt::format("ICMP flood suspected: {} echo requests/s from {} to {} ({} over {})",
-                  format_number(rate), e.key.src.to_string(), e.key.dst.to_string(),
-                  format_count(s.requests), format_duration(s.elapsed_seconds()));
+  if (victim_subject(e.key)) {
+    ev.host = e.key.dst;
+    ev.role = Role::kVictim;
+    ev.description =
+        fmt::format("ICMP flood suspected: {} echo requests/s to {} from many sources ({} over {})",
+                    format_number(rate), e.key.dst.to_string(), format_count(s.requests),
+                    format_duration(s.elapsed_seconds()));
+  } else {
+    ev.host = e.key.src;
+    ev.role = Role::kAttacker;
+    ev.peer = e.key.dst;
+    ev.description =
+        fmt::format("ICMP flood suspected: {} echo requests/s from {} to {} ({} over {})",
+                    format_number(rate), e.key.src.to_string(), e.key.dst.to_string(),
+                    format_count(s.requests), format_duration(s.elapsed_seconds()));
+  }
   ev.deviations.push_back({"echo_requests_per_second", rate, threshold, ev.score});
   ev.deviations.push_back(
       {"echo_requests", double(s.requests), double(options_.icmp_flood_min_packets), 0});
@@ -57,6 +66,7 @@ Evidence IcmpFloodDetector::make(const Table::Entry& e, int level) const {
 void IcmpFloodDetector::check(Table::Entry& e, std::vector<Evidence>& out) {
   State& s = e.state;
   if (s.requests < options_.icmp_flood_min_packets) return;
+  if (victim_subject(e.key) && !many_sources(s)) return;  // one host's flood: its own subject
   const int level = level_for(request_rate(s.requests, s), options_.icmp_flood_packets_per_second,
                               options_.critical_factor);
   if (level > s.level) {
@@ -74,11 +84,38 @@ void IcmpFloodDetector::on_flow_event(const flow::FlowEvent& ev, std::vector<Evi
       !echo_request(ev.ip_proto, ev.icmp_type)) {
     return;
   }
-  auto& e = table_.touch({ev.src, ev.dst, 0, ev.ip_proto}, ev.ts_ns, closer(out));
-  e.state.see(ev.ts_ns, ev.ts_ns);
-  ++e.state.requests;
-  e.state.recent = {{ev.start_ns, ev.src, ev.dst, ev.src_port, ev.dst_port, ev.ip_proto}};
+  count(ev.src, ev.dst, ev.ip_proto, 1, ev.ts_ns, ev.ts_ns,
+        {ev.start_ns, ev.src, ev.dst, ev.src_port, ev.dst_port, ev.ip_proto}, out);
+}
+
+void IcmpFloodDetector::count(const net::IpAddress& src, const net::IpAddress& dst,
+                              std::uint8_t proto, std::uint64_t requests, std::int64_t from_ns,
+                              std::int64_t to_ns, const FlowRef& ref, std::vector<Evidence>& out) {
+  auto& e = table_.touch({src, dst, 0, proto}, to_ns, closer(out));
+  e.state.see(from_ns, to_ns);
+  e.state.requests += requests;
+  e.state.recent = {ref};
   check(e, out);
+  auto& v = table_.touch({{}, dst, 0, proto}, to_ns, closer(out));
+  State& s = v.state;
+  s.see(from_ns, to_ns);
+  s.requests += requests;
+  if (s.source_lead == 0) {
+    s.source = src;
+    s.source_lead = requests;
+  } else if (s.source == src) {
+    s.source_lead += requests;
+  } else if (requests > s.source_lead) {
+    s.source = src;
+    s.source_lead = requests - s.source_lead;
+  } else {
+    s.source_lead -= requests;
+  }
+  if (s.recent.empty() || !(s.recent.back() == ref)) {
+    if (s.recent.size() >= 3) s.recent.erase(s.recent.begin());
+    s.recent.push_back(ref);
+  }
+  check(v, out);
 }
 
 void IcmpFloodDetector::record(const flow::FlowRecord& r, bool finished,
@@ -101,12 +138,8 @@ void IcmpFloodDetector::record(const flow::FlowRecord& r, bool finished,
     ledger_.set(id, std::max(before, requests));
   }
   if (requests <= before) return;
-  auto& e = table_.touch({r.src_ip, r.dst_ip, 0, r.ip_proto}, std::max(r.end_ns, r.start_ns),
-                         closer(out));
-  e.state.see(r);
-  e.state.requests += requests - before;
-  e.state.recent = {ref};
-  check(e, out);
+  count(r.src_ip, r.dst_ip, r.ip_proto, requests - before, r.start_ns,
+        std::max(r.end_ns, r.start_ns), ref, out);
 }
 
 void IcmpFloodDetector::on_flow_progress(const flow::FlowRecord& r, std::vector<Evidence>& out) {

@@ -3,6 +3,10 @@
 // An echo conversation is one flow (flow keys pair requests with replies), so requests are counted
 // as they arrive: its first from the flow event, later ones from its progress reports (at packet
 // milestones) and its finished record. The source is the profile.
+// A flood from spoofed or many sources (hping3 --icmp --flood --rand-source: every request from a
+// new address, so no source reaches the rate) is judged at the victim: echo requests per second to
+// one host from all sources, when no source sent 80 % of them (a majority vote; a flood from one
+// host is that host's own subject above). The victim is then the profile.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 
@@ -28,8 +32,21 @@ class IcmpFloodDetector final : public Detector {
   struct State : Track {
     std::uint64_t requests = 0;
     std::vector<FlowRef> recent;
+    // The victim subject's vote over its requests' sources (Boyer-Moore, weighted by requests).
+    net::IpAddress source;
+    std::uint64_t source_lead = 0;
   };
   using Table = SubjectTable<State>;
+  // Counts `requests` echo requests from `src` to `dst` (seen from_ns..to_ns) in both subjects.
+  void count(const net::IpAddress& src, const net::IpAddress& dst, std::uint8_t proto,
+             std::uint64_t requests, std::int64_t from_ns, std::int64_t to_ns, const FlowRef& ref,
+             std::vector<Evidence>& out);
+  // The victim subject of `dst` (no source in its key).
+  [[nodiscard]] static bool victim_subject(const SubjectKey& key) { return key.src.family == 0; }
+  // No source sent 80 % of the victim subject's requests.
+  [[nodiscard]] static bool many_sources(const State& s) {
+    return s.source_lead * 5 < s.requests * 4;
+  }
   void record(const flow::FlowRecord& record, bool finished, std::vector<Evidence>& out);
   void check(Table::Entry& e, std::vector<Evidence>& out);
   [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;

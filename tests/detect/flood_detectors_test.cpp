@@ -207,6 +207,77 @@ TEST(IcmpFloodDetector, CountsEchoRequestsOfOneFlowFromItsProgressReports) {
   EXPECT_EQ(out[0].count, 2'048u);
 }
 
+// Echo requests to `victim` at `per_second`, each from a new address of 11.0.0.0/8 (hping3 --icmp
+// --flood --rand-source), `count` of them from `start`, until `d` has evidence.
+void spoofed_pings(IcmpFloodDetector& d, std::vector<Evidence>& out, const net::IpAddress& victim,
+                   std::int64_t start, int count, int per_second) {
+  for (int i = 0; i < count && out.empty(); ++i) {
+    const std::int64_t t = start + std::int64_t{i} * kSec / per_second;
+    const auto src = ipv4(11, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
+                          static_cast<std::uint8_t>(i));
+    d.on_flow_event(event(FlowMoment::kStart, src, 8, victim, 0, 1, t, t, 0, 8), out);
+  }
+}
+
+TEST(IcmpFloodDetector, ASpoofedFloodIsEvidenceAboutTheVictimWithinTwoSeconds) {
+  IcmpFloodDetector d(HostDetectorOptions{});
+  std::vector<Evidence> out;
+  const auto victim = ip("10.77.0.1");
+  spoofed_pings(d, out, victim, kT0, 100'000, 5'000);
+  ASSERT_EQ(out.size(), 1u);  // no single source sent enough to be its own subject
+  EXPECT_EQ(out[0].kind, kind::kIcmpFlood);
+  EXPECT_EQ(out[0].host, victim);
+  EXPECT_EQ(out[0].role, Role::kVictim);
+  EXPECT_EQ(out[0].peer.family, 0);
+  EXPECT_LE(out[0].time_ns - kT0, 2 * kSec);
+  EXPECT_NE(out[0].description.find("to 10.77.0.1 from many sources"), std::string::npos)
+      << out[0].description;
+}
+
+TEST(IcmpFloodDetector, AFloodFromOneHostIsThatHostsEvidenceNotAlsoTheVictims) {
+  IcmpFloodDetector d(HostDetectorOptions{});
+  std::vector<Evidence> out;
+  const auto flooder = ip("10.77.0.67");
+  const auto victim = ip("10.77.0.1");
+  d.on_flow_event(event(FlowMoment::kStart, flooder, 8, victim, 0, 1, kT0, kT0, 0, 8), out);
+  // 5,000 requests/s from the flooder for 4 s, and 50 other hosts pinging the victim once a second.
+  for (int s = 0; s < 4; ++s) {
+    for (int h = 0; h < 50; ++h) {
+      const std::int64_t t = kT0 + s * kSec + h * 10 * kMs;
+      const auto src = ipv4(10, 77, 1, static_cast<std::uint8_t>(h));
+      d.on_flow_event(event(FlowMoment::kStart, src, 8, victim, 0, 1, t, t, 0, 8), out);
+    }
+    auto r = flow_of(flooder, 8, victim, 0, 1, kT0, (s + 1) * kSec, {});
+    r.cic[static_cast<std::size_t>(flow::CicFeature::kIcmpType)] = 8;
+    r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = 5'000.0 * (s + 1);
+    r.packet_count = 10'000 * static_cast<std::uint64_t>(s + 1);
+    r.end_reason = flow::EndReason::kOngoing;
+    d.on_flow_progress(r, out);
+  }
+  d.flush(out);
+  ASSERT_FALSE(out.empty());
+  for (const Evidence& e : out) {
+    EXPECT_EQ(e.host, flooder) << e.description;
+    EXPECT_EQ(e.role, Role::kAttacker);
+  }
+}
+
+TEST(IcmpFloodDetector, ManyHostsPingingOneServerAreNoFlood) {
+  IcmpFloodDetector d(HostDetectorOptions{});
+  std::vector<Evidence> out;
+  // 300 monitoring hosts, each once a second for a minute: 300 requests/s from many sources.
+  for (int s = 0; s < 60; ++s) {
+    for (int h = 0; h < 300; ++h) {
+      const std::int64_t t = kT0 + s * kSec + h * 3 * kMs;
+      const auto src =
+          ipv4(10, 78, static_cast<std::uint8_t>(h >> 8), static_cast<std::uint8_t>(h));
+      d.on_flow_event(event(FlowMoment::kStart, src, 8, ip("10.77.0.1"), 0, 1, t, t, 0, 8), out);
+    }
+  }
+  d.flush(out);
+  EXPECT_TRUE(out.empty()) << out.front().description;
+}
+
 TEST(PortScanDetector, RefusedConnectionsMakeAScanAtOnce) {
   Driven<PortScanDetector> d;
   for (int port = 1; port <= 100; ++port) {
