@@ -71,9 +71,10 @@ void add_flow_options(CLI::App& cmd, FlowOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
   cmd.add_option("--flood-summary-rate", o.flood_summary_rate,
-                 "TCP connection attempts per second to one ip:port, nearly all never completed "
-                 "(a SYN flood), before its further SYNs and its replies to them are counted in a "
-                 "flood summary instead of one flow each (0 = every SYN gets its flow)")
+                 "New flows per second to one destination, nearly all unanswered (TCP SYNs or UDP "
+                 "datagrams to one ip:port: a SYN or UDP flood) or echo requests (to one host), "
+                 "before its further ones and its replies are counted in a flood summary instead "
+                 "of one flow each (0 = every packet gets its flow)")
       ->capture_default_str()
       ->check(CLI::Range(0u, 100'000'000u));
   cmd.add_flag("--no-tunnels", o.no_tunnels,

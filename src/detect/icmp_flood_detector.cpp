@@ -84,22 +84,30 @@ void IcmpFloodDetector::on_flow_event(const flow::FlowEvent& ev, std::vector<Evi
       !echo_request(ev.ip_proto, ev.icmp_type)) {
     return;
   }
-  count(ev.src, ev.dst, ev.ip_proto, 1, ev.ts_ns, ev.ts_ns,
-        {ev.start_ns, ev.src, ev.dst, ev.src_port, ev.dst_port, ev.ip_proto}, out);
+  const FlowRef ref{ev.start_ns, ev.src, ev.dst, ev.src_port, ev.dst_port, ev.ip_proto};
+  count(ev.src, ev.dst, ev.ip_proto, 1, ev.ts_ns, ev.ts_ns, &ref, out);
 }
 
 void IcmpFloodDetector::count(const net::IpAddress& src, const net::IpAddress& dst,
                               std::uint8_t proto, std::uint64_t requests, std::int64_t from_ns,
-                              std::int64_t to_ns, const FlowRef& ref, std::vector<Evidence>& out) {
+                              std::int64_t to_ns, const FlowRef* ref, std::vector<Evidence>& out) {
   auto& e = table_.touch({src, dst, 0, proto}, to_ns, closer(out));
   e.state.see(from_ns, to_ns);
   e.state.requests += requests;
-  e.state.recent = {ref};
+  if (ref != nullptr) e.state.recent = {*ref};
   check(e, out);
+  count_victim(src, dst, proto, requests, from_ns, to_ns, ref, false, out);
+}
+
+void IcmpFloodDetector::count_victim(const net::IpAddress& src, const net::IpAddress& dst,
+                                     std::uint8_t proto, std::uint64_t requests,
+                                     std::int64_t from_ns, std::int64_t to_ns, const FlowRef* ref,
+                                     bool spread, std::vector<Evidence>& out) {
   auto& v = table_.touch({{}, dst, 0, proto}, to_ns, closer(out));
   State& s = v.state;
   s.see(from_ns, to_ns);
   s.requests += requests;
+  s.spread = s.spread || spread;
   if (s.source_lead == 0) {
     s.source = src;
     s.source_lead = requests;
@@ -111,11 +119,26 @@ void IcmpFloodDetector::count(const net::IpAddress& src, const net::IpAddress& d
   } else {
     s.source_lead -= requests;
   }
-  if (s.recent.empty() || !(s.recent.back() == ref)) {
+  if (ref != nullptr && (s.recent.empty() || !(s.recent.back() == *ref))) {
     if (s.recent.size() >= 3) s.recent.erase(s.recent.begin());
-    s.recent.push_back(ref);
+    s.recent.push_back(*ref);
   }
   check(v, out);
+}
+
+void IcmpFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
+  if ((f.ip_proto != kIcmp && f.ip_proto != kIcmpv6) || f.attempts == 0 ||
+      options_.icmp_flood_packets_per_second <= 0) {
+    return;
+  }
+  // The summary's own vote: a leading source is the flooder (its own subject too). Summarised
+  // requests started no flow to refer to.
+  if (f.many_sources()) {
+    count_victim(f.source, f.dst, f.ip_proto, f.attempts, f.first_ns, f.last_ns, nullptr, true,
+                 out);
+  } else {
+    count(f.source, f.dst, f.ip_proto, f.attempts, f.first_ns, f.last_ns, nullptr, out);
+  }
 }
 
 void IcmpFloodDetector::record(const flow::FlowRecord& r, bool finished,
@@ -139,7 +162,7 @@ void IcmpFloodDetector::record(const flow::FlowRecord& r, bool finished,
   }
   if (requests <= before) return;
   count(r.src_ip, r.dst_ip, r.ip_proto, requests - before, r.start_ns,
-        std::max(r.end_ns, r.start_ns), ref, out);
+        std::max(r.end_ns, r.start_ns), &ref, out);
 }
 
 void IcmpFloodDetector::on_flow_progress(const flow::FlowRecord& r, std::vector<Evidence>& out) {

@@ -6,7 +6,9 @@
 // A flood from spoofed or many sources (hping3 --icmp --flood --rand-source: every request from a
 // new address, so no source reaches the rate) is judged at the victim: echo requests per second to
 // one host from all sources, when no source sent 80 % of them (a majority vote; a flood from one
-// host is that host's own subject above). The victim is then the profile.
+// host is that host's own subject above). The victim is then the profile. A host the flow table
+// found flooded gets its further echo requests as summaries (flow/flood_guard.h), counted the
+// same way.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 
@@ -22,6 +24,8 @@ class IcmpFloodDetector final : public Detector {
 
   [[nodiscard]] std::string_view name() const override { return "icmp_flood"; }
   void on_flow_event(const flow::FlowEvent& event, std::vector<Evidence>& out) override;
+  // A flooded host's echo requests that started no flow (flow/flood_guard.h).
+  void on_flood_summary(const flow::FloodSummary& summary, std::vector<Evidence>& out) override;
   void on_flow_progress(const flow::FlowRecord& record, std::vector<Evidence>& out) override;
   void on_flow_finished(const flow::FlowRecord& record, std::vector<Evidence>& out) override;
   void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
@@ -35,17 +39,23 @@ class IcmpFloodDetector final : public Detector {
     // The victim subject's vote over its requests' sources (Boyer-Moore, weighted by requests).
     net::IpAddress source;
     std::uint64_t source_lead = 0;
+    bool spread = false;  // a flood summary found no leading source
   };
   using Table = SubjectTable<State>;
-  // Counts `requests` echo requests from `src` to `dst` (seen from_ns..to_ns) in both subjects.
+  // Counts `requests` echo requests from `src` to `dst` (seen from_ns..to_ns) in both subjects
+  // (`ref`: their flow, null for a flood summary's).
   void count(const net::IpAddress& src, const net::IpAddress& dst, std::uint8_t proto,
-             std::uint64_t requests, std::int64_t from_ns, std::int64_t to_ns, const FlowRef& ref,
+             std::uint64_t requests, std::int64_t from_ns, std::int64_t to_ns, const FlowRef* ref,
              std::vector<Evidence>& out);
+  // ... in the victim subject alone (`spread`: they came from no leading source).
+  void count_victim(const net::IpAddress& src, const net::IpAddress& dst, std::uint8_t proto,
+                    std::uint64_t requests, std::int64_t from_ns, std::int64_t to_ns,
+                    const FlowRef* ref, bool spread, std::vector<Evidence>& out);
   // The victim subject of `dst` (no source in its key).
   [[nodiscard]] static bool victim_subject(const SubjectKey& key) { return key.src.family == 0; }
   // No source sent 80 % of the victim subject's requests.
   [[nodiscard]] static bool many_sources(const State& s) {
-    return s.source_lead * 5 < s.requests * 4;
+    return s.spread || s.source_lead * 5 < s.requests * 4;
   }
   void record(const flow::FlowRecord& record, bool finished, std::vector<Evidence>& out);
   void check(Table::Entry& e, std::vector<Evidence>& out);

@@ -122,6 +122,23 @@ void UdpFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
   check(e, out);
 }
 
+void UdpFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
+  if (f.ip_proto != kUdp || f.attempts == 0 || options_.udp_flood_packets_per_second <= 0) return;
+  auto& e = table_.touch({{}, f.dst, 0, kUdp}, f.last_ns, closer(out));
+  State& s = e.state;
+  s.see(f.first_ns, f.last_ns);
+  s.flows += f.attempts;
+  s.packets += f.attempts;
+  s.unanswered += f.attempts;
+  s.unanswered_packets += f.attempts;
+  s.unanswered_span.see(f.first_ns, f.last_ns);
+  for (SourceTracker* sources : {&s.sources, &s.unanswered_sources}) {
+    sources->see(f.source);
+    if (f.many_sources()) sources->many = true;
+  }
+  check(e, out);
+}
+
 void UdpFloodDetector::record(const flow::FlowRecord& r, bool finished,
                               std::vector<Evidence>& out) {
   if (r.ip_proto != kUdp || options_.udp_flood_packets_per_second <= 0) return;

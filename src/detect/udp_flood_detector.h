@@ -5,6 +5,8 @@
 // flows are those the AttemptTracker judged so (no reply within a second), timed by their start,
 // so answered traffic to the same host (DNS) neither hides a flood nor dilutes its rate. The
 // victim is the profile; the source is named when there is one.
+// A destination the flow table found flooded gets its further datagrams as summaries, counted
+// the same way (each an unanswered flow of one packet).
 // Without flow events and attempts (records only, as in tests of finished flows) each finished
 // flow counts whole.
 // Thread rules: not thread-safe; one owner thread.
@@ -23,6 +25,9 @@ class UdpFloodDetector final : public Detector {
   [[nodiscard]] std::string_view name() const override { return "udp_flood"; }
   void on_flow_event(const flow::FlowEvent& event, std::vector<Evidence>& out) override;
   void on_attempt(const Attempt& attempt, std::vector<Evidence>& out) override;
+  // A flooded ip:port's datagrams that started no flow (flow/flood_guard.h): unanswered flows of
+  // one datagram each.
+  void on_flood_summary(const flow::FloodSummary& summary, std::vector<Evidence>& out) override;
   void on_flow_progress(const flow::FlowRecord& record, std::vector<Evidence>& out) override;
   void on_flow_finished(const flow::FlowRecord& record, std::vector<Evidence>& out) override;
   void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;

@@ -10,7 +10,25 @@ namespace netsentry::flow {
 namespace {
 constexpr std::size_t kBuckets = 4096;  // two entries each
 constexpr std::int64_t kSecondNs = 1'000'000'000;
+constexpr std::uint8_t kTcp = 6;
+constexpr std::uint8_t kIcmp = 1;
+constexpr std::uint8_t kIcmpv6 = 58;
+
+// The port an attempt is counted under: its destination port, none for echo requests.
+std::uint16_t attempt_port(const net::Packet& p) {
+  return p.ip_proto == kIcmp || p.ip_proto == kIcmpv6 ? 0 : p.dst_port;
+}
 }  // namespace
+
+bool FloodGuard::echo_request(const net::Packet& p) {
+  return p.has_l4 && ((p.ip_proto == kIcmp && p.icmp_type == 8) ||
+                      (p.ip_proto == kIcmpv6 && p.icmp_type == 128));
+}
+
+bool FloodGuard::echo_reply(const net::Packet& p) {
+  return p.has_l4 && ((p.ip_proto == kIcmp && p.icmp_type == 0) ||
+                      (p.ip_proto == kIcmpv6 && p.icmp_type == 129));
+}
 
 FloodGuard::FloodGuard(std::uint32_t rate, FloodGuardStats& stats)
     : rate_(rate),
@@ -22,21 +40,21 @@ FloodGuard::FloodGuard(std::uint32_t rate, FloodGuardStats& stats)
 }
 
 std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t port,
-                                 std::uint16_t vlan) {
+                                 std::uint16_t vlan, std::uint8_t ip_proto) {
   constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
   std::uint64_t words[2];
   std::memcpy(words, address.bytes.data(), sizeof(words));
   std::uint64_t h = net::detail::mum(words[0] ^ kMul, kMul);
   h = net::detail::mum(h ^ words[1], kMul);
-  h = net::detail::mum(
-      h ^ (std::uint64_t{port} | std::uint64_t{vlan} << 16 | std::uint64_t{address.family} << 32),
-      kMul);
+  h = net::detail::mum(h ^ (std::uint64_t{port} | std::uint64_t{vlan} << 16 |
+                            std::uint64_t{address.family} << 32 | std::uint64_t{ip_proto} << 40),
+                       kMul);
   return h | 1;  // never 0 (a free entry)
 }
 
 bool FloodGuard::same(const FloodSummary& s, const net::IpAddress& ip, std::uint16_t port,
-                      std::uint16_t vlan) {
-  return s.dst == ip && s.dst_port == port && s.vlan == vlan;
+                      std::uint16_t vlan, std::uint8_t ip_proto) {
+  return s.dst == ip && s.dst_port == port && s.vlan == vlan && s.ip_proto == ip_proto;
 }
 
 FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag) {
@@ -74,7 +92,7 @@ void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm
     const std::size_t i = static_cast<std::size_t>(q & 3);
     if (e.flood == 0) {
       if (e.attempts[i] >= flood_attempts_ &&
-          std::uint64_t{e.completed[i]} * 10 < std::uint64_t{e.attempts[i]}) {
+          (e.echo || std::uint64_t{e.completed[i]} * 10 < std::uint64_t{e.attempts[i]})) {
         flood = true;
       }
     } else if (e.attempts[i] < calm_attempts_) {
@@ -94,37 +112,39 @@ void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm
   }
 }
 
-void FloodGuard::start_flood(Entry& e, const net::Packet& syn) {
+void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port) {
   if (floods_.size() >= kMaxFlooded) {
     ++stats_.not_guarded;
     return;
   }
   Flood f;
   f.entry = static_cast<std::size_t>(&e - entries_.data());
-  f.summary.dst = syn.dst;
-  f.summary.dst_port = syn.dst_port;
-  f.summary.vlan = syn.vlan;
-  f.summary.ip_proto = 6;
+  f.summary.dst = attempt.dst;
+  f.summary.dst_port = port;
+  f.summary.vlan = attempt.vlan;
+  f.summary.ip_proto = attempt.ip_proto;
   floods_.push_back(f);
   e.flood = static_cast<std::uint8_t>(floods_.size());
   ++stats_.floods;
 }
 
-bool FloodGuard::on_syn(const net::Packet& packet, std::int64_t now_ns) {
+bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
   if (rate_ == 0 || packet.outer != nullptr) return false;
-  const std::uint64_t tag = tag_of(packet.dst, packet.dst_port, packet.vlan);
+  const std::uint16_t port = attempt_port(packet);
+  const std::uint64_t tag = tag_of(packet.dst, port, packet.vlan, packet.ip_proto);
   const std::int64_t quarter = now_ns / kQuarterNs;
   Entry* e = claim(tag, quarter);
   if (e == nullptr) return false;
+  e->echo = packet.ip_proto == kIcmp || packet.ip_proto == kIcmpv6;
   bool flood = false;
   bool calm = false;
   advance(*e, quarter, flood, calm);
-  if (flood && e->flood == 0) start_flood(*e, packet);
+  if (flood && e->flood == 0) start_flood(*e, packet, port);
   if (calm && e->flood != 0) end_flood(e->flood - 1u);
   ++e->attempts[static_cast<std::size_t>(quarter & 3)];
   if (e->flood == 0) return false;
   FloodSummary& s = floods_[e->flood - 1u].summary;
-  if (!same(s, packet.dst, packet.dst_port, packet.vlan)) {
+  if (!same(s, packet.dst, port, packet.vlan, packet.ip_proto)) {
     return false;  // another destination with the same tag: never summarised
   }
   count(s, s.attempts, s.attempt_bytes, packet, now_ns);
@@ -151,22 +171,24 @@ void FloodGuard::count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& b
   stats_.summarized_bytes += packet.wire_len;
 }
 
-FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port,
-                                  std::uint16_t vlan) {
-  Entry* e = find(tag_of(ip, port, vlan));
+FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, std::uint16_t vlan,
+                                  std::uint8_t ip_proto) {
+  Entry* e = find(tag_of(ip, port, vlan, ip_proto));
   if (e == nullptr || e->flood == 0) return nullptr;
   FloodSummary& s = floods_[e->flood - 1u].summary;
-  return same(s, ip, port, vlan) ? &s : nullptr;
+  return same(s, ip, port, vlan, ip_proto) ? &s : nullptr;
 }
 
 bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
   if (floods_.empty() || packet.outer != nullptr) return false;
-  FloodSummary* s = flooded(packet.src, packet.src_port, packet.vlan);
+  const bool echo = packet.ip_proto == kIcmp || packet.ip_proto == kIcmpv6;
+  FloodSummary* s =
+      flooded(packet.src, echo ? std::uint16_t{0} : packet.src_port, packet.vlan, packet.ip_proto);
   std::uint64_t* counter = nullptr;
   if (s != nullptr) {
     counter = &s->replies;
-  } else if ((packet.tcp_flags & net::tcp_flag::kRst) != 0 &&
-             (s = flooded(packet.dst, packet.dst_port, packet.vlan)) != nullptr) {
+  } else if (packet.ip_proto == kTcp && (packet.tcp_flags & net::tcp_flag::kRst) != 0 &&
+             (s = flooded(packet.dst, packet.dst_port, packet.vlan, kTcp)) != nullptr) {
     counter = &s->resets;  // the initiator resets the victim's SYN-ACK
   } else {
     return false;
@@ -177,9 +199,9 @@ bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
 }
 
 void FloodGuard::on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
-                              std::int64_t started_ns) {
+                              std::uint8_t ip_proto, std::int64_t started_ns) {
   if (rate_ == 0) return;
-  Entry* e = find(tag_of(dst, dst_port, vlan));
+  Entry* e = find(tag_of(dst, dst_port, vlan, ip_proto));
   if (e == nullptr) return;
   const std::int64_t q = started_ns / kQuarterNs;
   if (q > e->judged && q <= e->quarter && q > e->quarter - 4) {

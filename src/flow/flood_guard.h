@@ -1,24 +1,33 @@
-// Provides flow::FloodGuard, the flow table's guard against floods of new TCP connections (a
-// spoofed SYN flood opens one flow per packet: a million records for a million packets, each
+// Provides flow::FloodGuard, the flow table's guard against floods of new flows (a spoofed SYN,
+// UDP or ICMP echo flood opens one flow per packet: a million records for a million packets, each
 // scored, stored and written, for an attacker's random addresses).
 //
-// Rule: the guard counts the connection attempts (a SYN without ACK that matches no flow) to each
-// destination ip:port, and how many of them completed the handshake (the initiator's ACK after
-// the destination's reply), in quarter seconds of packet time. A quarter second is judged once
-// two more have begun (250-500 ms after, so a handshake has had its round trip): when it held at
-// least rate/4 attempts to one destination and fewer than a tenth of them completed, the
-// destination is flooded. From then on a SYN to it that matches no flow, its SYN-ACK or RST to a
-// port that has no flow with it, and a RST to it that matches no flow, is counted in the
-// destination's flood summary instead of starting a flow. The destination calms down when a judged
-// quarter second holds fewer than rate/8 attempts; then SYNs start flows again.
+// Rule: the guard counts the attempts to each destination, and how many of them were answered, in
+// quarter seconds of packet time. An attempt is a packet that matches no flow and would start one:
+//  * TCP: a SYN without ACK to ip:port; answered when the initiator completes the handshake (its
+//    ACK after the destination's reply);
+//  * UDP: a datagram to ip:port; answered when the destination replies in its flow;
+//  * ICMP and ICMPv6: an echo request to ip (port 0). Echo requests are judged by their count
+//    alone: a host answers spoofed requests as readily as real ones, and nothing ordinary starts a
+//    thousand new echo conversations a second with one host.
+// A quarter second is judged once two more have begun (250-500 ms after, so an answer has had its
+// round trip): when it held at least rate/4 attempts to one destination and fewer than a tenth of
+// them were answered (for echo requests: any share), the destination is flooded. From then on an
+// attempt to it is counted in the destination's flood summary instead of starting a flow, and so
+// are its replies that match no flow (TCP: its SYN-ACK or RST to a port that has no flow with it,
+// and a RST to it that matches no flow; UDP: a datagram from its port; ICMP: an echo reply). The
+// destination calms down when a judged quarter second holds fewer than rate/8 attempts; then
+// attempts start flows again.
 //
 // Summaries: the counts since the last report, given once per second of packet time, when the
-// destination calms down and at the end (see FloodSummary). A legitimate client of a flooded
-// server still gets its flow, from its handshake's last ACK on (history without 'S' and 'h').
+// destination calms down and at the end (see FloodSummary). A legitimate client of a flooded TCP
+// server still gets its flow, from its handshake's last ACK on (history without 'S' and 'h'); a
+// legitimate client's datagrams or pings to a flooded destination are counted in the summary.
 //
 // Memory is fixed: 4,096 buckets of two destinations each (a destination whose bucket is held by
 // two others is not guarded) and at most kMaxFlooded flooded destinations at once (more are not
 // summarised, and counted). Packet time only: a replay summarises the same packets every time.
+// Tunnelled (inner) packets are not guarded.
 // Thread rules: owned by the flow table's thread.
 #pragma once
 
@@ -52,17 +61,23 @@ class FloodGuard final {
   // Who gets the summaries (null: nobody; they are then only counted).
   void set_observer(FlowObserver* observer) { observer_ = observer; }
 
-  // A SYN (without ACK) that matches no flow, at packet time `now_ns`. True: it was counted in a
-  // flood summary and must not start a flow. False: it starts a flow, counted as an attempt.
-  bool on_syn(const net::Packet& packet, std::int64_t now_ns);
-  // A SYN-ACK or RST that matches no flow. True when it comes from a flooded destination (a
-  // reply), or is a RST to one (an initiator resetting the destination's SYN-ACK, as a flooding
-  // host's kernel does), and was counted in its summary.
+  // An attempt (see above: a SYN without ACK, a UDP datagram, an echo request) that matches no
+  // flow, at packet time `now_ns`. True: it was counted in a flood summary and must not start a
+  // flow. False: it starts a flow, counted as an attempt.
+  bool on_attempt(const net::Packet& packet, std::int64_t now_ns);
+  // A packet that matches no flow and may answer attempts: a SYN-ACK or RST, a UDP datagram, an
+  // echo reply. True when it comes from a flooded destination (a reply), or is a RST to one (an
+  // initiator resetting the destination's SYN-ACK, as a flooding host's kernel does), and was
+  // counted in its summary.
   bool on_reply(const net::Packet& packet, std::int64_t now_ns);
-  // The initiator of a flow started by a counted SYN to `dst`:`dst_port` completed the handshake;
-  // `started_ns`: the SYN's time.
+  // The flow started by a counted attempt to `dst`:`dst_port` (`ip_proto`) was answered: the
+  // initiator completed the TCP handshake, or the destination replied to a UDP datagram;
+  // `started_ns`: the attempt's time.
   void on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
-                    std::int64_t started_ns);
+                    std::uint8_t ip_proto, std::int64_t started_ns);
+  // An echo request (ICMP type 8, ICMPv6 128) or reply (0, 129).
+  [[nodiscard]] static bool echo_request(const net::Packet& packet);
+  [[nodiscard]] static bool echo_reply(const net::Packet& packet);
   // Packet time is now_ns: once a second it reports the flooded destinations' counts and lets
   // calm ones go; otherwise one comparison.
   void tick(std::int64_t now_ns) {
@@ -79,6 +94,7 @@ class FloodGuard final {
     std::array<std::uint32_t, 4> attempts{};  // by quarter % 4
     std::array<std::uint32_t, 4> completed{};
     std::uint8_t flood = 0;  // index in floods_ + 1; 0 = not flooded
+    bool echo = false;       // echo requests: judged by their count alone
   };
   struct Flood {
     std::size_t entry = 0;  // its Entry in entries_
@@ -87,15 +103,15 @@ class FloodGuard final {
   };
 
   [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
-                                            std::uint16_t vlan);
+                                            std::uint16_t vlan, std::uint8_t ip_proto);
   // Whether `s` is the summary of `ip`:`port` (tags can collide).
   [[nodiscard]] static bool same(const FloodSummary& s, const net::IpAddress& ip,
-                                 std::uint16_t port, std::uint16_t vlan);
+                                 std::uint16_t port, std::uint16_t vlan, std::uint8_t ip_proto);
   // The two entries a tag may live in.
   [[nodiscard]] Entry* bucket(std::uint64_t tag);
-  // The summary of `ip`:`port` when it is flooded, else null.
+  // The summary of `ip`:`port` (`ip_proto`) when it is flooded, else null.
   [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
-                                      std::uint16_t vlan);
+                                      std::uint16_t vlan, std::uint8_t ip_proto);
   // The entry holding `tag`, or null.
   [[nodiscard]] Entry* find(std::uint64_t tag);
   // The entry holding `tag`, taking a free or stale one (no count within a second) when it has
@@ -107,7 +123,7 @@ class FloodGuard final {
   // Counts one summarised packet in `s` (the `packets` and `bytes` of its kind) and the stats.
   void count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& bytes,
              const net::Packet& packet, std::int64_t now_ns);
-  void start_flood(Entry& e, const net::Packet& syn);
+  void start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port);
   void report_due(std::int64_t now_ns);
   void report(Flood& f, bool ended);
   void end_flood(std::size_t index);

@@ -45,20 +45,20 @@ struct FlowEvent {
   std::uint32_t payload_len = 0;
 };
 
-// A flooded destination's counts since its previous summary (flow/flood_guard.h): TCP
-// connection attempts to it that started no flow, and its replies to them.
+// A flooded destination's counts since its previous summary (flow/flood_guard.h): attempts to it
+// that started no flow (TCP SYNs, UDP datagrams, ICMP echo requests), and its replies to them.
 struct FloodSummary {
   std::int64_t first_ns = 0;  // the first and the last packet counted in this summary
   std::int64_t last_ns = 0;
   net::IpAddress dst;  // the flooded destination
   std::uint16_t dst_port = 0;
   std::uint16_t vlan = 0;
-  std::uint8_t ip_proto = 6;
+  std::uint8_t ip_proto = 6;   // 6, 17, 1 or 58 (echo requests: dst_port 0)
   bool started = false;        // the flood's first summary
   bool ended = false;          // its last: the destination calmed down, or the input ended
-  std::uint64_t attempts = 0;  // SYNs to it
+  std::uint64_t attempts = 0;  // attempts to it: SYNs, UDP datagrams or echo requests
   std::uint64_t attempt_bytes = 0;
-  std::uint64_t replies = 0;      // its SYN-ACKs and RSTs to them
+  std::uint64_t replies = 0;      // its replies: SYN-ACKs and RSTs, datagrams, echo replies
   std::uint64_t resets = 0;       // RSTs to it (a flooding host's kernel resetting the SYN-ACKs)
   std::uint64_t reply_bytes = 0;  // of the replies and resets
   // The attempts' source when one address sent most of them (a flood from one host, though

@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::size_t kMaxFlowsLimit = std::size_t{1} << 24;  // 16 Mi flows, ~16 GB
 constexpr std::size_t kMaxFirstPackets = 1'024;
+constexpr std::uint8_t kUdpProto = 17;
 // New ids' slots and first-packet summaries are committed this many flows at a time (~2.3 MB with
 // 32 first packets) rather than page by page on first touch: under a spoofed flood, which fills
 // the table with new flows, page faults were a third of the flow thread's time.
@@ -373,13 +374,23 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
   }
   const bool created = id == kNil;
   bool attempt = false;
-  if (created && tcp && guard_.enabled()) {
-    using namespace net::tcp_flag;
-    const std::uint8_t handshake = flags & (kSyn | kAck | kRst | kFin);
-    if (handshake == kSyn) {
-      if (guard_.on_syn(packet, now_)) return;  // counted in a flood summary
+  if (created && guard_.enabled()) {
+    // An attempt or a reply counted in a flood summary starts no flow (flow/flood_guard.h).
+    if (tcp) {
+      using namespace net::tcp_flag;
+      const std::uint8_t handshake = flags & (kSyn | kAck | kRst | kFin);
+      if (handshake == kSyn) {
+        if (guard_.on_attempt(packet, now_)) return;
+        attempt = true;
+      } else if ((handshake & (kSyn | kAck)) == (kSyn | kAck) || (handshake & kRst)) {
+        if (guard_.on_reply(packet, now_)) return;
+      }
+    } else if (packet.ip_proto == kUdpProto && packet.has_l4) {
+      if (guard_.on_reply(packet, now_) || guard_.on_attempt(packet, now_)) return;
       attempt = true;
-    } else if ((handshake & (kSyn | kAck)) == (kSyn | kAck) || (handshake & kRst)) {
+    } else if (FloodGuard::echo_request(packet)) {
+      if (guard_.on_attempt(packet, now_)) return;
+    } else if (FloodGuard::echo_reply(packet)) {
       if (guard_.on_reply(packet, now_)) return;
     }
   }
@@ -406,7 +417,12 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
       s.acc.backward_packets() > 0) {
     // The handshake's last ACK: the flood guard counts the attempt as completed.
     s.attempt = false;
-    guard_.on_completed(packet.dst, packet.dst_port, packet.vlan, s.acc.first_ns());
+    guard_.on_completed(packet.dst, packet.dst_port, packet.vlan, 6, s.acc.first_ns());
+  } else if (s.attempt && !forward && !tcp) {
+    // The destination's first reply to a datagram.
+    s.attempt = false;
+    guard_.on_completed(packet.src, packet.src_port, packet.vlan, packet.ip_proto,
+                        s.acc.first_ns());
   }
   // A remnant of a closed connection tells the observer nothing new.
   if (observer_ && !s.closed) observe_moment(id, packet, forward, created);

@@ -21,9 +21,10 @@
 //    once, the first packet's source is the initiator, and one-packet flows are counted but not
 //    emitted;
 //  * memory is bounded: a new flow at max_flows evicts the flow idle the longest (reason evicted).
-//  * floods: a destination flooded with connection attempts that never complete (a spoofed SYN
-//    flood) gets no flow per SYN: FloodGuard (flow/flood_guard.h) counts them in a summary for
-//    the observer (off with flood_summary_rate 0, and in cic_mode).
+//  * floods: a destination flooded with attempts that go unanswered (a spoofed SYN or UDP flood),
+//    or with echo requests from new sources, gets no flow per packet: FloodGuard
+//    (flow/flood_guard.h) counts them in a summary for the observer (off with flood_summary_rate
+//    0, and in cic_mode).
 // A packet decapsulated from a tunnel (Packet::outer) starts a flow whose tunnel_parent is the
 // outer packet's Community ID; the outer packet is a packet of its own flow. Non-IP packets are
 // counted and ignored. Packets whose timestamp goes backwards are treated as arriving at the
@@ -161,7 +162,7 @@ class FlowTable final {
     std::uint32_t hash = 0;
     bool initiator_is_a = false;  // the key's endpoint a is the initiator
     bool closed = false;          // TCP connection closed: lingering for remnants
-    bool attempt = false;         // started by a SYN the flood guard counted, not yet completed
+    bool attempt = false;         // started by an attempt the flood guard counted, not yet answered
     Connection conn;              // kept across active-timeout splits (same connection)
     net::CommunityId parent;      // tunnel_parent (valid for a decapsulated flow)
     // Observer bookkeeping, kept across an active-timeout split (the same connection).

@@ -185,6 +185,42 @@ TEST(UdpFloodDetector, AnUnansweredFloodIsEvidenceWithinTwoSecondsDespiteDnsToTh
   EXPECT_EQ(d.out[1].role, Role::kAttacker);
 }
 
+TEST(UdpFloodDetector, CountsAFloodedDestinationsSummariesAsUnansweredFlows) {
+  Driven<UdpFloodDetector> d;
+  auto f = flood_summary(ip("10.0.0.5"), kT0, kT0 + kSec, 5'000, ip("11.0.0.1"), true);
+  f.ip_proto = 17;
+  f.dst_port = 9999;
+  d.detector().on_flood_summary(f, d.out);
+  ASSERT_EQ(d.out.size(), 1u);
+  EXPECT_EQ(d.out[0].kind, kind::kUdpFlood);
+  EXPECT_EQ(d.out[0].host, ip("10.0.0.5"));
+  EXPECT_EQ(d.out[0].role, Role::kVictim);
+  EXPECT_EQ(d.out[0].peer.family, 0);  // many sources
+  EXPECT_NE(d.out[0].description.find("5,000 unanswered"), std::string::npos)
+      << d.out[0].description;
+  // A SYN flood's summary is not a UDP flood.
+  Driven<UdpFloodDetector> tcp;
+  tcp.detector().on_flood_summary(
+      flood_summary(ip("10.0.0.5"), kT0, kT0 + kSec, 5'000, ip("11.0.0.1"), true), tcp.out);
+  EXPECT_TRUE(tcp.out.empty());
+}
+
+TEST(IcmpFloodDetector, CountsAFloodedHostsSummariesAtTheVictimOrTheFlooder) {
+  for (const bool many : {true, false}) {
+    IcmpFloodDetector d(HostDetectorOptions{});
+    std::vector<Evidence> out;
+    auto f = flood_summary(ip("10.0.0.9"), kT0, kT0 + kSec, 5'000, ip("10.77.0.67"), many);
+    f.ip_proto = 1;
+    f.dst_port = 0;
+    d.on_flood_summary(f, out);
+    ASSERT_EQ(out.size(), 1u) << many;
+    EXPECT_EQ(out[0].kind, kind::kIcmpFlood);
+    EXPECT_EQ(out[0].host, many ? ip("10.0.0.9") : ip("10.77.0.67"));
+    EXPECT_EQ(out[0].role, many ? Role::kVictim : Role::kAttacker);
+    EXPECT_EQ(out[0].count, 5'000u);
+  }
+}
+
 TEST(IcmpFloodDetector, CountsEchoRequestsOfOneFlowFromItsProgressReports) {
   HostDetectorOptions o;
   IcmpFloodDetector d(o);

@@ -177,6 +177,111 @@ TEST(FloodGuard, TheVictimsRepliesAreSummarisedAndALegitimateClientStillGetsItsF
   EXPECT_GT(observer.replies(), 10'000u);
 }
 
+// An ICMP echo request (type 8) or reply (0) of `size` bytes of payload.
+net::Packet echo(std::int64_t ts_ns, const net::IpAddress& from, const net::IpAddress& to,
+                 std::uint8_t type) {
+  net::Packet p = udp(ts_ns, {from, 0}, {to, 0}, 56);
+  p.ip_proto = 1;
+  p.src_port = p.dst_port = 0;
+  p.icmp_type = type;
+  return p;
+}
+
+TEST(FloodGuard, ASpoofedUdpFloodBecomesSummariesAndTheVictimsRepliesToo) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // hping3 --udp --flood --rand-source: 20,000 datagrams/s for 3 s, each from its own source; the
+  // victim's service answers one in fifty (a reply to a spoofed address matches no flow once its
+  // datagram was summarised).
+  const Endpoint victim{ipv4(10, 0, 0, 53), 9999};
+  constexpr std::uint32_t kDatagrams = 60'000;
+  for (std::uint32_t i = 0; i < kDatagrams; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+    table.add(udp(t, spoofed(i), victim, 64));
+    if (i % 50 == 0) table.add(udp(t + 10 * kUs, victim, spoofed(i), 32));
+  }
+  table.flush();
+  const FlowStats& st = table.stats();
+  EXPECT_EQ(st.flood.floods, 1u);
+  EXPECT_GE(st.flows_created, 5'000u);
+  EXPECT_LE(st.flows_created, 15'000u);
+  ASSERT_FALSE(observer.summaries.empty());
+  for (const FloodSummary& s : observer.summaries) {
+    EXPECT_EQ(s.dst, victim.ip);
+    EXPECT_EQ(s.dst_port, victim.port);
+    EXPECT_EQ(s.ip_proto, 17);
+    if (s.attempts > 1) {
+      EXPECT_TRUE(s.many_sources());
+    }
+  }
+  EXPECT_GT(observer.replies(), 500u);
+  std::uint64_t in_flows = 0;
+  for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
+  EXPECT_EQ(in_flows + st.flood.summarized, st.packets);
+  EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
+}
+
+TEST(FloodGuard, ABusyResolverThatAnswersItsQueriesKeepsEveryFlow) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // 10,000 queries/s for 2 s from new source ports, each answered 30 ms later.
+  const Endpoint resolver{ipv4(10, 0, 0, 53), 53};
+  constexpr std::uint32_t kQueries = 20'000;
+  for (std::uint32_t i = 0; i < kQueries; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    table.add(udp(t, spoofed(i), resolver, 40));
+    if (i >= 300) table.add(udp(t + 10 * kUs, resolver, spoofed(i - 300), 120));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.summarized, 0u);
+  EXPECT_TRUE(observer.summaries.empty());
+  EXPECT_EQ(table.stats().flows_created, kQueries);
+}
+
+TEST(FloodGuard, ASpoofedEchoFloodIsSummarisedThoughTheVictimAnswersEveryRequest) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // hping3 --icmp --flood --rand-source: 20,000 requests/s for 3 s; the victim answers each.
+  const net::IpAddress victim = ipv4(10, 0, 0, 9);
+  constexpr std::uint32_t kRequests = 60'000;
+  for (std::uint32_t i = 0; i < kRequests; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+    table.add(echo(t, spoofed(i).ip, victim, 8));
+    table.add(echo(t + 10 * kUs, victim, spoofed(i).ip, 0));
+  }
+  table.flush();
+  const FlowStats& st = table.stats();
+  EXPECT_EQ(st.flood.floods, 1u);
+  EXPECT_LE(st.flows_created, 15'000u);
+  ASSERT_FALSE(observer.summaries.empty());
+  EXPECT_EQ(observer.summaries.front().ip_proto, 1);
+  EXPECT_EQ(observer.summaries.front().dst_port, 0);
+  EXPECT_EQ(observer.attempts(), kRequests - st.flows_created);
+  EXPECT_EQ(observer.replies(), observer.attempts());
+}
+
+TEST(FloodGuard, PingsFromAFewHostsAndASlowPingSweepKeepTheirFlows) {
+  CollectingSink sink;
+  FlowTable table(guarded(), sink);
+  // 50 hosts pinging one server 10 times a second each for 10 s (one flow each), and 800 new
+  // hosts a second pinging it once (below the rate of new echo conversations).
+  const net::IpAddress server = ipv4(10, 0, 0, 9);
+  for (std::uint32_t i = 0; i < 8'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 1250 * kUs;
+    table.add(echo(t, spoofed(i).ip, server, 8));
+    table.add(echo(t + kUs, ipv4(10, 1, 0, static_cast<std::uint8_t>(i % 50)), server, 8));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.summarized, 0u);
+  EXPECT_EQ(table.stats().flows_created, 8'050u);
+}
+
 TEST(FloodGuard, AFloodFromOneHostWhoseKernelResetsTheSynAcksIsSummarisedWholly) {
   CollectingSink sink;
   FloodObserver observer;
