@@ -11,6 +11,10 @@
       A SYN flood from distinct spoofed sources (memory-bound test), in random order as
       `hping3 --rand-source` sends them; --sequential-sources numbers them in order instead
       (11.0.0.0, 11.0.0.1, ...; the only order before, which hides what random keys cost an index).
+  make_capture.py udpflood OUT.pcap --packets 1000000
+  make_capture.py icmpflood OUT.pcap --packets 1000000
+      The same from spoofed sources as UDP datagrams of 64 bytes to port 9999
+      (`hping3 --udp --rand-source`) or as echo requests (`hping3 --icmp --rand-source`).
 """
 import argparse
 import os
@@ -173,7 +177,7 @@ def repeat(out, packets, inputs):
     return w.count
 
 
-def synflood(out, packets, seed, sequential_sources=False):
+def flood(out, packets, seed, sequential_sources=False, kind="syn"):
     rng = random.Random(seed)
     w = Writer(out)
     victim = bytes([10, 9, 9, 9])
@@ -189,7 +193,17 @@ def synflood(out, packets, seed, sequential_sources=False):
     for i in range(packets):
         j = i if sequential_sources else (a * i + b) % packets
         src = bytes([11 + (j >> 24) % 100, (j >> 16) & 0xFF, (j >> 8) & 0xFF, j & 0xFF])
-        w.packet(t, ETH + ip_header(src, victim, 6, 20) + tcp_segment(rng.randrange(1024, 65535), 80, rng.randrange(1 << 32), 0, 0x02, 0))
+        if kind == "syn":
+            l4 = tcp_segment(rng.randrange(1024, 65535), 80, rng.randrange(1 << 32), 0, 0x02, 0)
+            proto = 6
+        elif kind == "udp":
+            l4 = udp_datagram(rng.randrange(1024, 65535), 9999, 64)
+            proto = 17
+        else:
+            # Echo request: type 8, code 0, checksum left 0, identifier, sequence, 56 bytes.
+            l4 = struct.pack("!BBHHH", 8, 0, 0, rng.randrange(1 << 16), i & 0xFFFF) + b"\0" * 56
+            proto = 1
+        w.packet(t, ETH + ip_header(src, victim, proto, len(l4)) + l4)
         t += 1e-5
     w.close()
     return w.count
@@ -197,7 +211,7 @@ def synflood(out, packets, seed, sequential_sources=False):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["synthetic", "repeat", "synflood"])
+    ap.add_argument("mode", choices=["synthetic", "repeat", "synflood", "udpflood", "icmpflood"])
     ap.add_argument("out")
     ap.add_argument("inputs", nargs="*")
     ap.add_argument("--packets", type=int, default=1_000_000)
@@ -210,7 +224,7 @@ def main():
     elif a.mode == "repeat":
         n = repeat(a.out, a.packets, a.inputs)
     else:
-        n = synflood(a.out, a.packets, a.seed, a.sequential_sources)
+        n = flood(a.out, a.packets, a.seed, a.sequential_sources, a.mode[: -len("flood")])
     print(f"wrote {n} packets to {a.out}", file=sys.stderr)
 
 
