@@ -6,7 +6,8 @@
 // A batch carries the flow events, progress reports and finished flows of one stretch of packet
 // time together, so the stage sees a flow's start before its end. A replay (lossless) keeps a
 // short queue: its flow thread waits for the stage anyway, and a deep queue of full batches only
-// made ~50 MB of fresh memory to fault in.
+// made ~50 MB of fresh memory to fault in. A replay hands its batches over in parcels of several
+// (one wake-up each for the stage and the file thread, not one per packet-time second).
 // Stopping drains every stage in order, so every packet that entered the ring ends up in a
 // written flow. Every packet-time second the flow thread hands the stage a tick, so detector
 // windows close in packet time and a replay gives the same results every time.
@@ -14,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -172,6 +174,10 @@ class CapturePipeline final {
   // The file thread: writes finished flows to flows.csv (flushed about once a second) and gives
   // their batches back.
   void file_loop();
+  // Flow thread: gives the stage a finished batch (a replay's goes into the parcel, see
+  // kParcelRows), and sends the parcel.
+  void hand_over(Batch&& batch);
+  void send_parcel();
   // A batch for the flow thread to fill: a spare one the stage thread gave back, else a new one.
   Batch take_spare();
   void give_back(Batch&& batch);
@@ -194,6 +200,9 @@ class CapturePipeline final {
   FlowFileSink writer_;
   std::uint64_t write_errors_ = 0;  // file thread: consecutive flows.csv write failures
   // Flow-thread state.
+  std::vector<Batch> parcel_;  // a replay's batches not handed over yet
+  std::size_t parcel_rows_ = 0;
+  std::chrono::steady_clock::time_point parcel_since_;
   SecondCounter second_;
   std::vector<host::TrafficSample> finished_seconds_;
   std::int64_t last_tick_second_ = INT64_MIN;

@@ -3,7 +3,8 @@
 // wait); push blocks until there is room or the stop token fires (for stages that must not lose
 // accepted work); push_within blocks until fewer than a given number of items wait (room kept for
 // other producers). close() wakes everybody; pop returns false once closed and drained; pop_for
-// waits at most a given time.
+// waits at most a given time; push_all and pop_all move several items under one lock and one
+// wake-up.
 // Thread rules: every method may be called from any thread.
 #pragma once
 
@@ -57,6 +58,39 @@ class BoundedQueue {
       pushed_.fetch_add(1, std::memory_order_relaxed);
     }
     not_empty_.notify_one();
+    return true;
+  }
+
+  // Blocks while `capacity` or more items wait, then appends every item of `values` at once (one
+  // wake-up for the consumer: the queue may then hold up to capacity + values.size() - 1) and
+  // empties `values`. Returns false (leaving `values` as they were) when the queue was closed or
+  // the token stopped.
+  bool push_all(std::vector<T>& values, std::stop_token stop = {}) {
+    if (values.empty()) return true;
+    {
+      std::unique_lock lock(mutex_);
+      wait(not_full_, lock, stop, [&] { return closed_ || items_.size() < capacity_; });
+      if (closed_ || items_.size() >= capacity_) return false;
+      for (T& v : values) items_.push_back(std::move(v));
+      pushed_.fetch_add(values.size(), std::memory_order_relaxed);
+    }
+    values.clear();
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Blocks until an item is available, then appends every waiting item to `out`, oldest first.
+  // Returns false once closed and empty (or stopped).
+  bool pop_all(std::vector<T>& out, std::stop_token stop = {}) {
+    std::unique_lock lock(mutex_);
+    wait(not_empty_, lock, stop, [&] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return false;
+    while (!items_.empty()) {
+      out.push_back(std::move(items_.front()));
+      items_.pop_front();
+    }
+    lock.unlock();
+    not_full_.notify_all();
     return true;
   }
 

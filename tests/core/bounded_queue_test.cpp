@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 namespace netsentry::core {
 namespace {
@@ -99,6 +100,39 @@ TEST(BoundedQueue, PushWithinGivesUpWhenClosed) {
     q.close();
   });
   EXPECT_FALSE(q.push_within(2, 1));
+}
+
+TEST(BoundedQueue, PushAllAndPopAllMoveEveryItemInOrderAndWaitForRoom) {
+  BoundedQueue<int> q(4);
+  std::vector<int> parcel{1, 2, 3, 4, 5, 6};
+  // Room for one more: the whole parcel goes in at once (past the capacity by up to its size).
+  ASSERT_TRUE(q.push_all(parcel));
+  EXPECT_TRUE(parcel.empty());
+  EXPECT_EQ(q.size(), 6u);
+  EXPECT_EQ(q.pushed(), 6u);
+  // Full: the next parcel waits until the consumer has taken what waits.
+  std::atomic<bool> pushed{false};
+  std::thread producer([&] {
+    std::vector<int> next{7, 8};
+    EXPECT_TRUE(q.push_all(next));
+    pushed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(pushed.load());
+  std::vector<int> taken;
+  ASSERT_TRUE(q.pop_all(taken));
+  producer.join();
+  EXPECT_TRUE(pushed.load());
+  ASSERT_TRUE(q.pop_all(taken));
+  EXPECT_EQ(taken, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}));
+  // Closed and drained: pop_all says so; a closed queue takes no parcel and leaves it whole.
+  q.close();
+  EXPECT_FALSE(q.pop_all(taken));
+  std::vector<int> late{9};
+  EXPECT_FALSE(q.push_all(late));
+  EXPECT_EQ(late, std::vector<int>{9});
+  std::vector<int> none;
+  EXPECT_TRUE(BoundedQueue<int>(1).push_all(none));
 }
 
 TEST(BoundedQueue, PopWakesUpWhenStopRequested) {
