@@ -90,21 +90,30 @@ void CapturePipeline::BatchingSink::on_flow_progress(flow::FlowRecord&& record) 
 void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s) {
   // The flow thread logs a flood's start and its end, once each (a pulsing flood: at most about
   // two lines a second per destination).
-  const auto target = [&s] {
-    return fmt::format("{}/tcp{}", detect::format_endpoint(s.dst, s.dst_port),
-                       s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string());
+  const bool tcp = s.ip_proto == 6;
+  const bool udp = s.ip_proto == 17;
+  const auto target = [&] {
+    const std::string vlan = s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string();
+    if (tcp || udp) {
+      return fmt::format("{}/{}{}", detect::format_endpoint(s.dst, s.dst_port), tcp ? "tcp" : "udp",
+                         vlan);
+    }
+    return fmt::format("{}{}", s.dst.to_string(), vlan);
   };
+  const std::string_view attempts = tcp ? "SYNs" : udp ? "datagrams" : "echo requests";
   if (s.started) {
     spdlog::warn(
-        "flow meter: {} is flooded with TCP connection attempts that do not complete; its "
-        "further SYNs and its replies to them are counted in a flood summary, not as one flow "
-        "each (--flood-summary-rate)",
-        target());
+        "flow meter: {} is flooded with {}; its further {} and its replies to them are counted in "
+        "a flood summary, not as one flow each (--flood-summary-rate)",
+        target(),
+        tcp   ? "TCP connection attempts that do not complete"
+        : udp ? "UDP datagrams from new flows that go unanswered"
+              : "echo requests from new sources",
+        attempts);
   }
   if (s.ended) {
-    spdlog::info(
-        "flow meter: the flood of {} is over: {} SYNs and {} replies and resets summarised",
-        target(), s.total_attempts, s.total_replies);
+    spdlog::info("flow meter: the flood of {} is over: {} {} and {} replies{} summarised", target(),
+                 s.total_attempts, attempts, s.total_replies, tcp ? " and resets" : "");
   }
   batch_.floods.push_back(s);
 }

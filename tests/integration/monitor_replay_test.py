@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """End-to-end tests of the live detection engine: `netsentry monitor --pcap` replays captures the
 test generates (benign background plus a SYN port scan, a spoofed SYN flood, a UDP flood, an FTP
-brute force and a traffic burst) and checks the alerts name the right kind and source, the benign
-part stays quiet, alerts.csv / SQLite / the original CSV files hold what they should, two replays
-give the same alerts, the configuration file applies (flags win), SIGTERM flushes a --stay run,
-and the shared attack pcaps (skipped when ../shared/datasets is absent) raise their alerts.
+brute force and a traffic burst; spoofed UDP and echo floods apart) and checks the alerts name the
+right kind and source, the benign part stays quiet, alerts.csv / SQLite / the original CSV files
+hold what they should, two replays give the same alerts, the configuration file applies (flags
+win), SIGTERM flushes a --stay run, and the shared attack pcaps (skipped when ../shared/datasets is
+absent) raise their alerts.
 
 Usage: monitor_replay_test.py NETSENTRY_BINARY   (run by ctest)
 """
@@ -38,6 +39,9 @@ def ip(text):
 def ipv4(src, dst, proto, payload):
     return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0,
                        bytes(ip(src)), bytes(ip(dst))) + payload
+
+
+ETH = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
 
 
 def tcp(src, sport, dst, dport, flags, payload=b""):
@@ -216,6 +220,45 @@ class Replay(unittest.TestCase):
         m = re.search(r"([\d,]+) half-open connections to 10\.0\.0\.5:80", last["reason"])
         self.assertTrue(m, last["reason"])
         self.assertTrue(3000 <= int(m.group(1).replace(",", "")) <= 3000 + extra // 2, last["reason"])
+
+    def test_spoofed_udp_and_echo_floods_are_summarised_and_alerted_at_their_victims(self):
+        # hping3 --udp / --icmp --flood --rand-source: 4,000 packets each at 4,000/s, every one
+        # from a new address, beside the benign traffic; the echo flood's victim answers each.
+        frames = []
+        benign(frames, seconds=10, rng=random.Random(3))
+        rng = random.Random(11)
+        for k in range(4000):
+            t = T0 + 2 + k / 4000
+            a = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            b = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            frames.append((t, udp(a, 1024 + rng.randrange(60000), "10.0.0.8", 9999, b"u" * 64)))
+            echo = struct.pack("!BBHHH", 8, 0, 0, rng.randrange(65536), k) + b"p" * 56
+            reply = struct.pack("!BBHHH", 0, 0, 0, 0, k) + b"p" * 56
+            frames.append((t + 0.0001, ETH + ipv4(b, "10.0.0.7", 1, echo)))
+            frames.append((t + 0.0002, ETH + ipv4("10.0.0.7", b, 1, reply)))
+        capture = os.path.join(self.dir, "floods.pcap")
+        write_pcap(capture, frames)
+        out = os.path.join(self.dir, "floods")
+        p = run(["monitor", "--pcap", capture, "-o", out, "--no-model"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("10.0.0.8:9999/udp is flooded with UDP datagrams", p.stderr)
+        self.assertIn("10.0.0.7 is flooded with echo requests", p.stderr)
+        summarised = int(re.search(r"(\d+) in flood summaries \(2 flooded destinations\)",
+                                   p.stderr).group(1))
+        # A destination's attempts start flows until its first quarter second is judged, half a
+        # second in (2,000 of its 4,000); after that its attempts, and the echo replies, are
+        # summarised: about 2,000 + 2 x 2,000 packets.
+        self.assertGreater(summarised, 5000)
+        with open(os.path.join(out, "flows.csv")) as f:
+            flood_rows = sum(1 for r in csv.DictReader(f) if r["src_ip"].startswith("172."))
+        self.assertLessEqual(flood_rows, 2 * 2000 + 10)
+        alerts = read_alerts(out)
+        udp_alerts = [a for a in alerts if a["kind"] == "udp_flood"]
+        icmp_alerts = [a for a in alerts if a["kind"] == "icmp_flood"]
+        self.assertTrue(udp_alerts and icmp_alerts, [a["kind"] for a in alerts])
+        self.assertEqual({a["dst_ip"] for a in udp_alerts}, {"10.0.0.8"})
+        self.assertEqual({a["dst_ip"] for a in icmp_alerts}, {"10.0.0.7"})
+        self.assertIn("to 10.0.0.7 from many sources", icmp_alerts[0]["reason"])
 
     def test_benign_sources_raise_nothing(self):
         attackers = {"10.0.9.66", "10.0.9.77", "10.0.9.88", "10.0.9.99", ""}
