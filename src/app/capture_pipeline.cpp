@@ -422,8 +422,8 @@ void CapturePipeline::snapshot() {
 }
 
 void CapturePipeline::writer_loop() {
-  // Every batch waiting is taken at once (a replay's parcel), and the batches bound for the file
-  // thread go to it together: a wake-up per hand-over, not per batch.
+  // Every batch waiting is taken at once (a replay's parcel), and a replay's batches bound for
+  // the file thread go to it together: a wake-up per hand-over, not per batch.
   std::vector<Batch> taken;
   std::vector<Batch> for_file;
   while (batches_.pop_all(taken)) {
@@ -437,9 +437,15 @@ void CapturePipeline::writer_loop() {
       if (hooks_.floods && !batch.floods.empty()) hooks_.floods(batch.floods);
       if (hooks_.flows && !batch.flows.empty()) hooks_.flows(batch.flows, batch.ongoing);
       if (hooks_.advance && batch.now_ns != 0) hooks_.advance(batch.now_ns);
-      // flows.csv is the file thread's: the stage goes on with the next batch meanwhile.
+      // flows.csv is the file thread's: the stage goes on with the next batch meanwhile. Live,
+      // each batch goes at once (the file queue's bound holds: a stalled disk makes the stage
+      // wait); a replay's go together after its parcel.
       if (!batch.ongoing && !batch.flows.empty()) {
-        for_file.push_back(std::move(batch));
+        if (options_.lossless) {
+          for_file.push_back(std::move(batch));
+        } else {
+          to_file_.push(std::move(batch));
+        }
       } else {
         give_back(std::move(batch));
       }
