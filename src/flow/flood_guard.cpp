@@ -11,6 +11,7 @@ namespace {
 constexpr std::size_t kBuckets = 4096;  // two entries each
 constexpr std::int64_t kSecondNs = 1'000'000'000;
 constexpr std::uint8_t kTcp = 6;
+constexpr std::uint8_t kUdp = 17;
 constexpr std::uint8_t kIcmp = 1;
 constexpr std::uint8_t kIcmpv6 = 58;
 
@@ -28,6 +29,26 @@ bool FloodGuard::echo_request(const net::Packet& p) {
 bool FloodGuard::echo_reply(const net::Packet& p) {
   return p.has_l4 && ((p.ip_proto == kIcmp && p.icmp_type == 0) ||
                       (p.ip_proto == kIcmpv6 && p.icmp_type == 129));
+}
+
+bool FloodGuard::unreachable(const net::Packet& p) {
+  return p.has_l4 &&
+         ((p.ip_proto == kIcmp && p.icmp_type == 3) || (p.ip_proto == kIcmpv6 && p.icmp_type == 1));
+}
+
+bool FloodGuard::on_unreachable(const net::Packet& packet, std::int64_t now_ns) {
+  if (floods_.empty() || packet.outer != nullptr) return false;
+  // At most kMaxFlooded floods: the error's quoted datagram is not decoded, so the host's first
+  // flooded UDP port takes it.
+  for (Flood& f : floods_) {
+    FloodSummary& s = f.summary;
+    if (s.ip_proto == kUdp && s.dst == packet.src && s.vlan == packet.vlan) {
+      count(s, s.replies, s.reply_bytes, packet, now_ns);
+      ++s.total_replies;
+      return true;
+    }
+  }
+  return false;
 }
 
 FloodGuard::FloodGuard(std::uint32_t rate, FloodGuardStats& stats)

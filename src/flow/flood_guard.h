@@ -15,7 +15,8 @@
 // them were answered (for echo requests: any share), the destination is flooded. From then on an
 // attempt to it is counted in the destination's flood summary instead of starting a flow, and so
 // are its replies that match no flow (TCP: its SYN-ACK or RST to a port that has no flow with it,
-// and a RST to it that matches no flow; UDP: a datagram from its port; ICMP: an echo reply). The
+// and a RST to it that matches no flow; UDP: a datagram from its port, and its ICMP
+// destination-unreachable errors; ICMP: an echo reply). The
 // destination calms down when a judged quarter second holds fewer than rate/8 attempts; then
 // attempts start flows again.
 //
@@ -75,6 +76,12 @@ class FloodGuard final {
   // `started_ns`: the attempt's time.
   void on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
                     std::uint8_t ip_proto, std::int64_t started_ns);
+  // An ICMP or ICMPv6 destination-unreachable error (type 3, ICMPv6 1) that matches no flow.
+  // True when it comes from a host with a flooded UDP port (its kernel refusing the flood's
+  // datagrams at a closed port, to their spoofed sources) and was counted in that summary as a
+  // reply.
+  bool on_unreachable(const net::Packet& packet, std::int64_t now_ns);
+  [[nodiscard]] static bool unreachable(const net::Packet& packet);
   // An echo request (ICMP type 8, ICMPv6 128) or reply (0, 129).
   [[nodiscard]] static bool echo_request(const net::Packet& packet);
   [[nodiscard]] static bool echo_reply(const net::Packet& packet);

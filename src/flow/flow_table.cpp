@@ -392,6 +392,8 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
       if (guard_.on_attempt(packet, now_)) return;
     } else if (FloodGuard::echo_reply(packet)) {
       if (guard_.on_reply(packet, now_)) return;
+    } else if (FloodGuard::unreachable(packet)) {
+      if (guard_.on_unreachable(packet, now_)) return;
     }
   }
   if (created) {

@@ -223,6 +223,43 @@ TEST(FloodGuard, ASpoofedUdpFloodBecomesSummariesAndTheVictimsRepliesToo) {
   EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
 }
 
+TEST(FloodGuard, AFloodedClosedPortsUnreachableErrorsGoToItsSummary) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // A spoofed UDP flood at a closed port: the victim's kernel answers one datagram in ten with a
+  // port unreachable error to its spoofed source (rate-limited), which matches no flow.
+  const Endpoint victim{ipv4(10, 0, 0, 53), 9999};
+  std::uint64_t errors = 0;
+  for (std::uint32_t i = 0; i < 40'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+    table.add(udp(t, spoofed(i), victim, 64));
+    if (i % 10 == 0) {
+      net::Packet error = echo(t + 10 * kUs, victim.ip, spoofed(i).ip, 3);
+      error.icmp_code = 3;
+      table.add(error);
+      ++errors;
+    }
+  }
+  // Another host's unreachable errors are not the flood's.
+  net::Packet other = echo(kT0 + 2 * kSec + 1, ipv4(10, 0, 0, 54), spoofed(7).ip, 3);
+  table.add(other);
+  table.flush();
+  const FlowStats& st = table.stats();
+  ASSERT_EQ(st.flood.floods, 1u);
+  std::uint64_t error_flows = 0;
+  for (const FlowRecord& r : sink.records) {
+    if (r.ip_proto == 1) ++error_flows;
+  }
+  // The errors before the flood was found (its first half second) made flows; the rest, none.
+  EXPECT_LE(error_flows, 1'000u + 1);
+  EXPECT_EQ(observer.replies(), errors - (error_flows - 1));
+  std::uint64_t in_flows = 0;
+  for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
+  EXPECT_EQ(in_flows + st.flood.summarized, st.packets);
+}
+
 TEST(FloodGuard, ABusyResolverThatAnswersItsQueriesKeepsEveryFlow) {
   CollectingSink sink;
   FloodObserver observer;
