@@ -88,6 +88,15 @@ struct Track {
   [[nodiscard]] bool grew(std::uint64_t measure) const { return level > 0 && measure > reported; }
 };
 
+// Keeps the last `keep` distinct flows behind a subject's evidence (a repeat of the newest is
+// not added again).
+inline void remember_recent(std::vector<FlowRef>& recent, const FlowRef& ref,
+                            std::size_t keep = 3) {
+  if (!recent.empty() && recent.back() == ref) return;
+  if (recent.size() >= keep) recent.erase(recent.begin());
+  recent.push_back(ref);
+}
+
 // One source, or "many" once a second distinct one shows up.
 struct SourceTracker {
   net::IpAddress first;

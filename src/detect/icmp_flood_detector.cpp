@@ -108,21 +108,8 @@ void IcmpFloodDetector::count_victim(const net::IpAddress& src, const net::IpAdd
   s.see(from_ns, to_ns);
   s.requests += requests;
   s.spread = s.spread || spread;
-  if (s.source_lead == 0) {
-    s.source = src;
-    s.source_lead = requests;
-  } else if (s.source == src) {
-    s.source_lead += requests;
-  } else if (requests > s.source_lead) {
-    s.source = src;
-    s.source_lead = requests - s.source_lead;
-  } else {
-    s.source_lead -= requests;
-  }
-  if (ref != nullptr && (s.recent.empty() || !(s.recent.back() == *ref))) {
-    if (s.recent.size() >= 3) s.recent.erase(s.recent.begin());
-    s.recent.push_back(*ref);
-  }
+  flow::majority_vote(s.source, s.source_lead, src, requests);
+  if (ref != nullptr) remember_recent(s.recent, *ref);
   check(v, out);
 }
 

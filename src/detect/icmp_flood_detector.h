@@ -55,7 +55,7 @@ class IcmpFloodDetector final : public Detector {
   [[nodiscard]] static bool victim_subject(const SubjectKey& key) { return key.src.family == 0; }
   // No source sent 80 % of the victim subject's requests.
   [[nodiscard]] static bool many_sources(const State& s) {
-    return s.spread || s.source_lead * 5 < s.requests * 4;
+    return s.spread || flow::no_majority(s.source_lead, s.requests);
   }
   void record(const flow::FlowRecord& record, bool finished, std::vector<Evidence>& out);
   void check(Table::Entry& e, std::vector<Evidence>& out);

@@ -7,16 +7,6 @@
 
 namespace netsentry::detect {
 
-namespace {
-constexpr std::size_t kRecent = 3;
-
-void remember(std::vector<FlowRef>& recent, const FlowRef& ref) {
-  if (!recent.empty() && recent.back() == ref) return;
-  if (recent.size() >= kRecent) recent.erase(recent.begin());
-  recent.push_back(ref);
-}
-}  // namespace
-
 UdpFloodDetector::UdpFloodDetector(const HostDetectorOptions& options)
     : options_(options), table_(options.window_ns, options.max_tracked) {
   validate(options_);
@@ -101,7 +91,7 @@ void UdpFloodDetector::on_flow_event(const flow::FlowEvent& ev, std::vector<Evid
   s.sources.see(ev.src);
   ++s.flows;
   ++s.packets;
-  remember(s.recent, {ev.start_ns, ev.src, ev.dst, ev.src_port, ev.dst_port, kUdp});
+  remember_recent(s.recent, {ev.start_ns, ev.src, ev.dst, ev.src_port, ev.dst_port, kUdp});
   check(e, out);
 }
 
@@ -118,7 +108,7 @@ void UdpFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
   const FlowRef ref{a.start_ns, a.src, a.dst, a.src_port, a.dst_port, kUdp};
   s.unanswered_packets += ledger_.counted(ref.hash(), 1);
   s.unanswered_span.see(a.start_ns, a.start_ns);
-  remember(s.recent, ref);
+  remember_recent(s.recent, ref);
   check(e, out);
 }
 
@@ -172,7 +162,7 @@ void UdpFloodDetector::record(const flow::FlowRecord& r, bool finished,
     if (!new_flow || !attempts_) s.unanswered_packets += fresh;
     if (!attempts_) s.unanswered_span.see(r);
   }
-  remember(s.recent, ref);
+  remember_recent(s.recent, ref);
   check(e, out);
 }
 

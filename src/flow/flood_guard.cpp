@@ -15,10 +15,10 @@ constexpr std::uint8_t kUdp = 17;
 constexpr std::uint8_t kIcmp = 1;
 constexpr std::uint8_t kIcmpv6 = 58;
 
+bool icmp(std::uint8_t ip_proto) { return ip_proto == kIcmp || ip_proto == kIcmpv6; }
+
 // The port an attempt is counted under: its destination port, none for echo requests.
-std::uint16_t attempt_port(const net::Packet& p) {
-  return p.ip_proto == kIcmp || p.ip_proto == kIcmpv6 ? 0 : p.dst_port;
-}
+std::uint16_t attempt_port(const net::Packet& p) { return icmp(p.ip_proto) ? 0 : p.dst_port; }
 }  // namespace
 
 bool FloodGuard::echo_request(const net::Packet& p) {
@@ -156,7 +156,7 @@ bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
   const std::int64_t quarter = now_ns / kQuarterNs;
   Entry* e = claim(tag, quarter);
   if (e == nullptr) return false;
-  e->echo = packet.ip_proto == kIcmp || packet.ip_proto == kIcmpv6;
+  e->echo = icmp(packet.ip_proto);
   bool flood = false;
   bool calm = false;
   advance(*e, quarter, flood, calm);
@@ -171,14 +171,7 @@ bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
   count(s, s.attempts, s.attempt_bytes, packet, now_ns);
   ++s.total_attempts;
   // A majority vote names the source (FloodSummary::many_sources()); spoofed ones leave no lead.
-  if (s.source_lead == 0) {
-    s.source = packet.src;
-    s.source_lead = 1;
-  } else if (s.source == packet.src) {
-    ++s.source_lead;
-  } else {
-    --s.source_lead;
-  }
+  majority_vote(s.source, s.source_lead, packet.src, 1);
   return true;
 }
 
@@ -202,9 +195,8 @@ FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, 
 
 bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
   if (floods_.empty() || packet.outer != nullptr) return false;
-  const bool echo = packet.ip_proto == kIcmp || packet.ip_proto == kIcmpv6;
-  FloodSummary* s =
-      flooded(packet.src, echo ? std::uint16_t{0} : packet.src_port, packet.vlan, packet.ip_proto);
+  FloodSummary* s = flooded(packet.src, icmp(packet.ip_proto) ? std::uint16_t{0} : packet.src_port,
+                            packet.vlan, packet.ip_proto);
   std::uint64_t* counter = nullptr;
   if (s != nullptr) {
     counter = &s->replies;

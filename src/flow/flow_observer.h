@@ -45,6 +45,28 @@ struct FlowEvent {
   std::uint32_t payload_len = 0;
 };
 
+// One step of a weighted Boyer-Moore majority vote over addresses: `votes` more for `candidate`.
+// `leader` and `lead` start as {} and 0.
+inline void majority_vote(net::IpAddress& leader, std::uint64_t& lead,
+                          const net::IpAddress& candidate, std::uint64_t votes) {
+  if (lead == 0) {
+    leader = candidate;
+    lead = votes;
+  } else if (leader == candidate) {
+    lead += votes;
+  } else if (votes > lead) {
+    leader = candidate;
+    lead = votes - lead;
+  } else {
+    lead -= votes;
+  }
+}
+// No address cast 80 % of `total` votes: a lead of 80 % means the leader cast at least that
+// many, and one that cast 90 % always has it.
+[[nodiscard]] inline bool no_majority(std::uint64_t lead, std::uint64_t total) {
+  return lead * 5 < total * 4;
+}
+
 // A flooded destination's counts since its previous summary (flow/flood_guard.h): attempts to it
 // that started no flow (TCP SYNs, UDP datagrams, ICMP echo requests), and its replies to them.
 struct FloodSummary {
@@ -67,9 +89,8 @@ struct FloodSummary {
   std::uint64_t source_lead = 0;     // its lead in a majority vote over the attempts (Boyer-Moore)
   std::uint64_t total_attempts = 0;  // since the flood started, this summary's included
   std::uint64_t total_replies = 0;   // replies and resets
-  // No address sent at least 80 % of the attempts: a lead of 80 % means `source` sent at least
-  // that many, and one that sent 90 % always has it.
-  [[nodiscard]] bool many_sources() const { return source_lead * 5 < attempts * 4; }
+  // No address sent at least 80 % of the attempts (see no_majority()).
+  [[nodiscard]] bool many_sources() const { return no_majority(source_lead, attempts); }
 };
 
 class FlowObserver {
