@@ -15,6 +15,9 @@
   make_capture.py icmpflood OUT.pcap --packets 1000000
       The same from spoofed sources as UDP datagrams of 64 bytes to port 9999
       (`hping3 --udp --rand-source`) or as echo requests (`hping3 --icmp --rand-source`).
+  make_capture.py synflood|udpflood OUT.pcap --packets 1000000 --random-ports
+      A flood that also sprays destination ports (1-65535, random per packet), so no one port
+      of the victim receives much.
 """
 import argparse
 import os
@@ -177,7 +180,7 @@ def repeat(out, packets, inputs):
     return w.count
 
 
-def flood(out, packets, seed, sequential_sources=False, kind="syn"):
+def flood(out, packets, seed, sequential_sources=False, kind="syn", random_ports=False):
     rng = random.Random(seed)
     w = Writer(out)
     victim = bytes([10, 9, 9, 9])
@@ -194,10 +197,12 @@ def flood(out, packets, seed, sequential_sources=False, kind="syn"):
         j = i if sequential_sources else (a * i + b) % packets
         src = bytes([11 + (j >> 24) % 100, (j >> 16) & 0xFF, (j >> 8) & 0xFF, j & 0xFF])
         if kind == "syn":
-            l4 = tcp_segment(rng.randrange(1024, 65535), 80, rng.randrange(1 << 32), 0, 0x02, 0)
+            dport = rng.randrange(1, 65536) if random_ports else 80
+            l4 = tcp_segment(rng.randrange(1024, 65535), dport, rng.randrange(1 << 32), 0, 0x02, 0)
             proto = 6
         elif kind == "udp":
-            l4 = udp_datagram(rng.randrange(1024, 65535), 9999, 64)
+            dport = rng.randrange(1, 65536) if random_ports else 9999
+            l4 = udp_datagram(rng.randrange(1024, 65535), dport, 64)
             proto = 17
         else:
             # Echo request: type 8, code 0, checksum left 0, identifier, sequence, 56 bytes.
@@ -218,13 +223,15 @@ def main():
     ap.add_argument("--flows", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sequential-sources", action="store_true")
+    ap.add_argument("--random-ports", action="store_true")
     a = ap.parse_args()
     if a.mode == "synthetic":
         n = synthetic(a.out, a.packets, a.flows, a.seed)
     elif a.mode == "repeat":
         n = repeat(a.out, a.packets, a.inputs)
     else:
-        n = flood(a.out, a.packets, a.seed, a.sequential_sources, a.mode[: -len("flood")])
+        n = flood(a.out, a.packets, a.seed, a.sequential_sources, a.mode[: -len("flood")],
+                  a.random_ports)
     print(f"wrote {n} packets to {a.out}", file=sys.stderr)
 
 

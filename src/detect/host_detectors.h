@@ -49,8 +49,9 @@ struct HostDetectorOptions {
   std::size_t host_scan_hosts = 64;
   std::size_t syn_flood_half_open = 100;
   double syn_flood_ratio = 0.8;  // half-open / attempts
-  // Also network-wide (random destinations): half-open SYNs per second over the window's flows
-  // needed besides the count and ratio above; 0 disables the network-wide subject.
+  // Also for SYNs sprayed from many sources at random destinations (network-wide) or at many
+  // ports of one host (victim-wide): half-open SYNs per second over the window's flows needed
+  // besides the count and ratio above; 0 disables both subjects.
   double syn_flood_network_rate = 1000;
   // Ten short sessions a minute to one login service: hydra keeps a few connections and tries
   // several passwords on each, so an SSH attack shows as about one session a second.

@@ -38,17 +38,20 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
   ev.ip_proto = kTcp;
   ev.count = s.half_open;
   const double ratio = s.attempts > 0 ? double(s.half_open) / double(s.attempts) : 0.0;
-  const double rate = double(s.half_open) / std::max(s.elapsed_seconds(), 1e-3);
+  const double per_second = rate(s);
   ev.score = static_cast<float>(double(s.half_open) / threshold);
   ev.flows = s.recent;
-  const std::string target =
-      network_wide ? std::string("many destinations") : format_endpoint(e.key.dst, e.key.port);
+  const bool spread = victim_wide(e.key);
+  const std::string target = network_wide ? std::string("many destinations")
+                             : spread     ? "many ports of " + e.key.dst.to_string()
+                                          : format_endpoint(e.key.dst, e.key.port);
+  if (spread) ev.peer = {};  // sources: many, or the subject would not speak
   ev.description = fmt::format(
       "SYN flood suspected: {} half-open connections to {} ({:.0f}% of {} attempts) from {}, "
       "{}/s",
       format_count(s.half_open), target, ratio * 100, format_count(s.attempts),
-      s.sources.many ? std::string("many sources") : s.sources.first.to_string(),
-      format_number(rate));
+      s.sources.many || spread ? std::string("many sources") : s.sources.first.to_string(),
+      format_number(per_second));
   if (network_wide) {
     // A spray has no single victim: the profile is the source when there is one, else the
     // network-wide "syn_flood" profile (interface name).
@@ -62,7 +65,7 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
   }
   ev.deviations.push_back({"half_open", double(s.half_open), threshold, ev.score});
   ev.deviations.push_back({"half_open_ratio", ratio, options_.syn_flood_ratio, 0});
-  ev.deviations.push_back({"half_open_per_second", rate, 0, 0});
+  ev.deviations.push_back({"half_open_per_second", per_second, 0, 0});
   return ev;
 }
 
@@ -82,11 +85,23 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
     s.see(a.start_ns, a.time_ns);
     s.sources.see(a.src);
     ++s.half_open;
+    s.last_sent_ns = std::max(s.last_sent_ns, a.start_ns);
     if (s.recent.size() >= kRecent) s.recent.erase(s.recent.begin());
     s.recent.push_back(ref);
   }
   rise(e, out);
   if (options_.syn_flood_network_rate > 0) {
+    // Victim-wide: half-open SYNs from many sources at many ports of the destination.
+    count_victim({.src = a.src,
+                  .dst = a.dst,
+                  .port = a.dst_port,
+                  .attempts = 1,
+                  .half_open = half_open ? 1U : 0U,
+                  .first_sent_ns = a.start_ns,
+                  .last_sent_ns = a.start_ns,
+                  .judged_ns = a.time_ns,
+                  .ref = &ref},
+                 out);
     // Network-wide: half-open SYNs sprayed at many destinations from many sources, fast.
     auto& n = table_.touch({{}, {}, 0, kTcp}, a.time_ns, closer(out));
     State& ns = n.state;
@@ -96,13 +111,13 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
     ++ns.attempts;
     if (half_open) {
       ++ns.half_open;
+      ns.last_sent_ns = std::max(ns.last_sent_ns, a.start_ns);
       if (ns.recent.size() >= kRecent) ns.recent.erase(ns.recent.begin());
       ns.recent.push_back(ref);
     }
-    const double rate = double(ns.half_open) / std::max(ns.elapsed_seconds(), 1e-3);
     const bool spray = ns.sources.many && ns.destinations.many &&
                        double(ns.half_open) >= options_.syn_flood_ratio * double(ns.attempts) &&
-                       rate >= options_.syn_flood_network_rate;
+                       rate(ns) >= options_.syn_flood_network_rate;
     const int nlevel =
         spray ? level_for(double(ns.half_open), double(options_.syn_flood_half_open), cf) : 0;
     if (nlevel > ns.level) {
@@ -111,6 +126,33 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
       push_with_culprit(out, make(n, nlevel));
       ++evidence_;
     }
+  }
+}
+
+void SynFloodDetector::count_victim(const VictimCount& c, std::vector<Evidence>& out) {
+  auto& v = table_.touch(victim_key(c.dst), c.judged_ns, closer(out));
+  State& s = v.state;
+  s.attempts += c.attempts;
+  if (c.half_open == 0) return;
+  s.see(c.first_sent_ns, c.judged_ns);
+  s.half_open += c.half_open;
+  s.last_sent_ns = std::max(s.last_sent_ns, c.last_sent_ns);
+  s.spread = s.spread || c.spread;
+  if (!c.spread) flow::majority_vote(s.source, s.source_lead, c.src, c.half_open);
+  flow::majority_vote(s.port, s.port_lead, c.port, c.half_open);
+  if (c.ref != nullptr) remember_recent(s.recent, *c.ref);
+  const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
+  const bool spray = many_sources && flow::no_majority(s.port_lead, s.half_open) &&
+                     double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts) &&
+                     rate(s) >= options_.syn_flood_network_rate;
+  const int level = spray ? level_for(double(s.half_open), double(options_.syn_flood_half_open),
+                                      options_.critical_factor)
+                          : 0;
+  if (level > s.level) {
+    s.level = level;
+    s.reported = s.half_open;
+    out.push_back(make(v, level));
+    ++evidence_;
   }
 }
 
@@ -135,9 +177,22 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
   s.attempts += f.attempts;
   s.half_open += f.attempts;
   s.see(f.first_ns, f.last_ns);
+  s.last_sent_ns = std::max(s.last_sent_ns, f.last_ns);
   s.sources.see(f.source);
   if (f.many_sources()) s.sources.many = true;
   rise(e, out);
+  if (options_.syn_flood_network_rate > 0) {
+    count_victim({.src = f.source,
+                  .dst = f.dst,
+                  .port = f.dst_port,
+                  .attempts = f.attempts,
+                  .half_open = f.attempts,
+                  .first_sent_ns = f.first_ns,
+                  .last_sent_ns = f.last_ns,
+                  .judged_ns = f.last_ns,
+                  .spread = f.many_sources()},
+                 out);
+  }
 }
 
 void SynFloodDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {

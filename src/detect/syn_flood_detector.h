@@ -1,8 +1,13 @@
 // Provides detect::SynFloodDetector: TCP connection attempts to one ip:port that never completed
 // the handshake (half-open or unanswered), counted and as a share of all attempts, within a window.
 // Sources may be spoofed, so the victim is the profile; the source is named when one host sent
-// nearly all of them. Also a network-wide subject for SYNs sprayed at random destinations from many
-// sources (hping3 --rand-source --rand-dest), which needs a rate besides the count and ratio.
+// nearly all of them. Two more subjects need a rate besides the count and ratio:
+//  * victim-wide: SYNs sprayed from many sources at many ports of one host (hping3 --rand-source
+//    with a random or counting destination port), where no one ip:port gets enough; it counts
+//    only when no source sent 80 % of them (one host's spray is a port scan) and no port got 80 %
+//    (a one-port flood is that port's own subject);
+//  * network-wide: SYNs sprayed at random destinations from many sources (hping3 --rand-source
+//    --rand-dest).
 // Attempts come from the stage's AttemptTracker (detect::Attempt), so a flood is judged within a
 // second of its SYNs, not when its flows time out. A destination the flow table found flooded
 // gets its further SYNs as summaries (flow/flood_guard.h), counted the same way.
@@ -33,9 +38,41 @@ class SynFloodDetector final : public Detector {
     std::uint64_t half_open = 0;
     SourceTracker sources;       // of the half-open attempts
     SourceTracker destinations;  // the network-wide subject only
+    // The victim-wide subject only: majority votes over its half-open attempts' sources and
+    // ports (flow::majority_vote); `spread`: a flood summary found no leading source.
+    net::IpAddress source;
+    std::uint64_t source_lead = 0;
+    std::uint16_t port = 0;
+    std::uint64_t port_lead = 0;
+    bool spread = false;
+    std::int64_t last_sent_ns = 0;  // when the latest half-open SYN was sent (see rate())
     std::vector<FlowRef> recent;
   };
   using Table = SubjectTable<State>;
+  // Every port of `dst`: the victim-wide subject's key (protocol 0 marks it; the table's other
+  // keys are TCP's).
+  [[nodiscard]] static SubjectKey victim_key(const net::IpAddress& dst) { return {{}, dst, 0, 0}; }
+  [[nodiscard]] static bool victim_wide(const SubjectKey& key) { return key.proto == 0; }
+  // Attempts to one ip:port for the victim-wide subject: from one attempt or a flood summary.
+  struct VictimCount {
+    net::IpAddress src;  // the source (when not `spread`)
+    net::IpAddress dst;
+    std::uint16_t port = 0;
+    std::uint64_t attempts = 0;
+    std::uint64_t half_open = 0;
+    std::int64_t first_sent_ns = 0;  // when the half-open ones were sent
+    std::int64_t last_sent_ns = 0;
+    std::int64_t judged_ns = 0;  // when they were known to be half-open
+    bool spread = false;         // a flood summary found no leading source
+    const FlowRef* ref = nullptr;
+  };
+  void count_victim(const VictimCount& c, std::vector<Evidence>& out);
+  // A subject's half-open SYNs per second, over the time they were sent in (not the time they
+  // were judged, about a second later, which would halve a two-second flood's rate).
+  [[nodiscard]] static double rate(const State& s) {
+    const double span = s.last_sent_ns > s.first_ns ? double(s.last_sent_ns - s.first_ns) / 1e9 : 0;
+    return double(s.half_open) / std::max(span, 1e-3);
+  }
   [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
   [[nodiscard]] auto closer(std::vector<Evidence>& out);
   // Raises the entry's level (and gives evidence) when its counts now reach a higher one.

@@ -45,10 +45,10 @@ struct FlowEvent {
   std::uint32_t payload_len = 0;
 };
 
-// One step of a weighted Boyer-Moore majority vote over addresses: `votes` more for `candidate`.
-// `leader` and `lead` start as {} and 0.
-inline void majority_vote(net::IpAddress& leader, std::uint64_t& lead,
-                          const net::IpAddress& candidate, std::uint64_t votes) {
+// One step of a weighted Boyer-Moore majority vote over addresses (or ports): `votes` more for
+// `candidate`. `leader` and `lead` start as {} and 0.
+template <class T>
+inline void majority_vote(T& leader, std::uint64_t& lead, const T& candidate, std::uint64_t votes) {
   if (lead == 0) {
     leader = candidate;
     lead = votes;

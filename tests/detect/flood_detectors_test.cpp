@@ -108,6 +108,84 @@ TEST(SynFloodDetector, ABusyServerThatCompletesItsHandshakesIsNoFlood) {
   EXPECT_TRUE(d.out.empty()) << d.out.front().description;
 }
 
+// SYNs a second from spoofed sources at `victim`, none answered; `port(i)` is the i-th one's
+// destination port. Stops at the first evidence; returns the packet time of the last SYN sent.
+template <class Port>
+std::int64_t spoofed_syns(Driven<SynFloodDetector>& d, const net::IpAddress& victim, int count,
+                          int per_second, Port port) {
+  std::int64_t last = kT0;
+  for (int i = 0; i < count && d.out.empty(); ++i) {
+    last = kT0 + std::int64_t{i} * kSec / per_second;
+    const auto src = ipv4(172, static_cast<std::uint8_t>(16 + i / 65536),
+                          static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i));
+    d.event(event(FlowMoment::kStart, src, 1024, victim, port(i), 6, last, last, kSyn));
+  }
+  return last;
+}
+
+TEST(SynFloodDetector, ASpoofedFloodAtManyPortsIsEvidenceAboutTheVictimWithinTwoSeconds) {
+  // hping3 -S --flood --rand-source -p ++1: no one ip:port gets enough SYNs to be a flood.
+  Driven<SynFloodDetector> d;
+  const auto victim = ip("10.0.0.5");
+  const std::int64_t crossed = spoofed_syns(d, victim, 20'000, 2'000, [](int i) {
+    return static_cast<std::uint16_t>(1 + (i * 7919) % 65535);
+  });
+  ASSERT_FALSE(d.out.empty());
+  const Evidence& e = d.out.front();
+  EXPECT_EQ(e.kind, kind::kSynFlood);
+  EXPECT_EQ(e.host, victim);
+  EXPECT_EQ(e.role, Role::kVictim);
+  EXPECT_EQ(e.port, 0);
+  EXPECT_EQ(e.peer.family, 0);
+  EXPECT_EQ(e.threat, Severity::kHigh);
+  EXPECT_NE(e.description.find("many ports of 10.0.0.5"), std::string::npos) << e.description;
+  EXPECT_NE(e.description.find("from many sources"), std::string::npos) << e.description;
+  EXPECT_LE(crossed - kT0, 1'100 * kMs);
+  EXPECT_EQ(d.out.size(), 1u);  // no culprit: the sources are spoofed
+}
+
+TEST(SynFloodDetector, AOnePortFloodIsOnlyThatPortsEvidence) {
+  Driven<SynFloodDetector> d;
+  spoofed_syns(d, ip("10.0.0.5"), 20'000, 2'000, [](int) { return std::uint16_t{80}; });
+  // Past its first evidence: the flood goes on for 5 s, then its window closes.
+  for (int i = 0; i < 10'000; ++i) {
+    const std::int64_t t = kT0 + kSec + std::int64_t{i} * kSec / 2'000;
+    d.event(event(FlowMoment::kStart,
+                  ipv4(11, 0, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i)),
+                  2048, ip("10.0.0.5"), 80, 6, t, t, kSyn));
+  }
+  d.advance(kT0 + 600 * kSec);
+  ASSERT_FALSE(d.out.empty());
+  for (const Evidence& e : d.out) EXPECT_EQ(e.port, 80) << e.description;
+}
+
+TEST(SynFloodDetector, OneHostSprayingPortsIsAScanNotAFlood) {
+  Driven<SynFloodDetector> d;
+  for (int i = 0; i < 5'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * kSec / 5'000;
+    d.event(event(FlowMoment::kStart, ip("10.77.0.66"), 40000, ip("10.0.0.5"),
+                  static_cast<std::uint16_t>(1 + i), 6, t, t, kSyn));
+  }
+  d.advance(kT0 + 600 * kSec);
+  EXPECT_TRUE(d.out.empty()) << d.out.front().description;
+}
+
+TEST(SynFloodDetector, ManyClientsOfManyServicesOnOneHostAreNoFlood) {
+  // 3,000 clients a second at 500 ports of one host, handshakes completed.
+  Driven<SynFloodDetector> d;
+  for (int i = 0; i < 9'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * kSec / 3'000;
+    const auto src =
+        ipv4(172, 16, static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i));
+    const auto port = static_cast<std::uint16_t>(8000 + i % 500);
+    d.event(event(FlowMoment::kStart, src, 1024, ip("10.0.0.5"), port, 6, t, t, kSyn));
+    d.event(event(FlowMoment::kReply, src, 1024, ip("10.0.0.5"), port, 6, t, t + 50, kSyn | kAck));
+    d.event(event(FlowMoment::kConfirm, src, 1024, ip("10.0.0.5"), port, 6, t, t + 80, kAck));
+  }
+  d.advance(kT0 + 600 * kSec);
+  EXPECT_TRUE(d.out.empty()) << d.out.front().description;
+}
+
 flow::FloodSummary flood_summary(const net::IpAddress& victim, std::int64_t first,
                                  std::int64_t last, std::uint64_t attempts,
                                  const net::IpAddress& source, bool many) {
