@@ -94,6 +94,9 @@ void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s
   const bool udp = s.ip_proto == 17;
   const auto target = [&] {
     const std::string vlan = s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string();
+    if ((tcp || udp) && s.all_ports) {
+      return fmt::format("every port of {}/{}{}", s.dst.to_string(), tcp ? "tcp" : "udp", vlan);
+    }
     if (tcp || udp) {
       return fmt::format("{}/{}{}", detect::format_endpoint(s.dst, s.dst_port), tcp ? "tcp" : "udp",
                          vlan);

@@ -45,13 +45,23 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
   const std::string target = network_wide ? std::string("many destinations")
                              : spread     ? "many ports of " + e.key.dst.to_string()
                                           : format_endpoint(e.key.dst, e.key.port);
-  if (spread) ev.peer = {};  // sources: many, or the subject would not speak
-  ev.description = fmt::format(
-      "SYN flood suspected: {} half-open connections to {} ({:.0f}% of {} attempts) from {}, "
-      "{}/s",
-      format_count(s.half_open), target, ratio * 100, format_count(s.attempts),
-      s.sources.many || spread ? std::string("many sources") : s.sources.first.to_string(),
-      format_number(per_second));
+  if (spread) {
+    // Sources: many, or the subject would not speak. Its count includes refused SYNs (closed
+    // ports' RSTs).
+    ev.peer = {};
+    ev.description = fmt::format(
+        "SYN flood suspected: {} connection attempts to {} left half-open or refused ({:.0f}% of "
+        "{} attempts) from many sources, {}/s",
+        format_count(s.half_open), target, ratio * 100, format_count(s.attempts),
+        format_number(per_second));
+  } else {
+    ev.description = fmt::format(
+        "SYN flood suspected: {} half-open connections to {} ({:.0f}% of {} attempts) from {}, "
+        "{}/s",
+        format_count(s.half_open), target, ratio * 100, format_count(s.attempts),
+        s.sources.many ? std::string("many sources") : s.sources.first.to_string(),
+        format_number(per_second));
+  }
   if (network_wide) {
     // A spray has no single victim: the profile is the source when there is one, else the
     // network-wide "syn_flood" profile (interface name).
@@ -92,15 +102,17 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
   rise(e, out);
   if (options_.syn_flood_network_rate > 0) {
     // Victim-wide: half-open SYNs from many sources at many ports of the destination.
+    // A refused SYN counts here too: a spray at every port mostly meets closed ones.
+    const bool unserved = half_open || a.outcome == AttemptOutcome::kRefused;
     count_victim({.src = a.src,
                   .dst = a.dst,
                   .port = a.dst_port,
                   .attempts = 1,
-                  .half_open = half_open ? 1U : 0U,
+                  .half_open = unserved ? 1U : 0U,
                   .first_sent_ns = a.start_ns,
                   .last_sent_ns = a.start_ns,
                   .judged_ns = a.time_ns,
-                  .ref = &ref},
+                  .ref = unserved ? &ref : nullptr},
                  out);
     // Network-wide: half-open SYNs sprayed at many destinations from many sources, fast.
     auto& n = table_.touch({{}, {}, 0, kTcp}, a.time_ns, closer(out));
@@ -138,11 +150,13 @@ void SynFloodDetector::count_victim(const VictimCount& c, std::vector<Evidence>&
   s.half_open += c.half_open;
   s.last_sent_ns = std::max(s.last_sent_ns, c.last_sent_ns);
   s.spread = s.spread || c.spread;
+  s.all_ports = s.all_ports || c.all_ports;
   if (!c.spread) flow::majority_vote(s.source, s.source_lead, c.src, c.half_open);
-  flow::majority_vote(s.port, s.port_lead, c.port, c.half_open);
+  if (!c.all_ports) flow::majority_vote(s.port, s.port_lead, c.port, c.half_open);
   if (c.ref != nullptr) remember_recent(s.recent, *c.ref);
   const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
-  const bool spray = many_sources && flow::no_majority(s.port_lead, s.half_open) &&
+  const bool many_ports = s.all_ports || flow::no_majority(s.port_lead, s.half_open);
+  const bool spray = many_sources && many_ports &&
                      double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts) &&
                      rate(s) >= options_.syn_flood_network_rate;
   const int level = spray ? level_for(double(s.half_open), double(options_.syn_flood_half_open),
@@ -172,6 +186,21 @@ void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out) {
 
 void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
   if (f.ip_proto != kTcp || f.attempts == 0 || options_.syn_flood_half_open == 0) return;
+  const VictimCount victim{.src = f.source,
+                           .dst = f.dst,
+                           .port = f.dst_port,
+                           .attempts = f.attempts,
+                           .half_open = f.attempts,
+                           .first_sent_ns = f.first_ns,
+                           .last_sent_ns = f.last_ns,
+                           .judged_ns = f.last_ns,
+                           .spread = f.many_sources(),
+                           .all_ports = f.all_ports};
+  if (f.all_ports) {
+    // SYNs to every port of the host: the victim-wide subject's alone.
+    if (options_.syn_flood_network_rate > 0) count_victim(victim, out);
+    return;
+  }
   auto& e = table_.touch({{}, f.dst, f.dst_port, kTcp}, f.last_ns, closer(out));
   State& s = e.state;
   s.attempts += f.attempts;
@@ -181,18 +210,7 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
   s.sources.see(f.source);
   if (f.many_sources()) s.sources.many = true;
   rise(e, out);
-  if (options_.syn_flood_network_rate > 0) {
-    count_victim({.src = f.source,
-                  .dst = f.dst,
-                  .port = f.dst_port,
-                  .attempts = f.attempts,
-                  .half_open = f.attempts,
-                  .first_sent_ns = f.first_ns,
-                  .last_sent_ns = f.last_ns,
-                  .judged_ns = f.last_ns,
-                  .spread = f.many_sources()},
-                 out);
-  }
+  if (options_.syn_flood_network_rate > 0) count_victim(victim, out);
 }
 
 void SynFloodDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {

@@ -3,9 +3,10 @@
 // Sources may be spoofed, so the victim is the profile; the source is named when one host sent
 // nearly all of them. Two more subjects need a rate besides the count and ratio:
 //  * victim-wide: SYNs sprayed from many sources at many ports of one host (hping3 --rand-source
-//    with a random or counting destination port), where no one ip:port gets enough; it counts
-//    only when no source sent 80 % of them (one host's spray is a port scan) and no port got 80 %
-//    (a one-port flood is that port's own subject);
+//    with a random or counting destination port), where no one ip:port gets enough; refused SYNs
+//    (closed ports) count as well as half-open ones; it speaks only when no source sent 80 % of
+//    them (one host's spray is a port scan) and no port got 80 % (a one-port flood is that port's
+//    own subject);
 //  * network-wide: SYNs sprayed at random destinations from many sources (hping3 --rand-source
 //    --rand-dest).
 // Attempts come from the stage's AttemptTracker (detect::Attempt), so a flood is judged within a
@@ -35,9 +36,9 @@ class SynFloodDetector final : public Detector {
  private:
   struct State : Track {
     std::uint64_t attempts = 0;
-    std::uint64_t half_open = 0;
-    SourceTracker sources;       // of the half-open attempts
-    SourceTracker destinations;  // the network-wide subject only
+    std::uint64_t half_open = 0;  // victim-wide: refused ones too
+    SourceTracker sources;        // of the half-open attempts
+    SourceTracker destinations;   // the network-wide subject only
     // The victim-wide subject only: majority votes over its half-open attempts' sources and
     // ports (flow::majority_vote); `spread`: a flood summary found no leading source.
     net::IpAddress source;
@@ -45,6 +46,7 @@ class SynFloodDetector final : public Detector {
     std::uint16_t port = 0;
     std::uint64_t port_lead = 0;
     bool spread = false;
+    bool all_ports = false;         // a flood summary of every port of the host
     std::int64_t last_sent_ns = 0;  // when the latest half-open SYN was sent (see rate())
     std::vector<FlowRef> recent;
   };
@@ -64,6 +66,7 @@ class SynFloodDetector final : public Detector {
     std::int64_t last_sent_ns = 0;
     std::int64_t judged_ns = 0;  // when they were known to be half-open
     bool spread = false;         // a flood summary found no leading source
+    bool all_ports = false;      // a flood summary of every port of dst (`port` 0)
     const FlowRef* ref = nullptr;
   };
   void count_victim(const VictimCount& c, std::vector<Evidence>& out);

@@ -61,21 +61,23 @@ FloodGuard::FloodGuard(std::uint32_t rate, FloodGuardStats& stats)
 }
 
 std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t port,
-                                 std::uint16_t vlan, std::uint8_t ip_proto) {
+                                 std::uint16_t vlan, std::uint8_t ip_proto, bool all_ports) {
   constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
   std::uint64_t words[2];
   std::memcpy(words, address.bytes.data(), sizeof(words));
   std::uint64_t h = net::detail::mum(words[0] ^ kMul, kMul);
   h = net::detail::mum(h ^ words[1], kMul);
-  h = net::detail::mum(h ^ (std::uint64_t{port} | std::uint64_t{vlan} << 16 |
-                            std::uint64_t{address.family} << 32 | std::uint64_t{ip_proto} << 40),
-                       kMul);
+  h = net::detail::mum(
+      h ^ (std::uint64_t{port} | std::uint64_t{vlan} << 16 | std::uint64_t{address.family} << 32 |
+           std::uint64_t{ip_proto} << 40 | std::uint64_t{all_ports} << 48),
+      kMul);
   return h | 1;  // never 0 (a free entry)
 }
 
 bool FloodGuard::same(const FloodSummary& s, const net::IpAddress& ip, std::uint16_t port,
-                      std::uint16_t vlan, std::uint8_t ip_proto) {
-  return s.dst == ip && s.dst_port == port && s.vlan == vlan && s.ip_proto == ip_proto;
+                      std::uint16_t vlan, std::uint8_t ip_proto, bool all_ports) {
+  return s.dst == ip && s.dst_port == port && s.vlan == vlan && s.ip_proto == ip_proto &&
+         s.all_ports == all_ports;
 }
 
 FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag) {
@@ -113,7 +115,9 @@ void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm
     const std::size_t i = static_cast<std::size_t>(q & 3);
     if (e.flood == 0) {
       if (e.attempts[i] >= flood_attempts_ &&
-          (e.echo || std::uint64_t{e.completed[i]} * 10 < std::uint64_t{e.attempts[i]})) {
+          (e.echo || std::uint64_t{e.completed[i]} * 10 < std::uint64_t{e.attempts[i]}) &&
+          (!e.all_ports || (no_majority(e.port_lead[i], e.attempts[i]) &&
+                            no_majority(e.source_lead[i], e.attempts[i])))) {
         flood = true;
       }
     } else if (e.attempts[i] < calm_attempts_) {
@@ -128,12 +132,17 @@ void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm
       const std::size_t i = static_cast<std::size_t>(q & 3);
       e.attempts[i] = 0;
       e.completed[i] = 0;
+      e.port[i] = 0;
+      e.port_lead[i] = 0;
+      e.source[i] = 0;
+      e.source_lead[i] = 0;
     }
     e.quarter = quarter;
   }
 }
 
-void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port) {
+void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port,
+                             bool all_ports) {
   if (floods_.size() >= kMaxFlooded) {
     ++stats_.not_guarded;
     return;
@@ -144,6 +153,7 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
   f.summary.dst_port = port;
   f.summary.vlan = attempt.vlan;
   f.summary.ip_proto = attempt.ip_proto;
+  f.summary.all_ports = all_ports;
   floods_.push_back(f);
   e.flood = static_cast<std::uint8_t>(floods_.size());
   ++stats_.floods;
@@ -152,20 +162,39 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
 bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
   if (rate_ == 0 || packet.outer != nullptr) return false;
   const std::uint16_t port = attempt_port(packet);
-  const std::uint64_t tag = tag_of(packet.dst, port, packet.vlan, packet.ip_proto);
+  if (count_attempt(packet, port, false, now_ns)) return true;
+  // Echo requests are counted per host already.
+  return !icmp(packet.ip_proto) && count_attempt(packet, port, true, now_ns);
+}
+
+bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, bool all_ports,
+                               std::int64_t now_ns) {
+  const std::uint16_t key_port = all_ports ? std::uint16_t{0} : port;
+  const std::uint64_t tag = tag_of(packet.dst, key_port, packet.vlan, packet.ip_proto, all_ports);
   const std::int64_t quarter = now_ns / kQuarterNs;
   Entry* e = claim(tag, quarter);
   if (e == nullptr) return false;
   e->echo = icmp(packet.ip_proto);
+  e->all_ports = all_ports;
   bool flood = false;
   bool calm = false;
   advance(*e, quarter, flood, calm);
-  if (flood && e->flood == 0) start_flood(*e, packet, port);
+  if (flood && e->flood == 0) start_flood(*e, packet, key_port, all_ports);
   if (calm && e->flood != 0) end_flood(e->flood - 1u);
-  ++e->attempts[static_cast<std::size_t>(quarter & 3)];
+  const auto q = static_cast<std::size_t>(quarter & 3);
+  ++e->attempts[q];
+  if (all_ports) {
+    std::uint64_t lead = e->port_lead[q];
+    majority_vote(e->port[q], lead, port, 1);
+    e->port_lead[q] = static_cast<std::uint32_t>(lead);
+    lead = e->source_lead[q];
+    const auto source = static_cast<std::uint32_t>(tag_of(packet.src, 0, 0, 0) >> 32);
+    majority_vote(e->source[q], lead, source, 1);
+    e->source_lead[q] = static_cast<std::uint32_t>(lead);
+  }
   if (e->flood == 0) return false;
   FloodSummary& s = floods_[e->flood - 1u].summary;
-  if (!same(s, packet.dst, port, packet.vlan, packet.ip_proto)) {
+  if (!same(s, packet.dst, key_port, packet.vlan, packet.ip_proto, all_ports)) {
     return false;  // another destination with the same tag: never summarised
   }
   count(s, s.attempts, s.attempt_bytes, packet, now_ns);
@@ -186,17 +215,24 @@ void FloodGuard::count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& b
 }
 
 FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, std::uint16_t vlan,
-                                  std::uint8_t ip_proto) {
-  Entry* e = find(tag_of(ip, port, vlan, ip_proto));
-  if (e == nullptr || e->flood == 0) return nullptr;
-  FloodSummary& s = floods_[e->flood - 1u].summary;
-  return same(s, ip, port, vlan, ip_proto) ? &s : nullptr;
+                                  std::uint8_t ip_proto, bool all_ports_too) {
+  for (const bool all_ports : {false, true}) {
+    if (all_ports && (icmp(ip_proto) || !all_ports_too)) break;
+    const std::uint16_t key_port = all_ports ? std::uint16_t{0} : port;
+    Entry* e = find(tag_of(ip, key_port, vlan, ip_proto, all_ports));
+    if (e == nullptr || e->flood == 0) continue;
+    FloodSummary& s = floods_[e->flood - 1u].summary;
+    if (same(s, ip, key_port, vlan, ip_proto, all_ports)) return &s;
+  }
+  return nullptr;
 }
 
 bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
   if (floods_.empty() || packet.outer != nullptr) return false;
+  // A datagram from a host flooded on all its ports may start its own new UDP flow (a DNS query):
+  // only its flooded port's datagrams are replies.
   FloodSummary* s = flooded(packet.src, icmp(packet.ip_proto) ? std::uint16_t{0} : packet.src_port,
-                            packet.vlan, packet.ip_proto);
+                            packet.vlan, packet.ip_proto, packet.ip_proto == kTcp);
   std::uint64_t* counter = nullptr;
   if (s != nullptr) {
     counter = &s->replies;
@@ -214,11 +250,15 @@ bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
 void FloodGuard::on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
                               std::uint8_t ip_proto, std::int64_t started_ns) {
   if (rate_ == 0) return;
-  Entry* e = find(tag_of(dst, dst_port, vlan, ip_proto));
-  if (e == nullptr) return;
   const std::int64_t q = started_ns / kQuarterNs;
-  if (q > e->judged && q <= e->quarter && q > e->quarter - 4) {
-    ++e->completed[static_cast<std::size_t>(q & 3)];
+  // Its ip:port's entry, and its host's (all ports) when it was counted there too.
+  for (const bool all_ports : {false, true}) {
+    if (all_ports && icmp(ip_proto)) break;
+    Entry* e =
+        find(tag_of(dst, all_ports ? std::uint16_t{0} : dst_port, vlan, ip_proto, all_ports));
+    if (e != nullptr && q > e->judged && q <= e->quarter && q > e->quarter - 4) {
+      ++e->completed[static_cast<std::size_t>(q & 3)];
+    }
   }
 }
 

@@ -12,11 +12,19 @@
 //    thousand new echo conversations a second with one host.
 // A quarter second is judged once two more have begun (250-500 ms after, so an answer has had its
 // round trip): when it held at least rate/4 attempts to one destination and fewer than a tenth of
-// them were answered (for echo requests: any share), the destination is flooded. From then on an
+// them were answered (for echo requests: any share), the destination is flooded.
+// A flood sprayed at many ports of one host (hping3 --rand-source with a random or counting port)
+// gives no ip:port enough, so TCP and UDP attempts that no flooded ip:port took are also counted
+// per host and protocol, with majority votes over their ports and sources: a host is flooded on
+// all its ports by the same rule when, besides, no port got 80 % of a judged quarter's attempts
+// (a one-port flood is its port's, and once that port is flooded its attempts no longer count
+// here) and no source sent 80 % of them (one host's fast port scan keeps its flows).
+// From then on an
 // attempt to it is counted in the destination's flood summary instead of starting a flow, and so
 // are its replies that match no flow (TCP: its SYN-ACK or RST to a port that has no flow with it,
 // and a RST to it that matches no flow; UDP: a datagram from its port, and its ICMP
-// destination-unreachable errors; ICMP: an echo reply). The
+// destination-unreachable errors; ICMP: an echo reply). A host flooded on all its ports keeps its
+// own new UDP flows: only its TCP replies and ICMP errors count as replies. The
 // destination calms down when a judged quarter second holds fewer than rate/8 attempts; then
 // attempts start flows again.
 //
@@ -102,6 +110,13 @@ class FloodGuard final {
     std::array<std::uint32_t, 4> completed{};
     std::uint8_t flood = 0;  // index in floods_ + 1; 0 = not flooded
     bool echo = false;       // echo requests: judged by their count alone
+    bool all_ports = false;  // a host's attempts on all its ports: judged by their spread too
+    // all_ports: majority votes over each quarter's ports and sources (a 32-bit hash of the
+    // address; flow::majority_vote)
+    std::array<std::uint16_t, 4> port{};
+    std::array<std::uint32_t, 4> port_lead{};
+    std::array<std::uint32_t, 4> source{};
+    std::array<std::uint32_t, 4> source_lead{};
   };
   struct Flood {
     std::size_t entry = 0;  // its Entry in entries_
@@ -110,15 +125,23 @@ class FloodGuard final {
   };
 
   [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
-                                            std::uint16_t vlan, std::uint8_t ip_proto);
-  // Whether `s` is the summary of `ip`:`port` (tags can collide).
+                                            std::uint16_t vlan, std::uint8_t ip_proto,
+                                            bool all_ports = false);
+  // Whether `s` is the summary of `ip`:`port` (or of every port of `ip`; tags can collide).
   [[nodiscard]] static bool same(const FloodSummary& s, const net::IpAddress& ip,
-                                 std::uint16_t port, std::uint16_t vlan, std::uint8_t ip_proto);
+                                 std::uint16_t port, std::uint16_t vlan, std::uint8_t ip_proto,
+                                 bool all_ports = false);
   // The two entries a tag may live in.
   [[nodiscard]] Entry* bucket(std::uint64_t tag);
-  // The summary of `ip`:`port` (`ip_proto`) when it is flooded, else null.
+  // The summary of `ip`:`port` (`ip_proto`) when it is flooded, else the one of every port of
+  // `ip` when that is and `all_ports_too` (TCP and UDP), else null.
   [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
-                                      std::uint16_t vlan, std::uint8_t ip_proto);
+                                      std::uint16_t vlan, std::uint8_t ip_proto,
+                                      bool all_ports_too = true);
+  // Counts an attempt in the entry of `tag` (its ip:port, or its host's for `all_ports`): true
+  // when that destination is flooded and the attempt went into its summary.
+  bool count_attempt(const net::Packet& packet, std::uint16_t port, bool all_ports,
+                     std::int64_t now_ns);
   // The entry holding `tag`, or null.
   [[nodiscard]] Entry* find(std::uint64_t tag);
   // The entry holding `tag`, taking a free or stale one (no count within a second) when it has
@@ -130,7 +153,7 @@ class FloodGuard final {
   // Counts one summarised packet in `s` (the `packets` and `bytes` of its kind) and the stats.
   void count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& bytes,
              const net::Packet& packet, std::int64_t now_ns);
-  void start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port);
+  void start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port, bool all_ports);
   void report_due(std::int64_t now_ns);
   void report(Flood& f, bool ended);
   void end_flood(std::size_t index);

@@ -138,7 +138,9 @@ TEST(SynFloodDetector, ASpoofedFloodAtManyPortsIsEvidenceAboutTheVictimWithinTwo
   EXPECT_EQ(e.port, 0);
   EXPECT_EQ(e.peer.family, 0);
   EXPECT_EQ(e.threat, Severity::kHigh);
-  EXPECT_NE(e.description.find("many ports of 10.0.0.5"), std::string::npos) << e.description;
+  EXPECT_NE(e.description.find("to many ports of 10.0.0.5 left half-open or refused"),
+            std::string::npos)
+      << e.description;
   EXPECT_NE(e.description.find("from many sources"), std::string::npos) << e.description;
   EXPECT_LE(crossed - kT0, 1'100 * kMs);
   EXPECT_EQ(d.out.size(), 1u);  // no culprit: the sources are spoofed
@@ -226,6 +228,23 @@ TEST(SynFloodDetector, CountsAFloodedDestinationsSummariesAsHalfOpenAttempts) {
   EXPECT_EQ(d.out.back().count, 100'000u);
   EXPECT_NE(d.out.back().description.find("100,000 half-open"), std::string::npos)
       << d.out.back().description;
+}
+
+TEST(SynFloodDetector, CountsASummaryOfEveryPortOfAHostAtTheVictimOnly) {
+  Driven<SynFloodDetector> d;
+  flow::FloodSummary s = flood_summary(ip("10.0.0.9"), kT0, kT0 + kSec, 20'000, {}, true);
+  s.all_ports = true;
+  s.dst_port = 0;
+  d.detector().on_flood_summary(s, d.out);
+  ASSERT_EQ(d.out.size(), 1u);
+  EXPECT_EQ(d.out[0].host, ip("10.0.0.9"));
+  EXPECT_EQ(d.out[0].role, Role::kVictim);
+  EXPECT_EQ(d.out[0].port, 0);
+  EXPECT_EQ(d.out[0].count, 20'000u);
+  EXPECT_EQ(d.out[0].threat, Severity::kCritical);
+  EXPECT_NE(d.out[0].description.find("many ports of 10.0.0.9"), std::string::npos)
+      << d.out[0].description;
+  EXPECT_EQ(d.detector().stats().tracked, 1u);  // no subject for a port 0
 }
 
 TEST(SynFloodDetector, ASummaryFromOneSourceNamesIt) {

@@ -223,6 +223,125 @@ TEST(FloodGuard, ASpoofedUdpFloodBecomesSummariesAndTheVictimsRepliesToo) {
   EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
 }
 
+// Port number i of a spray at every port: 1-65535 in a scattered order.
+std::uint16_t sprayed_port(std::uint32_t i) {
+  return static_cast<std::uint16_t>(1 + (i * 7919U) % 65535U);
+}
+
+TEST(FloodGuard, ASpoofedFloodSprayedAtEveryPortOfAHostIsSummarisedForTheHost) {
+  // hping3 -S / --udp --flood --rand-source -p ++1 (or a random port per packet): no ip:port
+  // gets more than a few attempts, so only the host's count sees the flood. The victim resets
+  // one TCP SYN in ten to its spoofed source (a closed port's RST).
+  for (const std::uint8_t proto : {std::uint8_t{6}, std::uint8_t{17}}) {
+    SCOPED_TRACE(proto == 6 ? "SYN flood" : "UDP flood");
+    CollectingSink sink;
+    FloodObserver observer;
+    FlowTable table(guarded(), sink);
+    table.set_observer(&observer);
+    constexpr std::uint32_t kAttempts = 60'000;  // 20,000/s for 3 s
+    for (std::uint32_t i = 0; i < kAttempts; ++i) {
+      const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+      const Endpoint victim{ipv4(10, 0, 0, 9), sprayed_port(i)};
+      if (proto == 6) {
+        table.add(tcp(t, spoofed(i), victim, tf::kSyn));
+        if (i % 10 == 0) table.add(tcp(t + 10 * kUs, victim, spoofed(i), tf::kRst | tf::kAck));
+      } else {
+        table.add(udp(t, spoofed(i), victim, 64));
+      }
+      if (i % 20'000 == 19'999) {
+        // The victim's own new connections and queries during the flood keep their flows.
+        const Endpoint own{ipv4(10, 0, 0, 9), static_cast<std::uint16_t>(40'000 + i / 20'000)};
+        const Endpoint resolver{ipv4(192, 168, 1, 1), 53};
+        const Endpoint web{ipv4(192, 168, 1, 2), 443};
+        table.add(udp(t + 1 * kUs, own, resolver, 40));
+        table.add(udp(t + 2 * kUs, resolver, own, 120));
+        table.add(tcp(t + 3 * kUs, own, web, tf::kSyn));
+        table.add(tcp(t + 4 * kUs, web, own, tf::kSyn | tf::kAck));
+        table.add(tcp(t + 5 * kUs, own, web, tf::kAck));
+      }
+    }
+    table.flush();
+    const FlowStats& st = table.stats();
+    std::size_t own_flows = 0;
+    for (const FlowRecord& r : sink.records) {
+      if (r.src_ip == ipv4(10, 0, 0, 9) && r.packet_count == 2 + (r.ip_proto == 6 ? 1 : 0)) {
+        ++own_flows;
+      }
+    }
+    EXPECT_EQ(own_flows, 6u);
+    EXPECT_EQ(st.flood.floods, 1u);
+    EXPECT_GE(st.flows_created, 5'000u);
+    EXPECT_LE(st.flows_created, 15'000u);
+    ASSERT_FALSE(observer.summaries.empty());
+    for (const FloodSummary& s : observer.summaries) {
+      EXPECT_EQ(s.dst, ipv4(10, 0, 0, 9));
+      EXPECT_TRUE(s.all_ports);
+      EXPECT_EQ(s.dst_port, 0);
+      EXPECT_EQ(s.ip_proto, proto);
+      if (s.attempts > 1) {
+        EXPECT_TRUE(s.many_sources());
+      }
+    }
+    if (proto == 6) {
+      EXPECT_GT(observer.replies(), 4'000u);  // the victim's RSTs after the flood was found
+    }
+    std::uint64_t in_flows = 0;
+    for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
+    EXPECT_EQ(in_flows + st.flood.summarized, st.packets);
+    EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
+  }
+}
+
+TEST(FloodGuard, OneHostsFastPortScanAndAOnePortFloodAreNotSummarisedForTheHost) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // nmap -p- -T5 from one host: 10,000 SYNs/s at every port for 3 s, closed ports reset.
+  for (std::uint32_t i = 0; i < 30'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    const Endpoint port{ipv4(10, 0, 0, 9), sprayed_port(i)};
+    table.add(tcp(t, kClient, port, tf::kSyn));
+    table.add(tcp(t + 10 * kUs, port, kClient, tf::kRst | tf::kAck));
+  }
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_EQ(table.stats().flows_created, 30'000u);
+  // A spoofed flood at one port of another host: that port's summary, not its host's.
+  for (std::uint32_t i = 0; i < 60'000; ++i) {
+    table.add(tcp(kT0 + 4 * kSec + std::int64_t{i} * 50 * kUs, spoofed(i), kServer, tf::kSyn));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 1u);
+  ASSERT_FALSE(observer.summaries.empty());
+  for (const FloodSummary& s : observer.summaries) {
+    EXPECT_FALSE(s.all_ports);
+    EXPECT_EQ(s.dst_port, kServer.port);
+  }
+}
+
+TEST(FloodGuard, AServerWhoseManyServicesAnswerManyClientsKeepsEveryFlow) {
+  CollectingSink sink;
+  FlowTable table(guarded(), sink);
+  // 10,000 clients/s for 2 s at 1,000 TCP ports and 1,000 UDP ports of one host, all answered.
+  constexpr std::uint32_t kClients = 20'000;
+  for (std::uint32_t i = 0; i < kClients; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    const Endpoint service{ipv4(10, 0, 0, 9), static_cast<std::uint16_t>(10'000 + i % 1000)};
+    const Endpoint c = spoofed(i);
+    if (i % 2 == 0) {
+      table.add(tcp(t, c, service, tf::kSyn));
+      table.add(tcp(t + 20 * kUs, service, c, tf::kSyn | tf::kAck));
+      table.add(tcp(t + 40 * kUs, c, service, tf::kAck));
+    } else {
+      table.add(udp(t, c, service, 64));
+      table.add(udp(t + 20 * kUs, service, c, 200));
+    }
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_EQ(table.stats().flows_created, kClients);
+}
+
 TEST(FloodGuard, AFloodedClosedPortsUnreachableErrorsGoToItsSummary) {
   CollectingSink sink;
   FloodObserver observer;

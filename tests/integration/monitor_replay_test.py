@@ -260,6 +260,38 @@ class Replay(unittest.TestCase):
         self.assertEqual({a["dst_ip"] for a in icmp_alerts}, {"10.0.0.7"})
         self.assertIn("to 10.0.0.7 from many sources", icmp_alerts[0]["reason"])
 
+    def test_a_spoofed_syn_flood_at_every_port_is_summarised_and_alerted_at_its_victim(self):
+        # hping3 -S --flood --rand-source with a random port per SYN: 4,000 at 4,000/s beside the
+        # benign traffic, each closed port resetting; no ip:port gets more than a few.
+        frames = []
+        benign(frames, seconds=10, rng=random.Random(3))
+        rng = random.Random(13)
+        for k in range(4000):
+            t = T0 + 2 + k / 4000
+            a = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            sport, dport = 1024 + rng.randrange(60000), 1 + rng.randrange(65535)
+            frames.append((t, tcp(a, sport, "10.0.0.9", dport, SYN)))
+            frames.append((t + 0.0001, tcp("10.0.0.9", dport, a, sport, RST | ACK)))
+        capture = os.path.join(self.dir, "spray.pcap")
+        write_pcap(capture, frames)
+        out = os.path.join(self.dir, "spray")
+        p = run(["monitor", "--pcap", capture, "-o", out, "--no-model"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("every port of 10.0.0.9/tcp is flooded with TCP connection attempts", p.stderr)
+        summarised = int(re.search(r"(\d+) in flood summaries \(1 flooded destinations\)",
+                                   p.stderr).group(1))
+        # Flows until the first quarter second is judged (2,000 SYNs and their RSTs), then the
+        # SYNs and the RSTs are summarised.
+        self.assertGreater(summarised, 2 * 1500)
+        with open(os.path.join(out, "flows.csv")) as f:
+            flood_rows = sum(1 for r in csv.DictReader(f) if r["src_ip"].startswith("172."))
+        self.assertLessEqual(flood_rows, 2000 + 10)
+        syn_alerts = [a for a in read_alerts(out) if a["kind"] == "syn_flood"]
+        self.assertTrue(syn_alerts, [a["kind"] for a in read_alerts(out)])
+        self.assertEqual({a["dst_ip"] for a in syn_alerts}, {"10.0.0.9"})
+        self.assertIn("to many ports of 10.0.0.9", syn_alerts[-1]["reason"])
+        self.assertIn("from many sources", syn_alerts[-1]["reason"])
+
     def test_benign_sources_raise_nothing(self):
         attackers = {"10.0.9.66", "10.0.9.77", "10.0.9.88", "10.0.9.99", ""}
         noisy = [a for a in read_alerts(self.out) if a["src_ip"] not in attackers
