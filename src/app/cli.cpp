@@ -72,9 +72,10 @@ void add_flow_options(CLI::App& cmd, FlowOptions& o) {
       ->check(CLI::Range(0.0, 3600.0));
   cmd.add_option("--flood-summary-rate", o.flood_summary_rate,
                  "New flows per second to one destination, nearly all unanswered (TCP SYNs or UDP "
-                 "datagrams to one ip:port: a SYN or UDP flood) or echo requests (to one host), "
-                 "before its further ones and its replies are counted in a flood summary instead "
-                 "of one flow each (0 = every packet gets its flow)")
+                 "datagrams to one ip:port: a SYN or UDP flood; or to many ports of one host from "
+                 "many sources) or echo requests (to one host), before its further ones and its "
+                 "replies are counted in a flood summary instead of one flow each (0 = every "
+                 "packet gets its flow)")
       ->capture_default_str()
       ->check(CLI::Range(0u, 100'000'000u));
   cmd.add_flag("--no-tunnels", o.no_tunnels,
@@ -359,8 +360,10 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str()
       ->group(alerting);
   monitor_cmd
-      ->add_option("--early-packets", monitor.early_packets,
-                   "Score a flow early, after its first N packets, as well as at its end (0 = off)")
+      ->add_option(
+          "--early-packets", monitor.early_packets,
+          "Score a flow early, after its first N packets, as well as at its end (0 = off); "
+          "while the site baseline is still learning, an early verdict gives no evidence")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber)
       ->group(alerting);

@@ -54,14 +54,15 @@ void log_detection(const detect::DetectionStats& d, const store::SqliteStore* st
   const double flows = static_cast<double>(std::max<std::uint64_t>(1, d.flows));
   spdlog::info(
       "detection: {} flows ({} scored, {} anomalous, {} typical here, {} with ML evidence = "
-      "{:.2f}%, {} one-packet, {} ordinary; {} early verdicts, {} not needed), {} interim, {} "
+      "{:.2f}%, {} one-packet, {} ordinary; {} early verdicts, {} not needed, {} flagged while "
+      "the site baseline learned), {} interim, {} "
       "events, {} traffic samples; evidence {} ({} suppressed); alerts: {} raised (LOW {}, MEDIUM "
       "{}, HIGH {}, "
       "CRITICAL {}), {} deliveries; scoring {:.2f} s ({:.2f} s early){}",
       d.flows, ml.scored, ml.anomalous, ml.typical_here, ml.with_evidence,
       100.0 * static_cast<double>(ml.with_evidence) / flows, ml.one_packet, ml.ordinary,
-      ml.early_scored, ml.early_superseded, d.interim, d.events, d.traffic_samples, d.evidence,
-      d.suppressed, d.alerts_raised, d.alerts_by_severity[0], d.alerts_by_severity[1],
+      ml.early_scored, ml.early_superseded, ml.early_held, d.interim, d.events, d.traffic_samples,
+      d.evidence, d.suppressed, d.alerts_raised, d.alerts_by_severity[0], d.alerts_by_severity[1],
       d.alerts_by_severity[2], d.alerts_by_severity[3], d.deliveries, ml.seconds, ml.early_seconds,
       d.site_ready ? "; site baseline ready" : "");
   std::string detectors;

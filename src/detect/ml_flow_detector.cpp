@@ -22,6 +22,8 @@ constexpr std::string_view kBelowMargin = "anomalous by a small margin only";
 // An early verdict whose flow's end waits in the same batch: the final verdict comes at the same
 // moment, so the early one would tell nothing sooner.
 constexpr std::string_view kSuperseded = "ended in the same batch";
+// An early verdict of the generic model while the site baseline learns (see score()).
+constexpr std::string_view kEarlyWhileLearning = "early verdict while the site baseline learns";
 
 void remember(std::unordered_set<std::uint64_t>& set, std::deque<std::uint64_t>& order,
               std::uint64_t id) {
@@ -266,6 +268,19 @@ void MlFlowDetector::score(std::vector<Evidence>& out) {
         } catch (const core::Error& e) {
           spdlog::error("site baseline scoring failed: {}", e.what());
         }
+      }
+      if (site_ != nullptr && site == nullptr) {
+        // An early verdict is the generic model's judgement of part of a flow (it learned whole
+        // flows): while this network's baseline is still learning, nothing checks it against
+        // this network's normal, so it gives no evidence; the flow's final verdict still can.
+        // (attacks-seed23: the first 8 packets of a keep-alive HTTP download, "FIN Flag Count
+        // = 0", made a MEDIUM alert 37 s into the capture.)
+        std::erase_if(flagged, [&](std::size_t k) {
+          if (pending_[index[k]].finished) return false;
+          verdicts_scratch_[k].note = kEarlyWhileLearning;
+          ++stats_.early_held;
+          return true;
+        });
       }
       evidence_rows = std::move(flagged);
       for (std::size_t k = 0; k < index.size(); ++k) verdicts[index[k]] = verdicts_scratch_[k];

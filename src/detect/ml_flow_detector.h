@@ -58,6 +58,7 @@ struct MlDetectorStats {
   std::uint64_t scored = 0;            // finished flows scored
   std::uint64_t early_scored = 0;      // progress and interim reports scored
   std::uint64_t early_superseded = 0;  // ... not scored: their flow ended in the same batch
+  std::uint64_t early_held = 0;        // ... flagged, but no evidence: the site baseline learns
   std::uint64_t anomalous = 0;         // finished flows the generic model called anomalous
   std::uint64_t typical_here = 0;      // ... that the site baseline called typical
   std::uint64_t with_evidence = 0;     // finished flows that gave evidence (early or at the end)

@@ -153,6 +153,49 @@ TEST(MlFlowDetector, AFlowThisNetworksBaselineCallsTypicalGivesNoEvidenceFromThe
   fs::remove_all(dir, ec);
 }
 
+TEST(MlFlowDetector, WhileTheSiteBaselineLearnsAnEarlyVerdictGivesNoEvidenceButTheFinalOneDoes) {
+  // The generic model's verdict on part of a flow has nothing to check it against this network's
+  // normal until the baseline is fitted; without a baseline (turned off) it stands alone.
+  const fs::path dir =
+      fs::temp_directory_path() / ("netsentry-ml-early-" + std::to_string(::getpid()));
+  auto generic_site = learned_on_web(dir);
+  SiteBaselineOptions o;
+  o.learn_s = 600;
+  o.refresh_s = 0;
+  o.synchronous = true;
+  SiteBaseline learning(o);
+  for (SiteBaseline* site : {&learning, static_cast<SiteBaseline*>(nullptr)}) {
+    SCOPED_TRACE(site != nullptr ? "baseline learning" : "no baseline");
+    Verdicts sink;
+    MlFlowDetector ml(replay_options(), &sink, site, {});
+    ml.set_model(std::make_unique<ml::Bundle>(ml::Bundle::load(dir)), "generic");
+    std::vector<Evidence> out;
+    auto early = odd(50000, kT0);
+    early.end_reason = flow::EndReason::kOngoing;
+    ml.on_flow_progress(early, out);
+    ml.flush(out);
+    EXPECT_EQ(ml.ml_stats().early_scored, 1u);
+    if (site != nullptr) {
+      EXPECT_TRUE(out.empty()) << out.front().description;
+      EXPECT_EQ(ml.ml_stats().early_held, 1u);
+    } else {
+      ASSERT_EQ(out.size(), 1u);
+      EXPECT_NE(out[0].description.find("(after 240 packets)"), std::string::npos);
+      EXPECT_EQ(ml.ml_stats().early_held, 0u);
+    }
+    out.clear();
+    ml.on_flow_finished(odd(50000, kT0), out);
+    ml.flush(out);
+    ASSERT_EQ(out.size(), 1u);  // the final verdict
+    EXPECT_EQ(out[0].description.find("(after"), std::string::npos) << out[0].description;
+    ASSERT_EQ(sink.seen.size(), 1u);
+    EXPECT_TRUE(sink.seen[0].evidence);
+  }
+  EXPECT_FALSE(learning.ready());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 // What a replay hands the detector: early reports of web sessions and odd trickles, each flow
 // ending five reports later, so batch boundaries decide which early reports are superseded.
 struct ReplayRun {
