@@ -156,23 +156,13 @@ void SynFloodDetector::count_victim(const VictimCount& c, std::vector<Evidence>&
   if (c.ref != nullptr) remember_recent(s.recent, *c.ref);
   const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
   const bool many_ports = s.all_ports || flow::no_majority(s.port_lead, s.half_open);
-  const bool spray = many_sources && many_ports &&
-                     double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts) &&
-                     rate(s) >= options_.syn_flood_network_rate;
-  const int level = spray ? level_for(double(s.half_open), double(options_.syn_flood_half_open),
-                                      options_.critical_factor)
-                          : 0;
-  if (level > s.level) {
-    s.level = level;
-    s.reported = s.half_open;
-    out.push_back(make(v, level));
-    ++evidence_;
-  }
+  rise(v, out, many_sources && many_ports && rate(s) >= options_.syn_flood_network_rate);
 }
 
-void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out) {
+void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out, bool eligible) {
   State& s = e.state;
-  const bool ratio_ok = double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts);
+  const bool ratio_ok =
+      eligible && double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts);
   const int level = ratio_ok ? level_for(double(s.half_open), double(options_.syn_flood_half_open),
                                          options_.critical_factor)
                              : 0;

@@ -78,8 +78,9 @@ class SynFloodDetector final : public Detector {
   }
   [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
   [[nodiscard]] auto closer(std::vector<Evidence>& out);
-  // Raises the entry's level (and gives evidence) when its counts now reach a higher one.
-  void rise(Table::Entry& e, std::vector<Evidence>& out);
+  // Raises the entry's level (and gives evidence) when its counts now reach a higher one and it is
+  // `eligible` (a victim-wide subject: its SYNs came from many sources, at many ports, fast).
+  void rise(Table::Entry& e, std::vector<Evidence>& out, bool eligible = true);
 
   HostDetectorOptions options_;
   Table table_;
