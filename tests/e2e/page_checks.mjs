@@ -257,11 +257,24 @@ export async function checkFiltersAndExport(page, check) {
   await page.fill('#flow-search', '');
 
   // Kind and text filters of the alerts panel.
-  const kinds = await page.$$eval('#alert-kind option', (os) => os.map((o) => o.value).filter(Boolean));
-  if (kinds.length) {
-    await page.selectOption('#alert-kind', kinds[0], { timeout: 5000 });
+  // The kind list is rebuilt from the alerts the page holds, which a live replay keeps changing
+  // (and a reload refills, seconds on a loaded machine): a kind read a moment ago may be gone, so
+  // the test takes one the list holds when it selects.
+  const kindsNow = () => page.$$eval('#alert-kind option', (os) => os.map((o) => o.value).filter(Boolean));
+  let kinds = await kindsNow();
+  let kind = kinds[0];
+  if (kind) {
+    try {
+      await page.selectOption('#alert-kind', kind, { timeout: 5000 });
+    } catch {
+      kinds = await kindsNow();
+      kind = kinds[0];
+      if (kind) await page.selectOption('#alert-kind', kind, { timeout: 15000 });
+    }
+  }
+  if (kind) {
     const subjects = await page.$$eval('#alert-list .subject', (ss) => ss.map((s) => s.textContent));
-    check(subjects.length > 0 && subjects.every((t) => t.includes(kinds[0])), `the kind filter keeps ${kinds[0]} alerts (${subjects.length})`);
+    check(subjects.length > 0 && subjects.every((t) => t.includes(kind)), `the kind filter keeps ${kind} alerts (${subjects.length})`);
     await page.selectOption('#alert-kind', '', { timeout: 5000 });
   }
   await page.fill('#alert-search', 'no-such-alert-text-xyz');
