@@ -94,6 +94,7 @@ void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s
   const bool udp = s.ip_proto == 17;
   const auto target = [&] {
     const std::string vlan = s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string();
+    if (tcp && s.strays) return fmt::format("{}/tcp{}", s.dst.to_string(), vlan);
     if ((tcp || udp) && s.all_ports) {
       return fmt::format("every port of {}/{}{}", s.dst.to_string(), tcp ? "tcp" : "udp", vlan);
     }
@@ -103,15 +104,19 @@ void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s
     }
     return fmt::format("{}{}", s.dst.to_string(), vlan);
   };
-  const std::string_view attempts = tcp ? "SYNs" : udp ? "datagrams" : "echo requests";
+  const std::string_view attempts = s.strays ? "packets"
+                                    : tcp    ? "SYNs"
+                                    : udp    ? "datagrams"
+                                             : "echo requests";
   if (s.started) {
     spdlog::warn(
         "flow meter: {} is flooded with {}; its further {} and its replies to them are counted in "
         "a flood summary, not as one flow each (--flood-summary-rate)",
         target(),
-        tcp   ? "TCP connection attempts that do not complete"
-        : udp ? "UDP datagrams from new flows that go unanswered"
-              : "echo requests from new sources",
+        s.strays ? "TCP packets outside any connection (an ACK flood)"
+        : tcp    ? "TCP connection attempts that do not complete"
+        : udp    ? "UDP datagrams from new flows that go unanswered"
+                 : "echo requests from new sources",
         attempts);
   }
   if (s.ended) {

@@ -42,6 +42,7 @@ inline constexpr std::string_view kSynFlood = "syn_flood";              // half-
 inline constexpr std::string_view kBruteForce = "brute_force";  // many short failed sessions
 inline constexpr std::string_view kUdpFlood = "udp_flood";
 inline constexpr std::string_view kIcmpFlood = "icmp_flood";  // echo requests per second
+inline constexpr std::string_view kTcpFlood = "tcp_flood";    // TCP packets outside connections
 inline constexpr std::string_view kSlowHttp = "slow_http";    // slowloris-style held connections
 inline constexpr std::string_view kExfiltration = "exfiltration";  // a one-way trickle upload
 inline constexpr std::string_view kArpSpoof = "arp_spoof";         // an IPv4 address's MAC claimed
@@ -50,10 +51,10 @@ inline constexpr std::string_view kDnsTunnel = "dns_tunnel";       // data encod
 inline constexpr std::string_view kBeacon = "beacon";              // regular callbacks to a server
 inline constexpr std::string_view kSystem = "system";  // the monitor itself (disk full, drops)
 // Every kind above, for the lists that must know them all (suppression rules, EVE signatures).
-inline constexpr std::array<std::string_view, 16> kAll = {
-    kFlowAnomaly, kVolume,    kVolumeForecast, kPortScan, kHostScan,     kSynFlood,
-    kBruteForce,  kUdpFlood,  kIcmpFlood,      kSlowHttp, kExfiltration, kArpSpoof,
-    kNdSpoof,     kDnsTunnel, kBeacon,         kSystem};
+inline constexpr std::array<std::string_view, 17> kAll = {
+    kFlowAnomaly, kVolume,   kVolumeForecast, kPortScan, kHostScan, kSynFlood,
+    kBruteForce,  kUdpFlood, kIcmpFlood,      kTcpFlood, kSlowHttp, kExfiltration,
+    kArpSpoof,    kNdSpoof,  kDnsTunnel,      kBeacon,   kSystem};
 }  // namespace kind
 
 enum class AlertState : std::uint8_t { kEngaged = 0, kPast = 1 };

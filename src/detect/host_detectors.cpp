@@ -13,6 +13,7 @@
 #include "detect/port_scan_detector.h"
 #include "detect/slow_http_detector.h"
 #include "detect/syn_flood_detector.h"
+#include "detect/tcp_flood_detector.h"
 #include "detect/udp_flood_detector.h"
 
 namespace netsentry::detect {
@@ -31,7 +32,7 @@ void validate(const HostDetectorOptions& o) {
     bad("udp_flood_packets_per_second must not be negative");
   }
   if (!(o.udp_flood_unanswered_packets_per_second >= 0) ||
-      !(o.icmp_flood_packets_per_second >= 0)) {
+      !(o.icmp_flood_packets_per_second >= 0) || !(o.tcp_flood_packets_per_second >= 0)) {
     bad("flood packet rates must not be negative");
   }
   if (!(o.udp_flood_unanswered_ratio > 0 && o.udp_flood_unanswered_ratio <= 1)) {
@@ -71,6 +72,7 @@ std::vector<std::unique_ptr<Detector>> make_host_detectors(const HostDetectorOpt
   if (o.syn_flood_half_open > 0) out.push_back(std::make_unique<SynFloodDetector>(o));
   if (o.udp_flood_packets_per_second > 0) out.push_back(std::make_unique<UdpFloodDetector>(o));
   if (o.icmp_flood_packets_per_second > 0) out.push_back(std::make_unique<IcmpFloodDetector>(o));
+  if (o.tcp_flood_packets_per_second > 0) out.push_back(std::make_unique<TcpFloodDetector>(o));
   if (o.brute_force_sessions > 0 || o.brute_force_web_sessions > 0) {
     out.push_back(std::make_unique<BruteForceDetector>(o));
   }

@@ -85,6 +85,9 @@ struct HostDetectorOptions {
   // at least icmp_flood_min_packets requests.
   double icmp_flood_packets_per_second = 500;
   std::uint64_t icmp_flood_min_packets = 1'000;
+  // TCP packets outside any connection per second to one host (an ACK flood), judged from the
+  // flow table's flood summaries (so only at --flood-summary-rate and above); 0 disables.
+  double tcp_flood_packets_per_second = 1'000;
   // Slow HTTP: connections to a web port open at least this long that sent at most this many
   // payload bytes, counted per source and server (finished or still open).
   std::size_t slow_http_connections = 20;

@@ -175,7 +175,10 @@ void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out, bool el
 }
 
 void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
-  if (f.ip_proto != kTcp || f.attempts == 0 || options_.syn_flood_half_open == 0) return;
+  // Strays are no connection attempts (the TCP flood detector's).
+  if (f.ip_proto != kTcp || f.strays || f.attempts == 0 || options_.syn_flood_half_open == 0) {
+    return;
+  }
   const VictimCount victim{.src = f.source,
                            .dst = f.dst,
                            .port = f.dst_port,

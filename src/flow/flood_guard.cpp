@@ -61,7 +61,7 @@ FloodGuard::FloodGuard(std::uint32_t rate, FloodGuardStats& stats)
 }
 
 std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t port,
-                                 std::uint16_t vlan, std::uint8_t ip_proto, bool all_ports) {
+                                 std::uint16_t vlan, std::uint8_t ip_proto, std::uint8_t scope) {
   constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
   std::uint64_t words[2];
   std::memcpy(words, address.bytes.data(), sizeof(words));
@@ -69,15 +69,15 @@ std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t po
   h = net::detail::mum(h ^ words[1], kMul);
   h = net::detail::mum(
       h ^ (std::uint64_t{port} | std::uint64_t{vlan} << 16 | std::uint64_t{address.family} << 32 |
-           std::uint64_t{ip_proto} << 40 | std::uint64_t{all_ports} << 48),
+           std::uint64_t{ip_proto} << 40 | std::uint64_t{scope} << 48),
       kMul);
   return h | 1;  // never 0 (a free entry)
 }
 
 bool FloodGuard::same(const FloodSummary& s, const net::IpAddress& ip, std::uint16_t port,
-                      std::uint16_t vlan, std::uint8_t ip_proto, bool all_ports) {
+                      std::uint16_t vlan, std::uint8_t ip_proto, std::uint8_t scope) {
   return s.dst == ip && s.dst_port == port && s.vlan == vlan && s.ip_proto == ip_proto &&
-         s.all_ports == all_ports;
+         s.all_ports == (scope != kPort) && s.strays == (scope == kStray);
 }
 
 FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag) {
@@ -116,8 +116,8 @@ void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm
     if (e.flood == 0) {
       if (e.attempts[i] >= flood_attempts_ &&
           (e.echo || std::uint64_t{e.completed[i]} * 10 < std::uint64_t{e.attempts[i]}) &&
-          (!e.all_ports || (no_majority(e.port_lead[i], e.attempts[i]) &&
-                            no_majority(e.source_lead[i], e.attempts[i])))) {
+          (e.scope == kPort || ((e.scope == kStray || no_majority(e.port_lead[i], e.attempts[i])) &&
+                                no_majority(e.source_lead[i], e.attempts[i])))) {
         flood = true;
       }
     } else if (e.attempts[i] < calm_attempts_) {
@@ -142,7 +142,7 @@ void FloodGuard::advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm
 }
 
 void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port,
-                             bool all_ports) {
+                             std::uint8_t scope) {
   if (floods_.size() >= kMaxFlooded) {
     ++stats_.not_guarded;
     return;
@@ -153,7 +153,8 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
   f.summary.dst_port = port;
   f.summary.vlan = attempt.vlan;
   f.summary.ip_proto = attempt.ip_proto;
-  f.summary.all_ports = all_ports;
+  f.summary.all_ports = scope != kPort;
+  f.summary.strays = scope == kStray;
   floods_.push_back(f);
   e.flood = static_cast<std::uint8_t>(floods_.size());
   ++stats_.floods;
@@ -162,28 +163,33 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
 bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
   if (rate_ == 0 || packet.outer != nullptr) return false;
   const std::uint16_t port = attempt_port(packet);
-  if (count_attempt(packet, port, false, now_ns)) return true;
+  if (count_attempt(packet, port, kPort, now_ns)) return true;
   // Echo requests are counted per host already.
-  return !icmp(packet.ip_proto) && count_attempt(packet, port, true, now_ns);
+  return !icmp(packet.ip_proto) && count_attempt(packet, port, kHost, now_ns);
 }
 
-bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, bool all_ports,
+bool FloodGuard::on_stray(const net::Packet& packet, std::int64_t now_ns) {
+  if (rate_ == 0 || packet.outer != nullptr) return false;
+  return count_attempt(packet, packet.dst_port, kStray, now_ns);
+}
+
+bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
                                std::int64_t now_ns) {
-  const std::uint16_t key_port = all_ports ? std::uint16_t{0} : port;
-  const std::uint64_t tag = tag_of(packet.dst, key_port, packet.vlan, packet.ip_proto, all_ports);
+  const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
+  const std::uint64_t tag = tag_of(packet.dst, key_port, packet.vlan, packet.ip_proto, scope);
   const std::int64_t quarter = now_ns / kQuarterNs;
   Entry* e = claim(tag, quarter);
   if (e == nullptr) return false;
   e->echo = icmp(packet.ip_proto);
-  e->all_ports = all_ports;
+  e->scope = scope;
   bool flood = false;
   bool calm = false;
   advance(*e, quarter, flood, calm);
-  if (flood && e->flood == 0) start_flood(*e, packet, key_port, all_ports);
+  if (flood && e->flood == 0) start_flood(*e, packet, key_port, scope);
   if (calm && e->flood != 0) end_flood(e->flood - 1u);
   const auto q = static_cast<std::size_t>(quarter & 3);
   ++e->attempts[q];
-  if (all_ports) {
+  if (scope != kPort) {
     std::uint64_t lead = e->port_lead[q];
     majority_vote(e->port[q], lead, port, 1);
     e->port_lead[q] = static_cast<std::uint32_t>(lead);
@@ -194,7 +200,7 @@ bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, bo
   }
   if (e->flood == 0) return false;
   FloodSummary& s = floods_[e->flood - 1u].summary;
-  if (!same(s, packet.dst, key_port, packet.vlan, packet.ip_proto, all_ports)) {
+  if (!same(s, packet.dst, key_port, packet.vlan, packet.ip_proto, scope)) {
     return false;  // another destination with the same tag: never summarised
   }
   count(s, s.attempts, s.attempt_bytes, packet, now_ns);
@@ -215,14 +221,15 @@ void FloodGuard::count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& b
 }
 
 FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, std::uint16_t vlan,
-                                  std::uint8_t ip_proto, bool all_ports_too) {
-  for (const bool all_ports : {false, true}) {
-    if (all_ports && (icmp(ip_proto) || !all_ports_too)) break;
-    const std::uint16_t key_port = all_ports ? std::uint16_t{0} : port;
-    Entry* e = find(tag_of(ip, key_port, vlan, ip_proto, all_ports));
+                                  std::uint8_t ip_proto, bool host_too) {
+  for (const std::uint8_t scope : {kPort, kHost, kStray}) {
+    if (scope != kPort && (icmp(ip_proto) || !host_too)) break;
+    if (scope == kStray && ip_proto != kTcp) break;
+    const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
+    Entry* e = find(tag_of(ip, key_port, vlan, ip_proto, scope));
     if (e == nullptr || e->flood == 0) continue;
     FloodSummary& s = floods_[e->flood - 1u].summary;
-    if (same(s, ip, key_port, vlan, ip_proto, all_ports)) return &s;
+    if (same(s, ip, key_port, vlan, ip_proto, scope)) return &s;
   }
   return nullptr;
 }
@@ -248,14 +255,15 @@ bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
 }
 
 void FloodGuard::on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
-                              std::uint8_t ip_proto, std::int64_t started_ns) {
+                              std::uint8_t ip_proto, std::int64_t started_ns, bool stray) {
   if (rate_ == 0) return;
   const std::int64_t q = started_ns / kQuarterNs;
-  // Its ip:port's entry, and its host's (all ports) when it was counted there too.
-  for (const bool all_ports : {false, true}) {
-    if (all_ports && icmp(ip_proto)) break;
+  // Its ip:port's entry, and its host's (all ports) when it was counted there too; a stray's
+  // host entry alone.
+  for (const std::uint8_t scope : {kPort, kHost, kStray}) {
+    if ((scope == kStray) != stray || (scope == kHost && icmp(ip_proto))) continue;
     Entry* e =
-        find(tag_of(dst, all_ports ? std::uint16_t{0} : dst_port, vlan, ip_proto, all_ports));
+        find(tag_of(dst, scope == kPort ? dst_port : std::uint16_t{0}, vlan, ip_proto, scope));
     if (e != nullptr && q > e->judged && q <= e->quarter && q > e->quarter - 4) {
       ++e->completed[static_cast<std::size_t>(q & 3)];
     }

@@ -19,6 +19,11 @@
 // all its ports by the same rule when, besides, no port got 80 % of a judged quarter's attempts
 // (a one-port flood is its port's, and once that port is flooded its attempts no longer count
 // here) and no source sent 80 % of them (one host's fast port scan keeps its flows).
+// TCP packets outside any connection (an ACK, FIN or data segment that matches no flow and is no
+// SYN, SYN-ACK or RST: hping3 -A --flood --rand-source) are counted per host too, as strays,
+// answered when the destination sends the flow a packet that is no RST (a connection picked up
+// mid-stream answers at once; a host without the connection resets it): the host is flooded with
+// strays by the same rule when no source sent 80 % of a judged quarter's strays.
 // From then on an
 // attempt to it is counted in the destination's flood summary instead of starting a flow, and so
 // are its replies that match no flow (TCP: its SYN-ACK or RST to a port that has no flow with it,
@@ -80,10 +85,14 @@ class FloodGuard final {
   // counted in its summary.
   bool on_reply(const net::Packet& packet, std::int64_t now_ns);
   // The flow started by a counted attempt to `dst`:`dst_port` (`ip_proto`) was answered: the
-  // initiator completed the TCP handshake, or the destination replied to a UDP datagram;
-  // `started_ns`: the attempt's time.
+  // initiator completed the TCP handshake, or the destination replied to a UDP datagram (or,
+  // `stray`, sent a flow started by a TCP stray a packet that is no RST); `started_ns`: the
+  // attempt's time.
   void on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
-                    std::uint8_t ip_proto, std::int64_t started_ns);
+                    std::uint8_t ip_proto, std::int64_t started_ns, bool stray = false);
+  // A TCP packet outside any connection (see above: no SYN, SYN-ACK or RST) that matches no
+  // flow. True: it was counted in its destination's flood summary and must not start a flow.
+  bool on_stray(const net::Packet& packet, std::int64_t now_ns);
   // An ICMP or ICMPv6 destination-unreachable error (type 3, ICMPv6 1) that matches no flow.
   // True when it comes from a host with a flooded UDP port (its kernel refusing the flood's
   // datagrams at a closed port, to their spoofed sources) and was counted in that summary as a
@@ -108,11 +117,12 @@ class FloodGuard final {
     std::int64_t judged = -1;                 // quarters up to this one are judged
     std::array<std::uint32_t, 4> attempts{};  // by quarter % 4
     std::array<std::uint32_t, 4> completed{};
-    std::uint8_t flood = 0;  // index in floods_ + 1; 0 = not flooded
-    bool echo = false;       // echo requests: judged by their count alone
-    bool all_ports = false;  // a host's attempts on all its ports: judged by their spread too
-    // all_ports: majority votes over each quarter's ports and sources (a 32-bit hash of the
-    // address; flow::majority_vote)
+    std::uint8_t flood = 0;      // index in floods_ + 1; 0 = not flooded
+    bool echo = false;           // echo requests: judged by their count alone
+    std::uint8_t scope = kPort;  // kHost: judged by their ports' and sources' spread too;
+                                 // kStray: by their sources' spread too
+    // kHost and kStray: majority votes over each quarter's ports and sources (a 32-bit hash of
+    // the address; flow::majority_vote)
     std::array<std::uint16_t, 4> port{};
     std::array<std::uint32_t, 4> port_lead{};
     std::array<std::uint32_t, 4> source{};
@@ -124,23 +134,28 @@ class FloodGuard final {
     bool reported = false;  // a report went out for this flood (the next is not `started`)
   };
 
+  // What an entry counts: attempts to an ip:port, attempts to every port of a host (TCP and
+  // UDP), or TCP strays to a host.
+  static constexpr std::uint8_t kPort = 0;
+  static constexpr std::uint8_t kHost = 1;
+  static constexpr std::uint8_t kStray = 2;
   [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
                                             std::uint16_t vlan, std::uint8_t ip_proto,
-                                            bool all_ports = false);
-  // Whether `s` is the summary of `ip`:`port` (or of every port of `ip`; tags can collide).
+                                            std::uint8_t scope = kPort);
+  // Whether `s` is the summary of `ip`:`port` in `scope` (tags can collide).
   [[nodiscard]] static bool same(const FloodSummary& s, const net::IpAddress& ip,
                                  std::uint16_t port, std::uint16_t vlan, std::uint8_t ip_proto,
-                                 bool all_ports = false);
+                                 std::uint8_t scope = kPort);
   // The two entries a tag may live in.
   [[nodiscard]] Entry* bucket(std::uint64_t tag);
   // The summary of `ip`:`port` (`ip_proto`) when it is flooded, else the one of every port of
-  // `ip` when that is and `all_ports_too` (TCP and UDP), else null.
+  // `ip`, else the one of strays to `ip` (TCP), when `host_too` and that is, else null.
   [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
                                       std::uint16_t vlan, std::uint8_t ip_proto,
-                                      bool all_ports_too = true);
-  // Counts an attempt in the entry of `tag` (its ip:port, or its host's for `all_ports`): true
-  // when that destination is flooded and the attempt went into its summary.
-  bool count_attempt(const net::Packet& packet, std::uint16_t port, bool all_ports,
+                                      bool host_too = true);
+  // Counts an attempt in the entry of its `scope` (port: its ip:port; else its host): true when
+  // that destination is flooded and the attempt went into its summary.
+  bool count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
                      std::int64_t now_ns);
   // The entry holding `tag`, or null.
   [[nodiscard]] Entry* find(std::uint64_t tag);
@@ -153,7 +168,7 @@ class FloodGuard final {
   // Counts one summarised packet in `s` (the `packets` and `bytes` of its kind) and the stats.
   void count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& bytes,
              const net::Packet& packet, std::int64_t now_ns);
-  void start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port, bool all_ports);
+  void start_flood(Entry& e, const net::Packet& attempt, std::uint16_t port, std::uint8_t scope);
   void report_due(std::int64_t now_ns);
   void report(Flood& f, bool ended);
   void end_flood(std::size_t index);

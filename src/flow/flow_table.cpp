@@ -374,6 +374,7 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
   }
   const bool created = id == kNil;
   bool attempt = false;
+  bool stray = false;
   if (created && guard_.enabled()) {
     // An attempt or a reply counted in a flood summary starts no flow (flow/flood_guard.h).
     if (tcp) {
@@ -384,6 +385,11 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
         attempt = true;
       } else if ((handshake & (kSyn | kAck)) == (kSyn | kAck) || (handshake & kRst)) {
         if (guard_.on_reply(packet, now_)) return;
+      } else if ((handshake & kSyn) == 0) {
+        // An ACK, FIN or data segment outside any connection: a stray (an ACK flood's, or a
+        // connection picked up mid-stream).
+        if (guard_.on_stray(packet, now_)) return;
+        stray = true;
       }
     } else if (packet.ip_proto == kUdpProto && packet.has_l4) {
       if (guard_.on_reply(packet, now_) || guard_.on_attempt(packet, now_)) return;
@@ -399,6 +405,8 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
   if (created) {
     id = create(key, hash, src_is_a, packet);
     slots_[id].attempt = attempt;
+    slots_[id].stray = stray;
+    slots_[id].stray_dst_is_a = !src_is_a;
   }
 
   Slot& s = slots_[id];
@@ -425,6 +433,10 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
     s.attempt = false;
     guard_.on_completed(packet.src, packet.src_port, packet.vlan, packet.ip_proto,
                         s.acc.first_ns());
+  } else if (s.stray && src_is_a == s.stray_dst_is_a && !(flags & net::tcp_flag::kRst)) {
+    // The stray's destination carries the connection on (a RST would refuse it).
+    s.stray = false;
+    guard_.on_completed(packet.src, 0, packet.vlan, 6, s.acc.first_ns(), true);
   }
   // A remnant of a closed connection tells the observer nothing new.
   if (observer_ && !s.closed) observe_moment(id, packet, forward, created);

@@ -163,6 +163,8 @@ class FlowTable final {
     bool initiator_is_a = false;  // the key's endpoint a is the initiator
     bool closed = false;          // TCP connection closed: lingering for remnants
     bool attempt = false;         // started by an attempt the flood guard counted, not yet answered
+    bool stray = false;           // ... by a TCP stray the flood guard counted, not yet answered
+    bool stray_dst_is_a = false;  // the stray's destination is the key's endpoint a
     Connection conn;              // kept across active-timeout splits (same connection)
     net::CommunityId parent;      // tunnel_parent (valid for a decapsulated flow)
     // Observer bookkeeping, kept across an active-timeout split (the same connection).

@@ -58,6 +58,9 @@ constexpr Signature kSignatures[] = {
      "Potential Corporate Privacy Violation"},
     {detect::kind::kBeacon, 1'990'016, "NETSENTRY Beaconing (regular callbacks to a rare server)",
      "A Network Trojan was detected"},
+    {detect::kind::kTcpFlood, 1'990'017,
+     "NETSENTRY TCP flood (packets outside any connection, an ACK flood)",
+     "Detection of a Denial of Service Attack"},
 };
 constexpr Signature kOtherSignature{"", 1'990'000, "NETSENTRY Alert", "Misc activity"};
 

@@ -12,6 +12,7 @@
 #include "detect/icmp_flood_detector.h"
 #include "detect/port_scan_detector.h"
 #include "detect/syn_flood_detector.h"
+#include "detect/tcp_flood_detector.h"
 #include "detect/udp_flood_detector.h"
 
 namespace netsentry::detect {
@@ -253,6 +254,57 @@ TEST(SynFloodDetector, ASummaryFromOneSourceNamesIt) {
       flood_summary(ip("10.0.0.5"), kT0, kT0 + kSec, 5'000, ip("10.77.0.67"), false), d.out);
   ASSERT_FALSE(d.out.empty());
   EXPECT_EQ(d.out[0].peer, ip("10.77.0.67"));
+}
+
+flow::FloodSummary stray_summary(const net::IpAddress& victim, std::int64_t first,
+                                 std::int64_t last, std::uint64_t packets,
+                                 const net::IpAddress& source, bool many) {
+  flow::FloodSummary s = flood_summary(victim, first, last, packets, source, many);
+  s.dst_port = 0;
+  s.all_ports = true;
+  s.strays = true;
+  s.resets = packets / 2;
+  return s;
+}
+
+TEST(TcpFloodDetector, AnAckFloodsSummariesAreEvidenceAboutTheVictim) {
+  TcpFloodDetector d({});
+  std::vector<Evidence> out;
+  const auto victim = ip("10.0.0.9");
+  // The flow table found the flood half a second in: its first summary, then a second's.
+  d.on_flood_summary(stray_summary(victim, kT0, kT0 + 500 * kMs, 1'500, {}, true), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, kind::kTcpFlood);
+  EXPECT_EQ(out[0].host, victim);
+  EXPECT_EQ(out[0].role, Role::kVictim);
+  EXPECT_EQ(out[0].peer.family, 0);
+  EXPECT_EQ(out[0].threat, Severity::kHigh);
+  EXPECT_NE(out[0].description.find("1,500 packets/s to 10.0.0.9 outside any connection"),
+            std::string::npos)
+      << out[0].description;
+  d.on_flood_summary(stray_summary(victim, kT0 + 500 * kMs, kT0 + 1500 * kMs, 20'000, {}, true),
+                     out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].threat, Severity::kCritical);  // 21,500 over 1.5 s: over 10,000/s
+  EXPECT_EQ(out[1].count, 21'500u);
+}
+
+TEST(TcpFloodDetector, NamesOneSourceAndLeavesSynSummariesToTheSynFloodDetector) {
+  TcpFloodDetector d({});
+  SynFloodDetector syn({});
+  std::vector<Evidence> out;
+  const auto from_one =
+      stray_summary(ip("10.0.0.9"), kT0, kT0 + kSec, 5'000, ip("10.77.0.67"), false);
+  syn.on_flood_summary(from_one, out);
+  EXPECT_TRUE(out.empty());  // strays are no connection attempts
+  d.on_flood_summary(from_one, out);
+  ASSERT_EQ(out.size(), 2u);  // the victim's evidence and its culprit's
+  EXPECT_EQ(out[0].peer, ip("10.77.0.67"));
+  EXPECT_EQ(out[1].host, ip("10.77.0.67"));
+  EXPECT_EQ(out[1].role, Role::kAttacker);
+  out.clear();
+  d.on_flood_summary(flood_summary(ip("10.0.0.5"), kT0, kT0 + kSec, 40'000, {}, true), out);
+  EXPECT_TRUE(out.empty());  // a SYN flood's summary
 }
 
 TEST(UdpFloodDetector, AnUnansweredFloodIsEvidenceWithinTwoSecondsDespiteDnsToTheSameHost) {

@@ -121,7 +121,8 @@ TEST(SuppressionRules, NamesTheBadTokenInErrors) {
   EXPECT_EQ(error_of("src=10.0.0.0/8 kind=portscan"),
             "suppression rule \"src=10.0.0.0/8 kind=portscan\": bad token \"kind=portscan\": "
             "unknown kind; expected one of flow_anomaly, volume, volume_forecast, port_scan, "
-            "host_scan, syn_flood, brute_force, udp_flood, icmp_flood, slow_http, exfiltration, "
+            "host_scan, syn_flood, brute_force, udp_flood, icmp_flood, tcp_flood, slow_http, "
+            "exfiltration, "
             "arp_spoof, nd_spoof, dns_tunnel, beacon, system");
   // Every kind a detector raises can be suppressed.
   EXPECT_NO_THROW(SuppressionRules({"kind=icmp_flood", "kind=slow_http"}));

@@ -342,6 +342,69 @@ TEST(FloodGuard, AServerWhoseManyServicesAnswerManyClientsKeepsEveryFlow) {
   EXPECT_EQ(table.stats().flows_created, kClients);
 }
 
+TEST(FloodGuard, ASpoofedAckFloodIsSummarisedAsStraysWithTheVictimsResets) {
+  // hping3 -A --flood --rand-source -p 80: 20,000 ACKs/s for 3 s, each from its own source and
+  // outside any connection; the victim resets each (no socket), a RST that matches the ACK's flow
+  // until the flood is found and no flow after.
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  const Endpoint victim{ipv4(10, 0, 0, 9), 80};
+  constexpr std::uint32_t kAcks = 60'000;
+  for (std::uint32_t i = 0; i < kAcks; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+    table.add(tcp(t, spoofed(i), victim, tf::kAck));
+    table.add(tcp(t + 10 * kUs, victim, spoofed(i), tf::kRst));
+  }
+  table.flush();
+  const FlowStats& st = table.stats();
+  EXPECT_EQ(st.flood.floods, 1u);
+  EXPECT_GE(st.flows_created, 5'000u);
+  EXPECT_LE(st.flows_created, 15'000u);
+  ASSERT_FALSE(observer.summaries.empty());
+  for (const FloodSummary& s : observer.summaries) {
+    EXPECT_EQ(s.dst, victim.ip);
+    EXPECT_TRUE(s.strays);
+    EXPECT_TRUE(s.all_ports);
+    EXPECT_EQ(s.ip_proto, 6);
+    if (s.attempts > 1) {
+      EXPECT_TRUE(s.many_sources());
+    }
+  }
+  EXPECT_GT(observer.replies(), 40'000u);  // the victim's resets
+  std::uint64_t in_flows = 0;
+  for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
+  EXPECT_EQ(in_flows + st.flood.summarized, st.packets);
+  EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
+}
+
+TEST(FloodGuard, ConnectionsPickedUpMidStreamAtStartKeepEveryFlow) {
+  // A monitor started beside a busy server: 10,000 established connections from 10,000 clients
+  // show up within half a second, each with a data segment the server acknowledges.
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  for (std::uint32_t i = 0; i < 10'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+    table.add(tcp(t, spoofed(i), kServer, tf::kAck | tf::kPsh, 200));
+    table.add(tcp(t + 30 * kUs, kServer, spoofed(i), tf::kAck));
+  }
+  // One host's own stray packets (a scanner's ACK scan, nmap -sA, reset by the target) are not
+  // an ACK flood either: one source.
+  for (std::uint32_t i = 0; i < 10'000; ++i) {
+    const std::int64_t t = kT0 + kSec + std::int64_t{i} * 50 * kUs;
+    const Endpoint port{ipv4(10, 0, 0, 9), static_cast<std::uint16_t>(1 + i)};
+    table.add(tcp(t, kClient, port, tf::kAck));
+    table.add(tcp(t + 10 * kUs, port, kClient, tf::kRst));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_TRUE(observer.summaries.empty());
+  EXPECT_EQ(table.stats().flows_created, 20'000u);
+}
+
 TEST(FloodGuard, AFloodedClosedPortsUnreachableErrorsGoToItsSummary) {
   CollectingSink sink;
   FloodObserver observer;

@@ -292,6 +292,37 @@ class Replay(unittest.TestCase):
         self.assertIn("to many ports of 10.0.0.9", syn_alerts[-1]["reason"])
         self.assertIn("from many sources", syn_alerts[-1]["reason"])
 
+    def test_a_spoofed_ack_flood_is_summarised_and_alerted_at_its_victim(self):
+        # hping3 -A --flood --rand-source -p 80: 4,000 ACKs outside any connection at 4,000/s
+        # beside the benign traffic; the victim resets each.
+        frames = []
+        benign(frames, seconds=10, rng=random.Random(3))
+        rng = random.Random(17)
+        for k in range(4000):
+            t = T0 + 2 + k / 4000
+            a = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            sport = 1024 + rng.randrange(60000)
+            frames.append((t, tcp(a, sport, "10.0.0.9", 80, ACK)))
+            frames.append((t + 0.0001, tcp("10.0.0.9", 80, a, sport, RST)))
+        capture = os.path.join(self.dir, "ackflood.pcap")
+        write_pcap(capture, frames)
+        out = os.path.join(self.dir, "ackflood")
+        p = run(["monitor", "--pcap", capture, "-o", out, "--no-model"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("10.0.0.9/tcp is flooded with TCP packets outside any connection", p.stderr)
+        summarised = int(re.search(r"(\d+) in flood summaries \(1 flooded destinations\)",
+                                   p.stderr).group(1))
+        self.assertGreater(summarised, 2 * 1500)  # ACKs and resets after the first half second
+        with open(os.path.join(out, "flows.csv")) as f:
+            flood_rows = sum(1 for r in csv.DictReader(f) if r["src_ip"].startswith("172."))
+        self.assertLessEqual(flood_rows, 2000 + 10)
+        alerts = read_alerts(out)
+        tcp_alerts = [a for a in alerts if a["kind"] == "tcp_flood"]
+        self.assertTrue(tcp_alerts, [a["kind"] for a in alerts])
+        self.assertEqual({a["dst_ip"] for a in tcp_alerts}, {"10.0.0.9"})
+        self.assertIn("outside any connection", tcp_alerts[-1]["reason"])
+        self.assertFalse([a for a in alerts if a["kind"] == "syn_flood"])
+
     def test_benign_sources_raise_nothing(self):
         attackers = {"10.0.9.66", "10.0.9.77", "10.0.9.88", "10.0.9.99", ""}
         noisy = [a for a in read_alerts(self.out) if a["src_ip"] not in attackers
