@@ -35,6 +35,16 @@ class FloodObserver final : public FlowObserver {
   }
 };
 
+// Every packet is in a flow or in a flood summary, and the summaries hold every summarised one.
+void expect_every_packet_accounted(const CollectingSink& sink, const FlowTable& table,
+                                   const FloodObserver& observer) {
+  const FlowStats& st = table.stats();
+  std::uint64_t in_flows = 0;
+  for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
+  EXPECT_EQ(in_flows + st.flood.summarized, st.packets);
+  EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
+}
+
 // Source number i of a spoofed flood: 11.x.y.z, port from i.
 Endpoint spoofed(std::uint32_t i) {
   return {ipv4(11, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
@@ -169,11 +179,7 @@ TEST(FloodGuard, TheVictimsRepliesAreSummarisedAndALegitimateClientStillGetsItsF
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->packet_count, 3u);
   EXPECT_EQ(client->dst_ip, kServer.ip);
-  // Every packet is in a flow or in a summary.
-  std::uint64_t in_flows = 0;
-  for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
-  EXPECT_EQ(in_flows + table.stats().flood.summarized, table.stats().packets);
-  EXPECT_EQ(observer.attempts() + observer.replies(), table.stats().flood.summarized);
+  expect_every_packet_accounted(sink, table, observer);
   EXPECT_GT(observer.replies(), 10'000u);
 }
 
@@ -217,10 +223,7 @@ TEST(FloodGuard, ASpoofedUdpFloodBecomesSummariesAndTheVictimsRepliesToo) {
     }
   }
   EXPECT_GT(observer.replies(), 500u);
-  std::uint64_t in_flows = 0;
-  for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
-  EXPECT_EQ(in_flows + st.flood.summarized, st.packets);
-  EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
+  expect_every_packet_accounted(sink, table, observer);
 }
 
 // Port number i of a spray at every port: 1-65535 in a scattered order.
@@ -285,10 +288,7 @@ TEST(FloodGuard, ASpoofedFloodSprayedAtEveryPortOfAHostIsSummarisedForTheHost) {
     if (proto == 6) {
       EXPECT_GT(observer.replies(), 4'000u);  // the victim's RSTs after the flood was found
     }
-    std::uint64_t in_flows = 0;
-    for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
-    EXPECT_EQ(in_flows + st.flood.summarized, st.packets);
-    EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
+    expect_every_packet_accounted(sink, table, observer);
   }
 }
 
@@ -373,10 +373,7 @@ TEST(FloodGuard, ASpoofedAckFloodIsSummarisedAsStraysWithTheVictimsResets) {
     }
   }
   EXPECT_GT(observer.replies(), 40'000u);  // the victim's resets
-  std::uint64_t in_flows = 0;
-  for (const FlowRecord& r : sink.records) in_flows += r.packet_count;
-  EXPECT_EQ(in_flows + st.flood.summarized, st.packets);
-  EXPECT_EQ(observer.attempts() + observer.replies(), st.flood.summarized);
+  expect_every_packet_accounted(sink, table, observer);
 }
 
 TEST(FloodGuard, ConnectionsPickedUpMidStreamAtStartKeepEveryFlow) {

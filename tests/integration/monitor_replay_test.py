@@ -221,36 +221,48 @@ class Replay(unittest.TestCase):
         self.assertTrue(m, last["reason"])
         self.assertTrue(3000 <= int(m.group(1).replace(",", "")) <= 3000 + extra // 2, last["reason"])
 
+    def replay_floods(self, name, seed, flood, destinations):
+        """Replays 4,000 packets/s of `flood(frames, t, k, rng)` for one second from 2 s into 10 s
+        of benign traffic (--no-model); returns monitor's stderr, its output directory, the packets
+        in flood summaries (of `destinations` flooded ones) and the flows.csv rows from 172.x."""
+        frames = []
+        benign(frames, seconds=10, rng=random.Random(3))
+        rng = random.Random(seed)
+        for k in range(4000):
+            flood(frames, T0 + 2 + k / 4000, k, rng)
+        capture = os.path.join(self.dir, f"{name}.pcap")
+        write_pcap(capture, frames)
+        out = os.path.join(self.dir, name)
+        p = run(["monitor", "--pcap", capture, "-o", out, "--no-model"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        summarised = int(re.search(
+            rf"(\d+) in flood summaries \({destinations} flooded destinations\)", p.stderr).group(1))
+        with open(os.path.join(out, "flows.csv")) as f:
+            flood_rows = sum(1 for r in csv.DictReader(f) if r["src_ip"].startswith("172."))
+        return p.stderr, out, summarised, flood_rows
+
+    @staticmethod
+    def spoofed(rng):
+        return f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
     def test_spoofed_udp_and_echo_floods_are_summarised_and_alerted_at_their_victims(self):
         # hping3 --udp / --icmp --flood --rand-source: 4,000 packets each at 4,000/s, every one
         # from a new address, beside the benign traffic; the echo flood's victim answers each.
-        frames = []
-        benign(frames, seconds=10, rng=random.Random(3))
-        rng = random.Random(11)
-        for k in range(4000):
-            t = T0 + 2 + k / 4000
-            a = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-            b = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        def flood(frames, t, k, rng):
+            a, b = self.spoofed(rng), self.spoofed(rng)
             frames.append((t, udp(a, 1024 + rng.randrange(60000), "10.0.0.8", 9999, b"u" * 64)))
             echo = struct.pack("!BBHHH", 8, 0, 0, rng.randrange(65536), k) + b"p" * 56
             reply = struct.pack("!BBHHH", 0, 0, 0, 0, k) + b"p" * 56
             frames.append((t + 0.0001, ETH + ipv4(b, "10.0.0.7", 1, echo)))
             frames.append((t + 0.0002, ETH + ipv4("10.0.0.7", b, 1, reply)))
-        capture = os.path.join(self.dir, "floods.pcap")
-        write_pcap(capture, frames)
-        out = os.path.join(self.dir, "floods")
-        p = run(["monitor", "--pcap", capture, "-o", out, "--no-model"])
-        self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("10.0.0.8:9999/udp is flooded with UDP datagrams", p.stderr)
-        self.assertIn("10.0.0.7 is flooded with echo requests", p.stderr)
-        summarised = int(re.search(r"(\d+) in flood summaries \(2 flooded destinations\)",
-                                   p.stderr).group(1))
+
+        err, out, summarised, flood_rows = self.replay_floods("floods", 11, flood, 2)
+        self.assertIn("10.0.0.8:9999/udp is flooded with UDP datagrams", err)
+        self.assertIn("10.0.0.7 is flooded with echo requests", err)
         # A destination's attempts start flows until its first quarter second is judged, half a
         # second in (2,000 of its 4,000); after that its attempts, and the echo replies, are
         # summarised: about 2,000 + 2 x 2,000 packets.
         self.assertGreater(summarised, 5000)
-        with open(os.path.join(out, "flows.csv")) as f:
-            flood_rows = sum(1 for r in csv.DictReader(f) if r["src_ip"].startswith("172."))
         self.assertLessEqual(flood_rows, 2 * 2000 + 10)
         alerts = read_alerts(out)
         udp_alerts = [a for a in alerts if a["kind"] == "udp_flood"]
@@ -263,28 +275,17 @@ class Replay(unittest.TestCase):
     def test_a_spoofed_syn_flood_at_every_port_is_summarised_and_alerted_at_its_victim(self):
         # hping3 -S --flood --rand-source with a random port per SYN: 4,000 at 4,000/s beside the
         # benign traffic, each closed port resetting; no ip:port gets more than a few.
-        frames = []
-        benign(frames, seconds=10, rng=random.Random(3))
-        rng = random.Random(13)
-        for k in range(4000):
-            t = T0 + 2 + k / 4000
-            a = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        def flood(frames, t, k, rng):
+            a = self.spoofed(rng)
             sport, dport = 1024 + rng.randrange(60000), 1 + rng.randrange(65535)
             frames.append((t, tcp(a, sport, "10.0.0.9", dport, SYN)))
             frames.append((t + 0.0001, tcp("10.0.0.9", dport, a, sport, RST | ACK)))
-        capture = os.path.join(self.dir, "spray.pcap")
-        write_pcap(capture, frames)
-        out = os.path.join(self.dir, "spray")
-        p = run(["monitor", "--pcap", capture, "-o", out, "--no-model"])
-        self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("every port of 10.0.0.9/tcp is flooded with TCP connection attempts", p.stderr)
-        summarised = int(re.search(r"(\d+) in flood summaries \(1 flooded destinations\)",
-                                   p.stderr).group(1))
+
+        err, out, summarised, flood_rows = self.replay_floods("spray", 13, flood, 1)
+        self.assertIn("every port of 10.0.0.9/tcp is flooded with TCP connection attempts", err)
         # Flows until the first quarter second is judged (2,000 SYNs and their RSTs), then the
         # SYNs and the RSTs are summarised.
         self.assertGreater(summarised, 2 * 1500)
-        with open(os.path.join(out, "flows.csv")) as f:
-            flood_rows = sum(1 for r in csv.DictReader(f) if r["src_ip"].startswith("172."))
         self.assertLessEqual(flood_rows, 2000 + 10)
         syn_alerts = [a for a in read_alerts(out) if a["kind"] == "syn_flood"]
         self.assertTrue(syn_alerts, [a["kind"] for a in read_alerts(out)])
@@ -295,26 +296,14 @@ class Replay(unittest.TestCase):
     def test_a_spoofed_ack_flood_is_summarised_and_alerted_at_its_victim(self):
         # hping3 -A --flood --rand-source -p 80: 4,000 ACKs outside any connection at 4,000/s
         # beside the benign traffic; the victim resets each.
-        frames = []
-        benign(frames, seconds=10, rng=random.Random(3))
-        rng = random.Random(17)
-        for k in range(4000):
-            t = T0 + 2 + k / 4000
-            a = f"172.{16 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-            sport = 1024 + rng.randrange(60000)
+        def flood(frames, t, k, rng):
+            a, sport = self.spoofed(rng), 1024 + rng.randrange(60000)
             frames.append((t, tcp(a, sport, "10.0.0.9", 80, ACK)))
             frames.append((t + 0.0001, tcp("10.0.0.9", 80, a, sport, RST)))
-        capture = os.path.join(self.dir, "ackflood.pcap")
-        write_pcap(capture, frames)
-        out = os.path.join(self.dir, "ackflood")
-        p = run(["monitor", "--pcap", capture, "-o", out, "--no-model"])
-        self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("10.0.0.9/tcp is flooded with TCP packets outside any connection", p.stderr)
-        summarised = int(re.search(r"(\d+) in flood summaries \(1 flooded destinations\)",
-                                   p.stderr).group(1))
+
+        err, out, summarised, flood_rows = self.replay_floods("ackflood", 17, flood, 1)
+        self.assertIn("10.0.0.9/tcp is flooded with TCP packets outside any connection", err)
         self.assertGreater(summarised, 2 * 1500)  # ACKs and resets after the first half second
-        with open(os.path.join(out, "flows.csv")) as f:
-            flood_rows = sum(1 for r in csv.DictReader(f) if r["src_ip"].startswith("172."))
         self.assertLessEqual(flood_rows, 2000 + 10)
         alerts = read_alerts(out)
         tcp_alerts = [a for a in alerts if a["kind"] == "tcp_flood"]
