@@ -74,9 +74,9 @@ void add_flow_options(CLI::App& cmd, FlowOptions& o) {
                  "New flows per second to one destination, nearly all unanswered (TCP SYNs or UDP "
                  "datagrams to one ip:port: a SYN or UDP flood; or to many ports of one host from "
                  "many sources) or echo requests (to one host) or TCP packets outside any "
-                 "connection (an ACK flood, alerted only so), before its further ones and its "
-                 "replies are counted in a flood summary instead of one flow each (0 = every "
-                 "packet gets its flow)")
+                 "connection (ACK or RST floods, reflected SYN-ACKs: alerted only so), before its "
+                 "further ones and its replies are counted in a flood summary instead of one flow "
+                 "each (0 = every packet gets its flow)")
       ->capture_default_str()
       ->check(CLI::Range(0u, 100'000'000u));
   cmd.add_flag("--no-tunnels", o.no_tunnels,

@@ -35,8 +35,8 @@ Evidence TcpFloodDetector::make(const Table::Entry& e, int level) const {
   ev.count = s.packets;
   ev.score = static_cast<float>(per_second / threshold);
   ev.description = fmt::format(
-      "TCP flood suspected: {} packets/s to {} outside any connection (ACK, FIN or data without "
-      "a handshake) from {} ({} over {}; {} resets and replies)",
+      "TCP flood suspected: {} packets/s to {} outside any connection (ACK, RST, SYN-ACK or data "
+      "without a handshake) from {} ({} over {}; {} resets and replies)",
       format_number(per_second), e.key.dst.to_string(),
       many ? std::string("many sources") : s.source.to_string(), format_count(s.packets),
       format_duration(s.elapsed_seconds()), format_count(s.replies));

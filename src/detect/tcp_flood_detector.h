@@ -1,6 +1,7 @@
 // Provides detect::TcpFloodDetector: a host flooded with TCP packets outside any connection (ACK,
-// FIN or data segments that belong to no flow: hping3 -A --flood --rand-source, an "ACK flood"),
-// which open no connection, so the SYN flood detector never sees them. The flow table's flood
+// FIN, RST, data or SYN-ACK segments that belong to no flow: hping3 -A --flood --rand-source, an
+// "ACK flood"; a RST flood; SYN-ACKs reflected at it), which open no connection, so the SYN flood
+// detector never sees them. The flow table's flood
 // guard finds such a flood (flow/flood_guard.h: at least --flood-summary-rate of these strays a
 // second to one host, from no leading source, under a tenth of them carried on by the host) and
 // hands its counts over as summaries; this detector gives evidence about the victim from them:

@@ -221,10 +221,10 @@ void FloodGuard::count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& b
 }
 
 FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, std::uint16_t vlan,
-                                  std::uint8_t ip_proto, bool host_too) {
+                                  std::uint8_t ip_proto, bool host_too, bool strays_too) {
   for (const std::uint8_t scope : {kPort, kHost, kStray}) {
     if (scope != kPort && (icmp(ip_proto) || !host_too)) break;
-    if (scope == kStray && ip_proto != kTcp) break;
+    if (scope == kStray && (ip_proto != kTcp || !strays_too)) break;
     const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
     Entry* e = find(tag_of(ip, key_port, vlan, ip_proto, scope));
     if (e == nullptr || e->flood == 0) continue;
@@ -244,8 +244,11 @@ bool FloodGuard::on_reply(const net::Packet& packet, std::int64_t now_ns) {
   if (s != nullptr) {
     counter = &s->replies;
   } else if (packet.ip_proto == kTcp && (packet.tcp_flags & net::tcp_flag::kRst) != 0 &&
-             (s = flooded(packet.dst, packet.dst_port, packet.vlan, kTcp)) != nullptr) {
-    counter = &s->resets;  // the initiator resets the victim's SYN-ACK
+             (s = flooded(packet.dst, packet.dst_port, packet.vlan, kTcp, true, false)) !=
+                 nullptr) {
+    // The initiator resets the victim's SYN-ACK. (A RST to a host flooded with strays is one of
+    // the strays: on_stray().)
+    counter = &s->resets;
   } else {
     return false;
   }

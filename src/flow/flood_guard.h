@@ -19,11 +19,13 @@
 // all its ports by the same rule when, besides, no port got 80 % of a judged quarter's attempts
 // (a one-port flood is its port's, and once that port is flooded its attempts no longer count
 // here) and no source sent 80 % of them (one host's fast port scan keeps its flows).
-// TCP packets outside any connection (an ACK, FIN or data segment that matches no flow and is no
-// SYN, SYN-ACK or RST: hping3 -A --flood --rand-source) are counted per host too, as strays,
-// answered when the destination sends the flow a packet that is no RST (a connection picked up
-// mid-stream answers at once; a host without the connection resets it): the host is flooded with
-// strays by the same rule when no source sent 80 % of a judged quarter's strays.
+// TCP packets outside any connection (a packet that matches no flow and is no SYN: an ACK flood's,
+// hping3 -A --flood --rand-source; a RST flood's; SYN-ACKs reflected at this host by servers
+// whose SYNs carried its address; unless it is a flooded destination's reply) are counted per
+// host too, as strays, answered when the destination sends the flow a packet that is no RST (a
+// connection or handshake picked up midway answers at once; a host without the connection
+// resets it): the host is flooded with strays by the same rule when no source sent 80 % of a
+// judged quarter's strays.
 // From then on an
 // attempt to it is counted in the destination's flood summary instead of starting a flow, and so
 // are its replies that match no flow (TCP: its SYN-ACK or RST to a port that has no flow with it,
@@ -90,8 +92,9 @@ class FloodGuard final {
   // attempt's time.
   void on_completed(const net::IpAddress& dst, std::uint16_t dst_port, std::uint16_t vlan,
                     std::uint8_t ip_proto, std::int64_t started_ns, bool stray = false);
-  // A TCP packet outside any connection (see above: no SYN, SYN-ACK or RST) that matches no
-  // flow. True: it was counted in its destination's flood summary and must not start a flow.
+  // A TCP packet outside any connection (see above: no SYN, and no flooded destination's reply)
+  // that matches no flow. True: it was counted in its destination's flood summary and must not
+  // start a flow.
   bool on_stray(const net::Packet& packet, std::int64_t now_ns);
   // An ICMP or ICMPv6 destination-unreachable error (type 3, ICMPv6 1) that matches no flow.
   // True when it comes from a host with a flooded UDP port (its kernel refusing the flood's
@@ -149,10 +152,11 @@ class FloodGuard final {
   // The two entries a tag may live in.
   [[nodiscard]] Entry* bucket(std::uint64_t tag);
   // The summary of `ip`:`port` (`ip_proto`) when it is flooded, else the one of every port of
-  // `ip`, else the one of strays to `ip` (TCP), when `host_too` and that is, else null.
+  // `ip`, else the one of strays to `ip` (TCP), when `host_too` (`strays_too`) and that is, else
+  // null.
   [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
                                       std::uint16_t vlan, std::uint8_t ip_proto,
-                                      bool host_too = true);
+                                      bool host_too = true, bool strays_too = true);
   // Counts an attempt in the entry of its `scope` (port: its ip:port; else its host): true when
   // that destination is flooded and the attempt went into its summary.
   bool count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,

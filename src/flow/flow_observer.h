@@ -75,11 +75,11 @@ struct FloodSummary {
   net::IpAddress dst;  // the flooded destination
   std::uint16_t dst_port = 0;
   std::uint16_t vlan = 0;
-  std::uint8_t ip_proto = 6;   // 6, 17, 1 or 58 (echo requests: dst_port 0)
-  bool all_ports = false;      // SYNs or datagrams to every port of dst (dst_port 0): a spray
-  bool strays = false;         // with all_ports: TCP packets outside any connection (an ACK flood)
-  bool started = false;        // the flood's first summary
-  bool ended = false;          // its last: the destination calmed down, or the input ended
+  std::uint8_t ip_proto = 6;  // 6, 17, 1 or 58 (echo requests: dst_port 0)
+  bool all_ports = false;     // SYNs or datagrams to every port of dst (dst_port 0): a spray
+  bool strays = false;   // with all_ports: TCP packets outside any connection (ACK, RST floods)
+  bool started = false;  // the flood's first summary
+  bool ended = false;    // its last: the destination calmed down, or the input ended
   std::uint64_t attempts = 0;  // attempts to it: SYNs, UDP datagrams or echo requests
   std::uint64_t attempt_bytes = 0;
   std::uint64_t replies = 0;      // its replies: SYN-ACKs and RSTs, datagrams, echo replies

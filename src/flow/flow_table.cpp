@@ -384,7 +384,11 @@ void FlowTable::add_keyed(const net::Packet& packet, const Keyed& keyed) {
         if (guard_.on_attempt(packet, now_)) return;
         attempt = true;
       } else if ((handshake & (kSyn | kAck)) == (kSyn | kAck) || (handshake & kRst)) {
+        // A flooded destination's reply; else a stray too (a RST flood's, a SYN-ACK reflected
+        // by a server whose SYNs carried this host's address, a handshake picked up halfway).
         if (guard_.on_reply(packet, now_)) return;
+        if (guard_.on_stray(packet, now_)) return;
+        stray = true;
       } else if ((handshake & kSyn) == 0) {
         // An ACK, FIN or data segment outside any connection: a stray (an ACK flood's, or a
         // connection picked up mid-stream).

@@ -342,42 +342,55 @@ TEST(FloodGuard, AServerWhoseManyServicesAnswerManyClientsKeepsEveryFlow) {
   EXPECT_EQ(table.stats().flows_created, kClients);
 }
 
-TEST(FloodGuard, ASpoofedAckFloodIsSummarisedAsStraysWithTheVictimsResets) {
-  // hping3 -A --flood --rand-source -p 80: 20,000 ACKs/s for 3 s, each from its own source and
-  // outside any connection; the victim resets each (no socket), a RST that matches the ACK's flow
-  // until the flood is found and no flow after.
-  CollectingSink sink;
-  FloodObserver observer;
-  FlowTable table(guarded(), sink);
-  table.set_observer(&observer);
-  const Endpoint victim{ipv4(10, 0, 0, 9), 80};
-  constexpr std::uint32_t kAcks = 60'000;
-  for (std::uint32_t i = 0; i < kAcks; ++i) {
-    const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
-    table.add(tcp(t, spoofed(i), victim, tf::kAck));
-    table.add(tcp(t + 10 * kUs, victim, spoofed(i), tf::kRst));
-  }
-  table.flush();
-  const FlowStats& st = table.stats();
-  EXPECT_EQ(st.flood.floods, 1u);
-  EXPECT_GE(st.flows_created, 5'000u);
-  EXPECT_LE(st.flows_created, 15'000u);
-  ASSERT_FALSE(observer.summaries.empty());
-  for (const FloodSummary& s : observer.summaries) {
-    EXPECT_EQ(s.dst, victim.ip);
-    EXPECT_TRUE(s.strays);
-    EXPECT_TRUE(s.all_ports);
-    EXPECT_EQ(s.ip_proto, 6);
-    if (s.attempts > 1) {
-      EXPECT_TRUE(s.many_sources());
+TEST(FloodGuard, AckAndRstFloodsAndReflectedSynAcksAreSummarisedAsStrays) {
+  // hping3 -A (or -R) --flood --rand-source -p 80: 20,000 packets/s for 3 s outside any
+  // connection, each from its own source; or SYN-ACKs from 60,000 servers whose SYNs carried the
+  // victim's address. The victim resets each ACK and SYN-ACK (no socket), a RST that matches the
+  // packet's flow until the flood is found and no flow after; it answers no RST.
+  struct Case {
+    const char* name;
+    std::uint8_t flags;
+    bool resets;
+  };
+  for (const Case c : {Case{"ACK flood", tf::kAck, true}, Case{"RST flood", tf::kRst, false},
+                       Case{"reflected SYN-ACKs", tf::kSyn | tf::kAck, true}}) {
+    SCOPED_TRACE(c.name);
+    CollectingSink sink;
+    FloodObserver observer;
+    FlowTable table(guarded(), sink);
+    table.set_observer(&observer);
+    const Endpoint victim{ipv4(10, 0, 0, 9), 80};
+    constexpr std::uint32_t kPackets = 60'000;
+    for (std::uint32_t i = 0; i < kPackets; ++i) {
+      const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+      table.add(tcp(t, spoofed(i), victim, c.flags));
+      if (c.resets) table.add(tcp(t + 10 * kUs, victim, spoofed(i), tf::kRst));
     }
+    table.flush();
+    const FlowStats& st = table.stats();
+    EXPECT_EQ(st.flood.floods, 1u);
+    EXPECT_GE(st.flows_created, 5'000u);
+    EXPECT_LE(st.flows_created, 15'000u);
+    ASSERT_FALSE(observer.summaries.empty());
+    for (const FloodSummary& s : observer.summaries) {
+      EXPECT_EQ(s.dst, victim.ip);
+      EXPECT_TRUE(s.strays);
+      EXPECT_TRUE(s.all_ports);
+      EXPECT_EQ(s.ip_proto, 6);
+      if (s.attempts > 1) {
+        EXPECT_TRUE(s.many_sources());
+      }
+    }
+    EXPECT_GT(observer.attempts(), 40'000u);
+    if (c.resets) {
+      EXPECT_GT(observer.replies(), 40'000u);  // the victim's resets
+    }
+    expect_every_packet_accounted(sink, table, observer);
   }
-  EXPECT_GT(observer.replies(), 40'000u);  // the victim's resets
-  expect_every_packet_accounted(sink, table, observer);
 }
 
-TEST(FloodGuard, ConnectionsPickedUpMidStreamAtStartKeepEveryFlow) {
-  // A monitor started beside a busy server: 10,000 established connections from 10,000 clients
+TEST(FloodGuard, ConnectionsAndHandshakesPickedUpMidwayAtStartKeepEveryFlow) {
+  // A monitor started beside busy servers: 10,000 established connections from 10,000 clients
   // show up within half a second, each with a data segment the server acknowledges.
   CollectingSink sink;
   FloodObserver observer;
@@ -396,10 +409,17 @@ TEST(FloodGuard, ConnectionsPickedUpMidStreamAtStartKeepEveryFlow) {
     table.add(tcp(t, kClient, port, tf::kAck));
     table.add(tcp(t + 10 * kUs, port, kClient, tf::kRst));
   }
+  // 10,000 handshakes picked up halfway: the server's SYN-ACK, each client's ACK.
+  const Endpoint web{ipv4(10, 0, 0, 81), 443};
+  for (std::uint32_t i = 0; i < 10'000; ++i) {
+    const std::int64_t t = kT0 + 2 * kSec + std::int64_t{i} * 50 * kUs;
+    table.add(tcp(t, web, spoofed(i), tf::kSyn | tf::kAck));
+    table.add(tcp(t + 30 * kUs, spoofed(i), web, tf::kAck));
+  }
   table.flush();
   EXPECT_EQ(table.stats().flood.floods, 0u);
   EXPECT_TRUE(observer.summaries.empty());
-  EXPECT_EQ(table.stats().flows_created, 20'000u);
+  EXPECT_EQ(table.stats().flows_created, 30'000u);
 }
 
 TEST(FloodGuard, AFloodedClosedPortsUnreachableErrorsGoToItsSummary) {
