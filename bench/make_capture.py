@@ -18,6 +18,9 @@
   make_capture.py synflood|udpflood OUT.pcap --packets 1000000 --random-ports
       A flood that also sprays destination ports (1-65535, random per packet), so no one port
       of the victim receives much.
+  make_capture.py synflood|udpflood|icmpflood OUT.pcap --packets 1000000 --victims 256
+      Carpet bombing: each packet goes to one of N hosts of 10.9.0.0/16 (10.9.0.0 onwards) at
+      random, so no one host receives much (at most 65536).
 """
 import argparse
 import os
@@ -180,10 +183,13 @@ def repeat(out, packets, inputs):
     return w.count
 
 
-def flood(out, packets, seed, sequential_sources=False, kind="syn", random_ports=False):
+def flood(out, packets, seed, sequential_sources=False, kind="syn", random_ports=False, victims=1):
     rng = random.Random(seed)
     w = Writer(out)
     victim = bytes([10, 9, 9, 9])
+    # Carpet bombing: each packet to one of `victims` hosts of 10.9.0.0/16 at random (its own
+    # generator, so the sources, ports and sequence numbers stay those of the one-victim file).
+    spread = random.Random(seed + 2)
     t = 1_700_000_000.0
     # Packet i's source is number j of 11.0.0.0 onwards: j = i, or a permutation of 0..packets-1
     # (j = (a * i + b) mod packets with a coprime to packets), so sources stay distinct.
@@ -208,7 +214,11 @@ def flood(out, packets, seed, sequential_sources=False, kind="syn", random_ports
             # Echo request: type 8, code 0, checksum left 0, identifier, sequence, 56 bytes.
             l4 = struct.pack("!BBHHH", 8, 0, 0, rng.randrange(1 << 16), i & 0xFFFF) + b"\0" * 56
             proto = 1
-        w.packet(t, ETH + ip_header(src, victim, proto, len(l4)) + l4)
+        dst = victim
+        if victims > 1:
+            v = spread.randrange(victims)
+            dst = bytes([10, 9, v >> 8, v & 0xFF])
+        w.packet(t, ETH + ip_header(src, dst, proto, len(l4)) + l4)
         t += 1e-5
     w.close()
     return w.count
@@ -224,6 +234,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sequential-sources", action="store_true")
     ap.add_argument("--random-ports", action="store_true")
+    ap.add_argument("--victims", type=int, default=1)
     a = ap.parse_args()
     if a.mode == "synthetic":
         n = synthetic(a.out, a.packets, a.flows, a.seed)
@@ -231,7 +242,7 @@ def main():
         n = repeat(a.out, a.packets, a.inputs)
     else:
         n = flood(a.out, a.packets, a.seed, a.sequential_sources, a.mode[: -len("flood")],
-                  a.random_ports)
+                  a.random_ports, a.victims)
     print(f"wrote {n} packets to {a.out}", file=sys.stderr)
 
 

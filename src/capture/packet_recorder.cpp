@@ -3,8 +3,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <new>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -437,9 +439,9 @@ class PacketRecorder::WindowLoader final : public RecordedPacket::Loader {
   mutable ReadBackWindow window_;
 };
 
-std::size_t PacketRecorder::for_each(
-    const RecorderQuery& query, const std::function<bool(const RecordedPacket&)>& visit) const {
-  if (!enabled()) return 0;
+template <class Match>
+void PacketRecorder::scan(std::int64_t from_ns, std::int64_t to_ns, Match&& match) const {
+  if (!enabled() || to_ns < from_ns) return;
   std::vector<std::pair<std::shared_ptr<Segment>, std::size_t>> snapshot;
   {
     std::lock_guard lock(mutex_);
@@ -449,7 +451,6 @@ std::size_t PacketRecorder::for_each(
       snapshot.emplace_back(s, s->committed.load(std::memory_order_acquire));
     }
   }
-  std::size_t visited = 0;
   const WindowLoader loader(*this);
   // Each segment is let go as soon as it has been looked at (oldest first, as the writer evicts
   // them), so a long query holds back few of the segments the writer wants to reuse.
@@ -458,15 +459,17 @@ std::size_t PacketRecorder::for_each(
     std::shared_ptr<Segment>& segment;
     ~LetGo() { recorder.let_go(segment); }
   };
+  bool going = true;
   for (auto& [seg, end] : snapshot) {
     const LetGo let_go{*this, seg};
+    if (!going) continue;
     // Timestamps may go backwards a little (a replay's), so a segment's range is only a hint
     // when it is clearly outside the query.
-    if (seg->first_ns.load(std::memory_order_relaxed) > query.to_ns &&
-        seg->last_ns.load(std::memory_order_relaxed) > query.to_ns) {
+    if (seg->first_ns.load(std::memory_order_relaxed) > to_ns &&
+        seg->last_ns.load(std::memory_order_relaxed) > to_ns) {
       continue;
     }
-    if (seg->last_ns.load(std::memory_order_relaxed) < query.from_ns) continue;
+    if (seg->last_ns.load(std::memory_order_relaxed) < from_ns) continue;
     const std::uint8_t* base = seg->data.get();
     std::size_t at = 0;
     while (at < end) {
@@ -475,27 +478,112 @@ std::size_t PacketRecorder::for_each(
       const std::uint8_t* addrs = base + at + sizeof h;
       const std::uint8_t* bytes = addrs + 16 * std::size_t{h.address_slots};
       at += stored_size(h);
-      if (h.ts_ns < query.from_ns || h.ts_ns > query.to_ns) continue;
-      bool host = false;
-      bool peer = !query.peer.has_value();
-      for (std::size_t i = 0; i < h.naddr; ++i) {
-        const bool v6 = (h.ipv6_mask >> i) & 1u;
-        host = host || same_address(addrs + 16 * i, v6, query.host);
-        if (!peer) peer = same_address(addrs + 16 * i, v6, *query.peer);
-      }
-      if (!host || !peer) continue;
-      ++visited;
+      if (h.ts_ns < from_ns || h.ts_ns > to_ns) continue;
       if ((h.flags & kByReference) != 0) {
         std::int64_t offset = 0;
         std::memcpy(&offset, bytes, sizeof offset);
         const RecordedPacket packet(h.ts_ns, h.wire_len, h.link_type, h.stored_len, offset, loader);
-        if (!visit(packet)) return visited;
+        going = match(h, addrs, packet);
       } else {
         const RecordedPacket packet(h.ts_ns, h.wire_len, h.link_type, {bytes, h.stored_len});
-        if (!visit(packet)) return visited;
+        going = match(h, addrs, packet);
       }
+      if (!going) break;
     }
   }
+}
+
+std::size_t PacketRecorder::for_each(
+    const RecorderQuery& query, const std::function<bool(const RecordedPacket&)>& visit) const {
+  std::size_t visited = 0;
+  scan(query.from_ns, query.to_ns,
+       [&](const EntryHeader& h, const std::uint8_t* addrs, const RecordedPacket& packet) {
+         bool host = false;
+         bool peer = !query.peer.has_value();
+         for (std::size_t i = 0; i < h.naddr; ++i) {
+           const bool v6 = (h.ipv6_mask >> i) & 1u;
+           host = host || same_address(addrs + 16 * i, v6, query.host);
+           if (!peer) peer = same_address(addrs + 16 * i, v6, *query.peer);
+         }
+         if (!host || !peer) return true;
+         ++visited;
+         return visit(packet);
+       });
+  return visited;
+}
+
+std::size_t PacketRecorder::for_each_of(
+    std::span<const RecorderQuery> queries,
+    const std::function<bool(std::size_t, const RecordedPacket&)>& visit) const {
+  if (queries.empty()) return 0;
+  if (queries.size() == 1) {
+    return for_each(queries[0], [&](const RecordedPacket& p) { return visit(0, p); });
+  }
+  // The queries by their host's address: a packet is matched by looking up its few addresses,
+  // whatever the number of queries.
+  struct Key {
+    std::array<std::uint8_t, 16> bytes{};
+    bool v6 = false;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept {
+      std::uint64_t a = 0, b = 0;
+      std::memcpy(&a, k.bytes.data(), 8);
+      std::memcpy(&b, k.bytes.data() + 8, 8);
+      const std::uint64_t x =
+          (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (k.v6 ? 0xA5A5ull : 0)) * 0xBF58476D1CE4E5B9ull;
+      return static_cast<std::size_t>(x ^ (x >> 31));
+    }
+  };
+  auto key_of = [](const std::uint8_t* stored, bool v6) {
+    Key k;
+    k.v6 = v6;
+    std::memcpy(k.bytes.data(), stored, v6 ? 16 : 4);
+    return k;
+  };
+  std::unordered_map<Key, std::vector<std::size_t>, KeyHash> by_host;
+  std::int64_t from_ns = INT64_MAX, to_ns = INT64_MIN;
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    const RecorderQuery& q = queries[i];
+    if (q.to_ns < q.from_ns || (q.host.family != 4 && q.host.family != 6)) continue;
+    by_host[key_of(q.host.bytes.data(), q.host.family == 6)].push_back(i);
+    from_ns = std::min(from_ns, q.from_ns);
+    to_ns = std::max(to_ns, q.to_ns);
+  }
+  std::vector<bool> stopped(queries.size(), false);
+  std::size_t open = queries.size();
+  std::size_t visited = 0;
+  scan(from_ns, to_ns,
+       [&](const EntryHeader& h, const std::uint8_t* addrs, const RecordedPacket& packet) {
+         for (std::size_t i = 0; i < h.naddr; ++i) {
+           const bool v6 = (h.ipv6_mask >> i) & 1u;
+           // An address the packet holds twice (a tunnel's) matches its queries once.
+           bool seen = false;
+           for (std::size_t j = 0; j < i && !seen; ++j) {
+             seen = ((h.ipv6_mask >> j) & 1u) == v6 &&
+                    std::memcmp(addrs + 16 * j, addrs + 16 * i, v6 ? 16 : 4) == 0;
+           }
+           if (seen) continue;
+           const auto it = by_host.find(key_of(addrs + 16 * i, v6));
+           if (it == by_host.end()) continue;
+           for (const std::size_t q : it->second) {
+             const RecorderQuery& query = queries[q];
+             if (stopped[q] || packet.ts_ns < query.from_ns || packet.ts_ns > query.to_ns) continue;
+             bool peer = !query.peer.has_value();
+             for (std::size_t j = 0; j < h.naddr && !peer; ++j) {
+               peer = same_address(addrs + 16 * j, (h.ipv6_mask >> j) & 1u, *query.peer);
+             }
+             if (!peer) continue;
+             ++visited;
+             if (!visit(q, packet)) {
+               stopped[q] = true;
+               if (--open == 0) return false;
+             }
+           }
+         }
+         return true;
+       });
   return visited;
 }
 

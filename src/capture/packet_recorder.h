@@ -185,11 +185,23 @@ class PacketRecorder final {
   // returns false. Returns the number of packets visited.
   std::size_t for_each(const RecorderQuery& query,
                        const std::function<bool(const RecordedPacket&)>& visit) const;
+  // Any thread: the packets of many queries in one pass over the ring (an evidence writer
+  // bringing thousands of alerts up to date at once reads the ring once, not once per alert):
+  // calls `visit(i, packet)` for every held packet matching queries[i], oldest first (a packet
+  // matching several queries once per query, in their order), until it returns false for that
+  // query. Returns the number of visits.
+  std::size_t for_each_of(
+      std::span<const RecorderQuery> queries,
+      const std::function<bool(std::size_t, const RecordedPacket&)>& visit) const;
 
   [[nodiscard]] RecorderStats stats() const;
 
  private:
   class WindowLoader;
+  // The held entries with a time in [from_ns, to_ns], oldest first: `match(header, addresses,
+  // packet)` for each (EntryHeader, its address slots, the packet) until it returns false.
+  template <class Match>
+  void scan(std::int64_t from_ns, std::int64_t to_ns, Match&& match) const;
   std::shared_ptr<Segment> new_segment();
   // Flow thread: the entry of `seg` ending at `end` (a packet of `captured` bytes with `naddr`
   // addresses) is complete: it is counted and made visible to readers.

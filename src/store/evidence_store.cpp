@@ -24,8 +24,11 @@ namespace {
 constexpr std::string_view kPrefix = "alert-";
 constexpr std::string_view kSuffix = ".pcap";
 constexpr std::size_t kHeaderBytes = 24;
-// Records are written to a file in chunks of about this many bytes.
+// Records are written to a file in chunks of about this many bytes; a batch of many alerts
+// shares kBatchBytes among them (at least kMinChunkBytes each).
 constexpr std::size_t kChunkBytes = 256 << 10;
+constexpr std::size_t kBatchBytes = 16 << 20;
+constexpr std::size_t kMinChunkBytes = 4 << 10;
 
 // The alert id in "alert-<id>.pcap", or nullopt for any other name.
 std::optional<std::int64_t> id_of(const std::string& name) {
@@ -151,14 +154,19 @@ void EvidenceStore::run(std::stop_token stop) {
       if (stop.stop_requested()) break;
       continue;
     }
-    const EvidenceRequest next = pending_.begin()->second;
-    pending_.erase(pending_.begin());
+    // Every request waiting, in one pass over the recorder's ring: many engaged alerts at once
+    // (a flood at thousands of hosts) would otherwise read the whole ring once per alert.
+    std::vector<EvidenceRequest> batch;
+    batch.reserve(pending_.size());
+    for (auto& [id, r] : pending_) batch.push_back(r);
+    pending_.clear();
     busy_ = true;
     lock.unlock();
     try {
-      process(next);
+      process(batch);
     } catch (const std::exception& e) {
-      spdlog::warn("evidence for alert {}: {}", next.alert_id, e.what());
+      spdlog::warn("evidence for {} alert{}: {}", batch.size(), batch.size() == 1 ? "" : "s",
+                   e.what());
     }
     lock.lock();
     busy_ = false;
@@ -167,123 +175,179 @@ void EvidenceStore::run(std::stop_token stop) {
   idle_.notify_all();
 }
 
-void EvidenceStore::process(const EvidenceRequest& request) {
+// One request's file brought up to date: the packets the ring holds for it go into `data` and from
+// there to the file's end, a chunk of whole records at a time. The file is opened at the first
+// chunk (none: no file) and closed after each one, so a batch of thousands of alerts holds no
+// descriptors between chunks.
+struct EvidenceStore::Job {
+  EvidenceRequest request;
   FileState state;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = files_.find(request.alert_id); it != files_.end()) state = it->second;
-  }
-  if (state.written_to_ns == INT64_MAX) return;  // an earlier run's file
   capture::RecorderQuery query;
-  query.host = request.host;
-  query.peer = request.peer;
-  query.from_ns = std::max(request.first_ns - options_.before_ns,
-                           state.written_to_ns == INT64_MIN ? INT64_MIN : state.written_to_ns + 1);
-  // A second of slack: packets of the latest evidence may be stamped just after it.
-  query.to_ns = request.last_ns + 1'000'000'000;
-  if (query.to_ns < query.from_ns) return;
-
-  // The packets go straight from the ring into records_ and from there to the file's end, a
-  // chunk of whole records at a time: one small buffer, reused, instead of the whole request's
-  // megabytes in fresh memory. The file is opened at the first chunk (none: no file).
-  const fs::path path = options_.dir / file_name(request.alert_id);
-  std::string& data = records_;
-  data.clear();
-  int fd = -1;
-  off_t before = 0;  // the file's size before this request: a failed write cuts it back to this
+  std::filesystem::path path;
+  std::string data;
+  std::size_t chunk_bytes = kChunkBytes;
+  bool opened = false;  // the file was opened once (`before` is its size then)
+  off_t before = 0;     // the file's size before this request: a failed write cuts it back
   bool failed = false;
   std::uint64_t written_bytes = 0;
-  auto write_out = [&] {
+  std::uint64_t packets = 0;
+  // The newest packet looked at, written or not (past the cap, another link type): the next
+  // request starts after it, so a full file's later packets are counted once, not at every
+  // update.
+  std::int64_t newest = INT64_MIN;
+  std::uint64_t truncated = 0, other_link = 0;
+  std::uint64_t room = 0;
+  int link_type = -1;
+  std::uint32_t snaplen = 0;
+
+  void write_out() {
     if (failed) data.clear();  // the file was cut back: only the counts go on
     if (data.empty()) return;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) {
-      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-      if (fd < 0) {
-        failed = true;
-        return;
-      }
+      failed = true;
+      return;
+    }
+    if (!opened) {
+      opened = true;
       struct stat st {};
       before = ::fstat(fd, &st) == 0 ? st.st_size : 0;
       if (state.bytes == 0 && before != 0) {
         // A stray file of that name (not ours): start it over.
-        if (::ftruncate(fd, 0) != 0) {
-          failed = true;
-          return;
-        }
+        if (::ftruncate(fd, 0) != 0) failed = true;
       }
       if (state.bytes == 0) before = 0;
     }
-    if (append_all(fd, data, before)) {
+    if (!failed && append_all(fd, data, before)) {
       written_bytes += data.size();
     } else {
       failed = true;
       written_bytes = 0;  // cut back to where this request began
     }
+    ::close(fd);
     data.clear();
-  };
+  }
 
-  std::uint64_t packets = 0;
-  // The newest packet looked at, written or not (past the cap, another link type): the next
-  // request starts after it, so a full file's later packets are counted once, not at every update.
-  std::int64_t newest = state.written_to_ns;
-  std::uint64_t truncated = 0, other_link = 0;
-  std::uint64_t room =
-      state.bytes >= options_.max_alert_bytes ? 0 : options_.max_alert_bytes - state.bytes;
-  if (state.bytes == 0) room = room > kHeaderBytes ? room - kHeaderBytes : 0;
-  int link_type = state.link_type;
-  recorder_.for_each(query, [&](const capture::RecordedPacket& packet) {
+  // One packet of the query, oldest first.
+  void add(const capture::RecordedPacket& packet) {
     newest = std::max(newest, packet.ts_ns);
     if (link_type < 0) link_type = packet.link_type;
     if (packet.link_type != link_type) {
       ++other_link;
-      return true;
+      return;
     }
     const std::uint64_t cost = 16 + packet.cap_len;
     if (cost > room) {
       ++truncated;
-      return true;
+      return;
     }
     // A packet kept by reference is read from its file only here, once it has room; one the file
     // no longer holds is left out (the recorder counts it).
-    if (packet.bytes().size() != packet.cap_len) return true;
+    if (packet.bytes().size() != packet.cap_len) return;
     room -= cost;
     if (packets == 0 && state.bytes == 0) {
-      data.append(capture::classic_pcap_header(link_type, options_.snaplen));
+      data.append(capture::classic_pcap_header(link_type, snaplen));
     }
     capture::append_classic_pcap_record(data, packet);
     ++packets;
-    if (data.size() >= kChunkBytes) write_out();
+    if (data.size() >= chunk_bytes) write_out();
+  }
+};
+
+std::optional<EvidenceStore::Job> EvidenceStore::start(const EvidenceRequest& request) {
+  Job job;
+  job.request = request;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = files_.find(request.alert_id); it != files_.end()) job.state = it->second;
+  }
+  if (job.state.written_to_ns == INT64_MAX) return std::nullopt;  // an earlier run's file
+  job.query.host = request.host;
+  job.query.peer = request.peer;
+  job.query.from_ns =
+      std::max(request.first_ns - options_.before_ns,
+               job.state.written_to_ns == INT64_MIN ? INT64_MIN : job.state.written_to_ns + 1);
+  // A second of slack: packets of the latest evidence may be stamped just after it.
+  job.query.to_ns = request.last_ns + 1'000'000'000;
+  if (job.query.to_ns < job.query.from_ns) return std::nullopt;
+  job.path = options_.dir / file_name(request.alert_id);
+  job.newest = job.state.written_to_ns;
+  job.room =
+      job.state.bytes >= options_.max_alert_bytes ? 0 : options_.max_alert_bytes - job.state.bytes;
+  if (job.state.bytes == 0) job.room = job.room > kHeaderBytes ? job.room - kHeaderBytes : 0;
+  job.link_type = job.state.link_type;
+  job.snaplen = options_.snaplen;
+  return job;
+}
+
+void EvidenceStore::process(const std::vector<EvidenceRequest>& requests) {
+  std::vector<Job> jobs;
+  jobs.reserve(requests.size());
+  for (const EvidenceRequest& r : requests) {
+    if (auto job = start(r)) jobs.push_back(std::move(*job));
+  }
+  if (jobs.empty()) return;
+  if (jobs.size() == 1) {
+    // One alert (the usual case): its records go through the worker's own buffer, reused.
+    Job& job = jobs.front();
+    job.data.swap(records_);
+    job.data.clear();
+    recorder_.for_each(job.query, [&](const capture::RecordedPacket& packet) {
+      job.add(packet);
+      return true;
+    });
+    job.write_out();
+    job.data.swap(records_);
+    finish(job);
+    return;
+  }
+  // The records waiting for their files stay within kBatchBytes however many alerts there are.
+  const std::size_t chunk =
+      std::clamp<std::size_t>(kBatchBytes / jobs.size(), kMinChunkBytes, kChunkBytes);
+  std::vector<capture::RecorderQuery> queries;
+  queries.reserve(jobs.size());
+  for (Job& job : jobs) {
+    job.chunk_bytes = chunk;
+    queries.push_back(job.query);
+  }
+  recorder_.for_each_of(queries, [&](std::size_t i, const capture::RecordedPacket& packet) {
+    jobs[i].add(packet);
     return true;
   });
-  write_out();
-  const bool created = !failed && written_bytes > 0 && state.bytes == 0;
-  if (fd >= 0) ::close(fd);
-  if (failed && state.bytes == 0) {
+  for (Job& job : jobs) {
+    job.write_out();
+    finish(job);
+  }
+}
+
+void EvidenceStore::finish(Job& job) {
+  const bool created = !job.failed && job.written_bytes > 0 && job.state.bytes == 0;
+  if (job.failed && job.state.bytes == 0) {
     std::error_code ec;
-    fs::remove(path, ec);
+    fs::remove(job.path, ec);
   }
 
   std::lock_guard lock(mutex_);
-  stats_.truncated_packets += truncated;
-  stats_.other_link_packets += other_link;
-  if (failed) {
+  stats_.truncated_packets += job.truncated;
+  stats_.other_link_packets += job.other_link;
+  if (job.failed) {
     ++stats_.write_errors;
     return;
   }
-  if (written_bytes == 0) {
+  if (job.written_bytes == 0) {
     // Nothing added (the file is full, or no new packet): what was looked at stays looked at.
-    if (auto it = files_.find(request.alert_id); it != files_.end()) {
-      it->second.written_to_ns = std::max(it->second.written_to_ns, newest);
+    if (auto it = files_.find(job.request.alert_id); it != files_.end()) {
+      it->second.written_to_ns = std::max(it->second.written_to_ns, job.newest);
     }
     return;
   }
-  FileState& stored = files_[request.alert_id];
-  stored.bytes += written_bytes;
-  stored.written_to_ns = newest;
-  stored.link_type = link_type;
+  FileState& stored = files_[job.request.alert_id];
+  stored.bytes += job.written_bytes;
+  stored.written_to_ns = job.newest;
+  stored.link_type = job.link_type;
   stored.sequence = ++sequence_;
-  stats_.bytes += written_bytes;
-  stats_.packets_written += packets;
+  stats_.bytes += job.written_bytes;
+  stats_.packets_written += job.packets;
   if (created) ++stats_.files_written;
   stats_.files = files_.size();
   enforce_budget_locked();

@@ -10,6 +10,9 @@
 // A failed write (disk full) is counted and cut back, never leaves a torn record.
 // EvidenceSink turns every delivery of an alert about a host into a request; read_evidence_file()
 // reads a file for download, cut to its last whole record (a file may be appended meanwhile).
+// The worker takes every request waiting at once and reads the recorder's ring once for all of
+// them (PacketRecorder::for_each_of), so a flood at thousands of hosts, each with an engaged
+// alert, costs a pass over the ring per batch, not per alert.
 // Thread rules: request(), file_for() and stats() from any thread; a worker thread of its own
 // does the copying and writing. The recorder must outlive the store.
 #pragma once
@@ -23,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "capture/packet_recorder.h"
 #include "detect/alert.h"
@@ -96,8 +100,14 @@ class EvidenceStore final {
     int link_type = -1;
     std::uint64_t sequence = 0;  // last write order, for eviction
   };
+  struct Job;  // one request's file brought up to date (evidence_store.cpp)
   void run(std::stop_token stop);
-  void process(const EvidenceRequest& request);
+  // Brings every request's file up to date in one pass over the recorder's ring.
+  void process(const std::vector<EvidenceRequest>& requests);
+  // The job of a request, or nullopt when it has nothing to do (an earlier run's file).
+  std::optional<Job> start(const EvidenceRequest& request);
+  // Counts a job's outcome and records its file (under mutex_, which it takes).
+  void finish(Job& job);
   void enforce_budget_locked();
   void expire_locked();
 
@@ -113,7 +123,7 @@ class EvidenceStore final {
   std::uint64_t sequence_ = 0;
   std::int64_t last_expiry_check_s_ = 0;
   EvidenceStats stats_;
-  // The worker's: the records on their way to a file, a chunk at a time (reused).
+  // The worker's: a lone request's records on their way to its file, a chunk at a time (reused).
   std::string records_;
 
   std::jthread worker_;  // last: starts after everything it uses exists

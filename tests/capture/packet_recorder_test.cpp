@@ -13,6 +13,7 @@
 #include <fstream>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "capture/capture_file_writer.h"
 #include "capture/packet_source.h"
@@ -176,6 +177,84 @@ TEST(PacketRecorder, KeptByReferenceItHoldsTheSamePacketsAndReadsOnlyThoseAskedF
   EXPECT_EQ(copies.stats().unreadable, 0u);
   // Set after packets were written: refused.
   EXPECT_THROW(copies.read_back_from(file), core::Error);
+}
+
+TEST(PacketRecorder, ManyQueriesInOnePassSeeWhatEachAloneWould) {
+  PacketRecorder r(small(1 << 20));
+  // 40 hosts talking to a server, IPv4 and IPv6 (the same leading bytes), and a tunnel whose
+  // inner and outer pairs share an address (it must be visited once per query, not twice).
+  const auto server = v4(10, 0, 0, 100);
+  std::vector<net::IpAddress> hosts;
+  for (std::uint8_t i = 1; i <= 20; ++i) hosts.push_back(v4(10, 0, 0, i));
+  for (std::uint8_t i = 1; i <= 20; ++i) hosts.push_back(v6_from(v4(10, 0, 0, i)));
+  std::int64_t t = 0;
+  for (int round = 0; round < 25; ++round) {
+    for (std::size_t h = 0; h < hosts.size(); ++h) {
+      ++t;
+      if (h % 7 == 3) {
+        const net::IpAddress four[4] = {hosts[h], server, hosts[h], v4(192, 168, 0, 1)};
+        r.record(t, 90, 1, frame_for(t, 90), four);
+      } else {
+        const net::IpAddress pair[2] = {hosts[h], server};
+        r.record(t, 80, 1, frame_for(t, 80), pair);
+      }
+    }
+  }
+  std::vector<RecorderQuery> queries;
+  for (std::size_t h = 0; h < hosts.size(); ++h) {
+    RecorderQuery q;
+    q.host = hosts[h];
+    q.from_ns = static_cast<std::int64_t>(h) * 11;  // each its own window
+    q.to_ns = q.from_ns + 600;
+    if (h % 5 == 0) q.peer = v4(192, 168, 0, 1);  // only the tunnelled packets
+    queries.push_back(q);
+  }
+  // Two queries about one host, and queries matching nothing.
+  queries.push_back(queries[4]);
+  RecorderQuery server_q;
+  server_q.host = server;
+  server_q.from_ns = 100;
+  server_q.to_ns = 140;
+  queries.push_back(server_q);
+  RecorderQuery nobody;
+  nobody.host = v4(172, 16, 0, 1);
+  queries.push_back(nobody);
+  RecorderQuery empty_window = queries[1];
+  empty_window.from_ns = 5;
+  empty_window.to_ns = 4;
+  queries.push_back(empty_window);
+
+  const std::uint64_t passes_before = r.stats().queries;
+  std::vector<std::vector<std::int64_t>> seen(queries.size());
+  std::size_t bad_bytes = 0;
+  const std::size_t visits = r.for_each_of(queries, [&](std::size_t i, const RecordedPacket& p) {
+    seen[i].push_back(p.ts_ns);
+    if (!frame_matches(p)) ++bad_bytes;
+    return true;
+  });
+  EXPECT_EQ(r.stats().queries - passes_before, 1u) << "one pass over the ring for all";
+  EXPECT_EQ(bad_bytes, 0u);
+  std::size_t expected_visits = 0;
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    const auto alone = times(r, queries[i]);
+    EXPECT_EQ(seen[i], alone) << "query " << i;
+    expected_visits += alone.size();
+  }
+  EXPECT_EQ(visits, expected_visits);
+  EXPECT_TRUE(seen[0].empty()) << "a peer host 0 never talked to";
+  EXPECT_FALSE(seen[1].empty());
+  EXPECT_FALSE(seen[3].empty()) << "a tunnelled host's query";
+  EXPECT_FALSE(seen[10].empty()) << "a tunnelled host's query with the tunnel's peer";
+  EXPECT_FALSE(seen[queries.size() - 3].empty()) << "the server's query";
+  EXPECT_TRUE(seen[queries.size() - 2].empty());
+  EXPECT_TRUE(seen[queries.size() - 1].empty());
+
+  // A visitor stopping one query leaves the others going.
+  std::vector<std::size_t> calls(queries.size(), 0);
+  r.for_each_of(queries, [&](std::size_t i, const RecordedPacket&) { return ++calls[i] < 2; });
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    EXPECT_EQ(calls[i], std::min<std::size_t>(seen[i].size(), 2)) << "query " << i;
+  }
 }
 
 TEST(PacketRecorder, StopsWhenTheVisitorSaysSo) {

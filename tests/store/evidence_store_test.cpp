@@ -104,6 +104,58 @@ TEST_F(EvidenceStoreTest, WritesTheHostsPacketsFromBeforeTheAlertAndAppendsWhile
   EXPECT_FALSE(store.file_for(8).has_value());
 }
 
+TEST_F(EvidenceStoreTest, ThousandsOfAlertsAtOnceAreWrittenInFewPassesOverTheRing) {
+  // A flood at many hosts: an engaged alert about each, all asking at once. Each file holds
+  // its host's packets only, as one alert alone would; the worker reads the ring once per batch
+  // of waiting requests, not once per alert.
+  capture::RecorderOptions r;
+  r.memory_bytes = 64 << 20;
+  r.segment_bytes = 1 << 20;
+  recorder_ = std::make_unique<capture::PacketRecorder>(r);
+  constexpr int kHosts = 1000;
+  auto host = [](int i) {
+    net::IpAddress ip;
+    ip.family = 4;
+    ip.bytes = {10, 1, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i & 0xFF)};
+    return ip;
+  };
+  // 200,000 packets, each to one of the hosts in turn: a pass over the ring takes a while, so
+  // requests made meanwhile wait for the next one.
+  for (std::int64_t n = 0; n < 200'000; ++n) {
+    const std::int64_t t = 10 * kSecond + n * 50'000;
+    const int h = static_cast<int>(n % kHosts);
+    const net::IpAddress pair[2] = {v4(200), host(h)};
+    std::vector<std::uint8_t> bytes(60, static_cast<std::uint8_t>(h & 0xFF));
+    std::memcpy(bytes.data(), &t, sizeof t);
+    recorder_->record(t, 60, 1, bytes, pair);
+  }
+  EvidenceOptions o = options();
+  EvidenceStore store(*recorder_, o);
+  const std::uint64_t passes_before = recorder_->stats().queries;
+  for (int h = 0; h < kHosts; ++h) {
+    store.request({h + 1, host(h), std::nullopt, 12 * kSecond, 18 * kSecond});
+  }
+  store.drain();
+  const std::uint64_t passes = recorder_->stats().queries - passes_before;
+  EXPECT_LT(passes, static_cast<std::uint64_t>(kHosts) / 2) << "batched, not one pass per alert";
+  EXPECT_EQ(store.stats().files_written, static_cast<std::uint64_t>(kHosts));
+  EXPECT_EQ(store.stats().write_errors, 0u);
+  for (int h : {0, 1, 517, kHosts - 1}) {
+    const auto path = store.file_for(h + 1);
+    ASSERT_TRUE(path.has_value()) << h;
+    const auto packets = read(*path);
+    // The host's packets from 7 s (before_ns ahead of 12 s) to 19 s: every 1000th of the
+    // 20,000 a second from 10 s on.
+    std::size_t expected = 0;
+    for (std::int64_t n = h; n < 200'000; n += kHosts) {
+      const std::int64_t t = 10 * kSecond + n * 50'000;
+      if (t >= 7 * kSecond && t <= 19 * kSecond) ++expected;
+    }
+    EXPECT_EQ(packets.size(), expected) << h;
+    for (const auto& [t, b] : packets) ASSERT_EQ(b, h & 0xFF) << "only host " << h;
+  }
+}
+
 TEST_F(EvidenceStoreTest, AFileOfManyWriteChunksHoldsEveryPacketOnceInOrder) {
   EvidenceStore store(*recorder_, options());
   traffic(3, 0, 60, 1500);  // 600 packets, ~0.9 MB: several of the writer's 256 KiB chunks
