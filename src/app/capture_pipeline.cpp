@@ -95,6 +95,13 @@ void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s
   const auto target = [&] {
     const std::string vlan = s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string();
     if (tcp && s.strays) return fmt::format("{}/tcp{}", s.dst.to_string(), vlan);
+    if (s.prefix != 0) {
+      return fmt::format("every host of {}/{} ({}){}", s.dst.to_string(), s.prefix,
+                         tcp   ? "tcp"
+                         : udp ? "udp"
+                               : "icmp",
+                         vlan);
+    }
     if ((tcp || udp) && s.all_ports) {
       return fmt::format("every port of {}/{}{}", s.dst.to_string(), tcp ? "tcp" : "udp", vlan);
     }

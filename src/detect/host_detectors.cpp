@@ -10,6 +10,7 @@
 #include "detect/host_scan_detector.h"
 #include "detect/icmp_flood_detector.h"
 #include "detect/neighbour_spoof_detector.h"
+#include "detect/network_flood_detector.h"
 #include "detect/port_scan_detector.h"
 #include "detect/slow_http_detector.h"
 #include "detect/syn_flood_detector.h"
@@ -73,6 +74,11 @@ std::vector<std::unique_ptr<Detector>> make_host_detectors(const HostDetectorOpt
   if (o.udp_flood_packets_per_second > 0) out.push_back(std::make_unique<UdpFloodDetector>(o));
   if (o.icmp_flood_packets_per_second > 0) out.push_back(std::make_unique<IcmpFloodDetector>(o));
   if (o.tcp_flood_packets_per_second > 0) out.push_back(std::make_unique<TcpFloodDetector>(o));
+  if ((o.syn_flood_half_open > 0 && o.syn_flood_network_rate > 0) ||
+      (o.udp_flood_packets_per_second > 0 && o.udp_flood_unanswered_packets_per_second > 0) ||
+      o.icmp_flood_packets_per_second > 0) {
+    out.push_back(std::make_unique<NetworkFloodDetector>(o));
+  }
   if (o.brute_force_sessions > 0 || o.brute_force_web_sessions > 0) {
     out.push_back(std::make_unique<BruteForceDetector>(o));
   }

@@ -9,6 +9,10 @@
 //                                    web port, very many, or a fast burst of same-size replies;
 //  * UDP flood (UdpFloodDetector):   UDP packets per second to one host from many flows;
 //  * ICMP flood (IcmpFloodDetector): echo requests per second from one source to one host;
+//  * TCP flood (TcpFloodDetector):   TCP packets outside any connection to one host (ACK flood);
+//  * network flood (NetworkFloodDetector): SYNs, datagrams or echo requests spread over every
+//                                    host of a /24 or /64 (carpet bombing), from the flow table's
+//                                    flood summaries;
 //  * slow HTTP (SlowHttpDetector):   connections to a web port held open while sending almost
 //                                    nothing (slowloris);
 //  * exfiltration (ExfiltrationDetector): a TCP connection that trickles data out for seconds while

@@ -114,7 +114,8 @@ void IcmpFloodDetector::count_victim(const net::IpAddress& src, const net::IpAdd
 }
 
 void IcmpFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
-  if ((f.ip_proto != kIcmp && f.ip_proto != kIcmpv6) || f.attempts == 0 ||
+  // A network's summary is the network flood detector's.
+  if ((f.ip_proto != kIcmp && f.ip_proto != kIcmpv6) || f.prefix != 0 || f.attempts == 0 ||
       options_.icmp_flood_packets_per_second <= 0) {
     return;
   }

@@ -175,8 +175,10 @@ void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out, bool el
 }
 
 void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
-  // Strays are no connection attempts (the TCP flood detector's).
-  if (f.ip_proto != kTcp || f.strays || f.attempts == 0 || options_.syn_flood_half_open == 0) {
+  // Strays are no connection attempts (the TCP flood detector's); a network's summary is the
+  // network flood detector's.
+  if (f.ip_proto != kTcp || f.strays || f.prefix != 0 || f.attempts == 0 ||
+      options_.syn_flood_half_open == 0) {
     return;
   }
   const VictimCount victim{.src = f.source,

@@ -113,7 +113,11 @@ void UdpFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
 }
 
 void UdpFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
-  if (f.ip_proto != kUdp || f.attempts == 0 || options_.udp_flood_packets_per_second <= 0) return;
+  // A network's summary is the network flood detector's.
+  if (f.ip_proto != kUdp || f.prefix != 0 || f.attempts == 0 ||
+      options_.udp_flood_packets_per_second <= 0) {
+    return;
+  }
   auto& e = table_.touch({{}, f.dst, 0, kUdp}, f.last_ns, closer(out));
   State& s = e.state;
   s.see(f.first_ns, f.last_ns);

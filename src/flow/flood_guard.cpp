@@ -8,7 +8,8 @@
 namespace netsentry::flow {
 
 namespace {
-constexpr std::size_t kBuckets = 4096;  // two entries each
+constexpr std::size_t kBuckets = 4096;    // two entries each
+constexpr std::size_t kNetBuckets = 256;  // two networks each, after the destinations'
 constexpr std::int64_t kSecondNs = 1'000'000'000;
 constexpr std::uint8_t kTcp = 6;
 constexpr std::uint8_t kUdp = 17;
@@ -42,7 +43,8 @@ bool FloodGuard::on_unreachable(const net::Packet& packet, std::int64_t now_ns) 
   // flooded UDP port takes it.
   for (Flood& f : floods_) {
     FloodSummary& s = f.summary;
-    if (s.ip_proto == kUdp && s.dst == packet.src && s.vlan == packet.vlan) {
+    const bool from_dst = s.prefix != 0 ? s.dst == network_of(packet.src) : s.dst == packet.src;
+    if (s.ip_proto == kUdp && from_dst && s.vlan == packet.vlan) {
       count(s, s.replies, s.reply_bytes, packet, now_ns);
       ++s.total_replies;
       return true;
@@ -56,7 +58,7 @@ FloodGuard::FloodGuard(std::uint32_t rate, FloodGuardStats& stats)
       flood_attempts_(std::max<std::uint32_t>(1, rate / 4)),
       calm_attempts_(std::max<std::uint32_t>(1, rate / 8)),
       stats_(stats) {
-  if (rate_ != 0) entries_.resize(kBuckets * 2);
+  if (rate_ != 0) entries_.resize((kBuckets + kNetBuckets) * 2);
   floods_.reserve(kMaxFlooded);
 }
 
@@ -77,23 +79,32 @@ std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t po
 bool FloodGuard::same(const FloodSummary& s, const net::IpAddress& ip, std::uint16_t port,
                       std::uint16_t vlan, std::uint8_t ip_proto, std::uint8_t scope) {
   return s.dst == ip && s.dst_port == port && s.vlan == vlan && s.ip_proto == ip_proto &&
-         s.all_ports == (scope != kPort) && s.strays == (scope == kStray);
+         s.all_ports == (scope != kPort) && s.strays == (scope == kStray) &&
+         (s.prefix != 0) == (scope == kNet);
 }
 
-FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag) {
+net::IpAddress FloodGuard::network_of(const net::IpAddress& address) {
+  net::IpAddress n = address;
+  const std::size_t keep = address.family == 6 ? 8 : 3;
+  std::fill(n.bytes.begin() + static_cast<std::ptrdiff_t>(keep), n.bytes.end(), std::uint8_t{0});
+  return n;
+}
+
+FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag, std::uint8_t scope) {
+  if (scope == kNet) return &entries_[(kBuckets + ((tag >> 20) & (kNetBuckets - 1))) * 2];
   return &entries_[((tag >> 20) & (kBuckets - 1)) * 2];
 }
 
-FloodGuard::Entry* FloodGuard::find(std::uint64_t tag) {
-  Entry* b = bucket(tag);
+FloodGuard::Entry* FloodGuard::find(std::uint64_t tag, std::uint8_t scope) {
+  Entry* b = bucket(tag, scope);
   if (b[0].tag == tag) return &b[0];
   if (b[1].tag == tag) return &b[1];
   return nullptr;
 }
 
-FloodGuard::Entry* FloodGuard::claim(std::uint64_t tag, std::int64_t quarter) {
-  if (Entry* e = find(tag)) return e;
-  Entry* b = bucket(tag);
+FloodGuard::Entry* FloodGuard::claim(std::uint64_t tag, std::uint8_t scope, std::int64_t quarter) {
+  if (Entry* e = find(tag, scope)) return e;
+  Entry* b = bucket(tag, scope);
   for (int i = 0; i < 2; ++i) {
     Entry& e = b[i];
     // Free, or not counted for a second (its counts are all stale) and not flooded.
@@ -155,6 +166,10 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
   f.summary.ip_proto = attempt.ip_proto;
   f.summary.all_ports = scope != kPort;
   f.summary.strays = scope == kStray;
+  if (scope == kNet) {
+    f.summary.dst = network_of(attempt.dst);
+    f.summary.prefix = prefix_of(attempt.dst);
+  }
   floods_.push_back(f);
   e.flood = static_cast<std::uint8_t>(floods_.size());
   ++stats_.floods;
@@ -165,7 +180,8 @@ bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
   const std::uint16_t port = attempt_port(packet);
   if (count_attempt(packet, port, kPort, now_ns)) return true;
   // Echo requests are counted per host already.
-  return !icmp(packet.ip_proto) && count_attempt(packet, port, kHost, now_ns);
+  if (!icmp(packet.ip_proto) && count_attempt(packet, port, kHost, now_ns)) return true;
+  return count_attempt(packet, port, kNet, now_ns);
 }
 
 bool FloodGuard::on_stray(const net::Packet& packet, std::int64_t now_ns) {
@@ -176,9 +192,10 @@ bool FloodGuard::on_stray(const net::Packet& packet, std::int64_t now_ns) {
 bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
                                std::int64_t now_ns) {
   const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
-  const std::uint64_t tag = tag_of(packet.dst, key_port, packet.vlan, packet.ip_proto, scope);
+  const net::IpAddress dst = scope == kNet ? network_of(packet.dst) : packet.dst;
+  const std::uint64_t tag = tag_of(dst, key_port, packet.vlan, packet.ip_proto, scope);
   const std::int64_t quarter = now_ns / kQuarterNs;
-  Entry* e = claim(tag, quarter);
+  Entry* e = claim(tag, scope, quarter);
   if (e == nullptr) return false;
   e->echo = icmp(packet.ip_proto);
   e->scope = scope;
@@ -191,7 +208,10 @@ bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, st
   ++e->attempts[q];
   if (scope != kPort) {
     std::uint64_t lead = e->port_lead[q];
-    majority_vote(e->port[q], lead, port, 1);
+    // A network's vote is over its destination hosts (a 16-bit hash of the address).
+    const auto item =
+        scope == kNet ? static_cast<std::uint16_t>(tag_of(packet.dst, 0, 0, 0) >> 48) : port;
+    majority_vote(e->port[q], lead, item, 1);
     e->port_lead[q] = static_cast<std::uint32_t>(lead);
     lead = e->source_lead[q];
     const auto source = static_cast<std::uint32_t>(tag_of(packet.src, 0, 0, 0) >> 32);
@@ -200,7 +220,7 @@ bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, st
   }
   if (e->flood == 0) return false;
   FloodSummary& s = floods_[e->flood - 1u].summary;
-  if (!same(s, packet.dst, key_port, packet.vlan, packet.ip_proto, scope)) {
+  if (!same(s, dst, key_port, packet.vlan, packet.ip_proto, scope)) {
     return false;  // another destination with the same tag: never summarised
   }
   count(s, s.attempts, s.attempt_bytes, packet, now_ns);
@@ -222,14 +242,16 @@ void FloodGuard::count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& b
 
 FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, std::uint16_t vlan,
                                   std::uint8_t ip_proto, bool host_too, bool strays_too) {
-  for (const std::uint8_t scope : {kPort, kHost, kStray}) {
-    if (scope != kPort && (icmp(ip_proto) || !host_too)) break;
-    if (scope == kStray && (ip_proto != kTcp || !strays_too)) break;
+  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet}) {
+    if (scope == kHost && (icmp(ip_proto) || !host_too)) continue;
+    if (scope == kStray && (ip_proto != kTcp || !host_too || !strays_too)) continue;
+    if (scope == kNet && !icmp(ip_proto) && !host_too) continue;
     const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
-    Entry* e = find(tag_of(ip, key_port, vlan, ip_proto, scope));
+    const net::IpAddress key = scope == kNet ? network_of(ip) : ip;
+    Entry* e = find(tag_of(key, key_port, vlan, ip_proto, scope), scope);
     if (e == nullptr || e->flood == 0) continue;
     FloodSummary& s = floods_[e->flood - 1u].summary;
-    if (same(s, ip, key_port, vlan, ip_proto, scope)) return &s;
+    if (same(s, key, key_port, vlan, ip_proto, scope)) return &s;
   }
   return nullptr;
 }
@@ -261,12 +283,13 @@ void FloodGuard::on_completed(const net::IpAddress& dst, std::uint16_t dst_port,
                               std::uint8_t ip_proto, std::int64_t started_ns, bool stray) {
   if (rate_ == 0) return;
   const std::int64_t q = started_ns / kQuarterNs;
-  // Its ip:port's entry, and its host's (all ports) when it was counted there too; a stray's
-  // host entry alone.
-  for (const std::uint8_t scope : {kPort, kHost, kStray}) {
+  // Its ip:port's entry, and its host's (all ports) and network's when it was counted there
+  // too; a stray's host entry alone.
+  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet}) {
     if ((scope == kStray) != stray || (scope == kHost && icmp(ip_proto))) continue;
-    Entry* e =
-        find(tag_of(dst, scope == kPort ? dst_port : std::uint16_t{0}, vlan, ip_proto, scope));
+    const net::IpAddress key = scope == kNet ? network_of(dst) : dst;
+    Entry* e = find(
+        tag_of(key, scope == kPort ? dst_port : std::uint16_t{0}, vlan, ip_proto, scope), scope);
     if (e != nullptr && q > e->judged && q <= e->quarter && q > e->quarter - 4) {
       ++e->completed[static_cast<std::size_t>(q & 3)];
     }

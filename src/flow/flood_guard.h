@@ -19,6 +19,15 @@
 // all its ports by the same rule when, besides, no port got 80 % of a judged quarter's attempts
 // (a one-port flood is its port's, and once that port is flooded its attempts no longer count
 // here) and no source sent 80 % of them (one host's fast port scan keeps its flows).
+// A flood spread over many hosts of one network ("carpet bombing": spoofed SYNs, UDP datagrams
+// or echo requests at random addresses of a /24, each host getting too few for its own count)
+// is counted per network too: attempts that no flooded ip:port or host took are also counted for
+// their destination's IPv4 /24 or IPv6 /64 and protocol, with majority votes over each quarter's
+// destination hosts and sources: the network is flooded on all its hosts by the same rule when,
+// besides, no host got 80 % of a judged quarter's attempts (then it is that host's flood) and no
+// source sent 80 % of them (one scanner's fast sweep keeps its flows). Its summaries have
+// `prefix` set; its hosts' replies (TCP SYN-ACKs and RSTs, echo replies, ICMP errors about its
+// datagrams) count as replies, and its hosts keep their own new UDP flows.
 // TCP packets outside any connection (a packet that matches no flow and is no SYN: an ACK flood's,
 // hping3 -A --flood --rand-source; a RST flood's; SYN-ACKs reflected at this host by servers
 // whose SYNs carried its address; unless it is a flooded destination's reply) are counted per
@@ -41,10 +50,11 @@
 // legitimate client's datagrams or pings to a flooded destination are counted in the summary.
 //
 // Memory is fixed: 4,096 buckets of two destinations each (a destination whose bucket is held by
-// two others is not guarded) and at most kMaxFlooded flooded destinations at once (more are not
-// summarised, and counted). Packet time only: a replay summarises the same packets every time.
-// Tunnelled (inner) packets are not guarded.
-// Thread rules: owned by the flow table's thread.
+// two others is not guarded), 256 buckets of two networks each apart from them (the hosts of a
+// carpet-bombed network cannot crowd its own entry out), and at most kMaxFlooded flooded
+// destinations at once (more are not summarised, and counted). Packet time only: a replay
+// summarises the same packets every time. Tunnelled (inner) packets are not guarded. Thread rules:
+// owned by the flow table's thread.
 #pragma once
 
 #include <array>
@@ -123,9 +133,10 @@ class FloodGuard final {
     std::uint8_t flood = 0;      // index in floods_ + 1; 0 = not flooded
     bool echo = false;           // echo requests: judged by their count alone
     std::uint8_t scope = kPort;  // kHost: judged by their ports' and sources' spread too;
-                                 // kStray: by their sources' spread too
-    // kHost and kStray: majority votes over each quarter's ports and sources (a 32-bit hash of
-    // the address; flow::majority_vote)
+                                 // kStray: by their sources' spread too; kNet: by their
+                                 // destination hosts' and sources' spread
+    // kHost, kStray and kNet: majority votes over each quarter's ports (kNet: destination hosts,
+    // a 16-bit hash) and sources (a 32-bit hash of the address; flow::majority_vote)
     std::array<std::uint16_t, 4> port{};
     std::array<std::uint32_t, 4> port_lead{};
     std::array<std::uint32_t, 4> source{};
@@ -138,10 +149,16 @@ class FloodGuard final {
   };
 
   // What an entry counts: attempts to an ip:port, attempts to every port of a host (TCP and
-  // UDP), or TCP strays to a host.
+  // UDP), TCP strays to a host, or attempts to every host of a network (its own entries).
   static constexpr std::uint8_t kPort = 0;
   static constexpr std::uint8_t kHost = 1;
   static constexpr std::uint8_t kStray = 2;
+  static constexpr std::uint8_t kNet = 3;
+  // The network kNet counts `address` in: its IPv4 /24 or IPv6 /64 (the first address).
+  [[nodiscard]] static net::IpAddress network_of(const net::IpAddress& address);
+  [[nodiscard]] static std::uint8_t prefix_of(const net::IpAddress& address) {
+    return address.family == 6 ? 64 : 24;
+  }
   [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
                                             std::uint16_t vlan, std::uint8_t ip_proto,
                                             std::uint8_t scope = kPort);
@@ -149,10 +166,11 @@ class FloodGuard final {
   [[nodiscard]] static bool same(const FloodSummary& s, const net::IpAddress& ip,
                                  std::uint16_t port, std::uint16_t vlan, std::uint8_t ip_proto,
                                  std::uint8_t scope = kPort);
-  // The two entries a tag may live in.
-  [[nodiscard]] Entry* bucket(std::uint64_t tag);
+  // The two entries a tag of `scope` may live in.
+  [[nodiscard]] Entry* bucket(std::uint64_t tag, std::uint8_t scope);
   // The summary of `ip`:`port` (`ip_proto`) when it is flooded, else the one of every port of
   // `ip`, else the one of strays to `ip` (TCP), when `host_too` (`strays_too`) and that is, else
+  // the one of every host of ip's network (echo requests; TCP and UDP when `host_too`), else
   // null.
   [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
                                       std::uint16_t vlan, std::uint8_t ip_proto,
@@ -161,11 +179,11 @@ class FloodGuard final {
   // that destination is flooded and the attempt went into its summary.
   bool count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
                      std::int64_t now_ns);
-  // The entry holding `tag`, or null.
-  [[nodiscard]] Entry* find(std::uint64_t tag);
+  // The entry holding `tag` (of `scope`), or null.
+  [[nodiscard]] Entry* find(std::uint64_t tag, std::uint8_t scope);
   // The entry holding `tag`, taking a free or stale one (no count within a second) when it has
   // none; null when both of its bucket's entries are busy with other destinations.
-  [[nodiscard]] Entry* claim(std::uint64_t tag, std::int64_t quarter);
+  [[nodiscard]] Entry* claim(std::uint64_t tag, std::uint8_t scope, std::int64_t quarter);
   // Moves `e` to `quarter`, judging the quarters that are due first: sets `flood` when a judged
   // quarter makes a destination flooded, `calm` when one ends its flood.
   void advance(Entry& e, std::int64_t quarter, bool& flood, bool& calm);
@@ -180,7 +198,7 @@ class FloodGuard final {
   std::uint32_t rate_;
   std::uint32_t flood_attempts_;  // per judged quarter, to become flooded
   std::uint32_t calm_attempts_;   // per judged quarter, below which a flood ends
-  std::vector<Entry> entries_;    // kBuckets * 2
+  std::vector<Entry> entries_;    // kBuckets * 2, then kNetBuckets * 2 (kNet's)
   std::vector<Flood> floods_;
   std::int64_t next_tick_ns_ = INT64_MIN;
   FlowObserver* observer_ = nullptr;

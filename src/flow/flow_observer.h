@@ -77,9 +77,12 @@ struct FloodSummary {
   std::uint16_t vlan = 0;
   std::uint8_t ip_proto = 6;  // 6, 17, 1 or 58 (echo requests: dst_port 0)
   bool all_ports = false;     // SYNs or datagrams to every port of dst (dst_port 0): a spray
-  bool strays = false;   // with all_ports: TCP packets outside any connection (ACK, RST floods)
-  bool started = false;  // the flood's first summary
-  bool ended = false;    // its last: the destination calmed down, or the input ended
+  bool strays = false;  // with all_ports: TCP packets outside any connection (ACK, RST floods)
+  // Nonzero: attempts to every host of the network dst/prefix (IPv4 /24, IPv6 /64; dst is its
+  // first address), with all_ports: a flood spread over many hosts ("carpet bombing").
+  std::uint8_t prefix = 0;
+  bool started = false;        // the flood's first summary
+  bool ended = false;          // its last: the destination calmed down, or the input ended
   std::uint64_t attempts = 0;  // attempts to it: SYNs, UDP datagrams or echo requests
   std::uint64_t attempt_bytes = 0;
   std::uint64_t replies = 0;      // its replies: SYN-ACKs and RSTs, datagrams, echo replies

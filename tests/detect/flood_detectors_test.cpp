@@ -10,6 +10,7 @@
 #include "detect/detect_test_support.h"
 #include "detect/exfiltration_detector.h"
 #include "detect/icmp_flood_detector.h"
+#include "detect/network_flood_detector.h"
 #include "detect/port_scan_detector.h"
 #include "detect/syn_flood_detector.h"
 #include "detect/tcp_flood_detector.h"
@@ -305,6 +306,70 @@ TEST(TcpFloodDetector, NamesOneSourceAndLeavesSynSummariesToTheSynFloodDetector)
   out.clear();
   d.on_flood_summary(flood_summary(ip("10.0.0.5"), kT0, kT0 + kSec, 40'000, {}, true), out);
   EXPECT_TRUE(out.empty());  // a SYN flood's summary
+}
+
+flow::FloodSummary network_summary(std::uint8_t proto, std::int64_t first, std::int64_t last,
+                                   std::uint64_t attempts, const net::IpAddress& source,
+                                   bool many) {
+  flow::FloodSummary s = flood_summary(ip("10.9.0.0"), first, last, attempts, source, many);
+  s.ip_proto = proto;
+  s.dst_port = 0;
+  s.all_ports = true;
+  s.prefix = 24;
+  return s;
+}
+
+TEST(NetworkFloodDetector, AFloodSpreadOverANetworkIsEvidenceAboutTheNetworkOfItsKind) {
+  NetworkFloodDetector d({});
+  for (const std::uint8_t proto : {std::uint8_t{6}, std::uint8_t{17}, std::uint8_t{1}}) {
+    SCOPED_TRACE(int(proto));
+    std::vector<Evidence> out;
+    // The flow table found it half a second in: a first summary, then a second's.
+    d.on_flood_summary(network_summary(proto, kT0, kT0 + 500 * kMs, 1'200, {}, true), out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].kind, proto == 6    ? kind::kSynFlood
+                           : proto == 17 ? kind::kUdpFlood
+                                         : kind::kIcmpFlood);
+    EXPECT_EQ(out[0].detector, "network_flood");
+    EXPECT_EQ(out[0].host.family, 0) << "no one host is the victim";
+    EXPECT_EQ(out[0].interface, "10.9.0.0/24") << "the network's profile";
+    EXPECT_EQ(out[0].role, Role::kVictim);
+    EXPECT_EQ(out[0].peer.family, 0);
+    EXPECT_EQ(out[0].ip_proto, proto);
+    EXPECT_EQ(out[0].threat, Severity::kHigh);
+    EXPECT_NE(out[0].description.find("every host of 10.9.0.0/24"), std::string::npos)
+        << out[0].description;
+    d.on_flood_summary(network_summary(proto, kT0 + 500 * kMs, kT0 + 1500 * kMs, 20'000, {}, true),
+                       out);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[1].threat, Severity::kCritical);  // 21,200 over 1.5 s: over 10 times the rate
+    EXPECT_EQ(out[1].count, 21'200u);
+    EXPECT_EQ(out[1].subject, out[0].subject);
+  }
+}
+
+TEST(NetworkFloodDetector, NamesOneSourceAndLeavesOtherSummariesToTheirDetectors) {
+  NetworkFloodDetector d({});
+  std::vector<Evidence> out;
+  d.on_flood_summary(network_summary(17, kT0, kT0 + kSec, 5'000, ip("10.77.0.67"), false), out);
+  ASSERT_EQ(out.size(), 2u);  // the network's evidence and its culprit's
+  EXPECT_EQ(out[0].peer, ip("10.77.0.67"));
+  EXPECT_EQ(out[1].host, ip("10.77.0.67"));
+  EXPECT_EQ(out[1].role, Role::kAttacker);
+  out.clear();
+  // A host's or a port's summary, and strays, are not a network's.
+  d.on_flood_summary(flood_summary(ip("10.0.0.5"), kT0, kT0 + kSec, 40'000, {}, true), out);
+  d.on_flood_summary(stray_summary(ip("10.0.0.9"), kT0, kT0 + kSec, 40'000, {}, true), out);
+  EXPECT_TRUE(out.empty());
+  // The per-host flood detectors leave a network's summary alone.
+  SynFloodDetector syn({});
+  UdpFloodDetector udp({});
+  IcmpFloodDetector icmp({});
+  syn.on_flood_summary(network_summary(6, kT0, kT0 + kSec, 40'000, {}, true), out);
+  udp.on_flood_summary(network_summary(17, kT0, kT0 + kSec, 40'000, {}, true), out);
+  icmp.on_flood_summary(network_summary(1, kT0, kT0 + kSec, 40'000, {}, true), out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(syn.stats().tracked + udp.stats().tracked + icmp.stats().tracked, 0u);
 }
 
 TEST(UdpFloodDetector, AnUnansweredFloodIsEvidenceWithinTwoSecondsDespiteDnsToTheSameHost) {

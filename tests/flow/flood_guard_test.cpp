@@ -226,6 +226,28 @@ TEST(FloodGuard, ASpoofedUdpFloodBecomesSummariesAndTheVictimsRepliesToo) {
   expect_every_packet_accounted(sink, table, observer);
 }
 
+// A flooded host's own traffic at `t` (its k-th): a DNS query answered and an HTTPS handshake,
+// from a new port each time.
+void own_traffic(FlowTable& table, std::int64_t t, const net::IpAddress& host, std::uint32_t k) {
+  const Endpoint own{host, static_cast<std::uint16_t>(40'000 + k)};
+  const Endpoint resolver{ipv4(192, 168, 1, 1), 53};
+  const Endpoint web{ipv4(192, 168, 1, 2), 443};
+  table.add(udp(t + 1 * kUs, own, resolver, 40));
+  table.add(udp(t + 2 * kUs, resolver, own, 120));
+  table.add(tcp(t + 3 * kUs, own, web, tf::kSyn));
+  table.add(tcp(t + 4 * kUs, web, own, tf::kSyn | tf::kAck));
+  table.add(tcp(t + 5 * kUs, own, web, tf::kAck));
+}
+
+// The flows of own_traffic() that stayed whole: 2 per call.
+std::size_t own_flows(const CollectingSink& sink, const net::IpAddress& host) {
+  std::size_t n = 0;
+  for (const FlowRecord& r : sink.records) {
+    if (r.src_ip == host && r.packet_count == 2 + (r.ip_proto == 6 ? 1 : 0)) ++n;
+  }
+  return n;
+}
+
 // Port number i of a spray at every port: 1-65535 in a scattered order.
 std::uint16_t sprayed_port(std::uint32_t i) {
   return static_cast<std::uint16_t>(1 + (i * 7919U) % 65535U);
@@ -251,27 +273,12 @@ TEST(FloodGuard, ASpoofedFloodSprayedAtEveryPortOfAHostIsSummarisedForTheHost) {
       } else {
         table.add(udp(t, spoofed(i), victim, 64));
       }
-      if (i % 20'000 == 19'999) {
-        // The victim's own new connections and queries during the flood keep their flows.
-        const Endpoint own{ipv4(10, 0, 0, 9), static_cast<std::uint16_t>(40'000 + i / 20'000)};
-        const Endpoint resolver{ipv4(192, 168, 1, 1), 53};
-        const Endpoint web{ipv4(192, 168, 1, 2), 443};
-        table.add(udp(t + 1 * kUs, own, resolver, 40));
-        table.add(udp(t + 2 * kUs, resolver, own, 120));
-        table.add(tcp(t + 3 * kUs, own, web, tf::kSyn));
-        table.add(tcp(t + 4 * kUs, web, own, tf::kSyn | tf::kAck));
-        table.add(tcp(t + 5 * kUs, own, web, tf::kAck));
-      }
+      // The victim's own new connections and queries during the flood keep their flows.
+      if (i % 20'000 == 19'999) own_traffic(table, t, ipv4(10, 0, 0, 9), i / 20'000);
     }
     table.flush();
     const FlowStats& st = table.stats();
-    std::size_t own_flows = 0;
-    for (const FlowRecord& r : sink.records) {
-      if (r.src_ip == ipv4(10, 0, 0, 9) && r.packet_count == 2 + (r.ip_proto == 6 ? 1 : 0)) {
-        ++own_flows;
-      }
-    }
-    EXPECT_EQ(own_flows, 6u);
+    EXPECT_EQ(own_flows(sink, ipv4(10, 0, 0, 9)), 6u);
     EXPECT_EQ(st.flood.floods, 1u);
     EXPECT_GE(st.flows_created, 5'000u);
     EXPECT_LE(st.flows_created, 15'000u);
@@ -516,6 +523,166 @@ TEST(FloodGuard, PingsFromAFewHostsAndASlowPingSweepKeepTheirFlows) {
   table.flush();
   EXPECT_EQ(table.stats().flood.summarized, 0u);
   EXPECT_EQ(table.stats().flows_created, 8'050u);
+}
+
+// Host number i of a flood spread over 10.9.<net>.0/24: all 256 in a scattered order.
+net::IpAddress spread_host(std::uint32_t i, std::uint8_t net = 0) {
+  return ipv4(10, 9, net, static_cast<std::uint8_t>((i * 37U) % 256U));
+}
+
+TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetwork) {
+  // Carpet bombing: spoofed SYNs, UDP datagrams or echo requests at random hosts of a /24,
+  // 20,000/s for 3 s, so each host gets under 80/s: no ip:port or host is flooded, the network
+  // is. Its hosts reset one SYN in ten and answer every echo request; one of them keeps making
+  // its own DNS queries and connections, which keep their flows.
+  for (const std::uint8_t proto : {std::uint8_t{6}, std::uint8_t{17}, std::uint8_t{1}}) {
+    SCOPED_TRACE(proto == 6 ? "SYN flood" : proto == 17 ? "UDP flood" : "echo flood");
+    CollectingSink sink;
+    FloodObserver observer;
+    FlowTable table(guarded(), sink);
+    table.set_observer(&observer);
+    constexpr std::uint32_t kAttempts = 60'000;
+    const net::IpAddress own_host = ipv4(10, 9, 0, 7);
+    for (std::uint32_t i = 0; i < kAttempts; ++i) {
+      const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+      const net::IpAddress victim = spread_host(i);
+      if (proto == 6) {
+        table.add(tcp(t, spoofed(i), {victim, 80}, tf::kSyn));
+        if (i % 10 == 0)
+          table.add(tcp(t + 10 * kUs, {victim, 80}, spoofed(i), tf::kRst | tf::kAck));
+      } else if (proto == 17) {
+        table.add(udp(t, spoofed(i), {victim, 9999}, 64));
+      } else {
+        table.add(echo(t, spoofed(i).ip, victim, 8));
+        table.add(echo(t + 10 * kUs, victim, spoofed(i).ip, 0));
+      }
+      if (i % 20'000 == 19'999) own_traffic(table, t, own_host, i / 20'000);
+    }
+    table.flush();
+    const FlowStats& st = table.stats();
+    EXPECT_EQ(own_flows(sink, own_host), 6u);
+    EXPECT_EQ(st.flood.floods, 1u);
+    EXPECT_GE(st.flows_created, 5'000u);
+    EXPECT_LE(st.flows_created, 15'000u);
+    ASSERT_FALSE(observer.summaries.empty());
+    for (const FloodSummary& s : observer.summaries) {
+      EXPECT_EQ(s.dst, ipv4(10, 9, 0, 0));
+      EXPECT_EQ(s.prefix, 24);
+      EXPECT_TRUE(s.all_ports);
+      EXPECT_FALSE(s.strays);
+      EXPECT_EQ(s.dst_port, 0);
+      EXPECT_EQ(s.ip_proto, proto);
+      if (s.attempts > 1) {
+        EXPECT_TRUE(s.many_sources());
+      }
+    }
+    if (proto == 6) {
+      EXPECT_GT(observer.replies(), 4'000u);  // the hosts' RSTs after the flood was found
+    } else if (proto == 1) {
+      EXPECT_EQ(observer.replies(), observer.attempts());
+    }
+    expect_every_packet_accounted(sink, table, observer);
+  }
+}
+
+TEST(FloodGuard, ASpoofedFloodSpreadOverAnIpv6NetworkIsSummarisedForItsSlash64) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // SYNs at random interface identifiers of fd00:9::/64 (no such host answers).
+  for (std::uint32_t i = 0; i < 40'000; ++i) {
+    net::IpAddress victim;
+    victim.family = 6;
+    victim.bytes = {0xfd,
+                    0,
+                    0,
+                    9,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0x12,
+                    0x34,
+                    0,
+                    0,
+                    0,
+                    0,
+                    static_cast<std::uint8_t>(i * 7919U >> 8),
+                    static_cast<std::uint8_t>(i)};
+    net::Packet p = tcp(kT0 + std::int64_t{i} * 50 * kUs, spoofed(i), {victim, 443}, tf::kSyn);
+    p.l3 = net::L3::kIpv6;
+    table.add(p);
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 1u);
+  ASSERT_FALSE(observer.summaries.empty());
+  net::IpAddress network;
+  network.family = 6;
+  network.bytes = {0xfd, 0, 0, 9};
+  EXPECT_EQ(observer.summaries.front().dst, network);
+  EXPECT_EQ(observer.summaries.front().prefix, 64);
+  EXPECT_GT(observer.attempts(), 30'000u);
+  expect_every_packet_accounted(sink, table, observer);
+}
+
+TEST(FloodGuard, ASweepFromOneHostAndAOneHostFloodAreNotSummarisedForTheNetwork) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // nmap -sn -T5 from one host at 10,000 probes/s for 3 s: SYNs to port 80 and echo requests
+  // at every host of 10.9.1.0/24, unanswered.
+  for (std::uint32_t i = 0; i < 30'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    if (i % 2 == 0) {
+      const Endpoint scanner{kClient.ip, static_cast<std::uint16_t>(20'000 + i % 40'000)};
+      table.add(tcp(t, scanner, {spread_host(i, 1), 80}, tf::kSyn));
+    } else {
+      table.add(echo(t, kClient.ip, spread_host(i, 1), 8));
+    }
+  }
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_EQ(table.stats().flood.summarized, 0u);
+  // Each SYN its flow; the echo requests one flow per host.
+  EXPECT_EQ(table.stats().flows_created, 15'000u + 128u);
+  // A spoofed flood at one host of another /24: that host's port, not the network.
+  for (std::uint32_t i = 0; i < 60'000; ++i) {
+    table.add(tcp(kT0 + 4 * kSec + std::int64_t{i} * 50 * kUs, spoofed(i), {ipv4(10, 9, 2, 5), 80},
+                  tf::kSyn));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 1u);
+  ASSERT_FALSE(observer.summaries.empty());
+  for (const FloodSummary& s : observer.summaries) {
+    EXPECT_EQ(s.prefix, 0);
+    EXPECT_EQ(s.dst, ipv4(10, 9, 2, 5));
+  }
+}
+
+TEST(FloodGuard, ManyClientsServedByEveryHostOfANetworkKeepEveryFlow) {
+  CollectingSink sink;
+  FlowTable table(guarded(), sink);
+  // 10,000 new clients a second for 2 s at the 256 servers of a /24 (a web farm, a resolver
+  // pool): TCP handshakes complete, datagrams are answered.
+  constexpr std::uint32_t kClients = 20'000;
+  for (std::uint32_t i = 0; i < kClients; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    const Endpoint c = spoofed(i);
+    if (i % 2 == 0) {
+      const Endpoint server{spread_host(i), 443};
+      table.add(tcp(t, c, server, tf::kSyn));
+      table.add(tcp(t + 20 * kUs, server, c, tf::kSyn | tf::kAck));
+      table.add(tcp(t + 40 * kUs, c, server, tf::kAck));
+    } else {
+      const Endpoint server{spread_host(i), 53};
+      table.add(udp(t, c, server, 40));
+      table.add(udp(t + 20 * kUs, server, c, 120));
+    }
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_EQ(table.stats().flows_created, kClients);
 }
 
 TEST(FloodGuard, AFloodFromOneHostWhoseKernelResetsTheSynAcksIsSummarisedWholly) {

@@ -293,6 +293,28 @@ class Replay(unittest.TestCase):
         self.assertIn("to many ports of 10.0.0.9", syn_alerts[-1]["reason"])
         self.assertIn("from many sources", syn_alerts[-1]["reason"])
 
+    def test_a_spoofed_flood_spread_over_a_network_is_summarised_and_alerted_at_it(self):
+        # Carpet bombing: 4,000 spoofed UDP datagrams at 4,000/s, each to a random host of
+        # 10.0.3.0/24 (about 15 a second per host, too few for any host's own count), beside the
+        # benign traffic.
+        def flood(frames, t, k, rng):
+            victim = f"10.0.3.{rng.randrange(256)}"
+            frames.append((t, udp(self.spoofed(rng), 1024 + rng.randrange(60000), victim, 9999,
+                                  b"u" * 64)))
+
+        err, out, summarised, flood_rows = self.replay_floods("carpet", 19, flood, 1)
+        self.assertIn("every host of 10.0.3.0/24 (udp) is flooded with UDP datagrams", err)
+        self.assertGreater(summarised, 1500)
+        self.assertLessEqual(flood_rows, 2000 + 10)
+        alerts = read_alerts(out)
+        udp_alerts = [a for a in alerts if a["kind"] == "udp_flood"]
+        self.assertTrue(udp_alerts, [a["kind"] for a in alerts])
+        # One alert about the network, none about any of its hosts.
+        self.assertEqual({a["interface"] for a in udp_alerts}, {"10.0.3.0/24"})
+        self.assertEqual({a["dst_ip"] for a in udp_alerts}, {""})
+        self.assertIn("every host of 10.0.3.0/24", udp_alerts[-1]["reason"])
+        self.assertIn("from many sources", udp_alerts[-1]["reason"])
+
     def test_a_spoofed_ack_flood_is_summarised_and_alerted_at_its_victim(self):
         # hping3 -A --flood --rand-source -p 80: 4,000 ACKs outside any connection at 4,000/s
         # beside the benign traffic; the victim resets each.

@@ -1,0 +1,132 @@
+#include "detect/network_flood_detector.h"
+
+#include <fmt/format.h>
+
+#include "detect/alert.h"
+#include "detect/alert_format.h"
+
+namespace netsentry::detect {
+
+namespace {
+// Appends the network's evidence and, when it names one source (a flood that is not spoofed),
+// the same evidence about that source as the attacker, so its own profile alerts too
+// (push_with_culprit does this for a victim host; the network is no host).
+void push_with_source(std::vector<Evidence>& out, Evidence ev) {
+  if (ev.peer.family == 0) {
+    out.push_back(std::move(ev));
+    return;
+  }
+  Evidence culprit = ev;
+  culprit.host = ev.peer;
+  culprit.peer = {};
+  culprit.interface.clear();
+  culprit.role = Role::kAttacker;
+  culprit.subject = mix64(ev.subject ^ 0x5bd1e995ULL);
+  out.push_back(std::move(ev));
+  out.push_back(std::move(culprit));
+}
+}  // namespace
+
+NetworkFloodDetector::NetworkFloodDetector(const HostDetectorOptions& options)
+    : options_(options), table_(options.window_ns, options.max_tracked) {
+  validate(options_);
+}
+
+auto NetworkFloodDetector::closer(std::vector<Evidence>& out) {
+  return [this, &out](const Table::Entry& e) {
+    if (e.state.grew(e.state.attempts)) {
+      push_with_source(out, make(e, e.state.level));
+      ++evidence_;
+    }
+  };
+}
+
+double NetworkFloodDetector::threshold(std::uint8_t proto) const {
+  if (proto == kTcp) return options_.syn_flood_half_open > 0 ? options_.syn_flood_network_rate : 0;
+  if (proto == kUdp) {
+    return options_.udp_flood_packets_per_second > 0
+               ? options_.udp_flood_unanswered_packets_per_second
+               : 0;
+  }
+  return options_.icmp_flood_packets_per_second;
+}
+
+Evidence NetworkFloodDetector::make(const Table::Entry& e, int level) const {
+  const State& s = e.state;
+  const std::uint8_t proto = e.key.proto;
+  const double per_second = rate(s);
+  const double limit = threshold(proto);
+  const std::string_view kind = proto == kTcp   ? kind::kSynFlood
+                                : proto == kUdp ? kind::kUdpFlood
+                                                : kind::kIcmpFlood;
+  Evidence ev = rule_evidence(kind, name(), e.key, s, level,
+                              rule_confidence(per_second, limit, options_.critical_factor));
+  // The victim is the network: its profile is named by the prefix (no one host's).
+  const std::string network = fmt::format("{}/{}", e.key.dst.to_string(), e.key.port);
+  ev.host = {};
+  ev.interface = network;
+  ev.role = Role::kVictim;
+  ev.port = 0;
+  const bool many = many_sources(s);
+  if (!many) ev.peer = s.source;
+  ev.ip_proto = proto;
+  ev.count = s.attempts;
+  ev.score = static_cast<float>(per_second / limit);
+  const std::string_view what = proto == kTcp   ? "SYNs that never completed a handshake"
+                                : proto == kUdp ? "UDP datagrams that went unanswered"
+                                                : "echo requests";
+  const std::string_view flood = proto == kTcp   ? "SYN flood"
+                                 : proto == kUdp ? "UDP flood"
+                                                 : "ICMP flood";
+  ev.description = fmt::format(
+      "{} suspected at every host of {} (a flood spread over the network): {}/s {} from {} ({} "
+      "over {}; {} replies{})",
+      flood, network, format_number(per_second), what,
+      many ? std::string("many sources") : s.source.to_string(), format_count(s.attempts),
+      format_duration(s.elapsed_seconds()), format_count(s.replies),
+      proto == kTcp ? " and resets" : "");
+  ev.deviations.push_back({"attempts_per_second", per_second, limit, ev.score});
+  ev.deviations.push_back({"attempts", double(s.attempts), 0, 0});
+  return ev;
+}
+
+void NetworkFloodDetector::on_flood_summary(const flow::FloodSummary& f,
+                                            std::vector<Evidence>& out) {
+  if (f.prefix == 0 || f.strays) return;
+  if (f.ip_proto != kTcp && f.ip_proto != kUdp && f.ip_proto != kIcmp && f.ip_proto != kIcmpv6) {
+    return;
+  }
+  const double limit = threshold(f.ip_proto);
+  if (limit <= 0) return;
+  if (f.attempts == 0 && f.replies + f.resets == 0) return;
+  auto& e = table_.touch({{}, f.dst, f.prefix, f.ip_proto}, f.last_ns, closer(out));
+  State& s = e.state;
+  s.replies += f.replies + f.resets;
+  if (f.attempts == 0) return;
+  s.see(f.first_ns, f.last_ns);
+  s.attempts += f.attempts;
+  if (f.many_sources()) {
+    s.spread = true;
+  } else {
+    flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
+  }
+  const int level = level_for(rate(s), limit, options_.critical_factor);
+  if (level > s.level) {
+    s.level = level;
+    s.reported = s.attempts;
+    push_with_source(out, make(e, level));
+    ++evidence_;
+  }
+}
+
+void NetworkFloodDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {
+  table_.expire(now_ns, closer(out));
+}
+
+void NetworkFloodDetector::flush(std::vector<Evidence>& out) { table_.close_all(closer(out)); }
+
+DetectorStats NetworkFloodDetector::stats() const {
+  return {evidence_, table_.evictions(), table_.size()};
+}
+
+}  // namespace netsentry::detect

@@ -1,0 +1,57 @@
+// Provides detect::NetworkFloodDetector: a flood spread over every host of one network ("carpet
+// bombing": spoofed SYNs, UDP datagrams or echo requests at random addresses of a /24, so no one
+// host gets enough for the SYN, UDP or ICMP flood detectors' own subjects). The flow table's flood
+// guard finds such a flood (flow/flood_guard.h: at least --flood-summary-rate attempts a second
+// to the hosts of one IPv4 /24 or IPv6 /64, no host getting 80 % and no source sending 80 % of
+// them, under a tenth answered) and hands its counts over as summaries with a prefix; this
+// detector gives evidence about the network from them, of the protocol's flood kind: attempts per
+// second, HIGH from the protocol's threshold (SYNs: syn_flood_network_rate; UDP datagrams:
+// udp_flood_unanswered_packets_per_second; echo requests: icmp_flood_packets_per_second) and
+// CRITICAL from critical_factor times it. The evidence's profile is the network ("10.9.0.0/24");
+// the source is named when one address sent 80 % of the attempts. A flood below the guard's rate
+// is not judged.
+// Thread rules: not thread-safe; one owner thread.
+#pragma once
+
+#include "detect/detector.h"
+#include "detect/detector_support.h"
+#include "detect/host_detectors.h"
+
+namespace netsentry::detect {
+
+class NetworkFloodDetector final : public Detector {
+ public:
+  explicit NetworkFloodDetector(const HostDetectorOptions& options);
+
+  [[nodiscard]] std::string_view name() const override { return "network_flood"; }
+  void on_flood_summary(const flow::FloodSummary& summary, std::vector<Evidence>& out) override;
+  void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
+  void flush(std::vector<Evidence>& out) override;
+  [[nodiscard]] DetectorStats stats() const override;
+
+ private:
+  struct State : Track {
+    std::uint64_t attempts = 0;  // to the network's hosts
+    std::uint64_t replies = 0;   // its hosts' replies that matched no flow, and resets to them
+    net::IpAddress source;       // the attempts' leading source (a vote weighted by attempts)
+    std::uint64_t source_lead = 0;
+    bool spread = false;  // a summary found no leading source
+  };
+  using Table = SubjectTable<State>;
+  [[nodiscard]] static double rate(const State& s) {
+    return double(s.attempts) / std::max(s.elapsed_seconds(), 1.0);
+  }
+  [[nodiscard]] bool many_sources(const State& s) const {
+    return s.spread || flow::no_majority(s.source_lead, s.attempts);
+  }
+  // The protocol's threshold in attempts per second (0: not judged).
+  [[nodiscard]] double threshold(std::uint8_t proto) const;
+  [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
+  [[nodiscard]] auto closer(std::vector<Evidence>& out);
+
+  HostDetectorOptions options_;
+  Table table_;
+  std::uint64_t evidence_ = 0;
+};
+
+}  // namespace netsentry::detect
