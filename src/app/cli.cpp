@@ -73,8 +73,10 @@ void add_flow_options(CLI::App& cmd, FlowOptions& o) {
   cmd.add_option("--flood-summary-rate", o.flood_summary_rate,
                  "New flows per second to one destination, nearly all unanswered (TCP SYNs or UDP "
                  "datagrams to one ip:port: a SYN or UDP flood; or to many ports of one host from "
-                 "many sources) or echo requests (to one host) or TCP packets outside any "
-                 "connection (ACK or RST floods, reflected SYN-ACKs: alerted only so), before its "
+                 "many sources) or echo requests (to one host), or any of these to many hosts of "
+                 "one /24 or /64 from many sources (a flood spread over a network), or TCP packets "
+                 "outside any connection (ACK or RST floods, reflected SYN-ACKs: alerted only so), "
+                 "before its "
                  "further ones and its replies are counted in a flood summary instead of one flow "
                  "each (0 = every packet gets its flow)")
       ->capture_default_str()
