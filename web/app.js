@@ -133,7 +133,13 @@
       const dst = endpoint(a.dst_ip, a.dst_port);
       return dst ? `${src} → ${dst}` : src;
     }
-    return a.interface ? `interface ${a.interface}` : a.kind;
+    return a.interface ? profileName(a.interface) : a.kind;
+  }
+  // A profile that is no host: an interface's (volume), the network-wide one ("network": a spray
+  // at many destinations) or a network's ("10.9.0.0/24": a flood spread over its hosts).
+  function profileName(name) {
+    if (name === 'network') return 'many destinations';
+    return name.includes('/') ? `network ${name}` : `interface ${name}`;
   }
   const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
@@ -1028,7 +1034,7 @@
   }
   function hostCell(h) {
     if (h.host) return el('td', {}, [hostLink(h.host)]);
-    return el('td', { cls: 'mono', text: h.interface ? `interface ${h.interface}` : '–' });
+    return el('td', { cls: 'mono', text: h.interface ? profileName(h.interface) : '–' });
   }
   function evidenceText(e) {
     if (!e) return '–';
