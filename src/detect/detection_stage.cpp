@@ -260,10 +260,15 @@ void DetectionStage::on_flow_events(std::span<const flow::FlowEvent> events) {
 void DetectionStage::on_flood_summaries(std::span<const flow::FloodSummary> floods) {
   if (floods.empty()) return;
   std::lock_guard lock(mutex_);
-  for (const flow::FloodSummary& f : floods) {
-    now_ns_ = std::max(now_ns_, f.last_ns);
-    for (auto& d : detectors_) d->on_flood_summary(f, evidence_);
-    stats_.flood_attempts += f.attempts;
+  // A network's summaries before its hosts' and ports' of the same batch: a flood spread over
+  // the network is known when its hosts' own summaries are judged (they are then part of it).
+  for (const bool networks : {true, false}) {
+    for (const flow::FloodSummary& f : floods) {
+      if ((f.prefix != 0) != networks) continue;
+      now_ns_ = std::max(now_ns_, f.last_ns);
+      for (auto& d : detectors_) d->on_flood_summary(f, evidence_);
+      stats_.flood_attempts += f.attempts;
+    }
   }
   stats_.flood_summaries += floods.size();
   handle(evidence_);

@@ -74,8 +74,7 @@ std::vector<std::unique_ptr<Detector>> make_host_detectors(const HostDetectorOpt
   if (o.udp_flood_packets_per_second > 0) out.push_back(std::make_unique<UdpFloodDetector>(o));
   if (o.icmp_flood_packets_per_second > 0) out.push_back(std::make_unique<IcmpFloodDetector>(o));
   if (o.tcp_flood_packets_per_second > 0) out.push_back(std::make_unique<TcpFloodDetector>(o));
-  if ((o.syn_flood_half_open > 0 && o.syn_flood_network_rate > 0) ||
-      (o.udp_flood_packets_per_second > 0 && o.udp_flood_unanswered_packets_per_second > 0) ||
+  if ((o.udp_flood_packets_per_second > 0 && o.udp_flood_unanswered_packets_per_second > 0) ||
       o.icmp_flood_packets_per_second > 0) {
     out.push_back(std::make_unique<NetworkFloodDetector>(o));
   }

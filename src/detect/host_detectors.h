@@ -10,9 +10,9 @@
 //  * UDP flood (UdpFloodDetector):   UDP packets per second to one host from many flows;
 //  * ICMP flood (IcmpFloodDetector): echo requests per second from one source to one host;
 //  * TCP flood (TcpFloodDetector):   TCP packets outside any connection to one host (ACK flood);
-//  * network flood (NetworkFloodDetector): SYNs, datagrams or echo requests spread over every
-//                                    host of a /24 or /64 (carpet bombing), from the flow table's
-//                                    flood summaries;
+//  * network flood (NetworkFloodDetector): datagrams or echo requests spread over every host of
+//                                    a /24 or /64 (carpet bombing), from the flow table's flood
+//                                    summaries (SYNs: the SYN flood detector's network subject);
 //  * slow HTTP (SlowHttpDetector):   connections to a web port held open while sending almost
 //                                    nothing (slowloris);
 //  * exfiltration (ExfiltrationDetector): a TCP connection that trickles data out for seconds while

@@ -42,7 +42,6 @@ auto NetworkFloodDetector::closer(std::vector<Evidence>& out) {
 }
 
 double NetworkFloodDetector::threshold(std::uint8_t proto) const {
-  if (proto == kTcp) return options_.syn_flood_half_open > 0 ? options_.syn_flood_network_rate : 0;
   if (proto == kUdp) {
     return options_.udp_flood_packets_per_second > 0
                ? options_.udp_flood_unanswered_packets_per_second
@@ -56,9 +55,7 @@ Evidence NetworkFloodDetector::make(const Table::Entry& e, int level) const {
   const std::uint8_t proto = e.key.proto;
   const double per_second = rate(s);
   const double limit = threshold(proto);
-  const std::string_view kind = proto == kTcp   ? kind::kSynFlood
-                                : proto == kUdp ? kind::kUdpFlood
-                                                : kind::kIcmpFlood;
+  const std::string_view kind = proto == kUdp ? kind::kUdpFlood : kind::kIcmpFlood;
   Evidence ev = rule_evidence(kind, name(), e.key, s, level,
                               rule_confidence(per_second, limit, options_.critical_factor));
   // The victim is the network: its profile is named by the prefix (no one host's).
@@ -72,19 +69,14 @@ Evidence NetworkFloodDetector::make(const Table::Entry& e, int level) const {
   ev.ip_proto = proto;
   ev.count = s.attempts;
   ev.score = static_cast<float>(per_second / limit);
-  const std::string_view what = proto == kTcp   ? "SYNs that never completed a handshake"
-                                : proto == kUdp ? "UDP datagrams that went unanswered"
-                                                : "echo requests";
-  const std::string_view flood = proto == kTcp   ? "SYN flood"
-                                 : proto == kUdp ? "UDP flood"
-                                                 : "ICMP flood";
+  const bool udp = proto == kUdp;
   ev.description = fmt::format(
-      "{} suspected at every host of {} (a flood spread over the network): {}/s {} from {} ({} "
-      "over {}; {} replies{})",
-      flood, network, format_number(per_second), what,
+      "{} flood suspected at every host of {} (a flood spread over the network): {}/s {} from {} "
+      "({} over {}; {} replies)",
+      udp ? "UDP" : "ICMP", network, format_number(per_second),
+      udp ? "UDP datagrams that went unanswered" : "echo requests",
       many ? std::string("many sources") : s.source.to_string(), format_count(s.attempts),
-      format_duration(s.elapsed_seconds()), format_count(s.replies),
-      proto == kTcp ? " and resets" : "");
+      format_duration(s.elapsed_seconds()), format_count(s.replies));
   ev.deviations.push_back({"attempts_per_second", per_second, limit, ev.score});
   ev.deviations.push_back({"attempts", double(s.attempts), 0, 0});
   return ev;
@@ -92,10 +84,9 @@ Evidence NetworkFloodDetector::make(const Table::Entry& e, int level) const {
 
 void NetworkFloodDetector::on_flood_summary(const flow::FloodSummary& f,
                                             std::vector<Evidence>& out) {
+  // SYNs spread over a network are the SYN flood detector's (its network subject).
   if (f.prefix == 0 || f.strays) return;
-  if (f.ip_proto != kTcp && f.ip_proto != kUdp && f.ip_proto != kIcmp && f.ip_proto != kIcmpv6) {
-    return;
-  }
+  if (f.ip_proto != kUdp && f.ip_proto != kIcmp && f.ip_proto != kIcmpv6) return;
   const double limit = threshold(f.ip_proto);
   if (limit <= 0) return;
   if (f.attempts == 0 && f.replies + f.resets == 0) return;

@@ -1,15 +1,16 @@
-// Provides detect::NetworkFloodDetector: a flood spread over every host of one network ("carpet
-// bombing": spoofed SYNs, UDP datagrams or echo requests at random addresses of a /24, so no one
-// host gets enough for the SYN, UDP or ICMP flood detectors' own subjects). The flow table's flood
-// guard finds such a flood (flow/flood_guard.h: at least --flood-summary-rate attempts a second
-// to the hosts of one IPv4 /24 or IPv6 /64, no host getting 80 % and no source sending 80 % of
-// them, under a tenth answered) and hands its counts over as summaries with a prefix; this
-// detector gives evidence about the network from them, of the protocol's flood kind: attempts per
-// second, HIGH from the protocol's threshold (SYNs: syn_flood_network_rate; UDP datagrams:
+// Provides detect::NetworkFloodDetector: a UDP or echo-request flood spread over every host of one
+// network ("carpet bombing": spoofed datagrams or echo requests at random addresses of a /24, so
+// no one host gets enough for the UDP or ICMP flood detectors' own subjects). The flow table's
+// flood guard finds such a flood (flow/flood_guard.h: at least --flood-summary-rate attempts a
+// second to the hosts of one IPv4 /24 or IPv6 /64, no host getting 80 % and no source sending
+// 80 % of them, under a tenth answered) and hands its counts over as summaries with a prefix;
+// this detector gives evidence about the network from them, of the protocol's flood kind:
+// attempts per second, HIGH from the protocol's threshold (datagrams:
 // udp_flood_unanswered_packets_per_second; echo requests: icmp_flood_packets_per_second) and
 // CRITICAL from critical_factor times it. The evidence's profile is the network ("10.9.0.0/24");
-// the source is named when one address sent 80 % of the attempts. A flood below the guard's rate
-// is not judged.
+// the source is named (and gets its own attacker evidence) when one address sent 80 % of the
+// attempts. SYNs spread over a network are the SYN flood detector's network subject. A flood
+// below the guard's rate is not judged.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 

@@ -32,6 +32,7 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
       rule_evidence(kind::kSynFlood, name(), e.key, s, level,
                     rule_confidence(double(s.half_open), threshold, options_.critical_factor));
   const bool network_wide = e.key.dst.family == 0;
+  const bool network = network_subject(e.key);
   ev.host = e.key.dst;  // the victim; none for the network-wide subject (see below)
   ev.role = Role::kVictim;
   if (!s.sources.many) ev.peer = s.sources.first;
@@ -42,7 +43,9 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
   ev.score = static_cast<float>(double(s.half_open) / threshold);
   ev.flows = s.recent;
   const bool spread = victim_wide(e.key);
+  const std::string prefix = fmt::format("{}/{}", e.key.dst.to_string(), e.key.port);
   const std::string target = network_wide ? std::string("many destinations")
+                             : network    ? "many hosts of " + prefix
                              : spread     ? "many ports of " + e.key.dst.to_string()
                                           : format_endpoint(e.key.dst, e.key.port);
   if (spread) {
@@ -61,6 +64,14 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
         format_count(s.half_open), target, ratio * 100, format_count(s.attempts),
         s.sources.many ? std::string("many sources") : s.sources.first.to_string(),
         format_number(per_second));
+  }
+  if (network) {
+    // The network is the victim: its profile is named by the prefix (no one host's); its
+    // sources are many, or the subject would not speak.
+    ev.host = {};
+    ev.peer = {};
+    ev.port = 0;
+    ev.interface = prefix;
   }
   if (network_wide) {
     // A spray has no single victim: the profile is the source when there is one, else the
@@ -86,6 +97,8 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
                          a.outcome == AttemptOutcome::kReset;
   const FlowRef ref{a.start_ns, a.src, a.dst, a.src_port, a.dst_port, a.ip_proto};
   const double cf = options_.critical_factor;
+  // The network first: a flood spread over it is found before its hosts' own subjects speak.
+  if (options_.syn_flood_network_rate > 0) count_network(a, half_open, ref, out);
   auto& e = table_.touch({{}, a.dst, a.dst_port, kTcp}, a.time_ns, closer(out));
   State& s = e.state;
   ++s.attempts;
@@ -99,7 +112,7 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
     if (s.recent.size() >= kRecent) s.recent.erase(s.recent.begin());
     s.recent.push_back(ref);
   }
-  rise(e, out);
+  rise(e, out, !covered(s, a.dst));
   if (options_.syn_flood_network_rate > 0) {
     // Victim-wide: half-open SYNs from many sources at many ports of the destination.
     // A refused SYN counts here too: a spray at every port mostly meets closed ones.
@@ -174,11 +187,60 @@ void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out, bool el
   }
 }
 
+SubjectKey SynFloodDetector::network_key(const net::IpAddress& dst) {
+  return {{}, flow::flood_network_of(dst), flow::flood_prefix_of(dst), 1};
+}
+
+void SynFloodDetector::count_network(const Attempt& a, bool half_open, const FlowRef& ref,
+                                     std::vector<Evidence>& out) {
+  auto& n = table_.touch(network_key(a.dst), a.time_ns, closer(out));
+  State& s = n.state;
+  ++s.attempts;
+  if (half_open) {
+    s.see(a.start_ns, a.time_ns);
+    s.sources.see(a.src);
+    ++s.half_open;
+    s.last_sent_ns = std::max(s.last_sent_ns, a.start_ns);
+    flow::majority_vote(s.source, s.source_lead, a.src, 1);
+    const auto host = static_cast<std::uint16_t>(hash_address(a.dst, 0) >> 48);
+    flow::majority_vote(s.port, s.port_lead, host, 1);
+    remember_recent(s.recent, ref, kRecent);
+  }
+  const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
+  const bool many_hosts = s.spread || flow::no_majority(s.port_lead, s.half_open);
+  rise(n, out, many_sources && many_hosts && rate(s) >= options_.syn_flood_network_rate);
+}
+
+bool SynFloodDetector::covered(const State& s, const net::IpAddress& dst) {
+  if (!s.sources.many || options_.syn_flood_network_rate <= 0) return false;
+  const Table::Entry* n = table_.find(network_key(dst));
+  return n != nullptr && n->state.level > 0;
+}
+
 void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
-  // Strays are no connection attempts (the TCP flood detector's); a network's summary is the
-  // network flood detector's.
-  if (f.ip_proto != kTcp || f.strays || f.prefix != 0 || f.attempts == 0 ||
-      options_.syn_flood_half_open == 0) {
+  // Strays are no connection attempts (the TCP flood detector's).
+  if (f.ip_proto != kTcp || f.strays || f.attempts == 0 || options_.syn_flood_half_open == 0) {
+    return;
+  }
+  if (f.prefix != 0) {
+    // Every host of a network: its network subject's alone (the flow table judged the hosts'
+    // and sources' spread).
+    if (options_.syn_flood_network_rate <= 0) return;
+    auto& n = table_.touch(network_key(f.dst), f.last_ns, closer(out));
+    State& s = n.state;
+    s.attempts += f.attempts;
+    s.half_open += f.attempts;
+    s.see(f.first_ns, f.last_ns);
+    s.last_sent_ns = std::max(s.last_sent_ns, f.last_ns);
+    s.sources.see(f.source);
+    if (f.many_sources()) {
+      s.sources.many = true;
+      s.spread = true;
+    } else {
+      flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
+    }
+    const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
+    rise(n, out, many_sources && rate(s) >= options_.syn_flood_network_rate);
     return;
   }
   const VictimCount victim{.src = f.source,
@@ -204,7 +266,7 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
   s.last_sent_ns = std::max(s.last_sent_ns, f.last_ns);
   s.sources.see(f.source);
   if (f.many_sources()) s.sources.many = true;
-  rise(e, out);
+  rise(e, out, !covered(s, f.dst));
   if (options_.syn_flood_network_rate > 0) count_victim(victim, out);
 }
 

@@ -8,7 +8,13 @@
 //    them (one host's spray is a port scan) and no port got 80 % (a one-port flood is that port's
 //    own subject);
 //  * network-wide: SYNs sprayed at random destinations from many sources (hping3 --rand-source
-//    --rand-dest).
+//    --rand-dest);
+//  * network: half-open SYNs at many hosts of one IPv4 /24 or IPv6 /64 from many sources (a flood
+//    spread over a network, "carpet bombing"), judged like the network-wide subject when no host
+//    got 80 % and no source sent 80 % of them. Its profile is the network ("10.9.0.0/24", as the
+//    network flood detector's from the flow table's summaries). While it is engaged, a host of
+//    that network whose own ip:port subject reaches the count from many sources is part of it,
+//    not an alert of its own: a flood at 256 hosts is one alert, not 256.
 // Attempts come from the stage's AttemptTracker (detect::Attempt), so a flood is judged within a
 // second of its SYNs, not when its flows time out. A destination the flow table found flooded
 // gets its further SYNs as summaries (flow/flood_guard.h), counted the same way.
@@ -39,8 +45,9 @@ class SynFloodDetector final : public Detector {
     std::uint64_t half_open = 0;  // victim-wide: refused ones too
     SourceTracker sources;        // of the half-open attempts
     SourceTracker destinations;   // the network-wide subject only
-    // The victim-wide subject only: majority votes over its half-open attempts' sources and
-    // ports (flow::majority_vote); `spread`: a flood summary found no leading source.
+    // The victim-wide and network subjects: majority votes over their half-open attempts'
+    // sources and ports (the network subject: hosts, a 16-bit hash of the address;
+    // flow::majority_vote); `spread`: a flood summary found no leading source.
     net::IpAddress source;
     std::uint64_t source_lead = 0;
     std::uint16_t port = 0;
@@ -55,6 +62,16 @@ class SynFloodDetector final : public Detector {
   // keys are TCP's).
   [[nodiscard]] static SubjectKey victim_key(const net::IpAddress& dst) { return {{}, dst, 0, 0}; }
   [[nodiscard]] static bool victim_wide(const SubjectKey& key) { return key.proto == 0; }
+  // Many hosts of `dst`'s network: the network subject's key (protocol 1 marks it; `dst` is the
+  // network's first address and `port` its prefix length).
+  [[nodiscard]] static SubjectKey network_key(const net::IpAddress& dst);
+  [[nodiscard]] static bool network_subject(const SubjectKey& key) { return key.proto == 1; }
+  // Counts one attempt in the network subject of its destination.
+  void count_network(const Attempt& a, bool half_open, const FlowRef& ref,
+                     std::vector<Evidence>& out);
+  // Whether an ip:port subject of `dst` with these counts is part of a flood spread over dst's
+  // network (its network subject engaged; its own SYNs from many sources).
+  [[nodiscard]] bool covered(const State& s, const net::IpAddress& dst);
   // Attempts to one ip:port for the victim-wide subject: from one attempt or a flood summary.
   struct VictimCount {
     net::IpAddress src;  // the source (when not `spread`)

@@ -83,13 +83,6 @@ bool FloodGuard::same(const FloodSummary& s, const net::IpAddress& ip, std::uint
          (s.prefix != 0) == (scope == kNet);
 }
 
-net::IpAddress FloodGuard::network_of(const net::IpAddress& address) {
-  net::IpAddress n = address;
-  const std::size_t keep = address.family == 6 ? 8 : 3;
-  std::fill(n.bytes.begin() + static_cast<std::ptrdiff_t>(keep), n.bytes.end(), std::uint8_t{0});
-  return n;
-}
-
 FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag, std::uint8_t scope) {
   if (scope == kNet) return &entries_[(kBuckets + ((tag >> 20) & (kNetBuckets - 1))) * 2];
   return &entries_[((tag >> 20) & (kBuckets - 1)) * 2];

@@ -98,6 +98,18 @@ struct FloodSummary {
   [[nodiscard]] bool many_sources() const { return no_majority(source_lead, attempts); }
 };
 
+// The network a flood spread over many hosts is counted in (FloodSummary::prefix): `address`'s
+// IPv4 /24 or IPv6 /64, as its first address, and that prefix length.
+[[nodiscard]] inline net::IpAddress flood_network_of(const net::IpAddress& address) {
+  net::IpAddress n = address;
+  const std::size_t keep = address.family == 6 ? 8 : 3;
+  for (std::size_t i = keep; i < n.bytes.size(); ++i) n.bytes[i] = 0;
+  return n;
+}
+[[nodiscard]] inline std::uint8_t flood_prefix_of(const net::IpAddress& address) {
+  return address.family == 6 ? 64 : 24;
+}
+
 class FlowObserver {
  public:
   virtual ~FlowObserver() = default;

@@ -174,6 +174,64 @@ TEST(SynFloodDetector, OneHostSprayingPortsIsAScanNotAFlood) {
   EXPECT_TRUE(d.out.empty()) << d.out.front().description;
 }
 
+// SYNs at port 80 of the 256 hosts of 10.9.0.0/24 in a scattered order, `per_second`, each from
+// its own source (from_one: all from 10.77.0.66), `count` in all; then the windows close.
+void syns_at_network(Driven<SynFloodDetector>& d, int count, int per_second, bool from_one) {
+  for (int i = 0; i < count; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * kSec / per_second;
+    const auto src = from_one
+                         ? ip("10.77.0.66")
+                         : ipv4(172, static_cast<std::uint8_t>(16 + i / 65536),
+                                static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i));
+    const auto port = static_cast<std::uint16_t>(from_one ? 20'000 + i % 40'000 : 1024);
+    const auto host = ipv4(10, 9, 0, static_cast<std::uint8_t>((i * 37) % 256));
+    d.event(event(FlowMoment::kStart, src, port, host, 80, 6, t, t, kSyn));
+  }
+  d.advance(kT0 + 600 * kSec);
+}
+
+TEST(SynFloodDetector, AFloodSpreadOverANetworkIsOneAlertAboutTheNetworkNotOneAHost) {
+  // hping3 -S --flood --rand-source --rand-dest 10.9.0.x: 100,000 SYNs/s for 2 s, ~390/s per
+  // host, so each host's own subject reaches its count of 100 within half a second.
+  Driven<SynFloodDetector> d;
+  syns_at_network(d, 200'000, 100'000, false);
+  ASSERT_FALSE(d.out.empty());
+  std::size_t about_network = 0;
+  for (const Evidence& e : d.out) {
+    if (e.interface == "10.9.0.0/24") {
+      ++about_network;
+      EXPECT_EQ(e.host.family, 0);
+      EXPECT_EQ(e.role, Role::kVictim);
+      EXPECT_NE(e.description.find("to many hosts of 10.9.0.0/24"), std::string::npos)
+          << e.description;
+      EXPECT_NE(e.description.find("from many sources"), std::string::npos) << e.description;
+    } else {
+      // The network-wide spray ("many destinations") may speak too; no host of the network.
+      EXPECT_EQ(e.interface, "network") << e.description;
+      EXPECT_EQ(e.host.family, 0) << e.description;
+    }
+  }
+  EXPECT_GE(about_network, 1u);
+  EXPECT_EQ(d.out.front().interface == "10.9.0.0/24" || d.out.front().interface == "network", true);
+}
+
+TEST(SynFloodDetector, ASweepOfANetworkFromOneHostIsNoNetworkFlood) {
+  // nmap -sS -T5 of port 80 on a /24 from one host, repeatedly: its own subjects (a host scan is
+  // the host scan detector's); never the network's.
+  Driven<SynFloodDetector> d;
+  syns_at_network(d, 20'000, 10'000, true);
+  for (const Evidence& e : d.out) EXPECT_NE(e.interface, "10.9.0.0/24") << e.description;
+}
+
+TEST(SynFloodDetector, AOneHostFloodInsideANetworkIsThatHostsOwn) {
+  Driven<SynFloodDetector> d;
+  spoofed_syns(d, ip("10.9.0.5"), 20'000, 10'000, [](int) { return std::uint16_t{80}; });
+  d.advance(kT0 + 600 * kSec);
+  ASSERT_FALSE(d.out.empty());
+  EXPECT_EQ(d.out.front().host, ip("10.9.0.5"));
+  for (const Evidence& e : d.out) EXPECT_NE(e.interface, "10.9.0.0/24") << e.description;
+}
+
 TEST(SynFloodDetector, ManyClientsOfManyServicesOnOneHostAreNoFlood) {
   // 3,000 clients a second at 500 ports of one host, handshakes completed.
   Driven<SynFloodDetector> d;
@@ -321,15 +379,13 @@ flow::FloodSummary network_summary(std::uint8_t proto, std::int64_t first, std::
 
 TEST(NetworkFloodDetector, AFloodSpreadOverANetworkIsEvidenceAboutTheNetworkOfItsKind) {
   NetworkFloodDetector d({});
-  for (const std::uint8_t proto : {std::uint8_t{6}, std::uint8_t{17}, std::uint8_t{1}}) {
+  for (const std::uint8_t proto : {std::uint8_t{17}, std::uint8_t{1}}) {
     SCOPED_TRACE(int(proto));
     std::vector<Evidence> out;
     // The flow table found it half a second in: a first summary, then a second's.
     d.on_flood_summary(network_summary(proto, kT0, kT0 + 500 * kMs, 1'200, {}, true), out);
     ASSERT_EQ(out.size(), 1u);
-    EXPECT_EQ(out[0].kind, proto == 6    ? kind::kSynFlood
-                           : proto == 17 ? kind::kUdpFlood
-                                         : kind::kIcmpFlood);
+    EXPECT_EQ(out[0].kind, proto == 17 ? kind::kUdpFlood : kind::kIcmpFlood);
     EXPECT_EQ(out[0].detector, "network_flood");
     EXPECT_EQ(out[0].host.family, 0) << "no one host is the victim";
     EXPECT_EQ(out[0].interface, "10.9.0.0/24") << "the network's profile";
@@ -357,19 +413,41 @@ TEST(NetworkFloodDetector, NamesOneSourceAndLeavesOtherSummariesToTheirDetectors
   EXPECT_EQ(out[1].host, ip("10.77.0.67"));
   EXPECT_EQ(out[1].role, Role::kAttacker);
   out.clear();
-  // A host's or a port's summary, and strays, are not a network's.
+  // A host's or a port's summary, strays, and SYNs spread over a network (the SYN flood
+  // detector's) are not this detector's.
   d.on_flood_summary(flood_summary(ip("10.0.0.5"), kT0, kT0 + kSec, 40'000, {}, true), out);
   d.on_flood_summary(stray_summary(ip("10.0.0.9"), kT0, kT0 + kSec, 40'000, {}, true), out);
+  d.on_flood_summary(network_summary(6, kT0, kT0 + kSec, 40'000, {}, true), out);
   EXPECT_TRUE(out.empty());
-  // The per-host flood detectors leave a network's summary alone.
-  SynFloodDetector syn({});
+  // The per-host UDP and ICMP flood detectors leave a network's summary alone.
   UdpFloodDetector udp({});
   IcmpFloodDetector icmp({});
-  syn.on_flood_summary(network_summary(6, kT0, kT0 + kSec, 40'000, {}, true), out);
   udp.on_flood_summary(network_summary(17, kT0, kT0 + kSec, 40'000, {}, true), out);
   icmp.on_flood_summary(network_summary(1, kT0, kT0 + kSec, 40'000, {}, true), out);
   EXPECT_TRUE(out.empty());
-  EXPECT_EQ(syn.stats().tracked + udp.stats().tracked + icmp.stats().tracked, 0u);
+  EXPECT_EQ(udp.stats().tracked + icmp.stats().tracked, 0u);
+}
+
+TEST(SynFloodDetector, ANetworksSummaryIsItsNetworkSubjectAndCoversItsHostsLaterSummaries) {
+  Driven<SynFloodDetector> d;
+  // The flow table found SYNs spread over 10.9.0.0/24, then one of its hosts' port flooded too
+  // (a host that got more than its share): the network's evidence, not the host's.
+  d.detector().on_flood_summary(network_summary(6, kT0, kT0 + kSec, 40'000, {}, true), d.out);
+  ASSERT_EQ(d.out.size(), 1u);
+  EXPECT_EQ(d.out[0].kind, kind::kSynFlood);
+  EXPECT_EQ(d.out[0].interface, "10.9.0.0/24");
+  EXPECT_EQ(d.out[0].host.family, 0);
+  EXPECT_EQ(d.out[0].threat, Severity::kCritical);  // 40,000/s
+  EXPECT_NE(d.out[0].description.find("to many hosts of 10.9.0.0/24"), std::string::npos)
+      << d.out[0].description;
+  d.detector().on_flood_summary(
+      flood_summary(ip("10.9.0.77"), kT0 + kSec, kT0 + 2 * kSec, 5'000, {}, true), d.out);
+  EXPECT_EQ(d.out.size(), 1u) << d.out.back().description;
+  // Outside the network, a host's port summary is its own.
+  d.detector().on_flood_summary(
+      flood_summary(ip("10.9.1.77"), kT0 + kSec, kT0 + 2 * kSec, 5'000, {}, true), d.out);
+  ASSERT_EQ(d.out.size(), 2u);
+  EXPECT_EQ(d.out[1].host, ip("10.9.1.77"));
 }
 
 TEST(UdpFloodDetector, AnUnansweredFloodIsEvidenceWithinTwoSecondsDespiteDnsToTheSameHost) {

@@ -315,6 +315,24 @@ class Replay(unittest.TestCase):
         self.assertIn("every host of 10.0.3.0/24", udp_alerts[-1]["reason"])
         self.assertIn("from many sources", udp_alerts[-1]["reason"])
 
+    def test_a_spoofed_syn_flood_at_a_few_hosts_of_a_network_is_one_alert_not_one_a_host(self):
+        # 4,000 spoofed SYNs at 4,000/s at 16 hosts of 10.0.4.0/24: ~250 each, enough for each
+        # host's own count of 100, but the flood is the network's: one alert about 10.0.4.0/24
+        # (and the network-wide spray's), none about any of its hosts.
+        def flood(frames, t, k, rng):
+            victim = f"10.0.4.{rng.randrange(16)}"
+            frames.append((t, tcp(self.spoofed(rng), 1024 + rng.randrange(60000), victim, 80,
+                                  SYN)))
+
+        err, out, summarised, flood_rows = self.replay_floods("carpet-syn", 23, flood, 1)
+        self.assertIn("every host of 10.0.4.0/24 (tcp) is flooded", err)
+        syn_alerts = {a["id"]: a for a in read_alerts(out) if a["kind"] == "syn_flood"}
+        self.assertTrue(syn_alerts, [a["kind"] for a in read_alerts(out)])
+        self.assertIn("10.0.4.0/24", {a["interface"] for a in syn_alerts.values()})
+        self.assertLessEqual({a["interface"] for a in syn_alerts.values()},
+                             {"10.0.4.0/24", "network"})
+        self.assertEqual({a["dst_ip"] for a in syn_alerts.values()}, {""})
+
     def test_a_spoofed_ack_flood_is_summarised_and_alerted_at_its_victim(self):
         # hping3 -A --flood --rand-source -p 80: 4,000 ACKs outside any connection at 4,000/s
         # beside the benign traffic; the victim resets each.
