@@ -100,7 +100,8 @@ export async function checkHostPage(page, check, screenshot) {
   }
   const ip = (await link.textContent()).trim();
   await link.click();
-  const opened = await waitIn(page, (want) => document.body.dataset.hostReady === want, ip, 10000);
+  // A loaded machine (the whole suite beside it) has taken over 10 s to load the host page.
+  const opened = await waitIn(page, (want) => document.body.dataset.hostReady === want, ip, 30000);
   check(opened, `the host page of ${ip} opens from its link`);
   if (!opened) return;
   check(new URL(page.url()).hash === `#/host/${encodeURIComponent(ip)}`, `the address bar names the host (${new URL(page.url()).hash})`);
