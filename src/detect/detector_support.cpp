@@ -130,13 +130,16 @@ std::string service_suffix(std::uint16_t port) {
 }
 
 void push_with_culprit(std::vector<Evidence>& out, Evidence ev) {
-  if (ev.role != Role::kVictim || ev.peer.family == 0 || ev.host.family == 0) {
+  // A victim is a host, or a network (no address; its profile is named by `interface`).
+  const bool network = ev.host.family == 0 && !ev.interface.empty();
+  if (ev.role != Role::kVictim || ev.peer.family == 0 || (ev.host.family == 0 && !network)) {
     out.push_back(std::move(ev));
     return;
   }
   Evidence culprit = ev;
   culprit.host = ev.peer;
   culprit.peer = ev.host;
+  if (network) culprit.interface.clear();
   culprit.role = Role::kAttacker;
   culprit.subject = mix64(ev.subject ^ 0x5bd1e995ULL);
   out.push_back(std::move(ev));

@@ -212,8 +212,9 @@ class SecondSight final {
 // " (SSH)" or "".
 [[nodiscard]] std::string service_suffix(std::uint16_t port);
 
-// Appends `ev`; when it is about a victim and names one source (a flood that is not spoofed), also
-// the same evidence about that source as the attacker, so the attacker's own profile alerts too.
+// Appends `ev`; when it is about a victim (a host, or a network named by `interface`) and names
+// one source (a flood that is not spoofed), also the same evidence about that source as the
+// attacker, so the attacker's own profile alerts too.
 void push_with_culprit(std::vector<Evidence>& out, Evidence ev);
 
 // An Evidence with the common fields set: kind, detector, time span, confidence and threat from

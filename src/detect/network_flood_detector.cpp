@@ -7,26 +7,6 @@
 
 namespace netsentry::detect {
 
-namespace {
-// Appends the network's evidence and, when it names one source (a flood that is not spoofed),
-// the same evidence about that source as the attacker, so its own profile alerts too
-// (push_with_culprit does this for a victim host; the network is no host).
-void push_with_source(std::vector<Evidence>& out, Evidence ev) {
-  if (ev.peer.family == 0) {
-    out.push_back(std::move(ev));
-    return;
-  }
-  Evidence culprit = ev;
-  culprit.host = ev.peer;
-  culprit.peer = {};
-  culprit.interface.clear();
-  culprit.role = Role::kAttacker;
-  culprit.subject = mix64(ev.subject ^ 0x5bd1e995ULL);
-  out.push_back(std::move(ev));
-  out.push_back(std::move(culprit));
-}
-}  // namespace
-
 NetworkFloodDetector::NetworkFloodDetector(const HostDetectorOptions& options)
     : options_(options), table_(options.window_ns, options.max_tracked) {
   validate(options_);
@@ -35,7 +15,7 @@ NetworkFloodDetector::NetworkFloodDetector(const HostDetectorOptions& options)
 auto NetworkFloodDetector::closer(std::vector<Evidence>& out) {
   return [this, &out](const Table::Entry& e) {
     if (e.state.grew(e.state.attempts)) {
-      push_with_source(out, make(e, e.state.level));
+      push_with_culprit(out, make(e, e.state.level));
       ++evidence_;
     }
   };
@@ -105,7 +85,7 @@ void NetworkFloodDetector::on_flood_summary(const flow::FloodSummary& f,
   if (level > s.level) {
     s.level = level;
     s.reported = s.attempts;
-    push_with_source(out, make(e, level));
+    push_with_culprit(out, make(e, level));
     ++evidence_;
   }
 }

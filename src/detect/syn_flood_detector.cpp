@@ -90,6 +90,16 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
   return ev;
 }
 
+void SynFloodDetector::see_half_open(State& s, const Attempt& a, const FlowRef& ref) {
+  // The flood's time span and sources are those of its half-open attempts: clients served
+  // meanwhile neither make the sources "many" nor date the flood back to their visits.
+  s.see(a.start_ns, a.time_ns);
+  s.sources.see(a.src);
+  ++s.half_open;
+  s.last_sent_ns = std::max(s.last_sent_ns, a.start_ns);
+  remember_recent(s.recent, ref, kRecent);
+}
+
 void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) {
   if (a.ip_proto != kTcp || a.repeat || options_.syn_flood_half_open == 0) return;
   const bool half_open = a.outcome == AttemptOutcome::kHalfOpen ||
@@ -102,16 +112,7 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
   auto& e = table_.touch({{}, a.dst, a.dst_port, kTcp}, a.time_ns, closer(out));
   State& s = e.state;
   ++s.attempts;
-  if (half_open) {
-    // The flood's time span and sources are those of its half-open attempts: clients served
-    // meanwhile neither make the sources "many" nor date the flood back to their visits.
-    s.see(a.start_ns, a.time_ns);
-    s.sources.see(a.src);
-    ++s.half_open;
-    s.last_sent_ns = std::max(s.last_sent_ns, a.start_ns);
-    if (s.recent.size() >= kRecent) s.recent.erase(s.recent.begin());
-    s.recent.push_back(ref);
-  }
+  if (half_open) see_half_open(s, a, ref);
   rise(e, out, !covered(s, a.dst));
   if (options_.syn_flood_network_rate > 0) {
     // Victim-wide: half-open SYNs from many sources at many ports of the destination.
@@ -137,8 +138,7 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
     if (half_open) {
       ++ns.half_open;
       ns.last_sent_ns = std::max(ns.last_sent_ns, a.start_ns);
-      if (ns.recent.size() >= kRecent) ns.recent.erase(ns.recent.begin());
-      ns.recent.push_back(ref);
+      remember_recent(ns.recent, ref, kRecent);
     }
     const bool spray = ns.sources.many && ns.destinations.many &&
                        double(ns.half_open) >= options_.syn_flood_ratio * double(ns.attempts) &&
@@ -197,14 +197,10 @@ void SynFloodDetector::count_network(const Attempt& a, bool half_open, const Flo
   State& s = n.state;
   ++s.attempts;
   if (half_open) {
-    s.see(a.start_ns, a.time_ns);
-    s.sources.see(a.src);
-    ++s.half_open;
-    s.last_sent_ns = std::max(s.last_sent_ns, a.start_ns);
+    see_half_open(s, a, ref);
     flow::majority_vote(s.source, s.source_lead, a.src, 1);
     const auto host = static_cast<std::uint16_t>(hash_address(a.dst, 0) >> 48);
     flow::majority_vote(s.port, s.port_lead, host, 1);
-    remember_recent(s.recent, ref, kRecent);
   }
   const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
   const bool many_hosts = s.spread || flow::no_majority(s.port_lead, s.half_open);

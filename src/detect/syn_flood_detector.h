@@ -66,6 +66,9 @@ class SynFloodDetector final : public Detector {
   // network's first address and `port` its prefix length).
   [[nodiscard]] static SubjectKey network_key(const net::IpAddress& dst);
   [[nodiscard]] static bool network_subject(const SubjectKey& key) { return key.proto == 1; }
+  // Counts a half-open attempt in `s` (an ip:port's or a network's subject): its time, its
+  // source, the time it was sent and its flow.
+  static void see_half_open(State& s, const Attempt& a, const FlowRef& ref);
   // Counts one attempt in the network subject of its destination.
   void count_network(const Attempt& a, bool half_open, const FlowRef& ref,
                      std::vector<Evidence>& out);

@@ -43,7 +43,8 @@ bool FloodGuard::on_unreachable(const net::Packet& packet, std::int64_t now_ns) 
   // flooded UDP port takes it.
   for (Flood& f : floods_) {
     FloodSummary& s = f.summary;
-    const bool from_dst = s.prefix != 0 ? s.dst == network_of(packet.src) : s.dst == packet.src;
+    const bool from_dst =
+        s.prefix != 0 ? s.dst == flood_network_of(packet.src) : s.dst == packet.src;
     if (s.ip_proto == kUdp && from_dst && s.vlan == packet.vlan) {
       count(s, s.replies, s.reply_bytes, packet, now_ns);
       ++s.total_replies;
@@ -160,8 +161,8 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
   f.summary.all_ports = scope != kPort;
   f.summary.strays = scope == kStray;
   if (scope == kNet) {
-    f.summary.dst = network_of(attempt.dst);
-    f.summary.prefix = prefix_of(attempt.dst);
+    f.summary.dst = flood_network_of(attempt.dst);
+    f.summary.prefix = flood_prefix_of(attempt.dst);
   }
   floods_.push_back(f);
   e.flood = static_cast<std::uint8_t>(floods_.size());
@@ -185,7 +186,7 @@ bool FloodGuard::on_stray(const net::Packet& packet, std::int64_t now_ns) {
 bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
                                std::int64_t now_ns) {
   const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
-  const net::IpAddress dst = scope == kNet ? network_of(packet.dst) : packet.dst;
+  const net::IpAddress dst = scope == kNet ? flood_network_of(packet.dst) : packet.dst;
   const std::uint64_t tag = tag_of(dst, key_port, packet.vlan, packet.ip_proto, scope);
   const std::int64_t quarter = now_ns / kQuarterNs;
   Entry* e = claim(tag, scope, quarter);
@@ -240,7 +241,7 @@ FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, 
     if (scope == kStray && (ip_proto != kTcp || !host_too || !strays_too)) continue;
     if (scope == kNet && !icmp(ip_proto) && !host_too) continue;
     const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
-    const net::IpAddress key = scope == kNet ? network_of(ip) : ip;
+    const net::IpAddress key = scope == kNet ? flood_network_of(ip) : ip;
     Entry* e = find(tag_of(key, key_port, vlan, ip_proto, scope), scope);
     if (e == nullptr || e->flood == 0) continue;
     FloodSummary& s = floods_[e->flood - 1u].summary;
@@ -280,7 +281,7 @@ void FloodGuard::on_completed(const net::IpAddress& dst, std::uint16_t dst_port,
   // too; a stray's host entry alone.
   for (const std::uint8_t scope : {kPort, kHost, kStray, kNet}) {
     if ((scope == kStray) != stray || (scope == kHost && icmp(ip_proto))) continue;
-    const net::IpAddress key = scope == kNet ? network_of(dst) : dst;
+    const net::IpAddress key = scope == kNet ? flood_network_of(dst) : dst;
     Entry* e = find(
         tag_of(key, scope == kPort ? dst_port : std::uint16_t{0}, vlan, ip_proto, scope), scope);
     if (e != nullptr && q > e->judged && q <= e->quarter && q > e->quarter - 4) {

@@ -154,13 +154,6 @@ class FloodGuard final {
   static constexpr std::uint8_t kHost = 1;
   static constexpr std::uint8_t kStray = 2;
   static constexpr std::uint8_t kNet = 3;
-  // The network kNet counts `address` in: its IPv4 /24 or IPv6 /64 (the first address).
-  [[nodiscard]] static net::IpAddress network_of(const net::IpAddress& address) {
-    return flood_network_of(address);
-  }
-  [[nodiscard]] static std::uint8_t prefix_of(const net::IpAddress& address) {
-    return flood_prefix_of(address);
-  }
   [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
                                             std::uint16_t vlan, std::uint8_t ip_proto,
                                             std::uint8_t scope = kPort);

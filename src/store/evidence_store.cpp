@@ -287,20 +287,6 @@ void EvidenceStore::process(const std::vector<EvidenceRequest>& requests) {
     if (auto job = start(r)) jobs.push_back(std::move(*job));
   }
   if (jobs.empty()) return;
-  if (jobs.size() == 1) {
-    // One alert (the usual case): its records go through the worker's own buffer, reused.
-    Job& job = jobs.front();
-    job.data.swap(records_);
-    job.data.clear();
-    recorder_.for_each(job.query, [&](const capture::RecordedPacket& packet) {
-      job.add(packet);
-      return true;
-    });
-    job.write_out();
-    job.data.swap(records_);
-    finish(job);
-    return;
-  }
   // The records waiting for their files stay within kBatchBytes however many alerts there are.
   const std::size_t chunk =
       std::clamp<std::size_t>(kBatchBytes / jobs.size(), kMinChunkBytes, kChunkBytes);
@@ -310,6 +296,8 @@ void EvidenceStore::process(const std::vector<EvidenceRequest>& requests) {
     job.chunk_bytes = chunk;
     queries.push_back(job.query);
   }
+  // A lone alert (the usual case) writes through the worker's own buffer, reused.
+  if (jobs.size() == 1) jobs.front().data.swap(records_);
   recorder_.for_each_of(queries, [&](std::size_t i, const capture::RecordedPacket& packet) {
     jobs[i].add(packet);
     return true;
@@ -318,6 +306,7 @@ void EvidenceStore::process(const std::vector<EvidenceRequest>& requests) {
     job.write_out();
     finish(job);
   }
+  if (jobs.size() == 1) jobs.front().data.swap(records_);
 }
 
 void EvidenceStore::finish(Job& job) {
