@@ -71,13 +71,21 @@ std::vector<std::unique_ptr<Detector>> make_host_detectors(const HostDetectorOpt
   if (o.port_scan_ports > 0) out.push_back(std::make_unique<PortScanDetector>(o));
   if (o.host_scan_hosts > 0) out.push_back(std::make_unique<HostScanDetector>(o));
   if (o.syn_flood_half_open > 0) out.push_back(std::make_unique<SynFloodDetector>(o));
-  if (o.udp_flood_packets_per_second > 0) out.push_back(std::make_unique<UdpFloodDetector>(o));
-  if (o.icmp_flood_packets_per_second > 0) out.push_back(std::make_unique<IcmpFloodDetector>(o));
-  if (o.tcp_flood_packets_per_second > 0) out.push_back(std::make_unique<TcpFloodDetector>(o));
+  // The UDP and ICMP flood detectors ask it whether a host's network is flooded; it comes after
+  // them (the stage hands a batch's network summaries over before its hosts').
+  std::unique_ptr<NetworkFloodDetector> networks;
   if ((o.udp_flood_packets_per_second > 0 && o.udp_flood_unanswered_packets_per_second > 0) ||
       o.icmp_flood_packets_per_second > 0) {
-    out.push_back(std::make_unique<NetworkFloodDetector>(o));
+    networks = std::make_unique<NetworkFloodDetector>(o);
   }
+  if (o.udp_flood_packets_per_second > 0) {
+    out.push_back(std::make_unique<UdpFloodDetector>(o, networks.get()));
+  }
+  if (o.icmp_flood_packets_per_second > 0) {
+    out.push_back(std::make_unique<IcmpFloodDetector>(o, networks.get()));
+  }
+  if (o.tcp_flood_packets_per_second > 0) out.push_back(std::make_unique<TcpFloodDetector>(o));
+  if (networks) out.push_back(std::move(networks));
   if (o.brute_force_sessions > 0 || o.brute_force_web_sessions > 0) {
     out.push_back(std::make_unique<BruteForceDetector>(o));
   }

@@ -4,6 +4,7 @@
 
 #include "detect/alert.h"
 #include "detect/alert_format.h"
+#include "detect/network_flood_detector.h"
 
 namespace netsentry::detect {
 
@@ -18,8 +19,9 @@ double request_rate(std::uint64_t requests, const Track& t) {
 }
 }  // namespace
 
-IcmpFloodDetector::IcmpFloodDetector(const HostDetectorOptions& options)
-    : options_(options), table_(options.window_ns, options.max_tracked) {
+IcmpFloodDetector::IcmpFloodDetector(const HostDetectorOptions& options,
+                                     NetworkFloodDetector* networks)
+    : options_(options), networks_(networks), table_(options.window_ns, options.max_tracked) {
   validate(options_);
 }
 
@@ -69,6 +71,10 @@ void IcmpFloodDetector::check(Table::Entry& e, std::vector<Evidence>& out) {
   if (victim_subject(e.key) && !many_sources(s)) return;  // one host's flood: its own subject
   const int level = level_for(request_rate(s.requests, s), options_.icmp_flood_packets_per_second,
                               options_.critical_factor);
+  if (level > s.level && victim_subject(e.key) && networks_ != nullptr &&
+      networks_->engaged(e.key.dst, e.key.proto)) {
+    return;  // part of a flood at its whole network (that network's evidence)
+  }
   if (level > s.level) {
     s.level = level;
     s.reported = s.requests;

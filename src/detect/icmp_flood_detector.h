@@ -8,7 +8,8 @@
 // one host from all sources, when no source sent 80 % of them (a majority vote; a flood from one
 // host is that host's own subject above). The victim is then the profile. A host the flow table
 // found flooded gets its further echo requests as summaries (flow/flood_guard.h), counted the
-// same way.
+// same way. A victim subject's host is part of a flood at its whole network, with no evidence of
+// its own, while the network flood detector (`networks`) has found an echo flood there.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 
@@ -18,9 +19,12 @@
 
 namespace netsentry::detect {
 
+class NetworkFloodDetector;
+
 class IcmpFloodDetector final : public Detector {
  public:
-  explicit IcmpFloodDetector(const HostDetectorOptions& options);
+  explicit IcmpFloodDetector(const HostDetectorOptions& options,
+                             NetworkFloodDetector* networks = nullptr);
 
   [[nodiscard]] std::string_view name() const override { return "icmp_flood"; }
   void on_flow_event(const flow::FlowEvent& event, std::vector<Evidence>& out) override;
@@ -63,6 +67,7 @@ class IcmpFloodDetector final : public Detector {
   [[nodiscard]] auto closer(std::vector<Evidence>& out);
 
   HostDetectorOptions options_;
+  NetworkFloodDetector* networks_;  // may be null
   Table table_;
   PacketLedger ledger_;
   bool events_ = false;

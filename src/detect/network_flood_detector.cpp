@@ -90,6 +90,12 @@ void NetworkFloodDetector::on_flood_summary(const flow::FloodSummary& f,
   }
 }
 
+bool NetworkFloodDetector::engaged(const net::IpAddress& host, std::uint8_t ip_proto) {
+  const Table::Entry* e =
+      table_.find({{}, flow::flood_network_of(host), flow::flood_prefix_of(host), ip_proto});
+  return e != nullptr && e->state.level > 0;
+}
+
 void NetworkFloodDetector::advance(std::int64_t now_ns, std::vector<Evidence>& out) {
   table_.expire(now_ns, closer(out));
 }

@@ -11,6 +11,9 @@
 // the source is named (and gets its own attacker evidence) when one address sent 80 % of the
 // attempts. SYNs spread over a network are the SYN flood detector's network subject. A flood
 // below the guard's rate is not judged.
+// While a network's flood of one protocol is engaged, the UDP and ICMP flood detectors leave out a
+// host of it whose own flood comes from many sources (engaged()): hosts that got more than their
+// share of a flood at 256 hosts are part of the network's alert, not 256 alerts of their own.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 
@@ -29,6 +32,9 @@ class NetworkFloodDetector final : public Detector {
   void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
   void flush(std::vector<Evidence>& out) override;
   [[nodiscard]] DetectorStats stats() const override;
+  // Whether this detector has found a flood of `ip_proto` (UDP, ICMP or ICMPv6) at the network of
+  // `host` (its /24 or /64) in the current window.
+  [[nodiscard]] bool engaged(const net::IpAddress& host, std::uint8_t ip_proto);
 
  private:
   struct State : Track {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "detect/alert.h"
 #include "detect/alert_format.h"
 
@@ -113,7 +115,7 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
   State& s = e.state;
   ++s.attempts;
   if (half_open) see_half_open(s, a, ref);
-  rise(e, out, !covered(s, a.dst));
+  rise(e, out, !covered(s, a.dst, out));
   if (options_.syn_flood_network_rate > 0) {
     // Victim-wide: half-open SYNs from many sources at many ports of the destination.
     // A refused SYN counts here too: a spray at every port mostly meets closed ones.
@@ -139,10 +141,11 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
       ++ns.half_open;
       ns.last_sent_ns = std::max(ns.last_sent_ns, a.start_ns);
       remember_recent(ns.recent, ref, kRecent);
+      flow::majority_vote(ns.network, ns.network_lead, flow::flood_network_of(a.dst), 1);
     }
     const bool spray = ns.sources.many && ns.destinations.many &&
                        double(ns.half_open) >= options_.syn_flood_ratio * double(ns.attempts) &&
-                       rate(ns) >= options_.syn_flood_network_rate;
+                       rate(ns) >= options_.syn_flood_network_rate && !within_network(ns);
     const int nlevel =
         spray ? level_for(double(ns.half_open), double(options_.syn_flood_half_open), cf) : 0;
     if (nlevel > ns.level) {
@@ -172,13 +175,15 @@ void SynFloodDetector::count_victim(const VictimCount& c, std::vector<Evidence>&
   rise(v, out, many_sources && many_ports && rate(s) >= options_.syn_flood_network_rate);
 }
 
+int SynFloodDetector::level_of(const State& s) const {
+  if (double(s.half_open) < options_.syn_flood_ratio * double(s.attempts)) return 0;
+  return level_for(double(s.half_open), double(options_.syn_flood_half_open),
+                   options_.critical_factor);
+}
+
 void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out, bool eligible) {
   State& s = e.state;
-  const bool ratio_ok =
-      eligible && double(s.half_open) >= options_.syn_flood_ratio * double(s.attempts);
-  const int level = ratio_ok ? level_for(double(s.half_open), double(options_.syn_flood_half_open),
-                                         options_.critical_factor)
-                             : 0;
+  const int level = eligible ? level_of(s) : 0;
   if (level > s.level) {
     s.level = level;
     s.reported = s.half_open;
@@ -202,15 +207,37 @@ void SynFloodDetector::count_network(const Attempt& a, bool half_open, const Flo
     const auto host = static_cast<std::uint16_t>(hash_address(a.dst, 0) >> 48);
     flow::majority_vote(s.port, s.port_lead, host, 1);
   }
-  const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
-  const bool many_hosts = s.spread || flow::no_majority(s.port_lead, s.half_open);
-  rise(n, out, many_sources && many_hosts && rate(s) >= options_.syn_flood_network_rate);
+  rise(n, out, spread_over_network(s));
 }
 
-bool SynFloodDetector::covered(const State& s, const net::IpAddress& dst) {
-  if (!s.sources.many || options_.syn_flood_network_rate <= 0) return false;
-  const Table::Entry* n = table_.find(network_key(dst));
+bool SynFloodDetector::spread_over_network(const State& s) const {
+  const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
+  const bool many_hosts = s.spread || flow::no_majority(s.port_lead, s.half_open);
+  return many_sources && many_hosts && rate(s) >= options_.syn_flood_network_rate;
+}
+
+bool SynFloodDetector::within_network(const State& spray) {
+  if (flow::no_majority(spray.network_lead, spray.half_open)) return false;
+  const Table::Entry* n = table_.find(network_key(spray.network));
   return n != nullptr && n->state.level > 0;
+}
+
+bool SynFloodDetector::covered(const State& s, const net::IpAddress& dst,
+                               std::vector<Evidence>& out) {
+  if (!s.sources.many || options_.syn_flood_network_rate <= 0) return false;
+  Table::Entry* n = table_.find(network_key(dst));
+  if (n == nullptr) return false;
+  State& ns = n->state;
+  if (ns.level > 0) return true;
+  const int level = level_of(s);
+  if (level == 0 || !spread_over_network(ns)) return false;
+  // This host passes the rule first: the network speaks for it, at the higher of their levels.
+  ns.level = std::max(level, level_for(double(ns.half_open), double(options_.syn_flood_half_open),
+                                       options_.critical_factor));
+  ns.reported = ns.half_open;
+  push_with_culprit(out, make(*n, ns.level));
+  ++evidence_;
+  return true;
 }
 
 void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
@@ -262,7 +289,7 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
   s.last_sent_ns = std::max(s.last_sent_ns, f.last_ns);
   s.sources.see(f.source);
   if (f.many_sources()) s.sources.many = true;
-  rise(e, out, !covered(s, f.dst));
+  rise(e, out, !covered(s, f.dst, out));
   if (options_.syn_flood_network_rate > 0) count_victim(victim, out);
 }
 

@@ -8,7 +8,8 @@
 //    them (one host's spray is a port scan) and no port got 80 % (a one-port flood is that port's
 //    own subject);
 //  * network-wide: SYNs sprayed at random destinations from many sources (hping3 --rand-source
-//    --rand-dest);
+//    --rand-dest); when 80 % of them went to one network whose own subject (below) is engaged,
+//    the spray is that network's flood and gives no evidence of its own;
 //  * network: half-open SYNs at many hosts of one IPv4 /24 or IPv6 /64 from many sources (a flood
 //    spread over a network, "carpet bombing"), judged like the network-wide subject when no host
 //    got 80 % and no source sent 80 % of them. Its profile is the network ("10.9.0.0/24", as the
@@ -53,6 +54,9 @@ class SynFloodDetector final : public Detector {
     std::uint16_t port = 0;
     std::uint64_t port_lead = 0;
     bool spread = false;
+    // The network-wide subject: a majority vote over its half-open SYNs' destination networks.
+    net::IpAddress network;
+    std::uint64_t network_lead = 0;
     bool all_ports = false;         // a flood summary of every port of the host
     std::int64_t last_sent_ns = 0;  // when the latest half-open SYN was sent (see rate())
     std::vector<FlowRef> recent;
@@ -73,8 +77,20 @@ class SynFloodDetector final : public Detector {
   void count_network(const Attempt& a, bool half_open, const FlowRef& ref,
                      std::vector<Evidence>& out);
   // Whether an ip:port subject of `dst` with these counts is part of a flood spread over dst's
-  // network (its network subject engaged; its own SYNs from many sources).
-  [[nodiscard]] bool covered(const State& s, const net::IpAddress& dst);
+  // network: its own SYNs from many sources, and the network subject engaged, or spread over the
+  // network's hosts from many sources fast while this subject reaches a level. The hosts' shares
+  // of half-open SYNs vary about the rule's ratio (some hosts refuse, some do not answer), so a
+  // host may pass it before the network as a whole does: the network subject then speaks for it
+  // (evidence in `out`).
+  [[nodiscard]] bool covered(const State& s, const net::IpAddress& dst, std::vector<Evidence>& out);
+  // Whether the network-wide subject's half-open SYNs went to one network (80 %) whose own
+  // subject is engaged: the spray is that network's flood.
+  [[nodiscard]] bool within_network(const State& spray);
+  // The level a subject's half-open count reaches when its share of the attempts passes the
+  // ratio (0: none).
+  [[nodiscard]] int level_of(const State& s) const;
+  // A network subject's half-open SYNs come from many sources, at many of its hosts, fast.
+  [[nodiscard]] bool spread_over_network(const State& s) const;
   // Attempts to one ip:port for the victim-wide subject: from one attempt or a flood summary.
   struct VictimCount {
     net::IpAddress src;  // the source (when not `spread`)

@@ -4,11 +4,13 @@
 
 #include "detect/alert.h"
 #include "detect/alert_format.h"
+#include "detect/network_flood_detector.h"
 
 namespace netsentry::detect {
 
-UdpFloodDetector::UdpFloodDetector(const HostDetectorOptions& options)
-    : options_(options), table_(options.window_ns, options.max_tracked) {
+UdpFloodDetector::UdpFloodDetector(const HostDetectorOptions& options,
+                                   NetworkFloodDetector* networks)
+    : options_(options), networks_(networks), table_(options.window_ns, options.max_tracked) {
   validate(options_);
 }
 
@@ -73,6 +75,11 @@ void UdpFloodDetector::check(Table::Entry& e, std::vector<Evidence>& out) {
   if (s.flows < options_.udp_flood_min_flows) return;
   const Measure m = measure(s);
   const int level = level_for(m.rate, m.limit, options_.critical_factor);
+  if (level > s.level && networks_ != nullptr &&
+      (m.unanswered ? s.unanswered_sources : s.sources).many &&
+      networks_->engaged(e.key.dst, kUdp)) {
+    return;  // part of a flood at its whole network (that network's evidence)
+  }
   if (level > s.level) {
     s.level = level;
     s.reported = s.packets;

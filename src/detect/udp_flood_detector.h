@@ -9,6 +9,8 @@
 // the same way (each an unanswered flow of one packet).
 // Without flow events and attempts (records only, as in tests of finished flows) each finished
 // flow counts whole.
+// A host whose flood comes from many sources while the network flood detector (`networks`) has
+// found a UDP flood at its whole network is part of that flood: no evidence of its own.
 // Thread rules: not thread-safe; one owner thread.
 #pragma once
 
@@ -18,9 +20,12 @@
 
 namespace netsentry::detect {
 
+class NetworkFloodDetector;
+
 class UdpFloodDetector final : public Detector {
  public:
-  explicit UdpFloodDetector(const HostDetectorOptions& options);
+  explicit UdpFloodDetector(const HostDetectorOptions& options,
+                            NetworkFloodDetector* networks = nullptr);
 
   [[nodiscard]] std::string_view name() const override { return "udp_flood"; }
   void on_flow_event(const flow::FlowEvent& event, std::vector<Evidence>& out) override;
@@ -63,6 +68,7 @@ class UdpFloodDetector final : public Detector {
   [[nodiscard]] auto closer(std::vector<Evidence>& out);
 
   HostDetectorOptions options_;
+  NetworkFloodDetector* networks_;  // may be null
   Table table_;
   PacketLedger ledger_;
   bool events_ = false;  // flow events arrive (each flow's first datagram is counted by its event)
