@@ -16,7 +16,10 @@ namespace {
 
 // A recorded packet in a segment: this header, `address_slots` addresses of 16 bytes (the first
 // `naddr` used), then the captured bytes (padded to 8 bytes), or for a packet kept by reference
-// its 8-byte file offset.
+// its 8-byte file offset. A packet kept by reference whose addresses are all IPv4 has slots of
+// 4 bytes (kFourByteSlots): 40 bytes in all instead of 64 for the usual two addresses. On this
+// project's paravirtualised test VM every fresh page the ring's entries reach costs a fault and
+// its zeroing; the entries of a benign replay's ring took ~10 MB of them, ~5 % of its CPU.
 struct EntryHeader {
   std::int64_t ts_ns;
   std::uint32_t wire_len;
@@ -28,7 +31,13 @@ struct EntryHeader {
   std::uint8_t flags;
 };
 static_assert(sizeof(EntryHeader) == 24);
-constexpr std::uint8_t kByReference = 1;  // EntryHeader::flags: bytes in the file, not here
+constexpr std::uint8_t kByReference = 1;    // EntryHeader::flags: bytes in the file, not here
+constexpr std::uint8_t kFourByteSlots = 2;  // EntryHeader::flags: IPv4 addresses of 4 bytes
+
+// The bytes of one address slot of `h`.
+constexpr std::size_t slot_bytes(std::uint8_t flags) {
+  return (flags & kFourByteSlots) != 0 ? 4 : 16;
+}
 
 constexpr std::size_t align8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 
@@ -37,11 +46,11 @@ constexpr std::size_t entry_size(std::size_t address_slots, std::size_t stored_l
   return align8(sizeof(EntryHeader) + 16 * address_slots + stored_len);
 }
 // An entry kept by reference: its memory.
-constexpr std::size_t reference_size(std::size_t address_slots) {
-  return sizeof(EntryHeader) + 16 * address_slots + sizeof(std::int64_t);
+constexpr std::size_t reference_size(std::size_t address_slots, std::uint8_t flags) {
+  return align8(sizeof(EntryHeader) + slot_bytes(flags) * address_slots + sizeof(std::int64_t));
 }
 std::size_t stored_size(const EntryHeader& h) {
-  return (h.flags & kByReference) != 0 ? reference_size(h.address_slots)
+  return (h.flags & kByReference) != 0 ? reference_size(h.address_slots, h.flags)
                                        : entry_size(h.address_slots, h.stored_len);
 }
 
@@ -49,12 +58,13 @@ void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by) {
   counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
-// Writes up to h.address_slots of `addresses` at `slots` (an entry's address slots) and notes
-// them in `h` (naddr, ipv6_mask).
+// Writes up to h.address_slots of `addresses` at `slots` (an entry's address slots, of
+// slot_bytes(h.flags) each) and notes them in `h` (naddr, ipv6_mask).
 void put_addresses(EntryHeader& h, std::uint8_t* slots, std::span<const net::IpAddress> addresses) {
   const std::size_t naddr = std::min<std::size_t>(addresses.size(), h.address_slots);
+  const std::size_t size = slot_bytes(h.flags);
   for (std::size_t i = 0; i < naddr; ++i) {
-    std::memcpy(slots + 16 * i, addresses[i].bytes.data(), 16);
+    std::memcpy(slots + size * i, addresses[i].bytes.data(), size);
     if (addresses[i].family == 6) h.ipv6_mask |= static_cast<std::uint8_t>(1u << i);
   }
   h.naddr = static_cast<std::uint8_t>(naddr);
@@ -81,7 +91,8 @@ constexpr std::size_t kSmallPage = 4096;
 // flow/huge_page_array.h): the preparer may wait for that, the capture thread never does. A
 // segment the writer makes itself (the preparer behind) has small pages, populated by mmap. A
 // recorder keeping packets by reference writes a few dozen bytes per packet: its segments are
-// mapped lazily (kLazy), so only the pages its entries reach are ever committed.
+// mapped lazily (kLazy), so only the pages its entries reach are ever committed. So is every
+// recorder's first segment (see the constructor).
 enum class Making { kPopulated, kAhead, kLazy };
 
 struct SegmentBytes {
@@ -173,7 +184,11 @@ PacketRecorder::PacketRecorder(RecorderOptions options) : options_(options) {
   }
   if (options_.max_age_ns < 0) throw core::Error("packet recorder: negative age limit");
   max_segments_ = options_.memory_bytes / options_.segment_bytes;
-  current_ = new_segment();
+  // The first segment is mapped lazily: a replay keeps its packets by reference (read_back_from(),
+  // entries of a few dozen bytes), and committing the whole of it here cost ~17 ms of every
+  // monitor's start on the test VM; a live capture's later segments are made ahead.
+  current_ = std::make_shared<Segment>(options_.segment_bytes, Making::kLazy);
+  current_->reset(next_sequence_++);
   segments_.push_back(current_);
   preparer_ = std::jthread([this](std::stop_token stop) { prepare_loop(stop); });
 }
@@ -255,12 +270,8 @@ void PacketRecorder::read_back_from(std::shared_ptr<const PacketReadBack> read_b
     throw core::Error("packet recorder: the read-back is set after packets were written");
   }
   read_back_ = std::move(read_back);
-  // The ring's first segment, made populated by the constructor, is made again lazily; nothing
-  // asks the preparer for segments ahead.
-  auto lazy = std::make_shared<Segment>(options_.segment_bytes, Making::kLazy);
-  lazy->reset(current_->sequence);
-  current_ = std::move(lazy);
-  segments_.back() = current_;
+  // The ring's first segment is mapped lazily already; nothing asks the preparer for segments
+  // ahead.
   asked_ahead_ = true;
 }
 
@@ -394,7 +405,14 @@ void PacketRecorder::record_reference(std::int64_t ts_ns, std::uint32_t wire_len
                                       std::span<const net::IpAddress> addresses) {
   if (!enabled() || !read_back_) return;
   const std::size_t slots = std::min(addresses.size(), kMaxAddresses);
-  const auto [seg, at] = place(ts_ns, entry_size(slots, cap_len), reference_size(slots));
+  std::uint8_t flags = kByReference;
+  if (std::all_of(addresses.begin(), addresses.begin() + static_cast<std::ptrdiff_t>(slots),
+                  [](const net::IpAddress& a) { return a.family != 6; })) {
+    flags |= kFourByteSlots;
+  }
+  // The budget is what a copy would take, whatever the entry's own size.
+  const std::size_t size = reference_size(slots, flags);
+  const auto [seg, at] = place(ts_ns, entry_size(slots, cap_len), size);
   if (seg == nullptr) return;
   // The whole entry is made here and stored at once (through write() and commit() its header
   // would be stored twice, and read back in between).
@@ -407,11 +425,10 @@ void PacketRecorder::record_reference(std::int64_t ts_ns, std::uint32_t wire_len
   entry.header.stored_len = cap_len;
   entry.header.link_type = link_type;
   entry.header.address_slots = static_cast<std::uint8_t>(slots);
-  entry.header.flags = kByReference;
+  entry.header.flags = flags;
   put_addresses(entry.header, entry.rest, addresses);
-  std::memcpy(entry.rest + 16 * slots, &file_offset, sizeof file_offset);
+  std::memcpy(entry.rest + slot_bytes(flags) * slots, &file_offset, sizeof file_offset);
   std::uint8_t* p = seg->data.get() + at;
-  const std::size_t size = reference_size(slots);
   std::memcpy(p, &entry, size);
   // Ask for the lines a few entries on ahead of their writes (each is fresh to this core).
   __builtin_prefetch(p + 512, 1);
@@ -476,7 +493,7 @@ void PacketRecorder::scan(std::int64_t from_ns, std::int64_t to_ns, Match&& matc
       EntryHeader h;
       std::memcpy(&h, base + at, sizeof h);
       const std::uint8_t* addrs = base + at + sizeof h;
-      const std::uint8_t* bytes = addrs + 16 * std::size_t{h.address_slots};
+      const std::uint8_t* bytes = addrs + slot_bytes(h.flags) * std::size_t{h.address_slots};
       at += stored_size(h);
       if (h.ts_ns < from_ns || h.ts_ns > to_ns) continue;
       if ((h.flags & kByReference) != 0) {
@@ -500,10 +517,11 @@ std::size_t PacketRecorder::for_each(
        [&](const EntryHeader& h, const std::uint8_t* addrs, const RecordedPacket& packet) {
          bool host = false;
          bool peer = !query.peer.has_value();
+         const std::size_t size = slot_bytes(h.flags);
          for (std::size_t i = 0; i < h.naddr; ++i) {
            const bool v6 = (h.ipv6_mask >> i) & 1u;
-           host = host || same_address(addrs + 16 * i, v6, query.host);
-           if (!peer) peer = same_address(addrs + 16 * i, v6, *query.peer);
+           host = host || same_address(addrs + size * i, v6, query.host);
+           if (!peer) peer = same_address(addrs + size * i, v6, *query.peer);
          }
          if (!host || !peer) return true;
          ++visited;
@@ -556,23 +574,24 @@ std::size_t PacketRecorder::for_each_of(
   std::size_t visited = 0;
   scan(from_ns, to_ns,
        [&](const EntryHeader& h, const std::uint8_t* addrs, const RecordedPacket& packet) {
+         const std::size_t size = slot_bytes(h.flags);
          for (std::size_t i = 0; i < h.naddr; ++i) {
            const bool v6 = (h.ipv6_mask >> i) & 1u;
            // An address the packet holds twice (a tunnel's) matches its queries once.
            bool seen = false;
            for (std::size_t j = 0; j < i && !seen; ++j) {
              seen = ((h.ipv6_mask >> j) & 1u) == v6 &&
-                    std::memcmp(addrs + 16 * j, addrs + 16 * i, v6 ? 16 : 4) == 0;
+                    std::memcmp(addrs + size * j, addrs + size * i, v6 ? 16 : 4) == 0;
            }
            if (seen) continue;
-           const auto it = by_host.find(key_of(addrs + 16 * i, v6));
+           const auto it = by_host.find(key_of(addrs + size * i, v6));
            if (it == by_host.end()) continue;
            for (const std::size_t q : it->second) {
              const RecorderQuery& query = queries[q];
              if (stopped[q] || packet.ts_ns < query.from_ns || packet.ts_ns > query.to_ns) continue;
              bool peer = !query.peer.has_value();
              for (std::size_t j = 0; j < h.naddr && !peer; ++j) {
-               peer = same_address(addrs + 16 * j, (h.ipv6_mask >> j) & 1u, *query.peer);
+               peer = same_address(addrs + size * j, (h.ipv6_mask >> j) & 1u, *query.peer);
              }
              if (!peer) continue;
              ++visited;

@@ -179,8 +179,61 @@ TEST(PacketRecorder, KeptByReferenceItHoldsTheSamePacketsAndReadsOnlyThoseAskedF
   EXPECT_THROW(copies.read_back_from(file), core::Error);
 }
 
+void many_queries_in_one_pass(bool by_reference);
+
 TEST(PacketRecorder, ManyQueriesInOnePassSeeWhatEachAloneWould) {
+  // Packets copied, and kept by reference (IPv4 addresses in slots of 4 bytes, IPv6 in 16).
+  for (const bool by_reference : {false, true}) {
+    SCOPED_TRACE(by_reference);
+    many_queries_in_one_pass(by_reference);
+  }
+}
+
+TEST(PacketRecorder, PacketsKeptByReferenceWithIpv4AddressesTakeFewerBytes) {
+  // A thousand packets with two IPv4 addresses, a thousand with two IPv6 ones, each in a ring
+  // of its own that evicts nothing: 40 bytes an entry against 64.
+  auto file = std::make_shared<FakeReadBack>();
+  std::size_t memory[2] = {};
+  for (const bool ipv6 : {false, true}) {
+    RecorderOptions o;  // one segment holds them all
+    o.memory_bytes = 16 << 20;
+    o.segment_bytes = 4 << 20;
+    PacketRecorder r(o);
+    r.read_back_from(file);
+    const auto a = ipv6 ? v6_from(v4(10, 0, 0, 1)) : v4(10, 0, 0, 1);
+    const auto b = ipv6 ? v6_from(v4(10, 0, 0, 2)) : v4(10, 0, 0, 2);
+    const net::IpAddress pair[2] = {a, b};
+    for (std::int64_t t = 1; t <= 1000; ++t) r.record_reference(t, 1500, 1, 1500, t * 1516, pair);
+    EXPECT_EQ(r.stats().evicted_packets, 0u);
+    memory[ipv6 ? 1 : 0] = r.stats().memory_bytes;
+    RecorderQuery q;
+    q.host = b;
+    std::size_t found = 0;
+    r.for_each(q, [&](const RecordedPacket& p) {
+      found += frame_matches(p) ? 1 : 0;
+      return true;
+    });
+    EXPECT_EQ(found, 1000u);
+  }
+  EXPECT_LE(memory[0], 1000u * 40 + 4096);
+  EXPECT_GE(memory[1], 1000u * 64);
+}
+
+void many_queries_in_one_pass(bool by_reference) {
   PacketRecorder r(small(1 << 20));
+  auto file = std::make_shared<FakeReadBack>();
+  if (by_reference) r.read_back_from(file);
+  std::int64_t offset = 24;
+  const auto record = [&](std::int64_t t, std::size_t size,
+                          std::span<const net::IpAddress> addresses) {
+    if (by_reference) {
+      r.record_reference(t, static_cast<std::uint32_t>(size), 1, static_cast<std::uint32_t>(size),
+                         offset, addresses);
+      offset += 16 + static_cast<std::int64_t>(size);
+    } else {
+      r.record(t, static_cast<std::uint32_t>(size), 1, frame_for(t, size), addresses);
+    }
+  };
   // 40 hosts talking to a server, IPv4 and IPv6 (the same leading bytes), and a tunnel whose
   // inner and outer pairs share an address (it must be visited once per query, not twice).
   const auto server = v4(10, 0, 0, 100);
@@ -193,10 +246,10 @@ TEST(PacketRecorder, ManyQueriesInOnePassSeeWhatEachAloneWould) {
       ++t;
       if (h % 7 == 3) {
         const net::IpAddress four[4] = {hosts[h], server, hosts[h], v4(192, 168, 0, 1)};
-        r.record(t, 90, 1, frame_for(t, 90), four);
+        record(t, 90, four);
       } else {
         const net::IpAddress pair[2] = {hosts[h], server};
-        r.record(t, 80, 1, frame_for(t, 80), pair);
+        record(t, 80, pair);
       }
     }
   }
