@@ -71,21 +71,23 @@ std::vector<std::unique_ptr<Detector>> make_host_detectors(const HostDetectorOpt
   if (o.port_scan_ports > 0) out.push_back(std::make_unique<PortScanDetector>(o));
   if (o.host_scan_hosts > 0) out.push_back(std::make_unique<HostScanDetector>(o));
   if (o.syn_flood_half_open > 0) out.push_back(std::make_unique<SynFloodDetector>(o));
-  // The UDP and ICMP flood detectors ask it whether a host's network is flooded; it comes after
-  // them (the stage hands a batch's network summaries over before its hosts').
-  std::unique_ptr<NetworkFloodDetector> networks;
+  // The UDP and ICMP flood detectors ask it whether a host's network is flooded: it is handed
+  // each attempt before them (the stage hands a batch's network summaries over before its
+  // hosts').
+  NetworkFloodDetector* networks = nullptr;
   if ((o.udp_flood_packets_per_second > 0 && o.udp_flood_unanswered_packets_per_second > 0) ||
       o.icmp_flood_packets_per_second > 0) {
-    networks = std::make_unique<NetworkFloodDetector>(o);
+    auto detector = std::make_unique<NetworkFloodDetector>(o);
+    networks = detector.get();
+    out.push_back(std::move(detector));
   }
   if (o.udp_flood_packets_per_second > 0) {
-    out.push_back(std::make_unique<UdpFloodDetector>(o, networks.get()));
+    out.push_back(std::make_unique<UdpFloodDetector>(o, networks));
   }
   if (o.icmp_flood_packets_per_second > 0) {
-    out.push_back(std::make_unique<IcmpFloodDetector>(o, networks.get()));
+    out.push_back(std::make_unique<IcmpFloodDetector>(o, networks));
   }
   if (o.tcp_flood_packets_per_second > 0) out.push_back(std::make_unique<TcpFloodDetector>(o));
-  if (networks) out.push_back(std::move(networks));
   if (o.brute_force_sessions > 0 || o.brute_force_web_sessions > 0) {
     out.push_back(std::make_unique<BruteForceDetector>(o));
   }

@@ -81,7 +81,32 @@ void NetworkFloodDetector::on_flood_summary(const flow::FloodSummary& f,
   } else {
     flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
   }
-  const int level = level_for(rate(s), limit, options_.critical_factor);
+  judge(e, limit, out);
+}
+
+void NetworkFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) {
+  if (a.ip_proto != kUdp || a.outcome != AttemptOutcome::kUnanswered || a.repeat) return;
+  const double limit = threshold(kUdp);
+  if (limit <= 0) return;
+  auto& e = table_.touch({{}, flow::flood_network_of(a.dst), flow::flood_prefix_of(a.dst), kUdp},
+                         a.time_ns, closer(out));
+  State& s = e.state;
+  s.see(a.start_ns, a.time_ns);
+  ++s.attempts;
+  ++s.flow_attempts;
+  flow::majority_vote(s.source, s.source_lead, a.src, 1);
+  flow::majority_vote(s.host, s.host_lead, static_cast<std::uint16_t>(hash_address(a.dst, 0) >> 48),
+                      1);
+  judge(e, limit, out);
+}
+
+void NetworkFloodDetector::judge(Table::Entry& e, double limit, std::vector<Evidence>& out) {
+  State& s = e.state;
+  // From flows, a flood at one host (a host that got 80 %) is that host's; from one source, a
+  // sweep or that source's flood (the UDP flood detector's). Summaries' hosts were judged.
+  const bool many_hosts = s.flow_attempts == 0 || flow::no_majority(s.host_lead, s.flow_attempts);
+  const bool eligible = many_hosts && (s.flow_attempts == 0 || many_sources(s));
+  const int level = eligible ? level_for(rate(s), limit, options_.critical_factor) : 0;
   if (level > s.level) {
     s.level = level;
     s.reported = s.attempts;

@@ -10,7 +10,12 @@
 // CRITICAL from critical_factor times it. The evidence's profile is the network ("10.9.0.0/24");
 // the source is named (and gets its own attacker evidence) when one address sent 80 % of the
 // attempts. SYNs spread over a network are the SYN flood detector's network subject. A flood
-// below the guard's rate is not judged.
+// below the guard's rate is not judged from summaries.
+// Unanswered UDP datagrams (the AttemptTracker's attempts, a second after each new flow) count
+// too, with majority votes over their destination hosts and sources: the network's evidence
+// speaks at the same rate when no host got 80 % and no source sent 80 % of them, often before
+// the flow table's first summary (which needs a judged quarter second) and before any host that
+// got more than its share passes its own limit.
 // While a network's flood of one protocol is engaged, the UDP and ICMP flood detectors leave out a
 // host of it whose own flood comes from many sources (engaged()): hosts that got more than their
 // share of a flood at 256 hosts are part of the network's alert, not 256 alerts of their own.
@@ -29,6 +34,7 @@ class NetworkFloodDetector final : public Detector {
 
   [[nodiscard]] std::string_view name() const override { return "network_flood"; }
   void on_flood_summary(const flow::FloodSummary& summary, std::vector<Evidence>& out) override;
+  void on_attempt(const Attempt& attempt, std::vector<Evidence>& out) override;
   void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
   void flush(std::vector<Evidence>& out) override;
   [[nodiscard]] DetectorStats stats() const override;
@@ -43,6 +49,11 @@ class NetworkFloodDetector final : public Detector {
     net::IpAddress source;       // the attempts' leading source (a vote weighted by attempts)
     std::uint64_t source_lead = 0;
     bool spread = false;  // a summary found no leading source
+    // Attempts that were flows (unanswered datagrams): a vote over their destination hosts (a
+    // 16-bit hash of the address). Summaries come from the flow table, which judged the hosts.
+    std::uint64_t flow_attempts = 0;
+    std::uint16_t host = 0;
+    std::uint64_t host_lead = 0;
   };
   using Table = SubjectTable<State>;
   [[nodiscard]] static double rate(const State& s) {
@@ -54,6 +65,10 @@ class NetworkFloodDetector final : public Detector {
   // The protocol's threshold in attempts per second (0: not judged).
   [[nodiscard]] double threshold(std::uint8_t proto) const;
   [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
+  // Raises the entry's level when its rate now reaches a higher one. With attempts from flows,
+  // only when no host got 80 % of those and no source sent 80 % of all (or a summary found no
+  // leading source).
+  void judge(Table::Entry& e, double limit, std::vector<Evidence>& out);
   [[nodiscard]] auto closer(std::vector<Evidence>& out);
 
   HostDetectorOptions options_;

@@ -503,6 +503,81 @@ TEST(NetworkFloodDetector, WhileANetworkIsFloodedItsHostsFloodedFromManySourcesA
   }
 }
 
+// Detectors behind one AttemptTracker in the stage's order: each gets an event's attempts, then
+// the event.
+struct Stage {
+  std::vector<Detector*> detectors;
+  AttemptTracker tracker;
+  std::vector<Attempt> attempts;
+  std::vector<Evidence> out;
+  void event(const flow::FlowEvent& e) {
+    attempts.clear();
+    tracker.on_flow_event(e, attempts);
+    tracker.advance(e.ts_ns, attempts);
+    for (Detector* d : detectors) {
+      for (const Attempt& a : attempts) d->on_attempt(a, out);
+      d->on_flow_event(e, out);
+    }
+  }
+};
+
+// Spoofed UDP datagrams at 10.9.0.0/24, `per_second` for `seconds`, `hot` of them at 10.9.0.7
+// and the rest spread over the network's hosts, each from a new source and port; or all from
+// 10.77.0.66 (`one_source`).
+void udp_at_network(Stage& stage, int per_second, int seconds, double hot, bool one_source) {
+  const int count = per_second * seconds;
+  for (int i = 0; i < count; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * kSec / per_second;
+    const auto src = one_source
+                         ? ip("10.77.0.66")
+                         : ipv4(172, static_cast<std::uint8_t>(16 + i / 65536),
+                                static_cast<std::uint8_t>(i / 256), static_cast<std::uint8_t>(i));
+    const bool to_hot = (i % 100) < static_cast<int>(hot * 100);
+    const auto host = to_hot ? ip("10.9.0.7") : ipv4(10, 9, 0, static_cast<std::uint8_t>(i * 37));
+    stage.event(event(FlowMoment::kStart, src, static_cast<std::uint16_t>(1024 + i % 60000), host,
+                      9999, 17, t, t));
+  }
+}
+
+TEST(NetworkFloodDetector, UnansweredDatagramsAtManyHostsOfANetworkAreItsFloodBeforeAnyHosts) {
+  // 20,000 datagrams/s for 2 s: 30 % at one host (6,000/s, six times a host's own limit), the rest
+  // spread over the /24. The network speaks from the flows alone (no flow table summary here), and
+  // the hot host is part of it.
+  NetworkFloodDetector networks({});
+  UdpFloodDetector udp({}, &networks);
+  Stage stage;
+  stage.detectors = {&networks, &udp};
+  udp_at_network(stage, 20'000, 2, 0.3, false);
+  ASSERT_FALSE(stage.out.empty());
+  for (const Evidence& e : stage.out) {
+    EXPECT_EQ(e.interface, "10.9.0.0/24") << e.description;
+    EXPECT_EQ(e.host.family, 0) << e.description;
+    EXPECT_EQ(e.kind, kind::kUdpFlood);
+  }
+  EXPECT_NE(stage.out.front().description.find("from many sources"), std::string::npos)
+      << stage.out.front().description;
+  // Judged within a second of the first datagrams' second running out.
+  EXPECT_LE(stage.out.front().time_ns - kT0, 2 * kSec);
+}
+
+TEST(NetworkFloodDetector, OneSourcesUdpSweepOrAOneHostFloodIsNoNetworkFlood) {
+  for (const bool one_source : {true, false}) {
+    SCOPED_TRACE(one_source);
+    NetworkFloodDetector networks({});
+    UdpFloodDetector udp({}, &networks);
+    Stage stage;
+    stage.detectors = {&networks, &udp};
+    // One scanner's sweep of the /24 (nmap -sU at 5,000 probes/s); or spoofed datagrams of which
+    // 90 % went to one host (that host's flood).
+    udp_at_network(stage, 5'000, 2, one_source ? 0.0 : 0.9, one_source);
+    for (const Evidence& e : stage.out) EXPECT_NE(e.interface, "10.9.0.0/24") << e.description;
+    if (!one_source) {
+      ASSERT_FALSE(stage.out.empty());
+      EXPECT_EQ(stage.out.front().host, ip("10.9.0.7"));
+    }
+  }
+}
+
 TEST(SynFloodDetector, ANetworksSummaryIsItsNetworkSubjectAndCoversItsHostsLaterSummaries) {
   Driven<SynFloodDetector> d;
   // The flow table found SYNs spread over 10.9.0.0/24, then one of its hosts' port flooded too
