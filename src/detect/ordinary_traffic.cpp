@@ -16,6 +16,16 @@ bool either_port(const flow::FlowRecord& r, std::uint16_t a, std::uint16_t b = 0
   return r.src_port == a || r.dst_port == a || (b != 0 && (r.src_port == b || r.dst_port == b));
 }
 
+// An address no host can send from: IPv4 multicast (224/4), the limited broadcast, "this
+// network" (0/8; DHCP's 0.0.0.0 is named before), IPv6 multicast (ff00::/8).
+bool no_host_source(const net::IpAddress& a) {
+  if (a.family == 4) {
+    return (a.bytes[0] & 0xF0) == 0xE0 || a.bytes[0] == 0 ||
+           (a.bytes[0] == 255 && a.bytes[1] == 255 && a.bytes[2] == 255 && a.bytes[3] == 255);
+  }
+  return a.family == 6 && a.bytes[0] == 0xFF;
+}
+
 bool without_payload(const flow::FlowRecord& r) {
   return r[flow::CicFeature::kTotalLengthFwd] <= 0 && r[flow::CicFeature::kTotalLengthBwd] <= 0;
 }
@@ -55,6 +65,15 @@ std::string_view OrdinaryTraffic::reason(const flow::FlowRecord& r) const {
     return "loopback (the host talking to itself)";
   }
   const int type = static_cast<int>(r[flow::CicFeature::kIcmpType]);
+  const std::string_view named = by_protocol(r, type);
+  if (!named.empty()) return named;
+  if (no_host_source(r.src_ip)) {
+    return "a source address no host can have (multicast, broadcast or 0/8: spoofed)";
+  }
+  return {};
+}
+
+std::string_view OrdinaryTraffic::by_protocol(const flow::FlowRecord& r, int type) const {
   switch (r.ip_proto) {
     case kIcmpv6:
       if (type >= 133 && type <= 137) return "IPv6 neighbour/router discovery";

@@ -21,6 +21,11 @@
 //    history (it was picked up mid-connection: a FIN, the last data, a reset) and its first packet
 //    within `joined_window` of the first packet this monitor saw. A model trained on whole
 //    connections reads their tail as a flow of its own ("2 RSTs in 5 packets");
+//  * flows whose initiator has an address no host can send from (IPv4 multicast, the limited
+//    broadcast, 0/8; IPv6 multicast): spoofed (hping3 --rand-source picks 224/4 one time in 16),
+//    and a profile of such an address names no host. Seen in an echo flood spread over a network,
+//    whose hosts answered a spoofed multicast source twice: its two replies made a MEDIUM alert
+//    about 224.18.64.209;
 //  * flows between loopback addresses (127.0.0.0/8, ::1) unless `loopback`: a host talking to
 //    itself (a local database, a dashboard's own requests) has zero round trips and loopback's
 //    64 KiB segments, unlike any network traffic a flow model is trained on, and an attacker
@@ -66,6 +71,8 @@ class OrdinaryTraffic final {
   [[nodiscard]] std::string_view reason(const flow::FlowRecord& record) const;
 
  private:
+  // The reasons named by protocol and port (ICMP `type`); empty otherwise.
+  [[nodiscard]] std::string_view by_protocol(const flow::FlowRecord& record, int type) const;
   struct Slot {
     net::IpAddress host;
     std::int64_t time_ns = 0;

@@ -187,6 +187,23 @@ TEST(OrdinaryTraffic, LoopbackFlowsAreNotJudgedUnlessAskedTo) {
       "");
 }
 
+TEST(OrdinaryTraffic, AFlowFromAnAddressNoHostCanHaveIsNotJudged) {
+  const OrdinaryTraffic ordinary;
+  // Echo requests from spoofed sources (hping3 --rand-source), answered: multicast, the limited
+  // broadcast, 0/8, IPv6 multicast.
+  for (const char* src : {"224.18.64.209", "239.255.255.250", "255.255.255.255", "0.1.2.3"}) {
+    EXPECT_NE(ordinary.reason(icmp(1, 8, src, "10.9.0.165", kT0)), "") << src;
+  }
+  EXPECT_NE(ordinary.reason(icmp(58, 128, "ff05::1", "2001:db8::5", kT0)), "");
+  EXPECT_NE(ordinary.reason(session(ip("224.1.2.3"), 4000, ip("10.0.0.7"), 80, kT0)), "");
+  // Hosts' addresses next to those ranges are judged, and so is traffic *to* a multicast group.
+  for (const char* src : {"223.255.255.255", "240.0.0.1", "1.0.0.1", "255.255.255.254"}) {
+    EXPECT_EQ(ordinary.reason(icmp(1, 8, src, "10.9.0.165", kT0)), "") << src;
+  }
+  EXPECT_EQ(ordinary.reason(icmp(58, 128, "2001:db8::5", "ff05::1", kT0)), "");
+  EXPECT_EQ(ordinary.reason(udp_flow(ip("10.0.0.7"), 4000, ip("239.1.2.3"), 5004, kT0, 0, 1)), "");
+}
+
 TEST(OrdinaryTraffic, KnowsLoopbackAddresses) {
   EXPECT_TRUE(net::is_loopback_address(ip("127.0.0.1")));
   EXPECT_TRUE(net::is_loopback_address(ip("127.255.0.9")));
