@@ -110,6 +110,11 @@ struct SourceTracker {
   }
 };
 
+// A 16-bit hash of `host`: what a majority vote over a network's destination hosts counts.
+[[nodiscard]] inline std::uint16_t host_vote(const net::IpAddress& host) {
+  return static_cast<std::uint16_t>(hash_address(host, 0) >> 48);
+}
+
 // 0 below the threshold (or a threshold of 0: disabled), 1 from it, 2 from critical_factor times
 // it.
 [[nodiscard]] inline int level_for(double value, double threshold, double critical_factor) {

@@ -88,15 +88,13 @@ void NetworkFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& o
   if (a.ip_proto != kUdp || a.outcome != AttemptOutcome::kUnanswered || a.repeat) return;
   const double limit = threshold(kUdp);
   if (limit <= 0) return;
-  auto& e = table_.touch({{}, flow::flood_network_of(a.dst), flow::flood_prefix_of(a.dst), kUdp},
-                         a.time_ns, closer(out));
+  auto& e = table_.touch(network_key(a.dst, kUdp), a.time_ns, closer(out));
   State& s = e.state;
   s.see(a.start_ns, a.time_ns);
   ++s.attempts;
   ++s.flow_attempts;
   flow::majority_vote(s.source, s.source_lead, a.src, 1);
-  flow::majority_vote(s.host, s.host_lead, static_cast<std::uint16_t>(hash_address(a.dst, 0) >> 48),
-                      1);
+  flow::majority_vote(s.host, s.host_lead, host_vote(a.dst), 1);
   judge(e, limit, out);
 }
 
@@ -116,8 +114,7 @@ void NetworkFloodDetector::judge(Table::Entry& e, double limit, std::vector<Evid
 }
 
 bool NetworkFloodDetector::engaged(const net::IpAddress& host, std::uint8_t ip_proto) {
-  const Table::Entry* e =
-      table_.find({{}, flow::flood_network_of(host), flow::flood_prefix_of(host), ip_proto});
+  const Table::Entry* e = table_.find(network_key(host, ip_proto));
   return e != nullptr && e->state.level > 0;
 }
 

@@ -56,6 +56,10 @@ class NetworkFloodDetector final : public Detector {
     std::uint64_t host_lead = 0;
   };
   using Table = SubjectTable<State>;
+  // The subject of `ip_proto` at the network of `host` (its first address and prefix length).
+  [[nodiscard]] static SubjectKey network_key(const net::IpAddress& host, std::uint8_t ip_proto) {
+    return {{}, flow::flood_network_of(host), flow::flood_prefix_of(host), ip_proto};
+  }
   [[nodiscard]] static double rate(const State& s) {
     return double(s.attempts) / std::max(s.elapsed_seconds(), 1.0);
   }

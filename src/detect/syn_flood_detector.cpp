@@ -148,12 +148,7 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
                        rate(ns) >= options_.syn_flood_network_rate && !within_network(ns);
     const int nlevel =
         spray ? level_for(double(ns.half_open), double(options_.syn_flood_half_open), cf) : 0;
-    if (nlevel > ns.level) {
-      ns.level = nlevel;
-      ns.reported = ns.half_open;
-      push_with_culprit(out, make(n, nlevel));
-      ++evidence_;
-    }
+    if (nlevel > ns.level) speak(n, nlevel, out);
   }
 }
 
@@ -184,12 +179,14 @@ int SynFloodDetector::level_of(const State& s) const {
 void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out, bool eligible) {
   State& s = e.state;
   const int level = eligible ? level_of(s) : 0;
-  if (level > s.level) {
-    s.level = level;
-    s.reported = s.half_open;
-    push_with_culprit(out, make(e, level));
-    ++evidence_;
-  }
+  if (level > s.level) speak(e, level, out);
+}
+
+void SynFloodDetector::speak(Table::Entry& e, int level, std::vector<Evidence>& out) {
+  e.state.level = level;
+  e.state.reported = e.state.half_open;
+  push_with_culprit(out, make(e, level));
+  ++evidence_;
 }
 
 SubjectKey SynFloodDetector::network_key(const net::IpAddress& dst) {
@@ -204,8 +201,7 @@ void SynFloodDetector::count_network(const Attempt& a, bool half_open, const Flo
   if (half_open) {
     see_half_open(s, a, ref);
     flow::majority_vote(s.source, s.source_lead, a.src, 1);
-    const auto host = static_cast<std::uint16_t>(hash_address(a.dst, 0) >> 48);
-    flow::majority_vote(s.port, s.port_lead, host, 1);
+    flow::majority_vote(s.port, s.port_lead, host_vote(a.dst), 1);
   }
   rise(n, out, spread_over_network(s));
 }
@@ -232,12 +228,20 @@ bool SynFloodDetector::covered(const State& s, const net::IpAddress& dst,
   const int level = level_of(s);
   if (level == 0 || !spread_over_network(ns)) return false;
   // This host passes the rule first: the network speaks for it, at the higher of their levels.
-  ns.level = std::max(level, level_for(double(ns.half_open), double(options_.syn_flood_half_open),
-                                       options_.critical_factor));
-  ns.reported = ns.half_open;
-  push_with_culprit(out, make(*n, ns.level));
-  ++evidence_;
+  speak(*n,
+        std::max(level, level_for(double(ns.half_open), double(options_.syn_flood_half_open),
+                                  options_.critical_factor)),
+        out);
   return true;
+}
+
+void SynFloodDetector::see_summary(State& s, const flow::FloodSummary& f) {
+  s.attempts += f.attempts;
+  s.half_open += f.attempts;
+  s.see(f.first_ns, f.last_ns);
+  s.last_sent_ns = std::max(s.last_sent_ns, f.last_ns);
+  s.sources.see(f.source);
+  if (f.many_sources()) s.sources.many = true;
 }
 
 void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
@@ -251,13 +255,8 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
     if (options_.syn_flood_network_rate <= 0) return;
     auto& n = table_.touch(network_key(f.dst), f.last_ns, closer(out));
     State& s = n.state;
-    s.attempts += f.attempts;
-    s.half_open += f.attempts;
-    s.see(f.first_ns, f.last_ns);
-    s.last_sent_ns = std::max(s.last_sent_ns, f.last_ns);
-    s.sources.see(f.source);
+    see_summary(s, f);
     if (f.many_sources()) {
-      s.sources.many = true;
       s.spread = true;
     } else {
       flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
@@ -283,12 +282,7 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
   }
   auto& e = table_.touch({{}, f.dst, f.dst_port, kTcp}, f.last_ns, closer(out));
   State& s = e.state;
-  s.attempts += f.attempts;
-  s.half_open += f.attempts;
-  s.see(f.first_ns, f.last_ns);
-  s.last_sent_ns = std::max(s.last_sent_ns, f.last_ns);
-  s.sources.see(f.source);
-  if (f.many_sources()) s.sources.many = true;
+  see_summary(s, f);
   rise(e, out, !covered(s, f.dst, out));
   if (options_.syn_flood_network_rate > 0) count_victim(victim, out);
 }

@@ -73,6 +73,9 @@ class SynFloodDetector final : public Detector {
   // Counts a half-open attempt in `s` (an ip:port's or a network's subject): its time, its
   // source, the time it was sent and its flow.
   static void see_half_open(State& s, const Attempt& a, const FlowRef& ref);
+  // Counts a flood summary's SYNs in `s` (an ip:port's or a network's subject) as half-open
+  // attempts: their time, their source (many when the summary found no leading one).
+  static void see_summary(State& s, const flow::FloodSummary& f);
   // Counts one attempt in the network subject of its destination.
   void count_network(const Attempt& a, bool half_open, const FlowRef& ref,
                      std::vector<Evidence>& out);
@@ -117,6 +120,8 @@ class SynFloodDetector final : public Detector {
   // Raises the entry's level (and gives evidence) when its counts now reach a higher one and it is
   // `eligible` (a victim-wide subject: its SYNs came from many sources, at many ports, fast).
   void rise(Table::Entry& e, std::vector<Evidence>& out, bool eligible = true);
+  // Sets the entry's level and gives its evidence.
+  void speak(Table::Entry& e, int level, std::vector<Evidence>& out);
 
   HostDetectorOptions options_;
   Table table_;
