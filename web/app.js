@@ -30,6 +30,7 @@
     alerts: new Map(),        // id -> alert
     minSeverity: '',
     drawerId: 0,
+    proposedRule: '',         // the suppression rule the drawer proposed, until the user edits it
     flows: [],
     flowSort: { key: 'last', dir: -1 },
     connections: [],
@@ -699,6 +700,12 @@
     $('drawer-severity').className = `badge sev-${a.severity}`;
     $('drawer-severity').textContent = a.severity;
     $('drawer-title').textContent = `Alert #${a.id} · ${a.kind}`;
+    // An alert can change its kind while it is open (stronger evidence of another kind): a
+    // proposed rule the user has not edited follows it.
+    if (!$('suppress-form').hidden && $('suppress-rule').value === state.proposedRule) {
+      state.proposedRule = ruleFor(a);
+      $('suppress-rule').value = state.proposedRule;
+    }
     $('drawer-reason').textContent = a.reason;
     const facts = [
       ...fact('Subject', subjectOf(a)),
@@ -891,7 +898,8 @@
     $('drawer-suppress').addEventListener('click', () => {
       const a = state.alerts.get(state.drawerId);
       if (!a) return;
-      $('suppress-rule').value = ruleFor(a);
+      state.proposedRule = ruleFor(a);
+      $('suppress-rule').value = state.proposedRule;
       $('suppress-message').textContent = '';
       $('suppress-form').hidden = false;
       $('suppress-rule').focus();

@@ -345,13 +345,18 @@ export async function checkSuppression(page, check) {
   await page.click('#alert-list .alert-row');
   await page.waitForSelector('#alert-drawer.open', { timeout: 5000 });
   await page.click('#drawer-suppress');
-  const proposed = await page.inputValue('#suppress-rule');
-  const alert = await page.evaluate(async () => {
-    const id = Number((document.getElementById('drawer-title').textContent.match(/#(\d+)/) || [])[1]);
-    return (await fetch(`/api/alerts/${id}`)).json();
-  });
-  check(proposed.includes(`kind=${alert.kind}`) && (!alert.host || proposed.includes(alert.host)),
-    `the drawer proposes a rule for the alert's host and kind ("${proposed}")`);
+  // The alert can change while it is open (a replay goes on: stronger evidence of another kind
+  // makes it that kind), and the proposal follows it: so the proposal and the drawer's title are
+  // read in one step, and the host from the API (an alert's host does not change).
+  const shown = await page.evaluate(() => ({
+    proposed: document.getElementById('suppress-rule').value,
+    title: document.getElementById('drawer-title').textContent,
+  }));
+  const proposed = shown.proposed;
+  const [, id, kind] = shown.title.match(/#(\d+) · (\S+)/) || [];
+  const alert = await page.evaluate(async (n) => (await fetch(`/api/alerts/${n}`)).json(), Number(id));
+  check(Boolean(kind) && proposed.includes(`kind=${kind}`) && (!alert.host || proposed.includes(alert.host)),
+    `the drawer proposes a rule for the alert's host and kind ("${proposed}"; ${shown.title}, host ${alert.host})`);
   await page.fill('#suppress-rule', 'colour=blue');
   await page.click('#suppress-save');
   const refused = await waitIn(page, () => document.getElementById('suppress-message').textContent.length > 0, null, 5000);
@@ -371,6 +376,45 @@ export async function checkSuppression(page, check) {
     .some((li) => li.dataset.rule === rule), proposed, 5000);
   const after = await page.evaluate(async () => (await fetch('/api/suppressions')).json());
   check(gone && !after.rules.includes(proposed), 'removing the rule takes it out of force and off the list');
+  await checkProposalFollowsTheAlert(page, check);
+}
+
+// While the form is open, the alert can change kind: a proposal the user has not edited follows
+// it, an edited one is kept. A page of its own gets its event stream from the test: stream
+// requests are held until the test sends an event (the alert as it changed), then all that are
+// waiting get it (a stream the page closed meanwhile does no harm).
+async function checkProposalFollowsTheAlert(page, check) {
+  const solo = await page.context().newPage();
+  let waiting = [];
+  await solo.route(/\/api\/events\?/, (route) => { waiting.push(route); });
+  let sent = 0;
+  const send = async (alert) => {
+    for (let i = 0; i < 100 && !waiting.length; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const routes = waiting;
+    waiting = [];
+    sent += 1;
+    const body = `retry: 100\nid: ${1e9 + sent}\nevent: alert\ndata: ${JSON.stringify(alert)}\n\n`;
+    for (const route of routes) await route.fulfill({ status: 200, contentType: 'text/event-stream', body }).catch(() => {});
+  };
+  await solo.goto(page.url(), { waitUntil: 'domcontentloaded' });
+  await waitIn(solo, () => document.body.dataset.ready === 'true', null, 15000);
+  await solo.click('#alert-list .alert-row');
+  await solo.waitForSelector('#alert-drawer.open', { timeout: 5000 });
+  await solo.click('#drawer-suppress');
+  const id = Number(((await solo.textContent('#drawer-title')).match(/#(\d+)/) || [])[1]);
+  const alert = await solo.evaluate(async (n) => (await fetch(`/api/alerts/${n}`)).json(), id);
+  await send({ ...alert, kind: 'changed_kind', revision: (alert.revision || 0) + 1 });
+  const followed = await waitIn(solo, () => document.getElementById('suppress-rule').value.includes('kind=changed_kind'),
+    null, 10000);
+  const now = `${await solo.inputValue('#suppress-rule')}; ${await solo.textContent('#drawer-title')}`;
+  check(followed, `an unedited proposal follows the alert's new kind (${now})`);
+  await solo.fill('#suppress-rule', 'src=192.0.2.1');
+  await send({ ...alert, kind: 'changed_again', revision: (alert.revision || 0) + 2 });
+  const retitled = await waitIn(solo, () => document.getElementById('drawer-title').textContent.includes('changed_again'),
+    null, 10000);
+  check(retitled && await solo.inputValue('#suppress-rule') === 'src=192.0.2.1',
+    `an edited proposal is kept when the alert changes (${await solo.inputValue('#suppress-rule')})`);
+  await solo.close();
 }
 
 // The score chart with a single point (a quiet link a minute after start): the score is drawn
