@@ -13,12 +13,14 @@
       (11.0.0.0, 11.0.0.1, ...; the only order before, which hides what random keys cost an index).
   make_capture.py udpflood OUT.pcap --packets 1000000
   make_capture.py icmpflood OUT.pcap --packets 1000000
+  make_capture.py ackflood OUT.pcap --packets 1000000
       The same from spoofed sources as UDP datagrams of 64 bytes to port 9999
-      (`hping3 --udp --rand-source`) or as echo requests (`hping3 --icmp --rand-source`).
+      (`hping3 --udp --rand-source`), as echo requests (`hping3 --icmp --rand-source`) or as ACKs
+      outside any connection to port 80 (`hping3 -A --rand-source`).
   make_capture.py synflood|udpflood OUT.pcap --packets 1000000 --random-ports
       A flood that also sprays destination ports (1-65535, random per packet), so no one port
       of the victim receives much.
-  make_capture.py synflood|udpflood|icmpflood OUT.pcap --packets 1000000 --victims 256
+  make_capture.py synflood|ackflood|udpflood|icmpflood OUT.pcap --packets 1000000 --victims 256
       Carpet bombing: each packet goes to one of N hosts of 10.9.0.0/16 (10.9.0.0 onwards) at
       random, so no one host receives much (at most 65536).
 """
@@ -206,6 +208,12 @@ def flood(out, packets, seed, sequential_sources=False, kind="syn", random_ports
             dport = rng.randrange(1, 65536) if random_ports else 80
             l4 = tcp_segment(rng.randrange(1024, 65535), dport, rng.randrange(1 << 32), 0, 0x02, 0)
             proto = 6
+        elif kind == "ack":
+            # hping3 -A: an ACK outside any connection (a stray), to port 80 or random ports.
+            dport = rng.randrange(1, 65536) if random_ports else 80
+            l4 = tcp_segment(rng.randrange(1024, 65535), dport, rng.randrange(1 << 32),
+                             rng.randrange(1 << 32), 0x10, 0)
+            proto = 6
         elif kind == "udp":
             dport = rng.randrange(1, 65536) if random_ports else 9999
             l4 = udp_datagram(rng.randrange(1024, 65535), dport, 64)
@@ -226,7 +234,8 @@ def flood(out, packets, seed, sequential_sources=False, kind="syn", random_ports
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["synthetic", "repeat", "synflood", "udpflood", "icmpflood"])
+    ap.add_argument("mode", choices=["synthetic", "repeat", "synflood", "ackflood", "udpflood",
+                                     "icmpflood"])
     ap.add_argument("out")
     ap.add_argument("inputs", nargs="*")
     ap.add_argument("--packets", type=int, default=1_000_000)

@@ -94,7 +94,7 @@ void CapturePipeline::BatchingSink::on_flood_summary(const flow::FloodSummary& s
   const bool udp = s.ip_proto == 17;
   const auto target = [&] {
     const std::string vlan = s.vlan != 0 ? fmt::format(" (VLAN {})", s.vlan) : std::string();
-    if (tcp && s.strays) return fmt::format("{}/tcp{}", s.dst.to_string(), vlan);
+    if (tcp && s.strays && s.prefix == 0) return fmt::format("{}/tcp{}", s.dst.to_string(), vlan);
     if (s.prefix != 0) {
       return fmt::format("every host of {}/{} ({}){}", s.dst.to_string(), s.prefix,
                          tcp   ? "tcp"

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -86,6 +87,9 @@ class Detector {
   // half-open attempt), and the destination's replies to them.
   virtual void on_flood_summary(const flow::FloodSummary& /*summary*/,
                                 std::vector<Evidence>& /*out*/) {}
+  // Before a batch's summaries of networks (FloodSummary::prefix) are handed over one by one:
+  // all of them at once (the flow table reports every flooded network of a second together).
+  virtual void before_network_floods(std::span<const flow::FloodSummary> /*networks*/) {}
   virtual void on_traffic(const host::TrafficSample& /*sample*/, std::vector<Evidence>& /*out*/) {}
   // Packet time reached now_ns: close the windows that ended.
   virtual void advance(std::int64_t /*now_ns*/, std::vector<Evidence>& /*out*/) {}

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "detect/alert_format.h"
+
 namespace netsentry::detect {
 
 using flow::CicFeature;
@@ -127,6 +129,82 @@ std::string_view service_name(std::uint16_t port) {
 std::string service_suffix(std::uint16_t port) {
   const std::string_view name = service_name(port);
   return name.empty() ? std::string() : fmt::format(" ({})", name);
+}
+
+net::IpAddress FloodedBlocks::block_of(const net::IpAddress& address) {
+  net::IpAddress b = address;
+  const std::size_t keep = address.family == 6 ? 6 : 2;
+  for (std::size_t i = keep; i < b.bytes.size(); ++i) b.bytes[i] = 0;
+  return b;
+}
+
+std::string FloodedBlocks::name_of(const net::IpAddress& address) {
+  return fmt::format("{}/{}", block_of(address).to_string(), block_prefix_of(address));
+}
+
+FloodedBlocks::Block& FloodedBlocks::touch(const net::IpAddress& address, std::uint8_t tag,
+                                           std::int64_t now_ns, const net::IpAddress& first) {
+  const SubjectKey key = key_of(address, tag);
+  auto it = blocks_.find(key);
+  if (it != blocks_.end() && now_ns - it->second.last_ns > keep_ns_) {
+    blocks_.erase(it);
+    it = blocks_.end();
+  }
+  if (it == blocks_.end()) {
+    if (blocks_.size() >= max_blocks_) {
+      // Rare (a block is made only when it or one of its networks is flooded): a scan for the
+      // stalest.
+      auto stalest = blocks_.begin();
+      for (auto b = blocks_.begin(); b != blocks_.end(); ++b) {
+        if (b->second.last_ns < stalest->second.last_ns) stalest = b;
+      }
+      blocks_.erase(stalest);
+    }
+    it = blocks_.emplace(key, Block{key.dst, first, {}, {}, now_ns, {}}).first;
+  }
+  it->second.last_ns = std::max(it->second.last_ns, now_ns);
+  return it->second;
+}
+
+void FloodedBlocks::claim(const net::IpAddress& address, std::uint8_t tag, std::int64_t now_ns) {
+  touch(address, tag, now_ns, net::IpAddress{});
+}
+
+bool FloodedBlocks::join(const net::IpAddress& network, std::uint8_t tag, std::int64_t now_ns) {
+  Block& b = touch(network, tag, now_ns, network);
+  b.low = b.seen.empty() ? network : std::min(b.low, network);
+  b.high = b.seen.empty() ? network : std::max(b.high, network);
+  // The network's index in the block: IPv4 the third byte, IPv6 the fourth 16-bit group.
+  const auto index = network.family == 6
+                         ? static_cast<std::uint16_t>((network.bytes[6] << 8) | network.bytes[7])
+                         : std::uint16_t{network.bytes[2]};
+  const auto at = std::lower_bound(b.seen.begin(), b.seen.end(), index);
+  if ((at == b.seen.end() || *at != index) && b.seen.size() < kMaxNetworks) {
+    b.seen.insert(at, index);
+  }
+  return !(network == b.first);
+}
+
+std::string FloodedBlocks::describe(const Block& block, std::uint8_t prefix) {
+  const std::size_t n = block.seen.size();
+  if (n == 0) return name_of(block.address);
+  return fmt::format("{}{} networks of {} ({}/{} to {}/{})", format_count(n),
+                     n >= kMaxNetworks ? "+" : "", name_of(block.address), block.low.to_string(),
+                     prefix, block.high.to_string(), prefix);
+}
+
+std::string block_suffix(const FloodedBlocks::Block& block, std::uint8_t prefix, bool network) {
+  if (network) {
+    return fmt::format("; one of {} flooded together", FloodedBlocks::describe(block, prefix));
+  }
+  if (block.seen.empty()) return {};
+  return fmt::format("; flooded so far: {}", FloodedBlocks::describe(block, prefix));
+}
+
+const FloodedBlocks::Block* FloodedBlocks::find(const net::IpAddress& network,
+                                                std::uint8_t tag) const {
+  const auto it = blocks_.find(key_of(network, tag));
+  return it == blocks_.end() ? nullptr : &it->second;
 }
 
 void push_with_culprit(std::vector<Evidence>& out, Evidence ev) {

@@ -11,6 +11,7 @@
 #include <deque>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 
 #include "detect/evidence.h"
 #include "detect/windowed_table.h"
+#include "flow/flow_observer.h"
 #include "flow/flow_record.h"
 #include "flow/huge_page_array.h"
 #include "net/packet.h"
@@ -174,6 +176,93 @@ class PacketLedger final {
   std::unordered_map<std::uint64_t, std::uint64_t> counted_;
   std::deque<std::uint64_t> order_;
 };
+
+// Neighbouring networks flooded together: a carpet flood over a /20 or wider reaches many of the
+// /24s (IPv6: /64s) the flood detectors count in (flow::flood_network_of), and each network's
+// subject would be an alert of its own. A detector tells the block a network is in (IPv4 /16,
+// IPv6 /48) whenever the network's subject first reaches a level in a window (join()); the block's
+// first network keeps its own profile, and every other one joins the block's ("10.9.0.0/16"), so a
+// flood over 16 /24s is two alerts, not 16; when a subject of the whole block (a flood spread over
+// its networks, found before any of them alone) reached a level first, it claims the block
+// (claim()) and every network joins: one alert. A block is forgotten `keep_ns` after the last
+// network reached a level in it (then its next network is a first again). A tag keeps protocols
+// apart.
+// Bounded: at most `max_blocks` blocks (the stalest goes) and kMaxNetworks networks counted in
+// each.
+inline constexpr std::size_t kMaxFloodedBlocks = 4096;  // blocks a flood detector keeps
+class FloodedBlocks final {
+ public:
+  static constexpr std::size_t kMaxNetworks = 4096;
+  struct Block {
+    net::IpAddress address;  // the block's first address
+    net::IpAddress first;    // the block's first network, which keeps its own profile (or none)
+    net::IpAddress low;      // the lowest and highest networks that reached a level in it
+    net::IpAddress high;
+    std::int64_t last_ns = 0;         // when a network last reached a level in it
+    std::vector<std::uint16_t> seen;  // the networks (their index in the block), sorted
+  };
+
+  FloodedBlocks(std::int64_t keep_ns, std::size_t max_blocks)
+      : keep_ns_(keep_ns), max_blocks_(std::max<std::size_t>(1, max_blocks)) {}
+
+  // The subject of network `network` (its first address) and `tag` reached a level at now_ns:
+  // whether it is part of its block's profile (false for the block's first network).
+  bool join(const net::IpAddress& network, std::uint8_t tag, std::int64_t now_ns);
+  // A subject of the whole block of `address` (a flood spread over its networks, found before
+  // any of them alone) reached a level at now_ns: the block has no first network of its own, so
+  // every network of it that reaches a level joins the block's profile.
+  void claim(const net::IpAddress& address, std::uint8_t tag, std::int64_t now_ns);
+  // A batch of the flow table's network summaries, those `judged(summary)` by the detector under
+  // `tag`: every block two or more of them are in is claimed before any of them is judged, so the
+  // networks of a flood over neighbouring networks, found together, all join their block.
+  template <class Judged>
+  void claim_together(std::span<const flow::FloodSummary> networks, std::uint8_t tag,
+                      Judged judged) {
+    for (std::size_t i = 0; i < networks.size(); ++i) {
+      const flow::FloodSummary& a = networks[i];
+      if (!judged(a)) continue;
+      for (std::size_t j = i + 1; j < networks.size(); ++j) {
+        const flow::FloodSummary& b = networks[j];
+        if (judged(b) && !(b.dst == a.dst) && block_of(b.dst) == block_of(a.dst)) {
+          claim(a.dst, tag, std::max(a.last_ns, b.last_ns));
+          break;
+        }
+      }
+    }
+  }
+  // The block of `network` and `tag`, when one is known.
+  [[nodiscard]] const Block* find(const net::IpAddress& network, std::uint8_t tag) const;
+  [[nodiscard]] std::size_t size() const { return blocks_.size(); }
+
+  // The block `address` is in (its first address), its prefix length, and its profile name
+  // ("10.9.0.0/16", "2001:db8:1::/48").
+  [[nodiscard]] static net::IpAddress block_of(const net::IpAddress& address);
+  [[nodiscard]] static std::uint8_t block_prefix_of(const net::IpAddress& address) {
+    return address.family == 6 ? 48 : 16;
+  }
+  [[nodiscard]] static std::string name_of(const net::IpAddress& address);
+  // "16 networks of 10.9.0.0/16 (10.9.0.0/24 to 10.9.15.0/24)", its networks being /`prefix`
+  // ("10.9.0.0/16" while none reached a level).
+  [[nodiscard]] static std::string describe(const Block& block, std::uint8_t prefix);
+
+ private:
+  [[nodiscard]] static SubjectKey key_of(const net::IpAddress& network, std::uint8_t tag) {
+    return {{}, block_of(network), block_prefix_of(network), tag};
+  }
+  // The block of `address` and `tag` at now_ns (made, or made anew when stale, with `first`).
+  Block& touch(const net::IpAddress& address, std::uint8_t tag, std::int64_t now_ns,
+               const net::IpAddress& first);
+  std::int64_t keep_ns_;
+  std::size_t max_blocks_;
+  std::unordered_map<SubjectKey, Block, SubjectKeyHash> blocks_;
+};
+
+// What a flood description adds about `block`, its networks being /`prefix`: for a network that
+// joined it, "; one of 16 networks of 10.9.0.0/16 (10.9.0.0/24 to 10.9.15.0/24) flooded
+// together"; for the block's own subject, once some of its networks reached a level too,
+// "; flooded so far: 16 networks of ...".
+[[nodiscard]] std::string block_suffix(const FloodedBlocks::Block& block, std::uint8_t prefix,
+                                       bool network);
 
 // Admits a subject to a detector's table only at its second event within a window, so a spoofed
 // flood's sources (one probe each) never cost a table entry: the first events wait in a fixed

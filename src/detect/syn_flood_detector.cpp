@@ -14,7 +14,9 @@ constexpr std::size_t kRecent = 3;
 }  // namespace
 
 SynFloodDetector::SynFloodDetector(const HostDetectorOptions& options)
-    : options_(options), table_(options.window_ns, options.max_tracked) {
+    : options_(options),
+      table_(options.window_ns, options.max_tracked),
+      blocks_(2 * options.window_ns, kMaxFloodedBlocks) {
   validate(options_);
 }
 
@@ -46,10 +48,14 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
   ev.flows = s.recent;
   const bool spread = victim_wide(e.key);
   const std::string prefix = fmt::format("{}/{}", e.key.dst.to_string(), e.key.port);
-  const std::string target = network_wide ? std::string("many destinations")
-                             : network    ? "many hosts of " + prefix
-                             : spread     ? "many ports of " + e.key.dst.to_string()
-                                          : format_endpoint(e.key.dst, e.key.port);
+  // A network joined to its block, or the block's own subject (FloodedBlocks).
+  const bool whole_block = block_subject(e.key);
+  const FloodedBlocks::Block* block = s.joined ? blocks_.find(e.key.dst, kTcp) : nullptr;
+  const std::string target = network_wide  ? std::string("many destinations")
+                             : whole_block ? "many hosts of neighbouring networks of " + prefix
+                             : network     ? "many hosts of " + prefix
+                             : spread      ? "many ports of " + e.key.dst.to_string()
+                                           : format_endpoint(e.key.dst, e.key.port);
   if (spread) {
     // Sources: many, or the subject would not speak. Its count includes refused SYNs (closed
     // ports' RSTs).
@@ -67,13 +73,16 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
         s.sources.many ? std::string("many sources") : s.sources.first.to_string(),
         format_number(per_second));
   }
+  if (block != nullptr) {
+    ev.description += block_suffix(*block, flow::flood_prefix_of(e.key.dst), !whole_block);
+  }
   if (network) {
     // The network is the victim: its profile is named by the prefix (no one host's); its
     // sources are many, or the subject would not speak.
     ev.host = {};
     ev.peer = {};
     ev.port = 0;
-    ev.interface = prefix;
+    ev.interface = block != nullptr ? FloodedBlocks::name_of(e.key.dst) : prefix;
   }
   if (network_wide) {
     // A spray has no single victim: the profile is the source when there is one, else the
@@ -142,6 +151,7 @@ void SynFloodDetector::on_attempt(const Attempt& a, std::vector<Evidence>& out) 
       ns.last_sent_ns = std::max(ns.last_sent_ns, a.start_ns);
       remember_recent(ns.recent, ref, kRecent);
       flow::majority_vote(ns.network, ns.network_lead, flow::flood_network_of(a.dst), 1);
+      flow::majority_vote(ns.block, ns.block_lead, FloodedBlocks::block_of(a.dst), 1);
     }
     const bool spray = ns.sources.many && ns.destinations.many &&
                        double(ns.half_open) >= options_.syn_flood_ratio * double(ns.attempts) &&
@@ -183,6 +193,14 @@ void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out, bool el
 }
 
 void SynFloodDetector::speak(Table::Entry& e, int level, std::vector<Evidence>& out) {
+  if (network_subject(e.key) && e.state.level == 0) {
+    if (block_subject(e.key)) {
+      blocks_.claim(e.key.dst, kTcp, e.state.last_ns);
+      e.state.joined = true;
+    } else {
+      e.state.joined = blocks_.join(e.key.dst, kTcp, e.state.last_ns);
+    }
+  }
   e.state.level = level;
   e.state.reported = e.state.half_open;
   push_with_culprit(out, make(e, level));
@@ -195,38 +213,53 @@ SubjectKey SynFloodDetector::network_key(const net::IpAddress& dst) {
 
 void SynFloodDetector::count_network(const Attempt& a, bool half_open, const FlowRef& ref,
                                      std::vector<Evidence>& out) {
-  auto& n = table_.touch(network_key(a.dst), a.time_ns, closer(out));
-  State& s = n.state;
-  ++s.attempts;
-  if (half_open) {
-    see_half_open(s, a, ref);
-    flow::majority_vote(s.source, s.source_lead, a.src, 1);
-    flow::majority_vote(s.port, s.port_lead, host_vote(a.dst), 1);
+  // The network first: a flood at one network is its own before its block's.
+  for (const SubjectKey& key : {network_key(a.dst), block_key(a.dst)}) {
+    auto& n = table_.touch(key, a.time_ns, closer(out));
+    State& s = n.state;
+    ++s.attempts;
+    if (half_open) {
+      see_half_open(s, a, ref);
+      flow::majority_vote(s.source, s.source_lead, a.src, 1);
+      flow::majority_vote(s.port, s.port_lead, host_vote(a.dst), 1);
+      flow::majority_vote(s.network, s.network_lead, flow::flood_network_of(a.dst), 1);
+    }
+    rise(n, out, spread_over_network(n));
   }
-  rise(n, out, spread_over_network(s));
 }
 
-bool SynFloodDetector::spread_over_network(const State& s) const {
+bool SynFloodDetector::spread_over_network(const Table::Entry& n) const {
+  const State& s = n.state;
   const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
   const bool many_hosts = s.spread || flow::no_majority(s.port_lead, s.half_open);
-  return many_sources && many_hosts && rate(s) >= options_.syn_flood_network_rate;
+  // A block's flood at one network (80 %) is that network's.
+  const bool many_networks =
+      !block_subject(n.key) || flow::no_majority(s.network_lead, s.half_open);
+  return many_sources && many_hosts && many_networks && rate(s) >= options_.syn_flood_network_rate;
 }
 
 bool SynFloodDetector::within_network(const State& spray) {
-  if (flow::no_majority(spray.network_lead, spray.half_open)) return false;
-  const Table::Entry* n = table_.find(network_key(spray.network));
-  return n != nullptr && n->state.level > 0;
+  if (!flow::no_majority(spray.network_lead, spray.half_open)) {
+    const Table::Entry* n = table_.find(network_key(spray.network));
+    if (n != nullptr && n->state.level > 0) return true;
+  }
+  if (flow::no_majority(spray.block_lead, spray.half_open)) return false;
+  const Table::Entry* b = table_.find(block_key(spray.block));
+  return b != nullptr && b->state.level > 0;
 }
 
 bool SynFloodDetector::covered(const State& s, const net::IpAddress& dst,
                                std::vector<Evidence>& out) {
   if (!s.sources.many || options_.syn_flood_network_rate <= 0) return false;
+  if (const Table::Entry* b = table_.find(block_key(dst)); b != nullptr && b->state.level > 0) {
+    return true;
+  }
   Table::Entry* n = table_.find(network_key(dst));
   if (n == nullptr) return false;
   State& ns = n->state;
   if (ns.level > 0) return true;
   const int level = level_of(s);
-  if (level == 0 || !spread_over_network(ns)) return false;
+  if (level == 0 || !spread_over_network(*n)) return false;
   // This host passes the rule first: the network speaks for it, at the higher of their levels.
   speak(*n,
         std::max(level, level_for(double(ns.half_open), double(options_.syn_flood_half_open),
@@ -244,6 +277,12 @@ void SynFloodDetector::see_summary(State& s, const flow::FloodSummary& f) {
   if (f.many_sources()) s.sources.many = true;
 }
 
+void SynFloodDetector::before_network_floods(std::span<const flow::FloodSummary> networks) {
+  blocks_.claim_together(networks, kTcp, [](const flow::FloodSummary& f) {
+    return f.ip_proto == kTcp && !f.strays && f.attempts > 0;
+  });
+}
+
 void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector<Evidence>& out) {
   // Strays are no connection attempts (the TCP flood detector's).
   if (f.ip_proto != kTcp || f.strays || f.attempts == 0 || options_.syn_flood_half_open == 0) {
@@ -253,16 +292,21 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
     // Every host of a network: its network subject's alone (the flow table judged the hosts'
     // and sources' spread).
     if (options_.syn_flood_network_rate <= 0) return;
-    auto& n = table_.touch(network_key(f.dst), f.last_ns, closer(out));
-    State& s = n.state;
-    see_summary(s, f);
-    if (f.many_sources()) {
-      s.spread = true;
-    } else {
-      flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
+    for (const SubjectKey& key : {network_key(f.dst), block_key(f.dst)}) {
+      auto& n = table_.touch(key, f.last_ns, closer(out));
+      State& s = n.state;
+      see_summary(s, f);
+      if (f.many_sources()) {
+        s.spread = true;
+      } else {
+        flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
+      }
+      flow::majority_vote(s.network, s.network_lead, f.dst, f.attempts);
+      const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
+      const bool many_networks =
+          !block_subject(key) || flow::no_majority(s.network_lead, s.half_open);
+      rise(n, out, many_sources && many_networks && rate(s) >= options_.syn_flood_network_rate);
     }
-    const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
-    rise(n, out, many_sources && rate(s) >= options_.syn_flood_network_rate);
     return;
   }
   const VictimCount victim{.src = f.source,

@@ -15,7 +15,15 @@
 //    got 80 % and no source sent 80 % of them. Its profile is the network ("10.9.0.0/24", as the
 //    network flood detector's from the flow table's summaries). While it is engaged, a host of
 //    that network whose own ip:port subject reaches the count from many sources is part of it,
-//    not an alert of its own: a flood at 256 hosts is one alert, not 256.
+//    not an alert of its own: a flood at 256 hosts is one alert, not 256. Neighbouring networks
+//    flooded together (a /20) are one block's (FloodedBlocks): the first network to reach a level
+//    keeps its own profile, every later one of its IPv4 /16 or IPv6 /48 gives evidence about the
+//    block's ("10.9.0.0/16"). The block is a network subject too ("many hosts of neighbouring
+//    networks of 10.9.0.0/16"), judged when no network of it got 80 % of its half-open SYNs: it
+//    reaches its count before any one network of a flood spread over several and claims the
+//    block, so every network that reaches a level later joins it; so do networks of one block
+//    that the flow table found flooded together (one batch of summaries). A spray whose SYNs
+//    went to one block (80 %) whose subject is engaged is that block's flood.
 // Attempts come from the stage's AttemptTracker (detect::Attempt), so a flood is judged within a
 // second of its SYNs, not when its flows time out. A destination the flow table found flooded
 // gets its further SYNs as summaries (flow/flood_guard.h), counted the same way.
@@ -36,6 +44,7 @@ class SynFloodDetector final : public Detector {
   void on_attempt(const Attempt& attempt, std::vector<Evidence>& out) override;
   // A flooded destination's SYNs that started no flow: half-open attempts to it.
   void on_flood_summary(const flow::FloodSummary& summary, std::vector<Evidence>& out) override;
+  void before_network_floods(std::span<const flow::FloodSummary> networks) override;
   void advance(std::int64_t now_ns, std::vector<Evidence>& out) override;
   void flush(std::vector<Evidence>& out) override;
   [[nodiscard]] DetectorStats stats() const override;
@@ -54,9 +63,15 @@ class SynFloodDetector final : public Detector {
     std::uint16_t port = 0;
     std::uint64_t port_lead = 0;
     bool spread = false;
-    // The network-wide subject: a majority vote over its half-open SYNs' destination networks.
+    // The network-wide subject: majority votes over its half-open SYNs' destination networks
+    // and their blocks (FloodedBlocks); the block subject: over its networks (`network`).
     net::IpAddress network;
     std::uint64_t network_lead = 0;
+    net::IpAddress block;
+    std::uint64_t block_lead = 0;
+    // A network subject: part of its block's profile (not its first); the block subject: it
+    // claimed the block.
+    bool joined = false;
     bool all_ports = false;         // a flood summary of every port of the host
     std::int64_t last_sent_ns = 0;  // when the latest half-open SYN was sent (see rate())
     std::vector<FlowRef> recent;
@@ -69,7 +84,15 @@ class SynFloodDetector final : public Detector {
   // Many hosts of `dst`'s network: the network subject's key (protocol 1 marks it; `dst` is the
   // network's first address and `port` its prefix length).
   [[nodiscard]] static SubjectKey network_key(const net::IpAddress& dst);
+  // The block of `dst`'s network (FloodedBlocks: its IPv4 /16 or IPv6 /48), a network subject
+  // too, judged only when no network of it got 80 % of its half-open SYNs.
+  [[nodiscard]] static SubjectKey block_key(const net::IpAddress& dst) {
+    return {{}, FloodedBlocks::block_of(dst), FloodedBlocks::block_prefix_of(dst), 1};
+  }
   [[nodiscard]] static bool network_subject(const SubjectKey& key) { return key.proto == 1; }
+  [[nodiscard]] static bool block_subject(const SubjectKey& key) {
+    return key.proto == 1 && key.port == FloodedBlocks::block_prefix_of(key.dst);
+  }
   // Counts a half-open attempt in `s` (an ip:port's or a network's subject): its time, its
   // source, the time it was sent and its flow.
   static void see_half_open(State& s, const Attempt& a, const FlowRef& ref);
@@ -86,14 +109,15 @@ class SynFloodDetector final : public Detector {
   // host may pass it before the network as a whole does: the network subject then speaks for it
   // (evidence in `out`).
   [[nodiscard]] bool covered(const State& s, const net::IpAddress& dst, std::vector<Evidence>& out);
-  // Whether the network-wide subject's half-open SYNs went to one network (80 %) whose own
-  // subject is engaged: the spray is that network's flood.
+  // Whether the network-wide subject's half-open SYNs went to one network (80 %) or one block
+  // (80 %) whose own subject is engaged: the spray is that network's or block's flood.
   [[nodiscard]] bool within_network(const State& spray);
   // The level a subject's half-open count reaches when its share of the attempts passes the
   // ratio (0: none).
   [[nodiscard]] int level_of(const State& s) const;
-  // A network subject's half-open SYNs come from many sources, at many of its hosts, fast.
-  [[nodiscard]] bool spread_over_network(const State& s) const;
+  // A network subject's half-open SYNs come from many sources, at many of its hosts, fast (a
+  // block's: at more than one of its networks, too).
+  [[nodiscard]] bool spread_over_network(const Table::Entry& n) const;
   // Attempts to one ip:port for the victim-wide subject: from one attempt or a flood summary.
   struct VictimCount {
     net::IpAddress src;  // the source (when not `spread`)
@@ -125,6 +149,7 @@ class SynFloodDetector final : public Detector {
 
   HostDetectorOptions options_;
   Table table_;
+  FloodedBlocks blocks_;
   std::uint64_t evidence_ = 0;
 };
 

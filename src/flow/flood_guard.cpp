@@ -80,12 +80,14 @@ std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t po
 bool FloodGuard::same(const FloodSummary& s, const net::IpAddress& ip, std::uint16_t port,
                       std::uint16_t vlan, std::uint8_t ip_proto, std::uint8_t scope) {
   return s.dst == ip && s.dst_port == port && s.vlan == vlan && s.ip_proto == ip_proto &&
-         s.all_ports == (scope != kPort) && s.strays == (scope == kStray) &&
-         (s.prefix != 0) == (scope == kNet);
+         s.all_ports == (scope != kPort) && s.strays == (scope == kStray || scope == kNetStray) &&
+         (s.prefix != 0) == network_scope(scope);
 }
 
 FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag, std::uint8_t scope) {
-  if (scope == kNet) return &entries_[(kBuckets + ((tag >> 20) & (kNetBuckets - 1))) * 2];
+  if (network_scope(scope)) {
+    return &entries_[(kBuckets + ((tag >> 20) & (kNetBuckets - 1))) * 2];
+  }
   return &entries_[((tag >> 20) & (kBuckets - 1)) * 2];
 }
 
@@ -159,8 +161,8 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
   f.summary.vlan = attempt.vlan;
   f.summary.ip_proto = attempt.ip_proto;
   f.summary.all_ports = scope != kPort;
-  f.summary.strays = scope == kStray;
-  if (scope == kNet) {
+  f.summary.strays = scope == kStray || scope == kNetStray;
+  if (network_scope(scope)) {
     f.summary.dst = flood_network_of(attempt.dst);
     f.summary.prefix = flood_prefix_of(attempt.dst);
   }
@@ -180,13 +182,14 @@ bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
 
 bool FloodGuard::on_stray(const net::Packet& packet, std::int64_t now_ns) {
   if (rate_ == 0 || packet.outer != nullptr) return false;
-  return count_attempt(packet, packet.dst_port, kStray, now_ns);
+  return count_attempt(packet, packet.dst_port, kStray, now_ns) ||
+         count_attempt(packet, packet.dst_port, kNetStray, now_ns);
 }
 
 bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
                                std::int64_t now_ns) {
   const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
-  const net::IpAddress dst = scope == kNet ? flood_network_of(packet.dst) : packet.dst;
+  const net::IpAddress dst = network_scope(scope) ? flood_network_of(packet.dst) : packet.dst;
   const std::uint64_t tag = tag_of(dst, key_port, packet.vlan, packet.ip_proto, scope);
   const std::int64_t quarter = now_ns / kQuarterNs;
   Entry* e = claim(tag, scope, quarter);
@@ -204,7 +207,7 @@ bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, st
     std::uint64_t lead = e->port_lead[q];
     // A network's vote is over its destination hosts (a 16-bit hash of the address).
     const auto item =
-        scope == kNet ? static_cast<std::uint16_t>(tag_of(packet.dst, 0, 0, 0) >> 48) : port;
+        network_scope(scope) ? static_cast<std::uint16_t>(tag_of(packet.dst, 0, 0, 0) >> 48) : port;
     majority_vote(e->port[q], lead, item, 1);
     e->port_lead[q] = static_cast<std::uint32_t>(lead);
     lead = e->source_lead[q];
@@ -236,12 +239,14 @@ void FloodGuard::count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& b
 
 FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, std::uint16_t vlan,
                                   std::uint8_t ip_proto, bool host_too, bool strays_too) {
-  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet}) {
+  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet, kNetStray}) {
     if (scope == kHost && (icmp(ip_proto) || !host_too)) continue;
-    if (scope == kStray && (ip_proto != kTcp || !host_too || !strays_too)) continue;
+    if ((scope == kStray || scope == kNetStray) && (ip_proto != kTcp || !host_too || !strays_too)) {
+      continue;
+    }
     if (scope == kNet && !icmp(ip_proto) && !host_too) continue;
     const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
-    const net::IpAddress key = scope == kNet ? flood_network_of(ip) : ip;
+    const net::IpAddress key = network_scope(scope) ? flood_network_of(ip) : ip;
     Entry* e = find(tag_of(key, key_port, vlan, ip_proto, scope), scope);
     if (e == nullptr || e->flood == 0) continue;
     FloodSummary& s = floods_[e->flood - 1u].summary;
@@ -278,10 +283,12 @@ void FloodGuard::on_completed(const net::IpAddress& dst, std::uint16_t dst_port,
   if (rate_ == 0) return;
   const std::int64_t q = started_ns / kQuarterNs;
   // Its ip:port's entry, and its host's (all ports) and network's when it was counted there
-  // too; a stray's host entry alone.
-  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet}) {
-    if ((scope == kStray) != stray || (scope == kHost && icmp(ip_proto))) continue;
-    const net::IpAddress key = scope == kNet ? flood_network_of(dst) : dst;
+  // too; a stray's host and network entries.
+  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet, kNetStray}) {
+    if ((scope == kStray || scope == kNetStray) != stray || (scope == kHost && icmp(ip_proto))) {
+      continue;
+    }
+    const net::IpAddress key = network_scope(scope) ? flood_network_of(dst) : dst;
     Entry* e = find(
         tag_of(key, scope == kPort ? dst_port : std::uint16_t{0}, vlan, ip_proto, scope), scope);
     if (e != nullptr && q > e->judged && q <= e->quarter && q > e->quarter - 4) {

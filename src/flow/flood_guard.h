@@ -34,7 +34,10 @@
 // host too, as strays, answered when the destination sends the flow a packet that is no RST (a
 // connection or handshake picked up midway answers at once; a host without the connection
 // resets it): the host is flooded with strays by the same rule when no source sent 80 % of a
-// judged quarter's strays.
+// judged quarter's strays. Strays that no host flooded with strays took are also counted for
+// their destination's network, as attempts are (an ACK flood carpet-bombing a /24): the network is
+// flooded with strays when no host got 80 % and no source sent 80 % of a judged quarter's; its
+// summaries have `strays` and `prefix` set.
 // From then on an
 // attempt to it is counted in the destination's flood summary instead of starting a flow, and so
 // are its replies that match no flow (TCP: its SYN-ACK or RST to a port that has no flow with it,
@@ -133,10 +136,11 @@ class FloodGuard final {
     std::uint8_t flood = 0;      // index in floods_ + 1; 0 = not flooded
     bool echo = false;           // echo requests: judged by their count alone
     std::uint8_t scope = kPort;  // kHost: judged by their ports' and sources' spread too;
-                                 // kStray: by their sources' spread too; kNet: by their
-                                 // destination hosts' and sources' spread
-    // kHost, kStray and kNet: majority votes over each quarter's ports (kNet: destination hosts,
-    // a 16-bit hash) and sources (a 32-bit hash of the address; flow::majority_vote)
+                                 // kStray: by their sources' spread too; kNet and kNetStray:
+                                 // by their destination hosts' and sources' spread
+    // kHost, kStray, kNet and kNetStray: majority votes over each quarter's ports (kNet and
+    // kNetStray: destination hosts, a 16-bit hash) and sources (a 32-bit hash of the address;
+    // flow::majority_vote)
     std::array<std::uint16_t, 4> port{};
     std::array<std::uint32_t, 4> port_lead{};
     std::array<std::uint32_t, 4> source{};
@@ -149,11 +153,16 @@ class FloodGuard final {
   };
 
   // What an entry counts: attempts to an ip:port, attempts to every port of a host (TCP and
-  // UDP), TCP strays to a host, or attempts to every host of a network (its own entries).
+  // UDP), TCP strays to a host, or attempts or TCP strays to every host of a network (its own
+  // entries).
   static constexpr std::uint8_t kPort = 0;
   static constexpr std::uint8_t kHost = 1;
   static constexpr std::uint8_t kStray = 2;
   static constexpr std::uint8_t kNet = 3;
+  static constexpr std::uint8_t kNetStray = 4;
+  [[nodiscard]] static bool network_scope(std::uint8_t scope) {
+    return scope == kNet || scope == kNetStray;
+  }
   [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
                                             std::uint16_t vlan, std::uint8_t ip_proto,
                                             std::uint8_t scope = kPort);

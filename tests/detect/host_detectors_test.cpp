@@ -227,10 +227,11 @@ TEST(HostDetectorRules, NamesTheDestinationOfASpoofedSynFlood) {
 TEST(HostDetectorRules, ReportsAFastSynSprayAtRandomDestinationsNetworkWide) {
   Rules detectors;
   std::vector<Evidence> out;
-  // 200 spoofed SYNs, each to another host and port, within 20 ms (hping3 --rand-source/dest).
+  // 200 spoofed SYNs, each to another host and port, within 20 ms (hping3 --rand-source/dest:
+  // random addresses, so no /16 gets most of them; one that did would be a flood of its own).
   for (int i = 0; i < 200; ++i) {
     const auto src = ipv4(51, static_cast<std::uint8_t>(i), 3, 4);
-    const auto dst = ipv4(15, 7, static_cast<std::uint8_t>(i), 9);
+    const auto dst = ipv4(static_cast<std::uint8_t>(15 + i), 7, static_cast<std::uint8_t>(i), 9);
     detectors.observe(half_open(src, static_cast<std::uint16_t>(2000 + i), dst,
                                 static_cast<std::uint16_t>(1000 + i), kT0 + i * 100'000),
                       out);

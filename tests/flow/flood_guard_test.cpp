@@ -531,12 +531,18 @@ net::IpAddress spread_host(std::uint32_t i, std::uint8_t net = 0) {
 }
 
 TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetwork) {
-  // Carpet bombing: spoofed SYNs, UDP datagrams or echo requests at random hosts of a /24,
-  // 20,000/s for 3 s, so each host gets under 80/s: no ip:port or host is flooded, the network
-  // is. Its hosts reset one SYN in ten and answer every echo request; one of them keeps making
-  // its own DNS queries and connections, which keep their flows.
-  for (const std::uint8_t proto : {std::uint8_t{6}, std::uint8_t{17}, std::uint8_t{1}}) {
-    SCOPED_TRACE(proto == 6 ? "SYN flood" : proto == 17 ? "UDP flood" : "echo flood");
+  // Carpet bombing: spoofed SYNs, ACKs outside any connection (hping3 -A), UDP datagrams or echo
+  // requests at random hosts of a /24, 20,000/s for 3 s, so each host gets under 80/s: no
+  // ip:port or host is flooded, the network is. Its hosts reset one SYN in ten and every ACK, and
+  // answer every echo request; one of them keeps making its own DNS queries and connections,
+  // which keep their flows.
+  for (const int kind : {0, 1, 2, 3}) {
+    const std::uint8_t proto = kind <= 1 ? 6 : kind == 2 ? 17 : 1;
+    const bool strays = kind == 1;
+    SCOPED_TRACE(kind == 0   ? "SYN flood"
+                 : strays    ? "ACK flood"
+                 : kind == 2 ? "UDP flood"
+                             : "echo flood");
     CollectingSink sink;
     FloodObserver observer;
     FlowTable table(guarded(), sink);
@@ -546,7 +552,10 @@ TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetw
     for (std::uint32_t i = 0; i < kAttempts; ++i) {
       const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
       const net::IpAddress victim = spread_host(i);
-      if (proto == 6) {
+      if (strays) {
+        table.add(tcp(t, spoofed(i), {victim, 80}, tf::kAck));
+        table.add(tcp(t + 10 * kUs, {victim, 80}, spoofed(i), tf::kRst));
+      } else if (proto == 6) {
         table.add(tcp(t, spoofed(i), {victim, 80}, tf::kSyn));
         if (i % 10 == 0)
           table.add(tcp(t + 10 * kUs, {victim, 80}, spoofed(i), tf::kRst | tf::kAck));
@@ -569,20 +578,48 @@ TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetw
       EXPECT_EQ(s.dst, ipv4(10, 9, 0, 0));
       EXPECT_EQ(s.prefix, 24);
       EXPECT_TRUE(s.all_ports);
-      EXPECT_FALSE(s.strays);
+      EXPECT_EQ(s.strays, strays);
       EXPECT_EQ(s.dst_port, 0);
       EXPECT_EQ(s.ip_proto, proto);
       if (s.attempts > 1) {
         EXPECT_TRUE(s.many_sources());
       }
     }
-    if (proto == 6) {
+    if (strays) {
+      EXPECT_GT(observer.replies(), 40'000u);  // the hosts' resets after the flood was found
+    } else if (proto == 6) {
       EXPECT_GT(observer.replies(), 4'000u);  // the hosts' RSTs after the flood was found
     } else if (proto == 1) {
       EXPECT_EQ(observer.replies(), observer.attempts());
     }
     expect_every_packet_accounted(sink, table, observer);
   }
+}
+
+TEST(FloodGuard, ConnectionsPickedUpMidwayAtEveryHostOfANetworkKeepEveryFlow) {
+  // A monitor started beside a server farm: 20,000 established connections at the 256 hosts of a
+  // /24 within a second, each carried on by its host; and one scanner's ACK scan of the /24
+  // (nmap -sA, each probe reset): neither is a flood of strays.
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  for (std::uint32_t i = 0; i < 20'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
+    const Endpoint server{spread_host(i), 443};
+    table.add(tcp(t, spoofed(i), server, tf::kAck | tf::kPsh, 200));
+    table.add(tcp(t + 30 * kUs, server, spoofed(i), tf::kAck));
+  }
+  for (std::uint32_t i = 0; i < 20'000; ++i) {
+    const std::int64_t t = kT0 + 2 * kSec + std::int64_t{i} * 50 * kUs;
+    const Endpoint probe{spread_host(i), static_cast<std::uint16_t>(1 + i % 1000)};
+    table.add(tcp(t, kClient, probe, tf::kAck));
+    table.add(tcp(t + 10 * kUs, probe, kClient, tf::kRst));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_TRUE(observer.summaries.empty());
+  EXPECT_EQ(table.stats().flows_created, 40'000u);
 }
 
 TEST(FloodGuard, ASpoofedFloodSpreadOverAnIpv6NetworkIsSummarisedForItsSlash64) {

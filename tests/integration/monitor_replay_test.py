@@ -224,7 +224,8 @@ class Replay(unittest.TestCase):
     def replay_floods(self, name, seed, flood, destinations):
         """Replays 4,000 packets/s of `flood(frames, t, k, rng)` for one second from 2 s into 10 s
         of benign traffic (--no-model); returns monitor's stderr, its output directory, the packets
-        in flood summaries (of `destinations` flooded ones) and the flows.csv rows from 172.x."""
+        in flood summaries (of `destinations` flooded ones; None when 0) and the flows.csv rows from
+        172.x."""
         frames = []
         benign(frames, seconds=10, rng=random.Random(3))
         rng = random.Random(seed)
@@ -235,8 +236,11 @@ class Replay(unittest.TestCase):
         out = os.path.join(self.dir, name)
         p = run(["monitor", "--pcap", capture, "-o", out, "--no-model"])
         self.assertEqual(p.returncode, 0, p.stderr)
-        summarised = int(re.search(
-            rf"(\d+) in flood summaries \({destinations} flooded destinations\)", p.stderr).group(1))
+        summarised = None
+        if destinations:
+            summarised = int(re.search(
+                rf"(\d+) in flood summaries \({destinations} flooded destinations\)",
+                p.stderr).group(1))
         with open(os.path.join(out, "flows.csv")) as f:
             flood_rows = sum(1 for r in csv.DictReader(f) if r["src_ip"].startswith("172."))
         return p.stderr, out, summarised, flood_rows
@@ -332,6 +336,48 @@ class Replay(unittest.TestCase):
         self.assertEqual({a["interface"] for a in syn_alerts.values()}, {"10.0.4.0/24"})
         self.assertEqual({a["dst_ip"] for a in syn_alerts.values()}, {""})
 
+    def test_a_flood_spread_over_neighbouring_networks_is_one_alert_about_their_block(self):
+        # Carpet bombing of a /20: spoofed UDP datagrams and SYNs, 4,000/s each, at random hosts
+        # of the 16 /24s of 10.1.0.0/20 (250/s a network: no network alone reaches its rate).
+        # Alerts about the block (10.1.0.0/16) only, none about a network or a host.
+        def flood(frames, t, k, rng):
+            victim = f"10.1.{rng.randrange(16)}.{rng.randrange(256)}"
+            frames.append((t, udp(self.spoofed(rng), 1024 + rng.randrange(60000), victim, 9999,
+                                  b"u" * 64)))
+            victim = f"10.1.{rng.randrange(16)}.{rng.randrange(256)}"
+            frames.append((t + 0.0001, tcp(self.spoofed(rng), 1024 + rng.randrange(60000), victim,
+                                           80, SYN)))
+
+        err, out, summarised, flood_rows = self.replay_floods("carpet-block", 31, flood, 0)
+        rows = [a for a in read_alerts(out) if a["kind"] in ("udp_flood", "syn_flood")]
+        # The block is the profile of both floods: one alert (the SYN flood's, the UDP flood's
+        # evidence beside it).
+        self.assertEqual({(a["id"], a["interface"], a["dst_ip"]) for a in rows},
+                         {(rows[0]["id"], "10.1.0.0/16", "")}, rows)
+        self.assertIn("to many hosts of neighbouring networks of 10.1.0.0/16", rows[0]["reason"])
+        self.assertIn("from many sources", rows[0]["reason"])
+        self.assertIn("(also: 1 udp_flood)", rows[-1]["reason"])
+
+    def test_networks_of_a_block_flooded_together_are_its_alert_not_one_each(self):
+        # 4,000 spoofed SYNs at 4,000/s at random hosts of 10.2.0.0/23 (2,000/s a /24), beside
+        # the benign traffic: the block's alert (10.2.0.0/16) and at most the first /24's (one
+        # that reached its count before the block did), none about the other /24 or a host.
+        def flood(frames, t, k, rng):
+            victim = f"10.2.{rng.randrange(2)}.{rng.randrange(256)}"
+            frames.append((t, tcp(self.spoofed(rng), 1024 + rng.randrange(60000), victim, 80,
+                                  SYN)))
+
+        err, out, summarised, flood_rows = self.replay_floods("block-syn", 41, flood, 2)
+        self.assertIn("every host of 10.2.0.0/24 (tcp) is flooded", err)
+        self.assertIn("every host of 10.2.1.0/24 (tcp) is flooded", err)
+        alerts = {a["id"]: a for a in read_alerts(out) if a["kind"] == "syn_flood"}
+        profiles = [a["interface"] for a in alerts.values()]
+        self.assertIn("10.2.0.0/16", profiles)
+        self.assertLessEqual(len(profiles), 2, profiles)
+        self.assertEqual({a["dst_ip"] for a in alerts.values()}, {""})
+        block = [a for a in read_alerts(out) if a["interface"] == "10.2.0.0/16"][-1]
+        self.assertIn("2 networks of 10.2.0.0/16 (10.2.0.0/24 to 10.2.1.0/24)", block["reason"])
+
     def test_hosts_that_get_more_than_their_share_of_a_network_flood_are_part_of_its_alert(self):
         # UDP datagrams and echo requests spread over 10.0.5.0/24 and 10.0.6.0/24, 4,000/s each,
         # but 30 % of them at one host of each (1,200/s: over a host's own limits) and 70 % at
@@ -373,6 +419,26 @@ class Replay(unittest.TestCase):
         self.assertEqual({a["dst_ip"] for a in tcp_alerts}, {"10.0.0.9"})
         self.assertIn("outside any connection", tcp_alerts[-1]["reason"])
         self.assertFalse([a for a in alerts if a["kind"] == "syn_flood"])
+
+    def test_a_spoofed_ack_flood_spread_over_a_network_is_summarised_and_alerted_at_it(self):
+        # hping3 -A --flood --rand-source --rand-dest 10.0.7.x: 4,000 ACKs at 4,000/s outside any
+        # connection, each to a random host of 10.0.7.0/24 (about 15 a second per host), each
+        # reset by its host. One alert about the network, none about a host.
+        def flood(frames, t, k, rng):
+            a, sport = self.spoofed(rng), 1024 + rng.randrange(60000)
+            victim = f"10.0.7.{rng.randrange(256)}"
+            frames.append((t, tcp(a, sport, victim, 80, ACK)))
+            frames.append((t + 0.0001, tcp(victim, 80, a, sport, RST)))
+
+        err, out, summarised, flood_rows = self.replay_floods("ack-carpet", 37, flood, 1)
+        self.assertIn("every host of 10.0.7.0/24 (tcp) is flooded with TCP packets outside any "
+                      "connection", err)
+        self.assertGreater(summarised, 2 * 1500)
+        self.assertLessEqual(flood_rows, 2000 + 10)
+        alerts = {a["id"]: a for a in read_alerts(out) if a["kind"] == "tcp_flood"}
+        self.assertEqual({(a["interface"], a["dst_ip"]) for a in alerts.values()},
+                         {("10.0.7.0/24", "")}, list(alerts.values()))
+        self.assertIn("to every host of 10.0.7.0/24", list(alerts.values())[-1]["reason"])
 
     def test_benign_sources_raise_nothing(self):
         attackers = {"10.0.9.66", "10.0.9.77", "10.0.9.88", "10.0.9.99", ""}
