@@ -198,6 +198,18 @@ void SynFloodDetector::speak(Table::Entry& e, int level, std::vector<Evidence>& 
       blocks_.claim(e.key.dst, kTcp, e.state.last_ns);
       e.state.joined = true;
     } else {
+      // The networks' shares of half-open SYNs vary about the rule's ratio as the hosts' do, so
+      // a network may pass it before its block as a whole: when the block's SYNs are spread
+      // over its networks from many sources at its rate, the block speaks first (at the higher
+      // of their levels) and this network joins it.
+      Table::Entry* b = table_.find(block_key(e.key.dst));
+      if (b != nullptr && b->state.level == 0 && spread_over_network(*b)) {
+        speak(*b,
+              std::max(level,
+                       level_for(double(b->state.half_open), double(options_.syn_flood_half_open),
+                                 options_.critical_factor)),
+              out);
+      }
       e.state.joined = blocks_.join(e.key.dst, kTcp, e.state.last_ns);
     }
   }
