@@ -43,7 +43,7 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
   ev.ip_proto = kTcp;
   ev.count = s.half_open;
   const double ratio = s.attempts > 0 ? double(s.half_open) / double(s.attempts) : 0.0;
-  const double per_second = rate(s);
+  const double per_second = block_subject(e.key) ? block_rate(s) : rate(s);
   ev.score = static_cast<float>(double(s.half_open) / threshold);
   ev.flows = s.recent;
   const bool spread = victim_wide(e.key);
@@ -235,6 +235,11 @@ void SynFloodDetector::count_network(const Attempt& a, bool half_open, const Flo
       flow::majority_vote(s.source, s.source_lead, a.src, 1);
       flow::majority_vote(s.port, s.port_lead, host_vote(a.dst), 1);
       flow::majority_vote(s.network, s.network_lead, flow::flood_network_of(a.dst), 1);
+      if (block_subject(key)) {
+        ++s.flow_half_open;
+        s.flow_first_ns = std::min(s.flow_first_ns, a.start_ns);
+        s.flow_last_sent_ns = std::max(s.flow_last_sent_ns, a.start_ns);
+      }
     }
     rise(n, out, spread_over_network(n));
   }
@@ -247,7 +252,9 @@ bool SynFloodDetector::spread_over_network(const Table::Entry& n) const {
   // A block's flood at one network (80 %) is that network's.
   const bool many_networks =
       !block_subject(n.key) || flow::no_majority(s.network_lead, s.half_open);
-  return many_sources && many_hosts && many_networks && rate(s) >= options_.syn_flood_network_rate;
+  const double per_second = block_subject(n.key) ? block_rate(s) : rate(s);
+  return many_sources && many_hosts && many_networks &&
+         per_second >= options_.syn_flood_network_rate;
 }
 
 bool SynFloodDetector::within_network(const State& spray) {
@@ -317,7 +324,8 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
       const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
       const bool many_networks =
           !block_subject(key) || flow::no_majority(s.network_lead, s.half_open);
-      rise(n, out, many_sources && many_networks && rate(s) >= options_.syn_flood_network_rate);
+      const double per_second = block_subject(key) ? block_rate(s) : rate(s);
+      rise(n, out, many_sources && many_networks && per_second >= options_.syn_flood_network_rate);
     }
     return;
   }

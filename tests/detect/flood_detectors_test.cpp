@@ -863,6 +863,27 @@ TEST(NetworkFloodDetector, AFloodSpreadOverNeighbouringNetworksIsOneAlertAboutTh
   EXPECT_GE(networks_spoke, 1u);
 }
 
+TEST(SynFloodDetector, ABlocksRateIsNotDilutedByASummaryThatComesBeforeItsAttempts) {
+  // 4,000 spoofed SYNs/s at random hosts of 10.9.0.0/23. The flow table's first summary of
+  // 10.9.1.0/24 (40 SYNs at 0.45-0.5 s, found flooded a quarter second before) comes before the
+  // attempts of the first quarter second (both /24s) are judged, a second late: counted together,
+  // the block's half-open SYNs span half a second while a few of them have arrived. Its rate must
+  // still be the flood's, so the block speaks before either /24 reaches its count alone.
+  Driven<SynFloodDetector> d;
+  for (int i = 0; i < 1'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * kSec / 4'000;
+    const auto host =
+        ipv4(10, 9, static_cast<std::uint8_t>(i % 2), static_cast<std::uint8_t>((i * 37) % 256));
+    d.event(event(FlowMoment::kStart, spoofed_v4(i), 1024, host, 80, 6, t, t, kSyn));
+  }
+  flow::FloodSummary f = network_summary(6, kT0 + 450 * kMs, kT0 + 500 * kMs, 40, {}, true);
+  f.dst = ip("10.9.1.0");
+  d.detector().on_flood_summary(f, d.out);
+  d.advance(kT0 + 2 * kSec);
+  ASSERT_FALSE(d.out.empty());
+  for (const Evidence& e : d.out) EXPECT_EQ(e.interface, "10.9.0.0/16") << e.description;
+}
+
 TEST(SynFloodDetector, ANetworksSummaryIsItsNetworkSubjectAndCoversItsHostsLaterSummaries) {
   Driven<SynFloodDetector> d;
   // The flow table found SYNs spread over 10.9.0.0/24, then one of its hosts' port flooded too
