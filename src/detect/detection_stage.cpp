@@ -263,13 +263,7 @@ void DetectionStage::on_flood_summaries(std::span<const flow::FloodSummary> floo
   // A network's summaries before its hosts' and ports' of the same batch: a flood spread over
   // the network is known when its hosts' own summaries are judged (they are then part of it).
   // The networks first all at once: neighbouring networks flooded together are one block's.
-  network_scratch_.clear();
-  for (const flow::FloodSummary& f : floods) {
-    if (f.prefix != 0) network_scratch_.push_back(f);
-  }
-  if (!network_scratch_.empty()) {
-    for (auto& d : detectors_) d->before_network_floods(network_scratch_);
-  }
+  for (auto& d : detectors_) d->before_network_floods(floods);
   for (const bool networks : {true, false}) {
     for (const flow::FloodSummary& f : floods) {
       if ((f.prefix != 0) != networks) continue;

@@ -194,7 +194,6 @@ class DetectionStage final {
   // Scratch.
   std::vector<Evidence> evidence_;
   std::vector<Attempt> attempt_scratch_;
-  std::vector<flow::FloodSummary> network_scratch_;  // a batch's network summaries
   std::vector<AlertDelivery> deliveries_;
 };
 

@@ -87,8 +87,8 @@ class Detector {
   // half-open attempt), and the destination's replies to them.
   virtual void on_flood_summary(const flow::FloodSummary& /*summary*/,
                                 std::vector<Evidence>& /*out*/) {}
-  // Before a batch's summaries of networks (FloodSummary::prefix) are handed over one by one:
-  // all of them at once (the flow table reports every flooded network of a second together).
+  // Before a batch's summaries are handed over one by one: all of them at once (the flow table
+  // reports every flooded network of a second together; FloodSummary::prefix marks a network's).
   virtual void before_network_floods(std::span<const flow::FloodSummary> /*networks*/) {}
   virtual void on_traffic(const host::TrafficSample& /*sample*/, std::vector<Evidence>& /*out*/) {}
   // Packet time reached now_ns: close the windows that ended.

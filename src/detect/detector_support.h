@@ -212,18 +212,28 @@ class FloodedBlocks final {
   // any of them alone) reached a level at now_ns: the block has no first network of its own, so
   // every network of it that reaches a level joins the block's profile.
   void claim(const net::IpAddress& address, std::uint8_t tag, std::int64_t now_ns);
-  // A batch of the flow table's network summaries, those `judged(summary)` by the detector under
-  // `tag`: every block two or more of them are in is claimed before any of them is judged, so the
-  // networks of a flood over neighbouring networks, found together, all join their block.
+  // A flood detector's subject first reached a level at now_ns: its block's own (`whole_block`,
+  // which claims it) or one of its networks' (which joins it). Whether its evidence is given under
+  // the block's profile.
+  bool reached(const net::IpAddress& subject, bool whole_block, std::uint8_t tag,
+               std::int64_t now_ns) {
+    if (!whole_block) return join(subject, tag, now_ns);
+    claim(subject, tag, now_ns);
+    return true;
+  }
+  // A batch of the flow table's summaries: of its networks' summaries (FloodSummary::prefix),
+  // those `judged(summary)` by the detector under `tag`, every block two or more of them are in is
+  // claimed before any of them is judged, so the networks of a flood over neighbouring networks,
+  // found together, all join their block.
   template <class Judged>
   void claim_together(std::span<const flow::FloodSummary> networks, std::uint8_t tag,
                       Judged judged) {
     for (std::size_t i = 0; i < networks.size(); ++i) {
       const flow::FloodSummary& a = networks[i];
-      if (!judged(a)) continue;
+      if (a.prefix == 0 || !judged(a)) continue;
       for (std::size_t j = i + 1; j < networks.size(); ++j) {
         const flow::FloodSummary& b = networks[j];
-        if (judged(b) && !(b.dst == a.dst) && block_of(b.dst) == block_of(a.dst)) {
+        if (b.prefix != 0 && judged(b) && !(b.dst == a.dst) && block_of(b.dst) == block_of(a.dst)) {
           claim(a.dst, tag, std::max(a.last_ns, b.last_ns));
           break;
         }

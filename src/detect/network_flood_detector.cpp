@@ -140,12 +140,7 @@ void NetworkFloodDetector::judge(Table::Entry& e, double limit, std::vector<Evid
   const int level = eligible ? level_for(rate(s), limit, options_.critical_factor) : 0;
   if (level > s.level) {
     if (s.level == 0) {
-      if (block_subject(e.key)) {
-        blocks_.claim(e.key.dst, e.key.proto, s.last_ns);
-        s.joined = true;
-      } else {
-        s.joined = blocks_.join(e.key.dst, e.key.proto, s.last_ns);
-      }
+      s.joined = blocks_.reached(e.key.dst, block_subject(e.key), e.key.proto, s.last_ns);
     }
     s.level = level;
     s.reported = s.attempts;

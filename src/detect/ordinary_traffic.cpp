@@ -19,11 +19,7 @@ bool either_port(const flow::FlowRecord& r, std::uint16_t a, std::uint16_t b = 0
 // An address no host can send from: IPv4 multicast (224/4), the limited broadcast, "this
 // network" (0/8; DHCP's 0.0.0.0 is named before), IPv6 multicast (ff00::/8).
 bool no_host_source(const net::IpAddress& a) {
-  if (a.family == 4) {
-    return (a.bytes[0] & 0xF0) == 0xE0 || a.bytes[0] == 0 ||
-           (a.bytes[0] == 255 && a.bytes[1] == 255 && a.bytes[2] == 255 && a.bytes[3] == 255);
-  }
-  return a.family == 6 && a.bytes[0] == 0xFF;
+  return net::is_broadcast_or_multicast_address(a) || (a.family == 4 && a.bytes[0] == 0);
 }
 
 bool without_payload(const flow::FlowRecord& r) {

@@ -43,7 +43,7 @@ Evidence SynFloodDetector::make(const Table::Entry& e, int level) const {
   ev.ip_proto = kTcp;
   ev.count = s.half_open;
   const double ratio = s.attempts > 0 ? double(s.half_open) / double(s.attempts) : 0.0;
-  const double per_second = block_subject(e.key) ? block_rate(s) : rate(s);
+  const double per_second = rate(s);
   ev.score = static_cast<float>(double(s.half_open) / threshold);
   ev.flows = s.recent;
   const bool spread = victim_wide(e.key);
@@ -194,10 +194,7 @@ void SynFloodDetector::rise(Table::Entry& e, std::vector<Evidence>& out, bool el
 
 void SynFloodDetector::speak(Table::Entry& e, int level, std::vector<Evidence>& out) {
   if (network_subject(e.key) && e.state.level == 0) {
-    if (block_subject(e.key)) {
-      blocks_.claim(e.key.dst, kTcp, e.state.last_ns);
-      e.state.joined = true;
-    } else {
+    if (!block_subject(e.key)) {
       // The networks' shares of half-open SYNs vary about the rule's ratio as the hosts' do, so
       // a network may pass it before its block as a whole: when the block's SYNs are spread
       // over its networks from many sources at its rate, the block speaks first (at the higher
@@ -210,8 +207,8 @@ void SynFloodDetector::speak(Table::Entry& e, int level, std::vector<Evidence>& 
                                  options_.critical_factor)),
               out);
       }
-      e.state.joined = blocks_.join(e.key.dst, kTcp, e.state.last_ns);
     }
+    e.state.joined = blocks_.reached(e.key.dst, block_subject(e.key), kTcp, e.state.last_ns);
   }
   e.state.level = level;
   e.state.reported = e.state.half_open;
@@ -250,11 +247,8 @@ bool SynFloodDetector::spread_over_network(const Table::Entry& n) const {
   const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
   const bool many_hosts = s.spread || flow::no_majority(s.port_lead, s.half_open);
   // A block's flood at one network (80 %) is that network's.
-  const bool many_networks =
-      !block_subject(n.key) || flow::no_majority(s.network_lead, s.half_open);
-  const double per_second = block_subject(n.key) ? block_rate(s) : rate(s);
-  return many_sources && many_hosts && many_networks &&
-         per_second >= options_.syn_flood_network_rate;
+  return many_sources && many_hosts && many_networks(n) &&
+         rate(s) >= options_.syn_flood_network_rate;
 }
 
 bool SynFloodDetector::within_network(const State& spray) {
@@ -322,10 +316,7 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
       }
       flow::majority_vote(s.network, s.network_lead, f.dst, f.attempts);
       const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
-      const bool many_networks =
-          !block_subject(key) || flow::no_majority(s.network_lead, s.half_open);
-      const double per_second = block_subject(key) ? block_rate(s) : rate(s);
-      rise(n, out, many_sources && many_networks && per_second >= options_.syn_flood_network_rate);
+      rise(n, out, many_sources && many_networks(n) && rate(s) >= options_.syn_flood_network_rate);
     }
     return;
   }

@@ -78,7 +78,7 @@ class SynFloodDetector final : public Detector {
     bool all_ports = false;         // a flood summary of every port of the host
     std::int64_t last_sent_ns = 0;  // when the latest half-open SYN was sent (see rate())
     // The block subject: its half-open SYNs from flows alone, and when the first and the latest
-    // were sent (see block_rate()).
+    // were sent (see rate()).
     std::uint64_t flow_half_open = 0;
     std::int64_t flow_first_ns = std::numeric_limits<std::int64_t>::max();
     std::int64_t flow_last_sent_ns = 0;
@@ -142,20 +142,25 @@ class SynFloodDetector final : public Detector {
   };
   void count_victim(const VictimCount& c, std::vector<Evidence>& out);
   // A subject's half-open SYNs per second, over the time they were sent in (not the time they
-  // were judged, about a second later, which would halve a two-second flood's rate).
+  // were judged, about a second later, which would halve a two-second flood's rate). A block
+  // subject's is the higher of that and its flows' alone (the only subject that counts them): the
+  // flow table's first summary of one of its networks covers later packets than the attempts
+  // judged a second late (both its networks' flows), so the two together understate a young
+  // flood's rate: with benign traffic beside a flood over two /24s, a /24 reached its count
+  // before its block did.
   [[nodiscard]] static double rate(const State& s) {
-    const double span = s.last_sent_ns > s.first_ns ? double(s.last_sent_ns - s.first_ns) / 1e9 : 0;
-    return double(s.half_open) / std::max(span, 1e-3);
+    auto per_second = [](std::uint64_t count, std::int64_t first_ns, std::int64_t last_ns) {
+      const double span = last_ns > first_ns ? double(last_ns - first_ns) / 1e9 : 0;
+      return double(count) / std::max(span, 1e-3);
+    };
+    const double all = per_second(s.half_open, s.first_ns, s.last_sent_ns);
+    if (s.flow_half_open == 0) return all;
+    return std::max(all, per_second(s.flow_half_open, s.flow_first_ns, s.flow_last_sent_ns));
   }
-  // A block subject's rate: the higher of rate() and its flows' alone. The flow table's first
-  // summary of one of its networks covers later packets than the attempts judged a second late
-  // (both its networks' flows), so the two together understate a young flood's rate: with benign
-  // traffic beside a flood over two /24s, a /24 reached its count before its block did.
-  [[nodiscard]] static double block_rate(const State& s) {
-    const double span = s.flow_last_sent_ns > s.flow_first_ns
-                            ? double(s.flow_last_sent_ns - s.flow_first_ns) / 1e9
-                            : 0;
-    return std::max(rate(s), double(s.flow_half_open) / std::max(span, 1e-3));
+  // A block subject's half-open SYNs went to more than one of its networks (no network got
+  // 80 %); any other subject's: true.
+  [[nodiscard]] static bool many_networks(const Table::Entry& n) {
+    return !block_subject(n.key) || flow::no_majority(n.state.network_lead, n.state.half_open);
   }
   [[nodiscard]] Evidence make(const Table::Entry& e, int level) const;
   [[nodiscard]] auto closer(std::vector<Evidence>& out);

@@ -105,12 +105,7 @@ void TcpFloodDetector::count(const SubjectKey& key, const flow::FloodSummary& f,
                : 0;
   if (level > s.level) {
     if (s.level == 0 && key.port != 0) {
-      if (block_subject(key)) {
-        blocks_.claim(key.dst, kTcp, s.last_ns);
-        s.joined = true;
-      } else {
-        s.joined = blocks_.join(key.dst, kTcp, s.last_ns);
-      }
+      s.joined = blocks_.reached(key.dst, block_subject(key), kTcp, s.last_ns);
     }
     s.level = level;
     s.reported = s.packets;

@@ -38,14 +38,6 @@ bool contains(const std::uint16_t* begin, const std::uint16_t* end, std::uint16_
   return std::binary_search(begin, end, port);
 }
 
-bool broadcast_or_multicast(const net::IpAddress& a) {
-  if (a.family == 4) {
-    return (a.bytes[0] & 0xF0) == 0xE0 ||
-           (a.bytes[0] == 255 && a.bytes[1] == 255 && a.bytes[2] == 255 && a.bytes[3] == 255);
-  }
-  return a.family == 6 && a.bytes[0] == 0xFF;
-}
-
 char responder_form(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 char swap_case(char c) {
@@ -138,7 +130,7 @@ bool initiator_is_destination(const net::Packet& first) {
   }
   if (first.ip_proto == kUdp) {
     return is_likely_server_port(kUdp, sport) && !is_likely_server_port(kUdp, dport) &&
-           !broadcast_or_multicast(first.dst);
+           !net::is_broadcast_or_multicast_address(first.dst);
   }
   return false;
 }

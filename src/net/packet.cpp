@@ -509,6 +509,14 @@ bool is_loopback_address(const IpAddress& a) {
   return b[15] == 1;
 }
 
+bool is_broadcast_or_multicast_address(const IpAddress& a) {
+  const auto& b = a.bytes;
+  if (a.family == 4) {
+    return (b[0] & 0xF0) == 0xE0 || (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255);
+  }
+  return a.family == 6 && b[0] == 0xFF;
+}
+
 bool IpAddress::parse(std::string_view text, IpAddress& out) {
   IpAddress parsed;
   if (text.find(':') != std::string_view::npos) {

@@ -68,6 +68,9 @@ struct IpAddress {
 };
 // True for 127.0.0.0/8 and ::1 (and IPv4-mapped ::ffff:127.x.y.z).
 [[nodiscard]] bool is_loopback_address(const IpAddress& address);
+// True for IPv4 multicast (224.0.0.0/4) and the limited broadcast (255.255.255.255), and IPv6
+// multicast (ff00::/8).
+[[nodiscard]] bool is_broadcast_or_multicast_address(const IpAddress& address);
 
 enum class L3 : std::uint8_t { kNone, kIpv4, kIpv6, kArp, kOther };
 
