@@ -134,7 +134,9 @@ TEST(PacketRecorder, KeptByReferenceItHoldsTheSamePacketsAndReadsOnlyThoseAskedF
     const std::size_t size = 60 + static_cast<std::size_t>(ts * 37 % 1400);
     const auto bytes = frame_for(ts, size);
     copies.record(ts, static_cast<std::uint32_t>(size), 1, bytes, pair);
-    places.record_reference(ts, static_cast<std::uint32_t>(size), 1,
+    // A packet cut at capture (its wire length 100 bytes over the captured) of a raw-IPv4 link:
+    // each field of the entry comes back as it was given.
+    places.record_reference(ts, static_cast<std::uint32_t>(size) + 100, 228,
                             static_cast<std::uint32_t>(size), offset, pair);
     offset += 16 + static_cast<std::int64_t>(size);
   }
@@ -169,6 +171,8 @@ TEST(PacketRecorder, KeptByReferenceItHoldsTheSamePacketsAndReadsOnlyThoseAskedF
     } else if (frame_matches(p) && bytes.size() == p.cap_len) {
       ++whole;
     }
+    EXPECT_EQ(p.wire_len, p.cap_len + 100);
+    EXPECT_EQ(p.link_type, 228);
     return true;
   });
   EXPECT_EQ(whole, static_cast<int>(held.size()) - 1);
