@@ -46,9 +46,10 @@ BENCHMARK(BM_Record)->Arg(64)->Arg(320);
 
 // A replay's recording (capture::PacketRecorder::record_reference, on the flow thread for every
 // packet of a replayed file): each packet's place in the file is kept, not its bytes, under the
-// budget its copy would take. Packets of the benign lab capture's mean size (1,080 bytes), IPv4,
-// from 4,096 hosts; the ring (128 MiB of budget, ~5 MB of entries) laps several times, so the
-// entries go to memory the ring used before, as they do through most of a replay.
+// budget its copy would take. Packets of the benign lab capture's mean size (1,080 bytes), IPv4
+// (argument 4) or IPv6 (6), from 4,096 hosts; the ring (128 MiB of budget, ~5 MB of entries) laps
+// several times, so the entries go to memory the ring used before, as they do through most of a
+// replay.
 class NullReadBack final : public netsentry::capture::PacketReadBack {
  public:
   std::span<const std::uint8_t> read(std::int64_t, std::int64_t, std::uint32_t, std::uint32_t,
@@ -63,11 +64,17 @@ void BM_RecordReference(benchmark::State& state) {
   options.segment_bytes = std::size_t{4} << 20;
   PacketRecorder recorder(options);
   recorder.read_back_from(std::make_shared<NullReadBack>());
+  const bool ipv6 = state.range(0) == 6;
   std::int64_t t = 0;
   std::int64_t offset = 24;
   for (auto _ : state) {
-    const IpAddress pair[2] = {v4(0x0A000000 + static_cast<std::uint32_t>(t & 4095)),
-                               v4(0x0B000001)};
+    IpAddress pair[2] = {v4(0x0A000000 + static_cast<std::uint32_t>(t & 4095)), v4(0x0B000001)};
+    if (ipv6) {
+      for (IpAddress& a : pair) {
+        a.family = 6;
+        a.bytes[0] = 0xFD;
+      }
+    }
     recorder.record_reference(++t, 1080, 1, 1080, offset, pair);
     offset += 1080 + 16;
   }
@@ -75,7 +82,7 @@ void BM_RecordReference(benchmark::State& state) {
   state.counters["memory_MiB"] =
       static_cast<double>(recorder.stats().memory_bytes) / (1024.0 * 1024.0);
 }
-BENCHMARK(BM_RecordReference)->Iterations(1'200'000)->Repetitions(3);
+BENCHMARK(BM_RecordReference)->Arg(4)->Arg(6)->Iterations(1'200'000)->Repetitions(3);
 
 // The first lap: a new 128 MiB ring filled once with 580-byte packets (a replay's first ~220,000
 // packets), construction included. Fresh memory costs a page fault per 4 KiB on first touch, or

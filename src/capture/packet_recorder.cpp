@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/prefetch.h"
 
 namespace netsentry::capture {
 
@@ -76,19 +77,6 @@ bool same_address(const std::uint8_t* stored, bool ipv6, const net::IpAddress& a
   // Constant sizes, so the compiler compares inline instead of calling memcmp per packet.
   return ipv6 ? std::memcmp(stored, a.bytes.data(), 16) == 0
               : std::memcmp(stored, a.bytes.data(), 4) == 0;
-}
-
-// Asks for the cache line at `p` (a few entries ahead of the writer, in a ring larger than the
-// caches, so not in them) to be ready for writing. GCC's __builtin_prefetch(p, 1) emits a read
-// prefetch for the baseline x86-64 target, and the line then still has to be owned before it is
-// written: PREFETCHW (a no-op on the few x86-64 processors without it) took a replay's entry from
-// 31 to ~20 ns (bench_recorder's BM_RecordReference). Never faults, even past a mapping's end.
-inline void prefetch_for_write(const std::uint8_t* p) {
-#if defined(__x86_64__)
-  asm volatile("prefetchw %0" : : "m"(*p));
-#else
-  __builtin_prefetch(p, 1);
-#endif
 }
 
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
@@ -429,46 +417,38 @@ void PacketRecorder::record_reference(std::int64_t ts_ns, std::uint32_t wire_len
   const auto [seg, at] = place(ts_ns, entry_size(slots, cap_len), size);
   if (seg == nullptr) return;
   std::uint8_t* p = seg->data.get() + at;
-  prefetch_for_write(p + 512);
-  if (slots == 2 && (flags & kFourByteSlots) != 0) {
-    // Nearly every packet of a replay: two IPv4 addresses, 40 bytes written field by field
-    // straight into the ring. The general path below builds the entry on the stack and copies a
-    // variable length (`rep movsq`), and an entry built on the stack and copied whole is read back
-    // in wider loads than it was stored with (a failed store forward each): either cost about as
-    // much as the flow meter's whole accounting of the packet (bench_recorder's
-    // BM_RecordReference: 45 ns a packet, and 49 ns for a whole-entry copy; 31 ns this way).
-    constexpr std::size_t kSize = reference_size(2, kFourByteSlots);
-    static_assert(kSize == 40 && offsetof(EntryHeader, naddr) == 20);
-    const std::uint8_t tail[4] = {2, 0, 2, flags};  // naddr, ipv6_mask, address_slots, flags
-    std::memcpy(p + offsetof(EntryHeader, ts_ns), &ts_ns, 8);
-    std::memcpy(p + offsetof(EntryHeader, wire_len), &wire_len, 4);
-    std::memcpy(p + offsetof(EntryHeader, stored_len), &cap_len, 4);
-    const std::int32_t link = link_type;
-    std::memcpy(p + offsetof(EntryHeader, link_type), &link, 4);
-    std::memcpy(p + offsetof(EntryHeader, naddr), tail, 4);
-    std::memcpy(p + sizeof(EntryHeader), addresses[0].bytes.data(), 4);
-    std::memcpy(p + sizeof(EntryHeader) + 4, addresses[1].bytes.data(), 4);
-    std::memcpy(p + sizeof(EntryHeader) + 8, &file_offset, 8);
-    published(*seg, 2, cap_len, at + kSize);
-    released_below_.store(seg->sequence, std::memory_order_release);
-    return;
+  // The line a few entries ahead, in a ring larger than the caches: PREFETCHW took an entry
+  // from 31 to ~20 ns (bench_recorder's BM_RecordReference).
+  core::prefetch_for_write(p + 512);
+  // Written field by field straight into the ring, each store of a size the compiler knows. An
+  // entry built on the stack and copied (its length varies with the slots: `rep movsq`), or read
+  // back from the stack in wider loads than it was stored with (a failed store forward each),
+  // cost about as much as the flow meter's whole accounting of the packet (bench_recorder's
+  // BM_RecordReference: 45 ns a packet, 31 ns this way).
+  const bool four = (flags & kFourByteSlots) != 0;
+  std::uint8_t ipv6_mask = 0;
+  std::uint8_t* at_slot = p + sizeof(EntryHeader);
+  for (std::size_t i = 0; i < slots; ++i) {
+    if (four) {
+      std::memcpy(at_slot, addresses[i].bytes.data(), 4);
+      at_slot += 4;
+    } else {
+      std::memcpy(at_slot, addresses[i].bytes.data(), 16);
+      at_slot += 16;
+      if (addresses[i].family == 6) ipv6_mask |= static_cast<std::uint8_t>(1u << i);
+    }
   }
-  // The whole entry is made here and stored at once (through write() and commit() its header
-  // would be stored twice, and read back in between).
-  struct Entry {
-    EntryHeader header;
-    std::uint8_t rest[16 * kMaxAddresses + sizeof(std::int64_t)];
-  } entry{};
-  entry.header.ts_ns = ts_ns;
-  entry.header.wire_len = wire_len;
-  entry.header.stored_len = cap_len;
-  entry.header.link_type = link_type;
-  entry.header.address_slots = static_cast<std::uint8_t>(slots);
-  entry.header.flags = flags;
-  put_addresses(entry.header, entry.rest, addresses);
-  std::memcpy(entry.rest + slot_bytes(flags) * slots, &file_offset, sizeof file_offset);
-  std::memcpy(p, &entry, size);
-  published(*seg, entry.header.naddr, cap_len, at + size);
+  std::memcpy(at_slot, &file_offset, sizeof file_offset);
+  static_assert(offsetof(EntryHeader, naddr) == 20 && offsetof(EntryHeader, flags) == 23);
+  const std::int32_t link = link_type;
+  const auto n = static_cast<std::uint8_t>(slots);
+  const std::uint8_t tail[4] = {n, ipv6_mask, n, flags};  // naddr, ipv6_mask, address_slots, flags
+  std::memcpy(p + offsetof(EntryHeader, ts_ns), &ts_ns, 8);
+  std::memcpy(p + offsetof(EntryHeader, wire_len), &wire_len, 4);
+  std::memcpy(p + offsetof(EntryHeader, stored_len), &cap_len, 4);
+  std::memcpy(p + offsetof(EntryHeader, link_type), &link, 4);
+  std::memcpy(p + offsetof(EntryHeader, naddr), tail, 4);
+  published(*seg, slots, cap_len, at + size);
   released_below_.store(seg->sequence, std::memory_order_release);
 }
 

@@ -25,12 +25,15 @@
 
 #include "capture/packet_recorder.h"
 #include "capture/packet_source.h"
+#include "core/prefetch.h"
 
 namespace netsentry::capture {
 
 class PacketRing {
  public:
   static constexpr std::size_t kSlotBytes = 320;
+  // How many packets ahead the producer asks for a slot's lines (see try_push).
+  static constexpr std::size_t kWriteAhead = 4;
 
   struct Slot {
     std::int64_t ts_ns;
@@ -74,6 +77,18 @@ class PacketRing {
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return false;
       }
+    }
+    // The slot a few packets on, ahead of its writes: the ring (the default's 4.5 MiB of slots and
+    // 20 MiB of bytes) is far larger than the caches, so its lines were last used a lap ago and
+    // each write would wait for one from memory (a replay's capture thread spent ~85 ns a packet
+    // there; half of that after, and the replay of the benign lab capture took 7 % less time).
+    const std::size_t ahead = (head + kWriteAhead) & mask_;
+    core::prefetch_for_write(&slots_[ahead]);
+    core::prefetch_for_write(reinterpret_cast<const std::uint8_t*>(&slots_[ahead]) + sizeof(Slot) -
+                             1);
+    if (recorder_ == nullptr || by_reference_) {
+      const std::uint8_t* data = bytes_.get() + ahead * kSlotBytes;
+      for (std::size_t at = 0; at < kSlotBytes; at += 64) core::prefetch_for_write(data + at);
     }
     Slot& s = slots_[head & mask_];
     s.data = bytes_.get() + (head & mask_) * kSlotBytes;

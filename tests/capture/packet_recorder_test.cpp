@@ -207,14 +207,22 @@ TEST(PacketRecorder, PacketsKeptByReferenceWithIpv4AddressesTakeFewerBytes) {
     const auto a = ipv6 ? v6_from(v4(10, 0, 0, 1)) : v4(10, 0, 0, 1);
     const auto b = ipv6 ? v6_from(v4(10, 0, 0, 2)) : v4(10, 0, 0, 2);
     const net::IpAddress pair[2] = {a, b};
-    for (std::int64_t t = 1; t <= 1000; ++t) r.record_reference(t, 1500, 1, 1500, t * 1516, pair);
+    for (std::int64_t t = 1; t <= 1000; ++t) r.record_reference(t, 1600, 228, 1500, t * 1516, pair);
     EXPECT_EQ(r.stats().evicted_packets, 0u);
     memory[ipv6 ? 1 : 0] = r.stats().memory_bytes;
     RecorderQuery q;
     q.host = b;
+    q.peer = a;
     std::size_t found = 0;
+    std::int64_t expected_ts = 0;
     r.for_each(q, [&](const RecordedPacket& p) {
       found += frame_matches(p) ? 1 : 0;
+      // Each field of the entry comes back as it was given.
+      EXPECT_EQ(p.ts_ns, ++expected_ts);
+      EXPECT_EQ(p.file_offset, p.ts_ns * 1516);
+      EXPECT_EQ(p.wire_len, 1600u);
+      EXPECT_EQ(p.cap_len, 1500u);
+      EXPECT_EQ(p.link_type, 228);
       return true;
     });
     EXPECT_EQ(found, 1000u);
