@@ -131,13 +131,6 @@ std::string service_suffix(std::uint16_t port) {
   return name.empty() ? std::string() : fmt::format(" ({})", name);
 }
 
-net::IpAddress FloodedBlocks::block_of(const net::IpAddress& address) {
-  net::IpAddress b = address;
-  const std::size_t keep = address.family == 6 ? 6 : 2;
-  for (std::size_t i = keep; i < b.bytes.size(); ++i) b.bytes[i] = 0;
-  return b;
-}
-
 std::string FloodedBlocks::name_of(const net::IpAddress& address) {
   return fmt::format("{}/{}", block_of(address).to_string(), block_prefix_of(address));
 }

@@ -221,19 +221,20 @@ class FloodedBlocks final {
     claim(subject, tag, now_ns);
     return true;
   }
-  // A batch of the flow table's summaries: of its networks' summaries (FloodSummary::prefix),
-  // those `judged(summary)` by the detector under `tag`, every block two or more of them are in is
-  // claimed before any of them is judged, so the networks of a flood over neighbouring networks,
-  // found together, all join their block.
+  // A batch of the flow table's summaries: of its networks' summaries (FloodSummary::prefix; a
+  // block's own summary is not one of its networks'), those `judged(summary)` by the detector under
+  // `tag`, every block two or more of them are in is claimed before any of them is judged, so the
+  // networks of a flood over neighbouring networks, found together, all join their block.
   template <class Judged>
   void claim_together(std::span<const flow::FloodSummary> networks, std::uint8_t tag,
                       Judged judged) {
     for (std::size_t i = 0; i < networks.size(); ++i) {
       const flow::FloodSummary& a = networks[i];
-      if (a.prefix == 0 || !judged(a)) continue;
+      if (a.prefix == 0 || a.block() || !judged(a)) continue;
       for (std::size_t j = i + 1; j < networks.size(); ++j) {
         const flow::FloodSummary& b = networks[j];
-        if (b.prefix != 0 && judged(b) && !(b.dst == a.dst) && block_of(b.dst) == block_of(a.dst)) {
+        if (b.prefix != 0 && !b.block() && judged(b) && !(b.dst == a.dst) &&
+            block_of(b.dst) == block_of(a.dst)) {
           claim(a.dst, tag, std::max(a.last_ns, b.last_ns));
           break;
         }
@@ -246,9 +247,11 @@ class FloodedBlocks final {
 
   // The block `address` is in (its first address), its prefix length, and its profile name
   // ("10.9.0.0/16", "2001:db8:1::/48").
-  [[nodiscard]] static net::IpAddress block_of(const net::IpAddress& address);
+  [[nodiscard]] static net::IpAddress block_of(const net::IpAddress& address) {
+    return flow::flood_block_of(address);
+  }
   [[nodiscard]] static std::uint8_t block_prefix_of(const net::IpAddress& address) {
-    return address.family == 6 ? 48 : 16;
+    return flow::flood_block_prefix_of(address);
   }
   [[nodiscard]] static std::string name_of(const net::IpAddress& address);
   // "16 networks of 10.9.0.0/16 (10.9.0.0/24 to 10.9.15.0/24)", its networks being /`prefix`

@@ -78,6 +78,11 @@ void NetworkFloodDetector::on_flood_summary(const flow::FloodSummary& f,
   const double limit = threshold(f.ip_proto);
   if (limit <= 0) return;
   if (f.attempts == 0 && f.replies + f.resets == 0) return;
+  // A block's own summary: the flow table judged its networks' spread.
+  if (f.block()) {
+    count_summary(block_key(f.dst, f.ip_proto), f, limit, out);
+    return;
+  }
   // The network first: a flood at one network is its own before its block's.
   count_summary({{}, f.dst, f.prefix, f.ip_proto}, f, limit, out);
   count_summary(block_key(f.dst, f.ip_proto), f, limit, out);
@@ -96,7 +101,8 @@ void NetworkFloodDetector::count_summary(const SubjectKey& key, const flow::Floo
   } else {
     flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
   }
-  flow::majority_vote(s.network, s.network_lead, f.dst, f.attempts);
+  // A block's own summary casts no network vote: no network got 80 % of it.
+  if (!f.block()) flow::majority_vote(s.network, s.network_lead, f.dst, f.attempts);
   judge(e, limit, out);
 }
 

@@ -302,10 +302,11 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
     return;
   }
   if (f.prefix != 0) {
-    // Every host of a network: its network subject's alone (the flow table judged the hosts'
-    // and sources' spread).
+    // Every host of a network: its network subject's and its block's alone (the flow table
+    // judged the hosts' and sources' spread); every network of a block: its block's alone.
     if (options_.syn_flood_network_rate <= 0) return;
     for (const SubjectKey& key : {network_key(f.dst), block_key(f.dst)}) {
+      if (f.block() && !block_subject(key)) continue;
       auto& n = table_.touch(key, f.last_ns, closer(out));
       State& s = n.state;
       see_summary(s, f);
@@ -314,7 +315,8 @@ void SynFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
       } else {
         flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
       }
-      flow::majority_vote(s.network, s.network_lead, f.dst, f.attempts);
+      // A block's own summary casts no network vote: no network got 80 % of it.
+      if (!f.block()) flow::majority_vote(s.network, s.network_lead, f.dst, f.attempts);
       const bool many_sources = s.spread || flow::no_majority(s.source_lead, s.half_open);
       rise(n, out, many_sources && many_networks(n) && rate(s) >= options_.syn_flood_network_rate);
     }

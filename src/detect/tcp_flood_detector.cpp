@@ -68,8 +68,9 @@ void TcpFloodDetector::on_flood_summary(const flow::FloodSummary& f, std::vector
   if (f.ip_proto != kTcp || !f.strays || options_.tcp_flood_packets_per_second <= 0) return;
   if (f.attempts == 0 && f.replies + f.resets == 0) return;
   if (f.prefix != 0) {
-    // The network first: a flood at one network is its own before its block's.
-    count({{}, f.dst, f.prefix, kTcp}, f, out);
+    // The network first: a flood at one network is its own before its block's (a block's own
+    // summary is its block's alone).
+    if (!f.block()) count({{}, f.dst, f.prefix, kTcp}, f, out);
     count(block_key(f.dst), f, out);
     return;
   }
@@ -97,7 +98,8 @@ void TcpFloodDetector::count(const SubjectKey& key, const flow::FloodSummary& f,
   } else {
     flow::majority_vote(s.source, s.source_lead, f.source, f.attempts);
   }
-  flow::majority_vote(s.network, s.network_lead, f.dst, f.attempts);
+  // A block's own summary casts no network vote: no network got 80 % of it.
+  if (!f.block()) flow::majority_vote(s.network, s.network_lead, f.dst, f.attempts);
   // A block's flood at one network (80 %) is that network's.
   const bool eligible = !block_subject(e.key) || flow::no_majority(s.network_lead, s.packets);
   const int level =

@@ -8,8 +8,9 @@
 namespace netsentry::flow {
 
 namespace {
-constexpr std::size_t kBuckets = 4096;    // two entries each
-constexpr std::size_t kNetBuckets = 256;  // two networks each, after the destinations'
+constexpr std::size_t kBuckets = 4096;     // two entries each
+constexpr std::size_t kNetBuckets = 256;   // two networks each, after the destinations'
+constexpr std::size_t kBlockBuckets = 64;  // two blocks each, after the networks'
 constexpr std::int64_t kSecondNs = 1'000'000'000;
 constexpr std::uint8_t kTcp = 6;
 constexpr std::uint8_t kUdp = 17;
@@ -43,8 +44,9 @@ bool FloodGuard::on_unreachable(const net::Packet& packet, std::int64_t now_ns) 
   // flooded UDP port takes it.
   for (Flood& f : floods_) {
     FloodSummary& s = f.summary;
-    const bool from_dst =
-        s.prefix != 0 ? s.dst == flood_network_of(packet.src) : s.dst == packet.src;
+    const bool from_dst = s.prefix == 0 ? s.dst == packet.src
+                          : s.block()   ? s.dst == flood_block_of(packet.src)
+                                        : s.dst == flood_network_of(packet.src);
     if (s.ip_proto == kUdp && from_dst && s.vlan == packet.vlan) {
       count(s, s.replies, s.reply_bytes, packet, now_ns);
       ++s.total_replies;
@@ -59,7 +61,7 @@ FloodGuard::FloodGuard(std::uint32_t rate, FloodGuardStats& stats)
       flood_attempts_(std::max<std::uint32_t>(1, rate / 4)),
       calm_attempts_(std::max<std::uint32_t>(1, rate / 8)),
       stats_(stats) {
-  if (rate_ != 0) entries_.resize((kBuckets + kNetBuckets) * 2);
+  if (rate_ != 0) entries_.resize((kBuckets + kNetBuckets + kBlockBuckets) * 2);
   floods_.reserve(kMaxFlooded);
 }
 
@@ -77,14 +79,29 @@ std::uint64_t FloodGuard::tag_of(const net::IpAddress& address, std::uint16_t po
   return h | 1;  // never 0 (a free entry)
 }
 
+net::IpAddress FloodGuard::key_address(const net::IpAddress& address, std::uint8_t scope) {
+  if (block_scope(scope)) return flood_block_of(address);
+  if (network_scope(scope)) return flood_network_of(address);
+  return address;
+}
+
+std::uint8_t FloodGuard::scope_prefix(const net::IpAddress& address, std::uint8_t scope) {
+  if (block_scope(scope)) return flood_block_prefix_of(address);
+  if (network_scope(scope)) return flood_prefix_of(address);
+  return 0;
+}
+
 bool FloodGuard::same(const FloodSummary& s, const net::IpAddress& ip, std::uint16_t port,
                       std::uint16_t vlan, std::uint8_t ip_proto, std::uint8_t scope) {
   return s.dst == ip && s.dst_port == port && s.vlan == vlan && s.ip_proto == ip_proto &&
-         s.all_ports == (scope != kPort) && s.strays == (scope == kStray || scope == kNetStray) &&
-         (s.prefix != 0) == network_scope(scope);
+         s.all_ports == (scope != kPort) && s.strays == stray_scope(scope) &&
+         s.prefix == scope_prefix(ip, scope);
 }
 
 FloodGuard::Entry* FloodGuard::bucket(std::uint64_t tag, std::uint8_t scope) {
+  if (block_scope(scope)) {
+    return &entries_[(kBuckets + kNetBuckets + ((tag >> 20) & (kBlockBuckets - 1))) * 2];
+  }
   if (network_scope(scope)) {
     return &entries_[(kBuckets + ((tag >> 20) & (kNetBuckets - 1))) * 2];
   }
@@ -161,11 +178,9 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
   f.summary.vlan = attempt.vlan;
   f.summary.ip_proto = attempt.ip_proto;
   f.summary.all_ports = scope != kPort;
-  f.summary.strays = scope == kStray || scope == kNetStray;
-  if (network_scope(scope)) {
-    f.summary.dst = flood_network_of(attempt.dst);
-    f.summary.prefix = flood_prefix_of(attempt.dst);
-  }
+  f.summary.strays = stray_scope(scope);
+  f.summary.dst = key_address(attempt.dst, scope);
+  f.summary.prefix = scope_prefix(attempt.dst, scope);
   floods_.push_back(f);
   e.flood = static_cast<std::uint8_t>(floods_.size());
   ++stats_.floods;
@@ -177,19 +192,20 @@ bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
   if (count_attempt(packet, port, kPort, now_ns)) return true;
   // Echo requests are counted per host already.
   if (!icmp(packet.ip_proto) && count_attempt(packet, port, kHost, now_ns)) return true;
-  return count_attempt(packet, port, kNet, now_ns);
+  return count_attempt(packet, port, kNet, now_ns) || count_attempt(packet, port, kBlock, now_ns);
 }
 
 bool FloodGuard::on_stray(const net::Packet& packet, std::int64_t now_ns) {
   if (rate_ == 0 || packet.outer != nullptr) return false;
   return count_attempt(packet, packet.dst_port, kStray, now_ns) ||
-         count_attempt(packet, packet.dst_port, kNetStray, now_ns);
+         count_attempt(packet, packet.dst_port, kNetStray, now_ns) ||
+         count_attempt(packet, packet.dst_port, kBlockStray, now_ns);
 }
 
 bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
                                std::int64_t now_ns) {
   const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
-  const net::IpAddress dst = network_scope(scope) ? flood_network_of(packet.dst) : packet.dst;
+  const net::IpAddress dst = key_address(packet.dst, scope);
   const std::uint64_t tag = tag_of(dst, key_port, packet.vlan, packet.ip_proto, scope);
   const std::int64_t quarter = now_ns / kQuarterNs;
   Entry* e = claim(tag, scope, quarter);
@@ -205,9 +221,14 @@ bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, st
   ++e->attempts[q];
   if (scope != kPort) {
     std::uint64_t lead = e->port_lead[q];
-    // A network's vote is over its destination hosts (a 16-bit hash of the address).
-    const auto item =
-        network_scope(scope) ? static_cast<std::uint16_t>(tag_of(packet.dst, 0, 0, 0) >> 48) : port;
+    // A network's vote is over its destination hosts, a block's over its networks (a 16-bit hash
+    // of the address).
+    const auto hash16 = [](const net::IpAddress& a) {
+      return static_cast<std::uint16_t>(tag_of(a, 0, 0, 0) >> 48);
+    };
+    const std::uint16_t item = block_scope(scope)     ? hash16(flood_network_of(packet.dst))
+                               : network_scope(scope) ? hash16(packet.dst)
+                                                      : port;
     majority_vote(e->port[q], lead, item, 1);
     e->port_lead[q] = static_cast<std::uint32_t>(lead);
     lead = e->source_lead[q];
@@ -239,14 +260,12 @@ void FloodGuard::count(FloodSummary& s, std::uint64_t& packets, std::uint64_t& b
 
 FloodSummary* FloodGuard::flooded(const net::IpAddress& ip, std::uint16_t port, std::uint16_t vlan,
                                   std::uint8_t ip_proto, bool host_too, bool strays_too) {
-  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet, kNetStray}) {
+  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet, kNetStray, kBlock, kBlockStray}) {
     if (scope == kHost && (icmp(ip_proto) || !host_too)) continue;
-    if ((scope == kStray || scope == kNetStray) && (ip_proto != kTcp || !host_too || !strays_too)) {
-      continue;
-    }
-    if (scope == kNet && !icmp(ip_proto) && !host_too) continue;
+    if (stray_scope(scope) && (ip_proto != kTcp || !host_too || !strays_too)) continue;
+    if ((scope == kNet || scope == kBlock) && !icmp(ip_proto) && !host_too) continue;
     const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
-    const net::IpAddress key = network_scope(scope) ? flood_network_of(ip) : ip;
+    const net::IpAddress key = key_address(ip, scope);
     Entry* e = find(tag_of(key, key_port, vlan, ip_proto, scope), scope);
     if (e == nullptr || e->flood == 0) continue;
     FloodSummary& s = floods_[e->flood - 1u].summary;
@@ -282,13 +301,11 @@ void FloodGuard::on_completed(const net::IpAddress& dst, std::uint16_t dst_port,
                               std::uint8_t ip_proto, std::int64_t started_ns, bool stray) {
   if (rate_ == 0) return;
   const std::int64_t q = started_ns / kQuarterNs;
-  // Its ip:port's entry, and its host's (all ports) and network's when it was counted there
-  // too; a stray's host and network entries.
-  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet, kNetStray}) {
-    if ((scope == kStray || scope == kNetStray) != stray || (scope == kHost && icmp(ip_proto))) {
-      continue;
-    }
-    const net::IpAddress key = network_scope(scope) ? flood_network_of(dst) : dst;
+  // Its ip:port's entry, and its host's (all ports), network's and block's when it was counted
+  // there too; a stray's host, network and block entries.
+  for (const std::uint8_t scope : {kPort, kHost, kStray, kNet, kNetStray, kBlock, kBlockStray}) {
+    if (stray_scope(scope) != stray || (scope == kHost && icmp(ip_proto))) continue;
+    const net::IpAddress key = key_address(dst, scope);
     Entry* e = find(
         tag_of(key, scope == kPort ? dst_port : std::uint16_t{0}, vlan, ip_proto, scope), scope);
     if (e != nullptr && q > e->judged && q <= e->quarter && q > e->quarter - 4) {

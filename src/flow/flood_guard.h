@@ -28,6 +28,13 @@
 // source sent 80 % of them (one scanner's fast sweep keeps its flows). Its summaries have
 // `prefix` set; its hosts' replies (TCP SYN-ACKs and RSTs, echo replies, ICMP errors about its
 // datagrams) count as replies, and its hosts keep their own new UDP flows.
+// A flood spread over neighbouring networks (a carpet over a /20 or a /16), each network getting
+// too few for its own count, is counted per block too: attempts and strays that no flooded
+// ip:port, host or network took are also counted for their destination's IPv4 /16 or IPv6 /48,
+// with majority votes over each quarter's destination networks and sources: the block is flooded
+// by the same rule when no network got 80 % and no source sent 80 % of a judged quarter's. Its
+// summaries have `prefix` 16 or 48 (FloodSummary::block()); without them such a carpet opened a
+// flow per packet (420,000-580,000 in 8 s live) though the detectors found it.
 // TCP packets outside any connection (a packet that matches no flow and is no SYN: an ACK flood's,
 // hping3 -A --flood --rand-source; a RST flood's; SYN-ACKs reflected at this host by servers
 // whose SYNs carried its address; unless it is a flooded destination's reply) are counted per
@@ -54,10 +61,10 @@
 //
 // Memory is fixed: 4,096 buckets of two destinations each (a destination whose bucket is held by
 // two others is not guarded), 256 buckets of two networks each apart from them (the hosts of a
-// carpet-bombed network cannot crowd its own entry out), and at most kMaxFlooded flooded
-// destinations at once (more are not summarised, and counted). Packet time only: a replay
-// summarises the same packets every time. Tunnelled (inner) packets are not guarded. Thread rules:
-// owned by the flow table's thread.
+// carpet-bombed network cannot crowd its own entry out), 64 of two blocks each, and at most
+// kMaxFlooded flooded destinations at once (more are not summarised, and counted). Packet time
+// only: a replay summarises the same packets every time. Tunnelled (inner) packets are not guarded.
+// Thread rules: owned by the flow table's thread.
 #pragma once
 
 #include <array>
@@ -137,10 +144,11 @@ class FloodGuard final {
     bool echo = false;           // echo requests: judged by their count alone
     std::uint8_t scope = kPort;  // kHost: judged by their ports' and sources' spread too;
                                  // kStray: by their sources' spread too; kNet and kNetStray:
-                                 // by their destination hosts' and sources' spread
-    // kHost, kStray, kNet and kNetStray: majority votes over each quarter's ports (kNet and
-    // kNetStray: destination hosts, a 16-bit hash) and sources (a 32-bit hash of the address;
-    // flow::majority_vote)
+                                 // by their destination hosts' and sources' spread; kBlock and
+                                 // kBlockStray: by their destination networks' and sources' too
+    // All but kPort: majority votes over each quarter's ports (kNet and kNetStray: destination
+    // hosts, kBlock and kBlockStray: destination networks, a 16-bit hash) and sources (a 32-bit
+    // hash of the address; flow::majority_vote)
     std::array<std::uint16_t, 4> port{};
     std::array<std::uint32_t, 4> port_lead{};
     std::array<std::uint32_t, 4> source{};
@@ -153,16 +161,29 @@ class FloodGuard final {
   };
 
   // What an entry counts: attempts to an ip:port, attempts to every port of a host (TCP and
-  // UDP), TCP strays to a host, or attempts or TCP strays to every host of a network (its own
-  // entries).
+  // UDP), TCP strays to a host, or attempts or TCP strays to every host of a network or of a
+  // block of networks (their own entries).
   static constexpr std::uint8_t kPort = 0;
   static constexpr std::uint8_t kHost = 1;
   static constexpr std::uint8_t kStray = 2;
   static constexpr std::uint8_t kNet = 3;
   static constexpr std::uint8_t kNetStray = 4;
+  static constexpr std::uint8_t kBlock = 5;
+  static constexpr std::uint8_t kBlockStray = 6;
   [[nodiscard]] static bool network_scope(std::uint8_t scope) {
     return scope == kNet || scope == kNetStray;
   }
+  [[nodiscard]] static bool block_scope(std::uint8_t scope) {
+    return scope == kBlock || scope == kBlockStray;
+  }
+  [[nodiscard]] static bool stray_scope(std::uint8_t scope) {
+    return scope == kStray || scope == kNetStray || scope == kBlockStray;
+  }
+  // What an entry of `scope` is keyed by (the address, its network or its block) and the prefix
+  // its summaries carry (0 for a host's).
+  [[nodiscard]] static net::IpAddress key_address(const net::IpAddress& address,
+                                                  std::uint8_t scope);
+  [[nodiscard]] static std::uint8_t scope_prefix(const net::IpAddress& address, std::uint8_t scope);
   [[nodiscard]] static std::uint64_t tag_of(const net::IpAddress& address, std::uint16_t port,
                                             std::uint16_t vlan, std::uint8_t ip_proto,
                                             std::uint8_t scope = kPort);
@@ -174,8 +195,8 @@ class FloodGuard final {
   [[nodiscard]] Entry* bucket(std::uint64_t tag, std::uint8_t scope);
   // The summary of `ip`:`port` (`ip_proto`) when it is flooded, else the one of every port of
   // `ip`, else the one of strays to `ip` (TCP), when `host_too` (`strays_too`) and that is, else
-  // the one of every host of ip's network (echo requests; TCP and UDP when `host_too`), else
-  // null.
+  // the one of every host of ip's network, then of its block (echo requests; TCP and UDP when
+  // `host_too`; their strays as a host's), else null.
   [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
                                       std::uint16_t vlan, std::uint8_t ip_proto,
                                       bool host_too = true, bool strays_too = true);
@@ -202,7 +223,7 @@ class FloodGuard final {
   std::uint32_t rate_;
   std::uint32_t flood_attempts_;  // per judged quarter, to become flooded
   std::uint32_t calm_attempts_;   // per judged quarter, below which a flood ends
-  std::vector<Entry> entries_;    // kBuckets * 2, then kNetBuckets * 2 (kNet's)
+  std::vector<Entry> entries_;    // kBuckets * 2, kNetBuckets * 2 (networks'), kBlockBuckets * 2
   std::vector<Flood> floods_;
   std::int64_t next_tick_ns_ = INT64_MIN;
   FlowObserver* observer_ = nullptr;

@@ -79,7 +79,9 @@ struct FloodSummary {
   bool all_ports = false;     // SYNs or datagrams to every port of dst (dst_port 0): a spray
   bool strays = false;  // with all_ports: TCP packets outside any connection (ACK, RST floods)
   // Nonzero: attempts to every host of the network dst/prefix (IPv4 /24, IPv6 /64; dst is its
-  // first address), with all_ports: a flood spread over many hosts ("carpet bombing").
+  // first address), with all_ports: a flood spread over many hosts ("carpet bombing"); or of the
+  // block dst/prefix (IPv4 /16, IPv6 /48: block()), a flood spread over its networks, each of
+  // which got too few for its own count.
   std::uint8_t prefix = 0;
   bool started = false;        // the flood's first summary
   bool ended = false;          // its last: the destination calmed down, or the input ended
@@ -96,6 +98,8 @@ struct FloodSummary {
   std::uint64_t total_replies = 0;   // replies and resets
   // No address sent at least 80 % of the attempts (see no_majority()).
   [[nodiscard]] bool many_sources() const { return no_majority(source_lead, attempts); }
+  // A summary of a block of networks (see prefix).
+  [[nodiscard]] bool block() const;
 };
 
 // The network a flood spread over many hosts is counted in (FloodSummary::prefix): `address`'s
@@ -108,6 +112,20 @@ struct FloodSummary {
 }
 [[nodiscard]] inline std::uint8_t flood_prefix_of(const net::IpAddress& address) {
   return address.family == 6 ? 64 : 24;
+}
+// The block of neighbouring networks a flood spread over them is counted in: `address`'s IPv4
+// /16 or IPv6 /48, as its first address, and that prefix length.
+[[nodiscard]] inline net::IpAddress flood_block_of(const net::IpAddress& address) {
+  net::IpAddress b = address;
+  const std::size_t keep = address.family == 6 ? 6 : 2;
+  for (std::size_t i = keep; i < b.bytes.size(); ++i) b.bytes[i] = 0;
+  return b;
+}
+[[nodiscard]] inline std::uint8_t flood_block_prefix_of(const net::IpAddress& address) {
+  return address.family == 6 ? 48 : 16;
+}
+inline bool FloodSummary::block() const {
+  return prefix != 0 && prefix == flood_block_prefix_of(dst);
 }
 
 class FlowObserver {

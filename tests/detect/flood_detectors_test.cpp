@@ -829,6 +829,54 @@ TEST(NetworkFloodDetector, OneSourcesUdpSweepOrAOneHostFloodIsNoNetworkFlood) {
   }
 }
 
+TEST(FloodDetectors, ABlocksOwnSummaryIsOneAlertAboutTheBlock) {
+  // The flow table summarised a thin carpet over 10.9.0.0/16 for the block itself (each of its
+  // /24s got too few for its own count): 20,000 attempts in a second from many sources. Each
+  // flood detector makes it evidence about the block (its profile "10.9.0.0/16"), never about
+  // the /24 the block's first address is in.
+  struct Case {
+    const char* what;
+    std::uint8_t proto;
+    bool strays;
+  };
+  for (const Case c : {Case{"UDP", 17, false}, Case{"echo", 1, false}, Case{"SYN", 6, false},
+                       Case{"ACK", 6, true}}) {
+    SCOPED_TRACE(c.what);
+    NetworkFloodDetector networks({});
+    SynFloodDetector syn({});
+    TcpFloodDetector tcp({});
+    flow::FloodSummary f = network_summary(c.proto, kT0, kT0 + kSec, 20'000, {}, true);
+    f.prefix = 16;
+    f.strays = c.strays;
+    ASSERT_TRUE(f.block());
+    std::vector<Evidence> out;
+    for (Detector* d : std::initializer_list<Detector*>{&networks, &syn, &tcp}) {
+      d->before_network_floods(std::span<const flow::FloodSummary>(&f, 1));
+      d->on_flood_summary(f, out);
+    }
+    // A second summary of the flood, half as many: at the end the block's count is the two's.
+    f.first_ns = kT0 + kSec;
+    f.last_ns = kT0 + 2 * kSec;
+    f.attempts = 10'000;
+    for (Detector* d : std::initializer_list<Detector*>{&networks, &syn, &tcp}) {
+      d->on_flood_summary(f, out);
+      d->flush(out);
+    }
+    ASSERT_GE(out.size(), 1u);
+    for (const Evidence& e : out) {
+      EXPECT_EQ(e.interface, "10.9.0.0/16") << e.description;
+      EXPECT_LE(e.count, 30'000u) << "counted once: " << e.description;
+    }
+    EXPECT_EQ(out.back().count, 30'000u) << out.back().description;
+    EXPECT_EQ(out[0].interface, "10.9.0.0/16") << out[0].description;
+    EXPECT_EQ(out[0].host.family, 0);
+    EXPECT_EQ(out[0].role, Role::kVictim);
+    EXPECT_EQ(out[0].threat, Severity::kCritical) << out[0].description;
+    EXPECT_NE(out[0].description.find("10.9.0.0/16"), std::string::npos) << out[0].description;
+    EXPECT_EQ(out[0].description.find("/24"), std::string::npos) << out[0].description;
+  }
+}
+
 TEST(NetworkFloodDetector, AFloodSpreadOverNeighbouringNetworksIsOneAlertAboutTheirBlock) {
   // 40,000 spoofed datagrams/s for 2 s at random hosts of the 16 /24s of 10.9.0.0/20 (2,500/s a
   // network, 10/s a host), judged from the flows: the block reaches the rate before any network

@@ -663,6 +663,174 @@ TEST(FloodGuard, ASpoofedFloodSpreadOverAnIpv6NetworkIsSummarisedForItsSlash64) 
   expect_every_packet_accounted(sink, table, observer);
 }
 
+// Host number i of a flood spread over the 16 /24s of 10.9.0.0/20: network i % 16, hosts in a
+// scattered order.
+net::IpAddress block_host(std::uint32_t i) {
+  return ipv4(10, 9, static_cast<std::uint8_t>(i % 16),
+              static_cast<std::uint8_t>(((i / 16) * 37U) % 256U));
+}
+
+TEST(FloodGuard, ASpoofedFloodSpreadOverNeighbouringNetworksIsSummarisedForTheirBlock) {
+  // A thin carpet: spoofed SYNs, ACKs outside any connection, UDP datagrams or echo requests at
+  // random hosts of the 16 /24s of a /20, 8,000/s for 3 s, so each /24 gets 500/s, under the rate
+  // of 1,000/s a network needs: no ip:port, host or network is flooded, their block is. Its
+  // hosts reset one SYN in ten and every ACK, and answer every echo request; one of them keeps
+  // making its own DNS queries and connections, which keep their flows.
+  for (const int kind : {0, 1, 2, 3}) {
+    const std::uint8_t proto = kind <= 1 ? 6 : kind == 2 ? 17 : 1;
+    const bool strays = kind == 1;
+    SCOPED_TRACE(kind == 0   ? "SYN flood"
+                 : strays    ? "ACK flood"
+                 : kind == 2 ? "UDP flood"
+                             : "echo flood");
+    CollectingSink sink;
+    FloodObserver observer;
+    FlowTable table(guarded(), sink);
+    table.set_observer(&observer);
+    constexpr std::uint32_t kAttempts = 24'000;
+    const net::IpAddress own_host = ipv4(10, 9, 3, 7);
+    for (std::uint32_t i = 0; i < kAttempts; ++i) {
+      const std::int64_t t = kT0 + std::int64_t{i} * 125 * kUs;
+      const net::IpAddress victim = block_host(i);
+      if (strays) {
+        table.add(tcp(t, spoofed(i), {victim, 80}, tf::kAck));
+        table.add(tcp(t + 10 * kUs, {victim, 80}, spoofed(i), tf::kRst));
+      } else if (proto == 6) {
+        table.add(tcp(t, spoofed(i), {victim, 80}, tf::kSyn));
+        if (i % 10 == 0)
+          table.add(tcp(t + 10 * kUs, {victim, 80}, spoofed(i), tf::kRst | tf::kAck));
+      } else if (proto == 17) {
+        table.add(udp(t, spoofed(i), {victim, 9999}, 64));
+      } else {
+        table.add(echo(t, spoofed(i).ip, victim, 8));
+        table.add(echo(t + 10 * kUs, victim, spoofed(i).ip, 0));
+      }
+      if (i % 8'000 == 7'999) own_traffic(table, t, own_host, i / 8'000);
+    }
+    table.flush();
+    const FlowStats& st = table.stats();
+    EXPECT_EQ(own_flows(sink, own_host), 6u);
+    EXPECT_EQ(st.flood.floods, 1u);
+    // The first half second or so of attempts started flows; the rest went into summaries.
+    EXPECT_GE(st.flows_created, 2'000u);
+    EXPECT_LE(st.flows_created, 8'000u);
+    ASSERT_FALSE(observer.summaries.empty());
+    for (const FloodSummary& s : observer.summaries) {
+      EXPECT_EQ(s.dst, ipv4(10, 9, 0, 0));
+      EXPECT_EQ(s.prefix, 16);
+      EXPECT_TRUE(s.block());
+      EXPECT_TRUE(s.all_ports);
+      EXPECT_EQ(s.strays, strays);
+      EXPECT_EQ(s.ip_proto, proto);
+      if (s.attempts > 1) {
+        EXPECT_TRUE(s.many_sources());
+      }
+    }
+    EXPECT_GT(observer.attempts(), 15'000u);
+    if (strays) {
+      EXPECT_GT(observer.replies(), 15'000u);  // the hosts' resets after the flood was found
+    } else if (proto == 1) {
+      EXPECT_EQ(observer.replies(), observer.attempts());
+    }
+    expect_every_packet_accounted(sink, table, observer);
+  }
+}
+
+TEST(FloodGuard, AFloodSpreadOverTheNetworksOfAnIpv6BlockIsSummarisedForItsSlash48) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // SYNs at random hosts of 16 /64s of fd00:9::/48, 8,000/s (no such host answers).
+  for (std::uint32_t i = 0; i < 24'000; ++i) {
+    net::IpAddress victim;
+    victim.family = 6;
+    victim.bytes = {0xfd,
+                    0,
+                    0,
+                    9,
+                    0,
+                    0,
+                    0,
+                    static_cast<std::uint8_t>(i % 16),
+                    0x12,
+                    0x34,
+                    0,
+                    0,
+                    0,
+                    0,
+                    static_cast<std::uint8_t>(i * 7919U >> 8),
+                    static_cast<std::uint8_t>(i)};
+    net::Packet p = tcp(kT0 + std::int64_t{i} * 125 * kUs, spoofed(i), {victim, 443}, tf::kSyn);
+    p.l3 = net::L3::kIpv6;
+    table.add(p);
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 1u);
+  ASSERT_FALSE(observer.summaries.empty());
+  net::IpAddress block;
+  block.family = 6;
+  block.bytes = {0xfd, 0, 0, 9};
+  for (const FloodSummary& s : observer.summaries) {
+    EXPECT_EQ(s.dst, block);
+    EXPECT_EQ(s.prefix, 48);
+    EXPECT_TRUE(s.block());
+  }
+  EXPECT_GT(observer.attempts(), 15'000u);
+  expect_every_packet_accounted(sink, table, observer);
+}
+
+TEST(FloodGuard, ASweepOfNeighbouringNetworksAndTheirBusyServersKeepEveryFlow) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // One scanner's SYN sweep of the 16 /24s of a /20 at 10,000 probes/s for 2 s, unanswered; then
+  // 10,000 new clients a second for 2 s at the servers of the same /24s, answered.
+  for (std::uint32_t i = 0; i < 20'000; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
+    const Endpoint scanner{kClient.ip, static_cast<std::uint16_t>(20'000 + i % 40'000)};
+    table.add(tcp(t, scanner, {block_host(i), 80}, tf::kSyn));
+  }
+  for (std::uint32_t i = 0; i < 20'000; ++i) {
+    const std::int64_t t = kT0 + 3 * kSec + std::int64_t{i} * 100 * kUs;
+    const Endpoint c = spoofed(i);
+    if (i % 2 == 0) {
+      const Endpoint server{block_host(i), 443};
+      table.add(tcp(t, c, server, tf::kSyn));
+      table.add(tcp(t + 20 * kUs, server, c, tf::kSyn | tf::kAck));
+      table.add(tcp(t + 40 * kUs, c, server, tf::kAck));
+    } else {
+      const Endpoint server{block_host(i), 53};
+      table.add(udp(t, c, server, 40));
+      table.add(udp(t + 20 * kUs, server, c, 120));
+    }
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_TRUE(observer.summaries.empty());
+  EXPECT_EQ(table.stats().flows_created, 40'000u);
+}
+
+TEST(FloodGuard, AFloodMostlyAtOneNetworkUnderItsOwnRateIsNotSummarisedForItsBlock) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // Spoofed SYNs, 1,040/s for 2 s: 49 in 52 at the hosts of 10.9.5.0/24 (980/s, under the
+  // rate of 1,000/s), the rest over the block's other /24s. The block passes the rate, but it is
+  // nearly all one network's, which is under its own: no summary.
+  for (std::uint32_t i = 0; i < 2'080; ++i) {
+    const std::int64_t t = kT0 + std::int64_t{i} * kSec / 1'040;
+    const net::IpAddress victim = i % 52 < 49 ? spread_host(i, 5) : block_host(i);
+    table.add(tcp(t, spoofed(i), {victim, 80}, tf::kSyn));
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 0u);
+  EXPECT_TRUE(observer.summaries.empty());
+  EXPECT_EQ(table.stats().flows_created, 2'080u);
+}
+
 TEST(FloodGuard, ASweepFromOneHostAndAOneHostFloodAreNotSummarisedForTheNetwork) {
   CollectingSink sink;
   FloodObserver observer;

@@ -348,7 +348,13 @@ class Replay(unittest.TestCase):
             frames.append((t + 0.0001, tcp(self.spoofed(rng), 1024 + rng.randrange(60000), victim,
                                            80, SYN)))
 
-        err, out, summarised, flood_rows = self.replay_floods("carpet-block", 31, flood, 0)
+        err, out, summarised, flood_rows = self.replay_floods("carpet-block", 31, flood, 2)
+        # The flow table summarises each flood for the block from its first judged half second
+        # on, not a flow per packet (each /24 alone is under its rate).
+        self.assertIn("every host of 10.1.0.0/16 (udp) is flooded", err)
+        self.assertIn("every host of 10.1.0.0/16 (tcp) is flooded", err)
+        self.assertGreater(summarised, 2 * 1500)
+        self.assertLessEqual(flood_rows, 2 * 2000 + 10)
         rows = [a for a in read_alerts(out) if a["kind"] in ("udp_flood", "syn_flood")]
         # The block is the profile of both floods: one alert (the SYN flood's, the UDP flood's
         # evidence beside it).
