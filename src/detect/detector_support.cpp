@@ -181,6 +181,10 @@ bool FloodedBlocks::join(const net::IpAddress& network, std::uint8_t tag, std::i
 std::string FloodedBlocks::describe(const Block& block, std::uint8_t prefix) {
   const std::size_t n = block.seen.size();
   if (n == 0) return name_of(block.address);
+  if (n == 1) {
+    return fmt::format("1 network of {} ({}/{})", name_of(block.address), block.low.to_string(),
+                       prefix);
+  }
   return fmt::format("{}{} networks of {} ({}/{} to {}/{})", format_count(n),
                      n >= kMaxNetworks ? "+" : "", name_of(block.address), block.low.to_string(),
                      prefix, block.high.to_string(), prefix);
@@ -188,6 +192,11 @@ std::string FloodedBlocks::describe(const Block& block, std::uint8_t prefix) {
 
 std::string block_suffix(const FloodedBlocks::Block& block, std::uint8_t prefix, bool network) {
   if (network) {
+    // The first network of a flood its block claimed: the block's flood, not yet seen elsewhere.
+    if (block.seen.size() <= 1) {
+      return fmt::format("; part of a flood over neighbouring networks of {}",
+                         FloodedBlocks::name_of(block.address));
+    }
     return fmt::format("; one of {} flooded together", FloodedBlocks::describe(block, prefix));
   }
   if (block.seen.empty()) return {};

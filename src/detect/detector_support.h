@@ -255,7 +255,8 @@ class FloodedBlocks final {
   }
   [[nodiscard]] static std::string name_of(const net::IpAddress& address);
   // "16 networks of 10.9.0.0/16 (10.9.0.0/24 to 10.9.15.0/24)", its networks being /`prefix`
-  // ("10.9.0.0/16" while none reached a level).
+  // ("1 network of 10.9.0.0/16 (10.9.13.0/24)" for one, "10.9.0.0/16" while none reached a
+  // level).
   [[nodiscard]] static std::string describe(const Block& block, std::uint8_t prefix);
 
  private:
@@ -272,7 +273,8 @@ class FloodedBlocks final {
 
 // What a flood description adds about `block`, its networks being /`prefix`: for a network that
 // joined it, "; one of 16 networks of 10.9.0.0/16 (10.9.0.0/24 to 10.9.15.0/24) flooded
-// together"; for the block's own subject, once some of its networks reached a level too,
+// together" ("; part of a flood over neighbouring networks of 10.9.0.0/16" while it is the only
+// one); for the block's own subject, once some of its networks reached a level too,
 // "; flooded so far: 16 networks of ...".
 [[nodiscard]] std::string block_suffix(const FloodedBlocks::Block& block, std::uint8_t prefix,
                                        bool network);

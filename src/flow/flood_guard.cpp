@@ -215,7 +215,15 @@ bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, st
   bool flood = false;
   bool calm = false;
   advance(*e, quarter, flood, calm);
-  if (flood && e->flood == 0) start_flood(*e, packet, key_port, scope);
+  if (flood && e->flood == 0) {
+    start_flood(*e, packet, key_port, scope);
+    // Its first summary a quarter second on, not at the next whole second: the detectors judge a
+    // flood from its summaries, and up to a second of waiting was most of a block's time to its
+    // first alert (the guard finds a flood half a second in).
+    if (e->flood != 0 && next_tick_ns_ != INT64_MIN) {
+      next_tick_ns_ = std::min(next_tick_ns_, now_ns + kQuarterNs);
+    }
+  }
   if (calm && e->flood != 0) end_flood(e->flood - 1u);
   const auto q = static_cast<std::size_t>(quarter & 3);
   ++e->attempts[q];

@@ -670,9 +670,17 @@ TEST(FloodedBlocks, NamesIpv6BlocksAndStaysWithinItsBounds) {
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(FloodedBlocks::describe(*b, 64),
             "2 networks of 2001:db8:1::/48 (2001:db8:1:5::/64 to 2001:db8:1:9::/64)");
+  EXPECT_EQ(block_suffix(*b, 64, true),
+            "; one of 2 networks of 2001:db8:1::/48 (2001:db8:1:5::/64 to 2001:db8:1:9::/64) "
+            "flooded together");
   // Stale (more than keep_ns since its last network): made anew, with this network its first.
   EXPECT_FALSE(blocks.join(ip("2001:db8:1:9::"), 17, kT0 + 3 * kSec));
   EXPECT_EQ(blocks.find(ip("2001:db8:1::"), 17)->seen.size(), 1u);
+  EXPECT_EQ(FloodedBlocks::describe(*blocks.find(ip("2001:db8:1::"), 17), 64),
+            "1 network of 2001:db8:1::/48 (2001:db8:1:9::/64)");
+  // A network that joined a block its flood claimed, before any other network: not "one of 1".
+  EXPECT_EQ(block_suffix(*blocks.find(ip("2001:db8:1::"), 17), 64, true),
+            "; part of a flood over neighbouring networks of 2001:db8:1::/48");
   // A third block: the stalest goes.
   EXPECT_FALSE(blocks.join(ip("10.1.2.0"), 17, kT0 + 2 * kMs));
   EXPECT_EQ(blocks.size(), 2u);

@@ -97,6 +97,35 @@ TEST(FloodGuard, ASpoofedSynFloodBecomesSummariesAfterHalfASecond) {
   EXPECT_LE(observer.summaries.size(), 6u);
 }
 
+TEST(FloodGuard, ANewFloodsFirstSummaryComesAQuarterSecondAfterItIsFound) {
+  CollectingSink sink;
+  FloodObserver observer;
+  FlowTable table(guarded(), sink);
+  table.set_observer(&observer);
+  // A flood at one server throughout (its summaries come once a second), and from a quarter
+  // second before a whole second B on, one at another: found at B + 0.25 s (its first quarter
+  // judged two quarters on). Its first summary covers a quarter second, not the rest of the
+  // second up to B + 1 s.
+  const std::int64_t b = (kT0 / kSec + 3) * kSec;
+  const Endpoint second{ipv4(10, 0, 0, 6), 80};
+  for (std::int64_t t = kT0; t < b + 2 * kSec; t += 250 * kUs) {
+    table.add(tcp(t, spoofed(static_cast<std::uint32_t>(t / kUs)), kServer, tf::kSyn));
+    if (t >= b - 250 * kMs) {
+      table.add(tcp(t + kUs, spoofed(static_cast<std::uint32_t>(t / kUs) + 7), second, tf::kSyn));
+    }
+  }
+  table.flush();
+  EXPECT_EQ(table.stats().flood.floods, 2u);
+  const FloodSummary* first = nullptr;
+  for (const FloodSummary& s : observer.summaries) {
+    if (s.dst == second.ip && s.started) first = &s;
+  }
+  ASSERT_NE(first, nullptr);
+  EXPECT_GE(first->first_ns, b + 250 * kMs);
+  EXPECT_LE(first->last_ns, b + 500 * kMs) << "reported at the next whole second, not sooner";
+  EXPECT_GE(first->attempts, 900u);  // 4,000/s for a quarter second
+}
+
 TEST(FloodGuard, ABusyServerWhoseClientsCompleteTheirHandshakesKeepsEveryFlow) {
   CollectingSink sink;
   FloodObserver observer;
