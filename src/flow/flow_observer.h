@@ -102,27 +102,29 @@ struct FloodSummary {
   [[nodiscard]] bool block() const;
 };
 
-// The network a flood spread over many hosts is counted in (FloodSummary::prefix): `address`'s
-// IPv4 /24 or IPv6 /64, as its first address, and that prefix length.
-[[nodiscard]] inline net::IpAddress flood_network_of(const net::IpAddress& address) {
+// `address` with every bit past its IPv4 /`v4` or IPv6 /`v6` prefix cleared (whole bytes).
+[[nodiscard]] inline net::IpAddress first_address_of(const net::IpAddress& address, std::uint8_t v4,
+                                                     std::uint8_t v6) {
   net::IpAddress n = address;
-  const std::size_t keep = address.family == 6 ? 8 : 3;
+  const std::size_t keep = (address.family == 6 ? v6 : v4) / 8u;
   for (std::size_t i = keep; i < n.bytes.size(); ++i) n.bytes[i] = 0;
   return n;
 }
+// The network a flood spread over many hosts is counted in (FloodSummary::prefix): `address`'s
+// IPv4 /24 or IPv6 /64, as its first address, and that prefix length.
 [[nodiscard]] inline std::uint8_t flood_prefix_of(const net::IpAddress& address) {
   return address.family == 6 ? 64 : 24;
 }
+[[nodiscard]] inline net::IpAddress flood_network_of(const net::IpAddress& address) {
+  return first_address_of(address, 24, 64);
+}
 // The block of neighbouring networks a flood spread over them is counted in: `address`'s IPv4
 // /16 or IPv6 /48, as its first address, and that prefix length.
-[[nodiscard]] inline net::IpAddress flood_block_of(const net::IpAddress& address) {
-  net::IpAddress b = address;
-  const std::size_t keep = address.family == 6 ? 6 : 2;
-  for (std::size_t i = keep; i < b.bytes.size(); ++i) b.bytes[i] = 0;
-  return b;
-}
 [[nodiscard]] inline std::uint8_t flood_block_prefix_of(const net::IpAddress& address) {
   return address.family == 6 ? 48 : 16;
+}
+[[nodiscard]] inline net::IpAddress flood_block_of(const net::IpAddress& address) {
+  return first_address_of(address, 16, 48);
 }
 inline bool FloodSummary::block() const {
   return prefix != 0 && prefix == flood_block_prefix_of(dst);

@@ -559,12 +559,44 @@ net::IpAddress spread_host(std::uint32_t i, std::uint8_t net = 0) {
   return ipv4(10, 9, net, static_cast<std::uint8_t>((i * 37U) % 256U));
 }
 
-TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetwork) {
-  // Carpet bombing: spoofed SYNs, ACKs outside any connection (hping3 -A), UDP datagrams or echo
-  // requests at random hosts of a /24, 20,000/s for 3 s, so each host gets under 80/s: no
-  // ip:port or host is flooded, the network is. Its hosts reset one SYN in ten and every ACK, and
-  // answer every echo request; one of them keeps making its own DNS queries and connections,
-  // which keep their flows.
+// `clients` new clients at 10,000 a second from `start`, each served by server(i): HTTPS
+// handshakes that complete and DNS queries that are answered, alternately.
+void serve_new_clients(FlowTable& table, std::int64_t start, std::uint32_t clients,
+                       net::IpAddress (*server)(std::uint32_t)) {
+  for (std::uint32_t i = 0; i < clients; ++i) {
+    const std::int64_t t = start + std::int64_t{i} * 100 * kUs;
+    const Endpoint c = spoofed(i);
+    if (i % 2 == 0) {
+      const Endpoint web{server(i), 443};
+      table.add(tcp(t, c, web, tf::kSyn));
+      table.add(tcp(t + 20 * kUs, web, c, tf::kSyn | tf::kAck));
+      table.add(tcp(t + 40 * kUs, c, web, tf::kAck));
+    } else {
+      const Endpoint resolver{server(i), 53};
+      table.add(udp(t, c, resolver, 40));
+      table.add(udp(t + 20 * kUs, resolver, c, 120));
+    }
+  }
+}
+
+// A carpet flood of each kind (spoofed SYNs, ACKs outside any connection as hping3 -A sends, UDP
+// datagrams, echo requests): `attempts` at victim(i), one every `gap_ns`. The hosts reset one
+// SYN in ten and every ACK, and answer every echo request; `own_host` makes its own DNS queries
+// and connections three times, which keep their flows. Every kind must become summaries of
+// `dst`/`prefix` alone once the first judged quarter seconds have started their flows
+// (`min_flows` to `max_flows`).
+struct Carpet {
+  std::uint32_t attempts;
+  std::int64_t gap_ns;
+  net::IpAddress (*victim)(std::uint32_t);
+  net::IpAddress own_host;
+  net::IpAddress dst;
+  std::uint8_t prefix;
+  std::uint64_t min_flows;
+  std::uint64_t max_flows;
+};
+
+void expect_carpet_summarised(const Carpet& c) {
   for (const int kind : {0, 1, 2, 3}) {
     const std::uint8_t proto = kind <= 1 ? 6 : kind == 2 ? 17 : 1;
     const bool strays = kind == 1;
@@ -576,11 +608,9 @@ TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetw
     FloodObserver observer;
     FlowTable table(guarded(), sink);
     table.set_observer(&observer);
-    constexpr std::uint32_t kAttempts = 60'000;
-    const net::IpAddress own_host = ipv4(10, 9, 0, 7);
-    for (std::uint32_t i = 0; i < kAttempts; ++i) {
-      const std::int64_t t = kT0 + std::int64_t{i} * 50 * kUs;
-      const net::IpAddress victim = spread_host(i);
+    for (std::uint32_t i = 0; i < c.attempts; ++i) {
+      const std::int64_t t = kT0 + std::int64_t{i} * c.gap_ns;
+      const net::IpAddress victim = c.victim(i);
       if (strays) {
         table.add(tcp(t, spoofed(i), {victim, 80}, tf::kAck));
         table.add(tcp(t + 10 * kUs, {victim, 80}, spoofed(i), tf::kRst));
@@ -594,18 +624,21 @@ TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetw
         table.add(echo(t, spoofed(i).ip, victim, 8));
         table.add(echo(t + 10 * kUs, victim, spoofed(i).ip, 0));
       }
-      if (i % 20'000 == 19'999) own_traffic(table, t, own_host, i / 20'000);
+      if (i % (c.attempts / 3) == c.attempts / 3 - 1) {
+        own_traffic(table, t, c.own_host, i / (c.attempts / 3));
+      }
     }
     table.flush();
     const FlowStats& st = table.stats();
-    EXPECT_EQ(own_flows(sink, own_host), 6u);
+    EXPECT_EQ(own_flows(sink, c.own_host), 6u);
     EXPECT_EQ(st.flood.floods, 1u);
-    EXPECT_GE(st.flows_created, 5'000u);
-    EXPECT_LE(st.flows_created, 15'000u);
+    EXPECT_GE(st.flows_created, c.min_flows);
+    EXPECT_LE(st.flows_created, c.max_flows);
     ASSERT_FALSE(observer.summaries.empty());
     for (const FloodSummary& s : observer.summaries) {
-      EXPECT_EQ(s.dst, ipv4(10, 9, 0, 0));
-      EXPECT_EQ(s.prefix, 24);
+      EXPECT_EQ(s.dst, c.dst);
+      EXPECT_EQ(s.prefix, c.prefix);
+      EXPECT_EQ(s.block(), c.prefix == 16);
       EXPECT_TRUE(s.all_ports);
       EXPECT_EQ(s.strays, strays);
       EXPECT_EQ(s.dst_port, 0);
@@ -614,15 +647,30 @@ TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetw
         EXPECT_TRUE(s.many_sources());
       }
     }
+    EXPECT_GT(observer.attempts(), c.attempts / 2);
+    // The hosts' resets and echo replies after the flood was found.
     if (strays) {
-      EXPECT_GT(observer.replies(), 40'000u);  // the hosts' resets after the flood was found
+      EXPECT_GT(observer.replies(), c.attempts * 3 / 5);
     } else if (proto == 6) {
-      EXPECT_GT(observer.replies(), 4'000u);  // the hosts' RSTs after the flood was found
+      EXPECT_GT(observer.replies(), c.attempts / 20);
     } else if (proto == 1) {
       EXPECT_EQ(observer.replies(), observer.attempts());
     }
     expect_every_packet_accounted(sink, table, observer);
   }
+}
+
+TEST(FloodGuard, ASpoofedFloodSpreadOverTheHostsOfANetworkIsSummarisedForTheNetwork) {
+  // Carpet bombing: each kind at random hosts of a /24, 20,000/s for 3 s, so each host gets under
+  // 80/s: no ip:port or host is flooded, the network is.
+  expect_carpet_summarised({.attempts = 60'000,
+                            .gap_ns = 50 * kUs,
+                            .victim = [](std::uint32_t i) { return spread_host(i); },
+                            .own_host = ipv4(10, 9, 0, 7),
+                            .dst = ipv4(10, 9, 0, 0),
+                            .prefix = 24,
+                            .min_flows = 5'000,
+                            .max_flows = 15'000});
 }
 
 TEST(FloodGuard, ConnectionsPickedUpMidwayAtEveryHostOfANetworkKeepEveryFlow) {
@@ -651,13 +699,15 @@ TEST(FloodGuard, ConnectionsPickedUpMidwayAtEveryHostOfANetworkKeepEveryFlow) {
   EXPECT_EQ(table.stats().flows_created, 40'000u);
 }
 
-TEST(FloodGuard, ASpoofedFloodSpreadOverAnIpv6NetworkIsSummarisedForItsSlash64) {
+// Spoofed SYNs at random interface identifiers of `networks` /64s of fd00:9::/48, one every
+// `gap_ns` (no such host answers): summarised for fd00:9:: as a /`prefix` alone.
+void expect_ipv6_carpet_summarised(std::uint32_t attempts, std::int64_t gap_ns,
+                                   std::uint8_t networks, std::uint8_t prefix) {
   CollectingSink sink;
   FloodObserver observer;
   FlowTable table(guarded(), sink);
   table.set_observer(&observer);
-  // SYNs at random interface identifiers of fd00:9::/64 (no such host answers).
-  for (std::uint32_t i = 0; i < 40'000; ++i) {
+  for (std::uint32_t i = 0; i < attempts; ++i) {
     net::IpAddress victim;
     victim.family = 6;
     victim.bytes = {0xfd,
@@ -667,7 +717,7 @@ TEST(FloodGuard, ASpoofedFloodSpreadOverAnIpv6NetworkIsSummarisedForItsSlash64) 
                     0,
                     0,
                     0,
-                    0,
+                    static_cast<std::uint8_t>(i % networks),
                     0x12,
                     0x34,
                     0,
@@ -676,20 +726,27 @@ TEST(FloodGuard, ASpoofedFloodSpreadOverAnIpv6NetworkIsSummarisedForItsSlash64) 
                     0,
                     static_cast<std::uint8_t>(i * 7919U >> 8),
                     static_cast<std::uint8_t>(i)};
-    net::Packet p = tcp(kT0 + std::int64_t{i} * 50 * kUs, spoofed(i), {victim, 443}, tf::kSyn);
+    net::Packet p = tcp(kT0 + std::int64_t{i} * gap_ns, spoofed(i), {victim, 443}, tf::kSyn);
     p.l3 = net::L3::kIpv6;
     table.add(p);
   }
   table.flush();
   EXPECT_EQ(table.stats().flood.floods, 1u);
   ASSERT_FALSE(observer.summaries.empty());
-  net::IpAddress network;
-  network.family = 6;
-  network.bytes = {0xfd, 0, 0, 9};
-  EXPECT_EQ(observer.summaries.front().dst, network);
-  EXPECT_EQ(observer.summaries.front().prefix, 64);
-  EXPECT_GT(observer.attempts(), 30'000u);
+  net::IpAddress first;
+  first.family = 6;
+  first.bytes = {0xfd, 0, 0, 9};
+  for (const FloodSummary& s : observer.summaries) {
+    EXPECT_EQ(s.dst, first);
+    EXPECT_EQ(s.prefix, prefix);
+  }
+  EXPECT_GT(observer.attempts(), attempts * 5 / 8);
   expect_every_packet_accounted(sink, table, observer);
+}
+
+TEST(FloodGuard, ASpoofedFloodSpreadOverAnIpv6NetworkIsSummarisedForItsSlash64) {
+  // 20,000/s at fd00:9::/64 for 2 s.
+  expect_ipv6_carpet_summarised(40'000, 50 * kUs, 1, 64);
 }
 
 // Host number i of a flood spread over the 16 /24s of 10.9.0.0/20: network i % 16, hosts in a
@@ -700,113 +757,22 @@ net::IpAddress block_host(std::uint32_t i) {
 }
 
 TEST(FloodGuard, ASpoofedFloodSpreadOverNeighbouringNetworksIsSummarisedForTheirBlock) {
-  // A thin carpet: spoofed SYNs, ACKs outside any connection, UDP datagrams or echo requests at
-  // random hosts of the 16 /24s of a /20, 8,000/s for 3 s, so each /24 gets 500/s, under the rate
-  // of 1,000/s a network needs: no ip:port, host or network is flooded, their block is. Its
-  // hosts reset one SYN in ten and every ACK, and answer every echo request; one of them keeps
-  // making its own DNS queries and connections, which keep their flows.
-  for (const int kind : {0, 1, 2, 3}) {
-    const std::uint8_t proto = kind <= 1 ? 6 : kind == 2 ? 17 : 1;
-    const bool strays = kind == 1;
-    SCOPED_TRACE(kind == 0   ? "SYN flood"
-                 : strays    ? "ACK flood"
-                 : kind == 2 ? "UDP flood"
-                             : "echo flood");
-    CollectingSink sink;
-    FloodObserver observer;
-    FlowTable table(guarded(), sink);
-    table.set_observer(&observer);
-    constexpr std::uint32_t kAttempts = 24'000;
-    const net::IpAddress own_host = ipv4(10, 9, 3, 7);
-    for (std::uint32_t i = 0; i < kAttempts; ++i) {
-      const std::int64_t t = kT0 + std::int64_t{i} * 125 * kUs;
-      const net::IpAddress victim = block_host(i);
-      if (strays) {
-        table.add(tcp(t, spoofed(i), {victim, 80}, tf::kAck));
-        table.add(tcp(t + 10 * kUs, {victim, 80}, spoofed(i), tf::kRst));
-      } else if (proto == 6) {
-        table.add(tcp(t, spoofed(i), {victim, 80}, tf::kSyn));
-        if (i % 10 == 0)
-          table.add(tcp(t + 10 * kUs, {victim, 80}, spoofed(i), tf::kRst | tf::kAck));
-      } else if (proto == 17) {
-        table.add(udp(t, spoofed(i), {victim, 9999}, 64));
-      } else {
-        table.add(echo(t, spoofed(i).ip, victim, 8));
-        table.add(echo(t + 10 * kUs, victim, spoofed(i).ip, 0));
-      }
-      if (i % 8'000 == 7'999) own_traffic(table, t, own_host, i / 8'000);
-    }
-    table.flush();
-    const FlowStats& st = table.stats();
-    EXPECT_EQ(own_flows(sink, own_host), 6u);
-    EXPECT_EQ(st.flood.floods, 1u);
-    // The first half second or so of attempts started flows; the rest went into summaries.
-    EXPECT_GE(st.flows_created, 2'000u);
-    EXPECT_LE(st.flows_created, 8'000u);
-    ASSERT_FALSE(observer.summaries.empty());
-    for (const FloodSummary& s : observer.summaries) {
-      EXPECT_EQ(s.dst, ipv4(10, 9, 0, 0));
-      EXPECT_EQ(s.prefix, 16);
-      EXPECT_TRUE(s.block());
-      EXPECT_TRUE(s.all_ports);
-      EXPECT_EQ(s.strays, strays);
-      EXPECT_EQ(s.ip_proto, proto);
-      if (s.attempts > 1) {
-        EXPECT_TRUE(s.many_sources());
-      }
-    }
-    EXPECT_GT(observer.attempts(), 15'000u);
-    if (strays) {
-      EXPECT_GT(observer.replies(), 15'000u);  // the hosts' resets after the flood was found
-    } else if (proto == 1) {
-      EXPECT_EQ(observer.replies(), observer.attempts());
-    }
-    expect_every_packet_accounted(sink, table, observer);
-  }
+  // A thin carpet: each kind at random hosts of the 16 /24s of a /20, 8,000/s for 3 s, so each
+  // /24 gets 500/s, under the rate of 1,000/s a network needs: no ip:port, host or network is
+  // flooded, their block is.
+  expect_carpet_summarised({.attempts = 24'000,
+                            .gap_ns = 125 * kUs,
+                            .victim = block_host,
+                            .own_host = ipv4(10, 9, 3, 7),
+                            .dst = ipv4(10, 9, 0, 0),
+                            .prefix = 16,
+                            .min_flows = 2'000,
+                            .max_flows = 8'000});
 }
 
 TEST(FloodGuard, AFloodSpreadOverTheNetworksOfAnIpv6BlockIsSummarisedForItsSlash48) {
-  CollectingSink sink;
-  FloodObserver observer;
-  FlowTable table(guarded(), sink);
-  table.set_observer(&observer);
-  // SYNs at random hosts of 16 /64s of fd00:9::/48, 8,000/s (no such host answers).
-  for (std::uint32_t i = 0; i < 24'000; ++i) {
-    net::IpAddress victim;
-    victim.family = 6;
-    victim.bytes = {0xfd,
-                    0,
-                    0,
-                    9,
-                    0,
-                    0,
-                    0,
-                    static_cast<std::uint8_t>(i % 16),
-                    0x12,
-                    0x34,
-                    0,
-                    0,
-                    0,
-                    0,
-                    static_cast<std::uint8_t>(i * 7919U >> 8),
-                    static_cast<std::uint8_t>(i)};
-    net::Packet p = tcp(kT0 + std::int64_t{i} * 125 * kUs, spoofed(i), {victim, 443}, tf::kSyn);
-    p.l3 = net::L3::kIpv6;
-    table.add(p);
-  }
-  table.flush();
-  EXPECT_EQ(table.stats().flood.floods, 1u);
-  ASSERT_FALSE(observer.summaries.empty());
-  net::IpAddress block;
-  block.family = 6;
-  block.bytes = {0xfd, 0, 0, 9};
-  for (const FloodSummary& s : observer.summaries) {
-    EXPECT_EQ(s.dst, block);
-    EXPECT_EQ(s.prefix, 48);
-    EXPECT_TRUE(s.block());
-  }
-  EXPECT_GT(observer.attempts(), 15'000u);
-  expect_every_packet_accounted(sink, table, observer);
+  // 8,000/s at 16 /64s of fd00:9::/48 (500/s each, under a network's rate) for 3 s.
+  expect_ipv6_carpet_summarised(24'000, 125 * kUs, 16, 48);
 }
 
 TEST(FloodGuard, ASweepOfNeighbouringNetworksAndTheirBusyServersKeepEveryFlow) {
@@ -821,20 +787,7 @@ TEST(FloodGuard, ASweepOfNeighbouringNetworksAndTheirBusyServersKeepEveryFlow) {
     const Endpoint scanner{kClient.ip, static_cast<std::uint16_t>(20'000 + i % 40'000)};
     table.add(tcp(t, scanner, {block_host(i), 80}, tf::kSyn));
   }
-  for (std::uint32_t i = 0; i < 20'000; ++i) {
-    const std::int64_t t = kT0 + 3 * kSec + std::int64_t{i} * 100 * kUs;
-    const Endpoint c = spoofed(i);
-    if (i % 2 == 0) {
-      const Endpoint server{block_host(i), 443};
-      table.add(tcp(t, c, server, tf::kSyn));
-      table.add(tcp(t + 20 * kUs, server, c, tf::kSyn | tf::kAck));
-      table.add(tcp(t + 40 * kUs, c, server, tf::kAck));
-    } else {
-      const Endpoint server{block_host(i), 53};
-      table.add(udp(t, c, server, 40));
-      table.add(udp(t + 20 * kUs, server, c, 120));
-    }
-  }
+  serve_new_clients(table, kT0 + 3 * kSec, 20'000, block_host);
   table.flush();
   EXPECT_EQ(table.stats().flood.floods, 0u);
   EXPECT_TRUE(observer.summaries.empty());
@@ -900,20 +853,7 @@ TEST(FloodGuard, ManyClientsServedByEveryHostOfANetworkKeepEveryFlow) {
   // 10,000 new clients a second for 2 s at the 256 servers of a /24 (a web farm, a resolver
   // pool): TCP handshakes complete, datagrams are answered.
   constexpr std::uint32_t kClients = 20'000;
-  for (std::uint32_t i = 0; i < kClients; ++i) {
-    const std::int64_t t = kT0 + std::int64_t{i} * 100 * kUs;
-    const Endpoint c = spoofed(i);
-    if (i % 2 == 0) {
-      const Endpoint server{spread_host(i), 443};
-      table.add(tcp(t, c, server, tf::kSyn));
-      table.add(tcp(t + 20 * kUs, server, c, tf::kSyn | tf::kAck));
-      table.add(tcp(t + 40 * kUs, c, server, tf::kAck));
-    } else {
-      const Endpoint server{spread_host(i), 53};
-      table.add(udp(t, c, server, 40));
-      table.add(udp(t + 20 * kUs, server, c, 120));
-    }
-  }
+  serve_new_clients(table, kT0, kClients, [](std::uint32_t i) { return spread_host(i); });
   table.flush();
   EXPECT_EQ(table.stats().flood.floods, 0u);
   EXPECT_EQ(table.stats().flows_created, kClients);
