@@ -738,9 +738,11 @@
     ]));
     $('drawer-evidence').querySelector('tbody').replaceChildren(
       ...(evidence.length ? evidence : [el('tr', {}, [el('td', { text: 'none recorded', attrs: { colspan: 4 } })])]));
-    // The packets behind an alert about a host (monitor keeps them; a hub does not have them).
+    // The packets behind an alert about a host, or a network's ("10.9.0.0/16": a flood spread
+    // over its hosts; monitor keeps them; a hub does not have them).
     const pcap = $('drawer-pcap');
-    pcap.hidden = !a.host || Boolean(a.sensors && a.sensors.length);
+    const network = Boolean(a.interface && a.interface.includes('/'));
+    pcap.hidden = !(a.host || network) || Boolean(a.sensors && a.sensors.length);
     pcap.href = `/api/alerts/${encodeURIComponent(a.id)}/pcap`;
     pcap.setAttribute('download', `netsentry-alert-${a.id}.pcap`);
     const ack = $('drawer-ack');

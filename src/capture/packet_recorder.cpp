@@ -79,6 +79,24 @@ bool same_address(const std::uint8_t* stored, bool ipv6, const net::IpAddress& a
               : std::memcmp(stored, a.bytes.data(), 4) == 0;
 }
 
+// Whether a stored address is in the network `network`/`prefix`.
+bool in_network(const std::uint8_t* stored, bool ipv6, const net::IpAddress& network,
+                std::uint8_t prefix) {
+  if (network.family != (ipv6 ? 6 : 4) || prefix > (ipv6 ? 128 : 32)) return false;
+  const std::size_t full = prefix / 8u;
+  if (std::memcmp(stored, network.bytes.data(), full) != 0) return false;
+  const unsigned rest = prefix % 8u;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xFFu << (8u - rest));
+  return (stored[full] & mask) == (network.bytes[full] & mask);
+}
+
+// Whether a stored address is what `query` asks for: its host, or an address of its network.
+bool matches_host(const std::uint8_t* stored, bool ipv6, const RecorderQuery& query) {
+  return query.prefix != 0 ? in_network(stored, ipv6, query.host, query.prefix)
+                           : same_address(stored, ipv6, query.host);
+}
+
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kSmallPage = 4096;
 
@@ -536,7 +554,7 @@ std::size_t PacketRecorder::for_each(
          const std::size_t size = slot_bytes(h.flags);
          for (std::size_t i = 0; i < h.naddr; ++i) {
            const bool v6 = (h.ipv6_mask >> i) & 1u;
-           host = host || same_address(addrs + size * i, v6, query.host);
+           host = host || matches_host(addrs + size * i, v6, query);
            if (!peer) peer = same_address(addrs + size * i, v6, *query.peer);
          }
          if (!host || !peer) return true;
@@ -577,20 +595,51 @@ std::size_t PacketRecorder::for_each_of(
     return k;
   };
   std::unordered_map<Key, std::vector<std::size_t>, KeyHash> by_host;
+  // Queries for a network's packets (few: one per network or block alert), tried on each packet.
+  std::vector<std::size_t> by_network;
   std::int64_t from_ns = INT64_MAX, to_ns = INT64_MIN;
   for (std::size_t i = 0; i < queries.size(); ++i) {
     const RecorderQuery& q = queries[i];
     if (q.to_ns < q.from_ns || (q.host.family != 4 && q.host.family != 6)) continue;
-    by_host[key_of(q.host.bytes.data(), q.host.family == 6)].push_back(i);
+    if (q.prefix != 0) {
+      by_network.push_back(i);
+    } else {
+      by_host[key_of(q.host.bytes.data(), q.host.family == 6)].push_back(i);
+    }
     from_ns = std::min(from_ns, q.from_ns);
     to_ns = std::max(to_ns, q.to_ns);
   }
   std::vector<bool> stopped(queries.size(), false);
   std::size_t open = queries.size();
   std::size_t visited = 0;
+  // The packet's visit for query q, when its peer (if any) is among the packet's addresses: false
+  // once every query is done.
+  const auto offer = [&](const EntryHeader& h, const std::uint8_t* addrs, std::size_t size,
+                         const RecordedPacket& packet, std::size_t q) {
+    const RecorderQuery& query = queries[q];
+    if (stopped[q] || packet.ts_ns < query.from_ns || packet.ts_ns > query.to_ns) return true;
+    bool peer = !query.peer.has_value();
+    for (std::size_t j = 0; j < h.naddr && !peer; ++j) {
+      peer = same_address(addrs + size * j, (h.ipv6_mask >> j) & 1u, *query.peer);
+    }
+    if (!peer) return true;
+    ++visited;
+    if (!visit(q, packet)) {
+      stopped[q] = true;
+      if (--open == 0) return false;
+    }
+    return true;
+  };
   scan(from_ns, to_ns,
        [&](const EntryHeader& h, const std::uint8_t* addrs, const RecordedPacket& packet) {
          const std::size_t size = slot_bytes(h.flags);
+         for (const std::size_t q : by_network) {
+           bool in = false;
+           for (std::size_t i = 0; i < h.naddr && !in; ++i) {
+             in = matches_host(addrs + size * i, (h.ipv6_mask >> i) & 1u, queries[q]);
+           }
+           if (in && !offer(h, addrs, size, packet, q)) return false;
+         }
          for (std::size_t i = 0; i < h.naddr; ++i) {
            const bool v6 = (h.ipv6_mask >> i) & 1u;
            // An address the packet holds twice (a tunnel's) matches its queries once.
@@ -603,18 +652,7 @@ std::size_t PacketRecorder::for_each_of(
            const auto it = by_host.find(key_of(addrs + size * i, v6));
            if (it == by_host.end()) continue;
            for (const std::size_t q : it->second) {
-             const RecorderQuery& query = queries[q];
-             if (stopped[q] || packet.ts_ns < query.from_ns || packet.ts_ns > query.to_ns) continue;
-             bool peer = !query.peer.has_value();
-             for (std::size_t j = 0; j < h.naddr && !peer; ++j) {
-               peer = same_address(addrs + size * j, (h.ipv6_mask >> j) & 1u, *query.peer);
-             }
-             if (!peer) continue;
-             ++visited;
-             if (!visit(q, packet)) {
-               stopped[q] = true;
-               if (--open == 0) return false;
-             }
+             if (!offer(h, addrs, size, packet, q)) return false;
            }
          }
          return true;

@@ -122,7 +122,10 @@ class RecordedPacket {
 };
 
 struct RecorderQuery {
-  net::IpAddress host;                 // packets with this address among theirs
+  net::IpAddress host;  // packets with this address among theirs
+  // Nonzero: packets with any address of the network host/prefix among theirs instead (a
+  // network's or a block's alert, whose profile is no one host).
+  std::uint8_t prefix = 0;
   std::optional<net::IpAddress> peer;  // and, when given, this one too
   std::int64_t from_ns = INT64_MIN;    // packet time, inclusive
   std::int64_t to_ns = INT64_MAX;
@@ -188,8 +191,8 @@ class PacketRecorder final {
   // Any thread: the packets of many queries in one pass over the ring (an evidence writer
   // bringing thousands of alerts up to date at once reads the ring once, not once per alert):
   // calls `visit(i, packet)` for every held packet matching queries[i], oldest first (a packet
-  // matching several queries once per query, in their order), until it returns false for that
-  // query. Returns the number of visits.
+  // matching several queries once per query), until it returns false for that query. Returns
+  // the number of visits.
   std::size_t for_each_of(
       std::span<const RecorderQuery> queries,
       const std::function<bool(std::size_t, const RecordedPacket&)>& visit) const;

@@ -263,6 +263,7 @@ std::optional<EvidenceStore::Job> EvidenceStore::start(const EvidenceRequest& re
   }
   if (job.state.written_to_ns == INT64_MAX) return std::nullopt;  // an earlier run's file
   job.query.host = request.host;
+  job.query.prefix = request.prefix;
   job.query.peer = request.peer;
   job.query.from_ns =
       std::max(request.first_ns - options_.before_ns,
@@ -382,13 +383,28 @@ void EvidenceStore::expire_locked() {
 }
 
 void EvidenceSink::on_alert(const detect::Alert& alert, detect::AlertChange /*change*/) {
-  if (alert.host.family == 0) return;
   EvidenceRequest r;
+  if (alert.host.family != 0) {
+    r.host = alert.host;
+  } else if (const auto network = network_profile(alert.interface)) {
+    // A network's or a block's alert ("10.9.0.0/16"): the packets of any of its hosts.
+    r.host = network->network;
+    r.prefix = static_cast<std::uint8_t>(network->prefix);
+  } else {
+    return;  // an interface's (volume) or the system's
+  }
   r.alert_id = alert.id;
-  r.host = alert.host;
   r.first_ns = alert.time_ns;
   r.last_ns = std::max(alert.time_ns, alert.last_ns);
   store_.request(r);
+}
+
+std::optional<detect::Subnet> network_profile(std::string_view profile) {
+  // Only a prefix: "eth0", "capture" and a bare address are not a network's profile.
+  if (profile.find('/') == std::string_view::npos) return std::nullopt;
+  auto subnet = detect::Subnet::parse(profile);
+  if (!subnet || subnet->prefix == 0) return std::nullopt;
+  return subnet;
 }
 
 std::optional<std::string> read_evidence_file(const fs::path& path, std::uint64_t max_bytes) {

@@ -8,7 +8,9 @@
 // Files are classic pcap (nanosecond timestamps) in the link type of the alert's first packet;
 // packets of another link type (a pcapng replay mixing link types) are counted and left out.
 // A failed write (disk full) is counted and cut back, never leaves a torn record.
-// EvidenceSink turns every delivery of an alert about a host into a request; read_evidence_file()
+// EvidenceSink turns every delivery of an alert about a host, or about a network or a block of
+// networks (a flood spread over their hosts: the packets to and from any of them), into a
+// request; read_evidence_file()
 // reads a file for download, cut to its last whole record (a file may be appended meanwhile).
 // The worker takes every request waiting at once and reads the recorder's ring once for all of
 // them (PacketRecorder::for_each_of), so a flood at thousands of hosts, each with an engaged
@@ -25,12 +27,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "capture/packet_recorder.h"
 #include "detect/alert.h"
 #include "detect/sinks.h"
+#include "detect/suppression.h"
 #include "net/packet.h"
 
 namespace netsentry::store {
@@ -53,6 +57,7 @@ struct EvidenceRequest {
   std::optional<net::IpAddress> peer;  // narrows the packets to one conversation when known
   std::int64_t first_ns = 0;           // packet time of the alert's first evidence
   std::int64_t last_ns = 0;            // and of its latest
+  std::uint8_t prefix = 0;             // nonzero: the profile is the network host/prefix
 };
 
 struct EvidenceStats {
@@ -131,8 +136,9 @@ class EvidenceStore final {
 
 // The detection stage's sink that keeps each alert's evidence file up to date: every delivery of
 // an alert about a host (raised, updated, escalated, past) asks for the host's packets from a
-// little before the alert's first time to its latest; alerts without a host (volume, system) are
-// ignored. flush() waits until every request is written.
+// little before the alert's first time to its latest, of an alert about a network or a block
+// (profile "10.9.0.0/16") for the packets of any address in it; alerts about an interface
+// (volume) or the system are ignored. flush() waits until every request is written.
 class EvidenceSink final : public detect::AlertSink {
  public:
   explicit EvidenceSink(EvidenceStore& store) : store_(store) {}
@@ -142,6 +148,10 @@ class EvidenceSink final : public detect::AlertSink {
  private:
   EvidenceStore& store_;
 };
+
+// The network an alert's profile names ("10.9.0.0/24", "2001:db8:1::/48"), or nullopt for a
+// host's, an interface's ("eth0", "capture") or anything else.
+[[nodiscard]] std::optional<detect::Subnet> network_profile(std::string_view profile);
 
 // The largest evidence file read for a download (a file holds at most max_alert_bytes).
 inline constexpr std::uint64_t kMaxEvidenceFileBytes = std::uint64_t{64} << 20;

@@ -274,8 +274,28 @@ void many_queries_in_one_pass(bool by_reference) {
     if (h % 5 == 0) q.peer = v4(192, 168, 0, 1);  // only the tunnelled packets
     queries.push_back(q);
   }
-  // Two queries about one host, and queries matching nothing.
+  // Two queries about one host.
   queries.push_back(queries[4]);
+  // A network's (an alert about a flood spread over its hosts): the IPv4 hosts 1-15 of
+  // 10.0.0.0/28, each packet once though a tunnel's holds its host twice; the same as IPv6
+  // (hosts 1-15 of the IPv6 network with the same leading 28 bits); and a /24's packets with one
+  // peer (the tunnelled ones).
+  const std::size_t first_network = queries.size();
+  RecorderQuery net_q;
+  net_q.host = v4(10, 0, 0, 0);
+  net_q.prefix = 28;
+  net_q.from_ns = 200;
+  net_q.to_ns = 500;
+  queries.push_back(net_q);
+  RecorderQuery net6_q = net_q;
+  net6_q.host = v6_from(v4(10, 0, 0, 0));
+  net6_q.prefix = 28;
+  queries.push_back(net6_q);
+  RecorderQuery net_peer_q = net_q;
+  net_peer_q.prefix = 24;
+  net_peer_q.peer = v4(192, 168, 0, 1);
+  queries.push_back(net_peer_q);
+  // Queries matching nothing.
   RecorderQuery server_q;
   server_q.host = server;
   server_q.from_ns = 100;
@@ -313,6 +333,18 @@ void many_queries_in_one_pass(bool by_reference) {
   EXPECT_FALSE(seen[queries.size() - 3].empty()) << "the server's query";
   EXPECT_TRUE(seen[queries.size() - 2].empty());
   EXPECT_TRUE(seen[queries.size() - 1].empty());
+  // The networks' queries: packet t was host (t - 1) % 40's (IPv4 for 0-19, IPv6 for 20-39;
+  // every seventh from 3 tunnelled to 192.168.0.1).
+  std::vector<std::int64_t> want_v4, want_v6, want_peer;
+  for (std::int64_t ts = 200; ts <= 500; ++ts) {
+    const auto h = static_cast<std::size_t>((ts - 1) % 40);
+    if (h < 20 && h + 1 <= 15) want_v4.push_back(ts);
+    if (h >= 20 && h - 20 + 1 <= 15) want_v6.push_back(ts);
+    if (h % 7 == 3) want_peer.push_back(ts);  // the server, 10.0.0.100, is in the /24
+  }
+  EXPECT_EQ(seen[first_network], want_v4);
+  EXPECT_EQ(seen[first_network + 1], want_v6);
+  EXPECT_EQ(seen[first_network + 2], want_peer);
 
   // A visitor stopping one query leaves the others going.
   std::vector<std::size_t> calls(queries.size(), 0);

@@ -144,6 +144,22 @@ def read_alerts(out):
         return list(csv.DictReader(f))
 
 
+def ipv4_pairs(path):
+    """The (source, destination) of each IPv4-over-Ethernet packet of a classic pcap file (an
+    alert's evidence: microsecond or nanosecond, little-endian)."""
+    pairs = []
+    with open(path, "rb") as f:
+        data = f.read()
+    at = 24
+    while at + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, at + 8)[0]
+        frame = data[at + 16:at + 16 + caplen]
+        at += 16 + caplen
+        if len(frame) >= 34 and frame[12:14] == b"\x08\x00":
+            pairs.append((".".join(map(str, frame[26:30])), ".".join(map(str, frame[30:34]))))
+    return pairs
+
+
 class Replay(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -363,6 +379,11 @@ class Replay(unittest.TestCase):
         self.assertIn("to many hosts of neighbouring networks of 10.1.0.0/16", rows[0]["reason"])
         self.assertIn("from many sources", rows[0]["reason"])
         self.assertIn("(also: 1 udp_flood)", rows[-1]["reason"])
+        # The alert's evidence: the packets to and from any host of the block, nothing else.
+        pairs = ipv4_pairs(os.path.join(out, "evidence", f"alert-{rows[0]['id']}.pcap"))
+        self.assertGreater(len(pairs), 5000)
+        self.assertEqual([p for p in pairs if not any(a.startswith("10.1.") for a in p)], [])
+        self.assertTrue(any(d.startswith("10.1.") and not s.startswith("10.1.") for s, d in pairs))
 
     def test_networks_of_a_block_flooded_together_are_one_alert_about_the_block(self):
         # 4,000 spoofed SYNs at 4,000/s at random hosts of 10.2.0.0/23 (2,000/s a /24), beside

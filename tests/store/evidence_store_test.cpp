@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "capture/packet_source.h"
 
@@ -270,11 +271,12 @@ TEST_F(EvidenceStoreTest, DoesNothingWhenTheRecorderIsOff) {
   EXPECT_FALSE(store.file_for(1).has_value());
 }
 
-TEST_F(EvidenceStoreTest, TheSinkAsksForEveryDeliveryOfAnAlertAboutAHostOnly) {
+TEST_F(EvidenceStoreTest, TheSinkAsksForEveryDeliveryOfAnAlertAboutAHostOrANetwork) {
   EvidenceStore store(*recorder_, options());
   EvidenceSink sink(store);
   traffic(1, 0, 10);
   traffic(2, 0, 10);
+  traffic(9, 0, 10);
   detect::Alert alert;
   alert.id = 5;
   alert.host = v4(1);
@@ -284,10 +286,21 @@ TEST_F(EvidenceStoreTest, TheSinkAsksForEveryDeliveryOfAnAlertAboutAHostOnly) {
   detect::Alert volume = alert;  // an interface alert: no host, no packets to keep
   volume.id = 6;
   volume.host = net::IpAddress{};
+  volume.interface = "eth0";
   sink.on_alert(volume, detect::AlertChange::kRaised);
+  // A network's alert (a flood spread over the hosts of 10.0.0.0/30): the packets of any of them.
+  detect::Alert network = volume;
+  network.id = 7;
+  network.interface = "10.0.0.0/30";
+  sink.on_alert(network, detect::AlertChange::kRaised);
   sink.flush();
   ASSERT_TRUE(store.file_for(5).has_value());
   EXPECT_FALSE(store.file_for(6).has_value());
+  ASSERT_TRUE(store.file_for(7).has_value());
+  std::map<int, int> by_host;
+  for (const auto& [t, host] : read(*store.file_for(7))) ++by_host[host];
+  // From 5 s before its first time (6 s) to a second after its last (7 s): 1 s to 8 s.
+  EXPECT_EQ(by_host, (std::map<int, int>{{1, 71}, {2, 71}}));
   auto first = read(*store.file_for(5));
   ASSERT_FALSE(first.empty());
   EXPECT_EQ(first.front().first, 1 * kSecond);  // 5 s before the alert's first time
@@ -301,6 +314,20 @@ TEST_F(EvidenceStoreTest, TheSinkAsksForEveryDeliveryOfAnAlertAboutAHostOnly) {
   const auto grown = read(*store.file_for(5));
   EXPECT_GT(grown.size(), first.size());
   EXPECT_GT(grown.back().first, 10 * kSecond);
+}
+
+TEST(EvidenceSink, ANetworkProfileIsAPrefixAndNothingElse) {
+  const auto block = network_profile("10.9.0.0/16");
+  ASSERT_TRUE(block.has_value());
+  EXPECT_EQ(block->network.to_string(), "10.9.0.0");
+  EXPECT_EQ(block->prefix, 16);
+  const auto v6 = network_profile("2001:db8:1::/48");
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->prefix, 48);
+  for (const char* other :
+       {"eth0", "capture", "total", "10.0.0.5", "10.0.0.0/0", "10.0.0.0/33", "junk/8", "", "/24"}) {
+    EXPECT_FALSE(network_profile(other).has_value()) << other;
+  }
 }
 
 TEST_F(EvidenceStoreTest, ADownloadReadsWholeRecordsOnly) {
