@@ -15,6 +15,9 @@ namespace netsentry::detect {
 
 namespace {
 
+// When a piece of evidence began: its first time, or its time when it has none.
+std::int64_t first_of(const Evidence& e) { return e.first_ns != 0 ? e.first_ns : e.time_ns; }
+
 struct Key {
   net::IpAddress ip;
   std::string interface;
@@ -240,10 +243,15 @@ void Profiles::add(const Evidence& ev, std::vector<AlertDelivery>& out) {
   auto same = k == 0 ? host.items.end()
                      : std::find_if(host.items.begin(), host.items.end(),
                                     [k](const Host::Item& item) { return item.key == k; });
+  // Evidence an alert that went past was made of does not date the next one: an item whose
+  // evidence so far all came before the past alert's end starts its first time anew.
+  const auto first_after_past = [&](const Evidence& held) {
+    return held.time_ns <= host.past_last_ns && host.alert_id == 0
+               ? first_of(ev)
+               : std::min(first_of(held), first_of(ev));
+  };
   if (same != host.items.end()) {
-    const std::int64_t first =
-        std::min(same->ev.first_ns != 0 ? same->ev.first_ns : same->ev.time_ns,
-                 ev.first_ns != 0 ? ev.first_ns : ev.time_ns);
+    const std::int64_t first = first_after_past(same->ev);
     same->w = std::max(same->w, w);
     same->ev = ev;
     same->ev.first_ns = first;
@@ -260,9 +268,7 @@ void Profiles::add(const Evidence& ev, std::vector<AlertDelivery>& out) {
     }
     if (oldest_kind != host.items.end()) {
       const std::uint64_t count = oldest_kind->ev.count + ev.count;
-      const std::int64_t first = std::min(
-          oldest_kind->ev.first_ns != 0 ? oldest_kind->ev.first_ns : oldest_kind->ev.time_ns,
-          ev.first_ns != 0 ? ev.first_ns : ev.time_ns);
+      const std::int64_t first = first_after_past(oldest_kind->ev);
       oldest_kind->w = 1.0 - (1.0 - oldest_kind->w) * (1.0 - w);
       oldest_kind->ev = ev;
       oldest_kind->ev.count = count;
@@ -287,11 +293,13 @@ void Profiles::add(const Evidence& ev, std::vector<AlertDelivery>& out) {
     host.alert_id = next_id_++;
     host.revision = 0;
     host.alert_count = 0;
-    host.alert_first_ns = ev.first_ns != 0 ? ev.first_ns : ev.time_ns;
+    host.alert_first_ns = first_of(ev);
     for (const Host::Item& item : host.items) {
       host.alert_count += 1;
-      host.alert_first_ns =
-          std::min(host.alert_first_ns, item.ev.first_ns != 0 ? item.ev.first_ns : item.ev.time_ns);
+      // Not what a past alert was made of (a late verdict about its time folds in quietly).
+      if (item.ev.time_ns > host.past_last_ns) {
+        host.alert_first_ns = std::min(host.alert_first_ns, first_of(item.ev));
+      }
     }
     index_->engaged.emplace(host.alert_id, it);
     ++stats_.raised;

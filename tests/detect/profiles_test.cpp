@@ -179,6 +179,41 @@ TEST(Profiles, AQuietHostsAlertGoesPastAndNewEvidenceRaisesANewOne) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].change, AlertChange::kRaised);
   EXPECT_EQ(out[0].alert.id, first + 1);
+  // The new alert begins with its own evidence (a second before it), not with the past one's.
+  EXPECT_EQ(out[0].alert.time_ns, kT0 + 39 * kSec);
+}
+
+TEST(Profiles, AnAlertRaisedAgainByTheSameEvidenceBeginsWithIt) {
+  // The original's volume rule on one interface: 43 MB/s for a few seconds (an alert that goes
+  // past), then 4 minutes later, within the profile's window, 1.7 MB/s (another alert). The
+  // second alert's time is the second's, not the first burst's (the live run showed 07:05:34
+  // for an alert about 07:09:52).
+  ProfileOptions options;
+  options.quiet_ns = 30 * kSec;
+  Profiles profiles(options);
+  std::vector<AlertDelivery> out;
+  Evidence e;
+  e.time_ns = kT0;
+  e.interface = "total";
+  e.kind = std::string(kind::kVolume);
+  e.detector = "volume";
+  e.threat = Severity::kLow;
+  e.confidence = 1;
+  e.decisive = true;
+  e.subject = 9;
+  profiles.add(e, out);
+  e.time_ns = kT0 + 6 * kSec;
+  profiles.add(e, out);
+  profiles.advance(kT0 + 40 * kSec, out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].change, AlertChange::kPast);
+  out.clear();
+  e.time_ns = kT0 + 258 * kSec;
+  profiles.add(e, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].change, AlertChange::kRaised);
+  EXPECT_EQ(out[0].alert.time_ns, kT0 + 258 * kSec);
+  EXPECT_EQ(out[0].alert.last_ns, kT0 + 258 * kSec);
 }
 
 TEST(Profiles, DecisiveEvidenceAlertsOnItsOwnAboutAnInterface) {
