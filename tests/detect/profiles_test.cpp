@@ -49,6 +49,21 @@ Evidence scan(const char* host, std::int64_t t, Severity threat = Severity::kHig
   return e;
 }
 
+// The original's volume rule about `interface` (LOW, decisive: an alert on its own).
+Evidence volume(const char* interface, std::int64_t t) {
+  Evidence e;
+  e.time_ns = t;
+  e.interface = interface;
+  e.kind = std::string(kind::kVolume);
+  e.detector = "volume";
+  e.threat = Severity::kLow;
+  e.confidence = 1;
+  e.decisive = true;
+  e.subject = 9;
+  e.description = std::string("Traffic 9.3 MB/s on ") + interface + " exceeds the 100 kB/s limit";
+  return e;
+}
+
 TEST(Profiles, OneMildlyUnusualFlowNeverAlertsAlone) {
   Profiles profiles;
   std::vector<AlertDelivery> out;
@@ -192,15 +207,7 @@ TEST(Profiles, AnAlertRaisedAgainByTheSameEvidenceBeginsWithIt) {
   options.quiet_ns = 30 * kSec;
   Profiles profiles(options);
   std::vector<AlertDelivery> out;
-  Evidence e;
-  e.time_ns = kT0;
-  e.interface = "total";
-  e.kind = std::string(kind::kVolume);
-  e.detector = "volume";
-  e.threat = Severity::kLow;
-  e.confidence = 1;
-  e.decisive = true;
-  e.subject = 9;
+  Evidence e = volume("total", kT0);
   profiles.add(e, out);
   e.time_ns = kT0 + 6 * kSec;
   profiles.add(e, out);
@@ -219,16 +226,7 @@ TEST(Profiles, AnAlertRaisedAgainByTheSameEvidenceBeginsWithIt) {
 TEST(Profiles, DecisiveEvidenceAlertsOnItsOwnAboutAnInterface) {
   Profiles profiles;
   std::vector<AlertDelivery> out;
-  Evidence e;
-  e.time_ns = kT0;
-  e.interface = "eth0";
-  e.kind = std::string(kind::kVolume);
-  e.detector = "volume";
-  e.threat = Severity::kLow;
-  e.confidence = 1;
-  e.decisive = true;
-  e.subject = 9;
-  e.description = "Traffic 9.3 MB/s on eth0 exceeds the 100 kB/s limit";
+  Evidence e = volume("eth0", kT0);
   profiles.add(e, out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].alert.severity, Severity::kLow);
