@@ -82,13 +82,8 @@ bool same_address(const std::uint8_t* stored, bool ipv6, const net::IpAddress& a
 // Whether a stored address is in the network `network`/`prefix`.
 bool in_network(const std::uint8_t* stored, bool ipv6, const net::IpAddress& network,
                 std::uint8_t prefix) {
-  if (network.family != (ipv6 ? 6 : 4) || prefix > (ipv6 ? 128 : 32)) return false;
-  const std::size_t full = prefix / 8u;
-  if (std::memcmp(stored, network.bytes.data(), full) != 0) return false;
-  const unsigned rest = prefix % 8u;
-  if (rest == 0) return true;
-  const auto mask = static_cast<std::uint8_t>(0xFFu << (8u - rest));
-  return (stored[full] & mask) == (network.bytes[full] & mask);
+  return network.family == (ipv6 ? 6 : 4) && prefix <= (ipv6 ? 128 : 32) &&
+         net::in_prefix(stored, network, prefix);
 }
 
 // Whether a stored address is what `query` asks for: its host, or an address of its network.

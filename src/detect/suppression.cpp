@@ -49,13 +49,7 @@ std::string join_kinds() {
 }  // namespace
 
 bool Subnet::contains(const net::IpAddress& ip) const {
-  if (ip.family != network.family) return false;
-  const int full = prefix / 8;
-  if (!std::equal(ip.bytes.begin(), ip.bytes.begin() + full, network.bytes.begin())) return false;
-  const int rest = prefix % 8;
-  if (rest == 0) return true;
-  const auto mask = static_cast<std::uint8_t>(0xFF << (8 - rest));
-  return (ip.bytes[full] & mask) == (network.bytes[full] & mask);
+  return ip.family == network.family && net::in_prefix(ip.bytes.data(), network, prefix);
 }
 
 std::optional<Subnet> Subnet::parse(std::string_view text) {

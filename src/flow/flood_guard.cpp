@@ -189,21 +189,24 @@ void FloodGuard::start_flood(Entry& e, const net::Packet& attempt, std::uint16_t
 bool FloodGuard::on_attempt(const net::Packet& packet, std::int64_t now_ns) {
   if (rate_ == 0 || packet.outer != nullptr) return false;
   const std::uint16_t port = attempt_port(packet);
-  if (count_attempt(packet, port, kPort, now_ns)) return true;
+  std::uint32_t source = 0;
+  if (count_attempt(packet, port, kPort, now_ns, source)) return true;
   // Echo requests are counted per host already.
-  if (!icmp(packet.ip_proto) && count_attempt(packet, port, kHost, now_ns)) return true;
-  return count_attempt(packet, port, kNet, now_ns) || count_attempt(packet, port, kBlock, now_ns);
+  if (!icmp(packet.ip_proto) && count_attempt(packet, port, kHost, now_ns, source)) return true;
+  return count_attempt(packet, port, kNet, now_ns, source) ||
+         count_attempt(packet, port, kBlock, now_ns, source);
 }
 
 bool FloodGuard::on_stray(const net::Packet& packet, std::int64_t now_ns) {
   if (rate_ == 0 || packet.outer != nullptr) return false;
-  return count_attempt(packet, packet.dst_port, kStray, now_ns) ||
-         count_attempt(packet, packet.dst_port, kNetStray, now_ns) ||
-         count_attempt(packet, packet.dst_port, kBlockStray, now_ns);
+  std::uint32_t source = 0;
+  return count_attempt(packet, packet.dst_port, kStray, now_ns, source) ||
+         count_attempt(packet, packet.dst_port, kNetStray, now_ns, source) ||
+         count_attempt(packet, packet.dst_port, kBlockStray, now_ns, source);
 }
 
 bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
-                               std::int64_t now_ns) {
+                               std::int64_t now_ns, std::uint32_t& source) {
   const std::uint16_t key_port = scope == kPort ? port : std::uint16_t{0};
   const net::IpAddress dst = key_address(packet.dst, scope);
   const std::uint64_t tag = tag_of(dst, key_port, packet.vlan, packet.ip_proto, scope);
@@ -240,7 +243,7 @@ bool FloodGuard::count_attempt(const net::Packet& packet, std::uint16_t port, st
     majority_vote(e->port[q], lead, item, 1);
     e->port_lead[q] = static_cast<std::uint32_t>(lead);
     lead = e->source_lead[q];
-    const auto source = static_cast<std::uint32_t>(tag_of(packet.src, 0, 0, 0) >> 32);
+    if (source == 0) source = static_cast<std::uint32_t>(tag_of(packet.src, 0, 0, 0) >> 32);
     majority_vote(e->source[q], lead, source, 1);
     e->source_lead[q] = static_cast<std::uint32_t>(lead);
   }

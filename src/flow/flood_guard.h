@@ -200,10 +200,12 @@ class FloodGuard final {
   [[nodiscard]] FloodSummary* flooded(const net::IpAddress& ip, std::uint16_t port,
                                       std::uint16_t vlan, std::uint8_t ip_proto,
                                       bool host_too = true, bool strays_too = true);
-  // Counts an attempt in the entry of its `scope` (port: its ip:port; else its host): true when
-  // that destination is flooded and the attempt went into its summary.
+  // Counts an attempt in the entry of its `scope` (port: its ip:port; else its host, network or
+  // block): true when that destination is flooded and the attempt went into its summary.
+  // `source`: the hash of the packet's source the votes use, made by the first scope that votes
+  // (0: not yet), so a packet counted at several scopes hashes its source once.
   bool count_attempt(const net::Packet& packet, std::uint16_t port, std::uint8_t scope,
-                     std::int64_t now_ns);
+                     std::int64_t now_ns, std::uint32_t& source);
   // The entry holding `tag` (of `scope`), or null.
   [[nodiscard]] Entry* find(std::uint64_t tag, std::uint8_t scope);
   // The entry holding `tag`, taking a free or stale one (no count within a second) when it has

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -507,6 +508,15 @@ bool is_loopback_address(const IpAddress& a) {
     if (b[i] != 0) return false;
   }
   return b[15] == 1;
+}
+
+bool in_prefix(const std::uint8_t* bytes, const IpAddress& network, int prefix) {
+  const auto full = static_cast<std::size_t>(prefix / 8);
+  if (std::memcmp(bytes, network.bytes.data(), full) != 0) return false;
+  const int rest = prefix % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xFFu << (8 - rest));
+  return (bytes[full] & mask) == (network.bytes[full] & mask);
 }
 
 bool is_broadcast_or_multicast_address(const IpAddress& a) {

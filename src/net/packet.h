@@ -71,6 +71,9 @@ struct IpAddress {
 // True for IPv4 multicast (224.0.0.0/4) and the limited broadcast (255.255.255.255), and IPv6
 // multicast (ff00::/8).
 [[nodiscard]] bool is_broadcast_or_multicast_address(const IpAddress& address);
+// Whether the address whose bytes start at `bytes` (of `network`'s family) is in the network
+// `network`/`prefix`, prefix at most 32 (IPv4) or 128: its first `prefix` bits are network's.
+[[nodiscard]] bool in_prefix(const std::uint8_t* bytes, const IpAddress& network, int prefix);
 
 enum class L3 : std::uint8_t { kNone, kIpv4, kIpv6, kArp, kOther };
 
