@@ -584,6 +584,20 @@ int run_cli(int argc, char** argv) {
                    "balanced")
       ->check(CLI::IsMember({"balanced", "none"}));
   train_cmd
+      ->add_option("--rf-min-child-weight", train.rf_min_child_weight,
+                   "Random forest: XGBoost's min_child_weight, the least summed hessian of a leaf "
+                   "(a row weighs 0.25 at the start: 1 needs about 4 rows a leaf). Default: rf 0 "
+                   "(a leaf may hold one row, as in scikit-learn), gbtree 1")
+      ->check(CLI::Range(0.0, 1e6));
+  train_cmd
+      ->add_option(
+          "--rf-lambda", train.rf_lambda,
+          "Random forest: XGBoost's lambda, the L2 weight on leaf values. Default: rf 0 (a "
+          "leaf's value follows the class share of its rows, as in scikit-learn; with "
+          "--rf-min-child-weight 0 it generalised far better to attack families left out "
+          "of training, see docs/models.md), gbtree 1")
+      ->check(CLI::Range(0.0, 1e6));
+  train_cmd
       ->add_option("--ae-percentile", train.ae_percentile,
                    "Autoencoder threshold: percentile of the reconstruction MSE of benign rows "
                    "held out of its training")

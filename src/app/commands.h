@@ -170,6 +170,8 @@ struct TrainOptions {
   int rf_depth = 0;             // the random forest's tree depth (0: the mode's default)
   std::string rf_features;      // share of features per split: "sqrt" or (0, 1] ("": default)
   std::string rf_class_weight;  // balanced|none ("": the mode's default, rf none, gbtree balanced)
+  double rf_min_child_weight = -1;  // XGBoost's min_child_weight (< 0: the mode's, rf 0, gbtree 1)
+  double rf_lambda = -1;            // XGBoost's lambda, L2 on leaf values (< 0: rf 0, gbtree 1)
   double ae_percentile = 95;
   std::string ae_transform = "quantile";     // quantile|standard|both|none
   std::string encoding = "onehot";           // onehot|label

@@ -283,6 +283,8 @@ ml::RandomForestOptions random_forest_options(const TrainOptions& o) {
   }
   if (o.rf_depth > 0) rf.max_depth = o.rf_depth;
   if (!o.rf_class_weight.empty()) rf.sample_weights = o.rf_class_weight != "none";
+  if (o.rf_min_child_weight >= 0) rf.min_child_weight = o.rf_min_child_weight;
+  if (o.rf_lambda >= 0) rf.l2 = o.rf_lambda;
   if (o.rf_features == "sqrt") {
     rf.colsample_sqrt = true;
   } else if (!o.rf_features.empty()) {

@@ -34,6 +34,8 @@ RandomForestOptions RandomForestOptions::gradient_boosting() {
   o.colsample_bynode = 1.0;
   o.colsample_sqrt = false;
   o.sample_weights = true;
+  o.min_child_weight = 1.0;
+  o.l2 = 1.0;
   o.early_stopping_rounds = 20;
   return o;
 }
@@ -46,6 +48,9 @@ RandomForest::RandomForest(RandomForestOptions options)
     : options_(options), threshold_(options.threshold) {
   if (options_.trees < 1) throw core::Error("random forest: trees must be at least 1");
   if (options_.max_depth < 1) throw core::Error("random forest: max_depth must be at least 1");
+  if (!(options_.min_child_weight >= 0.0) || !(options_.l2 >= 0.0)) {
+    throw core::Error("random forest: min_child_weight and lambda must be at least 0");
+  }
   if (!(options_.subsample > 0.0 && options_.subsample <= 1.0) ||
       !(options_.colsample_bynode > 0.0 && options_.colsample_bynode <= 1.0)) {
     throw core::Error("random forest: subsample and colsample_bynode must be in (0, 1]");
@@ -80,6 +85,8 @@ void RandomForest::fit(const TrainSet& train, const TrainContext& ctx) {
       {"learning_rate", num(options_.learning_rate)},
       {"subsample", num(options_.subsample)},
       {"colsample_bynode", num(colsample)},
+      {"min_child_weight", num(options_.min_child_weight)},
+      {"lambda", num(options_.l2)},
       {"num_parallel_tree", std::to_string(rf ? options_.trees : 1)},
       {"nthread", std::to_string(std::max(ctx.threads, 1))},
       {"seed", std::to_string(ctx.seed)},

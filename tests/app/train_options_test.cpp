@@ -13,6 +13,8 @@ TEST(TrainRandomForestOptions, RandomForestModeDefaultsToDeepUnweightedSqrtFeatu
   EXPECT_EQ(rf.max_depth, 20);
   EXPECT_TRUE(rf.colsample_sqrt);
   EXPECT_FALSE(rf.sample_weights);
+  EXPECT_EQ(rf.min_child_weight, 0.0);
+  EXPECT_EQ(rf.l2, 0.0);
 }
 
 TEST(TrainRandomForestOptions, GradientBoostingKeepsItsOwnDefaults) {
@@ -24,6 +26,8 @@ TEST(TrainRandomForestOptions, GradientBoostingKeepsItsOwnDefaults) {
   EXPECT_FALSE(gb.colsample_sqrt);
   EXPECT_EQ(gb.colsample_bynode, 1.0);
   EXPECT_TRUE(gb.sample_weights);
+  EXPECT_EQ(gb.min_child_weight, 1.0);
+  EXPECT_EQ(gb.l2, 1.0);
 }
 
 TEST(TrainRandomForestOptions, GivenValuesOverrideTheModesDefaults) {
@@ -31,15 +35,23 @@ TEST(TrainRandomForestOptions, GivenValuesOverrideTheModesDefaults) {
   o.rf_depth = 8;
   o.rf_features = "0.8";
   o.rf_class_weight = "balanced";
+  o.rf_min_child_weight = 1;
+  o.rf_lambda = 2;
   const auto rf = random_forest_options(o);
   EXPECT_EQ(rf.max_depth, 8);
+  EXPECT_EQ(rf.min_child_weight, 1.0);
+  EXPECT_EQ(rf.l2, 2.0);
   EXPECT_FALSE(rf.colsample_sqrt);  // a share replaces the default sqrt(n)
   EXPECT_DOUBLE_EQ(rf.colsample_bynode, 0.8);
   EXPECT_TRUE(rf.sample_weights);
   o.rf_mode = "gbtree";
   o.rf_features = "sqrt";
   o.rf_class_weight = "none";
+  o.rf_min_child_weight = 0;
+  o.rf_lambda = 0;
   const auto gb = random_forest_options(o);
+  EXPECT_EQ(gb.min_child_weight, 0.0);
+  EXPECT_EQ(gb.l2, 0.0);
   EXPECT_TRUE(gb.colsample_sqrt);
   EXPECT_FALSE(gb.sample_weights);
 }

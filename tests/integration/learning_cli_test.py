@@ -227,6 +227,18 @@ class TrainAndEvaluate(unittest.TestCase):
         self.assertTrue(trees)
         for t in trees:  # depth 1: a root and at most two leaves
             self.assertLessEqual(len(t["left_children"]), 3)
+        # XGBoost's leaf rules reach it: a leaf needing a summed hessian of 10^6 allows no split; an
+        # L2 weight of 10^6 on leaf values leaves them near 0.
+        for flag, check in (("--rf-min-child-weight", lambda t: self.assertEqual(len(t["left_children"]), 1)),
+                            ("--rf-lambda", lambda t: self.assertLess(max(abs(v) for v in t["base_weights"]), 1e-3))):
+            out = os.path.join(self.dir, "rf" + flag)
+            p = run(["train", "--data", self.train_csv, "-o", out, "--models", "rf", flag, "1000000", "--seed", "7"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(out, "random_forest.json")) as f:
+                trees = json.load(f)["learner"]["gradient_booster"]["model"]["trees"]
+            self.assertTrue(trees)
+            for t in trees:
+                check(t)
 
     def test_broken_bundle_says_what_does_not_match(self):
         broken = os.path.join(self.dir, "broken")

@@ -125,8 +125,13 @@ TEST(RandomForest, ClassWeightsRaiseMinorityPredictions) {
       d.x.at(r, c) = static_cast<float>(rng.normal() + (attack ? 1.0 : 0.0));
     }
   }
-  const auto plain = trained(d);
-  RandomForestOptions with_weights;
+  // XGBoost's leaf rules (a leaf of about 4 rows or more, values shrunk): with single-row leaves
+  // each training row would mostly predict its own class, weighted or not.
+  RandomForestOptions smoothed;
+  smoothed.min_child_weight = 1.0;
+  smoothed.l2 = 1.0;
+  const auto plain = trained(d, smoothed);
+  RandomForestOptions with_weights = smoothed;
   with_weights.sample_weights = true;
   RandomForest weighted(with_weights);
   TrainSet set;
@@ -223,6 +228,51 @@ TEST(RandomForest, DepthAndSqrtFeatureShareReachXgboost) {
   const auto on_feature_0 = std::count(roots_sqrt.begin(), roots_sqrt.end(), 0);
   EXPECT_GT(on_feature_0, 0);  // about 8 in 64 of the roots see feature 0
   EXPECT_LT(on_feature_0, 20);
+}
+
+// 300 benign rows over a grid of [0, 1]^2 (few distinct values, so XGBoost's histogram cuts fall
+// between them exactly) and one attack row outside them, at (2, 2).
+Labelled lone_attack() {
+  Rng rng(21);
+  Labelled d{data::Matrix(301, 2), std::vector<int>(301, 0)};
+  for (std::size_t r = 0; r < 300; ++r) {
+    d.x.at(r, 0) = static_cast<float>(std::floor(rng.uniform() * 5) / 4);
+    d.x.at(r, 1) = static_cast<float>(std::floor(rng.uniform() * 5) / 4);
+  }
+  d.x.at(300, 0) = d.x.at(300, 1) = 2.0f;
+  d.y[300] = 1;
+  return d;
+}
+
+TEST(RandomForest, ALeafMayHoldOneRowAndItsValueFollowsItsClass) {
+  const auto d = lone_attack();
+  RandomForestOptions leaves;  // the random forest's defaults: min_child_weight 0, lambda 0
+  leaves.trees = 10;
+  leaves.subsample = 1.0;  // every tree sees the attack row
+  EXPECT_EQ(leaves.min_child_weight, 0.0);
+  EXPECT_EQ(leaves.l2, 0.0);
+  const float alone = trained(d, leaves).score(d.x)[300];
+  // XGBoost's own defaults: a leaf needs a summed hessian of 1 (4 rows at 0.25), so the attack
+  // row cannot leave the benign rows' leaf.
+  RandomForestOptions xgboost = leaves;
+  xgboost.min_child_weight = 1.0;
+  xgboost.l2 = 1.0;
+  const float pooled = trained(d, xgboost).score(d.x)[300];
+  // min_child_weight 0 but lambda 1: the row has its own leaf, whose value lambda shrinks.
+  RandomForestOptions shrunk = leaves;
+  shrunk.l2 = 1.0;
+  const float shrunk_score = trained(d, shrunk).score(d.x)[300];
+  // The forest's margin is the mean of its trees' leaf values.
+  EXPECT_GT(alone, 0.85f);  // sigmoid(2): in every tree, a pure leaf of the one attack row
+  EXPECT_LT(pooled, 0.5f);
+  EXPECT_GT(shrunk_score, 0.55f);
+  EXPECT_LT(shrunk_score, 0.65f);  // sigmoid(0.5 / (0.25 + 1))
+  EXPECT_THROW(RandomForest([] {
+                 RandomForestOptions o;
+                 o.l2 = -1;
+                 return o;
+               }()),
+               core::Error);
 }
 
 TEST(RandomForest, SameSeedSameModelDifferentSeedDifferentModel) {
