@@ -1,5 +1,8 @@
-// Provides core::prefetch_for_write, a hint that a cache line is about to be written.
+// Provides core::prefetch_for_write, a hint that a cache line is about to be written, and
+// core::touch_for_write, which makes the first touch of a page a write.
 #pragma once
+
+#include <cstddef>
 
 namespace netsentry::core {
 
@@ -15,6 +18,21 @@ inline void prefetch_for_write(const void* p) {
 #else
   __builtin_prefetch(p, 1);
 #endif
+}
+
+// Makes sure the page holding `p` and `size` bytes from it is mapped for writing, by a locked OR of
+// 0 into the first and the last byte (their values are unchanged). For a table whose pages are
+// committed on first touch and whose entry is read before it is written, the read of a page never
+// touched maps the kernel's shared zero page, and the write after it faults again, copies the page
+// and flushes its address from every core that runs one of this process's threads (an
+// inter-processor interrupt each; dear under virtualisation: a replay's detection thread spent
+// ~5 % of its time there). A write first takes one fault and flushes nothing. Costs two locked
+// instructions when the page is mapped. Only for memory no other thread uses meanwhile.
+inline void touch_for_write(void* p, std::size_t size) {
+  auto* first = static_cast<unsigned char*>(p);
+  auto* last = first + (size > 0 ? size - 1 : 0);
+  __atomic_fetch_or(first, static_cast<unsigned char>(0), __ATOMIC_RELAXED);
+  __atomic_fetch_or(last, static_cast<unsigned char>(0), __ATOMIC_RELAXED);
 }
 
 }  // namespace netsentry::core

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/prefetch.h"
 #include "detect/evidence.h"
 #include "detect/windowed_table.h"
 #include "flow/flow_observer.h"
@@ -298,6 +299,7 @@ class SecondSight final {
   std::optional<Event> admit(const SubjectKey& key, std::int64_t time_ns, const Event& event) {
     const std::uint64_t hash = mix64(SubjectKeyHash{}(key)) | 1;  // 0 marks a free slot
     Slot& slot = slots_[hash % slots_.size()];
+    core::touch_for_write(&slot, sizeof(slot));  // written below: fault its page in as a write
     if (slot.hash == hash && time_ns - slot.time_ns < window_ns_) {
       slot.hash = 0;
       return slot.event;
