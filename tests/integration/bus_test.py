@@ -49,6 +49,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n distinct free loopback ports: each socket stays bound until all are chosen (one at a time,
+    the kernel may hand the same port out twice, and a cluster whose route port is another node's
+    client port never elects a leader)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 class NatsServer:
     """nats-server -js on a free loopback port with its own storage folder."""
 
@@ -362,9 +376,8 @@ class NatsCluster:
     def __init__(self, folder, name="ns-bus-test"):
         self.folder = folder
         self.name = name
-        self.ports = [free_port() for _ in range(3)]
-        self.routes = [free_port() for _ in range(3)]
-        self.monitors = [free_port() for _ in range(3)]
+        ports = free_ports(9)
+        self.ports, self.routes, self.monitors = ports[0:3], ports[3:6], ports[6:9]
         self.procs = [None] * 3
         for i in range(3):
             self.start(i)
@@ -401,18 +414,23 @@ class NatsCluster:
         """Names of the client connections node i holds."""
         return [c.get("name", "") for c in self.monitor(i, "connz").get("connections") or []]
 
-    def wait_ready(self, timeout=30):
-        """Until every node knows the JetStream metadata leader (the three found each other)."""
+    def wait_ready(self, timeout=90):
+        """Until every node knows the JetStream metadata leader (the three found each other).
+        Returns as soon as they do; the long limit is for a loaded machine, where the election
+        took longer than 30 s once (CI on 2 busy cores)."""
         deadline = time.time() + timeout
+        leaders = []
         while time.time() < deadline:
             try:
-                if all((self.monitor(i, "jsz").get("meta_cluster") or {}).get("leader")
-                       for i in range(3)):
+                leaders = [(self.monitor(i, "jsz").get("meta_cluster") or {}).get("leader")
+                           for i in range(3)]
+                if all(leaders):
                     return
             except OSError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("the cluster elected no JetStream leader")
+        raise RuntimeError(f"the cluster elected no JetStream leader in {timeout} s "
+                           f"(each node's leader: {leaders})")
 
     def stream_messages(self, i, name="NETSENTRY"):
         for account in self.monitor(i, "jsz?streams=true").get("account_details") or []:
