@@ -17,7 +17,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/prefetch.h"
 #include "detect/evidence.h"
 #include "detect/windowed_table.h"
 #include "flow/flow_observer.h"
@@ -298,8 +297,7 @@ class SecondSight final {
   // else nullopt after `event` took the key's slot.
   std::optional<Event> admit(const SubjectKey& key, std::int64_t time_ns, const Event& event) {
     const std::uint64_t hash = mix64(SubjectKeyHash{}(key)) | 1;  // 0 marks a free slot
-    Slot& slot = slots_[hash % slots_.size()];
-    core::touch_for_write(&slot, sizeof(slot));  // written below: fault its page in as a write
+    Slot& slot = slots_.for_write(hash % slots_.size());          // read, then written
     if (slot.hash == hash && time_ns - slot.time_ns < window_ns_) {
       slot.hash = 0;
       return slot.event;

@@ -1,6 +1,5 @@
 #include "detect/ordinary_traffic.h"
 
-#include "core/prefetch.h"
 #include "detect/detector_support.h"
 
 namespace netsentry::detect {
@@ -43,8 +42,7 @@ void OrdinaryTraffic::on_flow_event(const flow::FlowEvent& event) {
 
 void OrdinaryTraffic::on_flow_started(const net::IpAddress& initiator, std::int64_t time_ns) {
   if (first_ns_ == 0 || (time_ns > 0 && time_ns < first_ns_)) first_ns_ = time_ns;
-  Slot& slot = slots_[slot_of(initiator)];
-  core::touch_for_write(&slot, sizeof(slot));  // written below: fault its page in as a write
+  Slot& slot = slots_.for_write(slot_of(initiator));  // read, then written
   if (slot.host == initiator) {
     slot.time_ns = std::max(slot.time_ns, time_ns);
   } else {

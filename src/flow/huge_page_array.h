@@ -20,6 +20,9 @@
 #include <new>
 #include <type_traits>
 #include <utility>
+#include <vector>
+
+#include "core/prefetch.h"
 
 namespace netsentry::flow {
 
@@ -47,6 +50,7 @@ class HugePageArray {
     data_ = reinterpret_cast<T*>(start);
     // Advice only: without transparent huge pages the array still works with small pages.
     if (huge) ::madvise(data_, std::min(bytes, huge_bytes / kHugePage * kHugePage), MADV_HUGEPAGE);
+    written_.assign((bytes / kSmallPage + 63) / 64, 0);
   }
   ~HugePageArray() { release(); }
 
@@ -80,6 +84,23 @@ class HugePageArray {
 #endif
   }
 
+  // Element i, for an entry that is read before it is written: the first time a page of it is
+  // reached this way, the page is faulted in by a write (core::touch_for_write) instead of
+  // mapping the shared zero page for the read and faulting again, with a TLB flush on every core,
+  // for the write. A bitmap of the pages so touched makes every later call one bit test.
+  T& for_write(std::size_t i) {
+    const std::size_t offset = i * sizeof(T);
+    for (std::size_t page = offset / kSmallPage; page <= (offset + sizeof(T) - 1) / kSmallPage;
+         ++page) {
+      std::uint64_t& word = written_[page / 64];
+      const std::uint64_t bit = std::uint64_t{1} << (page % 64);
+      if ((word & bit) != 0) continue;
+      core::touch_for_write(reinterpret_cast<char*>(data_) + page * kSmallPage, 1);
+      word |= bit;
+    }
+    return data_[i];
+  }
+
   T& operator[](std::size_t i) { return data_[i]; }
   const T& operator[](std::size_t i) const { return data_[i]; }
   T* data() { return data_; }
@@ -91,18 +112,21 @@ class HugePageArray {
     std::swap(count_, other.count_);
     std::swap(mapped_, other.mapped_);
     std::swap(mapped_bytes_, other.mapped_bytes_);
+    std::swap(written_, other.written_);
   }
   void release() noexcept {
     if (mapped_ != nullptr) ::munmap(mapped_, mapped_bytes_);
     mapped_ = nullptr;
     data_ = nullptr;
     count_ = 0;
+    written_.clear();
   }
 
   T* data_ = nullptr;
   std::size_t count_ = 0;
   void* mapped_ = nullptr;
   std::size_t mapped_bytes_ = 0;
+  std::vector<std::uint64_t> written_;  // pages for_write() faulted in, a bit each
 };
 
 }  // namespace netsentry::flow

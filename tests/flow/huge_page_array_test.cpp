@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -53,6 +54,40 @@ TEST(HugePageArray, PopulatePastTheEndStopsAtTheLastEntry) {
   EXPECT_FALSE(resident.front());
   array[999].bytes[999] = 1;
   EXPECT_EQ(array[999].bytes[999], 1);
+}
+
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_minflt;
+}
+
+TEST(HugePageArray, ForWriteFaultsEachPageOfAnEntryInOnceAsAWrite) {
+  // Entry 4 spans bytes 4000-4999: the end of page 0 and the start of page 1.
+  HugePageArray<Entry> array(100, 0);
+  for (const bool r : resident_pages(array)) ASSERT_FALSE(r);
+  const long before = minor_faults();
+  Entry& e = array.for_write(4);
+  const std::uint8_t seen = e.bytes[0] + e.bytes[999];  // read first, as a lookup does
+  e.bytes[999] = static_cast<std::uint8_t>(seen + 9);
+  e.bytes[0] = 3;
+  Entry& again = array.for_write(4);  // its pages are known now: no touch, no fault
+  again.bytes[500] = 1;
+  const long faults = minor_faults() - before;
+#if !defined(__SANITIZE_ADDRESS__)  // AddressSanitizer's shadow memory faults in too
+  // One write fault per page; read first, each page would fault twice (zero page, then a copy).
+  EXPECT_EQ(faults, 2);
+#else
+  (void)faults;
+#endif
+  const std::vector<bool> resident = resident_pages(array);
+  EXPECT_TRUE(resident[0]);
+  EXPECT_TRUE(resident[1]);
+  for (std::size_t p = 2; p < resident.size(); ++p) EXPECT_FALSE(resident[p]) << "page " << p;
+  EXPECT_EQ(array[4].bytes[999], 9);
+  EXPECT_EQ(array[4].bytes[0], 3);
+  EXPECT_EQ(array[4].bytes[500], 1);
+  EXPECT_EQ(array[3].bytes[0], 0);  // the rest of the pages still reads as zero
 }
 
 }  // namespace
