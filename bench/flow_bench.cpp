@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "bench_support.h"
 #include "flow/flow_table.h"
 #include "net/packet.h"
 
@@ -28,15 +29,7 @@ class DiscardSink final : public FlowSink {
   void on_flow(FlowRecord&& record) override { benchmark::DoNotOptimize(record.cic[0]); }
 };
 
-IpAddress ipv4(std::uint32_t value) {
-  IpAddress ip;
-  ip.family = 4;
-  ip.bytes[0] = static_cast<std::uint8_t>(value >> 24);
-  ip.bytes[1] = static_cast<std::uint8_t>(value >> 16);
-  ip.bytes[2] = static_cast<std::uint8_t>(value >> 8);
-  ip.bytes[3] = static_cast<std::uint8_t>(value);
-  return ip;
-}
+using netsentry::bench::ipv4;
 
 Packet tcp_packet(std::uint32_t client, bool from_client, std::uint8_t flags,
                   std::uint32_t payload) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
 #include "capture/packet_recorder.h"
 #include "store/evidence_store.h"
 
@@ -20,13 +21,7 @@ using netsentry::capture::RecorderOptions;
 using netsentry::capture::RecorderQuery;
 using netsentry::net::IpAddress;
 
-IpAddress v4(std::uint32_t n) {
-  IpAddress ip;
-  ip.family = 4;
-  ip.bytes = {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-              static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
-  return ip;
-}
+using netsentry::bench::ipv4;
 
 // Packets of the size the capture ring carries (at most its 320-byte slots).
 void BM_Record(benchmark::State& state) {
@@ -34,7 +29,7 @@ void BM_Record(benchmark::State& state) {
   options.memory_bytes = std::size_t{128} << 20;
   PacketRecorder recorder(options);
   const std::vector<std::uint8_t> bytes(static_cast<std::size_t>(state.range(0)), 0x5A);
-  const IpAddress pair[2] = {v4(0x0A000001), v4(0x0A000002)};
+  const IpAddress pair[2] = {ipv4(0x0A000001), ipv4(0x0A000002)};
   std::int64_t t = 0;
   for (auto _ : state) {
     recorder.record(++t, 1500, 1, bytes, pair);
@@ -68,7 +63,7 @@ void BM_RecordReference(benchmark::State& state) {
   std::int64_t t = 0;
   std::int64_t offset = 24;
   for (auto _ : state) {
-    IpAddress pair[2] = {v4(0x0A000000 + static_cast<std::uint32_t>(t & 4095)), v4(0x0B000001)};
+    IpAddress pair[2] = {ipv4(0x0A000000 + static_cast<std::uint32_t>(t & 4095)), ipv4(0x0B000001)};
     if (ipv6) {
       for (IpAddress& a : pair) {
         a.family = 6;
@@ -92,7 +87,7 @@ void BM_FirstLap(benchmark::State& state) {
   RecorderOptions options;
   options.memory_bytes = std::size_t{128} << 20;
   const std::vector<std::uint8_t> bytes(580, 0x5A);
-  const IpAddress pair[2] = {v4(0x0A000001), v4(0x0A000002)};
+  const IpAddress pair[2] = {ipv4(0x0A000001), ipv4(0x0A000002)};
   const std::int64_t packets = static_cast<std::int64_t>(options.memory_bytes / (580 + 56));
   for (auto _ : state) {
     PacketRecorder recorder(options);
@@ -111,12 +106,12 @@ void BM_QueryFullRing(benchmark::State& state) {
   PacketRecorder recorder(options);
   const std::vector<std::uint8_t> bytes(320, 0x5A);
   for (std::int64_t t = 0; t < 400'000; ++t) {
-    const IpAddress pair[2] = {v4(0x0A000000 + static_cast<std::uint32_t>(t % 4096)),
-                               v4(0x0B000001)};
+    const IpAddress pair[2] = {ipv4(0x0A000000 + static_cast<std::uint32_t>(t % 4096)),
+                               ipv4(0x0B000001)};
     recorder.record(t, 1500, 1, bytes, pair);
   }
   RecorderQuery query;
-  query.host = v4(0x0A000007);
+  query.host = ipv4(0x0A000007);
   std::size_t found = 0;
   for (auto _ : state) {
     found = recorder.for_each(query, [](const RecordedPacket&) { return true; });
@@ -136,7 +131,8 @@ void BM_EvidenceFile(benchmark::State& state) {
   const std::vector<std::uint8_t> bytes(1000, 0x5A);
   const std::int64_t packets = 120'000;
   for (std::int64_t t = 0; t < packets; ++t) {
-    const IpAddress pair[2] = {v4(0x0A000000 + static_cast<std::uint32_t>(t % 4)), v4(0x0B000001)};
+    const IpAddress pair[2] = {ipv4(0x0A000000 + static_cast<std::uint32_t>(t % 4)),
+                               ipv4(0x0B000001)};
     recorder.record(t, 1000, 1, bytes, pair);
   }
   const auto dir = std::filesystem::temp_directory_path() /
@@ -147,7 +143,7 @@ void BM_EvidenceFile(benchmark::State& state) {
     eo.dir = dir;
     netsentry::store::EvidenceStore store(recorder, eo);
     for (auto _ : state) {
-      store.request({++id, v4(0x0A000001), std::nullopt, 0, packets});
+      store.request({++id, ipv4(0x0A000001), std::nullopt, 0, packets});
       store.drain();
     }
     const auto s = store.stats();

@@ -26,13 +26,14 @@ inline void prefetch_for_write(const void* p) {
 // touched maps the kernel's shared zero page, and the write after it faults again, copies the page
 // and flushes its address from every core that runs one of this process's threads (an
 // inter-processor interrupt each; dear under virtualisation: a replay's detection thread spent
-// ~5 % of its time there). A write first takes one fault and flushes nothing. Costs two locked
-// instructions when the page is mapped. Only for memory no other thread uses meanwhile.
+// ~5 % of its time there). A write first takes one fault and flushes nothing. Costs a locked
+// instruction per byte touched even when the page is mapped: flow::HugePageArray::for_write calls
+// it once per page. Only for memory no other thread uses meanwhile.
 inline void touch_for_write(void* p, std::size_t size) {
   auto* first = static_cast<unsigned char*>(p);
   auto* last = first + (size > 0 ? size - 1 : 0);
   __atomic_fetch_or(first, static_cast<unsigned char>(0), __ATOMIC_RELAXED);
-  __atomic_fetch_or(last, static_cast<unsigned char>(0), __ATOMIC_RELAXED);
+  if (last != first) __atomic_fetch_or(last, static_cast<unsigned char>(0), __ATOMIC_RELAXED);
 }
 
 }  // namespace netsentry::core

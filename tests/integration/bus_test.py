@@ -44,9 +44,7 @@ NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def free_ports(n):
