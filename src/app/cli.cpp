@@ -531,9 +531,10 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.5));
   train_cmd
       ->add_option("--ensemble", train.ensemble,
-                   "auto (mode and weights that best detect attack families held out of "
-                   "training, at the --alert-rate budget; best validation F1 when the data has "
-                   "fewer than two attack classes), vote (the original's weighted majority), "
+                   "auto (the tail fusion's weights, or the original's vote, that best detect "
+                   "attack families held out of training, at the --alert-rate budget; best "
+                   "validation F1 when the data has fewer than two attack classes), vote (the "
+                   "original's weighted majority), "
                    "soft, stacked, or tail (combined normal-tail evidence)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "vote", "soft", "stacked", "tail"}));

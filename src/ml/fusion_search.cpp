@@ -36,8 +36,6 @@ struct FoldState {
   Ensemble ensemble;
   std::map<EnsembleMode, Terms> terms;
   std::vector<std::size_t> calibrate_benign;  // rows of calibrate with y = 0
-  std::vector<float> stacked_calibrate;
-  std::vector<float> stacked_test;
 };
 
 std::vector<std::vector<double>> weight_vectors(std::size_t models) {
@@ -144,8 +142,8 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
   if (!(fp_budget > 0 && fp_budget < 0.5)) {
     throw core::Error(fmt::format("fusion search: budget {} is outside (0, 0.5)", fp_budget));
   }
-  const std::vector<EnsembleMode> weighted = {EnsembleMode::kVote, EnsembleMode::kSoft,
-                                              EnsembleMode::kTail};
+  // The tail fusion and the original's vote only (see the header for why not soft or stacked).
+  const std::vector<EnsembleMode> weighted = {EnsembleMode::kVote, EnsembleMode::kTail};
   std::vector<FoldState> state(folds.size());
   for (std::size_t f = 0; f < folds.size(); ++f) {
     const FoldScores& fold = folds[f];
@@ -173,8 +171,6 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
     for (std::size_t i = 0; i < fold.y_calibrate.size(); ++i) {
       if (fold.y_calibrate[i] == 0) st.calibrate_benign.push_back(i);
     }
-    st.stacked_calibrate = st.ensemble.score_as(EnsembleMode::kStacked, calibrate);
-    st.stacked_test = st.ensemble.score_as(EnsembleMode::kStacked, test);
   }
 
   // Judges one candidate on every fold, from its fused scores.
@@ -231,16 +227,6 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
   };
 
   std::vector<FusionResult> results;
-  {
-    FusionCandidate c;
-    c.mode = EnsembleMode::kStacked;
-    for (const auto& name : models) c.weights[name] = 1.0;
-    results.push_back(
-        judge(c, [&](std::size_t f, std::vector<double>& cal, std::vector<double>& test) {
-          cal.assign(state[f].stacked_calibrate.begin(), state[f].stacked_calibrate.end());
-          test.assign(state[f].stacked_test.begin(), state[f].stacked_test.end());
-        }));
-  }
   for (const auto& w : weight_vectors(models.size())) {
     double total = 0;
     for (const double v : w) total += v;

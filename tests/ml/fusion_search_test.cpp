@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -98,6 +99,18 @@ TEST(FusionSearch, PrefersTheFusionThatDetectsHeldOutFamiliesAtTheBudget) {
   EXPECT_TRUE(j["best"]["family_recall"].contains("a"));
   EXPECT_THROW((void)search_fusion({}, {"good"}, 0.01), core::Error);
   EXPECT_THROW((void)search_fusion(folds, {"good", "absent"}, 0.01), core::Error);
+}
+
+// The soft and stacked modes scale scores by a fit to the known families; the search leaves them
+// out (ml/fusion_search.h). Two models: 3^2 weight vectors, less all-zero and the three that are
+// multiples of a smaller one, for each of tail and vote.
+TEST(FusionSearch, JudgesOnlyTheTailFusionAndTheVote) {
+  const std::vector<FoldScores> folds = {fold_scores(5), fold_scores(6)};
+  const auto ranked = search_fusion(folds, {"good", "noisy"}, 0.01);
+  std::map<EnsembleMode, int> modes;
+  for (const auto& r : ranked) ++modes[r.candidate.mode];
+  EXPECT_EQ(modes,
+            (std::map<EnsembleMode, int>{{EnsembleMode::kVote, 5}, {EnsembleMode::kTail, 5}}));
 }
 
 // Two weak models whose own thresholds (0.5) each pass about 30 % of benign rows: their vote (both
