@@ -124,7 +124,6 @@ std::vector<FamilyFold> make_family_folds(std::span<const int> y,
 
 std::string FusionCandidate::label() const {
   std::string out(to_string(mode));
-  if (mode == EnsembleMode::kStacked) return out;
   out += " (";
   bool first = true;
   for (const auto& [name, w] : weights) {

@@ -69,7 +69,7 @@ struct FoldScores {
 
 struct FusionCandidate {
   EnsembleMode mode = EnsembleMode::kTail;
-  std::map<std::string, double> weights;    // every model; all 1 for stacked (unused)
+  std::map<std::string, double> weights;    // every model
   [[nodiscard]] std::string label() const;  // "tail (isolation_forest 1, lstm 0, ...)"
 };
 
