@@ -531,9 +531,10 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.5));
   train_cmd
       ->add_option("--ensemble", train.ensemble,
-                   "auto (the tail fusion's weights, or the original's vote, that best detect "
-                   "attack families held out of training, at the --alert-rate budget; best "
-                   "validation F1 when the data has fewer than two attack classes), vote (the "
+                   "auto (the tail fusion with equal weights, unless other weights or the "
+                   "original's vote detect attack families held out of training clearly better, "
+                   "at the --alert-rate budget; best validation F1 when the data has fewer than "
+                   "two attack classes), vote (the "
                    "original's weighted majority), "
                    "soft, stacked, or tail (combined normal-tail evidence)")
       ->capture_default_str()
@@ -560,6 +561,10 @@ int run_cli(int argc, char** argv) {
                    "trains every model once; 0 = choose by validation F1)")
       ->capture_default_str()
       ->check(CLI::Range(0, 10));
+  train_cmd->add_option("--fusion-dump", train.fusion_dump,
+                        "auto: also write each fold's per-model terms, labels and families to "
+                        "DIR/fold-N.json, to replay the search outside netsentry "
+                        "(bench/fusion_replay)");
   train_cmd->add_option("--exclude", train.exclude_columns,
                         "Columns to keep out of the model inputs (repeatable)");
   train_cmd->add_flag("--keep-cic-bulk-subflow", train.keep_cic_bulk_subflow,

@@ -159,6 +159,8 @@ struct TrainOptions {
   std::string ensemble = "auto";  // auto|vote|soft|stacked|tail
   // auto: folds of attack families held out to choose the fusion (< 2: best validation F1).
   int fusion_folds = 4;
+  // auto: also write each fold's inputs to the search here (fold-N.json, ml::fold_terms_json).
+  std::filesystem::path fusion_dump;
   // The share of normal validation rows above the ensemble threshold (tail, and any mode auto
   // chooses), and the false-positive budget the fusion is chosen at.
   double tail_alert_rate = 0.05;

@@ -184,11 +184,24 @@ nlohmann::json choose_fusion(const TrainOptions& o, const std::vector<std::strin
                  std::chrono::duration<double>(Clock::now() - tf).count());
     scored.push_back(std::move(fs));
   }
+  if (!o.fusion_dump.empty()) {
+    std::filesystem::create_directories(o.fusion_dump);
+    for (std::size_t f = 0; f < scored.size(); ++f) {
+      nlohmann::json j = ml::fold_terms_json(scored[f], names, f);
+      j["family_names"] = train.class_names;
+      j["fp_budget"] = o.tail_alert_rate;
+      core::write_file_atomically(o.fusion_dump / fmt::format("fold-{}.json", f), j.dump());
+    }
+    std::fprintf(stderr, "wrote the %zu folds' inputs to the search to %s\n", scored.size(),
+                 o.fusion_dump.string().c_str());
+  }
   const auto ranked = ml::search_fusion(scored, names, o.tail_alert_rate);
   chosen = ranked.front().candidate;
   std::fprintf(stderr,
                "fusion at a %.3g %% false-positive budget, mean recall of the left-out families "
-               "(false-positive rate on unseen benign rows):\n",
+               "(false-positive rate on unseen benign rows); the equal-weight tail leads unless a "
+               "candidate beats it by more than one standard error of the per-family "
+               "differences:\n",
                100 * o.tail_alert_rate);
   for (std::size_t i = 0; i < ranked.size() && i < 5; ++i) {
     std::fprintf(stderr, "  %s %-60s %.4f (%.4f)\n", i == 0 ? "->" : "  ",
@@ -319,6 +332,9 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   }
   if (o.vote_quorum != 0.5 && o.ensemble != "vote") {
     throw core::Error("--vote-quorum is for --ensemble vote");
+  }
+  if (!o.fusion_dump.empty() && o.ensemble != "auto") {
+    throw core::Error("--fusion-dump is for --ensemble auto (the search it records)");
   }
   (void)random_forest_options(o);  // checked before any model trains
   if (o.data.paths.empty() && o.traffic.empty()) {
@@ -456,6 +472,11 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
   nlohmann::json selection;
   ml::FusionCandidate chosen;
   if (o.ensemble == "auto") selection = choose_fusion(o, names, train, x_train, g_train, chosen);
+  if (selection.is_null() && !o.fusion_dump.empty()) {
+    spdlog::warn(
+        "--fusion-dump: nothing written; no held-out-family search ran (it needs two "
+        "models, two attack families of 20 rows and --fusion-folds >= 2)");
+  }
   if (!selection.is_null()) {
     for (const auto& [name, w] : chosen.weights) bundle.ensemble.set_weight(name, w);
   } else if (o.ensemble != "auto") {

@@ -65,6 +65,40 @@ double distance_from_equal(const std::map<std::string, double>& w) {
   return mean > 0 ? d / (mean * mean) : 1e9;
 }
 
+// The tail fusion and the original's vote only (see the header for why not soft or stacked).
+constexpr EnsembleMode kSearched[] = {EnsembleMode::kVote, EnsembleMode::kTail};
+
+// Fits the fold's ensemble on its calibration rows and computes each searched mode's per-model
+// terms on the calibration and test rows.
+FoldState prepare_fold(const FoldScores& fold, const std::vector<std::string>& models,
+                       std::size_t f) {
+  FoldState st;
+  for (const auto& name : models) {
+    if (!fold.calibrate.contains(name) || !fold.test.contains(name)) {
+      throw core::Error(fmt::format("fusion search: fold {} has no scores of {}", f, name));
+    }
+    const auto t = fold.thresholds.find(name);
+    st.ensemble.set_model_threshold(name, t == fold.thresholds.end() ? 0.5f : t->second);
+  }
+  ModelScores calibrate, test;
+  for (const auto& name : models) {
+    calibrate.emplace(name, fold.calibrate.at(name));
+    test.emplace(name, fold.test.at(name));
+  }
+  st.ensemble.fit(calibrate, fold.y_calibrate);
+  for (const EnsembleMode mode : kSearched) {
+    Terms& t = st.terms[mode];
+    for (const auto& name : models) {
+      t.calibrate.push_back(st.ensemble.model_terms(mode, name, calibrate.at(name)));
+      t.test.push_back(st.ensemble.model_terms(mode, name, test.at(name)));
+    }
+  }
+  for (std::size_t i = 0; i < fold.y_calibrate.size(); ++i) {
+    if (fold.y_calibrate[i] == 0) st.calibrate_benign.push_back(i);
+  }
+  return st;
+}
+
 }  // namespace
 
 std::vector<FamilyFold> make_family_folds(std::span<const int> y,
@@ -135,42 +169,15 @@ std::string FusionCandidate::label() const {
 
 std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
                                         const std::vector<std::string>& models, double fp_budget,
-                                        double tie) {
+                                        double tie, double clear_win_se) {
   if (folds.empty()) throw core::Error("fusion search: no fold to judge candidates on");
   if (models.empty()) throw core::Error("fusion search: no model");
   if (!(fp_budget > 0 && fp_budget < 0.5)) {
     throw core::Error(fmt::format("fusion search: budget {} is outside (0, 0.5)", fp_budget));
   }
-  // The tail fusion and the original's vote only (see the header for why not soft or stacked).
-  const std::vector<EnsembleMode> weighted = {EnsembleMode::kVote, EnsembleMode::kTail};
-  std::vector<FoldState> state(folds.size());
-  for (std::size_t f = 0; f < folds.size(); ++f) {
-    const FoldScores& fold = folds[f];
-    FoldState& st = state[f];
-    for (const auto& name : models) {
-      if (!fold.calibrate.contains(name) || !fold.test.contains(name)) {
-        throw core::Error(fmt::format("fusion search: fold {} has no scores of {}", f, name));
-      }
-      const auto t = fold.thresholds.find(name);
-      st.ensemble.set_model_threshold(name, t == fold.thresholds.end() ? 0.5f : t->second);
-    }
-    ModelScores calibrate, test;
-    for (const auto& name : models) {
-      calibrate.emplace(name, fold.calibrate.at(name));
-      test.emplace(name, fold.test.at(name));
-    }
-    st.ensemble.fit(calibrate, fold.y_calibrate);
-    for (const EnsembleMode mode : weighted) {
-      Terms& t = st.terms[mode];
-      for (const auto& name : models) {
-        t.calibrate.push_back(st.ensemble.model_terms(mode, name, calibrate.at(name)));
-        t.test.push_back(st.ensemble.model_terms(mode, name, test.at(name)));
-      }
-    }
-    for (std::size_t i = 0; i < fold.y_calibrate.size(); ++i) {
-      if (fold.y_calibrate[i] == 0) st.calibrate_benign.push_back(i);
-    }
-  }
+  std::vector<FoldState> state;
+  state.reserve(folds.size());
+  for (std::size_t f = 0; f < folds.size(); ++f) state.push_back(prepare_fold(folds[f], models, f));
 
   // Judges one candidate on every fold, from its fused scores.
   const auto judge = [&](const FusionCandidate& c,
@@ -229,7 +236,7 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
   for (const auto& w : weight_vectors(models.size())) {
     double total = 0;
     for (const double v : w) total += v;
-    for (const EnsembleMode mode : weighted) {
+    for (const EnsembleMode mode : kSearched) {
       FusionCandidate c;
       c.mode = mode;
       for (std::size_t m = 0; m < models.size(); ++m) c.weights[models[m]] = w[m];
@@ -268,11 +275,54 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
     if (std::abs(a.fp_rate - b.fp_rate) > 1e-9) return a.fp_rate < b.fp_rate;
     return distance_from_equal(a.candidate.weights) < distance_from_equal(b.candidate.weights);
   });
+  // The equal-weight tail fusion leads unless a candidate within the budget beats it clearly.
+  const auto equal = std::find_if(results.begin(), results.end(), [](const FusionResult& r) {
+    if (r.candidate.mode != EnsembleMode::kTail) return false;
+    return std::all_of(r.candidate.weights.begin(), r.candidate.weights.end(),
+                       [](const auto& w) { return w.second == 1.0; });
+  });
+  if (equal == results.end() || clear_win_se < 0) return results;
+  auto chosen = std::find_if(results.begin(), results.end(), [&](const FusionResult& r) {
+    return r.within_budget && beats_clearly(r, *equal, clear_win_se);
+  });
+  if (chosen == results.end()) chosen = equal;
+  std::rotate(results.begin(), chosen, chosen + 1);
   return results;
 }
 
+bool beats_clearly(const FusionResult& a, const FusionResult& b, double se) {
+  std::vector<double> d;
+  for (const auto& [family, recall] : b.family_recall) {
+    const auto it = a.family_recall.find(family);
+    d.push_back((it == a.family_recall.end() ? 0.0 : it->second) - recall);
+  }
+  if (d.empty()) return false;
+  const double n = static_cast<double>(d.size());
+  const double mean = std::accumulate(d.begin(), d.end(), 0.0) / n;
+  double var = 0;
+  for (const double v : d) var += (v - mean) * (v - mean);
+  const double standard_error = d.size() > 1 ? std::sqrt(var / (n - 1) / n) : 0.0;
+  return mean > 0 && mean > se * standard_error;
+}
+
+nlohmann::json fold_terms_json(const FoldScores& fold, const std::vector<std::string>& models,
+                               std::size_t index) {
+  const FoldState st = prepare_fold(fold, models, index);
+  nlohmann::json j = {{"fold", index},
+                      {"models", models},
+                      {"tail_epsilon", st.ensemble.tail_epsilon()},
+                      {"y_calibrate", fold.y_calibrate},
+                      {"y_test", fold.y_test},
+                      {"family_test", fold.family_test}};
+  for (const EnsembleMode mode : kSearched) {
+    const Terms& t = st.terms.at(mode);
+    j["terms"][std::string(to_string(mode))] = {{"calibrate", t.calibrate}, {"test", t.test}};
+  }
+  return j;
+}
+
 nlohmann::json to_json(const std::vector<FusionResult>& ranked, double fp_budget, std::size_t folds,
-                       const std::vector<std::string>& family_names) {
+                       const std::vector<std::string>& family_names, double clear_win_se) {
   const auto one = [&](const FusionResult& r) {
     nlohmann::json families = nlohmann::json::object();
     for (const auto& [f, recall] : r.family_recall) {
@@ -292,6 +342,12 @@ nlohmann::json to_json(const std::vector<FusionResult>& ranked, double fp_budget
                       {"fp_budget", fp_budget},
                       {"folds", folds},
                       {"candidates", ranked.size()}};
+  j["selection"] = clear_win_se < 0
+                       ? std::string("highest mean recall")
+                       : fmt::format(
+                             "the equal-weight tail unless a candidate's mean recall is higher by "
+                             "more than {:g} standard error(s) of the per-family differences",
+                             clear_win_se);
   if (ranked.empty()) return j;
   j["best"] = one(ranked.front());
   j["top"] = nlohmann::json::array();

@@ -83,16 +83,41 @@ struct FusionResult {
   std::map<std::int32_t, double> family_recall;
 };
 
-// Every candidate's result, best first: highest mean recall; within `tie` of the best, fewer false
-// positives, then weights closer to all-equal. Throws core::Error when folds is empty or a fold
-// lacks a model's scores.
+// Every candidate's result, best first. The first is the equal-weight tail fusion unless a
+// candidate within the budget beats it clearly (beats_clearly with `clear_win_se`); then it is the
+// best such candidate. The rest follow by highest mean recall; within `tie` of the best, fewer
+// false positives, then weights closer to all-equal. A negative `clear_win_se` ranks by recall
+// alone (the rule before 2026-12-06's second change). Throws core::Error when folds is empty or a
+// fold lacks a model's scores.
+// Why the pull toward equal weights: the folds hold out only a few families each, so the weights
+// that detect them best partly fit those families. On CIC-IDS2017 leave-one-family-out
+// (docs/models.md) ranking by recall alone reached a mean of 0.702 and this rule 0.750 on five
+// train seeds' dumped folds (replayed), 0.606 and 0.614 on three new seeds (real runs); no seed
+// did worse, and the NSL-KDD choice is unchanged.
 [[nodiscard]] std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
                                                       const std::vector<std::string>& models,
-                                                      double fp_budget, double tie = 0.002);
+                                                      double fp_budget, double tie = 0.002,
+                                                      double clear_win_se = 1.0);
 
-// {budget, folds, candidates, best: {...}, top: [...]}: what the manifest records of the search.
+// Whether `a` detects the held-out families better than `b` by more than `se` standard errors of
+// the per-family differences (each family of b's once; a family a lacks counts as 0 recall): the
+// mean difference must be positive and above se * sd / sqrt(families).
+[[nodiscard]] bool beats_clearly(const FusionResult& a, const FusionResult& b, double se);
+
+// One fold's inputs to the search, for replaying it outside netsentry (`train --fusion-dump`,
+// bench/fusion_replay): {fold, models, tail_epsilon, y_calibrate, y_test, family_test, terms:
+// {vote|tail: {calibrate, test}}}, each terms array [model][row] as Ensemble::model_terms gives it
+// (a tail candidate's score is 1 - exp(max(sum_m share_m * term_m, log(tail_epsilon))); a vote's
+// the weighted share of models above their own threshold). Throws like search_fusion.
+[[nodiscard]] nlohmann::json fold_terms_json(const FoldScores& fold,
+                                             const std::vector<std::string>& models,
+                                             std::size_t index);
+
+// {budget, folds, candidates, selection, best: {...}, top: [...], reference: [...]}: what the
+// manifest records of the search (`clear_win_se` as given to search_fusion, for "selection").
 [[nodiscard]] nlohmann::json to_json(const std::vector<FusionResult>& ranked, double fp_budget,
                                      std::size_t folds,
-                                     const std::vector<std::string>& family_names);
+                                     const std::vector<std::string>& family_names,
+                                     double clear_win_se = 1.0);
 
 }  // namespace netsentry::ml

@@ -8,6 +8,7 @@ Usage: learning_cli_test.py NETSENTRY_BINARY   (run by ctest)
 """
 import csv
 import json
+import math
 import os
 import random
 import shutil
@@ -285,14 +286,87 @@ class RealDatasets(unittest.TestCase):
         if not os.path.isdir(d):
             self.skipTest(f"{d} absent")
         out = tempfile.mkdtemp(prefix="ns-cic-")
+        dump = out + "-folds"
         try:
             p = run(["train", "--data", os.path.join(d, "*.csv"), "-o", out, "--models", "if,rf",
-                     "--json", "--threads", "2"])
+                     "--json", "--threads", "2", "--fusion-dump", dump])
             self.assertEqual(p.returncode, 0, p.stderr)
             j = json.loads(p.stdout)["models"]
             self.assertGreater(j["random_forest"]["f1"], 0.98)
+            # The folds' inputs to the fusion search, replayed here, give the search's own figure
+            # for the fusion it chose (manifest: training.ensemble_selection.best).
+            with open(os.path.join(out, "manifest.json")) as f:
+                selection = json.load(f)["training"]["ensemble_selection"]
+            self.assertIn("equal-weight tail", selection["selection"])
+            folds = []
+            for n in range(selection["folds"]):
+                with open(os.path.join(dump, f"fold-{n}.json")) as f:
+                    folds.append(json.load(f))
+            self.assertFalse(os.path.exists(os.path.join(dump, f"fold-{selection['folds']}.json")))
+            best = selection["best"]
+            self.assertAlmostEqual(replay_fusion(folds, best["mode"], best["weights"],
+                                                 selection["fp_budget"]),
+                                   best["mean_recall"], places=9)
+            # Each of the other candidates on record too.
+            for r in selection["top"][1:]:
+                self.assertAlmostEqual(replay_fusion(folds, r["mode"], r["weights"],
+                                                     selection["fp_budget"]),
+                                       r["mean_recall"], places=9)
+            self.assertIn("Portscan", folds[0]["family_names"])
         finally:
             shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(dump, ignore_errors=True)
+
+    def test_fusion_dump_is_for_the_search_only(self):
+        d = tempfile.mkdtemp(prefix="ns-dump-")
+        try:
+            data = os.path.join(d, "train.csv")
+            write_original_csv(data, 300, seed=3)
+            p = run(["train", "--data", data, "-o", os.path.join(d, "bundle"), "--models", "if,rf",
+                     "--ensemble", "tail", "--fusion-dump", os.path.join(d, "folds")])
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("--fusion-dump is for --ensemble auto", p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "folds")))
+            self.assertFalse(os.path.exists(os.path.join(d, "bundle")))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def replay_fusion(folds, mode, weights, budget):
+    """Mean recall over held-out families of one candidate, from `train --fusion-dump` files
+    (the judging ml::search_fusion does; see ml::fold_terms_json)."""
+    hits = {}
+    for f in folds:
+        models = f["models"]
+        total = sum(weights[m] for m in models)
+        terms = f["terms"][mode]
+
+        def fuse(part):
+            rows = len(terms[part][0])
+            out = [0.0] * rows
+            for i, m in enumerate(models):
+                if weights[m] == 0:
+                    continue
+                share = weights[m] / total
+                col = terms[part][i]
+                for r in range(rows):
+                    out[r] += share * col[r]
+            if mode == "tail":
+                floor = math.log(f["tail_epsilon"])
+                out = [1.0 - math.exp(max(v, floor)) for v in out]
+            return out
+        cal, test = fuse("calibrate"), fuse("test")
+        if mode == "vote":
+            threshold = 0.5
+        else:
+            normal = sorted(v for v, y in zip(cal, f["y_calibrate"]) if y == 0)
+            threshold = normal[int(math.floor((1.0 - budget) * (len(normal) - 1)))]
+        for v, y, fam in zip(test, f["y_test"], f["family_test"]):
+            if y == 1:
+                h = hits.setdefault(f["family_names"][fam], [0, 0])
+                h[0] += v > threshold
+                h[1] += 1
+    return sum(h / n for h, n in hits.values()) / len(hits)
 
 
 if __name__ == "__main__":

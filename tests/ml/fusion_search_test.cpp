@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -161,6 +162,135 @@ TEST(FusionSearch, RanksAVoteOverTheBudgetBelowEveryCandidateWithinIt) {
   EXPECT_TRUE(outside_seen);
   EXPECT_TRUE(
       to_json(ranked, budget, 2, {"benign", "x", "y"})["best"]["within_budget"].get<bool>());
+}
+
+// Model "a" separates families 1 and 2 from benign rows well and families 3 and 4 weakly; "b"
+// separates family 3 well and the others weakly. Weighting "a" up detects more rows on the mean of
+// the four families (a wins two, b one), but loses family 3: a gain that depends on which families
+// the folds happened to hold out.
+FoldScores split_strength_scores(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  FoldScores f;
+  const auto add = [&](std::vector<int>& y, ModelScores& s, std::vector<std::int32_t>* fam,
+                       std::int32_t family) {
+    y.push_back(family == 0 ? 0 : 1);
+    if (fam) fam->push_back(family);
+    const float a_shift = family == 1 || family == 2 ? 3.0f : family == 0 ? 0.0f : 2.0f;
+    const float b_shift = family == 3 ? 3.0f : family == 0 ? 0.0f : 0.5f;
+    s["a"].push_back(a_shift + n(rng));
+    s["b"].push_back(b_shift + n(rng));
+  };
+  for (int i = 0; i < 3000; ++i) add(f.y_calibrate, f.calibrate, nullptr, i % 5 == 0 ? 1 : 0);
+  for (int i = 0; i < 3000; ++i) add(f.y_test, f.test, &f.family_test, 0);
+  for (int i = 0; i < 800; ++i) add(f.y_test, f.test, &f.family_test, 1 + i % 4);
+  f.thresholds = {{"a", 2.0f}, {"b", 2.0f}};
+  return f;
+}
+
+bool equal_weights(const FusionResult& r) {
+  return std::all_of(r.candidate.weights.begin(), r.candidate.weights.end(),
+                     [](const auto& w) { return w.second == 1.0; });
+}
+
+TEST(FusionSearch, KeepsTheEqualTailUnlessACandidateBeatsItClearly) {
+  const std::vector<FoldScores> folds = {split_strength_scores(11), split_strength_scores(12)};
+  // By recall alone a weighting towards "a" wins on the mean...
+  const auto by_recall = search_fusion(folds, {"a", "b"}, 0.01, 0.002, -1.0);
+  ASSERT_FALSE(by_recall.empty());
+  const FusionResult& top = by_recall.front();
+  const auto equal = std::find_if(by_recall.begin(), by_recall.end(), [](const FusionResult& r) {
+    return r.candidate.mode == EnsembleMode::kTail && equal_weights(r);
+  });
+  ASSERT_NE(equal, by_recall.end());
+  EXPECT_FALSE(equal_weights(top)) << top.candidate.label();
+  EXPECT_GT(top.mean_recall, equal->mean_recall + 0.01) << top.candidate.label();
+  // ... while losing family 3, so it is not a clear win and the default keeps equal weights.
+  EXPECT_LT(top.family_recall.at(3), equal->family_recall.at(3)) << top.candidate.label();
+  EXPECT_FALSE(beats_clearly(top, *equal, 1.0));
+  const auto ranked = search_fusion(folds, {"a", "b"}, 0.01);
+  ASSERT_EQ(ranked.size(), by_recall.size());
+  EXPECT_EQ(ranked.front().candidate.mode, EnsembleMode::kTail);
+  EXPECT_TRUE(equal_weights(ranked.front())) << ranked.front().candidate.label();
+  EXPECT_NE(
+      to_json(ranked, 0.01, 2, {"benign", "w", "x", "y", "z"})["selection"].get<std::string>().find(
+          "equal-weight tail"),
+      std::string::npos);
+}
+
+TEST(FusionSearch, BeatsClearlyNeedsAMeanGainAboveItsStandardError) {
+  const auto result = [](std::map<std::int32_t, double> recall) {
+    FusionResult r;
+    r.family_recall = std::move(recall);
+    return r;
+  };
+  const FusionResult base = result({{1, 0.5}, {2, 0.5}, {3, 0.5}});
+  // The same gain on every family: no spread, a clear win at any number of standard errors.
+  EXPECT_TRUE(beats_clearly(result({{1, 0.6}, {2, 0.6}, {3, 0.6}}), base, 3.0));
+  // A gain of 0.05 on the mean made of +0.30, -0.20, +0.05: standard error 0.144.
+  const FusionResult mixed = result({{1, 0.8}, {2, 0.3}, {3, 0.55}});
+  EXPECT_FALSE(beats_clearly(mixed, base, 1.0));
+  EXPECT_TRUE(beats_clearly(mixed, base, 0.3));
+  // No gain is never a win, and a family missing from the candidate counts as none detected.
+  EXPECT_FALSE(beats_clearly(base, base, 0.0));
+  EXPECT_FALSE(beats_clearly(result({{1, 0.9}, {2, 0.9}}), base, 1.0));
+  EXPECT_FALSE(beats_clearly(base, result({}), 0.0));
+}
+
+// What `train --fusion-dump` writes: fusing its terms as the search does gives the search's own
+// figure for a candidate.
+TEST(FusionSearch, FoldTermsReplayTheSearchsJudgement) {
+  const std::vector<FoldScores> folds = {split_strength_scores(21), split_strength_scores(22)};
+  const std::vector<std::string> models = {"a", "b"};
+  const double budget = 0.01;
+  const auto ranked = search_fusion(folds, models, budget);
+  for (const auto& r : ranked) {
+    if (r.candidate.mode != EnsembleMode::kTail) continue;
+    std::map<std::int32_t, std::pair<double, double>> hits;
+    double total = 0;
+    for (const auto& m : models) total += r.candidate.weights.at(m);
+    for (std::size_t f = 0; f < folds.size(); ++f) {
+      const nlohmann::json j = fold_terms_json(folds[f], models, f);
+      ASSERT_EQ(j["models"].get<std::vector<std::string>>(), models);
+      const auto& t = j["terms"]["tail"];
+      const auto fuse = [&](const char* part) {
+        std::vector<double> out(t[part][0].size(), 0.0);
+        for (std::size_t m = 0; m < models.size(); ++m) {
+          const double share = r.candidate.weights.at(models[m]) / total;
+          if (share == 0.0) continue;
+          for (std::size_t i = 0; i < out.size(); ++i) {
+            out[i] += share * t[part][m][i].get<double>();
+          }
+        }
+        const double floor = std::log(j["tail_epsilon"].get<double>());
+        for (auto& v : out) v = 1.0 - std::exp(std::max(v, floor));
+        return out;
+      };
+      const auto cal = fuse("calibrate");
+      const auto test = fuse("test");
+      const auto y_cal = j["y_calibrate"].get<std::vector<int>>();
+      ASSERT_EQ(y_cal.size(), cal.size());
+      std::vector<double> normal;
+      for (std::size_t i = 0; i < cal.size(); ++i) {
+        if (y_cal[i] == 0) normal.push_back(cal[i]);
+      }
+      std::sort(normal.begin(), normal.end());
+      const double threshold = normal[static_cast<std::size_t>(
+          std::floor((1.0 - budget) * static_cast<double>(normal.size() - 1)))];
+      const auto y = j["y_test"].get<std::vector<int>>();
+      const auto family = j["family_test"].get<std::vector<std::int32_t>>();
+      for (std::size_t i = 0; i < test.size(); ++i) {
+        if (y[i] == 0) continue;
+        hits[family[i]].first += test[i] > threshold ? 1 : 0;
+        hits[family[i]].second += 1;
+      }
+    }
+    double mean = 0;
+    for (const auto& [family, h] : hits)
+      mean += h.first / h.second / static_cast<double>(hits.size());
+    EXPECT_NEAR(mean, r.mean_recall, 1e-12) << r.candidate.label();
+  }
+  EXPECT_THROW((void)fold_terms_json(folds[0], {"a", "absent"}, 0), core::Error);
 }
 
 }  // namespace
