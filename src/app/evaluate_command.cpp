@@ -43,7 +43,9 @@ void write_scores(const std::filesystem::path& path, const data::Dataset& ds,
       store::append_csv_field(field, ds.class_name(r));
       out << field;
     }
-    for (const auto& m : results) out << ',' << fmt::format("{:.6g}", m.scores[r]);
+    // The shortest text that reads back as the same float: a threshold study needs the exact
+    // value (six digits merged the Random Forest's benign scores with its lowest tail quantile).
+    for (const auto& m : results) out << ',' << fmt::format("{}", m.scores[r]);
     out << '\n';
   }
   out.flush();

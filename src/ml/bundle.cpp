@@ -375,6 +375,7 @@ void Bundle::save(const fs::path& dir) const {
   manifest["models"] = entries;
   if (!validation_scores.empty()) {
     json v = {{"y", validation_y}, {"scores", json::object()}};
+    if (!validation_rows.empty()) v["rows"] = validation_rows;
     for (const auto& [name, s] : validation_scores) v["scores"][name] = s;
     std::ofstream out(dir / kValidationFile, std::ios::trunc);
     out << v.dump() << '\n';
@@ -517,6 +518,19 @@ Bundle Bundle::load_checked(const fs::path& dir, const fs::path& manifest_path, 
     }
     try {
       b.validation_y = v.at("y").get<std::vector<int>>();
+      if (v.contains("rows")) {
+        const json& rows = v.at("rows");
+        if (!rows.is_array() || !std::all_of(rows.begin(), rows.end(), [](const json& r) {
+              return r.is_number_unsigned();
+            })) {
+          bad("rows must be row numbers (integers >= 0)");
+        }
+        b.validation_rows = rows.get<std::vector<std::size_t>>();
+        if (b.validation_rows.size() != b.validation_y.size()) {
+          bad(fmt::format("rows has {} entries for {} labels", b.validation_rows.size(),
+                          b.validation_y.size()));
+        }
+      }
       for (const auto& [name, s] : v.at("scores").items()) {
         auto scores = s.get<std::vector<float>>();
         if (scores.size() != b.validation_y.size()) {

@@ -52,6 +52,9 @@ struct Bundle {
   // bundles from before it was kept.
   ModelScores validation_scores;
   std::vector<int> validation_y;
+  // Each of those rows' number in the training data (0-based, over the files in the order read),
+  // saved as "rows" beside them: which rows they were. Empty in bundles from before it was kept.
+  std::vector<std::size_t> validation_rows;
   static constexpr std::size_t kMaxValidationRows = 20000;
   // Models scored side by side (each on one thread) by score(); load(dir, threads) sets it. One
   // model per core beats every model on every core here: LibTorch slows down with 2 threads on

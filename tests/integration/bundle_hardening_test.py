@@ -259,6 +259,14 @@ class CorruptBundles(unittest.TestCase):
         self.edit_json(b, "manifest.json", edit)
         self.assert_refused(b, "manifest.json", "ensemble")
 
+    def test_validation_rows_do_not_match_the_labels(self):
+        b = self.copy_bundle()
+        self.edit_json(b, "validation_scores.json", lambda doc: doc["rows"].pop())
+        self.assert_refused(b, "validation_scores.json", "rows has")
+        b = self.copy_bundle()
+        self.edit_json(b, "validation_scores.json", lambda doc: doc["rows"].__setitem__(0, -3))
+        self.assert_refused(b, "validation_scores.json", "rows must be row numbers")
+
     def test_manifest_without_models(self):
         b = self.copy_bundle()
         self.edit_json(b, "manifest.json", lambda d: d.__setitem__("models", {}))

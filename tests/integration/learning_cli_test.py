@@ -12,6 +12,7 @@ import math
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,34 @@ class TrainAndEvaluate(unittest.TestCase):
         attack = [float(r["random_forest"]) for r in rows if r["label"] == "1"]
         normal = [float(r["random_forest"]) for r in rows if r["label"] == "0"]
         self.assertGreater(sum(attack) / len(attack), sum(normal) / len(normal))
+
+    def test_validation_scores_are_what_the_models_give_those_rows_in_the_whole_file(self):
+        # The row-sequence LSTM scores a row by the rows before it; the validation rows, a sparse
+        # sample of the file, are scored in the whole file's context, as evaluate scores the file.
+        with open(os.path.join(self.bundle, "validation_scores.json")) as f:
+            v = json.load(f)
+        self.assertEqual(len(v["rows"]), len(v["y"]))
+        out = os.path.join(self.dir, "whole-file-scores.csv")
+        p = run(["evaluate", "-m", self.bundle, "--data", self.train_csv, "--scores", out])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            rows = list(csv.DictReader(f))
+        expected = {"isolation_forest", "random_forest"}
+        if "lstm" in self.models:
+            expected |= {"lstm", "autoencoder"}
+        self.assertEqual(set(v["scores"]), expected)
+        def f32(x):
+            return struct.unpack("f", struct.pack("f", x))[0]
+        for name, scores in v["scores"].items():
+            for i, r in enumerate(v["rows"]):
+                self.assertEqual(rows[r]["row"], str(r))
+                self.assertEqual(int(rows[r]["label"]), v["y"][i])
+                what = f"{name}, validation row {i} (row {r} of the file)"
+                if name == "autoencoder":  # LibTorch in train, the plain scorer in evaluate
+                    self.assertAlmostEqual(scores[i], float(rows[r][name]),
+                                           delta=1e-4 * max(1.0, abs(scores[i])), msg=what)
+                else:  # the same computation: the same float, written exactly (--scores)
+                    self.assertEqual(f32(scores[i]), f32(float(rows[r][name])), what)
 
     def test_tail_ensemble_trains_and_keeps_its_alert_rate(self):
         out = os.path.join(self.dir, "tail")
