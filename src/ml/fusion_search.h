@@ -92,8 +92,9 @@ struct FusionResult {
 // Why the pull toward equal weights: the folds hold out only a few families each, so the weights
 // that detect them best partly fit those families. On CIC-IDS2017 leave-one-family-out
 // (docs/models.md) ranking by recall alone reached a mean of 0.702 and this rule 0.750 on five
-// train seeds' dumped folds (replayed), 0.606 and 0.614 on three new seeds (real runs); no seed
-// did worse, and the NSL-KDD choice is unchanged.
+// train seeds' dumped folds (replayed), 0.606 and 0.614 on three new seeds (real runs), 0.743 and
+// 0.750 on six seeds once the row-sequence LSTM's validation scores were in context (replayed
+// exactly; one seed 0.039 worse, one 0.063 better); the NSL-KDD choice is unchanged.
 [[nodiscard]] std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
                                                       const std::vector<std::string>& models,
                                                       double fp_budget, double tie = 0.002,
