@@ -123,16 +123,6 @@ std::map<std::string, double> parse_weights(const std::string& text,
   return out;
 }
 
-// True for a model whose score of a row reads its host's rows before it in the same input: the
-// row-sequence LSTM (ml/torch/torch_models.h). A split's or a fold's rows alone are a sparse sample
-// of each host's rows (the validation split holds 15 % of them), unlike a capture or a whole file,
-// and such a model scored them differently: on the CIC-IDS2017 sample the 99th percentile of its
-// validation benign scores was 0.158, of the same bundle's scores of a whole file's benign rows
-// 0.006, and every threshold set on the validation rows sat too far out (docs/models.md). So such
-// a model scores every row of the data in file order, and a part's rows take their scores from
-// there; the other rows lend their features as context, never their labels.
-bool reads_neighbour_rows(const ml::Model& m) { return m.name() == "lstm" && !m.reads_packets(); }
-
 nlohmann::json choose_fusion(const TrainOptions& o, const std::vector<std::string>& names,
                              const data::Dataset& train, const data::Matrix& x,
                              std::span<const std::int32_t> group, ml::FusionCandidate& chosen) {
@@ -186,7 +176,7 @@ nlohmann::json choose_fusion(const TrainOptions& o, const std::vector<std::strin
       auto model = build_model(name, o);
       model->fit(set, ctx);
       ml::set_model_threads(*model, o.threads);
-      if (reads_neighbour_rows(*model)) {
+      if (ml::reads_neighbour_rows(*model)) {
         const std::vector<float> every = model->score({x, group, packets});
         fs.calibrate.emplace(name, pick<float>(every, fold.calibrate));
         fs.test.emplace(name, pick<float>(every, fold.test));
@@ -455,9 +445,15 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
 
   nlohmann::json times = nlohmann::json::object();
   ml::ModelScores val_scores;
-  // Every row of the data, preprocessed, with its group: the context reads_neighbour_rows models
-  // score in (made when the first such model is trained).
-  const std::vector<std::size_t> every_row = all_rows(all.rows());
+  // Every row of the data, preprocessed, with its group: the context a model that reads
+  // neighbouring rows scores in (made when the first such model is trained). A split's rows alone
+  // are a sparse sample of each host's rows (the validation split holds 15 % of them), unlike a
+  // capture or a whole file, and the row-sequence LSTM scored them differently: on the
+  // CIC-IDS2017 sample the 99th percentile of its validation benign scores was 0.158, of the same
+  // bundle's scores of a whole file's benign rows 0.006, and every threshold set on the
+  // validation rows sat too far out (docs/models.md). So such a model scores every row of the
+  // data in file order, and a part's rows take their scores from there; the other rows lend
+  // their features as context, never their labels. choose_fusion does the same in each fold.
   std::optional<std::pair<data::Matrix, std::vector<std::int32_t>>> context;
   for (const auto& name : names) {
     auto model = build_model(name, o);
@@ -474,8 +470,10 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
                  model->threshold());
     ml::set_model_threads(*model, o.threads);
     std::vector<float> scores;
-    if (reads_neighbour_rows(*model)) {
-      if (!context) context.emplace(bundle.preprocessor.transform(all), take_group(all, every_row));
+    if (ml::reads_neighbour_rows(*model)) {
+      if (!context) {
+        context.emplace(bundle.preprocessor.transform(all), take_group(all, all_rows(all.rows())));
+      }
       scores = pick<float>(model->score({context->first, context->second, all.sequences()}),
                            split.validation);
     } else {

@@ -134,7 +134,7 @@ namespace {
 // The plain weights file a saved LibTorch model has a torch-free scorer for: the autoencoder's,
 // the packet LSTM's (a row-sequence LSTM has none). Empty when none.
 std::string plain_weights_of(const Model& m, const fs::path& dir, const std::string& file) {
-  if (!is_neural(m.name()) || (m.name() == "lstm" && !m.reads_packets())) return {};
+  if (!is_neural(m.name()) || reads_neighbour_rows(m)) return {};
   const fs::path weights = neural::weights_path(dir, file);
   std::error_code ec;
   return fs::is_regular_file(weights, ec) ? weights.filename().string() : std::string();
@@ -236,7 +236,7 @@ bool Bundle::cascades() const {
     if (ensemble.weight_of(std::string(m->name())) == 0.0) continue;
     if (is_forest(m->name())) {
       ++first;
-    } else if (m->name() == "lstm" && !m->reads_packets()) {
+    } else if (reads_neighbour_rows(*m)) {
       return false;  // a row-sequence LSTM reads the rows before each row: no subsets
     } else {
       ++second;

@@ -91,4 +91,11 @@ class Model {
   }
 };
 
+// True for a model whose score of a row reads the rows before it in the same input (the
+// row-sequence LSTM, ml/torch/torch_models.h): a subset of rows scored alone gets other scores
+// than the same rows scored among all of them.
+[[nodiscard]] inline bool reads_neighbour_rows(const Model& m) {
+  return m.name() == "lstm" && !m.reads_packets();
+}
+
 }  // namespace netsentry::ml
