@@ -617,6 +617,15 @@ int run_cli(int argc, char** argv) {
                    "features as they are)")
       ->capture_default_str()
       ->check(CLI::IsMember({"quantile", "standard", "both", "none"}));
+  train_cmd
+      ->add_option("--lstm-context", train.lstm_context,
+                   "The LSTM on data without packets (CSV rows, no \"packets\" column): alone "
+                   "judges each row by itself; host reads each host's 32 rows before it (the "
+                   "whole file as one sequence when the data has no host column). On sampled "
+                   "data such as the CIC-IDS2017 sample, host learns how the rows were sampled "
+                   "(docs/models.md). Flow records with packets always get the packet LSTM")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"alone", "host"}));
   train_cmd->add_option("--encoding", train.encoding, "Categorical encoding: onehot or label")
       ->capture_default_str()
       ->check(CLI::IsMember({"onehot", "label"}));

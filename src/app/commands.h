@@ -175,7 +175,10 @@ struct TrainOptions {
   double rf_min_child_weight = -1;  // XGBoost's min_child_weight (< 0: the mode's, rf 0, gbtree 1)
   double rf_lambda = -1;            // XGBoost's lambda, L2 on leaf values (< 0: rf 0, gbtree 1)
   double ae_percentile = 95;
-  std::string ae_transform = "quantile";     // quantile|standard|both|none
+  std::string ae_transform = "quantile";  // quantile|standard|both|none
+  // The LSTM on data without packets: "alone" judges each row by itself, "host" reads each
+  // host's earlier rows (sequences of 32; the whole file when the data has no host column).
+  std::string lstm_context = "alone";
   std::string encoding = "onehot";           // onehot|label
   std::vector<std::string> exclude_columns;  // raw columns kept out of the model inputs
   bool keep_cic_bulk_subflow = false;

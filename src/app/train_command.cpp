@@ -43,6 +43,16 @@ std::unique_ptr<ml::Model> build_model(const std::string& name, const TrainOptio
     ae.transform = o.ae_transform;
     return ml::torch_module::make_autoencoder(ae);
   }
+  if (name == "lstm" && ml::model_available(name) && o.lstm_context == "alone") {
+    // Each row its own sequence of one step, from a zero state; 256 rows per optimizer step, as
+    // 8 chunks of 32 rows were. Only the row mode reads these: a flows file with packets still
+    // gets the packet LSTM.
+    ml::torch::LstmOptions lstm;
+    lstm.sequence_length = 1;
+    lstm.overlap = 0;
+    lstm.batch_size = 256;
+    return ml::torch_module::make_lstm(lstm);
+  }
   return ml::make_model(name);
 }
 

@@ -132,9 +132,9 @@ void set_model_threads(Model& model, int threads) {
 namespace {
 
 // The plain weights file a saved LibTorch model has a torch-free scorer for: the autoencoder's,
-// the packet LSTM's (a row-sequence LSTM has none). Empty when none.
+// the packet LSTM's (a row LSTM, with or without host context, has none). Empty when none.
 std::string plain_weights_of(const Model& m, const fs::path& dir, const std::string& file) {
-  if (!is_neural(m.name()) || reads_neighbour_rows(m)) return {};
+  if (!is_neural(m.name()) || (m.name() == "lstm" && !m.reads_packets())) return {};
   const fs::path weights = neural::weights_path(dir, file);
   std::error_code ec;
   return fs::is_regular_file(weights, ec) ? weights.filename().string() : std::string();
@@ -237,7 +237,7 @@ bool Bundle::cascades() const {
     if (is_forest(m->name())) {
       ++first;
     } else if (reads_neighbour_rows(*m)) {
-      return false;  // a row-sequence LSTM reads the rows before each row: no subsets
+      return false;  // an LSTM reading each host's earlier rows: no subsets
     } else {
       ++second;
     }

@@ -68,6 +68,10 @@ class Model {
   // True when score() reads ScoreInput::packets (a packet-sequence model): callers then supply
   // each row's first packets.
   [[nodiscard]] virtual bool reads_packets() const { return false; }
+  // True when score() of a row reads the rows before it in the same input (the row-sequence
+  // LSTM with host context, ml/torch/torch_models.h): a subset of rows scored alone then gets
+  // other scores than the same rows scored among all of them.
+  [[nodiscard]] virtual bool reads_neighbour_rows() const { return false; }
   // Threads score() may use; models without a pool of their own ignore it.
   virtual void set_threads(int threads) {}
   [[nodiscard]] virtual float threshold() const = 0;
@@ -91,11 +95,7 @@ class Model {
   }
 };
 
-// True for a model whose score of a row reads the rows before it in the same input (the
-// row-sequence LSTM, ml/torch/torch_models.h): a subset of rows scored alone gets other scores
-// than the same rows scored among all of them.
-[[nodiscard]] inline bool reads_neighbour_rows(const Model& m) {
-  return m.name() == "lstm" && !m.reads_packets();
-}
+// Model::reads_neighbour_rows() as a function, for the callers that ask it of any model.
+[[nodiscard]] inline bool reads_neighbour_rows(const Model& m) { return m.reads_neighbour_rows(); }
 
 }  // namespace netsentry::ml

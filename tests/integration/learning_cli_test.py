@@ -148,20 +148,66 @@ class TrainAndEvaluate(unittest.TestCase):
         normal = [float(r["random_forest"]) for r in rows if r["label"] == "0"]
         self.assertGreater(sum(attack) / len(attack), sum(normal) / len(normal))
 
+    def host_context_bundle(self):
+        """A bundle whose LSTM reads the rows before each row (--lstm-context host; this data has
+        no host column, so the whole file is one sequence), trained once."""
+        out = os.path.join(self.dir, "host-context")
+        if not os.path.exists(os.path.join(out, "manifest.json")):
+            p = run(["train", "--data", self.train_csv, "-o", out, "--models", "rf,lstm",
+                     "--epochs", "3", "--seed", "7", "--lstm-context", "host"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+        return out
+
+    def lstm_scores(self, bundle, csv_path):
+        out = csv_path + ".scores-" + os.path.basename(bundle) + ".csv"
+        p = run(["evaluate", "-m", bundle, "--data", csv_path, "--scores", out])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            return [float(r["lstm"]) for r in csv.DictReader(f)]
+
+    def test_the_lstm_judges_each_row_alone_unless_asked_for_host_context(self):
+        if "lstm" not in self.models:
+            self.skipTest("built without LibTorch")
+        # The same 1,000 rows in reverse order: a row judged alone keeps its score; a row judged
+        # by the rows before it does not.
+        with open(self.test_csv) as f:
+            lines = f.readlines()
+        reversed_csv = os.path.join(self.dir, "test-reversed.csv")
+        with open(reversed_csv, "w") as f:
+            f.writelines([lines[0]] + lines[1:][::-1])
+        host = self.host_context_bundle()
+        for bundle, alone in ((self.bundle, True), (host, False)):
+            with open(os.path.join(bundle, "lstm.json")) as f:
+                options = json.load(f)["options"]
+            self.assertEqual(options["sequence_length"], 1 if alone else 32, bundle)
+            forward = self.lstm_scores(bundle, self.test_csv)
+            backward = self.lstm_scores(bundle, reversed_csv)[::-1]
+            same = sum(a == b for a, b in zip(forward, backward))
+            if alone:
+                self.assertEqual(same, len(forward), "a row judged alone must not depend on order")
+            else:
+                self.assertLess(same, len(forward) // 2, "host context must read the rows before")
+
     def test_validation_scores_are_what_the_models_give_those_rows_in_the_whole_file(self):
-        # The row-sequence LSTM scores a row by the rows before it; the validation rows, a sparse
-        # sample of the file, are scored in the whole file's context, as evaluate scores the file.
-        with open(os.path.join(self.bundle, "validation_scores.json")) as f:
+        # A row-sequence LSTM with host context scores a row by the rows before it; the validation
+        # rows, a sparse sample of the file, are scored in the whole file's context, as evaluate
+        # scores the file: the same float. The default LSTM judges each row alone, so train scores
+        # the validation rows by themselves: LibTorch's products over another batch of rows may
+        # differ in the last bits, as the autoencoder's plain scorer does.
+        self.check_validation_scores(self.bundle, {"isolation_forest", "random_forest"} | (
+            {"lstm", "autoencoder"} if "lstm" in self.models else set()), {"autoencoder", "lstm"})
+        if "lstm" in self.models:
+            self.check_validation_scores(self.host_context_bundle(), {"random_forest", "lstm"}, set())
+
+    def check_validation_scores(self, bundle, expected, approximate):
+        with open(os.path.join(bundle, "validation_scores.json")) as f:
             v = json.load(f)
         self.assertEqual(len(v["rows"]), len(v["y"]))
         out = os.path.join(self.dir, "whole-file-scores.csv")
-        p = run(["evaluate", "-m", self.bundle, "--data", self.train_csv, "--scores", out])
+        p = run(["evaluate", "-m", bundle, "--data", self.train_csv, "--scores", out])
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(out) as f:
             rows = list(csv.DictReader(f))
-        expected = {"isolation_forest", "random_forest"}
-        if "lstm" in self.models:
-            expected |= {"lstm", "autoencoder"}
         self.assertEqual(set(v["scores"]), expected)
         def f32(x):
             return struct.unpack("f", struct.pack("f", x))[0]
@@ -170,7 +216,7 @@ class TrainAndEvaluate(unittest.TestCase):
                 self.assertEqual(rows[r]["row"], str(r))
                 self.assertEqual(int(rows[r]["label"]), v["y"][i])
                 what = f"{name}, validation row {i} (row {r} of the file)"
-                if name == "autoencoder":  # LibTorch in train, the plain scorer in evaluate
+                if name in approximate:
                     self.assertAlmostEqual(scores[i], float(rows[r][name]),
                                            delta=1e-4 * max(1.0, abs(scores[i])), msg=what)
                 else:  # the same computation: the same float, written exactly (--scores)

@@ -657,6 +657,37 @@ TEST_F(TorchModels, LstmWithInputPacketsRefusesDataWithoutThem) {
   EXPECT_FALSE(lstm->reads_packets());
 }
 
+TEST_F(TorchModels, AnLstmReadsNeighbourRowsOnlyWithSequencesLongerThanOneRow) {
+  RandomTraining training(100, 5, 83, /*epochs=*/1);
+  auto& [x, y, ts, ctx] = training;
+  auto context = make_lstm();  // sequences of 32 rows
+  context->fit(ts, ctx);
+  EXPECT_TRUE(ml::reads_neighbour_rows(*context));
+  LstmOptions o;
+  o.sequence_length = 1;
+  o.overlap = 0;
+  auto alone = make_lstm(o);
+  alone->fit(ts, ctx);
+  EXPECT_FALSE(ml::reads_neighbour_rows(*alone));
+  // What a bundle reads back says the same.
+  for (const auto* model : {context.get(), alone.get()}) {
+    const auto dir = fresh_dir(ml::reads_neighbour_rows(*model) ? "context" : "alone");
+    const std::string file = model->save(dir);
+    auto loaded = make_lstm();
+    loaded->load(dir, file, x.cols);
+    EXPECT_EQ(ml::reads_neighbour_rows(*loaded), ml::reads_neighbour_rows(*model));
+    // Alone, a row's score does not depend on the rows scored with it.
+    const auto all = loaded->score(x);
+    data::Matrix last(1, x.cols);
+    std::copy_n(x.data() + (x.rows - 1) * x.cols, x.cols, last.values.begin());
+    const float by_itself = loaded->score(last)[0];
+    if (!ml::reads_neighbour_rows(*model)) {
+      EXPECT_EQ(by_itself, all.back());
+    }
+    std::filesystem::remove_all(dir);
+  }
+}
+
 TEST_F(TorchModels, LstmRefusesAbsurdHiddenSizeWithOneLine) {
   RandomTraining training(100, 5, 91, /*epochs=*/1);
   auto& [x, y, ts, ctx] = training;

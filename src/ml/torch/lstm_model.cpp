@@ -270,6 +270,9 @@ class LstmModel final : public Model {
 
   [[nodiscard]] std::string_view name() const override { return kName; }
   [[nodiscard]] bool reads_packets() const override { return packets_mode_; }
+  [[nodiscard]] bool reads_neighbour_rows() const override {
+    return !packets_mode_ && options_.sequence_length > 1;
+  }
   void set_threads(int threads) override { threads_ = std::max(1, threads); }
 
   void fit(const TrainSet& train, const TrainContext& ctx) override {
