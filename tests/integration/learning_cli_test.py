@@ -182,7 +182,8 @@ class TrainAndEvaluate(unittest.TestCase):
             self.assertEqual(options["sequence_length"], 1 if alone else 32, bundle)
             forward = self.lstm_scores(bundle, self.test_csv)
             backward = self.lstm_scores(bundle, reversed_csv)[::-1]
-            same = sum(a == b for a, b in zip(forward, backward))
+            # Equal up to the last bits of LibTorch's products over the rows in another order.
+            same = sum(abs(a - b) <= 1e-5 * max(abs(a), abs(b)) for a, b in zip(forward, backward))
             if alone:
                 self.assertEqual(same, len(forward), "a row judged alone must not depend on order")
             else:

@@ -676,13 +676,14 @@ TEST_F(TorchModels, AnLstmReadsNeighbourRowsOnlyWithSequencesLongerThanOneRow) {
     auto loaded = make_lstm();
     loaded->load(dir, file, x.cols);
     EXPECT_EQ(ml::reads_neighbour_rows(*loaded), ml::reads_neighbour_rows(*model));
-    // Alone, a row's score does not depend on the rows scored with it.
+    // Alone, a row's score does not depend on the rows scored with it (up to the last bits of
+    // LibTorch's products over another number of rows).
     const auto all = loaded->score(x);
     data::Matrix last(1, x.cols);
     std::copy_n(x.data() + (x.rows - 1) * x.cols, x.cols, last.values.begin());
     const float by_itself = loaded->score(last)[0];
     if (!ml::reads_neighbour_rows(*model)) {
-      EXPECT_EQ(by_itself, all.back());
+      EXPECT_NEAR(by_itself, all.back(), 1e-5f);
     }
     std::filesystem::remove_all(dir);
   }
