@@ -478,6 +478,13 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
     times[name] = seconds;
     std::fprintf(stderr, "  %s trained in %.1f s (threshold %.4g)\n", name.c_str(), seconds,
                  model->threshold());
+    if (name == "lstm") {
+      std::fprintf(stderr, "  lstm reads %s\n",
+                   model->reads_packets()             ? "each flow's first packets"
+                   : ml::reads_neighbour_rows(*model) ? "each row with its host's rows before it "
+                                                        "(--lstm-context host)"
+                                                      : "each row alone (--lstm-context alone)");
+    }
     ml::set_model_threads(*model, o.threads);
     std::vector<float> scores;
     if (ml::reads_neighbour_rows(*model)) {

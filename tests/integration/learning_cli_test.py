@@ -156,6 +156,7 @@ class TrainAndEvaluate(unittest.TestCase):
             p = run(["train", "--data", self.train_csv, "-o", out, "--models", "rf,lstm",
                      "--epochs", "3", "--seed", "7", "--lstm-context", "host"])
             self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("lstm reads each row with its host's rows before it", p.stderr)
         return out
 
     def lstm_scores(self, bundle, csv_path):
@@ -175,6 +176,7 @@ class TrainAndEvaluate(unittest.TestCase):
         reversed_csv = os.path.join(self.dir, "test-reversed.csv")
         with open(reversed_csv, "w") as f:
             f.writelines([lines[0]] + lines[1:][::-1])
+        self.assertIn("lstm reads each row alone (--lstm-context alone)", self.train.stderr)
         host = self.host_context_bundle()
         for bundle, alone in ((self.bundle, True), (host, False)):
             with open(os.path.join(bundle, "lstm.json")) as f:
