@@ -620,8 +620,9 @@ int run_cli(int argc, char** argv) {
   train_cmd
       ->add_option("--lstm-context", train.lstm_context,
                    "The LSTM on data without packets (CSV rows, no \"packets\" column): alone "
-                   "judges each row by itself; host reads each host's 32 rows before it (the "
-                   "whole file as one sequence when the data has no host column). On sampled "
+                   "judges each row by itself; host reads each host's rows in order, in chunks "
+                   "of 32 with 4 rows of overlap (a row is read after up to 35 of its host's "
+                   "rows; the whole file is one host when the data has no host column). On sampled "
                    "data such as the CIC-IDS2017 sample, host learns how the rows were sampled "
                    "(docs/models.md). Flow records with packets always get the packet LSTM")
       ->capture_default_str()

@@ -177,7 +177,8 @@ struct TrainOptions {
   double ae_percentile = 95;
   std::string ae_transform = "quantile";  // quantile|standard|both|none
   // The LSTM on data without packets: "alone" judges each row by itself, "host" reads each
-  // host's earlier rows (sequences of 32; the whole file when the data has no host column).
+  // host's earlier rows (chunks of 32 with 4 rows of overlap; the whole file as one host when the
+  // data has no host column).
   std::string lstm_context = "alone";
   std::string encoding = "onehot";           // onehot|label
   std::vector<std::string> exclude_columns;  // raw columns kept out of the model inputs
