@@ -186,7 +186,7 @@ nlohmann::json choose_fusion(const TrainOptions& o, const std::vector<std::strin
       auto model = build_model(name, o);
       model->fit(set, ctx);
       ml::set_model_threads(*model, o.threads);
-      if (ml::reads_neighbour_rows(*model)) {
+      if (model->reads_neighbour_rows()) {
         const std::vector<float> every = model->score({x, group, packets});
         fs.calibrate.emplace(name, pick<float>(every, fold.calibrate));
         fs.test.emplace(name, pick<float>(every, fold.test));
@@ -480,14 +480,14 @@ int run_train(const TrainOptions& o, const std::string& command_line) {
                  model->threshold());
     if (name == "lstm") {
       std::fprintf(stderr, "  lstm reads %s\n",
-                   model->reads_packets()             ? "each flow's first packets"
-                   : ml::reads_neighbour_rows(*model) ? "each row with its host's rows before it "
-                                                        "(--lstm-context host)"
-                                                      : "each row alone (--lstm-context alone)");
+                   model->reads_packets()          ? "each flow's first packets"
+                   : model->reads_neighbour_rows() ? "each row with its host's rows before it "
+                                                     "(--lstm-context host)"
+                                                   : "each row alone (--lstm-context alone)");
     }
     ml::set_model_threads(*model, o.threads);
     std::vector<float> scores;
-    if (ml::reads_neighbour_rows(*model)) {
+    if (model->reads_neighbour_rows()) {
       if (!context) {
         context.emplace(bundle.preprocessor.transform(all), take_group(all, all_rows(all.rows())));
       }

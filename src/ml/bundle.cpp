@@ -236,7 +236,7 @@ bool Bundle::cascades() const {
     if (ensemble.weight_of(std::string(m->name())) == 0.0) continue;
     if (is_forest(m->name())) {
       ++first;
-    } else if (reads_neighbour_rows(*m)) {
+    } else if (m->reads_neighbour_rows()) {
       return false;  // an LSTM reading each host's earlier rows: no subsets
     } else {
       ++second;

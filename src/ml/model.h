@@ -95,7 +95,4 @@ class Model {
   }
 };
 
-// Model::reads_neighbour_rows() as a function, for the callers that ask it of any model.
-[[nodiscard]] inline bool reads_neighbour_rows(const Model& m) { return m.reads_neighbour_rows(); }
-
 }  // namespace netsentry::ml

@@ -662,27 +662,27 @@ TEST_F(TorchModels, AnLstmReadsNeighbourRowsOnlyWithSequencesLongerThanOneRow) {
   auto& [x, y, ts, ctx] = training;
   auto context = make_lstm();  // sequences of 32 rows
   context->fit(ts, ctx);
-  EXPECT_TRUE(ml::reads_neighbour_rows(*context));
+  EXPECT_TRUE(context->reads_neighbour_rows());
   LstmOptions o;
   o.sequence_length = 1;
   o.overlap = 0;
   auto alone = make_lstm(o);
   alone->fit(ts, ctx);
-  EXPECT_FALSE(ml::reads_neighbour_rows(*alone));
+  EXPECT_FALSE(alone->reads_neighbour_rows());
   // What a bundle reads back says the same.
   for (const auto* model : {context.get(), alone.get()}) {
-    const auto dir = fresh_dir(ml::reads_neighbour_rows(*model) ? "context" : "alone");
+    const auto dir = fresh_dir(model->reads_neighbour_rows() ? "context" : "alone");
     const std::string file = model->save(dir);
     auto loaded = make_lstm();
     loaded->load(dir, file, x.cols);
-    EXPECT_EQ(ml::reads_neighbour_rows(*loaded), ml::reads_neighbour_rows(*model));
+    EXPECT_EQ(loaded->reads_neighbour_rows(), model->reads_neighbour_rows());
     // Alone, a row's score does not depend on the rows scored with it (up to the last bits of
     // LibTorch's products over another number of rows).
     const auto all = loaded->score(x);
     data::Matrix last(1, x.cols);
     std::copy_n(x.data() + (x.rows - 1) * x.cols, x.cols, last.values.begin());
     const float by_itself = loaded->score(last)[0];
-    if (!ml::reads_neighbour_rows(*model)) {
+    if (!model->reads_neighbour_rows()) {
       EXPECT_NEAR(by_itself, all.back(), 1e-5f);
     }
     std::filesystem::remove_all(dir);
