@@ -531,18 +531,18 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.5));
   train_cmd
       ->add_option("--ensemble", train.ensemble,
-                   "auto (the tail fusion with equal weights, unless other weights or the "
-                   "original's vote detect attack families held out of training clearly better, "
-                   "at the --alert-rate budget; best validation F1 when the data has fewer than "
-                   "two attack classes), vote (the "
-                   "original's weighted majority), "
-                   "soft, stacked, or tail (combined normal-tail evidence)")
+                   "auto (the tail fusion with equal weights, unless other weights, the max "
+                   "fusion or the original's vote detect attack families held out of training "
+                   "clearly better, at the --alert-rate budget; best validation F1 when the data "
+                   "has fewer than two attack classes), vote (the original's weighted majority), "
+                   "soft, stacked, tail (combined normal-tail evidence) or max (the most extreme "
+                   "normal-tail position of the models with a weight)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "vote", "soft", "stacked", "tail"}));
+      ->check(CLI::IsMember({"auto", "vote", "soft", "stacked", "tail", "max"}));
   train_cmd
       ->add_option("--alert-rate", train.tail_alert_rate,
                    "Share of normal validation rows allowed above the ensemble threshold (tail, "
-                   "and the mode auto chooses), and the false-positive budget auto judges at")
+                   "max, and the mode auto chooses), and the false-positive budget auto judges at")
       ->capture_default_str()
       ->check(CLI::Range(0.0001, 0.5));
   train_cmd->add_option(
@@ -689,8 +689,8 @@ int run_cli(int argc, char** argv) {
   evaluate_cmd
       ->add_option("--ensemble", evaluate.ensemble,
                    "Score with another of the bundle's fitted ensemble modes: vote, soft, "
-                   "stacked or tail (default: the mode chosen at training)")
-      ->check(CLI::IsMember({"vote", "soft", "stacked", "tail"}));
+                   "stacked, tail or max (default: the mode chosen at training)")
+      ->check(CLI::IsMember({"vote", "soft", "stacked", "tail", "max"}));
   evaluate_cmd->add_flag("--ablation", evaluate.ablation,
                          "Also score with each model removed from the ensemble and with each "
                          "model alone (the fusion refitted on the bundle's validation scores, as "

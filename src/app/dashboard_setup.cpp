@@ -89,6 +89,7 @@ server::ModelsInfo models_info(const ml::Bundle& bundle, const std::string& path
                         bundle.ensemble.vote_quorum(),
                         bundle.ensemble.vote_quorum() == 0.5 ? " (the original's rule)" : "")
       : mode == "tail" ? "combined normal-tail evidence (Fisher), alert-rate threshold"
+      : mode == "max"  ? "most extreme normal-tail position of any model, alert-rate threshold"
       : mode == "soft" ? "weighted mean of calibrated probabilities"
                        : "logistic regression on the model scores (stacked)";
   info.ensemble_threshold = bundle.ensemble.threshold();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -187,6 +188,20 @@ double f1_at(std::span<const int> y, const std::vector<double>& scores, float th
 
 std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 
+// The (1 - rate) quantile of `scores` over the normal rows (y = 0): the threshold that lets
+// `rate` of them through.
+float normal_quantile(const std::vector<double>& scores, std::span<const int> y, double rate) {
+  std::vector<double> normal;
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    if (y[i] == 0) normal.push_back(scores[i]);
+  }
+  if (normal.empty()) throw core::Error("ensemble: no normal validation rows for an alert rate");
+  std::sort(normal.begin(), normal.end());
+  const auto cut =
+      static_cast<std::size_t>(std::floor((1.0 - rate) * static_cast<double>(normal.size() - 1)));
+  return static_cast<float>(normal[cut]);
+}
+
 [[noreturn]] void bad_field(const std::string& field, const std::string& why) {
   throw core::Error("ensemble: field \"" + field + "\" " + why);
 }
@@ -203,6 +218,8 @@ std::string_view to_string(EnsembleMode mode) {
       return "stacked";
     case EnsembleMode::kTail:
       return "tail";
+    case EnsembleMode::kMax:
+      return "max";
   }
   return "vote";
 }
@@ -212,8 +229,9 @@ EnsembleMode ensemble_mode_from_string(std::string_view text) {
   if (text == "soft") return EnsembleMode::kSoft;
   if (text == "stacked") return EnsembleMode::kStacked;
   if (text == "tail") return EnsembleMode::kTail;
+  if (text == "max") return EnsembleMode::kMax;
   throw core::Error("ensemble: unknown mode \"" + std::string(text) +
-                    "\" (expected vote, soft, stacked or tail)");
+                    "\" (expected vote, soft, stacked, tail or max)");
 }
 
 void Ensemble::set_tail_alert_rate(double rate) {
@@ -266,6 +284,13 @@ float Ensemble::threshold() const {
       return stacked_threshold_;
     case EnsembleMode::kTail:
       return tail_threshold_;
+    case EnsembleMode::kMax:
+      if (!max_threshold_) {
+        throw core::Error(
+            "ensemble: this bundle has no max-mode threshold (it was trained before "
+            "the max mode existed); train it again");
+      }
+      return *max_threshold_;
   }
   return static_cast<float>(vote_quorum_);
 }
@@ -359,15 +384,11 @@ void Ensemble::fit(const ModelScores& validation, std::span<const int> y_val) {
   stacked_threshold_ = st_choice.threshold;
   results_.push_back({EnsembleMode::kStacked, st_choice.f1, stacked_threshold_});
   const auto tail = score_mode(EnsembleMode::kTail, validation, n);
-  std::vector<double> normal_tail;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (y_val[i] == 0) normal_tail.push_back(tail[i]);
-  }
-  std::sort(normal_tail.begin(), normal_tail.end());
-  const auto cut = static_cast<std::size_t>(
-      std::floor((1.0 - tail_alert_rate_) * static_cast<double>(normal_tail.size() - 1)));
-  tail_threshold_ = static_cast<float>(normal_tail[cut]);
+  tail_threshold_ = normal_quantile(tail, y_val, tail_alert_rate_);
   results_.push_back({EnsembleMode::kTail, f1_at(y_val, tail, tail_threshold_), tail_threshold_});
+  const auto largest = score_mode(EnsembleMode::kMax, validation, n);
+  max_threshold_ = normal_quantile(largest, y_val, tail_alert_rate_);
+  results_.push_back({EnsembleMode::kMax, f1_at(y_val, largest, *max_threshold_), *max_threshold_});
 }
 
 EnsembleMode Ensemble::choose_best() {
@@ -420,15 +441,19 @@ std::vector<double> Ensemble::score_mode(EnsembleMode mode, const ModelScores& s
   double total_weight = 0.0;
   for (const auto& name : names) total_weight += weight(name);
   if (!(total_weight > 0.0)) throw core::Error("ensemble: the model weights sum to 0");
-  if (mode == EnsembleMode::kTail) {
-    // Accumulate sum_m w_m * log(1 - u_m + eps), then map to 1 - exp(.) in [0, 1).
+  if (mode == EnsembleMode::kTail || mode == EnsembleMode::kMax) {
+    // tail: accumulate sum_m w_m * log(1 - u_m + eps); max: the smallest log(1 - u_m + eps) of the
+    // models with a weight; then map to 1 - exp(.) in [0, 1).
+    const bool largest = mode == EnsembleMode::kMax;
+    if (largest) std::fill(out.begin(), out.end(), std::numeric_limits<double>::infinity());
     for (const auto& name : names) {
       const double w = weight(name) / total_weight;
       if (w == 0.0) continue;
       const auto& q = tail_quantiles_.find(name)->second;
       const auto& s = scores.find(name)->second;
       for (std::size_t i = 0; i < rows; ++i) {
-        out[i] += w * std::log(1.0 - tail_position(q, s[i]) + tail_epsilon_);
+        const double term = std::log(1.0 - tail_position(q, s[i]) + tail_epsilon_);
+        out[i] = largest ? std::min(out[i], term) : out[i] + w * term;
       }
     }
     const double floor = std::log(tail_epsilon_);
@@ -481,7 +506,8 @@ std::vector<double> Ensemble::model_terms(EnsembleMode mode, const std::string& 
       }
       return out;
     }
-    case EnsembleMode::kTail: {
+    case EnsembleMode::kTail:
+    case EnsembleMode::kMax: {
       const auto q = tail_quantiles_.find(model);
       if (q == tail_quantiles_.end()) throw core::Error("ensemble: " + model + " is not fitted");
       for (std::size_t i = 0; i < scores.size(); ++i) {
@@ -510,22 +536,13 @@ void Ensemble::set_threshold_at_alert_rate(const ModelScores& validation,
   if (scores.size() != y_val.size()) {
     throw core::Error("ensemble: validation scores and labels differ in length");
   }
-  std::vector<double> normal;
-  for (std::size_t i = 0; i < scores.size(); ++i) {
-    if (y_val[i] == 0) normal.push_back(scores[i]);
-  }
-  if (normal.empty()) throw core::Error("ensemble: no normal validation rows for an alert rate");
-  std::sort(normal.begin(), normal.end());
-  const auto cut =
-      static_cast<std::size_t>(std::floor((1.0 - rate) * static_cast<double>(normal.size() - 1)));
-  const auto threshold = static_cast<float>(normal[cut]);
+  const float threshold = normal_quantile(scores, y_val, rate);
   if (mode_ == EnsembleMode::kSoft) soft_threshold_ = threshold;
   if (mode_ == EnsembleMode::kStacked) stacked_threshold_ = threshold;
-  if (mode_ != EnsembleMode::kTail) alert_rate_mode_ = mode_;
-  if (mode_ == EnsembleMode::kTail) {
-    tail_threshold_ = threshold;
-    tail_alert_rate_ = rate;
-  }
+  if (mode_ == EnsembleMode::kSoft || mode_ == EnsembleMode::kStacked) alert_rate_mode_ = mode_;
+  if (mode_ == EnsembleMode::kTail) tail_threshold_ = threshold;
+  if (mode_ == EnsembleMode::kMax) max_threshold_ = threshold;
+  if (mode_ == EnsembleMode::kTail || mode_ == EnsembleMode::kMax) tail_alert_rate_ = rate;
 }
 
 std::vector<int> Ensemble::predict(const ModelScores& scores) const {
@@ -563,6 +580,7 @@ nlohmann::json Ensemble::to_json() const {
                  {"alert_rate", tail_alert_rate_},
                  {"epsilon", tail_epsilon_},
                  {"threshold", tail_threshold_}};
+    if (max_threshold_) j["tail"]["max_threshold"] = *max_threshold_;
   }
   j["validation"] = nlohmann::json::array();
   for (const auto& r : results_) {
@@ -591,8 +609,8 @@ Ensemble Ensemble::from_json(const nlohmann::json& j) {
       if (rule != "alert_rate" && rule != "best_f1") {
         bad_field("threshold_rule", "must be \"alert_rate\" or \"best_f1\"");
       }
-      if (rule == "alert_rate" && e.mode_ != EnsembleMode::kTail &&
-          e.mode_ != EnsembleMode::kVote) {
+      if (rule == "alert_rate" &&
+          (e.mode_ == EnsembleMode::kSoft || e.mode_ == EnsembleMode::kStacked)) {
         e.alert_rate_mode_ = e.mode_;
       }
     }
@@ -626,6 +644,10 @@ Ensemble Ensemble::from_json(const nlohmann::json& j) {
       e.tail_alert_rate_ = need(tail, "alert_rate", "tail.alert_rate").get<double>();
       e.tail_epsilon_ = need(tail, "epsilon", "tail.epsilon").get<double>();
       e.tail_threshold_ = need(tail, "threshold", "tail.threshold").get<float>();
+      // Bundles from before the max mode have none: they cannot be switched to it.
+      if (tail.contains("max_threshold") || e.mode_ == EnsembleMode::kMax) {
+        e.max_threshold_ = need(tail, "max_threshold", "tail.max_threshold").get<float>();
+      }
       if (!(e.tail_epsilon_ > 0.0 && e.tail_epsilon_ < 1.0)) {
         bad_field("tail.epsilon", "must be in (0, 1)");
       }
@@ -671,6 +693,7 @@ Ensemble Ensemble::from_json(const nlohmann::json& j) {
       finite("stacked.intercept", e.stacked_intercept_);
       finite("stacked.threshold", e.stacked_threshold_);
       finite("tail.threshold", e.tail_threshold_);
+      if (e.max_threshold_) finite("tail.max_threshold", *e.max_threshold_);
       if (!(e.tail_alert_rate_ > 0.0 && e.tail_alert_rate_ <= 0.5)) {
         bad_field("tail.alert_rate", "must be in (0, 0.5]");
       }

@@ -1,5 +1,5 @@
 // Provides ml::Ensemble, which turns the scores of any subset of our models (Isolation Forest,
-// Random Forest, LSTM, autoencoder) into one decision, in one of three modes:
+// Random Forest, LSTM, autoencoder) into one decision, in one of five modes:
 //  - vote: each model votes 1 when its score exceeds its own threshold; the ensemble score is
 //    sum(w_i * vote_i) / sum(w_i) and a row is anomalous when that exceeds the quorum, 0.5 by
 //    default (the original project's rule: with equal weights, a strict majority of models). A
@@ -18,6 +18,11 @@
 //    the autoencoder's 95th-percentile rule applied to the ensemble). Supervised modes learn the
 //    attacks in the training data and are chosen by validation F1 on those same attacks; tail
 //    keeps the anomaly detectors' say for attacks the training data never showed.
+//  - max: the same tail positions; the ensemble score is 1 - min_m (1 - u_m + eps) over the models
+//    with a weight above 0 (their size does not matter), i.e. the most extreme tail position of
+//    any model: a row one model finds far outside normal is flagged however ordinary the others
+//    find it, and several moderately unusual positions do not add up. Threshold as tail: the
+//    (1 - alert_rate) quantile of the normal validation rows' ensemble scores.
 // Thread rules: configure and fit from one thread; score()/predict() are const and may run
 // concurrently.
 #pragma once
@@ -33,10 +38,11 @@
 
 namespace netsentry::ml {
 
-enum class EnsembleMode { kVote, kSoft, kStacked, kTail };
+enum class EnsembleMode { kVote, kSoft, kStacked, kTail, kMax };
 
 [[nodiscard]] std::string_view to_string(EnsembleMode mode);
-// "vote" | "soft" | "stacked" | "tail"; throws core::Error naming the bad value otherwise.
+// "vote" | "soft" | "stacked" | "tail" | "max"; throws core::Error naming the bad value
+// otherwise.
 [[nodiscard]] EnsembleMode ensemble_mode_from_string(std::string_view text);
 
 // Model name -> one score per row (higher = more suspicious); all vectors the same length.
@@ -58,14 +64,15 @@ class Ensemble {
   // vote: the share of the total weight a row's votes must exceed, in [0.5, 1). Default 0.5.
   void set_vote_quorum(double quorum);
   [[nodiscard]] double vote_quorum() const { return vote_quorum_; }
-  // Share of normal validation rows the tail mode's threshold lets through as alerts, in (0, 0.5].
+  // Share of normal validation rows the tail and max modes' thresholds let through as alerts, in
+  // (0, 0.5].
   // Takes effect at the next fit().
   void set_tail_alert_rate(double rate);
   [[nodiscard]] EnsembleMode mode() const { return mode_; }
 
-  // Fits soft (calibration + threshold), stacked (regression + threshold) and tail (normal
-  // quantile tables + threshold) on validation scores of the models in `validation` and records
-  // the validation F1 of all four modes. Needs both
+  // Fits soft (calibration + threshold), stacked (regression + threshold), tail and max (normal
+  // quantile tables + thresholds) on validation scores of the models in `validation` and records
+  // the validation F1 of all five modes. Needs both
   // classes in `y_val` and a model threshold for every model.
   void fit(const ModelScores& validation, std::span<const int> y_val);
   // Switches to the mode with the best validation F1 (ties go to the simpler mode) and returns it.
@@ -79,17 +86,19 @@ class Ensemble {
   void set_threshold_at_alert_rate(const ModelScores& validation, std::span<const int> y_val,
                                    double rate);
   // Fusion internals, for the held-out-family search (fusion_search.h): one model's per-row term
-  // before weighting — vote: 1 when above its threshold; soft: its calibrated probability; tail:
-  // log(1 - u + epsilon) — and the score of any fitted mode without switching to it.
+  // before weighting — vote: 1 when above its threshold; soft: its calibrated probability; tail and
+  // max: log(1 - u + epsilon) (max takes the smallest of the used models' terms instead of their
+  // weighted sum) — and the score of any fitted mode without switching to it.
   [[nodiscard]] std::vector<double> model_terms(EnsembleMode mode, const std::string& model,
                                                 std::span<const float> scores) const;
   [[nodiscard]] std::vector<float> score_as(EnsembleMode mode, const ModelScores& scores) const;
   [[nodiscard]] double tail_epsilon() const { return tail_epsilon_; }
   [[nodiscard]] double alert_rate() const { return tail_alert_rate_; }
-  // True when the current mode's threshold comes from the alert rate (tail always; soft and
+  // True when the current mode's threshold comes from the alert rate (tail and max always; soft and
   // stacked after set_threshold_at_alert_rate), false when from the best validation F1.
   [[nodiscard]] bool threshold_from_alert_rate() const {
-    return mode_ == EnsembleMode::kTail || (alert_rate_mode_ && *alert_rate_mode_ == mode_);
+    return mode_ == EnsembleMode::kTail || mode_ == EnsembleMode::kMax ||
+           (alert_rate_mode_ && *alert_rate_mode_ == mode_);
   }
   [[nodiscard]] double weight_of(const std::string& model) const { return weight(model); }
 
@@ -140,6 +149,7 @@ class Ensemble {
   double tail_alert_rate_ = 0.05;
   double tail_epsilon_ = 1e-4;  // 1 / (normal validation rows + 1): u never reaches 1 exactly
   float tail_threshold_ = 0.5f;
+  std::optional<float> max_threshold_;  // absent in bundles from before the max mode
   // soft or stacked: the mode whose threshold set_threshold_at_alert_rate moved.
   std::optional<EnsembleMode> alert_rate_mode_;
   std::vector<EnsembleModeResult> results_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -65,8 +66,19 @@ double distance_from_equal(const std::map<std::string, double>& w) {
   return mean > 0 ? d / (mean * mean) : 1e9;
 }
 
-// The tail fusion and the original's vote only (see the header for why not soft or stacked).
+// The modes whose per-model terms a fold keeps: the tail fusion's (which the max fusion reads
+// too) and the original's vote (see the header for why not soft or stacked).
 constexpr EnsembleMode kSearched[] = {EnsembleMode::kVote, EnsembleMode::kTail};
+
+// The max fusion reads only which models have a weight: one candidate per set of two or more.
+bool max_candidate(const std::vector<double>& w) {
+  std::size_t used = 0;
+  for (const double v : w) {
+    if (v != 0.0 && v != 1.0) return false;
+    used += v == 1.0 ? 1 : 0;
+  }
+  return used >= 2;
+}
 
 // Fits the fold's ensemble on its calibration rows and computes each searched mode's per-model
 // terms on the calibration and test rows.
@@ -236,27 +248,33 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
   for (const auto& w : weight_vectors(models.size())) {
     double total = 0;
     for (const double v : w) total += v;
-    for (const EnsembleMode mode : kSearched) {
+    for (const EnsembleMode mode : {EnsembleMode::kVote, EnsembleMode::kTail, EnsembleMode::kMax}) {
+      if (mode == EnsembleMode::kMax && !max_candidate(w)) continue;
       FusionCandidate c;
       c.mode = mode;
       for (std::size_t m = 0; m < models.size(); ++m) c.weights[models[m]] = w[m];
+      // As Ensemble::score_mode: a weighted sum of the terms (vote, tail) or their smallest (max).
       const auto combine = [&](const std::vector<std::vector<double>>& terms,
                                std::vector<double>& out, double epsilon) {
         const std::size_t n = terms.front().size();
-        out.assign(n, 0.0);
+        const bool largest = mode == EnsembleMode::kMax;
+        out.assign(n, largest ? std::numeric_limits<double>::infinity() : 0.0);
         for (std::size_t m = 0; m < terms.size(); ++m) {
           if (w[m] == 0.0) continue;
           const double share = w[m] / total;
-          for (std::size_t i = 0; i < n; ++i) out[i] += share * terms[m][i];
+          for (std::size_t i = 0; i < n; ++i) {
+            out[i] = largest ? std::min(out[i], terms[m][i]) : out[i] + share * terms[m][i];
+          }
         }
-        if (mode == EnsembleMode::kTail) {
+        if (mode != EnsembleMode::kVote) {
           const double floor = std::log(epsilon);
           for (auto& v : out) v = 1.0 - std::exp(std::max(v, floor));
         }
       };
+      const EnsembleMode terms_of = mode == EnsembleMode::kMax ? EnsembleMode::kTail : mode;
       results.push_back(
           judge(c, [&](std::size_t f, std::vector<double>& cal, std::vector<double>& test) {
-            const Terms& t = state[f].terms.at(mode);
+            const Terms& t = state[f].terms.at(terms_of);
             combine(t.calibrate, cal, state[f].ensemble.tail_epsilon());
             combine(t.test, test, state[f].ensemble.tail_epsilon());
           }));

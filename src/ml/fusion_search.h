@@ -6,13 +6,15 @@
 // detects, at a fixed false-positive budget on benign rows they never saw either.
 //
 // Candidates: the tail fusion and the original's vote, each with every weight vector over {0, 1, 2}
-// per model (one model alone included). Not the soft and stacked modes: both scale each model's
-// score by a logistic fit to the families the training data has, so a family unlike them is read
-// on the wrong scale. The tail fusion reads each score only by its position among benign rows.
-// Measured (docs/models.md, 2026-12-06): on CIC-IDS2017 leave-one-family-out the search chose soft
-// in 3 of 8 runs; its first soft candidate never detected the left-out family better than its
-// first tail candidate (mean 0.64 against 0.92), and without soft and stacked the mean went from
-// 0.816 to 0.921 (train seed 42; over seeds 42, 7 and 3 from 0.640 to 0.717).
+// per model (one model alone included), and the max fusion (the most extreme tail position) of
+// every set of two or more models (its weights only say which models it reads). Not the soft and
+// stacked modes: both scale each model's score by a logistic fit to the families the training data
+// has, so a family unlike them is read on the wrong scale. The tail fusion reads each score only by
+// its position among benign rows. Measured (docs/models.md, 2026-12-06): on CIC-IDS2017
+// leave-one-family-out the search chose soft in 3 of 8 runs; its first soft candidate never
+// detected the left-out family better than its first tail candidate (mean 0.64 against 0.92), and
+// without soft and stacked the mean went from 0.816 to 0.921 (train seed 42; over seeds 42, 7 and 3
+// from 0.640 to 0.717).
 //
 // For each fold the ensemble is fitted once on the fold's calibration rows (benign rows and rows
 // of the families the fold trained on, all held out of its training: what `train` fits its
@@ -108,8 +110,10 @@ struct FusionResult {
 // One fold's inputs to the search, for replaying it outside netsentry (`train --fusion-dump`,
 // bench/fusion_replay): {fold, models, tail_epsilon, y_calibrate, y_test, family_test, terms:
 // {vote|tail: {calibrate, test}}}, each terms array [model][row] as Ensemble::model_terms gives it
-// (a tail candidate's score is 1 - exp(max(sum_m share_m * term_m, log(tail_epsilon))); a vote's
-// the weighted share of models above their own threshold). Throws like search_fusion.
+// (a tail candidate's score is 1 - exp(max(sum_m share_m * term_m, log(tail_epsilon))), a max
+// candidate's the same with the smallest term of its models in place of the sum, both from the
+// tail terms; a vote's the weighted share of models above their own threshold). Throws like
+// search_fusion.
 [[nodiscard]] nlohmann::json fold_terms_json(const FoldScores& fold,
                                              const std::vector<std::string>& models,
                                              std::size_t index);

@@ -178,7 +178,7 @@ TEST(Ensemble, ChooseBestPicksTheModeWithBestValidationF1) {
   for (const auto& [name, s] : val.scores)
     e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
   e.fit(val.scores, val.y);
-  ASSERT_EQ(e.validation_results().size(), 4u);
+  ASSERT_EQ(e.validation_results().size(), 5u);
   const auto& r = e.validation_results();
   const auto best = std::max_element(r.begin(), r.end(),
                                      [](const auto& a, const auto& b) { return a.f1 < b.f1; });
@@ -197,15 +197,86 @@ TEST(Ensemble, JsonRoundTripGivesIdenticalScoresInEveryMode) {
     e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
   e.set_weight("good", 2.0);
   e.fit(val.scores, val.y);
-  for (const auto mode :
-       {EnsembleMode::kVote, EnsembleMode::kSoft, EnsembleMode::kStacked, EnsembleMode::kTail}) {
+  for (const auto mode : {EnsembleMode::kVote, EnsembleMode::kSoft, EnsembleMode::kStacked,
+                          EnsembleMode::kTail, EnsembleMode::kMax}) {
     e.set_mode(mode);
     const auto copy = Ensemble::from_json(nlohmann::json::parse(e.to_json().dump()));
     EXPECT_EQ(copy.mode(), mode);
     EXPECT_EQ(copy.score(test.scores), e.score(test.scores)) << to_string(mode);
     EXPECT_EQ(copy.threshold(), e.threshold());
-    EXPECT_EQ(copy.validation_results().size(), 4u);
+    EXPECT_EQ(copy.validation_results().size(), 5u);
   }
+}
+
+// The max mode's score is the most extreme tail position of the models with a weight: each model
+// alone in the tail mode gives its own position (u - eps), so the max of two models must be the
+// larger of the two single-model tail scores, whatever their weights, and a model of weight 0
+// must not count. At each mode's own threshold, rows both models find moderately unusual are
+// flagged by the tail mode, which adds their evidence up, and not by the max mode.
+TEST(Ensemble, MaxModeTakesTheMostExtremeTailPositionOfTheWeightedModels) {
+  const auto val = make_split(3000, 21);
+  const auto test = make_split(2000, 22);
+  const auto fitted = [&](double w_good, double w_scaled, double w_useless) {
+    Ensemble e;
+    for (const auto& [name, s] : val.scores)
+      e.set_model_threshold(name, name == "scaled" ? 500 : 0.5f);
+    e.set_weight("good", w_good);
+    e.set_weight("scaled", w_scaled);
+    e.set_weight("useless", w_useless);
+    e.fit(val.scores, val.y);
+    return e;
+  };
+  const auto good = fitted(1, 0, 0).score_as(EnsembleMode::kTail, test.scores);
+  const auto scaled = fitted(0, 1, 0).score_as(EnsembleMode::kTail, test.scores);
+  const auto largest = fitted(1, 1, 0).score_as(EnsembleMode::kMax, test.scores);
+  EXPECT_EQ(fitted(1, 2, 0).score_as(EnsembleMode::kMax, test.scores), largest);
+  const auto with_useless = fitted(1, 1, 1).score_as(EnsembleMode::kMax, test.scores);
+  Ensemble e = fitted(1, 1, 0);
+  e.set_mode(EnsembleMode::kTail);
+  const auto by_tail = e.predict(test.scores);
+  e.set_mode(EnsembleMode::kMax);
+  const auto by_max = e.predict(test.scores);
+  std::size_t useless_counted = 0, only_tail = 0;
+  for (std::size_t i = 0; i < largest.size(); ++i) {
+    EXPECT_NEAR(largest[i], std::max(good[i], scaled[i]), 1e-6) << "row " << i;
+    useless_counted += with_useless[i] > largest[i] + 1e-6f ? 1 : 0;
+    only_tail += by_tail[i] == 1 && by_max[i] == 0 ? 1 : 0;
+  }
+  EXPECT_GT(useless_counted, 0u);  // weight 1: the third model's position now counts
+  EXPECT_GT(only_tail, 0u);
+  // Its threshold lets the alert rate of normal validation rows through, as tail's does.
+  EXPECT_TRUE(e.threshold_from_alert_rate());
+  const auto p = e.predict(val.scores);
+  std::size_t normal = 0, flagged = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (val.y[i] == 1) continue;
+    ++normal;
+    flagged += static_cast<std::size_t>(p[i]);
+  }
+  EXPECT_NEAR(static_cast<double>(flagged) / static_cast<double>(normal), 0.05, 0.005);
+}
+
+// Bundles from before the max mode have no max threshold: they load and score in their own mode,
+// refuse a switch to max by name, and a bundle that says max must have one.
+TEST(Ensemble, ABundleWithoutAMaxThresholdLoadsButCannotScoreInMaxMode) {
+  const auto val = make_split(800, 23);
+  Ensemble e;
+  for (const auto& [name, s] : val.scores) e.set_model_threshold(name, 0.5f);
+  e.fit(val.scores, val.y);
+  e.set_mode(EnsembleMode::kTail);
+  auto j = e.to_json();
+  ASSERT_TRUE(j["tail"].contains("max_threshold"));
+  j["tail"].erase("max_threshold");
+  auto old = Ensemble::from_json(j);
+  EXPECT_EQ(old.score(val.scores), e.score(val.scores));
+  old.set_mode(EnsembleMode::kMax);
+  EXPECT_NE(error_of([&] { (void)old.predict(val.scores); }).find("no max-mode threshold"),
+            std::string::npos);
+  j["mode"] = "max";
+  EXPECT_NE(error_of([&] {
+              (void)Ensemble::from_json(j);
+            }).find("field \"tail.max_threshold\" is missing"),
+            std::string::npos);
 }
 
 // Validation holds only "known" attacks that the supervised model scores high. At test time a
@@ -316,7 +387,7 @@ TEST(Ensemble, RejectsUnusableInput) {
             }).find("no threshold set for model b"),
             std::string::npos);
   EXPECT_THROW(e.set_weight("a", -1.0), core::Error);
-  EXPECT_THROW((void)ensemble_mode_from_string("max"), core::Error);
+  EXPECT_THROW((void)ensemble_mode_from_string("median"), core::Error);
 }
 
 }  // namespace

@@ -104,14 +104,24 @@ TEST(FusionSearch, PrefersTheFusionThatDetectsHeldOutFamiliesAtTheBudget) {
 
 // The soft and stacked modes scale scores by a fit to the known families; the search leaves them
 // out (ml/fusion_search.h). Two models: 3^2 weight vectors, less all-zero and the three that are
-// multiples of a smaller one, for each of tail and vote.
-TEST(FusionSearch, JudgesOnlyTheTailFusionAndTheVote) {
+// multiples of a smaller one, for each of tail and vote; the max fusion once (both models).
+TEST(FusionSearch, JudgesTheTailAndMaxFusionsAndTheVote) {
   const std::vector<FoldScores> folds = {fold_scores(5), fold_scores(6)};
   const auto ranked = search_fusion(folds, {"good", "noisy"}, 0.01);
   std::map<EnsembleMode, int> modes;
   for (const auto& r : ranked) ++modes[r.candidate.mode];
   EXPECT_EQ(modes,
-            (std::map<EnsembleMode, int>{{EnsembleMode::kVote, 5}, {EnsembleMode::kTail, 5}}));
+            (std::map<EnsembleMode, int>{
+                {EnsembleMode::kVote, 5}, {EnsembleMode::kTail, 5}, {EnsembleMode::kMax, 1}}));
+  // Three models: the max fusion of each set of two or more, 4.
+  FoldScores three = fold_scores(7);
+  three.calibrate["third"] = three.calibrate.at("good");
+  three.test["third"] = three.test.at("good");
+  modes.clear();
+  for (const auto& r : search_fusion({three}, {"good", "noisy", "third"}, 0.01)) {
+    ++modes[r.candidate.mode];
+  }
+  EXPECT_EQ(modes[EnsembleMode::kMax], 4);
 }
 
 // Two weak models whose own thresholds (0.5) each pass about 30 % of benign rows: their vote (both
@@ -244,8 +254,11 @@ TEST(FusionSearch, FoldTermsReplayTheSearchsJudgement) {
   const std::vector<std::string> models = {"a", "b"};
   const double budget = 0.01;
   const auto ranked = search_fusion(folds, models, budget);
+  std::size_t max_candidates = 0;
   for (const auto& r : ranked) {
-    if (r.candidate.mode != EnsembleMode::kTail) continue;
+    if (r.candidate.mode == EnsembleMode::kVote) continue;
+    const bool largest = r.candidate.mode == EnsembleMode::kMax;
+    max_candidates += largest ? 1 : 0;
     std::map<std::int32_t, std::pair<double, double>> hits;
     double total = 0;
     for (const auto& m : models) total += r.candidate.weights.at(m);
@@ -254,12 +267,13 @@ TEST(FusionSearch, FoldTermsReplayTheSearchsJudgement) {
       ASSERT_EQ(j["models"].get<std::vector<std::string>>(), models);
       const auto& t = j["terms"]["tail"];
       const auto fuse = [&](const char* part) {
-        std::vector<double> out(t[part][0].size(), 0.0);
+        std::vector<double> out(t[part][0].size(), largest ? 1e300 : 0.0);
         for (std::size_t m = 0; m < models.size(); ++m) {
           const double share = r.candidate.weights.at(models[m]) / total;
           if (share == 0.0) continue;
           for (std::size_t i = 0; i < out.size(); ++i) {
-            out[i] += share * t[part][m][i].get<double>();
+            const double term = t[part][m][i].get<double>();
+            out[i] = largest ? std::min(out[i], term) : out[i] + share * term;
           }
         }
         const double floor = std::log(j["tail_epsilon"].get<double>());
@@ -290,7 +304,39 @@ TEST(FusionSearch, FoldTermsReplayTheSearchsJudgement) {
       mean += h.first / h.second / static_cast<double>(hits.size());
     EXPECT_NEAR(mean, r.mean_recall, 1e-12) << r.candidate.label();
   }
+  EXPECT_EQ(max_candidates, 1u);
   EXPECT_THROW((void)fold_terms_json(folds[0], {"a", "absent"}, 0), core::Error);
+}
+
+// What the search judges a max candidate by is what the ensemble `train` fits scores it by: the
+// fold's ensemble fitted on its calibration rows, in max mode with the candidate's weights, its
+// threshold at the budget of the calibration benign rows.
+TEST(FusionSearch, AMaxCandidateIsJudgedAsTheEnsembleScoresIt) {
+  const FoldScores fold = split_strength_scores(31);
+  const double budget = 0.01;
+  const auto ranked = search_fusion({fold}, {"a", "b"}, budget);
+  const auto max = std::find_if(ranked.begin(), ranked.end(), [](const FusionResult& r) {
+    return r.candidate.mode == EnsembleMode::kMax;
+  });
+  ASSERT_NE(max, ranked.end());
+  Ensemble e;
+  for (const auto& [name, t] : fold.thresholds) e.set_model_threshold(name, t);
+  e.set_tail_alert_rate(budget);
+  e.fit(fold.calibrate, fold.y_calibrate);
+  e.set_mode(EnsembleMode::kMax);
+  const auto test = e.score(fold.test);
+  const float threshold = e.threshold();
+  std::map<std::int32_t, std::pair<double, double>> hits;
+  for (std::size_t i = 0; i < test.size(); ++i) {
+    if (fold.y_test[i] == 0) continue;
+    hits[fold.family_test[i]].first += test[i] > threshold ? 1 : 0;
+    hits[fold.family_test[i]].second += 1;
+  }
+  ASSERT_EQ(hits.size(), max->family_recall.size());
+  for (const auto& [family, h] : hits) {
+    EXPECT_NEAR(h.first / h.second, max->family_recall.at(family), 2.0 / h.second)
+        << "family " << family;
+  }
 }
 
 }  // namespace
