@@ -50,8 +50,9 @@ struct Profiles::Host {
   std::vector<Item> items;
   std::int64_t last_ns = 0;        // newest evidence
   std::int64_t hold_until_ns = 0;  // evidence said more is expected until then
-  // The engaged alert (alert_id 0: none).
+  // The engaged alert (alert_id 0: none) and the latest one gone past (0: none).
   std::int64_t alert_id = 0;
+  std::int64_t past_alert_id = 0;
   std::int64_t alert_first_ns = 0;
   std::uint64_t alert_count = 0;
   std::uint32_t revision = 0;
@@ -319,6 +320,7 @@ void Profiles::advance(std::int64_t now_ns, std::vector<AlertDelivery>& out) {
     if (now_ns_ - host.last_ns >= options_.quiet_ns && now_ns_ >= host.hold_until_ns) {
       expire_items(host);
       deliver(host, AlertChange::kPast, out);
+      host.past_alert_id = host.alert_id;
       host.alert_id = 0;
       host.past_last_ns = host.last_ns;
       gone.push_back(id);
@@ -375,6 +377,7 @@ std::vector<HostRisk> Profiles::riskiest(std::size_t n) const {
     r.score = scored[i].first / options_.alert_threshold;
     r.last_ns = host.last_ns;
     r.alert_id = host.alert_id;
+    r.past_alert_id = host.alert_id == 0 ? host.past_alert_id : 0;
     std::vector<const Host::Item*> items;
     for (const Host::Item& item : host.items) {
       if (item.ev.time_ns >= from) items.push_back(&item);

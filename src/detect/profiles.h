@@ -63,7 +63,10 @@ struct HostRisk {
   std::string interface;  // its name then
   double score = 0;       // relative to the alert threshold (1 = at it)
   std::int64_t last_ns = 0;
-  std::int64_t alert_id = 0;           // the engaged alert, 0 when none
+  std::int64_t alert_id = 0;  // the engaged alert, 0 when none
+  // Without an engaged alert: the host's latest alert, gone past (0 when it never had one), so a
+  // risky host's row can still lead to what it was alerted for.
+  std::int64_t past_alert_id = 0;
   Severity severity = Severity::kLow;  // the highest threat among its evidence
   std::vector<Evidence> evidence;      // strongest first
 };

@@ -91,6 +91,7 @@ json hosts_json(const std::vector<detect::HostRisk>& hosts) {
                    {"severity", detect::severity_name(h.severity)},
                    {"last", ns_to_ms(h.last_ns)},
                    {"alert_id", h.alert_id},
+                   {"past_alert_id", h.past_alert_id},
                    {"evidence", std::move(evidence)}});
   }
   return {{"hosts", std::move(out)}};

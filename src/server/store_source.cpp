@@ -457,6 +457,7 @@ std::vector<detect::HostRisk> StoreSource::hosts(std::size_t limit) const {
     h.last_ns = a.last_ns;
     h.severity = a.severity;
     h.alert_id = a.state == detect::AlertState::kEngaged ? a.id : 0;
+    h.past_alert_id = a.state == detect::AlertState::kPast ? a.id : 0;
     h.evidence = a.evidence;
     out.push_back(std::move(h));
   }

@@ -184,6 +184,11 @@ TEST(Profiles, AQuietHostsAlertGoesPastAndNewEvidenceRaisesANewOne) {
   EXPECT_EQ(out[0].alert.state, AlertState::kPast);
   EXPECT_EQ(out[0].alert.id, first);
   EXPECT_FALSE(profiles.engaged(ip("10.0.0.66")));
+  // The host's row still leads to the alert it had.
+  auto risks = profiles.riskiest(1);
+  ASSERT_EQ(risks.size(), 1u);
+  EXPECT_EQ(risks[0].alert_id, 0);
+  EXPECT_EQ(risks[0].past_alert_id, first);
   out.clear();
   // A late verdict about what happened before the alert went past folds in quietly.
   profiles.add(ml("10.0.0.66", kT0 - kSec, 1.0, 77), out);
@@ -194,6 +199,9 @@ TEST(Profiles, AQuietHostsAlertGoesPastAndNewEvidenceRaisesANewOne) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].change, AlertChange::kRaised);
   EXPECT_EQ(out[0].alert.id, first + 1);
+  risks = profiles.riskiest(1);
+  EXPECT_EQ(risks[0].alert_id, first + 1);
+  EXPECT_EQ(risks[0].past_alert_id, 0);  // the engaged one is the one to show
   // The new alert begins with its own evidence (a second before it), not with the past one's.
   EXPECT_EQ(out[0].alert.time_ns, kT0 + 39 * kSec);
 }

@@ -30,6 +30,7 @@ export async function checkRiskiestHosts(page, check) {
       host: tr.dataset.host,
       link: tr.querySelector('a.host-link') ? tr.querySelector('a.host-link').getAttribute('href') : '',
       evidence: tr.children[4].textContent,
+      alert: tr.children[6].textContent,
     })));
     same = rows.map((r) => r.host).join(',') === api.map((h) => h.host || h.interface).join(',');
   }
@@ -37,6 +38,14 @@ export async function checkRiskiestHosts(page, check) {
   const first = rows.find((r) => r.link);
   check(Boolean(first) && first.link === `#/host/${encodeURIComponent(first.host)}`,
     `a host links to its host page (${first && first.link})`);
+  // The alert column names the engaged alert, else the latest one gone past, else none.
+  const alertText = (h) => (h.alert_id ? `#${h.alert_id} engaged` : h.past_alert_id ? `#${h.past_alert_id} past` : '–');
+  const wrong = api.filter((h) => {
+    const row = rows.find((r) => r.host === (h.host || h.interface));
+    return !row || row.alert !== alertText(h);
+  });
+  check(wrong.length === 0 && api.every((h) => 'past_alert_id' in h),
+    `each host's alert column names its engaged or latest past alert (${api.map(alertText).join(', ')})`);
   const withEvidence = api.find((h) => (h.evidence || []).length > 0);
   if (withEvidence) {
     const row = rows.find((r) => r.host === (withEvidence.host || withEvidence.interface));

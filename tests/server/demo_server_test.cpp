@@ -76,7 +76,11 @@ detect::Alert scan_alert(std::int64_t t_ms, int n) {
   return a;
 }
 
-// The riskiest hosts panel: one with an engaged alert, one below the threshold.
+// The alert 192.168.1.23 had before the demo starts; it went past (seed()).
+std::int64_t quiet_host_alert = 0;
+
+// The riskiest hosts panel: one with an engaged alert, one below the threshold whose earlier alert
+// went past.
 std::vector<detect::HostRisk> risks(std::int64_t t_ms, std::int64_t alert_id) {
   detect::HostRisk engaged;
   net::IpAddress::parse("10.66.0.10", engaged.host);
@@ -91,6 +95,7 @@ std::vector<detect::HostRisk> risks(std::int64_t t_ms, std::int64_t alert_id) {
   quiet.last_ns = t_ms * 1'000'000;
   quiet.severity = detect::Severity::kMedium;
   quiet.evidence = {scan_alert(t_ms, 1).evidence[1]};
+  quiet.past_alert_id = quiet_host_alert;
   return {engaged, quiet};
 }
 
@@ -121,6 +126,12 @@ class DemoSuppressions final : public SuppressionControl {
 };
 
 void seed(LiveState& state) {
+  detect::Alert earlier = scan_alert(now_ms() - 600'000, 1);
+  net::IpAddress::parse("192.168.1.23", earlier.src_ip);
+  earlier.host = earlier.src_ip;
+  earlier.reason = "unusual flows from 192.168.1.23 (ten minutes ago, gone quiet since)";
+  earlier.state = detect::AlertState::kPast;
+  quiet_host_alert = state.add_alert(earlier);
   ModelsInfo models;
   models.bundle_path = "models/demo-bundle";
   models.format_version = "1";

@@ -288,6 +288,30 @@ TEST_F(StoreSourceTest, AcknowledgesInTheStoreWhileTheWriterRunsAndPublishesAnAc
   EXPECT_EQ(source.alert(alert_id_)->severity, detect::Severity::kCritical);
 }
 
+// The riskiest hosts from the store: each host's newest alert, engaged ones first; a host whose
+// alert went past keeps its id as past_alert_id, so its row still leads to it.
+TEST_F(StoreSourceTest, HostsNameTheEngagedAlertOrTheLatestPastOne) {
+  detect::Alert quiet = alert_at(kT0, detect::Severity::kCritical);
+  quiet.host = ip("10.66.0.10");
+  quiet.state = detect::AlertState::kPast;
+  const std::int64_t past_id = store_->add_alert(quiet);
+  detect::Alert busy = alert_at(kT0 + kSecond, detect::Severity::kHigh);
+  busy.host = busy.src_ip = ip("10.66.0.11");
+  const std::int64_t engaged_id = store_->add_alert(busy);
+  ASSERT_GT(past_id, 0);
+  ASSERT_GT(engaged_id, 0);
+  store_->flush();
+  StoreSource source(path());
+  const auto hosts = source.hosts(10);
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[0].host, ip("10.66.0.11"));
+  EXPECT_EQ(hosts[0].alert_id, engaged_id);
+  EXPECT_EQ(hosts[0].past_alert_id, 0);
+  EXPECT_EQ(hosts[1].host, ip("10.66.0.10"));
+  EXPECT_EQ(hosts[1].alert_id, 0);
+  EXPECT_EQ(hosts[1].past_alert_id, past_id);
+}
+
 TEST_F(StoreSourceTest, EventsDeliverRowsAddedAfterItStartedInOrder) {
   fill();
   StoreSourceOptions options;
