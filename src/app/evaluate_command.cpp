@@ -268,7 +268,28 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
   }
   ml::Bundle bundle = ml::Bundle::load(o.model, o.threads);
   if (!o.ensemble.empty()) {
-    bundle.ensemble.set_mode(ml::ensemble_mode_from_string(o.ensemble));
+    const ml::EnsembleMode mode = ml::ensemble_mode_from_string(o.ensemble);
+    bundle.ensemble.set_mode(mode);
+    if (mode == ml::EnsembleMode::kMax && !bundle.ensemble.has_max_threshold()) {
+      // A bundle from before the max mode: its normal-tail tables are there, only the threshold
+      // is not; set it as train does, from the validation scores the bundle keeps.
+      ml::ModelScores validation;
+      for (const auto& m : bundle.ensemble.models()) {
+        const auto it = bundle.validation_scores.find(m);
+        if (it == bundle.validation_scores.end()) {
+          throw core::Error("evaluate --ensemble max: the bundle was trained before the max mode "
+                            "and keeps no validation scores of " +
+                            m + " to set its threshold from: retrain it");
+        }
+        validation.emplace(m, it->second);
+      }
+      bundle.ensemble.set_threshold_at_alert_rate(validation, bundle.validation_y,
+                                                  bundle.ensemble.alert_rate());
+      spdlog::info(
+          "ensemble: the bundle was trained before the max mode; its threshold set where {:g} of "
+          "the normal rows among the {} validation scores it keeps lie above it",
+          bundle.ensemble.alert_rate(), bundle.validation_y.size());
+    }
     spdlog::info("ensemble: scoring with mode {} (threshold {:.4f}) instead of the bundle's",
                  o.ensemble, bundle.ensemble.threshold());
   }

@@ -94,6 +94,8 @@ class Ensemble {
   [[nodiscard]] std::vector<float> score_as(EnsembleMode mode, const ModelScores& scores) const;
   [[nodiscard]] double tail_epsilon() const { return tail_epsilon_; }
   [[nodiscard]] double alert_rate() const { return tail_alert_rate_; }
+  // False for bundles from before the max mode (set_threshold_at_alert_rate in max mode sets it).
+  [[nodiscard]] bool has_max_threshold() const { return max_threshold_.has_value(); }
   // True when the current mode's threshold comes from the alert rate (tail and max always; soft and
   // stacked after set_threshold_at_alert_rate), false when from the best validation F1.
   [[nodiscard]] bool threshold_from_alert_rate() const {

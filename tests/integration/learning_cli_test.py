@@ -237,6 +237,41 @@ class TrainAndEvaluate(unittest.TestCase):
         self.assertEqual(len(ensemble["tail"]["quantiles"]["random_forest"]), 257)
         self.assertGreater(json.loads(p.stdout)["models"]["ensemble"]["roc_auc"], 0.95)
 
+    def test_a_bundle_from_before_the_max_mode_scores_in_it_from_its_kept_validation_scores(self):
+        out = os.path.join(self.dir, "premax")
+        # A low alert rate: the threshold lies above the forest's tied normal scores.
+        p = run(["train", "--data", self.train_csv, "-o", out, "--models", "if,rf", "--seed", "7",
+                 "--ensemble", "tail", "--alert-rate", "0.005"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        evaluate = ["evaluate", "-m", out, "--data", self.train_csv, "--ensemble", "max", "--json"]
+        p = run(evaluate)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        trained = json.loads(p.stdout)["models"]["ensemble"]
+        manifest_path = os.path.join(out, "manifest.json")
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        def f32(x):
+            return struct.unpack("f", struct.pack("f", x))[0]
+        self.assertEqual(f32(trained["threshold"]), f32(manifest["ensemble"]["tail"]["max_threshold"]))
+        self.assertNotEqual(manifest["ensemble"]["tail"]["max_threshold"],
+                            manifest["ensemble"]["tail"]["threshold"])
+        del manifest["ensemble"]["tail"]["max_threshold"]  # as a bundle from before the max mode
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f)
+        p = run(evaluate)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("trained before the max mode", p.stderr)
+        # Every validation row is kept here (fewer than the cap): the same threshold as train's.
+        self.assertEqual(json.loads(p.stdout)["models"]["ensemble"], trained)
+        # Older still: no validation scores either.
+        os.remove(os.path.join(out, "validation_scores.json"))
+        del manifest["validation_scores"]
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f)
+        p = run(evaluate)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("keeps no validation scores", p.stderr)
+
     def test_torch_models_come_from_the_module_and_a_bad_module_is_named(self):
         if not has_torch():
             self.skipTest("built without LibTorch")
