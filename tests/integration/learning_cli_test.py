@@ -452,19 +452,19 @@ def replay_fusion(folds, mode, weights, budget):
     for f in folds:
         models = f["models"]
         total = sum(weights[m] for m in models)
-        terms = f["terms"][mode]
+        terms = f["terms"]["tail" if mode == "max" else mode]  # max reads the tail terms
 
         def fuse(part):
             rows = len(terms[part][0])
-            out = [0.0] * rows
+            out = [math.inf if mode == "max" else 0.0] * rows
             for i, m in enumerate(models):
                 if weights[m] == 0:
                     continue
                 share = weights[m] / total
                 col = terms[part][i]
                 for r in range(rows):
-                    out[r] += share * col[r]
-            if mode == "tail":
+                    out[r] = min(out[r], col[r]) if mode == "max" else out[r] + share * col[r]
+            if mode in ("tail", "max"):
                 floor = math.log(f["tail_epsilon"])
                 out = [1.0 - math.exp(max(v, floor)) for v in out]
             return out
