@@ -277,9 +277,10 @@ int run_evaluate(const EvaluateOptions& o, const std::string& command_line) {
       for (const auto& m : bundle.ensemble.models()) {
         const auto it = bundle.validation_scores.find(m);
         if (it == bundle.validation_scores.end()) {
-          throw core::Error("evaluate --ensemble max: the bundle was trained before the max mode "
-                            "and keeps no validation scores of " +
-                            m + " to set its threshold from: retrain it");
+          throw core::Error(
+              "evaluate --ensemble max: the bundle was trained before the max mode "
+              "and keeps no validation scores of " +
+              m + " to set its threshold from: retrain it");
         }
         validation.emplace(m, it->second);
       }
