@@ -65,8 +65,7 @@ class Ensemble {
   void set_vote_quorum(double quorum);
   [[nodiscard]] double vote_quorum() const { return vote_quorum_; }
   // Share of normal validation rows the tail and max modes' thresholds let through as alerts, in
-  // (0, 0.5].
-  // Takes effect at the next fit().
+  // (0, 0.5]. Takes effect at the next fit().
   void set_tail_alert_rate(double rate);
   [[nodiscard]] EnsembleMode mode() const { return mode_; }
 
