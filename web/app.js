@@ -1197,10 +1197,17 @@
     $('host-score').textContent = risk ? fmtNum(risk.score, 2) : '–';
     $('host-score').classList.toggle('hot', Boolean(risk && risk.score >= 1));
     $('host-role').textContent = evidence.length ? `as ${evidence[0].role}` : 'no current profile';
+    // The engaged alert, else the latest one about this host that went past (as the Riskiest
+    // Hosts panel links it).
     const alertTile = $('host-alert');
-    const alertId = risk && risk.alert_id ? risk.alert_id : engaged ? engaged.id : 0;
+    const engagedId = risk && risk.alert_id ? risk.alert_id : engaged ? engaged.id : 0;
+    const latestPast = alerts.find((a) => a.state === 'past' && a.host === ip);
+    const pastId = risk && risk.past_alert_id ? risk.past_alert_id : latestPast ? latestPast.id : 0;
+    const alertId = engagedId || pastId;
     if (alertId) {
-      const open = el('button', { cls: 'link-button', text: `#${alertId}`, attrs: { type: 'button' } });
+      const open = el('button', {
+        cls: 'link-button', text: `#${alertId} ${engagedId ? 'engaged' : 'past'}`, attrs: { type: 'button' },
+      });
       open.addEventListener('click', () => openDrawer(alertId));
       alertTile.replaceChildren(open);
     } else {

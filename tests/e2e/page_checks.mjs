@@ -139,6 +139,13 @@ export async function checkHostPage(page, check, screenshot) {
     check(Math.abs(Number(score) - apiScore) < 0.01, `the host page shows the risk score (${score}, API ${apiScore})`);
     const items = await page.$$eval('#host-evidence li', (lis) => lis.length);
     check(items === api.risk.evidence.length, `the host page lists the host's evidence (${items} of ${api.risk.evidence.length})`);
+    // Its alert tile names the engaged alert, else the latest past one, as the panel does.
+    const want = api.risk.alert_id ? `#${api.risk.alert_id} engaged`
+      : api.risk.past_alert_id ? `#${api.risk.past_alert_id} past` : null;
+    if (want) {
+      const tile = (await page.textContent('#host-alert')).trim();
+      check(tile === want, `the host page's alert tile names its alert (${tile}, API ${want})`);
+    }
   }
   // Alerts keep coming while a store fills: compare until the page and the API agree on a moment.
   let alertRows = 0;
