@@ -16,8 +16,8 @@ import { readFileSync } from 'node:fs';
 
 import { baseUrl, check, finish, withBrowser } from './browser.mjs';
 import {
-  checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkRiskiestHosts, checkSingleScore,
-  checkSuppression, checkTimeRange,
+  checkAlertEvidence, checkFiltersAndExport, checkHostPage, checkPastAlertHost, checkRiskiestHosts,
+  checkSingleScore, checkSuppression, checkTimeRange,
 } from './page_checks.mjs';
 
 const base = baseUrl('the dashboard base URL');
@@ -158,6 +158,7 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
   await checkRiskiestHosts(page, check);
   await checkFiltersAndExport(page, check);
   await checkHostPage(page, check, screenshot.replace(/\.png$/, '-host.png'));
+  await checkPastAlertHost(page, check);
   await checkTimeRange(page, check);
   await checkSuppression(page, check);
 
