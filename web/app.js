@@ -1055,6 +1055,12 @@
     if (!e) return '–';
     return `${e.kind}${e.count > 1 ? ` ×${fmtInt(e.count)}` : ''}: ${e.description}`;
   }
+  // "#12 engaged" / "#9 past": a button that opens the alert's drawer.
+  function alertLink(id, engaged) {
+    const open = el('button', { cls: 'link-button', text: `#${id} ${engaged ? 'engaged' : 'past'}`, attrs: { type: 'button' } });
+    open.addEventListener('click', () => openDrawer(id));
+    return open;
+  }
   const hostColumns = [
     ['host', (h) => h.host || h.interface], ['role', (h) => (h.host ? ((h.evidence || [])[0] || {}).role || '' : '')],
     ['score', (h) => h.score], ['severity', (h) => h.severity],
@@ -1074,13 +1080,8 @@
       // The engaged alert, else the latest one gone past: a risky host whose alert went quiet
       // still leads to what it was alerted for.
       const alertCell = el('td');
-      const alertId = h.alert_id || h.past_alert_id;
-      if (alertId) {
-        const open = el('button', {
-          cls: 'link-button', text: `#${alertId} ${h.alert_id ? 'engaged' : 'past'}`, attrs: { type: 'button' },
-        });
-        open.addEventListener('click', () => openDrawer(alertId));
-        alertCell.appendChild(open);
+      if (h.alert_id || h.past_alert_id) {
+        alertCell.appendChild(alertLink(h.alert_id || h.past_alert_id, Boolean(h.alert_id)));
       } else {
         alertCell.textContent = '–';
       }
@@ -1203,13 +1204,8 @@
     const engagedId = risk && risk.alert_id ? risk.alert_id : engaged ? engaged.id : 0;
     const latestPast = alerts.find((a) => a.state === 'past' && a.host === ip);
     const pastId = risk && risk.past_alert_id ? risk.past_alert_id : latestPast ? latestPast.id : 0;
-    const alertId = engagedId || pastId;
-    if (alertId) {
-      const open = el('button', {
-        cls: 'link-button', text: `#${alertId} ${engagedId ? 'engaged' : 'past'}`, attrs: { type: 'button' },
-      });
-      open.addEventListener('click', () => openDrawer(alertId));
-      alertTile.replaceChildren(open);
+    if (engagedId || pastId) {
+      alertTile.replaceChildren(alertLink(engagedId || pastId, Boolean(engagedId)));
     } else {
       alertTile.textContent = 'none';
     }

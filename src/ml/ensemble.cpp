@@ -188,18 +188,13 @@ double f1_at(std::span<const int> y, const std::vector<double>& scores, float th
 
 std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 
-// The (1 - rate) quantile of `scores` over the normal rows (y = 0): the threshold that lets
-// `rate` of them through.
-float normal_quantile(const std::vector<double>& scores, std::span<const int> y, double rate) {
+// alert_rate_cut over the normal rows (y = 0) of `scores`.
+float normal_rows_cut(const std::vector<double>& scores, std::span<const int> y, double rate) {
   std::vector<double> normal;
   for (std::size_t i = 0; i < scores.size(); ++i) {
     if (y[i] == 0) normal.push_back(scores[i]);
   }
-  if (normal.empty()) throw core::Error("ensemble: no normal validation rows for an alert rate");
-  std::sort(normal.begin(), normal.end());
-  const auto cut =
-      static_cast<std::size_t>(std::floor((1.0 - rate) * static_cast<double>(normal.size() - 1)));
-  return static_cast<float>(normal[cut]);
+  return static_cast<float>(alert_rate_cut(std::move(normal), rate));
 }
 
 [[noreturn]] void bad_field(const std::string& field, const std::string& why) {
@@ -207,6 +202,14 @@ float normal_quantile(const std::vector<double>& scores, std::span<const int> y,
 }
 
 }  // namespace
+
+double alert_rate_cut(std::vector<double> values, double rate) {
+  if (values.empty()) throw core::Error("ensemble: no normal validation rows for an alert rate");
+  const auto k =
+      static_cast<std::size_t>(std::floor((1.0 - rate) * static_cast<double>(values.size() - 1)));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+  return values[k];
+}
 
 std::string_view to_string(EnsembleMode mode) {
   switch (mode) {
@@ -384,10 +387,10 @@ void Ensemble::fit(const ModelScores& validation, std::span<const int> y_val) {
   stacked_threshold_ = st_choice.threshold;
   results_.push_back({EnsembleMode::kStacked, st_choice.f1, stacked_threshold_});
   const auto tail = score_mode(EnsembleMode::kTail, validation, n);
-  tail_threshold_ = normal_quantile(tail, y_val, tail_alert_rate_);
+  tail_threshold_ = normal_rows_cut(tail, y_val, tail_alert_rate_);
   results_.push_back({EnsembleMode::kTail, f1_at(y_val, tail, tail_threshold_), tail_threshold_});
   const auto largest = score_mode(EnsembleMode::kMax, validation, n);
-  max_threshold_ = normal_quantile(largest, y_val, tail_alert_rate_);
+  max_threshold_ = normal_rows_cut(largest, y_val, tail_alert_rate_);
   results_.push_back({EnsembleMode::kMax, f1_at(y_val, largest, *max_threshold_), *max_threshold_});
 }
 
@@ -536,7 +539,7 @@ void Ensemble::set_threshold_at_alert_rate(const ModelScores& validation,
   if (scores.size() != y_val.size()) {
     throw core::Error("ensemble: validation scores and labels differ in length");
   }
-  const float threshold = normal_quantile(scores, y_val, rate);
+  const float threshold = normal_rows_cut(scores, y_val, rate);
   if (mode_ == EnsembleMode::kSoft) soft_threshold_ = threshold;
   if (mode_ == EnsembleMode::kStacked) stacked_threshold_ = threshold;
   if (mode_ == EnsembleMode::kSoft || mode_ == EnsembleMode::kStacked) alert_rate_mode_ = mode_;

@@ -45,6 +45,11 @@ enum class EnsembleMode { kVote, kSoft, kStacked, kTail, kMax };
 // otherwise.
 [[nodiscard]] EnsembleMode ensemble_mode_from_string(std::string_view text);
 
+// The (1 - rate) quantile of `values`, the floor((1 - rate) * (n - 1))-th smallest: the threshold
+// that lets `rate` of them through (the tail and max modes' alert rate, the fusion search's
+// budget). Throws core::Error when `values` is empty.
+[[nodiscard]] double alert_rate_cut(std::vector<double> values, double rate);
+
 // Model name -> one score per row (higher = more suspicious); all vectors the same length.
 using ModelScores = std::map<std::string, std::vector<float>, std::less<>>;
 

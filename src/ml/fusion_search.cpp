@@ -18,15 +18,6 @@ namespace {
 
 constexpr double kWeightGrid[] = {0.0, 1.0, 2.0};
 
-// The (1 - budget) quantile of `values` (the threshold that lets `budget` of them through).
-double budget_threshold(std::vector<double> values, double budget) {
-  if (values.empty()) return 0.5;
-  const auto k =
-      static_cast<std::size_t>(std::floor((1.0 - budget) * static_cast<double>(values.size() - 1)));
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
-  return values[k];
-}
-
 // Per model and row: the mode's term before weighting (see Ensemble::model_terms).
 struct Terms {
   std::vector<std::vector<double>> calibrate;  // [model][row]
@@ -208,7 +199,7 @@ std::vector<FusionResult> search_fusion(const std::vector<FoldScores>& folds,
         std::vector<double> normal;
         normal.reserve(state[f].calibrate_benign.size());
         for (const std::size_t i : state[f].calibrate_benign) normal.push_back(cal[i]);
-        threshold = budget_threshold(std::move(normal), fp_budget);
+        threshold = alert_rate_cut(std::move(normal), fp_budget);
       } else {
         for (const std::size_t i : state[f].calibrate_benign) {
           ++calibrate_benign;

@@ -33,6 +33,11 @@ def has_torch():
     return "LibTorch: yes" in p.stdout
 
 
+def f32(x):
+    """x rounded to a 32-bit float, as netsentry keeps scores and thresholds."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
 def write_original_csv(path, rows=3000, seed=1):
     """Normal: web/DNS traffic; attacks: floods (many small packets, short) and scans."""
     rng = random.Random(seed)
@@ -212,8 +217,6 @@ class TrainAndEvaluate(unittest.TestCase):
         with open(out) as f:
             rows = list(csv.DictReader(f))
         self.assertEqual(set(v["scores"]), expected)
-        def f32(x):
-            return struct.unpack("f", struct.pack("f", x))[0]
         for name, scores in v["scores"].items():
             for i, r in enumerate(v["rows"]):
                 self.assertEqual(rows[r]["row"], str(r))
@@ -250,8 +253,6 @@ class TrainAndEvaluate(unittest.TestCase):
         manifest_path = os.path.join(out, "manifest.json")
         with open(manifest_path) as f:
             manifest = json.load(f)
-        def f32(x):
-            return struct.unpack("f", struct.pack("f", x))[0]
         self.assertEqual(f32(trained["threshold"]), f32(manifest["ensemble"]["tail"]["max_threshold"]))
         self.assertNotEqual(manifest["ensemble"]["tail"]["max_threshold"],
                             manifest["ensemble"]["tail"]["threshold"])
