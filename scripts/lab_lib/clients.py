@@ -22,12 +22,14 @@
 """
 import argparse
 import base64
+import http.client
 import json
 import os
 import random
 import signal
 import smtplib
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -37,6 +39,28 @@ import time
 stop = threading.Event()
 BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/120.0 Safari/537.36")
+
+
+BROWSER_HEADERS = {"User-Agent": BROWSER_UA, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+                   "Accept-Language": "en-GB,en;q=0.9", "Accept-Encoding": "identity",
+                   "Connection": "keep-alive"}
+
+
+class LabHttps(http.client.HTTPSConnection):
+    """HTTPS to a lab address under a site name (SNI and Host), without checking the lab's
+    self-signed certificate; HTTP/1.1 by ALPN."""
+
+    def __init__(self, addr, name, timeout):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["http/1.1"])
+        super().__init__(name, 443, timeout=timeout, context=ctx)
+        self.addr = addr
+
+    def connect(self):
+        sock = socket.create_connection((self.addr, 443), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def run(cmd, timeout, **kw):
@@ -154,35 +178,90 @@ class Host:
     # --- sessions ---------------------------------------------------------------------------
 
     def web_http(self):
-        """A few pages from the HTTP server, several objects per connection (keep-alive)."""
+        """A few pages from the HTTP server: as a browser (60 %: pages on a kept-alive connection
+        with reading pauses, idle before it closes) or as curl (several objects per connection,
+        closed right after the last one)."""
         self.lookup("www.lab")
         victim = self.c["victim"]
+        if self.rng.random() < 0.6:
+            pages = []
+            for _ in range(self.rng.randint(1, 5)):
+                pages.append(["/"] + [f"/size/{self.object_size()}"
+                                      for _ in range(self.rng.randint(0, 11))])
+            self.browse(lambda: http.client.HTTPConnection(victim, 80, timeout=30), pages)
+            return
         for _ in range(self.rng.randint(1, 5)):
             urls = []
             for _ in range(self.rng.randint(1, 12)):
-                u = self.rng.random()
-                size = (self.rng.randint(300, 4000) if u < 0.6 else
-                        self.rng.randint(4000, 60000) if u < 0.9 else
-                        self.rng.randint(60000, 500000))
-                urls += [f"http://{victim}/size/{size}" if self.rng.random() < 0.85
-                         else f"http://{victim}/", "-o", "/dev/null"]
+                urls += [f"http://{victim}/size/{self.object_size()}"
+                         if self.rng.random() < 0.85 else f"http://{victim}/", "-o", "/dev/null"]
             run(["curl", "-s", "--max-time", "30", "-A", BROWSER_UA] + urls, 35)
             if not self.wait(self.rng.uniform(2, 20)):
                 return
 
+    def object_size(self):
+        u = self.rng.random()
+        return (self.rng.randint(300, 4000) if u < 0.6 else
+                self.rng.randint(4000, 60000) if u < 0.9 else self.rng.randint(60000, 500000))
+
+    def browse(self, connect, pages):
+        """Page views the way a browser makes them: each page's objects one after another on one
+        kept-alive HTTP/1.1 connection, a reading pause between pages, and after the last page the
+        connection left idle until the browser drops it (1-110 s) or the server times it out. A
+        page that finds the connection closed by the server opens a new one, as a browser does."""
+        idle_limit = self.rng.choice([self.rng.uniform(1, 6), self.rng.uniform(6, 30),
+                                      self.rng.uniform(30, 110)])
+        conn = None
+        try:
+            for i, paths in enumerate(pages):
+                for path in paths:
+                    for attempt in (0, 1):
+                        if conn is None:
+                            conn = connect()
+                        try:
+                            conn.request("GET", path, headers=BROWSER_HEADERS)
+                            conn.getresponse().read()
+                            break
+                        except (OSError, http.client.HTTPException):
+                            conn.close()
+                            conn = None
+                            if attempt:
+                                return
+                    if not self.alive():
+                        return
+                reading = self.rng.lognormvariate(1.5, 0.9)  # median 4.5 s
+                if i + 1 < len(pages):
+                    if reading > idle_limit:  # the browser dropped the idle connection meanwhile
+                        if not self.wait(idle_limit):
+                            return
+                        conn.close()
+                        conn = None
+                        reading -= idle_limit
+                    if not self.wait(reading):
+                        return
+            self.wait(idle_limit)
+        finally:
+            if conn is not None:
+                conn.close()
+
     def web_https(self):
         """Page views on the TLS intranet site like a browser: the page, then its assets over
-        HTTP/2 (multiplexed) or HTTP/1.1 keep-alive; a few views per visit."""
+        HTTP/2 (multiplexed, curl) or HTTP/1.1 keep-alive (a browser's connection with idle time,
+        browse()); a few views per visit."""
         self.lookup("intranet.lab")
         addr = self.server(self.c["victim"], self.c["victim6"])
         h2 = self.rng.random() < 0.75
-        for _ in range(self.rng.randint(1, 8)):
+        views = self.rng.randint(1, 8)
+        if not h2:
+            pages = [["/"] + self.rng.sample(self.c["assets"], self.rng.randint(3, 14))
+                     for _ in range(views)]
+            self.browse(lambda: LabHttps(addr, "intranet.lab", timeout=30), pages)
+            return
+        for _ in range(views):
             assets = self.rng.sample(self.c["assets"], self.rng.randint(3, 14))
             cmd = ["curl", "-sk", "--max-time", "40", "-A", BROWSER_UA, "--resolve",
-                   f"intranet.lab:443:{self.url_host(addr)}",
-                   "--http2" if h2 else "--http1.1"]
-            if h2:
-                cmd += ["--parallel", "--parallel-max", "6"]
+                   f"intranet.lab:443:{self.url_host(addr)}", "--http2", "--parallel",
+                   "--parallel-max", "6"]
             for path in ["/"] + assets:
                 cmd += [f"https://intranet.lab{path}", "-o", "/dev/null"]
             run(cmd, 45)
