@@ -452,6 +452,40 @@ class RealLab(unittest.TestCase):
                 n = ports.get((addr, port), 0) + ports.get((v6[addr], port), 0)
                 self.assertGreater(n, 0, f"no benign traffic to {service}")
 
+    def test_benign_browsers_leave_kept_alive_web_connections_idle(self):
+        # A browser keeps its connection after the last object (the shared capture debian/test.pcap
+        # has 3.3 s of it); the lab's curl clients close at once. At least one benign web
+        # connection must carry an answer and then stay idle a second or more before a FIN.
+        clients = set(BENIGN) | {slaac(h["mac"]) for h in self.hosts.values() if h["role"] == "benign"}
+        conns = {}
+        for f in self.frames:
+            if f[3] != 6 or f[5] not in ("0800", "86dd"):
+                continue
+            raw = f[7]
+            l4 = 54 if f[5] == "86dd" else 14 + (raw[14] & 0x0F) * 4
+            ip_payload = (struct.unpack_from("!H", raw, 18)[0] if f[5] == "86dd"
+                          else struct.unpack_from("!H", raw, 16)[0] - (raw[14] & 0x0F) * 4)
+            sport, dport = struct.unpack_from("!HH", raw, l4)
+            payload, flags = ip_payload - (raw[l4 + 12] >> 4) * 4, raw[l4 + 13]
+            if f[1] in clients and dport in (80, 443):
+                key, from_server = (f[1], sport, f[2], dport), False
+            elif f[2] in clients and sport in (80, 443):
+                key, from_server = (f[2], dport, f[1], sport), True
+            else:
+                continue
+            c = conns.setdefault(key, {"answer": None, "last_data": None, "fin": None})
+            if payload > 0 and c["fin"] is None:
+                c["last_data"] = f[0]
+                if from_server:
+                    c["answer"] = f[0]
+            if flags & 0x01 and c["fin"] is None:
+                c["fin"] = f[0]
+        idle = [c["fin"] - c["last_data"] for c in conns.values()
+                if c["answer"] is not None and c["fin"] is not None]
+        self.assertGreater(len(idle), 10, "too few finished benign web connections")
+        self.assertTrue(any(i >= 1.0 for i in idle),
+                        f"no benign web connection idled 1 s before closing: max {max(idle):.2f} s")
+
     def test_benign_clients_talk_throughout_the_run(self):
         benign = [p for p in self.packets if p[1] in BENIGN]
         self.assertGreater(len(benign), 200)
