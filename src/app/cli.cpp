@@ -700,8 +700,9 @@ int run_cli(int argc, char** argv) {
                          "the rows whose forest votes leave the decision open (decisions are "
                          "those of scoring every model; their per-model metrics are left out)");
   evaluate_cmd->add_option("--scores", evaluate.scores_csv,
-                           "Write every record's label, class, model scores and ensemble score "
-                           "to this CSV file");
+                           "Write every record's place (row in time order, input file and "
+                           "line), label, class, model scores and ensemble score to this CSV "
+                           "file");
   evaluate_cmd->footer(
       "Examples:\n"
       "  netsentry evaluate -m models/kdd --data KDDTest+.txt\n"

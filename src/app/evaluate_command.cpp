@@ -27,17 +27,28 @@
 namespace netsentry::app {
 namespace {
 
-// One row per record: label, class, then each model's score and the ensemble's, for analysis
-// outside netsentry (threshold studies, joining with the input).
+// One row per record: its place (row in evaluate's time order, file and line of the input), label,
+// class, then each model's score and the ensemble's, for analysis outside netsentry (threshold
+// studies, joining with the input). Rows are scored in time order, which is not the order of a
+// flows CSV (written as flows end), so a join must go by file and line, not by row.
 void write_scores(const std::filesystem::path& path, const data::Dataset& ds,
                   const std::vector<eval::ScoredModel>& results) {
   std::ofstream out(path, std::ios::trunc);
   if (!out) throw core::Error(fmt::format("--scores {}: cannot create the file", path.string()));
-  out << "row,label,class";
+  out << "row,file,line,label,class";
   for (const auto& m : results) out << ',' << m.name;
   out << '\n';
+  std::vector<std::string> files;
+  files.reserve(ds.files.size());
+  for (const auto& f : ds.files) {
+    std::string field;
+    store::append_csv_field(field, f);
+    files.push_back(std::move(field));
+  }
   for (std::size_t r = 0; r < ds.rows(); ++r) {
-    out << r << ',' << (ds.y.empty() ? -1 : ds.y[r]) << ',';
+    const auto& o = ds.origin[r];
+    out << r << ',' << (o.file < files.size() ? files[o.file] : std::string()) << ',' << o.line
+        << ',' << (ds.y.empty() ? -1 : ds.y[r]) << ',';
     if (!ds.class_code.empty()) {
       std::string field;
       store::append_csv_field(field, ds.class_name(r));

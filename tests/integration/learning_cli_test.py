@@ -153,6 +153,66 @@ class TrainAndEvaluate(unittest.TestCase):
         normal = [float(r["random_forest"]) for r in rows if r["label"] == "0"]
         self.assertGreater(sum(attack) / len(attack), sum(normal) / len(normal))
 
+    def test_scores_file_names_each_records_file_and_line(self):
+        # Flow records are scored in time order, which is not their order in the file (a flows
+        # CSV is written as flows end): each scores row must say where its record is, so a user
+        # can join the scores with the flows. The same records in the reverse order must get the
+        # same scores by that join.
+        rng = random.Random(5)
+        header = ["start_time", "src_ip", "dst_ip", "Duration", "PacketCount", "ByteCount",
+                  "Protocol", "Label"]
+
+        def records(n):
+            out = []
+            for _ in range(n):
+                attack = rng.random() < 0.3
+                pk = rng.randint(500, 5000) if attack else rng.randint(4, 60)
+                out.append([f"2026-12-07T01:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}."
+                            f"{rng.randint(0, 999999):06d}Z", f"10.0.0.{rng.randint(1, 9)}",
+                            "10.0.1.1", round(rng.uniform(0.5, 3) if attack else rng.uniform(0.05, 30), 3),
+                            pk, pk * (rng.randint(40, 64) if attack else rng.randint(200, 1400)),
+                            "TCP", "Attack" if attack else "BENIGN"])
+            return out
+
+        def write(path, rows):
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerows([header] + rows)
+
+        d = os.path.join(self.dir, "scores-by-line")
+        os.makedirs(d, exist_ok=True)
+        write(os.path.join(d, "train.csv"), records(600))
+        test = records(300)
+        forward, backward = os.path.join(d, "forward.csv"), os.path.join(d, "backward.csv")
+        write(forward, test)
+        write(backward, test[::-1])
+        bundle = os.path.join(d, "bundle")
+        p = run(["train", "--data", os.path.join(d, "train.csv"), "--format", "flows", "-o", bundle,
+                 "--models", "if,rf", "--seed", "7"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        by_record = []
+        for path in (forward, backward):
+            out = path + ".scores.csv"
+            p = run(["evaluate", "-m", bundle, "--data", path, "--format", "flows", "--scores", out])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(path, newline="") as f:
+                lines = {i: r for i, r in enumerate(csv.reader(f), start=1)}
+            with open(out, newline="") as f:
+                rows = list(csv.DictReader(f))
+            self.assertEqual([r["row"] for r in rows], [str(i) for i in range(300)])
+            self.assertEqual({r["file"] for r in rows}, {path})
+            self.assertEqual(sorted(int(r["line"]) for r in rows), list(range(2, 302)))
+            # Scored in time order, not the file's: the test means something only then.
+            self.assertTrue(any(int(r["line"]) != i + 2 for i, r in enumerate(rows)),
+                            "the rows were scored in the file's order")
+            scores = {}
+            for r in rows:
+                record = lines[int(r["line"])]
+                self.assertEqual(r["class"], record[-1])
+                self.assertEqual(r["label"], "1" if record[-1] == "Attack" else "0")
+                scores[tuple(record)] = (r["isolation_forest"], r["random_forest"])
+            by_record.append(scores)
+        self.assertEqual(by_record[0], by_record[1])
+
     def host_context_bundle(self):
         """A bundle whose LSTM reads the rows before each row (--lstm-context host; this data has
         no host column, so the whole file is one sequence), trained once."""
