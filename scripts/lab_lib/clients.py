@@ -188,7 +188,8 @@ class Host:
             for _ in range(self.rng.randint(1, 5)):
                 pages.append(["/"] + [f"/size/{self.object_size()}"
                                       for _ in range(self.rng.randint(0, 11))])
-            self.browse(lambda: http.client.HTTPConnection(victim, 80, timeout=30), pages)
+            self.browse(lambda: http.client.HTTPConnection(victim, 80, timeout=30), pages,
+                        lambda n: [f"/size/{self.rng.randint(40, 6000)}" for _ in range(n)])
             return
         for _ in range(self.rng.randint(1, 5)):
             urls = []
@@ -204,11 +205,37 @@ class Host:
         return (self.rng.randint(300, 4000) if u < 0.6 else
                 self.rng.randint(4000, 60000) if u < 0.9 else self.rng.randint(60000, 500000))
 
-    def browse(self, connect, pages):
+    def fetch(self, conn, path, headers=BROWSER_HEADERS):
+        """One GET on conn; False when it failed (the connection is then closed)."""
+        try:
+            conn.request("GET", path, headers=headers)
+            conn.getresponse().read()
+            return True
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return False
+
+    def third_party(self, connect, paths):
+        """Objects a page pulls from other sites (a CDN, analytics, an ad): a new connection for
+        one or two of them, then closed, by the server (the request asks for it, as HTTP/1.0-style
+        clients and many APIs do) or by the browser after a short idle."""
+        conn = connect()
+        close = self.rng.random() < 0.5
+        headers = dict(BROWSER_HEADERS, Connection="close") if close else BROWSER_HEADERS
+        try:
+            for path in paths:
+                if not self.fetch(conn, path, headers) or close:
+                    return
+            stop.wait(self.rng.uniform(0.1, 3))
+        finally:
+            conn.close()
+
+    def browse(self, connect, pages, third_party_paths):
         """Page views the way a browser makes them: each page's objects one after another on one
-        kept-alive HTTP/1.1 connection, a reading pause between pages, and after the last page the
-        connection left idle until the browser drops it (1-110 s) or the server times it out. A
-        page that finds the connection closed by the server opens a new one, as a browser does."""
+        kept-alive HTTP/1.1 connection, 0-4 objects from other sites on connections of their own
+        (third_party), a reading pause between pages, and after the last page the connection left
+        idle until the browser drops it (1-110 s) or the server times it out. A page that finds
+        the connection closed by the server opens a new one, as a browser does."""
         idle_limit = self.rng.choice([self.rng.uniform(1, 6), self.rng.uniform(6, 30),
                                       self.rng.uniform(30, 110)])
         conn = None
@@ -218,15 +245,15 @@ class Host:
                     for attempt in (0, 1):
                         if conn is None:
                             conn = connect()
-                        try:
-                            conn.request("GET", path, headers=BROWSER_HEADERS)
-                            conn.getresponse().read()
+                        if self.fetch(conn, path):
                             break
-                        except (OSError, http.client.HTTPException):
-                            conn.close()
-                            conn = None
-                            if attempt:
-                                return
+                        conn = None
+                        if attempt:
+                            return
+                    if not self.alive():
+                        return
+                for _ in range(self.rng.choice([0, 0, 1, 2, 3, 4])):
+                    self.third_party(connect, third_party_paths(self.rng.randint(1, 2)))
                     if not self.alive():
                         return
                 reading = self.rng.lognormvariate(1.5, 0.9)  # median 4.5 s
@@ -255,7 +282,8 @@ class Host:
         if not h2:
             pages = [["/"] + self.rng.sample(self.c["assets"], self.rng.randint(3, 14))
                      for _ in range(views)]
-            self.browse(lambda: LabHttps(addr, "intranet.lab", timeout=30), pages)
+            self.browse(lambda: LabHttps(addr, "intranet.lab", timeout=30), pages,
+                        lambda n: self.rng.sample(self.c["assets"], n))
             return
         for _ in range(views):
             assets = self.rng.sample(self.c["assets"], self.rng.randint(3, 14))
