@@ -47,8 +47,8 @@ void write_scores(const std::filesystem::path& path, const data::Dataset& ds,
   }
   for (std::size_t r = 0; r < ds.rows(); ++r) {
     const auto& o = ds.origin[r];
-    out << r << ',' << (o.file < files.size() ? files[o.file] : std::string()) << ',' << o.line
-        << ',' << (ds.y.empty() ? -1 : ds.y[r]) << ',';
+    out << r << ',' << files.at(o.file) << ',' << o.line << ',' << (ds.y.empty() ? -1 : ds.y[r])
+        << ',';
     if (!ds.class_code.empty()) {
       std::string field;
       store::append_csv_field(field, ds.class_name(r));
