@@ -422,7 +422,11 @@ class NonUtf8Names(Base):
                                   stdout=subprocess.PIPE)
         self.assertEqual(helper.stdout.readline().strip(), b"ready")
         out = self.path("out")
-        port = free_port()
+        # Fixed ports below the namespace's ephemeral range (32768-60999): the helper's sockets
+        # take ephemeral ports, and a port picked by free_port() in the host's namespace could
+        # be the helper's listening one here (the dashboard then cannot bind, and the query
+        # waits on the helper's backlog until it times out; CI saw that once).
+        port = 18050
         url = f"http://127.0.0.1:{port}"
         monitor = subprocess.Popen(self.in_ns + [BINARY, "monitor", "-i", "lo", "-o", out,
                                                  "--no-model", "--listen", f"127.0.0.1:{port}"],
@@ -448,22 +452,26 @@ class NonUtf8Names(Base):
         with open(os.path.join(out, "network_connections.csv"), "rb") as f:
             self.assertIn("ns\ufffd", f.read().decode("utf-8"))
 
-        port = free_port()
+        port = 18051
         url = f"http://127.0.0.1:{port}"
         dash = subprocess.Popen(self.in_ns + [BINARY, "dashboard", "--db",
                                               os.path.join(out, "netsentry.db"),
                                               "--listen", f"127.0.0.1:{port}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp)
+        res = {}
         try:
-            time.sleep(2)
-            res = self.query(url, "/api/stats", "/api/connections", "/api/traffic?window=600")
-            for path, (status, body) in res.items():
-                self.assertEqual(status, 200, f"dashboard --db {path}: {body[:300]}")
+            # It prints its address once it serves; on a loaded machine that can take a while.
+            if b"netsentry dashboard: " in dash.stdout.readline():
+                res = self.query(url, "/api/stats", "/api/connections", "/api/traffic?window=600")
         finally:
             dash.send_signal(signal.SIGTERM)
-            dash.communicate(timeout=60)
+            _, err = dash.communicate(timeout=60)
             helper.kill()
             helper.wait()
+        self.assertEqual(dash.returncode, 0, f"the dashboard failed: {err[-2000:]!r}")
+        self.assertEqual(len(res), 3, res)
+        for path, (status, body) in res.items():
+            self.assertEqual(status, 200, f"dashboard --db {path}: {body[:300]}")
 
 
 if __name__ == "__main__":
