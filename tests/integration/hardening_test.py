@@ -432,10 +432,18 @@ class NonUtf8Names(Base):
                                                  "--no-model", "--listen", f"127.0.0.1:{port}"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp)
         try:
-            time.sleep(4)
-            self.assertIsNone(monitor.poll(), "monitor exited")
-            res = self.query(url, "/api/stats", "/api/connections", "/api/traffic?window=60",
-                             "/api/traffic?interface=%FF%FE", "/metrics")
+            # Until the first samples name the veth and the helper (a few seconds; more on a
+            # loaded machine), at most 60 s: the checks below then say what was missing.
+            deadline = time.monotonic() + 60
+            while True:
+                time.sleep(1)
+                self.assertIsNone(monitor.poll(), "monitor exited")
+                res = self.query(url, "/api/stats", "/api/connections", "/api/traffic?window=60",
+                                 "/api/traffic?interface=%FF%FE", "/metrics")
+                if time.monotonic() > deadline or (
+                        "\ufffd\ufffd" in res["/api/stats"][1]
+                        and "ns\ufffd" in res["/api/connections"][1]):
+                    break
             for path, (status, body) in res.items():
                 expected = 400 if "%FF" in path else 200
                 self.assertEqual(status, expected, f"{path}: {body[:300]}")
