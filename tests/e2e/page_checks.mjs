@@ -125,26 +125,31 @@ export async function checkHostPage(page, check, screenshot) {
     return { flows: flows.flows, alerts: alerts.alerts, risk: hosts.hosts.find((h) => h.host === host) };
   }, ip);
   if (api.risk) {
-    // A live monitor moves the score: compare the page and the API until they describe the same
-    // moment (the host page reloads every 5 s).
-    let score = '';
-    let apiScore = api.risk.score;
+    // A live monitor moves the score, the evidence and the alert: compare the page and the API
+    // until they describe the same moment (the host page reloads every 5 s).
+    const wantTile = (r) => (r.alert_id ? `#${r.alert_id} engaged`
+      : r.past_alert_id ? `#${r.past_alert_id} past` : null);
+    let risk = api.risk;
+    let shown = null;
     for (let attempt = 0; attempt < 8; attempt += 1) {
-      if (attempt) await page.waitForTimeout(1000);
-      score = (await page.textContent('#host-score')).trim();
-      if (Math.abs(Number(score) - apiScore) < 0.01) break;
-      apiScore = await page.evaluate(async (host) => ((await (await fetch('/api/hosts?limit=200')).json()).hosts
-        .find((h) => h.host === host) || { score: NaN }).score, ip);
+      if (attempt) {
+        await page.waitForTimeout(1000);
+        risk = (await page.evaluate(async (host) => (await (await fetch('/api/hosts?limit=200')).json()).hosts
+          .find((h) => h.host === host) || null, ip)) || risk;
+      }
+      shown = {
+        score: (await page.textContent('#host-score')).trim(),
+        items: await page.$$eval('#host-evidence li', (lis) => lis.length),
+        tile: (await page.textContent('#host-alert')).trim(),
+      };
+      if (Math.abs(Number(shown.score) - risk.score) < 0.01 && shown.items === risk.evidence.length &&
+          (wantTile(risk) === null || shown.tile === wantTile(risk))) break;
     }
-    check(Math.abs(Number(score) - apiScore) < 0.01, `the host page shows the risk score (${score}, API ${apiScore})`);
-    const items = await page.$$eval('#host-evidence li', (lis) => lis.length);
-    check(items === api.risk.evidence.length, `the host page lists the host's evidence (${items} of ${api.risk.evidence.length})`);
+    check(Math.abs(Number(shown.score) - risk.score) < 0.01, `the host page shows the risk score (${shown.score}, API ${risk.score})`);
+    check(shown.items === risk.evidence.length, `the host page lists the host's evidence (${shown.items} of ${risk.evidence.length})`);
     // Its alert tile names the engaged alert, else the latest past one, as the panel does.
-    const want = api.risk.alert_id ? `#${api.risk.alert_id} engaged`
-      : api.risk.past_alert_id ? `#${api.risk.past_alert_id} past` : null;
-    if (want) {
-      const tile = (await page.textContent('#host-alert')).trim();
-      check(tile === want, `the host page's alert tile names its alert (${tile}, API ${want})`);
+    if (wantTile(risk)) {
+      check(shown.tile === wantTile(risk), `the host page's alert tile names its alert (${shown.tile}, API ${wantTile(risk)})`);
     }
   }
   // Alerts keep coming while a store fills: compare until the page and the API agree on a moment.
