@@ -1356,13 +1356,16 @@
       ? `${info.bundle_path}${info.format_version ? ` · format ${info.format_version}` : ''}${info.created ? ` · ${info.created}` : ''}${info.feature_count ? ` · ${info.feature_count} features` : ''}${info.ensemble_rule ? ` · ${info.ensemble_rule}` : ''}`
       : 'no model bundle loaded: rule detectors only';
     const cards = (info.models || []).map((m) => {
+      // A model of weight 0 is scored and shown in the evidence, but the ensemble does not count it.
+      const voting = !(Number(m.weight) <= 0);
       const facts = el('dl', { cls: 'facts' }, [
         ...fact('Threshold', fmtNum(m.threshold, 4)),
-        ...fact('Weight', fmtNum(m.weight, 2)),
+        ...fact('Weight', voting ? fmtNum(m.weight, 2) : '0 · no vote'),
         ...(m.metrics || []).flatMap((x) => fact(x.name, fmtNum(x.value, 4))),
       ]);
-      return el('div', { cls: 'model' }, [
+      return el('div', { cls: 'model', attrs: { 'data-model': m.name } }, [
         el('h3', { text: m.name }, [m.loaded ? null : el('span', { cls: 'off', text: ' (not loaded)' })]),
+        voting ? null : el('p', { cls: 'hint no-vote', text: 'Scored, and its verdict shown in each alert\'s evidence, but it has no vote: the ensemble decides without it.' }),
         facts,
         confusionTable(m.confusion_labels, m.confusion),
       ]);

@@ -95,7 +95,7 @@ struct Evidence {
   std::int64_t hold_ns = 0;
   // Details shown with an alert.
   float score = 0;  // the detector's measure relative to its threshold, or the ensemble score
-  int votes = 0;    // models that voted anomalous (ML evidence)
+  int votes = 0;    // models with a vote that found it anomalous (ML evidence; weight 0: none)
   int voters = 0;
   std::vector<ModelVote> models;
   std::vector<FeatureDeviation> deviations;

@@ -73,6 +73,9 @@ FlowScorer::FlowScorer(const ml::Bundle& bundle, FlowScorerOptions options)
         "features: CIC-IDS2017 CSVs, the original's columns, or `netsentry flows` output)",
         join(missing)));
   }
+  for (const auto& m : bundle_.models) {
+    voting_.push_back(bundle_.ensemble.weight_of(std::string(m->name())) > 0);
+  }
 }
 
 double FlowScorer::numeric_value(const flow::FlowRecord& r, const Binding& b) const {
@@ -156,7 +159,10 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
     v.scored = true;
     v.score = ensemble[i];
     v.anomalous = ensemble[i] > threshold;
-    for (const auto& m : bundle_.models) {
+    for (std::size_t k = 0; k < bundle_.models.size(); ++k) {
+      // A model of weight 0 is scored for the evidence only: it has no vote to count.
+      if (!voting_[k]) continue;
+      const auto& m = bundle_.models[k];
       const auto& s = scores.at(std::string(m->name()));
       if (std::isnan(s[i])) continue;  // not scored: the cascade had decided the row
       ++v.voters;
@@ -256,11 +262,21 @@ void FlowScorer::describe_one(const flow::FlowRecord& r, const ScoredBatch& batc
     e.deviations.push_back({names[j], pre.raw_value(j, batch.x.at(row, j)), pre.typical_value(j),
                             ae_errors ? (*ae_errors)[j] : static_cast<double>(batch.x.at(row, j))});
   }
+  // Models of weight 0 are named apart: their verdicts are evidence, not votes.
+  std::string unvoted;
+  for (std::size_t m = 0; m < bundle_.models.size(); ++m) {
+    const ModelVote& mv = e.models[m];
+    if (voting_[m] || std::isnan(mv.score)) continue;
+    unvoted += fmt::format("{}{} {}", unvoted.empty() ? "" : ", ", mv.model,
+                           mv.vote ? "flags it" : "does not");
+  }
   std::string text = fmt::format(
       "Unusual {} flow {} → {}: ensemble score {:.2f} over its threshold {:.2f}, {} of {} "
-      "models agree; {} packets, {} bytes in {}",
+      "{}models agree{}; {} packets, {} bytes in {}",
       proto.empty() ? "IP" : proto, format_endpoint(r.src_ip, r.src_port),
       format_endpoint(r.dst_ip, r.dst_port), v.score, threshold, v.votes, v.voters,
+      unvoted.empty() ? "" : "voting ",
+      unvoted.empty() ? "" : " (scored without a vote: " + unvoted + ")",
       format_count(r.packet_count), format_count(r.byte_count), format_duration(r.duration_s));
   if (!e.deviations.empty()) {
     const auto& top = e.deviations.front();

@@ -35,8 +35,8 @@ struct FlowScorerOptions {
 struct FlowVerdict {
   float score = 0;  // ensemble score
   bool anomalous = false;
-  int votes = 0;
-  int voters = 0;
+  int votes = 0;          // models with a vote (weight above 0) that find the flow anomalous
+  int voters = 0;         // models with a vote that scored it
   bool scored = false;    // false: no model judged it (see `note`)
   bool evidence = false;  // the ML detector gave evidence about it (after the site baseline)
   // Why it was not scored or gave no evidence although anomalous: "one packet", "DHCP", "typical
@@ -95,6 +95,9 @@ class FlowScorer final {
   std::vector<Binding> numeric_;
   std::vector<std::string> input_names_;
   std::size_t categorical_count_ = 0;  // every categorical input is a protocol column
+  // Per bundle model: its weight in the ensemble is above 0. Votes count only these; the others
+  // are scored for the evidence (their verdicts are in Evidence::models and the description).
+  std::vector<bool> voting_;
 };
 
 }  // namespace netsentry::detect

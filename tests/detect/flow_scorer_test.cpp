@@ -124,6 +124,35 @@ TEST_F(FlowScorerTest, FlagsFloodFlowsAndDescribesThemWithVotesFeaturesAndNumber
   EXPECT_NE(described[1].description.find("10.0.0.5:22"), std::string::npos);
 }
 
+TEST_F(FlowScorerTest, AModelOfWeightZeroIsScoredAndNamedButHasNoVote) {
+  // The shipped bundle's way: the forest votes; the Isolation Forest is scored for the evidence.
+  bundle_.ensemble.set_mode(ml::EnsembleMode::kVote);
+  bundle_.ensemble.set_weight("isolation_forest", 0);
+  const FlowScorer scorer(bundle_);
+  std::vector<flow::FlowRecord> flows = {flood(8081, kT0), web(40000, kT0)};
+  std::vector<FlowVerdict> verdicts;
+  ScoredBatch batch;
+  scorer.score(flows, verdicts, &batch);
+  ASSERT_TRUE(verdicts[0].anomalous);
+  EXPECT_FALSE(verdicts[1].anomalous);
+  for (const FlowVerdict& v : verdicts) EXPECT_EQ(v.voters, 1);  // the forest alone
+  EXPECT_EQ(verdicts[0].votes, 1);
+  EXPECT_EQ(verdicts[1].votes, 0);
+  const std::size_t rows[] = {0};
+  std::vector<Evidence> described;
+  scorer.describe(flows, batch, verdicts, rows, described);
+  ASSERT_EQ(described.size(), 1u);
+  const Evidence& e = described[0];
+  EXPECT_EQ(e.votes, 1);
+  EXPECT_EQ(e.voters, 1);
+  ASSERT_EQ(e.models.size(), 2u);  // both verdicts stay in the evidence
+  EXPECT_EQ(e.models[0].model, "isolation_forest");
+  const std::string unvoted = std::string("(scored without a vote: isolation_forest ") +
+                              (e.models[0].vote ? "flags it)" : "does not)");
+  EXPECT_NE(e.description.find("1 of 1 voting models agree " + unvoted), std::string::npos)
+      << e.description;
+}
+
 TEST_F(FlowScorerTest, DeviationsReportRawValuesAndTheTrainingTypical) {
   const FlowScorer scorer(bundle_);
   std::vector<flow::FlowRecord> flows = {flood(9999, kT0)};

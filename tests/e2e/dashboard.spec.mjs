@@ -57,12 +57,12 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     check(Boolean(session) && !session.value.includes(token), 'the session cookie is not the token');
     check(await page.isVisible('#logout'), 'a logged-in page offers "Log out"');
   }
-  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 10000 });
+  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30000 });
   // Timings are reported, not asserted: on a loaded CI machine they measure the machine.
   const interactiveMs = Number(await page.evaluate(() => document.body.dataset.readyMs));
   console.log(`page interactive ${interactiveMs} ms after navigation start (target < 1000 ms)`);
 
-  await page.waitForFunction(() => document.body.dataset.chartsReady === 'true', null, { timeout: 15000 });
+  await page.waitForFunction(() => document.body.dataset.chartsReady === 'true', null, { timeout: 45000 });
   const chartsMs = Number(await page.evaluate(() => document.body.dataset.chartsMs));
   console.log(`charts drawn ${chartsMs} ms after navigation start`);
 
@@ -96,6 +96,21 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     check(score.spanMs !== null && score.spanMs >= 59000, `the score chart's time axis spans at least a minute (${score.spanMs} ms)`);
   }
   await checkSingleScore(page, check);
+
+  // The models panel: a model of weight 0 (scored, no vote) says so; a voting one shows its weight.
+  const cards = await page.evaluate(async () => {
+    const models = (await (await fetch('/api/models', { credentials: 'same-origin' })).json()).models || [];
+    return models.map((m) => {
+      const card = document.querySelector(`#models .model[data-model="${CSS.escape(m.name)}"]`);
+      const dt = card ? Array.from(card.querySelectorAll('dt')).find((d) => d.textContent === 'Weight') : null;
+      return { name: m.name, weight: m.weight, found: card !== null, weightText: dt ? dt.nextElementSibling.textContent : null, text: card ? card.textContent : '' };
+    });
+  });
+  for (const c of cards) {
+    const noVote = /no vote/.test(c.text);
+    check(c.found && (c.weight > 0 ? !noVote && Number(c.weightText) === c.weight : noVote && /^0 · no vote$/.test(c.weightText)),
+      `the models panel's card of ${c.name} (weight ${c.weight}) ${c.weight > 0 ? 'shows its weight' : 'says it has no vote'} ("${c.weightText}")`);
+  }
 
   // The traffic axis labels zero as "0", like its other ticks ("50M", not "50.0M").
   const ticks = await page.$$eval('#traffic-chart .ytick text', (t) => t.map((e) => e.textContent));

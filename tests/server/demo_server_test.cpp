@@ -153,7 +153,13 @@ void seed(LiveState& state) {
   iforest.metrics = {{"accuracy", 0.912}, {"f1", 0.71}};
   iforest.confusion_labels = {"normal", "attack"};
   iforest.confusion = {{8800, 357}, {301, 702}};
-  models.models = {rf, iforest};
+  // Scored and shown in the evidence, without a vote (as the shipped bundle's autoencoder).
+  ModelInfo autoencoder;
+  autoencoder.name = "autoencoder";
+  autoencoder.threshold = 0.8F;
+  autoencoder.weight = 0;
+  autoencoder.metrics = {{"accuracy", 0.874}, {"f1", 0.62}};
+  models.models = {rf, iforest, autoencoder};
   state.set_models(models);
   state.set_connections({
       {"192.168.1.20", 22, "10.66.0.10", 51544, "ESTABLISHED", "TCP", 812, "sshd"},
