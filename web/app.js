@@ -48,6 +48,7 @@
     scoreRangeFixed: false,  // the score chart shows a fixed last minute (see fitScoreAxis)
     scoreThreshold: 0,        // the score chart's threshold line: the newest point's
     modelLoaded: null,        // from /api/models: null until known
+    modelWeights: new Map(),  // model name -> its weight in the ensemble (0: scored, no vote)
   };
 
   const $ = (id) => document.getElementById(id);
@@ -722,12 +723,13 @@
       ...fact('Last seen', fmtTime(a.last)),
       ...fact('Repeats', fmtInt(a.count)),
       ...fact('Score', fmtNum(a.score, 4)),
-      ...(a.voters ? fact('Votes', `${a.votes} of ${a.voters} models`) : []),
+      ...(a.voters ? fact('Votes', `${a.votes} of ${a.voters} models with a vote`) : []),
       ...fact('Status', a.acknowledged ? 'acknowledged' : 'open'),
     ];
     $('drawer-facts').replaceChildren(...facts);
+    // A model of weight 0 in the loaded bundle is scored for the evidence but has no vote.
     const models = (a.models || []).map((m) => el('tr', {}, [
-      el('td', { text: m.model }),
+      el('td', { text: m.model }, [state.modelWeights.get(m.model) === 0 ? el('span', { cls: 'off', text: ' (no vote)' }) : null]),
       el('td', { cls: 'num', text: fmtNum(m.score, 4) }),
       el('td', { cls: 'num', text: fmtNum(m.threshold, 4) }),
       el('td', { cls: m.vote ? 'vote-yes' : 'vote-no', text: m.vote ? 'anomalous' : 'normal' }),
@@ -1351,6 +1353,7 @@
   }
   function renderModels(info) {
     state.modelLoaded = (info.models || []).some((m) => m.loaded);
+    state.modelWeights = new Map((info.models || []).map((m) => [m.name, Number(m.weight)]));
     if (state.chartsReady && !state.scoreDrawn) showScoreNote();
     $('bundle-info').textContent = info.bundle_path
       ? `${info.bundle_path}${info.format_version ? ` · format ${info.format_version}` : ''}${info.created ? ` · ${info.created}` : ''}${info.feature_count ? ` · ${info.feature_count} features` : ''}${info.ensemble_rule ? ` · ${info.ensemble_rule}` : ''}`

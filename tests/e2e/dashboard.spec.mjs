@@ -145,6 +145,18 @@ await withBrowser(browser, async ({ context, page, consoleErrors }) => {
     check(reason.length > 0, `alert details open with the reason ("${reason.slice(0, 60)}")`);
     const facts = await page.textContent('#drawer-facts');
     check(facts.includes('Subject'), 'alert details list the subject');
+    // Its models: one of weight 0 in the loaded bundle is marked "(no vote)", the others are not.
+    const drawerModels = await page.evaluate(async () => {
+      const weights = new Map(((await (await fetch('/api/models', { credentials: 'same-origin' })).json()).models || [])
+        .map((m) => [m.name, m.weight]));
+      return Array.from(document.querySelectorAll('#drawer-models tbody tr'))
+        .filter((tr) => tr.children.length === 4)
+        .map((tr) => ({ text: tr.children[0].textContent, weight: weights.get(tr.children[0].firstChild.textContent) }));
+    });
+    for (const m of drawerModels.filter((x) => x.weight !== undefined)) {
+      check(/\(no vote\)/.test(m.text) === (m.weight === 0), `the alert's model row "${m.text}" (weight ${m.weight}) is marked "(no vote)" only at weight 0`);
+    }
+    if (drawerModels.length) check(/models with a vote/.test(facts), 'the alert\'s votes count the models with a vote');
     await checkAlertEvidence(page, check, requestUrls);
     if (process.env.NETSENTRY_E2E_PCAP === '1') {
       // The packets behind the alert: the link is there and downloads a pcap file.

@@ -47,7 +47,10 @@ detect::Alert scan_alert(std::int64_t t_ms, int n) {
   // The first alert's reason holds markup: the page must show it as text.
   a.reason = n == 0 ? "<script>window.__xss = 1</script> 512 ports probed on 192.168.1.20 in 4 s"
                     : "unusual flow: " + std::to_string(200 + n * 37) + " packets/s to port 22";
-  a.models = {{"random_forest", 0.97F, 0.5F, true}, {"isolation_forest", 0.72F, 0.6F, true}};
+  // The autoencoder has weight 0 in the demo bundle: scored, listed, not counted in the votes.
+  a.models = {{"random_forest", 0.97F, 0.5F, true},
+              {"isolation_forest", 0.72F, 0.6F, true},
+              {"autoencoder", 0.41F, 0.8F, false}};
   a.features = {{"distinct_ports", 512, 4, 38.2}, {"Flow Packets/s", 2400, 35, 12.9}};
   a.host = a.src_ip;
   a.revision = static_cast<std::uint32_t>(n);
