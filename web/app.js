@@ -48,8 +48,11 @@
     scoreRangeFixed: false,  // the score chart shows a fixed last minute (see fitScoreAxis)
     scoreThreshold: 0,        // the score chart's threshold line: the newest point's
     modelLoaded: null,        // from /api/models: null until known
-    modelWeights: new Map(),  // model name -> its weight in the ensemble (0: scored, no vote)
+    modelWeights: new Map(),  // model name -> its weight in the ensemble (see hasNoVote)
   };
+  // A model of weight 0 is scored and its verdict shown in the evidence, but the ensemble decides
+  // without it.
+  const hasNoVote = (weight) => Number(weight) <= 0;
 
   const $ = (id) => document.getElementById(id);
 
@@ -727,9 +730,8 @@
       ...fact('Status', a.acknowledged ? 'acknowledged' : 'open'),
     ];
     $('drawer-facts').replaceChildren(...facts);
-    // A model of weight 0 in the loaded bundle is scored for the evidence but has no vote.
     const models = (a.models || []).map((m) => el('tr', {}, [
-      el('td', { text: m.model }, [state.modelWeights.get(m.model) === 0 ? el('span', { cls: 'off', text: ' (no vote)' }) : null]),
+      el('td', { text: m.model }, [hasNoVote(state.modelWeights.get(m.model)) ? el('span', { cls: 'off', text: ' (no vote)' }) : null]),
       el('td', { cls: 'num', text: fmtNum(m.score, 4) }),
       el('td', { cls: 'num', text: fmtNum(m.threshold, 4) }),
       el('td', { cls: m.vote ? 'vote-yes' : 'vote-no', text: m.vote ? 'anomalous' : 'normal' }),
@@ -1353,14 +1355,13 @@
   }
   function renderModels(info) {
     state.modelLoaded = (info.models || []).some((m) => m.loaded);
-    state.modelWeights = new Map((info.models || []).map((m) => [m.name, Number(m.weight)]));
+    state.modelWeights = new Map((info.models || []).map((m) => [m.name, m.weight]));
     if (state.chartsReady && !state.scoreDrawn) showScoreNote();
     $('bundle-info').textContent = info.bundle_path
       ? `${info.bundle_path}${info.format_version ? ` · format ${info.format_version}` : ''}${info.created ? ` · ${info.created}` : ''}${info.feature_count ? ` · ${info.feature_count} features` : ''}${info.ensemble_rule ? ` · ${info.ensemble_rule}` : ''}`
       : 'no model bundle loaded: rule detectors only';
     const cards = (info.models || []).map((m) => {
-      // A model of weight 0 is scored and shown in the evidence, but the ensemble does not count it.
-      const voting = !(Number(m.weight) <= 0);
+      const voting = !hasNoVote(m.weight);
       const facts = el('dl', { cls: 'facts' }, [
         ...fact('Threshold', fmtNum(m.threshold, 4)),
         ...fact('Weight', voting ? fmtNum(m.weight, 2) : '0 · no vote'),
@@ -1368,7 +1369,7 @@
       ]);
       return el('div', { cls: 'model', attrs: { 'data-model': m.name } }, [
         el('h3', { text: m.name }, [m.loaded ? null : el('span', { cls: 'off', text: ' (not loaded)' })]),
-        voting ? null : el('p', { cls: 'hint no-vote', text: 'Scored, and its verdict shown in each alert\'s evidence, but it has no vote: the ensemble decides without it.' }),
+        voting ? null : el('p', { cls: 'hint', text: 'Scored, and its verdict shown in each alert\'s evidence, but it has no vote: the ensemble decides without it.' }),
         facts,
         confusionTable(m.confusion_labels, m.confusion),
       ]);

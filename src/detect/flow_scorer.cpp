@@ -8,6 +8,7 @@
 #include <numeric>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "core/error.h"
 #include "detect/alert_format.h"
@@ -154,19 +155,23 @@ void FlowScorer::score(std::span<const flow::FlowRecord> flows, std::vector<Flow
   ml::ModelScores scores = bundle_.score_cascade({x, group, {packets, packet_offset}});
   const auto& ensemble = scores.at("ensemble");
   const float threshold = bundle_.ensemble.threshold();
+  // The voting models' scores and thresholds, looked up once per batch. A model of weight 0 is
+  // scored for the evidence only: it has no vote to count.
+  std::vector<std::pair<const std::vector<float>*, float>> voters;
+  for (std::size_t k = 0; k < bundle_.models.size(); ++k) {
+    if (!voting_[k]) continue;
+    const auto& m = bundle_.models[k];
+    voters.emplace_back(&scores.at(std::string(m->name())), m->threshold());
+  }
   for (std::size_t i = 0; i < flows.size(); ++i) {
     FlowVerdict& v = verdicts[i];
     v.scored = true;
     v.score = ensemble[i];
     v.anomalous = ensemble[i] > threshold;
-    for (std::size_t k = 0; k < bundle_.models.size(); ++k) {
-      // A model of weight 0 is scored for the evidence only: it has no vote to count.
-      if (!voting_[k]) continue;
-      const auto& m = bundle_.models[k];
-      const auto& s = scores.at(std::string(m->name()));
-      if (std::isnan(s[i])) continue;  // not scored: the cascade had decided the row
+    for (const auto& [s, model_threshold] : voters) {
+      if (std::isnan((*s)[i])) continue;  // not scored: the cascade had decided the row
       ++v.voters;
-      if (s[i] > m->threshold()) ++v.votes;
+      if ((*s)[i] > model_threshold) ++v.votes;
     }
   }
   if (batch != nullptr) {
