@@ -16,6 +16,7 @@
 #include "app/dashboard_command.h"
 #include "app/install_layout.h"
 #include "capture/packet_source.h"
+#include "core/allocator.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/signals.h"
@@ -141,6 +142,7 @@ std::string version_text() {
     (void)ml::torch_module::available(&why);
     text += ", LibTorch: module missing (" + why + ")";
   }
+  text += "\nmemory allocator: " + core::allocator_name();
   return text;
 }
 

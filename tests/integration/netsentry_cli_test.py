@@ -156,6 +156,19 @@ class FlowsCommand(unittest.TestCase):
         rows, _ = self.flows(frames, linktype=101)
         self.assertEqual(len(rows), 3)
 
+    def test_version_names_the_memory_allocator_it_runs_with(self):
+        # CMake's NETSENTRY_JEMALLOC links jemalloc into the executable (ctest says which to expect);
+        # --version asks the running process, so a dropped link shows as "glibc malloc".
+        p = run(["--version"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        line = next((l for l in p.stdout.splitlines() if l.startswith("memory allocator: ")), None)
+        self.assertIsNotNone(line, p.stdout)
+        expected = os.environ.get("NETSENTRY_EXPECT_ALLOCATOR")
+        if expected == "jemalloc":
+            self.assertRegex(line, r"^memory allocator: jemalloc \d+\.\d+\.\d+$")
+        elif expected == "glibc":
+            self.assertEqual(line, "memory allocator: glibc malloc")
+
     def test_missing_file_is_one_clear_line_and_exit_1(self):
         p = run(["flows", os.path.join(self.dir, "nope.pcap")])
         self.assertEqual(p.returncode, 1)

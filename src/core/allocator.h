@@ -1,0 +1,14 @@
+// Provides allocator_name(): which malloc this process runs with, for `netsentry --version`. The
+// netsentry executable links jemalloc (CMake option NETSENTRY_JEMALLOC); tests and tools built from
+// the same libraries keep glibc's. Asked at run time (jemalloc's mallctl, looked up by name), so it
+// also tells an LD_PRELOADed jemalloc from a link that was dropped.
+#pragma once
+
+#include <string>
+
+namespace netsentry::core {
+
+// "jemalloc 5.3.0" or "glibc malloc".
+[[nodiscard]] std::string allocator_name();
+
+}  // namespace netsentry::core
