@@ -1,7 +1,7 @@
 // Provides allocator_name(): which malloc this process runs with, for `netsentry --version`. The
 // netsentry executable links jemalloc (CMake option NETSENTRY_JEMALLOC); tests and tools built from
 // the same libraries keep glibc's. Asked at run time (jemalloc's mallctl, looked up by name), so it
-// also tells an LD_PRELOADed jemalloc from a link that was dropped.
+// names what really runs: a jemalloc link the linker dropped shows as glibc's.
 #pragma once
 
 #include <string>
