@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -178,7 +179,8 @@ int run_cli(int argc, char** argv) {
       "Captures packets into flows, records per-second interface counters and open connections,\n"
       "trains and evaluates detectors, and serves a live dashboard.",
       "netsentry"};
-  app.set_version_flag("-V,--version", version_text());
+  // Built only when asked for: it looks for the LibTorch module and asks the allocator.
+  app.set_version_flag("-V,--version", std::function<std::string()>(version_text));
   app.require_subcommand(1);
   app.footer(
       "Examples:\n"

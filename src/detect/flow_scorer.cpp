@@ -240,9 +240,18 @@ void FlowScorer::describe_one(const flow::FlowRecord& r, const ScoredBatch& batc
   e.voters = v.voters;
   e.flows.push_back(FlowRef::of(r));
   const std::string_view proto = flow::protocol_name(r.ip_proto);
-  for (const auto& m : bundle_.models) {
+  // Models of weight 0 are named apart in the full description: their verdicts are evidence, not
+  // votes.
+  std::string unvoted;
+  for (std::size_t k = 0; k < bundle_.models.size(); ++k) {
+    const auto& m = bundle_.models[k];
     const float s = batch.scores.at(std::string(m->name()))[row];
     e.models.push_back({std::string(m->name()), s, m->threshold(), s > m->threshold()});
+    const ModelVote& mv = e.models.back();
+    if (full && !voting_[k] && !std::isnan(s)) {
+      unvoted += fmt::format("{}{} {}", unvoted.empty() ? "" : ", ", mv.model,
+                             mv.vote ? "flags it" : "does not");
+    }
   }
   if (!full) {
     e.description = fmt::format("Unusual {} flow {} → {}: ensemble score {:.2f}", proto,
@@ -266,14 +275,6 @@ void FlowScorer::describe_one(const flow::FlowRecord& r, const ScoredBatch& batc
     const std::size_t j = order[n];
     e.deviations.push_back({names[j], pre.raw_value(j, batch.x.at(row, j)), pre.typical_value(j),
                             ae_errors ? (*ae_errors)[j] : static_cast<double>(batch.x.at(row, j))});
-  }
-  // Models of weight 0 are named apart: their verdicts are evidence, not votes.
-  std::string unvoted;
-  for (std::size_t m = 0; m < bundle_.models.size(); ++m) {
-    const ModelVote& mv = e.models[m];
-    if (voting_[m] || std::isnan(mv.score)) continue;
-    unvoted += fmt::format("{}{} {}", unvoted.empty() ? "" : ", ", mv.model,
-                           mv.vote ? "flags it" : "does not");
   }
   std::string text = fmt::format(
       "Unusual {} flow {} → {}: ensemble score {:.2f} over its threshold {:.2f}, {} of {} "
