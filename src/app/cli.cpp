@@ -822,6 +822,13 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str()
       ->group(replay_group);
   evaluate_cmd
+      ->add_option("--baseline-dir", evaluate.replay.baseline_dir,
+                   "Check the model's flags against this network's baseline as monitor saved it "
+                   "(<out>/baseline) from the first flow, instead of learning one from the "
+                   "capture (a copy is used: DIR is never changed)")
+      ->check(CLI::ExistingDirectory)
+      ->group(replay_group);
+  evaluate_cmd
       ->add_option("--port-scan-ports", evaluate.replay.port_scan_ports,
                    "Port scan: distinct ports on one host from one source (0 = off)")
       ->capture_default_str()

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <filesystem>
+#include <string>
 #include <thread>
 
 #include "app/capture_pipeline.h"
@@ -13,6 +15,7 @@
 #include "capture/packet_source.h"
 #include "core/error.h"
 #include "eval/episode_labels.h"
+#include "ml/bundle.h"
 
 namespace netsentry::app {
 namespace {
@@ -50,9 +53,12 @@ class OutputDir final {
   bool temporary_ = false;
 };
 
-// monitor's detection settings for a replay, minus the store, the delivery sinks and a saved
-// baseline (an evaluation starts from nothing every time).
-detect::DetectionOptions replay_detection(const MonitorOptions& o) {
+// monitor's detection settings for a replay, minus the store and the delivery sinks. The site
+// baseline is learned from the capture's first --warmup minutes and not saved, or, with
+// --baseline-dir, one that monitor saved is used from the first flow: a copy of it in `out`, so
+// the replay's refreshes never change the original.
+detect::DetectionOptions replay_detection(const MonitorOptions& o,
+                                          const std::filesystem::path& out) {
   if (o.no_model == !o.model.empty()) {
     throw core::Error(o.no_model ? "evaluate --pcap: -m/--model and --no-model exclude each other"
                                  : "evaluate --pcap: give -m/--model DIR, or --no-model to "
@@ -62,7 +68,58 @@ detect::DetectionOptions replay_detection(const MonitorOptions& o) {
       detection_options(o, o.no_model ? std::filesystem::path() : std::filesystem::path(o.model),
                         /*replay=*/true);
   d.site.dir.clear();
+  if (o.baseline_dir.empty()) return d;
+  const std::filesystem::path given(o.baseline_dir);
+  if (!d.site_baseline) {
+    throw core::Error(fmt::format(
+        "evaluate --pcap: --baseline-dir {} needs a model (-m) and --warmup above 0 (the site "
+        "baseline only checks what a model flags)",
+        given.string()));
+  }
+  std::error_code ec;
+  if (!std::filesystem::exists(given / "manifest.json", ec)) {
+    throw core::Error(fmt::format(
+        "--baseline-dir {}: no saved baseline there (no manifest.json; monitor saves one in "
+        "<out>/baseline or its --baseline-dir once --warmup minutes of traffic were seen)",
+        given.string()));
+  }
+  const std::filesystem::path copy = out / "site-baseline";
+  std::filesystem::remove_all(copy, ec);
+  std::filesystem::copy(given, copy, std::filesystem::copy_options::recursive, ec);
+  if (ec) {
+    throw core::Error(fmt::format("--baseline-dir {}: cannot copy it to {}: {}", given.string(),
+                                  copy.string(), ec.message()));
+  }
+  // The stage would learn a baseline that does not load afresh (monitor's choice on restart);
+  // an evaluation that asked for this one says why it cannot have it.
+  try {
+    (void)ml::Bundle::load(copy, 1);
+  } catch (const core::Error& e) {
+    throw core::Error(
+        fmt::format("--baseline-dir {}: not a usable baseline: {}", given.string(), e.what()));
+  }
+  d.site.dir = copy;
   return d;
+}
+
+// What the replay's site baseline was, for the report: `loaded` is its description before the
+// first packet (empty unless it was loaded).
+std::string site_state(const detect::DetectionOptions& d, const MonitorOptions& o,
+                       const std::string& loaded, const detect::DetectionStats& end) {
+  if (!d.site_baseline) return "off";
+  // A baseline learned from the capture counts its first fit among its fits.
+  const std::uint64_t n = loaded.empty() && end.site_fits > 0 ? end.site_fits - 1 : end.site_fits;
+  const std::string refits =
+      n == 0 ? std::string()
+             : fmt::format(", refitted {} time{} on the capture's flows (every {:g} minutes)", n,
+                           n == 1 ? "" : "s", o.warmup_minutes);
+  if (!loaded.empty()) return fmt::format("{} (a copy of {}){}", loaded, o.baseline_dir, refits);
+  if (end.site_ready) {
+    return fmt::format("learned from the capture's first {:g} minutes{}", o.warmup_minutes, refits);
+  }
+  return fmt::format(
+      "still learning at the end (it needs {:g} minutes of packet time and 200 flows)",
+      o.warmup_minutes);
 }
 
 }  // namespace
@@ -81,7 +138,13 @@ eval::PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::st
   detect::DetectionOutputs sinks;
   sinks.alerts = {&alert_log, &evaluator};
   sinks.flows = {&evaluator};
-  detect::DetectionStage stage(replay_detection(options.detection), sinks);
+  const detect::DetectionOptions detection = replay_detection(options.detection, out.path());
+  detect::DetectionStage stage(detection, sinks);
+  const std::string loaded = stage.site_description();
+  if (!options.detection.baseline_dir.empty() && loaded.empty()) {
+    throw core::Error(fmt::format("--baseline-dir {}: the site baseline did not load (see above)",
+                                  options.detection.baseline_dir));
+  }
   // A bundle that does not load is an error of this command, reported before the replay.
   stage.wait_for_model();
 
@@ -139,6 +202,7 @@ eval::PcapEvaluation evaluate_pcap(const PcapEvaluationOptions& options, std::st
   r.capture = options.pcap.string();
   r.labels = options.labels.string();
   r.model = stage.model_description();
+  r.site_baseline = site_state(detection, options.detection, loaded, stage.stats());
   r.packets = stats.capture.received;
   return r;
 }

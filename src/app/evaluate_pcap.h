@@ -18,8 +18,10 @@ struct PcapEvaluationOptions {
   std::filesystem::path labels;
   // Detection and flow settings as `monitor` takes them: model, no_model, threads, filter, flow,
   // suppress, volume rules, ongoing_after_s, early verdicts, the host detector thresholds and
-  // windows, the alert threshold, warmup (this network's baseline, learned in packet time, neither
-  // loaded nor saved). The dashboard, store, host recorder and delivery options are not used.
+  // windows, the alert threshold, warmup (this network's baseline, learned in packet time and not
+  // saved), baseline_dir (instead, a baseline monitor saved, used from the first flow: a copy in
+  // the output folder, so the original never changes). The dashboard, store, host recorder and
+  // delivery options are not used.
   MonitorOptions detection;
   // Where the replay writes flows.csv and alerts.csv (and evaluation.json is written by the
   // command); empty = a temporary folder, removed afterwards.

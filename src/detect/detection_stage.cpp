@@ -209,6 +209,11 @@ std::string DetectionStage::model_description() const {
   return {};
 }
 
+std::string DetectionStage::site_description() const {
+  std::lock_guard lock(mutex_);
+  return site_ && site_->ready() ? site_->description() : std::string();
+}
+
 bool DetectionStage::has_model() const {
   std::lock_guard lock(mutex_);
   return ml_->model() != nullptr || (site_ && site_->ready());
@@ -451,6 +456,7 @@ DetectionStats DetectionStage::stats() const {
   s.profiles = profiles_.stats();
   s.attempts = attempts_.stats();
   s.site_ready = site_ && site_->ready();
+  s.site_fits = site_ ? site_->fits() : 0;
   for (const auto& d : detectors_) s.detectors.emplace_back(std::string(d->name()), d->stats());
   return s;
 }

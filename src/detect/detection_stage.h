@@ -92,6 +92,7 @@ struct DetectionStats {
   ProfilesStats profiles;
   AttemptTrackerStats attempts;
   bool site_ready = false;
+  std::uint64_t site_fits = 0;  // the site baseline's fits adopted (a loaded one counts none)
   std::vector<std::pair<std::string, DetectorStats>> detectors;
 };
 
@@ -129,6 +130,9 @@ class DetectionStage final {
   // The description of the generic model in use ("models/default"), empty when none.
   [[nodiscard]] std::string model_description() const;
   [[nodiscard]] bool has_model() const;
+  // The site baseline's description ("this network's baseline, loaded from DIR" / "..., learned
+  // from N flows"), empty when there is none or it is still learning.
+  [[nodiscard]] std::string site_description() const;
   [[nodiscard]] DetectionStats stats() const;
   // Watches one more output (its failures become "system" alerts). Any thread, any time.
   void watch_output(WatchedOutput output);

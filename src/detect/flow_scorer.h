@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/matrix.h"
@@ -32,6 +33,10 @@ struct FlowScorerOptions {
 };
 
 // One flow's verdict (parallel to the scored batch).
+// The note of a flow the generic model flagged and this network's baseline called typical (no
+// evidence; detect/ml_flow_detector.h); evaluate --pcap counts them by label.
+inline constexpr std::string_view kTypicalHereNote = "typical of this network (site baseline)";
+
 struct FlowVerdict {
   float score = 0;  // ensemble score
   bool anomalous = false;

@@ -16,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kRemembered = 65'536;
 constexpr std::string_view kOnePacket = "one packet (left to the host detectors)";
-constexpr std::string_view kTypicalHere = "typical of this network (site baseline)";
+constexpr std::string_view kTypicalHere = kTypicalHereNote;
 constexpr std::string_view kNoModel = "no model";
 constexpr std::string_view kBelowMargin = "anomalous by a small margin only";
 // An early verdict whose flow's end waits in the same batch: the final verdict comes at the same

@@ -154,6 +154,11 @@ void PcapEvaluator::on_flows(std::span<const flow::FlowRecord> flows,
       ++flows_.unscored;
       continue;
     }
+    if (verdicts[i].anomalous) ++(episode ? flows_.flagged_attack : flows_.flagged_benign);
+    if (verdicts[i].note == detect::kTypicalHereNote) {
+      ++(episode ? flows_.typical_here_attack : flows_.typical_here_benign);
+      ++flows_.typical_here_by_label[std::string(label)];
+    }
     auto [it, added] = label_index_.try_emplace(
         std::string(label), static_cast<std::int32_t>(flows_.label_names.size()));
     if (added) flows_.label_names.emplace_back(label);
@@ -308,6 +313,18 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
         benign ? 100.0 * double(r.flows.benign_with_evidence) / double(benign) : 0.0);
   }
 
+  if (!r.site_baseline.empty()) {
+    fmt::format_to(it,
+                   "site baseline: {}; of the flows the model flagged ({} benign, {} attack) it "
+                   "called {} benign and {} attack flows typical of this network (no evidence)\n",
+                   r.site_baseline, r.flows.flagged_benign, r.flows.flagged_attack,
+                   r.flows.typical_here_benign, r.flows.typical_here_attack);
+    if (!r.flows.typical_here_by_label.empty()) {
+      fmt::format_to(it, "  typical of this network by label: {}\n",
+                     kinds_text(r.flows.typical_here_by_label));
+    }
+  }
+
   out += "\n--- flow level: every finished flow's ensemble verdict against its label\n";
   if (!r.flows.scored()) {
     out += "not scored: no model (the rules and detectors judge hosts, not single flows)\n";
@@ -411,6 +428,13 @@ nlohmann::json pcap_evaluation_json(const PcapEvaluation& r) {
   } else {
     flows["ensemble"] = nullptr;
   }
+  json site;
+  site["state"] = r.site_baseline.empty() ? json(nullptr) : json(r.site_baseline);
+  site["flagged"] = {{"benign", r.flows.flagged_benign}, {"attack", r.flows.flagged_attack}};
+  site["typical_here"] = {{"benign", r.flows.typical_here_benign},
+                          {"attack", r.flows.typical_here_attack},
+                          {"by_label", r.flows.typical_here_by_label}};
+  flows["site_baseline"] = std::move(site);
   j["flow_level"] = std::move(flows);
 
   json episodes = json::array();

@@ -53,6 +53,13 @@ struct FlowLevelResult {
   std::uint64_t unscored = 0;       // finished flows without an ensemble verdict
   std::uint64_t with_evidence = 0;  // finished flows that gave ML evidence
   std::uint64_t benign_with_evidence = 0;
+  // Finished flows the model called anomalous, and of those the ones this network's baseline
+  // called typical (so no evidence), benign and attack apart.
+  std::uint64_t flagged_benign = 0;
+  std::uint64_t flagged_attack = 0;
+  std::uint64_t typical_here_benign = 0;
+  std::uint64_t typical_here_attack = 0;
+  std::map<std::string, std::uint64_t> typical_here_by_label;
   float threshold = 0;  // the ensemble's
   // One entry per scored flow: 1 = attack label; the ensemble score; the label as an index into
   // label_names (0 = BENIGN, then the episodes' kinds in first-seen order).
@@ -67,6 +74,9 @@ struct PcapEvaluation {
   std::string capture;
   std::string labels;
   std::string model;  // the bundle's description; empty = rules and detectors only
+  // This network's baseline in the replay: "off", "loaded from DIR", "learned from the first N
+  // minutes", "still learning at the end (...)"; set by the command.
+  std::string site_baseline;
   std::vector<Episode> episodes;
   std::vector<EpisodeOutcome> outcomes;  // one per episode
   std::uint64_t packets = 0;

@@ -130,6 +130,77 @@ EOF
   >"$TMP/model.txt"
 grep -q "confusion matrix" "$TMP/model.txt" || fail "no flow-level report"
 
+echo "== the site baseline: learned from the capture, or one monitor saved (--baseline-dir)"
+# monitor learns this network's baseline beside the model from the first minute and refits it
+# every minute; the one it saves at the end is what --baseline-dir reads.
+"$NETSENTRY" monitor --pcap "$LAB/capture.pcap" --speed max -m "$TMP/model" --warmup 1 \
+  -o "$TMP/mon" 2>"$TMP/mon.err" || fail "monitor: $(tail -3 "$TMP/mon.err")"
+[ -s "$TMP/mon/baseline/manifest.json" ] || fail "monitor saved no baseline: $(ls "$TMP/mon")"
+saved_sum() { (cd "$TMP/mon/baseline" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+before=$(saved_sum)
+"$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" -m "$TMP/model" \
+  --warmup 1 --json >"$TMP/learned.json" 2>"$TMP/learned.err" ||
+  fail "evaluate --warmup 1: $(tail -3 "$TMP/learned.err")"
+# --warmup 20: the copy is used as loaded for the whole capture (no refit in its 10 minutes).
+"$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" -m "$TMP/model" \
+  --baseline-dir "$TMP/mon/baseline" --warmup 20 --json --out "$TMP/loaded" \
+  >"$TMP/loaded.json" 2>"$TMP/loaded.err" || fail "--baseline-dir: $(tail -3 "$TMP/loaded.err")"
+"$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" -m "$TMP/model" \
+  --warmup 0 --json >"$TMP/off.json" || fail "evaluate --warmup 0 exited $?"
+[ "$before" = "$(saved_sum)" ] || fail "--baseline-dir changed the saved baseline"
+[ -s "$TMP/loaded/site-baseline/manifest.json" ] || fail "no copy in --out: $(ls "$TMP/loaded")"
+python3 - "$TMP/learned.json" "$TMP/loaded.json" "$TMP/off.json" "$TMP/mon.err" \
+  "$TMP/mon/baseline" "$TMP/loaded" <<'EOF'
+import json, re, sys
+learned, loaded, off = (json.load(open(p)) for p in sys.argv[1:4])
+mon_log, saved, out = open(sys.argv[4]).read(), sys.argv[5], sys.argv[6]
+def site(r):
+    return r["flow_level"]["site_baseline"]
+assert site(off)["state"] == "off", site(off)
+assert site(learned)["state"].startswith("learned from the capture's first 1 minutes, refitted "), \
+    site(learned)
+assert site(loaded)["state"] == (f"this network's baseline, loaded from {out}/site-baseline "
+                                 f"(a copy of {saved})"), site(loaded)
+for r in (learned, loaded, off):
+    s, fl = site(r), r["flow_level"]
+    # The baseline only looks at what the model flagged.
+    assert s["typical_here"]["benign"] <= s["flagged"]["benign"], s
+    assert s["typical_here"]["attack"] <= s["flagged"]["attack"], s
+    assert sum(s["typical_here"]["by_label"].values()) == \
+        s["typical_here"]["benign"] + s["typical_here"]["attack"], s
+    assert s["typical_here"]["by_label"].get("BENIGN", 0) == s["typical_here"]["benign"], s
+assert site(off)["typical_here"]["benign"] == site(off)["typical_here"]["attack"] == 0, site(off)
+# The same flags, checked by the site baseline or not.
+assert site(learned)["flagged"] == site(off)["flagged"] == site(loaded)["flagged"], (site(learned), site(off), site(loaded))
+# monitor's replay is the same engine with the same baseline timeline as --warmup 1: its detection
+# line counts the same flows typical here.
+m = re.search(r"(\d+) anomalous, (\d+) typical here", mon_log)
+assert m, mon_log[-2000:]
+typical = site(learned)["typical_here"]
+assert int(m.group(2)) == typical["benign"] + typical["attack"], (m.group(0), typical)
+assert int(m.group(2)) > 0, "the baseline called no flagged flow typical: nothing was checked"
+print("site baseline:", {k: (site(r)["state"][:40], site(r)["typical_here"])
+                         for k, r in (("learned", learned), ("loaded", loaded), ("off", off))})
+EOF
+if "$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" --no-model \
+  --baseline-dir "$TMP/mon/baseline" >/dev/null 2>"$TMP/bd1.err"; then
+  fail "--baseline-dir without a model was accepted"
+fi
+grep -q "needs a model" "$TMP/bd1.err" || fail "message: $(cat "$TMP/bd1.err")"
+mkdir -p "$TMP/empty"
+if "$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" \
+  -m "$TMP/model" --baseline-dir "$TMP/empty" >/dev/null 2>"$TMP/bd2.err"; then
+  fail "an empty --baseline-dir was accepted"
+fi
+grep -q "no saved baseline there" "$TMP/bd2.err" || fail "message: $(cat "$TMP/bd2.err")"
+cp -r "$TMP/mon/baseline" "$TMP/broken"
+echo '{"format": "netsentry-bundle", "version": 999}' >"$TMP/broken/manifest.json"
+if "$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" \
+  -m "$TMP/model" --baseline-dir "$TMP/broken" >/dev/null 2>"$TMP/bd3.err"; then
+  fail "a broken --baseline-dir was accepted"
+fi
+grep -q "not a usable baseline" "$TMP/bd3.err" || fail "message: $(cat "$TMP/bd3.err")"
+
 echo "== errors"
 printf 'kind,src,dst,start,end\nport_scan,10.77.0.666,,1,2\n' >"$TMP/bad.csv"
 if "$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$TMP/bad.csv" --no-model \
