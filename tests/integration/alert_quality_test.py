@@ -106,8 +106,9 @@ class OrdinaryTraffic(unittest.TestCase):
     def test_benign_lab_capture_stays_under_three_alerts_above_low_per_hour(self):
         lab = labdata()
         folder = os.path.join(lab, "benign-seed21") if lab else ""
-        if not os.path.isfile(os.path.join(folder, "capture.pcap")):
-            self.skipTest("no benign lab capture (NETSENTRY_LABDATA/benign-seed21)")
+        # labels.csv is the last file a lab run writes: without it the run is missing or not done.
+        if not os.path.isfile(os.path.join(folder, "labels.csv")):
+            self.skipTest("no finished benign lab run (NETSENTRY_LABDATA/benign-seed21)")
         r = evaluate(os.path.join(folder, "capture.pcap"), os.path.join(folder, "labels.csv"),
                      os.path.join(self.dir, "benign"))
         self.assertGreater(r["duration_s"], 1800)
@@ -118,14 +119,22 @@ class OrdinaryTraffic(unittest.TestCase):
         self.assertLessEqual(r["flow_level"]["benign_with_ml_evidence"] / benign, 0.02)
 
 
+def finished_attack_runs(lab):
+    """The attack runs' captures whose run ended (labels.csv is the last file a lab run writes)."""
+    if not lab:
+        return []
+    return sorted(os.path.join(os.path.dirname(labels), "capture.pcap")
+                  for labels in glob.glob(os.path.join(lab, "attacks-*", "labels.csv")))
+
+
 class Attacks(unittest.TestCase):
     FAST = ("port_scan", "host_scan", "syn_flood", "udp_flood", "icmp_flood")
 
     def test_scans_and_floods_are_alerted_within_seconds_naming_the_attacker(self):
         lab = labdata()
-        runs = sorted(glob.glob(os.path.join(lab, "attacks-*", "capture.pcap"))) if lab else []
+        runs = finished_attack_runs(lab)
         if not runs:
-            self.skipTest("no lab attack capture (NETSENTRY_LABDATA/attacks-*)")
+            self.skipTest("no finished lab attack run (NETSENTRY_LABDATA/attacks-*)")
         folder = os.path.dirname(runs[0])
         with tempfile.TemporaryDirectory(prefix="ns-attacks-") as d:
             r = evaluate(runs[0], os.path.join(folder, "labels.csv"), d)
@@ -147,9 +156,9 @@ class Attacks(unittest.TestCase):
         # guesses on one connection too), credential stuffing (web form too), the low-rate
         # exfiltrations (one-way TCP, DNS names, HTTPS uploads), C2 beaconing, ARP and ND spoofing.
         lab = labdata()
-        runs = sorted(glob.glob(os.path.join(lab, "attacks-*", "capture.pcap"))) if lab else []
+        runs = finished_attack_runs(lab)
         if not runs:
-            self.skipTest("no lab attack capture (NETSENTRY_LABDATA/attacks-*)")
+            self.skipTest("no finished lab attack run (NETSENTRY_LABDATA/attacks-*)")
         for pcap in runs:
             folder = os.path.dirname(pcap)
             with tempfile.TemporaryDirectory(prefix="ns-episodes-") as d:
@@ -168,7 +177,7 @@ class Determinism(unittest.TestCase):
         # version scan from the shared captures (a port scan alert and its revisions, and a
         # volume alert: 4 rows; the connect scan has only one alert's 2 rows).
         lab = labdata()
-        runs = sorted(glob.glob(os.path.join(lab, "attacks-*", "capture.pcap"))) if lab else []
+        runs = finished_attack_runs(lab)
         pcap = runs[0] if runs else os.path.join(DATASETS, "pcaps", "evilfingers-nmap",
                                                  "version_scan.pcap")
         if not os.path.isfile(pcap):
