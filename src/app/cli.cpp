@@ -293,6 +293,13 @@ int run_cli(int argc, char** argv) {
       ->add_option("--site-baseline", monitor.site_baseline,
                    "Learn this network's baseline beside the model bundle: true/false")
       ->capture_default_str();
+  monitor_cmd
+      ->add_option("--site-typical", monitor.site_typical,
+                   "A flow the model flags gives no evidence when this network's baseline finds "
+                   "it at least as ordinary as this percentile of the network's own flows (50: "
+                   "the median flow; higher lets the baseline overrule more, attacks included)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 99.0));
   monitor_cmd->add_option("--threads", monitor.threads, "Model scoring threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
@@ -820,6 +827,13 @@ int run_cli(int argc, char** argv) {
       ->add_option("--warmup", evaluate.replay.warmup_minutes,
                    "Minutes of packet time to learn this network's baseline from (0 = none)")
       ->capture_default_str()
+      ->group(replay_group);
+  evaluate_cmd
+      ->add_option("--site-typical", evaluate.replay.site_typical,
+                   "As monitor's: the percentile of this network's flows at or below which the "
+                   "baseline calls a flagged flow typical")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 99.0))
       ->group(replay_group);
   evaluate_cmd
       ->add_option("--baseline-dir", evaluate.replay.baseline_dir,

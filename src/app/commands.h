@@ -75,7 +75,10 @@ struct MonitorOptions {
   double warmup_minutes = 10;
   std::string baseline_dir;   // empty = <out>/baseline
   bool site_baseline = true;  // beside the model (false: --no-site-baseline)
-  int threads = 1;            // model scoring threads
+  // Beside the model: a flow it flags is typical of this network (no evidence) when the baseline
+  // scores it at or below this percentile of this network's own flows.
+  double site_typical = 50;
+  int threads = 1;  // model scoring threads
   std::vector<std::string> suppress;
   // The configuration file this run read (--config, or ./netsentry.toml), "" when none: where the
   // page's suppression rules are saved.

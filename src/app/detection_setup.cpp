@@ -52,6 +52,7 @@ detect::DetectionOptions detection_options(const MonitorOptions& o,
   d.site_baseline = !o.no_model && (o.site_baseline || model_dir.empty()) && o.warmup_minutes > 0;
   d.site.learn_s = o.warmup_minutes * 60;
   d.site.refresh_s = o.warmup_minutes * 60;
+  d.site.typical_percentile = o.site_typical;
   d.site.dir =
       o.baseline_dir.empty() ? o.watch.out_dir / "baseline" : std::filesystem::path(o.baseline_dir);
   d.profiles.alert_threshold = o.alert_threshold;

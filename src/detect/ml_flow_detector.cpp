@@ -253,12 +253,12 @@ void MlFlowDetector::score(std::vector<Evidence>& out) {
         std::vector<flow::FlowRecord> subset;
         subset.reserve(flagged.size());
         for (const std::size_t k : flagged) subset.push_back(rows_[k]);
-        std::vector<FlowVerdict> site_verdicts;
+        std::vector<char> typical;
         try {
-          site->score(subset, site_verdicts);
+          site_->typical(subset, typical);
           std::vector<std::size_t> kept;
           for (std::size_t j = 0; j < flagged.size(); ++j) {
-            if (site_verdicts[j].anomalous) {
+            if (!typical[j]) {
               kept.push_back(flagged[j]);
             } else {
               verdicts_scratch_[flagged[j]].note = kTypicalHere;

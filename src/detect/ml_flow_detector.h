@@ -3,7 +3,8 @@
 // gives flow_anomaly evidence about the flow's initiator (threat MEDIUM, confidence from the
 // ensemble's margin over its threshold and how many models agree) when
 //  * the generic model calls the flow anomalous, and
-//  * the site baseline, once learned, does not call it typical of this network
+//  * the site baseline, once learned, does not call it typical of this network (at least as
+//    ordinary as the median of this network's own flows by default: SiteBaselineOptions)
 // (with --learn-baseline there is no generic model: the site baseline alone decides).
 // What it does not score: one-packet flows (evidence about them comes from the host detectors, a
 // scan or a flood) and known ordinary traffic (OrdinaryTraffic: neighbour discovery, DHCP, mDNS,

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <utility>
 
 #include "core/error.h"
@@ -20,6 +22,11 @@ SiteBaseline::SiteBaseline(SiteBaselineOptions options)
     throw core::Error(
         fmt::format("site baseline: percentile must be in (50, 100), got {}", options_.percentile));
   }
+  if (!(options_.typical_percentile > 0 && options_.typical_percentile < 100)) {
+    throw core::Error(
+        fmt::format("site baseline: the typical percentile must be in (0, 100), got {}",
+                    options_.typical_percentile));
+  }
   if (!(options_.learn_s > 0) || !(options_.refresh_s >= 0)) {
     throw core::Error("site baseline: the learning time must be positive");
   }
@@ -29,6 +36,7 @@ SiteBaseline::SiteBaseline(SiteBaselineOptions options)
       auto bundle = std::make_unique<ml::Bundle>(ml::Bundle::load(options_.dir, options_.threads));
       scorer_ = std::make_unique<FlowScorer>(*bundle);
       bundle_ = std::move(bundle);
+      read_typical();
       first_fit_done_ = true;
       description_ = fmt::format("this network's baseline, loaded from {}", options_.dir.string());
     } catch (const core::Error& e) {
@@ -163,10 +171,22 @@ void SiteBaseline::fit(std::span<const Row> older, std::span<const Row> newer) {
       ao.threshold_percentile = static_cast<float>(options_.percentile);
       bundle->models.push_back(ml::torch_module::make_autoencoder(ao));
     }
+    nlohmann::json quantiles = nlohmann::json::object();
     for (auto& m : bundle->models) {
       m->fit(set, ctx);
       bundle->ensemble.set_model_threshold(std::string(m->name()), m->threshold());
       ml::set_model_threads(*m, bundle->models.size() > 1 ? 1 : options_.threads);
+      // Its training scores at every percentile 0..100, so the typical score can be read at any
+      // --site-typical, for a loaded baseline too.
+      std::vector<float> own = m->score(ml::ScoreInput{x});
+      if (own.empty()) throw core::Error("no training scores");
+      std::sort(own.begin(), own.end());
+      nlohmann::json table = nlohmann::json::array();
+      for (int q = 0; q <= 100; ++q) {
+        table.push_back(own[static_cast<std::size_t>(
+            std::lround(q / 100.0 * static_cast<double>(own.size() - 1)))]);
+      }
+      quantiles[std::string(m->name())] = std::move(table);
     }
     // Without labels there is nothing to fit the ensemble on: the original's vote, where every
     // model must agree, keeps the rate of untypical verdicts near the percentile or below.
@@ -174,7 +194,8 @@ void SiteBaseline::fit(std::span<const Row> older, std::span<const Row> newer) {
     bundle->score_threads = options_.threads;
     bundle->training = {{"source", "this network's flows (unlabelled)"},
                         {"rows", rows},
-                        {"percentile", options_.percentile}};
+                        {"percentile", options_.percentile},
+                        {"score_percentiles", std::move(quantiles)}};
     spdlog::info("site baseline: {} model{} fitted on {} flows in {:.1f} s", bundle->models.size(),
                  bundle->models.size() == 1 ? "" : "s", rows,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -234,6 +255,7 @@ bool SiteBaseline::take_ready(std::int64_t now_ns) {
     scorer_.reset();
     bundle_ = std::move(ready);
     scorer_ = std::move(scorer);
+    read_typical();
   } catch (const core::Error& e) {
     spdlog::error("site baseline: {}", e.what());
     return false;
@@ -241,6 +263,56 @@ bool SiteBaseline::take_ready(std::int64_t now_ns) {
   ++fits_;
   description_ = fmt::format("this network's baseline, learned from {} flows", format_count(rows));
   return true;
+}
+
+void SiteBaseline::read_typical() {
+  typical_scores_.clear();
+  const auto it = bundle_->training.find("score_percentiles");
+  if (it == bundle_->training.end() || !it->is_object()) {
+    spdlog::info(
+        "site baseline: saved without its score percentiles; its models' thresholds say what is "
+        "typical until its next fit");
+    return;
+  }
+  const double pos = options_.typical_percentile;  // into the table of percentiles 0..100
+  const auto lo = static_cast<std::size_t>(pos);
+  const double frac = pos - static_cast<double>(lo);
+  for (const auto& m : bundle_->models) {
+    const auto t = it->find(std::string(m->name()));
+    if (t == it->end() || !t->is_array() || t->size() != 101 ||
+        !std::all_of(t->begin(), t->end(), [](const auto& v) { return v.is_number(); })) {
+      spdlog::warn("site baseline: no score percentiles for its {}; its threshold decides",
+                   m->name());
+      typical_scores_.clear();
+      return;
+    }
+    const double a = (*t)[lo].template get<double>();
+    const double b = (*t)[std::min<std::size_t>(lo + 1, 100)].template get<double>();
+    typical_scores_.emplace_back(std::string(m->name()), static_cast<float>(a + frac * (b - a)));
+  }
+}
+
+void SiteBaseline::typical(std::span<const flow::FlowRecord> flows,
+                           std::vector<char>& typical) const {
+  typical.assign(flows.size(), 0);
+  if (!scorer_ || flows.empty()) return;
+  std::vector<FlowVerdict> verdicts;
+  ScoredBatch batch;
+  scorer_->score(flows, verdicts, &batch);
+  if (typical_scores_.empty()) {
+    for (std::size_t i = 0; i < flows.size(); ++i) typical[i] = !verdicts[i].anomalous;
+    return;
+  }
+  for (std::size_t i = 0; i < flows.size(); ++i) typical[i] = 1;
+  for (const auto& [name, score] : typical_scores_) {
+    const auto s = batch.scores.find(name);
+    if (s == batch.scores.end()) {
+      throw core::Error("site baseline: no " + name + " score for a flow");
+    }
+    for (std::size_t i = 0; i < flows.size(); ++i) {
+      if (!(s->second[i] <= score)) typical[i] = 0;
+    }
+  }
 }
 
 }  // namespace netsentry::detect

@@ -4,8 +4,10 @@
 // (a bounded reservoir sample per period). The caller decides which flows it may learn from: never
 // those of hosts with engaged alerts, so an attacker cannot teach it that the attack is normal.
 // The model is an Isolation Forest (plus, with `autoencoder` and LibTorch, an autoencoder; both
-// must agree) with each model's threshold at `percentile` of its own training scores. A flow this
-// baseline calls typical gives no ML evidence from the generic model alone (see MlFlowDetector);
+// must agree) with each model's threshold at `percentile` of its own training scores. A flow the
+// generic model flags that this baseline calls typical (every model scores it at or below
+// `typical_percentile` of its training scores, the median by default) gives no ML evidence (see
+// MlFlowDetector);
 // with --learn-baseline and no generic model, it is the only model. Fitting runs on a thread of its
 // own. Live, the new model is adopted whenever it is ready. With `synchronous` (replays),
 // take_ready() waits for a running fit, so the model changes at the same flow every time: the
@@ -24,6 +26,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "detect/flow_scorer.h"
@@ -38,8 +41,14 @@ struct SiteBaselineOptions {
   std::size_t max_flows = 20'000;  // reservoir per period
   std::size_t min_flows = 200;     // fewer at the end of a period: keep collecting
   double percentile = 99;          // each model's threshold on its own training scores
-  bool autoencoder = false;        // also an autoencoder, when LibTorch is available
-  std::filesystem::path dir;       // saved here, loaded from here at start (empty: neither)
+  // Beside a generic model: a flow it flags is typical of this network (so no evidence) when
+  // every site model scores it at or below this percentile of its own training scores, i.e. at
+  // least as ordinary as that share of this network's flows. 50: the median flow here. (Not
+  // `percentile`: on the lab runs most attack flows the generic model flags score below the
+  // 99th, docs/models.md "The site baseline's check".)
+  double typical_percentile = 50;
+  bool autoencoder = false;   // also an autoencoder, when LibTorch is available
+  std::filesystem::path dir;  // saved here, loaded from here at start (empty: neither)
   int threads = 1;
   std::uint64_t seed = 42;
   bool synchronous = false;
@@ -68,6 +77,11 @@ class SiteBaseline final {
   // The current model (nullptr before the first fit or load).
   [[nodiscard]] const FlowScorer* scorer() const { return scorer_.get(); }
   [[nodiscard]] const ml::Bundle* bundle() const { return bundle_.get(); }
+  // Of `flows` (flagged by the generic model), which are typical of this network (see
+  // typical_percentile); `typical` gets one entry per flow. A baseline saved before the typical
+  // scores were kept falls back to its models' thresholds (not anomalous = typical) until its next
+  // fit. Needs ready(). Throws core::Error when scoring fails.
+  void typical(std::span<const flow::FlowRecord> flows, std::vector<char>& typical) const;
   [[nodiscard]] bool ready() const { return scorer_ != nullptr; }
   // "learned from 1,234 flows of this network" / "loaded from DIR".
   [[nodiscard]] const std::string& description() const { return description_; }
@@ -94,11 +108,16 @@ class SiteBaseline final {
   void fit(std::span<const Row> older, std::span<const Row> newer);
   // Writes `bundle` into options_.dir (a failure is reported, not thrown).
   void save(const ml::Bundle& bundle, std::size_t rows) const;
+  // Reads the typical scores of bundle_ (its manifest's training.typical_scores).
+  void read_typical();
 
   SiteBaselineOptions options_;
   // Shared with a save still running (synchronous fits).
   std::shared_ptr<const ml::Bundle> bundle_;
   std::unique_ptr<FlowScorer> scorer_;
+  // Each model's typical score (typical_percentile of its training scores, from the table of
+  // percentiles the fit keeps in the manifest); empty: a baseline saved without the table.
+  std::vector<std::pair<std::string, float>> typical_scores_;
   std::string description_;
   std::uint64_t fits_ = 0;
   // The current period's reservoir and the previous period's sample.

@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/error.h"
 #include "detect/detect_test_support.h"
 
 namespace netsentry::detect {
@@ -21,6 +26,17 @@ flow::FlowRecord web(int i, std::int64_t t) {
                    static_cast<std::uint32_t>(300 + (i * 37) % 900));
   r.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 200'000 + (i * 911) % 50'000;
   return r;
+}
+
+// Not this network's: a one-way trickle of 240 packets to 4444 over two minutes.
+flow::FlowRecord trickle() {
+  auto odd = flow_of(ip("10.0.0.70"), 50000, ip("10.0.0.1"), 4444, 6, kT0, 120 * kSec, {});
+  odd.packet_count = 240;
+  odd.byte_count = 96'000;
+  odd.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = 240;
+  odd.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthFwd)] = 96'000;
+  odd.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 120e6;
+  return odd;
 }
 
 class TempDir {
@@ -88,13 +104,7 @@ TEST(SiteBaseline, LearnsFromTheFirstMinutesOfFlowsSavesAndReloads) {
   EXPECT_TRUE(fs::exists(o.dir / "manifest.json"));
   // Typical of this network: its own kind of flow; not typical: a one-way trickle to 4444.
   std::vector<flow::FlowRecord> flows = {web(1000, kT0 + 100 * kSec)};
-  auto odd = flow_of(ip("10.0.0.70"), 50000, ip("10.0.0.1"), 4444, 6, kT0, 120 * kSec, {});
-  odd.packet_count = 240;
-  odd.byte_count = 96'000;
-  odd.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = 240;
-  odd.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthFwd)] = 96'000;
-  odd.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 120e6;
-  flows.push_back(odd);
+  flows.push_back(trickle());
   std::vector<FlowVerdict> verdicts;
   site.scorer()->score(flows, verdicts);
   EXPECT_FALSE(verdicts[0].anomalous);
@@ -138,6 +148,129 @@ TEST(SiteBaseline, TheSavedBaselineIsTheNewestFit) {
   SiteBaseline again(o);
   ASSERT_TRUE(again.ready());
   EXPECT_EQ(again.bundle()->training.value("rows", std::size_t{0}), last_rows);
+}
+
+// A baseline of 300 web flows learned over 75 s, saved in `dir` when given.
+std::unique_ptr<SiteBaseline> learned(const fs::path& dir, double typical_percentile) {
+  SiteBaselineOptions o;
+  o.learn_s = 60;
+  o.refresh_s = 0;
+  o.dir = dir;
+  o.synchronous = true;
+  o.typical_percentile = typical_percentile;
+  auto site = std::make_unique<SiteBaseline>(o);
+  for (int i = 0; i < 300; ++i) {
+    site->observe(web(i, kT0 + i * 250 * kMs));
+    (void)site->take_ready();
+  }
+  site->wait_saved();
+  return site;
+}
+
+// Each flow's Isolation Forest score under the baseline, as its scorer gives it.
+std::vector<float> forest_scores(const SiteBaseline& site,
+                                 const std::vector<flow::FlowRecord>& flows) {
+  std::vector<FlowVerdict> verdicts;
+  ScoredBatch batch;
+  site.scorer()->score(flows, verdicts, &batch);
+  return batch.scores.at("isolation_forest");
+}
+
+TEST(SiteBaseline, TypicalMeansAtMostThePercentileOfThisNetworksOwnScores) {
+  auto site = learned({}, 50);
+  ASSERT_TRUE(site->ready());
+  // The fit keeps its training scores at every percentile, in order.
+  const auto& table = site->bundle()->training.at("score_percentiles").at("isolation_forest");
+  ASSERT_EQ(table.size(), 101u);
+  for (std::size_t q = 1; q < table.size(); ++q) {
+    EXPECT_LE(table[q - 1].get<float>(), table[q].get<float>());
+  }
+  const auto median = table[50].get<float>();
+  const auto p99 = table[99].get<float>();
+  // Flows like the network's own, scored: typical exactly where the score is at most the median.
+  std::vector<flow::FlowRecord> flows;
+  for (int i = 0; i < 200; ++i) flows.push_back(web(1000 + i * 7, kT0 + 100 * kSec));
+  const auto scores = forest_scores(*site, flows);
+  std::vector<char> typical;
+  site->typical(flows, typical);
+  ASSERT_EQ(typical.size(), flows.size());
+  int between = 0;  // ordinary by the forest's own threshold, yet above the median
+  std::vector<FlowVerdict> verdicts;
+  site->scorer()->score(flows, verdicts);
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    EXPECT_EQ(static_cast<bool>(typical[i]), scores[i] <= median) << i;
+    if (scores[i] > median && scores[i] <= p99 && !verdicts[i].anomalous) ++between;
+  }
+  EXPECT_GT(between, 0) << "no flow between the median and the 99th percentile: nothing checked";
+}
+
+TEST(SiteBaseline, ASavedBaselineIsReadAtTheTypicalPercentileAskedForNow) {
+  TempDir dir;
+  const auto saved = learned(dir.path() / "baseline", 50);
+  std::vector<flow::FlowRecord> flows;
+  for (int i = 0; i < 200; ++i) flows.push_back(web(1000 + i * 7, kT0 + 100 * kSec));
+  SiteBaselineOptions o;
+  o.learn_s = 60;
+  o.dir = dir.path() / "baseline";
+  o.typical_percentile = 95;
+  SiteBaseline at95(o);
+  ASSERT_TRUE(at95.ready());
+  std::vector<char> t50;
+  std::vector<char> t95;
+  saved->typical(flows, t50);
+  at95.typical(flows, t95);
+  const auto n50 = std::count(t50.begin(), t50.end(), 1);
+  const auto n95 = std::count(t95.begin(), t95.end(), 1);
+  EXPECT_GT(n95, n50);
+  const auto p95 =
+      at95.bundle()->training.at("score_percentiles").at("isolation_forest")[95].get<float>();
+  const auto scores = forest_scores(at95, flows);
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    EXPECT_EQ(static_cast<bool>(t95[i]), scores[i] <= p95) << i;
+  }
+}
+
+TEST(SiteBaseline, ABaselineSavedWithoutItsPercentilesFallsBackToItsThreshold) {
+  TempDir dir;
+  const fs::path path = dir.path() / "baseline";
+  (void)learned(path, 50);
+  // As a baseline saved by an earlier netsentry: no percentile table in its manifest.
+  const fs::path manifest_path = path / "manifest.json";
+  nlohmann::json manifest;
+  {
+    std::ifstream in(manifest_path);
+    in >> manifest;
+  }
+  ASSERT_TRUE(manifest.at("training").contains("score_percentiles"));
+  manifest["training"].erase("score_percentiles");
+  {
+    std::ofstream out(manifest_path);
+    out << manifest.dump(2);
+  }
+  SiteBaselineOptions o;
+  o.learn_s = 60;
+  o.dir = path;
+  SiteBaseline old(o);
+  ASSERT_TRUE(old.ready());
+  std::vector<flow::FlowRecord> flows;
+  for (int i = 0; i < 100; ++i) flows.push_back(web(1000 + i * 7, kT0 + 100 * kSec));
+  flows.push_back(trickle());
+  std::vector<char> typical;
+  old.typical(flows, typical);
+  std::vector<FlowVerdict> verdicts;
+  old.scorer()->score(flows, verdicts);
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    EXPECT_EQ(static_cast<bool>(typical[i]), !verdicts[i].anomalous) << i;
+  }
+  EXPECT_FALSE(typical.back());  // the trickle is not this network's
+}
+
+TEST(SiteBaseline, RefusesATypicalPercentileOutsideItsRange) {
+  for (const double bad : {0.0, 100.0, -5.0}) {
+    SiteBaselineOptions o;
+    o.typical_percentile = bad;
+    EXPECT_THROW(SiteBaseline{o}, core::Error) << bad;
+  }
 }
 
 TEST(SiteBaseline, WaitsForEnoughFlows) {

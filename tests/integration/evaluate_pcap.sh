@@ -132,15 +132,19 @@ grep -q "confusion matrix" "$TMP/model.txt" || fail "no flow-level report"
 
 echo "== the site baseline: learned from the capture, or one monitor saved (--baseline-dir)"
 # monitor learns this network's baseline beside the model from the first minute and refits it
-# every minute; the one it saves at the end is what --baseline-dir reads.
+# every minute; the one it saves at the end is what --baseline-dir reads. --site-typical 99: the
+# baseline overrules every flagged flow below its 99th percentile (50, the default, overrules
+# none of this capture's).
 "$NETSENTRY" monitor --pcap "$LAB/capture.pcap" --speed max -m "$TMP/model" --warmup 1 \
-  -o "$TMP/mon" 2>"$TMP/mon.err" || fail "monitor: $(tail -3 "$TMP/mon.err")"
+  --site-typical 99 -o "$TMP/mon" 2>"$TMP/mon.err" || fail "monitor: $(tail -3 "$TMP/mon.err")"
 [ -s "$TMP/mon/baseline/manifest.json" ] || fail "monitor saved no baseline: $(ls "$TMP/mon")"
 saved_sum() { (cd "$TMP/mon/baseline" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 before=$(saved_sum)
 "$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" -m "$TMP/model" \
-  --warmup 1 --json >"$TMP/learned.json" 2>"$TMP/learned.err" ||
+  --warmup 1 --site-typical 99 --json >"$TMP/learned.json" 2>"$TMP/learned.err" ||
   fail "evaluate --warmup 1: $(tail -3 "$TMP/learned.err")"
+"$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" -m "$TMP/model" \
+  --warmup 1 --json >"$TMP/median.json" || fail "evaluate --warmup 1 (--site-typical 50)"
 # --warmup 20: the copy is used as loaded for the whole capture (no refit in its 10 minutes).
 "$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" -m "$TMP/model" \
   --baseline-dir "$TMP/mon/baseline" --warmup 20 --json --out "$TMP/loaded" \
@@ -150,10 +154,11 @@ before=$(saved_sum)
 [ "$before" = "$(saved_sum)" ] || fail "--baseline-dir changed the saved baseline"
 [ -s "$TMP/loaded/site-baseline/manifest.json" ] || fail "no copy in --out: $(ls "$TMP/loaded")"
 python3 - "$TMP/learned.json" "$TMP/loaded.json" "$TMP/off.json" "$TMP/mon.err" \
-  "$TMP/mon/baseline" "$TMP/loaded" <<'EOF'
+  "$TMP/mon/baseline" "$TMP/loaded" "$TMP/median.json" <<'EOF'
 import json, re, sys
 learned, loaded, off = (json.load(open(p)) for p in sys.argv[1:4])
 mon_log, saved, out = open(sys.argv[4]).read(), sys.argv[5], sys.argv[6]
+median = json.load(open(sys.argv[7]))
 def site(r):
     return r["flow_level"]["site_baseline"]
 assert site(off)["state"] == "off", site(off)
@@ -161,7 +166,7 @@ assert site(learned)["state"].startswith("learned from the capture's first 1 min
     site(learned)
 assert site(loaded)["state"] == (f"this network's baseline, loaded from {out}/site-baseline "
                                  f"(a copy of {saved})"), site(loaded)
-for r in (learned, loaded, off):
+for r in (learned, loaded, off, median):
     s, fl = site(r), r["flow_level"]
     # The baseline only looks at what the model flagged.
     assert s["typical_here"]["benign"] <= s["flagged"]["benign"], s
@@ -179,8 +184,12 @@ assert m, mon_log[-2000:]
 typical = site(learned)["typical_here"]
 assert int(m.group(2)) == typical["benign"] + typical["attack"], (m.group(0), typical)
 assert int(m.group(2)) > 0, "the baseline called no flagged flow typical: nothing was checked"
+# The same baselines, asked for flows as ordinary as this network's median flow: fewer of them.
+t50, t99 = site(median)["typical_here"], typical
+assert t50["benign"] <= t99["benign"] and t50["attack"] < t99["attack"], (t50, t99)
 print("site baseline:", {k: (site(r)["state"][:40], site(r)["typical_here"])
-                         for k, r in (("learned", learned), ("loaded", loaded), ("off", off))})
+                         for k, r in (("learned", learned), ("median", median), ("loaded", loaded),
+                                      ("off", off))})
 EOF
 if "$NETSENTRY" -q evaluate --pcap "$LAB/capture.pcap" --labels "$LAB/labels.csv" --no-model \
   --baseline-dir "$TMP/mon/baseline" >/dev/null 2>"$TMP/bd1.err"; then
