@@ -32,11 +32,11 @@ struct FlowScorerOptions {
   std::size_t described_per_batch = 64;
 };
 
-// One flow's verdict (parallel to the scored batch).
 // The note of a flow the generic model flagged and this network's baseline called typical (no
 // evidence; detect/ml_flow_detector.h); evaluate --pcap counts them by label.
 inline constexpr std::string_view kTypicalHereNote = "typical of this network (site baseline)";
 
+// One flow's verdict (parallel to the scored batch).
 struct FlowVerdict {
   float score = 0;  // ensemble score
   bool anomalous = false;
