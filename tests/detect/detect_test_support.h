@@ -114,6 +114,23 @@ inline flow::FlowRecord session(const net::IpAddress& src, std::uint16_t sport,
                   {+1, kAck}});
 }
 
+// A long one-way trickle from 10.0.0.70 to 10.0.0.1:4444 (240 packets, 96 kB over two minutes):
+// nothing like a web session. `handshake`: its first packets are a TCP handshake (else none kept).
+inline flow::FlowRecord one_way_trickle(std::uint16_t sport, std::int64_t start_ns,
+                                        bool handshake) {
+  flow::FlowRecord r =
+      handshake
+          ? flow_of(ip("10.0.0.70"), sport, ip("10.0.0.1"), 4444, 6, start_ns, 120 * kSec,
+                    {{+1, kSyn}, {-1, static_cast<std::uint8_t>(kSyn | kAck)}, {+1, kAck}})
+          : flow_of(ip("10.0.0.70"), sport, ip("10.0.0.1"), 4444, 6, start_ns, 120 * kSec, {});
+  r.packet_count = 240;
+  r.byte_count = 96'000;
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = 240;
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthFwd)] = 96'000;
+  r.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 120e6;
+  return r;
+}
+
 // A one-way UDP flow of `packets` datagrams.
 inline flow::FlowRecord udp_flow(const net::IpAddress& src, std::uint16_t sport,
                                  const net::IpAddress& dst, std::uint16_t dport,

@@ -27,14 +27,7 @@ flow::FlowRecord web(int i, std::int64_t t) {
 
 // A long one-way trickle: nothing like a web session.
 flow::FlowRecord odd(std::uint16_t sport, std::int64_t t) {
-  auto r = flow_of(ip("10.0.0.70"), sport, ip("10.0.0.1"), 4444, 6, t, 120 * kSec,
-                   {{+1, kSyn}, {-1, static_cast<std::uint8_t>(kSyn | kAck)}, {+1, kAck}});
-  r.packet_count = 240;
-  r.byte_count = 96'000;
-  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = 240;
-  r.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthFwd)] = 96'000;
-  r.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 120e6;
-  return r;
+  return one_way_trickle(sport, t, true);
 }
 
 class Verdicts final : public FlowVerdictSink {

@@ -28,17 +28,6 @@ flow::FlowRecord web(int i, std::int64_t t) {
   return r;
 }
 
-// Not this network's: a one-way trickle of 240 packets to 4444 over two minutes.
-flow::FlowRecord trickle() {
-  auto odd = flow_of(ip("10.0.0.70"), 50000, ip("10.0.0.1"), 4444, 6, kT0, 120 * kSec, {});
-  odd.packet_count = 240;
-  odd.byte_count = 96'000;
-  odd.cic[static_cast<std::size_t>(flow::CicFeature::kTotalFwdPacket)] = 240;
-  odd.cic[static_cast<std::size_t>(flow::CicFeature::kTotalLengthFwd)] = 96'000;
-  odd.cic[static_cast<std::size_t>(flow::CicFeature::kFlowDuration)] = 120e6;
-  return odd;
-}
-
 class TempDir {
  public:
   TempDir() {
@@ -104,7 +93,7 @@ TEST(SiteBaseline, LearnsFromTheFirstMinutesOfFlowsSavesAndReloads) {
   EXPECT_TRUE(fs::exists(o.dir / "manifest.json"));
   // Typical of this network: its own kind of flow; not typical: a one-way trickle to 4444.
   std::vector<flow::FlowRecord> flows = {web(1000, kT0 + 100 * kSec)};
-  flows.push_back(trickle());
+  flows.push_back(one_way_trickle(50000, kT0, /*handshake=*/false));
   std::vector<FlowVerdict> verdicts;
   site.scorer()->score(flows, verdicts);
   EXPECT_FALSE(verdicts[0].anomalous);
@@ -254,7 +243,7 @@ TEST(SiteBaseline, ABaselineSavedWithoutItsPercentilesFallsBackToItsThreshold) {
   ASSERT_TRUE(old.ready());
   std::vector<flow::FlowRecord> flows;
   for (int i = 0; i < 100; ++i) flows.push_back(web(1000 + i * 7, kT0 + 100 * kSec));
-  flows.push_back(trickle());
+  flows.push_back(one_way_trickle(50000, kT0, /*handshake=*/false));
   std::vector<char> typical;
   old.typical(flows, typical);
   std::vector<FlowVerdict> verdicts;
