@@ -16,7 +16,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kRemembered = 65'536;
 constexpr std::string_view kOnePacket = "one packet (left to the host detectors)";
-constexpr std::string_view kTypicalHere = kTypicalHereNote;
 constexpr std::string_view kNoModel = "no model";
 constexpr std::string_view kBelowMargin = "anomalous by a small margin only";
 // An early verdict whose flow's end waits in the same batch: the final verdict comes at the same
@@ -261,7 +260,7 @@ void MlFlowDetector::score(std::vector<Evidence>& out) {
             if (!typical[j]) {
               kept.push_back(flagged[j]);
             } else {
-              verdicts_scratch_[flagged[j]].note = kTypicalHere;
+              verdicts_scratch_[flagged[j]].note = kTypicalHereNote;
             }
           }
           flagged = std::move(kept);
@@ -319,7 +318,7 @@ void MlFlowDetector::score(std::vector<Evidence>& out) {
     if (v.scored) {
       ++stats_.scored;
       if (v.anomalous) ++stats_.anomalous;
-      if (v.note == kTypicalHere) ++stats_.typical_here;
+      if (v.note == kTypicalHereNote) ++stats_.typical_here;
     } else if (v.note.empty()) {
       v.note = kNoModel;
     }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 #include "core/error.h"
 #include "eval/evaluation.h"
@@ -53,6 +54,17 @@ std::optional<double> quantile(std::vector<double> values, double q) {
   const auto lo = static_cast<std::size_t>(pos);
   const std::size_t hi = std::min(lo + 1, values.size() - 1);
   return values[lo] + (values[hi] - values[lo]) * (pos - static_cast<double>(lo));
+}
+
+// The flagged flows this network's baseline called typical: benign ones, and attack ones (every
+// other label).
+std::pair<std::uint64_t, std::uint64_t> typical_here(const FlowLevelResult& f) {
+  std::uint64_t benign = 0;
+  std::uint64_t attack = 0;
+  for (const auto& [label, n] : f.typical_here_by_label) {
+    (label == kBenignLabel ? benign : attack) += n;
+  }
+  return {benign, attack};
 }
 
 }  // namespace
@@ -156,7 +168,6 @@ void PcapEvaluator::on_flows(std::span<const flow::FlowRecord> flows,
     }
     if (verdicts[i].anomalous) ++(episode ? flows_.flagged_attack : flows_.flagged_benign);
     if (verdicts[i].note == detect::kTypicalHereNote) {
-      ++(episode ? flows_.typical_here_attack : flows_.typical_here_benign);
       ++flows_.typical_here_by_label[std::string(label)];
     }
     auto [it, added] = label_index_.try_emplace(
@@ -314,11 +325,12 @@ std::string format_pcap_evaluation(const PcapEvaluation& r) {
   }
 
   if (!r.site_baseline.empty()) {
+    const auto [typical_benign, typical_attack] = typical_here(r.flows);
     fmt::format_to(it,
                    "site baseline: {}; of the flows the model flagged ({} benign, {} attack) it "
                    "called {} benign and {} attack flows typical of this network (no evidence)\n",
-                   r.site_baseline, r.flows.flagged_benign, r.flows.flagged_attack,
-                   r.flows.typical_here_benign, r.flows.typical_here_attack);
+                   r.site_baseline, r.flows.flagged_benign, r.flows.flagged_attack, typical_benign,
+                   typical_attack);
     if (!r.flows.typical_here_by_label.empty()) {
       fmt::format_to(it, "  typical of this network by label: {}\n",
                      kinds_text(r.flows.typical_here_by_label));
@@ -431,8 +443,9 @@ nlohmann::json pcap_evaluation_json(const PcapEvaluation& r) {
   json site;
   site["state"] = r.site_baseline.empty() ? json(nullptr) : json(r.site_baseline);
   site["flagged"] = {{"benign", r.flows.flagged_benign}, {"attack", r.flows.flagged_attack}};
-  site["typical_here"] = {{"benign", r.flows.typical_here_benign},
-                          {"attack", r.flows.typical_here_attack},
+  const auto [typical_benign, typical_attack] = typical_here(r.flows);
+  site["typical_here"] = {{"benign", typical_benign},
+                          {"attack", typical_attack},
                           {"by_label", r.flows.typical_here_by_label}};
   flows["site_baseline"] = std::move(site);
   j["flow_level"] = std::move(flows);

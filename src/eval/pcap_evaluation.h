@@ -53,12 +53,10 @@ struct FlowLevelResult {
   std::uint64_t unscored = 0;       // finished flows without an ensemble verdict
   std::uint64_t with_evidence = 0;  // finished flows that gave ML evidence
   std::uint64_t benign_with_evidence = 0;
-  // Finished flows the model called anomalous, and of those the ones this network's baseline
-  // called typical (so no evidence), benign and attack apart.
+  // Finished flows the model called anomalous, benign and attack apart, and by label those of
+  // them this network's baseline called typical (so no evidence).
   std::uint64_t flagged_benign = 0;
   std::uint64_t flagged_attack = 0;
-  std::uint64_t typical_here_benign = 0;
-  std::uint64_t typical_here_attack = 0;
   std::map<std::string, std::uint64_t> typical_here_by_label;
   float threshold = 0;  // the ensemble's
   // One entry per scored flow: 1 = attack label; the ensemble score; the label as an index into
